@@ -1,0 +1,87 @@
+// swift-tools-version:6.2
+import PackageDescription
+
+// Layers (DESIGN.md §2). Lower targets never import higher ones, and nothing below the edge
+// layer (RESTServer, QuiverServer, quiver) imports NIO, Hummingbird or a gRPC transport.
+let strict: [SwiftSetting] = [
+    .enableUpcomingFeature("ExistentialAny"),
+    .enableUpcomingFeature("MemberImportVisibility"),
+]
+
+let package = Package(
+    name: "quiver",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "quiver", targets: ["quiver"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1", traits: []),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.2"),
+        .package(url: "https://github.com/apple/swift-http-types.git", from: "1.8.0"),
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
+    ],
+    targets: [
+        // L0 basics
+        .target(name: "CVectorKernels", cSettings: [.unsafeFlags(["-O3"])]),
+        .target(name: "QuiverModel", dependencies: ["QuiverJSON"], swiftSettings: strict),
+        .target(name: "QuiverJSON", swiftSettings: strict),
+        .target(name: "DiskIO", swiftSettings: strict),
+        // L3 cluster / storage
+        .target(
+            name: "Storage",
+            dependencies: ["QuiverModel", "QuiverJSON", "DiskIO", .product(name: "Logging", package: "swift-log")],
+            swiftSettings: strict
+        ),
+        // L4 service
+        .target(
+            name: "QuiverService",
+            dependencies: ["QuiverModel", "QuiverJSON", "Storage", .product(name: "Logging", package: "swift-log")],
+            swiftSettings: strict
+        ),
+        // L5 edges
+        .target(
+            name: "RESTServer",
+            dependencies: [
+                "QuiverService", "QuiverModel", "QuiverJSON", "Storage",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict
+        ),
+        .target(
+            name: "QuiverServer",
+            dependencies: [
+                "RESTServer", "QuiverService", "Storage", "DiskIO", "QuiverModel", "QuiverJSON",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Yams", package: "Yams"),
+            ],
+            swiftSettings: strict
+        ),
+        .executableTarget(
+            name: "quiver",
+            dependencies: [
+                "QuiverServer",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: strict
+        ),
+        // Tests: one target per library target.
+        .testTarget(name: "CVectorKernelsTests", dependencies: ["CVectorKernels"]),
+        .testTarget(name: "QuiverModelTests", dependencies: ["QuiverModel", "QuiverJSON"]),
+        .testTarget(name: "QuiverJSONTests", dependencies: ["QuiverJSON"]),
+        .testTarget(name: "DiskIOTests", dependencies: ["DiskIO"]),
+        .testTarget(name: "StorageTests", dependencies: ["Storage", "DiskIO", "QuiverModel"]),
+        .testTarget(name: "QuiverServiceTests", dependencies: ["QuiverService", "Storage", "DiskIO", "QuiverModel"]),
+        .testTarget(name: "RESTServerTests", dependencies: ["RESTServer", "QuiverService", "Storage", "DiskIO"]),
+        .testTarget(name: "QuiverServerTests", dependencies: ["QuiverServer"]),
+    ],
+    swiftLanguageModes: [.v6]
+)

@@ -1,0 +1,67 @@
+/// The file operations the storage layers use. Core code takes a `Disk` rather than calling the
+/// OS, so tests can inject failures (a failing fsync, a full disk) and simulate crashes.
+///
+/// Paths are plain strings; every method is synchronous and may block on IO.
+public protocol Disk: Sendable {
+    func createDirectory(_ path: String) throws(DiskError)
+    func fileExists(_ path: String) -> Bool
+    func isDirectory(_ path: String) -> Bool
+    /// Names (not paths) of the entries of a directory, sorted.
+    func listDirectory(_ path: String) throws(DiskError) -> [String]
+    func readFile(_ path: String) throws(DiskError) -> [UInt8]
+    /// Writes `bytes` to `path` and fsyncs the file (not its directory).
+    func writeFile(_ path: String, _ bytes: [UInt8]) throws(DiskError)
+    /// Atomic rename; replaces a file at `to`.
+    func rename(_ from: String, _ to: String) throws(DiskError)
+    /// Removes a file or a whole directory tree; no error when it is already gone.
+    func removeItem(_ path: String) throws(DiskError)
+    /// fsyncs a directory, making renames and new entries in it durable.
+    func syncDirectory(_ path: String) throws(DiskError)
+}
+
+/// An IO failure: what was attempted, on which path, and the OS's reason.
+public struct DiskError: Error, Sendable, Equatable, CustomStringConvertible {
+    public let operation: String
+    public let path: String
+    public let errno: Int32
+    public let reason: String
+
+    public init(operation: String, path: String, errno: Int32, reason: String) {
+        self.operation = operation
+        self.path = path
+        self.errno = errno
+        self.reason = reason
+    }
+
+    public var description: String { "\(operation) \(path): \(reason)" }
+}
+
+extension Disk {
+    /// Replaces `path` with `bytes` so that after a crash it holds either the old or the new content:
+    /// write a temp file beside it, fsync it, rename it over `path`, fsync the directory.
+    public func writeFileAtomically(_ path: String, _ bytes: [UInt8]) throws(DiskError) {
+        let temp = path + ".tmp"
+        try writeFile(temp, bytes)
+        try rename(temp, path)
+        try syncDirectory(parentDirectory(of: path))
+    }
+
+    /// Creates every missing directory on the way to `path`.
+    public func createDirectories(_ path: String) throws(DiskError) {
+        var current = path.hasPrefix("/") ? "" : "."
+        for component in path.split(separator: "/") {
+            current += "/" + component
+            if !isDirectory(current) { try createDirectory(current) }
+        }
+    }
+}
+
+public func parentDirectory(of path: String) -> String {
+    guard let slash = path.lastIndex(of: "/") else { return "." }
+    let parent = String(path[..<slash])
+    return parent.isEmpty ? "/" : parent
+}
+
+public func joinPath(_ parts: String...) -> String {
+    parts.filter { !$0.isEmpty }.joined(separator: "/")
+}

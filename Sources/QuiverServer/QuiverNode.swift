@@ -1,0 +1,83 @@
+public import Logging
+import DiskIO
+import Foundation
+import QuiverService
+import RESTServer
+import ServiceLifecycle
+import UnixSignals
+import Storage
+
+/// Command-line choices that are not part of the configuration file.
+public struct LaunchOptions: Sendable {
+    public var uri: String?
+    public var bootstrap: String?
+    public var reinit = false
+    public var disableTelemetry = false
+    /// Build commit, reported by `GET /`.
+    public var commit: String?
+
+    public init() {}
+}
+
+/// One Quiver process: loads storage, then runs the REST server (and later gRPC, p2p, consensus,
+/// optimizers) as services in one group that stops gracefully on SIGTERM or SIGINT.
+public enum QuiverNode {
+    /// Sets up swift-log with `filter`; call once, first thing in the process.
+    public static func bootstrapLogging(_ filter: LogFilter) {
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = filter.level(for: label)
+            return handler
+        }
+    }
+
+    public static func run(settings: Settings, options: LaunchOptions) async throws {
+        let logger = Logger(label: "quiver")
+        for source in settings.sources { logger.info("Loaded configuration from \(source)") }
+        for warning in settings.warnings { logger.warning("\(warning)") }
+        if !settings.cluster.enabled {
+            if options.uri != nil || options.bootstrap != nil || options.reinit {
+                logger.warning("cluster.enabled is false: --uri, --bootstrap and --reinit are ignored in single-node mode")
+            }
+        } else {
+            throw ConfigError("cluster.enabled is true, but distributed mode is not implemented yet; run with cluster.enabled=false")
+        }
+
+        let disk = PosixDisk()
+        let storagePath = settings.storage.storagePath
+        do {
+            try disk.createDirectories(storagePath)
+        } catch {
+            throw ConfigError("cannot create storage directory \(storagePath): \(error)")
+        }
+        let lock = try StorageLock(directory: storagePath)
+        let toc = TableOfContent(
+            storagePath: storagePath,
+            disk: disk,
+            defaults: settings.storage.collectionDefaults,
+            maxCollections: settings.storage.maxCollections,
+            logger: Logger(label: "quiver.storage")
+        )
+        try await toc.load()
+        let service = QuiverService(toc: toc)
+
+        let rest = RESTConfiguration(
+            host: settings.service.host,
+            port: settings.service.httpPort,
+            requestBodyBytesMax: settings.service.maxRequestSizeMb * 1024 * 1024,
+            enableCORS: settings.service.enableCORS,
+            commit: options.commit
+        )
+        let collections = await toc.collectionCount
+        let app = RESTServer.makeApplication(service: service, configuration: rest, logger: Logger(label: "quiver.rest")) { port in
+            logger.info("Quiver \(QuiverService.apiVersion) (Qdrant API) — single node, \(collections) collection(s) in \(storagePath)")
+            logger.info("REST API listening on http://\(settings.service.host):\(port)")
+        }
+        let group = ServiceGroup(
+            configuration: .init(services: [.init(service: app)], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
+        )
+        try await group.run()
+        withExtendedLifetime(lock) {}
+        logger.info("Quiver stopped")
+    }
+}

@@ -1,0 +1,163 @@
+public import QuiverModel
+import DiskIO
+import Foundation
+
+/// Node configuration, read from (later wins): built-in defaults, `config/config.yaml`,
+/// `config/$RUN_MODE.yaml`, `config/local.yaml`, `--config-path FILE`, then environment variables
+/// `QDRANT__SECTION__KEY` / `QUIVER__SECTION__KEY`. Every key is documented in `config/config.yaml`.
+public struct Settings: Sendable {
+    public enum NodeType: String, Sendable {
+        case normal = "Normal"
+        case listener = "Listener"
+    }
+
+    public struct Storage: Sendable {
+        public var storagePath = "./storage"
+        public var snapshotsPath = "./snapshots"
+        public var tempPath: String?
+        public var maxCollections: Int?
+        public var nodeType = NodeType.normal
+        public var collectionDefaults = CollectionDefaults()
+    }
+
+    public struct Service: Sendable {
+        public var host = "0.0.0.0"
+        public var httpPort = 6333
+        public var grpcPort: Int? = 6334
+        public var maxRequestSizeMb = 32
+        public var maxWorkers = 0
+        public var enableCORS = true
+    }
+
+    public struct Cluster: Sendable {
+        public var enabled = false
+        public var p2pPort = 6335
+        public var tickPeriodMs = 100
+        public var compactWalEntries = 128
+        public var grpcTimeoutMs = 1000
+        public var connectionTimeoutMs = 2000
+    }
+
+    public var logLevel = "INFO"
+    public var storage = Storage()
+    public var service = Service()
+    public var cluster = Cluster()
+    public var telemetryDisabled = false
+    /// Non-fatal findings while loading (unknown keys), to log once logging is set up.
+    public var warnings: [String] = []
+    /// Files that were read, in order.
+    public var sources: [String] = []
+
+    public init() {}
+
+    /// Loads the layered configuration. Relative `config/…` paths are resolved against
+    /// `workingDirectory`; `configPath` must exist when given.
+    public static func load(configPath: String?, environment: [String: String],
+                            workingDirectory: String = FileManager.default.currentDirectoryPath) throws(ConfigError) -> Settings {
+        var tree = ConfigTree()
+        var sources: [String] = []
+        let runMode = environment["RUN_MODE"] ?? "development"
+        for name in ["config.yaml", "\(runMode).yaml", "local.yaml"] {
+            let path = joinPath(workingDirectory, "config", name)
+            if let text = try readIfExists(path) {
+                try tree.merge(yaml: text, source: path)
+                sources.append(path)
+            }
+        }
+        if let configPath {
+            guard let text = try readIfExists(configPath) else {
+                throw ConfigError("--config-path \(configPath): no such file")
+            }
+            try tree.merge(yaml: text, source: configPath)
+            sources.append(configPath)
+        }
+        tree.applyEnvironment(environment)
+        var settings = try read(&tree)
+        settings.sources = sources
+        settings.warnings = tree.unknownKeys().map { "unknown configuration key `\($0)` is ignored" }
+        return settings
+    }
+
+    private static func readIfExists(_ path: String) throws(ConfigError) -> String? {
+        guard FileManager.default.fileExists(atPath: path) else { return nil }
+        guard let data = FileManager.default.contents(atPath: path), let text = String(data: data, encoding: .utf8) else {
+            throw ConfigError("cannot read \(path)")
+        }
+        return text
+    }
+
+    /// Reads every supported key from `tree`, checking types and ranges.
+    static func read(_ tree: inout ConfigTree) throws(ConfigError) -> Settings {
+        var s = Settings()
+        s.logLevel = try tree.string("log_level") ?? s.logLevel
+
+        s.storage.storagePath = try tree.string("storage.storage_path") ?? s.storage.storagePath
+        s.storage.snapshotsPath = try tree.string("storage.snapshots_path") ?? s.storage.snapshotsPath
+        s.storage.tempPath = try tree.string("storage.temp_path")
+        s.storage.maxCollections = try tree.int("storage.max_collections")
+        if let nodeType = try tree.string("storage.node_type") {
+            guard let value = NodeType(rawValue: nodeType) else {
+                throw ConfigError("storage.node_type: expected Normal or Listener, found \"\(nodeType)\"")
+            }
+            s.storage.nodeType = value
+        }
+        var d = CollectionDefaults()
+        d.onDiskPayload = try tree.bool("storage.on_disk_payload") ?? d.onDiskPayload
+        d.wal.walCapacityMb = try tree.int("storage.wal.wal_capacity_mb") ?? d.wal.walCapacityMb
+        d.wal.walSegmentsAhead = try tree.int("storage.wal.wal_segments_ahead") ?? d.wal.walSegmentsAhead
+        d.wal.walRetainClosed = try tree.int("storage.wal.wal_retain_closed") ?? d.wal.walRetainClosed
+        d.optimizers.deletedThreshold = try tree.double("storage.optimizers.deleted_threshold") ?? d.optimizers.deletedThreshold
+        d.optimizers.vacuumMinVectorNumber = try tree.int("storage.optimizers.vacuum_min_vector_number") ?? d.optimizers.vacuumMinVectorNumber
+        d.optimizers.defaultSegmentNumber = try tree.int("storage.optimizers.default_segment_number") ?? d.optimizers.defaultSegmentNumber
+        d.optimizers.maxSegmentSize = try tree.int("storage.optimizers.max_segment_size_kb")
+        d.optimizers.indexingThreshold = try tree.int("storage.optimizers.indexing_threshold_kb") ?? d.optimizers.indexingThreshold
+        d.optimizers.flushIntervalSec = UInt64(try tree.int("storage.optimizers.flush_interval_sec").map { max(0, $0) } ?? Int(d.optimizers.flushIntervalSec))
+        d.optimizers.maxOptimizationThreads = try tree.int("storage.optimizers.max_optimization_threads")
+        d.hnsw.m = try tree.int("storage.hnsw_index.m") ?? d.hnsw.m
+        d.hnsw.efConstruct = try tree.int("storage.hnsw_index.ef_construct") ?? d.hnsw.efConstruct
+        d.hnsw.fullScanThreshold = try tree.int("storage.hnsw_index.full_scan_threshold_kb") ?? d.hnsw.fullScanThreshold
+        d.hnsw.maxIndexingThreads = try tree.int("storage.hnsw_index.max_indexing_threads") ?? d.hnsw.maxIndexingThreads
+        d.hnsw.onDisk = try tree.bool("storage.hnsw_index.on_disk") ?? d.hnsw.onDisk
+        d.hnsw.payloadM = try tree.int("storage.hnsw_index.payload_m")
+        d.replicationFactor = UInt32(try positive(&tree, "storage.collection.replication_factor") ?? 1)
+        d.writeConsistencyFactor = UInt32(try positive(&tree, "storage.collection.write_consistency_factor") ?? 1)
+        d.vectorsOnDisk = try tree.bool("storage.collection.vectors.on_disk")
+        s.storage.collectionDefaults = d
+
+        s.service.host = try tree.string("service.host") ?? s.service.host
+        s.service.httpPort = try port(&tree, "service.http_port") ?? s.service.httpPort
+        if let grpc = try port(&tree, "service.grpc_port") { s.service.grpcPort = grpc }
+        s.service.maxRequestSizeMb = try positive(&tree, "service.max_request_size_mb") ?? s.service.maxRequestSizeMb
+        s.service.maxWorkers = try tree.int("service.max_workers") ?? s.service.maxWorkers
+        s.service.enableCORS = try tree.bool("service.enable_cors") ?? s.service.enableCORS
+        if try tree.bool("service.enable_tls") == true {
+            throw ConfigError("service.enable_tls: TLS is not implemented yet; terminate TLS in a proxy in front of Quiver")
+        }
+        for key in ["service.api_key", "service.read_only_api_key", "service.jwt_rbac"] where try tree.string(key) != nil {
+            // Refusing is safer than serving without the protection the operator asked for.
+            throw ConfigError("\(key): API-key authentication is not implemented yet; refusing to start an unprotected node")
+        }
+
+        s.cluster.enabled = try tree.bool("cluster.enabled") ?? s.cluster.enabled
+        s.cluster.p2pPort = try port(&tree, "cluster.p2p.port") ?? s.cluster.p2pPort
+        s.cluster.tickPeriodMs = try positive(&tree, "cluster.consensus.tick_period_ms") ?? s.cluster.tickPeriodMs
+        s.cluster.compactWalEntries = try positive(&tree, "cluster.consensus.compact_wal_entries") ?? s.cluster.compactWalEntries
+        s.cluster.grpcTimeoutMs = try positive(&tree, "cluster.grpc_timeout_ms") ?? s.cluster.grpcTimeoutMs
+        s.cluster.connectionTimeoutMs = try positive(&tree, "cluster.connection_timeout_ms") ?? s.cluster.connectionTimeoutMs
+
+        s.telemetryDisabled = try tree.bool("telemetry_disabled") ?? s.telemetryDisabled
+        return s
+    }
+
+    private static func port(_ tree: inout ConfigTree, _ key: String) throws(ConfigError) -> Int? {
+        guard let value = try tree.int(key) else { return nil }
+        guard (0...65535).contains(value) else { throw ConfigError("\(key): \(value) is not a port number (0-65535)") }
+        return value
+    }
+
+    private static func positive(_ tree: inout ConfigTree, _ key: String) throws(ConfigError) -> Int? {
+        guard let value = try tree.int(key) else { return nil }
+        guard value >= 1 else { throw ConfigError("\(key): must be 1 or larger, found \(value)") }
+        return value
+    }
+}

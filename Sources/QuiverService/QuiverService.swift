@@ -1,0 +1,111 @@
+public import QuiverModel
+public import Storage
+
+/// The operations of Quiver's API, independent of the protocol that carries them. REST and gRPC
+/// adapters decode their request into model types, call one of these, and encode the result.
+public struct QuiverService: Sendable {
+    /// The Qdrant API version implemented; clients compare it with their own.
+    public static let apiVersion = "1.19.0"
+    public static let title = "quiver - vector search engine"
+
+    public let toc: TableOfContent
+
+    public init(toc: TableOfContent) {
+        self.toc = toc
+    }
+
+    // MARK: Collections
+
+    public func collectionCount() async -> Int {
+        await toc.collectionCount
+    }
+
+    public func listCollections() async -> CollectionsResponse {
+        CollectionsResponse(collections: await toc.collectionNames.map(CollectionDescription.init))
+    }
+
+    public func collectionExists(_ name: String) async -> CollectionExistence {
+        CollectionExistence(exists: await toc.collectionExists(name))
+    }
+
+    public func getCollection(_ name: String) async throws(ServiceError) -> CollectionInfo {
+        do {
+            return try await toc.collectionInfo(name)
+        } catch {
+            throw .storage(error)
+        }
+    }
+
+    public func createCollection(_ name: String, _ request: CreateCollection) async throws(ServiceError) -> Bool {
+        try Self.validateNewCollectionName(name)
+        try Self.validate(request)
+        do {
+            try await toc.createCollection(name, request)
+        } catch {
+            throw .storage(error)
+        }
+        return true
+    }
+
+    public func updateCollection(_ name: String, _ request: UpdateCollection) async throws(ServiceError) -> Bool {
+        try Self.validate(request)
+        do {
+            try await toc.updateCollection(name, request)
+        } catch {
+            throw .storage(error)
+        }
+        return true
+    }
+
+    /// False when there was no collection of that name (as in Qdrant, not an error).
+    public func deleteCollection(_ name: String) async throws(ServiceError) -> Bool {
+        do {
+            return try await toc.deleteCollection(name)
+        } catch {
+            throw .storage(error)
+        }
+    }
+
+    // MARK: Aliases
+
+    public func updateAliases(_ request: ChangeAliasesOperation) async throws(ServiceError) -> Bool {
+        try Self.validate(request)
+        do {
+            try await toc.updateAliases(request.actions)
+        } catch {
+            throw .storage(error)
+        }
+        return true
+    }
+
+    public func listAliases() async -> CollectionsAliasesResponse {
+        CollectionsAliasesResponse(aliases: await toc.listAliases())
+    }
+
+    public func collectionAliases(_ name: String) async throws(ServiceError) -> CollectionsAliasesResponse {
+        do {
+            return CollectionsAliasesResponse(aliases: try await toc.aliases(of: name))
+        } catch {
+            throw .storage(error)
+        }
+    }
+
+    // MARK: Validation
+
+    static func validate(_ request: some Validatable) throws(ServiceError) {
+        do {
+            _ = try request.validated()
+        } catch {
+            throw .validation(error, .body)
+        }
+    }
+
+    /// New collections get the strict name rules; existing ones are looked up by any name.
+    static func validateNewCollectionName(_ name: String) throws(ServiceError) {
+        if let problem = NameRules.collectionNameProblem(name) {
+            var errors = ValidationErrors()
+            errors.add("collection_name", problem)
+            throw .validation(errors, .path)
+        }
+    }
+}

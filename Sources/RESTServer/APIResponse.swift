@@ -1,0 +1,107 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import QuiverJSON
+import QuiverModel
+import QuiverService
+import NIOCore
+
+/// Qdrant's response envelopes:
+/// success `{"result": …, "status": "ok", "time": seconds}`,
+/// failure `{"status": {"error": "…"}, "time": seconds}`.
+enum APIResponse {
+    static func json(_ status: HTTPResponse.Status, _ bytes: [UInt8]) -> Response {
+        Response(
+            status: status,
+            headers: [.contentType: "application/json"],
+            body: ResponseBody(byteBuffer: ByteBuffer(bytes: bytes))
+        )
+    }
+
+    static func text(_ status: HTTPResponse.Status, _ text: String, contentType: String = "text/plain; charset=utf-8") -> Response {
+        Response(
+            status: status,
+            headers: [.contentType: contentType],
+            body: ResponseBody(byteBuffer: ByteBuffer(string: text))
+        )
+    }
+
+    static func ok(_ result: JSONValue, since start: ContinuousClock.Instant) -> Response {
+        var writer = JSONWriter(capacity: 512)
+        writer.appendASCII("{\"result\":")
+        writer.write(result)
+        writer.appendASCII(",\"status\":\"ok\",\"time\":")
+        writer.writeDouble(seconds(since: start))
+        writer.appendASCII("}")
+        return json(.ok, writer.bytes)
+    }
+
+    static func error(_ error: ServiceError, since start: ContinuousClock.Instant) -> Response {
+        let body: JSONValue = [
+            "status": ["error": .string(error.description)],
+            "time": .double(seconds(since: start)),
+        ]
+        return json(error.httpStatus, JSONWriter.write(body))
+    }
+
+    static func seconds(since start: ContinuousClock.Instant) -> Double {
+        let elapsed = ContinuousClock.now - start
+        let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18
+        return (seconds * 1e6).rounded() / 1e6
+    }
+}
+
+/// Runs a handler and renders its result or its error in Qdrant's envelope.
+func respond<T: Encodable>(_ handler: () async throws(ServiceError) -> T) async -> Response {
+    let start = ContinuousClock.now
+    do {
+        let result = try await handler()
+        return APIResponse.ok(try JSONValueEncoder().encode(result), since: start)
+    } catch let error as ServiceError {
+        return APIResponse.error(error, since: start)
+    } catch {
+        return APIResponse.error(.internalError("cannot encode response: \(error)"), since: start)
+    }
+}
+
+extension Request {
+    /// Collects the body (up to `limitBytes`) and decodes it; empty, malformed or mistyped JSON is a
+    /// format error naming the field.
+    mutating func decodeJSON<T: Decodable>(_ type: T.Type, limitBytes: Int) async throws(ServiceError) -> T {
+        let buffer: ByteBuffer
+        do {
+            buffer = try await collectBody(upTo: limitBytes)
+        } catch {
+            throw .payloadTooLarge(limitBytes: limitBytes)
+        }
+        do {
+            return try buffer.withUnsafeReadableBytes { raw throws(JSONDecodingError) -> T in
+                try JSONValueDecoder().decode(T.self, from: UnsafeBufferPointer(start: raw.baseAddress?.assumingMemoryBound(to: UInt8.self), count: raw.count))
+            }
+        } catch {
+            throw .format(error.description, .body)
+        }
+    }
+
+    /// An optional positive integer query parameter such as `timeout`.
+    func positiveQueryInt(_ name: String) throws(ServiceError) -> Int? {
+        guard let raw = uri.queryParameters.get(name) else { return nil }
+        guard let value = Int(raw) else {
+            throw .format("\(name): invalid digit found in string `\(raw)`", .query)
+        }
+        if value < 1 {
+            var errors = ValidationErrors()
+            errors.range(name, value, min: 1)
+            throw .validation(errors, .query)
+        }
+        return value
+    }
+}
+
+extension Parameters {
+    /// A path parameter with percent-escapes decoded (`my%20coll` → `my coll`).
+    func decoded(_ name: String) -> String {
+        let raw = get(name) ?? ""
+        return raw.removingPercentEncoding ?? raw
+    }
+}

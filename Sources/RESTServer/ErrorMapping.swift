@@ -1,0 +1,23 @@
+import HTTPTypes
+import QuiverService
+import Storage
+
+/// The one place where errors become HTTP statuses. Messages keep Qdrant's wording; statuses are
+/// Qdrant's (`src/actix/helpers.rs` in Qdrant's source for the storage errors, 400 for bodies that
+/// do not parse, 422 for bodies that parse but break a rule).
+extension ServiceError {
+    var httpStatus: HTTPResponse.Status {
+        switch self {
+        case .storage(let error):
+            switch error {
+            case .badInput, .badRequest: .badRequest
+            case .alreadyExists: .conflict
+            case .notFound: .notFound
+            case .serviceError: .internalServerError
+            }
+        case .validation: .unprocessableContent
+        case .format: .badRequest
+        case .payloadTooLarge: .contentTooLarge
+        }
+    }
+}

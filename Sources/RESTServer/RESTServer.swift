@@ -1,0 +1,99 @@
+public import Hummingbird
+public import Logging
+public import QuiverService
+import Foundation
+import HTTPTypes
+
+/// What the REST edge needs to know about the node it serves.
+public struct RESTConfiguration: Sendable {
+    public var host: String
+    public var port: Int
+    /// Largest request body accepted (`service.max_request_size_mb`).
+    public var requestBodyBytesMax: Int
+    public var enableCORS: Bool
+    /// Build commit reported by `GET /`; nil when unknown.
+    public var commit: String?
+
+    public init(host: String, port: Int, requestBodyBytesMax: Int, enableCORS: Bool = true, commit: String? = nil) {
+        self.host = host
+        self.port = port
+        self.requestBodyBytesMax = requestBodyBytesMax
+        self.enableCORS = enableCORS
+        self.commit = commit
+    }
+}
+
+/// Qdrant's REST API over Hummingbird.
+public enum RESTServer {
+    /// The HTTP application; it is a `Service` for the node's service group, and calls `onRunning`
+    /// with the bound port once it accepts connections.
+    public static func makeApplication(
+        service: QuiverService,
+        configuration: RESTConfiguration,
+        logger: Logger,
+        onRunning: @escaping @Sendable (Int) async -> Void = { _ in }
+    ) -> some ApplicationProtocol {
+        let router = makeRouter(service: service, configuration: configuration, logger: logger)
+        return Application(
+            router: router,
+            configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "quiver"),
+            onServerRunning: { channel in await onRunning(channel.localAddress?.port ?? configuration.port) },
+            logger: logger
+        )
+    }
+
+    static func makeRouter(service: QuiverService, configuration: RESTConfiguration, logger: Logger) -> Router<BasicRequestContext> {
+        let metrics = RESTMetrics()
+        let router = Router(context: BasicRequestContext.self)
+        router.add(middleware: ObserveMiddleware(metrics: metrics, logger: logger))
+        if configuration.enableCORS {
+            router.add(middleware: CORSMiddleware(allowOrigin: .all, allowHeaders: [.contentType, .authorization, HTTPField.Name("api-key")!],
+                                                  allowMethods: [.get, .post, .put, .patch, .delete, .options]))
+        }
+        let routes = Routes(service: service, configuration: configuration, metrics: metrics, startedAt: Date())
+        routes.addServiceRoutes(to: router)
+        routes.addCollectionRoutes(to: router)
+        return router
+    }
+}
+
+struct Routes: Sendable {
+    let service: QuiverService
+    let configuration: RESTConfiguration
+    let metrics: RESTMetrics
+    let startedAt: Date
+    let nodeID = UUID().uuidString.lowercased()
+
+    var bodyLimit: Int { configuration.requestBodyBytesMax }
+}
+
+/// Records every response in the metrics and logs it, except the hot status endpoints (as Qdrant).
+struct ObserveMiddleware<Context: RequestContext>: RouterMiddleware {
+    let metrics: RESTMetrics
+    let logger: Logger
+    static var quietPaths: Set<String> { ["/", "/metrics", "/telemetry", "/healthz", "/readyz", "/livez"] }
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        let start = ContinuousClock.now
+        let status: Int
+        let response: Response
+        do {
+            response = try await next(request, context)
+            status = response.status.code
+        } catch let error as any HTTPResponseError {
+            record(request, context, error.status.code, start)
+            throw error
+        }
+        record(request, context, status, start)
+        return response
+    }
+
+    private func record(_ request: Request, _ context: Context, _ status: Int, _ start: ContinuousClock.Instant) {
+        let seconds = APIResponse.seconds(since: start)
+        let endpoint = context.endpointPath ?? "unknown"
+        metrics.record(endpoint: endpoint, method: request.method.rawValue, status: status, seconds: seconds)
+        if !Self.quietPaths.contains(request.uri.path) {
+            logger.info("\"\(request.method) \(request.uri)\" \(status) \(String(format: "%.6f", seconds))")
+        }
+    }
+}

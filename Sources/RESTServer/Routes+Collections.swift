@@ -1,0 +1,54 @@
+import Hummingbird
+import QuiverModel
+import QuiverService
+
+/// Collections and aliases.
+extension Routes {
+    func addCollectionRoutes(to router: Router<BasicRequestContext>) {
+        router.get("/collections") { _, _ in
+            await respond { () async throws(ServiceError) in await service.listCollections() }
+        }
+        router.get("/collections/:name") { _, context in
+            await respond { () async throws(ServiceError) in try await service.getCollection(context.parameters.decoded("name")) }
+        }
+        router.get("/collections/:name/exists") { _, context in
+            await respond { () async throws(ServiceError) in await service.collectionExists(context.parameters.decoded("name")) }
+        }
+        router.put("/collections/:name") { request, context in
+            var request = request
+            return await respond { () async throws(ServiceError) in
+                _ = try request.positiveQueryInt("timeout")
+                let body = try await request.decodeJSON(CreateCollection.self, limitBytes: bodyLimit)
+                return try await service.createCollection(context.parameters.decoded("name"), body)
+            }
+        }
+        router.patch("/collections/:name") { request, context in
+            var request = request
+            return await respond { () async throws(ServiceError) in
+                _ = try request.positiveQueryInt("timeout")
+                let body = try await request.decodeJSON(UpdateCollection.self, limitBytes: bodyLimit)
+                return try await service.updateCollection(context.parameters.decoded("name"), body)
+            }
+        }
+        router.delete("/collections/:name") { request, context in
+            await respond { () async throws(ServiceError) in
+                _ = try request.positiveQueryInt("timeout")
+                return try await service.deleteCollection(context.parameters.decoded("name"))
+            }
+        }
+        router.post("/collections/aliases") { request, _ in
+            var request = request
+            return await respond { () async throws(ServiceError) in
+                _ = try request.positiveQueryInt("timeout")
+                let body = try await request.decodeJSON(ChangeAliasesOperation.self, limitBytes: bodyLimit)
+                return try await service.updateAliases(body)
+            }
+        }
+        router.get("/aliases") { _, _ in
+            await respond { () async throws(ServiceError) in await service.listAliases() }
+        }
+        router.get("/collections/:name/aliases") { _, context in
+            await respond { () async throws(ServiceError) in try await service.collectionAliases(context.parameters.decoded("name")) }
+        }
+    }
+}

@@ -1,0 +1,245 @@
+public import DiskIO
+public import Logging
+public import QuiverModel
+import QuiverJSON
+
+/// The node's catalogue: which collections and aliases exist, and their configuration on disk.
+///
+/// On-disk layout under `storagePath`:
+///
+/// | path | content |
+/// |---|---|
+/// | `collections/<name>/config.json` | `CollectionConfig` as JSON |
+/// | `aliases/data.json` | `{"alias": "collection", …}` |
+/// | `tmp/` | collections being created or deleted; emptied at start-up |
+///
+/// A collection comes into existence by one rename of a fully written and fsynced directory from
+/// `tmp/` into `collections/`, and leaves by the reverse rename, so a crash never leaves half a
+/// collection visible. Every metadata file is replaced atomically (`Disk.writeFileAtomically`).
+public actor TableOfContent {
+    public nonisolated let storagePath: String
+    let disk: any Disk
+    let defaults: CollectionDefaults
+    let maxCollections: Int?
+    let logger: Logger
+    private var collections: [String: Collection] = [:]
+    /// alias → collection name
+    private var aliases: [String: String] = [:]
+    private var tempCounter: UInt64 = 0
+
+    var collectionsPath: String { joinPath(storagePath, "collections") }
+    var aliasesPath: String { joinPath(storagePath, "aliases", "data.json") }
+    var tempPath: String { joinPath(storagePath, "tmp") }
+
+    public init(storagePath: String, disk: any Disk, defaults: CollectionDefaults = CollectionDefaults(),
+                maxCollections: Int? = nil, logger: Logger) {
+        self.storagePath = storagePath
+        self.disk = disk
+        self.defaults = defaults
+        self.maxCollections = maxCollections
+        self.logger = logger
+    }
+
+    // MARK: Start-up
+
+    /// Creates the directory layout if needed, clears `tmp/`, and loads every collection and alias.
+    public func load() throws(StorageError) {
+        do {
+            try disk.createDirectories(collectionsPath)
+            try disk.createDirectories(parentDirectory(of: aliasesPath))
+            try disk.removeItem(tempPath)
+            try disk.createDirectories(tempPath)
+        } catch {
+            throw .serviceError("cannot prepare storage directory \(storagePath): \(error)")
+        }
+        collections = [:]
+        for name in try listDirectory(collectionsPath) {
+            let dir = joinPath(collectionsPath, name)
+            guard disk.isDirectory(dir) else { continue }
+            let configPath = joinPath(dir, "config.json")
+            guard disk.fileExists(configPath) else {
+                logger.warning("Collection config is not found in the collection directory, skipping", metadata: ["path": "\(dir)"])
+                continue
+            }
+            let config: CollectionConfig = try readJSON(configPath)
+            collections[name] = Collection(name: name, path: dir, config: config)
+        }
+        aliases = disk.fileExists(aliasesPath) ? try readJSON(aliasesPath) : [:]
+        let dangling = aliases.filter { collections[$0.value] == nil }
+        if !dangling.isEmpty {
+            for alias in dangling.keys { aliases[alias] = nil }
+            try saveAliases(aliases)
+            logger.warning("Removed aliases of collections that no longer exist", metadata: ["aliases": "\(dangling.keys.sorted())"])
+        }
+        logger.debug("Loaded storage", metadata: ["collections": "\(collections.count)", "aliases": "\(aliases.count)"])
+    }
+
+    // MARK: Reading
+
+    public var collectionNames: [String] { collections.keys.sorted() }
+
+    public var collectionCount: Int { collections.count }
+
+    /// The collection addressed by `name`, which may be an alias.
+    public func collection(_ name: String) throws(StorageError) -> Collection {
+        if let collection = collections[name] { return collection }
+        if let target = aliases[name], let collection = collections[target] { return collection }
+        throw .collectionNotFound(name)
+    }
+
+    public func collectionExists(_ name: String) -> Bool {
+        collections[name] != nil || aliases[name].map { collections[$0] != nil } == true
+    }
+
+    public func collectionInfo(_ name: String) async throws(StorageError) -> CollectionInfo {
+        await (try collection(name)).info()
+    }
+
+    /// Every alias, sorted by alias name.
+    public func listAliases() -> [AliasDescription] {
+        aliases.keys.sorted().map { AliasDescription(aliasName: $0, collectionName: aliases[$0]!) }
+    }
+
+    /// Aliases of one collection (addressed by name or alias).
+    public func aliases(of name: String) throws(StorageError) -> [AliasDescription] {
+        let target = try collection(name).name
+        return listAliases().filter { $0.collectionName == target }
+    }
+
+    // MARK: Collections
+
+    public func createCollection(_ name: String, _ request: CreateCollection) throws(StorageError) {
+        if collections[name] != nil { throw .collectionExists(name) }
+        if aliases[name] != nil {
+            throw .badInput("Can't create collection with name \(name). Alias with the same name already exists")
+        }
+        if let maxCollections, collections.count >= maxCollections {
+            throw .badRequest("Can't create collection with name \(name). Max collections limit (\(maxCollections)) reached")
+        }
+        let config = request.effectiveConfig(defaults: defaults)
+        let staging = nextTempPath("create")
+        let finalPath = joinPath(collectionsPath, name)
+        do {
+            try disk.createDirectory(staging)
+            try disk.writeFile(joinPath(staging, "config.json"), try encodeJSON(config))
+            try disk.syncDirectory(staging)
+            try disk.rename(staging, finalPath)
+            try disk.syncDirectory(collectionsPath)
+        } catch {
+            try? disk.removeItem(staging)
+            throw .serviceError("cannot create collection `\(name)`: \(error)")
+        }
+        collections[name] = Collection(name: name, path: finalPath, config: config)
+        logger.debug("Created collection", metadata: ["collection": "\(name)"])
+    }
+
+    public func updateCollection(_ name: String, _ update: UpdateCollection) async throws(StorageError) {
+        let collection = try collection(name)
+        let updated: CollectionConfig
+        do {
+            updated = try await collection.config.applying(update)
+        } catch {
+            throw .badInput(error.message)
+        }
+        do {
+            try disk.writeFileAtomically(joinPath(collection.path, "config.json"), try encodeJSON(updated))
+        } catch {
+            throw .serviceError("cannot write config of collection `\(collection.name)`: \(error)")
+        }
+        await collection.replaceConfig(updated)
+    }
+
+    /// Deletes the collection with exactly this name (an alias does not delete its target, as in
+    /// Qdrant) and its aliases. Returns false when there was no such collection.
+    public func deleteCollection(_ name: String) throws(StorageError) -> Bool {
+        guard let collection = collections[name] else { return false }
+        let graveyard = nextTempPath("delete")
+        do {
+            try disk.rename(collection.path, graveyard)
+            try disk.syncDirectory(collectionsPath)
+        } catch {
+            throw .serviceError("cannot delete collection `\(name)`: \(error)")
+        }
+        collections[name] = nil
+        let remaining = aliases.filter { $0.value != name }
+        if remaining.count != aliases.count {
+            try saveAliases(remaining)
+            aliases = remaining
+        }
+        do {
+            try disk.removeItem(graveyard)
+        } catch {
+            logger.warning("Could not remove files of deleted collection; they go at next start", metadata: ["error": "\(error)"])
+        }
+        logger.debug("Deleted collection", metadata: ["collection": "\(name)"])
+        return true
+    }
+
+    // MARK: Aliases
+
+    /// Applies all actions or none: they are checked in order against a working copy, and only a
+    /// fully valid result is persisted (one atomic file write) and published.
+    public func updateAliases(_ actions: [AliasOperation]) throws(StorageError) {
+        var next = aliases
+        for action in actions {
+            switch action {
+            case .create(let collectionName, let aliasName):
+                guard collections[collectionName] != nil else { throw .collectionNotFound(collectionName) }
+                if collections[aliasName] != nil { throw .collectionExists(aliasName) }
+                next[aliasName] = collectionName
+            case .delete(let aliasName):
+                // Deleting a missing alias is not an error (as in Qdrant): a blue/green switch
+                // "delete alias, create alias" must also work the first time.
+                next[aliasName] = nil
+            case .rename(let oldName, let newName):
+                guard let target = next.removeValue(forKey: oldName) else {
+                    throw .notFound("Alias \(oldName) does not exists!")
+                }
+                if collections[newName] != nil { throw .collectionExists(newName) }
+                next[newName] = target
+            }
+        }
+        guard next != aliases else { return }
+        try saveAliases(next)
+        aliases = next
+    }
+
+    // MARK: Files
+
+    private func saveAliases(_ mapping: [String: String]) throws(StorageError) {
+        do {
+            try disk.writeFileAtomically(aliasesPath, try encodeJSON(SortedMap(mapping)))
+        } catch {
+            throw .serviceError("cannot write aliases: \(error)")
+        }
+    }
+
+    private func nextTempPath(_ purpose: String) -> String {
+        tempCounter += 1
+        return joinPath(tempPath, "\(purpose)-\(tempCounter)-\(UInt32.random(in: 0...UInt32.max))")
+    }
+
+    private func listDirectory(_ path: String) throws(StorageError) -> [String] {
+        do {
+            return try disk.listDirectory(path)
+        } catch {
+            throw .serviceError("cannot list \(path): \(error)")
+        }
+    }
+
+    private func readJSON<T: Decodable>(_ path: String) throws(StorageError) -> T {
+        do {
+            return try JSONValueDecoder().decode(T.self, from: try disk.readFile(path))
+        } catch {
+            throw .serviceError("cannot read \(path): \(error). The file is damaged; restore it from a snapshot or remove the collection directory.")
+        }
+    }
+
+    private func encodeJSON(_ value: some Encodable) throws(StorageError) -> [UInt8] {
+        do {
+            return try JSONValueEncoder().encodeBytes(value)
+        } catch {
+            throw .serviceError("cannot encode \(type(of: value)): \(error)")
+        }
+    }
+}
