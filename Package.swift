@@ -78,10 +78,18 @@ let package = Package(
         .testTarget(name: "QuiverModelTests", dependencies: ["QuiverModel", "QuiverJSON"]),
         .testTarget(name: "QuiverJSONTests", dependencies: ["QuiverJSON"]),
         .testTarget(name: "DiskIOTests", dependencies: ["DiskIO"]),
-        .testTarget(name: "StorageTests", dependencies: ["Storage", "DiskIO", "QuiverModel"]),
-        .testTarget(name: "QuiverServiceTests", dependencies: ["QuiverService", "Storage", "DiskIO", "QuiverModel"]),
-        .testTarget(name: "RESTServerTests", dependencies: ["RESTServer", "QuiverService", "Storage", "DiskIO"]),
-        .testTarget(name: "QuiverServerTests", dependencies: ["QuiverServer"]),
+        .testTarget(name: "StorageTests", dependencies: ["Storage", "DiskIO", "QuiverModel", "QuiverJSON", .product(name: "Logging", package: "swift-log")]),
+        .testTarget(name: "QuiverServiceTests", dependencies: ["QuiverService", "Storage", "DiskIO", "QuiverModel", "QuiverJSON", .product(name: "Logging", package: "swift-log")]),
+        .testTarget(
+            name: "RESTServerTests",
+            dependencies: [
+                "RESTServer", "QuiverService", "Storage", "DiskIO",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .testTarget(name: "QuiverServerTests", dependencies: ["QuiverServer", .product(name: "Logging", package: "swift-log")]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -264,6 +264,7 @@ public struct UpdateCollection: Codable, Sendable, Equatable, Validatable {
 /// Why an update cannot apply to a collection's current configuration.
 public struct UpdateRejection: Error, Sendable, Equatable {
     public let message: String
+    public init(message: String) { self.message = message }
 }
 
 extension CollectionConfig {

@@ -10,6 +10,13 @@ public struct ScalarQuantizationConfig: Codable, Sendable, Equatable {
     public var alwaysRam: Bool?
     public var memory: Memory?
 
+    public init(type: ScalarType, quantile: Double? = nil, alwaysRam: Bool? = nil, memory: Memory? = nil) {
+        self.type = type
+        self.quantile = quantile
+        self.alwaysRam = alwaysRam
+        self.memory = memory
+    }
+
     enum CodingKeys: String, CodingKey {
         case type, quantile
         case alwaysRam = "always_ram"
@@ -25,6 +32,12 @@ public struct ProductQuantizationConfig: Codable, Sendable, Equatable {
     public var compression: CompressionRatio
     public var alwaysRam: Bool?
     public var memory: Memory?
+
+    public init(compression: CompressionRatio, alwaysRam: Bool? = nil, memory: Memory? = nil) {
+        self.compression = compression
+        self.alwaysRam = alwaysRam
+        self.memory = memory
+    }
 
     enum CodingKeys: String, CodingKey {
         case compression

@@ -1,0 +1,72 @@
+import DiskIO
+import Foundation
+import Testing
+
+@Suite struct PosixDiskTests {
+    let disk = PosixDisk()
+
+    func tempDir() throws -> String {
+        let path = NSTemporaryDirectory() + "quiver-disk-\(UUID().uuidString)"
+        try disk.createDirectories(path)
+        return path
+    }
+
+    @Test func atomicWriteReplacesContentAndLeavesNoTempFile() throws {
+        let dir = try tempDir()
+        defer { try? disk.removeItem(dir) }
+        let file = joinPath(dir, "config.json")
+        try disk.writeFileAtomically(file, Array("one".utf8))
+        try disk.writeFileAtomically(file, Array("two".utf8))
+        #expect(try disk.readFile(file) == Array("two".utf8))
+        #expect(try disk.listDirectory(dir) == ["config.json"])
+    }
+
+    @Test func createsNestedDirectoriesAndRemovesTrees() throws {
+        let dir = try tempDir()
+        let nested = joinPath(dir, "a", "b", "c")
+        try disk.createDirectories(nested)
+        try disk.writeFile(joinPath(nested, "f"), [1, 2, 3])
+        #expect(disk.isDirectory(nested))
+        #expect(try disk.listDirectory(joinPath(dir, "a")) == ["b"])
+        try disk.removeItem(dir)
+        #expect(!disk.fileExists(dir))
+        try disk.removeItem(dir)  // already gone: no error
+    }
+
+    @Test func renameMovesDirectories() throws {
+        let dir = try tempDir()
+        defer { try? disk.removeItem(dir) }
+        try disk.createDirectory(joinPath(dir, "from"))
+        try disk.writeFile(joinPath(dir, "from", "x"), [7])
+        try disk.rename(joinPath(dir, "from"), joinPath(dir, "to"))
+        try disk.syncDirectory(dir)
+        #expect(try disk.readFile(joinPath(dir, "to", "x")) == [7])
+        #expect(!disk.fileExists(joinPath(dir, "from")))
+    }
+
+    @Test func readsLargeFiles() throws {
+        let dir = try tempDir()
+        defer { try? disk.removeItem(dir) }
+        let bytes = (0..<200_000).map { UInt8(truncatingIfNeeded: $0 &* 31) }
+        try disk.writeFile(joinPath(dir, "big"), bytes)
+        #expect(try disk.readFile(joinPath(dir, "big")) == bytes)
+    }
+
+    @Test func errorsSayWhatAndWhere() {
+        do {
+            _ = try disk.readFile("/nonexistent/quiver/file")
+            Issue.record("expected an error")
+        } catch {
+            #expect(error.operation == "open")
+            #expect(error.path == "/nonexistent/quiver/file")
+            #expect(error.description.contains("No such file"))
+        }
+    }
+
+    @Test func pathHelpers() {
+        #expect(parentDirectory(of: "/a/b/c") == "/a/b")
+        #expect(parentDirectory(of: "/a") == "/")
+        #expect(parentDirectory(of: "a") == ".")
+        #expect(joinPath("a", "", "b") == "a/b")
+    }
+}

@@ -1,0 +1,89 @@
+import QuiverJSON
+import Testing
+
+@Suite struct JSONParserTests {
+    @Test func parsesEveryKindOfValue() throws {
+        let value = try JSONParser.parse(#" {"a": [1, -2, 3.5, 1e3, true, false, null, "x"], "b": {}} "#)
+        #expect(value == .object(JSONObject([
+            ("a", .array([.int(1), .int(-2), .double(3.5), .double(1000), .bool(true), .bool(false), .null, .string("x")])),
+            ("b", .object(JSONObject())),
+        ])))
+    }
+
+    @Test func numbersKeepTheirKind() throws {
+        #expect(try JSONParser.parse("1") == .int(1))
+        #expect(try JSONParser.parse("1.0") == .double(1.0))
+        #expect(try JSONParser.parse("-0") == .int(0))
+        #expect(try JSONParser.parse("9223372036854775807") == .int(Int64.max))
+        #expect(try JSONParser.parse("-9223372036854775808") == .int(Int64.min))
+        #expect(try JSONParser.parse("18446744073709551615") == .uint(UInt64.max))
+        #expect(try JSONParser.parse("18446744073709551616") == .double(18446744073709551616.0))
+    }
+
+    @Test func roundTripsPayloadsExactly() throws {
+        let text = #"{"int":1,"float":1.0,"small":1e-05,"s":"a\"b\\c\n\u0001é😀","nested":{"k":[{"x":null}]}}"#
+        let value = try JSONParser.parse(text)
+        let written = JSONWriter.string(value)
+        #expect(try JSONParser.parse(written) == value)
+        #expect(written.contains(#""int":1,"#))
+        #expect(written.contains(#""float":1.0,"#))
+    }
+
+    @Test func decodesEscapesAndSurrogatePairs() throws {
+        #expect(try JSONParser.parse(#""\u00e9\ud83d\ude00\/\t""#) == .string("é😀/\t"))
+    }
+
+    @Test func keepsKeyOrderAndLastDuplicateWins() throws {
+        guard case .object(let object) = try JSONParser.parse(#"{"z":1,"a":2,"z":3}"#) else {
+            Issue.record("not an object")
+            return
+        }
+        #expect(object.keys == ["z", "a"])
+        #expect(object["z"] == .int(3))
+    }
+
+    @Test(arguments: [
+        ("", "EOF while parsing a value at line 1 column 0"),
+        ("{", "EOF while parsing an object at line 1 column 1"),
+        ("[1,", "EOF while parsing a value at line 1 column 3"),
+        ("{\"a\" 1}", "expected `:` at line 1 column 6"),
+        ("{\"a\":1,}", "key must be a string at line 1 column 8"),
+        ("[1 2]", "expected `,` or `]` at line 1 column 4"),
+        ("{} x", "trailing characters at line 1 column 4"),
+        ("tru", "EOF while parsing a value at line 1 column 3"),
+        ("nul!", "expected ident at line 1 column 4"),
+        ("01", "invalid number at line 1 column 2"),
+        ("1.", "invalid number at line 1 column 2"),
+        ("\"a\u{01}\"", "control character (\\u0000-\\u001F) found while parsing a string at line 1 column 3"),
+        ("\"\\x\"", "invalid escape at line 1 column 3"),
+        ("\"\\ud800\"", "unexpected end of hex escape at line 1 column 7"),
+        ("{\n  \"a\": ?\n}", "expected value at line 2 column 8"),
+        ("1e999", "number out of range at line 1 column 5"),
+    ])
+    func reportsSyntaxErrorsLikeSerde(input: String, message: String) {
+        #expect(throws: JSONParseError.self) { try JSONParser.parse(input) }
+        do {
+            _ = try JSONParser.parse(input)
+        } catch {
+            #expect(error.description == message)
+        }
+    }
+
+    @Test func rejectsInvalidUTF8() {
+        let bytes: [UInt8] = [0x22, 0xFF, 0x22]
+        #expect(throws: JSONParseError.self) { try JSONParser.parse(bytes) }
+    }
+
+    @Test func limitsNesting() throws {
+        let ok = String(repeating: "[", count: JSONParser.nestingDepthMax) + String(repeating: "]", count: JSONParser.nestingDepthMax)
+        _ = try JSONParser.parse(ok)
+        let deep = "[" + ok + "]"
+        #expect(throws: JSONParseError.self) { try JSONParser.parse(deep) }
+    }
+
+    @Test func writerEscapesControlCharactersAndWritesNonFiniteAsNull() {
+        #expect(JSONWriter.string(.string("\u{01}\"")) == #""\u0001\"""#)
+        #expect(JSONWriter.string(.double(.nan)) == "null")
+        #expect(JSONWriter.string(.double(.infinity)) == "null")
+    }
+}

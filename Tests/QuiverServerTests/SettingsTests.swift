@@ -1,0 +1,137 @@
+import Foundation
+import Logging
+import QuiverServer
+import Testing
+
+/// A working directory with a `config/` folder, removed at the end.
+final class ConfigDir {
+    let path = NSTemporaryDirectory() + "quiver-cfg-\(UUID().uuidString)"
+
+    init(_ files: [String: String]) throws {
+        try FileManager.default.createDirectory(atPath: path + "/config", withIntermediateDirectories: true)
+        for (name, text) in files {
+            try text.write(toFile: path + "/" + name, atomically: true, encoding: .utf8)
+        }
+    }
+
+    deinit { try? FileManager.default.removeItem(atPath: path) }
+
+    func load(_ env: [String: String] = [:], configPath: String? = nil) throws -> Settings {
+        try Settings.load(configPath: configPath.map { path + "/" + $0 }, environment: env, workingDirectory: path)
+    }
+}
+
+@Suite struct SettingsTests {
+    @Test func defaultsWithoutFiles() throws {
+        let s = try ConfigDir([:]).load()
+        #expect(s.service.httpPort == 6333)
+        #expect(s.service.grpcPort == 6334)
+        #expect(s.storage.storagePath == "./storage")
+        #expect(s.storage.collectionDefaults.hnsw.m == 16)
+        #expect(s.cluster.enabled == false)
+        #expect(s.warnings.isEmpty)
+    }
+
+    @Test func layersApplyInOrder() throws {
+        let dir = try ConfigDir([
+            "config/config.yaml": "service:\n  http_port: 1000\n  grpc_port: 1001\nlog_level: DEBUG\n",
+            "config/staging.yaml": "service:\n  http_port: 2000\n",
+            "config/local.yaml": "storage:\n  storage_path: /data\n",
+            "custom.yaml": "storage:\n  hnsw_index:\n    m: 32\n",
+        ])
+        let s = try dir.load(["RUN_MODE": "staging", "QDRANT__STORAGE__HNSW_INDEX__EF_CONSTRUCT": "256"], configPath: "custom.yaml")
+        #expect(s.service.httpPort == 2000)
+        #expect(s.service.grpcPort == 1001)
+        #expect(s.logLevel == "DEBUG")
+        #expect(s.storage.storagePath == "/data")
+        #expect(s.storage.collectionDefaults.hnsw.m == 32)
+        #expect(s.storage.collectionDefaults.hnsw.efConstruct == 256)
+        #expect(s.sources.count == 4)
+    }
+
+    @Test func environmentOverridesWithCoercion() throws {
+        let s = try ConfigDir(["config/config.yaml": "service:\n  http_port: 1000\n"]).load([
+            "QDRANT__SERVICE__HTTP_PORT": "7333",
+            "QUIVER__SERVICE__ENABLE_CORS": "false",
+            "QDRANT__STORAGE__OPTIMIZERS__DELETED_THRESHOLD": "0.5",
+            "QDRANT__STORAGE__ON_DISK_PAYLOAD": "False",
+        ])
+        #expect(s.service.httpPort == 7333)
+        #expect(s.service.enableCORS == false)
+        #expect(s.storage.collectionDefaults.optimizers.deletedThreshold == 0.5)
+        #expect(s.storage.collectionDefaults.onDiskPayload == false)
+    }
+
+    @Test func unknownKeysWarnButDoNotFail() throws {
+        let s = try ConfigDir(["config/config.yaml": "service:\n  http_port: 1\n  shiny: true\nnonsense:\n  a: 1\n"]).load(["QDRANT__STORAGE__WHAT": "x"])
+        #expect(s.warnings == [
+            "unknown configuration key `nonsense.a` is ignored",
+            "unknown configuration key `service.shiny` is ignored",
+            "unknown configuration key `storage.what` is ignored",
+        ])
+    }
+
+    @Test func badValuesAreErrorsNamingTheKey() throws {
+        #expect(throws: ConfigError("service.http_port: expected an integer, found \"abc\"")) {
+            try ConfigDir([:]).load(["QDRANT__SERVICE__HTTP_PORT": "abc"])
+        }
+        #expect(throws: ConfigError("service.http_port: 70000 is not a port number (0-65535)")) {
+            try ConfigDir([:]).load(["QDRANT__SERVICE__HTTP_PORT": "70000"])
+        }
+        #expect(throws: ConfigError.self) { try ConfigDir(["config/config.yaml": "service: [\n"]).load() }
+        #expect(throws: ConfigError.self) { try ConfigDir([:]).load(configPath: "missing.yaml") }
+        #expect(throws: ConfigError.self) { try ConfigDir([:]).load(["QDRANT__STORAGE__NODE_TYPE": "Boss"]) }
+    }
+
+    @Test func refusesProtectionItCannotProvide() throws {
+        #expect(throws: ConfigError.self) { try ConfigDir([:]).load(["QDRANT__SERVICE__API_KEY": "secret"]) }
+        #expect(throws: ConfigError.self) { try ConfigDir([:]).load(["QDRANT__SERVICE__ENABLE_TLS": "true"]) }
+    }
+
+    @Test func shippedConfigFileHasOnlyKnownKeysAndDefaultValues() throws {
+        let repoConfig = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+            .appendingPathComponent("../../config/config.yaml").standardized.path
+        let text = try String(contentsOfFile: repoConfig, encoding: .utf8)
+        let s = try ConfigDir(["config/config.yaml": text]).load()
+        let defaults = try ConfigDir([:]).load()
+        #expect(s.warnings.isEmpty)
+        #expect(s.service.httpPort == defaults.service.httpPort)
+        #expect(s.storage.collectionDefaults == defaults.storage.collectionDefaults)
+        #expect(s.cluster.p2pPort == defaults.cluster.p2pPort)
+        #expect(s.logLevel == defaults.logLevel)
+    }
+}
+
+@Suite struct LogFilterTests {
+    @Test func parsesDefaultAndOverrides() {
+        let (filter, warnings) = LogFilter.parse("INFO,raft=warn,quiver::storage=debug, quiver.rest = trace")
+        #expect(warnings.isEmpty)
+        #expect(filter.level(for: "quiver") == .info)
+        #expect(filter.level(for: "raft") == .warning)
+        #expect(filter.level(for: "raft.log") == .warning)
+        #expect(filter.level(for: "rafty") == .info)
+        #expect(filter.level(for: "quiver.storage") == .debug)
+        #expect(filter.level(for: "quiver.rest") == .trace)
+    }
+
+    @Test func longestTargetWins() {
+        let (filter, _) = LogFilter.parse("error,quiver=info,quiver.storage=off")
+        #expect(filter.level(for: "quiver.storage.wal") == .critical)
+        #expect(filter.level(for: "quiver.rest") == .info)
+        #expect(filter.level(for: "other") == .error)
+    }
+
+    @Test func badPartsAreWarningsNotFailures() {
+        let (filter, warnings) = LogFilter.parse("loud,raft=shout,debug")
+        #expect(filter.defaultLevel == .debug)
+        #expect(warnings.count == 2)
+    }
+}
+
+@Suite struct PeerURITests {
+    @Test(arguments: ["http://10.0.0.1:6335", "https://node-1.example:6335", "http://[::1]:6335"])
+    func accepts(uri: String) { #expect(PeerURI.problem(uri) == nil) }
+
+    @Test(arguments: ["10.0.0.1:6335", "ftp://a:1", "http://a", "http://:6335", "http://a:0", "not a uri"])
+    func rejects(uri: String) { #expect(PeerURI.problem(uri) != nil) }
+}

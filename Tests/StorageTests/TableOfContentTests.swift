@@ -1,0 +1,176 @@
+import DiskIO
+import Foundation
+import Logging
+import QuiverJSON
+import QuiverModel
+import Storage
+import Testing
+
+func request(_ json: String) throws -> CreateCollection {
+    try JSONValueDecoder().decode(CreateCollection.self, from: Array(json.utf8))
+}
+
+/// A storage directory that is removed when the test ends.
+final class TempStorage {
+    let path = NSTemporaryDirectory() + "quiver-toc-\(UUID().uuidString)"
+    deinit { try? PosixDisk().removeItem(path) }
+
+    func open(disk: any Disk = PosixDisk(), maxCollections: Int? = nil) async throws -> TableOfContent {
+        let toc = TableOfContent(storagePath: path, disk: disk, maxCollections: maxCollections, logger: Logger(label: "test"))
+        try await toc.load()
+        return toc
+    }
+}
+
+@Suite struct TableOfContentTests {
+    let vectors = #"{"vectors":{"size":4,"distance":"Cosine"}}"#
+
+    @Test func collectionsAndAliasesSurviveReopening() async throws {
+        let storage = TempStorage()
+        let toc = try await storage.open()
+        try await toc.createCollection("books", request(#"{"vectors":{"size":4,"distance":"Cosine"},"metadata":{"v":1.0}}"#))
+        try await toc.createCollection("films", request(vectors))
+        try await toc.updateAliases([.create(collectionName: "books", aliasName: "library")])
+        let before = try await toc.collectionInfo("books").config
+
+        let reopened = try await storage.open()
+        #expect(await reopened.collectionNames == ["books", "films"])
+        #expect(try await reopened.collectionInfo("books").config == before)
+        #expect(try await reopened.collectionInfo("library").config == before)
+        #expect(await reopened.listAliases() == [AliasDescription(aliasName: "library", collectionName: "books")])
+    }
+
+    @Test func createRejectsDuplicatesAndAliasNames() async throws {
+        let storage = TempStorage()
+        let toc = try await storage.open()
+        try await toc.createCollection("c", request(vectors))
+        await #expect(throws: StorageError.alreadyExists("Collection `c` already exists!")) {
+            try await toc.createCollection("c", request(vectors))
+        }
+        try await toc.updateAliases([.create(collectionName: "c", aliasName: "a")])
+        await #expect(throws: StorageError.self) { try await toc.createCollection("a", request(vectors)) }
+    }
+
+    @Test func maxCollectionsIsEnforced() async throws {
+        let storage = TempStorage()
+        let toc = try await storage.open(maxCollections: 1)
+        try await toc.createCollection("one", request(vectors))
+        await #expect(throws: StorageError.self) { try await toc.createCollection("two", request(vectors)) }
+    }
+
+    @Test func updatePersists() async throws {
+        let storage = TempStorage()
+        let toc = try await storage.open()
+        try await toc.createCollection("c", request(vectors))
+        var update = UpdateCollection()
+        var hnsw = HnswConfigDiff()
+        hnsw.m = 48
+        update.hnswConfig = hnsw
+        try await toc.updateCollection("c", update)
+        #expect(try await storage.open().collectionInfo("c").config.hnswConfig.m == 48)
+    }
+
+    @Test func deleteRemovesFilesAndAliases() async throws {
+        let storage = TempStorage()
+        let toc = try await storage.open()
+        try await toc.createCollection("c", request(vectors))
+        try await toc.createCollection("d", request(vectors))
+        try await toc.updateAliases([.create(collectionName: "c", aliasName: "a1"), .create(collectionName: "d", aliasName: "a2")])
+        #expect(try await toc.deleteCollection("a1") == false)  // an alias does not delete its target
+        #expect(try await toc.deleteCollection("c") == true)
+        #expect(try await toc.deleteCollection("c") == false)
+        #expect(!PosixDisk().fileExists(joinPath(storage.path, "collections", "c")))
+        let reopened = try await storage.open()
+        #expect(await reopened.collectionNames == ["d"])
+        #expect(await reopened.listAliases() == [AliasDescription(aliasName: "a2", collectionName: "d")])
+    }
+
+    @Test func aliasActionsApplyAllOrNothing() async throws {
+        let storage = TempStorage()
+        let toc = try await storage.open()
+        try await toc.createCollection("c", request(vectors))
+        try await toc.updateAliases([.create(collectionName: "c", aliasName: "keep")])
+        await #expect(throws: StorageError.notFound("Collection `missing` doesn't exist!")) {
+            try await toc.updateAliases([
+                .create(collectionName: "c", aliasName: "new"),
+                .delete(aliasName: "keep"),
+                .create(collectionName: "missing", aliasName: "x"),
+            ])
+        }
+        #expect(await toc.listAliases() == [AliasDescription(aliasName: "keep", collectionName: "c")])
+        #expect(try await storage.open().listAliases() == [AliasDescription(aliasName: "keep", collectionName: "c")])
+    }
+
+    @Test func aliasRenameAndBlueGreenSwitch() async throws {
+        let storage = TempStorage()
+        let toc = try await storage.open()
+        try await toc.createCollection("blue", request(vectors))
+        try await toc.createCollection("green", request(vectors))
+        // Deleting a missing alias is fine, so the switch works on first use too.
+        try await toc.updateAliases([.delete(aliasName: "prod"), .create(collectionName: "blue", aliasName: "prod")])
+        try await toc.updateAliases([.delete(aliasName: "prod"), .create(collectionName: "green", aliasName: "prod")])
+        #expect(try await toc.collection("prod").name == "green")
+        try await toc.updateAliases([.rename(oldAliasName: "prod", newAliasName: "live")])
+        #expect(try await toc.aliases(of: "green") == [AliasDescription(aliasName: "live", collectionName: "green")])
+        await #expect(throws: StorageError.notFound("Alias prod does not exists!")) {
+            try await toc.updateAliases([.rename(oldAliasName: "prod", newAliasName: "x")])
+        }
+        await #expect(throws: StorageError.alreadyExists("Collection `blue` already exists!")) {
+            try await toc.updateAliases([.create(collectionName: "green", aliasName: "blue")])
+        }
+    }
+
+    @Test func failedCreateLeavesNothingBehind() async throws {
+        let storage = TempStorage()
+        let disk = FaultyDisk()
+        let toc = try await storage.open(disk: disk)
+        disk.fail(.syncDirectory, whenPathContains: "/tmp/create-")
+        await #expect(throws: StorageError.self) { try await toc.createCollection("c", request(vectors)) }
+        #expect(await toc.collectionNames.isEmpty)
+        #expect(try PosixDisk().listDirectory(joinPath(storage.path, "collections")).isEmpty)
+        disk.heal()
+        try await toc.createCollection("c", request(vectors))
+        #expect(await toc.collectionNames == ["c"])
+    }
+
+    @Test func failedConfigWriteKeepsOldConfig() async throws {
+        let storage = TempStorage()
+        let disk = FaultyDisk()
+        let toc = try await storage.open(disk: disk)
+        try await toc.createCollection("c", request(vectors))
+        disk.fail(.writeFile, whenPathContains: "config.json")
+        var update = UpdateCollection()
+        update.metadata = JSONObject([("k", .int(1))])
+        await #expect(throws: StorageError.self) { try await toc.updateCollection("c", update) }
+        #expect(try await toc.collectionInfo("c").config.metadata == nil)
+        #expect(try await storage.open().collectionInfo("c").config.metadata == nil)
+    }
+
+    @Test func startupClearsTempAndDropsDanglingAliases() async throws {
+        let storage = TempStorage()
+        let disk = PosixDisk()
+        let toc = try await storage.open()
+        try await toc.createCollection("c", request(vectors))
+        try await toc.updateAliases([.create(collectionName: "c", aliasName: "a")])
+        // Simulate a crash between moving a collection out and rewriting the aliases.
+        try disk.rename(joinPath(storage.path, "collections", "c"), joinPath(storage.path, "tmp", "delete-crashed"))
+        let reopened = try await storage.open()
+        #expect(await reopened.collectionNames.isEmpty)
+        #expect(await reopened.listAliases().isEmpty)
+        #expect(try disk.listDirectory(joinPath(storage.path, "tmp")).isEmpty)
+    }
+
+    @Test func damagedConfigIsAClearError() async throws {
+        let storage = TempStorage()
+        let toc = try await storage.open()
+        try await toc.createCollection("c", request(vectors))
+        try PosixDisk().writeFile(joinPath(storage.path, "collections", "c", "config.json"), Array("{not json".utf8))
+        do {
+            _ = try await storage.open()
+            Issue.record("expected an error")
+        } catch {
+            #expect("\(error)".contains("collections/c/config.json"))
+            #expect("\(error)".contains("damaged"))
+        }
+    }
+}
