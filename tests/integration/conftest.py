@@ -1,0 +1,187 @@
+"""Integration-test harness: the real `quiver` binary on free loopback ports, driven over HTTP.
+
+Every node runs in its own temporary directory (its working directory, so no config/ files of the
+repository are picked up) and is stopped and removed at the end of the test, also on failure.
+"""
+
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+import requests
+from openapi_schema_validator import OAS30Validator
+
+REPO = Path(__file__).resolve().parents[2]
+BINARY = Path(os.environ.get("QUIVER_BINARY", REPO / ".build" / "debug" / "quiver"))
+OPENAPI = Path(os.environ.get("QUIVER_OPENAPI", REPO.parent / "shared" / "reference" / "qdrant-openapi-v1.19.json"))
+STARTUP_TIMEOUT_S = 30
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Node:
+    """One quiver process. `start()` waits until /readyz answers; `kill()` is SIGKILL."""
+
+    def __init__(self, workdir: Path, env: dict | None = None, args: list[str] | None = None):
+        self.workdir = workdir
+        self.port = free_port()
+        self.extra_env = env or {}
+        self.args = args or []
+        self.proc: subprocess.Popen | None = None
+        self.log_path = workdir / f"quiver-{self.port}.log"
+        self.url = f"http://127.0.0.1:{self.port}"
+
+    def environment(self) -> dict:
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("QDRANT__", "QUIVER__"))}
+        env.update({
+            "SWIFT_BACKTRACE": "enable=no",
+            "QDRANT__SERVICE__HOST": "127.0.0.1",
+            "QDRANT__SERVICE__HTTP_PORT": str(self.port),
+            "QDRANT__STORAGE__STORAGE_PATH": str(self.workdir / "storage"),
+            "QDRANT__STORAGE__SNAPSHOTS_PATH": str(self.workdir / "snapshots"),
+        })
+        env.update(self.extra_env)
+        return env
+
+    def spawn(self) -> subprocess.Popen:
+        assert BINARY.exists(), f"{BINARY} is missing: build with `swift build` first"
+        log = open(self.log_path, "ab")
+        self.proc = subprocess.Popen([str(BINARY), *self.args], cwd=self.workdir, env=self.environment(),
+                                     stdout=log, stderr=subprocess.STDOUT)
+        log.close()
+        return self.proc
+
+    def start(self) -> "Node":
+        self.spawn()
+        deadline = time.monotonic() + STARTUP_TIMEOUT_S
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"quiver exited with {self.proc.returncode}:\n{self.log()}")
+            try:
+                if requests.get(self.url + "/readyz", timeout=1).status_code == 200:
+                    return self
+            except requests.RequestException:
+                pass
+            time.sleep(0.05)
+        raise RuntimeError(f"quiver did not become ready in {STARTUP_TIMEOUT_S}s:\n{self.log()}")
+
+    def kill(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGKILL)
+            self.proc.wait(timeout=10)
+
+    def stop(self, timeout: float = 15) -> int:
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                self.kill()
+                raise
+        return self.proc.returncode
+
+    def restart(self) -> "Node":
+        self.kill()
+        return self.start()
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    # HTTP helpers
+    def get(self, path, **kw):
+        return requests.get(self.url + path, timeout=10, **kw)
+
+    def put(self, path, **kw):
+        return requests.put(self.url + path, timeout=10, **kw)
+
+    def post(self, path, **kw):
+        return requests.post(self.url + path, timeout=10, **kw)
+
+    def patch(self, path, **kw):
+        return requests.patch(self.url + path, timeout=10, **kw)
+
+    def delete(self, path, **kw):
+        return requests.delete(self.url + path, timeout=10, **kw)
+
+
+@pytest.fixture
+def workdir():
+    path = Path(tempfile.mkdtemp(prefix="quiver-it-"))
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.fixture
+def make_node(workdir):
+    """Factory for nodes in this test's directory; all are killed at the end."""
+    nodes: list[Node] = []
+
+    def make(env=None, args=None, start=True, subdir: str | None = None) -> Node:
+        directory = workdir / subdir if subdir else workdir
+        directory.mkdir(exist_ok=True)
+        node = Node(directory, env=env, args=args)
+        nodes.append(node)
+        return node.start() if start else node
+
+    yield make
+    for node in nodes:
+        node.kill()
+
+
+@pytest.fixture
+def node(make_node) -> Node:
+    return make_node()
+
+
+class OpenAPI:
+    """Validates responses against Qdrant's published OpenAPI document."""
+
+    def __init__(self, path: Path):
+        self.spec = json.loads(path.read_text())
+        self.routes = []
+        for template in self.spec["paths"]:
+            pattern = "^" + re.sub(r"\{[^/]+\}", "[^/]+", template) + "$"
+            self.routes.append((re.compile(pattern), template))
+
+    def template(self, path: str) -> str:
+        path = path.split("?")[0]
+        exact = [t for rx, t in self.routes if rx.match(path)]
+        # Prefer the most literal template: /collections/aliases over /collections/{collection_name}.
+        exact.sort(key=lambda t: t.count("{"))
+        assert exact, f"{path} is not in the OpenAPI document"
+        return exact[0]
+
+    def validate(self, response: requests.Response):
+        method = response.request.method.lower()
+        path = requests.utils.urlparse(response.request.url).path
+        operation = self.spec["paths"][self.template(path)][method]
+        responses = operation["responses"]
+        code = str(response.status_code)
+        entry = responses.get(code) or responses.get(code[0] + "XX") or responses.get("default")
+        assert entry is not None, f"status {code} is not documented for {method.upper()} {path}"
+        content = entry.get("content", {})
+        if "application/json" in content:
+            schema = dict(content["application/json"]["schema"])
+            schema["components"] = self.spec["components"]
+            OAS30Validator(schema).validate(response.json())
+        elif "text/plain" in content:
+            assert isinstance(response.text, str)
+        return response
+
+
+@pytest.fixture(scope="session")
+def openapi() -> OpenAPI:
+    assert OPENAPI.exists(), f"OpenAPI reference not found at {OPENAPI} (set QUIVER_OPENAPI)"
+    return OpenAPI(OPENAPI)
