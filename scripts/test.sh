@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Runs the whole test suite: Swift unit tests of every target, then the integration tests that
+# drive the real binary with the official qdrant-client from PyPI. Exits non-zero on any failure.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source scripts/lib.sh
+require_swift
+ensure_debian_packages git pkg-config python3
+python3 -m venv --help >/dev/null 2>&1 || ensure_debian_packages python3-venv
+
+echo "== build (debug, with tests)"
+swift build --build-tests
+
+echo "== Swift unit tests"
+swift test --skip-build
+
+echo "== integration tests (real binary + qdrant-client)"
+if [ ! -x .venv-test/bin/python ]; then
+    python3 -m venv .venv-test
+fi
+.venv-test/bin/python -m pip install -q --disable-pip-version-check -r tests/requirements.txt
+export SWIFT_BACKTRACE=enable=no
+QUIVER_BINARY="$PWD/.build/debug/quiver" .venv-test/bin/python -m pytest tests/integration -q -p no:cacheprovider
