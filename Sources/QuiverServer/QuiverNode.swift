@@ -66,6 +66,7 @@ public enum QuiverNode {
             port: settings.service.httpPort,
             requestBodyBytesMax: settings.service.maxRequestSizeMb * 1024 * 1024,
             enableCORS: settings.service.enableCORS,
+            workerThreads: settings.service.maxWorkers,
             commit: options.commit
         )
         let collections = await toc.collectionCount

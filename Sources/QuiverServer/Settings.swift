@@ -129,6 +129,7 @@ public struct Settings: Sendable {
         if let grpc = try port(&tree, "service.grpc_port") { s.service.grpcPort = grpc }
         s.service.maxRequestSizeMb = try positive(&tree, "service.max_request_size_mb") ?? s.service.maxRequestSizeMb
         s.service.maxWorkers = try tree.int("service.max_workers") ?? s.service.maxWorkers
+        guard s.service.maxWorkers >= 0 else { throw ConfigError("service.max_workers: must be 0 or larger, found \(s.service.maxWorkers)") }
         s.service.enableCORS = try tree.bool("service.enable_cors") ?? s.service.enableCORS
         if try tree.bool("service.enable_tls") == true {
             throw ConfigError("service.enable_tls: TLS is not implemented yet; terminate TLS in a proxy in front of Quiver")

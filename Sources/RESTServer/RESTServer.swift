@@ -3,6 +3,7 @@ public import Logging
 public import QuiverService
 import Foundation
 import HTTPTypes
+import NIOPosix
 
 /// What the REST edge needs to know about the node it serves.
 public struct RESTConfiguration: Sendable {
@@ -11,14 +12,18 @@ public struct RESTConfiguration: Sendable {
     /// Largest request body accepted (`service.max_request_size_mb`).
     public var requestBodyBytesMax: Int
     public var enableCORS: Bool
+    /// Threads serving HTTP connections (`service.max_workers`); 0 means one per core.
+    public var workerThreads: Int
     /// Build commit reported by `GET /`; nil when unknown.
     public var commit: String?
 
-    public init(host: String, port: Int, requestBodyBytesMax: Int, enableCORS: Bool = true, commit: String? = nil) {
+    public init(host: String, port: Int, requestBodyBytesMax: Int, enableCORS: Bool = true, workerThreads: Int = 0,
+                commit: String? = nil) {
         self.host = host
         self.port = port
         self.requestBodyBytesMax = requestBodyBytesMax
         self.enableCORS = enableCORS
+        self.workerThreads = workerThreads
         self.commit = commit
     }
 }
@@ -34,10 +39,15 @@ public enum RESTServer {
         onRunning: @escaping @Sendable (Int) async -> Void = { _ in }
     ) -> some ApplicationProtocol {
         let router = makeRouter(service: service, configuration: configuration, logger: logger)
+        // The group lives as long as the process; the application is the node's only HTTP server.
+        let eventLoops: EventLoopGroupProvider = configuration.workerThreads > 0
+            ? .shared(MultiThreadedEventLoopGroup(numberOfThreads: configuration.workerThreads))
+            : .singleton
         return Application(
             router: router,
             configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "quiver"),
             onServerRunning: { channel in await onRunning(channel.localAddress?.port ?? configuration.port) },
+            eventLoopGroupProvider: eventLoops,
             logger: logger
         )
     }

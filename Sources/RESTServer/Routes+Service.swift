@@ -7,11 +7,11 @@ import QuiverService
 extension Routes {
     func addServiceRoutes(to router: Router<BasicRequestContext>) {
         router.get("/") { _, _ -> Response in
-            var info: JSONValue = ["title": .string(QuiverService.title), "version": .string(QuiverService.apiVersion)]
-            if case .object(var object) = info {
-                object["commit"] = configuration.commit.map(JSONValue.string) ?? .null
-                info = .object(object)
-            }
+            let info: JSONValue = [
+                "title": .string(QuiverService.title),
+                "version": .string(QuiverService.apiVersion),
+                "commit": configuration.commit.map(JSONValue.string) ?? .null,
+            ]
             return APIResponse.json(.ok, JSONWriter.write(info))
         }
         router.get("/healthz") { _, _ in APIResponse.text(.ok, "healthz check passed") }

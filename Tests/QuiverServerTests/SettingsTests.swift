@@ -81,6 +81,9 @@ final class ConfigDir {
         #expect(throws: ConfigError.self) { try ConfigDir(["config/config.yaml": "service: [\n"]).load() }
         #expect(throws: ConfigError.self) { try ConfigDir([:]).load(configPath: "missing.yaml") }
         #expect(throws: ConfigError.self) { try ConfigDir([:]).load(["QDRANT__STORAGE__NODE_TYPE": "Boss"]) }
+        #expect(throws: ConfigError("service.max_workers: must be 0 or larger, found -1")) {
+            try ConfigDir([:]).load(["QDRANT__SERVICE__MAX_WORKERS": "-1"])
+        }
     }
 
     @Test func refusesProtectionItCannotProvide() throws {

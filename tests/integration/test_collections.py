@@ -36,7 +36,7 @@ def test_create_list_inspect_delete(client, node, openapi):
     assert client.get_collections().collections == []
 
 
-def test_full_create_body_round_trips(client):
+def test_full_create_body_round_trips(client, node, openapi):
     client.create_collection(
         "rich",
         vectors_config={
@@ -80,6 +80,9 @@ def test_full_create_body_round_trips(client):
     assert config.quantization_config.binary.always_ram is True
     assert config.strict_mode_config.enabled is True and config.strict_mode_config.max_query_limit == 100
     assert config.metadata == {"owner": "search-team", "schema": 3, "ratio": 1.0, "tags": ["a", "b"]}
+    openapi.validate(node.get("/collections/rich"))
+    # Numbers in metadata keep their written form: 3 stays 3 and 1.0 stays 1.0.
+    assert '"metadata":{"owner":"search-team","schema":3,"ratio":1.0,"tags":["a","b"]}' in node.get("/collections/rich").text
 
 
 def test_collection_without_dense_vectors(client):
@@ -121,6 +124,7 @@ def test_update_collection(client, node, openapi):
     assert config.strict_mode_config.max_timeout == 30
     assert config.metadata == {"keep": 1, "added": "x"}
     openapi.validate(node.patch("/collections/c", json={"optimizers_config": {"deleted_threshold": 0.3}}))
+    openapi.validate(node.get("/collections/c"))
 
     with pytest.raises(UnexpectedResponse) as err:
         client.update_collection("c", vectors_config={"nope": models.VectorParamsDiff(on_disk=True)})

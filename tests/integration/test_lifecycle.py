@@ -1,7 +1,9 @@
 """Process lifecycle and configuration, through the real binary and its command line."""
 
 import signal
+import socket
 import subprocess
+import time
 
 import pytest
 
@@ -12,6 +14,26 @@ def test_sigterm_shuts_down_gracefully_and_restarts(node):
     assert "Quiver stopped" in node.log()
     node.start()
     assert node.get("/collections/c/exists").json()["result"]["exists"] is True
+
+
+def test_in_flight_request_finishes_on_sigterm(node):
+    """Half a request body is on the wire when SIGTERM arrives; the request still completes."""
+    body = b'{"vectors": {"size": 4, "distance": "Dot"}, "metadata": {"pad": "' + b"x" * 10000 + b'"}}'
+    head = (f"PUT /collections/inflight HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+            f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n").encode()
+    with socket.create_connection(("127.0.0.1", node.port), timeout=10) as s:
+        s.sendall(head + body[:5000])
+        time.sleep(0.3)
+        node.proc.send_signal(signal.SIGTERM)
+        time.sleep(0.3)
+        s.sendall(body[5000:])
+        reply = b""
+        while chunk := s.recv(65536):
+            reply += chunk
+    assert reply.startswith(b"HTTP/1.1 200"), reply[:200]
+    assert node.proc.wait(timeout=15) == 0
+    node.start()
+    assert node.get("/collections/inflight/exists").json()["result"]["exists"] is True
 
 
 def test_sigint_shuts_down_too(node):
@@ -26,6 +48,13 @@ def test_second_process_on_same_storage_is_refused(node, make_node):
     assert proc.wait(timeout=15) == 2
     assert "in use by another process" in other.log()
     assert node.get("/").status_code == 200
+
+
+def test_single_worker_thread_serves(make_node):
+    node = make_node(env={"QDRANT__SERVICE__MAX_WORKERS": "1"})
+    for i in range(20):
+        assert node.put(f"/collections/c{i}", json={}).status_code == 200
+    assert len(node.get("/collections").json()["result"]["collections"]) == 20
 
 
 def test_banner_names_the_address(node):
