@@ -26,9 +26,12 @@ let package = Package(
     targets: [
         // L0 basics
         .target(name: "CVectorKernels", cSettings: [.unsafeFlags(["-O3"])]),
+        .target(name: "CChecksum", cSettings: [.unsafeFlags(["-O3"])]),
         .target(name: "QuiverModel", dependencies: ["QuiverJSON"], swiftSettings: strict),
         .target(name: "QuiverJSON", swiftSettings: strict),
         .target(name: "DiskIO", swiftSettings: strict),
+        // L1 index
+        .target(name: "WAL", dependencies: ["DiskIO", "CChecksum"], swiftSettings: strict),
         // L3 cluster / storage
         .target(
             name: "Storage",
@@ -74,12 +77,16 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
+        // Test support: fakes and fault injection for the layers' own tests (DESIGN.md §2).
+        .target(name: "QuiverTesting", dependencies: ["DiskIO"], swiftSettings: strict),
         // Tests: one target per library target.
         .testTarget(name: "CVectorKernelsTests", dependencies: ["CVectorKernels"]),
+        .testTarget(name: "CChecksumTests", dependencies: ["CChecksum"]),
         .testTarget(name: "QuiverModelTests", dependencies: ["QuiverModel", "QuiverJSON"]),
         .testTarget(name: "QuiverJSONTests", dependencies: ["QuiverJSON"]),
         .testTarget(name: "DiskIOTests", dependencies: ["DiskIO"]),
-        .testTarget(name: "StorageTests", dependencies: ["Storage", "DiskIO", "QuiverModel", "QuiverJSON", .product(name: "Logging", package: "swift-log")]),
+        .testTarget(name: "WALTests", dependencies: ["WAL", "DiskIO", "QuiverTesting"]),
+        .testTarget(name: "StorageTests", dependencies: ["Storage", "DiskIO", "QuiverModel", "QuiverJSON", "QuiverTesting", .product(name: "Logging", package: "swift-log")]),
         .testTarget(name: "QuiverServiceTests", dependencies: ["QuiverService", "Storage", "DiskIO", "QuiverModel", "QuiverJSON", .product(name: "Logging", package: "swift-log")]),
         .testTarget(
             name: "RESTServerTests",

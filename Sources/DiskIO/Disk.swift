@@ -17,6 +17,8 @@ public protocol Disk: Sendable {
     func removeItem(_ path: String) throws(DiskError)
     /// fsyncs a directory, making renames and new entries in it durable.
     func syncDirectory(_ path: String) throws(DiskError)
+    /// Opens a file for positional reads and writes (see `DiskFile`).
+    func open(_ path: String, create: Bool) throws(DiskError) -> any DiskFile
 }
 
 /// An IO failure: what was attempted, on which path, and the OS's reason.

@@ -4,11 +4,20 @@ import Glibc
 import Darwin
 #endif
 
+/// `open(2)`; a free function so that `PosixDisk.open` does not shadow it.
+func systemOpen(_ path: String, _ flags: Int32, _ mode: mode_t) -> Int32 {
+    open(path, flags, mode)
+}
+
+func systemClose(_ fd: Int32) {
+    close(fd)
+}
+
 /// `Disk` on the local file system through POSIX calls.
 public struct PosixDisk: Disk {
     public init() {}
 
-    private func failure(_ operation: String, _ path: String) -> DiskError {
+    func failure(_ operation: String, _ path: String) -> DiskError {
         let code = errno
         return DiskError(operation: operation, path: path, errno: code, reason: String(cString: strerror(code)))
     }
@@ -41,7 +50,7 @@ public struct PosixDisk: Disk {
     }
 
     public func readFile(_ path: String) throws(DiskError) -> [UInt8] {
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        let fd = systemOpen(path, O_RDONLY | O_CLOEXEC, 0)
         guard fd >= 0 else { throw failure("open", path) }
         defer { close(fd) }
         var result: [UInt8] = []
@@ -59,7 +68,7 @@ public struct PosixDisk: Disk {
     }
 
     public func writeFile(_ path: String, _ bytes: [UInt8]) throws(DiskError) {
-        let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+        let fd = systemOpen(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
         guard fd >= 0 else { throw failure("open", path) }
         defer { close(fd) }
         var offset = 0
@@ -100,9 +109,93 @@ public struct PosixDisk: Disk {
     }
 
     public func syncDirectory(_ path: String) throws(DiskError) {
-        let fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        let fd = systemOpen(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0)
         guard fd >= 0 else { throw failure("open", path) }
         defer { close(fd) }
         if fsync(fd) != 0 { throw failure("fsync", path) }
     }
+}
+
+extension PosixDisk {
+    public func open(_ path: String, create: Bool) throws(DiskError) -> any DiskFile {
+        let flags = O_RDWR | O_CLOEXEC | (create ? O_CREAT : 0)
+        let fd = systemOpen(path, flags, 0o644)
+        guard fd >= 0 else { throw failure("open", path) }
+        return PosixFile(fd: fd, path: path)
+    }
+}
+
+/// `DiskFile` over a POSIX file descriptor.
+public final class PosixFile: DiskFile {
+    let fd: Int32
+    public let path: String
+
+    init(fd: Int32, path: String) {
+        self.fd = fd
+        self.path = path
+    }
+
+    deinit { systemClose(fd) }
+
+    private func failure(_ operation: String) -> DiskError {
+        let code = errno
+        return DiskError(operation: operation, path: path, errno: code, reason: String(cString: strerror(code)))
+    }
+
+    public func size() throws(DiskError) -> UInt64 {
+        var info = stat()
+        guard fstat(fd, &info) == 0 else { throw failure("fstat") }
+        return UInt64(info.st_size)
+    }
+
+    public func write(_ bytes: UnsafeRawBufferPointer, at offset: UInt64) throws(DiskError) {
+        var done = 0
+        while done < bytes.count {
+            let n = pwrite(fd, bytes.baseAddress! + done, bytes.count - done, off_t(offset) + off_t(done))
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw failure("pwrite")
+            }
+            done += n
+        }
+    }
+
+    public func read(count: Int, at offset: UInt64) throws(DiskError) -> [UInt8] {
+        var result = [UInt8](repeating: 0, count: count)
+        var done = 0
+        while done < count {
+            let n = result.withUnsafeMutableBytes { pread(fd, $0.baseAddress! + done, count - done, off_t(offset) + off_t(done)) }
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw failure("pread")
+            }
+            if n == 0 { break }
+            done += n
+        }
+        if done < count { result.removeSubrange(done...) }
+        return result
+    }
+
+    public func sync() throws(DiskError) {
+        if fdatasync(fd) != 0 { throw failure("fdatasync") }
+    }
+
+    public func truncate(to size: UInt64) throws(DiskError) {
+        if ftruncate(fd, off_t(size)) != 0 { throw failure("ftruncate") }
+    }
+
+    public func preallocate(to size: UInt64) throws(DiskError) {
+        let result = posix_fallocate(fd, 0, off_t(size))
+        if result != 0 {
+            // Some file systems cannot fallocate; growing the file still reserves the range logically.
+            if result == EOPNOTSUPP || result == EINVAL {
+                if try self.size() < size { try truncate(to: size) }
+                return
+            }
+            errno = result
+            throw failure("posix_fallocate")
+        }
+    }
+
+    public func close() {}
 }

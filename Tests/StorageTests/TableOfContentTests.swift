@@ -4,6 +4,7 @@ import Logging
 import QuiverJSON
 import QuiverModel
 import Storage
+import QuiverTesting
 import Testing
 
 func request(_ json: String) throws -> CreateCollection {
