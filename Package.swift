@@ -32,10 +32,16 @@ let package = Package(
         .target(name: "DiskIO", swiftSettings: strict),
         // L1 index
         .target(name: "WAL", dependencies: ["DiskIO", "CChecksum"], swiftSettings: strict),
+        // L2 shard
+        .target(
+            name: "Shard",
+            dependencies: ["QuiverModel", "QuiverJSON", "DiskIO", "WAL", "CVectorKernels"],
+            swiftSettings: strict
+        ),
         // L3 cluster / storage
         .target(
             name: "Storage",
-            dependencies: ["QuiverModel", "QuiverJSON", "DiskIO", .product(name: "Logging", package: "swift-log")],
+            dependencies: ["QuiverModel", "QuiverJSON", "DiskIO", "Shard", "CVectorKernels", .product(name: "Logging", package: "swift-log")],
             swiftSettings: strict
         ),
         // L4 service
@@ -86,6 +92,7 @@ let package = Package(
         .testTarget(name: "QuiverJSONTests", dependencies: ["QuiverJSON"]),
         .testTarget(name: "DiskIOTests", dependencies: ["DiskIO"]),
         .testTarget(name: "WALTests", dependencies: ["WAL", "DiskIO", "QuiverTesting"]),
+        .testTarget(name: "ShardTests", dependencies: ["Shard", "QuiverModel", "QuiverJSON", "DiskIO", "QuiverTesting"]),
         .testTarget(name: "StorageTests", dependencies: ["Storage", "DiskIO", "QuiverModel", "QuiverJSON", "QuiverTesting", .product(name: "Logging", package: "swift-log")]),
         .testTarget(name: "QuiverServiceTests", dependencies: ["QuiverService", "Storage", "DiskIO", "QuiverModel", "QuiverJSON", .product(name: "Logging", package: "swift-log")]),
         .testTarget(

@@ -74,8 +74,11 @@ public enum QuiverNode {
             logger.info("Quiver \(QuiverService.apiVersion) (Qdrant API) — single node, \(collections) collection(s) in \(storagePath)")
             logger.info("REST API listening on http://\(settings.service.host):\(port)")
         }
+        // Services stop in reverse order: REST first, then the final flush.
+        let flush = FlushService(toc: toc, logger: Logger(label: "quiver.storage"))
         let group = ServiceGroup(
-            configuration: .init(services: [.init(service: app)], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
+            configuration: .init(services: [.init(service: flush), .init(service: app)],
+                                 gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
         )
         try await group.run()
         withExtendedLifetime(lock) {}

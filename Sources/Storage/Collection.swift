@@ -1,24 +1,166 @@
+import CVectorKernels
+public import DiskIO
 public import QuiverModel
+public import Shard
 
-/// One collection on this node. For now it owns the collection's configuration; shards, points and
-/// the optimizer attach here.
+/// One collection on this node: its configuration and its shards.
 public actor Collection {
     public nonisolated let name: String
-    /// Directory `storage/collections/<name>`.
+    /// Directory `storage/collections/<name>`; shard `i` lives in `<path>/<i>`.
     public nonisolated let path: String
     public private(set) var config: CollectionConfig
+    let shards: [LocalShard]
 
-    init(name: String, path: String, config: CollectionConfig) {
+    init(name: String, path: String, config: CollectionConfig, shards: [LocalShard]) {
         self.name = name
         self.path = path
         self.config = config
+        self.shards = shards
+    }
+
+    /// Opens (creating when missing) the shards of a collection whose directory exists.
+    static func open(name: String, path: String, config: CollectionConfig, disk: any Disk) throws(StorageError) -> Collection {
+        var shards: [LocalShard] = []
+        for id in 0..<Int(config.params.shardNumber) {
+            do {
+                shards.append(try LocalShard(path: joinPath(path, String(id)), disk: disk, config: config))
+            } catch {
+                throw .serviceError("cannot open shard \(id) of collection `\(name)`: \(error)")
+            }
+        }
+        return Collection(name: name, path: path, config: config, shards: shards)
     }
 
     func replaceConfig(_ config: CollectionConfig) {
         self.config = config
     }
 
-    public func info() -> CollectionInfo {
-        CollectionInfo(status: .green, config: config)
+    public func info() async -> CollectionInfo {
+        var points = 0
+        for shard in shards { points += await shard.pointCount }
+        return CollectionInfo(status: .green, pointsCount: UInt64(points), segmentsCount: UInt64(shards.count), config: config)
+    }
+
+    // MARK: Routing
+
+    /// The shard a point belongs to: `fmix64(key) % shard_number`, where `key` is the number of a
+    /// numeric id and `high ^ low` of a UUID's two 64-bit halves. `fmix64` is MurmurHash3's
+    /// 64-bit finalizer. Stable across restarts, nodes and versions: changing it moves data.
+    public nonisolated static func shardIndex(of id: PointID, shardCount: Int) -> Int {
+        let key: UInt64 = switch id {
+        case .number(let n): n
+        case .uuid(let high, let low): high ^ low
+        }
+        var h = key
+        h ^= h >> 33
+        h &*= 0xff51_afd7_ed55_8ccd
+        h ^= h >> 33
+        h &*= 0xc4ce_b9fe_1a85_ec53
+        h ^= h >> 33
+        return Int(h % UInt64(shardCount))
+    }
+
+    // MARK: Points
+
+    /// Checks points against the vector config and normalises Cosine vectors.
+    func prepare(_ points: [PointStruct]) throws(StorageError) -> [PointStruct] {
+        let params = config.params.vectors.all
+        var result = points
+        for i in result.indices {
+            for (name, vector) in result[i].vectors {
+                guard let vectorParams = params[name] else {
+                    throw .badInput(name.isEmpty
+                        ? "Not existing vector name error: the collection has only named vectors (\(params.keys.sorted().joined(separator: ", "))); name the vector"
+                        : "Not existing vector name error: \(name)")
+                }
+                guard vector.count == Int(vectorParams.size) else {
+                    throw .badInput("Vector dimension error: expected dim: \(vectorParams.size), got \(vector.count)")
+                }
+                if vectorParams.distance == .cosine {
+                    var normalized = vector
+                    quiver_normalize_f32(&normalized, normalized.count)
+                    result[i].vectors[name] = normalized
+                }
+            }
+        }
+        return result
+    }
+
+    /// Applies an update to the shards it touches; the result's operation id is the largest
+    /// sequence number among them.
+    public func update(_ operation: UpdateOperation, wait: Bool) async throws(StorageError) -> UpdateResult {
+        var perShard: [Int: UpdateOperation] = [:]
+        switch operation {
+        case .upsert(let points):
+            for point in try prepare(points) {
+                let index = Self.shardIndex(of: point.id, shardCount: shards.count)
+                if case .upsert(let existing)? = perShard[index] {
+                    perShard[index] = .upsert(existing + [point])
+                } else {
+                    perShard[index] = .upsert([point])
+                }
+            }
+        case .delete(let ids):
+            for id in ids {
+                let index = Self.shardIndex(of: id, shardCount: shards.count)
+                if case .delete(let existing)? = perShard[index] {
+                    perShard[index] = .delete(existing + [id])
+                } else {
+                    perShard[index] = .delete([id])
+                }
+            }
+        }
+        var operationID: UInt64 = 0
+        for (index, shardOperation) in perShard.sorted(by: { $0.key < $1.key }) {
+            do {
+                operationID = max(operationID, try await shards[index].update(shardOperation, wait: wait))
+            } catch {
+                throw .serviceError("update of shard \(index) of collection `\(name)` failed: \(error)")
+            }
+        }
+        return UpdateResult(operationId: operationID, status: wait ? .completed : .acknowledged)
+    }
+
+    public func retrieve(_ ids: [PointID], withPayload: WithPayload, withVector: WithVector) async -> [PointRecord] {
+        var byShard: [Int: [PointID]] = [:]
+        for id in ids { byShard[Self.shardIndex(of: id, shardCount: shards.count), default: []].append(id) }
+        var found: [PointID: PointRecord] = [:]
+        for (index, shardIDs) in byShard {
+            for record in await shards[index].retrieve(shardIDs, withPayload: withPayload, withVector: withVector) {
+                found[record.id] = record
+            }
+        }
+        // In request order, each id once.
+        var seen = Set<PointID>()
+        return ids.compactMap { id in seen.insert(id).inserted ? found[id] : nil }
+    }
+
+    /// A page of points in id order from `offset`, and the id that starts the next page.
+    public func scroll(from offset: PointID?, limit: Int, withPayload: WithPayload, withVector: WithVector) async -> ([PointRecord], PointID?) {
+        var merged: [PointRecord] = []
+        for shard in shards {
+            merged += await shard.scroll(from: offset, limit: limit + 1, withPayload: withPayload, withVector: withVector)
+        }
+        merged.sort { $0.id < $1.id }
+        let next = merged.count > limit ? merged[limit].id : nil
+        return (Array(merged.prefix(limit)), next)
+    }
+
+    public func count() async -> Int {
+        var total = 0
+        for shard in shards { total += await shard.pointCount }
+        return total
+    }
+
+    /// Fsyncs `wait=false` writes older than the collection's `flush_interval_sec`.
+    public func flushIfDue() async throws(StorageError) {
+        let interval = Duration.seconds(Int64(config.optimizerConfig.flushIntervalSec))
+        for (index, shard) in shards.enumerated() {
+            do {
+                try await shard.flushIfDue(interval: interval)
+            } catch {
+                throw .serviceError("flush of shard \(index) of collection `\(name)` failed: \(error)")
+            }
+        }
     }
 }

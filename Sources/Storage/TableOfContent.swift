@@ -62,7 +62,7 @@ public actor TableOfContent {
                 continue
             }
             let config: CollectionConfig = try readJSON(configPath)
-            collections[name] = Collection(name: name, path: dir, config: config)
+            collections[name] = try Collection.open(name: name, path: dir, config: config, disk: disk)
         }
         aliases = disk.fileExists(aliasesPath) ? try readJSON(aliasesPath) : [:]
         let dangling = aliases.filter { collections[$0.value] == nil }
@@ -129,7 +129,7 @@ public actor TableOfContent {
             try? disk.removeItem(staging)
             throw .serviceError("cannot create collection `\(name)`: \(error)")
         }
-        collections[name] = Collection(name: name, path: finalPath, config: config)
+        collections[name] = try Collection.open(name: name, path: finalPath, config: config, disk: disk)
         logger.debug("Created collection", metadata: ["collection": "\(name)"])
     }
 
@@ -173,6 +173,11 @@ public actor TableOfContent {
         }
         logger.debug("Deleted collection", metadata: ["collection": "\(name)"])
         return true
+    }
+
+    /// Fsyncs every collection's `wait=false` writes that are due (called once a second).
+    public func flushAll() async throws(StorageError) {
+        for collection in collections.values { try await collection.flushIfDue() }
     }
 
     // MARK: Aliases

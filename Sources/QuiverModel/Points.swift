@@ -1,0 +1,309 @@
+public import QuiverJSON
+
+/// A point to write: id, dense vectors by name (`""` is the unnamed vector), payload.
+public struct PointStruct: Sendable, Equatable {
+    public var id: PointID
+    public var vectors: [String: [Float]]
+    public var payload: JSONObject?
+
+    public init(id: PointID, vectors: [String: [Float]], payload: JSONObject? = nil) {
+        self.id = id
+        self.vectors = vectors
+        self.payload = payload
+    }
+}
+
+/// A change to a shard's points, and the shard's WAL record. Applying one is idempotent: a point
+/// changes only when the operation's sequence number is above the point's version.
+public enum UpdateOperation: Sendable, Equatable {
+    case upsert([PointStruct])
+    case delete([PointID])
+}
+
+/// Reads request bodies of the points API from parsed JSON. Hand-written (not Codable) because
+/// these are the hot paths: vectors go straight from the parsed numbers into `[Float]`.
+public enum PointsJSON {
+    public typealias Failure = JSONDecodingError
+
+    static func fail(_ path: String, _ message: String) -> Failure {
+        JSONDecodingError(path: path, message: message)
+    }
+
+    static func object(_ value: JSONValue, _ path: String) throws(Failure) -> JSONObject {
+        guard case .object(let object) = value else {
+            throw fail(path, "invalid type: \(value.kindDescription), expected a map")
+        }
+        return object
+    }
+
+    static func array(_ value: JSONValue, _ path: String) throws(Failure) -> [JSONValue] {
+        guard case .array(let elements) = value else {
+            throw fail(path, "invalid type: \(value.kindDescription), expected a sequence")
+        }
+        return elements
+    }
+
+    public static func pointID(_ value: JSONValue, _ path: String) throws(Failure) -> PointID {
+        do {
+            return try PointID(json: value)
+        } catch {
+            throw fail(path, error.message)
+        }
+    }
+
+    public static func ids(_ value: JSONValue, _ path: String) throws(Failure) -> [PointID] {
+        var result: [PointID] = []
+        for (i, element) in try array(value, path).enumerated() {
+            result.append(try pointID(element, "\(path)[\(i)]"))
+        }
+        return result
+    }
+
+    /// A dense vector; NaN and infinity cannot appear (JSON has no way to write them).
+    static func dense(_ value: JSONValue, _ path: String) throws(Failure) -> [Float] {
+        let elements = try array(value, path)
+        var vector = [Float]()
+        vector.reserveCapacity(elements.count)
+        for (i, element) in elements.enumerated() {
+            guard let number = element.doubleValue else {
+                throw fail("\(path)[\(i)]", "invalid type: \(element.kindDescription), expected a number")
+            }
+            let float = Float(number)
+            guard float.isFinite else { throw fail("\(path)[\(i)]", "number \(number) does not fit a 32-bit float") }
+            vector.append(float)
+        }
+        return vector
+    }
+
+    /// `VectorStruct`: a dense vector, or a map of named vectors.
+    static func vectorStruct(_ value: JSONValue, _ path: String) throws(Failure) -> [String: [Float]] {
+        switch value {
+        case .array(let elements):
+            if case .array? = elements.first {
+                throw fail(path, "multivectors are not supported yet")
+            }
+            return [VectorsConfig.defaultVectorName: try dense(value, path)]
+        case .object(let object):
+            var result: [String: [Float]] = [:]
+            for (name, vector) in object {
+                if case .object = vector {
+                    throw fail("\(path).\(name)", "sparse vectors are not supported yet")
+                }
+                if case .array(let elements) = vector, case .array? = elements.first {
+                    throw fail("\(path).\(name)", "multivectors are not supported yet")
+                }
+                result[name] = try dense(vector, "\(path).\(name)")
+            }
+            return result
+        default:
+            throw fail(path, "invalid type: \(value.kindDescription), expected a vector or a map of named vectors")
+        }
+    }
+
+    static func payload(_ value: JSONValue?, _ path: String) throws(Failure) -> JSONObject? {
+        guard let value, !value.isNull else { return nil }
+        return try object(value, path)
+    }
+
+    static func rejectUnsupported(_ object: JSONObject, _ keys: [String]) throws(Failure) {
+        for key in keys where object[key].map({ !$0.isNull }) == true {
+            throw fail(key, "`\(key)` is not supported yet")
+        }
+    }
+
+    /// `PointInsertOperations`: `{"points": [...]}` or `{"batch": {"ids", "vectors", "payloads"}}`.
+    public static func insertOperations(_ value: JSONValue) throws(Failure) -> [PointStruct] {
+        let body = try object(value, "")
+        try rejectUnsupported(body, ["shard_key", "update_filter", "update_mode"])
+        if let points = body["points"] {
+            var result: [PointStruct] = []
+            for (i, element) in try array(points, "points").enumerated() {
+                let path = "points[\(i)]"
+                let point = try object(element, path)
+                guard let id = point["id"] else { throw fail(path, "missing field `id`") }
+                guard let vector = point["vector"] else { throw fail(path, "missing field `vector`") }
+                result.append(PointStruct(id: try pointID(id, "\(path).id"),
+                                          vectors: try vectorStruct(vector, "\(path).vector"),
+                                          payload: try payload(point["payload"], "\(path).payload")))
+            }
+            return result
+        }
+        guard let batchValue = body["batch"] else {
+            throw fail("", "expected `points` or `batch`")
+        }
+        let batch = try object(batchValue, "batch")
+        guard let idsValue = batch["ids"] else { throw fail("batch", "missing field `ids`") }
+        guard let vectorsValue = batch["vectors"] else { throw fail("batch", "missing field `vectors`") }
+        let ids = try ids(idsValue, "batch.ids")
+        var columns: [String: [[Float]]] = [:]
+        switch vectorsValue {
+        case .array(let rows):
+            columns[VectorsConfig.defaultVectorName] = try rows.enumerated().map { (i, row) throws(Failure) in
+                try dense(row, "batch.vectors[\(i)]")
+            }
+        case .object(let named):
+            for (name, rows) in named {
+                columns[name] = try array(rows, "batch.vectors.\(name)").enumerated().map { (i, row) throws(Failure) in
+                    try dense(row, "batch.vectors.\(name)[\(i)]")
+                }
+            }
+        default:
+            throw fail("batch.vectors", "invalid type: \(vectorsValue.kindDescription), expected a list of vectors or a map of them")
+        }
+        for (name, rows) in columns where rows.count != ids.count {
+            let field = name.isEmpty ? "batch.vectors" : "batch.vectors.\(name)"
+            throw fail(field, "has \(rows.count) vectors for \(ids.count) ids")
+        }
+        var payloads: [JSONObject?] = Array(repeating: nil, count: ids.count)
+        if let payloadsValue = batch["payloads"], !payloadsValue.isNull {
+            let list = try array(payloadsValue, "batch.payloads")
+            guard list.count == ids.count else { throw fail("batch.payloads", "has \(list.count) payloads for \(ids.count) ids") }
+            for (i, element) in list.enumerated() { payloads[i] = try payload(element, "batch.payloads[\(i)]") }
+        }
+        return ids.indices.map { i in
+            PointStruct(id: ids[i], vectors: columns.mapValues { $0[i] }, payload: payloads[i])
+        }
+    }
+
+    /// `PointsSelector` by ids: `{"points": [...]}`. Filters come with the filter language.
+    public static func idsSelector(_ value: JSONValue) throws(Failure) -> [PointID] {
+        let body = try object(value, "")
+        try rejectUnsupported(body, ["shard_key"])
+        if body["filter"] != nil { throw fail("filter", "selecting points by filter is not supported yet") }
+        guard let points = body["points"] else { throw fail("", "missing field `points`") }
+        return try ids(points, "points")
+    }
+}
+
+/// Which payload fields to return (`with_payload`).
+public enum WithPayload: Sendable, Equatable {
+    case none
+    case all
+    case include([String])
+    case exclude([String])
+
+    public init(json: JSONValue?, default fallback: WithPayload) throws(JSONDecodingError) {
+        guard let json, !json.isNull else {
+            self = fallback
+            return
+        }
+        switch json {
+        case .bool(let b): self = b ? .all : .none
+        case .array(let keys): self = .include(try Self.strings(keys, "with_payload"))
+        case .object(let object):
+            if let include = object["include"] {
+                self = .include(try Self.strings(PointsJSON.array(include, "with_payload.include"), "with_payload.include"))
+            } else if let exclude = object["exclude"] {
+                self = .exclude(try Self.strings(PointsJSON.array(exclude, "with_payload.exclude"), "with_payload.exclude"))
+            } else {
+                throw JSONDecodingError(path: "with_payload", message: "expected `include` or `exclude`")
+            }
+        default:
+            throw JSONDecodingError(path: "with_payload", message: "invalid type: \(json.kindDescription), expected a boolean, a list of keys or a selector")
+        }
+    }
+
+    static func strings(_ values: [JSONValue], _ path: String) throws(JSONDecodingError) -> [String] {
+        var result: [String] = []
+        for (i, value) in values.enumerated() {
+            guard let s = value.stringValue else {
+                throw JSONDecodingError(path: "\(path)[\(i)]", message: "invalid type: \(value.kindDescription), expected a string")
+            }
+            result.append(s)
+        }
+        return result
+    }
+
+    /// The payload as returned: selected top-level keys (a dotted key selects its first part).
+    public func apply(_ payload: JSONObject?) -> JSONObject? {
+        switch self {
+        case .none: return nil
+        case .all: return payload ?? JSONObject()
+        case .include(let keys):
+            let roots = Set(keys.map { String($0.split(separator: ".").first ?? "") })
+            var result = JSONObject()
+            for (key, value) in payload ?? JSONObject() where roots.contains(key) { result[key] = value }
+            return result
+        case .exclude(let keys):
+            var result = payload ?? JSONObject()
+            for key in keys where !key.contains(".") { result[key] = nil }
+            return result
+        }
+    }
+}
+
+/// Which vectors to return (`with_vector`).
+public enum WithVector: Sendable, Equatable {
+    case none
+    case all
+    case named([String])
+
+    public init(json: JSONValue?, default fallback: WithVector) throws(JSONDecodingError) {
+        guard let json, !json.isNull else {
+            self = fallback
+            return
+        }
+        switch json {
+        case .bool(let b): self = b ? .all : .none
+        case .array(let names): self = .named(try WithPayload.strings(names, "with_vector"))
+        default:
+            throw JSONDecodingError(path: "with_vector", message: "invalid type: \(json.kindDescription), expected a boolean or a list of vector names")
+        }
+    }
+}
+
+/// One point as returned by retrieve and scroll (`Record`).
+public struct PointRecord: Sendable, Equatable {
+    public var id: PointID
+    public var payload: JSONObject?
+    public var vectors: [String: [Float]]?
+
+    public init(id: PointID, payload: JSONObject?, vectors: [String: [Float]]?) {
+        self.id = id
+        self.payload = payload
+        self.vectors = vectors
+    }
+
+    /// `vector` is a bare list for the unnamed vector of a single-vector collection, a map otherwise.
+    public func json(unnamedVector: Bool) -> JSONValue {
+        var object = JSONObject()
+        object["id"] = id.json
+        object["payload"] = payload.map(JSONValue.object) ?? .null
+        if let vectors {
+            if unnamedVector, let only = vectors[VectorsConfig.defaultVectorName] {
+                object["vector"] = Self.floats(only)
+            } else {
+                object["vector"] = .object(JSONObject(vectors.keys.sorted().map { ($0, Self.floats(vectors[$0]!)) }))
+            }
+        } else {
+            object["vector"] = .null
+        }
+        return .object(object)
+    }
+
+    /// Each float as the shortest decimal that reads back as the same Float (`0.1`, not the
+    /// `0.10000000149011612` a widened Double would print).
+    static func floats(_ vector: [Float]) -> JSONValue {
+        .array(vector.map { .double(Double($0.description) ?? Double($0)) })
+    }
+}
+
+public enum UpdateStatus: String, StringEnum {
+    case acknowledged, completed
+    case waitTimeout = "wait_timeout"
+}
+
+public struct UpdateResult: Codable, Sendable, Equatable {
+    public var operationId: UInt64?
+    public var status: UpdateStatus
+
+    public init(operationId: UInt64?, status: UpdateStatus) {
+        self.operationId = operationId
+        self.status = status
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case operationId = "operation_id"
+        case status
+    }
+}

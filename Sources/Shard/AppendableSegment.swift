@@ -1,0 +1,126 @@
+public import QuiverJSON
+public import QuiverModel
+
+/// Points held in memory, addressed by a dense internal offset; the id tracker maps external ids
+/// to offsets and keeps a version (the sequence number of the last operation that changed the
+/// point) per offset. Deleted offsets stay as tombstones until the optimizer compacts them.
+public struct AppendableSegment: Sendable {
+    private(set) var ids: [PointID] = []
+    private(set) var versions: [UInt64] = []
+    private(set) var deleted: [Bool] = []
+    private(set) var payloads: [JSONObject?] = []
+    /// Per vector name: flat storage of `dimension` floats per offset, and which offsets have one.
+    private(set) var vectors: [String: [Float]] = [:]
+    private(set) var hasVector: [String: [Bool]] = [:]
+    let dimensions: [String: Int]
+    private(set) var offsets: [PointID: Int] = [:]
+    /// Versions of deleted points, so replaying an older upsert cannot resurrect them.
+    private(set) var deletedVersions: [PointID: UInt64] = [:]
+
+    public init(dimensions: [String: Int]) {
+        self.dimensions = dimensions
+        for (name, dimension) in dimensions {
+            vectors[name] = []
+            hasVector[name] = []
+            vectors[name]!.reserveCapacity(dimension * 1024)
+        }
+    }
+
+    public var liveCount: Int { offsets.count }
+
+    public var deletedCount: Int { deleted.count - offsets.count }
+
+    /// Applies `operation` with sequence number `version`; points already at that version or newer
+    /// are left alone, so replaying the WAL twice changes nothing.
+    public mutating func apply(_ operation: UpdateOperation, version: UInt64) {
+        switch operation {
+        case .upsert(let points):
+            for point in points { upsert(point, version: version) }
+        case .delete(let ids):
+            for id in ids { delete(id, version: version) }
+        }
+    }
+
+    mutating func upsert(_ point: PointStruct, version: UInt64) {
+        if let offset = offsets[point.id] {
+            guard versions[offset] < version else { return }
+            write(point, at: offset, version: version)
+            return
+        }
+        if let removedAt = deletedVersions[point.id] {
+            guard removedAt < version else { return }
+            deletedVersions[point.id] = nil
+        }
+        let offset = ids.count
+        ids.append(point.id)
+        versions.append(version)
+        deleted.append(false)
+        payloads.append(nil)
+        for (name, dimension) in dimensions {
+            vectors[name]!.append(contentsOf: repeatElement(0, count: dimension))
+            hasVector[name]!.append(false)
+        }
+        offsets[point.id] = offset
+        write(point, at: offset, version: version)
+    }
+
+    private mutating func write(_ point: PointStruct, at offset: Int, version: UInt64) {
+        versions[offset] = version
+        payloads[offset] = point.payload
+        for (name, dimension) in dimensions {
+            if let vector = point.vectors[name] {
+                precondition(vector.count == dimension, "vector dimension is validated before it reaches a segment")
+                vectors[name]!.replaceSubrange((offset * dimension)..<((offset + 1) * dimension), with: vector)
+                hasVector[name]![offset] = true
+            } else {
+                hasVector[name]![offset] = false
+            }
+        }
+    }
+
+    mutating func delete(_ id: PointID, version: UInt64) {
+        if let offset = offsets[id] {
+            guard versions[offset] < version else { return }
+            deleted[offset] = true
+            versions[offset] = version
+            offsets[id] = nil
+            deletedVersions[id] = version
+        } else if deletedVersions[id].map({ $0 < version }) ?? true {
+            deletedVersions[id] = version
+        }
+    }
+
+    // MARK: Reading
+
+    public func contains(_ id: PointID) -> Bool { offsets[id] != nil }
+
+    public func record(_ id: PointID, withPayload: WithPayload, withVector: WithVector) -> PointRecord? {
+        guard let offset = offsets[id] else { return nil }
+        return record(at: offset, withPayload: withPayload, withVector: withVector)
+    }
+
+    func record(at offset: Int, withPayload: WithPayload, withVector: WithVector) -> PointRecord {
+        let names: [String] = switch withVector {
+        case .none: []
+        case .all: Array(dimensions.keys)
+        case .named(let wanted): wanted.filter { dimensions[$0] != nil }
+        }
+        var result: [String: [Float]]?
+        if withVector != .none {
+            var found: [String: [Float]] = [:]
+            for name in names where hasVector[name]![offset] {
+                let dimension = dimensions[name]!
+                found[name] = Array(vectors[name]![(offset * dimension)..<((offset + 1) * dimension)])
+            }
+            result = found
+        }
+        return PointRecord(id: ids[offset], payload: withPayload.apply(payloads[offset]), vectors: result)
+    }
+
+    /// Live ids in ascending order, from `start` on.
+    public func sortedIDs(from start: PointID?) -> [PointID] {
+        let all = offsets.keys.sorted()
+        guard let start else { return all }
+        return Array(all.drop { $0 < start })
+    }
+}
