@@ -47,24 +47,26 @@ public actor LocalShard {
     }
 
     static func replay(_ wal: WriteAheadLog, into segment: inout AppendableSegment) throws(ShardError) {
-        var next = wal.firstSequence
-        while next <= wal.lastSequence {
-            let records: [WALRecord]
-            do {
-                records = try wal.read(from: next, limit: 4096)
-            } catch {
-                throw .wal(error)
-            }
-            guard let lastRead = records.last?.sequence else { break }
-            for record in records {
-                do {
-                    segment.apply(try OperationCodec.decode(record.payload), version: record.sequence)
-                } catch {
-                    throw .badRecord(sequence: record.sequence, reason: error.reason)
+        var failure: ShardError?
+        var replayed = segment
+        do {
+            try wal.forEachRecord(from: wal.firstSequence) { record in
+                switch Result(catching: { () throws(OperationCodec.DecodeError) in try OperationCodec.decode(record.payload) }) {
+                case .success(let operation):
+                    replayed.apply(operation, version: record.sequence)
+                    return true
+                case .failure(let error):
+                    failure = .badRecord(sequence: record.sequence, reason: error.reason)
+                    return false
                 }
             }
-            next = lastRead + 1
+        } catch let error as WALError {
+            throw .wal(error)
+        } catch {
+            throw .badRecord(sequence: 0, reason: "\(error)")
         }
+        if let failure { throw failure }
+        segment = replayed
     }
 
     /// Applies `operation`; returns its sequence number (the `operation_id`). With `wait`, the WAL

@@ -20,13 +20,14 @@ extension WriteAheadLog {
         for (index, (first, name)) in found.enumerated() {
             let path = joinPath(directory, name)
             let isLast = index == found.count - 1
-            let bytes: [UInt8]
+            var reader: SegmentReader
             do {
-                bytes = try disk.readFile(path)
+                reader = try SegmentReader(path: path, disk: disk)
+                try reader.ensure(WALFormat.segmentHeaderBytes)
             } catch {
                 throw .io(error)
             }
-            guard WALFormat.parseSegmentHeader(bytes[...]) == first else {
+            guard WALFormat.parseSegmentHeader(reader.bytes[...]) == first else {
                 throw .corrupted(path: path, offset: 0, reason: "segment header is damaged or names another sequence")
             }
             if let previous = segments.last, previous.lastSequence + 1 != first {
@@ -34,18 +35,24 @@ extension WriteAheadLog {
             }
             var offset = WALFormat.segmentHeaderBytes
             var last = first - 1
-            scan: while offset < bytes.count {
-                switch WALFormat.decodeRecord(bytes, at: offset) {
+            scan: while offset < reader.fileSize {
+                let decoded: WALFormat.Decoded
+                do {
+                    decoded = try reader.record(at: offset)
+                } catch {
+                    throw .io(error)
+                }
+                switch decoded {
                 case .record(let sequence, _, let next) where sequence == last + 1:
                     last = sequence
                     offset = next
                 case .end:
                     break scan
                 case .record(let sequence, _, _):
-                    try damaged(path, bytes, offset, isLast: isLast, expected: last + 1, reason: "record \(sequence) where \(last + 1) was expected")
+                    try damaged(path, &reader, offset, isLast: isLast, reason: "record \(sequence) where \(last + 1) was expected")
                     break scan
                 case .invalid(let reason):
-                    try damaged(path, bytes, offset, isLast: isLast, expected: last + 1, reason: reason)
+                    try damaged(path, &reader, offset, isLast: isLast, reason: reason)
                     break scan
                 }
             }
@@ -64,7 +71,13 @@ extension WriteAheadLog {
 
     /// A damaged record at `offset`. In the last segment with nothing valid after it, it is a torn
     /// write: erase from there on. Anywhere else, the log is corrupted.
-    private func damaged(_ path: String, _ bytes: [UInt8], _ offset: Int, isLast: Bool, expected: UInt64, reason: String) throws(WALError) {
+    private func damaged(_ path: String, _ reader: inout SegmentReader, _ offset: Int, isLast: Bool, reason: String) throws(WALError) {
+        let bytes: [UInt8]
+        do {
+            bytes = try reader.all()
+        } catch {
+            throw .io(error)
+        }
         guard isLast, !hasValidRecord(bytes, after: offset) else {
             throw .corrupted(path: path, offset: offset, reason: reason)
         }

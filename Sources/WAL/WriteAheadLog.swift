@@ -177,27 +177,40 @@ public final class WriteAheadLog {
 
     /// Records from `sequence` on, at most `limit` of them, in order.
     public func read(from sequence: UInt64, limit: Int = .max) throws(WALError) -> [WALRecord] {
+        var result: [WALRecord] = []
+        try forEachRecord(from: sequence) { record in
+            result.append(record)
+            return result.count < limit
+        }
+        return result
+    }
+
+    /// Calls `body` with each record from `sequence` on, in order, reading every segment once;
+    /// `body` returns false to stop.
+    public func forEachRecord(from sequence: UInt64, _ body: (WALRecord) -> Bool) throws(WALError) {
         guard sequence >= firstSequence, sequence <= lastSequence + 1 else {
             throw .sequenceNotRetained(requested: sequence, first: firstSequence, last: lastSequence)
         }
-        var result: [WALRecord] = []
         for segment in segments where segment.lastSequence >= sequence && segment.lastSequence >= segment.firstSequence {
-            let bytes: [UInt8]
+            var reader: SegmentReader
             do {
-                bytes = try disk.readFile(segment.path)
+                reader = try SegmentReader(path: segment.path, disk: disk)
             } catch {
                 throw .io(error)
             }
             var offset = WALFormat.segmentHeaderBytes
-            while result.count < limit {
-                guard case .record(let seq, let payload, let next) = WALFormat.decodeRecord(bytes, at: offset) else { break }
-                if seq > segment.lastSequence { break }
-                if seq >= sequence { result.append(WALRecord(sequence: seq, payload: Array(payload))) }
+            while true {
+                let decoded: WALFormat.Decoded
+                do {
+                    decoded = try reader.record(at: offset)
+                } catch {
+                    throw .io(error)
+                }
+                guard case .record(let seq, let payload, let next) = decoded, seq <= segment.lastSequence else { break }
+                if seq >= sequence, !body(WALRecord(sequence: seq, payload: Array(payload))) { return }
                 offset = next
             }
-            if result.count >= limit { break }
         }
-        return result
     }
 
     // MARK: Truncation

@@ -175,3 +175,17 @@ final class TempStorage {
         }
     }
 }
+
+@Suite struct RoutingTests {
+    /// The routing function is part of the on-disk contract: these values must never change.
+    @Test func shardIndexIsStable() {
+        #expect((0..<8).map { Collection.shardIndex(of: .number(UInt64($0)), shardCount: 6) } == [0, 2, 3, 2, 5, 1, 3, 1])
+        #expect(Collection.shardIndex(of: .uuid(0x550e_8400_e29b_41d4, 0xa716_4466_5544_0000), shardCount: 6) == 5)
+    }
+
+    @Test func shardIndexSpreadsEvenly() {
+        var counts = [Int](repeating: 0, count: 6)
+        for i in 0..<60_000 { counts[Collection.shardIndex(of: .number(UInt64(i)), shardCount: 6)] += 1 }
+        #expect(counts.allSatisfy { abs($0 - 10_000) < 500 })
+    }
+}

@@ -1,0 +1,167 @@
+import DiskIO
+import Foundation
+import QuiverJSON
+import QuiverModel
+import QuiverTesting
+@testable import Shard
+import Testing
+
+final class TempDir {
+    let path = NSTemporaryDirectory() + "quiver-shard-\(UUID().uuidString)"
+    deinit { try? PosixDisk().removeItem(path) }
+}
+
+func config(_ vectors: VectorsConfig) -> CollectionConfig {
+    CreateCollection(vectors: vectors).effectiveConfig(defaults: CollectionDefaults())
+}
+
+let twoVectors = config(.named(["a": VectorParams(size: 2, distance: .dot), "b": VectorParams(size: 3, distance: .euclid)]))
+
+func point(_ id: UInt64, _ a: [Float]? = nil, payload: JSONObject? = nil) -> PointStruct {
+    PointStruct(id: .number(id), vectors: a.map { ["a": $0] } ?? [:], payload: payload)
+}
+
+@Suite struct OperationCodecTests {
+    @Test func roundTrips() throws {
+        let operations: [UpdateOperation] = [
+            .upsert([
+                PointStruct(id: .number(UInt64.max), vectors: ["": [1.5, -0.0, .leastNonzeroMagnitude]], payload: JSONObject([("k", .double(1.0)), ("n", .array([.null]))])),
+                PointStruct(id: PointID(uuidString: "550e8400-e29b-41d4-a716-446655440000")!, vectors: ["a": [], "ü": [2]], payload: nil),
+            ]),
+            .delete([.number(0), .uuid(1, 2)]),
+            .upsert([]),
+        ]
+        for operation in operations {
+            #expect(try OperationCodec.decode(OperationCodec.encode(operation)) == operation)
+        }
+    }
+
+    @Test func truncatedRecordsAreErrors() {
+        let bytes = OperationCodec.encode(.upsert([point(1, [1, 2], payload: JSONObject([("x", .int(1))]))]))
+        for cut in 0..<bytes.count {
+            #expect(throws: OperationCodec.DecodeError.self) { try OperationCodec.decode(Array(bytes[0..<cut])) }
+        }
+    }
+}
+
+@Suite struct AppendableSegmentTests {
+    @Test func upsertReplacesAndDeleteRemoves() {
+        var segment = AppendableSegment(dimensions: ["a": 2])
+        segment.apply(.upsert([point(1, [1, 2], payload: JSONObject([("v", .int(1))])), point(2, [3, 4])]), version: 1)
+        segment.apply(.upsert([point(1, [5, 6])]), version: 2)
+        #expect(segment.record(.number(1), withPayload: .all, withVector: .all) == PointRecord(id: .number(1), payload: JSONObject(), vectors: ["a": [5, 6]]))
+        segment.apply(.delete([.number(2)]), version: 3)
+        #expect(segment.liveCount == 1)
+        #expect(segment.deletedCount == 1)
+        #expect(segment.record(.number(2), withPayload: .all, withVector: .none) == nil)
+    }
+
+    @Test func replayIsIdempotent() {
+        let operations: [(UpdateOperation, UInt64)] = [
+            (.upsert([point(1, [1, 1]), point(2, [2, 2])]), 1),
+            (.delete([.number(1)]), 2),
+            (.upsert([point(2, [9, 9]), point(3, [3, 3])]), 3),
+            (.delete([.number(4)]), 4),
+            (.upsert([point(4, [4, 4])]), 5),
+        ]
+        var once = AppendableSegment(dimensions: ["a": 2])
+        for (op, v) in operations { once.apply(op, version: v) }
+        var twice = once
+        for (op, v) in operations { twice.apply(op, version: v) }
+        let ids = once.sortedIDs(from: nil)
+        #expect(ids == [.number(2), .number(3), .number(4)])
+        #expect(twice.sortedIDs(from: nil) == ids)
+        for id in ids {
+            #expect(twice.record(id, withPayload: .all, withVector: .all) == once.record(id, withPayload: .all, withVector: .all))
+        }
+        // An old upsert replayed after a newer delete does not bring the point back.
+        twice.apply(.upsert([point(1, [7, 7])]), version: 1)
+        #expect(!twice.contains(.number(1)))
+    }
+
+    @Test func selectorsPickPayloadAndVectors() {
+        var segment = AppendableSegment(dimensions: ["a": 2, "b": 1])
+        let payload = JSONObject([("keep", .int(1)), ("drop", .int(2)), ("nested", .object(JSONObject([("x", .int(3))])))])
+        segment.apply(.upsert([PointStruct(id: .number(1), vectors: ["a": [1, 2], "b": [3]], payload: payload)]), version: 1)
+        let include = segment.record(.number(1), withPayload: .include(["keep", "nested.x"]), withVector: .named(["b"]))
+        #expect(include?.payload?.keys == ["keep", "nested"])
+        #expect(include?.vectors == ["b": [3]])
+        let exclude = segment.record(.number(1), withPayload: .exclude(["drop"]), withVector: .none)
+        #expect(exclude?.payload?.keys == ["keep", "nested"])
+        #expect(exclude?.vectors == nil)
+    }
+
+    @Test func scrollOrderPutsNumbersBeforeUUIDs() {
+        var segment = AppendableSegment(dimensions: [:])
+        let uuid = PointID(uuidString: "00000000-0000-0000-0000-000000000001")!
+        segment.apply(.upsert([PointStruct(id: uuid, vectors: [:]), point(10), point(2)]), version: 1)
+        #expect(segment.sortedIDs(from: nil) == [.number(2), .number(10), uuid])
+        #expect(segment.sortedIDs(from: .number(3)) == [.number(10), uuid])
+    }
+}
+
+@Suite struct LocalShardTests {
+    @Test func reopenReplaysTheWAL() async throws {
+        let dir = TempDir()
+        let shard = try LocalShard(path: dir.path, disk: PosixDisk(), config: twoVectors)
+        var last: UInt64 = 0
+        for i in 0..<100 {
+            last = try await shard.update(.upsert([PointStruct(id: .number(UInt64(i)), vectors: ["a": [Float(i), 1], "b": [1, 2, Float(i)]],
+                                                               payload: JSONObject([("i", .int(Int64(i)))]))]), wait: i % 10 == 0)
+        }
+        _ = try await shard.update(.delete((0..<50).map { .number(UInt64($0 * 2)) }), wait: true)
+        #expect(last == 100)
+        let reopened = try LocalShard(path: dir.path, disk: PosixDisk(), config: twoVectors)
+        #expect(await reopened.pointCount == 50)
+        let records = await reopened.retrieve([.number(7), .number(8)], withPayload: .all, withVector: .all)
+        #expect(records == [PointRecord(id: .number(7), payload: JSONObject([("i", .int(7))]), vectors: ["a": [7, 1], "b": [1, 2, 7]])])
+        let page = await reopened.scroll(from: .number(90), limit: 3, withPayload: .none, withVector: .none)
+        #expect(page.map(\.id) == [.number(91), .number(93), .number(95)])
+    }
+
+    @Test func waitFalseWritesAreFlushedWhenDue() async throws {
+        let dir = TempDir()
+        let shard = try LocalShard(path: dir.path, disk: PosixDisk(), config: twoVectors)
+        _ = try await shard.update(.upsert([point(1, [1, 2])]), wait: false)
+        let start = ContinuousClock.now
+        try await shard.flushIfDue(interval: .seconds(5), now: start)
+        #expect(await shard.unsyncedSince != nil)
+        try await shard.flushIfDue(interval: .seconds(5), now: start + .seconds(10))
+        #expect(await shard.unsyncedSince == nil)
+    }
+
+    @Test func failedFsyncStopsAcknowledgingWrites() async throws {
+        let dir = TempDir()
+        let disk = FaultyDisk()
+        let shard = try LocalShard(path: dir.path, disk: disk, config: twoVectors)
+        _ = try await shard.update(.upsert([point(1, [1, 2])]), wait: true)
+        disk.fail(.fileSync, whenPathContains: "/wal/")
+        await #expect(throws: ShardError.self) { _ = try await shard.update(.upsert([point(2, [1, 2])]), wait: true) }
+        disk.heal()
+        await #expect(throws: ShardError.self) { _ = try await shard.update(.upsert([point(3, [1, 2])]), wait: true) }
+        // The failed write was not applied, so no reader saw it as acknowledged.
+        #expect(await shard.retrieve([.number(2), .number(3)], withPayload: .none, withVector: .none).isEmpty)
+    }
+}
+
+@Suite struct PointIDTests {
+    @Test func parsesUUIDForms() {
+        let expected = PointID(uuidString: "550e8400-e29b-41d4-a716-446655440000")
+        #expect(expected != nil)
+        #expect(PointID(uuidString: "550E8400E29B41D4A716446655440000") == expected)
+        #expect(PointID(uuidString: "{550e8400-e29b-41d4-a716-446655440000}") == expected)
+        #expect(PointID(uuidString: "urn:uuid:550e8400-e29b-41d4-a716-446655440000") == expected)
+        #expect(expected?.description == "550e8400-e29b-41d4-a716-446655440000")
+        for bad in ["", "550e8400-e29b-41d4-a716-44665544000", "550e8400e29b-41d4-a716-4466554400000", "zz0e8400-e29b-41d4-a716-446655440000"] {
+            #expect(PointID(uuidString: bad) == nil)
+        }
+    }
+
+    @Test func jsonIDs() throws {
+        #expect(try PointID(json: .int(5)) == .number(5))
+        #expect(try PointID(json: .uint(UInt64.max)) == .number(UInt64.max))
+        #expect(throws: ValidationMessage.self) { try PointID(json: .int(-1)) }
+        #expect(throws: ValidationMessage.self) { try PointID(json: .double(1.5)) }
+        #expect(throws: ValidationMessage.self) { try PointID(json: .string("not-a-uuid")) }
+    }
+}

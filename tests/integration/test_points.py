@@ -1,0 +1,158 @@
+"""Point operations without filters or search, through qdrant-client and raw HTTP."""
+
+import uuid
+
+import pytest
+from qdrant_client import QdrantClient, models
+from qdrant_client.http.exceptions import UnexpectedResponse
+
+
+@pytest.fixture
+def client(node):
+    return QdrantClient(url=node.url, timeout=10, check_compatibility=False)
+
+
+def make(client, name="c", **kw):
+    client.create_collection(name, vectors_config=kw.pop("vectors", models.VectorParams(size=3, distance=models.Distance.DOT)), **kw)
+
+
+def test_upsert_retrieve_scroll_count_delete(client, node, openapi):
+    make(client)
+    result = client.upsert("c", wait=True, points=[
+        models.PointStruct(id=i, vector=[float(i), 1.0, 0.5], payload={"i": i, "even": i % 2 == 0, "f": 1.0})
+        for i in range(25)
+    ])
+    assert result.status == models.UpdateStatus.COMPLETED
+    assert result.operation_id is not None
+    assert client.count("c", exact=True).count == 25
+
+    got = client.retrieve("c", ids=[3, 4, 99], with_payload=True, with_vectors=True)
+    assert [p.id for p in got] == [3, 4]
+    assert got[0].payload == {"i": 3, "even": False, "f": 1.0}
+    assert got[0].vector == [3.0, 1.0, 0.5]
+
+    seen, offset = [], None
+    while True:
+        page, offset = client.scroll("c", limit=7, offset=offset, with_payload=False)
+        seen += [p.id for p in page]
+        assert all(p.payload is None for p in page)
+        if offset is None:
+            break
+    assert seen == list(range(25))
+
+    client.delete("c", points_selector=models.PointIdsList(points=[0, 1, 2]), wait=True)
+    assert client.count("c").count == 22
+    assert client.retrieve("c", ids=[0, 1, 2]) == []
+
+    for r in [node.post("/collections/c/points/scroll", json={"limit": 2, "with_vector": True}),
+              node.post("/collections/c/points", json={"ids": [5], "with_vector": True}),
+              node.get("/collections/c/points/5"),
+              node.post("/collections/c/points/count", json={}),
+              node.put("/collections/c/points?wait=true", json={"points": [{"id": 5, "vector": [1, 2, 3]}]}),
+              node.post("/collections/c/points/delete?wait=true", json={"points": [5]})]:
+        openapi.validate(r)
+        assert r.status_code == 200, r.text
+
+
+def test_batch_format_and_named_vectors(client):
+    make(client, vectors={"image": models.VectorParams(size=2, distance=models.Distance.EUCLID),
+                          "text": models.VectorParams(size=3, distance=models.Distance.DOT)})
+    client.upsert("c", wait=True, points=models.Batch(
+        ids=[1, 2, 3], vectors={"image": [[1, 2], [3, 4], [5, 6]], "text": [[1, 1, 1], [2, 2, 2], [3, 3, 3]]},
+        payloads=[{"n": 1}, {}, {"n": 3}]))
+    client.upsert("c", wait=True, points=[models.PointStruct(id=4, vector={"image": [7, 8]}, payload={"only": "image"})])
+    points = {p.id: p for p in client.retrieve("c", ids=[1, 2, 3, 4], with_vectors=True)}
+    assert points[1].vector == {"image": [1.0, 2.0], "text": [1.0, 1.0, 1.0]}
+    assert points[2].payload == {}
+    assert points[4].vector == {"image": [7.0, 8.0]}
+    only_text = client.retrieve("c", ids=[1], with_vectors=["text"])[0]
+    assert only_text.vector == {"text": [1.0, 1.0, 1.0]}
+
+
+def test_uuid_ids_and_order(client):
+    make(client)
+    ids = [str(uuid.UUID(int=i * 7919)) for i in range(1, 6)]
+    client.upsert("c", wait=True, points=[models.PointStruct(id=u, vector=[1, 2, 3]) for u in ids]
+                  + [models.PointStruct(id=n, vector=[1, 2, 3]) for n in (10, 2)])
+    page, _ = client.scroll("c", limit=100)
+    assert [p.id for p in page] == [2, 10] + sorted(ids)
+    assert client.retrieve("c", ids=[ids[0].upper().replace("-", "")])[0].id == ids[0]
+
+
+def test_cosine_vectors_are_normalised(client):
+    make(client, vectors=models.VectorParams(size=2, distance=models.Distance.COSINE))
+    client.upsert("c", wait=True, points=[models.PointStruct(id=1, vector=[3, 4])])
+    assert client.retrieve("c", ids=[1], with_vectors=True)[0].vector == pytest.approx([0.6, 0.8])
+
+
+def test_upsert_replaces_whole_point(client):
+    make(client)
+    client.upsert("c", wait=True, points=[models.PointStruct(id=1, vector=[1, 1, 1], payload={"a": 1})])
+    client.upsert("c", wait=True, points=[models.PointStruct(id=1, vector=[2, 2, 2], payload={"b": 2})])
+    p = client.retrieve("c", ids=[1], with_vectors=True)[0]
+    assert (p.vector, p.payload) == ([2.0, 2.0, 2.0], {"b": 2})
+    assert client.count("c").count == 1
+
+
+def test_wait_false_is_acknowledged_and_visible(client):
+    make(client)
+    result = client.upsert("c", wait=False, points=[models.PointStruct(id=1, vector=[1, 2, 3])])
+    assert result.status == models.UpdateStatus.ACKNOWLEDGED
+    assert client.count("c").count == 1
+
+
+def test_payload_numbers_round_trip_exactly(node):
+    node.put("/collections/c", json={"vectors": {"size": 1, "distance": "Dot"}})
+    body = '{"points":[{"id":1,"vector":[1],"payload":{"int":1,"float":1.0,"big":12345678901234567890,"s":"\\u00e9","n":null,"a":[1,2.5,{"x":[]}]}}]}'
+    assert node.put("/collections/c/points?wait=true", data=body).status_code == 200
+    text = node.get("/collections/c/points/1").text
+    assert '"payload":{"int":1,"float":1.0,"big":12345678901234567890,"s":"é","n":null,"a":[1,2.5,{"x":[]}]}' in text
+
+
+@pytest.mark.parametrize("body, status, fragment", [
+    ({"points": [{"id": 1, "vector": [1, 2]}]}, 400, "Vector dimension error: expected dim: 3, got 2"),
+    ({"points": [{"id": 1, "vector": {"nope": [1, 2, 3]}}]}, 400, "Not existing vector name error: nope"),
+    ({"points": [{"id": -1, "vector": [1, 2, 3]}]}, 400, "points[0].id"),
+    ({"points": [{"id": "not-a-uuid", "vector": [1, 2, 3]}]}, 400, "Unable to parse UUID: not-a-uuid"),
+    ({"points": [{"id": 1.5, "vector": [1, 2, 3]}]}, 400, "points[0].id"),
+    ({"points": [{"id": 1, "vector": [1, "x", 3]}]}, 400, "points[0].vector[1]"),
+    ({"points": [{"id": 1}]}, 400, "missing field `vector`"),
+    ({"points": [{"id": 1, "vector": [1e300, 0, 0]}]}, 400, "does not fit a 32-bit float"),
+    ({"batch": {"ids": [1, 2], "vectors": [[1, 2, 3]]}}, 400, "has 1 vectors for 2 ids"),
+    ({"nothing": []}, 400, "expected `points` or `batch`"),
+])
+def test_bad_points_are_rejected_and_nothing_is_stored(node, body, status, fragment):
+    node.put("/collections/c", json={"vectors": {"size": 3, "distance": "Dot"}})
+    r = node.put("/collections/c/points?wait=true", json=body)
+    assert r.status_code == status, r.text
+    assert fragment in r.json()["status"]["error"]
+    assert node.post("/collections/c/points/count", json={}).json()["result"]["count"] == 0
+
+
+def test_a_bad_point_rejects_the_whole_batch(node):
+    node.put("/collections/c", json={"vectors": {"size": 2, "distance": "Dot"}})
+    r = node.put("/collections/c/points?wait=true", json={"points": [
+        {"id": 1, "vector": [1, 2]}, {"id": 2, "vector": [1, 2, 3]}]})
+    assert r.status_code == 400
+    assert node.post("/collections/c/points/count", json={}).json()["result"]["count"] == 0
+
+
+def test_missing_things(node):
+    assert node.put("/collections/nope/points", json={"points": []}).status_code == 404
+    node.put("/collections/c", json={"vectors": {"size": 2, "distance": "Dot"}})
+    r = node.get("/collections/c/points/42")
+    assert r.status_code == 404 and r.json()["status"]["error"] == "Not found: No point with id 42 found"
+    assert node.put("/collections/c/points?wait=maybe", json={"points": []}).status_code == 400
+    assert node.put("/collections/c/points?ordering=chaotic", json={"points": []}).status_code == 400
+    assert node.post("/collections/c/points/scroll", json={"limit": 0}).status_code == 422
+
+
+def test_points_survive_restart_and_collection_info_counts_them(client, node):
+    make(client, shard_number=3)
+    client.upsert("c", wait=True, points=[models.PointStruct(id=i, vector=[1, 2, 3], payload={"i": i}) for i in range(100)])
+    client.delete("c", points_selector=models.PointIdsList(points=list(range(0, 100, 3))), wait=True)
+    node.kill()
+    node.start()
+    assert client.count("c").count == 66
+    assert client.get_collection("c").points_count == 66
+    assert client.retrieve("c", ids=[4])[0].payload == {"i": 4}
