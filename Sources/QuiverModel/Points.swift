@@ -18,6 +18,54 @@ public struct PointStruct: Sendable, Equatable {
 public enum UpdateOperation: Sendable, Equatable {
     case upsert([PointStruct])
     case delete([PointID])
+    /// Replaces the named vectors given, keeping the point's other vectors and payload.
+    case updateVectors([PointStruct])
+    case deleteVectors([PointID], names: [String])
+    /// Merges `payload` into each point's payload, or into the object at `key` (a dotted path).
+    case setPayload([PointID], payload: JSONObject, key: String?)
+    case overwritePayload([PointID], payload: JSONObject)
+    /// Removes keys (dotted paths; `a[].b` reaches into every element of array `a`).
+    case deletePayload([PointID], keys: [String])
+    case clearPayload([PointID])
+
+    /// Every point the operation names.
+    public var ids: [PointID] {
+        switch self {
+        case .upsert(let points), .updateVectors(let points): points.map(\.id)
+        case .delete(let ids), .deleteVectors(let ids, _), .setPayload(let ids, _, _), .overwritePayload(let ids, _),
+             .deletePayload(let ids, _), .clearPayload(let ids): ids
+        }
+    }
+
+    /// Operations on points that must exist (as in Qdrant, a missing point is an error).
+    public var requiresExistingPoints: Bool {
+        switch self {
+        case .upsert, .delete: false
+        case .updateVectors, .deleteVectors, .setPayload, .overwritePayload, .deletePayload, .clearPayload: true
+        }
+    }
+
+    /// The same operation restricted to the points `keep` selects.
+    public func restricted(to keep: (PointID) -> Bool) -> UpdateOperation {
+        switch self {
+        case .upsert(let points): .upsert(points.filter { keep($0.id) })
+        case .updateVectors(let points): .updateVectors(points.filter { keep($0.id) })
+        case .delete(let ids): .delete(ids.filter(keep))
+        case .deleteVectors(let ids, let names): .deleteVectors(ids.filter(keep), names: names)
+        case .setPayload(let ids, let payload, let key): .setPayload(ids.filter(keep), payload: payload, key: key)
+        case .overwritePayload(let ids, let payload): .overwritePayload(ids.filter(keep), payload: payload)
+        case .deletePayload(let ids, let keys): .deletePayload(ids.filter(keep), keys: keys)
+        case .clearPayload(let ids): .clearPayload(ids.filter(keep))
+        }
+    }
+
+    /// Splits the operation by the shard each point belongs to; shards with no point get nothing.
+    public func partitioned(by shardOf: (PointID) -> Int) -> [Int: UpdateOperation] {
+        let shards = Set(ids.map(shardOf))
+        var result: [Int: UpdateOperation] = [:]
+        for shard in shards { result[shard] = restricted { shardOf($0) == shard } }
+        return result
+    }
 }
 
 /// Reads request bodies of the points API from parsed JSON. Hand-written (not Codable) because
@@ -105,20 +153,20 @@ public enum PointsJSON {
         return try object(value, path)
     }
 
-    static func rejectUnsupported(_ object: JSONObject, _ keys: [String]) throws(Failure) {
+    public static func rejectUnsupported(_ object: JSONObject, _ keys: [String]) throws(Failure) {
         for key in keys where object[key].map({ !$0.isNull }) == true {
             throw fail(key, "`\(key)` is not supported yet")
         }
     }
 
     /// `PointInsertOperations`: `{"points": [...]}` or `{"batch": {"ids", "vectors", "payloads"}}`.
-    public static func insertOperations(_ value: JSONValue) throws(Failure) -> [PointStruct] {
-        let body = try object(value, "")
+    public static func insertOperations(_ value: JSONValue, _ root: String = "") throws(Failure) -> [PointStruct] {
+        let body = try object(value, root)
         try rejectUnsupported(body, ["shard_key", "update_filter", "update_mode"])
         if let points = body["points"] {
             var result: [PointStruct] = []
-            for (i, element) in try array(points, "points").enumerated() {
-                let path = "points[\(i)]"
+            for (i, element) in try array(points, fieldPath(root, "points")).enumerated() {
+                let path = "\(fieldPath(root, "points"))[\(i)]"
                 let point = try object(element, path)
                 guard let id = point["id"] else { throw fail(path, "missing field `id`") }
                 guard let vector = point["vector"] else { throw fail(path, "missing field `vector`") }
@@ -129,36 +177,37 @@ public enum PointsJSON {
             return result
         }
         guard let batchValue = body["batch"] else {
-            throw fail("", "expected `points` or `batch`")
+            throw fail(root, "expected `points` or `batch`")
         }
-        let batch = try object(batchValue, "batch")
-        guard let idsValue = batch["ids"] else { throw fail("batch", "missing field `ids`") }
-        guard let vectorsValue = batch["vectors"] else { throw fail("batch", "missing field `vectors`") }
-        let ids = try ids(idsValue, "batch.ids")
+        let batchPath = fieldPath(root, "batch")
+        let batch = try object(batchValue, batchPath)
+        guard let idsValue = batch["ids"] else { throw fail(batchPath, "missing field `ids`") }
+        guard let vectorsValue = batch["vectors"] else { throw fail(batchPath, "missing field `vectors`") }
+        let ids = try ids(idsValue, "\(batchPath).ids")
         var columns: [String: [[Float]]] = [:]
         switch vectorsValue {
         case .array(let rows):
             columns[VectorsConfig.defaultVectorName] = try rows.enumerated().map { (i, row) throws(Failure) in
-                try dense(row, "batch.vectors[\(i)]")
+                try dense(row, "\(batchPath).vectors[\(i)]")
             }
         case .object(let named):
             for (name, rows) in named {
-                columns[name] = try array(rows, "batch.vectors.\(name)").enumerated().map { (i, row) throws(Failure) in
-                    try dense(row, "batch.vectors.\(name)[\(i)]")
+                columns[name] = try array(rows, "\(batchPath).vectors.\(name)").enumerated().map { (i, row) throws(Failure) in
+                    try dense(row, "\(batchPath).vectors.\(name)[\(i)]")
                 }
             }
         default:
-            throw fail("batch.vectors", "invalid type: \(vectorsValue.kindDescription), expected a list of vectors or a map of them")
+            throw fail("\(batchPath).vectors", "invalid type: \(vectorsValue.kindDescription), expected a list of vectors or a map of them")
         }
         for (name, rows) in columns where rows.count != ids.count {
-            let field = name.isEmpty ? "batch.vectors" : "batch.vectors.\(name)"
+            let field = name.isEmpty ? "\(batchPath).vectors" : "\(batchPath).vectors.\(name)"
             throw fail(field, "has \(rows.count) vectors for \(ids.count) ids")
         }
         var payloads: [JSONObject?] = Array(repeating: nil, count: ids.count)
         if let payloadsValue = batch["payloads"], !payloadsValue.isNull {
-            let list = try array(payloadsValue, "batch.payloads")
-            guard list.count == ids.count else { throw fail("batch.payloads", "has \(list.count) payloads for \(ids.count) ids") }
-            for (i, element) in list.enumerated() { payloads[i] = try payload(element, "batch.payloads[\(i)]") }
+            let list = try array(payloadsValue, "\(batchPath).payloads")
+            guard list.count == ids.count else { throw fail("\(batchPath).payloads", "has \(list.count) payloads for \(ids.count) ids") }
+            for (i, element) in list.enumerated() { payloads[i] = try payload(element, "\(batchPath).payloads[\(i)]") }
         }
         return ids.indices.map { i in
             PointStruct(id: ids[i], vectors: columns.mapValues { $0[i] }, payload: payloads[i])

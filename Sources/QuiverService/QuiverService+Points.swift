@@ -14,20 +14,21 @@ extension QuiverService {
     /// Default page size of scroll, as in Qdrant.
     public static let scrollLimitDefault = 10
 
-    public func upsert(_ collectionName: String, _ points: [PointStruct], wait: Bool) async throws(ServiceError) -> UpdateResult {
+    /// Any change to points: upsert, delete, vector and payload updates.
+    public func update(_ collectionName: String, _ operation: UpdateOperation, wait: Bool) async throws(ServiceError) -> UpdateResult {
         do {
-            return try await toc.collection(collectionName).update(.upsert(points), wait: wait)
+            return try await toc.collection(collectionName).update(operation, wait: wait)
         } catch {
             throw .storage(error)
         }
     }
 
-    public func deletePoints(_ collectionName: String, _ ids: [PointID], wait: Bool) async throws(ServiceError) -> UpdateResult {
-        do {
-            return try await toc.collection(collectionName).update(.delete(ids), wait: wait)
-        } catch {
-            throw .storage(error)
-        }
+    /// `points/batch`: the operations in order, each applied before the next starts; the first
+    /// failure stops the batch (earlier operations stay applied, as in Qdrant).
+    public func updateBatch(_ collectionName: String, _ operations: [UpdateOperation], wait: Bool) async throws(ServiceError) -> [UpdateResult] {
+        var results: [UpdateResult] = []
+        for operation in operations { results.append(try await update(collectionName, operation, wait: wait)) }
+        return results
     }
 
     public func retrieve(_ collectionName: String, _ ids: [PointID], withPayload: WithPayload, withVector: WithVector) async throws(ServiceError) -> RecordsResult {

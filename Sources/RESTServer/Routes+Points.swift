@@ -1,3 +1,4 @@
+import HTTPTypes
 import Hummingbird
 import NIOCore
 import QuiverJSON
@@ -7,22 +8,21 @@ import QuiverService
 /// Point operations without filters or vector search.
 extension Routes {
     func addPointRoutes(to router: Router<BasicRequestContext>) {
-        router.put("/collections/:name/points") { request, context in
+        addUpdateRoute(router, .put, "/collections/:name/points") { body throws(JSONDecodingError) in .upsert(try PointsJSON.insertOperations(body)) }
+        addUpdateRoute(router, .post, "/collections/:name/points/delete") { body throws(JSONDecodingError) in .delete(try PointsJSON.idsSelector(body)) }
+        addUpdateRoute(router, .put, "/collections/:name/points/vectors") { body throws(JSONDecodingError) in try PointsJSON.updateVectors(body) }
+        addUpdateRoute(router, .post, "/collections/:name/points/vectors/delete") { body throws(JSONDecodingError) in try PointsJSON.deleteVectors(body) }
+        addUpdateRoute(router, .post, "/collections/:name/points/payload") { body throws(JSONDecodingError) in try PointsJSON.setPayload(body, overwrite: false) }
+        addUpdateRoute(router, .put, "/collections/:name/points/payload") { body throws(JSONDecodingError) in try PointsJSON.setPayload(body, overwrite: true) }
+        addUpdateRoute(router, .post, "/collections/:name/points/payload/delete") { body throws(JSONDecodingError) in try PointsJSON.deletePayload(body) }
+        addUpdateRoute(router, .post, "/collections/:name/points/payload/clear") { body throws(JSONDecodingError) in try PointsJSON.clearPayload(body) }
+        router.post("/collections/:name/points/batch") { request, context in
             var request = request
             return await respond { () async throws(ServiceError) in
                 let wait = try request.updateParameters()
                 let body = try await request.parseJSON(limitBytes: bodyLimit)
-                let points = try Self.read { () throws(JSONDecodingError) in try PointsJSON.insertOperations(body) }
-                return try await service.upsert(context.parameters.decoded("name"), points, wait: wait)
-            }
-        }
-        router.post("/collections/:name/points/delete") { request, context in
-            var request = request
-            return await respond { () async throws(ServiceError) in
-                let wait = try request.updateParameters()
-                let body = try await request.parseJSON(limitBytes: bodyLimit)
-                let ids = try Self.read { () throws(JSONDecodingError) in try PointsJSON.idsSelector(body) }
-                return try await service.deletePoints(context.parameters.decoded("name"), ids, wait: wait)
+                let operations = try Self.read { () throws(JSONDecodingError) in try PointsJSON.batch(body) }
+                return try await service.updateBatch(context.parameters.decoded("name"), operations, wait: wait)
             }
         }
         router.get("/collections/:name/points/:id") { _, context in
@@ -73,6 +73,20 @@ extension Routes {
                 try Self.read { () throws(JSONDecodingError) in try Self.rejectUnsupported(body, ["filter", "shard_key"]) }
                 let count = try await service.count(context.parameters.decoded("name"))
                 return ["count": .int(Int64(count))]
+            }
+        }
+    }
+
+    /// A route whose body is one update operation: `wait`/`ordering` parameters, an `UpdateResult`.
+    func addUpdateRoute(_ router: Router<BasicRequestContext>, _ method: HTTPRequest.Method, _ path: RouterPath,
+                        _ parse: @escaping @Sendable (JSONValue) throws(JSONDecodingError) -> UpdateOperation) {
+        router.on(path, method: method) { request, context in
+            var request = request
+            return await respond { () async throws(ServiceError) in
+                let wait = try request.updateParameters()
+                let body = try await request.parseJSON(limitBytes: bodyLimit)
+                let operation = try Self.read { () throws(JSONDecodingError) in try parse(body) }
+                return try await service.update(context.parameters.decoded("name"), operation, wait: wait)
             }
         }
     }

@@ -38,7 +38,54 @@ public struct AppendableSegment: Sendable {
             for point in points { upsert(point, version: version) }
         case .delete(let ids):
             for id in ids { delete(id, version: version) }
+        case .updateVectors(let points):
+            for point in points {
+                modify(point.id, version: version) { segment, offset in
+                    for (name, vector) in point.vectors { segment.setVector(name, vector, at: offset) }
+                }
+            }
+        case .deleteVectors(let ids, let names):
+            for id in ids {
+                modify(id, version: version) { segment, offset in
+                    for name in names where segment.dimensions[name] != nil { segment.hasVector[name]![offset] = false }
+                }
+            }
+        case .setPayload(let ids, let payload, let key):
+            for id in ids {
+                modify(id, version: version) { segment, offset in
+                    var current = segment.payloads[offset] ?? JSONObject()
+                    PayloadPath.set(payload, into: &current, at: key)
+                    segment.payloads[offset] = current
+                }
+            }
+        case .overwritePayload(let ids, let payload):
+            for id in ids { modify(id, version: version) { segment, offset in segment.payloads[offset] = payload } }
+        case .deletePayload(let ids, let keys):
+            for id in ids {
+                modify(id, version: version) { segment, offset in
+                    guard var current = segment.payloads[offset] else { return }
+                    for key in keys { PayloadPath.delete(key, from: &current) }
+                    segment.payloads[offset] = current
+                }
+            }
+        case .clearPayload(let ids):
+            for id in ids { modify(id, version: version) { segment, offset in segment.payloads[offset] = nil } }
         }
+    }
+
+    /// Changes an existing point if `version` is newer than its own; a missing point is skipped
+    /// (the shard checks existence before the operation is logged).
+    private mutating func modify(_ id: PointID, version: UInt64, _ change: (inout AppendableSegment, Int) -> Void) {
+        guard let offset = offsets[id], versions[offset] < version else { return }
+        versions[offset] = version
+        change(&self, offset)
+    }
+
+    private mutating func setVector(_ name: String, _ vector: [Float], at offset: Int) {
+        guard let dimension = dimensions[name] else { return }
+        precondition(vector.count == dimension, "vector dimension is validated before it reaches a segment")
+        vectors[name]!.replaceSubrange((offset * dimension)..<((offset + 1) * dimension), with: vector)
+        hasVector[name]![offset] = true
     }
 
     mutating func upsert(_ point: PointStruct, version: UInt64) {
@@ -67,11 +114,9 @@ public struct AppendableSegment: Sendable {
     private mutating func write(_ point: PointStruct, at offset: Int, version: UInt64) {
         versions[offset] = version
         payloads[offset] = point.payload
-        for (name, dimension) in dimensions {
+        for name in dimensions.keys {
             if let vector = point.vectors[name] {
-                precondition(vector.count == dimension, "vector dimension is validated before it reaches a segment")
-                vectors[name]!.replaceSubrange((offset * dimension)..<((offset + 1) * dimension), with: vector)
-                hasVector[name]![offset] = true
+                setVector(name, vector, at: offset)
             } else {
                 hasVector[name]![offset] = false
             }
@@ -93,6 +138,11 @@ public struct AppendableSegment: Sendable {
     // MARK: Reading
 
     public func contains(_ id: PointID) -> Bool { offsets[id] != nil }
+
+    /// The first of `ids` that is not a live point.
+    public func firstMissing(_ ids: [PointID]) -> PointID? {
+        ids.first { offsets[$0] == nil }
+    }
 
     public func record(_ id: PointID, withPayload: WithPayload, withVector: WithVector) -> PointRecord? {
         guard let offset = offsets[id] else { return nil }

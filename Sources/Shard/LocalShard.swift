@@ -7,11 +7,14 @@ public enum ShardError: Error, Sendable, Equatable, CustomStringConvertible {
     /// A WAL record that does not decode: written by something else, or damaged in a way the
     /// checksum did not catch.
     case badRecord(sequence: UInt64, reason: String)
+    /// The operation names a point the shard does not hold; nothing was written.
+    case pointNotFound(PointID)
 
     public var description: String {
         switch self {
         case .wal(let error): error.description
         case .badRecord(let sequence, let reason): "WAL record \(sequence) cannot be read: \(reason)"
+        case .pointNotFound(let id): "No point with id \(id) found"
         }
     }
 }
@@ -60,10 +63,8 @@ public actor LocalShard {
                     return false
                 }
             }
-        } catch let error as WALError {
-            throw .wal(error)
         } catch {
-            throw .badRecord(sequence: 0, reason: "\(error)")
+            throw .wal(error)
         }
         if let failure { throw failure }
         segment = replayed
@@ -72,6 +73,9 @@ public actor LocalShard {
     /// Applies `operation`; returns its sequence number (the `operation_id`). With `wait`, the WAL
     /// is fsynced before this returns.
     public func update(_ operation: UpdateOperation, wait: Bool) throws(ShardError) -> UInt64 {
+        if operation.requiresExistingPoints, let missing = segment.firstMissing(operation.ids) {
+            throw .pointNotFound(missing)
+        }
         let sequence: UInt64
         do {
             sequence = try wal.append(OperationCodec.encode(operation))
@@ -102,6 +106,8 @@ public actor LocalShard {
     // MARK: Reading
 
     public var pointCount: Int { segment.liveCount }
+
+    public func firstMissing(_ ids: [PointID]) -> PointID? { segment.firstMissing(ids) }
 
     public func retrieve(_ ids: [PointID], withPayload: WithPayload, withVector: WithVector) -> [PointRecord] {
         ids.compactMap { segment.record($0, withPayload: withPayload, withVector: withVector) }

@@ -5,39 +5,51 @@ public import QuiverModel
 ///
 /// | field | encoding |
 /// |---|---|
-/// | kind | u8: 1 upsert, 2 delete |
-/// | count | u32 |
-/// | id (each) | u8 tag (0 number, 1 uuid) + u64, or + 2×u64 |
-/// | upsert only, per point after its id | u16 vector count, then per vector: u16 name length, name UTF-8, u32 dimension, dimension × f32; then u32 payload length (0xFFFFFFFF = none) and payload JSON |
+/// | kind | u8: 1 upsert, 2 delete, 3 update vectors, 4 delete vectors, 5 set payload, 6 overwrite payload, 7 delete payload keys, 8 clear payload |
+/// | points (1, 3) | u32 count, then per point: id, u16 vector count, per vector (u16 name length, name UTF-8, u32 dimension, dimension × f32), payload |
+/// | ids (2, 4–8) | u32 count, then ids |
+/// | id | u8 tag (0 number, 1 uuid) + u64, or + 2×u64 |
+/// | payload | u32 length (0xFFFFFFFF = none) + JSON object |
+/// | strings (4: vector names, 7: keys) | u16 count, then u16 length + UTF-8 each |
+/// | key (5) | u32 length (0xFFFFFFFF = none) + UTF-8 |
 enum OperationCodec {
     static func encode(_ operation: UpdateOperation) -> [UInt8] {
         var out: [UInt8] = []
         switch operation {
         case .upsert(let points):
             out.append(1)
-            put(UInt32(points.count), &out)
-            for point in points {
-                putID(point.id, &out)
-                put(UInt16(point.vectors.count), &out)
-                for name in point.vectors.keys.sorted() {
-                    let vector = point.vectors[name]!
-                    put(UInt16(name.utf8.count), &out)
-                    out += name.utf8
-                    put(UInt32(vector.count), &out)
-                    vector.withUnsafeBytes { out.append(contentsOf: $0) }
-                }
-                if let payload = point.payload {
-                    let json = JSONWriter.write(.object(payload))
-                    put(UInt32(json.count), &out)
-                    out += json
-                } else {
-                    put(UInt32.max, &out)
-                }
-            }
+            putPoints(points, &out)
         case .delete(let ids):
             out.append(2)
-            put(UInt32(ids.count), &out)
-            for id in ids { putID(id, &out) }
+            putIDs(ids, &out)
+        case .updateVectors(let points):
+            out.append(3)
+            putPoints(points, &out)
+        case .deleteVectors(let ids, let names):
+            out.append(4)
+            putIDs(ids, &out)
+            putStrings(names, &out)
+        case .setPayload(let ids, let payload, let key):
+            out.append(5)
+            putIDs(ids, &out)
+            putPayload(payload, &out)
+            if let key {
+                put(UInt32(key.utf8.count), &out)
+                out += key.utf8
+            } else {
+                put(UInt32.max, &out)
+            }
+        case .overwritePayload(let ids, let payload):
+            out.append(6)
+            putIDs(ids, &out)
+            putPayload(payload, &out)
+        case .deletePayload(let ids, let keys):
+            out.append(7)
+            putIDs(ids, &out)
+            putStrings(keys, &out)
+        case .clearPayload(let ids):
+            out.append(8)
+            putIDs(ids, &out)
         }
         return out
     }
@@ -49,36 +61,63 @@ enum OperationCodec {
     static func decode(_ bytes: [UInt8]) throws(DecodeError) -> UpdateOperation {
         var reader = Reader(bytes: bytes)
         let kind = try reader.u8()
-        let count = Int(try reader.u32())
+        let operation: UpdateOperation
         switch kind {
-        case 1:
-            var points: [PointStruct] = []
-            points.reserveCapacity(count)
-            for _ in 0..<count {
-                let id = try reader.id()
-                var vectors: [String: [Float]] = [:]
-                for _ in 0..<Int(try reader.u16()) {
-                    let name = try reader.string(Int(try reader.u16()))
-                    vectors[name] = try reader.floats(Int(try reader.u32()))
-                }
-                let payloadLength = try reader.u32()
-                var payload: JSONObject?
-                if payloadLength != UInt32.max {
-                    let raw = try reader.bytes(Int(payloadLength))
-                    guard case .object(let object)? = try? JSONParser.parse(raw) else {
-                        throw DecodeError(reason: "payload of point \(id) is not a JSON object")
-                    }
-                    payload = object
-                }
-                points.append(PointStruct(id: id, vectors: vectors, payload: payload))
+        case 1: operation = .upsert(try reader.points())
+        case 2: operation = .delete(try reader.ids())
+        case 3: operation = .updateVectors(try reader.points())
+        case 4: operation = .deleteVectors(try reader.ids(), names: try reader.strings())
+        case 5:
+            let ids = try reader.ids()
+            let payload = try reader.payload() ?? JSONObject()
+            let keyLength = try reader.u32()
+            let key = keyLength == UInt32.max ? nil : try reader.string(Int(keyLength))
+            operation = .setPayload(ids, payload: payload, key: key)
+        case 6: operation = .overwritePayload(try reader.ids(), payload: try reader.payload() ?? JSONObject())
+        case 7: operation = .deletePayload(try reader.ids(), keys: try reader.strings())
+        case 8: operation = .clearPayload(try reader.ids())
+        default: throw DecodeError(reason: "unknown operation kind \(kind)")
+        }
+        guard reader.offset == bytes.count else { throw DecodeError(reason: "\(bytes.count - reader.offset) bytes after the operation") }
+        return operation
+    }
+
+    static func putPoints(_ points: [PointStruct], _ out: inout [UInt8]) {
+        put(UInt32(points.count), &out)
+        for point in points {
+            putID(point.id, &out)
+            put(UInt16(point.vectors.count), &out)
+            for name in point.vectors.keys.sorted() {
+                let vector = point.vectors[name]!
+                put(UInt16(name.utf8.count), &out)
+                out += name.utf8
+                put(UInt32(vector.count), &out)
+                vector.withUnsafeBytes { out.append(contentsOf: $0) }
             }
-            return .upsert(points)
-        case 2:
-            var ids: [PointID] = []
-            for _ in 0..<count { ids.append(try reader.id()) }
-            return .delete(ids)
-        default:
-            throw DecodeError(reason: "unknown operation kind \(kind)")
+            putPayload(point.payload, &out)
+        }
+    }
+
+    static func putIDs(_ ids: [PointID], _ out: inout [UInt8]) {
+        put(UInt32(ids.count), &out)
+        for id in ids { putID(id, &out) }
+    }
+
+    static func putStrings(_ strings: [String], _ out: inout [UInt8]) {
+        put(UInt16(strings.count), &out)
+        for string in strings {
+            put(UInt16(string.utf8.count), &out)
+            out += string.utf8
+        }
+    }
+
+    static func putPayload(_ payload: JSONObject?, _ out: inout [UInt8]) {
+        if let payload {
+            let json = JSONWriter.write(.object(payload))
+            put(UInt32(json.count), &out)
+            out += json
+        } else {
+            put(UInt32.max, &out)
         }
     }
 
@@ -135,6 +174,46 @@ enum OperationCodec {
             return raw.withUnsafeBytes { buffer in
                 (0..<n).map { Float(bitPattern: UInt32(littleEndian: buffer.loadUnaligned(fromByteOffset: $0 * 4, as: UInt32.self))) }
             }
+        }
+
+        mutating func ids() throws(DecodeError) -> [PointID] {
+            let count = Int(try u32())
+            var result: [PointID] = []
+            result.reserveCapacity(min(count, 1 << 16))
+            for _ in 0..<count { result.append(try id()) }
+            return result
+        }
+
+        mutating func strings() throws(DecodeError) -> [String] {
+            var result: [String] = []
+            for _ in 0..<Int(try u16()) { result.append(try string(Int(try u16()))) }
+            return result
+        }
+
+        mutating func payload() throws(DecodeError) -> JSONObject? {
+            let length = try u32()
+            guard length != UInt32.max else { return nil }
+            let raw = try bytes(Int(length))
+            guard case .object(let object)? = try? JSONParser.parse(raw) else {
+                throw DecodeError(reason: "payload is not a JSON object")
+            }
+            return object
+        }
+
+        mutating func points() throws(DecodeError) -> [PointStruct] {
+            let count = Int(try u32())
+            var points: [PointStruct] = []
+            points.reserveCapacity(min(count, 1 << 16))
+            for _ in 0..<count {
+                let id = try id()
+                var vectors: [String: [Float]] = [:]
+                for _ in 0..<Int(try u16()) {
+                    let name = try string(Int(try u16()))
+                    vectors[name] = try floats(Int(try u32()))
+                }
+                points.append(PointStruct(id: id, vectors: vectors, payload: try payload()))
+            }
+            return points
         }
 
         mutating func id() throws(DecodeError) -> PointID {

@@ -62,7 +62,7 @@ public actor Collection {
 
     // MARK: Points
 
-    /// Checks points against the vector config and normalises Cosine vectors.
+    /// Checks points' vectors against the vector config and normalises Cosine vectors.
     func prepare(_ points: [PointStruct]) throws(StorageError) -> [PointStruct] {
         let params = config.params.vectors.all
         var result = points
@@ -86,27 +86,31 @@ public actor Collection {
         return result
     }
 
-    /// Applies an update to the shards it touches; the result's operation id is the largest
-    /// sequence number among them.
-    public func update(_ operation: UpdateOperation, wait: Bool) async throws(StorageError) -> UpdateResult {
-        var perShard: [Int: UpdateOperation] = [:]
+    /// The operation with its vectors checked and normalised.
+    func prepare(_ operation: UpdateOperation) throws(StorageError) -> UpdateOperation {
         switch operation {
-        case .upsert(let points):
-            for point in try prepare(points) {
-                let index = Self.shardIndex(of: point.id, shardCount: shards.count)
-                if case .upsert(let existing)? = perShard[index] {
-                    perShard[index] = .upsert(existing + [point])
-                } else {
-                    perShard[index] = .upsert([point])
-                }
+        case .upsert(let points): return .upsert(try prepare(points))
+        case .updateVectors(let points): return .updateVectors(try prepare(points))
+        case .deleteVectors(_, let names):
+            let known = config.params.vectors.all
+            if let unknown = names.first(where: { known[$0] == nil }) {
+                throw .badInput("Not existing vector name error: \(unknown)")
             }
-        case .delete(let ids):
-            for id in ids {
-                let index = Self.shardIndex(of: id, shardCount: shards.count)
-                if case .delete(let existing)? = perShard[index] {
-                    perShard[index] = .delete(existing + [id])
-                } else {
-                    perShard[index] = .delete([id])
+            return operation
+        case .delete, .setPayload, .overwritePayload, .deletePayload, .clearPayload:
+            return operation
+        }
+    }
+
+    /// Applies an update to the shards it touches; the result's operation id is the largest
+    /// sequence number among them. Operations on existing points are checked in every shard
+    /// before any shard writes, so a missing point fails the whole operation.
+    public func update(_ operation: UpdateOperation, wait: Bool) async throws(StorageError) -> UpdateResult {
+        let perShard = try prepare(operation).partitioned { Self.shardIndex(of: $0, shardCount: shards.count) }
+        if operation.requiresExistingPoints {
+            for (index, shardOperation) in perShard {
+                if let missing = await shards[index].firstMissing(shardOperation.ids) {
+                    throw .notFound("No point with id \(missing) found")
                 }
             }
         }
@@ -115,6 +119,7 @@ public actor Collection {
             do {
                 operationID = max(operationID, try await shards[index].update(shardOperation, wait: wait))
             } catch {
+                if case .pointNotFound(let id) = error { throw .notFound("No point with id \(id) found") }
                 throw .serviceError("update of shard \(index) of collection `\(name)` failed: \(error)")
             }
         }

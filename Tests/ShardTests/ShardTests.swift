@@ -30,6 +30,13 @@ func point(_ id: UInt64, _ a: [Float]? = nil, payload: JSONObject? = nil) -> Poi
             ]),
             .delete([.number(0), .uuid(1, 2)]),
             .upsert([]),
+            .updateVectors([PointStruct(id: .number(3), vectors: ["a": [1, 2]])]),
+            .deleteVectors([.number(3)], names: ["a", "b"]),
+            .setPayload([.number(1)], payload: JSONObject([("k", .string("v"))]), key: "x.y"),
+            .setPayload([.number(1)], payload: JSONObject(), key: nil),
+            .overwritePayload([.number(2)], payload: JSONObject([("z", .bool(true))])),
+            .deletePayload([.number(2), .number(5)], keys: ["a.b", "c[]"]),
+            .clearPayload([.uuid(7, 8)]),
         ]
         for operation in operations {
             #expect(try OperationCodec.decode(OperationCodec.encode(operation)) == operation)
@@ -77,6 +84,27 @@ func point(_ id: UInt64, _ a: [Float]? = nil, payload: JSONObject? = nil) -> Poi
         // An old upsert replayed after a newer delete does not bring the point back.
         twice.apply(.upsert([point(1, [7, 7])]), version: 1)
         #expect(!twice.contains(.number(1)))
+    }
+
+    @Test func payloadAndVectorOperationsReplayIdempotently() {
+        let operations: [(UpdateOperation, UInt64)] = [
+            (.upsert([PointStruct(id: .number(1), vectors: ["a": [1, 1]], payload: JSONObject([("n", .int(1))]))]), 1),
+            (.setPayload([.number(1)], payload: JSONObject([("m", .int(2))]), key: nil), 2),
+            (.deletePayload([.number(1)], keys: ["n"]), 3),
+            (.updateVectors([PointStruct(id: .number(1), vectors: ["a": [5, 5]])]), 4),
+            (.setPayload([.number(1)], payload: JSONObject([("o", .int(3))]), key: "sub"), 5),
+        ]
+        var once = AppendableSegment(dimensions: ["a": 2])
+        for (op, v) in operations { once.apply(op, version: v) }
+        var twice = once
+        for (op, v) in operations { twice.apply(op, version: v) }
+        let expected = PointRecord(id: .number(1), payload: JSONObject([("m", .int(2)), ("sub", .object(JSONObject([("o", .int(3))])))]),
+                                   vectors: ["a": [5, 5]])
+        #expect(once.record(.number(1), withPayload: .all, withVector: .all) == expected)
+        #expect(twice.record(.number(1), withPayload: .all, withVector: .all) == expected)
+        twice.apply(.deleteVectors([.number(1)], names: ["a"]), version: 6)
+        twice.apply(.clearPayload([.number(1)]), version: 7)
+        #expect(twice.record(.number(1), withPayload: .all, withVector: .all) == PointRecord(id: .number(1), payload: JSONObject(), vectors: [:]))
     }
 
     @Test func selectorsPickPayloadAndVectors() {
@@ -128,6 +156,18 @@ func point(_ id: UInt64, _ a: [Float]? = nil, payload: JSONObject? = nil) -> Poi
         #expect(await shard.unsyncedSince != nil)
         try await shard.flushIfDue(interval: .seconds(5), now: start + .seconds(10))
         #expect(await shard.unsyncedSince == nil)
+    }
+
+    @Test func operationsOnMissingPointsWriteNothing() async throws {
+        let dir = TempDir()
+        let shard = try LocalShard(path: dir.path, disk: PosixDisk(), config: twoVectors)
+        _ = try await shard.update(.upsert([point(1, [1, 2])]), wait: true)
+        await #expect(throws: ShardError.pointNotFound(.number(2))) {
+            _ = try await shard.update(.setPayload([.number(1), .number(2)], payload: JSONObject([("k", .int(1))]), key: nil), wait: true)
+        }
+        #expect(await shard.retrieve([.number(1)], withPayload: .all, withVector: .none).first?.payload == JSONObject())
+        let reopened = try LocalShard(path: dir.path, disk: PosixDisk(), config: twoVectors)
+        #expect(await reopened.retrieve([.number(1)], withPayload: .all, withVector: .none).first?.payload == JSONObject())
     }
 
     @Test func failedFsyncStopsAcknowledgingWrites() async throws {

@@ -156,3 +156,77 @@ def test_points_survive_restart_and_collection_info_counts_them(client, node):
     assert client.count("c").count == 66
     assert client.get_collection("c").points_count == 66
     assert client.retrieve("c", ids=[4])[0].payload == {"i": 4}
+
+
+def test_payload_operations(client):
+    make(client)
+    client.upsert("c", wait=True, points=[
+        models.PointStruct(id=i, vector=[1, 2, 3], payload={"keep": i, "drop": "x", "nested": {"list": [{"a": 1, "b": 2}]}})
+        for i in range(3)])
+    client.set_payload("c", payload={"color": "red"}, points=[0, 1], wait=True)
+    client.set_payload("c", payload={"deep": True}, points=[0], key="nested.sub", wait=True)
+    client.delete_payload("c", keys=["drop", "nested.list[].b"], points=[0], wait=True)
+    client.overwrite_payload("c", payload={"only": 1}, points=[1], wait=True)
+    client.clear_payload("c", points_selector=models.PointIdsList(points=[2]), wait=True)
+    got = {p.id: p.payload for p in client.retrieve("c", ids=[0, 1, 2])}
+    assert got[0] == {"keep": 0, "nested": {"list": [{"a": 1}], "sub": {"deep": True}}, "color": "red"}
+    assert got[1] == {"only": 1}
+    assert got[2] == {}
+    with pytest.raises(UnexpectedResponse) as err:
+        client.set_payload("c", payload={"x": 1}, points=[0, 12345], wait=True)
+    assert err.value.status_code == 404
+    assert "No point with id 12345 found" in err.value.content.decode()
+    assert "x" not in client.retrieve("c", ids=[0])[0].payload  # nothing applied
+
+
+def test_vector_operations(client):
+    make(client, vectors={"a": models.VectorParams(size=2, distance=models.Distance.DOT),
+                          "b": models.VectorParams(size=2, distance=models.Distance.COSINE)})
+    client.upsert("c", wait=True, points=[models.PointStruct(id=1, vector={"a": [1, 2], "b": [3, 4]}, payload={"p": 1})])
+    client.update_vectors("c", points=[models.PointVectors(id=1, vector={"a": [9, 9]})], wait=True)
+    p = client.retrieve("c", ids=[1], with_vectors=True)[0]
+    assert p.vector["a"] == [9.0, 9.0] and p.vector["b"] == pytest.approx([0.6, 0.8]) and p.payload == {"p": 1}
+    client.delete_vectors("c", vectors=["b"], points=[1], wait=True)
+    assert client.retrieve("c", ids=[1], with_vectors=True)[0].vector == {"a": [9.0, 9.0]}
+    with pytest.raises(UnexpectedResponse) as err:
+        client.update_vectors("c", points=[models.PointVectors(id=2, vector={"a": [1, 1]})], wait=True)
+    assert err.value.status_code == 404
+    with pytest.raises(UnexpectedResponse) as err:
+        client.update_vectors("c", points=[models.PointVectors(id=1, vector={"a": [1, 1, 1]})], wait=True)
+    assert err.value.status_code == 400
+
+
+def test_batch_of_mixed_operations_applies_in_order(client, node, openapi):
+    make(client)
+    results = client.batch_update_points("c", wait=True, update_operations=[
+        models.UpsertOperation(upsert=models.PointsList(points=[
+            models.PointStruct(id=i, vector=[1, 2, 3], payload={"i": i}) for i in range(5)])),
+        models.DeleteOperation(delete=models.PointIdsList(points=[4])),
+        models.SetPayloadOperation(set_payload=models.SetPayload(payload={"s": 1}, points=[0, 1])),
+        models.OverwritePayloadOperation(overwrite_payload=models.SetPayload(payload={"o": 1}, points=[1])),
+        models.DeletePayloadOperation(delete_payload=models.DeletePayload(keys=["i"], points=[2])),
+        models.ClearPayloadOperation(clear_payload=models.PointIdsList(points=[3])),
+        models.UpdateVectorsOperation(update_vectors=models.UpdateVectors(points=[models.PointVectors(id=0, vector=[7, 7, 7])])),
+    ])
+    assert len(results) == 7 and all(r.status == models.UpdateStatus.COMPLETED for r in results)
+    got = {p.id: (p.payload, p.vector) for p in client.retrieve("c", ids=[0, 1, 2, 3, 4], with_vectors=True)}
+    assert got == {0: ({"i": 0, "s": 1}, [7.0, 7.0, 7.0]), 1: ({"o": 1}, [1.0, 2.0, 3.0]),
+                   2: ({}, [1.0, 2.0, 3.0]), 3: ({}, [1.0, 2.0, 3.0])}
+    openapi.validate(node.post("/collections/c/points/batch?wait=true", json={"operations": [
+        {"clear_payload": {"points": [0]}}]}))
+    r = node.post("/collections/c/points/batch", json={"operations": [{"explode": {}}]})
+    assert r.status_code == 400 and "unknown operation `explode`" in r.json()["status"]["error"]
+
+
+def test_payload_and_vector_changes_survive_kill_9(client, node):
+    make(client, shard_number=2)
+    client.upsert("c", wait=True, points=[models.PointStruct(id=i, vector=[1, 2, 3], payload={"i": i}) for i in range(10)])
+    client.set_payload("c", payload={"tag": "t"}, points=list(range(10)), wait=True)
+    client.update_vectors("c", points=[models.PointVectors(id=3, vector=[3, 3, 3])], wait=True)
+    client.delete_payload("c", keys=["i"], points=[5], wait=True)
+    node.kill()
+    node.start()
+    got = {p.id: p for p in client.retrieve("c", ids=list(range(10)), with_vectors=True)}
+    assert all(got[i].payload["tag"] == "t" for i in range(10))
+    assert got[5].payload == {"tag": "t"}
+    assert got[3].vector == [3.0, 3.0, 3.0]
