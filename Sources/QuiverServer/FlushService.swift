@@ -2,8 +2,8 @@ import Logging
 import ServiceLifecycle
 import Storage
 
-/// Fsyncs `wait=false` writes once they are `flush_interval_sec` old (checked every second), and
-/// everything still pending when the node shuts down.
+/// Fsyncs `wait=false` writes and persists segments every `flush_interval_sec` (checked every
+/// second), and everything still pending when the node shuts down.
 struct FlushService: Service {
     static let checkInterval = Duration.seconds(1)
 
@@ -13,14 +13,14 @@ struct FlushService: Service {
     func run() async throws {
         while !Task.isShuttingDownGracefully && !Task.isCancelled {
             try? await cancelWhenGracefulShutdown { try await Task.sleep(for: Self.checkInterval) }
-            await flush()
+            await flush(force: false)
         }
-        await flush()
+        await flush(force: true)
     }
 
-    private func flush() async {
+    private func flush(force: Bool) async {
         do {
-            try await toc.flushAll()
+            try await toc.flushAll(force: force)
         } catch {
             // The shard that failed stops acknowledging writes (its WAL is poisoned); say so loudly.
             logger.error("Flushing the WAL failed; the shard no longer accepts writes: \(error)")

@@ -16,6 +16,10 @@ public struct AppendableSegment: Sendable {
     private(set) var offsets: [PointID: Int] = [:]
     /// Versions of deleted points, so replaying an older upsert cannot resurrect them.
     private(set) var deletedVersions: [PointID: UInt64] = [:]
+    /// What changed since the last flush (`SegmentFiles.flush`).
+    private(set) var dirtyOffsets = Set<Int>()
+    private(set) var dirtyPayloads = Set<Int>()
+    private(set) var newTombstones: [(PointID, UInt64)] = []
 
     public init(dimensions: [String: Int]) {
         self.dimensions = dimensions
@@ -24,6 +28,28 @@ public struct AppendableSegment: Sendable {
             hasVector[name] = []
             vectors[name]!.reserveCapacity(dimension * 1024)
         }
+    }
+
+    /// A segment as loaded from its files.
+    init(loaded dimensions: [String: Int], ids: [PointID], versions: [UInt64], deleted: [Bool], payloads: [JSONObject?],
+         vectors: [String: [Float]], hasVector: [String: [Bool]], tombstones: [PointID: UInt64]) {
+        self.dimensions = dimensions
+        self.ids = ids
+        self.versions = versions
+        self.deleted = deleted
+        self.payloads = payloads
+        self.vectors = vectors
+        self.hasVector = hasVector
+        self.deletedVersions = tombstones
+        for (offset, id) in ids.enumerated() where !deleted[offset] { offsets[id] = offset }
+    }
+
+    var hasChanges: Bool { !dirtyOffsets.isEmpty || !dirtyPayloads.isEmpty || !newTombstones.isEmpty }
+
+    mutating func clearChanges() {
+        dirtyOffsets.removeAll(keepingCapacity: true)
+        dirtyPayloads.removeAll(keepingCapacity: true)
+        newTombstones.removeAll(keepingCapacity: true)
     }
 
     public var liveCount: Int { offsets.count }
@@ -78,7 +104,10 @@ public struct AppendableSegment: Sendable {
     private mutating func modify(_ id: PointID, version: UInt64, _ change: (inout AppendableSegment, Int) -> Void) {
         guard let offset = offsets[id], versions[offset] < version else { return }
         versions[offset] = version
+        dirtyOffsets.insert(offset)
+        let payloadBefore = payloads[offset]
         change(&self, offset)
+        if payloads[offset] != payloadBefore { dirtyPayloads.insert(offset) }
     }
 
     private mutating func setVector(_ name: String, _ vector: [Float], at offset: Int) {
@@ -114,6 +143,8 @@ public struct AppendableSegment: Sendable {
     private mutating func write(_ point: PointStruct, at offset: Int, version: UInt64) {
         versions[offset] = version
         payloads[offset] = point.payload
+        dirtyOffsets.insert(offset)
+        dirtyPayloads.insert(offset)
         for name in dimensions.keys {
             if let vector = point.vectors[name] {
                 setVector(name, vector, at: offset)
@@ -130,8 +161,11 @@ public struct AppendableSegment: Sendable {
             versions[offset] = version
             offsets[id] = nil
             deletedVersions[id] = version
+            dirtyOffsets.insert(offset)
+            newTombstones.append((id, version))
         } else if deletedVersions[id].map({ $0 < version }) ?? true {
             deletedVersions[id] = version
+            newTombstones.append((id, version))
         }
     }
 

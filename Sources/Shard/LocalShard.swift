@@ -9,12 +9,18 @@ public enum ShardError: Error, Sendable, Equatable, CustomStringConvertible {
     case badRecord(sequence: UInt64, reason: String)
     /// The operation names a point the shard does not hold; nothing was written.
     case pointNotFound(PointID)
+    /// Reading or writing the segment files failed.
+    case segment(DiskError)
+    /// Files that contradict each other; the shard needs an operator.
+    case inconsistent(String)
 
     public var description: String {
         switch self {
         case .wal(let error): error.description
         case .badRecord(let sequence, let reason): "WAL record \(sequence) cannot be read: \(reason)"
         case .pointNotFound(let id): "No point with id \(id) found"
+        case .segment(let error): "segment files: \(error)"
+        case .inconsistent(let reason): "shard at an inconsistent state: \(reason)"
         }
     }
 }
@@ -28,32 +34,55 @@ public actor LocalShard {
     public nonisolated let path: String
     let wal: WriteAheadLog
     var segment: AppendableSegment
+    let files: SegmentFiles
     /// When the oldest not-yet-fsynced append happened (`wait=false` writes).
     var unsyncedSince: ContinuousClock.Instant?
+    /// Live ids in ascending order, kept between writes so scroll pages cost a binary search.
+    var sortedIDsCache: [PointID]?
+    /// When the segment was last written to its files (or the shard opened).
+    var lastPersist = ContinuousClock.now
 
+    /// Opens the shard: loads the flushed segment, then replays the WAL operations after it.
     public init(path: String, disk: any Disk, config: CollectionConfig) throws(ShardError) {
         self.path = path
-        let wal = config.walConfig
+        var dimensions: [String: Int] = [:]
+        for (name, params) in config.params.vectors.all { dimensions[name] = Int(params.size) }
+        files = SegmentFiles(directory: joinPath(path, "segment"), disk: disk)
+        var persistedVersion: UInt64 = 0
         do {
-            self.wal = try WriteAheadLog(
+            if let (loaded, version) = try files.load(dimensions: dimensions) {
+                segment = loaded
+                persistedVersion = version
+            } else {
+                segment = AppendableSegment(dimensions: dimensions)
+            }
+        } catch {
+            throw .segment(error)
+        }
+        let walConfig = config.walConfig
+        do {
+            wal = try WriteAheadLog(
                 directory: joinPath(path, "wal"), disk: disk,
-                options: .init(segmentCapacityBytes: wal.walCapacityMb * 1024 * 1024,
-                               segmentsAhead: wal.walSegmentsAhead, retainClosed: wal.walRetainClosed)
+                options: .init(segmentCapacityBytes: walConfig.walCapacityMb * 1024 * 1024,
+                               segmentsAhead: walConfig.walSegmentsAhead, retainClosed: walConfig.walRetainClosed),
+                startSequence: persistedVersion + 1
             )
         } catch {
             throw .wal(error)
         }
-        var dimensions: [String: Int] = [:]
-        for (name, params) in config.params.vectors.all { dimensions[name] = Int(params.size) }
-        segment = AppendableSegment(dimensions: dimensions)
-        try Self.replay(self.wal, into: &segment)
+        // The WAL must hold every operation after the flushed version, or sequence numbers would repeat.
+        guard wal.lastSequence >= persistedVersion, wal.firstSequence <= persistedVersion + 1 else {
+            throw .inconsistent("the segment is flushed up to operation \(persistedVersion), but the WAL holds \(wal.firstSequence)...\(wal.lastSequence)")
+        }
+        try Self.replay(wal, from: persistedVersion + 1, into: &segment)
     }
 
-    static func replay(_ wal: WriteAheadLog, into segment: inout AppendableSegment) throws(ShardError) {
+    static func replay(_ wal: WriteAheadLog, from start: UInt64, into segment: inout AppendableSegment) throws(ShardError) {
+        guard start <= wal.lastSequence else { return }
         var failure: ShardError?
         var replayed = segment
         do {
-            try wal.forEachRecord(from: wal.firstSequence) { record in
+            try wal.forEachRecord(from: start) { record in
                 switch Result(catching: { () throws(OperationCodec.DecodeError) in try OperationCodec.decode(record.payload) }) {
                 case .success(let operation):
                     replayed.apply(operation, version: record.sequence)
@@ -89,18 +118,49 @@ public actor LocalShard {
             throw .wal(error)
         }
         segment.apply(operation, version: sequence)
+        sortedIDsCache = nil
         return sequence
     }
 
-    /// Fsyncs `wait=false` writes that have waited `interval` or longer.
+    /// Every `interval`: fsyncs `wait=false` writes, writes the segment's changes to its files,
+    /// and drops the WAL segments those files now cover.
     public func flushIfDue(interval: Duration, now: ContinuousClock.Instant = .now) throws(ShardError) {
-        guard let since = unsyncedSince, now - since >= interval else { return }
+        if let since = unsyncedSince, now - since >= interval {
+            do {
+                try wal.sync()
+            } catch {
+                throw .wal(error)
+            }
+            unsyncedSince = nil
+        }
+        if now - lastPersist >= interval {
+            try persist()
+            lastPersist = now
+        }
+    }
+
+    /// Writes the segment's changes and the manifest, then truncates the WAL before them. Only
+    /// fsynced operations are persisted, so the files never get ahead of the WAL.
+    public func persist() throws(ShardError) {
+        guard segment.hasChanges else { return }
         do {
             try wal.sync()
         } catch {
             throw .wal(error)
         }
         unsyncedSince = nil
+        let version = wal.lastSequence
+        do {
+            try files.flush(segment, version: version)
+        } catch {
+            throw .segment(error)
+        }
+        segment.clearChanges()
+        do {
+            try wal.truncate(before: version + 1)
+        } catch {
+            throw .wal(error)
+        }
     }
 
     // MARK: Reading
@@ -115,7 +175,17 @@ public actor LocalShard {
 
     /// Up to `limit` points with id ≥ `offset`, in id order.
     public func scroll(from offset: PointID?, limit: Int, withPayload: WithPayload, withVector: WithVector) -> [PointRecord] {
-        segment.sortedIDs(from: offset).prefix(limit).compactMap {
+        let sorted = sortedIDsCache ?? segment.sortedIDs(from: nil)
+        sortedIDsCache = sorted
+        var start = 0
+        if let offset {
+            var high = sorted.count
+            while start < high {
+                let mid = (start + high) / 2
+                if sorted[mid] < offset { start = mid + 1 } else { high = mid }
+            }
+        }
+        return sorted[start...].prefix(limit).compactMap {
             segment.record($0, withPayload: withPayload, withVector: withVector)
         }
     }

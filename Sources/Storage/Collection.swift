@@ -157,7 +157,18 @@ public actor Collection {
         return total
     }
 
-    /// Fsyncs `wait=false` writes older than the collection's `flush_interval_sec`.
+    /// Writes every shard's changes to its segment files now (at shutdown).
+    public func persist() async throws(StorageError) {
+        for (index, shard) in shards.enumerated() {
+            do {
+                try await shard.persist()
+            } catch {
+                throw .serviceError("persisting shard \(index) of collection `\(name)` failed: \(error)")
+            }
+        }
+    }
+
+    /// Fsyncs `wait=false` writes and persists segments once `flush_interval_sec` has passed.
     public func flushIfDue() async throws(StorageError) {
         let interval = Duration.seconds(Int64(config.optimizerConfig.flushIntervalSec))
         for (index, shard) in shards.enumerated() {

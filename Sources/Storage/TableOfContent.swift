@@ -175,9 +175,16 @@ public actor TableOfContent {
         return true
     }
 
-    /// Fsyncs every collection's `wait=false` writes that are due (called once a second).
-    public func flushAll() async throws(StorageError) {
-        for collection in collections.values { try await collection.flushIfDue() }
+    /// Fsyncs every collection's `wait=false` writes and persists segments that are due (called
+    /// once a second); with `force`, persists everything now (at shutdown).
+    public func flushAll(force: Bool = false) async throws(StorageError) {
+        for collection in collections.values {
+            if force {
+                try await collection.persist()
+            } else {
+                try await collection.flushIfDue()
+            }
+        }
     }
 
     // MARK: Aliases

@@ -147,6 +147,66 @@ func point(_ id: UInt64, _ a: [Float]? = nil, payload: JSONObject? = nil) -> Poi
         #expect(page.map(\.id) == [.number(91), .number(93), .number(95)])
     }
 
+    @Test func persistedSegmentLoadsAndTheWALIsTruncated() async throws {
+        let dir = TempDir()
+        var config = twoVectors
+        config.walConfig.walCapacityMb = 1
+        let shard = try LocalShard(path: dir.path, disk: PosixDisk(), config: config)
+        let padding = String(repeating: "p", count: 3000)
+        for i in 0..<3000 {
+            _ = try await shard.update(.upsert([PointStruct(id: .number(UInt64(i)), vectors: ["a": [Float(i), 0], "b": [1, 1, Float(i)]],
+                                                             payload: i % 2 == 0 ? JSONObject([("i", .int(Int64(i))), ("pad", .string(padding))]) : nil)]), wait: false)
+        }
+        _ = try await shard.update(.delete([.number(5), .number(6)]), wait: true)
+        _ = try await shard.update(.setPayload([.number(7)], payload: JSONObject([("s", .bool(true))]), key: nil), wait: true)
+        let walSegmentsBefore = try PosixDisk().listDirectory(joinPath(dir.path, "wal")).filter { $0.hasSuffix(".wal") }.count
+        #expect(walSegmentsBefore > 2)
+        try await shard.persist()
+        let walSegmentsAfter = try PosixDisk().listDirectory(joinPath(dir.path, "wal")).filter { $0.hasSuffix(".wal") }.count
+        #expect(walSegmentsAfter < walSegmentsBefore)
+        // More writes after the flush live only in the WAL.
+        _ = try await shard.update(.upsert([point(5, [5, 5])]), wait: true)
+        _ = try await shard.update(.deletePayload([.number(8)], keys: ["i"]), wait: true)
+
+        let reopened = try LocalShard(path: dir.path, disk: PosixDisk(), config: config)
+        #expect(await reopened.pointCount == 2999)
+        let records = await reopened.retrieve([.number(4), .number(5), .number(6), .number(7), .number(8), .number(2999)], withPayload: .all, withVector: .all)
+        #expect(records == [
+            PointRecord(id: .number(4), payload: JSONObject([("i", .int(4)), ("pad", .string(padding))]), vectors: ["a": [4, 0], "b": [1, 1, 4]]),
+            PointRecord(id: .number(5), payload: JSONObject(), vectors: ["a": [5, 5]]),
+            PointRecord(id: .number(7), payload: JSONObject([("s", .bool(true))]), vectors: ["a": [7, 0], "b": [1, 1, 7]]),
+            PointRecord(id: .number(8), payload: JSONObject([("pad", .string(padding))]), vectors: ["a": [8, 0], "b": [1, 1, 8]]),
+            PointRecord(id: .number(2999), payload: JSONObject(), vectors: ["a": [2999, 0], "b": [1, 1, 2999]]),
+        ])
+        // Sequence numbers continue after the flushed version.
+        #expect(try await reopened.update(.delete([.number(0)]), wait: true) > 3003)
+        try await reopened.persist()
+        let again = try LocalShard(path: dir.path, disk: PosixDisk(), config: config)
+        #expect(await again.pointCount == 2998)
+    }
+
+    /// A flush that dies at any step leaves files the next start recovers from, with the WAL.
+    @Test(arguments: [FaultyDisk.Operation.fileWrite, .fileSync, .writeFile, .rename])
+    func failedFlushLosesNothing(failing: FaultyDisk.Operation) async throws {
+        let fragments = ["vectors-", "payload.log", "ids.bin", "manifest.json"]
+        for fragment in fragments {
+            let dir = TempDir()
+            let disk = FaultyDisk()
+            let shard = try LocalShard(path: dir.path, disk: disk, config: twoVectors)
+            for i in 0..<20 { _ = try await shard.update(.upsert([point(UInt64(i), [Float(i), 1], payload: JSONObject([("i", .int(Int64(i)))]))]), wait: true) }
+            try await shard.persist()
+            for i in 0..<20 { _ = try await shard.update(.upsert([point(UInt64(i), [Float(i), 2], payload: JSONObject([("j", .int(Int64(i)))]))]), wait: true) }
+            _ = try await shard.update(.delete([.number(3)]), wait: true)
+            disk.fail(failing, whenPathContains: fragment)
+            try? await shard.persist()
+            disk.heal()
+            let reopened = try LocalShard(path: dir.path, disk: PosixDisk(), config: twoVectors)
+            #expect(await reopened.pointCount == 19, "failing \(failing) on \(fragment)")
+            let r = await reopened.retrieve([.number(2), .number(3)], withPayload: .all, withVector: .all)
+            #expect(r == [PointRecord(id: .number(2), payload: JSONObject([("j", .int(2))]), vectors: ["a": [2, 2]])], "failing \(failing) on \(fragment)")
+        }
+    }
+
     @Test func waitFalseWritesAreFlushedWhenDue() async throws {
         let dir = TempDir()
         let shard = try LocalShard(path: dir.path, disk: PosixDisk(), config: twoVectors)
@@ -154,8 +214,10 @@ func point(_ id: UInt64, _ a: [Float]? = nil, payload: JSONObject? = nil) -> Poi
         let start = ContinuousClock.now
         try await shard.flushIfDue(interval: .seconds(5), now: start)
         #expect(await shard.unsyncedSince != nil)
+        #expect(!PosixDisk().fileExists(joinPath(dir.path, "segment", "manifest.json")))
         try await shard.flushIfDue(interval: .seconds(5), now: start + .seconds(10))
         #expect(await shard.unsyncedSince == nil)
+        #expect(PosixDisk().fileExists(joinPath(dir.path, "segment", "manifest.json")))
     }
 
     @Test func operationsOnMissingPointsWriteNothing() async throws {

@@ -91,7 +91,11 @@ def test_kill_9_during_wait_true_upserts(node):
     random moment, 20 times. After each restart every acknowledged point is there with its vector
     and payload, no id appears that was never sent, and count equals a scroll of all ids."""
     rng = random.Random(1121)
-    node.put("/collections/crash", json={"vectors": {"size": 4, "distance": "Dot"}, "shard_number": 2})
+    # flush_interval_sec 0: segments are persisted (and the WAL truncated) on every 1 s tick, so
+    # kills also land during and after persistence, not only in the WAL.
+    node.put("/collections/crash", json={"vectors": {"size": 4, "distance": "Dot"}, "shard_number": 2,
+                                         "optimizers_config": {"flush_interval_sec": 0},
+                                         "wal_config": {"wal_capacity_mb": 1}})
     acknowledged: dict[int, int] = {}
     sent: set[int] = set()
     next_id = 0
@@ -115,7 +119,7 @@ def test_kill_9_during_wait_true_upserts(node):
 
         thread = threading.Thread(target=writer, args=(next_id,))
         thread.start()
-        time.sleep(rng.uniform(0.05, 0.4))
+        time.sleep(rng.uniform(0.05, 1.6))
         node.kill()
         stop.set()
         thread.join(timeout=10)
@@ -142,3 +146,14 @@ def test_kill_9_during_wait_true_upserts(node):
         count = node.post("/collections/crash/points/count", json={}).json()["result"]["count"]
         assert count == len(present)
     assert len(acknowledged) > 500, "too few acknowledged writes to mean anything"
+    manifests = list(node.workdir.glob("storage/collections/crash/*/segment/manifest.json"))
+    assert manifests, "no segment was ever persisted, so the test did not cover persistence"
+
+
+def test_graceful_stop_persists_segments(node):
+    node.put("/collections/c", json={"vectors": {"size": 2, "distance": "Dot"}})
+    node.put("/collections/c/points?wait=false", json={"points": [{"id": i, "vector": [i, 1]} for i in range(100)]})
+    assert node.stop() == 0
+    assert (node.workdir / "storage/collections/c/0/segment/manifest.json").exists()
+    node.start()
+    assert node.post("/collections/c/points/count", json={}).json()["result"]["count"] == 100

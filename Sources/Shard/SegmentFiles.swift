@@ -1,0 +1,283 @@
+import CChecksum
+import DiskIO
+import QuiverJSON
+import QuiverModel
+
+/// The appendable segment on disk, in `<shard>/segment/`. Flushes write only what changed.
+///
+/// | file | content |
+/// |---|---|
+/// | `manifest.json` | `{"format":1,"version":V,"points":N,"vectors":{"name":{"file":"vectors-0.bin","dim":d}}}`; written last, atomically |
+/// | `ids.bin` | N records of 32 bytes: u8 id tag (0 number, 1 UUID), u8 deleted, 6 zero bytes, u64 number or UUID high half, u64 UUID low half, u64 version |
+/// | `vectors-<i>.bin` | N × dim little-endian f32 for the i-th vector name (in manifest order) |
+/// | `has-vector-<i>.bin` | N bytes, 1 where the point has that vector |
+/// | `payload.log` | records: u32 JSON length (0xFFFFFFFF = no payload), u32 CRC-32C of the rest, u64 offset, JSON; the last record of an offset wins; a damaged tail ends the log |
+/// | `tombstones.log` | 32-byte records: u32 CRC-32C of bytes 4..<32, u8 tag, 3 zero bytes, u64 a, u64 b, u64 version — deleted ids and when |
+///
+/// Write order within a flush: vectors, has-vector, payload and tombstone logs (fsynced), then
+/// `ids.bin` (fsynced), then the manifest. A point's stored version therefore never runs ahead of
+/// its stored content, and the WAL replayed from the manifest's version repairs anything newer.
+struct SegmentFiles {
+    static let idRecordBytes = 32
+    static let tombstoneRecordBytes = 32
+
+    struct Manifest: Codable, Equatable {
+        struct Vector: Codable, Equatable {
+            var file: String
+            var dim: Int
+        }
+        var format: Int
+        /// Sequence number of the last WAL operation the files contain.
+        var version: UInt64
+        var points: Int
+        var vectors: [String: Vector]
+    }
+
+    let directory: String
+    let disk: any Disk
+
+    var manifestPath: String { joinPath(directory, "manifest.json") }
+
+    func manifest() throws(DiskError) -> Manifest? {
+        guard disk.fileExists(manifestPath) else { return nil }
+        let bytes = try disk.readFile(manifestPath)
+        guard let manifest = try? JSONValueDecoder().decode(Manifest.self, from: bytes), manifest.format == 1 else {
+            throw DiskError(operation: "read manifest", path: manifestPath, errno: 0, reason: "manifest is damaged or of an unknown format")
+        }
+        return manifest
+    }
+
+    static func vectorFiles(_ dimensions: [String: Int]) -> [String: Manifest.Vector] {
+        var result: [String: Manifest.Vector] = [:]
+        for (i, name) in dimensions.keys.sorted().enumerated() {
+            result[name] = Manifest.Vector(file: "vectors-\(i).bin", dim: dimensions[name]!)
+        }
+        return result
+    }
+
+    // MARK: Writing
+
+    /// Persists what changed since the last flush and then the manifest naming `version`.
+    func flush(_ segment: AppendableSegment, version: UInt64) throws(DiskError) {
+        try disk.createDirectories(directory)
+        let dirty = segment.dirtyOffsets.sorted()
+        let vectorFiles = Self.vectorFiles(segment.dimensions)
+        for (name, file) in vectorFiles {
+            let vectors = try disk.open(joinPath(directory, file.file), create: true)
+            let flags = try disk.open(joinPath(directory, "has-" + file.file.replacingPrefix("vectors-", with: "vector-")), create: true)
+            let data = segment.vectors[name]!
+            let has = segment.hasVector[name]!
+            for run in Self.runs(dirty) {
+                let start = run.lowerBound * file.dim
+                try vectors.write(Self.bytes(of: data[start..<(run.upperBound * file.dim)]), at: UInt64(start * 4))
+                try flags.write(has[run].map { $0 ? 1 : 0 }, at: UInt64(run.lowerBound))
+            }
+            try vectors.sync()
+            try flags.sync()
+        }
+        if !segment.dirtyPayloads.isEmpty {
+            var log: [UInt8] = []
+            for offset in segment.dirtyPayloads.sorted() {
+                Self.appendPayloadRecord(offset: offset, payload: segment.payloads[offset], to: &log)
+            }
+            try append(log, to: joinPath(directory, "payload.log"))
+        }
+        if !segment.newTombstones.isEmpty {
+            var log: [UInt8] = []
+            for (id, version) in segment.newTombstones { Self.appendTombstone(id, version, to: &log) }
+            try append(log, to: joinPath(directory, "tombstones.log"))
+        }
+        let ids = try disk.open(joinPath(directory, "ids.bin"), create: true)
+        for run in Self.runs(dirty) {
+            var bytes: [UInt8] = []
+            bytes.reserveCapacity(run.count * Self.idRecordBytes)
+            for offset in run {
+                Self.appendIDRecord(segment.ids[offset], deleted: segment.deleted[offset], version: segment.versions[offset], to: &bytes)
+            }
+            try ids.write(bytes, at: UInt64(run.lowerBound * Self.idRecordBytes))
+        }
+        try ids.sync()
+        let manifest = Manifest(format: 1, version: version, points: segment.ids.count, vectors: vectorFiles)
+        let encoded: [UInt8]
+        do {
+            encoded = try JSONValueEncoder().encodeBytes(manifest)
+        } catch {
+            preconditionFailure("a manifest always encodes: \(error)")
+        }
+        try disk.writeFileAtomically(manifestPath, encoded)
+    }
+
+    private func append(_ bytes: [UInt8], to path: String) throws(DiskError) {
+        let file = try disk.open(path, create: true)
+        try file.write(bytes, at: try file.size())
+        try file.sync()
+    }
+
+    /// Consecutive runs of sorted offsets, so each run is one write.
+    static func runs(_ sorted: [Int]) -> [Range<Int>] {
+        var result: [Range<Int>] = []
+        var start: Int?
+        var previous = -2
+        for offset in sorted {
+            if offset != previous + 1 {
+                if let s = start { result.append(s..<(previous + 1)) }
+                start = offset
+            }
+            previous = offset
+        }
+        if let s = start { result.append(s..<(previous + 1)) }
+        return result
+    }
+
+    static func appendIDRecord(_ id: PointID, deleted: Bool, version: UInt64, to bytes: inout [UInt8]) {
+        let (tag, a, b): (UInt8, UInt64, UInt64) = switch id {
+        case .number(let n): (0, n, 0)
+        case .uuid(let high, let low): (1, high, low)
+        }
+        bytes.append(tag)
+        bytes.append(deleted ? 1 : 0)
+        bytes += [UInt8](repeating: 0, count: 6)
+        put(a, &bytes)
+        put(b, &bytes)
+        put(version, &bytes)
+    }
+
+    static func appendPayloadRecord(offset: Int, payload: JSONObject?, to log: inout [UInt8]) {
+        let json = payload.map { JSONWriter.write(.object($0)) } ?? []
+        var body: [UInt8] = []
+        put(UInt64(offset), &body)
+        body += json
+        put(payload == nil ? UInt32.max : UInt32(json.count), &log)
+        put(body.withUnsafeBytes { quiver_crc32c(0, $0.baseAddress, $0.count) }, &log)
+        log += body
+    }
+
+    static func appendTombstone(_ id: PointID, _ version: UInt64, to log: inout [UInt8]) {
+        var body: [UInt8] = []
+        let (tag, a, b): (UInt8, UInt64, UInt64) = switch id {
+        case .number(let n): (0, n, 0)
+        case .uuid(let high, let low): (1, high, low)
+        }
+        body.append(tag)
+        body += [0, 0, 0]
+        put(a, &body)
+        put(b, &body)
+        put(version, &body)
+        put(body.withUnsafeBytes { quiver_crc32c(0, $0.baseAddress, $0.count) }, &log)
+        log += body
+    }
+
+    /// Little-endian bytes of floats (the platforms Quiver runs on are little-endian).
+    static func bytes(of floats: ArraySlice<Float>) -> [UInt8] {
+        floats.withUnsafeBytes { Array($0) }
+    }
+
+    static func put<T: FixedWidthInteger>(_ value: T, _ out: inout [UInt8]) {
+        withUnsafeBytes(of: value.littleEndian) { out.append(contentsOf: $0) }
+    }
+
+    // MARK: Loading
+
+    /// The segment as of the manifest's version, or nil when nothing was ever flushed.
+    func load(dimensions: [String: Int]) throws(DiskError) -> (AppendableSegment, UInt64)? {
+        guard let manifest = try manifest() else { return nil }
+        let n = manifest.points
+        let idBytes = try disk.readFile(joinPath(directory, "ids.bin"))
+        guard idBytes.count >= n * Self.idRecordBytes else {
+            throw DiskError(operation: "load segment", path: directory, errno: 0, reason: "ids.bin holds fewer than \(n) points")
+        }
+        var ids: [PointID] = []
+        var deleted: [Bool] = []
+        var versions: [UInt64] = []
+        ids.reserveCapacity(n)
+        for i in 0..<n {
+            let base = i * Self.idRecordBytes
+            let a = Self.u64(idBytes, base + 8), b = Self.u64(idBytes, base + 16)
+            ids.append(idBytes[base] == 0 ? .number(a) : .uuid(a, b))
+            deleted.append(idBytes[base + 1] != 0)
+            versions.append(Self.u64(idBytes, base + 24))
+        }
+        var vectors: [String: [Float]] = [:]
+        var hasVector: [String: [Bool]] = [:]
+        for (name, dimension) in dimensions {
+            guard let file = manifest.vectors[name], file.dim == dimension else {
+                vectors[name] = [Float](repeating: 0, count: n * dimension)
+                hasVector[name] = [Bool](repeating: false, count: n)
+                continue
+            }
+            let raw = try disk.readFile(joinPath(directory, file.file))
+            let flags = try disk.readFile(joinPath(directory, "has-" + file.file.replacingPrefix("vectors-", with: "vector-")))
+            var floats = [Float](repeating: 0, count: n * dimension)
+            floats.withUnsafeMutableBytes { dst in
+                raw.withUnsafeBytes { src in
+                    dst.copyMemory(from: UnsafeRawBufferPointer(rebasing: src[0..<min(src.count, dst.count)]))
+                }
+            }
+            vectors[name] = floats
+            hasVector[name] = (0..<n).map { $0 < flags.count && flags[$0] != 0 }
+        }
+        var payloads = [JSONObject?](repeating: nil, count: n)
+        let payloadPath = joinPath(directory, "payload.log")
+        if disk.fileExists(payloadPath) {
+            Self.readPayloadLog(try disk.readFile(payloadPath)) { offset, payload in
+                if offset < n { payloads[offset] = payload }
+            }
+        }
+        var tombstones: [PointID: UInt64] = [:]
+        let tombstonePath = joinPath(directory, "tombstones.log")
+        if disk.fileExists(tombstonePath) {
+            let log = try disk.readFile(tombstonePath)
+            var at = 0
+            while at + Self.tombstoneRecordBytes <= log.count {
+                let body = Array(log[(at + 4)..<(at + Self.tombstoneRecordBytes)])
+                guard Self.u32(log, at) == body.withUnsafeBytes({ quiver_crc32c(0, $0.baseAddress, $0.count) }) else { break }
+                let id: PointID = body[0] == 0 ? .number(Self.u64(body, 4)) : .uuid(Self.u64(body, 4), Self.u64(body, 12))
+                let version = Self.u64(body, 20)
+                if tombstones[id].map({ $0 < version }) ?? true { tombstones[id] = version }
+                at += Self.tombstoneRecordBytes
+            }
+        }
+        let segment = AppendableSegment(loaded: dimensions, ids: ids, versions: versions, deleted: deleted,
+                                        payloads: payloads, vectors: vectors, hasVector: hasVector, tombstones: tombstones)
+        return (segment, manifest.version)
+    }
+
+    static func readPayloadLog(_ log: [UInt8], _ body: (Int, JSONObject?) -> Void) {
+        var at = 0
+        while at + 16 <= log.count {
+            let length = u32(log, at)
+            let jsonLength = length == UInt32.max ? 0 : Int(length)
+            let end = at + 16 + jsonLength
+            guard end <= log.count else { return }
+            let crc = log.withUnsafeBytes { quiver_crc32c(0, $0.baseAddress! + at + 8, 8 + jsonLength) }
+            guard crc == u32(log, at + 4) else { return }
+            let offset = Int(u64(log, at + 8))
+            if length == UInt32.max {
+                body(offset, nil)
+            } else if case .object(let object)? = try? JSONParser.parse(log[(at + 16)..<end]) {
+                body(offset, object)
+            } else {
+                return
+            }
+            at = end
+        }
+    }
+
+    static func u32(_ bytes: [UInt8], _ at: Int) -> UInt32 {
+        var v: UInt32 = 0
+        for i in 0..<4 { v |= UInt32(bytes[at + i]) << (8 * i) }
+        return v
+    }
+
+    static func u64(_ bytes: [UInt8], _ at: Int) -> UInt64 {
+        var v: UInt64 = 0
+        for i in 0..<8 { v |= UInt64(bytes[at + i]) << (8 * i) }
+        return v
+    }
+}
+
+extension String {
+    func replacingPrefix(_ prefix: String, with replacement: String) -> String {
+        hasPrefix(prefix) ? replacement + dropFirst(prefix.count) : self
+    }
+}
