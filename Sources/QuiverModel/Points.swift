@@ -263,21 +263,36 @@ public enum WithPayload: Sendable, Equatable {
         return result
     }
 
-    /// The payload as returned: selected top-level keys (a dotted key selects its first part).
+    /// The payload as returned. Include keeps only the given paths (`a.b` gives `{"a":{"b":…}}`);
+    /// exclude removes them.
     public func apply(_ payload: JSONObject?) -> JSONObject? {
         switch self {
         case .none: return nil
         case .all: return payload ?? JSONObject()
         case .include(let keys):
-            let roots = Set(keys.map { String($0.split(separator: ".").first ?? "") })
             var result = JSONObject()
-            for (key, value) in payload ?? JSONObject() where roots.contains(key) { result[key] = value }
+            for key in keys { Self.project(payload ?? JSONObject(), key.split(separator: ".").map(String.init)[...], into: &result) }
             return result
         case .exclude(let keys):
             var result = payload ?? JSONObject()
-            for key in keys where !key.contains(".") { result[key] = nil }
+            for key in keys { PayloadPath.delete(key, from: &result) }
             return result
         }
+    }
+
+    /// Copies the value at `path` of `source` into `result` at the same path. A path that runs
+    /// into an array copies the whole array (more rather than less).
+    static func project(_ source: JSONObject, _ path: ArraySlice<String>, into result: inout JSONObject) {
+        guard let head = path.first else { return }
+        let name = head.hasSuffix("[]") ? String(head.dropLast(2)) : head
+        guard let value = source[name] else { return }
+        guard path.count > 1, case .object(let inner) = value else {
+            result[name] = value
+            return
+        }
+        var child = result[name]?.objectValue ?? JSONObject()
+        project(inner, path.dropFirst(), into: &child)
+        result[name] = .object(child)
     }
 }
 

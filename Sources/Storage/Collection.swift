@@ -76,11 +76,21 @@ public actor Collection {
                 guard vector.count == Int(vectorParams.size) else {
                     throw .badInput("Vector dimension error: expected dim: \(vectorParams.size), got \(vector.count)")
                 }
+                var stored = vector
                 if vectorParams.distance == .cosine {
-                    var normalized = vector
-                    quiver_normalize_f32(&normalized, normalized.count)
-                    result[i].vectors[name] = normalized
+                    quiver_normalize_f32(&stored, stored.count)
                 }
+                // Values as the datatype keeps them, so what is read back is what is stored.
+                switch vectorParams.datatype {
+                case .float16?:
+                    stored = stored.map { Float(Float16($0)) }
+                    if let index = stored.firstIndex(where: { !$0.isFinite }) {
+                        throw .badInput("Vector value \(vector[index]) of `\(name)` does not fit the float16 datatype (largest: 65504)")
+                    }
+                case .uint8?: stored = stored.map { Float(UInt8(clamping: Int($0))) }
+                case .float32?, .turbo4?, nil: break
+                }
+                result[i].vectors[name] = stored
             }
         }
         return result

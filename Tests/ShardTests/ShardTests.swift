@@ -111,11 +111,11 @@ func point(_ id: UInt64, _ a: [Float]? = nil, payload: JSONObject? = nil) -> Poi
         var segment = AppendableSegment(dimensions: ["a": 2, "b": 1])
         let payload = JSONObject([("keep", .int(1)), ("drop", .int(2)), ("nested", .object(JSONObject([("x", .int(3))])))])
         segment.apply(.upsert([PointStruct(id: .number(1), vectors: ["a": [1, 2], "b": [3]], payload: payload)]), version: 1)
-        let include = segment.record(.number(1), withPayload: .include(["keep", "nested.x"]), withVector: .named(["b"]))
-        #expect(include?.payload?.keys == ["keep", "nested"])
+        let include = segment.record(.number(1), withPayload: .include(["keep", "nested.x", "nested.missing"]), withVector: .named(["b"]))
+        #expect(include?.payload == JSONObject([("keep", .int(1)), ("nested", .object(JSONObject([("x", .int(3))])))]))
         #expect(include?.vectors == ["b": [3]])
-        let exclude = segment.record(.number(1), withPayload: .exclude(["drop"]), withVector: .none)
-        #expect(exclude?.payload?.keys == ["keep", "nested"])
+        let exclude = segment.record(.number(1), withPayload: .exclude(["drop", "nested.x"]), withVector: .none)
+        #expect(exclude?.payload == JSONObject([("keep", .int(1)), ("nested", .object(JSONObject()))]))
         #expect(exclude?.vectors == nil)
     }
 

@@ -230,3 +230,27 @@ def test_payload_and_vector_changes_survive_kill_9(client, node):
     assert all(got[i].payload["tag"] == "t" for i in range(10))
     assert got[5].payload == {"tag": "t"}
     assert got[3].vector == [3.0, 3.0, 3.0]
+
+
+def test_datatypes_read_back_as_stored(client):
+    make(client, vectors={"half": models.VectorParams(size=2, distance=models.Distance.DOT, datatype=models.Datatype.FLOAT16),
+                          "byte": models.VectorParams(size=3, distance=models.Distance.EUCLID, datatype=models.Datatype.UINT8)})
+    client.upsert("c", wait=True, points=[models.PointStruct(id=1, vector={"half": [0.1, 65504.0], "byte": [3.7, -5, 300]})])
+    v = client.retrieve("c", ids=[1], with_vectors=True)[0].vector
+    assert v["half"] == [pytest.approx(0.0999755859375, rel=1e-7), 65504.0]  # nearest float16 values
+    assert v["byte"] == [3.0, 0.0, 255.0]  # truncated and saturated, as a cast to u8
+    with pytest.raises(UnexpectedResponse) as err:
+        client.upsert("c", wait=True, points=[models.PointStruct(id=2, vector={"half": [1.0, 70000.0]})])
+    assert err.value.status_code == 400 and "float16" in err.value.content.decode()
+
+
+def test_with_payload_selectors(client):
+    make(client)
+    client.upsert("c", wait=True, points=[models.PointStruct(id=1, vector=[1, 2, 3],
+                  payload={"a": {"b": 1, "c": 2}, "d": 3, "e": [1, 2]})])
+    inc = client.retrieve("c", ids=[1], with_payload=models.PayloadSelectorInclude(include=["a.b", "e"]))[0].payload
+    assert inc == {"a": {"b": 1}, "e": [1, 2]}
+    exc = client.retrieve("c", ids=[1], with_payload=models.PayloadSelectorExclude(exclude=["a.c", "d"]))[0].payload
+    assert exc == {"a": {"b": 1}, "e": [1, 2]}
+    assert client.retrieve("c", ids=[1], with_payload=["d"])[0].payload == {"d": 3}
+    assert client.retrieve("c", ids=[1], with_payload=False)[0].payload is None
