@@ -86,10 +86,10 @@ class Node:
         self.proc.wait(timeout=60)
 
 
-def upsert_bodies(n: int, dim: int, batch: int, rng) -> list[bytes]:
+def upsert_bodies(n: int, dim: int, batch: int, rng, first_id: int = 0) -> list[bytes]:
     bodies = []
-    for start in range(0, n, batch):
-        count = min(batch, n - start)
+    for start in range(first_id, first_id + n, batch):
+        count = min(batch, first_id + n - start)
         vectors = rng.random((count, dim), dtype=np.float32)
         bodies.append(dumps({"batch": {"ids": list(range(start, start + count)), "vectors": vectors,
                                        "payloads": [{"i": start + k} for k in range(count)]}}))
@@ -138,7 +138,7 @@ def main():
         node.request("PUT", "/collections/million", dumps({"vectors": {"size": 128, "distance": "Dot"}}))
         t0 = time.perf_counter()
         for start in range(0, n, 10_000):  # encode in slices to bound client memory
-            run_upserts(node, "million", upsert_bodies(min(10_000, n - start), 128, 1000, rng), wait=False)
+            run_upserts(node, "million", upsert_bodies(min(10_000, n - start), 128, 1000, rng, first_id=start), wait=False)
         load_seconds = time.perf_counter() - t0
         node.request("GET", "/collections/million")
         rss_after = node.rss_bytes()
@@ -155,7 +155,9 @@ def main():
         node.kill()
         print(f"restart after kill -9 (segment + WAL replay): {node.start():.2f} s to ready")
         status, body = node.request("POST", "/collections/million/points/count", b"{}")
-        print(f"points after restart: {json.loads(body)['result']['count']}")
+        count = json.loads(body)["result"]["count"]
+        print(f"points after restart: {count}")
+        assert count == n + 1, f"expected {n + 1} points"
     finally:
         if node.proc and node.proc.poll() is None:
             node.kill()
