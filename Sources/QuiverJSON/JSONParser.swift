@@ -1,3 +1,9 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
 /// Byte-level JSON parser (RFC 8259).
 ///
 /// Errors are worded as serde_json words them ("expected value at line 1 column 5") because Qdrant's
@@ -266,13 +272,88 @@ public struct JSONParser: ~Copyable {
             for i in integerStart..<integerEnd { magnitude = magnitude * 10 + Int64(bytes[i] - UInt8(ascii: "0")) }
             return .int(negative ? -magnitude : magnitude)
         }
-        let text = String(decoding: UnsafeBufferPointer(rebasing: bytes[start..<index]), as: UTF8.self)
         if !isFloat {
+            let text = String(decoding: UnsafeBufferPointer(rebasing: bytes[start..<index]), as: UTF8.self)
             if negative, let value = Int64(text) { return .int(value) }
             if !negative, let value = UInt64(text) { return value <= UInt64(Int64.max) ? .int(Int64(value)) : .uint(value) }
         }
-        guard let value = Double(text), value.isFinite else { throw error("number out of range") }
+        let text = UnsafeBufferPointer(rebasing: bytes[start..<index])
+        guard let value = Self.fastDouble(text) ?? Self.parseDouble(text), value.isFinite else {
+            throw error("number out of range")
+        }
         return .double(value)
+    }
+
+    static let powersOfTen: [Double] = (0...22).map { i in (0..<i).reduce(1.0) { r, _ in r * 10 } }
+
+    /// Clinger's fast path: with at most 19 significant digits, a mantissa up to 2^53 and a decimal
+    /// exponent within ±22, one multiplication or division by an exact power of ten gives the
+    /// correctly rounded Double. Nil when the number is outside that range (then `strtod` decides).
+    /// `text` is already validated JSON number syntax.
+    static func fastDouble(_ text: UnsafeBufferPointer<UInt8>) -> Double? {
+        var i = 0
+        var negative = false
+        if text[0] == UInt8(ascii: "-") {
+            negative = true
+            i = 1
+        }
+        var mantissa: UInt64 = 0
+        var digits = 0
+        var exponent = 0
+        var seenPoint = false
+        while i < text.count {
+            let c = text[i]
+            if c == UInt8(ascii: ".") {
+                seenPoint = true
+            } else if c == UInt8(ascii: "e") || c == UInt8(ascii: "E") {
+                break
+            } else {
+                if mantissa == 0 && c == UInt8(ascii: "0") {
+                    if seenPoint { exponent -= 1 }  // leading zeros carry no significant digit
+                } else {
+                    digits += 1
+                    if digits > 19 { return nil }
+                    mantissa = mantissa * 10 + UInt64(c - UInt8(ascii: "0"))
+                    if seenPoint { exponent -= 1 }
+                }
+            }
+            i += 1
+        }
+        if i < text.count {
+            i += 1
+            var expNegative = false
+            if text[i] == UInt8(ascii: "+") || text[i] == UInt8(ascii: "-") {
+                expNegative = text[i] == UInt8(ascii: "-")
+                i += 1
+            }
+            var e = 0
+            while i < text.count {
+                e = e * 10 + Int(text[i] - UInt8(ascii: "0"))
+                if e > 1000 { return nil }
+                i += 1
+            }
+            exponent += expNegative ? -e : e
+        }
+        guard mantissa <= 1 << 53, exponent >= -22, exponent <= 22 else { return nil }
+        var value = Double(mantissa)
+        value = exponent < 0 ? value / powersOfTen[-exponent] : value * powersOfTen[exponent]
+        return negative ? -value : value
+    }
+
+    /// Longest number text parsed without a heap allocation.
+    static let shortNumberBytesMax = 63
+
+    /// `strtod` over the validated number text; short numbers (all realistic ones) are copied to a
+    /// stack buffer for the terminating NUL instead of allocating a String.
+    static func parseDouble(_ text: UnsafeBufferPointer<UInt8>) -> Double? {
+        if text.count <= shortNumberBytesMax {
+            return withUnsafeTemporaryAllocation(of: CChar.self, capacity: shortNumberBytesMax + 1) { buffer in
+                for i in 0..<text.count { buffer[i] = CChar(bitPattern: text[i]) }
+                buffer[text.count] = 0
+                return strtod(buffer.baseAddress!, nil)
+            }
+        }
+        return Double(String(decoding: text, as: UTF8.self))
     }
 
     private func isDigit(_ byte: UInt8) -> Bool {

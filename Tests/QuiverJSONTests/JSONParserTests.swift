@@ -87,3 +87,49 @@ import Testing
         #expect(JSONWriter.string(.double(.infinity)) == "null")
     }
 }
+
+@Suite struct NumberParsingTests {
+    @Test func doublesRoundTripBitExactly() throws {
+        var rng = SystemRandomNumberGenerator()
+        for _ in 0..<20_000 {
+            let value = Double(bitPattern: UInt64.random(in: 0...UInt64.max, using: &rng))
+            guard value.isFinite else { continue }
+            let text = value.description.contains(".") || value.description.contains("e") ? value.description : value.description + ".0"
+            guard case .double(let parsed) = try JSONParser.parse(text) else {
+                Issue.record("\(text) did not parse as a double")
+                continue
+            }
+            #expect(parsed.bitPattern == value.bitPattern, "\(text)")
+        }
+    }
+
+    /// The fast path (≤19 digits, |exponent| ≤ 22) against Swift's own correctly rounded parser.
+    @Test func fastPathMatchesCorrectRounding() throws {
+        var rng = SystemRandomNumberGenerator()
+        var texts: [String] = []
+        for _ in 0..<20_000 {
+            texts.append(Float.random(in: -1...1, using: &rng).description)  // how clients send f32 vectors
+            let digits = String(UInt64.random(in: 0...9_999_999_999_999_999, using: &rng))
+            let point = Int.random(in: 0...digits.count, using: &rng)
+            let decimal = String(digits.prefix(point)) + "." + String(digits.dropFirst(point))
+            let body = decimal.hasPrefix(".") ? "0" + decimal : decimal
+            texts.append((Bool.random(using: &rng) ? "-" : "") + (body.hasSuffix(".") ? body + "0" : body)
+                         + "e" + String(Int.random(in: -22...22, using: &rng)))
+        }
+        for text in texts {
+            guard case .double(let parsed) = try JSONParser.parse(text) else {
+                Issue.record("\(text) did not parse as a double")
+                continue
+            }
+            #expect(parsed.bitPattern == Double(text)!.bitPattern, "\(text)")
+        }
+    }
+
+    @Test func floatsAsWrittenByClients() throws {
+        for (text, expected) in [("0.1", 0.1), ("-2.5e-3", -0.0025), ("1E2", 100.0), ("3.4028234663852886e38", 3.4028234663852886e38)] {
+            #expect(try JSONParser.parse(text) == .double(expected))
+        }
+        let long = "0." + String(repeating: "1", count: 100)
+        #expect(try JSONParser.parse(long) == .double(Double(long)!))
+    }
+}
