@@ -1,3 +1,4 @@
+import DiskIO
 public import QuiverJSON
 public import QuiverModel
 
@@ -122,19 +123,14 @@ enum OperationCodec {
     }
 
     static func put<T: FixedWidthInteger>(_ value: T, _ out: inout [UInt8]) {
-        withUnsafeBytes(of: value.littleEndian) { out.append(contentsOf: $0) }
+        LittleEndian.append(value, to: &out)
     }
 
     static func putID(_ id: PointID, _ out: inout [UInt8]) {
-        switch id {
-        case .number(let n):
-            out.append(0)
-            put(n, &out)
-        case .uuid(let high, let low):
-            out.append(1)
-            put(high, &out)
-            put(low, &out)
-        }
+        let (tag, a, b) = id.storageWords
+        out.append(tag)
+        put(a, &out)
+        if tag == PointID.uuidTag { put(b, &out) }
     }
 
     struct Reader {
@@ -147,10 +143,8 @@ enum OperationCodec {
 
         mutating func integer<T: FixedWidthInteger>(_ type: T.Type) throws(DecodeError) -> T {
             try need(MemoryLayout<T>.size)
-            var value: T = 0
-            for i in 0..<MemoryLayout<T>.size { value |= T(bytes[offset + i]) << (8 * i) }
-            offset += MemoryLayout<T>.size
-            return value
+            defer { offset += MemoryLayout<T>.size }
+            return LittleEndian.read(T.self, bytes, at: offset)
         }
 
         mutating func u8() throws(DecodeError) -> UInt8 { try integer(UInt8.self) }
@@ -217,11 +211,10 @@ enum OperationCodec {
         }
 
         mutating func id() throws(DecodeError) -> PointID {
-            switch try u8() {
-            case 0: return .number(try u64())
-            case 1: return .uuid(try u64(), try u64())
-            case let tag: throw DecodeError(reason: "unknown id tag \(tag)")
-            }
+            let tag = try u8()
+            guard tag == PointID.numberTag || tag == PointID.uuidTag else { throw DecodeError(reason: "unknown id tag \(tag)") }
+            let a = try u64()
+            return PointID(storageTag: tag, a, tag == PointID.uuidTag ? try u64() : 0)
         }
     }
 }

@@ -130,10 +130,7 @@ struct SegmentFiles {
     }
 
     static func appendIDRecord(_ id: PointID, deleted: Bool, version: UInt64, to bytes: inout [UInt8]) {
-        let (tag, a, b): (UInt8, UInt64, UInt64) = switch id {
-        case .number(let n): (0, n, 0)
-        case .uuid(let high, let low): (1, high, low)
-        }
+        let (tag, a, b) = id.storageWords
         bytes.append(tag)
         bytes.append(deleted ? 1 : 0)
         bytes += [UInt8](repeating: 0, count: 6)
@@ -154,10 +151,7 @@ struct SegmentFiles {
 
     static func appendTombstone(_ id: PointID, _ version: UInt64, to log: inout [UInt8]) {
         var body: [UInt8] = []
-        let (tag, a, b): (UInt8, UInt64, UInt64) = switch id {
-        case .number(let n): (0, n, 0)
-        case .uuid(let high, let low): (1, high, low)
-        }
+        let (tag, a, b) = id.storageWords
         body.append(tag)
         body += [0, 0, 0]
         put(a, &body)
@@ -173,7 +167,7 @@ struct SegmentFiles {
     }
 
     static func put<T: FixedWidthInteger>(_ value: T, _ out: inout [UInt8]) {
-        withUnsafeBytes(of: value.littleEndian) { out.append(contentsOf: $0) }
+        LittleEndian.append(value, to: &out)
     }
 
     // MARK: Loading
@@ -193,7 +187,7 @@ struct SegmentFiles {
         for i in 0..<n {
             let base = i * Self.idRecordBytes
             let a = Self.u64(idBytes, base + 8), b = Self.u64(idBytes, base + 16)
-            ids.append(idBytes[base] == 0 ? .number(a) : .uuid(a, b))
+            ids.append(PointID(storageTag: idBytes[base], a, b))
             deleted.append(idBytes[base + 1] != 0)
             versions.append(Self.u64(idBytes, base + 24))
         }
@@ -231,7 +225,7 @@ struct SegmentFiles {
             while at + Self.tombstoneRecordBytes <= log.count {
                 let body = Array(log[(at + 4)..<(at + Self.tombstoneRecordBytes)])
                 guard Self.u32(log, at) == body.withUnsafeBytes({ quiver_crc32c(0, $0.baseAddress, $0.count) }) else { break }
-                let id: PointID = body[0] == 0 ? .number(Self.u64(body, 4)) : .uuid(Self.u64(body, 4), Self.u64(body, 12))
+                let id = PointID(storageTag: body[0], Self.u64(body, 4), Self.u64(body, 12))
                 let version = Self.u64(body, 20)
                 if tombstones[id].map({ $0 < version }) ?? true { tombstones[id] = version }
                 at += Self.tombstoneRecordBytes
@@ -263,17 +257,9 @@ struct SegmentFiles {
         }
     }
 
-    static func u32(_ bytes: [UInt8], _ at: Int) -> UInt32 {
-        var v: UInt32 = 0
-        for i in 0..<4 { v |= UInt32(bytes[at + i]) << (8 * i) }
-        return v
-    }
+    static func u32(_ bytes: [UInt8], _ at: Int) -> UInt32 { LittleEndian.read(UInt32.self, bytes, at: at) }
 
-    static func u64(_ bytes: [UInt8], _ at: Int) -> UInt64 {
-        var v: UInt64 = 0
-        for i in 0..<8 { v |= UInt64(bytes[at + i]) << (8 * i) }
-        return v
-    }
+    static func u64(_ bytes: [UInt8], _ at: Int) -> UInt64 { LittleEndian.read(UInt64.self, bytes, at: at) }
 }
 
 extension String {

@@ -1,4 +1,5 @@
 import CChecksum
+import DiskIO
 
 /// On-disk format of WAL segment files.
 ///
@@ -116,18 +117,14 @@ enum WALFormat {
     }
 
     static func append<T: FixedWidthInteger>(_ value: T, to bytes: inout [UInt8]) {
-        withUnsafeBytes(of: value.littleEndian) { bytes.append(contentsOf: $0) }
+        LittleEndian.append(value, to: &bytes)
     }
 
     static func readU32(_ bytes: ArraySlice<UInt8>, _ offset: Int) -> UInt32 {
-        var value: UInt32 = 0
-        for i in 0..<4 { value |= UInt32(bytes[offset + i]) << (8 * i) }
-        return value
+        LittleEndian.read(UInt32.self, bytes, at: offset)
     }
 
     static func readU64(_ bytes: ArraySlice<UInt8>, _ offset: Int) -> UInt64 {
-        var value: UInt64 = 0
-        for i in 0..<8 { value |= UInt64(bytes[offset + i]) << (8 * i) }
-        return value
+        LittleEndian.read(UInt64.self, bytes, at: offset)
     }
 }
