@@ -47,14 +47,14 @@ let package = Package(
         // L4 service
         .target(
             name: "QuiverService",
-            dependencies: ["QuiverModel", "QuiverJSON", "Storage", .product(name: "Logging", package: "swift-log")],
+            dependencies: ["QuiverModel", "QuiverJSON", "Storage", "Shard", .product(name: "Logging", package: "swift-log")],
             swiftSettings: strict
         ),
         // L5 edges
         .target(
             name: "RESTServer",
             dependencies: [
-                "QuiverService", "QuiverModel", "QuiverJSON", "Storage",
+                "QuiverService", "QuiverModel", "QuiverJSON", "Storage", "Shard",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "NIOCore", package: "swift-nio"),

@@ -74,10 +74,11 @@ public enum QuiverNode {
             logger.info("Quiver \(QuiverService.apiVersion) (Qdrant API) — single node, \(collections) collection(s) in \(storagePath)")
             logger.info("REST API listening on http://\(settings.service.host):\(port)")
         }
-        // Services stop in reverse order: REST first, then the final flush.
+        // Services stop in reverse order: REST first, then the optimizer, then the final flush.
         let flush = FlushService(toc: toc, logger: Logger(label: "quiver.storage"))
+        let optimizer = OptimizerService(toc: toc, logger: Logger(label: "quiver.optimizer"))
         let group = ServiceGroup(
-            configuration: .init(services: [.init(service: flush), .init(service: app)],
+            configuration: .init(services: [.init(service: flush), .init(service: optimizer), .init(service: app)],
                                  gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
         )
         try await group.run()

@@ -1,5 +1,5 @@
 public import QuiverModel
-import Storage
+public import Storage
 
 /// Points returned by retrieve and scroll, with what the wire format needs to render them.
 public struct RecordsResult: Sendable {
@@ -71,5 +71,11 @@ extension QuiverService {
     static func hasUnnamedVector(_ collection: Collection) async -> Bool {
         if case .single = await collection.config.params.vectors { return true }
         return false
+    }
+}
+
+extension QuiverService {
+    public func optimizations(_ collectionName: String) async throws(ServiceError) -> OptimizationsReport {
+        await (try collection(collectionName)).optimizations()
     }
 }

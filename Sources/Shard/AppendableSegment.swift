@@ -46,6 +46,29 @@ public struct AppendableSegment: Sendable {
 
     var hasChanges: Bool { !dirtyOffsets.isEmpty || !dirtyPayloads.isEmpty || !newTombstones.isEmpty }
 
+    /// The live points only, at new dense offsets, everything marked changed (for a full write).
+    /// Tombstones are dropped: they only guard against replaying operations older than the delete,
+    /// and the compacted files are written at a version after every one of them.
+    func compacted() -> AppendableSegment {
+        var result = AppendableSegment(dimensions: dimensions)
+        for id in offsets.keys.sorted() {
+            let old = offsets[id]!
+            let new = result.ids.count
+            result.ids.append(id)
+            result.versions.append(versions[old])
+            result.deleted.append(false)
+            result.payloads.append(payloads[old])
+            for (name, dimension) in dimensions {
+                result.vectors[name]!.append(contentsOf: vectors[name]![(old * dimension)..<((old + 1) * dimension)])
+                result.hasVector[name]!.append(hasVector[name]![old])
+            }
+            result.offsets[id] = new
+            result.dirtyOffsets.insert(new)
+            result.dirtyPayloads.insert(new)
+        }
+        return result
+    }
+
     mutating func clearChanges() {
         dirtyOffsets.removeAll(keepingCapacity: true)
         dirtyPayloads.removeAll(keepingCapacity: true)

@@ -1,4 +1,5 @@
 public import DiskIO
+import Foundation
 public import QuiverModel
 public import WAL
 
@@ -41,6 +42,12 @@ public actor LocalShard {
     var sortedIDsCache: [PointID]?
     /// When the segment was last written to its files (or the shard opened).
     var lastPersist = ContinuousClock.now
+    /// Identifies the current segment files.
+    var segmentUUID: String
+    /// The WAL version a running vacuum started from; nil when none runs.
+    var vacuumVersion: UInt64?
+    var currentOptimization: OptimizationRecord?
+    var completedOptimizations: [OptimizationRecord] = []
 
     /// Opens the shard: loads the flushed segment, then replays the WAL operations after it.
     public init(path: String, disk: any Disk, config: CollectionConfig) throws(ShardError) {
@@ -50,11 +57,13 @@ public actor LocalShard {
         files = SegmentFiles(directory: joinPath(path, "segment"), disk: disk)
         var persistedVersion: UInt64 = 0
         do {
-            if let (loaded, version) = try files.load(dimensions: dimensions) {
+            if let (loaded, manifest) = try files.load(dimensions: dimensions) {
                 segment = loaded
-                persistedVersion = version
+                persistedVersion = manifest.version
+                segmentUUID = manifest.uuid ?? UUID().uuidString.lowercased()
             } else {
                 segment = AppendableSegment(dimensions: dimensions)
+                segmentUUID = UUID().uuidString.lowercased()
             }
         } catch {
             throw .segment(error)
@@ -151,11 +160,13 @@ public actor LocalShard {
         unsyncedSince = nil
         let version = wal.lastSequence
         do {
-            try files.flush(segment, version: version)
+            try files.flush(segment, version: version, uuid: segmentUUID)
         } catch {
             throw .segment(error)
         }
         segment.clearChanges()
+        // A running vacuum replays the WAL from where it started; keep it whole until then.
+        guard vacuumVersion == nil else { return }
         do {
             try wal.truncate(before: version + 1)
         } catch {

@@ -17,7 +17,7 @@ import QuiverModel
 /// Write order within a flush: vectors, has-vector, payload and tombstone logs (fsynced), then
 /// `ids.bin` (fsynced), then the manifest. A point's stored version therefore never runs ahead of
 /// its stored content, and the WAL replayed from the manifest's version repairs anything newer.
-struct SegmentFiles {
+struct SegmentFiles: Sendable {
     static let idRecordBytes = 32
     static let tombstoneRecordBytes = 32
 
@@ -31,6 +31,8 @@ struct SegmentFiles {
         var version: UInt64
         var points: Int
         var vectors: [String: Vector]
+        /// Identifies this set of files (reported by `GET …/optimizations`).
+        var uuid: String?
     }
 
     let directory: String
@@ -58,7 +60,7 @@ struct SegmentFiles {
     // MARK: Writing
 
     /// Persists what changed since the last flush and then the manifest naming `version`.
-    func flush(_ segment: AppendableSegment, version: UInt64) throws(DiskError) {
+    func flush(_ segment: AppendableSegment, version: UInt64, uuid: String) throws(DiskError) {
         try disk.createDirectories(directory)
         let dirty = segment.dirtyOffsets.sorted()
         let vectorFiles = Self.vectorFiles(segment.dimensions)
@@ -97,7 +99,7 @@ struct SegmentFiles {
             try ids.write(bytes, at: UInt64(run.lowerBound * Self.idRecordBytes))
         }
         try ids.sync()
-        let manifest = Manifest(format: 1, version: version, points: segment.ids.count, vectors: vectorFiles)
+        let manifest = Manifest(format: 1, version: version, points: segment.ids.count, vectors: vectorFiles, uuid: uuid)
         let encoded: [UInt8]
         do {
             encoded = try JSONValueEncoder().encodeBytes(manifest)
@@ -170,10 +172,52 @@ struct SegmentFiles {
         LittleEndian.append(value, to: &out)
     }
 
+    // MARK: Replacing
+
+    /// Where a replacement set of files is built before `swapIn`.
+    var nextDirectory: String { directory + ".next" }
+    var oldDirectory: String { directory + ".old" }
+
+    /// Writes `segment` in full to `nextDirectory` (cleared first).
+    func writeReplacement(_ segment: AppendableSegment, version: UInt64, uuid: String) throws(DiskError) {
+        try disk.removeItem(nextDirectory)
+        try SegmentFiles(directory: nextDirectory, disk: disk).flush(segment, version: version, uuid: uuid)
+        try disk.syncDirectory(nextDirectory)
+    }
+
+    /// Makes the replacement current: `segment` → `segment.old`, `segment.next` → `segment`, then
+    /// removes the old files. `finishInterruptedSwap` completes this after a crash at any step.
+    func swapIn() throws(DiskError) {
+        let parent = parentDirectory(of: directory)
+        if disk.fileExists(directory) { try disk.rename(directory, oldDirectory) }
+        do {
+            try disk.rename(nextDirectory, directory)
+        } catch {
+            // Put the old files back, so the segment in memory and on disk still agree.
+            try? disk.rename(oldDirectory, directory)
+            throw error
+        }
+        try disk.syncDirectory(parent)
+        try disk.removeItem(oldDirectory)
+    }
+
+    /// At start-up: a complete replacement whose swap was cut short becomes current; an incomplete
+    /// one, and old files, are removed.
+    func finishInterruptedSwap() throws(DiskError) {
+        let nextManifest = joinPath(nextDirectory, "manifest.json")
+        if !disk.fileExists(directory) && disk.fileExists(nextManifest) {
+            try disk.rename(nextDirectory, directory)
+            try disk.syncDirectory(parentDirectory(of: directory))
+        }
+        try disk.removeItem(nextDirectory)
+        try disk.removeItem(oldDirectory)
+    }
+
     // MARK: Loading
 
     /// The segment as of the manifest's version, or nil when nothing was ever flushed.
-    func load(dimensions: [String: Int]) throws(DiskError) -> (AppendableSegment, UInt64)? {
+    func load(dimensions: [String: Int]) throws(DiskError) -> (AppendableSegment, Manifest)? {
+        try finishInterruptedSwap()
         guard let manifest = try manifest() else { return nil }
         let n = manifest.points
         let idBytes = try disk.readFile(joinPath(directory, "ids.bin"))
@@ -233,7 +277,7 @@ struct SegmentFiles {
         }
         let segment = AppendableSegment(loaded: dimensions, ids: ids, versions: versions, deleted: deleted,
                                         payloads: payloads, vectors: vectors, hasVector: hasVector, tombstones: tombstones)
-        return (segment, manifest.version)
+        return (segment, manifest)
     }
 
     static func readPayloadLog(_ log: [UInt8], _ body: (Int, JSONObject?) -> Void) {

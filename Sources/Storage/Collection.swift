@@ -3,6 +3,20 @@ public import DiskIO
 public import QuiverModel
 public import Shard
 
+/// What `GET /collections/{c}/optimizations` reports.
+public struct OptimizationsReport: Sendable {
+    public struct Pending: Sendable {
+        public let optimizer: String
+        public let segmentUUID: String
+        public let points: Int
+    }
+
+    public var running: [OptimizationRecord] = []
+    public var queued: [Pending] = []
+    public var completed: [OptimizationRecord] = []
+    public var idle: [(uuid: String, points: Int)] = []
+}
+
 /// One collection on this node: its configuration and its shards.
 public actor Collection {
     public nonisolated let name: String
@@ -35,10 +49,55 @@ public actor Collection {
         self.config = config
     }
 
+    /// Green when nothing needs optimizing, yellow while an optimization runs or is due.
     public func info() async -> CollectionInfo {
         var points = 0
-        for shard in shards { points += await shard.pointCount }
-        return CollectionInfo(status: .green, pointsCount: UInt64(points), segmentsCount: UInt64(shards.count), config: config)
+        var busy = false
+        for shard in shards {
+            points += await shard.pointCount
+            let optimizing = await shard.isOptimizing
+            let due = await needsVacuum(shard)
+            if optimizing || due { busy = true }
+        }
+        return CollectionInfo(status: busy ? .yellow : .green, pointsCount: UInt64(points), segmentsCount: UInt64(shards.count), config: config)
+    }
+
+    // MARK: Optimization
+
+    func needsVacuum(_ shard: LocalShard) async -> Bool {
+        await shard.needsVacuum(deletedThreshold: config.optimizerConfig.deletedThreshold,
+                                minVectors: config.optimizerConfig.vacuumMinVectorNumber)
+    }
+
+    /// Runs the optimizations that are due, one shard at a time.
+    public func optimize() async throws(StorageError) {
+        for (index, shard) in shards.enumerated() where await needsVacuum(shard) {
+            do {
+                try await shard.vacuum()
+            } catch {
+                throw .serviceError("vacuum of shard \(index) of collection `\(name)` failed: \(error)")
+            }
+        }
+    }
+
+    /// Running, due, completed optimizations and idle segments, for `GET …/optimizations`.
+    public func optimizations() async -> OptimizationsReport {
+        var report = OptimizationsReport()
+        for shard in shards {
+            let (running, completed) = await shard.optimizations
+            report.running += running
+            report.completed += completed
+            let segment = await shard.segmentInfo
+            if running.isEmpty {
+                if await needsVacuum(shard) {
+                    report.queued.append(OptimizationsReport.Pending(optimizer: "vacuum", segmentUUID: segment.uuid, points: segment.points))
+                } else {
+                    report.idle.append((segment.uuid, segment.points))
+                }
+            }
+        }
+        report.completed.sort { $0.startedAt > $1.startedAt }
+        return report
     }
 
     // MARK: Routing

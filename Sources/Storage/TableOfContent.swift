@@ -187,6 +187,11 @@ public actor TableOfContent {
         }
     }
 
+    /// Runs every collection's due optimizations (called by the optimizer service).
+    public func optimizeAll() async throws(StorageError) {
+        for collection in collections.values { try await collection.optimize() }
+    }
+
     // MARK: Aliases
 
     /// Applies all actions or none: they are checked in order against a working copy, and only a

@@ -1,5 +1,6 @@
 """Point operations without filters or search, through qdrant-client and raw HTTP."""
 
+import time
 import uuid
 
 import pytest
@@ -254,3 +255,29 @@ def test_with_payload_selectors(client):
     assert exc == {"a": {"b": 1}, "e": [1, 2]}
     assert client.retrieve("c", ids=[1], with_payload=["d"])[0].payload == {"d": 3}
     assert client.retrieve("c", ids=[1], with_payload=False)[0].payload is None
+
+
+def test_vacuum_runs_in_the_background_and_is_reported(client, node, openapi):
+    make(client, optimizers_config=models.OptimizersConfigDiff(deleted_threshold=0.2, vacuum_min_vector_number=100,
+                                                               flush_interval_sec=1))
+    client.upsert("c", wait=True, points=[models.PointStruct(id=i, vector=[1, 2, 3], payload={"i": i}) for i in range(1000)])
+    r = openapi.validate(node.get("/collections/c/optimizations?with=queued,completed,idle_segments"))
+    assert r.json()["result"]["running"] == [] and r.json()["result"]["summary"]["idle_segments"] == 1
+    client.delete("c", points_selector=models.PointIdsList(points=list(range(700))), wait=True)
+    deadline = time.time() + 15
+    while time.time() < deadline:
+        result = node.get("/collections/c/optimizations?with=completed").json()["result"]
+        if result.get("completed"):
+            break
+        time.sleep(0.2)
+    completed = result["completed"]
+    assert completed and completed[0]["optimizer"] == "vacuum" and completed[0]["status"] == "done"
+    assert completed[0]["segments"][0]["points_count"] == 300
+    openapi.validate(node.get("/collections/c/optimizations?with=completed"))
+    assert client.get_collection("c").status == models.CollectionStatus.GREEN
+    assert client.count("c").count == 300
+    assert client.retrieve("c", ids=[999])[0].payload == {"i": 999}
+    node.kill()
+    node.start()
+    assert client.count("c").count == 300
+    assert node.get("/collections/c/optimizations?with=bogus").status_code == 400

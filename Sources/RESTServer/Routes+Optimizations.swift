@@ -1,0 +1,73 @@
+import Foundation
+import Hummingbird
+import QuiverJSON
+import QuiverService
+import Shard
+import Storage
+
+/// `GET /collections/{c}/optimizations`.
+extension Routes {
+    func addOptimizationRoutes(to router: Router<BasicRequestContext>) {
+        router.get("/collections/:name/optimizations") { request, context in
+            await respondRecords { () async throws(ServiceError) -> (OptimizationsReport, Set<String>, Int) in
+                let with = Set((request.uri.queryParameters.get("with") ?? "").split(separator: ",").map { String($0).trimmingCharacters(in: .whitespaces) })
+                for part in with where !["queued", "completed", "idle_segments"].contains(part) {
+                    throw .format("with: unknown value `\(part)`, expected `queued`, `completed` or `idle_segments`", .query)
+                }
+                var limit = 16
+                if let raw = request.uri.queryParameters.get("completed_limit") {
+                    guard let value = Int(raw), value >= 0 else { throw .format("completed_limit: expected a non-negative integer", .query) }
+                    limit = value
+                }
+                return (try await service.optimizations(context.parameters.decoded("name")), with, limit)
+            } render: { report, with, limit in
+                Self.render(report, with: with, completedLimit: limit)
+            }
+        }
+    }
+
+    static func render(_ report: OptimizationsReport, with: Set<String>, completedLimit: Int) -> JSONValue {
+        let formatter = ISO8601DateFormatter()
+        formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+        func segment(_ uuid: String, _ points: Int) -> JSONValue {
+            ["uuid": .string(uuid), "points_count": .int(Int64(points))]
+        }
+        func optimization(_ record: OptimizationRecord) -> JSONValue {
+            let status: JSONValue = switch record.status {
+            case .optimizing: "optimizing"
+            case .done: "done"
+            case .failed(let message): ["error": .string(message)]
+            }
+            var progress = JSONObject([("name", .string(record.optimizer)), ("started_at", .string(formatter.string(from: record.startedAt)))])
+            if let finished = record.finishedAt {
+                progress["finished_at"] = .string(formatter.string(from: finished))
+                progress["duration_sec"] = .double(finished.timeIntervalSince(record.startedAt))
+            }
+            return [
+                "uuid": .string(record.uuid),
+                "optimizer": .string(record.optimizer),
+                "status": status,
+                "segments": [segment(record.segmentUUID, record.segmentPoints)],
+                "progress": .object(progress),
+            ]
+        }
+        var result = JSONObject()
+        result["summary"] = [
+            "queued_optimizations": .int(Int64(report.queued.count)),
+            "queued_segments": .int(Int64(report.queued.count)),
+            "queued_points": .int(Int64(report.queued.reduce(0) { $0 + $1.points })),
+            "idle_segments": .int(Int64(report.idle.count)),
+        ]
+        result["running"] = .array(report.running.map(optimization))
+        if with.contains("queued") {
+            result["queued"] = .array(report.queued.map { ["optimizer": .string($0.optimizer), "segments": [segment($0.segmentUUID, $0.points)]] })
+        }
+        if with.contains("completed") {
+            result["completed"] = .array(report.completed.prefix(completedLimit).map(optimization))
+        }
+        if with.contains("idle_segments") {
+            result["idle_segments"] = .array(report.idle.map { segment($0.uuid, $0.points) })
+        }
+        return .object(result)
+    }
+}
