@@ -8,7 +8,9 @@ public struct AppendableSegment: Sendable {
     private(set) var ids: [PointID] = []
     private(set) var versions: [UInt64] = []
     private(set) var deleted: [Bool] = []
-    private(set) var payloads: [JSONObject?] = []
+    /// Payloads as compact JSON (what the WAL and the payload log hold too); parsed only when a
+    /// request asks for them. Much smaller in memory than parsed objects.
+    private(set) var payloads: [[UInt8]?] = []
     /// Per vector name: flat storage of `dimension` floats per offset, and which offsets have one.
     private(set) var vectors: [String: [Float]] = [:]
     private(set) var hasVector: [String: [Bool]] = [:]
@@ -31,7 +33,7 @@ public struct AppendableSegment: Sendable {
     }
 
     /// A segment as loaded from its files.
-    init(loaded dimensions: [String: Int], ids: [PointID], versions: [UInt64], deleted: [Bool], payloads: [JSONObject?],
+    init(loaded dimensions: [String: Int], ids: [PointID], versions: [UInt64], deleted: [Bool], payloads: [[UInt8]?],
          vectors: [String: [Float]], hasVector: [String: [Bool]], tombstones: [PointID: UInt64]) {
         self.dimensions = dimensions
         self.ids = ids
@@ -45,6 +47,20 @@ public struct AppendableSegment: Sendable {
     }
 
     var hasChanges: Bool { !dirtyOffsets.isEmpty || !dirtyPayloads.isEmpty || !newTombstones.isEmpty }
+
+    /// Exactly as many bytes as the JSON needs (the writer's buffer has spare capacity).
+    static func encode(_ payload: JSONObject?) -> [UInt8]? {
+        payload.map { JSONWriter.write(.object($0)).withUnsafeBufferPointer { Array($0) } }
+    }
+
+    /// The stored bytes were written by `encode`, so they always parse to an object.
+    static func decode(_ bytes: [UInt8]?) -> JSONObject? {
+        guard let bytes else { return nil }
+        guard case .object(let object)? = try? JSONParser.parse(bytes) else {
+            preconditionFailure("a stored payload is always a JSON object")
+        }
+        return object
+    }
 
     /// The live points only, at new dense offsets, everything marked changed (for a full write).
     /// Tombstones are dropped: they only guard against replaying operations older than the delete,
@@ -102,19 +118,20 @@ public struct AppendableSegment: Sendable {
         case .setPayload(let ids, let payload, let key):
             for id in ids {
                 modify(id, version: version) { segment, offset in
-                    var current = segment.payloads[offset] ?? JSONObject()
+                    var current = Self.decode(segment.payloads[offset]) ?? JSONObject()
                     PayloadPath.set(payload, into: &current, at: key)
-                    segment.payloads[offset] = current
+                    segment.payloads[offset] = Self.encode(current)
                 }
             }
         case .overwritePayload(let ids, let payload):
-            for id in ids { modify(id, version: version) { segment, offset in segment.payloads[offset] = payload } }
+            let encoded = Self.encode(payload)
+            for id in ids { modify(id, version: version) { segment, offset in segment.payloads[offset] = encoded } }
         case .deletePayload(let ids, let keys):
             for id in ids {
                 modify(id, version: version) { segment, offset in
-                    guard var current = segment.payloads[offset] else { return }
+                    guard var current = Self.decode(segment.payloads[offset]) else { return }
                     for key in keys { PayloadPath.delete(key, from: &current) }
-                    segment.payloads[offset] = current
+                    segment.payloads[offset] = Self.encode(current)
                 }
             }
         case .clearPayload(let ids):
@@ -165,7 +182,7 @@ public struct AppendableSegment: Sendable {
 
     private mutating func write(_ point: PointStruct, at offset: Int, version: UInt64) {
         versions[offset] = version
-        payloads[offset] = point.payload
+        payloads[offset] = Self.encode(point.payload)
         dirtyOffsets.insert(offset)
         dirtyPayloads.insert(offset)
         for name in dimensions.keys {
@@ -221,7 +238,8 @@ public struct AppendableSegment: Sendable {
             }
             result = found
         }
-        return PointRecord(id: ids[offset], payload: withPayload.apply(payloads[offset]), vectors: result)
+        let payload = withPayload == .none ? nil : withPayload.apply(Self.decode(payloads[offset]))
+        return PointRecord(id: ids[offset], payload: payload, vectors: result)
     }
 
     /// Live ids in ascending order, from `start` on.

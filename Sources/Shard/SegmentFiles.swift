@@ -141,8 +141,8 @@ struct SegmentFiles: Sendable {
         put(version, &bytes)
     }
 
-    static func appendPayloadRecord(offset: Int, payload: JSONObject?, to log: inout [UInt8]) {
-        let json = payload.map { JSONWriter.write(.object($0)) } ?? []
+    static func appendPayloadRecord(offset: Int, payload: [UInt8]?, to log: inout [UInt8]) {
+        let json = payload ?? []
         var body: [UInt8] = []
         put(UInt64(offset), &body)
         body += json
@@ -254,7 +254,7 @@ struct SegmentFiles: Sendable {
             vectors[name] = floats
             hasVector[name] = (0..<n).map { $0 < flags.count && flags[$0] != 0 }
         }
-        var payloads = [JSONObject?](repeating: nil, count: n)
+        var payloads = [[UInt8]?](repeating: nil, count: n)
         let payloadPath = joinPath(directory, "payload.log")
         if disk.fileExists(payloadPath) {
             Self.readPayloadLog(try disk.readFile(payloadPath)) { offset, payload in
@@ -280,7 +280,8 @@ struct SegmentFiles: Sendable {
         return (segment, manifest)
     }
 
-    static func readPayloadLog(_ log: [UInt8], _ body: (Int, JSONObject?) -> Void) {
+    /// Calls `body` with each record's offset and JSON bytes, up to the first damaged record.
+    static func readPayloadLog(_ log: [UInt8], _ body: (Int, [UInt8]?) -> Void) {
         var at = 0
         while at + 16 <= log.count {
             let length = u32(log, at)
@@ -292,8 +293,8 @@ struct SegmentFiles: Sendable {
             let offset = Int(u64(log, at + 8))
             if length == UInt32.max {
                 body(offset, nil)
-            } else if case .object(let object)? = try? JSONParser.parse(log[(at + 16)..<end]) {
-                body(offset, object)
+            } else if jsonLength > 0 && log[at + 16] == UInt8(ascii: "{") {
+                body(offset, Array(log[(at + 16)..<end]))
             } else {
                 return
             }
