@@ -75,8 +75,25 @@ public enum QuiverNode {
             logger.info("REST API listening on http://\(settings.service.host):\(port)")
         }
         // Services stop in reverse order: REST first, then the optimizer, then the final flush.
-        let flush = FlushService(toc: toc, logger: Logger(label: "quiver.storage"))
-        let optimizer = OptimizerService(toc: toc, logger: Logger(label: "quiver.optimizer"))
+        // Every second: fsync `wait=false` writes and persist segments that are due; at shutdown,
+        // everything. A failed flush means a shard stopped accepting writes: say so loudly.
+        let storageLogger = Logger(label: "quiver.storage")
+        let flushNow: @Sendable (Bool) async -> Void = { force in
+            do {
+                try await toc.flushAll(force: force)
+            } catch {
+                storageLogger.error("Flushing failed; the shard no longer accepts writes: \(error)")
+            }
+        }
+        let flush = PeriodicService(interval: .seconds(1), tick: { await flushNow(false) }, final: { await flushNow(true) })
+        let optimizerLogger = Logger(label: "quiver.optimizer")
+        let optimizer = PeriodicService(interval: .seconds(1), tick: {
+            do {
+                try await toc.optimizeAll()
+            } catch {
+                optimizerLogger.error("Optimization failed: \(error)")
+            }
+        })
         let group = ServiceGroup(
             configuration: .init(services: [.init(service: flush), .init(service: optimizer), .init(service: app)],
                                  gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)

@@ -1,0 +1,18 @@
+import ServiceLifecycle
+
+/// Runs `tick` every `interval` until graceful shutdown, then `final` once. Each periodic job is
+/// its own service, so a long optimization never delays the flush of `wait=false` writes.
+struct PeriodicService: Service {
+    let interval: Duration
+    let tick: @Sendable () async -> Void
+    var final: (@Sendable () async -> Void)?
+
+    func run() async throws {
+        while !Task.isShuttingDownGracefully && !Task.isCancelled {
+            try? await cancelWhenGracefulShutdown { try await Task.sleep(for: interval) }
+            if Task.isShuttingDownGracefully { break }
+            await tick()
+        }
+        await final?()
+    }
+}
