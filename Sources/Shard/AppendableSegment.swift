@@ -11,8 +11,9 @@ public struct AppendableSegment: Sendable {
     /// Payloads as compact JSON (what the WAL and the payload log hold too); parsed only when a
     /// request asks for them. Much smaller in memory than parsed objects.
     private(set) var payloads: [[UInt8]?] = []
-    /// Per vector name: flat storage of `dimension` floats per offset, and which offsets have one.
-    private(set) var vectors: [String: [Float]] = [:]
+    /// Per vector name: `dimension` elements per offset in the vector's datatype, and which
+    /// offsets have one.
+    private(set) var vectors: [String: VectorColumn] = [:]
     private(set) var hasVector: [String: [Bool]] = [:]
     let dimensions: [String: Int]
     private(set) var offsets: [PointID: Int] = [:]
@@ -23,18 +24,17 @@ public struct AppendableSegment: Sendable {
     private(set) var dirtyPayloads = Set<Int>()
     private(set) var newTombstones: [(PointID, UInt64)] = []
 
-    public init(dimensions: [String: Int]) {
+    public init(dimensions: [String: Int], datatypes: [String: Datatype] = [:]) {
         self.dimensions = dimensions
-        for (name, dimension) in dimensions {
-            vectors[name] = []
+        for name in dimensions.keys {
+            vectors[name] = VectorColumn(datatypes[name])
             hasVector[name] = []
-            vectors[name]!.reserveCapacity(dimension * 1024)
         }
     }
 
     /// A segment as loaded from its files.
     init(loaded dimensions: [String: Int], ids: [PointID], versions: [UInt64], deleted: [Bool], payloads: [[UInt8]?],
-         vectors: [String: [Float]], hasVector: [String: [Bool]], tombstones: [PointID: UInt64]) {
+         vectors: [String: VectorColumn], hasVector: [String: [Bool]], tombstones: [PointID: UInt64]) {
         self.dimensions = dimensions
         self.ids = ids
         self.versions = versions
@@ -67,6 +67,7 @@ public struct AppendableSegment: Sendable {
     /// and the compacted files are written at a version after every one of them.
     func compacted() -> AppendableSegment {
         var result = AppendableSegment(dimensions: dimensions)
+        result.vectors = vectors.mapValues(\.emptyLike)
         for id in offsets.keys.sorted() {
             let old = offsets[id]!
             let new = result.ids.count
@@ -75,7 +76,8 @@ public struct AppendableSegment: Sendable {
             result.deleted.append(false)
             result.payloads.append(payloads[old])
             for (name, dimension) in dimensions {
-                result.vectors[name]!.append(contentsOf: vectors[name]![(old * dimension)..<((old + 1) * dimension)])
+                result.vectors[name]!.appendZeros(dimension)
+                result.vectors[name]!.set(vectors[name]!.get((old * dimension)..<((old + 1) * dimension)), at: new * dimension)
                 result.hasVector[name]!.append(hasVector[name]![old])
             }
             result.offsets[id] = new
@@ -153,7 +155,7 @@ public struct AppendableSegment: Sendable {
     private mutating func setVector(_ name: String, _ vector: [Float], at offset: Int) {
         guard let dimension = dimensions[name] else { return }
         precondition(vector.count == dimension, "vector dimension is validated before it reaches a segment")
-        vectors[name]!.replaceSubrange((offset * dimension)..<((offset + 1) * dimension), with: vector)
+        vectors[name]!.set(vector, at: offset * dimension)
         hasVector[name]![offset] = true
     }
 
@@ -173,7 +175,7 @@ public struct AppendableSegment: Sendable {
         deleted.append(false)
         payloads.append(nil)
         for (name, dimension) in dimensions {
-            vectors[name]!.append(contentsOf: repeatElement(0, count: dimension))
+            vectors[name]!.appendZeros(dimension)
             hasVector[name]!.append(false)
         }
         offsets[point.id] = offset
@@ -234,7 +236,7 @@ public struct AppendableSegment: Sendable {
             var found: [String: [Float]] = [:]
             for name in names where hasVector[name]![offset] {
                 let dimension = dimensions[name]!
-                found[name] = Array(vectors[name]![(offset * dimension)..<((offset + 1) * dimension)])
+                found[name] = vectors[name]!.get((offset * dimension)..<((offset + 1) * dimension))
             }
             result = found
         }

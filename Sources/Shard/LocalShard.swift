@@ -53,16 +53,20 @@ public actor LocalShard {
     public init(path: String, disk: any Disk, config: CollectionConfig) throws(ShardError) {
         self.path = path
         var dimensions: [String: Int] = [:]
-        for (name, params) in config.params.vectors.all { dimensions[name] = Int(params.size) }
+        var datatypes: [String: Datatype] = [:]
+        for (name, params) in config.params.vectors.all {
+            dimensions[name] = Int(params.size)
+            datatypes[name] = params.datatype
+        }
         files = SegmentFiles(directory: joinPath(path, "segment"), disk: disk)
         var persistedVersion: UInt64 = 0
         do {
-            if let (loaded, manifest) = try files.load(dimensions: dimensions) {
+            if let (loaded, manifest) = try files.load(dimensions: dimensions, datatypes: datatypes) {
                 segment = loaded
                 persistedVersion = manifest.version
                 segmentUUID = manifest.uuid ?? UUID().uuidString.lowercased()
             } else {
-                segment = AppendableSegment(dimensions: dimensions)
+                segment = AppendableSegment(dimensions: dimensions, datatypes: datatypes)
                 segmentUUID = UUID().uuidString.lowercased()
             }
         } catch {

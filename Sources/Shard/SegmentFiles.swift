@@ -25,6 +25,8 @@ struct SegmentFiles: Sendable {
         struct Vector: Codable, Equatable {
             var file: String
             var dim: Int
+            /// Element type of the file: float32 (when absent), float16 or uint8.
+            var datatype: String?
         }
         var format: Int
         /// Sequence number of the last WAL operation the files contain.
@@ -49,10 +51,11 @@ struct SegmentFiles: Sendable {
         return manifest
     }
 
-    static func vectorFiles(_ dimensions: [String: Int]) -> [String: Manifest.Vector] {
+    static func vectorFiles(_ segment: AppendableSegment) -> [String: Manifest.Vector] {
         var result: [String: Manifest.Vector] = [:]
-        for (i, name) in dimensions.keys.sorted().enumerated() {
-            result[name] = Manifest.Vector(file: "vectors-\(i).bin", dim: dimensions[name]!)
+        for (i, name) in segment.dimensions.keys.sorted().enumerated() {
+            result[name] = Manifest.Vector(file: "vectors-\(i).bin", dim: segment.dimensions[name]!,
+                                           datatype: segment.vectors[name]!.datatypeName)
         }
         return result
     }
@@ -63,15 +66,15 @@ struct SegmentFiles: Sendable {
     func flush(_ segment: AppendableSegment, version: UInt64, uuid: String) throws(DiskError) {
         try disk.createDirectories(directory)
         let dirty = segment.dirtyOffsets.sorted()
-        let vectorFiles = Self.vectorFiles(segment.dimensions)
+        let vectorFiles = Self.vectorFiles(segment)
         for (name, file) in vectorFiles {
             let vectors = try disk.open(joinPath(directory, file.file), create: true)
             let flags = try disk.open(joinPath(directory, "has-" + file.file.replacingPrefix("vectors-", with: "vector-")), create: true)
-            let data = segment.vectors[name]!
+            let column = segment.vectors[name]!
             let has = segment.hasVector[name]!
             for run in Self.runs(dirty) {
                 let start = run.lowerBound * file.dim
-                try vectors.write(Self.bytes(of: data[start..<(run.upperBound * file.dim)]), at: UInt64(start * 4))
+                try vectors.write(column.bytes(start..<(run.upperBound * file.dim)), at: UInt64(start * column.elementBytes))
                 try flags.write(has[run].map { $0 ? 1 : 0 }, at: UInt64(run.lowerBound))
             }
             try vectors.sync()
@@ -163,11 +166,6 @@ struct SegmentFiles: Sendable {
         log += body
     }
 
-    /// Little-endian bytes of floats (the platforms Quiver runs on are little-endian).
-    static func bytes(of floats: ArraySlice<Float>) -> [UInt8] {
-        floats.withUnsafeBytes { Array($0) }
-    }
-
     static func put<T: FixedWidthInteger>(_ value: T, _ out: inout [UInt8]) {
         LittleEndian.append(value, to: &out)
     }
@@ -216,7 +214,7 @@ struct SegmentFiles: Sendable {
     // MARK: Loading
 
     /// The segment as of the manifest's version, or nil when nothing was ever flushed.
-    func load(dimensions: [String: Int]) throws(DiskError) -> (AppendableSegment, Manifest)? {
+    func load(dimensions: [String: Int], datatypes: [String: Datatype] = [:]) throws(DiskError) -> (AppendableSegment, Manifest)? {
         try finishInterruptedSwap()
         guard let manifest = try manifest() else { return nil }
         let n = manifest.points
@@ -235,23 +233,18 @@ struct SegmentFiles: Sendable {
             deleted.append(idBytes[base + 1] != 0)
             versions.append(Self.u64(idBytes, base + 24))
         }
-        var vectors: [String: [Float]] = [:]
+        var vectors: [String: VectorColumn] = [:]
         var hasVector: [String: [Bool]] = [:]
         for (name, dimension) in dimensions {
-            guard let file = manifest.vectors[name], file.dim == dimension else {
-                vectors[name] = [Float](repeating: 0, count: n * dimension)
-                hasVector[name] = [Bool](repeating: false, count: n)
-                continue
+            let datatype = datatypes[name]
+            guard let file = manifest.vectors[name], file.dim == dimension,
+                  (file.datatype ?? "float32") == VectorColumn(datatype).datatypeName else {
+                throw DiskError(operation: "load segment", path: directory, errno: 0,
+                                reason: "vector `\(name)` in the files does not match the collection's (\(dimension) × \(VectorColumn(datatype).datatypeName))")
             }
             let raw = try disk.readFile(joinPath(directory, file.file))
             let flags = try disk.readFile(joinPath(directory, "has-" + file.file.replacingPrefix("vectors-", with: "vector-")))
-            var floats = [Float](repeating: 0, count: n * dimension)
-            floats.withUnsafeMutableBytes { dst in
-                raw.withUnsafeBytes { src in
-                    dst.copyMemory(from: UnsafeRawBufferPointer(rebasing: src[0..<min(src.count, dst.count)]))
-                }
-            }
-            vectors[name] = floats
+            vectors[name] = VectorColumn.load(datatype, bytes: raw, count: n * dimension)
             hasVector[name] = (0..<n).map { $0 < flags.count && flags[$0] != 0 }
         }
         var payloads = [[UInt8]?](repeating: nil, count: n)

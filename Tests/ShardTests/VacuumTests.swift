@@ -83,3 +83,31 @@ import Testing
         #expect(!PosixDisk().fileExists(files.nextDirectory))
     }
 }
+
+@Suite struct DatatypeStorageTests {
+    @Test func compactDatatypesAreStoredCompactlyAndExactly() async throws {
+        let dir = TempDir()
+        var config = CreateCollection(vectors: .named([
+            "f32": VectorParams(size: 4, distance: .dot),
+            "f16": { var p = VectorParams(size: 4, distance: .dot); p.datatype = .float16; return p }(),
+            "u8": { var p = VectorParams(size: 4, distance: .dot); p.datatype = .uint8; return p }(),
+        ])).effectiveConfig(defaults: CollectionDefaults())
+        config.walConfig.walCapacityMb = 1
+        let shard = try LocalShard(path: dir.path, disk: PosixDisk(), config: config)
+        let half: [Float] = [0.5, -2, 65504, 0.0999755859375]
+        let bytes: [Float] = [0, 1, 128, 255]
+        for i in 0..<100 {
+            _ = try await shard.update(.upsert([PointStruct(id: .number(UInt64(i)), vectors: ["f32": [Float(i), 0.1, 0, 1], "f16": half, "u8": bytes])]), wait: false)
+        }
+        try await shard.persist()
+        let files = try PosixDisk().listDirectory(joinPath(dir.path, "segment")).filter { $0.hasPrefix("vectors-") }.sorted()
+        let sizes = try files.map { try PosixDisk().readFile(joinPath(dir.path, "segment", $0)).count }
+        // Names sort f16, f32, u8: 2, 4 and 1 bytes per element.
+        #expect(sizes == [100 * 4 * 2, 100 * 4 * 4, 100 * 4 * 1])
+        let reopened = try LocalShard(path: dir.path, disk: PosixDisk(), config: config)
+        #expect(await reopened.retrieve([.number(7)], withPayload: .none, withVector: .all)
+            == [PointRecord(id: .number(7), payload: nil, vectors: ["f32": [7, 0.1, 0, 1], "f16": half, "u8": bytes])])
+        try await reopened.vacuum()
+        #expect(await reopened.retrieve([.number(7)], withPayload: .none, withVector: .all).first?.vectors?["f16"] == half)
+    }
+}
