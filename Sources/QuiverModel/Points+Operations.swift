@@ -11,16 +11,10 @@ extension PointsJSON {
         return try ids(points, fieldPath(path, "points"))
     }
 
+    /// The required list of strings at `field` of a body.
     static func strings(_ value: JSONValue?, _ path: String, field: String) throws(Failure) -> [String] {
         guard let value else { throw fail(path, "missing field `\(field)`") }
-        var result: [String] = []
-        for (i, element) in try array(value, fieldPath(path, field)).enumerated() {
-            guard let s = element.stringValue else {
-                throw fail("\(fieldPath(path, field))[\(i)]", "invalid type: \(element.kindDescription), expected a string")
-            }
-            result.append(s)
-        }
-        return result
+        return try strings(array(value, fieldPath(path, field)), fieldPath(path, field))
     }
 
     /// `UpdateVectors`: `{"points": [{"id", "vector"}]}`.

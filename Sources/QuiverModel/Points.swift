@@ -60,10 +60,14 @@ public enum UpdateOperation: Sendable, Equatable {
     }
 
     /// Splits the operation by the shard each point belongs to; shards with no point get nothing.
+    /// Each id is hashed once, and an operation within one shard is passed on whole.
     public func partitioned(by shardOf: (PointID) -> Int) -> [Int: UpdateOperation] {
-        let shards = Set(ids.map(shardOf))
+        var shardOfID: [PointID: Int] = [:]
+        for id in ids where shardOfID[id] == nil { shardOfID[id] = shardOf(id) }
+        let shards = Set(shardOfID.values)
+        if shards.count == 1, let only = shards.first { return [only: self] }
         var result: [Int: UpdateOperation] = [:]
-        for shard in shards { result[shard] = restricted { shardOf($0) == shard } }
+        for shard in shards { result[shard] = restricted { shardOfID[$0] == shard } }
         return result
     }
 }
@@ -97,6 +101,18 @@ public enum PointsJSON {
         } catch {
             throw fail(path, error.message)
         }
+    }
+
+    /// A list of strings (keys, vector names).
+    static func strings(_ values: [JSONValue], _ path: String) throws(Failure) -> [String] {
+        var result: [String] = []
+        for (i, value) in values.enumerated() {
+            guard let s = value.stringValue else {
+                throw fail("\(path)[\(i)]", "invalid type: \(value.kindDescription), expected a string")
+            }
+            result.append(s)
+        }
+        return result
     }
 
     public static func ids(_ value: JSONValue, _ path: String) throws(Failure) -> [PointID] {
@@ -238,29 +254,18 @@ public enum WithPayload: Sendable, Equatable {
         }
         switch json {
         case .bool(let b): self = b ? .all : .none
-        case .array(let keys): self = .include(try Self.strings(keys, "with_payload"))
+        case .array(let keys): self = .include(try PointsJSON.strings(keys, "with_payload"))
         case .object(let object):
             if let include = object["include"] {
-                self = .include(try Self.strings(PointsJSON.array(include, "with_payload.include"), "with_payload.include"))
+                self = .include(try PointsJSON.strings(PointsJSON.array(include, "with_payload.include"), "with_payload.include"))
             } else if let exclude = object["exclude"] {
-                self = .exclude(try Self.strings(PointsJSON.array(exclude, "with_payload.exclude"), "with_payload.exclude"))
+                self = .exclude(try PointsJSON.strings(PointsJSON.array(exclude, "with_payload.exclude"), "with_payload.exclude"))
             } else {
                 throw JSONDecodingError(path: "with_payload", message: "expected `include` or `exclude`")
             }
         default:
             throw JSONDecodingError(path: "with_payload", message: "invalid type: \(json.kindDescription), expected a boolean, a list of keys or a selector")
         }
-    }
-
-    static func strings(_ values: [JSONValue], _ path: String) throws(JSONDecodingError) -> [String] {
-        var result: [String] = []
-        for (i, value) in values.enumerated() {
-            guard let s = value.stringValue else {
-                throw JSONDecodingError(path: "\(path)[\(i)]", message: "invalid type: \(value.kindDescription), expected a string")
-            }
-            result.append(s)
-        }
-        return result
     }
 
     /// The payload as returned. Include keeps only the given paths (`a.b` gives `{"a":{"b":…}}`);
@@ -309,7 +314,7 @@ public enum WithVector: Sendable, Equatable {
         }
         switch json {
         case .bool(let b): self = b ? .all : .none
-        case .array(let names): self = .named(try WithPayload.strings(names, "with_vector"))
+        case .array(let names): self = .named(try PointsJSON.strings(names, "with_vector"))
         default:
             throw JSONDecodingError(path: "with_vector", message: "invalid type: \(json.kindDescription), expected a boolean or a list of vector names")
         }

@@ -51,33 +51,52 @@ enum APIResponse {
     }
 }
 
-/// Runs a handler and renders its result or its error in Qdrant's envelope.
-func respond<T: Encodable>(_ handler: () async throws(ServiceError) -> T) async -> Response {
+/// Runs a handler and renders its result (with `render`) or its error in Qdrant's envelope.
+func respond<T>(_ handler: () async throws(ServiceError) -> T, render: (T) throws -> JSONValue) async -> Response {
     let start = ContinuousClock.now
+    let result: T
     do {
-        let result = try await handler()
-        return APIResponse.ok(try JSONValueEncoder().encode(result), since: start)
-    } catch let error as ServiceError {
+        result = try await handler()
+    } catch {
         return APIResponse.error(error, since: start)
+    }
+    do {
+        return APIResponse.ok(try render(result), since: start)
     } catch {
         return APIResponse.error(.internalError("cannot encode response: \(error)"), since: start)
     }
 }
 
+/// Runs a handler whose result is encoded as it is.
+func respond<T: Encodable>(_ handler: () async throws(ServiceError) -> T) async -> Response {
+    await respond(handler) { try JSONValueEncoder().encode($0) }
+}
+
 extension Request {
-    /// Collects the body (up to `limitBytes`) and decodes it; empty, malformed or mistyped JSON is a
-    /// format error naming the field.
-    mutating func decodeJSON<T: Decodable>(_ type: T.Type, limitBytes: Int) async throws(ServiceError) -> T {
+    /// Collects the body (up to `limitBytes`) and parses it; an empty body is `emptyMeans` when
+    /// given. Too large is 413, malformed is a format error with line and column.
+    mutating func parseJSON(limitBytes: Int, emptyMeans: JSONValue? = nil) async throws(ServiceError) -> JSONValue {
         let buffer: ByteBuffer
         do {
             buffer = try await collectBody(upTo: limitBytes)
         } catch {
             throw .payloadTooLarge(limitBytes: limitBytes)
         }
+        if buffer.readableBytes == 0, let emptyMeans { return emptyMeans }
         do {
-            return try buffer.withUnsafeReadableBytes { raw throws(JSONDecodingError) -> T in
-                try JSONValueDecoder().decode(T.self, from: UnsafeBufferPointer(start: raw.baseAddress?.assumingMemoryBound(to: UInt8.self), count: raw.count))
+            return try buffer.withUnsafeReadableBytes { raw throws(JSONParseError) -> JSONValue in
+                try JSONParser.parse(UnsafeBufferPointer(start: raw.baseAddress?.assumingMemoryBound(to: UInt8.self), count: raw.count))
             }
+        } catch {
+            throw .format(error.description, .body)
+        }
+    }
+
+    /// The body decoded as `T`; mistyped fields are format errors naming the field.
+    mutating func decodeJSON<T: Decodable>(_ type: T.Type, limitBytes: Int) async throws(ServiceError) -> T {
+        let body = try await parseJSON(limitBytes: limitBytes)
+        do {
+            return try JSONValueDecoder().decode(T.self, from: body)
         } catch {
             throw .format(error.description, .body)
         }

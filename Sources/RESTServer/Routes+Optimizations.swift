@@ -9,7 +9,7 @@ import Storage
 extension Routes {
     func addOptimizationRoutes(to router: Router<BasicRequestContext>) {
         router.get("/collections/:name/optimizations") { request, context in
-            await respondRecords { () async throws(ServiceError) -> (OptimizationsReport, Set<String>, Int) in
+            await respond { () async throws(ServiceError) -> (OptimizationsReport, Set<String>, Int) in
                 let with = Set((request.uri.queryParameters.get("with") ?? "").split(separator: ",").map { String($0).trimmingCharacters(in: .whitespaces) })
                 for part in with where !["queued", "completed", "idle_segments"].contains(part) {
                     throw .format("with: unknown value `\(part)`, expected `queued`, `completed` or `idle_segments`", .query)

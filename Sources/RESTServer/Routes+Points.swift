@@ -26,7 +26,7 @@ extension Routes {
             }
         }
         router.get("/collections/:name/points/:id") { _, context in
-            await respondRecords { () async throws(ServiceError) in
+            await respond { () async throws(ServiceError) in
                 let raw = context.parameters.decoded("id")
                 let idJSON: JSONValue = UInt64(raw).map(JSONValue.unsigned) ?? .string(raw)
                 let id = try Self.read { () throws(JSONDecodingError) in try PointsJSON.pointID(idJSON, "id") }
@@ -35,30 +35,20 @@ extension Routes {
         }
         router.post("/collections/:name/points") { request, context in
             var request = request
-            return await respondRecords { () async throws(ServiceError) in
+            return await respond { () async throws(ServiceError) in
                 let body = try await request.parseJSON(limitBytes: bodyLimit)
-                let (ids, withPayload, withVector) = try Self.read { () throws(JSONDecodingError) in
-                    guard let ids = body["ids"] else { throw JSONDecodingError(path: "", message: "missing field `ids`") }
-                    return (try PointsJSON.ids(ids, "ids"),
-                            try WithPayload(json: body["with_payload"], default: .all),
-                            try WithVector(json: body["with_vector"], default: .none))
-                }
-                return try await service.retrieve(context.parameters.decoded("name"), ids, withPayload: withPayload, withVector: withVector)
+                let read = try Self.read { () throws(JSONDecodingError) in try PointsJSON.retrieveRequest(body) }
+                return try await service.retrieve(context.parameters.decoded("name"), read.ids,
+                                                  withPayload: read.withPayload, withVector: read.withVector)
             } render: { result in .array(result.records.map { $0.json(unnamedVector: result.unnamedVector) }) }
         }
         router.post("/collections/:name/points/scroll") { request, context in
             var request = request
-            return await respondRecords { () async throws(ServiceError) in
+            return await respond { () async throws(ServiceError) in
                 let body = try await request.parseJSON(limitBytes: bodyLimit, emptyMeans: [:])
-                let (offset, limit, withPayload, withVector) = try Self.read { () throws(JSONDecodingError) in
-                    try Self.rejectUnsupported(body, ["filter", "order_by", "shard_key"])
-                    let offset = try body["offset"].flatMap { $0.isNull ? nil : $0 }.map { v throws(JSONDecodingError) in try PointsJSON.pointID(v, "offset") }
-                    let limit = try body["limit"].flatMap { $0.isNull ? nil : $0 }.map { v throws(JSONDecodingError) in try Self.integer(v, "limit") }
-                    return (offset, limit, try WithPayload(json: body["with_payload"], default: .all),
-                            try WithVector(json: body["with_vector"], default: .none))
-                }
-                return try await service.scroll(context.parameters.decoded("name"), offset: offset, limit: limit,
-                                                withPayload: withPayload, withVector: withVector)
+                let scroll = try Self.read { () throws(JSONDecodingError) in try PointsJSON.scrollRequest(body) }
+                return try await service.scroll(context.parameters.decoded("name"), offset: scroll.offset, limit: scroll.limit,
+                                                withPayload: scroll.withPayload, withVector: scroll.withVector)
             } render: { result in
                 [
                     "points": .array(result.records.map { $0.json(unnamedVector: result.unnamedVector) }),
@@ -70,7 +60,7 @@ extension Routes {
             var request = request
             return await respond { () async throws(ServiceError) -> JSONValue in
                 let body = try await request.parseJSON(limitBytes: bodyLimit, emptyMeans: [:])
-                try Self.read { () throws(JSONDecodingError) in try Self.rejectUnsupported(body, ["filter", "shard_key"]) }
+                try Self.read { () throws(JSONDecodingError) in try PointsJSON.countRequest(body) }
                 let count = try await service.count(context.parameters.decoded("name"))
                 return ["count": .int(Int64(count))]
             }
@@ -99,29 +89,6 @@ extension Routes {
             throw .format(error.description, .body)
         }
     }
-
-    static func rejectUnsupported(_ body: JSONValue, _ keys: [String]) throws(JSONDecodingError) {
-        for key in keys where body[key].map({ !$0.isNull }) == true {
-            throw JSONDecodingError(path: key, message: "`\(key)` is not supported yet")
-        }
-    }
-
-    static func integer(_ value: JSONValue, _ path: String) throws(JSONDecodingError) -> Int {
-        switch value {
-        case .int(let i): return Int(i)
-        default: throw JSONDecodingError(path: path, message: "invalid type: \(value.kindDescription), expected an unsigned integer")
-        }
-    }
-}
-
-/// Like `respond`, with a custom rendering of the result.
-func respondRecords<T>(_ handler: () async throws(ServiceError) -> T, render: (T) -> JSONValue) async -> Response {
-    let start = ContinuousClock.now
-    do {
-        return APIResponse.ok(render(try await handler()), since: start)
-    } catch {
-        return APIResponse.error(error, since: start)
-    }
 }
 
 extension Request {
@@ -135,24 +102,6 @@ extension Request {
         case nil, "false": return false
         case "true": return true
         case let other?: throw .format("wait: expected true or false, found `\(other)`", .query)
-        }
-    }
-
-    /// Collects and parses the body; an empty body is `emptyMeans` when given.
-    mutating func parseJSON(limitBytes: Int, emptyMeans: JSONValue? = nil) async throws(ServiceError) -> JSONValue {
-        let buffer: ByteBuffer
-        do {
-            buffer = try await collectBody(upTo: limitBytes)
-        } catch {
-            throw .payloadTooLarge(limitBytes: limitBytes)
-        }
-        if buffer.readableBytes == 0, let emptyMeans { return emptyMeans }
-        do {
-            return try buffer.withUnsafeReadableBytes { raw throws(JSONParseError) -> JSONValue in
-                try JSONParser.parse(UnsafeBufferPointer(start: raw.baseAddress?.assumingMemoryBound(to: UInt8.self), count: raw.count))
-            }
-        } catch {
-            throw .format(error.description, .body)
         }
     }
 }

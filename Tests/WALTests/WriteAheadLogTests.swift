@@ -98,27 +98,29 @@ func segmentFiles(_ dir: String) throws -> [String] {
         }
     }
 
-    @Test func flippedBitInTheLastRecordIsATornTail() throws {
-        let dir = TempDir()
+    /// Writes three 20-byte records (40 bytes each on disk, after the 24-byte header), flips the
+    /// bits `mask` of byte `offset` of the segment, and returns the segment's path and new bytes.
+    func threeRecordsWithFlippedBits(_ dir: TempDir, at offset: Int, mask: UInt8) throws -> (String, [UInt8]) {
         let wal = try open(dir.path)
         for i in 1...3 { try wal.append(payload(i, size: 20)) }
         try wal.sync()
         let segment = joinPath(dir.path, try segmentFiles(dir.path)[0])
         var bytes = try PosixDisk().readFile(segment)
-        bytes[24 + 2 * 40 + 20] ^= 0x10  // inside record 3's payload
+        bytes[offset] ^= mask
         try PosixDisk().writeFile(segment, bytes)
+        return (segment, bytes)
+    }
+
+    @Test func flippedBitInTheLastRecordIsATornTail() throws {
+        let dir = TempDir()
+        _ = try threeRecordsWithFlippedBits(dir, at: 24 + 2 * 40 + 20, mask: 0x10)  // inside record 3's payload
         #expect(try open(dir.path).lastSequence == 2)
     }
 
     @Test func flippedBitBeforeTheTailIsCorruption() throws {
         let dir = TempDir()
-        let wal = try open(dir.path)
-        for i in 1...3 { try wal.append(payload(i, size: 20)) }
-        try wal.sync()
-        let segment = joinPath(dir.path, try segmentFiles(dir.path)[0])
-        var bytes = try PosixDisk().readFile(segment)
-        bytes[24 + 40 + 20] ^= 0x01  // inside record 2's payload; record 3 is intact
-        try PosixDisk().writeFile(segment, bytes)
+        // Inside record 2's payload; record 3 is intact.
+        let (segment, bytes) = try threeRecordsWithFlippedBits(dir, at: 24 + 40 + 20, mask: 0x01)
         do {
             _ = try open(dir.path)
             Issue.record("expected corruption")

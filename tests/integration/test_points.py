@@ -281,3 +281,14 @@ def test_vacuum_runs_in_the_background_and_is_reported(client, node, openapi):
     node.start()
     assert client.count("c").count == 300
     assert node.get("/collections/c/optimizations?with=bogus").status_code == 400
+
+
+@pytest.mark.parametrize("path, body", [
+    ("/collections/c/points/scroll", []),
+    ("/collections/c/points/count", "x"),
+    ("/collections/c/points", [1, 2]),
+])
+def test_read_bodies_must_be_objects(node, path, body):
+    node.put("/collections/c", json={"vectors": {"size": 2, "distance": "Dot"}})
+    r = node.post(path, json=body)
+    assert r.status_code == 400 and "expected a map" in r.json()["status"]["error"]
