@@ -19,6 +19,8 @@ public protocol Disk: Sendable {
     func syncDirectory(_ path: String) throws(DiskError)
     /// Opens a file for positional reads and writes (see `DiskFile`).
     func open(_ path: String, create: Bool) throws(DiskError) -> any DiskFile
+    /// The bytes of a file that will not change any more, memory-mapped where the disk can.
+    func map(_ path: String) throws(DiskError) -> ByteRegion
 }
 
 /// An IO failure: what was attempted, on which path, and the OS's reason.
@@ -39,6 +41,11 @@ public struct DiskError: Error, Sendable, Equatable, CustomStringConvertible {
 }
 
 extension Disk {
+    /// The bytes of `path` copied into memory (`ByteRegion`), for data kept in RAM.
+    public func readRegion(_ path: String) throws(DiskError) -> ByteRegion {
+        ByteRegion(copying: try readFile(path))
+    }
+
     /// Replaces `path` with `bytes` so that after a crash it holds either the old or the new content:
     /// write a temp file beside it, fsync it, rename it over `path`, fsync the directory.
     public func writeFileAtomically(_ path: String, _ bytes: [UInt8]) throws(DiskError) {

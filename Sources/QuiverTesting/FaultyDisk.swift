@@ -36,6 +36,7 @@ public final class FaultyDisk: Disk {
     public func isDirectory(_ path: String) -> Bool { real.isDirectory(path) }
     public func listDirectory(_ path: String) throws(DiskError) -> [String] { try real.listDirectory(path) }
     public func readFile(_ path: String) throws(DiskError) -> [UInt8] { try real.readFile(path) }
+    public func map(_ path: String) throws(DiskError) -> ByteRegion { try real.map(path) }
 
     public func writeFile(_ path: String, _ bytes: [UInt8]) throws(DiskError) {
         try check(.writeFile, path)

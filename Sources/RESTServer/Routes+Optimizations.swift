@@ -29,8 +29,8 @@ extension Routes {
     static func render(_ report: OptimizationsReport, with: Set<String>, completedLimit: Int) -> JSONValue {
         let formatter = ISO8601DateFormatter()
         formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
-        func segment(_ uuid: String, _ points: Int) -> JSONValue {
-            ["uuid": .string(uuid), "points_count": .int(Int64(points))]
+        func segment(_ summary: SegmentSummary) -> JSONValue {
+            ["uuid": .string(summary.uuid), "points_count": .int(Int64(summary.points))]
         }
         func optimization(_ record: OptimizationRecord) -> JSONValue {
             let status: JSONValue = switch record.status {
@@ -47,26 +47,26 @@ extension Routes {
                 "uuid": .string(record.uuid),
                 "optimizer": .string(record.optimizer),
                 "status": status,
-                "segments": [segment(record.segmentUUID, record.segmentPoints)],
+                "segments": .array(record.segments.map(segment)),
                 "progress": .object(progress),
             ]
         }
         var result = JSONObject()
         result["summary"] = [
             "queued_optimizations": .int(Int64(report.queued.count)),
-            "queued_segments": .int(Int64(report.queued.count)),
-            "queued_points": .int(Int64(report.queued.reduce(0) { $0 + $1.points })),
+            "queued_segments": .int(Int64(report.queued.reduce(0) { $0 + $1.segments.count })),
+            "queued_points": .int(Int64(report.queued.flatMap(\.segments).reduce(0) { $0 + $1.points })),
             "idle_segments": .int(Int64(report.idle.count)),
         ]
         result["running"] = .array(report.running.map(optimization))
         if with.contains("queued") {
-            result["queued"] = .array(report.queued.map { ["optimizer": .string($0.optimizer), "segments": [segment($0.segmentUUID, $0.points)]] })
+            result["queued"] = .array(report.queued.map { ["optimizer": .string($0.optimizer), "segments": .array($0.segments.map(segment))] })
         }
         if with.contains("completed") {
             result["completed"] = .array(report.completed.prefix(completedLimit).map(optimization))
         }
         if with.contains("idle_segments") {
-            result["idle_segments"] = .array(report.idle.map { segment($0.uuid, $0.points) })
+            result["idle_segments"] = .array(report.idle.map(segment))
         }
         return .object(result)
     }

@@ -4,7 +4,7 @@ public import QuiverModel
 /// Points held in memory, addressed by a dense internal offset; the id tracker maps external ids
 /// to offsets and keeps a version (the sequence number of the last operation that changed the
 /// point) per offset. Deleted offsets stay as tombstones until the optimizer compacts them.
-public struct AppendableSegment: Sendable {
+public struct AppendableSegment: SegmentData {
     private(set) var ids: [PointID] = []
     private(set) var versions: [UInt64] = []
     private(set) var deleted: [Bool] = []
@@ -199,21 +199,56 @@ public struct AppendableSegment: Sendable {
     mutating func delete(_ id: PointID, version: UInt64) {
         if let offset = offsets[id] {
             guard versions[offset] < version else { return }
-            deleted[offset] = true
-            versions[offset] = version
-            offsets[id] = nil
-            deletedVersions[id] = version
-            dirtyOffsets.insert(offset)
-            newTombstones.append((id, version))
+            remove(id, version: version)
         } else if deletedVersions[id].map({ $0 < version }) ?? true {
             deletedVersions[id] = version
             newTombstones.append((id, version))
         }
     }
 
+    /// Marks the live point `id` deleted at `version` (or at its own, when that is newer); the
+    /// caller has decided it must go.
+    mutating func remove(_ id: PointID, version: UInt64) {
+        guard let offset = offsets[id] else { return }
+        let at = max(versions[offset], version)
+        deleted[offset] = true
+        versions[offset] = at
+        offsets[id] = nil
+        deletedVersions[id] = at
+        dirtyOffsets.insert(offset)
+        newTombstones.append((id, at))
+    }
+
     // MARK: Reading
 
     public func contains(_ id: PointID) -> Bool { offsets[id] != nil }
+
+    var totalCount: Int { ids.count }
+    func isLive(at offset: Int) -> Bool { !deleted[offset] }
+    func id(at offset: Int) -> PointID { ids[offset] }
+    func version(at offset: Int) -> UInt64 { versions[offset] }
+    func hasVector(_ name: String, at offset: Int) -> Bool { hasVector[name]?[offset] ?? false }
+    func payloadBytes(at offset: Int) -> [UInt8]? { payloads[offset] }
+    func liveOffset(of id: PointID) -> Int? { offsets[id] }
+    func deletedVersion(of id: PointID) -> UInt64? { deletedVersions[id] }
+
+    func vectorBytes(_ name: String, at offset: Int) -> [UInt8] {
+        let dimension = dimensions[name]!
+        return vectors[name]!.bytes((offset * dimension)..<((offset + 1) * dimension))
+    }
+
+    var vectorStorageBytes: Int {
+        ids.count * vectors.reduce(0) { $0 + dimensions[$1.key]! * $1.value.elementBytes }
+    }
+
+    /// The whole point, as an upsert would write it.
+    func point(at offset: Int) -> PointStruct {
+        var found: [String: [Float]] = [:]
+        for (name, dimension) in dimensions where hasVector[name]![offset] {
+            found[name] = vectors[name]!.get((offset * dimension)..<((offset + 1) * dimension))
+        }
+        return PointStruct(id: ids[offset], vectors: found, payload: Self.decode(payloads[offset]))
+    }
 
     /// The first of `ids` that is not a live point.
     public func firstMissing(_ ids: [PointID]) -> PointID? {

@@ -1,5 +1,6 @@
 public import DiskIO
 import Foundation
+import QuiverJSON
 public import QuiverModel
 public import WAL
 
@@ -26,74 +27,139 @@ public enum ShardError: Error, Sendable, Equatable, CustomStringConvertible {
     }
 }
 
-/// One shard stored on this node: a WAL and the points it describes.
+/// One shard stored on this node: a WAL and the segments holding its points.
 ///
 /// Write path: encode the operation, append it to the WAL, fsync when the caller waits, apply it to
-/// the segment, acknowledge. An operation is therefore durable before any reader can see it under
-/// `wait=true`. Opening the shard replays the WAL into the segment (idempotently, by version).
+/// the segments, acknowledge. An operation is therefore durable before any reader can see it under
+/// `wait=true`. Opening the shard loads the segments listed in `segments.json` and replays the WAL
+/// after the version recorded there (idempotently, by point version).
+///
+/// On disk: `wal/`, `segments/<uuid>/` per segment, and `segments.json` — `{"format":1,
+/// "version":V,"segments":[{"uuid":…,"kind":"appendable"|"immutable"}]}` — written atomically
+/// after the segments' own files. Segment directories it does not list (an optimization cut short)
+/// are removed at start-up.
 public actor LocalShard {
     public nonisolated let path: String
+    let disk: any Disk
     let wal: WriteAheadLog
-    var segment: AppendableSegment
-    let files: SegmentFiles
+    var segments: SegmentSet
+    /// Where immutable segments keep vectors and payloads (from the collection's configuration).
+    var storage: ImmutableSegment.Storage
     /// When the oldest not-yet-fsynced append happened (`wait=false` writes).
     var unsyncedSince: ContinuousClock.Instant?
     /// Live ids in ascending order, kept between writes so scroll pages cost a binary search.
     var sortedIDsCache: [PointID]?
-    /// When the segment was last written to its files (or the shard opened).
+    /// When the segments were last written to their files (or the shard opened).
     var lastPersist = ContinuousClock.now
-    /// Identifies the current segment files.
-    var segmentUUID: String
-    /// The WAL version a running vacuum started from; nil when none runs.
-    var vacuumVersion: UInt64?
+    /// The WAL version `segments.json` records.
+    var persistedVersion: UInt64
     var currentOptimization: OptimizationRecord?
     var completedOptimizations: [OptimizationRecord] = []
+    /// The error of the last optimization, until one succeeds (collection status red).
+    public internal(set) var optimizerError: String?
+    /// Qdrant does not start optimizations after a restart until the first update (so a crashing
+    /// optimization cannot become a crash loop); until then pending work shows as grey.
+    public internal(set) var optimizersTriggered = false
 
-    /// Opens the shard: loads the flushed segment, then replays the WAL operations after it.
+    var segmentsDirectory: String { joinPath(path, "segments") }
+    var listPath: String { joinPath(path, "segments.json") }
+
+    struct SegmentList: Codable {
+        struct Item: Codable {
+            var uuid: String
+            var kind: String
+        }
+        var format: Int
+        var version: UInt64
+        var segments: [Item]
+    }
+
+    /// Opens the shard: loads the listed segments, then replays the WAL operations after them.
     public init(path: String, disk: any Disk, config: CollectionConfig) throws(ShardError) {
         self.path = path
+        self.disk = disk
         var dimensions: [String: Int] = [:]
         var datatypes: [String: Datatype] = [:]
         for (name, params) in config.params.vectors.all {
             dimensions[name] = Int(params.size)
             datatypes[name] = params.datatype
         }
-        files = SegmentFiles(directory: joinPath(path, "segment"), disk: disk)
-        var persistedVersion: UInt64 = 0
+        storage = Self.storage(for: config)
+        var set = SegmentSet(dimensions: dimensions, datatypes: datatypes)
+        let version: UInt64
         do {
-            if let (loaded, manifest) = try files.load(dimensions: dimensions, datatypes: datatypes) {
-                segment = loaded
-                persistedVersion = manifest.version
-                segmentUUID = manifest.uuid ?? UUID().uuidString.lowercased()
-            } else {
-                segment = AppendableSegment(dimensions: dimensions, datatypes: datatypes)
-                segmentUUID = UUID().uuidString.lowercased()
-            }
+            version = try Self.loadSegments(path: path, disk: disk, storage: storage, into: &set)
         } catch {
             throw .segment(error)
         }
+        set.removeDuplicates()
+        persistedVersion = version
         let walConfig = config.walConfig
         do {
             wal = try WriteAheadLog(
                 directory: joinPath(path, "wal"), disk: disk,
                 options: .init(segmentCapacityBytes: walConfig.walCapacityMb * 1024 * 1024,
                                segmentsAhead: walConfig.walSegmentsAhead, retainClosed: walConfig.walRetainClosed),
-                startSequence: persistedVersion + 1
+                startSequence: version + 1
             )
         } catch {
             throw .wal(error)
         }
-        // The WAL must hold every operation after the flushed version, or sequence numbers would repeat.
-        guard wal.lastSequence >= persistedVersion, wal.firstSequence <= persistedVersion + 1 else {
-            throw .inconsistent("the segment is flushed up to operation \(persistedVersion), but the WAL holds \(wal.firstSequence)...\(wal.lastSequence)")
+        // The WAL must hold every operation after the persisted version, or sequence numbers would repeat.
+        guard wal.lastSequence >= version, wal.firstSequence <= version + 1 else {
+            throw .inconsistent("the segments are persisted up to operation \(version), but the WAL holds \(wal.firstSequence)...\(wal.lastSequence)")
         }
-        try Self.replay(wal, from: persistedVersion + 1, into: &segment)
+        try Self.replay(wal, from: version + 1, into: &set)
+        segments = set
     }
 
-    static func replay(_ wal: WriteAheadLog, from start: UInt64, into segment: inout AppendableSegment) throws(ShardError) {
+    public static func storage(for config: CollectionConfig) -> ImmutableSegment.Storage {
+        ImmutableSegment.Storage(vectorsOnDisk: config.params.vectors.all.mapValues { $0.onDisk ?? false },
+                                 payloadOnDisk: config.params.onDiskPayload)
+    }
+
+    /// Loads the segments `segments.json` lists into `set` and returns its version (0 when the
+    /// shard is new); removes segment directories it does not list.
+    static func loadSegments(path: String, disk: any Disk, storage: ImmutableSegment.Storage,
+                             into set: inout SegmentSet) throws(DiskError) -> UInt64 {
+        let directory = joinPath(path, "segments")
+        let listPath = joinPath(path, "segments.json")
+        var list = SegmentList(format: 1, version: 0, segments: [])
+        if disk.fileExists(listPath) {
+            let bytes = try disk.readFile(listPath)
+            guard let decoded = try? JSONValueDecoder().decode(SegmentList.self, from: bytes), decoded.format == 1 else {
+                throw DiskError(operation: "read segment list", path: listPath, errno: 0, reason: "damaged or of an unknown format")
+            }
+            list = decoded
+        }
+        for item in list.segments {
+            let segmentPath = joinPath(directory, item.uuid)
+            switch item.kind {
+            case "immutable":
+                let segment = try ImmutableSegment.load(directory: segmentPath, disk: disk, dimensions: set.dimensions,
+                                                        datatypes: set.datatypes, storage: storage)
+                set.entries.append(SegmentEntry(uuid: item.uuid, immutable: segment))
+            default:
+                let files = SegmentFiles(directory: segmentPath, disk: disk)
+                guard let (segment, _) = try files.load(dimensions: set.dimensions, datatypes: set.datatypes) else {
+                    throw DiskError(operation: "load segment", path: segmentPath, errno: 0, reason: "listed in segments.json but has no manifest")
+                }
+                set.entries.append(SegmentEntry(uuid: item.uuid, appendable: segment, listed: true))
+            }
+        }
+        if disk.isDirectory(directory) {
+            let listed = Set(list.segments.map(\.uuid))
+            for name in try disk.listDirectory(directory) where !listed.contains(name) {
+                try disk.removeItem(joinPath(directory, name))
+            }
+        }
+        return list.version
+    }
+
+    static func replay(_ wal: WriteAheadLog, from start: UInt64, into segments: inout SegmentSet) throws(ShardError) {
         guard start <= wal.lastSequence else { return }
         var failure: ShardError?
-        var replayed = segment
+        var replayed = segments
         do {
             try wal.forEachRecord(from: start) { record in
                 switch Result(catching: { () throws(OperationCodec.DecodeError) in try OperationCodec.decode(record.payload) }) {
@@ -109,13 +175,13 @@ public actor LocalShard {
             throw .wal(error)
         }
         if let failure { throw failure }
-        segment = replayed
+        segments = replayed
     }
 
     /// Applies `operation`; returns its sequence number (the `operation_id`). With `wait`, the WAL
     /// is fsynced before this returns.
     public func update(_ operation: UpdateOperation, wait: Bool) throws(ShardError) -> UInt64 {
-        if operation.requiresExistingPoints, let missing = segment.firstMissing(operation.ids) {
+        if operation.requiresExistingPoints, let missing = segments.firstMissing(operation.ids) {
             throw .pointNotFound(missing)
         }
         let sequence: UInt64
@@ -130,12 +196,13 @@ public actor LocalShard {
         } catch {
             throw .wal(error)
         }
-        segment.apply(operation, version: sequence)
+        segments.apply(operation, version: sequence)
         sortedIDsCache = nil
+        optimizersTriggered = true
         return sequence
     }
 
-    /// Every `interval`: fsyncs `wait=false` writes, writes the segment's changes to its files,
+    /// Every `interval`: fsyncs `wait=false` writes, writes the segments' changes to their files,
     /// and drops the WAL segments those files now cover.
     public func flushIfDue(interval: Duration, now: ContinuousClock.Instant = .now) throws(ShardError) {
         if let since = unsyncedSince, now - since >= interval {
@@ -152,10 +219,11 @@ public actor LocalShard {
         }
     }
 
-    /// Writes the segment's changes and the manifest, then truncates the WAL before them. Only
-    /// fsynced operations are persisted, so the files never get ahead of the WAL.
+    /// Writes the segments' changes, then `segments.json` at the WAL's last version, then truncates
+    /// the WAL before it. Only fsynced operations are persisted, so the files never get ahead of
+    /// the WAL.
     public func persist() throws(ShardError) {
-        guard segment.hasChanges else { return }
+        guard segments.entries.contains(where: \.hasChanges) else { return }
         do {
             try wal.sync()
         } catch {
@@ -163,14 +231,27 @@ public actor LocalShard {
         }
         unsyncedSince = nil
         let version = wal.lastSequence
+        // Mutable segments first: a point moved out of an immutable or locked segment must be
+        // stored at its destination before its old copy is stored as deleted.
+        let entries = segments.entries.indices
+        let order = entries.filter { segments.entries[$0].isMutable } + entries.filter { !segments.entries[$0].isMutable }
         do {
-            try files.flush(segment, version: version, uuid: segmentUUID)
+            for index in order where segments.entries[index].hasChanges {
+                let entry = segments.entries[index]
+                let directory = joinPath(segmentsDirectory, entry.uuid)
+                if let appendable = entry.appendable {
+                    try SegmentFiles(directory: directory, disk: disk).flush(appendable, version: version, uuid: entry.uuid)
+                    segments.entries[index].appendable!.clearChanges()
+                    segments.entries[index].listed = true
+                } else {
+                    try entry.immutable!.flush(disk: disk)
+                    segments.entries[index].immutable!.clearChanges()
+                }
+            }
+            try writeSegmentList(version: version)
         } catch {
             throw .segment(error)
         }
-        segment.clearChanges()
-        // A running vacuum replays the WAL from where it started; keep it whole until then.
-        guard vacuumVersion == nil else { return }
         do {
             try wal.truncate(before: version + 1)
         } catch {
@@ -178,19 +259,36 @@ public actor LocalShard {
         }
     }
 
+    /// Records which segments make up the shard and the WAL version they contain.
+    func writeSegmentList(version: UInt64) throws(DiskError) {
+        let items = segments.entries.filter(\.listed).map {
+            SegmentList.Item(uuid: $0.uuid, kind: $0.isAppendable ? "appendable" : "immutable")
+        }
+        let encoded: [UInt8]
+        do {
+            encoded = try JSONValueEncoder().encodeBytes(SegmentList(format: 1, version: version, segments: items))
+        } catch {
+            preconditionFailure("a segment list always encodes: \(error)")
+        }
+        try disk.writeFileAtomically(listPath, encoded)
+        persistedVersion = version
+    }
+
     // MARK: Reading
 
-    public var pointCount: Int { segment.liveCount }
+    public var pointCount: Int { segments.liveCount }
 
-    public func firstMissing(_ ids: [PointID]) -> PointID? { segment.firstMissing(ids) }
+    public func firstMissing(_ ids: [PointID]) -> PointID? { segments.firstMissing(ids) }
 
     public func retrieve(_ ids: [PointID], withPayload: WithPayload, withVector: WithVector) -> [PointRecord] {
-        ids.compactMap { segment.record($0, withPayload: withPayload, withVector: withVector) }
+        ids.compactMap { id in
+            segments.find(id).map { segments.entries[$0.segment].record(at: $0.offset, withPayload: withPayload, withVector: withVector) }
+        }
     }
 
     /// Up to `limit` points with id ≥ `offset`, in id order.
     public func scroll(from offset: PointID?, limit: Int, withPayload: WithPayload, withVector: WithVector) -> [PointRecord] {
-        let sorted = sortedIDsCache ?? segment.sortedIDs(from: nil)
+        let sorted = sortedIDsCache ?? segments.entries.flatMap { $0.liveIDs() }.sorted()
         sortedIDsCache = sorted
         var start = 0
         if let offset {
@@ -200,8 +298,6 @@ public actor LocalShard {
                 if sorted[mid] < offset { start = mid + 1 } else { high = mid }
             }
         }
-        return sorted[start...].prefix(limit).compactMap {
-            segment.record($0, withPayload: withPayload, withVector: withVector)
-        }
+        return retrieve(Array(sorted[start...].prefix(limit)), withPayload: withPayload, withVector: withVector)
     }
 }

@@ -3,7 +3,7 @@ import DiskIO
 import QuiverJSON
 import QuiverModel
 
-/// The appendable segment on disk, in `<shard>/segment/`. Flushes write only what changed.
+/// An appendable segment on disk, in `<shard>/segments/<uuid>/`. Flushes write only what changed.
 ///
 /// | file | content |
 /// |---|---|
@@ -35,6 +35,8 @@ struct SegmentFiles: Sendable {
         var vectors: [String: Vector]
         /// Identifies this set of files (reported by `GET …/optimizations`).
         var uuid: String?
+        /// `appendable` (when absent) or `immutable` (`ImmutableSegment`).
+        var kind: String?
     }
 
     let directory: String
@@ -69,7 +71,7 @@ struct SegmentFiles: Sendable {
         let vectorFiles = Self.vectorFiles(segment)
         for (name, file) in vectorFiles {
             let vectors = try disk.open(joinPath(directory, file.file), create: true)
-            let flags = try disk.open(joinPath(directory, "has-" + file.file.replacingPrefix("vectors-", with: "vector-")), create: true)
+            let flags = try disk.open(joinPath(directory, Self.flagsFile(of: file.file)), create: true)
             let column = segment.vectors[name]!
             let has = segment.hasVector[name]!
             for run in Self.runs(dirty) {
@@ -102,7 +104,10 @@ struct SegmentFiles: Sendable {
             try ids.write(bytes, at: UInt64(run.lowerBound * Self.idRecordBytes))
         }
         try ids.sync()
-        let manifest = Manifest(format: 1, version: version, points: segment.ids.count, vectors: vectorFiles, uuid: uuid)
+        try writeManifest(Manifest(format: 1, version: version, points: segment.ids.count, vectors: vectorFiles, uuid: uuid))
+    }
+
+    func writeManifest(_ manifest: Manifest) throws(DiskError) {
         let encoded: [UInt8]
         do {
             encoded = try JSONValueEncoder().encodeBytes(manifest)
@@ -110,6 +115,10 @@ struct SegmentFiles: Sendable {
             preconditionFailure("a manifest always encodes: \(error)")
         }
         try disk.writeFileAtomically(manifestPath, encoded)
+    }
+
+    static func flagsFile(of vectorFile: String) -> String {
+        "has-" + vectorFile.replacingPrefix("vectors-", with: "vector-")
     }
 
     private func append(_ bytes: [UInt8], to path: String) throws(DiskError) {
@@ -170,54 +179,10 @@ struct SegmentFiles: Sendable {
         LittleEndian.append(value, to: &out)
     }
 
-    // MARK: Replacing
-
-    /// Where a replacement set of files is built before `swapIn`.
-    var nextDirectory: String { directory + ".next" }
-    var oldDirectory: String { directory + ".old" }
-
-    /// Writes `segment` in full to `nextDirectory` (cleared first).
-    func writeReplacement(_ segment: AppendableSegment, version: UInt64, uuid: String) throws(DiskError) {
-        try disk.removeItem(nextDirectory)
-        try SegmentFiles(directory: nextDirectory, disk: disk).flush(segment, version: version, uuid: uuid)
-        try disk.syncDirectory(nextDirectory)
-    }
-
-    /// Makes the replacement current: `segment` → `segment.old`, `segment.next` → `segment`, then
-    /// removes the old files. `finishInterruptedSwap` completes this after a crash at any step.
-    func swapIn() throws(DiskError) {
-        let parent = parentDirectory(of: directory)
-        if disk.fileExists(directory) { try disk.rename(directory, oldDirectory) }
-        do {
-            try disk.rename(nextDirectory, directory)
-        } catch {
-            // Put the old files back, so the segment in memory and on disk still agree.
-            try? disk.rename(oldDirectory, directory)
-            throw error
-        }
-        try disk.syncDirectory(parent)
-        try disk.removeItem(oldDirectory)
-    }
-
-    /// At start-up: a complete replacement whose swap was cut short becomes current; an incomplete
-    /// one, and old files, are removed.
-    func finishInterruptedSwap() throws(DiskError) {
-        let nextManifest = joinPath(nextDirectory, "manifest.json")
-        if !disk.fileExists(directory) && disk.fileExists(nextManifest) {
-            try disk.rename(nextDirectory, directory)
-            try disk.syncDirectory(parentDirectory(of: directory))
-        }
-        try disk.removeItem(nextDirectory)
-        try disk.removeItem(oldDirectory)
-    }
-
     // MARK: Loading
 
-    /// The segment as of the manifest's version, or nil when nothing was ever flushed.
-    func load(dimensions: [String: Int], datatypes: [String: Datatype] = [:]) throws(DiskError) -> (AppendableSegment, Manifest)? {
-        try finishInterruptedSwap()
-        guard let manifest = try manifest() else { return nil }
-        let n = manifest.points
+    /// Ids, deletion flags and versions of the first `count` records of `ids.bin`.
+    func readIDs(count n: Int) throws(DiskError) -> ([PointID], [Bool], [UInt64]) {
         let idBytes = try disk.readFile(joinPath(directory, "ids.bin"))
         guard idBytes.count >= n * Self.idRecordBytes else {
             throw DiskError(operation: "load segment", path: directory, errno: 0, reason: "ids.bin holds fewer than \(n) points")
@@ -226,6 +191,8 @@ struct SegmentFiles: Sendable {
         var deleted: [Bool] = []
         var versions: [UInt64] = []
         ids.reserveCapacity(n)
+        deleted.reserveCapacity(n)
+        versions.reserveCapacity(n)
         for i in 0..<n {
             let base = i * Self.idRecordBytes
             let a = Self.u64(idBytes, base + 8), b = Self.u64(idBytes, base + 16)
@@ -233,17 +200,31 @@ struct SegmentFiles: Sendable {
             deleted.append(idBytes[base + 1] != 0)
             versions.append(Self.u64(idBytes, base + 24))
         }
+        return (ids, deleted, versions)
+    }
+
+    /// The manifest's entry for vector `name`, checked against the collection's configuration.
+    func vectorFile(_ manifest: Manifest, name: String, dimension: Int, datatype: Datatype?) throws(DiskError) -> Manifest.Vector {
+        let expected = VectorColumn(datatype).datatypeName
+        guard let file = manifest.vectors[name], file.dim == dimension, (file.datatype ?? "float32") == expected else {
+            throw DiskError(operation: "load segment", path: directory, errno: 0,
+                            reason: "vector `\(name)` in the files does not match the collection's (\(dimension) × \(expected))")
+        }
+        return file
+    }
+
+    /// The segment as of its last flush, or nil when it was never flushed.
+    func load(dimensions: [String: Int], datatypes: [String: Datatype] = [:]) throws(DiskError) -> (AppendableSegment, Manifest)? {
+        guard let manifest = try manifest() else { return nil }
+        let n = manifest.points
+        let (ids, deleted, versions) = try readIDs(count: n)
         var vectors: [String: VectorColumn] = [:]
         var hasVector: [String: [Bool]] = [:]
         for (name, dimension) in dimensions {
             let datatype = datatypes[name]
-            guard let file = manifest.vectors[name], file.dim == dimension,
-                  (file.datatype ?? "float32") == VectorColumn(datatype).datatypeName else {
-                throw DiskError(operation: "load segment", path: directory, errno: 0,
-                                reason: "vector `\(name)` in the files does not match the collection's (\(dimension) × \(VectorColumn(datatype).datatypeName))")
-            }
+            let file = try vectorFile(manifest, name: name, dimension: dimension, datatype: datatype)
             let raw = try disk.readFile(joinPath(directory, file.file))
-            let flags = try disk.readFile(joinPath(directory, "has-" + file.file.replacingPrefix("vectors-", with: "vector-")))
+            let flags = try disk.readFile(joinPath(directory, Self.flagsFile(of: file.file)))
             vectors[name] = VectorColumn.load(datatype, bytes: raw, count: n * dimension)
             hasVector[name] = (0..<n).map { $0 < flags.count && flags[$0] != 0 }
         }

@@ -1,20 +1,16 @@
 import CVectorKernels
+import Foundation
 public import DiskIO
 public import QuiverModel
 public import Shard
 
 /// What `GET /collections/{c}/optimizations` reports.
 public struct OptimizationsReport: Sendable {
-    public struct Pending: Sendable {
-        public let optimizer: String
-        public let segmentUUID: String
-        public let points: Int
-    }
-
     public var running: [OptimizationRecord] = []
-    public var queued: [Pending] = []
+    public var queued: [PlannedOptimization] = []
     public var completed: [OptimizationRecord] = []
-    public var idle: [(uuid: String, points: Int)] = []
+    /// Segments no optimization runs on or is planned for.
+    public var idle: [SegmentSummary] = []
 }
 
 /// One collection on this node: its configuration and its shards.
@@ -45,56 +41,82 @@ public actor Collection {
         return Collection(name: name, path: path, config: config, shards: shards)
     }
 
-    func replaceConfig(_ config: CollectionConfig) {
+    /// A configuration change (`PATCH`) also starts optimizations waiting since a restart, as in Qdrant.
+    func replaceConfig(_ config: CollectionConfig) async {
         self.config = config
+        for shard in shards { await shard.triggerOptimizers() }
     }
 
-    /// Green when nothing needs optimizing, yellow while an optimization runs or is due.
+    /// Status as Qdrant reports it: red after a failed optimization, yellow while one runs or is
+    /// due, grey when one is due but optimizations have not been triggered since the restart (or
+    /// are disabled), green otherwise.
     public func info() async -> CollectionInfo {
         var points = 0
-        var busy = false
+        var segments = 0
+        var running = false, pending = false, waiting = false
+        var failure: String?
+        let thresholds = thresholds
         for shard in shards {
             points += await shard.pointCount
-            let optimizing = await shard.isOptimizing
-            let due = await needsVacuum(shard)
-            if optimizing || due { busy = true }
+            segments += await shard.segmentCount
+            if await shard.isOptimizing { running = true }
+            if await shard.plannedOptimization(thresholds) != nil {
+                pending = true
+                if await !shard.optimizersTriggered || !thresholds.enabled { waiting = true }
+            }
+            if let error = await shard.optimizerError { failure = error }
         }
-        return CollectionInfo(status: busy ? .yellow : .green, pointsCount: UInt64(points), segmentsCount: UInt64(shards.count), config: config)
+        let status: CollectionStatus = if failure != nil { .red } else if running || (pending && !waiting) { .yellow }
+            else if pending { .grey } else { .green }
+        return CollectionInfo(status: status, optimizerStatus: failure.map { .error($0) } ?? .ok, pointsCount: UInt64(points),
+                              segmentsCount: UInt64(segments), config: config)
     }
 
     // MARK: Optimization
 
-    func needsVacuum(_ shard: LocalShard) async -> Bool {
-        await shard.needsVacuum(deletedThreshold: config.optimizerConfig.deletedThreshold,
-                                minVectors: config.optimizerConfig.vacuumMinVectorNumber)
+    /// The optimizer configuration resolved to numbers, with Qdrant's defaults: 10,000 KB
+    /// indexing threshold (0 disables indexing), 256,000 KB per indexing thread as the maximum
+    /// segment size, and one segment per two CPUs (2 to 8) as the segment number.
+    var thresholds: OptimizerThresholds {
+        let optimizers = config.optimizerConfig
+        let cpus = ProcessInfo.processInfo.activeProcessorCount
+        let indexingThreads = config.hnswConfig.maxIndexingThreads > 0 ? config.hnswConfig.maxIndexingThreads : max(1, cpus)
+        let indexingKB = optimizers.indexingThreshold ?? 10_000
+        return OptimizerThresholds(
+            deletedThreshold: optimizers.deletedThreshold,
+            vacuumMinVectors: optimizers.vacuumMinVectorNumber,
+            segmentNumber: optimizers.defaultSegmentNumber > 0 ? optimizers.defaultSegmentNumber : min(max(cpus / 2, 2), 8),
+            maxSegmentBytes: (optimizers.maxSegmentSize ?? indexingThreads * 256_000) * 1024,
+            indexingThresholdBytes: indexingKB == 0 ? Int.max : indexingKB * 1024,
+            enabled: optimizers.maxOptimizationThreads != 0,
+            storage: LocalShard.storage(for: config))
     }
 
-    /// Runs the optimizations that are due, one shard at a time.
+    /// Runs the optimizations that are due, one at a time per shard, until none is left.
     public func optimize() async throws(StorageError) {
-        for (index, shard) in shards.enumerated() where await needsVacuum(shard) {
+        for (index, shard) in shards.enumerated() {
             do {
-                try await shard.vacuum()
+                while try await shard.optimize(thresholds) {}
             } catch {
-                throw .serviceError("vacuum of shard \(index) of collection `\(name)` failed: \(error)")
+                throw .serviceError("optimization of shard \(index) of collection `\(name)` failed: \(error)")
             }
         }
     }
 
-    /// Running, due, completed optimizations and idle segments, for `GET …/optimizations`.
+    /// Running, planned, completed optimizations and idle segments, for `GET …/optimizations`.
     public func optimizations() async -> OptimizationsReport {
         var report = OptimizationsReport()
+        let thresholds = thresholds
         for shard in shards {
             let (running, completed) = await shard.optimizations
             report.running += running
             report.completed += completed
-            let segment = await shard.segmentInfo
-            if running.isEmpty {
-                if await needsVacuum(shard) {
-                    report.queued.append(OptimizationsReport.Pending(optimizer: "vacuum", segmentUUID: segment.uuid, points: segment.points))
-                } else {
-                    report.idle.append((segment.uuid, segment.points))
-                }
+            var busy = Set(running.flatMap(\.segments).map(\.uuid))
+            if let planned = await shard.plannedOptimization(thresholds) {
+                report.queued.append(planned)
+                busy.formUnion(planned.segments.map(\.uuid))
             }
+            report.idle += await shard.segmentSummaries.filter { !busy.contains($0.uuid) }
         }
         report.completed.sort { $0.startedAt > $1.startedAt }
         return report

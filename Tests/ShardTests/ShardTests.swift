@@ -188,7 +188,7 @@ func point(_ id: UInt64, _ a: [Float]? = nil, payload: JSONObject? = nil) -> Poi
     /// A flush that dies at any step leaves files the next start recovers from, with the WAL.
     @Test(arguments: [FaultyDisk.Operation.fileWrite, .fileSync, .writeFile, .rename])
     func failedFlushLosesNothing(failing: FaultyDisk.Operation) async throws {
-        let fragments = ["vectors-", "payload.log", "ids.bin", "manifest.json"]
+        let fragments = ["vectors-", "payload.log", "ids.bin", "manifest.json", "segments.json"]
         for fragment in fragments {
             let dir = TempDir()
             let disk = FaultyDisk()
@@ -214,10 +214,10 @@ func point(_ id: UInt64, _ a: [Float]? = nil, payload: JSONObject? = nil) -> Poi
         let start = ContinuousClock.now
         try await shard.flushIfDue(interval: .seconds(5), now: start)
         #expect(await shard.unsyncedSince != nil)
-        #expect(!PosixDisk().fileExists(joinPath(dir.path, "segment", "manifest.json")))
+        #expect(!PosixDisk().fileExists(joinPath(dir.path, "segments.json")))
         try await shard.flushIfDue(interval: .seconds(5), now: start + .seconds(10))
         #expect(await shard.unsyncedSince == nil)
-        #expect(PosixDisk().fileExists(joinPath(dir.path, "segment", "manifest.json")))
+        #expect(PosixDisk().fileExists(joinPath(dir.path, "segments.json")))
     }
 
     @Test func operationsOnMissingPointsWriteNothing() async throws {

@@ -1,0 +1,315 @@
+import DiskIO
+import QuiverJSON
+import QuiverModel
+
+/// Read access the optimizer needs to copy points out of a segment of either kind.
+protocol SegmentData: Sendable {
+    var dimensions: [String: Int] { get }
+    /// Offsets `0..<totalCount`, live or deleted.
+    var totalCount: Int { get }
+    func isLive(at offset: Int) -> Bool
+    func id(at offset: Int) -> PointID
+    func version(at offset: Int) -> UInt64
+    func hasVector(_ name: String, at offset: Int) -> Bool
+    /// The stored bytes of the point's vector `name` (elements in the segment's datatype).
+    func vectorBytes(_ name: String, at offset: Int) -> [UInt8]
+    func payloadBytes(at offset: Int) -> [UInt8]?
+    /// Bytes of vector storage, live and deleted points: what the optimizer thresholds compare.
+    var vectorStorageBytes: Int { get }
+}
+
+/// A segment the optimizer wrote in full, in `segments/<uuid>/`; only deletion flags change after.
+///
+/// | file | content |
+/// |---|---|
+/// | `manifest.json` | `{"format":1,"kind":"immutable","version":V,"points":N,"vectors":{…},"uuid":…}`, written last |
+/// | `ids.bin` | N records of 32 bytes as in `SegmentFiles` (deleted flag and version rewritten in place) |
+/// | `vectors-<i>.bin`, `has-vector-<i>.bin` | as in `SegmentFiles` |
+/// | `payload-index.bin` | N + 1 little-endian u64 offsets into `payload.bin`; point i's JSON is `[idx[i], idx[i+1])`, empty when it has none |
+/// | `payload.bin` | the payloads' compact JSON, one after another |
+///
+/// Ids, versions and deletion flags are always in memory. Vectors are memory-mapped when the
+/// vector's `on_disk` is true and read into memory otherwise; payloads likewise with
+/// `on_disk_payload`.
+public struct ImmutableSegment: SegmentData {
+    struct Column: Sendable {
+        let region: ByteRegion
+        let datatype: Datatype
+        let dimension: Int
+        let elementBytes: Int
+        let onDisk: Bool
+    }
+
+    let directory: String
+    private(set) var ids: [PointID]
+    private(set) var versions: [UInt64]
+    private(set) var deleted: [Bool]
+    /// Every id in the segment, live or deleted, to its offset.
+    private(set) var offsets: [PointID: Int]
+    public private(set) var liveCount: Int
+    let dimensions: [String: Int]
+    let columns: [String: Column]
+    let hasVectorFlags: [String: [Bool]]
+    let payloadIndex: ByteRegion
+    let payloadData: ByteRegion
+    let payloadOnDisk: Bool
+    /// Offsets whose deletion is not written to `ids.bin` yet.
+    private(set) var dirtyOffsets = Set<Int>()
+
+    var totalCount: Int { ids.count }
+    var deletedCount: Int { ids.count - liveCount }
+    var hasChanges: Bool { !dirtyOffsets.isEmpty }
+
+    var vectorStorageBytes: Int {
+        ids.count * columns.values.reduce(0) { $0 + $1.dimension * $1.elementBytes }
+    }
+
+    func isLive(at offset: Int) -> Bool { !deleted[offset] }
+    func id(at offset: Int) -> PointID { ids[offset] }
+    func version(at offset: Int) -> UInt64 { versions[offset] }
+    func hasVector(_ name: String, at offset: Int) -> Bool { hasVectorFlags[name]?[offset] ?? false }
+
+    func vectorBytes(_ name: String, at offset: Int) -> [UInt8] {
+        let column = columns[name]!
+        let size = column.dimension * column.elementBytes
+        return Array(UnsafeRawBufferPointer(rebasing: column.region.bytes[(offset * size)..<((offset + 1) * size)]))
+    }
+
+    func payloadBytes(at offset: Int) -> [UInt8]? {
+        let index = payloadIndex.bytes
+        let start = Int(UInt64(littleEndian: index.loadUnaligned(fromByteOffset: offset * 8, as: UInt64.self)))
+        let end = Int(UInt64(littleEndian: index.loadUnaligned(fromByteOffset: (offset + 1) * 8, as: UInt64.self)))
+        guard end > start else { return nil }
+        return Array(UnsafeRawBufferPointer(rebasing: payloadData.bytes[start..<end]))
+    }
+
+    func liveOffset(of id: PointID) -> Int? {
+        guard let offset = offsets[id], !deleted[offset] else { return nil }
+        return offset
+    }
+
+    /// The version a deleted copy of `id` was deleted at.
+    func deletedVersion(of id: PointID) -> UInt64? {
+        guard let offset = offsets[id], deleted[offset] else { return nil }
+        return versions[offset]
+    }
+
+    /// Marks a live point deleted at `version` (deleted, or moved to an appendable segment).
+    mutating func markDeleted(at offset: Int, version: UInt64) {
+        guard !deleted[offset] else { return }
+        deleted[offset] = true
+        versions[offset] = max(versions[offset], version)
+        liveCount -= 1
+        dirtyOffsets.insert(offset)
+    }
+
+    mutating func clearChanges() { dirtyOffsets.removeAll(keepingCapacity: true) }
+
+    func vector(_ name: String, at offset: Int) -> [Float] {
+        let column = columns[name]!
+        let start = offset * column.dimension * column.elementBytes
+        let bytes = column.region.bytes
+        return (0..<column.dimension).map { i in
+            switch column.datatype {
+            case .float16: Float(Float16(bitPattern: UInt16(littleEndian: bytes.loadUnaligned(fromByteOffset: start + 2 * i, as: UInt16.self))))
+            case .uint8: Float(bytes[start + i])
+            case .float32, .turbo4: Float(bitPattern: UInt32(littleEndian: bytes.loadUnaligned(fromByteOffset: start + 4 * i, as: UInt32.self)))
+            }
+        }
+    }
+
+    func record(at offset: Int, withPayload: WithPayload, withVector: WithVector) -> PointRecord {
+        var vectors: [String: [Float]]?
+        if withVector != .none {
+            let names: [String] = switch withVector {
+            case .none: []
+            case .all: Array(dimensions.keys)
+            case .named(let wanted): wanted.filter { dimensions[$0] != nil }
+            }
+            var found: [String: [Float]] = [:]
+            for name in names where hasVector(name, at: offset) { found[name] = vector(name, at: offset) }
+            vectors = found
+        }
+        let payload = withPayload == .none ? nil : withPayload.apply(AppendableSegment.decode(payloadBytes(at: offset)))
+        return PointRecord(id: ids[offset], payload: payload, vectors: vectors)
+    }
+
+    /// The whole point, as an upsert would write it.
+    func point(at offset: Int) -> PointStruct {
+        var vectors: [String: [Float]] = [:]
+        for name in dimensions.keys where hasVector(name, at: offset) { vectors[name] = vector(name, at: offset) }
+        return PointStruct(id: ids[offset], vectors: vectors, payload: AppendableSegment.decode(payloadBytes(at: offset)))
+    }
+
+    // MARK: Files
+
+    /// Writes the deletions made since the last flush into `ids.bin`.
+    func flush(disk: any Disk) throws(DiskError) {
+        guard !dirtyOffsets.isEmpty else { return }
+        let file = try disk.open(joinPath(directory, "ids.bin"), create: false)
+        for run in SegmentFiles.runs(dirtyOffsets.sorted()) {
+            var bytes: [UInt8] = []
+            for offset in run {
+                SegmentFiles.appendIDRecord(ids[offset], deleted: deleted[offset], version: versions[offset], to: &bytes)
+            }
+            try file.write(bytes, at: UInt64(run.lowerBound * SegmentFiles.idRecordBytes))
+        }
+        try file.sync()
+    }
+
+    /// Where each vector is stored and whether payloads are mapped.
+    public struct Storage: Sendable, Equatable {
+        public var vectorsOnDisk: [String: Bool]
+        public var payloadOnDisk: Bool
+
+        public init(vectorsOnDisk: [String: Bool], payloadOnDisk: Bool) {
+            self.vectorsOnDisk = vectorsOnDisk
+            self.payloadOnDisk = payloadOnDisk
+        }
+    }
+
+    var storage: Storage {
+        Storage(vectorsOnDisk: columns.mapValues(\.onDisk), payloadOnDisk: payloadOnDisk)
+    }
+
+    static func load(directory: String, disk: any Disk, dimensions: [String: Int], datatypes: [String: Datatype],
+                     storage: Storage) throws(DiskError) -> ImmutableSegment {
+        let files = SegmentFiles(directory: directory, disk: disk)
+        guard let manifest = try files.manifest(), manifest.kind == "immutable" else {
+            throw DiskError(operation: "load segment", path: directory, errno: 0, reason: "no manifest of an immutable segment")
+        }
+        let n = manifest.points
+        let (ids, deleted, versions) = try files.readIDs(count: n)
+        var offsets: [PointID: Int] = [:]
+        offsets.reserveCapacity(n)
+        var live = 0
+        for (offset, id) in ids.enumerated() {
+            offsets[id] = offset
+            if !deleted[offset] { live += 1 }
+        }
+        var columns: [String: Column] = [:]
+        var flags: [String: [Bool]] = [:]
+        for (name, dimension) in dimensions {
+            let datatype = datatypes[name] ?? .float32
+            let file = try files.vectorFile(manifest, name: name, dimension: dimension, datatype: datatype)
+            let onDisk = storage.vectorsOnDisk[name] ?? false
+            let path = joinPath(directory, file.file)
+            let region = onDisk ? try disk.map(path) : try disk.readRegion(path)
+            let elementBytes = VectorColumn(datatype).elementBytes
+            guard region.count >= n * dimension * elementBytes else {
+                throw DiskError(operation: "load segment", path: path, errno: 0, reason: "holds fewer than \(n) vectors")
+            }
+            columns[name] = Column(region: region, datatype: datatype, dimension: dimension, elementBytes: elementBytes, onDisk: onDisk)
+            let bytes = try disk.readFile(joinPath(directory, SegmentFiles.flagsFile(of: file.file)))
+            flags[name] = (0..<n).map { $0 < bytes.count && bytes[$0] != 0 }
+        }
+        let indexPath = joinPath(directory, "payload-index.bin"), dataPath = joinPath(directory, "payload.bin")
+        let index = storage.payloadOnDisk ? try disk.map(indexPath) : try disk.readRegion(indexPath)
+        let data = storage.payloadOnDisk ? try disk.map(dataPath) : try disk.readRegion(dataPath)
+        guard index.count == (n + 1) * 8, Int(LittleEndian.read(UInt64.self, index.bytes, at: n * 8)) == data.count else {
+            throw DiskError(operation: "load segment", path: indexPath, errno: 0, reason: "payload index does not match payload.bin")
+        }
+        return ImmutableSegment(directory: directory, ids: ids, versions: versions, deleted: deleted, offsets: offsets,
+                                liveCount: live, dimensions: dimensions, columns: columns, hasVectorFlags: flags,
+                                payloadIndex: index, payloadData: data, payloadOnDisk: storage.payloadOnDisk)
+    }
+
+    /// The same files opened with another storage mode (no rewrite: the format does not depend on it).
+    func reopened(disk: any Disk, datatypes: [String: Datatype], storage: Storage) throws(DiskError) -> ImmutableSegment {
+        var result = try Self.load(directory: directory, disk: disk, dimensions: dimensions, datatypes: datatypes, storage: storage)
+        // Deletions not flushed yet live only in memory; carry them over.
+        for offset in dirtyOffsets { result.markDeleted(at: offset, version: versions[offset]) }
+        return result
+    }
+
+    /// Writes the live points of `sources` (deduplicated by id, highest version winning) in id
+    /// order as a new immutable segment in `directory`: data files fsynced, then the manifest.
+    static func write(from sources: [any SegmentData], directory: String, disk: any Disk,
+                      datatypes: [String: Datatype], version: UInt64, uuid: String) throws(DiskError) {
+        let dimensions = sources.first?.dimensions ?? [:]
+        var chosen: [PointID: (source: Int, offset: Int)] = [:]
+        for (s, source) in sources.enumerated() {
+            for offset in 0..<source.totalCount where source.isLive(at: offset) {
+                let id = source.id(at: offset)
+                if let other = chosen[id], sources[other.source].version(at: other.offset) >= source.version(at: offset) { continue }
+                chosen[id] = (s, offset)
+            }
+        }
+        let order = chosen.keys.sorted()
+        try disk.removeItem(directory)
+        try disk.createDirectories(directory)
+        let names = dimensions.keys.sorted()
+        let ids = try BufferedWriter(disk: disk, path: joinPath(directory, "ids.bin"))
+        let payloadIndex = try BufferedWriter(disk: disk, path: joinPath(directory, "payload-index.bin"))
+        let payloadData = try BufferedWriter(disk: disk, path: joinPath(directory, "payload.bin"))
+        var vectorWriters: [BufferedWriter] = []
+        var flagWriters: [BufferedWriter] = []
+        var manifestVectors: [String: SegmentFiles.Manifest.Vector] = [:]
+        for (i, name) in names.enumerated() {
+            let file = "vectors-\(i).bin"
+            manifestVectors[name] = .init(file: file, dim: dimensions[name]!, datatype: VectorColumn(datatypes[name]).datatypeName)
+            vectorWriters.append(try BufferedWriter(disk: disk, path: joinPath(directory, file)))
+            flagWriters.append(try BufferedWriter(disk: disk, path: joinPath(directory, SegmentFiles.flagsFile(of: file))))
+        }
+        var payloadOffset: UInt64 = 0
+        var record: [UInt8] = []
+        for id in order {
+            let (s, offset) = chosen[id]!
+            let source = sources[s]
+            record.removeAll(keepingCapacity: true)
+            SegmentFiles.appendIDRecord(id, deleted: false, version: source.version(at: offset), to: &record)
+            try ids.append(record)
+            record.removeAll(keepingCapacity: true)
+            LittleEndian.append(payloadOffset, to: &record)
+            try payloadIndex.append(record)
+            if let payload = source.payloadBytes(at: offset) {
+                try payloadData.append(payload)
+                payloadOffset += UInt64(payload.count)
+            }
+            for (i, name) in names.enumerated() {
+                let has = source.hasVector(name, at: offset)
+                try flagWriters[i].append([has ? 1 : 0])
+                try vectorWriters[i].append(source.vectorBytes(name, at: offset))
+            }
+        }
+        record.removeAll(keepingCapacity: true)
+        LittleEndian.append(payloadOffset, to: &record)
+        try payloadIndex.append(record)
+        for writer in [ids, payloadIndex, payloadData] + vectorWriters + flagWriters { try writer.finish() }
+        let manifest = SegmentFiles.Manifest(format: 1, version: version, points: order.count, vectors: manifestVectors,
+                                             uuid: uuid, kind: "immutable")
+        try SegmentFiles(directory: directory, disk: disk).writeManifest(manifest)
+        try disk.syncDirectory(parentDirectory(of: directory))
+    }
+}
+
+/// Appends to a new file through a 4 MiB buffer; `finish` writes the rest and fsyncs.
+final class BufferedWriter {
+    private let file: any DiskFile
+    private var buffer: [UInt8] = []
+    private var written: UInt64 = 0
+    private static let capacity = 4 << 20
+
+    init(disk: any Disk, path: String) throws(DiskError) {
+        file = try disk.open(path, create: true)
+        try file.truncate(to: 0)
+        buffer.reserveCapacity(Self.capacity)
+    }
+
+    func append(_ bytes: [UInt8]) throws(DiskError) {
+        buffer += bytes
+        if buffer.count >= Self.capacity { try drain() }
+    }
+
+    private func drain() throws(DiskError) {
+        try file.write(buffer, at: written)
+        written += UInt64(buffer.count)
+        buffer.removeAll(keepingCapacity: true)
+    }
+
+    func finish() throws(DiskError) {
+        try drain()
+        try file.sync()
+        file.close()
+    }
+}

@@ -1,0 +1,247 @@
+import DiskIO
+import Foundation
+import QuiverModel
+import WAL
+
+/// One optimization, as `GET /collections/{c}/optimizations` reports it.
+public struct OptimizationRecord: Sendable, Equatable {
+    public enum Status: Sendable, Equatable {
+        case optimizing, done
+        case failed(String)
+    }
+
+    public let uuid: String
+    public let optimizer: String
+    public var status: Status
+    /// The segments being replaced, with their live points when the optimization started.
+    public let segments: [SegmentSummary]
+    public let startedAt: Date
+    public var finishedAt: Date?
+}
+
+public struct SegmentSummary: Sendable, Equatable {
+    public let uuid: String
+    public let points: Int
+}
+
+/// The collection's optimizer settings, resolved to numbers (defaults as Qdrant chooses them).
+public struct OptimizerThresholds: Sendable {
+    /// `deleted_threshold`, `vacuum_min_vector_number`.
+    public var deletedThreshold: Double
+    public var vacuumMinVectors: Int
+    /// `default_segment_number` (0 resolved to the CPU-based default).
+    public var segmentNumber: Int
+    /// `max_segment_size` and `indexing_threshold` in bytes of vector storage; indexing
+    /// disabled (`indexing_threshold: 0`) is `Int.max`.
+    public var maxSegmentBytes: Int
+    public var indexingThresholdBytes: Int
+    /// `max_optimization_threads: 0` turns optimizations off.
+    public var enabled: Bool
+    public var storage: ImmutableSegment.Storage
+
+    public init(deletedThreshold: Double, vacuumMinVectors: Int, segmentNumber: Int, maxSegmentBytes: Int,
+                indexingThresholdBytes: Int, enabled: Bool, storage: ImmutableSegment.Storage) {
+        self.deletedThreshold = deletedThreshold
+        self.vacuumMinVectors = vacuumMinVectors
+        self.segmentNumber = segmentNumber
+        self.maxSegmentBytes = maxSegmentBytes
+        self.indexingThresholdBytes = indexingThresholdBytes
+        self.enabled = enabled
+        self.storage = storage
+    }
+
+    /// An appendable segment this large is turned into an immutable one: at the indexing
+    /// threshold, or at the maximum segment size when indexing is disabled.
+    var sealBytes: Int { indexingThresholdBytes == Int.max ? maxSegmentBytes : indexingThresholdBytes }
+}
+
+/// An optimization the planner chose: which segments, and what kind of segment replaces them.
+public struct PlannedOptimization: Sendable, Equatable {
+    /// `vacuum`, `indexing` or `merge`.
+    public let optimizer: String
+    public let segments: [SegmentSummary]
+    let outputAppendable: Bool
+}
+
+/// The optimizers: they replace segments with rewritten ones while reads and writes go on.
+///
+/// 1. On the actor: lock the chosen segments (from now on their points only get deletion flags;
+///    an update moves the point to the write segment) and take value copies of them.
+/// 2. Off the actor: write the replacement from the copies (live points only) into a new
+///    `segments/<uuid>/`, unlisted.
+/// 3. On the actor, without suspending: persist the shard, repeat on the replacement the
+///    deletions the locked segments received meanwhile and flush them, write `segments.json`
+///    listing the replacement instead of the inputs, then remove the inputs' directories.
+///
+/// A crash before step 3's list write leaves the old list (the new directory is removed at
+/// start-up); after it, the new one. Either list describes every point at the recorded version.
+extension LocalShard {
+    /// Completed optimizations kept for the endpoint.
+    static let completedOptimizationsMax = 16
+
+    public var isOptimizing: Bool { currentOptimization != nil }
+
+    public var segmentSummaries: [SegmentSummary] {
+        segments.entries.map { SegmentSummary(uuid: $0.uuid, points: $0.liveCount) }
+    }
+
+    public var segmentCount: Int { segments.entries.count }
+
+    /// Makes optimizations run from now on (after a restart they wait for an update or this).
+    public func triggerOptimizers() { optimizersTriggered = true }
+
+    /// The optimization the planner would start now, if any: vacuum first, then indexing, then merge.
+    public func plannedOptimization(_ t: OptimizerThresholds) -> PlannedOptimization? {
+        let entries = segments.entries
+        let free = entries.indices.filter { !entries[$0].locked && entries[$0].liveCount + entries[$0].deletedCount > 0 }
+        func plan(_ optimizer: String, _ chosen: [Int], appendable: Bool = false) -> PlannedOptimization {
+            PlannedOptimization(optimizer: optimizer, segments: chosen.map { SegmentSummary(uuid: entries[$0].uuid, points: entries[$0].liveCount) },
+                                outputAppendable: appendable)
+        }
+        for index in free {
+            let entry = entries[index]
+            let total = entry.liveCount + entry.deletedCount
+            if total >= t.vacuumMinVectors, Double(entry.deletedCount) / Double(total) > t.deletedThreshold {
+                return plan("vacuum", [index], appendable: entry.isAppendable && entry.vectorStorageBytes < t.sealBytes)
+            }
+        }
+        let size = { (index: Int) in entries[index].vectorStorageBytes }
+        let immutables = free.filter { !entries[$0].isAppendable }.sorted { size($0) < size($1) }
+        if let largest = free.filter({ entries[$0].isAppendable && size($0) >= t.sealBytes }).max(by: { size($0) < size($1) }) {
+            // At the segment budget, index together with the smallest immutable segment when they
+            // fit, so the count does not grow.
+            if entries.count >= t.segmentNumber, let smallest = immutables.first, size(largest) + size(smallest) < t.maxSegmentBytes {
+                return plan("indexing", [largest, smallest])
+            }
+            return plan("indexing", [largest])
+        }
+        if entries.count > t.segmentNumber {
+            var chosen: [Int] = []
+            var total = 0
+            for index in immutables where chosen.count < entries.count - t.segmentNumber + 1 {
+                guard total + size(index) < t.maxSegmentBytes else { break }
+                total += size(index)
+                chosen.append(index)
+            }
+            if chosen.count >= 2 { return plan("merge", chosen) }
+        }
+        return nil
+    }
+
+    /// Runs one planned optimization if optimizations are on and triggered; returns whether it did.
+    @discardableResult
+    public func optimize(_ t: OptimizerThresholds) async throws(ShardError) -> Bool {
+        guard currentOptimization == nil, t.enabled, optimizersTriggered else { return false }
+        try applyStorage(t.storage)
+        guard let plan = plannedOptimization(t) else { return false }
+        let chosen = Set(plan.segments.map(\.uuid))
+        var inputs: [any SegmentData] = []
+        for index in segments.entries.indices where chosen.contains(segments.entries[index].uuid) {
+            segments.entries[index].locked = true
+            inputs.append(segments.entries[index].data)
+        }
+        let uuid = UUID().uuidString.lowercased()
+        var record = OptimizationRecord(uuid: uuid, optimizer: plan.optimizer, status: .optimizing, segments: plan.segments, startedAt: Date())
+        currentOptimization = record
+        defer {
+            currentOptimization = nil
+            record.finishedAt = Date()
+            completedOptimizations.append(record)
+            if completedOptimizations.count > Self.completedOptimizationsMax { completedOptimizations.removeFirst() }
+        }
+        let directory = joinPath(segmentsDirectory, uuid)
+        do {
+            let built = try await Self.build(inputs, appendable: plan.outputAppendable, directory: directory, disk: disk,
+                                             datatypes: segments.datatypes, version: wal.lastSequence, uuid: uuid, storage: t.storage)
+            try swapIn(built, replacing: chosen)
+            record.status = .done
+            optimizerError = nil
+            return true
+        } catch {
+            for index in segments.entries.indices where chosen.contains(segments.entries[index].uuid) {
+                segments.entries[index].locked = false
+                segments.entries[index].deletedWhileLocked = []
+            }
+            try? disk.removeItem(directory)
+            record.status = .failed("\(error)")
+            optimizerError = "\(plan.optimizer) optimization failed: \(error)"
+            throw error
+        }
+    }
+
+    /// Writes and opens the replacement; runs on the global executor, not the actor.
+    nonisolated static func build(_ inputs: [any SegmentData], appendable: Bool, directory: String, disk: any Disk,
+                                  datatypes: [String: Datatype], version: UInt64, uuid: String,
+                                  storage: ImmutableSegment.Storage) async throws(ShardError) -> SegmentEntry {
+        do {
+            if appendable, let source = inputs.first as? AppendableSegment {
+                var compacted = source.compacted()
+                try disk.removeItem(directory)
+                try SegmentFiles(directory: directory, disk: disk).flush(compacted, version: version, uuid: uuid)
+                try disk.syncDirectory(parentDirectory(of: directory))
+                compacted.clearChanges()
+                return SegmentEntry(uuid: uuid, appendable: compacted, listed: true)
+            }
+            try ImmutableSegment.write(from: inputs, directory: directory, disk: disk, datatypes: datatypes, version: version, uuid: uuid)
+            let segment = try ImmutableSegment.load(directory: directory, disk: disk, dimensions: inputs.first?.dimensions ?? [:],
+                                                    datatypes: datatypes, storage: storage)
+            return SegmentEntry(uuid: uuid, immutable: segment)
+        } catch {
+            throw .segment(error)
+        }
+    }
+
+    /// Step 3: makes `built` replace the segments `inputs` names, durably.
+    func swapIn(_ built: SegmentEntry, replacing inputs: Set<String>) throws(ShardError) {
+        try persist()
+        var replacement = built
+        for entry in segments.entries where inputs.contains(entry.uuid) {
+            for (id, version) in entry.deletedWhileLocked {
+                if let offset = replacement.liveOffset(of: id) { replacement.markDeleted(id, at: offset, version: version) }
+            }
+        }
+        let directory = joinPath(segmentsDirectory, replacement.uuid)
+        do throws(DiskError) {
+            if let appendable = replacement.appendable {
+                try SegmentFiles(directory: directory, disk: disk).flush(appendable, version: persistedVersion, uuid: replacement.uuid)
+                replacement.appendable!.clearChanges()
+            } else {
+                try replacement.immutable!.flush(disk: disk)
+                replacement.immutable!.clearChanges()
+            }
+            let position = segments.entries.firstIndex { inputs.contains($0.uuid) } ?? segments.entries.count
+            let previous = segments.entries
+            segments.entries.removeAll { inputs.contains($0.uuid) }
+            segments.entries.insert(replacement, at: min(position, segments.entries.count))
+            do throws(DiskError) {
+                try writeSegmentList(version: persistedVersion)
+            } catch {
+                segments.entries = previous
+                throw error
+            }
+            sortedIDsCache = nil
+            // Unlisted now; what a failure leaves behind is removed at the next start.
+            for uuid in inputs { try? disk.removeItem(joinPath(segmentsDirectory, uuid)) }
+        } catch {
+            throw .segment(error)
+        }
+    }
+
+    /// Reopens immutable segments whose vectors or payloads should now live elsewhere (RAM or
+    /// mapped); the files stay as they are.
+    func applyStorage(_ wanted: ImmutableSegment.Storage) throws(ShardError) {
+        storage = wanted
+        for index in segments.entries.indices {
+            guard let segment = segments.entries[index].immutable, !segments.entries[index].locked, segment.storage != wanted else { continue }
+            do {
+                segments.entries[index].immutable = try segment.reopened(disk: disk, datatypes: segments.datatypes, storage: wanted)
+            } catch {
+                throw .segment(error)
+            }
+        }
+    }
+
+    public var optimizations: (running: [OptimizationRecord], completed: [OptimizationRecord]) {
+        (currentOptimization.map { [$0] } ?? [], completedOptimizations)
+    }
+}

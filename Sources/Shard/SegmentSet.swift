@@ -1,0 +1,199 @@
+import DiskIO
+import Foundation
+import QuiverModel
+
+/// One segment of a shard: appendable (in memory, changed in place) or immutable (written once by
+/// the optimizer). Exactly one of `appendable` and `immutable` is set; both are stored properties
+/// so that `entries[i].appendable!.apply(…)` changes the segment in place.
+struct SegmentEntry: Sendable {
+    let uuid: String
+    var appendable: AppendableSegment?
+    var immutable: ImmutableSegment?
+    /// Taken by a running optimization: its points are not changed in place any more (an update
+    /// moves the point to the write segment); deletions are still recorded, and remembered in
+    /// `deletedWhileLocked` so the optimized replacement can repeat them.
+    var locked = false
+    var deletedWhileLocked: [(PointID, UInt64)] = []
+    /// Whether the segment has files listed in `segments.json` (an appendable one only after its
+    /// first flush).
+    var listed: Bool
+
+    init(uuid: String, appendable: AppendableSegment, listed: Bool) {
+        self.uuid = uuid
+        self.appendable = appendable
+        self.listed = listed
+    }
+
+    init(uuid: String, immutable: ImmutableSegment) {
+        self.uuid = uuid
+        self.immutable = immutable
+        self.listed = true
+    }
+
+    var data: any SegmentData { appendable ?? immutable! }
+    var isAppendable: Bool { appendable != nil }
+    /// Changed in place: appendable and not being optimized.
+    var isMutable: Bool { appendable != nil && !locked }
+    var liveCount: Int { appendable?.liveCount ?? immutable!.liveCount }
+    var deletedCount: Int { appendable?.deletedCount ?? immutable!.deletedCount }
+    var vectorStorageBytes: Int { appendable?.vectorStorageBytes ?? immutable!.vectorStorageBytes }
+    var hasChanges: Bool { appendable?.hasChanges ?? immutable!.hasChanges }
+
+    func liveOffset(of id: PointID) -> Int? {
+        if let appendable { return appendable.liveOffset(of: id) }
+        return immutable!.liveOffset(of: id)
+    }
+
+    func deletedVersion(of id: PointID) -> UInt64? {
+        if let appendable { return appendable.deletedVersion(of: id) }
+        return immutable!.deletedVersion(of: id)
+    }
+
+    func version(at offset: Int) -> UInt64 { appendable?.version(at: offset) ?? immutable!.version(at: offset) }
+
+    func point(at offset: Int) -> PointStruct { appendable?.point(at: offset) ?? immutable!.point(at: offset) }
+
+    func record(at offset: Int, withPayload: WithPayload, withVector: WithVector) -> PointRecord {
+        if let appendable { return appendable.record(at: offset, withPayload: withPayload, withVector: withVector) }
+        return immutable!.record(at: offset, withPayload: withPayload, withVector: withVector)
+    }
+
+    func liveIDs() -> [PointID] {
+        let data = data
+        return (0..<data.totalCount).compactMap { data.isLive(at: $0) ? data.id(at: $0) : nil }
+    }
+
+    mutating func markDeleted(_ id: PointID, at offset: Int, version: UInt64) {
+        if appendable != nil {
+            appendable!.remove(id, version: version)
+        } else {
+            immutable!.markDeleted(at: offset, version: version)
+        }
+        if locked { deletedWhileLocked.append((id, version)) }
+    }
+}
+
+/// The segments of a shard and the rules that keep one live copy of each point among them.
+///
+/// New points go to the write segment (an unlocked appendable one, created when missing). A point
+/// in an appendable segment is changed in place; a point in an immutable or locked segment is
+/// copied to the write segment, changed there, and its old copy marked deleted at the operation's
+/// version (copy-on-write). Every change is guarded by the point's version, so replaying the WAL
+/// over segments that are already ahead changes nothing.
+struct SegmentSet: Sendable {
+    var entries: [SegmentEntry] = []
+    let dimensions: [String: Int]
+    let datatypes: [String: Datatype]
+
+    init(dimensions: [String: Int], datatypes: [String: Datatype], entries: [SegmentEntry] = []) {
+        self.dimensions = dimensions
+        self.datatypes = datatypes
+        self.entries = entries
+    }
+
+    var liveCount: Int { entries.reduce(0) { $0 + $1.liveCount } }
+
+    /// The segment and offset of the live copy of `id`.
+    func find(_ id: PointID) -> (segment: Int, offset: Int)? {
+        for (index, entry) in entries.enumerated() {
+            if let offset = entry.liveOffset(of: id) { return (index, offset) }
+        }
+        return nil
+    }
+
+    func firstMissing(_ ids: [PointID]) -> PointID? {
+        ids.first { find($0) == nil }
+    }
+
+    /// The newest version at which any segment recorded `id` as deleted.
+    func deletedVersion(of id: PointID) -> UInt64? {
+        entries.compactMap { $0.deletedVersion(of: id) }.max()
+    }
+
+    /// Index of the write segment, creating an empty appendable one when there is none.
+    mutating func writeSegment() -> Int {
+        if let index = entries.lastIndex(where: \.isMutable) { return index }
+        entries.append(SegmentEntry(uuid: UUID().uuidString.lowercased(),
+                                    appendable: AppendableSegment(dimensions: dimensions, datatypes: datatypes), listed: false))
+        return entries.count - 1
+    }
+
+    mutating func apply(_ operation: UpdateOperation, version: UInt64) {
+        switch operation {
+        case .upsert(let points):
+            for point in points { upsert(point, version: version) }
+        case .delete(let ids):
+            for id in ids {
+                if let (segment, offset) = find(id) {
+                    guard entries[segment].version(at: offset) < version else { continue }
+                    entries[segment].markDeleted(id, at: offset, version: version)
+                } else {
+                    // Remember the deletion, so replaying an older upsert of it cannot bring it back.
+                    let target = writeSegment()
+                    entries[target].appendable!.delete(id, version: version)
+                }
+            }
+        case .updateVectors, .deleteVectors, .setPayload, .overwritePayload, .deletePayload, .clearPayload:
+            // Copy the points that are not in a mutable segment to the write segment at their own
+            // version, then change every point in place.
+            var segmentOf: [PointID: Int] = [:]
+            for id in operation.ids where segmentOf[id] == nil {
+                guard let (segment, offset) = find(id) else { continue }
+                guard !entries[segment].isMutable else {
+                    segmentOf[id] = segment
+                    continue
+                }
+                guard entries[segment].version(at: offset) < version else { continue }
+                let point = entries[segment].point(at: offset)
+                let oldVersion = entries[segment].version(at: offset)
+                entries[segment].markDeleted(id, at: offset, version: version)
+                let target = writeSegment()
+                entries[target].appendable!.upsert(point, version: oldVersion)
+                segmentOf[id] = target
+            }
+            for (segment, part) in operation.partitioned(by: { segmentOf[$0] ?? -1 }) where segment >= 0 {
+                entries[segment].appendable!.apply(part, version: version)
+            }
+        }
+    }
+
+    private mutating func upsert(_ point: PointStruct, version: UInt64) {
+        if let (segment, offset) = find(point.id) {
+            if entries[segment].isMutable {
+                entries[segment].appendable!.upsert(point, version: version)
+                return
+            }
+            guard entries[segment].version(at: offset) < version else { return }
+            entries[segment].markDeleted(point.id, at: offset, version: version)
+        } else if let deletedAt = deletedVersion(of: point.id), deletedAt >= version {
+            return
+        }
+        let target = writeSegment()
+        entries[target].appendable!.upsert(point, version: version)
+    }
+
+    /// After loading: when a crash left two live copies of a point (a copy-on-write whose old copy's
+    /// deletion was not flushed), keeps the newer and marks the other deleted.
+    mutating func removeDuplicates() {
+        guard entries.count > 1 else { return }
+        var seen: [PointID: (segment: Int, offset: Int)] = [:]
+        seen.reserveCapacity(liveCount)
+        for segment in entries.indices {
+            let data = entries[segment].data
+            for offset in 0..<data.totalCount where data.isLive(at: offset) {
+                let id = data.id(at: offset)
+                guard let other = seen[id] else {
+                    seen[id] = (segment, offset)
+                    continue
+                }
+                let otherVersion = entries[other.segment].version(at: other.offset)
+                if otherVersion >= data.version(at: offset) {
+                    entries[segment].markDeleted(id, at: offset, version: otherVersion)
+                } else {
+                    entries[other.segment].markDeleted(id, at: other.offset, version: data.version(at: offset))
+                    seen[id] = (segment, offset)
+                }
+            }
+        }
+    }
+}

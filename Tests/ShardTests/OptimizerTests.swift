@@ -1,0 +1,277 @@
+import DiskIO
+import Foundation
+import QuiverJSON
+import QuiverModel
+import QuiverTesting
+@testable import Shard
+import Testing
+
+/// Thresholds for tests: by default nothing is sealed or merged and vacuum needs 100 points.
+func thresholds(sealBytes: Int = Int.max, segments: Int = 2, maxSegmentBytes: Int = 1 << 40, minVectors: Int = 100,
+                storage: ImmutableSegment.Storage = .init(vectorsOnDisk: [:], payloadOnDisk: false)) -> OptimizerThresholds {
+    OptimizerThresholds(deletedThreshold: 0.2, vacuumMinVectors: minVectors, segmentNumber: segments, maxSegmentBytes: maxSegmentBytes,
+                        indexingThresholdBytes: sealBytes, enabled: true, storage: storage)
+}
+
+/// Bytes of vector storage per point of `twoVectors` (2 + 3 float32).
+let bytesPerPoint = 20
+
+@Suite struct OptimizerTests {
+    func filled(_ dir: TempDir, points: Int, disk: any Disk = PosixDisk()) async throws -> LocalShard {
+        let shard = try LocalShard(path: dir.path, disk: disk, config: twoVectors)
+        for start in stride(from: 0, to: points, by: 500) {
+            _ = try await shard.update(.upsert((start..<min(points, start + 500)).map {
+                PointStruct(id: .number(UInt64($0)), vectors: ["a": [Float($0), 1]], payload: JSONObject([("i", .int(Int64($0)))]))
+            }), wait: false)
+        }
+        return shard
+    }
+
+    func expected(_ i: Int) -> PointRecord {
+        PointRecord(id: .number(UInt64(i)), payload: JSONObject([("i", .int(Int64(i)))]), vectors: ["a": [Float(i), 1]])
+    }
+
+    @Test func vacuumDropsDeletedPointsAndKeepsTheRest() async throws {
+        let dir = TempDir()
+        let shard = try await filled(dir, points: 1000)
+        #expect(await shard.plannedOptimization(thresholds()) == nil)
+        _ = try await shard.update(.delete((0..<600).map { .number(UInt64($0)) }), wait: true)
+        try await shard.persist()
+        #expect(await shard.plannedOptimization(thresholds())?.optimizer == "vacuum")
+        #expect(await shard.plannedOptimization(thresholds(minVectors: 5000)) == nil)
+        let before = await shard.segmentSummaries
+        #expect(try await shard.optimize(thresholds()))
+        let after = await shard.segmentSummaries
+        #expect(after.count == 1 && after[0].uuid != before[0].uuid && after[0].points == 400)
+        #expect(await shard.segments.entries[0].deletedCount == 0)
+        #expect(await shard.segments.entries[0].isAppendable, "a small vacuumed segment stays appendable")
+        #expect(await shard.plannedOptimization(thresholds()) == nil)
+        #expect(await shard.optimizations.completed.first?.status == .done)
+        #expect(await shard.retrieve([.number(700), .number(5)], withPayload: .all, withVector: .all) == [expected(700)])
+        // The old segment's directory is gone; the new one holds only the live points.
+        #expect(try PosixDisk().listDirectory(joinPath(dir.path, "segments")) == [after[0].uuid])
+        #expect(try PosixDisk().readFile(joinPath(dir.path, "segments", after[0].uuid, "ids.bin")).count == 400 * SegmentFiles.idRecordBytes)
+        let reopened = try LocalShard(path: dir.path, disk: PosixDisk(), config: twoVectors)
+        #expect(await reopened.pointCount == 400)
+        #expect(await reopened.retrieve([.number(700)], withPayload: .all, withVector: .all) == [expected(700)])
+    }
+
+    /// Optimizations wait for the first update after a restart, as in Qdrant.
+    @Test func optimizationsWaitForAnUpdateAfterRestart() async throws {
+        let dir = TempDir()
+        let shard = try await filled(dir, points: 1000)
+        _ = try await shard.update(.delete((0..<600).map { .number(UInt64($0)) }), wait: true)
+        try await shard.persist()
+        let reopened = try LocalShard(path: dir.path, disk: PosixDisk(), config: twoVectors)
+        #expect(try await !reopened.optimize(thresholds()))
+        #expect(await reopened.plannedOptimization(thresholds()) != nil)
+        await reopened.triggerOptimizers()
+        #expect(try await reopened.optimize(thresholds()))
+    }
+
+    /// An appendable segment past the threshold becomes immutable; later ones are indexed
+    /// together with it or merged, never beyond the segment budget once the work is done.
+    @Test func sealingAndMergingKeepEveryPoint() async throws {
+        let dir = TempDir()
+        let shard = try await filled(dir, points: 0)
+        let t = thresholds(sealBytes: 1000 * bytesPerPoint, segments: 2)
+        for round in 0..<5 {
+            for start in stride(from: round * 1500, to: (round + 1) * 1500, by: 500) {
+                _ = try await shard.update(.upsert((start..<(start + 500)).map {
+                    PointStruct(id: .number(UInt64($0)), vectors: ["a": [Float($0), 1]], payload: JSONObject([("i", .int(Int64($0)))]))
+                }), wait: false)
+            }
+            while try await shard.optimize(t) {}
+        }
+        #expect(await shard.segmentCount <= 2)
+        #expect(await shard.segments.entries.contains { !$0.isAppendable })
+        #expect(await shard.pointCount == 7500)
+        let names = Set(await shard.optimizations.completed.map(\.optimizer))
+        #expect(names.contains("indexing"))
+        try await shard.persist()
+        for candidate in [shard, try LocalShard(path: dir.path, disk: PosixDisk(), config: twoVectors)] {
+            #expect(await candidate.pointCount == 7500)
+            let page = await candidate.scroll(from: .number(1499), limit: 3, withPayload: .all, withVector: .all)
+            #expect(page == [expected(1499), expected(1500), expected(1501)])
+        }
+        let listed = try PosixDisk().listDirectory(joinPath(dir.path, "segments"))
+        #expect(Set(listed) == Set(await shard.segmentSummaries.map(\.uuid)))
+    }
+
+    /// Writes racing an optimization are all there afterwards, in memory and after reopening.
+    @Test func writesDuringOptimizationAreKept() async throws {
+        for t in [thresholds(), thresholds(sealBytes: 1000 * bytesPerPoint)] {
+            let dir = TempDir()
+            let shard = try await filled(dir, points: 20_000)
+            _ = try await shard.update(.delete((0..<5_000).map { .number(UInt64($0)) }), wait: true)
+            async let optimized = shard.optimize(t)
+            for i in 0..<200 {
+                _ = try await shard.update(.upsert([PointStruct(id: .number(UInt64(30_000 + i)), vectors: ["a": [1, 2]])]), wait: false)
+                _ = try await shard.update(.delete([.number(UInt64(15_000 + i))]), wait: false)
+                _ = try await shard.update(.setPayload([.number(UInt64(19_000 + i))], payload: JSONObject([("v", .bool(true))]), key: nil), wait: false)
+                _ = try await shard.update(.upsert([PointStruct(id: .number(UInt64(10_000 + i)), vectors: ["a": [7, 7]])]), wait: false)
+            }
+            #expect(try await optimized)
+            try await shard.persist()
+            for candidate in [shard, try LocalShard(path: dir.path, disk: PosixDisk(), config: twoVectors)] {
+                #expect(await candidate.pointCount == 15_000)
+                #expect(await candidate.retrieve([.number(30_199), .number(15_000), .number(15_200)], withPayload: .none, withVector: .none).map(\.id)
+                    == [.number(30_199), .number(15_200)])
+                #expect(await candidate.retrieve([.number(19_100)], withPayload: .all, withVector: .none).first?.payload
+                    == JSONObject([("i", .int(19_100)), ("v", .bool(true))]))
+                #expect(await candidate.retrieve([.number(10_100)], withPayload: .all, withVector: .all).first
+                    == PointRecord(id: .number(10_100), payload: JSONObject(), vectors: ["a": [7, 7]]))
+                #expect(await candidate.scroll(from: nil, limit: 100_000, withPayload: .none, withVector: .none).count == 15_000)
+            }
+        }
+    }
+
+    /// Every kind of change to a point in an immutable segment moves it to the write segment.
+    @Test func changesToImmutablePointsCopyThemOnWrite() async throws {
+        let dir = TempDir()
+        let shard = try await filled(dir, points: 1000)
+        #expect(try await shard.optimize(thresholds(sealBytes: 100)))
+        #expect(await shard.segments.entries.map(\.isAppendable) == [false])
+        _ = try await shard.update(.setPayload([.number(1)], payload: JSONObject([("x", .int(1))]), key: nil), wait: true)
+        _ = try await shard.update(.updateVectors([PointStruct(id: .number(2), vectors: ["b": [1, 2, 3]])]), wait: true)
+        _ = try await shard.update(.deleteVectors([.number(3)], names: ["a"]), wait: true)
+        _ = try await shard.update(.clearPayload([.number(4)]), wait: true)
+        _ = try await shard.update(.upsert([point(5, [9, 9])]), wait: true)
+        _ = try await shard.update(.delete([.number(6)]), wait: true)
+        let want: [PointRecord] = [
+            PointRecord(id: .number(1), payload: JSONObject([("i", .int(1)), ("x", .int(1))]), vectors: ["a": [1, 1]]),
+            PointRecord(id: .number(2), payload: JSONObject([("i", .int(2))]), vectors: ["a": [2, 1], "b": [1, 2, 3]]),
+            PointRecord(id: .number(3), payload: JSONObject([("i", .int(3))]), vectors: [:]),
+            PointRecord(id: .number(4), payload: JSONObject(), vectors: ["a": [4, 1]]),
+            PointRecord(id: .number(5), payload: JSONObject(), vectors: ["a": [9, 9]]),
+            expected(7),
+        ]
+        let ids: [PointID] = (1...7).map { .number(UInt64($0)) }
+        #expect(await shard.retrieve(ids, withPayload: .all, withVector: .all) == want)
+        #expect(await shard.segments.entries.map(\.liveCount) == [994, 5])
+        #expect(await shard.pointCount == 999)
+        // Replayed from the WAL, and after a flush from the files.
+        #expect(await (try LocalShard(path: dir.path, disk: PosixDisk(), config: twoVectors)).retrieve(ids, withPayload: .all, withVector: .all) == want)
+        try await shard.persist()
+        let reopened = try LocalShard(path: dir.path, disk: PosixDisk(), config: twoVectors)
+        #expect(await reopened.retrieve(ids, withPayload: .all, withVector: .all) == want)
+        #expect(await reopened.pointCount == 999)
+    }
+
+    /// A moved point is stored at its destination before its old copy is stored as deleted, so
+    /// a flush cut short between the two cannot lose it.
+    @Test func movedPointsSurviveAFlushCutShort() async throws {
+        let dir = TempDir()
+        let disk = FaultyDisk()
+        let shard = try await filled(dir, points: 10, disk: disk)
+        #expect(try await shard.optimize(thresholds(sealBytes: 100)))
+        _ = try await shard.update(.setPayload([.number(1)], payload: JSONObject([("x", .int(1))]), key: nil), wait: true)
+        let destination = try #require(await shard.segments.entries.first { $0.isMutable }?.uuid)
+        disk.fail(.fileSync, whenPathContains: destination)
+        await #expect(throws: ShardError.self) { try await shard.persist() }
+        disk.heal()
+        let reopened = try LocalShard(path: dir.path, disk: PosixDisk(), config: twoVectors)
+        #expect(await reopened.pointCount == 10)
+        #expect(await reopened.retrieve([.number(1)], withPayload: .all, withVector: .none).first?.payload
+            == JSONObject([("i", .int(1)), ("x", .int(1))]))
+    }
+
+    /// A crash can leave a moved point live in two segments; the newer copy wins at start-up.
+    @Test func duplicatesAfterACrashResolveToTheNewerCopy() async throws {
+        let dir = TempDir()
+        let shard = try await filled(dir, points: 10)
+        #expect(try await shard.optimize(thresholds(sealBytes: 100)))
+        _ = try await shard.update(.setPayload([.number(1)], payload: JSONObject([("x", .int(1))]), key: nil), wait: true)
+        var set = await shard.segments
+        // Undo the old copy's deletion, as if it had not reached the disk.
+        let old = set.entries[0].immutable!
+        set.entries[0].immutable = try ImmutableSegment.load(directory: old.directory, disk: PosixDisk(), dimensions: old.dimensions,
+                                                             datatypes: [:], storage: old.storage)
+        #expect(set.liveCount == 11)
+        set.removeDuplicates()
+        #expect(set.liveCount == 10)
+        let (segment, offset) = try #require(set.find(.number(1)))
+        #expect(set.entries[segment].isAppendable)
+        #expect(set.entries[segment].record(at: offset, withPayload: .all, withVector: .none).payload == JSONObject([("i", .int(1)), ("x", .int(1))]))
+    }
+
+    /// An optimization whose result cannot be listed changes nothing; a replacement that was not
+    /// listed before a crash is removed at start-up.
+    @Test func failedOrInterruptedOptimizationsLeaveTheShardAsItWas() async throws {
+        let dir = TempDir()
+        let disk = FaultyDisk()
+        let shard = try await filled(dir, points: 1000, disk: disk)
+        try await shard.persist()
+        let before = await shard.segmentSummaries
+        disk.fail(.rename, whenPathContains: "segments.json")
+        await #expect(throws: ShardError.self) { try await shard.optimize(thresholds(sealBytes: 100)) }
+        disk.heal()
+        #expect(await shard.segmentSummaries == before)
+        #expect(await shard.optimizerError != nil)
+        #expect(await shard.optimizations.completed.last?.status != .done)
+        #expect(try PosixDisk().listDirectory(joinPath(dir.path, "segments")) == before.map(\.uuid))
+        _ = try await shard.update(.upsert([point(1, [5, 5])]), wait: true)
+        #expect(await shard.retrieve([.number(1)], withPayload: .none, withVector: .all).first?.vectors == ["a": [5, 5]])
+        // Now a crash between writing a replacement and listing it.
+        let set = await shard.segments
+        let stray = joinPath(dir.path, "segments", "stray")
+        try ImmutableSegment.write(from: [set.entries[0].data], directory: stray, disk: PosixDisk(), datatypes: [:], version: 1, uuid: "stray")
+        let reopened = try LocalShard(path: dir.path, disk: PosixDisk(), config: twoVectors)
+        #expect(!PosixDisk().fileExists(stray))
+        #expect(await reopened.pointCount == 1000)
+        #expect(await reopened.retrieve([.number(1)], withPayload: .none, withVector: .all).first?.vectors == ["a": [5, 5]])
+        #expect(try await shard.optimize(thresholds(sealBytes: 100)))
+        #expect(await shard.optimizerError == nil)
+    }
+
+    /// `on_disk` vectors and `on_disk_payload` are memory-mapped; otherwise copied into memory.
+    /// Switching reopens the files without rewriting them.
+    @Test func storageModesReadTheSameData() async throws {
+        let dir = TempDir()
+        let shard = try await filled(dir, points: 1000)
+        let mapped = ImmutableSegment.Storage(vectorsOnDisk: ["a": true, "b": false], payloadOnDisk: true)
+        #expect(try await shard.optimize(thresholds(sealBytes: 100, storage: mapped)))
+        #expect(await shard.segments.entries[0].immutable!.storage == mapped)
+        #expect(await shard.retrieve([.number(999)], withPayload: .all, withVector: .all) == [expected(999)])
+        _ = try await shard.update(.delete([.number(999)]), wait: true)
+        let inMemory = ImmutableSegment.Storage(vectorsOnDisk: ["a": false, "b": false], payloadOnDisk: false)
+        try await shard.applyStorage(inMemory)
+        #expect(await shard.segments.entries[0].immutable!.storage == inMemory)
+        #expect(await shard.retrieve([.number(998), .number(999)], withPayload: .all, withVector: .all) == [expected(998)])
+        #expect(await shard.pointCount == 999)
+    }
+}
+
+@Suite struct DatatypeStorageTests {
+    @Test func compactDatatypesAreStoredCompactlyAndExactly() async throws {
+        let dir = TempDir()
+        var config = CreateCollection(vectors: .named([
+            "f32": VectorParams(size: 4, distance: .dot),
+            "f16": { var p = VectorParams(size: 4, distance: .dot); p.datatype = .float16; return p }(),
+            "u8": { var p = VectorParams(size: 4, distance: .dot); p.datatype = .uint8; return p }(),
+        ])).effectiveConfig(defaults: CollectionDefaults())
+        config.walConfig.walCapacityMb = 1
+        let shard = try LocalShard(path: dir.path, disk: PosixDisk(), config: config)
+        let half: [Float] = [0.5, -2, 65504, 0.0999755859375]
+        let bytes: [Float] = [0, 1, 128, 255]
+        for i in 0..<100 {
+            _ = try await shard.update(.upsert([PointStruct(id: .number(UInt64(i)), vectors: ["f32": [Float(i), 0.1, 0, 1], "f16": half, "u8": bytes])]), wait: false)
+        }
+        try await shard.persist()
+        let segment = joinPath(dir.path, "segments", try #require(await shard.segmentSummaries.first?.uuid))
+        let files = try PosixDisk().listDirectory(segment).filter { $0.hasPrefix("vectors-") }.sorted()
+        let sizes = try files.map { try PosixDisk().readFile(joinPath(segment, $0)).count }
+        // Names sort f16, f32, u8: 2, 4 and 1 bytes per element.
+        #expect(sizes == [100 * 4 * 2, 100 * 4 * 4, 100 * 4 * 1])
+        let want = [PointRecord(id: .number(7), payload: nil, vectors: ["f32": [7, 0.1, 0, 1], "f16": half, "u8": bytes])]
+        let reopened = try LocalShard(path: dir.path, disk: PosixDisk(), config: config)
+        #expect(await reopened.retrieve([.number(7)], withPayload: .none, withVector: .all) == want)
+        // The same values from an immutable segment, mapped and in memory.
+        await reopened.triggerOptimizers()
+        let mapped = ImmutableSegment.Storage(vectorsOnDisk: ["f32": true, "f16": true, "u8": true], payloadOnDisk: true)
+        #expect(try await reopened.optimize(thresholds(sealBytes: 10, storage: mapped)))
+        #expect(await reopened.retrieve([.number(7)], withPayload: .none, withVector: .all) == want)
+        try await reopened.applyStorage(.init(vectorsOnDisk: [:], payloadOnDisk: false))
+        #expect(await reopened.retrieve([.number(7)], withPayload: .none, withVector: .all) == want)
+    }
+}
