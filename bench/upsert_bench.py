@@ -140,9 +140,16 @@ def main():
         for start in range(0, n, 10_000):  # encode in slices to bound client memory
             run_upserts(node, "million", upsert_bodies(min(10_000, n - start), 128, 1000, rng, first_id=start), wait=False)
         load_seconds = time.perf_counter() - t0
-        node.request("GET", "/collections/million")
+        t1 = time.perf_counter()
+        while True:  # the optimizer seals and merges segments in the background
+            info = json.loads(node.request("GET", "/collections/million")[1])["result"]
+            if info["status"] == "green":
+                break
+            time.sleep(0.5)
+        green_seconds = time.perf_counter() - t1
         rss_after = node.rss_bytes()
-        print(f"\n{n} points of 128-d (with a small payload) in {load_seconds:.1f} s including client encoding")
+        print(f"\n{n} points of 128-d (with a small payload) in {load_seconds:.1f} s including client encoding; "
+              f"green {green_seconds:.1f} s later with {info['segments_count']} segments")
         print(f"resident memory: {rss_before / 2**20:.0f} MiB before, {rss_after / 2**20:.0f} MiB after "
               f"= {(rss_after - rss_before) / n * 1e6 / 2**20:.0f} MiB per million points "
               f"(raw vectors: {128 * 4 * 1e6 / 2**20:.0f} MiB per million)")
@@ -153,7 +160,7 @@ def main():
         node.request("PUT", "/collections/million/points?wait=true",
                      dumps({"batch": {"ids": [n + 1], "vectors": [[0.5] * 128]}}))
         node.kill()
-        print(f"restart after kill -9 (segment + WAL replay): {node.start():.2f} s to ready")
+        print(f"restart after kill -9 (segments + WAL replay): {node.start():.2f} s to ready")
         status, body = node.request("POST", "/collections/million/points/count", b"{}")
         count = json.loads(body)["result"]["count"]
         print(f"points after restart: {count}")
