@@ -16,16 +16,7 @@ public final class ByteRegion: @unchecked Sendable {
         self.release = release
     }
 
-    /// A copy of `array` in memory the region owns.
-    public convenience init(copying array: [UInt8]) {
-        let memory = UnsafeMutableRawBufferPointer.allocate(byteCount: max(array.count, 1), alignment: 64)
-        array.withUnsafeBytes { memory.copyMemory(from: $0) }
-        self.init(bytes: UnsafeRawBufferPointer(rebasing: memory[0..<array.count])) { region in
-            region.baseAddress.map { UnsafeMutableRawPointer(mutating: $0).deallocate() }
-        }
-    }
-
-    public static let empty = ByteRegion(copying: [])
+    public static let empty = ByteRegion(bytes: UnsafeRawBufferPointer(start: nil, count: 0)) { _ in }
 
     deinit { release(bytes) }
 
@@ -33,6 +24,31 @@ public final class ByteRegion: @unchecked Sendable {
 }
 
 extension PosixDisk {
+    /// Reads `path` straight into memory the region owns (one copy, no intermediate array).
+    public func readRegion(_ path: String) throws(DiskError) -> ByteRegion {
+        let fd = systemOpen(path, O_RDONLY | O_CLOEXEC, 0)
+        guard fd >= 0 else { throw failure("open", path) }
+        defer { systemClose(fd) }
+        var info = stat()
+        guard fstat(fd, &info) == 0 else { throw failure("fstat", path) }
+        let size = Int(info.st_size)
+        let memory = UnsafeMutableRawBufferPointer.allocate(byteCount: max(size, 1), alignment: 64)
+        var done = 0
+        while done < size {
+            let n = pread(fd, memory.baseAddress! + done, size - done, off_t(done))
+            if n < 0 && errno == EINTR { continue }
+            guard n > 0 else {
+                let error = n == 0 ? DiskError(operation: "read", path: path, errno: 0, reason: "file shrank while read") : failure("read", path)
+                memory.deallocate()
+                throw error
+            }
+            done += n
+        }
+        return ByteRegion(bytes: UnsafeRawBufferPointer(rebasing: memory[0..<size])) { region in
+            region.baseAddress.map { UnsafeMutableRawPointer(mutating: $0).deallocate() }
+        }
+    }
+
     /// Maps `path` read-only, shared: reads come from the page cache, nothing is copied.
     public func map(_ path: String) throws(DiskError) -> ByteRegion {
         let fd = systemOpen(path, O_RDONLY | O_CLOEXEC, 0)

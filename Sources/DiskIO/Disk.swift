@@ -21,6 +21,8 @@ public protocol Disk: Sendable {
     func open(_ path: String, create: Bool) throws(DiskError) -> any DiskFile
     /// The bytes of a file that will not change any more, memory-mapped where the disk can.
     func map(_ path: String) throws(DiskError) -> ByteRegion
+    /// The bytes of a file copied into memory, for data kept in RAM.
+    func readRegion(_ path: String) throws(DiskError) -> ByteRegion
 }
 
 /// An IO failure: what was attempted, on which path, and the OS's reason.
@@ -41,11 +43,6 @@ public struct DiskError: Error, Sendable, Equatable, CustomStringConvertible {
 }
 
 extension Disk {
-    /// The bytes of `path` copied into memory (`ByteRegion`), for data kept in RAM.
-    public func readRegion(_ path: String) throws(DiskError) -> ByteRegion {
-        ByteRegion(copying: try readFile(path))
-    }
-
     /// Replaces `path` with `bytes` so that after a crash it holds either the old or the new content:
     /// write a temp file beside it, fsync it, rename it over `path`, fsync the directory.
     public func writeFileAtomically(_ path: String, _ bytes: [UInt8]) throws(DiskError) {

@@ -166,7 +166,8 @@ public struct AppendableSegment: SegmentData {
             return
         }
         if let removedAt = deletedVersions[point.id] {
-            guard removedAt < version else { return }
+            // Removed at the same version means moved away by this operation (see `SegmentSet`).
+            guard removedAt <= version else { return }
             deletedVersions[point.id] = nil
         }
         let offset = ids.count

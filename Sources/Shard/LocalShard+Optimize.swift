@@ -128,12 +128,13 @@ extension LocalShard {
         return nil
     }
 
-    /// Runs one planned optimization if optimizations are on and triggered; returns whether it did.
+    /// Moves immutable segments to the configured storage mode, then runs one planned
+    /// optimization if optimizations are on and triggered; returns whether it ran one.
     @discardableResult
     public func optimize(_ t: OptimizerThresholds) async throws(ShardError) -> Bool {
-        guard currentOptimization == nil, t.enabled, optimizersTriggered else { return false }
+        guard currentOptimization == nil else { return false }
         try applyStorage(t.storage)
-        guard let plan = plannedOptimization(t) else { return false }
+        guard t.enabled, optimizersTriggered, let plan = plannedOptimization(t) else { return false }
         let chosen = Set(plan.segments.map(\.uuid))
         var inputs: [any SegmentData] = []
         for index in segments.entries.indices where chosen.contains(segments.entries[index].uuid) {

@@ -231,22 +231,28 @@ public actor LocalShard {
         }
         unsyncedSince = nil
         let version = wal.lastSequence
-        // Mutable segments first: a point moved out of an immutable or locked segment must be
-        // stored at its destination before its old copy is stored as deleted.
-        let entries = segments.entries.indices
-        let order = entries.filter { segments.entries[$0].isMutable } + entries.filter { !segments.entries[$0].isMutable }
+        // A moved point must be stored, in a segment start-up will load, before its old copy is
+        // stored as deleted. Moves go from immutable segments, or from an older appendable one, to
+        // the newest appendable one (`SegmentSet.writeSegment`). So: appendable segments newest
+        // first, each listed in `segments.json` before an older one is written, then the rest.
+        let appendable = segments.entries.indices.filter { segments.entries[$0].isAppendable }.reversed()
+        let immutable = segments.entries.indices.filter { !segments.entries[$0].isAppendable }
         do {
-            for index in order where segments.entries[index].hasChanges {
+            var unlisted = false
+            for index in appendable where segments.entries[index].hasChanges {
+                if unlisted { try writeSegmentList(version: persistedVersion) }
                 let entry = segments.entries[index]
-                let directory = joinPath(segmentsDirectory, entry.uuid)
-                if let appendable = entry.appendable {
-                    try SegmentFiles(directory: directory, disk: disk).flush(appendable, version: version, uuid: entry.uuid)
-                    segments.entries[index].appendable!.clearChanges()
-                    segments.entries[index].listed = true
-                } else {
-                    try entry.immutable!.flush(disk: disk)
-                    segments.entries[index].immutable!.clearChanges()
-                }
+                try SegmentFiles(directory: joinPath(segmentsDirectory, entry.uuid), disk: disk)
+                    .flush(entry.appendable!, version: version, uuid: entry.uuid)
+                segments.entries[index].appendable!.clearChanges()
+                unlisted = !entry.listed
+                segments.entries[index].listed = true
+            }
+            for index in immutable where segments.entries[index].hasChanges {
+                if unlisted { try writeSegmentList(version: persistedVersion) }
+                unlisted = false
+                try segments.entries[index].immutable!.flush(disk: disk)
+                segments.entries[index].immutable!.clearChanges()
             }
             try writeSegmentList(version: version)
         } catch {

@@ -110,9 +110,12 @@ struct SegmentSet: Sendable {
         entries.compactMap { $0.deletedVersion(of: id) }.max()
     }
 
-    /// Index of the write segment, creating an empty appendable one when there is none.
+    /// Index of the write segment: the newest appendable segment, or a new one when that is
+    /// locked (or there is none). New points and moved points only ever go there, so a move always
+    /// goes to a segment newer than any appendable it comes from — the order `persist` relies on.
+    /// Appendable segments are kept in `entries` in the order they were created.
     mutating func writeSegment() -> Int {
-        if let index = entries.lastIndex(where: \.isMutable) { return index }
+        if let index = entries.lastIndex(where: \.isAppendable), entries[index].isMutable { return index }
         entries.append(SegmentEntry(uuid: UUID().uuidString.lowercased(),
                                     appendable: AppendableSegment(dimensions: dimensions, datatypes: datatypes), listed: false))
         return entries.count - 1
@@ -165,7 +168,9 @@ struct SegmentSet: Sendable {
             }
             guard entries[segment].version(at: offset) < version else { return }
             entries[segment].markDeleted(point.id, at: offset, version: version)
-        } else if let deletedAt = deletedVersion(of: point.id), deletedAt >= version {
+        } else if let deletedAt = deletedVersion(of: point.id), deletedAt > version {
+            // Deleted after this operation. (A deletion at the same version is the point's move to
+            // another segment by this very operation, so it is no reason to skip.)
             return
         }
         let target = writeSegment()

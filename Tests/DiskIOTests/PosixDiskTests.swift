@@ -52,6 +52,21 @@ import Testing
         #expect(try disk.readFile(joinPath(dir, "big")) == bytes)
     }
 
+    @Test func mapsAndReadsRegions() throws {
+        let dir = try tempDir()
+        defer { try? disk.removeItem(dir) }
+        let bytes = (0..<300_000).map { UInt8(truncatingIfNeeded: $0 * 7) }
+        let file = joinPath(dir, "data.bin")
+        try disk.writeFile(file, bytes)
+        try disk.writeFile(joinPath(dir, "empty.bin"), [])
+        for region in [try disk.map(file), try disk.readRegion(file)] {
+            #expect(Array(region.bytes) == bytes)
+        }
+        #expect(try disk.map(joinPath(dir, "empty.bin")).count == 0)
+        #expect(try disk.readRegion(joinPath(dir, "empty.bin")).count == 0)
+        #expect(throws: DiskError.self) { try disk.map(joinPath(dir, "missing")) }
+    }
+
     @Test func errorsSayWhatAndWhere() {
         do {
             _ = try disk.readFile("/nonexistent/quiver/file")

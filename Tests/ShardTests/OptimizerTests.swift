@@ -176,6 +176,51 @@ let bytesPerPoint = 20
             == JSONObject([("i", .int(1)), ("x", .int(1))]))
     }
 
+    /// The same when the destination is a new segment: it is listed before the old copy's
+    /// deletion is written, so start-up does not discard it as the leftover of a crash.
+    @Test func movedPointsSurviveWhenTheirNewSegmentIsNotListedYet() async throws {
+        let dir = TempDir()
+        let disk = FaultyDisk()
+        let shard = try await filled(dir, points: 10, disk: disk)
+        #expect(try await shard.optimize(thresholds(sealBytes: 100)))
+        _ = try await shard.update(.setPayload([.number(1)], payload: JSONObject([("x", .int(1))]), key: nil), wait: true)
+        _ = try await shard.update(.upsert([point(2, [9, 9])]), wait: true)
+        disk.fail(.rename, whenPathContains: "segments.json")
+        await #expect(throws: ShardError.self) { try await shard.persist() }
+        disk.heal()
+        let reopened = try LocalShard(path: dir.path, disk: PosixDisk(), config: twoVectors)
+        #expect(await reopened.pointCount == 10)
+        #expect(await reopened.retrieve([.number(1), .number(2)], withPayload: .all, withVector: .all) == [
+            PointRecord(id: .number(1), payload: JSONObject([("i", .int(1)), ("x", .int(1))]), vectors: ["a": [1, 1]]),
+            PointRecord(id: .number(2), payload: JSONObject(), vectors: ["a": [9, 9]]),
+        ])
+    }
+
+    /// A point moved twice while segments are being optimized: from an immutable segment to the
+    /// write segment, which is then locked, and from there to a newer write segment. The newer
+    /// segment is written first, so a flush cut short cannot leave the point deleted everywhere.
+    @Test func pointsMovedOutOfALockedAppendableSegmentSurvive() async throws {
+        let dir = TempDir()
+        let disk = FaultyDisk()
+        let shard = try await filled(dir, points: 10, disk: disk)
+        #expect(try await shard.optimize(thresholds(sealBytes: 100)))
+        _ = try await shard.update(.upsert([point(1, [5, 5])]), wait: true)
+        try await shard.persist()
+        let older = try #require(await shard.segments.entries.last?.uuid)
+        await shard.lock(older)
+        _ = try await shard.update(.setPayload([.number(1)], payload: JSONObject([("x", .int(1))]), key: nil), wait: true)
+        let newer = try #require(await shard.segments.entries.last?.uuid)
+        #expect(newer != older)
+        await shard.lock(newer)
+        disk.fail(.fileSync, whenPathContains: newer)
+        await #expect(throws: ShardError.self) { try await shard.persist() }
+        disk.heal()
+        let reopened = try LocalShard(path: dir.path, disk: PosixDisk(), config: twoVectors)
+        #expect(await reopened.pointCount == 10)
+        #expect(await reopened.retrieve([.number(1)], withPayload: .all, withVector: .all)
+            == [PointRecord(id: .number(1), payload: JSONObject([("x", .int(1))]), vectors: ["a": [5, 5]])])
+    }
+
     /// A crash can leave a moved point live in two segments; the newer copy wins at start-up.
     @Test func duplicatesAfterACrashResolveToTheNewerCopy() async throws {
         let dir = TempDir()
@@ -273,5 +318,12 @@ let bytesPerPoint = 20
         #expect(await reopened.retrieve([.number(7)], withPayload: .none, withVector: .all) == want)
         try await reopened.applyStorage(.init(vectorsOnDisk: [:], payloadOnDisk: false))
         #expect(await reopened.retrieve([.number(7)], withPayload: .none, withVector: .all) == want)
+    }
+}
+
+extension LocalShard {
+    /// Locks a segment as a running optimization would.
+    func lock(_ uuid: String) {
+        for index in segments.entries.indices where segments.entries[index].uuid == uuid { segments.entries[index].locked = true }
     }
 }

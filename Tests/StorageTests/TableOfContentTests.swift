@@ -189,3 +189,35 @@ final class TempStorage {
         #expect(counts.allSatisfy { abs($0 - 10_000) < 500 })
     }
 }
+
+@Suite struct CollectionStatusTests {
+    func points(_ range: Range<Int>) -> UpdateOperation {
+        .upsert(range.map { PointStruct(id: .number(UInt64($0)), vectors: ["": [1, 2, 3, Float($0)]]) })
+    }
+
+    /// green → yellow while an optimization is due → green; red with the error after a failed one,
+    /// green again once one succeeds.
+    @Test func statusFollowsTheOptimizer() async throws {
+        let storage = TempStorage()
+        let disk = FaultyDisk()
+        let toc = try await storage.open(disk: disk)
+        try await toc.createCollection("c", request(#"{"vectors":{"size":4,"distance":"Dot"},"optimizers_config":{"indexing_threshold":1}}"#))
+        let collection = try await toc.collection("c")
+        #expect(try await toc.collectionInfo("c").status == .green)
+        _ = try await collection.update(points(0..<100), wait: true)
+        #expect(try await toc.collectionInfo("c").status == .yellow)
+        disk.fail(.fileSync, whenPathContains: "/segments/")
+        await #expect(throws: StorageError.self) { try await toc.optimizeAll() }
+        let failed = try await toc.collectionInfo("c")
+        #expect(failed.status == .red)
+        guard case .error(let message) = failed.optimizerStatus else {
+            Issue.record("expected an optimizer error, got \(failed.optimizerStatus)")
+            return
+        }
+        #expect(message.contains("indexing optimization failed"))
+        disk.heal()
+        try await toc.optimizeAll()
+        let healed = try await toc.collectionInfo("c")
+        #expect(healed.status == .green && healed.optimizerStatus == .ok && healed.pointsCount == 100)
+    }
+}
