@@ -213,7 +213,9 @@ extension LocalShard {
             let position = segments.entries.firstIndex { inputs.contains($0.uuid) } ?? segments.entries.count
             let previous = segments.entries
             segments.entries.removeAll { inputs.contains($0.uuid) }
-            segments.entries.insert(replacement, at: min(position, segments.entries.count))
+            // A replacement without live points is dropped rather than kept as an empty segment.
+            let empty = replacement.liveCount == 0
+            if !empty { segments.entries.insert(replacement, at: min(position, segments.entries.count)) }
             do throws(DiskError) {
                 try writeSegmentList(version: persistedVersion)
             } catch {
@@ -222,7 +224,7 @@ extension LocalShard {
             }
             sortedIDsCache = nil
             // Unlisted now; what a failure leaves behind is removed at the next start.
-            for uuid in inputs { try? disk.removeItem(joinPath(segmentsDirectory, uuid)) }
+            for uuid in inputs.union(empty ? [replacement.uuid] : []) { try? disk.removeItem(joinPath(segmentsDirectory, uuid)) }
         } catch {
             throw .segment(error)
         }

@@ -56,6 +56,22 @@ let bytesPerPoint = 20
         #expect(await reopened.retrieve([.number(700)], withPayload: .all, withVector: .all) == [expected(700)])
     }
 
+    /// A segment whose points were all deleted is removed, not replaced by an empty one.
+    @Test func vacuumOfAnEmptiedSegmentRemovesIt() async throws {
+        let dir = TempDir()
+        let shard = try await filled(dir, points: 1000)
+        #expect(try await shard.optimize(thresholds(sealBytes: 100)))
+        _ = try await shard.update(.delete((0..<1000).map { .number(UInt64($0)) }), wait: true)
+        #expect(await shard.plannedOptimization(thresholds())?.optimizer == "vacuum")
+        #expect(try await shard.optimize(thresholds()))
+        #expect(await shard.segmentCount == 0)
+        #expect(await shard.pointCount == 0)
+        try await shard.persist()
+        let reopened = try LocalShard(path: dir.path, disk: PosixDisk(), config: twoVectors)
+        #expect(await reopened.pointCount == 0)
+        #expect(try PosixDisk().listDirectory(joinPath(dir.path, "segments")).isEmpty)
+    }
+
     /// Optimizations wait for the first update after a restart, as in Qdrant.
     @Test func optimizationsWaitForAnUpdateAfterRestart() async throws {
         let dir = TempDir()
