@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Upsert throughput, memory per million points and restart time of a real Quiver node.
 
-    python bench/upsert_bench.py [--binary .build/release/quiver] [--million-points 1000000]
+    python bench/upsert_bench.py [--binary .build/release/quiver] [--million-points 1000000] [--on-disk] [--skip-throughput]
 
 Starts the binary on a free loopback port in a temporary directory and drives it over HTTP with
 pre-encoded request bodies (so client-side JSON encoding is not what is measured). Prints:
@@ -115,6 +115,8 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--binary", default=str(Path(__file__).resolve().parents[1] / ".build/release/quiver"))
     parser.add_argument("--million-points", type=int, default=1_000_000, help="points for the memory and restart run")
+    parser.add_argument("--on-disk", action="store_true", help="memory run with on_disk vectors and payloads (memory-mapped)")
+    parser.add_argument("--skip-throughput", action="store_true", help="only the memory and restart run")
     args = parser.parse_args()
     rng = np.random.default_rng(7)
     workdir = Path(tempfile.mkdtemp(prefix="quiver-bench-"))
@@ -123,7 +125,7 @@ def main():
         node.start()
         print(f"binary: {args.binary}")
         print(f"{'dim':>5} {'batch':>6} {'wait':>6} {'points':>8} {'seconds':>8} {'points/s':>10}")
-        for dim, n in [(128, 100_000), (768, 30_000)]:
+        for dim, n in [] if args.skip_throughput else [(128, 100_000), (768, 30_000)]:
             for batch in (100, 1000):
                 bodies = upsert_bodies(n, dim, batch, rng)
                 for wait in (True, False):
@@ -135,7 +137,8 @@ def main():
 
         n = args.million_points
         rss_before = node.rss_bytes()
-        node.request("PUT", "/collections/million", dumps({"vectors": {"size": 128, "distance": "Dot"}}))
+        node.request("PUT", "/collections/million", dumps({"vectors": {"size": 128, "distance": "Dot", "on_disk": args.on_disk},
+                                                          "on_disk_payload": args.on_disk}))
         t0 = time.perf_counter()
         for start in range(0, n, 10_000):  # encode in slices to bound client memory
             run_upserts(node, "million", upsert_bodies(min(10_000, n - start), 128, 1000, rng, first_id=start), wait=False)
