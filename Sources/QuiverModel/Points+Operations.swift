@@ -2,13 +2,16 @@ public import QuiverJSON
 
 /// Bodies of the vector and payload endpoints and of `points/batch`.
 extension PointsJSON {
-    /// Ids of a body that selects points by `points` (filters come with the filter language).
-    static func selectedIDs(_ body: JSONObject, _ path: String) throws(Failure) -> [PointID] {
-        if let filter = body["filter"], !filter.isNull {
-            throw fail(fieldPath(path, "filter"), "selecting points by filter is not supported yet")
+    /// The points a body selects: `points` (ids) or `filter`, not both.
+    static func selection(_ body: JSONObject, _ path: String) throws(Failure) -> ([PointID], Filter?) {
+        let points = body["points"].flatMap { $0.isNull ? nil : $0 }
+        let filter = try self.filter(body["filter"], fieldPath(path, "filter"))
+        switch (points, filter) {
+        case (let points?, nil): return (try ids(points, fieldPath(path, "points")), nil)
+        case (nil, let filter?): return ([], filter)
+        case (nil, nil): throw fail(path, "missing field `points` or `filter`")
+        case (_?, _?): throw fail(path, "give either `points` or `filter`, not both")
         }
-        guard let points = body["points"], !points.isNull else { throw fail(path, "missing field `points`") }
-        return try ids(points, fieldPath(path, "points"))
     }
 
     /// The required list of strings at `field` of a body.
@@ -36,21 +39,22 @@ extension PointsJSON {
     }
 
     /// `DeleteVectors`: `{"points": [...], "vector": ["name", ...]}`.
-    public static func deleteVectors(_ value: JSONValue, _ path: String = "") throws(Failure) -> UpdateOperation {
+    public static func deleteVectors(_ value: JSONValue, _ path: String = "") throws(Failure) -> PointsUpdate {
         let body = try object(value, path)
         try rejectUnsupported(body, ["shard_key"])
         let names = try strings(body["vector"], path, field: "vector")
         guard !names.isEmpty else { throw fail(fieldPath(path, "vector"), "must name at least one vector") }
-        return .deleteVectors(try selectedIDs(body, path), names: Array(Set(names)).sorted())
+        let (ids, filter) = try selection(body, path)
+        return PointsUpdate(.deleteVectors(ids, names: Array(Set(names)).sorted()), filter: filter)
     }
 
     /// `SetPayload`, for both set (merge) and overwrite.
-    public static func setPayload(_ value: JSONValue, overwrite: Bool, _ path: String = "") throws(Failure) -> UpdateOperation {
+    public static func setPayload(_ value: JSONValue, overwrite: Bool, _ path: String = "") throws(Failure) -> PointsUpdate {
         let body = try object(value, path)
         try rejectUnsupported(body, ["shard_key"])
         guard let payloadValue = body["payload"] else { throw fail(path, "missing field `payload`") }
         let payload = try object(payloadValue, fieldPath(path, "payload"))
-        let ids = try selectedIDs(body, path)
+        let (ids, filter) = try selection(body, path)
         var key: String?
         if let keyValue = body["key"], !keyValue.isNull {
             guard let k = keyValue.stringValue else { throw fail(fieldPath(path, "key"), "invalid type: \(keyValue.kindDescription), expected a string") }
@@ -58,30 +62,41 @@ extension PointsJSON {
         }
         if overwrite {
             if key != nil { throw fail(fieldPath(path, "key"), "`key` is not supported when overwriting payload yet") }
-            return .overwritePayload(ids, payload: payload)
+            return PointsUpdate(.overwritePayload(ids, payload: payload), filter: filter)
         }
-        return .setPayload(ids, payload: payload, key: key)
+        return PointsUpdate(.setPayload(ids, payload: payload, key: key), filter: filter)
     }
 
     /// `DeletePayload`: `{"keys": [...], "points": [...]}`.
-    public static func deletePayload(_ value: JSONValue, _ path: String = "") throws(Failure) -> UpdateOperation {
+    public static func deletePayload(_ value: JSONValue, _ path: String = "") throws(Failure) -> PointsUpdate {
         let body = try object(value, path)
         try rejectUnsupported(body, ["shard_key"])
-        return .deletePayload(try selectedIDs(body, path), keys: try strings(body["keys"], path, field: "keys"))
+        let keys = try strings(body["keys"], path, field: "keys")
+        let (ids, filter) = try selection(body, path)
+        return PointsUpdate(.deletePayload(ids, keys: keys), filter: filter)
     }
 
     /// `PointsSelector` for clearing payload.
-    public static func clearPayload(_ value: JSONValue, _ path: String = "") throws(Failure) -> UpdateOperation {
+    public static func clearPayload(_ value: JSONValue, _ path: String = "") throws(Failure) -> PointsUpdate {
         let body = try object(value, path)
         try rejectUnsupported(body, ["shard_key"])
-        return .clearPayload(try selectedIDs(body, path))
+        let (ids, filter) = try selection(body, path)
+        return PointsUpdate(.clearPayload(ids), filter: filter)
+    }
+
+    /// `PointsSelector` for deleting points.
+    public static func deletePoints(_ value: JSONValue, _ path: String = "") throws(Failure) -> PointsUpdate {
+        let body = try object(value, path)
+        try rejectUnsupported(body, ["shard_key"])
+        let (ids, filter) = try selection(body, path)
+        return PointsUpdate(.delete(ids), filter: filter)
     }
 
     /// `UpdateOperations`: `{"operations": [{"upsert": …}, {"delete": …}, …]}`.
-    public static func batch(_ value: JSONValue) throws(Failure) -> [UpdateOperation] {
+    public static func batch(_ value: JSONValue) throws(Failure) -> [PointsUpdate] {
         let body = try object(value, "")
         guard let list = body["operations"] else { throw fail("", "missing field `operations`") }
-        var operations: [UpdateOperation] = []
+        var operations: [PointsUpdate] = []
         for (i, element) in try array(list, "operations").enumerated() {
             let path = "operations[\(i)]"
             let wrapper = try object(element, path)
@@ -90,21 +105,46 @@ extension PointsJSON {
             }
             let innerPath = "\(path).\(kind)"
             switch kind {
-            case "upsert": operations.append(.upsert(try insertOperations(inner, innerPath)))
-            case "delete":
-                let selector = try object(inner, innerPath)
-                try rejectUnsupported(selector, ["shard_key"])
-                operations.append(.delete(try selectedIDs(selector, innerPath)))
+            case "upsert": operations.append(PointsUpdate(.upsert(try insertOperations(inner, innerPath))))
+            case "delete": operations.append(try deletePoints(inner, innerPath))
             case "set_payload": operations.append(try setPayload(inner, overwrite: false, innerPath))
             case "overwrite_payload": operations.append(try setPayload(inner, overwrite: true, innerPath))
             case "delete_payload": operations.append(try deletePayload(inner, innerPath))
             case "clear_payload": operations.append(try clearPayload(inner, innerPath))
-            case "update_vectors": operations.append(try updateVectors(inner, innerPath))
+            case "update_vectors": operations.append(PointsUpdate(try updateVectors(inner, innerPath)))
             case "delete_vectors": operations.append(try deleteVectors(inner, innerPath))
             default:
                 throw fail(path, "unknown operation `\(kind)`, expected one of `upsert`, `delete`, `set_payload`, `overwrite_payload`, `delete_payload`, `clear_payload`, `update_vectors`, `delete_vectors`")
             }
         }
         return operations
+    }
+}
+
+/// An update as a request names it: the operation, and a filter when it selects its points by one
+/// (then the operation's own id list is empty, and each shard fills it with the points matching the
+/// filter when it applies the update).
+public struct PointsUpdate: Sendable, Equatable {
+    public var operation: UpdateOperation
+    public var filter: Filter?
+
+    public init(_ operation: UpdateOperation, filter: Filter? = nil) {
+        self.operation = operation
+        self.filter = filter
+    }
+}
+
+extension UpdateOperation {
+    /// The same operation on `ids` (operations that carry whole points keep theirs).
+    public func selecting(_ ids: [PointID]) -> UpdateOperation {
+        switch self {
+        case .upsert, .updateVectors: self
+        case .delete: .delete(ids)
+        case .deleteVectors(_, let names): .deleteVectors(ids, names: names)
+        case .setPayload(_, let payload, let key): .setPayload(ids, payload: payload, key: key)
+        case .overwritePayload(_, let payload): .overwritePayload(ids, payload: payload)
+        case .deletePayload(_, let keys): .deletePayload(ids, keys: keys)
+        case .clearPayload: .clearPayload(ids)
+        }
     }
 }

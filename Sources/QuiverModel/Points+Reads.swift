@@ -13,6 +13,7 @@ public struct ScrollRequest: Sendable, Equatable {
     public var limit: Int?
     public var withPayload: WithPayload
     public var withVector: WithVector
+    public var filter: Filter?
 }
 
 /// Bodies of the read endpoints; defaults are Qdrant's (payload yes, vectors no).
@@ -28,10 +29,11 @@ extension PointsJSON {
 
     public static func scrollRequest(_ value: JSONValue) throws(Failure) -> ScrollRequest {
         let body = try object(value, "")
-        try rejectUnsupported(body, ["filter", "order_by", "shard_key"])
+        try rejectUnsupported(body, ["order_by", "shard_key"])
         var request = ScrollRequest(offset: nil, limit: nil,
                                     withPayload: try WithPayload(json: body["with_payload"], default: .all),
-                                    withVector: try WithVector(json: body["with_vector"], default: .none))
+                                    withVector: try WithVector(json: body["with_vector"], default: .none),
+                                    filter: try filter(body["filter"], "filter"))
         if let offset = body["offset"], !offset.isNull { request.offset = try pointID(offset, "offset") }
         if let limit = body["limit"], !limit.isNull {
             guard case .int(let n) = limit else {
@@ -42,8 +44,10 @@ extension PointsJSON {
         return request
     }
 
-    /// `CountRequest`: counting is exact and unfiltered for now.
-    public static func countRequest(_ value: JSONValue) throws(Failure) {
-        try rejectUnsupported(try object(value, ""), ["filter", "shard_key"])
+    /// `CountRequest`: its filter (counting is always exact).
+    public static func countRequest(_ value: JSONValue) throws(Failure) -> Filter? {
+        let body = try object(value, "")
+        try rejectUnsupported(body, ["shard_key"])
+        return try filter(body["filter"], "filter")
     }
 }

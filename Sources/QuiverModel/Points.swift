@@ -229,15 +229,6 @@ public enum PointsJSON {
             PointStruct(id: ids[i], vectors: columns.mapValues { $0[i] }, payload: payloads[i])
         }
     }
-
-    /// `PointsSelector` by ids: `{"points": [...]}`. Filters come with the filter language.
-    public static func idsSelector(_ value: JSONValue) throws(Failure) -> [PointID] {
-        let body = try object(value, "")
-        try rejectUnsupported(body, ["shard_key"])
-        if body["filter"] != nil { throw fail("filter", "selecting points by filter is not supported yet") }
-        guard let points = body["points"] else { throw fail("", "missing field `points`") }
-        return try ids(points, "points")
-    }
 }
 
 /// Which payload fields to return (`with_payload`).

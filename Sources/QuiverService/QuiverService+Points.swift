@@ -14,10 +14,10 @@ extension QuiverService {
     /// Default page size of scroll, as in Qdrant.
     public static let scrollLimitDefault = 10
 
-    /// Any change to points: upsert, delete, vector and payload updates.
-    public func update(_ collectionName: String, _ operation: UpdateOperation, wait: Bool) async throws(ServiceError) -> UpdateResult {
+    /// Any change to points: upsert, delete, vector and payload updates, by ids or by filter.
+    public func update(_ collectionName: String, _ update: PointsUpdate, wait: Bool) async throws(ServiceError) -> UpdateResult {
         do {
-            return try await toc.collection(collectionName).update(operation, wait: wait)
+            return try await toc.collection(collectionName).update(update, wait: wait)
         } catch {
             throw .storage(error)
         }
@@ -25,7 +25,7 @@ extension QuiverService {
 
     /// `points/batch`: the operations in order, each applied before the next starts; the first
     /// failure stops the batch (earlier operations stay applied, as in Qdrant).
-    public func updateBatch(_ collectionName: String, _ operations: [UpdateOperation], wait: Bool) async throws(ServiceError) -> [UpdateResult] {
+    public func updateBatch(_ collectionName: String, _ operations: [PointsUpdate], wait: Bool) async throws(ServiceError) -> [UpdateResult] {
         var results: [UpdateResult] = []
         for operation in operations { results.append(try await update(collectionName, operation, wait: wait)) }
         return results
@@ -44,20 +44,21 @@ extension QuiverService {
         return result
     }
 
-    public func scroll(_ collectionName: String, offset: PointID?, limit: Int?, withPayload: WithPayload, withVector: WithVector) async throws(ServiceError) -> RecordsResult {
-        let limit = limit ?? Self.scrollLimitDefault
+    public func scroll(_ collectionName: String, _ request: ScrollRequest) async throws(ServiceError) -> RecordsResult {
+        let limit = request.limit ?? Self.scrollLimitDefault
         if limit < 1 {
             var errors = ValidationErrors()
             errors.range("limit", limit, min: 1)
             throw .validation(errors, .body)
         }
         let collection = try await collection(collectionName)
-        let (records, next) = await collection.scroll(from: offset, limit: limit, withPayload: withPayload, withVector: withVector)
+        let (records, next) = await collection.scroll(from: request.offset, limit: limit, filter: request.filter,
+                                                      withPayload: request.withPayload, withVector: request.withVector)
         return RecordsResult(records: records, unnamedVector: await Self.hasUnnamedVector(collection), nextPageOffset: next)
     }
 
-    public func count(_ collectionName: String) async throws(ServiceError) -> Int {
-        await (try collection(collectionName)).count()
+    public func count(_ collectionName: String, filter: Filter? = nil) async throws(ServiceError) -> Int {
+        await (try collection(collectionName)).count(filter: filter)
     }
 
     func collection(_ name: String) async throws(ServiceError) -> Collection {
@@ -74,7 +75,39 @@ extension QuiverService {
     }
 }
 
+/// Search results with what the wire format needs to render them.
+public struct SearchResult: Sendable {
+    public var points: [ScoredPoint]
+    public var unnamedVector: Bool
+}
+
 extension QuiverService {
+    /// `points/query` and `points/search`. A query by point id searches with that point's vector
+    /// (from `lookup_from` when given) and, within the same collection, leaves the point out.
+    public func search(_ collectionName: String, _ request: SearchRequest) async throws(ServiceError) -> SearchResult {
+        let collection = try await collection(collectionName)
+        var request = request
+        if case .point(let id)? = request.query {
+            var source = collection
+            if let lookup = request.lookupFrom { source = try await self.collection(lookup.collection) }
+            let name = request.lookupFrom?.vector ?? request.using
+            guard let vector = await source.vector(of: id, name: name) else {
+                throw .storage(.notFound("No point with id \(id) found"))
+            }
+            request.query = .vector(vector)
+            if request.lookupFrom == nil {
+                var filter = request.filter ?? Filter()
+                filter.mustNot = (filter.mustNot ?? []) + [.hasID([id])]
+                request.filter = filter
+            }
+        }
+        do {
+            return SearchResult(points: try await collection.search(request), unnamedVector: await Self.hasUnnamedVector(collection))
+        } catch {
+            throw .storage(error)
+        }
+    }
+
     public func optimizations(_ collectionName: String) async throws(ServiceError) -> OptimizationsReport {
         await (try collection(collectionName)).optimizations()
     }

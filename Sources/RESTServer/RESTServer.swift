@@ -64,6 +64,7 @@ public enum RESTServer {
         routes.addServiceRoutes(to: router)
         routes.addCollectionRoutes(to: router)
         routes.addPointRoutes(to: router)
+        routes.addSearchRoutes(to: router)
         routes.addOptimizationRoutes(to: router)
         return router
     }

@@ -5,12 +5,12 @@ import QuiverJSON
 import QuiverModel
 import QuiverService
 
-/// Point operations without filters or vector search.
+/// Point operations: updates (by ids or by filter), retrieve, scroll and count.
 extension Routes {
     func addPointRoutes(to router: Router<BasicRequestContext>) {
-        addUpdateRoute(router, .put, "/collections/:name/points") { body throws(JSONDecodingError) in .upsert(try PointsJSON.insertOperations(body)) }
-        addUpdateRoute(router, .post, "/collections/:name/points/delete") { body throws(JSONDecodingError) in .delete(try PointsJSON.idsSelector(body)) }
-        addUpdateRoute(router, .put, "/collections/:name/points/vectors") { body throws(JSONDecodingError) in try PointsJSON.updateVectors(body) }
+        addUpdateRoute(router, .put, "/collections/:name/points") { body throws(JSONDecodingError) in PointsUpdate(.upsert(try PointsJSON.insertOperations(body))) }
+        addUpdateRoute(router, .post, "/collections/:name/points/delete") { body throws(JSONDecodingError) in try PointsJSON.deletePoints(body) }
+        addUpdateRoute(router, .put, "/collections/:name/points/vectors") { body throws(JSONDecodingError) in PointsUpdate(try PointsJSON.updateVectors(body)) }
         addUpdateRoute(router, .post, "/collections/:name/points/vectors/delete") { body throws(JSONDecodingError) in try PointsJSON.deleteVectors(body) }
         addUpdateRoute(router, .post, "/collections/:name/points/payload") { body throws(JSONDecodingError) in try PointsJSON.setPayload(body, overwrite: false) }
         addUpdateRoute(router, .put, "/collections/:name/points/payload") { body throws(JSONDecodingError) in try PointsJSON.setPayload(body, overwrite: true) }
@@ -47,8 +47,7 @@ extension Routes {
             return await respond { () async throws(ServiceError) in
                 let body = try await request.parseJSON(limitBytes: bodyLimit, emptyMeans: [:])
                 let scroll = try Self.read { () throws(JSONDecodingError) in try PointsJSON.scrollRequest(body) }
-                return try await service.scroll(context.parameters.decoded("name"), offset: scroll.offset, limit: scroll.limit,
-                                                withPayload: scroll.withPayload, withVector: scroll.withVector)
+                return try await service.scroll(context.parameters.decoded("name"), scroll)
             } render: { result in
                 [
                     "points": .array(result.records.map { $0.json(unnamedVector: result.unnamedVector) }),
@@ -60,8 +59,8 @@ extension Routes {
             var request = request
             return await respond { () async throws(ServiceError) -> JSONValue in
                 let body = try await request.parseJSON(limitBytes: bodyLimit, emptyMeans: [:])
-                try Self.read { () throws(JSONDecodingError) in try PointsJSON.countRequest(body) }
-                let count = try await service.count(context.parameters.decoded("name"))
+                let filter = try Self.read { () throws(JSONDecodingError) in try PointsJSON.countRequest(body) }
+                let count = try await service.count(context.parameters.decoded("name"), filter: filter)
                 return ["count": .int(Int64(count))]
             }
         }
@@ -69,7 +68,7 @@ extension Routes {
 
     /// A route whose body is one update operation: `wait`/`ordering` parameters, an `UpdateResult`.
     func addUpdateRoute(_ router: Router<BasicRequestContext>, _ method: HTTPRequest.Method, _ path: RouterPath,
-                        _ parse: @escaping @Sendable (JSONValue) throws(JSONDecodingError) -> UpdateOperation) {
+                        _ parse: @escaping @Sendable (JSONValue) throws(JSONDecodingError) -> PointsUpdate) {
         router.on(path, method: method) { request, context in
             var request = request
             return await respond { () async throws(ServiceError) in

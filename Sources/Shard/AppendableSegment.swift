@@ -242,6 +242,19 @@ public struct AppendableSegment: SegmentData {
         ids.count * vectors.reduce(0) { $0 + dimensions[$1.key]! * $1.value.elementBytes }
     }
 
+    func forEachVector(_ name: String, _ body: (Int, UnsafePointer<Float>) -> Void) {
+        guard let dimension = dimensions[name], dimension > 0, let column = vectors[name], let has = hasVector[name] else { return }
+        if case .float32(let elements) = column {
+            elements.withUnsafeBufferPointer { base in
+                for offset in ids.indices where !deleted[offset] && has[offset] { body(offset, base.baseAddress! + offset * dimension) }
+            }
+            return
+        }
+        for offset in ids.indices where !deleted[offset] && has[offset] {
+            column.get((offset * dimension)..<((offset + 1) * dimension)).withUnsafeBufferPointer { body(offset, $0.baseAddress!) }
+        }
+    }
+
     /// The whole point, as an upsert would write it.
     func point(at offset: Int) -> PointStruct {
         var found: [String: [Float]] = [:]

@@ -134,6 +134,18 @@ public struct ImmutableSegment: SegmentData {
         return PointRecord(id: ids[offset], payload: payload, vectors: vectors)
     }
 
+    func forEachVector(_ name: String, _ body: (Int, UnsafePointer<Float>) -> Void) {
+        guard let column = columns[name], column.dimension > 0, !ids.isEmpty, let has = hasVectorFlags[name] else { return }
+        if column.datatype == .float32 || column.datatype == .turbo4, let raw = column.region.bytes.baseAddress {
+            let base = raw.assumingMemoryBound(to: Float.self)
+            for offset in ids.indices where !deleted[offset] && has[offset] { body(offset, base + offset * column.dimension) }
+            return
+        }
+        for offset in ids.indices where !deleted[offset] && has[offset] {
+            vector(name, at: offset).withUnsafeBufferPointer { body(offset, $0.baseAddress!) }
+        }
+    }
+
     /// The whole point, as an upsert would write it.
     func point(at offset: Int) -> PointStruct {
         var vectors: [String: [Float]] = [:]

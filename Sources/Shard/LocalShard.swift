@@ -202,6 +202,15 @@ public actor LocalShard {
         return sequence
     }
 
+    /// Applies `operation` to the points that match `filter` now (the shard looks them up and logs
+    /// the operation with their ids, so replay does not depend on the filter). Returns the sequence
+    /// number, or the last one when no point matches and nothing is written.
+    public func update(_ operation: UpdateOperation, matching filter: Filter, wait: Bool) throws(ShardError) -> UInt64 {
+        let ids = matchingIDs(filter)
+        guard !ids.isEmpty else { return wal.lastSequence }
+        return try update(operation.selecting(ids), wait: wait)
+    }
+
     /// Every `interval`: fsyncs `wait=false` writes, writes the segments' changes to their files,
     /// and drops the WAL segments those files now cover.
     public func flushIfDue(interval: Duration, now: ContinuousClock.Instant = .now) throws(ShardError) {
@@ -284,6 +293,23 @@ public actor LocalShard {
 
     public var pointCount: Int { segments.liveCount }
 
+    /// Live points matching `filter`, in no particular order.
+    public func matchingIDs(_ filter: Filter) -> [PointID] {
+        var result: [PointID] = []
+        for entry in segments.entries {
+            let data = entry.data
+            for offset in 0..<data.totalCount where data.isLive(at: offset) && entry.matches(filter, at: offset) {
+                result.append(data.id(at: offset))
+            }
+        }
+        return result
+    }
+
+    public func count(filter: Filter?) -> Int {
+        guard let filter else { return segments.liveCount }
+        return matchingIDs(filter).count
+    }
+
     public func firstMissing(_ ids: [PointID]) -> PointID? { segments.firstMissing(ids) }
 
     public func retrieve(_ ids: [PointID], withPayload: WithPayload, withVector: WithVector) -> [PointRecord] {
@@ -292,8 +318,8 @@ public actor LocalShard {
         }
     }
 
-    /// Up to `limit` points with id ≥ `offset`, in id order.
-    public func scroll(from offset: PointID?, limit: Int, withPayload: WithPayload, withVector: WithVector) -> [PointRecord] {
+    /// Up to `limit` points with id ≥ `offset` that match `filter`, in id order.
+    public func scroll(from offset: PointID?, limit: Int, filter: Filter? = nil, withPayload: WithPayload, withVector: WithVector) -> [PointRecord] {
         let sorted = sortedIDsCache ?? segments.entries.flatMap { $0.liveIDs() }.sorted()
         sortedIDsCache = sorted
         var start = 0
@@ -304,6 +330,14 @@ public actor LocalShard {
                 if sorted[mid] < offset { start = mid + 1 } else { high = mid }
             }
         }
-        return retrieve(Array(sorted[start...].prefix(limit)), withPayload: withPayload, withVector: withVector)
+        guard let filter else {
+            return retrieve(Array(sorted[start...].prefix(limit)), withPayload: withPayload, withVector: withVector)
+        }
+        var page: [PointRecord] = []
+        for id in sorted[start...] where page.count < limit {
+            guard let (segment, offset) = segments.find(id), segments.entries[segment].matches(filter, at: offset) else { continue }
+            page.append(segments.entries[segment].record(at: offset, withPayload: withPayload, withVector: withVector))
+        }
+        return page
     }
 }

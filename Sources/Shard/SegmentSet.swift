@@ -58,6 +58,19 @@ struct SegmentEntry: Sendable {
         return immutable!.record(at: offset, withPayload: withPayload, withVector: withVector)
     }
 
+    /// Calls `body` with the offset and float32 elements of vector `name` of every live point
+    /// that has one (float16 and uint8 vectors converted on the way).
+    func forEachVector(_ name: String, _ body: (Int, UnsafePointer<Float>) -> Void) {
+        if let appendable { appendable.forEachVector(name, body) } else { immutable!.forEachVector(name, body) }
+    }
+
+    /// Whether the live point at `offset` passes `filter`.
+    func matches(_ filter: Filter, at offset: Int) -> Bool {
+        let data = self.data
+        return filter.matches(id: data.id(at: offset), payload: AppendableSegment.decode(data.payloadBytes(at: offset)),
+                              hasVector: { data.hasVector($0, at: offset) })
+    }
+
     func liveIDs() -> [PointID] {
         let data = data
         return (0..<data.totalCount).compactMap { data.isLive(at: $0) ? data.id(at: $0) : nil }

@@ -217,6 +217,21 @@ public actor Collection {
         return UpdateResult(operationId: operationID, status: wait ? .completed : .acknowledged)
     }
 
+    /// An update by ids, or by filter: each shard applies it to its points that match.
+    public func update(_ update: PointsUpdate, wait: Bool) async throws(StorageError) -> UpdateResult {
+        guard let filter = update.filter else { return try await self.update(update.operation, wait: wait) }
+        let operation = try prepare(update.operation)
+        var operationID: UInt64 = 0
+        for (index, shard) in shards.enumerated() {
+            do {
+                operationID = max(operationID, try await shard.update(operation, matching: filter, wait: wait))
+            } catch {
+                throw .serviceError("update of shard \(index) of collection `\(name)` failed: \(error)")
+            }
+        }
+        return UpdateResult(operationId: operationID, status: wait ? .completed : .acknowledged)
+    }
+
     public func retrieve(_ ids: [PointID], withPayload: WithPayload, withVector: WithVector) async -> [PointRecord] {
         var byShard: [Int: [PointID]] = [:]
         for id in ids { byShard[Self.shardIndex(of: id, shardCount: shards.count), default: []].append(id) }
@@ -232,19 +247,19 @@ public actor Collection {
     }
 
     /// A page of points in id order from `offset`, and the id that starts the next page.
-    public func scroll(from offset: PointID?, limit: Int, withPayload: WithPayload, withVector: WithVector) async -> ([PointRecord], PointID?) {
+    public func scroll(from offset: PointID?, limit: Int, filter: Filter? = nil, withPayload: WithPayload, withVector: WithVector) async -> ([PointRecord], PointID?) {
         var merged: [PointRecord] = []
         for shard in shards {
-            merged += await shard.scroll(from: offset, limit: limit + 1, withPayload: withPayload, withVector: withVector)
+            merged += await shard.scroll(from: offset, limit: limit + 1, filter: filter, withPayload: withPayload, withVector: withVector)
         }
         merged.sort { $0.id < $1.id }
         let next = merged.count > limit ? merged[limit].id : nil
         return (Array(merged.prefix(limit)), next)
     }
 
-    public func count() async -> Int {
+    public func count(filter: Filter? = nil) async -> Int {
         var total = 0
-        for shard in shards { total += await shard.pointCount }
+        for shard in shards { total += await shard.count(filter: filter) }
         return total
     }
 

@@ -1,0 +1,191 @@
+public import QuiverJSON
+
+/// What to search with: a vector, or the vector of a stored point.
+public enum QueryInput: Sendable, Equatable {
+    case vector([Float])
+    case point(PointID)
+}
+
+/// `LookupLocation`: take query points' vectors from another collection.
+public struct LookupLocation: Sendable, Equatable {
+    public var collection: String
+    public var vector: String?
+}
+
+/// A nearest-neighbour search, from `points/query` or the legacy `points/search`.
+public struct SearchRequest: Sendable, Equatable {
+    /// nil: no query; points come in id order (`points/query` without `query`).
+    public var query: QueryInput?
+    /// The vector name; "" is the unnamed vector.
+    public var using: String = VectorsConfig.defaultVectorName
+    public var filter: Filter?
+    public var params = SearchParams()
+    public var limit = 10
+    public var offset = 0
+    public var scoreThreshold: Float?
+    public var withPayload: WithPayload = .none
+    public var withVector: WithVector = .none
+    public var lookupFrom: LookupLocation?
+
+    public init() {}
+}
+
+/// `SearchParams`: accepted and validated; exact scoring is what runs until the vector index exists.
+public struct SearchParams: Sendable, Equatable {
+    public var hnswEf: Int?
+    public var exact = false
+    public var indexedOnly = false
+}
+
+/// One search result (`ScoredPoint`).
+public struct ScoredPoint: Sendable, Equatable {
+    public var id: PointID
+    public var version: UInt64
+    public var score: Float
+    public var payload: JSONObject?
+    public var vectors: [String: [Float]]?
+
+    public init(id: PointID, version: UInt64, score: Float, payload: JSONObject?, vectors: [String: [Float]]?) {
+        self.id = id
+        self.version = version
+        self.score = score
+        self.payload = payload
+        self.vectors = vectors
+    }
+
+    public func json(unnamedVector: Bool) -> JSONValue {
+        var object = JSONObject()
+        object["id"] = id.json
+        object["version"] = .uint(version)
+        object["score"] = .double(Double(score.description) ?? Double(score))
+        let record = PointRecord(id: id, payload: payload, vectors: vectors).json(unnamedVector: unnamedVector)
+        object["payload"] = record["payload"]
+        object["vector"] = record["vector"]
+        return .object(object)
+    }
+}
+
+extension PointsJSON {
+    /// `QueryRequest` (`POST …/points/query`). Prefetch, fusion, recommend, discover, context,
+    /// order_by, formula and sampling queries are refused with a clear message.
+    public static func queryRequest(_ value: JSONValue, _ path: String = "") throws(Failure) -> SearchRequest {
+        let body = try object(value, path)
+        try allowOnly(body, ["shard_key", "prefetch", "query", "using", "filter", "params", "score_threshold", "limit", "offset",
+                             "with_vector", "with_payload", "lookup_from"], path)
+        try rejectUnsupported(body, ["shard_key", "prefetch"])
+        var request = SearchRequest()
+        if let raw = body["query"], !raw.isNull { request.query = try queryInput(raw, join(path, "query")) }
+        if let raw = body["using"], !raw.isNull {
+            guard let name = raw.stringValue else { throw fail(join(path, "using"), "invalid type: \(raw.kindDescription), expected a string") }
+            request.using = name
+        }
+        if let raw = body["lookup_from"], !raw.isNull {
+            let p = join(path, "lookup_from")
+            let lookup = try object(raw, p)
+            try allowOnly(lookup, ["collection", "vector", "shard_key"], p)
+            guard let collection = lookup["collection"]?.stringValue else { throw fail(join(p, "collection"), "missing field `collection` (a string)") }
+            request.lookupFrom = LookupLocation(collection: collection, vector: lookup["vector"]?.stringValue)
+        }
+        try common(body, path, into: &request)
+        return request
+    }
+
+    /// `SearchRequest` (legacy `POST …/points/search`): `vector` is a list or `{"name", "vector"}`;
+    /// `limit` is required.
+    public static func searchRequest(_ value: JSONValue, _ path: String = "") throws(Failure) -> SearchRequest {
+        let body = try object(value, path)
+        try allowOnly(body, ["shard_key", "vector", "filter", "params", "limit", "offset", "with_payload", "with_vector", "score_threshold"], path)
+        try rejectUnsupported(body, ["shard_key"])
+        var request = SearchRequest()
+        guard let vector = body["vector"] else { throw fail(path, "missing field `vector`") }
+        let p = join(path, "vector")
+        if case .object(let named) = vector {
+            try allowOnly(named, ["name", "vector"], p)
+            guard let name = named["name"]?.stringValue, let values = named["vector"] else {
+                throw fail(p, "expected a list of numbers or `{\"name\": …, \"vector\": […]}`")
+            }
+            guard case .array = values else { throw fail(join(p, "vector"), "sparse vectors are not supported yet") }
+            request.using = name
+            request.query = .vector(try dense(values, join(p, "vector")))
+        } else {
+            request.query = .vector(try dense(vector, p))
+        }
+        guard body["limit"].map({ !$0.isNull }) == true else { throw fail(path, "missing field `limit`") }
+        try common(body, path, into: &request)
+        return request
+    }
+
+    /// `{"searches": [...]}` of the batch endpoints.
+    public static func batchRequests(_ value: JSONValue, legacy: Bool) throws(Failure) -> [SearchRequest] {
+        let body = try object(value, "")
+        try allowOnly(body, ["searches"], "")
+        guard let searches = body["searches"] else { throw fail("", "missing field `searches`") }
+        var result: [SearchRequest] = []
+        for (i, element) in try array(searches, "searches").enumerated() {
+            result.append(legacy ? try searchRequest(element, "searches[\(i)]") : try queryRequest(element, "searches[\(i)]"))
+        }
+        return result
+    }
+
+    static func queryInput(_ value: JSONValue, _ path: String) throws(Failure) -> QueryInput {
+        switch value {
+        case .array(let elements):
+            if elements.first.map({ if case .array = $0 { true } else { false } }) == true {
+                throw fail(path, "multivector queries are not supported yet")
+            }
+            return .vector(try dense(value, path))
+        case .int, .uint, .string:
+            return .point(try pointID(value, path))
+        case .object(let object):
+            if let nearest = object["nearest"] {
+                try allowOnly(object, ["nearest", "mmr"], path)
+                try rejectUnsupported(object, ["mmr"])
+                return try queryInput(nearest, join(path, "nearest"))
+            }
+            let known = ["recommend", "discover", "context", "order_by", "fusion", "rrf", "formula", "sample", "relevance_feedback"]
+            if let kind = object.keys.first(where: known.contains) {
+                throw fail(join(path, kind), "`\(kind)` queries are not supported yet")
+            }
+            if object["indices"] != nil { throw fail(path, "sparse vectors are not supported yet") }
+            if object["text"] != nil || object["image"] != nil || object["object"] != nil {
+                throw fail(path, "inference (documents, images, objects) is not supported")
+            }
+            throw fail(path, "expected a vector, a point id or `{\"nearest\": …}`")
+        default:
+            throw fail(path, "invalid type: \(value.kindDescription), expected a vector, a point id or a query object")
+        }
+    }
+
+    /// Fields both request kinds share.
+    static func common(_ body: JSONObject, _ path: String, into request: inout SearchRequest) throws(Failure) {
+        request.filter = try filter(body["filter"], join(path, "filter"))
+        if let raw = body["params"], !raw.isNull {
+            let p = join(path, "params")
+            let params = try object(raw, p)
+            try allowOnly(params, ["hnsw_ef", "exact", "quantization", "indexed_only", "acorn"], p)
+            if let ef = params["hnsw_ef"], !ef.isNull { request.params.hnswEf = try unsigned(ef, join(p, "hnsw_ef")) }
+            for (name, raw) in [("exact", params["exact"]), ("indexed_only", params["indexed_only"])] {
+                guard let raw, !raw.isNull else { continue }
+                guard case .bool(let flag) = raw else { throw fail(join(p, name), "invalid type: \(raw.kindDescription), expected a boolean") }
+                if name == "exact" { request.params.exact = flag } else { request.params.indexedOnly = flag }
+            }
+            if let q = params["quantization"], !q.isNull {
+                let qp = join(p, "quantization")
+                let quantization = try object(q, qp)
+                try allowOnly(quantization, ["ignore", "rescore", "oversampling"], qp)
+            }
+        }
+        if let raw = body["limit"], !raw.isNull {
+            let limit = try unsigned(raw, join(path, "limit"))
+            guard limit >= 1 else { throw fail(join(path, "limit"), "must be at least 1") }
+            request.limit = limit
+        }
+        if let raw = body["offset"], !raw.isNull { request.offset = try unsigned(raw, join(path, "offset")) }
+        if let raw = body["score_threshold"], !raw.isNull {
+            guard let threshold = raw.doubleValue else { throw fail(join(path, "score_threshold"), "invalid type: \(raw.kindDescription), expected a number") }
+            request.scoreThreshold = Float(threshold)
+        }
+        request.withPayload = try WithPayload(json: body["with_payload"], default: .none)
+        request.withVector = try WithVector(json: body["with_vector"], default: .none)
+    }
+}

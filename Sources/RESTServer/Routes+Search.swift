@@ -1,0 +1,52 @@
+import Hummingbird
+import QuiverJSON
+import QuiverModel
+import QuiverService
+
+/// `points/query`, `points/query/batch` and the legacy `points/search`, `points/search/batch`.
+extension Routes {
+    func addSearchRoutes(to router: Router<BasicRequestContext>) {
+        router.post("/collections/:name/points/query") { request, context in
+            var request = request
+            return await respond { () async throws(ServiceError) -> SearchResult in
+                let body = try await request.parseJSON(limitBytes: bodyLimit, emptyMeans: [:])
+                let search = try Self.read { () throws(JSONDecodingError) in try PointsJSON.queryRequest(body) }
+                return try await service.search(context.parameters.decoded("name"), search)
+            } render: { result in ["points": Self.render(result)] }
+        }
+        router.post("/collections/:name/points/query/batch") { request, context in
+            var request = request
+            return await respond { () async throws(ServiceError) -> [SearchResult] in
+                let body = try await request.parseJSON(limitBytes: bodyLimit)
+                let searches = try Self.read { () throws(JSONDecodingError) in try PointsJSON.batchRequests(body, legacy: false) }
+                return try await searchAll(context.parameters.decoded("name"), searches)
+            } render: { results in .array(results.map { ["points": Self.render($0)] }) }
+        }
+        router.post("/collections/:name/points/search") { request, context in
+            var request = request
+            return await respond { () async throws(ServiceError) -> SearchResult in
+                let body = try await request.parseJSON(limitBytes: bodyLimit)
+                let search = try Self.read { () throws(JSONDecodingError) in try PointsJSON.searchRequest(body) }
+                return try await service.search(context.parameters.decoded("name"), search)
+            } render: { result in Self.render(result) }
+        }
+        router.post("/collections/:name/points/search/batch") { request, context in
+            var request = request
+            return await respond { () async throws(ServiceError) -> [SearchResult] in
+                let body = try await request.parseJSON(limitBytes: bodyLimit)
+                let searches = try Self.read { () throws(JSONDecodingError) in try PointsJSON.batchRequests(body, legacy: true) }
+                return try await searchAll(context.parameters.decoded("name"), searches)
+            } render: { results in .array(results.map(Self.render)) }
+        }
+    }
+
+    func searchAll(_ collection: String, _ searches: [SearchRequest]) async throws(ServiceError) -> [SearchResult] {
+        var results: [SearchResult] = []
+        for search in searches { results.append(try await service.search(collection, search)) }
+        return results
+    }
+
+    static func render(_ result: SearchResult) -> JSONValue {
+        .array(result.points.map { $0.json(unnamedVector: result.unnamedVector) })
+    }
+}

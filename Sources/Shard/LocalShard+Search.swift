@@ -1,0 +1,108 @@
+import CVectorKernels
+public import QuiverModel
+
+/// Exact nearest-neighbour search over a shard's segments.
+extension LocalShard {
+    /// The best `limit` points by `distance` to `query` among the live points that have vector
+    /// `name` and pass `filter`, best first. Scores are what Qdrant reports: the similarity for
+    /// Dot and Cosine (stored and query vectors normalised), the distance for Euclid and Manhattan.
+    /// `threshold` drops worse scores. Ties go to the smaller id.
+    public func search(_ query: [Float], using name: String, distance: Distance, filter: Filter?, limit: Int,
+                       threshold: Float?, withPayload: WithPayload, withVector: WithVector) -> [ScoredPoint] {
+        guard limit > 0, query.count == segments.dimensions[name] else { return [] }
+        var best = TopK(limit: limit)
+        let minimum = threshold.map { distance.higherIsBetter ? $0 : -$0 }
+        query.withUnsafeBufferPointer { q in
+            for (segment, entry) in segments.entries.enumerated() {
+                entry.forEachVector(name) { offset, vector in
+                    let score = distance.score(q.baseAddress!, vector, q.count)
+                    let goodness = distance.higherIsBetter ? score : -score
+                    if let minimum, goodness < minimum { return }
+                    guard best.admits(goodness) else { return }
+                    if let filter, !entry.matches(filter, at: offset) { return }
+                    best.insert(Candidate(goodness: goodness, score: score, id: entry.data.id(at: offset), segment: segment, offset: offset))
+                }
+            }
+        }
+        return best.sorted().map { candidate in
+            let entry = segments.entries[candidate.segment]
+            let record = entry.record(at: candidate.offset, withPayload: withPayload, withVector: withVector)
+            return ScoredPoint(id: record.id, version: entry.version(at: candidate.offset), score: candidate.score,
+                               payload: record.payload, vectors: record.vectors)
+        }
+    }
+
+    /// The stored vector `name` of a live point (for queries by point id).
+    public func vector(of id: PointID, name: String) -> [Float]? {
+        guard let (segment, offset) = segments.find(id) else { return nil }
+        return segments.entries[segment].record(at: offset, withPayload: .none, withVector: .named([name])).vectors?[name]
+    }
+}
+
+extension Distance {
+    public var higherIsBetter: Bool { self == .dot || self == .cosine }
+
+    func score(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ dimension: Int) -> Float {
+        switch self {
+        case .dot, .cosine: quiver_dot_f32(a, b, dimension)
+        case .euclid: quiver_l2sq_f32(a, b, dimension).squareRoot()
+        case .manhattan: quiver_l1_f32(a, b, dimension)
+        }
+    }
+}
+
+struct Candidate {
+    /// Higher is better, whatever the distance.
+    let goodness: Float
+    let score: Float
+    let id: PointID
+    let segment: Int
+    let offset: Int
+
+    /// Better: more goodness, then the smaller id.
+    func beats(_ other: Candidate) -> Bool {
+        goodness != other.goodness ? goodness > other.goodness : id < other.id
+    }
+}
+
+/// The `limit` best candidates: a binary heap with the worst at the root.
+struct TopK {
+    let limit: Int
+    private(set) var heap: [Candidate] = []
+
+    init(limit: Int) {
+        self.limit = limit
+        heap.reserveCapacity(min(limit, 4096))
+    }
+
+    /// Whether a candidate this good may enter (ties are decided in `insert`).
+    func admits(_ goodness: Float) -> Bool { heap.count < limit || goodness >= heap[0].goodness }
+
+    mutating func insert(_ candidate: Candidate) {
+        if heap.count < limit {
+            heap.append(candidate)
+            var child = heap.count - 1
+            while child > 0 {
+                let parent = (child - 1) / 2
+                guard heap[parent].beats(heap[child]) else { break }
+                heap.swapAt(parent, child)
+                child = parent
+            }
+            return
+        }
+        guard candidate.beats(heap[0]) else { return }
+        heap[0] = candidate
+        var parent = 0
+        while true {
+            let left = 2 * parent + 1, right = left + 1
+            var worst = parent
+            if left < heap.count, heap[worst].beats(heap[left]) { worst = left }
+            if right < heap.count, heap[worst].beats(heap[right]) { worst = right }
+            if worst == parent { break }
+            heap.swapAt(parent, worst)
+            parent = worst
+        }
+    }
+
+    func sorted() -> [Candidate] { heap.sorted { $0.beats($1) } }
+}
