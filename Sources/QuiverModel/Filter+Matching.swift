@@ -4,7 +4,8 @@ public import QuiverJSON
 /// Filter evaluation on one point, with Qdrant's semantics: a path selects values without
 /// descending into arrays unless it says `[]` or `[i]`; a field condition holds when any selected
 /// value (or any element of a selected array) passes; a missing key passes only `is_empty`,
-/// `is_null: false` and a `values_count` that admits 0.
+/// `is_null: false` and a `values_count` that admits 0. Text matches on whole lowercase word
+/// tokens, as Qdrant's default word tokenizer makes them.
 ///
 /// This is the brute-force evaluator: indexes may find candidates faster, but never disagree with it.
 extension Filter {
@@ -36,22 +37,17 @@ extension Condition {
         case .field(let condition):
             return condition.holds(PayloadPath.values(condition.key, in: root))
         case .isEmpty(let key):
-            return PayloadPath.values(key, in: root).allSatisfy { value in
-                switch value {
-                case .null: true
-                case .array(let elements): elements.isEmpty
-                default: false
-                }
-            }
+            return PayloadPath.values(key, in: root).allSatisfy(\.isEmptyValue)
         case .isNull(let key):
-            return PayloadPath.values(key, in: root).contains { $0.isNull }
+            return PayloadPath.values(key, in: root).contains(where: \.isNullValue)
         case .hasID(let ids):
             return id.map { ids.contains($0) } ?? false
         case .hasVector(let name):
             return hasVector(name)
         case .nested(let key, let filter):
             // Conditions on ids and vectors do not apply inside nested objects.
-            return PayloadPath.values(key + "[]", in: root).contains { element in
+            let arrayKey = key.hasSuffix("[]") ? key : key + "[]"
+            return PayloadPath.values(arrayKey, in: root).contains { element in
                 element.objectValue != nil && Filter.check(filter, element, nil, { _ in false })
             }
         case .slice(let index, let total):
@@ -63,36 +59,22 @@ extension Condition {
 }
 
 extension FieldCondition {
+    /// `values`: what the key selects, arrays not unwrapped.
     func holds(_ values: [JSONValue]) -> Bool {
-        guard !values.isEmpty else {
-            if let valuesCount { return valuesCount.contains(0) }
-            if let isEmpty { return isEmpty }
-            if let isNull { return !isNull }
-            return false
+        if let valuesCount {
+            // A missing key, or only nulls, counts as one value count of 0.
+            guard !values.allSatisfy(\.isNull) else { return valuesCount.contains(0) }
+            return values.contains { value in
+                switch value {
+                case .null: valuesCount.contains(0)
+                case .array(let elements): valuesCount.contains(elements.count)
+                default: valuesCount.contains(1)
+                }
+            }
         }
+        if let isEmpty { return values.allSatisfy(\.isEmptyValue) == isEmpty }
+        if let isNull { return values.contains(where: \.isNullValue) == isNull }
         return values.contains { value in
-            if let valuesCount {
-                let count = switch value {
-                case .null: 0
-                case .array(let elements): elements.count
-                default: 1
-                }
-                return valuesCount.contains(count)
-            }
-            if let isEmpty {
-                switch value {
-                case .null: return isEmpty
-                case .array(let elements): return elements.isEmpty == isEmpty
-                default: return !isEmpty
-                }
-            }
-            if let isNull {
-                switch value {
-                case .null: return isNull
-                case .array(let elements): return elements.contains { $0.isNull } == isNull
-                default: return !isNull
-                }
-            }
             if case .array(let elements) = value { return elements.contains(where: matchesOne) }
             return matchesOne(value)
         }
@@ -121,10 +103,20 @@ extension Match {
         case .keyword(let s): return value.stringValue == s
         case .integer(let n): return value.exactInteger == n
         case .bool(let b): if case .bool(let stored) = value { return stored == b } else { return false }
-        case .text(let text), .phrase(let text): return value.stringValue?.contains(text) ?? false
+        case .text(let text):
+            guard let stored = value.stringValue else { return false }
+            let query = Self.tokens(text)
+            let document = Set(Self.tokens(stored))
+            return !query.isEmpty && query.allSatisfy(document.contains)
         case .textAny(let text):
             guard let stored = value.stringValue else { return false }
-            return text.split(whereSeparator: \.isWhitespace).contains { stored.contains($0) }
+            let document = Set(Self.tokens(stored))
+            return Self.tokens(text).contains(where: document.contains)
+        case .phrase(let phrase):
+            guard let stored = value.stringValue else { return false }
+            let query = Self.tokens(phrase), document = Self.tokens(stored)
+            guard !query.isEmpty, document.count >= query.count else { return false }
+            return (0...(document.count - query.count)).contains { Array(document[$0..<($0 + query.count)]) == query }
         case .prefix(let prefix): return value.stringValue?.hasPrefix(prefix) ?? false
         case .anyStrings(let list): return value.stringValue.map(list.contains) ?? false
         case .anyIntegers(let list): return value.exactInteger.map(list.contains) ?? false
@@ -144,7 +136,33 @@ extension Match {
     }
 }
 
+extension Match {
+    /// Qdrant's default word tokenizer for fields without a text index: runs of letters and
+    /// digits, lowercased.
+    static func tokens(_ text: String) -> [String] {
+        text.split { !($0.isLetter || $0.isNumber) }.map { $0.lowercased() }
+    }
+}
+
 extension JSONValue {
+    /// Null, or an empty array.
+    var isEmptyValue: Bool {
+        switch self {
+        case .null: true
+        case .array(let elements): elements.isEmpty
+        default: false
+        }
+    }
+
+    /// Null, or an array with a null element (one level deep).
+    var isNullValue: Bool {
+        switch self {
+        case .null: true
+        case .array(let elements): elements.contains { $0.isNull }
+        default: false
+        }
+    }
+
     /// The value as an Int64 when it is an integer (JSON `1`, not `1.0`), as serde_json's `as_i64`.
     var exactInteger: Int64? {
         switch self {
