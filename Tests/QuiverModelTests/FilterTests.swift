@@ -1,0 +1,125 @@
+import QuiverJSON
+@testable import QuiverModel
+import Testing
+
+func filter(_ json: String) throws -> Filter {
+    try #require(try PointsJSON.filter(try JSONParser.parse(Array(json.utf8)), "filter"))
+}
+
+func payload(_ json: String) throws -> JSONObject {
+    try #require(try JSONParser.parse(Array(json.utf8)).objectValue)
+}
+
+func matches(_ filterJSON: String, _ payloadJSON: String, id: PointID = .number(1)) throws -> Bool {
+    try filter(filterJSON).matches(id: id, payload: payload(payloadJSON), hasVector: { $0 == "v" })
+}
+
+@Suite struct FilterParsingTests {
+    @Test func acceptsEveryConditionKind() throws {
+        let parsed = try filter(#"""
+        {"must": [
+            {"key": "a", "match": {"value": "x"}}, {"key": "n", "range": {"gte": 1, "lt": 2.5}},
+            {"key": "d", "range": {"gt": "2024-01-01T00:00:00Z"}}, {"is_empty": {"key": "e"}}, {"is_null": "f"},
+            {"has_id": [1, "550e8400-e29b-41d4-a716-446655440000"]}, {"has_vector": "v"},
+            {"nested": {"key": "arr", "filter": {"must": {"key": "b", "match": {"any": [1, 2]}}}}},
+            {"key": "g", "geo_radius": {"center": {"lon": 1, "lat": 2}, "radius": 10}},
+            {"key": "c", "values_count": {"gt": 1}}, {"slice": {"index": 0, "total": 2}},
+            {"should": [{"key": "t", "match": {"text": "hello"}}]}
+        ], "min_should": {"conditions": [{"key": "a", "match": {"except": ["y"]}}], "min_count": 1}}
+        """#)
+        #expect(parsed.must?.count == 12)
+        #expect(parsed.must?[1] == .field(FieldCondition(key: "n", range: .number(Bounds(lt: 2.5, gte: 1)))))
+        #expect(parsed.minShould?.minCount == 1)
+        // A single condition is a list of one.
+        #expect(try filter(#"{"must_not": {"has_vector": "v"}}"#).mustNot == [.hasVector("v")])
+    }
+
+    @Test(arguments: [
+        (#"{"must": [{"key": "a", "bogus": 1}]}"#, "filter.must[0].bogus: unknown field `bogus`"),
+        (#"{"must": [{"key": "a", "range": {}}]}"#, "filter.must[0].range: range has no bound"),
+        (#"{"must": [{"key": "a"}]}"#, "has no test"),
+        (#"{"must": [{"key": "a", "match": {"value": 1.5}}]}"#, "filter.must[0].match.value: invalid type"),
+        (#"{"must": [{"key": "a", "match": {"any": [1, "x"]}}]}"#, "expected all strings or all integers"),
+        (#"{"must": [{"key": "a", "range": {"gt": "yesterday"}}]}"#, "expected a number or an RFC 3339 datetime"),
+        (#"{"must": [{"key": "g", "geo_radius": {"center": {"lon": 200, "lat": 0}, "radius": 1}}]}"#, "lon must be in [-180, 180]"),
+        (#"{"must": [{"key": "g", "geo_polygon": {"exterior": {"points": [{"lon": 0, "lat": 0}, {"lon": 1, "lat": 1}]}}}]}"#, "at least 4 points"),
+        (#"{"should": [{"foo": 1}]}"#, "unknown condition"),
+        (#"{"min_should": {"conditions": [], "min_count": -1}}"#, "min_count"),
+        (#"{"mustnt": []}"#, "unknown field `mustnt`"),
+    ])
+    func rejectsBadFilters(json: String, message: String) throws {
+        do {
+            _ = try filter(json)
+            Issue.record("accepted \(json)")
+        } catch let error as JSONDecodingError {
+            #expect(error.description.contains(message), "\(error.description)")
+        }
+    }
+}
+
+@Suite struct FilterMatchingTests {
+    @Test func pathsAndArrays() throws {
+        let doc = #"{"a": {"b": [1, 2]}, "list": [{"x": "p"}, {"x": "q"}], "s": "v"}"#
+        #expect(try matches(#"{"must": {"key": "a.b", "match": {"value": 2}}}"#, doc))
+        #expect(try matches(#"{"must": {"key": "list[].x", "match": {"value": "q"}}}"#, doc))
+        #expect(try !matches(#"{"must": {"key": "list[0].x", "match": {"value": "q"}}}"#, doc))
+        // Without `[]` a path does not descend into an array of objects.
+        #expect(try !matches(#"{"must": {"key": "list.x", "match": {"value": "q"}}}"#, doc))
+        #expect(try !matches(#"{"must": {"key": "missing", "match": {"value": "q"}}}"#, doc))
+    }
+
+    @Test func emptinessNullsAndCounts() throws {
+        #expect(try matches(#"{"must": {"is_empty": {"key": "m"}}}"#, #"{}"#))
+        #expect(try matches(#"{"must": {"is_empty": {"key": "m"}}}"#, #"{"m": []}"#))
+        #expect(try matches(#"{"must": {"is_empty": {"key": "m"}}}"#, #"{"m": null}"#))
+        #expect(try !matches(#"{"must": {"is_empty": {"key": "m"}}}"#, #"{"m": [null]}"#))
+        #expect(try matches(#"{"must": {"is_null": {"key": "m"}}}"#, #"{"m": [1, null]}"#))
+        #expect(try !matches(#"{"must": {"is_null": {"key": "m"}}}"#, #"{}"#))
+        #expect(try matches(#"{"must": {"key": "m", "values_count": {"lt": 1}}}"#, #"{}"#))
+        #expect(try matches(#"{"must": {"key": "m", "values_count": {"gte": 2, "lte": 2}}}"#, #"{"m": [1, 2]}"#))
+        #expect(try !matches(#"{"must": {"key": "m", "values_count": {"gt": 2}}}"#, #"{"m": [1, 2]}"#))
+    }
+
+    @Test func matchKinds() throws {
+        // Integers match integers only: not 1.0, not true.
+        #expect(try !matches(#"{"must": {"key": "n", "match": {"value": 1}}}"#, #"{"n": 1.0}"#))
+        #expect(try !matches(#"{"must": {"key": "n", "match": {"value": 1}}}"#, #"{"n": true}"#))
+        #expect(try matches(#"{"must": {"key": "n", "match": {"any": [3, 1]}}}"#, #"{"n": [5, 1]}"#))
+        #expect(try matches(#"{"must": {"key": "k", "match": {"except": ["a"]}}}"#, #"{"k": ["a", "b"]}"#))
+        #expect(try !matches(#"{"must": {"key": "k", "match": {"except": ["a"]}}}"#, #"{"k": null}"#))
+        // Text matches whole lowercase word tokens, in any order; phrases need them in a row.
+        #expect(try matches(#"{"must": {"key": "t", "match": {"text": "FOX quick"}}}"#, #"{"t": "The quick, brown fox"}"#))
+        #expect(try !matches(#"{"must": {"key": "t", "match": {"text": "ox"}}}"#, #"{"t": "The quick, brown fox"}"#))
+        #expect(try matches(#"{"must": {"key": "t", "match": {"phrase": "brown fox"}}}"#, #"{"t": "The quick, brown fox"}"#))
+        #expect(try !matches(#"{"must": {"key": "t", "match": {"phrase": "fox brown"}}}"#, #"{"t": "The quick, brown fox"}"#))
+        #expect(try matches(#"{"must": {"key": "t", "match": {"text_any": "cat fox"}}}"#, #"{"t": "fox"}"#))
+        #expect(try matches(#"{"must": {"key": "t", "match": {"prefix": "fo"}}}"#, #"{"t": "fox"}"#))
+    }
+
+    @Test func clausesIdsVectorsAndNesting() throws {
+        let doc = #"{"arr": [{"a": 1, "b": "x"}, {"a": 2, "b": "y"}]}"#
+        // Both conditions must hold on the same element.
+        #expect(try !matches(#"{"must": {"nested": {"key": "arr", "filter": {"must": [{"key": "a", "match": {"value": 1}}, {"key": "b", "match": {"value": "y"}}]}}}}"#, doc))
+        #expect(try matches(#"{"must": {"nested": {"key": "arr[]", "filter": {"must": [{"key": "a", "match": {"value": 2}}, {"key": "b", "match": {"value": "y"}}]}}}}"#, doc))
+        #expect(try matches(#"{"must": {"has_id": [1, 2]}, "must_not": {"has_vector": "w"}}"#, doc))
+        #expect(try !matches(#"{"must": {"has_id": [2]}}"#, doc))
+        #expect(try matches(#"{"min_should": {"conditions": [{"has_id": [1]}, {"has_vector": "v"}, {"has_id": [9]}], "min_count": 2}}"#, doc))
+        #expect(try !matches(#"{"min_should": {"conditions": [{"has_id": [1]}, {"has_id": [8]}, {"has_id": [9]}], "min_count": 2}}"#, doc))
+        #expect(try !matches(#"{"should": []}"#, doc))
+    }
+
+    @Test func rangesGeoAndDatetimes() throws {
+        #expect(try matches(#"{"must": {"key": "d", "range": {"gte": "2024-03-01T10:00:00+02:00", "lt": "2024-03-01 09:00"}}}"#, #"{"d": "2024-03-01T08:30:00Z"}"#))
+        #expect(Datetime.parse("1970-01-01") == 0)
+        #expect(Datetime.parse("1970-01-01T00:00:01.5Z") == 1_500_000)
+        #expect(Datetime.parse("2024-02-30x") == nil)
+        #expect(try matches(#"{"must": {"key": "g", "geo_radius": {"center": {"lon": 13.4, "lat": 52.52}, "radius": 300000}}}"#, #"{"g": {"lon": 14.42, "lat": 50.08}}"#))
+        #expect(try !matches(#"{"must": {"key": "g", "geo_radius": {"center": {"lon": 13.4, "lat": 52.52}, "radius": 200000}}}"#, #"{"g": {"lon": 14.42, "lat": 50.08}}"#))
+        let square = #"{"points": [{"lon": 0, "lat": 0}, {"lon": 10, "lat": 0}, {"lon": 10, "lat": 10}, {"lon": 0, "lat": 10}, {"lon": 0, "lat": 0}]}"#
+        let hole = #"{"points": [{"lon": 4, "lat": 4}, {"lon": 6, "lat": 4}, {"lon": 6, "lat": 6}, {"lon": 4, "lat": 6}, {"lon": 4, "lat": 4}]}"#
+        let polygon = #"{"must": {"key": "g", "geo_polygon": {"exterior": \#(square), "interiors": [\#(hole)]}}}"#
+        #expect(try matches(polygon, #"{"g": {"lon": 2, "lat": 2}}"#))
+        #expect(try !matches(polygon, #"{"g": {"lon": 5, "lat": 5}}"#))
+        #expect(try matches(#"{"must": {"key": "g", "geo_bounding_box": {"top_left": {"lon": 170, "lat": 10}, "bottom_right": {"lon": -170, "lat": -10}}}}"#, #"{"g": {"lon": 179, "lat": 0}}"#))
+    }
+}
