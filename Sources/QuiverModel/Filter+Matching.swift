@@ -146,7 +146,7 @@ extension Match {
 
 extension JSONValue {
     /// Null, or an empty array.
-    var isEmptyValue: Bool {
+    public var isEmptyValue: Bool {
         switch self {
         case .null: true
         case .array(let elements): elements.isEmpty

@@ -112,3 +112,27 @@ extension QuiverService {
         await (try collection(collectionName)).optimizations()
     }
 }
+
+extension QuiverService {
+    /// `PUT /collections/{c}/index`: builds the index over the stored points before it answers.
+    public func createIndex(_ collectionName: String, _ request: CreateFieldIndex, wait: Bool) async throws(ServiceError) -> UpdateResult {
+        let collection = try await collection(collectionName)
+        do {
+            try await collection.createIndex(request.fieldName, request.schema)
+        } catch {
+            throw .storage(error)
+        }
+        return UpdateResult(operationId: nil, status: wait ? .completed : .acknowledged)
+    }
+
+    /// `DELETE /collections/{c}/index/{field}`.
+    public func deleteIndex(_ collectionName: String, _ field: String, wait: Bool) async throws(ServiceError) -> UpdateResult {
+        let collection = try await collection(collectionName)
+        do {
+            try await collection.deleteIndex(field)
+        } catch {
+            throw .storage(error)
+        }
+        return UpdateResult(operationId: nil, status: wait ? .completed : .acknowledged)
+    }
+}

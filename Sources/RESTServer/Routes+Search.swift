@@ -50,3 +50,24 @@ extension Routes {
         .array(result.points.map { $0.json(unnamedVector: result.unnamedVector) })
     }
 }
+
+/// Payload indexes: `PUT /collections/{c}/index`, `DELETE /collections/{c}/index/{field}`.
+extension Routes {
+    func addIndexRoutes(to router: Router<BasicRequestContext>) {
+        router.put("/collections/:name/index") { request, context in
+            var request = request
+            return await respond { () async throws(ServiceError) in
+                let wait = try request.updateParameters()
+                let body = try await request.parseJSON(limitBytes: bodyLimit)
+                let create = try Self.read { () throws(JSONDecodingError) in try PointsJSON.createFieldIndex(body) }
+                return try await service.createIndex(context.parameters.decoded("name"), create, wait: wait)
+            }
+        }
+        router.delete("/collections/:name/index/:field") { request, context in
+            await respond { () async throws(ServiceError) in
+                let wait = try request.updateParameters()
+                return try await service.deleteIndex(context.parameters.decoded("name"), context.parameters.decoded("field"), wait: wait)
+            }
+        }
+    }
+}

@@ -55,6 +55,9 @@ public struct ImmutableSegment: SegmentData {
     let payloadOnDisk: Bool
     /// Offsets whose deletion is not written to `ids.bin` yet.
     private(set) var dirtyOffsets = Set<Int>()
+    /// Payload indexes by field, built from the payloads when the segment is opened or an index
+    /// is created.
+    private(set) var indexes: [String: FieldIndex] = [:]
 
     var totalCount: Int { ids.count }
     var deletedCount: Int { ids.count - liveCount }
@@ -132,6 +135,23 @@ public struct ImmutableSegment: SegmentData {
         }
         let payload = withPayload == .none ? nil : withPayload.apply(AppendableSegment.decode(payloadBytes(at: offset)))
         return PointRecord(id: ids[offset], payload: payload, vectors: vectors)
+    }
+
+    /// Builds the indexes `schema` names that are missing or differ, drops the others.
+    mutating func applySchema(_ schema: [String: PayloadFieldSchema]) {
+        indexes = indexes.filter { schema[$0.key] == $0.value.schema }
+        for (key, fieldSchema) in schema where indexes[key] == nil {
+            indexes[key] = FieldIndex(schema: fieldSchema, key: key, segment: self)
+        }
+    }
+
+    /// Calls `body` with the float32 elements of vector `name` of the point at `offset`.
+    func withVector<R>(_ name: String, at offset: Int, _ body: (UnsafePointer<Float>) -> R) -> R {
+        let column = columns[name]!
+        if column.datatype == .float32 || column.datatype == .turbo4, let raw = column.region.bytes.baseAddress {
+            return body(raw.assumingMemoryBound(to: Float.self) + offset * column.dimension)
+        }
+        return vector(name, at: offset).withUnsafeBufferPointer { body($0.baseAddress!) }
     }
 
     func forEachVector(_ name: String, _ body: (Int, UnsafePointer<Float>) -> Void) {
@@ -229,8 +249,9 @@ public struct ImmutableSegment: SegmentData {
     /// The same files opened with another storage mode (no rewrite: the format does not depend on it).
     func reopened(disk: any Disk, datatypes: [String: Datatype], storage: Storage) throws(DiskError) -> ImmutableSegment {
         var result = try Self.load(directory: directory, disk: disk, dimensions: dimensions, datatypes: datatypes, storage: storage)
-        // Deletions not flushed yet live only in memory; carry them over.
+        // Deletions not flushed yet live only in memory; carry them over, and the indexes.
         for offset in dirtyOffsets { result.markDeleted(at: offset, version: versions[offset]) }
+        result.indexes = indexes
         return result
     }
 

@@ -152,8 +152,11 @@ extension LocalShard {
         }
         let directory = joinPath(segmentsDirectory, uuid)
         do {
-            let built = try await Self.build(inputs, appendable: plan.outputAppendable, directory: directory, disk: disk,
-                                             datatypes: segments.datatypes, version: wal.lastSequence, uuid: uuid, storage: t.storage)
+            var built = try await Self.build(inputs, appendable: plan.outputAppendable, directory: directory, disk: disk,
+                                             datatypes: segments.datatypes, version: wal.lastSequence, uuid: uuid, storage: t.storage,
+                                             schema: payloadSchema)
+            // The schema may have changed while the replacement was built.
+            if built.immutable != nil { built.immutable!.applySchema(payloadSchema) }
             try swapIn(built, replacing: chosen)
             record.status = .done
             optimizerError = nil
@@ -173,7 +176,7 @@ extension LocalShard {
     /// Writes and opens the replacement; runs on the global executor, not the actor.
     nonisolated static func build(_ inputs: [any SegmentData], appendable: Bool, directory: String, disk: any Disk,
                                   datatypes: [String: Datatype], version: UInt64, uuid: String,
-                                  storage: ImmutableSegment.Storage) async throws(ShardError) -> SegmentEntry {
+                                  storage: ImmutableSegment.Storage, schema: [String: PayloadFieldSchema]) async throws(ShardError) -> SegmentEntry {
         do {
             if appendable, let source = inputs.first as? AppendableSegment {
                 var compacted = source.compacted()
@@ -184,8 +187,9 @@ extension LocalShard {
                 return SegmentEntry(uuid: uuid, appendable: compacted, listed: true)
             }
             try ImmutableSegment.write(from: inputs, directory: directory, disk: disk, datatypes: datatypes, version: version, uuid: uuid)
-            let segment = try ImmutableSegment.load(directory: directory, disk: disk, dimensions: inputs.first?.dimensions ?? [:],
+            var segment = try ImmutableSegment.load(directory: directory, disk: disk, dimensions: inputs.first?.dimensions ?? [:],
                                                     datatypes: datatypes, storage: storage)
+            segment.applySchema(schema)
             return SegmentEntry(uuid: uuid, immutable: segment)
         } catch {
             throw .segment(error)

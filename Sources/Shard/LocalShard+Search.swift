@@ -14,13 +14,16 @@ extension LocalShard {
         let minimum = threshold.map { distance.higherIsBetter ? $0 : -$0 }
         query.withUnsafeBufferPointer { q in
             for (segment, entry) in segments.entries.enumerated() {
-                entry.forEachVector(name) { offset, vector in
-                    let score = distance.score(q.baseAddress!, vector, q.count)
-                    let goodness = distance.higherIsBetter ? score : -score
-                    if let minimum, goodness < minimum { return }
-                    guard best.admits(goodness) else { return }
-                    if let filter, !entry.matches(filter, at: offset) { return }
-                    best.insert(Candidate(goodness: goodness, score: score, id: entry.data.id(at: offset), segment: segment, offset: offset))
+                let scan = Scan(query: q, distance: distance, minimum: minimum, filter: filter, entry: entry, segment: segment)
+                if let candidates = entry.candidates(filter), let immutable = entry.immutable {
+                    // A payload index narrowed the points down: score only those.
+                    for candidate in candidates {
+                        let offset = Int(candidate)
+                        guard immutable.isLive(at: offset), immutable.hasVector(name, at: offset) else { continue }
+                        immutable.withVector(name, at: offset) { scan.consider(offset, $0, into: &best) }
+                    }
+                } else {
+                    entry.forEachVector(name) { scan.consider($0, $1, into: &best) }
                 }
             }
         }
@@ -48,6 +51,27 @@ extension Distance {
         case .euclid: quiver_l2sq_f32(a, b, dimension).squareRoot()
         case .manhattan: quiver_l1_f32(a, b, dimension)
         }
+    }
+}
+
+/// Scoring of one segment's points against the query.
+struct Scan {
+    let query: UnsafeBufferPointer<Float>
+    let distance: Distance
+    /// `score_threshold` as goodness.
+    let minimum: Float?
+    let filter: Filter?
+    let entry: SegmentEntry
+    let segment: Int
+
+    /// Scores the point, and checks the filter only when the score would make the cut.
+    func consider(_ offset: Int, _ vector: UnsafePointer<Float>, into best: inout TopK) {
+        let score = distance.score(query.baseAddress!, vector, query.count)
+        let goodness = distance.higherIsBetter ? score : -score
+        if let minimum, goodness < minimum { return }
+        guard best.admits(goodness) else { return }
+        if let filter, !entry.matches(filter, at: offset) { return }
+        best.insert(Candidate(goodness: goodness, score: score, id: entry.data.id(at: offset), segment: segment, offset: offset))
     }
 }
 

@@ -53,6 +53,8 @@ public actor LocalShard {
     var lastPersist = ContinuousClock.now
     /// The WAL version `segments.json` records.
     var persistedVersion: UInt64
+    /// The collection's payload indexes; immutable segments keep one `FieldIndex` per field.
+    var payloadSchema: [String: PayloadFieldSchema] = [:]
     var currentOptimization: OptimizationRecord?
     var completedOptimizations: [OptimizationRecord] = []
     /// The error of the last optimization, until one succeeds (collection status red).
@@ -75,8 +77,9 @@ public actor LocalShard {
     }
 
     /// Opens the shard: loads the listed segments, then replays the WAL operations after them.
-    public init(path: String, disk: any Disk, config: CollectionConfig) throws(ShardError) {
+    public init(path: String, disk: any Disk, config: CollectionConfig, payloadSchema: [String: PayloadFieldSchema] = [:]) throws(ShardError) {
         self.path = path
+        self.payloadSchema = payloadSchema
         self.disk = disk
         var dimensions: [String: Int] = [:]
         var datatypes: [String: Datatype] = [:]
@@ -110,6 +113,9 @@ public actor LocalShard {
             throw .inconsistent("the segments are persisted up to operation \(version), but the WAL holds \(wal.firstSequence)...\(wal.lastSequence)")
         }
         try Self.replay(wal, from: version + 1, into: &set)
+        for index in set.entries.indices where set.entries[index].immutable != nil {
+            set.entries[index].immutable!.applySchema(payloadSchema)
+        }
         segments = set
     }
 
@@ -298,11 +304,36 @@ public actor LocalShard {
         var result: [PointID] = []
         for entry in segments.entries {
             let data = entry.data
-            for offset in 0..<data.totalCount where data.isLive(at: offset) && entry.matches(filter, at: offset) {
-                result.append(data.id(at: offset))
+            entry.forEachCandidate(filter) { offset in
+                if entry.matches(filter, at: offset) { result.append(data.id(at: offset)) }
             }
         }
         return result
+    }
+
+    /// Builds and drops payload indexes so that immutable segments have exactly `schema`'s.
+    public func setPayloadSchema(_ schema: [String: PayloadFieldSchema]) {
+        payloadSchema = schema
+        for index in segments.entries.indices where segments.entries[index].immutable != nil {
+            segments.entries[index].immutable!.applySchema(schema)
+        }
+    }
+
+    /// Live points with a value of `key` (`payload_schema`'s `points`).
+    public func pointsWithValue(_ key: String) -> Int {
+        var total = 0
+        for entry in segments.entries {
+            if let index = entry.immutable?.indexes[key] {
+                total += index.withValue.count { entry.immutable!.isLive(at: Int($0)) }
+                continue
+            }
+            let data = entry.data
+            for offset in 0..<data.totalCount where data.isLive(at: offset) {
+                let root = JSONValue.object(AppendableSegment.decode(data.payloadBytes(at: offset)) ?? JSONObject())
+                if !PayloadPath.values(key, in: root).allSatisfy(\.isEmptyValue) { total += 1 }
+            }
+        }
+        return total
     }
 
     public func count(filter: Filter?) -> Int {
@@ -332,6 +363,11 @@ public actor LocalShard {
         }
         guard let filter else {
             return retrieve(Array(sorted[start...].prefix(limit)), withPayload: withPayload, withVector: withVector)
+        }
+        if segments.entries.contains(where: { $0.candidates(filter) != nil }) {
+            // An index narrows the points down: collect the matching ones, then page them.
+            let page = matchingIDs(filter).filter { id in offset.map { id >= $0 } ?? true }.sorted().prefix(limit)
+            return retrieve(Array(page), withPayload: withPayload, withVector: withVector)
         }
         var page: [PointRecord] = []
         for id in sorted[start...] where page.count < limit {

@@ -64,6 +64,28 @@ struct SegmentEntry: Sendable {
         if let appendable { appendable.forEachVector(name, body) } else { immutable!.forEachVector(name, body) }
     }
 
+    /// Offsets that include every point passing `filter`, from the most selective payload index
+    /// of a `must` condition; nil when no index applies (then every point is a candidate).
+    func candidates(_ filter: Filter?) -> [Int32]? {
+        guard let filter, let must = filter.must, let segment = immutable, !segment.indexes.isEmpty else { return nil }
+        var best: [Int32]?
+        for case .field(let condition) in must {
+            guard let found = segment.indexes[condition.key]?.candidates(condition) else { continue }
+            if best == nil || found.count < best!.count { best = found }
+        }
+        return best
+    }
+
+    /// Calls `body` with each live point's offset that may pass `filter` (still to be checked).
+    func forEachCandidate(_ filter: Filter?, _ body: (Int) -> Void) {
+        let data = self.data
+        if let candidates = candidates(filter) {
+            for offset in candidates where data.isLive(at: Int(offset)) { body(Int(offset)) }
+        } else {
+            for offset in 0..<data.totalCount where data.isLive(at: offset) { body(offset) }
+        }
+    }
+
     /// Whether the live point at `offset` passes `filter`.
     func matches(_ filter: Filter, at offset: Int) -> Bool {
         let data = self.data

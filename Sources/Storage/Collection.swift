@@ -1,5 +1,6 @@
 import CVectorKernels
 import Foundation
+import QuiverJSON
 public import DiskIO
 public import QuiverModel
 public import Shard
@@ -20,31 +21,73 @@ public actor Collection {
     public nonisolated let path: String
     public private(set) var config: CollectionConfig
     let shards: [LocalShard]
+    let disk: any Disk
+    /// Payload indexes by field, in `payload_index.json`.
+    public private(set) var payloadSchema: [String: PayloadFieldSchema] = [:]
 
-    init(name: String, path: String, config: CollectionConfig, shards: [LocalShard]) {
+    init(name: String, path: String, config: CollectionConfig, shards: [LocalShard], disk: any Disk, payloadSchema: [String: PayloadFieldSchema]) {
+        self.payloadSchema = payloadSchema
         self.name = name
         self.path = path
         self.config = config
         self.shards = shards
+        self.disk = disk
     }
 
     /// Opens (creating when missing) the shards of a collection whose directory exists.
     static func open(name: String, path: String, config: CollectionConfig, disk: any Disk) throws(StorageError) -> Collection {
+        var schema: [String: PayloadFieldSchema] = [:]
+        let schemaPath = joinPath(path, Self.payloadIndexFile)
+        if disk.fileExists(schemaPath) {
+            do {
+                let stored = try JSONParser.parse(try disk.readFile(schemaPath)).objectValue ?? JSONObject()
+                for (field, value) in stored { schema[field] = try PointsJSON.fieldSchema(value, field) }
+            } catch {
+                throw .serviceError("cannot read \(schemaPath): \(error)")
+            }
+        }
         var shards: [LocalShard] = []
         for id in 0..<Int(config.params.shardNumber) {
             do {
-                shards.append(try LocalShard(path: joinPath(path, String(id)), disk: disk, config: config))
+                shards.append(try LocalShard(path: joinPath(path, String(id)), disk: disk, config: config, payloadSchema: schema))
             } catch {
                 throw .serviceError("cannot open shard \(id) of collection `\(name)`: \(error)")
             }
         }
-        return Collection(name: name, path: path, config: config, shards: shards)
+        return Collection(name: name, path: path, config: config, shards: shards, disk: disk, payloadSchema: schema)
     }
 
     /// A configuration change (`PATCH`) also starts optimizations waiting since a restart, as in Qdrant.
     func replaceConfig(_ config: CollectionConfig) async {
         self.config = config
         for shard in shards { await shard.triggerOptimizers() }
+    }
+
+    static let payloadIndexFile = "payload_index.json"
+
+    /// Creates (or replaces) the payload index on `field`, built over the points already stored.
+    public func createIndex(_ field: String, _ schema: PayloadFieldSchema) async throws(StorageError) {
+        var updated = payloadSchema
+        updated[field] = schema
+        try await applyIndexes(updated)
+    }
+
+    /// Drops the payload index on `field`; dropping one that does not exist is not an error.
+    public func deleteIndex(_ field: String) async throws(StorageError) {
+        var updated = payloadSchema
+        updated[field] = nil
+        try await applyIndexes(updated)
+    }
+
+    private func applyIndexes(_ schema: [String: PayloadFieldSchema]) async throws(StorageError) {
+        let object = JSONObject(schema.keys.sorted().map { ($0, schema[$0]!.json) })
+        do {
+            try disk.writeFileAtomically(joinPath(path, Self.payloadIndexFile), JSONWriter.write(.object(object)))
+        } catch {
+            throw .serviceError("cannot write the payload indexes of `\(name)`: \(error)")
+        }
+        payloadSchema = schema
+        for shard in shards { await shard.setPayloadSchema(schema) }
     }
 
     /// Status as Qdrant reports it: red after a failed optimization, yellow while one runs or is
@@ -68,8 +111,14 @@ public actor Collection {
         }
         let status: CollectionStatus = if failure != nil { .red } else if running || (pending && !waiting) { .yellow }
             else if pending { .grey } else { .green }
+        var schemaInfo: [String: JSONValue] = [:]
+        for (field, schema) in payloadSchema {
+            var indexed = 0
+            for shard in shards { indexed += await shard.pointsWithValue(field) }
+            schemaInfo[field] = schema.info(points: indexed)
+        }
         return CollectionInfo(status: status, optimizerStatus: failure.map { .error($0) } ?? .ok, pointsCount: UInt64(points),
-                              segmentsCount: UInt64(segments), config: config)
+                              segmentsCount: UInt64(segments), config: config, payloadSchema: schemaInfo)
     }
 
     // MARK: Optimization
