@@ -14,6 +14,32 @@ public struct ScrollRequest: Sendable, Equatable {
     public var withPayload: WithPayload
     public var withVector: WithVector
     public var filter: Filter?
+    public var orderBy: OrderBy?
+}
+
+/// `order_by` of a scroll: points sorted by the values of a payload key (numbers, or datetimes as
+/// microseconds), from `start_from` on.
+public struct OrderBy: Sendable, Equatable {
+    public var key: String
+    public var descending = false
+    public var startFrom: Double?
+
+    /// The value a payload value sorts by: numbers as they are, datetime strings in microseconds.
+    public static func orderValue(_ value: JSONValue) -> JSONValue? {
+        switch value {
+        case .int, .uint, .double: value
+        case .string(let s): Datetime.parse(s).map(JSONValue.int)
+        default: nil
+        }
+    }
+}
+
+/// `FacetRequest`.
+public struct FacetRequest: Sendable, Equatable {
+    public var key: String
+    public var limit = 10
+    public var filter: Filter?
+    public var exact = false
 }
 
 /// Bodies of the read endpoints; defaults are Qdrant's (payload yes, vectors no).
@@ -29,17 +55,57 @@ extension PointsJSON {
 
     public static func scrollRequest(_ value: JSONValue) throws(Failure) -> ScrollRequest {
         let body = try object(value, "")
-        try rejectUnsupported(body, ["order_by", "shard_key"])
+        try rejectUnsupported(body, ["shard_key"])
         var request = ScrollRequest(offset: nil, limit: nil,
                                     withPayload: try WithPayload(json: body["with_payload"], default: .all),
                                     withVector: try WithVector(json: body["with_vector"], default: .none),
                                     filter: try filter(body["filter"], "filter"))
+        if let raw = body["order_by"], !raw.isNull { request.orderBy = try orderBy(raw, "order_by") }
         if let offset = body["offset"], !offset.isNull { request.offset = try pointID(offset, "offset") }
         if let limit = body["limit"], !limit.isNull {
             guard case .int(let n) = limit else {
                 throw fail("limit", "invalid type: \(limit.kindDescription), expected an unsigned integer")
             }
             request.limit = Int(n)
+        }
+        return request
+    }
+
+    static func orderBy(_ value: JSONValue, _ path: String) throws(Failure) -> OrderBy {
+        if let key = value.stringValue { return OrderBy(key: key) }
+        let body = try object(value, path)
+        try allowOnly(body, ["key", "direction", "start_from"], path)
+        guard let key = body["key"]?.stringValue else { throw fail(join(path, "key"), "missing field `key` (a string)") }
+        var orderBy = OrderBy(key: key)
+        if let raw = body["direction"], !raw.isNull {
+            guard let direction = raw.stringValue, ["asc", "desc"].contains(direction) else {
+                throw fail(join(path, "direction"), "unknown variant, expected `asc` or `desc`")
+            }
+            orderBy.descending = direction == "desc"
+        }
+        if let raw = body["start_from"], !raw.isNull {
+            guard let start = OrderBy.orderValue(raw)?.doubleValue else {
+                throw fail(join(path, "start_from"), "expected a number or an RFC 3339 datetime")
+            }
+            orderBy.startFrom = start
+        }
+        return orderBy
+    }
+
+    public static func facetRequest(_ value: JSONValue) throws(Failure) -> FacetRequest {
+        let body = try object(value, "")
+        try allowOnly(body, ["shard_key", "key", "limit", "filter", "exact"], "")
+        try rejectUnsupported(body, ["shard_key"])
+        guard let key = body["key"]?.stringValue else { throw fail("key", "missing field `key` (a string)") }
+        var request = FacetRequest(key: key)
+        if let raw = body["limit"], !raw.isNull {
+            request.limit = try unsigned(raw, "limit")
+            guard request.limit >= 1 else { throw fail("limit", "must be at least 1") }
+        }
+        request.filter = try filter(body["filter"], "filter")
+        if let raw = body["exact"], !raw.isNull {
+            guard case .bool(let exact) = raw else { throw fail("exact", "invalid type: \(raw.kindDescription), expected a boolean") }
+            request.exact = exact
         }
         return request
     }

@@ -317,6 +317,8 @@ public struct PointRecord: Sendable, Equatable {
     public var id: PointID
     public var payload: JSONObject?
     public var vectors: [String: [Float]]?
+    /// The value a scroll with `order_by` sorted this point by.
+    public var orderValue: JSONValue?
 
     public init(id: PointID, payload: JSONObject?, vectors: [String: [Float]]?) {
         self.id = id
@@ -338,6 +340,7 @@ public struct PointRecord: Sendable, Equatable {
         } else {
             object["vector"] = .null
         }
+        if let orderValue { object["order_value"] = orderValue }
         return .object(object)
     }
 

@@ -1,3 +1,4 @@
+public import QuiverJSON
 public import QuiverModel
 public import Storage
 
@@ -52,13 +53,33 @@ extension QuiverService {
             throw .validation(errors, .body)
         }
         let collection = try await collection(collectionName)
+        do {
+            try await collection.validate(request.filter)
+        } catch {
+            throw .storage(error)
+        }
+        if let orderBy = request.orderBy {
+            do {
+                let records = try await collection.scroll(orderedBy: orderBy, limit: limit, filter: request.filter,
+                                                          withPayload: request.withPayload, withVector: request.withVector)
+                return RecordsResult(records: records, unnamedVector: await Self.hasUnnamedVector(collection))
+            } catch {
+                throw .storage(error)
+            }
+        }
         let (records, next) = await collection.scroll(from: request.offset, limit: limit, filter: request.filter,
                                                       withPayload: request.withPayload, withVector: request.withVector)
         return RecordsResult(records: records, unnamedVector: await Self.hasUnnamedVector(collection), nextPageOffset: next)
     }
 
     public func count(_ collectionName: String, filter: Filter? = nil) async throws(ServiceError) -> Int {
-        await (try collection(collectionName)).count(filter: filter)
+        let collection = try await collection(collectionName)
+        do {
+            try await collection.validate(filter)
+        } catch {
+            throw .storage(error)
+        }
+        return await collection.count(filter: filter)
     }
 
     func collection(_ name: String) async throws(ServiceError) -> Collection {
@@ -134,5 +155,17 @@ extension QuiverService {
             throw .storage(error)
         }
         return UpdateResult(operationId: nil, status: wait ? .completed : .acknowledged)
+    }
+}
+
+extension QuiverService {
+    /// `POST /collections/{c}/facet`.
+    public func facet(_ collectionName: String, _ request: FacetRequest) async throws(ServiceError) -> [(value: JSONValue, count: Int)] {
+        let collection = try await collection(collectionName)
+        do {
+            return try await collection.facet(request)
+        } catch {
+            throw .storage(error)
+        }
     }
 }

@@ -63,6 +63,16 @@ extension Routes {
                 return try await service.createIndex(context.parameters.decoded("name"), create, wait: wait)
             }
         }
+        router.post("/collections/:name/facet") { request, context in
+            var request = request
+            return await respond { () async throws(ServiceError) -> [(value: JSONValue, count: Int)] in
+                let body = try await request.parseJSON(limitBytes: bodyLimit)
+                let facet = try Self.read { () throws(JSONDecodingError) in try PointsJSON.facetRequest(body) }
+                return try await service.facet(context.parameters.decoded("name"), facet)
+            } render: { hits in
+                ["hits": .array(hits.map { ["value": $0.value, "count": .int(Int64($0.count))] })]
+            }
+        }
         router.delete("/collections/:name/index/:field") { request, context in
             await respond { () async throws(ServiceError) in
                 let wait = try request.updateParameters()

@@ -1,4 +1,5 @@
 import CVectorKernels
+public import QuiverJSON
 public import QuiverModel
 
 /// Exact nearest-neighbour search over a shard's segments.
@@ -129,4 +130,61 @@ struct TopK {
     }
 
     func sorted() -> [Candidate] { heap.sorted { $0.beats($1) } }
+}
+
+/// Scrolling by a payload value, and facet counts.
+extension LocalShard {
+    /// The first `limit` (value, point) pairs of the points matching `filter`, ordered by the
+    /// values of `orderBy.key` (a point with several values appears once per value), ties by id.
+    public func scroll(orderedBy orderBy: OrderBy, filter: Filter?, limit: Int, withPayload: WithPayload, withVector: WithVector) -> [PointRecord] {
+        var found: [(value: Double, json: JSONValue, id: PointID, segment: Int, offset: Int)] = []
+        for (segment, entry) in segments.entries.enumerated() {
+            let data = entry.data
+            entry.forEachCandidate(filter) { offset in
+                if let filter, !entry.matches(filter, at: offset) { return }
+                let root = JSONValue.object(AppendableSegment.decode(data.payloadBytes(at: offset)) ?? JSONObject())
+                var seen = Set<Double>()
+                for value in PayloadPath.values(orderBy.key, in: root).flatMap(\.elements) {
+                    guard let json = OrderBy.orderValue(value), let number = json.doubleValue, seen.insert(number).inserted else { continue }
+                    if let start = orderBy.startFrom, orderBy.descending ? number > start : number < start { continue }
+                    found.append((number, json, data.id(at: offset), segment, offset))
+                }
+            }
+        }
+        found.sort { a, b in a.value != b.value ? (orderBy.descending ? a.value > b.value : a.value < b.value) : a.id < b.id }
+        return found.prefix(limit).map { hit in
+            var record = segments.entries[hit.segment].record(at: hit.offset, withPayload: withPayload, withVector: withVector)
+            record.orderValue = hit.json
+            return record
+        }
+    }
+
+    /// How many points matching `filter` have each value (string, integer or bool) of `key`.
+    public func facetCounts(_ key: String, filter: Filter?) -> [JSONValue: Int] {
+        var counts: [JSONValue: Int] = [:]
+        for entry in segments.entries {
+            let data = entry.data
+            entry.forEachCandidate(filter) { offset in
+                if let filter, !entry.matches(filter, at: offset) { return }
+                let root = JSONValue.object(AppendableSegment.decode(data.payloadBytes(at: offset)) ?? JSONObject())
+                var values = Set<JSONValue>()
+                for value in PayloadPath.values(key, in: root).flatMap(\.elements) {
+                    switch value {
+                    case .string, .int, .bool: values.insert(value)
+                    default: continue
+                    }
+                }
+                for value in values { counts[value, default: 0] += 1 }
+            }
+        }
+        return counts
+    }
+}
+
+extension JSONValue {
+    /// An array's elements, or the value itself: one level of unwrapping, as conditions do.
+    var elements: [JSONValue] {
+        if case .array(let elements) = self { return elements }
+        return [self]
+    }
 }

@@ -1,4 +1,5 @@
 import CVectorKernels
+public import QuiverJSON
 public import QuiverModel
 import Shard
 
@@ -17,6 +18,7 @@ extension Collection {
                 ? "Not existing vector name error: the collection has only named vectors (\(config.params.vectors.all.keys.sorted().joined(separator: ", "))); set `using`"
                 : "Not existing vector name error: \(request.using)")
         }
+        try validate(request.filter)
         let window = request.offset + request.limit
         guard case .vector(var query)? = request.query else {
             // No query: points in id order, as a scroll would return them.
@@ -38,5 +40,60 @@ extension Collection {
             a.score != b.score ? (higherIsBetter ? a.score > b.score : a.score < b.score) : a.id < b.id
         }
         return Array(merged.dropFirst(request.offset).prefix(request.limit))
+    }
+}
+
+/// Scrolling by payload value and facets, which need a payload index, as in Qdrant.
+extension Collection {
+    public func scroll(orderedBy orderBy: OrderBy, limit: Int, filter: Filter?, withPayload: WithPayload,
+                       withVector: WithVector) async throws(StorageError) -> [PointRecord] {
+        try validate(filter)
+        let schema = payloadSchema[orderBy.key]
+        let rangeCapable = switch schema?.type {
+        case .integer?: schema?.params?["range"] != .bool(false)
+        case .float?, .datetime?: true
+        default: false
+        }
+        guard rangeCapable else {
+            throw .badRequest("No range index for `order_by` key: `\(orderBy.key)`. Please create one to use `order_by`. Check https://qdrant.tech/documentation/concepts/indexing/#payload-index to see which payload schemas support Range conditions")
+        }
+        var merged: [PointRecord] = []
+        for shard in shards {
+            merged += await shard.scroll(orderedBy: orderBy, filter: filter, limit: limit, withPayload: withPayload, withVector: withVector)
+        }
+        merged.sort { a, b in
+            let x = a.orderValue?.doubleValue ?? 0, y = b.orderValue?.doubleValue ?? 0
+            return x != y ? (orderBy.descending ? x > y : x < y) : a.id < b.id
+        }
+        return Array(merged.prefix(limit))
+    }
+
+    /// The most frequent values of `request.key` among the points matching the filter, with their
+    /// counts (always exact), most frequent first, ties by value.
+    public func facet(_ request: FacetRequest) async throws(StorageError) -> [(value: JSONValue, count: Int)] {
+        try validate(request.filter)
+        guard let type = payloadSchema[request.key]?.type, [.keyword, .integer, .bool, .uuid].contains(type) else {
+            throw .badRequest("Index required but not found for \"\(request.key)\" of one of the following types: [keyword, integer, bool, uuid]. Help: Create an index for this key or use a different filter.")
+        }
+        var counts: [JSONValue: Int] = [:]
+        for shard in shards {
+            for (value, count) in await shard.facetCounts(request.key, filter: request.filter) { counts[value, default: 0] += count }
+        }
+        let ordered = counts.sorted { a, b in
+            a.value != b.value ? a.value > b.value : Self.facetOrder(a.key, b.key)
+        }
+        return ordered.prefix(request.limit).map { ($0.key, $0.value) }
+    }
+
+    /// Booleans, then integers, then strings, each ascending.
+    static func facetOrder(_ a: JSONValue, _ b: JSONValue) -> Bool {
+        switch (a, b) {
+        case (.bool(let x), .bool(let y)): return !x && y
+        case (.int(let x), .int(let y)): return x < y
+        case (.string(let x), .string(let y)): return x < y
+        case (.bool, _): return true
+        case (.int, .string): return true
+        default: return false
+        }
     }
 }

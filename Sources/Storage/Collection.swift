@@ -79,6 +79,26 @@ public actor Collection {
         try await applyIndexes(updated)
     }
 
+    /// Rejects conditions that the field's payload index cannot serve: a range on a field indexed
+    /// as keyword, bool, uuid, geo or text; a geo condition on a field indexed as anything but geo.
+    public func validate(_ filter: Filter?) throws(StorageError) {
+        guard let filter else { return }
+        for condition in (filter.must ?? []) + (filter.should ?? []) + (filter.mustNot ?? []) + (filter.minShould?.conditions ?? []) {
+            switch condition {
+            case .filter(let inner): try validate(inner)
+            case .field(let field):
+                guard let type = payloadSchema[field.key]?.type else { continue }
+                if field.range != nil, ![.integer, .float, .datetime].contains(type) {
+                    throw .badRequest("field `\(field.key)` has a `\(type.rawValue)` index, which cannot serve a range condition; a range needs an `integer`, `float` or `datetime` index")
+                }
+                if field.geoRadius != nil || field.geoBoundingBox != nil || field.geoPolygon != nil, type != .geo {
+                    throw .badRequest("field `\(field.key)` has a `\(type.rawValue)` index, which cannot serve a geo condition; it needs a `geo` index")
+                }
+            default: continue
+            }
+        }
+    }
+
     private func applyIndexes(_ schema: [String: PayloadFieldSchema]) async throws(StorageError) {
         let object = JSONObject(schema.keys.sorted().map { ($0, schema[$0]!.json) })
         do {
@@ -269,6 +289,7 @@ public actor Collection {
     /// An update by ids, or by filter: each shard applies it to its points that match.
     public func update(_ update: PointsUpdate, wait: Bool) async throws(StorageError) -> UpdateResult {
         guard let filter = update.filter else { return try await self.update(update.operation, wait: wait) }
+        try validate(filter)
         let operation = try prepare(update.operation)
         var operationID: UInt64 = 0
         for (index, shard) in shards.enumerated() {

@@ -150,6 +150,14 @@ class OpenAPI:
 
     def __init__(self, path: Path):
         self.spec = json.loads(path.read_text())
+        # The legacy search/recommend/discover endpoints are only in the v1.18 document.
+        legacy = path.with_name(path.name.replace("v1.19", "v1.18"))
+        if legacy != path and legacy.exists():
+            older = json.loads(legacy.read_text())
+            for template, operations in older["paths"].items():
+                self.spec["paths"].setdefault(template, operations)
+            for name, schema in older["components"]["schemas"].items():
+                self.spec["components"]["schemas"].setdefault(name, schema)
         self.routes = []
         for template in self.spec["paths"]:
             pattern = "^" + re.sub(r"\{[^/]+\}", "[^/]+", template) + "$"
