@@ -319,6 +319,13 @@ public struct PointRecord: Sendable, Equatable {
     public var vectors: [String: [Float]]?
     /// The value a scroll with `order_by` sorted this point by.
     public var orderValue: JSONValue?
+    /// The point's version (not part of `Record`; search results report it). Not compared by `==`:
+    /// two reads of the same content are equal whatever operation wrote it last.
+    public var version: UInt64?
+
+    public static func == (a: PointRecord, b: PointRecord) -> Bool {
+        a.id == b.id && a.payload == b.payload && a.vectors == b.vectors && a.orderValue == b.orderValue
+    }
 
     public init(id: PointID, payload: JSONObject?, vectors: [String: [Float]]?) {
         self.id = id

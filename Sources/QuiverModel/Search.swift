@@ -4,6 +4,8 @@ public import QuiverJSON
 public enum QueryInput: Sendable, Equatable {
     case vector([Float])
     case point(PointID)
+    /// `{"order_by": …}`: points ordered by a payload value instead of by similarity.
+    case orderBy(OrderBy)
 }
 
 /// `LookupLocation`: take query points' vectors from another collection.
@@ -44,6 +46,7 @@ public struct ScoredPoint: Sendable, Equatable {
     public var score: Float
     public var payload: JSONObject?
     public var vectors: [String: [Float]]?
+    public var orderValue: JSONValue?
 
     public init(id: PointID, version: UInt64, score: Float, payload: JSONObject?, vectors: [String: [Float]]?) {
         self.id = id
@@ -61,13 +64,14 @@ public struct ScoredPoint: Sendable, Equatable {
         let record = PointRecord(id: id, payload: payload, vectors: vectors).json(unnamedVector: unnamedVector)
         object["payload"] = record["payload"]
         object["vector"] = record["vector"]
+        if let orderValue { object["order_value"] = orderValue }
         return .object(object)
     }
 }
 
 extension PointsJSON {
     /// `QueryRequest` (`POST …/points/query`). Prefetch, fusion, recommend, discover, context,
-    /// order_by, formula and sampling queries are refused with a clear message.
+    /// formula and sampling queries are refused with a clear message.
     public static func queryRequest(_ value: JSONValue, _ path: String = "") throws(Failure) -> SearchRequest {
         let body = try object(value, path)
         try allowOnly(body, ["shard_key", "prefetch", "query", "using", "filter", "params", "score_threshold", "limit", "offset",
@@ -142,7 +146,11 @@ extension PointsJSON {
                 try rejectUnsupported(object, ["mmr"])
                 return try queryInput(nearest, join(path, "nearest"))
             }
-            let known = ["recommend", "discover", "context", "order_by", "fusion", "rrf", "formula", "sample", "relevance_feedback"]
+            if let orderBy = object["order_by"] {
+                try allowOnly(object, ["order_by"], path)
+                return .orderBy(try self.orderBy(orderBy, join(path, "order_by")))
+            }
+            let known = ["recommend", "discover", "context", "fusion", "rrf", "formula", "sample", "relevance_feedback"]
             if let kind = object.keys.first(where: known.contains) {
                 throw fail(join(path, kind), "`\(kind)` queries are not supported yet")
             }

@@ -159,8 +159,9 @@ extension LocalShard {
         }
     }
 
-    /// How many points matching `filter` have each value (string, integer or bool) of `key`.
-    public func facetCounts(_ key: String, filter: Filter?) -> [JSONValue: Int] {
+    /// How many points matching `filter` have each value of `key` of the index's type: strings
+    /// for keyword, integers, booleans, or UUIDs (in their hyphenated form).
+    public func facetCounts(_ key: String, type: PayloadSchemaType, filter: Filter?) -> [JSONValue: Int] {
         var counts: [JSONValue: Int] = [:]
         for entry in segments.entries {
             let data = entry.data
@@ -169,8 +170,9 @@ extension LocalShard {
                 let root = JSONValue.object(AppendableSegment.decode(data.payloadBytes(at: offset)) ?? JSONObject())
                 var values = Set<JSONValue>()
                 for value in PayloadPath.values(key, in: root).flatMap(\.elements) {
-                    switch value {
-                    case .string, .int, .bool: values.insert(value)
+                    switch (type, value) {
+                    case (.keyword, .string), (.integer, .int), (.bool, .bool): values.insert(value)
+                    case (.uuid, .string(let s)): if let id = PointID(uuidString: s) { values.insert(.string(id.description)) }
                     default: continue
                     }
                 }

@@ -54,8 +54,10 @@ struct SegmentEntry: Sendable {
     func point(at offset: Int) -> PointStruct { appendable?.point(at: offset) ?? immutable!.point(at: offset) }
 
     func record(at offset: Int, withPayload: WithPayload, withVector: WithVector) -> PointRecord {
-        if let appendable { return appendable.record(at: offset, withPayload: withPayload, withVector: withVector) }
-        return immutable!.record(at: offset, withPayload: withPayload, withVector: withVector)
+        var record = appendable?.record(at: offset, withPayload: withPayload, withVector: withVector)
+            ?? immutable!.record(at: offset, withPayload: withPayload, withVector: withVector)
+        record.version = version(at: offset)
+        return record
     }
 
     /// Calls `body` with the offset and float32 elements of vector `name` of every live point

@@ -20,11 +20,20 @@ extension Collection {
         }
         try validate(request.filter)
         let window = request.offset + request.limit
+        if case .orderBy(let orderBy)? = request.query {
+            let records = try await scroll(orderedBy: orderBy, limit: window, filter: request.filter,
+                                           withPayload: request.withPayload, withVector: request.withVector)
+            return records.dropFirst(request.offset).map { record in
+                var point = ScoredPoint(id: record.id, version: record.version ?? 0, score: 0, payload: record.payload, vectors: record.vectors)
+                point.orderValue = record.orderValue
+                return point
+            }
+        }
         guard case .vector(var query)? = request.query else {
             // No query: points in id order, as a scroll would return them.
             let (records, _) = await scroll(from: nil, limit: window, filter: request.filter,
                                             withPayload: request.withPayload, withVector: request.withVector)
-            return records.dropFirst(request.offset).map { ScoredPoint(id: $0.id, version: 0, score: 0, payload: $0.payload, vectors: $0.vectors) }
+            return records.dropFirst(request.offset).map { ScoredPoint(id: $0.id, version: $0.version ?? 0, score: 0, payload: $0.payload, vectors: $0.vectors) }
         }
         guard query.count == Int(params.size) else {
             throw .badInput("Vector dimension error: expected dim: \(params.size), got \(query.count)")
@@ -77,7 +86,7 @@ extension Collection {
         }
         var counts: [JSONValue: Int] = [:]
         for shard in shards {
-            for (value, count) in await shard.facetCounts(request.key, filter: request.filter) { counts[value, default: 0] += count }
+            for (value, count) in await shard.facetCounts(request.key, type: type, filter: request.filter) { counts[value, default: 0] += count }
         }
         let ordered = counts.sorted { a, b in
             a.value != b.value ? a.value > b.value : Self.facetOrder(a.key, b.key)
