@@ -82,7 +82,7 @@ extension FieldCondition {
 
     /// The condition on one value that is not itself a (top-level) array.
     func matchesOne(_ value: JSONValue) -> Bool {
-        if let match { return match.matches(value) }
+        if let match { return match.matches(value, analyzer: analyzer ?? .standard) }
         if let range {
             switch range {
             case .number(let bounds): return value.doubleValue.map(bounds.contains) ?? false
@@ -98,23 +98,23 @@ extension FieldCondition {
 }
 
 extension Match {
-    func matches(_ value: JSONValue) -> Bool {
+    func matches(_ value: JSONValue, analyzer: TextAnalyzer) -> Bool {
         switch self {
         case .keyword(let s): return value.stringValue == s
         case .integer(let n): return value.exactInteger == n
         case .bool(let b): if case .bool(let stored) = value { return stored == b } else { return false }
         case .text(let text):
             guard let stored = value.stringValue else { return false }
-            let query = Self.tokens(text)
-            let document = Set(Self.tokens(stored))
-            return !query.isEmpty && query.allSatisfy(document.contains)
+            let query = analyzer.tokens(text)
+            let document = Set(analyzer.tokens(stored))
+            return !query.isEmpty && query.allSatisfy { analyzer.contains(document, $0) }
         case .textAny(let text):
             guard let stored = value.stringValue else { return false }
-            let document = Set(Self.tokens(stored))
-            return Self.tokens(text).contains(where: document.contains)
+            let document = Set(analyzer.tokens(stored))
+            return analyzer.tokens(text).contains { analyzer.contains(document, $0) }
         case .phrase(let phrase):
             guard let stored = value.stringValue else { return false }
-            let query = Self.tokens(phrase), document = Self.tokens(stored)
+            let query = analyzer.tokens(phrase), document = analyzer.tokens(stored)
             guard !query.isEmpty, document.count >= query.count else { return false }
             return (0...(document.count - query.count)).contains { Array(document[$0..<($0 + query.count)]) == query }
         case .prefix(let prefix): return value.stringValue?.hasPrefix(prefix) ?? false
@@ -136,11 +136,27 @@ extension Match {
     }
 }
 
-extension Match {
-    /// Qdrant's default word tokenizer for fields without a text index: runs of letters and
-    /// digits, lowercased.
-    static func tokens(_ text: String) -> [String] {
-        text.split { !($0.isLetter || $0.isNumber) }.map { $0.lowercased() }
+extension Filter {
+    /// The filter with its text conditions tokenized as the text indexes of their fields say.
+    public func binding(_ analyzers: [String: TextAnalyzer]) -> Filter {
+        guard !analyzers.isEmpty else { return self }
+        func bind(_ conditions: [Condition]?) -> [Condition]? {
+            conditions?.map { condition in
+                switch condition {
+                case .field(var field):
+                    field.analyzer = analyzers[field.key]
+                    return .field(field)
+                case .filter(let inner): return .filter(inner.binding(analyzers))
+                default: return condition
+                }
+            }
+        }
+        var result = self
+        result.must = bind(must)
+        result.should = bind(should)
+        result.mustNot = bind(mustNot)
+        if let minShould { result.minShould = MinShould(conditions: bind(minShould.conditions) ?? [], minCount: minShould.minCount) }
+        return result
     }
 }
 

@@ -49,6 +49,9 @@ public struct FieldCondition: Sendable, Equatable {
     public var valuesCount: CountRange?
     public var isEmpty: Bool?
     public var isNull: Bool?
+    /// How `text`, `text_any` and `phrase` tokenize: the field's text index settings, bound by
+    /// the collection (`Filter.binding(_:)`); the default word tokenizer when nil.
+    public var analyzer: TextAnalyzer?
 
     public init(key: String, match: Match? = nil, range: RangeCondition? = nil) {
         self.key = key

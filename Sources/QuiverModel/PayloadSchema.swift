@@ -83,6 +83,13 @@ extension PointsJSON {
                     }
                 }
             }
+            if type == .text {
+                do {
+                    _ = try TextAnalyzer(params: params)
+                } catch {
+                    throw fail(error.path, error.message)
+                }
+            }
             return CreateFieldIndex(fieldName: name, schema: PayloadFieldSchema(type: type, params: params))
         default:
             throw fail("field_schema", "invalid type: \(raw.kindDescription), expected a type name or a parameters object")

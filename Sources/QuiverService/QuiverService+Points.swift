@@ -53,8 +53,9 @@ extension QuiverService {
             throw .validation(errors, .body)
         }
         let collection = try await collection(collectionName)
+        var request = request
         do {
-            try await collection.validate(request.filter)
+            request.filter = try await collection.prepare(request.filter)
         } catch {
             throw .storage(error)
         }
@@ -75,11 +76,10 @@ extension QuiverService {
     public func count(_ collectionName: String, filter: Filter? = nil) async throws(ServiceError) -> Int {
         let collection = try await collection(collectionName)
         do {
-            try await collection.validate(filter)
+            return await collection.count(filter: try await collection.prepare(filter))
         } catch {
             throw .storage(error)
         }
-        return await collection.count(filter: filter)
     }
 
     func collection(_ name: String) async throws(ServiceError) -> Collection {

@@ -13,12 +13,13 @@ extension Collection {
     /// Runs `request`, whose query is a vector by now (the service resolves point ids): each shard
     /// finds its best `offset + limit`, and the merged list is cut to the page.
     public func search(_ request: SearchRequest) async throws(StorageError) -> [ScoredPoint] {
+        var request = request
+        request.filter = try prepare(request.filter)
         guard let params = config.params.vectors.all[request.using] else {
             throw .badInput(request.using.isEmpty
                 ? "Not existing vector name error: the collection has only named vectors (\(config.params.vectors.all.keys.sorted().joined(separator: ", "))); set `using`"
                 : "Not existing vector name error: \(request.using)")
         }
-        try validate(request.filter)
         let window = request.offset + request.limit
         if case .orderBy(let orderBy)? = request.query {
             let records = try await scroll(orderedBy: orderBy, limit: window, filter: request.filter,
@@ -56,7 +57,7 @@ extension Collection {
 extension Collection {
     public func scroll(orderedBy orderBy: OrderBy, limit: Int, filter: Filter?, withPayload: WithPayload,
                        withVector: WithVector) async throws(StorageError) -> [PointRecord] {
-        try validate(filter)
+        let filter = try prepare(filter)
         let schema = payloadSchema[orderBy.key]
         let rangeCapable = switch schema?.type {
         case .integer?: schema?.params?["range"] != .bool(false)
@@ -80,13 +81,13 @@ extension Collection {
     /// The most frequent values of `request.key` among the points matching the filter, with their
     /// counts (always exact), most frequent first, ties by value.
     public func facet(_ request: FacetRequest) async throws(StorageError) -> [(value: JSONValue, count: Int)] {
-        try validate(request.filter)
+        let filter = try prepare(request.filter)
         guard let type = payloadSchema[request.key]?.type, [.keyword, .integer, .bool, .uuid].contains(type) else {
             throw .badRequest("Index required but not found for \"\(request.key)\" of one of the following types: [keyword, integer, bool, uuid]. Help: Create an index for this key or use a different filter.")
         }
         var counts: [JSONValue: Int] = [:]
         for shard in shards {
-            for (value, count) in await shard.facetCounts(request.key, type: type, filter: request.filter) { counts[value, default: 0] += count }
+            for (value, count) in await shard.facetCounts(request.key, type: type, filter: filter) { counts[value, default: 0] += count }
         }
         let ordered = counts.sorted { a, b in
             a.value != b.value ? a.value > b.value : Self.facetOrder(a.key, b.key)

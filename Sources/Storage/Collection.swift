@@ -79,20 +79,35 @@ public actor Collection {
         try await applyIndexes(updated)
     }
 
-    /// Rejects conditions that the field's payload index cannot serve: a range on a field indexed
-    /// as keyword, bool, uuid, geo or text; a geo condition on a field indexed as anything but geo.
-    public func validate(_ filter: Filter?) throws(StorageError) {
-        guard let filter else { return }
+    /// The filter as the shards run it: text conditions bound to the tokenizers of their fields'
+    /// text indexes, after rejecting conditions a field's payload index cannot serve (a range on a
+    /// field indexed as keyword, bool, uuid, geo or text; a geo condition on a field indexed as
+    /// anything but geo; a phrase on a text index without `phrase_matching`).
+    public func prepare(_ filter: Filter?) throws(StorageError) -> Filter? {
+        guard let filter else { return nil }
+        try check(filter)
+        var analyzers: [String: TextAnalyzer] = [:]
+        for (field, schema) in payloadSchema where schema.type == .text {
+            analyzers[field] = try? TextAnalyzer(params: schema.params)
+        }
+        return filter.binding(analyzers)
+    }
+
+    private func check(_ filter: Filter) throws(StorageError) {
         for condition in (filter.must ?? []) + (filter.should ?? []) + (filter.mustNot ?? []) + (filter.minShould?.conditions ?? []) {
             switch condition {
-            case .filter(let inner): try validate(inner)
+            case .filter(let inner): try check(inner)
             case .field(let field):
-                guard let type = payloadSchema[field.key]?.type else { continue }
+                guard let schema = payloadSchema[field.key] else { continue }
+                let type = schema.type
                 if field.range != nil, ![.integer, .float, .datetime].contains(type) {
                     throw .badRequest("field `\(field.key)` has a `\(type.rawValue)` index, which cannot serve a range condition; a range needs an `integer`, `float` or `datetime` index")
                 }
                 if field.geoRadius != nil || field.geoBoundingBox != nil || field.geoPolygon != nil, type != .geo {
                     throw .badRequest("field `\(field.key)` has a `\(type.rawValue)` index, which cannot serve a geo condition; it needs a `geo` index")
+                }
+                if case .phrase? = field.match, type == .text, schema.params?["phrase_matching"] != .bool(true) {
+                    throw .badRequest("field `\(field.key)` has a text index without `phrase_matching: true`, which a phrase condition needs")
                 }
             default: continue
             }
@@ -288,8 +303,7 @@ public actor Collection {
 
     /// An update by ids, or by filter: each shard applies it to its points that match.
     public func update(_ update: PointsUpdate, wait: Bool) async throws(StorageError) -> UpdateResult {
-        guard let filter = update.filter else { return try await self.update(update.operation, wait: wait) }
-        try validate(filter)
+        guard let filter = try prepare(update.filter) else { return try await self.update(update.operation, wait: wait) }
         let operation = try prepare(update.operation)
         var operationID: UInt64 = 0
         for (index, shard) in shards.enumerated() {

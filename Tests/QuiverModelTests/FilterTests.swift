@@ -123,3 +123,39 @@ func matches(_ filterJSON: String, _ payloadJSON: String, id: PointID = .number(
         #expect(try matches(#"{"must": {"key": "g", "geo_bounding_box": {"top_left": {"lon": 170, "lat": 10}, "bottom_right": {"lon": -170, "lat": -10}}}}"#, #"{"g": {"lon": 179, "lat": 0}}"#))
     }
 }
+
+@Suite struct TextAnalyzerTests {
+    func analyzer(_ json: String) throws -> TextAnalyzer {
+        try TextAnalyzer(params: try payload(json))
+    }
+
+    @Test func tokenizersAndOptions() throws {
+        #expect(TextAnalyzer.standard.tokens("Hello, wide-World 42!") == ["hello", "wide", "world", "42"])
+        #expect(try analyzer(#"{"type": "text", "tokenizer": "whitespace"}"#).tokens("Hello, wide-World") == ["hello,", "wide-world"])
+        #expect(try analyzer(#"{"type": "text", "lowercase": false}"#).tokens("Hello World") == ["Hello", "World"])
+        #expect(try analyzer(#"{"type": "text", "min_token_len": 3, "max_token_len": 5}"#).tokens("a bb ccc dddddd eeeee") == ["ccc", "eeeee"])
+        #expect(try analyzer(#"{"type": "text", "stopwords": {"languages": ["english"], "custom": ["Fox"]}}"#).tokens("The quick fox") == ["quick"])
+        #expect(try analyzer(#"{"type": "text", "ascii_folding": true}"#).tokens("Crème brûlée") == ["creme", "brulee"])
+    }
+
+    @Test func unsupportedSettingsAreErrors() {
+        #expect(throws: JSONDecodingError.self) { try analyzer(#"{"type": "text", "stemmer": {"type": "snowball", "language": "english"}}"#) }
+        #expect(throws: JSONDecodingError.self) { try analyzer(#"{"type": "text", "stopwords": "klingon"}"#) }
+    }
+
+    @Test func indexSettingsChangeTextMatching() throws {
+        let doc = try payload(#"{"t": "Hello wonderful World"}"#)
+        func check(_ filterJSON: String, _ analyzers: [String: TextAnalyzer]) throws -> Bool {
+            try filter(filterJSON).binding(analyzers).matches(id: nil, payload: doc, hasVector: { _ in false })
+        }
+        let text = #"{"must": {"key": "t", "match": {"text": "hello WORLD"}}}"#
+        #expect(try check(text, [:]))
+        #expect(try !check(text, ["t": try analyzer(#"{"type": "text", "lowercase": false}"#)]))
+        let prefix = #"{"must": {"key": "t", "match": {"text": "wond"}}}"#
+        #expect(try !check(prefix, [:]))
+        #expect(try check(prefix, ["t": try analyzer(#"{"type": "text", "tokenizer": "prefix"}"#)]))
+        // Bound in nested filters too, but only for the key the index is on.
+        #expect(try check(#"{"should": {"must": {"key": "t", "match": {"text_any": "wond nothing"}}}}"#, ["t": try analyzer(#"{"type": "text", "tokenizer": "prefix"}"#)]))
+        #expect(try !check(prefix, ["other": try analyzer(#"{"type": "text", "tokenizer": "prefix"}"#)]))
+    }
+}

@@ -105,3 +105,20 @@ def test_payload_indexes_order_by_and_facets(client, node, openapi):
     assert set(client.get_collection("c").payload_schema) == {"color", "n", "when"}
     openapi.validate(node.delete("/collections/c/index/when?wait=true"))
     assert set(client.get_collection("c").payload_schema) == {"color", "n"}
+
+
+def test_text_index_settings_apply_to_text_conditions(client, node):
+    client.upsert("c", wait=True, points=[models.PointStruct(id=100, vector=[0, 0, 0], payload={"title": "The Wonderful World"})])
+    text = {"filter": {"must": {"key": "title", "match": {"text": "wond"}}}}
+    assert node.post("/collections/c/points/count", json=text).json()["result"]["count"] == 0
+    r = node.put("/collections/c/index?wait=true", json={"field_name": "title", "field_schema": {
+        "type": "text", "tokenizer": "prefix", "lowercase": True, "min_token_len": 2, "stopwords": "english"}})
+    assert r.status_code == 200, r.text
+    assert node.post("/collections/c/points/count", json=text).json()["result"]["count"] == 1
+    phrase = {"filter": {"must": {"key": "title", "match": {"phrase": "wonderful world"}}}}
+    r = node.post("/collections/c/points/count", json=phrase)
+    assert r.status_code == 400 and "phrase_matching" in r.json()["status"]["error"]
+    r = node.put("/collections/c/index", json={"field_name": "title", "field_schema": {"type": "text", "stemmer": {"type": "snowball", "language": "english"}}})
+    assert r.status_code == 400 and "stemming is not supported yet" in r.json()["status"]["error"]
+    client.delete_payload_index("c", "title", wait=True)
+    assert node.post("/collections/c/points/count", json=phrase).json()["result"]["count"] == 1

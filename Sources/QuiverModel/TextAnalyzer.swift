@@ -1,0 +1,90 @@
+import Foundation
+public import QuiverJSON
+
+/// How text is cut into tokens for `text`, `text_any` and `phrase` conditions: the default word
+/// tokenizer with lowercasing on fields without a text index, the index's settings on fields
+/// with one (`TextIndexParams`).
+public struct TextAnalyzer: Sendable, Equatable {
+    public enum Tokenizer: String, Sendable {
+        case word, whitespace, prefix, multilingual
+    }
+
+    public var tokenizer = Tokenizer.word
+    public var lowercase = true
+    public var asciiFolding = false
+    public var minTokenLength: Int?
+    public var maxTokenLength: Int?
+    public var stopwords: Set<String> = []
+    public var phraseMatching = false
+
+    public static let standard = TextAnalyzer()
+
+    public init() {}
+
+    /// The analyzer a text index's parameters describe; unsupported settings are errors.
+    public init(params: JSONObject?) throws(JSONDecodingError) {
+        guard let params else { return }
+        if let name = params["tokenizer"]?.stringValue { tokenizer = Tokenizer(rawValue: name) ?? .word }
+        if case .bool(let b)? = params["lowercase"] { lowercase = b }
+        if case .bool(let b)? = params["ascii_folding"] { asciiFolding = b }
+        if case .bool(let b)? = params["phrase_matching"] { phraseMatching = b }
+        if case .int(let n)? = params["min_token_len"] { minTokenLength = Int(n) }
+        if case .int(let n)? = params["max_token_len"] { maxTokenLength = Int(n) }
+        if let raw = params["stopwords"], !raw.isNull {
+            var languages: [String] = []
+            switch raw {
+            case .string(let language): languages = [language]
+            case .object(let object):
+                if case .array(let list)? = object["languages"] { languages = list.compactMap(\.stringValue) }
+                if case .array(let list)? = object["custom"] {
+                    for word in list.compactMap(\.stringValue) { stopwords.insert(lowercase ? word.lowercased() : word) }
+                }
+            default:
+                throw JSONDecodingError(path: "field_schema.stopwords", message: "expected a language or {\"languages\": […], \"custom\": […]}")
+            }
+            for language in languages {
+                guard language.lowercased() == "english" || language.lowercased() == "en" else {
+                    throw JSONDecodingError(path: "field_schema.stopwords", message: "stopwords for `\(language)` are not available yet; list them in `custom`")
+                }
+                stopwords.formUnion(Self.englishStopwords)
+            }
+        }
+        if let stemmer = params["stemmer"], !stemmer.isNull {
+            throw JSONDecodingError(path: "field_schema.stemmer", message: "stemming is not supported yet")
+        }
+    }
+
+    /// The tokens of a document or a query, in order.
+    public func tokens(_ text: String) -> [String] {
+        var source = text
+        if asciiFolding { source = source.folding(options: [.diacriticInsensitive], locale: nil) }
+        let raw: [Substring] = switch tokenizer {
+        case .whitespace: source.split(whereSeparator: \.isWhitespace)
+        case .word, .prefix, .multilingual: source.split { !($0.isLetter || $0.isNumber) }
+        }
+        return raw.compactMap { piece in
+            let token = lowercase ? piece.lowercased() : String(piece)
+            if let minTokenLength, token.count < minTokenLength { return nil }
+            if let maxTokenLength, token.count > maxTokenLength { return nil }
+            return stopwords.contains(token) ? nil : token
+        }
+    }
+
+    /// Whether a query token is found among a document's tokens: equal, or with the prefix
+    /// tokenizer, a prefix of one.
+    func contains(_ document: Set<String>, _ query: String) -> Bool {
+        tokenizer == .prefix ? document.contains { $0.hasPrefix(query) } : document.contains(query)
+    }
+
+    static let englishStopwords: Set<String> = [
+        "a", "about", "above", "after", "again", "against", "all", "am", "an", "and", "any", "are", "as", "at", "be",
+        "because", "been", "before", "being", "below", "between", "both", "but", "by", "can", "did", "do", "does",
+        "doing", "down", "during", "each", "few", "for", "from", "further", "had", "has", "have", "having", "he", "her",
+        "here", "hers", "herself", "him", "himself", "his", "how", "i", "if", "in", "into", "is", "it", "its", "itself",
+        "just", "me", "more", "most", "my", "myself", "no", "nor", "not", "now", "of", "off", "on", "once", "only", "or",
+        "other", "our", "ours", "ourselves", "out", "over", "own", "same", "she", "should", "so", "some", "such", "than",
+        "that", "the", "their", "theirs", "them", "themselves", "then", "there", "these", "they", "this", "those",
+        "through", "to", "too", "under", "until", "up", "very", "was", "we", "were", "what", "when", "where", "which",
+        "while", "who", "whom", "why", "will", "with", "you", "your", "yours", "yourself", "yourselves",
+    ]
+}
