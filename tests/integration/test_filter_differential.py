@@ -161,7 +161,9 @@ def pair(node):
 
 
 INDEXES = {"kw": "keyword", "num": "integer", "obj.x": "integer", "obj.y": "float", "flag": "bool", "dt": "datetime",
-           "geo": "geo", "text": "text", "nested[].b": "keyword", "maybe": "keyword"}
+           "geo": "geo", "nested[].b": "keyword", "maybe": "keyword",
+           # Default text index settings tokenize as unindexed fields do.
+           "text": models.TextIndexParams(type=models.TextIndexType.TEXT, phrase_matching=True)}
 
 
 def scroll_ids(client, query_filter):
