@@ -1,3 +1,5 @@
+import CChecksum
+import DiskIO
 import QuiverJSON
 import QuiverModel
 
@@ -93,6 +95,117 @@ struct FieldIndex: Sendable {
             while low < end { let mid = (low + end) / 2; if ordered[mid].0 <= upper { low = mid + 1 } else { end = mid } }
         }
         return Self.union([ordered[start..<max(start, end)].map(\.1)])
+    }
+
+    // MARK: Files
+
+    /// `index-<hex of the field name>.bin` in the segment's directory.
+    static func fileName(_ key: String) -> String {
+        "index-" + key.utf8.map { String($0, radix: 16).count == 1 ? "0" + String($0, radix: 16) : String($0, radix: 16) }.joined() + ".bin"
+    }
+
+    /// Little-endian: u32 magic "QIDX", u32 length + the schema's JSON, u64 count + i32 offsets with
+    /// a value, u64 count + (f64, i32) ordered pairs, u64 count + exact entries (u8 kind 0 string /
+    /// 1 integer / 2 bool, the value, u64 count + i32 offsets), then the CRC-32C of all of it.
+    func encoded() -> [UInt8] {
+        var out: [UInt8] = []
+        LittleEndian.append(Self.magic, to: &out)
+        let schemaJSON = JSONWriter.write(schema.json)
+        LittleEndian.append(UInt32(schemaJSON.count), to: &out)
+        out += schemaJSON
+        LittleEndian.append(UInt64(withValue.count), to: &out)
+        for offset in withValue { LittleEndian.append(offset, to: &out) }
+        LittleEndian.append(UInt64(ordered.count), to: &out)
+        for (value, offset) in ordered {
+            LittleEndian.append(value.bitPattern, to: &out)
+            LittleEndian.append(offset, to: &out)
+        }
+        LittleEndian.append(UInt64(exact.count), to: &out)
+        for (value, offsets) in exact {
+            switch value {
+            case .string(let s):
+                out.append(0)
+                LittleEndian.append(UInt32(s.utf8.count), to: &out)
+                out += Array(s.utf8)
+            case .int(let n):
+                out.append(1)
+                LittleEndian.append(n, to: &out)
+            case .bool(let b):
+                out.append(2)
+                out.append(b ? 1 : 0)
+            default:
+                preconditionFailure("exact index keys are strings, integers and booleans")
+            }
+            LittleEndian.append(UInt64(offsets.count), to: &out)
+            for offset in offsets { LittleEndian.append(offset, to: &out) }
+        }
+        LittleEndian.append(out.withUnsafeBytes { quiver_crc32c(0, $0.baseAddress, $0.count) }, to: &out)
+        return out
+    }
+
+    static let magic: UInt32 = 0x5844_4951 // "QIDX"
+
+    /// The index stored in `bytes` if it is whole and was built for `schema`; nil otherwise (then
+    /// it is rebuilt).
+    init?(decoding bytes: [UInt8], schema: PayloadFieldSchema) {
+        guard bytes.count >= 12 else { return nil }
+        let body = bytes.count - 4
+        let crc = bytes.withUnsafeBytes { quiver_crc32c(0, $0.baseAddress, body) }
+        guard crc == LittleEndian.read(UInt32.self, bytes, at: body), LittleEndian.read(UInt32.self, bytes, at: 0) == Self.magic else { return nil }
+        var at = 4
+        func u32() -> UInt32? {
+            guard at + 4 <= body else { return nil }
+            defer { at += 4 }
+            return LittleEndian.read(UInt32.self, bytes, at: at)
+        }
+        func u64() -> UInt64? {
+            guard at + 8 <= body else { return nil }
+            defer { at += 8 }
+            return LittleEndian.read(UInt64.self, bytes, at: at)
+        }
+        func offsets() -> [Int32]? {
+            guard let count = u64(), at + Int(count) * 4 <= body else { return nil }
+            var result: [Int32] = []
+            result.reserveCapacity(Int(count))
+            for _ in 0..<count { result.append(Int32(bitPattern: u32()!)) }
+            return result
+        }
+        guard let schemaLength = u32(), at + Int(schemaLength) <= body,
+              (try? JSONParser.parse(Array(bytes[at..<(at + Int(schemaLength))]))) == schema.json else { return nil }
+        at += Int(schemaLength)
+        self.schema = schema
+        guard let withValue = offsets(), let orderedCount = u64(), at + Int(orderedCount) * 12 <= body else { return nil }
+        self.withValue = withValue
+        ordered.reserveCapacity(Int(orderedCount))
+        for _ in 0..<orderedCount {
+            let value = Double(bitPattern: u64()!)
+            ordered.append((value, Int32(bitPattern: u32()!)))
+        }
+        guard let exactCount = u64() else { return nil }
+        for _ in 0..<exactCount {
+            guard at < body else { return nil }
+            let kind = bytes[at]
+            at += 1
+            let key: JSONValue
+            switch kind {
+            case 0:
+                guard let length = u32(), at + Int(length) <= body else { return nil }
+                key = .string(String(decoding: bytes[at..<(at + Int(length))], as: UTF8.self))
+                at += Int(length)
+            case 1:
+                guard let n = u64() else { return nil }
+                key = .int(Int64(bitPattern: n))
+            case 2:
+                guard at < body else { return nil }
+                key = .bool(bytes[at] != 0)
+                at += 1
+            default:
+                return nil
+            }
+            guard let list = offsets() else { return nil }
+            exact[key] = list
+        }
+        guard at == body else { return nil }
     }
 
     static func union(_ lists: [[Int32]]) -> [Int32] {

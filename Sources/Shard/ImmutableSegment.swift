@@ -137,11 +137,25 @@ public struct ImmutableSegment: SegmentData {
         return PointRecord(id: ids[offset], payload: payload, vectors: vectors)
     }
 
-    /// Builds the indexes `schema` names that are missing or differ, drops the others.
-    mutating func applySchema(_ schema: [String: PayloadFieldSchema]) {
+    /// Gives the segment exactly the indexes `schema` names: each read from its file in the
+    /// segment's directory when that file was written for the same schema, built from the payloads
+    /// (and its file written) otherwise. Files of other indexes are removed. A file that cannot be
+    /// written only costs a rebuild at the next start.
+    mutating func applySchema(_ schema: [String: PayloadFieldSchema], disk: any Disk) {
         indexes = indexes.filter { schema[$0.key] == $0.value.schema }
         for (key, fieldSchema) in schema where indexes[key] == nil {
-            indexes[key] = FieldIndex(schema: fieldSchema, key: key, segment: self)
+            let path = joinPath(directory, FieldIndex.fileName(key))
+            if let bytes = try? disk.readFile(path), let stored = FieldIndex(decoding: bytes, schema: fieldSchema) {
+                indexes[key] = stored
+                continue
+            }
+            let built = FieldIndex(schema: fieldSchema, key: key, segment: self)
+            try? disk.writeFileAtomically(path, built.encoded())
+            indexes[key] = built
+        }
+        let wanted = Set(schema.keys.map(FieldIndex.fileName))
+        for name in (try? disk.listDirectory(directory)) ?? [] where name.hasPrefix("index-") && !wanted.contains(name) {
+            try? disk.removeItem(joinPath(directory, name))
         }
     }
 

@@ -156,7 +156,7 @@ extension LocalShard {
                                              datatypes: segments.datatypes, version: wal.lastSequence, uuid: uuid, storage: t.storage,
                                              schema: payloadSchema)
             // The schema may have changed while the replacement was built.
-            if built.immutable != nil { built.immutable!.applySchema(payloadSchema) }
+            if built.immutable != nil { built.immutable!.applySchema(payloadSchema, disk: disk) }
             try swapIn(built, replacing: chosen)
             record.status = .done
             optimizerError = nil
@@ -189,7 +189,7 @@ extension LocalShard {
             try ImmutableSegment.write(from: inputs, directory: directory, disk: disk, datatypes: datatypes, version: version, uuid: uuid)
             var segment = try ImmutableSegment.load(directory: directory, disk: disk, dimensions: inputs.first?.dimensions ?? [:],
                                                     datatypes: datatypes, storage: storage)
-            segment.applySchema(schema)
+            segment.applySchema(schema, disk: disk)
             return SegmentEntry(uuid: uuid, immutable: segment)
         } catch {
             throw .segment(error)

@@ -114,7 +114,7 @@ public actor LocalShard {
         }
         try Self.replay(wal, from: version + 1, into: &set)
         for index in set.entries.indices where set.entries[index].immutable != nil {
-            set.entries[index].immutable!.applySchema(payloadSchema)
+            set.entries[index].immutable!.applySchema(payloadSchema, disk: disk)
         }
         segments = set
     }
@@ -315,7 +315,7 @@ public actor LocalShard {
     public func setPayloadSchema(_ schema: [String: PayloadFieldSchema]) {
         payloadSchema = schema
         for index in segments.entries.indices where segments.entries[index].immutable != nil {
-            segments.entries[index].immutable!.applySchema(schema)
+            segments.entries[index].immutable!.applySchema(schema, disk: disk)
         }
     }
 

@@ -237,6 +237,43 @@ let bytesPerPoint = 20
             == [PointRecord(id: .number(1), payload: JSONObject([("x", .int(1))]), vectors: ["a": [5, 5]])])
     }
 
+    /// Payload indexes of immutable segments are written beside them and read back at start-up;
+    /// a damaged index file is rebuilt. Index candidates never change what a filter returns.
+    @Test func payloadIndexesArePersistedWithTheirSegments() async throws {
+        let schema = ["i": PayloadFieldSchema(type: .integer)]
+        let equalsFive = Filter(must: [.field(FieldCondition(key: "i", match: .integer(5)))])
+        let dir = TempDir(), other = TempDir()
+        let shard = try await filled(dir, points: 1000)
+        #expect(try await shard.optimize(thresholds(sealBytes: 100)))
+        await shard.setPayloadSchema(schema)
+        let segment = joinPath(dir.path, "segments", try #require(await shard.segmentSummaries.first?.uuid))
+        let file = joinPath(segment, FieldIndex.fileName("i"))
+        #expect(PosixDisk().fileExists(file))
+        #expect(await shard.count(filter: equalsFive) == 1)
+        #expect(await shard.segments.entries[0].candidates(equalsFive) == [5])
+        #expect(await (try LocalShard(path: dir.path, disk: PosixDisk(), config: twoVectors, payloadSchema: schema)).count(filter: equalsFive) == 1)
+
+        // The file is what start-up uses: an index of another segment's payloads, put in its place,
+        // proposes no candidate for i == 5.
+        let stranger = try LocalShard(path: other.path, disk: PosixDisk(), config: twoVectors)
+        _ = try await stranger.update(.upsert([PointStruct(id: .number(1), vectors: [:], payload: JSONObject([("i", .int(7))]))]), wait: true)
+        #expect(try await stranger.optimize(thresholds(sealBytes: 1)))
+        await stranger.setPayloadSchema(schema)
+        let strangerSegment = joinPath(other.path, "segments", try #require(await stranger.segmentSummaries.first?.uuid))
+        try PosixDisk().writeFile(file, try PosixDisk().readFile(joinPath(strangerSegment, FieldIndex.fileName("i"))))
+        #expect(await (try LocalShard(path: dir.path, disk: PosixDisk(), config: twoVectors, payloadSchema: schema)).count(filter: equalsFive) == 0)
+
+        // A damaged file is rebuilt (and rewritten).
+        var bytes = try PosixDisk().readFile(file)
+        bytes[bytes.count / 2] ^= 0xFF
+        try PosixDisk().writeFile(file, bytes)
+        #expect(await (try LocalShard(path: dir.path, disk: PosixDisk(), config: twoVectors, payloadSchema: schema)).count(filter: equalsFive) == 1)
+        #expect(FieldIndex(decoding: try PosixDisk().readFile(file), schema: schema["i"]!) != nil)
+        // Dropping the index removes its file.
+        await shard.setPayloadSchema([:])
+        #expect(!PosixDisk().fileExists(file))
+    }
+
     /// A crash can leave a moved point live in two segments; the newer copy wins at start-up.
     @Test func duplicatesAfterACrashResolveToTheNewerCopy() async throws {
         let dir = TempDir()
