@@ -23,6 +23,8 @@ public struct AppendableSegment: SegmentData {
     private(set) var dirtyOffsets = Set<Int>()
     private(set) var dirtyPayloads = Set<Int>()
     private(set) var newTombstones: [(PointID, UInt64)] = []
+    /// Payload indexes (exact values), kept current on every payload change.
+    private(set) var indexes: [String: FieldIndex] = [:]
 
     public init(dimensions: [String: Int], datatypes: [String: Datatype] = [:]) {
         self.dimensions = dimensions
@@ -87,6 +89,18 @@ public struct AppendableSegment: SegmentData {
         return result
     }
 
+    /// Gives the segment exactly the indexes `schema` names (built from the payloads).
+    mutating func applySchema(_ schema: [String: PayloadFieldSchema]) {
+        indexes = indexes.filter { schema[$0.key] == $0.value.schema }
+        for (key, fieldSchema) in schema where indexes[key] == nil {
+            indexes[key] = FieldIndex(appendableSchema: fieldSchema, key: key, segment: self)
+        }
+    }
+
+    private mutating func reindex(_ offset: Int, old: [UInt8]?) {
+        for key in indexes.keys { indexes[key]!.update(offset: Int32(offset), key: key, old: old, new: payloads[offset]) }
+    }
+
     mutating func clearChanges() {
         dirtyOffsets.removeAll(keepingCapacity: true)
         dirtyPayloads.removeAll(keepingCapacity: true)
@@ -149,7 +163,10 @@ public struct AppendableSegment: SegmentData {
         dirtyOffsets.insert(offset)
         let payloadBefore = payloads[offset]
         change(&self, offset)
-        if payloads[offset] != payloadBefore { dirtyPayloads.insert(offset) }
+        if payloads[offset] != payloadBefore {
+            dirtyPayloads.insert(offset)
+            reindex(offset, old: payloadBefore)
+        }
     }
 
     private mutating func setVector(_ name: String, _ vector: [Float], at offset: Int) {
@@ -185,7 +202,9 @@ public struct AppendableSegment: SegmentData {
 
     private mutating func write(_ point: PointStruct, at offset: Int, version: UInt64) {
         versions[offset] = version
+        let old = payloads[offset]
         payloads[offset] = Self.encode(point.payload)
+        if !indexes.isEmpty { reindex(offset, old: old) }
         dirtyOffsets.insert(offset)
         dirtyPayloads.insert(offset)
         for name in dimensions.keys {
@@ -253,6 +272,15 @@ public struct AppendableSegment: SegmentData {
         for offset in ids.indices where !deleted[offset] && has[offset] {
             column.get((offset * dimension)..<((offset + 1) * dimension)).withUnsafeBufferPointer { body(offset, $0.baseAddress!) }
         }
+    }
+
+    /// Calls `body` with the float32 elements of vector `name` of the point at `offset`.
+    func withVector<R>(_ name: String, at offset: Int, _ body: (UnsafePointer<Float>) -> R) -> R {
+        let dimension = dimensions[name]!
+        if case .float32(let elements) = vectors[name]! {
+            return elements.withUnsafeBufferPointer { body($0.baseAddress! + offset * dimension) }
+        }
+        return vectors[name]!.get((offset * dimension)..<((offset + 1) * dimension)).withUnsafeBufferPointer { body($0.baseAddress!) }
     }
 
     /// The whole point, as an upsert would write it.

@@ -15,44 +15,89 @@ struct FieldIndex: Sendable {
     private(set) var ordered: [(Double, Int32)] = []
     /// Offsets that have at least one value this index holds, ascending.
     private(set) var withValue: [Int32] = []
+    /// Whether `ordered` is kept (not for appendable segments' indexes).
+    private(set) var rangeCapable = true
 
-    init(schema: PayloadFieldSchema, key: String, segment: ImmutableSegment) {
+    init(schema: PayloadFieldSchema, key: String, segment: any SegmentData) {
         self.schema = schema
         for offset in 0..<segment.totalCount {
             guard let bytes = segment.payloadBytes(at: offset) else { continue }
-            let root = JSONValue.object(AppendableSegment.decode(bytes) ?? JSONObject())
-            var indexed = false
-            for value in PayloadPath.values(key, in: root) {
-                if case .array(let elements) = value {
-                    for element in elements { indexed = add(element, Int32(offset)) || indexed }
-                } else {
-                    indexed = add(value, Int32(offset)) || indexed
-                }
-            }
-            if indexed { withValue.append(Int32(offset)) }
+            if add(Self.values(key, bytes), Int32(offset)) { withValue.append(Int32(offset)) }
         }
         ordered.sort { $0.0 < $1.0 }
     }
 
-    private mutating func add(_ value: JSONValue, _ offset: Int32) -> Bool {
-        switch (schema.type, value) {
-        case (.keyword, .string), (.bool, .bool):
-            exact[value, default: []].append(offset)
-        case (.uuid, .string(let s)):
-            guard let id = PointID(uuidString: s) else { return false }
-            exact[.string(id.description), default: []].append(offset)
-        case (.integer, .int):
-            exact[value, default: []].append(offset)
-            ordered.append((value.doubleValue!, offset))
-        case (.integer, .uint), (.integer, .double), (.float, .int), (.float, .uint), (.float, .double):
-            ordered.append((value.doubleValue!, offset))
-        case (.datetime, .string(let s)):
-            guard let micros = Datetime.parse(s) else { return false }
-            ordered.append((Double(micros), offset))
-        default:
-            return false
+    /// The values of `key` in a stored payload, arrays unwrapped one level.
+    static func values(_ key: String, _ bytes: [UInt8]?) -> [JSONValue] {
+        guard let bytes else { return [] }
+        let root = JSONValue.object(AppendableSegment.decode(bytes) ?? JSONObject())
+        return PayloadPath.values(key, in: root).flatMap(\.elements)
+    }
+
+    private mutating func add(_ values: [JSONValue], _ offset: Int32) -> Bool {
+        var indexed = false
+        for value in values { indexed = add(value, offset) || indexed }
+        return indexed
+    }
+
+    /// Keeps the index of an appendable segment current: the point at `offset` now has payload
+    /// `new` instead of `old`. Such an index keeps exact values only (ranges over the bounded
+    /// appendable segment are scanned), so each change costs a few dictionary operations.
+    mutating func update(offset: Int32, key: String, old: [UInt8]?, new: [UInt8]?) {
+        for value in Self.values(key, old) {
+            guard let exactKey = exactKey(value), var list = exact[exactKey] else { continue }
+            list.removeAll { $0 == offset }
+            exact[exactKey] = list.isEmpty ? nil : list
         }
-        return true
+        var indexed = false
+        for value in Self.values(key, new) {
+            if let exactKey = exactKey(value) {
+                if exact[exactKey]?.last != offset { exact[exactKey, default: []].append(offset) }
+                indexed = true
+            } else if orderedValue(value) != nil {
+                indexed = true
+            }
+        }
+        var low = 0, high = withValue.count
+        while low < high { let mid = (low + high) / 2; if withValue[mid] < offset { low = mid + 1 } else { high = mid } }
+        let present = low < withValue.count && withValue[low] == offset
+        if indexed && !present { withValue.insert(offset, at: low) }
+        if !indexed && present { withValue.remove(at: low) }
+    }
+
+    /// The key of `exact` a payload value is filed under, if this index files it there.
+    private func exactKey(_ value: JSONValue) -> JSONValue? {
+        switch (schema.type, value) {
+        case (.keyword, .string), (.bool, .bool), (.integer, .int): value
+        case (.uuid, .string(let s)): PointID(uuidString: s).map { .string($0.description) }
+        default: nil
+        }
+    }
+
+    /// The number a payload value sorts by in a range-capable index.
+    private func orderedValue(_ value: JSONValue) -> Double? {
+        switch (schema.type, value) {
+        case (.integer, .int), (.integer, .uint), (.integer, .double), (.float, .int), (.float, .uint), (.float, .double):
+            value.doubleValue
+        case (.datetime, .string(let s)): Datetime.parse(s).map(Double.init)
+        default: nil
+        }
+    }
+
+    /// An index of an appendable segment: exact values only, maintained by `update`.
+    init(appendableSchema schema: PayloadFieldSchema, key: String, segment: AppendableSegment) {
+        self.schema = schema
+        self.rangeCapable = false
+        for offset in 0..<segment.totalCount {
+            update(offset: Int32(offset), key: key, old: nil, new: segment.payloadBytes(at: offset))
+        }
+    }
+
+    private mutating func add(_ value: JSONValue, _ offset: Int32) -> Bool {
+        let key = exactKey(value), number = orderedValue(value)
+        if let key { exact[key, default: []].append(offset) }
+        if let number { ordered.append((number, offset)) }
+        return key != nil || number != nil
     }
 
     /// Offsets (ascending, unique) that include every point `condition` matches, or nil when this
@@ -72,7 +117,7 @@ struct FieldIndex: Sendable {
             }
             return Self.union(keys.compactMap { exact[$0] })
         }
-        guard let range = condition.range else { return nil }
+        guard let range = condition.range, rangeCapable else { return nil }
         switch (schema.type, range) {
         case (.integer, .number(let bounds)), (.float, .number(let bounds)):
             return slice(lower: bounds.gt ?? bounds.gte, upper: bounds.lt ?? bounds.lte)

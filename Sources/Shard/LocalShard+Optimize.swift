@@ -156,7 +156,7 @@ extension LocalShard {
                                              datatypes: segments.datatypes, version: wal.lastSequence, uuid: uuid, storage: t.storage,
                                              schema: payloadSchema)
             // The schema may have changed while the replacement was built.
-            if built.immutable != nil { built.immutable!.applySchema(payloadSchema, disk: disk) }
+            built.applySchema(payloadSchema, disk: disk)
             try swapIn(built, replacing: chosen)
             record.status = .done
             optimizerError = nil
@@ -184,6 +184,7 @@ extension LocalShard {
                 try SegmentFiles(directory: directory, disk: disk).flush(compacted, version: version, uuid: uuid)
                 try disk.syncDirectory(parentDirectory(of: directory))
                 compacted.clearChanges()
+                compacted.applySchema(schema)
                 return SegmentEntry(uuid: uuid, appendable: compacted, listed: true)
             }
             try ImmutableSegment.write(from: inputs, directory: directory, disk: disk, datatypes: datatypes, version: version, uuid: uuid)

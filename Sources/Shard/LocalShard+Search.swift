@@ -16,12 +16,13 @@ extension LocalShard {
         query.withUnsafeBufferPointer { q in
             for (segment, entry) in segments.entries.enumerated() {
                 let scan = Scan(query: q, distance: distance, minimum: minimum, filter: filter, entry: entry, segment: segment)
-                if let candidates = entry.candidates(filter), let immutable = entry.immutable {
+                if let candidates = entry.candidates(filter) {
                     // A payload index narrowed the points down: score only those.
+                    let data = entry.data
                     for candidate in candidates {
                         let offset = Int(candidate)
-                        guard immutable.isLive(at: offset), immutable.hasVector(name, at: offset) else { continue }
-                        immutable.withVector(name, at: offset) { scan.consider(offset, $0, into: &best) }
+                        guard data.isLive(at: offset), entry.hasVector(name, at: offset) else { continue }
+                        entry.withVector(name, at: offset) { scan.consider(offset, $0, into: &best) }
                     }
                 } else {
                     entry.forEachVector(name) { scan.consider($0, $1, into: &best) }

@@ -53,7 +53,7 @@ public actor LocalShard {
     var lastPersist = ContinuousClock.now
     /// The WAL version `segments.json` records.
     var persistedVersion: UInt64
-    /// The collection's payload indexes; immutable segments keep one `FieldIndex` per field.
+    /// The collection's payload indexes; every segment keeps one `FieldIndex` per field.
     var payloadSchema: [String: PayloadFieldSchema] = [:]
     var currentOptimization: OptimizationRecord?
     var completedOptimizations: [OptimizationRecord] = []
@@ -113,8 +113,9 @@ public actor LocalShard {
             throw .inconsistent("the segments are persisted up to operation \(version), but the WAL holds \(wal.firstSequence)...\(wal.lastSequence)")
         }
         try Self.replay(wal, from: version + 1, into: &set)
-        for index in set.entries.indices where set.entries[index].immutable != nil {
-            set.entries[index].immutable!.applySchema(payloadSchema, disk: disk)
+        set.payloadSchema = payloadSchema
+        for index in set.entries.indices {
+            set.entries[index].applySchema(payloadSchema, disk: disk)
         }
         segments = set
     }
@@ -314,20 +315,19 @@ public actor LocalShard {
     /// Builds and drops payload indexes so that immutable segments have exactly `schema`'s.
     public func setPayloadSchema(_ schema: [String: PayloadFieldSchema]) {
         payloadSchema = schema
-        for index in segments.entries.indices where segments.entries[index].immutable != nil {
-            segments.entries[index].immutable!.applySchema(schema, disk: disk)
-        }
+        segments.payloadSchema = schema
+        for index in segments.entries.indices { segments.entries[index].applySchema(schema, disk: disk) }
     }
 
     /// Live points with a value of `key` (`payload_schema`'s `points`).
     public func pointsWithValue(_ key: String) -> Int {
         var total = 0
         for entry in segments.entries {
-            if let index = entry.immutable?.indexes[key] {
-                total += index.withValue.count { entry.immutable!.isLive(at: Int($0)) }
+            let data = entry.data
+            if let index = entry.appendable?.indexes[key] ?? entry.immutable?.indexes[key] {
+                total += index.withValue.count { data.isLive(at: Int($0)) }
                 continue
             }
-            let data = entry.data
             for offset in 0..<data.totalCount where data.isLive(at: offset) {
                 let root = JSONValue.object(AppendableSegment.decode(data.payloadBytes(at: offset)) ?? JSONObject())
                 if !PayloadPath.values(key, in: root).allSatisfy(\.isEmptyValue) { total += 1 }

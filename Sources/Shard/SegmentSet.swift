@@ -60,6 +60,19 @@ struct SegmentEntry: Sendable {
         return record
     }
 
+    mutating func applySchema(_ schema: [String: PayloadFieldSchema], disk: any Disk) {
+        if appendable != nil { appendable!.applySchema(schema) } else { immutable!.applySchema(schema, disk: disk) }
+    }
+
+    func hasVector(_ name: String, at offset: Int) -> Bool {
+        appendable?.hasVector(name, at: offset) ?? immutable!.hasVector(name, at: offset)
+    }
+
+    func withVector<R>(_ name: String, at offset: Int, _ body: (UnsafePointer<Float>) -> R) -> R {
+        if let appendable { return appendable.withVector(name, at: offset, body) }
+        return immutable!.withVector(name, at: offset, body)
+    }
+
     /// Calls `body` with the offset and float32 elements of vector `name` of every live point
     /// that has one (float16 and uint8 vectors converted on the way).
     func forEachVector(_ name: String, _ body: (Int, UnsafePointer<Float>) -> Void) {
@@ -69,10 +82,11 @@ struct SegmentEntry: Sendable {
     /// Offsets that include every point passing `filter`, from the most selective payload index
     /// of a `must` condition; nil when no index applies (then every point is a candidate).
     func candidates(_ filter: Filter?) -> [Int32]? {
-        guard let filter, let must = filter.must, let segment = immutable, !segment.indexes.isEmpty else { return nil }
+        let indexes = appendable?.indexes ?? immutable!.indexes
+        guard let filter, let must = filter.must, !indexes.isEmpty else { return nil }
         var best: [Int32]?
         for case .field(let condition) in must {
-            guard let found = segment.indexes[condition.key]?.candidates(condition) else { continue }
+            guard let found = indexes[condition.key]?.candidates(condition) else { continue }
             if best == nil || found.count < best!.count { best = found }
         }
         return best
@@ -121,6 +135,8 @@ struct SegmentSet: Sendable {
     var entries: [SegmentEntry] = []
     let dimensions: [String: Int]
     let datatypes: [String: Datatype]
+    /// The payload indexes a new write segment starts with.
+    var payloadSchema: [String: PayloadFieldSchema] = [:]
 
     init(dimensions: [String: Int], datatypes: [String: Datatype], entries: [SegmentEntry] = []) {
         self.dimensions = dimensions
@@ -153,8 +169,9 @@ struct SegmentSet: Sendable {
     /// Appendable segments are kept in `entries` in the order they were created.
     mutating func writeSegment() -> Int {
         if let index = entries.lastIndex(where: \.isAppendable), entries[index].isMutable { return index }
-        entries.append(SegmentEntry(uuid: UUID().uuidString.lowercased(),
-                                    appendable: AppendableSegment(dimensions: dimensions, datatypes: datatypes), listed: false))
+        var segment = AppendableSegment(dimensions: dimensions, datatypes: datatypes)
+        segment.applySchema(payloadSchema)
+        entries.append(SegmentEntry(uuid: UUID().uuidString.lowercased(), appendable: segment, listed: false))
         return entries.count - 1
     }
 
