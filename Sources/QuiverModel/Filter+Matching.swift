@@ -220,12 +220,12 @@ extension PayloadPath {
 
 extension GeoPoint {
     /// `{"lon": …, "lat": …}` in a payload.
-    init?(json: JSONValue) {
+    public init?(json: JSONValue) {
         guard case .object(let object) = json, let lon = object["lon"]?.doubleValue, let lat = object["lat"]?.doubleValue else { return nil }
         self.init(lon: lon, lat: lat)
     }
 
-    static let earthRadiusMeters = 6_371_008.8
+    public static let earthRadiusMeters = 6_371_008.8
 
     /// Great-circle distance in meters (haversine).
     public func distance(to other: GeoPoint) -> Double {

@@ -125,6 +125,11 @@ public struct GeoRadius: Sendable, Equatable {
     public var center: GeoPoint
     /// Meters.
     public var radius: Double
+
+    public init(center: GeoPoint, radius: Double) {
+        self.center = center
+        self.radius = radius
+    }
 }
 
 public struct GeoPolygon: Sendable, Equatable {

@@ -1,3 +1,4 @@
+import Foundation
 import CChecksum
 import DiskIO
 import QuiverJSON
@@ -15,16 +16,85 @@ struct FieldIndex: Sendable {
     private(set) var ordered: [(Double, Int32)] = []
     /// Offsets that have at least one value this index holds, ascending.
     private(set) var withValue: [Int32] = []
-    /// Whether `ordered` is kept (not for appendable segments' indexes).
-    private(set) var rangeCapable = true
+    /// Geo points (lat, lon, offset) of a `geo` index.
+    private(set) var points: [(Double, Double, Int32)] = []
+    /// Tokens to offsets, for a `text` index (tokenized as the index says).
+    private(set) var tokens: [String: [Int32]] = [:]
+    /// Whether `ordered`, `points` and `tokens` are kept (not for appendable segments' indexes).
+    private(set) var complete = true
 
     init(schema: PayloadFieldSchema, key: String, segment: any SegmentData) {
         self.schema = schema
+        let analyzer = schema.type == .text ? (try? TextAnalyzer(params: schema.params)) ?? .standard : nil
         for offset in 0..<segment.totalCount {
             guard let bytes = segment.payloadBytes(at: offset) else { continue }
-            if add(Self.values(key, bytes), Int32(offset)) { withValue.append(Int32(offset)) }
+            let values = Self.values(key, bytes)
+            var indexed = add(values, Int32(offset))
+            for value in values {
+                if schema.type == .geo, let point = GeoPoint(json: value) {
+                    points.append((point.lat, point.lon, Int32(offset)))
+                    indexed = true
+                }
+                if let analyzer, let text = value.stringValue {
+                    for token in Set(analyzer.tokens(text)) { tokens[token, default: []].append(Int32(offset)) }
+                    indexed = true
+                }
+            }
+            if indexed { withValue.append(Int32(offset)) }
         }
         ordered.sort { $0.0 < $1.0 }
+    }
+
+    /// Points inside the bounding box of a geo condition (a superset of the points inside the
+    /// shape); nil when there is no geo condition, or its box reaches a pole.
+    private func geoCandidates(_ condition: FieldCondition) -> [Int32]? {
+        guard schema.type == .geo else { return nil }
+        var box: (south: Double, north: Double, west: Double, east: Double)
+        if let b = condition.geoBoundingBox {
+            box = (b.bottomRight.lat, b.topLeft.lat, b.topLeft.lon, b.bottomRight.lon)
+        } else if let circle = condition.geoRadius {
+            let dLat = circle.radius / GeoPoint.earthRadiusMeters * 180 / .pi
+            let south = circle.center.lat - dLat, north = circle.center.lat + dLat
+            guard south > -89, north < 89 else { return nil }
+            let dLon = dLat / cos(max(abs(south), abs(north)) * .pi / 180)
+            guard dLon < 179 else { return nil }
+            box = (south, north, circle.center.lon - dLon, circle.center.lon + dLon)
+            if box.west < -180 { box.west += 360 }
+            if box.east > 180 { box.east -= 360 }
+        } else if let polygon = condition.geoPolygon {
+            box = (polygon.exterior.map(\.lat).min()!, polygon.exterior.map(\.lat).max()!,
+                   polygon.exterior.map(\.lon).min()!, polygon.exterior.map(\.lon).max()!)
+        } else {
+            return nil
+        }
+        let crosses = box.west > box.east
+        return Self.union([points.compactMap { lat, lon, offset in
+            guard lat >= box.south, lat <= box.north else { return nil }
+            let inside = crosses ? (lon >= box.west || lon <= box.east) : (lon >= box.west && lon <= box.east)
+            return inside ? offset : nil
+        }])
+    }
+
+    /// Points having the query's tokens: all of them (`text`, `phrase`) or any (`text_any`).
+    private func textCandidates(_ match: Match) -> [Int32]? {
+        let analyzer = (try? TextAnalyzer(params: schema.params)) ?? .standard
+        let query: [String], all: Bool
+        switch match {
+        case .text(let text): (query, all) = (analyzer.tokens(text), true)
+        case .phrase(let text): (query, all) = (analyzer.tokens(text), true)
+        case .textAny(let text): (query, all) = (analyzer.tokens(text), false)
+        default: return nil
+        }
+        guard !query.isEmpty else { return [] }
+        let lists = query.map { token -> [Int32] in
+            analyzer.tokenizer == .prefix
+                ? Self.union(tokens.filter { $0.key.hasPrefix(token) }.map(\.value))
+                : tokens[token] ?? []
+        }
+        if !all { return Self.union(lists) }
+        var result = Set(lists[0])
+        for list in lists.dropFirst() { result.formIntersection(list) }
+        return result.sorted()
     }
 
     /// The values of `key` in a stored payload, arrays unwrapped one level.
@@ -87,7 +157,7 @@ struct FieldIndex: Sendable {
     /// An index of an appendable segment: exact values only, maintained by `update`.
     init(appendableSchema schema: PayloadFieldSchema, key: String, segment: AppendableSegment) {
         self.schema = schema
-        self.rangeCapable = false
+        self.complete = false
         for offset in 0..<segment.totalCount {
             update(offset: Int32(offset), key: key, old: nil, new: segment.payloadBytes(at: offset))
         }
@@ -104,6 +174,7 @@ struct FieldIndex: Sendable {
     /// index cannot narrow it down.
     func candidates(_ condition: FieldCondition) -> [Int32]? {
         if let match = condition.match {
+            if schema.type == .text { return complete ? textCandidates(match) : nil }
             let keys: [JSONValue]
             switch (schema.type, match) {
             case (.keyword, .keyword(let s)): keys = [.string(s)]
@@ -117,7 +188,9 @@ struct FieldIndex: Sendable {
             }
             return Self.union(keys.compactMap { exact[$0] })
         }
-        guard let range = condition.range, rangeCapable else { return nil }
+        guard complete else { return nil }
+        if let candidates = geoCandidates(condition) { return candidates }
+        guard let range = condition.range else { return nil }
         switch (schema.type, range) {
         case (.integer, .number(let bounds)), (.float, .number(let bounds)):
             return slice(lower: bounds.gt ?? bounds.gte, upper: bounds.lt ?? bounds.lte)
@@ -151,7 +224,9 @@ struct FieldIndex: Sendable {
 
     /// Little-endian: u32 magic "QIDX", u32 length + the schema's JSON, u64 count + i32 offsets with
     /// a value, u64 count + (f64, i32) ordered pairs, u64 count + exact entries (u8 kind 0 string /
-    /// 1 integer / 2 bool, the value, u64 count + i32 offsets), then the CRC-32C of all of it.
+    /// 1 integer / 2 bool, the value, u64 count + i32 offsets), u64 count + (f64 lat, f64 lon, i32)
+    /// geo points, u64 count + text tokens (u32 length + UTF-8, u64 count + i32 offsets), then the
+    /// CRC-32C of all of it.
     func encoded() -> [UInt8] {
         var out: [UInt8] = []
         LittleEndian.append(Self.magic, to: &out)
@@ -181,6 +256,19 @@ struct FieldIndex: Sendable {
             default:
                 preconditionFailure("exact index keys are strings, integers and booleans")
             }
+            LittleEndian.append(UInt64(offsets.count), to: &out)
+            for offset in offsets { LittleEndian.append(offset, to: &out) }
+        }
+        LittleEndian.append(UInt64(points.count), to: &out)
+        for (lat, lon, offset) in points {
+            LittleEndian.append(lat.bitPattern, to: &out)
+            LittleEndian.append(lon.bitPattern, to: &out)
+            LittleEndian.append(offset, to: &out)
+        }
+        LittleEndian.append(UInt64(tokens.count), to: &out)
+        for (token, offsets) in tokens {
+            LittleEndian.append(UInt32(token.utf8.count), to: &out)
+            out += Array(token.utf8)
             LittleEndian.append(UInt64(offsets.count), to: &out)
             for offset in offsets { LittleEndian.append(offset, to: &out) }
         }
@@ -249,6 +337,19 @@ struct FieldIndex: Sendable {
             }
             guard let list = offsets() else { return nil }
             exact[key] = list
+        }
+        guard let pointCount = u64(), at + Int(pointCount) * 20 <= body else { return nil }
+        for _ in 0..<pointCount {
+            let lat = Double(bitPattern: u64()!), lon = Double(bitPattern: u64()!)
+            points.append((lat, lon, Int32(bitPattern: u32()!)))
+        }
+        guard let tokenCount = u64() else { return nil }
+        for _ in 0..<tokenCount {
+            guard let length = u32(), at + Int(length) <= body else { return nil }
+            let token = String(decoding: bytes[at..<(at + Int(length))], as: UTF8.self)
+            at += Int(length)
+            guard let list = offsets() else { return nil }
+            tokens[token] = list
         }
         guard at == body else { return nil }
     }

@@ -274,6 +274,34 @@ let bytesPerPoint = 20
         #expect(!PosixDisk().fileExists(file))
     }
 
+    /// Geo and text indexes of immutable segments narrow candidates (the filter decides).
+    @Test func geoAndTextIndexesNarrowCandidates() async throws {
+        let dir = TempDir()
+        let shard = try await filled(dir, points: 0)
+        for i in 0..<200 {
+            let point = JSONValue.object(JSONObject([("lon", .double(Double(i % 20))), ("lat", .double(Double(i / 20) * 5))]))
+            _ = try await shard.update(.upsert([PointStruct(id: .number(UInt64(i)), vectors: ["a": [1, 2]], payload: JSONObject([
+                ("g", point), ("t", .string(i % 3 == 0 ? "Red apple pie" : "green pear")),
+            ]))]), wait: false)
+        }
+        #expect(try await shard.optimize(thresholds(sealBytes: 100)))
+        await shard.setPayloadSchema(["g": PayloadFieldSchema(type: .geo), "t": PayloadFieldSchema(type: .text)])
+        let near = Filter(must: [.field({ var c = FieldCondition(key: "g"); c.geoRadius = GeoRadius(center: GeoPoint(lon: 5, lat: 10), radius: 200_000); return c }())])
+        let candidates = try #require(await shard.segments.entries[0].candidates(near))
+        #expect(candidates.count < 20 && candidates.contains(45))
+        #expect(await shard.count(filter: near) == Set(await shard.matchingIDs(near)).count)
+        #expect(await shard.matchingIDs(near).contains(.number(45)))
+        let apple = Filter(must: [.field(FieldCondition(key: "t", match: .text("APPLE red")))])
+        #expect(await shard.segments.entries[0].candidates(apple)?.count == 67)
+        #expect(await shard.count(filter: apple) == 67)
+        // Read back from their files.
+        let reopened = try LocalShard(path: dir.path, disk: PosixDisk(), config: twoVectors,
+                                      payloadSchema: ["g": PayloadFieldSchema(type: .geo), "t": PayloadFieldSchema(type: .text)])
+        #expect(await reopened.segments.entries[0].candidates(apple)?.count == 67)
+        let expected = await shard.count(filter: near)
+        #expect(await reopened.count(filter: near) == expected)
+    }
+
     /// The appendable segment's indexes follow every payload change.
     @Test func appendableIndexesAreKeptCurrent() async throws {
         let dir = TempDir()
