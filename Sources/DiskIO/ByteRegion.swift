@@ -26,12 +26,10 @@ public final class ByteRegion: @unchecked Sendable {
 extension PosixDisk {
     /// Reads `path` straight into memory the region owns (one copy, no intermediate array).
     public func readRegion(_ path: String) throws(DiskError) -> ByteRegion {
-        let fd = systemOpen(path, O_RDONLY | O_CLOEXEC, 0)
-        guard fd >= 0 else { throw failure("open", path) }
-        defer { systemClose(fd) }
-        var info = stat()
-        guard fstat(fd, &info) == 0 else { throw failure("fstat", path) }
-        let size = Int(info.st_size)
+        try withOpenFile(path) { (fd, size) throws(DiskError) in try read(fd, size, path) }
+    }
+
+    private func read(_ fd: Int32, _ size: Int, _ path: String) throws(DiskError) -> ByteRegion {
         let memory = UnsafeMutableRawBufferPointer.allocate(byteCount: max(size, 1), alignment: 64)
         var done = 0
         while done < size {
@@ -51,18 +49,24 @@ extension PosixDisk {
 
     /// Maps `path` read-only, shared: reads come from the page cache, nothing is copied.
     public func map(_ path: String) throws(DiskError) -> ByteRegion {
+        try withOpenFile(path) { (fd, size) throws(DiskError) in
+            guard size > 0 else { return .empty }
+            guard let base = mmap(nil, size, PROT_READ, MAP_SHARED, fd, 0), base != MAP_FAILED else {
+                throw failure("mmap", path)
+            }
+            return ByteRegion(bytes: UnsafeRawBufferPointer(start: base, count: size)) { region in
+                munmap(UnsafeMutableRawPointer(mutating: region.baseAddress), region.count)
+            }
+        }
+    }
+
+    /// Opens `path` read-only and calls `body` with the descriptor and the file's size.
+    private func withOpenFile<R>(_ path: String, _ body: (Int32, Int) throws(DiskError) -> R) throws(DiskError) -> R {
         let fd = systemOpen(path, O_RDONLY | O_CLOEXEC, 0)
         guard fd >= 0 else { throw failure("open", path) }
         defer { systemClose(fd) }
         var info = stat()
         guard fstat(fd, &info) == 0 else { throw failure("fstat", path) }
-        let size = Int(info.st_size)
-        guard size > 0 else { return .empty }
-        guard let base = mmap(nil, size, PROT_READ, MAP_SHARED, fd, 0), base != MAP_FAILED else {
-            throw failure("mmap", path)
-        }
-        return ByteRegion(bytes: UnsafeRawBufferPointer(start: base, count: size)) { region in
-            munmap(UnsafeMutableRawPointer(mutating: region.baseAddress), region.count)
-        }
+        return try body(fd, Int(info.st_size))
     }
 }
