@@ -214,10 +214,16 @@ def test_search_agrees_with_local_mode(pair, using):
                       offset=rng.choice([0, 0, 3]), with_payload=True)
         expected = local.query_points("c", **kwargs).points
         got = remote.query_points("c", **kwargs).points
-        assert [p.id for p in got] == [p.id for p in expected], f"{using} round {round_number}"
-        for g, e in zip(got, expected):
-            assert g.score == pytest.approx(e.score, rel=1e-4, abs=1e-5)
-            assert g.payload == e.payload
+        # Scores agree position by position; ids too, except among points whose scores differ by
+        # less than float32 rounding (local mode sums in another order), which may swap.
+        assert len(got) == len(expected), f"{using} round {round_number}"
+        close = lambda a, b: a == pytest.approx(b, rel=1e-5, abs=1e-6)
+        for i, (g, e) in enumerate(zip(got, expected)):
+            assert g.score == pytest.approx(e.score, rel=1e-4, abs=1e-5), f"{using} round {round_number}"
+            tied = any(close(e.score, other.score) for j, other in enumerate(expected) if j != i)
+            if not tied:
+                assert g.id == e.id and g.payload == e.payload, f"{using} round {round_number}, rank {i}"
+        assert {str(p.id) for p in got if not any(close(p.score, e.score) for e in expected[-1:])} <= {str(p.id) for p in expected}
 
 
 def test_order_by_and_facets_agree_with_local_mode(pair):
