@@ -219,7 +219,7 @@ struct FieldIndex: Sendable {
 
     /// `index-<hex of the field name>.bin` in the segment's directory.
     static func fileName(_ key: String) -> String {
-        "index-" + key.utf8.map { String($0, radix: 16).count == 1 ? "0" + String($0, radix: 16) : String($0, radix: 16) }.joined() + ".bin"
+        "index-" + key.utf8.map { ($0 < 16 ? "0" : "") + String($0, radix: 16) }.joined() + ".bin"
     }
 
     /// Little-endian: u32 magic "QIDX", u32 length + the schema's JSON, u64 count + i32 offsets with

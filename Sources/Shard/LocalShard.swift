@@ -364,7 +364,7 @@ public actor LocalShard {
         guard let filter else {
             return retrieve(Array(sorted[start...].prefix(limit)), withPayload: withPayload, withVector: withVector)
         }
-        if segments.entries.contains(where: { $0.candidates(filter) != nil }) {
+        if segments.entries.contains(where: { $0.indexes(filter) }) {
             // An index narrows the points down: collect the matching ones, then page them.
             let page = matchingIDs(filter).filter { id in offset.map { id >= $0 } ?? true }.sorted().prefix(limit)
             return retrieve(Array(page), withPayload: withPayload, withVector: withVector)

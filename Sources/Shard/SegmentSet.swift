@@ -92,6 +92,13 @@ struct SegmentEntry: Sendable {
         return best
     }
 
+    /// Whether a payload index covers a field of `filter`'s `must` conditions (cheaper than
+    /// `candidates`, which also collects them).
+    func indexes(_ filter: Filter) -> Bool {
+        let indexes = appendable?.indexes ?? immutable!.indexes
+        return filter.must?.contains { if case .field(let condition) = $0 { indexes[condition.key] != nil } else { false } } ?? false
+    }
+
     /// Calls `body` with each live point's offset that may pass `filter` (still to be checked).
     func forEachCandidate(_ filter: Filter?, _ body: (Int) -> Void) {
         let data = self.data
