@@ -1,4 +1,4 @@
-public import QuiverJSON
+import QuiverJSON
 public import QuiverModel
 
 /// Points held in memory, addressed by a dense internal offset; the id tracker maps external ids

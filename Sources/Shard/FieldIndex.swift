@@ -20,12 +20,18 @@ struct FieldIndex: Sendable {
     private(set) var points: [(Double, Double, Int32)] = []
     /// Tokens to offsets, for a `text` index (tokenized as the index says).
     private(set) var tokens: [String: [Int32]] = [:]
-    /// Whether `ordered`, `points` and `tokens` are kept (not for appendable segments' indexes).
-    private(set) var complete = true
+    /// An appendable segment's index keeps numbers and geo points per offset instead of `ordered`
+    /// and `points`, so that a write costs a few dictionary operations; ranges and shapes scan
+    /// these (the segment is bounded by `indexing_threshold`).
+    private(set) var mutable = false
+    private(set) var numbersByOffset: [Int32: [Double]] = [:]
+    private(set) var pointsByOffset: [Int32: [(lat: Double, lon: Double)]] = [:]
+    /// How a `text` index cuts text into tokens.
+    let analyzer: TextAnalyzer?
 
     init(schema: PayloadFieldSchema, key: String, segment: any SegmentData) {
         self.schema = schema
-        let analyzer = schema.type == .text ? (try? TextAnalyzer(params: schema.params)) ?? .standard : nil
+        analyzer = Self.analyzer(schema)
         for offset in 0..<segment.totalCount {
             guard let bytes = segment.payloadBytes(at: offset) else { continue }
             let values = Self.values(key, bytes)
@@ -43,6 +49,10 @@ struct FieldIndex: Sendable {
             if indexed { withValue.append(Int32(offset)) }
         }
         ordered.sort { $0.0 < $1.0 }
+    }
+
+    private static func analyzer(_ schema: PayloadFieldSchema) -> TextAnalyzer? {
+        schema.type == .text ? (try? TextAnalyzer(params: schema.params)) ?? .standard : nil
     }
 
     /// Points inside the bounding box of a geo condition (a superset of the points inside the
@@ -68,16 +78,18 @@ struct FieldIndex: Sendable {
             return nil
         }
         let crosses = box.west > box.east
-        return Self.union([points.compactMap { lat, lon, offset in
-            guard lat >= box.south, lat <= box.north else { return nil }
-            let inside = crosses ? (lon >= box.west || lon <= box.east) : (lon >= box.west && lon <= box.east)
-            return inside ? offset : nil
-        }])
+        func inside(_ lat: Double, _ lon: Double) -> Bool {
+            lat >= box.south && lat <= box.north && (crosses ? (lon >= box.west || lon <= box.east) : (lon >= box.west && lon <= box.east))
+        }
+        if mutable {
+            return pointsByOffset.compactMap { offset, points in points.contains { inside($0.lat, $0.lon) } ? offset : nil }.sorted()
+        }
+        return Self.union([points.compactMap { lat, lon, offset in inside(lat, lon) ? offset : nil }])
     }
 
     /// Points having the query's tokens: all of them (`text`, `phrase`) or any (`text_any`).
     private func textCandidates(_ match: Match) -> [Int32]? {
-        let analyzer = (try? TextAnalyzer(params: schema.params)) ?? .standard
+        let analyzer = analyzer ?? .standard
         let query: [String], all: Bool
         switch match {
         case .text(let text): (query, all) = (analyzer.tokens(text), true)
@@ -111,20 +123,32 @@ struct FieldIndex: Sendable {
     }
 
     /// Keeps the index of an appendable segment current: the point at `offset` now has payload
-    /// `new` instead of `old`. Such an index keeps exact values only (ranges over the bounded
-    /// appendable segment are scanned), so each change costs a few dictionary operations.
+    /// `new` instead of `old`.
     mutating func update(offset: Int32, key: String, old: [UInt8]?, new: [UInt8]?) {
         for value in Self.values(key, old) {
-            guard let exactKey = exactKey(value), var list = exact[exactKey] else { continue }
-            list.removeAll { $0 == offset }
-            exact[exactKey] = list.isEmpty ? nil : list
+            if let exactKey = exactKey(value) { Self.remove(offset, from: &exact, at: exactKey) }
+            if let analyzer, let text = value.stringValue {
+                for token in Set(analyzer.tokens(text)) { Self.remove(offset, from: &tokens, at: token) }
+            }
         }
+        numbersByOffset[offset] = nil
+        pointsByOffset[offset] = nil
         var indexed = false
         for value in Self.values(key, new) {
             if let exactKey = exactKey(value) {
                 if exact[exactKey]?.last != offset { exact[exactKey, default: []].append(offset) }
                 indexed = true
-            } else if orderedValue(value) != nil {
+            }
+            if let number = orderedValue(value) {
+                numbersByOffset[offset, default: []].append(number)
+                indexed = true
+            }
+            if schema.type == .geo, let point = GeoPoint(json: value) {
+                pointsByOffset[offset, default: []].append((point.lat, point.lon))
+                indexed = true
+            }
+            if let analyzer, let text = value.stringValue {
+                for token in Set(analyzer.tokens(text)) where tokens[token]?.last != offset { tokens[token, default: []].append(offset) }
                 indexed = true
             }
         }
@@ -133,6 +157,12 @@ struct FieldIndex: Sendable {
         let present = low < withValue.count && withValue[low] == offset
         if indexed && !present { withValue.insert(offset, at: low) }
         if !indexed && present { withValue.remove(at: low) }
+    }
+
+    private static func remove<Key: Hashable>(_ offset: Int32, from lists: inout [Key: [Int32]], at key: Key) {
+        guard var list = lists[key] else { return }
+        list.removeAll { $0 == offset }
+        lists[key] = list.isEmpty ? nil : list
     }
 
     /// The key of `exact` a payload value is filed under, if this index files it there.
@@ -154,10 +184,11 @@ struct FieldIndex: Sendable {
         }
     }
 
-    /// An index of an appendable segment: exact values only, maintained by `update`.
+    /// An index of an appendable segment, maintained by `update`.
     init(appendableSchema schema: PayloadFieldSchema, key: String, segment: AppendableSegment) {
         self.schema = schema
-        self.complete = false
+        analyzer = Self.analyzer(schema)
+        mutable = true
         for offset in 0..<segment.totalCount {
             update(offset: Int32(offset), key: key, old: nil, new: segment.payloadBytes(at: offset))
         }
@@ -174,7 +205,7 @@ struct FieldIndex: Sendable {
     /// index cannot narrow it down.
     func candidates(_ condition: FieldCondition) -> [Int32]? {
         if let match = condition.match {
-            if schema.type == .text { return complete ? textCandidates(match) : nil }
+            if schema.type == .text { return textCandidates(match) }
             let keys: [JSONValue]
             switch (schema.type, match) {
             case (.keyword, .keyword(let s)): keys = [.string(s)]
@@ -188,7 +219,6 @@ struct FieldIndex: Sendable {
             }
             return Self.union(keys.compactMap { exact[$0] })
         }
-        guard complete else { return nil }
         if let candidates = geoCandidates(condition) { return candidates }
         guard let range = condition.range else { return nil }
         switch (schema.type, range) {
@@ -203,6 +233,11 @@ struct FieldIndex: Sendable {
 
     /// Offsets of ordered values within [lower, upper] (inclusive: the filter decides the ends).
     private func slice(lower: Double?, upper: Double?) -> [Int32] {
+        if mutable {
+            return numbersByOffset.compactMap { offset, numbers in
+                numbers.contains { number in number >= (lower ?? -.infinity) && number <= (upper ?? .infinity) } ? offset : nil
+            }.sorted()
+        }
         var start = 0, end = ordered.count
         if let lower {
             var high = ordered.count
@@ -307,6 +342,7 @@ struct FieldIndex: Sendable {
               (try? JSONParser.parse(Array(bytes[at..<(at + Int(schemaLength))]))) == schema.json else { return nil }
         at += Int(schemaLength)
         self.schema = schema
+        analyzer = Self.analyzer(schema)
         guard let withValue = offsets(), let orderedCount = u64(), at + Int(orderedCount) * 12 <= body else { return nil }
         self.withValue = withValue
         ordered.reserveCapacity(Int(orderedCount))

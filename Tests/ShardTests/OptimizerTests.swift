@@ -323,8 +323,38 @@ let bytesPerPoint = 20
         let odd = Filter(must: [.field(FieldCondition(key: "c", match: .anyStrings(["odd"])))])
         #expect(await shard.count(filter: odd) == 50)
         #expect(await shard.pointsWithValue("c") == 98)
-        // Ranges are scanned on appendable segments, and still right.
-        #expect(await shard.count(filter: Filter(must: [.field(FieldCondition(key: "n", range: .number(Bounds(lt: 10))))])) == 7)
+        // Ranges narrow candidates too, following the same changes (2 and 4 lost "n", 6 is deleted).
+        let small = Filter(must: [.field(FieldCondition(key: "n", range: .number(Bounds(lt: 10))))])
+        let smallCandidates = await shard.segments.entries[0].candidates(small)
+        #expect(smallCandidates == [0, 1, 3, 5, 6, 7, 8, 9, 10]) // bounds are inclusive here: the filter decides
+        #expect(await shard.count(filter: small) == 7)
+        _ = try await shard.update(.setPayload([.number(50)], payload: JSONObject([("n", .double(2.5))]), key: nil), wait: false)
+        #expect(await shard.segments.entries[0].candidates(small)?.contains(50) == true)
+        #expect(await shard.count(filter: small) == 8)
+    }
+
+    /// Geo and text indexes of the appendable segment narrow candidates and follow changes.
+    @Test func appendableGeoAndTextIndexesAreKeptCurrent() async throws {
+        let dir = TempDir()
+        let shard = try await filled(dir, points: 0)
+        await shard.setPayloadSchema(["g": PayloadFieldSchema(type: .geo), "t": PayloadFieldSchema(type: .text)])
+        for i in 0..<60 {
+            let point = JSONValue.object(JSONObject([("lon", .double(Double(i))), ("lat", .double(0))]))
+            _ = try await shard.update(.upsert([PointStruct(id: .number(UInt64(i)), vectors: ["a": [1, 2]], payload: JSONObject([
+                ("g", point), ("t", .string(i % 3 == 0 ? "Red apple pie" : "green pear")),
+            ]))]), wait: false)
+        }
+        let near = Filter(must: [.field({ var c = FieldCondition(key: "g"); c.geoRadius = GeoRadius(center: GeoPoint(lon: 10, lat: 0), radius: 200_000); return c }())])
+        #expect(await shard.segments.entries[0].candidates(near) == [9, 10, 11])
+        let apple = Filter(must: [.field(FieldCondition(key: "t", match: .text("apple")))])
+        #expect(await shard.segments.entries[0].candidates(apple)?.count == 20)
+        _ = try await shard.update(.setPayload([.number(0)], payload: JSONObject([("t", .string("pear")), ("g", .null)]), key: nil), wait: false)
+        _ = try await shard.update(.setPayload([.number(1)], payload: JSONObject([("t", .string("apple"))]), key: nil), wait: false)
+        _ = try await shard.update(.setPayload([.number(2)], payload: JSONObject([("g", .object(JSONObject([("lon", .double(10.5)), ("lat", .double(0))])))]), key: nil), wait: false)
+        #expect(await shard.segments.entries[0].candidates(apple)?.count == 20)
+        #expect(await shard.segments.entries[0].candidates(apple)?.first == 1)
+        #expect(await shard.segments.entries[0].candidates(near) == [2, 9, 10, 11])
+        #expect(await shard.count(filter: apple) == 20)
     }
 
     /// A crash can leave a moved point live in two segments; the newer copy wins at start-up.
