@@ -16,6 +16,8 @@ public struct TextAnalyzer: Sendable, Equatable {
     public var maxTokenLength: Int?
     public var stopwords: Set<String> = []
     public var phraseMatching = false
+    /// Snowball stemming (English).
+    public var stemming = false
 
     public static let standard = TextAnalyzer()
 
@@ -50,7 +52,13 @@ public struct TextAnalyzer: Sendable, Equatable {
             }
         }
         if let stemmer = params["stemmer"], !stemmer.isNull {
-            throw JSONDecodingError(path: "field_schema.stemmer", message: "stemming is not supported yet")
+            guard case .object(let object) = stemmer, object["type"]?.stringValue == "snowball", let language = object["language"]?.stringValue else {
+                throw JSONDecodingError(path: "field_schema.stemmer", message: "expected {\"type\": \"snowball\", \"language\": …}")
+            }
+            guard language == "english" else {
+                throw JSONDecodingError(path: "field_schema.stemmer.language", message: "snowball stemming is available for `english` only, not `\(language)`")
+            }
+            stemming = true
         }
     }
 
@@ -63,10 +71,12 @@ public struct TextAnalyzer: Sendable, Equatable {
         case .word, .prefix, .multilingual: source.split { !($0.isLetter || $0.isNumber) }
         }
         return raw.compactMap { piece in
-            let token = lowercase ? piece.lowercased() : String(piece)
+            var token = lowercase ? piece.lowercased() : String(piece)
+            if stopwords.contains(token) { return nil }
+            if stemming { token = EnglishStemmer.stem(token) }
             if let minTokenLength, token.count < minTokenLength { return nil }
             if let maxTokenLength, token.count > maxTokenLength { return nil }
-            return stopwords.contains(token) ? nil : token
+            return token
         }
     }
 

@@ -138,8 +138,25 @@ func matches(_ filterJSON: String, _ payloadJSON: String, id: PointID = .number(
         #expect(try analyzer(#"{"type": "text", "ascii_folding": true}"#).tokens("Crème brûlée") == ["creme", "brulee"])
     }
 
+    /// Stems as Qdrant's stemmer (rust-stemmers) gives them; the integration suite compares
+    /// thousands more with its Python binding.
+    @Test func englishStemming() throws {
+        let pairs = [("caresses", "caress"), ("ponies", "poni"), ("ties", "tie"), ("cries", "cri"), ("gaps", "gap"), ("gas", "gas"), ("kiwis", "kiwi"),
+                     ("feed", "feed"), ("agreed", "agre"), ("plastered", "plaster"), ("motoring", "motor"), ("sing", "sing"), ("hopping", "hop"),
+                     ("hoping", "hope"), ("filing", "file"), ("happy", "happi"), ("cry", "cri"), ("say", "say"), ("relational", "relat"),
+                     ("generalization", "general"), ("generously", "generous"), ("communication", "communic"), ("arsenal", "arsenal"),
+                     ("skies", "sky"), ("dying", "die"), ("news", "news"), ("proceeding", "proceed"), ("exceeded", "exceed"),
+                     ("conditional", "condit"), ("electricity", "electr"), ("hopefulness", "hope"), ("adjustment", "adjust"),
+                     ("adoption", "adopt"), ("running", "run"), ("runs", "run"), ("ran", "ran"), ("fly", "fli"), ("flies", "fli"), ("organization", "organ")]
+        for (word, stem) in pairs { #expect(EnglishStemmer.stem(word) == stem, "\(word)") }
+        // Stopwords go before stemming, token lengths are checked after it.
+        let stemming = try analyzer(#"{"type": "text", "stemmer": {"type": "snowball", "language": "english"}, "stopwords": "english", "min_token_len": 4}"#)
+        // ("Flies" is long enough, its stem "fli" is not.)
+        #expect(stemming.tokens("The Flies were HOPEFULNESS home") == ["hope", "home"])
+    }
+
     @Test func unsupportedSettingsAreErrors() {
-        #expect(throws: JSONDecodingError.self) { try analyzer(#"{"type": "text", "stemmer": {"type": "snowball", "language": "english"}}"#) }
+        #expect(throws: JSONDecodingError.self) { try analyzer(#"{"type": "text", "stemmer": {"type": "snowball", "language": "german"}}"#) }
         #expect(throws: JSONDecodingError.self) { try analyzer(#"{"type": "text", "stopwords": "klingon"}"#) }
     }
 

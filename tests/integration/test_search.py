@@ -1,6 +1,8 @@
 """Search, payload indexes, order_by and facets through the real server: response shapes against
 the OpenAPI document, qdrant-client calls, the legacy endpoints, and the errors."""
 
+import time
+
 import pytest
 from qdrant_client import QdrantClient, models
 from qdrant_client.http.exceptions import UnexpectedResponse
@@ -118,7 +120,62 @@ def test_text_index_settings_apply_to_text_conditions(client, node):
     phrase = {"filter": {"must": {"key": "title", "match": {"phrase": "wonderful world"}}}}
     r = node.post("/collections/c/points/count", json=phrase)
     assert r.status_code == 400 and "phrase_matching" in r.json()["status"]["error"]
-    r = node.put("/collections/c/index", json={"field_name": "title", "field_schema": {"type": "text", "stemmer": {"type": "snowball", "language": "english"}}})
-    assert r.status_code == 400 and "stemming is not supported yet" in r.json()["status"]["error"]
+    r = node.put("/collections/c/index", json={"field_name": "title", "field_schema": {"type": "text", "stemmer": {"type": "snowball", "language": "german"}}})
+    assert r.status_code == 400 and "available for `english` only, not `german`" in r.json()["status"]["error"]
     client.delete_payload_index("c", "title", wait=True)
     assert node.post("/collections/c/points/count", json=phrase).json()["result"]["count"] == 1
+
+
+def _english_vocabulary(count):
+    """Distinct lowercase words from the comments and docstrings of Python's standard library."""
+    import os, re
+    folder = os.path.dirname(os.__file__)
+    words = set()
+    for name in sorted(os.listdir(folder)):
+        if name.endswith(".py"):
+            with open(os.path.join(folder, name), encoding="utf-8", errors="ignore") as f:
+                words.update(w for w in re.findall(r"[a-z]{3,}", f.read()))
+    words = sorted(words)
+    return words[::max(1, len(words) // count)][:count]
+
+
+def test_english_stemming_matches_qdrants_stemmer(node):
+    """Text conditions on a field with an English snowball stemmer match what Qdrant's stemmer
+    (rust-stemmers, through its Python binding) says, in sealed segments and the appendable one."""
+    import random
+    from py_rust_stemmers import SnowballStemmer
+    stem = SnowballStemmer("english").stem_word
+    client = QdrantClient(url=node.url, timeout=30, check_compatibility=False)
+    client.create_collection("s", vectors_config=models.VectorParams(size=2, distance=models.Distance.DOT),
+                             optimizers_config=models.OptimizersConfigDiff(indexing_threshold=1, default_segment_number=1))
+    r = node.put("/collections/s/index?wait=true", json={"field_name": "t", "field_schema": {
+        "type": "text", "stemmer": {"type": "snowball", "language": "english"}}})
+    assert r.status_code == 200, r.text
+    vocabulary = _english_vocabulary(1500)
+    rng = random.Random(11)
+    docs = {i: rng.sample(vocabulary, 6) for i in range(400)}
+    for start in range(0, 400, 100):
+        client.upsert("s", wait=True, points=[models.PointStruct(id=i, vector=[1.0, 0.0], payload={"t": " ".join(docs[i])})
+                                              for i in range(start, start + 100)])
+    stems = {i: {stem(w) for w in words} for i, words in docs.items()}
+    queries = rng.sample(vocabulary, 150)
+
+    def check():
+        checked = 0
+        for word in queries:
+            expected = sorted(i for i, s in stems.items() if stem(word) in s)
+            got = client.scroll("s", limit=1000, scroll_filter=models.Filter(must=[
+                models.FieldCondition(key="t", match=models.MatchText(text=word.upper()))]))[0]
+            assert sorted(p.id for p in got) == expected, word
+            checked += bool(expected)
+        assert checked > 100
+
+    check()  # while the optimizer seals segments
+    deadline = time.time() + 30
+    while client.get_collection("s").status != models.CollectionStatus.GREEN and time.time() < deadline:
+        time.sleep(0.1)
+    check()
+    # Every token of the query must match (as stems).
+    a, b = docs[7][0], docs[7][1]
+    both = client.count("s", count_filter=models.Filter(must=[models.FieldCondition(key="t", match=models.MatchText(text=f"{a} {b}"))])).count
+    assert both == sum(1 for s in stems.values() if stem(a) in s and stem(b) in s)
