@@ -7,6 +7,7 @@ protocol SegmentData: Sendable {
     var dimensions: [String: Int] { get }
     /// Offsets `0..<totalCount`, live or deleted.
     var totalCount: Int { get }
+    var liveCount: Int { get }
     func isLive(at offset: Int) -> Bool
     func id(at offset: Int) -> PointID
     func version(at offset: Int) -> UInt64

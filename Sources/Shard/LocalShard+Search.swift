@@ -7,16 +7,20 @@ extension LocalShard {
     /// The best `limit` points by `distance` to `query` among the live points that have vector
     /// `name` and pass `filter`, best first. Scores are what Qdrant reports: the similarity for
     /// Dot and Cosine (stored and query vectors normalised), the distance for Euclid and Manhattan.
-    /// `threshold` drops worse scores. Ties go to the smaller id.
+    /// `threshold` drops worse scores. Ties go to the smaller id. Each segment's plan (`plan`)
+    /// compares the filter's estimated cardinality with `fullScanThreshold` points; `exact`
+    /// always scans.
     public func search(_ query: [Float], using name: String, distance: Distance, filter: Filter?, limit: Int,
-                       threshold: Float?, withPayload: WithPayload, withVector: WithVector) -> [ScoredPoint] {
+                       threshold: Float?, withPayload: WithPayload, withVector: WithVector,
+                       exact: Bool = false, fullScanThreshold: Int = .max) -> [ScoredPoint] {
         guard limit > 0, query.count == segments.dimensions[name] else { return [] }
         var best = TopK(limit: limit)
         let minimum = threshold.map { distance.higherIsBetter ? $0 : -$0 }
         query.withUnsafeBufferPointer { q in
             for (segment, entry) in segments.entries.enumerated() {
                 let scan = Scan(query: q, distance: distance, minimum: minimum, filter: filter, entry: entry, segment: segment)
-                if let candidates = entry.candidates(filter) {
+                switch entry.plan(filter, vectorIndexed: false, exact: exact, fullScanThreshold: fullScanThreshold) {
+                case .candidates(let candidates):
                     // A payload index narrowed the points down: score only those.
                     let data = entry.data
                     for candidate in candidates {
@@ -24,7 +28,7 @@ extension LocalShard {
                         guard data.isLive(at: offset), entry.hasVector(name, at: offset) else { continue }
                         entry.withVector(name, at: offset) { scan.consider(offset, $0, into: &best) }
                     }
-                } else {
+                case .fullScan, .vectorIndex:
                     entry.forEachVector(name) { scan.consider($0, $1, into: &best) }
                 }
             }

@@ -40,10 +40,14 @@ extension Collection {
             throw .badInput("Vector dimension error: expected dim: \(params.size), got \(query.count)")
         }
         if params.distance == .cosine { quiver_normalize_f32(&query, query.count) }
+        // full_scan_threshold is in KB of vectors; the planner compares point counts.
+        let thresholdKB = params.hnswConfig?.fullScanThreshold ?? config.hnswConfig.fullScanThreshold
+        let fullScanThreshold = thresholdKB * 1024 / max(1, Int(params.size) * 4)
         var merged: [ScoredPoint] = []
         for shard in shards {
             merged += await shard.search(query, using: request.using, distance: params.distance, filter: request.filter, limit: window,
-                                         threshold: request.scoreThreshold, withPayload: request.withPayload, withVector: request.withVector)
+                                         threshold: request.scoreThreshold, withPayload: request.withPayload, withVector: request.withVector,
+                                         exact: request.params.exact, fullScanThreshold: fullScanThreshold)
         }
         let higherIsBetter = params.distance.higherIsBetter
         merged.sort { a, b in
