@@ -13,6 +13,7 @@ let package = Package(
     platforms: [.macOS(.v15)],
     products: [
         .executable(name: "quiver", targets: ["quiver"]),
+        .executable(name: "quiver-bench", targets: ["quiver-bench"]),
     ],
     dependencies: [
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1", traits: []),
@@ -31,6 +32,10 @@ let package = Package(
         .target(name: "QuiverJSON", swiftSettings: strict),
         .target(name: "DiskIO", swiftSettings: strict),
         // L1 index
+        .target(
+            name: "VectorIndex", dependencies: ["CVectorKernels"],
+            swiftSettings: strict + [.unsafeFlags(["-Ounchecked"], .when(configuration: .release))]
+        ),
         .target(name: "WAL", dependencies: ["DiskIO", "CChecksum"], swiftSettings: strict),
         // L2 shard
         .target(
@@ -76,6 +81,9 @@ let package = Package(
             swiftSettings: strict
         ),
         .executableTarget(
+            name: "quiver-bench", dependencies: ["VectorIndex", "CVectorKernels"], swiftSettings: strict
+        ),
+        .executableTarget(
             name: "quiver",
             dependencies: [
                 "QuiverServer",
@@ -87,6 +95,7 @@ let package = Package(
         .target(name: "QuiverTesting", dependencies: ["DiskIO"], swiftSettings: strict),
         // Tests: one target per library target.
         .testTarget(name: "CVectorKernelsTests", dependencies: ["CVectorKernels"]),
+        .testTarget(name: "VectorIndexTests", dependencies: ["VectorIndex"]),
         .testTarget(name: "CChecksumTests", dependencies: ["CChecksum"]),
         .testTarget(name: "QuiverModelTests", dependencies: ["QuiverModel", "QuiverJSON"]),
         .testTarget(name: "QuiverJSONTests", dependencies: ["QuiverJSON"]),

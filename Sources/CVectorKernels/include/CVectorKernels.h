@@ -2,18 +2,76 @@
 #define QUIVER_CVECTORKERNELS_H
 
 #include <stddef.h>
+#include <stdint.h>
 
-/// Distance kernels over float32 vectors of `dim` elements. These are the scalar reference
-/// implementations; SIMD variants (AVX2+FMA, AVX-512, NEON) with one-time CPU dispatch are added
-/// beside them and tested against them.
+/// Distance kernels over vectors of `dim` elements. Each exists as a scalar reference and as
+/// SIMD variants (AVX2+FMA, AVX-512 on x86-64; NEON on arm64); the plain `quiver_*` entry points
+/// use the best variant this CPU has, chosen once. Tests compare every variant with the scalar one.
 
-/// Sum of a[i] * b[i].
+/// Instruction sets with their own variants.
+typedef enum {
+    QUIVER_ISA_SCALAR = 0,
+    QUIVER_ISA_AVX2 = 1,
+    QUIVER_ISA_AVX512 = 2,
+    QUIVER_ISA_NEON = 3,
+    QUIVER_ISA_COUNT = 4
+} quiver_isa;
+
+typedef float (*quiver_f32_kernel)(const float *a, const float *b, size_t dim);
+
+/// One instruction set's kernels.
+typedef struct {
+    /// Sum of a[i] * b[i].
+    quiver_f32_kernel dot_f32;
+    /// Sum of (a[i] - b[i])^2 (squared Euclidean distance).
+    quiver_f32_kernel l2sq_f32;
+    /// Sum of |a[i] - b[i]| (Manhattan distance).
+    quiver_f32_kernel l1_f32;
+} quiver_kernels;
+
+/// The kernels of `isa`, or NULL when this CPU (or this build) lacks it.
+const quiver_kernels *quiver_kernels_for(quiver_isa isa);
+/// The instruction set the plain entry points use.
+quiver_isa quiver_active_isa(void);
+/// "scalar", "avx2", "avx512", "neon".
+const char *quiver_isa_name(quiver_isa isa);
+
 float quiver_dot_f32(const float *a, const float *b, size_t dim);
-/// Sum of (a[i] - b[i])^2 (squared Euclidean distance).
 float quiver_l2sq_f32(const float *a, const float *b, size_t dim);
-/// Sum of |a[i] - b[i]| (Manhattan distance).
 float quiver_l1_f32(const float *a, const float *b, size_t dim);
+
+/// Which of the kernels above a batch call uses.
+typedef enum {
+    QUIVER_METRIC_DOT = 0,
+    QUIVER_METRIC_L2SQ = 1,
+    QUIVER_METRIC_L1 = 2
+} quiver_metric;
+
+/// Scores `query` against `count` vectors: `out[i]` = metric(query, base + offsets[i] * dim).
+/// The next vectors are prefetched while one is scored.
+void quiver_score_batch_f32(quiver_metric metric, const float *query, const float *base, const uint32_t *offsets,
+                            size_t count, size_t dim, float *out);
+
 /// Scales `v` in place to unit length; leaves an all-zero vector unchanged. Returns the old norm.
 float quiver_normalize_f32(float *v, size_t dim);
 
+#endif
+
+#ifndef QUIVER_SPINLOCK_H
+#define QUIVER_SPINLOCK_H
+/// Byte-sized spinlocks, one per graph node, for building an index from several threads.
+static inline void quiver_spin_lock(uint8_t *lock) {
+    while (__atomic_test_and_set(lock, __ATOMIC_ACQUIRE)) {
+        while (__atomic_load_n(lock, __ATOMIC_RELAXED)) {
+#if defined(__x86_64__)
+            __builtin_ia32_pause();
+#endif
+        }
+    }
+}
+
+static inline void quiver_spin_unlock(uint8_t *lock) { __atomic_clear(lock, __ATOMIC_RELEASE); }
+
+/// Asks for the cache line at `p` ahead of use.
+static inline void quiver_prefetch(const void *p) { __builtin_prefetch(p); }
 #endif

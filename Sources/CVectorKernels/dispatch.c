@@ -1,0 +1,69 @@
+// One-time choice of the kernels the plain entry points use.
+#include "CVectorKernels.h"
+#include "kernels_internal.h"
+
+static const quiver_kernels scalar_kernels = {quiver_dot_f32_scalar, quiver_l2sq_f32_scalar, quiver_l1_f32_scalar};
+#if defined(__x86_64__)
+static const quiver_kernels avx2_kernels = {quiver_dot_f32_avx2, quiver_l2sq_f32_avx2, quiver_l1_f32_avx2};
+static const quiver_kernels avx512_kernels = {quiver_dot_f32_avx512, quiver_l2sq_f32_avx512, quiver_l1_f32_avx512};
+#endif
+#if defined(__aarch64__)
+static const quiver_kernels neon_kernels = {quiver_dot_f32_neon, quiver_l2sq_f32_neon, quiver_l1_f32_neon};
+#endif
+
+const quiver_kernels *quiver_kernels_for(quiver_isa isa) {
+    switch (isa) {
+    case QUIVER_ISA_SCALAR: return &scalar_kernels;
+#if defined(__x86_64__)
+    case QUIVER_ISA_AVX2:
+        __builtin_cpu_init();
+        return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") ? &avx2_kernels : NULL;
+    case QUIVER_ISA_AVX512:
+        __builtin_cpu_init();
+        return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl")
+            ? &avx512_kernels : NULL;
+#endif
+#if defined(__aarch64__)
+    case QUIVER_ISA_NEON: return &neon_kernels;
+#endif
+    default: return NULL;
+    }
+}
+
+static quiver_isa active_isa = QUIVER_ISA_SCALAR;
+static const quiver_kernels *active = &scalar_kernels;
+
+/// Runs before main: the best variant this CPU has.
+__attribute__((constructor)) static void quiver_choose_kernels(void) {
+    for (int isa = QUIVER_ISA_COUNT - 1; isa > QUIVER_ISA_SCALAR; isa--) {
+        const quiver_kernels *kernels = quiver_kernels_for((quiver_isa)isa);
+        if (kernels) {
+            active = kernels;
+            active_isa = (quiver_isa)isa;
+            return;
+        }
+    }
+}
+
+quiver_isa quiver_active_isa(void) { return active_isa; }
+
+const char *quiver_isa_name(quiver_isa isa) {
+    static const char *names[] = {"scalar", "avx2", "avx512", "neon"};
+    return isa < QUIVER_ISA_COUNT ? names[isa] : "unknown";
+}
+
+float quiver_dot_f32(const float *a, const float *b, size_t dim) { return active->dot_f32(a, b, dim); }
+float quiver_l2sq_f32(const float *a, const float *b, size_t dim) { return active->l2sq_f32(a, b, dim); }
+float quiver_l1_f32(const float *a, const float *b, size_t dim) { return active->l1_f32(a, b, dim); }
+
+void quiver_score_batch_f32(quiver_metric metric, const float *query, const float *base, const uint32_t *offsets,
+                            size_t count, size_t dim, float *out) {
+    quiver_f32_kernel kernel = metric == QUIVER_METRIC_DOT ? active->dot_f32 : metric == QUIVER_METRIC_L2SQ ? active->l2sq_f32 : active->l1_f32;
+    for (size_t i = 0; i < count; i++) {
+        if (i + 1 < count) {
+            const char *next = (const char *)(base + (size_t)offsets[i + 1] * dim);
+            for (size_t line = 0; line < dim * sizeof(float); line += 64) __builtin_prefetch(next + line);
+        }
+        out[i] = kernel(query, base + (size_t)offsets[i] * dim, dim);
+    }
+}

@@ -1,0 +1,391 @@
+import CVectorKernels
+import Dispatch
+import Foundation
+import Synchronization
+
+/// Parameters of an HNSW build (Qdrant's `hnsw_config`).
+public struct HNSWParameters: Sendable {
+    /// Links per point on the upper levels; twice as many on level 0.
+    public var m: Int
+    public var efConstruct: Int
+    /// Threads inserting points in parallel.
+    public var threads: Int
+    public var seed: UInt64
+
+    public init(m: Int = 16, efConstruct: Int = 100, threads: Int = 1, seed: UInt64 = 0x5eed) {
+        self.m = max(2, m)
+        self.efConstruct = max(self.m, efConstruct)
+        self.threads = max(1, threads)
+        self.seed = seed
+    }
+}
+
+/// A hierarchical navigable small world graph over the points of a `VectorSpace` (Malkov and
+/// Yashunin): each point on level 0, a geometrically shrinking share on each level above, every
+/// point linked to near neighbours chosen by the diversity heuristic. A search descends greedily
+/// from the top and explores level 0 with a beam of `ef` points.
+///
+/// Links are stored flat: level 0 as `count` blocks of `1 + m0` UInt32 (a length, then the
+/// links), upper levels as blocks of `1 + m` per point and level in `upper`.
+public final class HNSWGraph: @unchecked Sendable {
+    public let count: Int
+    public let m: Int
+    public let m0: Int
+    let level0: UnsafeMutablePointer<UInt32>
+    let levels: UnsafeMutablePointer<UInt8>
+    /// Index of a point's first block in `upper` (level 1), or -1.
+    let upperStart: UnsafeMutablePointer<Int32>
+    let upper: UnsafeMutablePointer<UInt32>
+    let upperBlocks: Int
+    public private(set) var entryPoint: UInt32
+    public private(set) var maxLevel: Int
+
+    init(count: Int, m: Int, levels: [UInt8]) {
+        self.count = count
+        self.m = m
+        m0 = 2 * m
+        level0 = .allocate(capacity: max(1, count * (m0 + 1)))
+        level0.initialize(repeating: 0, count: max(1, count * (m0 + 1)))
+        self.levels = .allocate(capacity: max(1, count))
+        self.levels.initialize(repeating: 0, count: max(1, count))
+        upperStart = .allocate(capacity: max(1, count))
+        var blocks = 0
+        for (i, level) in levels.enumerated() {
+            self.levels[i] = level
+            upperStart[i] = level > 0 ? Int32(blocks) : -1
+            blocks += Int(level)
+        }
+        upperBlocks = blocks
+        upper = .allocate(capacity: max(1, blocks * (m + 1)))
+        upper.initialize(repeating: 0, count: max(1, blocks * (m + 1)))
+        entryPoint = 0
+        maxLevel = -1
+    }
+
+    deinit {
+        level0.deallocate()
+        levels.deallocate()
+        upperStart.deallocate()
+        upper.deallocate()
+    }
+
+    /// The block of `point`'s links on `level`: its length, then the links.
+    @inline(__always) func links(_ point: UInt32, _ level: Int) -> UnsafeMutablePointer<UInt32> {
+        if level == 0 { return level0 + Int(point) * (m0 + 1) }
+        return upper + (Int(upperStart[Int(point)]) + level - 1) * (m + 1)
+    }
+
+    @inline(__always) func capacity(_ level: Int) -> Int { level == 0 ? m0 : m }
+
+    public func level(of point: UInt32) -> Int { Int(levels[Int(point)]) }
+
+    /// The links of `point` on `level` (for tests and persistence).
+    public func neighbors(of point: UInt32, level: Int) -> [UInt32] {
+        let block = links(point, level)
+        return Array(UnsafeBufferPointer(start: block + 1, count: Int(block[0])))
+    }
+
+    // MARK: Building
+
+    /// Builds the graph over every point of `space`.
+    public static func build(_ space: VectorSpace, _ parameters: HNSWParameters) -> HNSWGraph {
+        var rng = SplitMix(seed: parameters.seed)
+        let scale = 1 / log(Double(parameters.m))
+        let levels = (0..<space.count).map { _ -> UInt8 in
+            let u = Double(rng.next() >> 11) / Double(1 << 53)
+            return UInt8(min(15, Int(-log(max(u, 1e-300)) * scale)))
+        }
+        let graph = HNSWGraph(count: space.count, m: parameters.m, levels: levels)
+        guard space.count > 0 else { return graph }
+        let builder = Builder(graph: graph, space: space, efConstruct: parameters.efConstruct)
+        builder.insertFirst(0)
+        let threads = min(parameters.threads, max(1, space.count / 1000))
+        if threads <= 1 {
+            let context = SearchContext(count: space.count)
+            for point in 1..<space.count { builder.insert(UInt32(point), context) }
+        } else {
+            let next = Atomic<Int>(1)
+            DispatchQueue.concurrentPerform(iterations: threads) { _ in
+                let context = SearchContext(count: space.count)
+                while true {
+                    let point = next.wrappingAdd(1, ordering: .relaxed).oldValue
+                    if point >= space.count { break }
+                    builder.insert(UInt32(point), context)
+                }
+            }
+        }
+        builder.linkOrphans()
+        return graph
+    }
+
+    final class Builder: @unchecked Sendable {
+        let graph: HNSWGraph
+        let space: VectorSpace
+        let efConstruct: Int
+        /// One spinlock per point, held while its links are read or changed.
+        let locks: UnsafeMutablePointer<UInt8>
+        /// Held while the entry point changes, and by inserts of points above the top level.
+        let entryLock = Mutex<Void>(())
+
+        init(graph: HNSWGraph, space: VectorSpace, efConstruct: Int) {
+            self.graph = graph
+            self.space = space
+            self.efConstruct = efConstruct
+            locks = .allocate(capacity: max(1, graph.count))
+            locks.initialize(repeating: 0, count: max(1, graph.count))
+        }
+
+        deinit { locks.deallocate() }
+
+        func insertFirst(_ point: UInt32) {
+            graph.entryPoint = point
+            graph.maxLevel = graph.level(of: point)
+        }
+
+        /// Copies `point`'s links on `level` into `buffer` under its lock.
+        @inline(__always) func copyLinks(_ point: UInt32, _ level: Int, into buffer: inout [UInt32]) {
+            buffer.removeAll(keepingCapacity: true)
+            quiver_spin_lock(locks + Int(point))
+            let block = graph.links(point, level)
+            for i in 0..<Int(block[0]) { buffer.append(block[1 + i]) }
+            quiver_spin_unlock(locks + Int(point))
+        }
+
+        func insert(_ point: UInt32, _ context: SearchContext) {
+            let level = graph.level(of: point)
+            // Points that raise the top level hold the entry lock for their whole insert.
+            var (entry, top) = entryLock.withLock { _ in (graph.entryPoint, graph.maxLevel) }
+            if level > top {
+                entryLock.withLock { _ in
+                    (entry, top) = (graph.entryPoint, graph.maxLevel)
+                    if level > top {
+                        link(point, level: level, entry: entry, top: top, context)
+                        graph.entryPoint = point
+                        graph.maxLevel = level
+                    }
+                }
+                if level > top { return }
+            }
+            link(point, level: level, entry: entry, top: top, context)
+        }
+
+        private func link(_ point: UInt32, level: Int, entry: UInt32, top: Int, _ context: SearchContext) {
+            let query = space.vector(point)
+            var current = Neighbor(distance: space.distance(query, entry), point: entry)
+            if top > level {
+                for l in stride(from: top, to: level, by: -1) {
+                    current = greedy(query, from: current, level: l, context)
+                }
+            }
+            var entries = [current]
+            for l in stride(from: min(level, top), through: 0, by: -1) {
+                var found = searchLayer(query, entries: entries, ef: efConstruct, level: l, context)
+                found.sort { $0.distance < $1.distance }
+                let chosen = selectNeighbors(found, max: graph.capacity(l))
+                // The point's own links (no one else writes them until they are published).
+                quiver_spin_lock(locks + Int(point))
+                let block = graph.links(point, l)
+                block[0] = UInt32(chosen.count)
+                for (i, n) in chosen.enumerated() { block[1 + i] = n.point }
+                quiver_spin_unlock(locks + Int(point))
+                for n in chosen { addLink(from: n.point, to: point, distance: n.distance, level: l) }
+                entries = found
+            }
+        }
+
+        /// Greedy descent on an upper level: move to a nearer neighbour while there is one.
+        private func greedy(_ query: UnsafePointer<Float>, from start: Neighbor, level: Int, _ context: SearchContext) -> Neighbor {
+            var current = start
+            var changed = true
+            while changed {
+                changed = false
+                copyLinks(current.point, level, into: &context.links)
+                for link in context.links {
+                    let d = space.distance(query, link)
+                    if d < current.distance {
+                        current = Neighbor(distance: d, point: link)
+                        changed = true
+                    }
+                }
+            }
+            return current
+        }
+
+        /// The `ef` nearest points found from `entries` on `level` (in no order).
+        private func searchLayer(_ query: UnsafePointer<Float>, entries: [Neighbor], ef: Int, level: Int, _ context: SearchContext) -> [Neighbor] {
+            context.visited.reset()
+            context.candidates.removeAll()
+            context.results.removeAll()
+            for e in entries where context.visited.insert(e.point) {
+                context.candidates.push(e)
+                context.results.push(e)
+                if context.results.count > ef { context.results.pop() }
+            }
+            while !context.candidates.isEmpty {
+                let nearest = context.candidates.pop()
+                if context.results.count >= ef && nearest.distance > context.results.top.distance { break }
+                copyLinks(nearest.point, level, into: &context.links)
+                for link in context.links where context.visited.insert(link) {
+                    let d = space.distance(query, link)
+                    if context.results.count < ef || d < context.results.top.distance {
+                        context.candidates.push(Neighbor(distance: d, point: link))
+                        context.results.push(Neighbor(distance: d, point: link))
+                        if context.results.count > ef { context.results.pop() }
+                    }
+                }
+            }
+            return context.results.items
+        }
+
+        /// The diversity heuristic: from candidates sorted nearest first, keep one only if it is
+        /// nearer to the point than to every neighbour kept before it.
+        func selectNeighbors(_ sorted: [Neighbor], max: Int) -> [Neighbor] {
+            var kept: [Neighbor] = []
+            kept.reserveCapacity(max)
+            for candidate in sorted {
+                if kept.count >= max { break }
+                let vector = space.vector(candidate.point)
+                var good = true
+                for k in kept where space.distance(vector, k.point) < candidate.distance {
+                    good = false
+                    break
+                }
+                if good { kept.append(candidate) }
+            }
+            return kept
+        }
+
+        /// Pruning can leave a point that no other point links to on level 0, which no search
+        /// then reaches. Each such point gets a link from the nearest of its own neighbours that
+        /// has room, or else replaces that neighbour's farthest link to a point other links reach.
+        func linkOrphans() {
+            let stride = graph.m0 + 1
+            var incoming = [Int32](repeating: 0, count: graph.count)
+            for point in 0..<graph.count {
+                let block = graph.level0 + point * stride
+                for i in 0..<Int(block[0]) { incoming[Int(block[1 + i])] += 1 }
+            }
+            for orphan in 0..<UInt32(graph.count) where incoming[Int(orphan)] == 0 && orphan != graph.entryPoint {
+                let own = graph.level0 + Int(orphan) * stride
+                for i in 0..<Int(own[0]) {
+                    let node = own[1 + i]
+                    let block = graph.level0 + Int(node) * stride
+                    let n = Int(block[0])
+                    if n < graph.m0 {
+                        block[1 + n] = orphan
+                        block[0] = UInt32(n + 1)
+                        incoming[Int(orphan)] += 1
+                        break
+                    }
+                    let vector = space.vector(node)
+                    let farthest = (0..<n).filter { incoming[Int(block[1 + $0])] > 1 }
+                        .max { space.distance(vector, block[1 + $0]) < space.distance(vector, block[1 + $1]) }
+                    guard let slot = farthest else { continue }
+                    incoming[Int(block[1 + slot])] -= 1
+                    block[1 + slot] = orphan
+                    incoming[Int(orphan)] += 1
+                    break
+                }
+            }
+        }
+
+        /// Adds a link from `node` to `point`; when `node` is full, re-selects its links among
+        /// the old ones and `point` with the heuristic.
+        private func addLink(from node: UInt32, to point: UInt32, distance: Float, level: Int) {
+            let capacity = graph.capacity(level)
+            quiver_spin_lock(locks + Int(node))
+            defer { quiver_spin_unlock(locks + Int(node)) }
+            let block = graph.links(node, level)
+            let n = Int(block[0])
+            for i in 0..<n where block[1 + i] == point { return }
+            if n < capacity {
+                block[1 + n] = point
+                block[0] = UInt32(n + 1)
+                return
+            }
+            let vector = space.vector(node)
+            var all = [Neighbor(distance: distance, point: point)]
+            all.reserveCapacity(n + 1)
+            for i in 0..<n { all.append(Neighbor(distance: space.distance(vector, block[1 + i]), point: block[1 + i])) }
+            all.sort { $0.distance < $1.distance }
+            let chosen = selectNeighbors(all, max: capacity)
+            block[0] = UInt32(chosen.count)
+            for (i, c) in chosen.enumerated() { block[1 + i] = c.point }
+        }
+    }
+
+    // MARK: Searching
+
+    /// The `k` nearest points to `query` that `filter` accepts, nearest first, exploring level 0
+    /// with a beam of `max(ef, k)`. Not for use while the graph is being built.
+    public func search<F: PointFilter>(_ query: UnsafePointer<Float>, k: Int, ef: Int, space: VectorSpace, filter: F,
+                                       context: SearchContext) -> [Neighbor] {
+        guard count > 0, maxLevel >= 0, k > 0 else { return [] }
+        var current = Neighbor(distance: space.distance(query, entryPoint), point: entryPoint)
+        if maxLevel > 0 {
+            for level in stride(from: maxLevel, to: 0, by: -1) {
+                var changed = true
+                while changed {
+                    changed = false
+                    let block = links(current.point, level)
+                    for i in 0..<Int(block[0]) {
+                        let d = space.distance(query, block[1 + i])
+                        if d < current.distance {
+                            current = Neighbor(distance: d, point: block[1 + i])
+                            changed = true
+                        }
+                    }
+                }
+            }
+        }
+        let ef = max(ef, k)
+        let visited = context.visited
+        visited.reset()
+        context.candidates.removeAll()
+        context.results.removeAll()
+        _ = visited.insert(current.point)
+        context.candidates.push(current)
+        if filter.accepts(current.point) { context.results.push(current) }
+        let stride = m0 + 1
+        while !context.candidates.isEmpty {
+            let nearest = context.candidates.pop()
+            if context.results.count >= ef && nearest.distance > context.results.top.distance { break }
+            let block = level0 + Int(nearest.point) * stride
+            let n = Int(block[0])
+            // Fetch the next vectors while this one is scored.
+            for i in 0..<n { _prefetch(space.vector(block[1 + i])) }
+            for i in 0..<n {
+                let link = block[1 + i]
+                guard visited.insert(link) else { continue }
+                let d = space.distance(query, link)
+                if context.results.count < ef || d < context.results.top.distance {
+                    context.candidates.push(Neighbor(distance: d, point: link))
+                    if filter.accepts(link) {
+                        context.results.push(Neighbor(distance: d, point: link))
+                        if context.results.count > ef { context.results.pop() }
+                    }
+                }
+            }
+        }
+        var found = context.results.items
+        found.sort { $0.distance != $1.distance ? $0.distance < $1.distance : $0.point < $1.point }
+        return Array(found.prefix(k))
+    }
+}
+
+@inline(__always) func _prefetch(_ pointer: UnsafePointer<Float>) {
+    quiver_prefetch(pointer)
+}
+
+/// A small, fast, seeded generator for level assignment.
+struct SplitMix: RandomNumberGenerator {
+    var state: UInt64
+    init(seed: UInt64) { state = seed }
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+}

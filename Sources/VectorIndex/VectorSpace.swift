@@ -1,0 +1,57 @@
+public import CVectorKernels
+
+/// How vectors compare in an index: always as a distance, smaller is closer. Dot (and Cosine,
+/// which is Dot on normalised vectors) is the negated product.
+public enum IndexMetric: Sendable {
+    case dot, l2, l1
+}
+
+/// `count` float32 vectors of `dimension` elements, contiguous, and the kernel that compares
+/// them. The memory belongs to the caller and must outlive the space.
+public struct VectorSpace: @unchecked Sendable {
+    public let base: UnsafePointer<Float>
+    public let count: Int
+    public let dimension: Int
+    public let metric: IndexMetric
+    let kernel: quiver_f32_kernel
+    let negate: Bool
+
+    public init(base: UnsafePointer<Float>, count: Int, dimension: Int, metric: IndexMetric) {
+        self.base = base
+        self.count = count
+        self.dimension = dimension
+        self.metric = metric
+        let isa = quiver_active_isa()
+        let kernels = quiver_kernels_for(isa)!.pointee
+        switch metric {
+        case .dot: (kernel, negate) = (kernels.dot_f32!, true)
+        case .l2: (kernel, negate) = (kernels.l2sq_f32!, false)
+        case .l1: (kernel, negate) = (kernels.l1_f32!, false)
+        }
+    }
+
+    @inline(__always) public func vector(_ i: UInt32) -> UnsafePointer<Float> { base + Int(i) * dimension }
+
+    @inline(__always) public func distance(_ query: UnsafePointer<Float>, _ i: UInt32) -> Float {
+        let s = kernel(query, base + Int(i) * dimension, dimension)
+        return negate ? -s : s
+    }
+
+    @inline(__always) func distance(_ i: UInt32, _ j: UInt32) -> Float { distance(vector(i), j) }
+}
+
+/// Which points a search may return. Traversal still passes through the others.
+public protocol PointFilter {
+    func accepts(_ point: UInt32) -> Bool
+}
+
+public struct AcceptAll: PointFilter {
+    public init() {}
+    @inline(__always) public func accepts(_ point: UInt32) -> Bool { true }
+}
+
+public struct AcceptIf: PointFilter {
+    let test: (UInt32) -> Bool
+    public init(_ test: @escaping (UInt32) -> Bool) { self.test = test }
+    @inline(__always) public func accepts(_ point: UInt32) -> Bool { test(point) }
+}

@@ -1,0 +1,207 @@
+import CVectorKernels
+import Foundation
+import VectorIndex
+
+/// quiver-bench: measures Quiver's vector index in-process on `../shared/bench` datasets.
+///
+///     quiver-bench engine --data DIR --m 16 --ef-construct 100 --threads T --k 10
+///                         --ef 10,16,32,64 [--json] [--filters --filter-queries 200 --filter-ef 64,128]
+///
+/// Prints build time, memory, and recall@k and single-thread queries/s per `ef` (best of 3), and
+/// with --filters the same for each filter of meta.json, planned as the server plans a segment:
+/// an exact scan of the matching points below `full_scan_threshold`, the graph above. With
+/// --json the last line is the JSON object `../shared/bench/bench_peers.py` reads.
+
+struct Options {
+    var data = ""
+    var m = 16
+    var efConstruct = 100
+    var threads = ProcessInfo.processInfo.activeProcessorCount
+    var k = 10
+    var efs = [10, 16, 32, 64, 128, 256]
+    var json = false
+    var filters = false
+    var filterQueries = 200
+    var filterEfs = [64, 128, 256, 512]
+    /// KB of vectors, as Qdrant's `full_scan_threshold`.
+    var fullScanThresholdKB = 10_000
+
+    init(_ arguments: [String]) throws {
+        var rest = arguments[...]
+        func value(_ flag: String) throws -> String {
+            guard let v = rest.popFirst() else { throw BenchError("\(flag) needs a value") }
+            return v
+        }
+        func ints(_ flag: String) throws -> [Int] { try value(flag).split(separator: ",").map { Int($0) ?? 0 } }
+        while let flag = rest.popFirst() {
+            switch flag {
+            case "--data": data = try value(flag)
+            case "--m": m = Int(try value(flag)) ?? m
+            case "--ef-construct": efConstruct = Int(try value(flag)) ?? efConstruct
+            case "--threads": threads = Int(try value(flag)) ?? threads
+            case "--k": k = Int(try value(flag)) ?? k
+            case "--ef": efs = try ints(flag)
+            case "--json": json = true
+            case "--filters": filters = true
+            case "--filter-queries": filterQueries = Int(try value(flag)) ?? filterQueries
+            case "--filter-ef": filterEfs = try ints(flag)
+            case "--full-scan-threshold-kb": fullScanThresholdKB = Int(try value(flag)) ?? fullScanThresholdKB
+            default: throw BenchError("unknown option \(flag)")
+            }
+        }
+        guard !data.isEmpty else { throw BenchError("--data is required") }
+    }
+}
+
+/// Resident and peak resident memory in MB (from /proc/self/status).
+func memoryMB() -> (rss: Double, peak: Double) {
+    guard let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8) else { return (0, 0) }
+    func field(_ name: String) -> Double {
+        guard let line = status.split(separator: "\n").first(where: { $0.hasPrefix(name) }) else { return 0 }
+        return Double(line.split(separator: " ").dropFirst().first { !$0.isEmpty }.flatMap { Double($0) } ?? 0) / 1024
+    }
+    return (field("VmRSS:"), field("VmHWM:"))
+}
+
+func cpuSeconds() -> Double {
+    var usage = rusage()
+    getrusage(RUSAGE_SELF.rawValue, &usage)
+    return Double(usage.ru_utime.tv_sec) + Double(usage.ru_utime.tv_usec) / 1e6 + Double(usage.ru_stime.tv_sec) + Double(usage.ru_stime.tv_usec) / 1e6
+}
+
+func now() -> Double { Date().timeIntervalSince1970 }
+
+func log(_ text: String) { FileHandle.standardError.write((text + "\n").data(using: .utf8)!) }
+
+func recall(_ found: [UInt32], _ truth: ArraySlice<Int32>) -> Int {
+    let wanted = Set(truth.filter { $0 >= 0 }.map { UInt32($0) })
+    return found.filter(wanted.contains).count
+}
+
+func runEngine(_ options: Options) throws {
+    let dataset = try Dataset(directory: options.data)
+    var base = dataset.base, queries = dataset.queries
+    let dimension = dataset.dimension
+    let metric: IndexMetric
+    switch dataset.metric {
+    case "cosine":
+        metric = .dot
+        base.withUnsafeMutableBufferPointer { b in for i in 0..<dataset.count { quiver_normalize_f32(b.baseAddress! + i * dimension, dimension) } }
+        queries.withUnsafeMutableBufferPointer { q in for i in 0..<dataset.queryCount { quiver_normalize_f32(q.baseAddress! + i * dimension, dimension) } }
+    case "ip": metric = .dot
+    default: metric = .l2
+    }
+    log("\(dataset.count) points of \(dimension)-d (\(dataset.metric)), \(dataset.queryCount) queries; kernels: \(String(cString: quiver_isa_name(quiver_active_isa())))")
+    let rssBefore = memoryMB().rss
+    var output: [String: Any] = [:]
+    try base.withUnsafeBufferPointer { basePointer in
+        let space = VectorSpace(base: basePointer.baseAddress!, count: dataset.count, dimension: dimension, metric: metric)
+        let cpuStart = cpuSeconds(), start = now()
+        let graph = HNSWGraph.build(space, HNSWParameters(m: options.m, efConstruct: options.efConstruct, threads: options.threads))
+        let buildSeconds = now() - start, buildCPU = cpuSeconds() - cpuStart
+        let memory = memoryMB()
+        log(String(format: "build: %.2f s (%.2f s CPU, %d threads), index %.1f MB, peak %.1f MB", buildSeconds, buildCPU, options.threads,
+                   memory.rss - rssBefore, memory.peak))
+        output["build_s"] = buildSeconds
+        output["build_cpu_s"] = buildCPU
+        output["index_rss_mb"] = memory.rss - rssBefore
+        output["peak_rss_mb"] = memory.peak
+        let context = SearchContext(count: dataset.count)
+        var sweep: [[String: Any]] = []
+        try queries.withUnsafeBufferPointer { queryPointer in
+            func query(_ q: Int) -> UnsafePointer<Float> { queryPointer.baseAddress! + q * dimension }
+            for ef in options.efs {
+                var hits = 0
+                for q in 0..<dataset.queryCount {
+                    let found = graph.search(query(q), k: options.k, ef: ef, space: space, filter: AcceptAll(), context: context)
+                    hits += recall(found.map(\.point), dataset.truth[q].prefix(options.k))
+                }
+                var best = 0.0, bestCPU = 0.0
+                for _ in 0..<3 {
+                    let t = now(), c = cpuSeconds()
+                    for q in 0..<dataset.queryCount {
+                        _ = graph.search(query(q), k: options.k, ef: ef, space: space, filter: AcceptAll(), context: context)
+                    }
+                    best = max(best, Double(dataset.queryCount) / (now() - t))
+                    bestCPU = max(bestCPU, Double(dataset.queryCount) / max(1e-9, cpuSeconds() - c))
+                }
+                let r = Double(hits) / Double(dataset.queryCount * options.k)
+                log(String(format: "ef %5d: recall@%d %.4f, %8.0f queries/s", ef, options.k, r, best))
+                sweep.append(["ef": ef, "recall": r, "qps": best, "cpu_qps": bestCPU])
+            }
+            output["sweep"] = sweep
+            if options.filters {
+                output["filtered"] = try filtered(dataset, graph: graph, space: space, query: query, context: context, options: options)
+            }
+        }
+    }
+    if options.json {
+        let data = try JSONSerialization.data(withJSONObject: output, options: [.sortedKeys])
+        print(String(decoding: data, as: UTF8.self))
+    }
+}
+
+/// Filtered queries, planned per filter as a segment plans them.
+func filtered(_ dataset: Dataset, graph: HNSWGraph, space: VectorSpace, query: (Int) -> UnsafePointer<Float>,
+              context: SearchContext, options: Options) throws -> [String: Any] {
+    let threshold = options.fullScanThresholdKB * 1024 / (dataset.dimension * 4)
+    var result: [String: Any] = [:]
+    let queryCount = min(options.filterQueries, dataset.queryCount)
+    for filter in try dataset.filters() {
+        let matching = (0..<UInt32(dataset.count)).filter { filter.passes[Int($0)] }
+        let exactScan = matching.count <= threshold
+        let passes = filter.passes
+        func search(_ q: Int, ef: Int) -> [UInt32] {
+            if exactScan {
+                var scores = [Float](repeating: 0, count: matching.count)
+                let metric: quiver_metric = space.metric == .dot ? QUIVER_METRIC_DOT : space.metric == .l2 ? QUIVER_METRIC_L2SQ : QUIVER_METRIC_L1
+                quiver_score_batch_f32(metric, query(q), space.base, matching, matching.count, space.dimension, &scores)
+                let sign: Float = space.metric == .dot ? -1 : 1
+                var best: [Neighbor] = []
+                for (i, point) in matching.enumerated() {
+                    let d = sign * scores[i]
+                    if best.count < options.k || d < best[best.count - 1].distance {
+                        let at = best.firstIndex { $0.distance > d } ?? best.count
+                        best.insert(Neighbor(distance: d, point: point), at: at)
+                        if best.count > options.k { best.removeLast() }
+                    }
+                }
+                return best.map(\.point)
+            }
+            return graph.search(query(q), k: options.k, ef: ef, space: space, filter: AcceptIf { passes[Int($0)] }, context: context).map(\.point)
+        }
+        var runs: [[String: Any]] = []
+        for ef in exactScan ? [options.filterEfs.first ?? 64] : options.filterEfs {
+            var hits = 0, total = 0
+            for q in 0..<queryCount {
+                let truth = filter.truth[q].prefix(options.k)
+                hits += recall(search(q, ef: ef), truth)
+                total += truth.filter { $0 >= 0 }.count
+            }
+            var best = 0.0
+            for _ in 0..<3 {
+                let t = now()
+                for q in 0..<queryCount { _ = search(q, ef: ef) }
+                best = max(best, Double(queryCount) / (now() - t))
+            }
+            let r = Double(hits) / Double(max(1, total))
+            let mode = exactScan ? "quiver-exact" : "quiver-hnsw"
+            log(String(format: "%@ (%.4f): ef %d %@ recall %.4f, %.0f queries/s", filter.name, filter.selectivity, ef, mode, r, best))
+            runs.append(["ef": ef, "mode": mode, "recall": r, "qps": best])
+        }
+        result[filter.name] = ["selectivity": filter.selectivity, "runs": runs]
+    }
+    return result
+}
+
+let arguments = Array(CommandLine.arguments.dropFirst())
+guard arguments.first == "engine" else {
+    log("usage: quiver-bench engine --data DIR [--m 16] [--ef-construct 100] [--threads T] [--k 10] [--ef 10,20,...] [--json] [--filters --filter-queries N --filter-ef 64,128]")
+    exit(2)
+}
+do {
+    try runEngine(try Options(Array(arguments.dropFirst())))
+} catch {
+    log("quiver-bench: \(error)")
+    exit(1)
+}

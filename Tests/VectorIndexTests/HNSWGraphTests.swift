@@ -1,0 +1,109 @@
+import Testing
+@testable import VectorIndex
+
+/// HNSW recall against exact search on small random data, the graph's invariants, and filtered
+/// search.
+@Suite struct HNSWGraphTests {
+    struct Data {
+        let vectors: [Float]
+        let queries: [Float]
+        let dimension: Int
+        var count: Int { vectors.count / dimension }
+
+        init(count: Int, queries: Int, dimension: Int, seed: UInt64) {
+            var rng = SplitMix(seed: seed)
+            // Clustered points: harder for a graph than uniform noise.
+            let centers = (0..<(20 * dimension)).map { _ in Float.random(in: -1...1, using: &rng) }
+            func point() -> [Float] {
+                let c = Int.random(in: 0..<20, using: &rng)
+                return (0..<dimension).map { centers[c * dimension + $0] + Float.random(in: -0.3...0.3, using: &rng) }
+            }
+            vectors = (0..<count).flatMap { _ in point() }
+            self.queries = (0..<queries).flatMap { _ in point() }
+            self.dimension = dimension
+        }
+    }
+
+    func exact(_ data: Data, _ space: VectorSpace, query q: Int, k: Int, accept: (UInt32) -> Bool = { _ in true }) -> [UInt32] {
+        data.queries.withUnsafeBufferPointer { queries in
+            let query = queries.baseAddress! + q * data.dimension
+            let scored: [Neighbor] = (0..<UInt32(data.count)).filter(accept).map { Neighbor(distance: space.distance(query, $0), point: $0) }
+            let sorted = scored.sorted { (a: Neighbor, b: Neighbor) -> Bool in a.distance != b.distance ? a.distance < b.distance : a.point < b.point }
+            return sorted.prefix(k).map(\.point)
+        }
+    }
+
+    func recall(_ data: Data, metric: IndexMetric, threads: Int, ef: Int, filter: ((UInt32) -> Bool)? = nil) -> Double {
+        data.vectors.withUnsafeBufferPointer { base in
+            let space = VectorSpace(base: base.baseAddress!, count: data.count, dimension: data.dimension, metric: metric)
+            let graph = HNSWGraph.build(space, HNSWParameters(m: 16, efConstruct: 100, threads: threads))
+            let context = SearchContext(count: data.count)
+            var hits = 0, total = 0
+            data.queries.withUnsafeBufferPointer { queries in
+                for q in 0..<(data.queries.count / data.dimension) {
+                    let query = queries.baseAddress! + q * data.dimension
+                    let truth = exact(data, space, query: q, k: 10, accept: filter ?? { _ in true })
+                    let found = filter.map { graph.search(query, k: 10, ef: ef, space: space, filter: AcceptIf($0), context: context) }
+                        ?? graph.search(query, k: 10, ef: ef, space: space, filter: AcceptAll(), context: context)
+                    if let filter { #expect(found.allSatisfy { filter($0.point) }) }
+                    hits += Set(truth).intersection(found.map(\.point)).count
+                    total += truth.count
+                }
+            }
+            return Double(hits) / Double(total)
+        }
+    }
+
+    @Test(arguments: [IndexMetric.l2, .dot, .l1])
+    func recallIsHighOnOneThread(metric: IndexMetric) {
+        let data = Data(count: 3000, queries: 100, dimension: 24, seed: 1)
+        #expect(recall(data, metric: metric, threads: 1, ef: 64) >= 0.95)
+    }
+
+    @Test func parallelBuildKeepsRecall() {
+        let data = Data(count: 4000, queries: 100, dimension: 24, seed: 2)
+        #expect(recall(data, metric: .l2, threads: 2, ef: 64) >= 0.95)
+        // A wider beam finds more.
+        #expect(recall(data, metric: .l2, threads: 2, ef: 200) >= recall(data, metric: .l2, threads: 2, ef: 10))
+    }
+
+    @Test func filteredSearchReturnsOnlyAcceptedPoints() {
+        let data = Data(count: 3000, queries: 50, dimension: 16, seed: 3)
+        #expect(recall(data, metric: .l2, threads: 1, ef: 128, filter: { $0 % 3 == 0 }) >= 0.95)
+    }
+
+    @Test func graphInvariants() {
+        let data = Data(count: 2000, queries: 0, dimension: 8, seed: 4)
+        data.vectors.withUnsafeBufferPointer { base in
+            let space = VectorSpace(base: base.baseAddress!, count: data.count, dimension: 8, metric: .l2)
+            let graph = HNSWGraph.build(space, HNSWParameters(m: 8, efConstruct: 64, threads: 2))
+            #expect(graph.maxLevel == graph.level(of: graph.entryPoint))
+            var reachable = Set([graph.entryPoint]), frontier = [graph.entryPoint]
+            for point in 0..<UInt32(data.count) {
+                for level in 0...graph.level(of: point) {
+                    let links = graph.neighbors(of: point, level: level)
+                    #expect(links.count <= (level == 0 ? 16 : 8))
+                    #expect(!links.contains(point) && Set(links).count == links.count)
+                    #expect(links.allSatisfy { graph.level(of: $0) >= level })
+                }
+            }
+            while let point = frontier.popLast() {
+                for link in graph.neighbors(of: point, level: 0) where reachable.insert(link).inserted { frontier.append(link) }
+            }
+            #expect(reachable.count == data.count)
+        }
+    }
+
+    @Test func tinyGraphs() {
+        for count in [0, 1, 2, 5] {
+            let vectors = (0..<(count * 4)).map(Float.init)
+            vectors.withUnsafeBufferPointer { base in
+                let space = VectorSpace(base: base.baseAddress ?? UnsafePointer(bitPattern: 16)!, count: count, dimension: 4, metric: .l2)
+                let graph = HNSWGraph.build(space, HNSWParameters())
+                let query: [Float] = [0, 1, 2, 3]
+                let found = graph.search(query, k: 10, ef: 10, space: space, filter: AcceptAll(), context: SearchContext(count: count))
+                #expect(found.map(\.point) == Array(0..<UInt32(count)))
+            }
+        }
+    }
+}
