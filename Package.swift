@@ -33,7 +33,7 @@ let package = Package(
         .target(name: "DiskIO", swiftSettings: strict),
         // L1 index
         .target(
-            name: "VectorIndex", dependencies: ["CVectorKernels"],
+            name: "VectorIndex", dependencies: ["CVectorKernels", "CChecksum"],
             swiftSettings: strict + [.unsafeFlags(["-Ounchecked"], .when(configuration: .release))]
         ),
         .target(name: "WAL", dependencies: ["DiskIO", "CChecksum"], swiftSettings: strict),

@@ -37,8 +37,8 @@ public final class HNSWGraph: @unchecked Sendable {
     let upperStart: UnsafeMutablePointer<Int32>
     let upper: UnsafeMutablePointer<UInt32>
     let upperBlocks: Int
-    public private(set) var entryPoint: UInt32
-    public private(set) var maxLevel: Int
+    public internal(set) var entryPoint: UInt32
+    public internal(set) var maxLevel: Int
 
     init(count: Int, m: Int, levels: [UInt8]) {
         self.count = count
@@ -87,34 +87,38 @@ public final class HNSWGraph: @unchecked Sendable {
 
     // MARK: Building
 
-    /// Builds the graph over every point of `space`.
-    public static func build(_ space: VectorSpace, _ parameters: HNSWParameters) -> HNSWGraph {
+    /// Builds the graph over `points` of `space` (every point when nil); the others stay
+    /// unlinked, so no search finds them.
+    public static func build(_ space: VectorSpace, _ parameters: HNSWParameters, only points: [UInt32]? = nil) -> HNSWGraph {
         var rng = SplitMix(seed: parameters.seed)
         let scale = 1 / log(Double(parameters.m))
         let levels = (0..<space.count).map { _ -> UInt8 in
             let u = Double(rng.next() >> 11) / Double(1 << 53)
             return UInt8(min(15, Int(-log(max(u, 1e-300)) * scale)))
         }
-        let graph = HNSWGraph(count: space.count, m: parameters.m, levels: levels)
-        guard space.count > 0 else { return graph }
+        let order = points ?? Array(0..<UInt32(space.count))
+        var included = [Bool](repeating: points == nil, count: space.count)
+        if points != nil { for point in order { included[Int(point)] = true } }
+        let graph = HNSWGraph(count: space.count, m: parameters.m, levels: zip(levels, included).map { $1 ? $0 : 0 })
+        guard let first = order.first else { return graph }
         let builder = Builder(graph: graph, space: space, efConstruct: parameters.efConstruct)
-        builder.insertFirst(0)
-        let threads = min(parameters.threads, max(1, space.count / 1000))
+        builder.insertFirst(first)
+        let threads = min(parameters.threads, max(1, order.count / 1000))
         if threads <= 1 {
             let context = SearchContext(count: space.count)
-            for point in 1..<space.count { builder.insert(UInt32(point), context) }
+            for point in order.dropFirst() { builder.insert(point, context) }
         } else {
             let next = Atomic<Int>(1)
             DispatchQueue.concurrentPerform(iterations: threads) { _ in
                 let context = SearchContext(count: space.count)
                 while true {
-                    let point = next.wrappingAdd(1, ordering: .relaxed).oldValue
-                    if point >= space.count { break }
-                    builder.insert(UInt32(point), context)
+                    let index = next.wrappingAdd(1, ordering: .relaxed).oldValue
+                    if index >= order.count { break }
+                    builder.insert(order[index], context)
                 }
             }
         }
-        builder.linkOrphans()
+        builder.linkOrphans(order)
         return graph
     }
 
@@ -258,14 +262,14 @@ public final class HNSWGraph: @unchecked Sendable {
         /// Pruning can leave a point that no other point links to on level 0, which no search
         /// then reaches. Each such point gets a link from the nearest of its own neighbours that
         /// has room, or else replaces that neighbour's farthest link to a point other links reach.
-        func linkOrphans() {
+        func linkOrphans(_ points: [UInt32]) {
             let stride = graph.m0 + 1
             var incoming = [Int32](repeating: 0, count: graph.count)
             for point in 0..<graph.count {
                 let block = graph.level0 + point * stride
                 for i in 0..<Int(block[0]) { incoming[Int(block[1 + i])] += 1 }
             }
-            for orphan in 0..<UInt32(graph.count) where incoming[Int(orphan)] == 0 && orphan != graph.entryPoint {
+            for orphan in points where incoming[Int(orphan)] == 0 && orphan != graph.entryPoint {
                 let own = graph.level0 + Int(orphan) * stride
                 for i in 0..<Int(own[0]) {
                     let node = own[1 + i]

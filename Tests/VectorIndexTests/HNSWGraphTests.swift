@@ -107,3 +107,47 @@ import Testing
         }
     }
 }
+
+@Suite struct HNSWGraphFileTests {
+    @Test func roundTripsAndRejectsDamage() {
+        let data = HNSWGraphTests.Data(count: 1500, queries: 20, dimension: 8, seed: 5)
+        data.vectors.withUnsafeBufferPointer { base in
+            let space = VectorSpace(base: base.baseAddress!, count: data.count, dimension: 8, metric: .l2)
+            let graph = HNSWGraph.build(space, HNSWParameters(m: 6, efConstruct: 40))
+            let bytes = graph.encoded()
+            let copy = try! #require(HNSWGraph.decode(bytes))
+            #expect(copy.entryPoint == graph.entryPoint && copy.maxLevel == graph.maxLevel && copy.m == 6)
+            for point in 0..<UInt32(data.count) {
+                #expect(copy.level(of: point) == graph.level(of: point))
+                for level in 0...graph.level(of: point) { #expect(copy.neighbors(of: point, level: level) == graph.neighbors(of: point, level: level)) }
+            }
+            let context = SearchContext(count: data.count)
+            data.queries.withUnsafeBufferPointer { q in
+                #expect(copy.search(q.baseAddress!, k: 5, ef: 32, space: space, filter: AcceptAll(), context: context)
+                        == graph.search(q.baseAddress!, k: 5, ef: 32, space: space, filter: AcceptAll(), context: context))
+            }
+            var damaged = bytes
+            damaged[bytes.count / 2] ^= 1
+            #expect(HNSWGraph.decode(damaged) == nil)
+            #expect(HNSWGraph.decode(Array(bytes.dropLast())) == nil)
+        }
+    }
+
+    /// A graph over some of the points never returns the others.
+    @Test func subsetGraphsSkipTheRest() {
+        let data = HNSWGraphTests.Data(count: 2000, queries: 30, dimension: 8, seed: 6)
+        data.vectors.withUnsafeBufferPointer { base in
+            let space = VectorSpace(base: base.baseAddress!, count: data.count, dimension: 8, metric: .l2)
+            let even = stride(from: UInt32(0), to: UInt32(data.count), by: 2).map { $0 }
+            let graph = HNSWGraph.build(space, HNSWParameters(m: 8, efConstruct: 64, threads: 2), only: even)
+            let context = SearchContext(count: data.count)
+            data.queries.withUnsafeBufferPointer { q in
+                for i in 0..<30 {
+                    let found = graph.search(q.baseAddress! + i * 8, k: 10, ef: 64, space: space, filter: AcceptAll(), context: context)
+                    #expect(found.count == 10 && found.allSatisfy { $0.point % 2 == 0 })
+                }
+            }
+            #expect(graph.neighbors(of: 1, level: 0).isEmpty)
+        }
+    }
+}
