@@ -87,15 +87,15 @@ extension SegmentEntry {
 
     /// The plan Qdrant's per-segment planner would pick: without a filter, the vector index if the
     /// segment has one; with a filter, the payload index's candidates when at most
-    /// `fullScanThreshold` points can pass (or when there is no vector index), the vector index
-    /// when surely more pass, and by the expected count in between. `exact` always scans.
+    /// `fullScanThreshold` of them (or when there is no vector index), else the vector index when
+    /// more than `fullScanThreshold` points are expected to pass. `exact` always scans.
     func plan(_ filter: Filter?, vectorIndexed: Bool, exact: Bool, fullScanThreshold: Int) -> SearchPlan {
         guard let filter else { return vectorIndexed && !exact ? .vectorIndex : .fullScan }
-        if vectorIndexed && !exact {
-            let estimate = cardinality(filter)
-            if estimate.min > fullScanThreshold { return .vectorIndex }
-            if estimate.max > fullScanThreshold && estimate.expected > fullScanThreshold { return .vectorIndex }
+        let candidates = candidates(filter)
+        if vectorIndexed && !exact, (candidates?.count ?? .max) > fullScanThreshold,
+           cardinality(filter).expected > fullScanThreshold {
+            return .vectorIndex
         }
-        return candidates(filter).map(SearchPlan.candidates) ?? .fullScan
+        return candidates.map(SearchPlan.candidates) ?? .fullScan
     }
 }
