@@ -32,8 +32,7 @@ enum EnglishStemmer {
         func vowel(_ i: Int) -> Bool { Self.isVowel(chars[i]) }
 
         func ends(_ suffix: String) -> Bool {
-            let s = Array(suffix)
-            return chars.count >= s.count && Array(chars[(chars.count - s.count)...]) == s
+            chars.suffix(suffix.count).elementsEqual(suffix) && chars.count >= suffix.count
         }
 
         /// The longest of `suffixes` the word ends with.
@@ -63,7 +62,7 @@ enum EnglishStemmer {
             for i in chars.indices where chars[i] == "y" && (i == 0 || vowel(i - 1)) { chars[i] = "Y" }
             markRegions()
             step1a()
-            if Self.invariant(chars) { return }
+            if EnglishStemmer.invariantAfterStep1a.contains(String(chars)) { return }
             step1b()
             step1c()
             step2()
@@ -71,8 +70,6 @@ enum EnglishStemmer {
             step4()
             step5()
         }
-
-        static func invariant(_ chars: [Character]) -> Bool { EnglishStemmer.invariantAfterStep1a.contains(String(chars)) }
 
         /// R1 starts after the first consonant that follows a vowel (or after one of a few
         /// prefixes), R2 likewise within R1.
