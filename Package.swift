@@ -40,7 +40,7 @@ let package = Package(
         // L2 shard
         .target(
             name: "Shard",
-            dependencies: ["QuiverModel", "QuiverJSON", "DiskIO", "WAL", "CVectorKernels"],
+            dependencies: ["QuiverModel", "QuiverJSON", "DiskIO", "WAL", "CVectorKernels", "VectorIndex"],
             swiftSettings: strict
         ),
         // L3 cluster / storage

@@ -231,6 +231,25 @@ struct FieldIndex: Sendable {
         }
     }
 
+    /// Whether `candidates(condition)` are exactly the points the condition matches (a value
+    /// match on a keyword, uuid, integer or bool index), so no payload needs to be read to decide.
+    func answersExactly(_ condition: FieldCondition) -> Bool {
+        guard let match = condition.match, condition.range == nil, condition.geoBoundingBox == nil,
+              condition.geoRadius == nil, condition.geoPolygon == nil, condition.valuesCount == nil,
+              condition.isEmpty == nil, condition.isNull == nil else { return false }
+        switch (schema.type, match) {
+        case (.keyword, .keyword), (.keyword, .anyStrings), (.uuid, .keyword), (.uuid, .anyStrings),
+             (.integer, .integer), (.integer, .anyIntegers), (.bool, .bool): return true
+        default: return false
+        }
+    }
+
+    /// The offsets of each exact value at least `minimum` points hold, largest first: the blocks
+    /// that payload-aware graph links join.
+    func valueBlocks(minimum: Int) -> [[Int32]] {
+        exact.values.filter { $0.count >= minimum }.sorted { $0.count != $1.count ? $0.count > $1.count : $0[0] < $1[0] }
+    }
+
     /// Offsets of ordered values within [lower, upper] (inclusive: the filter decides the ends).
     private func slice(lower: Double?, upper: Double?) -> [Int32] {
         if mutable {

@@ -59,6 +59,8 @@ public struct ImmutableSegment: SegmentData {
     /// Payload indexes by field, built from the payloads when the segment is opened or an index
     /// is created.
     private(set) var indexes: [String: FieldIndex] = [:]
+    /// HNSW graphs by vector name (`hnsw-<i>-….bin`), for the vectors whose spec builds one.
+    var vectorIndexes: [String: SegmentVectorIndex] = [:]
 
     var totalCount: Int { ids.count }
     var deletedCount: Int { ids.count - liveCount }
@@ -204,19 +206,32 @@ public struct ImmutableSegment: SegmentData {
         try file.sync()
     }
 
-    /// Where each vector is stored and whether payloads are mapped.
+    /// Where each vector is stored, whether payloads are mapped, and the vector indexes wanted.
     public struct Storage: Sendable, Equatable {
         public var vectorsOnDisk: [String: Bool]
         public var payloadOnDisk: Bool
+        /// By vector name; none when indexing is off (`indexing_threshold: 0`).
+        public var vectorIndexes: [String: VectorIndexSpec]
 
-        public init(vectorsOnDisk: [String: Bool], payloadOnDisk: Bool) {
+        public init(vectorsOnDisk: [String: Bool], payloadOnDisk: Bool, vectorIndexes: [String: VectorIndexSpec] = [:]) {
             self.vectorsOnDisk = vectorsOnDisk
             self.payloadOnDisk = payloadOnDisk
+            self.vectorIndexes = vectorIndexes
         }
     }
 
     var storage: Storage {
-        Storage(vectorsOnDisk: columns.mapValues(\.onDisk), payloadOnDisk: payloadOnDisk)
+        Storage(vectorsOnDisk: columns.mapValues(\.onDisk), payloadOnDisk: payloadOnDisk,
+                vectorIndexes: vectorIndexes.mapValues(\.spec))
+    }
+
+    /// Whether the files must be opened again for `wanted`: vectors or payloads move between
+    /// memory and disk, or a graph it has is no longer what `wanted` asks for. (A graph it lacks
+    /// is the optimizer's to build.)
+    func needsReopening(for wanted: Storage) -> Bool {
+        columns.mapValues(\.onDisk) != wanted.vectorsOnDisk.filter { columns[$0.key] != nil }
+            || payloadOnDisk != wanted.payloadOnDisk
+            || vectorIndexes.contains { name, index in wanted.vectorIndexes[name] != index.spec }
     }
 
     static func load(directory: String, disk: any Disk, dimensions: [String: Int], datatypes: [String: Datatype],
@@ -256,9 +271,11 @@ public struct ImmutableSegment: SegmentData {
         guard index.count == (n + 1) * 8, Int(LittleEndian.read(UInt64.self, index.bytes, at: n * 8)) == data.count else {
             throw DiskError(operation: "load segment", path: indexPath, errno: 0, reason: "payload index does not match payload.bin")
         }
-        return ImmutableSegment(directory: directory, ids: ids, versions: versions, deleted: deleted, offsets: offsets,
-                                liveCount: live, dimensions: dimensions, columns: columns, hasVectorFlags: flags,
-                                payloadIndex: index, payloadData: data, payloadOnDisk: storage.payloadOnDisk)
+        var segment = ImmutableSegment(directory: directory, ids: ids, versions: versions, deleted: deleted, offsets: offsets,
+                                       liveCount: live, dimensions: dimensions, columns: columns, hasVectorFlags: flags,
+                                       payloadIndex: index, payloadData: data, payloadOnDisk: storage.payloadOnDisk)
+        segment.loadVectorIndexes(storage.vectorIndexes, disk: disk)
+        return segment
     }
 
     /// The same files opened with another storage mode (no rewrite: the format does not depend on it).

@@ -90,7 +90,8 @@ extension LocalShard {
     /// Makes optimizations run from now on (after a restart they wait for an update or this).
     public func triggerOptimizers() { optimizersTriggered = true }
 
-    /// The optimization the planner would start now, if any: vacuum first, then indexing, then merge.
+    /// The optimization the planner would start now, if any: vacuum first, then indexing (sealing
+    /// a full appendable segment, or giving an immutable one its missing graphs), then merge.
     public func plannedOptimization(_ t: OptimizerThresholds) -> PlannedOptimization? {
         let entries = segments.entries
         let free = entries.indices.filter { !entries[$0].locked && entries[$0].liveCount + entries[$0].deletedCount > 0 }
@@ -114,6 +115,11 @@ extension LocalShard {
                 return plan("indexing", [largest, smallest])
             }
             return plan("indexing", [largest])
+        }
+        // An immutable segment without the graphs the configuration asks for (opened after a crash
+        // cut a build short, or `hnsw_config` changed) is rewritten with them.
+        if let unindexed = immutables.first(where: { !entries[$0].immutable!.missingVectorIndexes(t.storage.vectorIndexes).isEmpty }) {
+            return plan("indexing", [unindexed])
         }
         if entries.count > t.segmentNumber {
             var chosen: [Int] = []
@@ -191,6 +197,7 @@ extension LocalShard {
             var segment = try ImmutableSegment.load(directory: directory, disk: disk, dimensions: inputs.first?.dimensions ?? [:],
                                                     datatypes: datatypes, storage: storage)
             segment.applySchema(schema, disk: disk)
+            segment.buildVectorIndexes(storage.vectorIndexes, disk: disk)
             return SegmentEntry(uuid: uuid, immutable: segment)
         } catch {
             throw .segment(error)
@@ -240,7 +247,7 @@ extension LocalShard {
     func applyStorage(_ wanted: ImmutableSegment.Storage) throws(ShardError) {
         storage = wanted
         for index in segments.entries.indices {
-            guard let segment = segments.entries[index].immutable, !segments.entries[index].locked, segment.storage != wanted else { continue }
+            guard let segment = segments.entries[index].immutable, !segments.entries[index].locked, segment.needsReopening(for: wanted) else { continue }
             do {
                 segments.entries[index].immutable = try segment.reopened(disk: disk, datatypes: segments.datatypes, storage: wanted)
             } catch {

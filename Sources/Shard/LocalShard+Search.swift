@@ -1,6 +1,7 @@
 import CVectorKernels
 public import QuiverJSON
 public import QuiverModel
+import VectorIndex
 
 /// Exact nearest-neighbour search over a shard's segments.
 extension LocalShard {
@@ -12,14 +13,23 @@ extension LocalShard {
     /// always scans.
     public func search(_ query: [Float], using name: String, distance: Distance, filter: Filter?, limit: Int,
                        threshold: Float?, withPayload: WithPayload, withVector: WithVector,
-                       exact: Bool = false, fullScanThreshold: Int = .max) -> [ScoredPoint] {
+                       options: SearchOptions = SearchOptions()) -> [ScoredPoint] {
         guard limit > 0, query.count == segments.dimensions[name] else { return [] }
         var best = TopK(limit: limit)
         let minimum = threshold.map { distance.higherIsBetter ? $0 : -$0 }
         query.withUnsafeBufferPointer { q in
             for (segment, entry) in segments.entries.enumerated() {
                 let scan = Scan(query: q, distance: distance, minimum: minimum, filter: filter, entry: entry, segment: segment)
-                switch entry.plan(filter, vectorIndexed: false, exact: exact, fullScanThreshold: fullScanThreshold) {
+                let index = entry.immutable?.vectorIndexes[name]
+                switch entry.plan(filter, vectorIndexed: index != nil, exact: options.exact, fullScanThreshold: options.fullScanThreshold) {
+                case .vectorIndex:
+                    let accept = GraphFilter(entry: entry, filter: filter)
+                    let hits = index!.search(q.baseAddress!, k: limit, ef: options.hnswEf ?? index!.spec.efConstruct, accept: accept)
+                    // The graph checked the filter; score the hits as a scan would.
+                    let scored = Scan(query: q, distance: distance, minimum: minimum, filter: nil, entry: entry, segment: segment)
+                    for hit in hits {
+                        entry.withVector(name, at: Int(hit.point)) { scored.consider(Int(hit.point), $0, into: &best) }
+                    }
                 case .candidates(let candidates):
                     // A payload index narrowed the points down: score only those.
                     let data = entry.data
@@ -28,7 +38,7 @@ extension LocalShard {
                         guard data.isLive(at: offset), entry.hasVector(name, at: offset) else { continue }
                         entry.withVector(name, at: offset) { scan.consider(offset, $0, into: &best) }
                     }
-                case .fullScan, .vectorIndex:
+                case .fullScan:
                     entry.forEachVector(name) { scan.consider($0, $1, into: &best) }
                 }
             }
@@ -45,6 +55,64 @@ extension LocalShard {
     public func vector(of id: PointID, name: String) -> [Float]? {
         guard let (segment, offset) = segments.find(id) else { return nil }
         return segments.entries[segment].record(at: offset, withPayload: .none, withVector: .named([name])).vectors?[name]
+    }
+}
+
+/// How a search may use the segments' indexes.
+public struct SearchOptions: Sendable {
+    /// Scan every point (`params.exact`).
+    public var exact: Bool
+    /// Filters expected to pass at most this many points of a segment are answered by scoring
+    /// them directly rather than through the graph (`full_scan_threshold` in points).
+    public var fullScanThreshold: Int
+    /// The graph search's beam (`params.hnsw_ef`); the graph's `ef_construct` when nil.
+    public var hnswEf: Int?
+
+    public init(exact: Bool = false, fullScanThreshold: Int = .max, hnswEf: Int? = nil) {
+        self.exact = exact
+        self.fullScanThreshold = fullScanThreshold
+        self.hnswEf = hnswEf
+    }
+}
+
+/// The filter a graph search checks at each point it may return: live, and passing the filter.
+/// When the payload indexes answer every condition exactly (`must` of value matches on indexed
+/// fields), their offsets decide alone; otherwise they narrow the points whose payload is read.
+struct GraphFilter: PointFilter {
+    let segment: ImmutableSegment
+    let allowed: [Bool]?
+    let filter: Filter?
+    let entry: SegmentEntry
+
+    init(entry: SegmentEntry, filter: Filter?) {
+        self.entry = entry
+        segment = entry.immutable!
+        guard let filter else {
+            (allowed, self.filter) = (nil, nil)
+            return
+        }
+        let indexes = segment.indexes
+        var allowed: [Bool]?
+        var exact = filter.should == nil && filter.mustNot == nil && filter.minShould == nil
+        for condition in filter.must ?? [] {
+            guard case .field(let field) = condition, let index = indexes[field.key], let found = index.candidates(field) else {
+                exact = false
+                continue
+            }
+            if !index.answersExactly(field) { exact = false }
+            var bits = [Bool](repeating: false, count: segment.totalCount)
+            for offset in found where allowed?[Int(offset)] ?? true { bits[Int(offset)] = true }
+            allowed = bits
+        }
+        self.allowed = allowed
+        self.filter = exact && allowed != nil ? nil : filter
+    }
+
+    @inline(__always) func accepts(_ point: UInt32) -> Bool {
+        let offset = Int(point)
+        guard segment.isLive(at: offset), allowed?[offset] ?? true else { return false }
+        guard let filter else { return true }
+        return entry.matches(filter, at: offset)
     }
 }
 

@@ -47,7 +47,8 @@ extension Collection {
         for shard in shards {
             merged += await shard.search(query, using: request.using, distance: params.distance, filter: request.filter, limit: window,
                                          threshold: request.scoreThreshold, withPayload: request.withPayload, withVector: request.withVector,
-                                         exact: request.params.exact, fullScanThreshold: fullScanThreshold)
+                                         options: SearchOptions(exact: request.params.exact, fullScanThreshold: fullScanThreshold,
+                                                                hnswEf: request.params.hnswEf))
         }
         let higherIsBetter = params.distance.higherIsBetter
         merged.sort { a, b in

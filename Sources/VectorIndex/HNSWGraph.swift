@@ -25,12 +25,18 @@ public struct HNSWParameters: Sendable {
 /// point linked to near neighbours chosen by the diversity heuristic. A search descends greedily
 /// from the top and explores level 0 with a beam of `ef` points.
 ///
-/// Links are stored flat: level 0 as `count` blocks of `1 + m0` UInt32 (a length, then the
-/// links), upper levels as blocks of `1 + m` per point and level in `upper`.
+/// Links are stored flat: level 0 as `count` blocks of `1 + level0Capacity` UInt32 (a length,
+/// then the links), upper levels as blocks of `1 + m` per point and level in `upper`. Level 0
+/// holds `m0 = 2m` links from the build and, when payload links were asked for, up to
+/// `level0Capacity - m0` more (`addPayloadLinks`).
+///
+/// The memory is either the graph's own (built, or decoded from bytes) or a loaded file's, which
+/// `owner` keeps alive (a memory-mapped graph is searched straight from the page cache).
 public final class HNSWGraph: @unchecked Sendable {
     public let count: Int
     public let m: Int
     public let m0: Int
+    public let level0Capacity: Int
     let level0: UnsafeMutablePointer<UInt32>
     let levels: UnsafeMutablePointer<UInt8>
     /// Index of a point's first block in `upper` (level 1), or -1.
@@ -39,13 +45,17 @@ public final class HNSWGraph: @unchecked Sendable {
     let upperBlocks: Int
     public internal(set) var entryPoint: UInt32
     public internal(set) var maxLevel: Int
+    /// The region the links live in when they are not the graph's own.
+    public let owner: AnyObject?
 
-    init(count: Int, m: Int, levels: [UInt8]) {
+    init(count: Int, m: Int, levels: [UInt8], extraLinks: Int = 0) {
         self.count = count
         self.m = m
         m0 = 2 * m
-        level0 = .allocate(capacity: max(1, count * (m0 + 1)))
-        level0.initialize(repeating: 0, count: max(1, count * (m0 + 1)))
+        level0Capacity = m0 + extraLinks
+        owner = nil
+        level0 = .allocate(capacity: max(1, count * (level0Capacity + 1)))
+        level0.initialize(repeating: 0, count: max(1, count * (level0Capacity + 1)))
         self.levels = .allocate(capacity: max(1, count))
         self.levels.initialize(repeating: 0, count: max(1, count))
         upperStart = .allocate(capacity: max(1, count))
@@ -62,7 +72,26 @@ public final class HNSWGraph: @unchecked Sendable {
         maxLevel = -1
     }
 
+    /// A graph whose arrays are inside memory `owner` keeps alive.
+    init(count: Int, m: Int, level0Capacity: Int, level0: UnsafeMutablePointer<UInt32>, levels: UnsafeMutablePointer<UInt8>,
+         upperStart: UnsafeMutablePointer<Int32>, upper: UnsafeMutablePointer<UInt32>, upperBlocks: Int,
+         entryPoint: UInt32, maxLevel: Int, owner: AnyObject) {
+        self.count = count
+        self.m = m
+        m0 = 2 * m
+        self.level0Capacity = level0Capacity
+        self.level0 = level0
+        self.levels = levels
+        self.upperStart = upperStart
+        self.upper = upper
+        self.upperBlocks = upperBlocks
+        self.entryPoint = entryPoint
+        self.maxLevel = maxLevel
+        self.owner = owner
+    }
+
     deinit {
+        guard owner == nil else { return }
         level0.deallocate()
         levels.deallocate()
         upperStart.deallocate()
@@ -71,7 +100,7 @@ public final class HNSWGraph: @unchecked Sendable {
 
     /// The block of `point`'s links on `level`: its length, then the links.
     @inline(__always) func links(_ point: UInt32, _ level: Int) -> UnsafeMutablePointer<UInt32> {
-        if level == 0 { return level0 + Int(point) * (m0 + 1) }
+        if level == 0 { return level0 + Int(point) * (level0Capacity + 1) }
         return upper + (Int(upperStart[Int(point)]) + level - 1) * (m + 1)
     }
 
@@ -89,7 +118,9 @@ public final class HNSWGraph: @unchecked Sendable {
 
     /// Builds the graph over `points` of `space` (every point when nil); the others stay
     /// unlinked, so no search finds them.
-    public static func build(_ space: VectorSpace, _ parameters: HNSWParameters, only points: [UInt32]? = nil) -> HNSWGraph {
+    /// `extraLinks` reserves level-0 room for `addPayloadLinks`.
+    public static func build(_ space: VectorSpace, _ parameters: HNSWParameters, only points: [UInt32]? = nil,
+                             extraLinks: Int = 0) -> HNSWGraph {
         var rng = SplitMix(seed: parameters.seed)
         let scale = 1 / log(Double(parameters.m))
         let levels = (0..<space.count).map { _ -> UInt8 in
@@ -99,7 +130,8 @@ public final class HNSWGraph: @unchecked Sendable {
         let order = points ?? Array(0..<UInt32(space.count))
         var included = [Bool](repeating: points == nil, count: space.count)
         if points != nil { for point in order { included[Int(point)] = true } }
-        let graph = HNSWGraph(count: space.count, m: parameters.m, levels: zip(levels, included).map { $1 ? $0 : 0 })
+        let graph = HNSWGraph(count: space.count, m: parameters.m, levels: zip(levels, included).map { $1 ? $0 : 0 },
+                              extraLinks: extraLinks)
         guard let first = order.first else { return graph }
         let builder = Builder(graph: graph, space: space, efConstruct: parameters.efConstruct)
         builder.insertFirst(first)
@@ -120,6 +152,31 @@ public final class HNSWGraph: @unchecked Sendable {
         }
         builder.linkOrphans(order)
         return graph
+    }
+
+    /// Qdrant's payload-aware links: for each block (the points sharing one payload value), an
+    /// HNSW graph over the block alone with `parameters.m`, whose level-0 links are added to the
+    /// points' own while the reserved room lasts. A filtered search for that value then walks
+    /// from match to match instead of relying on the global links alone.
+    public func addPayloadLinks(_ space: VectorSpace, blocks: [[UInt32]], _ parameters: HNSWParameters) {
+        let stride = level0Capacity + 1
+        for block in blocks where block.count > 1 {
+            let sub = HNSWGraph.build(space, parameters, only: block)
+            let subStride = sub.level0Capacity + 1
+            for point in block {
+                let own = level0 + Int(point) * stride
+                let extra = sub.level0 + Int(point) * subStride
+                for i in 0..<Int(extra[0]) {
+                    let n = Int(own[0])
+                    guard n < level0Capacity else { break }
+                    let link = extra[1 + i]
+                    if !(0..<n).contains(where: { own[1 + $0] == link }) {
+                        own[1 + n] = link
+                        own[0] = UInt32(n + 1)
+                    }
+                }
+            }
+        }
     }
 
     final class Builder: @unchecked Sendable {
@@ -263,7 +320,7 @@ public final class HNSWGraph: @unchecked Sendable {
         /// then reaches. Each such point gets a link from the nearest of its own neighbours that
         /// has room, or else replaces that neighbour's farthest link to a point other links reach.
         func linkOrphans(_ points: [UInt32]) {
-            let stride = graph.m0 + 1
+            let stride = graph.level0Capacity + 1
             var incoming = [Int32](repeating: 0, count: graph.count)
             for point in 0..<graph.count {
                 let block = graph.level0 + point * stride
@@ -350,7 +407,7 @@ public final class HNSWGraph: @unchecked Sendable {
         _ = visited.insert(current.point)
         context.candidates.push(current)
         if filter.accepts(current.point) { context.results.push(current) }
-        let stride = m0 + 1
+        let stride = level0Capacity + 1
         while !context.candidates.isEmpty {
             let nearest = context.candidates.pop()
             if context.results.count >= ef && nearest.distance > context.results.top.distance { break }

@@ -104,7 +104,8 @@ final class VisitedSet {
 }
 
 /// What one thread needs to search a graph: visited marks and heaps, reused across searches.
-public final class SearchContext {
+/// Used by one thread at a time; may move between threads (pools hand it out).
+public final class SearchContext: @unchecked Sendable {
     let visited: VisitedSet
     var candidates = NeighborHeap(nearestFirst: true, capacity: 256)
     var results = NeighborHeap(nearestFirst: false, capacity: 256)

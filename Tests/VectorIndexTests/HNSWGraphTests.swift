@@ -94,6 +94,41 @@ import Testing
         }
     }
 
+    /// Payload links join the points of a block (2% of the points, scattered over the clusters)
+    /// among themselves, within the reserved room, and survive the file round trip.
+    @Test func payloadLinksJoinBlocks() {
+        let data = Data(count: 5000, queries: 40, dimension: 16, seed: 8)
+        data.vectors.withUnsafeBufferPointer { base in
+            let space = VectorSpace(base: base.baseAddress!, count: data.count, dimension: 16, metric: .l2)
+            let block = stride(from: UInt32(3), to: UInt32(data.count), by: 50).map { $0 }
+            let inBlock = Set(block)
+            let graph = HNSWGraph.build(space, HNSWParameters(m: 8, efConstruct: 64, threads: 2), extraLinks: 16)
+            func blockLinks() -> Int { block.reduce(0) { $0 + graph.neighbors(of: $1, level: 0).filter(inBlock.contains).count } }
+            let before = blockLinks()
+            graph.addPayloadLinks(space, blocks: [block], HNSWParameters(m: 8, efConstruct: 64))
+            #expect(blockLinks() > before + block.count, "every block point gains links to block mates")
+            for point in block {
+                let links = graph.neighbors(of: point, level: 0)
+                #expect(links.count <= 32 && Set(links).count == links.count && !links.contains(point))
+                #expect(links.contains(where: inBlock.contains))
+            }
+            let copy = try! #require(HNSWGraph.decode(graph.encoded()))
+            #expect(copy.level0Capacity == 32 && copy.neighbors(of: block[0], level: 0) == graph.neighbors(of: block[0], level: 0))
+            // Filtered to the block, the search finds the block's true neighbours.
+            let context = SearchContext(count: data.count)
+            var hits = 0
+            data.queries.withUnsafeBufferPointer { queries in
+                for q in 0..<40 {
+                    let truth = exact(data, space, query: q, k: 10, accept: inBlock.contains)
+                    let found = graph.search(queries.baseAddress! + q * 16, k: 10, ef: 64, space: space,
+                                             filter: AcceptIf(inBlock.contains), context: context)
+                    hits += Set(truth).intersection(found.map(\.point)).count
+                }
+            }
+            #expect(Double(hits) / 400 >= 0.95)
+        }
+    }
+
     @Test func tinyGraphs() {
         for count in [0, 1, 2, 5] {
             let vectors = (0..<(count * 4)).map(Float.init)

@@ -1,0 +1,196 @@
+import DiskIO
+import Foundation
+import QuiverModel
+import Synchronization
+import VectorIndex
+
+/// How the vector index of one named vector is built in immutable segments: the resolved
+/// `hnsw_config` (the vector's own over the collection's) and the distance.
+public struct VectorIndexSpec: Sendable, Equatable {
+    public var m: Int
+    public var efConstruct: Int
+    /// Extra level-0 links among points sharing an indexed keyword or integer value (0: none).
+    public var payloadM: Int
+    public var onDisk: Bool
+    public var distance: Distance
+    /// Threads a build uses (`max_indexing_threads`, 0 resolved to the CPU count).
+    public var threads: Int
+    /// Payload values held by fewer points get no extra links: the planner scans those
+    /// (`full_scan_threshold` in points).
+    public var blockMinimum: Int
+
+    public init(m: Int, efConstruct: Int, payloadM: Int, onDisk: Bool, distance: Distance, threads: Int, blockMinimum: Int) {
+        self.m = m
+        self.efConstruct = efConstruct
+        self.payloadM = payloadM
+        self.onDisk = onDisk
+        self.distance = distance
+        self.threads = threads
+        self.blockMinimum = blockMinimum
+    }
+
+    /// `m: 0` turns the graph off, as in Qdrant.
+    var buildsGraph: Bool { m > 0 }
+
+    /// The graph file of vector number `index` (in name order): named by what shapes the graph,
+    /// so a changed configuration never reads a stale file.
+    func graphFile(_ index: Int) -> String {
+        "hnsw-\(index)-m\(m)-ef\(efConstruct)-pm\(payloadM)-\(distance.rawValue.lowercased()).bin"
+    }
+
+    /// Whether a graph built with `other` serves this configuration (storage mode aside).
+    func sameGraph(_ other: VectorIndexSpec) -> Bool {
+        m == other.m && efConstruct == other.efConstruct && payloadM == other.payloadM && distance == other.distance
+            && (payloadM == 0 || blockMinimum == other.blockMinimum)
+    }
+
+    var metric: IndexMetric {
+        switch distance {
+        case .dot, .cosine: .dot
+        case .euclid: .l2
+        case .manhattan: .l1
+        }
+    }
+}
+
+/// Float32 copies of vectors stored as float16 or uint8, for the graph to compare.
+final class FloatCopy: @unchecked Sendable {
+    let pointer: UnsafeMutablePointer<Float>
+    init(count: Int) {
+        pointer = .allocate(capacity: max(1, count))
+        pointer.initialize(repeating: 0, count: max(1, count))
+    }
+    deinit { pointer.deallocate() }
+}
+
+/// Search contexts reused across queries (their visited marks are as large as the segment).
+final class ContextPool: Sendable {
+    let count: Int
+    private let free = Mutex<[SearchContext]>([])
+
+    init(count: Int) { self.count = count }
+
+    func with<R>(_ body: (SearchContext) -> R) -> R {
+        let context = free.withLock { $0.popLast() } ?? SearchContext(count: count)
+        defer { free.withLock { if $0.count < 16 { $0.append(context) } } }
+        return body(context)
+    }
+}
+
+/// One vector's HNSW graph in an immutable segment, with the vectors it compares.
+struct SegmentVectorIndex: @unchecked Sendable {
+    let spec: VectorIndexSpec
+    let graph: HNSWGraph
+    let space: VectorSpace
+    /// Keeps `space`'s memory alive: the column's region, or a float32 copy.
+    let vectors: AnyObject
+    let contexts: ContextPool
+
+    /// The `k` nearest offsets `accept` lets through, nearest first, with their index distance.
+    func search<F: PointFilter>(_ query: UnsafePointer<Float>, k: Int, ef: Int, accept: F) -> [Neighbor] {
+        contexts.with { graph.search(query, k: k, ef: ef, space: space, filter: accept, context: $0) }
+    }
+}
+
+extension ImmutableSegment {
+    /// The float32 vectors of column `name` as one contiguous array, and what keeps it alive.
+    func floatVectors(_ name: String) -> (UnsafePointer<Float>, AnyObject)? {
+        guard let column = columns[name] else { return nil }
+        if column.datatype == .float32 || column.datatype == .turbo4 {
+            guard let raw = column.region.bytes.baseAddress else {
+                let empty = FloatCopy(count: 1)
+                return (UnsafePointer(empty.pointer), empty)
+            }
+            return (raw.assumingMemoryBound(to: Float.self), column.region)
+        }
+        let copy = FloatCopy(count: totalCount * column.dimension)
+        for offset in 0..<totalCount {
+            let v = vector(name, at: offset)
+            (copy.pointer + offset * column.dimension).update(from: v, count: v.count)
+        }
+        return (UnsafePointer(copy.pointer), copy)
+    }
+
+    func vectorSpace(_ name: String, spec: VectorIndexSpec) -> (VectorSpace, AnyObject)? {
+        guard let (base, owner) = floatVectors(name), let dimension = dimensions[name] else { return nil }
+        return (VectorSpace(base: base, count: totalCount, dimension: dimension, metric: spec.metric), owner)
+    }
+
+    /// Loads the graph files the specs name; a missing or damaged file leaves that vector without
+    /// a graph, which the optimizer then builds (`missingVectorIndexes`).
+    mutating func loadVectorIndexes(_ specs: [String: VectorIndexSpec], disk: any Disk) {
+        vectorIndexes = [:]
+        for (number, name) in dimensions.keys.sorted().enumerated() {
+            guard let spec = specs[name], spec.buildsGraph else { continue }
+            let path = joinPath(directory, spec.graphFile(number))
+            guard disk.fileExists(path),
+                  let region = try? (spec.onDisk ? disk.map(path) : disk.readRegion(path)),
+                  let graph = HNSWGraph(file: region.bytes, owner: region), graph.count == totalCount,
+                  let (space, owner) = vectorSpace(name, spec: spec) else { continue }
+            vectorIndexes[name] = SegmentVectorIndex(spec: spec, graph: graph, space: space, vectors: owner,
+                                                     contexts: ContextPool(count: totalCount))
+        }
+    }
+
+    /// The vectors whose graph the specs ask for and the segment lacks (or has for other settings).
+    func missingVectorIndexes(_ specs: [String: VectorIndexSpec]) -> [String] {
+        specs.compactMap { name, spec in
+            guard spec.buildsGraph, columns[name] != nil else { return nil }
+            guard let index = vectorIndexes[name], index.spec.sameGraph(spec) else { return name }
+            return nil
+        }
+    }
+
+    /// Builds the missing graphs over the live points that have the vector, writes their files and
+    /// removes graph files no spec names. Takes as long as the build: run it off the shard's actor.
+    mutating func buildVectorIndexes(_ specs: [String: VectorIndexSpec], disk: any Disk) {
+        let names = dimensions.keys.sorted()
+        for name in missingVectorIndexes(specs) {
+            let spec = specs[name]!
+            let number = names.firstIndex(of: name)!
+            guard let (space, owner) = vectorSpace(name, spec: spec) else { continue }
+            let has = hasVectorFlags[name] ?? []
+            let points = (0..<totalCount).compactMap { offset -> UInt32? in
+                isLive(at: offset) && offset < has.count && has[offset] ? UInt32(offset) : nil
+            }
+            let parameters = HNSWParameters(m: spec.m, efConstruct: spec.efConstruct, threads: spec.threads)
+            // As in Qdrant: values held by more than about 4 / (links per point) of the points are
+            // reached well enough through the graph's own links and get none.
+            let blocks = spec.payloadM > 0
+                ? payloadBlocks(minimum: max(2, spec.blockMinimum), maximum: max(2, points.count * 4 / spec.m), among: points) : []
+            var graph = HNSWGraph.build(space, parameters, only: points, extraLinks: blocks.isEmpty ? 0 : 2 * spec.payloadM)
+            if !blocks.isEmpty {
+                graph.addPayloadLinks(space, blocks: blocks,
+                                      HNSWParameters(m: spec.payloadM, efConstruct: spec.efConstruct, threads: spec.threads))
+            }
+            let path = joinPath(directory, spec.graphFile(number))
+            if (try? disk.writeFileAtomically(path, graph.encoded())) != nil, spec.onDisk,
+               let region = try? disk.map(path), let mapped = HNSWGraph(file: region.bytes, owner: region) {
+                graph = mapped
+            }
+            vectorIndexes[name] = SegmentVectorIndex(spec: spec, graph: graph, space: space, vectors: owner,
+                                                     contexts: ContextPool(count: totalCount))
+        }
+        let wanted = Set(vectorIndexes.compactMap { name, index in names.firstIndex(of: name).map(index.spec.graphFile) })
+        for file in (try? disk.listDirectory(directory)) ?? [] where file.hasPrefix("hnsw-") && !wanted.contains(file) {
+            try? disk.removeItem(joinPath(directory, file))
+        }
+    }
+
+    /// The points of each keyword or integer value held by `minimum...maximum` of `points`, from
+    /// the payload indexes.
+    func payloadBlocks(minimum: Int, maximum: Int, among points: [UInt32]) -> [[UInt32]] {
+        var included = [Bool](repeating: false, count: totalCount)
+        for point in points { included[Int(point)] = true }
+        var blocks: [[UInt32]] = []
+        for key in indexes.keys.sorted() {
+            let index = indexes[key]!
+            guard index.schema.type == .keyword || index.schema.type == .integer else { continue }
+            for offsets in index.valueBlocks(minimum: minimum) {
+                let block = offsets.compactMap { included[Int($0)] ? UInt32($0) : nil }
+                if (minimum...max(minimum, maximum)).contains(block.count) { blocks.append(block) }
+            }
+        }
+        return blocks
+    }
+}

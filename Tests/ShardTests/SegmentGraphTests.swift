@@ -1,0 +1,175 @@
+import DiskIO
+import Foundation
+import QuiverJSON
+import QuiverModel
+@testable import Shard
+import Testing
+
+/// HNSW graphs inside immutable segments: built by the optimizer, searched by the planner's
+/// vector-index branch, persisted and reloaded, rebuilt when the configuration changes.
+@Suite struct SegmentGraphTests {
+    static let dimension = 16
+    static let points = 4000
+
+    static func collection(m: Int = 8, onDisk: Bool = false) -> CollectionConfig {
+        var params = VectorParams(size: UInt64(dimension), distance: .euclid)
+        var hnsw = HnswConfigDiff()
+        hnsw.m = m
+        hnsw.efConstruct = 64
+        hnsw.onDisk = onDisk
+        params.hnswConfig = hnsw
+        return config(.single(params))
+    }
+
+    /// Clustered vectors: 40 centres, points scattered around them.
+    static func vector(_ i: Int) -> [Float] {
+        var rng = SplitMix64(UInt64(i) &* 0x9E37_79B9_7F4A_7C15 &+ 1)
+        var centre = SplitMix64(UInt64(i % 40) &+ 7)
+        return (0..<dimension).map { _ in Float(centre.unit() * 10 + rng.unit()) }
+    }
+
+    static func payload(_ i: Int) -> JSONObject {
+        JSONObject([("cat", .string("c\(i % 20)")), ("i", .int(Int64(i)))])
+    }
+
+    /// A shard with `points` points in segments of about 1000, every one indexed.
+    func indexedShard(_ dir: TempDir, config: CollectionConfig = collection()) async throws -> (LocalShard, OptimizerThresholds) {
+        let shard = try LocalShard(path: dir.path, disk: PosixDisk(), config: config)
+        await shard.setPayloadSchema(["cat": PayloadFieldSchema(type: .keyword)])
+        let t = thresholds(sealBytes: 1000 * Self.dimension * 4, segments: 8, storage: LocalShard.storage(for: config))
+        for start in stride(from: 0, to: Self.points, by: 1000) {
+            _ = try await shard.update(.upsert((start..<(start + 1000)).map {
+                PointStruct(id: .number(UInt64($0)), vectors: ["": Self.vector($0)], payload: Self.payload($0))
+            }), wait: false)
+            while try await shard.optimize(t) {}
+        }
+        return (shard, t)
+    }
+
+    func ids(_ shard: LocalShard, _ query: [Float], filter: Filter? = nil, options: SearchOptions = SearchOptions()) async -> [PointID] {
+        await shard.search(query, using: "", distance: .euclid, filter: filter, limit: 10, threshold: nil,
+                           withPayload: .none, withVector: .none, options: options).map(\.id)
+    }
+
+    /// Mean recall@10 of the graph search against the exact scan over 40 queries.
+    func recall(_ shard: LocalShard, filter: Filter? = nil, options: SearchOptions = SearchOptions()) async -> Double {
+        var found = 0, wanted = 0
+        for q in 0..<40 {
+            let query = Self.vector(100_000 + q)
+            let exact = Set(await ids(shard, query, filter: filter, options: SearchOptions(exact: true)))
+            let approximate = await ids(shard, query, filter: filter, options: options)
+            found += approximate.filter(exact.contains).count
+            wanted += exact.count
+        }
+        return Double(found) / Double(max(1, wanted))
+    }
+
+    @Test func optimizerBuildsGraphsThatSearchesUse() async throws {
+        let dir = TempDir()
+        let (shard, t) = try await indexedShard(dir)
+        let entries = await shard.segments.entries
+        let immutables = entries.compactMap(\.immutable)
+        #expect(immutables.count == 4)
+        for segment in immutables {
+            let index = try #require(segment.vectorIndexes[""])
+            #expect(index.graph.count == segment.totalCount && index.spec.m == 8)
+            let files = try PosixDisk().listDirectory(segment.directory)
+            #expect(files.contains("hnsw-0-m8-ef64-pm8-euclid.bin"))
+        }
+        #expect(await shard.plannedOptimization(t) == nil, "nothing left to index")
+        #expect(await recall(shard) >= 0.95)
+        // A small beam still answers, with lower recall than a wide one.
+        #expect(await recall(shard, options: SearchOptions(hnswEf: 200)) >= 0.98)
+    }
+
+    @Test func filteredGraphSearchReturnsOnlyMatchesWithHighRecall() async throws {
+        let dir = TempDir()
+        let (shard, _) = try await indexedShard(dir)
+        // 5% of the points: more than the threshold of 10, so each segment takes the graph.
+        let indexed = Filter(must: [.field(FieldCondition(key: "cat", match: .keyword("c3")))])
+        var range = FieldCondition(key: "i")
+        range.range = .number(Bounds(lt: 2000))
+        let unindexed = Filter(must: [.field(range)])
+        let graphOptions = SearchOptions(fullScanThreshold: 10)
+        for filter in [indexed, unindexed] {
+            #expect(await recall(shard, filter: filter, options: graphOptions) >= 0.95)
+            let records = await shard.retrieve(await ids(shard, Self.vector(7), filter: filter, options: graphOptions),
+                                               withPayload: .all, withVector: .none)
+            #expect(records.count == 10)
+            for record in records {
+                #expect(filter.matches(id: record.id, payload: record.payload, hasVector: { _ in true }))
+            }
+        }
+    }
+
+    @Test func deletedPointsAreNeverReturned() async throws {
+        let dir = TempDir()
+        let (shard, _) = try await indexedShard(dir)
+        let query = Self.vector(3)
+        let first = await ids(shard, query)
+        _ = try await shard.update(.delete(Array(first.prefix(5))), wait: true)
+        let second = await ids(shard, query)
+        #expect(Set(second).isDisjoint(with: first.prefix(5)) && second.count == 10)
+    }
+
+    @Test func graphsAreReloadedFromFilesAndRebuiltWhenTheConfigurationChanges() async throws {
+        let dir = TempDir()
+        let (shard, _) = try await indexedShard(dir)
+        let query = Self.vector(11)
+        let before = await ids(shard, query)
+        try await shard.persist()
+        // Reopened: the graphs come from their files, nothing is planned.
+        let reopened = try LocalShard(path: dir.path, disk: PosixDisk(), config: Self.collection())
+        let t = thresholds(sealBytes: 1000 * Self.dimension * 4, segments: 8, storage: LocalShard.storage(for: Self.collection()))
+        #expect(await reopened.plannedOptimization(t) == nil)
+        #expect(await reopened.segments.entries.compactMap(\.immutable).allSatisfy { $0.vectorIndexes[""] != nil })
+        #expect(await ids(reopened, query) == before)
+        // Memory-mapped graphs (`on_disk`) answer the same without a rebuild.
+        let mapped = thresholds(sealBytes: t.indexingThresholdBytes, segments: 8, storage: LocalShard.storage(for: Self.collection(onDisk: true)))
+        try await reopened.applyStorage(mapped.storage)
+        #expect(await reopened.plannedOptimization(mapped) == nil)
+        #expect(await reopened.segments.entries.compactMap(\.immutable).allSatisfy { $0.vectorIndexes[""]?.graph.owner is ByteRegion })
+        #expect(await ids(reopened, query) == before)
+        // Another `m`: each segment is planned for indexing, and searched by scanning until then.
+        let changed = thresholds(sealBytes: t.indexingThresholdBytes, segments: 8, storage: LocalShard.storage(for: Self.collection(m: 12)))
+        try await reopened.applyStorage(changed.storage)
+        #expect(await reopened.plannedOptimization(changed)?.optimizer == "indexing")
+        let exact = await ids(reopened, query, options: SearchOptions(exact: true))
+        #expect(await ids(reopened, query) == exact)
+        await reopened.triggerOptimizers()
+        while try await reopened.optimize(changed) {}
+        for segment in await reopened.segments.entries.compactMap(\.immutable) {
+            #expect(segment.vectorIndexes[""]?.spec.m == 12)
+            let graphs = try PosixDisk().listDirectory(segment.directory).filter { $0.hasPrefix("hnsw-") }
+            #expect(graphs == ["hnsw-0-m12-ef64-pm12-euclid.bin"])
+        }
+    }
+
+    @Test func damagedGraphFileIsRebuilt() async throws {
+        let dir = TempDir()
+        let (shard, t) = try await indexedShard(dir)
+        try await shard.persist()
+        let segment = try #require(await shard.segments.entries.compactMap(\.immutable).first)
+        let path = joinPath(segment.directory, "hnsw-0-m8-ef64-pm8-euclid.bin")
+        var bytes = try PosixDisk().readFile(path)
+        bytes[bytes.count / 2] ^= 0xFF
+        try PosixDisk().writeFileAtomically(path, bytes)
+        let reopened = try LocalShard(path: dir.path, disk: PosixDisk(), config: Self.collection())
+        let planned = await reopened.plannedOptimization(t)
+        #expect(planned?.optimizer == "indexing" && planned?.segments.map(\.uuid) == [segment.directory.split(separator: "/").last.map(String.init)!])
+    }
+}
+
+/// A seeded generator for test data.
+struct SplitMix64 {
+    var state: UInt64
+    init(_ seed: UInt64) { state = seed }
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+    mutating func unit() -> Double { Double(next() >> 11) / Double(1 << 53) }
+}
