@@ -34,7 +34,9 @@ let package = Package(
         // L1 index
         .target(
             name: "VectorIndex", dependencies: ["CVectorKernels", "CChecksum"],
-            swiftSettings: strict + [.unsafeFlags(["-Ounchecked"], .when(configuration: .release))]
+            // Optimised in debug builds too: the tests and the debug server build graphs.
+            swiftSettings: strict + [.unsafeFlags(["-Ounchecked"], .when(configuration: .release)),
+                                     .unsafeFlags(["-O"], .when(configuration: .debug))]
         ),
         .target(name: "WAL", dependencies: ["DiskIO", "CChecksum"], swiftSettings: strict),
         // L2 shard

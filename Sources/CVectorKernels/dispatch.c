@@ -2,13 +2,20 @@
 #include "CVectorKernels.h"
 #include "kernels_internal.h"
 
-static const quiver_kernels scalar_kernels = {quiver_dot_f32_scalar, quiver_l2sq_f32_scalar, quiver_l1_f32_scalar};
+#define TABLE(f32, rest, u8s8)                                                                              \
+    {quiver_dot_f32_##f32, quiver_l2sq_f32_##f32, quiver_l1_f32_##f32, quiver_dot_f16_##rest, quiver_l2sq_f16_##rest, \
+     quiver_l1_f16_##rest, quiver_dot_u8_##rest, quiver_l2sq_u8_##rest, quiver_l1_u8_##rest, quiver_dot_u8s8_##u8s8,  \
+     quiver_sad_u8_##rest, quiver_hamming_##rest}
+
+static const quiver_kernels scalar_kernels = TABLE(scalar, scalar, scalar);
 #if defined(__x86_64__)
-static const quiver_kernels avx2_kernels = {quiver_dot_f32_avx2, quiver_l2sq_f32_avx2, quiver_l1_f32_avx2};
-static const quiver_kernels avx512_kernels = {quiver_dot_f32_avx512, quiver_l2sq_f32_avx512, quiver_l1_f32_avx512};
+static const quiver_kernels avx2_kernels = TABLE(avx2, avx2, avx2);
+static const quiver_kernels avx512_kernels = TABLE(avx512, avx512, avx512);
+static const quiver_kernels vnni_kernels = TABLE(avx512, avx512, vnni);
 #endif
 #if defined(__aarch64__)
-static const quiver_kernels neon_kernels = {quiver_dot_f32_neon, quiver_l2sq_f32_neon, quiver_l1_f32_neon};
+// The 16-bit, 8-bit and bit-string kernels are scalar on arm64 (the compiler vectorises them).
+static const quiver_kernels neon_kernels = TABLE(neon, scalar, scalar);
 #endif
 
 const quiver_kernels *quiver_kernels_for(quiver_isa isa) {
@@ -17,11 +24,14 @@ const quiver_kernels *quiver_kernels_for(quiver_isa isa) {
 #if defined(__x86_64__)
     case QUIVER_ISA_AVX2:
         __builtin_cpu_init();
-        return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") ? &avx2_kernels : NULL;
+        return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c")
+            && __builtin_cpu_supports("popcnt") ? &avx2_kernels : NULL;
     case QUIVER_ISA_AVX512:
-        __builtin_cpu_init();
+        if (!quiver_kernels_for(QUIVER_ISA_AVX2)) return NULL;
         return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl")
-            ? &avx512_kernels : NULL;
+            && __builtin_cpu_supports("avx512bw") ? &avx512_kernels : NULL;
+    case QUIVER_ISA_AVX512_VNNI:
+        return quiver_kernels_for(QUIVER_ISA_AVX512) && __builtin_cpu_supports("avx512vnni") ? &vnni_kernels : NULL;
 #endif
 #if defined(__aarch64__)
     case QUIVER_ISA_NEON: return &neon_kernels;
@@ -47,8 +57,10 @@ __attribute__((constructor)) static void quiver_choose_kernels(void) {
 
 quiver_isa quiver_active_isa(void) { return active_isa; }
 
+const quiver_kernels *quiver_active_kernels(void) { return active; }
+
 const char *quiver_isa_name(quiver_isa isa) {
-    static const char *names[] = {"scalar", "avx2", "avx512", "neon"};
+    static const char *names[] = {"scalar", "avx2", "avx512", "neon", "avx512vnni"};
     return isa < QUIVER_ISA_COUNT ? names[isa] : "unknown";
 }
 

@@ -2,10 +2,23 @@
 #define QUIVER_KERNELS_INTERNAL_H
 
 #include <stddef.h>
+#include <stdint.h>
+
+/// Half-precision bits to float, for the scalar variants.
+float quiver_f16_to_f32(uint16_t h);
 
 float quiver_dot_f32_scalar(const float *a, const float *b, size_t dim);
 float quiver_l2sq_f32_scalar(const float *a, const float *b, size_t dim);
 float quiver_l1_f32_scalar(const float *a, const float *b, size_t dim);
+float quiver_dot_f16_scalar(const float *q, const uint16_t *v, size_t dim);
+float quiver_l2sq_f16_scalar(const float *q, const uint16_t *v, size_t dim);
+float quiver_l1_f16_scalar(const float *q, const uint16_t *v, size_t dim);
+float quiver_dot_u8_scalar(const float *q, const uint8_t *v, size_t dim);
+float quiver_l2sq_u8_scalar(const float *q, const uint8_t *v, size_t dim);
+float quiver_l1_u8_scalar(const float *q, const uint8_t *v, size_t dim);
+int32_t quiver_dot_u8s8_scalar(const uint8_t *codes, const int8_t *query, size_t n);
+uint32_t quiver_sad_u8_scalar(const uint8_t *a, const uint8_t *b, size_t n);
+uint32_t quiver_hamming_scalar(const uint64_t *a, const uint64_t *b, size_t words);
 
 #if defined(__x86_64__)
 float quiver_dot_f32_avx2(const float *a, const float *b, size_t dim);
@@ -14,6 +27,25 @@ float quiver_l1_f32_avx2(const float *a, const float *b, size_t dim);
 float quiver_dot_f32_avx512(const float *a, const float *b, size_t dim);
 float quiver_l2sq_f32_avx512(const float *a, const float *b, size_t dim);
 float quiver_l1_f32_avx512(const float *a, const float *b, size_t dim);
+float quiver_dot_f16_avx2(const float *q, const uint16_t *v, size_t dim);
+float quiver_l2sq_f16_avx2(const float *q, const uint16_t *v, size_t dim);
+float quiver_l1_f16_avx2(const float *q, const uint16_t *v, size_t dim);
+float quiver_dot_u8_avx2(const float *q, const uint8_t *v, size_t dim);
+float quiver_l2sq_u8_avx2(const float *q, const uint8_t *v, size_t dim);
+float quiver_l1_u8_avx2(const float *q, const uint8_t *v, size_t dim);
+int32_t quiver_dot_u8s8_avx2(const uint8_t *codes, const int8_t *query, size_t n);
+uint32_t quiver_sad_u8_avx2(const uint8_t *a, const uint8_t *b, size_t n);
+uint32_t quiver_hamming_avx2(const uint64_t *a, const uint64_t *b, size_t words);
+float quiver_dot_f16_avx512(const float *q, const uint16_t *v, size_t dim);
+float quiver_l2sq_f16_avx512(const float *q, const uint16_t *v, size_t dim);
+float quiver_l1_f16_avx512(const float *q, const uint16_t *v, size_t dim);
+float quiver_dot_u8_avx512(const float *q, const uint8_t *v, size_t dim);
+float quiver_l2sq_u8_avx512(const float *q, const uint8_t *v, size_t dim);
+float quiver_l1_u8_avx512(const float *q, const uint8_t *v, size_t dim);
+int32_t quiver_dot_u8s8_avx512(const uint8_t *codes, const int8_t *query, size_t n);
+uint32_t quiver_sad_u8_avx512(const uint8_t *a, const uint8_t *b, size_t n);
+uint32_t quiver_hamming_avx512(const uint64_t *a, const uint64_t *b, size_t words);
+int32_t quiver_dot_u8s8_vnni(const uint8_t *codes, const int8_t *query, size_t n);
 #endif
 
 #if defined(__aarch64__)

@@ -381,8 +381,13 @@ public final class HNSWGraph: @unchecked Sendable {
     /// with a beam of `max(ef, k)`. Not for use while the graph is being built.
     public func search<F: PointFilter>(_ query: UnsafePointer<Float>, k: Int, ef: Int, space: VectorSpace, filter: F,
                                        context: SearchContext) -> [Neighbor] {
+        search(FloatScorer(space: space, query: query), k: k, ef: ef, filter: filter, context: context)
+    }
+
+    /// The same search with distances from `scorer` (float vectors, or quantized codes).
+    public func search<S: QueryScorer, F: PointFilter>(_ scorer: S, k: Int, ef: Int, filter: F, context: SearchContext) -> [Neighbor] {
         guard count > 0, maxLevel >= 0, k > 0 else { return [] }
-        var current = Neighbor(distance: space.distance(query, entryPoint), point: entryPoint)
+        var current = Neighbor(distance: scorer.distance(entryPoint), point: entryPoint)
         if maxLevel > 0 {
             for level in stride(from: maxLevel, to: 0, by: -1) {
                 var changed = true
@@ -390,7 +395,7 @@ public final class HNSWGraph: @unchecked Sendable {
                     changed = false
                     let block = links(current.point, level)
                     for i in 0..<Int(block[0]) {
-                        let d = space.distance(query, block[1 + i])
+                        let d = scorer.distance(block[1 + i])
                         if d < current.distance {
                             current = Neighbor(distance: d, point: block[1 + i])
                             changed = true
@@ -414,11 +419,11 @@ public final class HNSWGraph: @unchecked Sendable {
             let block = level0 + Int(nearest.point) * stride
             let n = Int(block[0])
             // Fetch the next vectors while this one is scored.
-            for i in 0..<n { _prefetch(space.vector(block[1 + i])) }
+            for i in 0..<n { scorer.prefetch(block[1 + i]) }
             for i in 0..<n {
                 let link = block[1 + i]
                 guard visited.insert(link) else { continue }
-                let d = space.distance(query, link)
+                let d = scorer.distance(link)
                 if context.results.count < ef || d < context.results.top.distance {
                     context.candidates.push(Neighbor(distance: d, point: link))
                     if filter.accepts(link) {
@@ -432,10 +437,6 @@ public final class HNSWGraph: @unchecked Sendable {
         found.sort { $0.distance != $1.distance ? $0.distance < $1.distance : $0.point < $1.point }
         return Array(found.prefix(k))
     }
-}
-
-@inline(__always) func _prefetch(_ pointer: UnsafePointer<Float>) {
-    quiver_prefetch(pointer)
 }
 
 /// A small, fast, seeded generator for level assignment.

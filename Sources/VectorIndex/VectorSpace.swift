@@ -55,3 +55,25 @@ public struct AcceptIf: PointFilter {
     public init(_ test: @escaping (UInt32) -> Bool) { self.test = test }
     @inline(__always) public func accepts(_ point: UInt32) -> Bool { test(point) }
 }
+
+/// Distances from one query to the points of a space, smaller closer: what a graph search
+/// compares. The query is encoded once, when the scorer is made.
+public protocol QueryScorer {
+    func distance(_ point: UInt32) -> Float
+    /// Asks for the point's data ahead of `distance`.
+    func prefetch(_ point: UInt32)
+}
+
+/// Exact distances over float32 vectors.
+public struct FloatScorer: QueryScorer {
+    let space: VectorSpace
+    let query: UnsafePointer<Float>
+
+    public init(space: VectorSpace, query: UnsafePointer<Float>) {
+        self.space = space
+        self.query = query
+    }
+
+    @inline(__always) public func distance(_ point: UInt32) -> Float { space.distance(query, point) }
+    @inline(__always) public func prefetch(_ point: UInt32) { quiver_prefetch(space.vector(point)) }
+}

@@ -14,10 +14,16 @@ typedef enum {
     QUIVER_ISA_AVX2 = 1,
     QUIVER_ISA_AVX512 = 2,
     QUIVER_ISA_NEON = 3,
-    QUIVER_ISA_COUNT = 4
+    /// AVX-512 with VNNI: the int8 dot product in one instruction.
+    QUIVER_ISA_AVX512_VNNI = 4,
+    QUIVER_ISA_COUNT = 5
 } quiver_isa;
 
 typedef float (*quiver_f32_kernel)(const float *a, const float *b, size_t dim);
+/// A float32 query against a stored float16 vector (IEEE half bits).
+typedef float (*quiver_f16_kernel)(const float *query, const uint16_t *v, size_t dim);
+/// A float32 query against a stored uint8 vector (values 0...255).
+typedef float (*quiver_u8_kernel)(const float *query, const uint8_t *v, size_t dim);
 
 /// One instruction set's kernels.
 typedef struct {
@@ -27,18 +33,31 @@ typedef struct {
     quiver_f32_kernel l2sq_f32;
     /// Sum of |a[i] - b[i]| (Manhattan distance).
     quiver_f32_kernel l1_f32;
+    /// The same three with float16 stored vectors.
+    quiver_f16_kernel dot_f16, l2sq_f16, l1_f16;
+    /// The same three with uint8 stored vectors.
+    quiver_u8_kernel dot_u8, l2sq_u8, l1_u8;
+    /// Sum of codes[i] * query[i]: unsigned 8-bit codes against a signed 8-bit query (int8
+    /// scalar quantization).
+    int32_t (*dot_u8s8)(const uint8_t *codes, const int8_t *query, size_t n);
+    /// Sum of |a[i] - b[i]| over 8-bit codes.
+    uint32_t (*sad_u8)(const uint8_t *a, const uint8_t *b, size_t n);
+    /// Number of differing bits of two bit strings of `words` 64-bit words (binary quantization).
+    uint32_t (*hamming)(const uint64_t *a, const uint64_t *b, size_t words);
 } quiver_kernels;
 
 /// The kernels of `isa`, or NULL when this CPU (or this build) lacks it.
 const quiver_kernels *quiver_kernels_for(quiver_isa isa);
 /// The instruction set the plain entry points use.
 quiver_isa quiver_active_isa(void);
-/// "scalar", "avx2", "avx512", "neon".
+/// "scalar", "avx2", "avx512", "neon", "avx512vnni".
 const char *quiver_isa_name(quiver_isa isa);
 
 float quiver_dot_f32(const float *a, const float *b, size_t dim);
 float quiver_l2sq_f32(const float *a, const float *b, size_t dim);
 float quiver_l1_f32(const float *a, const float *b, size_t dim);
+/// The active variant's table (the quantization scorers call its entries directly).
+const quiver_kernels *quiver_active_kernels(void);
 
 /// Which of the kernels above a batch call uses.
 typedef enum {
