@@ -62,6 +62,12 @@ public struct BinaryQuantizationConfig: Codable, Sendable, Equatable {
     public var encoding: BinaryQuantizationEncoding?
     public var queryEncoding: BinaryQuantizationQueryEncoding?
 
+    public init(alwaysRam: Bool? = nil, encoding: BinaryQuantizationEncoding? = nil, queryEncoding: BinaryQuantizationQueryEncoding? = nil) {
+        self.alwaysRam = alwaysRam
+        self.encoding = encoding
+        self.queryEncoding = queryEncoding
+    }
+
     enum CodingKeys: String, CodingKey {
         case alwaysRam = "always_ram"
         case memory, encoding

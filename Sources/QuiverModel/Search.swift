@@ -37,6 +37,10 @@ public struct SearchParams: Sendable, Equatable {
     public var hnswEf: Int?
     public var exact = false
     public var indexedOnly = false
+    /// `quantization`: ignore the codes, rescore with the originals (default true), oversample.
+    public var quantizationIgnore = false
+    public var quantizationRescore: Bool?
+    public var quantizationOversampling: Double?
 }
 
 /// One search result (`ScoredPoint`).
@@ -181,6 +185,16 @@ extension PointsJSON {
                 let qp = join(p, "quantization")
                 let quantization = try object(q, qp)
                 try allowOnly(quantization, ["ignore", "rescore", "oversampling"], qp)
+                for name in ["ignore", "rescore"] {
+                    guard let raw = quantization[name], !raw.isNull else { continue }
+                    guard case .bool(let flag) = raw else { throw fail(join(qp, name), "invalid type: \(raw.kindDescription), expected a boolean") }
+                    if name == "ignore" { request.params.quantizationIgnore = flag } else { request.params.quantizationRescore = flag }
+                }
+                if let raw = quantization["oversampling"], !raw.isNull {
+                    guard let value = raw.doubleValue else { throw fail(join(qp, "oversampling"), "invalid type: \(raw.kindDescription), expected a number") }
+                    guard value >= 1 else { throw fail(join(qp, "oversampling"), "value \(value) invalid, must be 1.0 or larger") }
+                    request.params.quantizationOversampling = value
+                }
             }
         }
         if let raw = body["limit"], !raw.isNull {

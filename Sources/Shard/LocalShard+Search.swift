@@ -24,7 +24,12 @@ extension LocalShard {
                 switch entry.plan(filter, vectorIndexed: index != nil, exact: options.exact, fullScanThreshold: options.fullScanThreshold) {
                 case .vectorIndex:
                     let accept = GraphFilter(entry: entry, filter: filter)
-                    let hits = index!.search(q.baseAddress!, k: limit, ef: options.hnswEf ?? index!.spec.efConstruct, accept: accept)
+                    // Quantized codes choose `oversampling` × limit candidates, which the float
+                    // vectors then rank (rescoring); without rescoring only `limit` are chosen.
+                    let quantized = index!.quantized != nil && !options.ignoreQuantization
+                    let k = quantized && options.rescore ? Int((Double(limit) * max(1, options.oversampling)).rounded(.up)) : limit
+                    let hits = index!.search(q.baseAddress!, k: k, ef: max(k, options.hnswEf ?? index!.spec.efConstruct), accept: accept,
+                                             quantized: quantized)
                     // The graph checked the filter; score the hits as a scan would.
                     let scored = Scan(query: q, distance: distance, minimum: minimum, filter: nil, entry: entry, segment: segment)
                     for hit in hits {
@@ -67,11 +72,20 @@ public struct SearchOptions: Sendable {
     public var fullScanThreshold: Int
     /// The graph search's beam (`params.hnsw_ef`); the graph's `ef_construct` when nil.
     public var hnswEf: Int?
+    /// `params.quantization`: search with the float vectors only (`ignore`); rank the quantized
+    /// candidates by the float vectors (`rescore`), taking `oversampling` × limit of them.
+    public var ignoreQuantization: Bool
+    public var rescore: Bool
+    public var oversampling: Double
 
-    public init(exact: Bool = false, fullScanThreshold: Int = .max, hnswEf: Int? = nil) {
+    public init(exact: Bool = false, fullScanThreshold: Int = .max, hnswEf: Int? = nil,
+                ignoreQuantization: Bool = false, rescore: Bool = true, oversampling: Double = 1) {
         self.exact = exact
         self.fullScanThreshold = fullScanThreshold
         self.hnswEf = hnswEf
+        self.ignoreQuantization = ignoreQuantization
+        self.rescore = rescore
+        self.oversampling = oversampling
     }
 }
 

@@ -122,16 +122,19 @@ public actor LocalShard {
 
     /// Where immutable segments keep their data, and the vector indexes they get: one HNSW graph
     /// per vector, with the vector's `hnsw_config` over the collection's, unless indexing is off
-    /// (`indexing_threshold: 0`). `payload_m` defaults to `m`, as in Qdrant.
+    /// (`indexing_threshold: 0`). `payload_m` defaults to `m`, as in Qdrant. Quantized codes go
+    /// with the graph (the vector's `quantization_config` over the collection's).
     public static func storage(for config: CollectionConfig) -> ImmutableSegment.Storage {
         var specs: [String: VectorIndexSpec] = [:]
         if (config.optimizerConfig.indexingThreshold ?? 10_000) != 0 {
             for (name, params) in config.params.vectors.all {
                 let hnsw = config.hnswConfig.applying(params.hnswConfig)
                 let threads = hnsw.maxIndexingThreads > 0 ? hnsw.maxIndexingThreads : ProcessInfo.processInfo.activeProcessorCount
+                let quantization = VectorIndexSpec.method(params.quantizationConfig ?? config.quantizationConfig)
                 specs[name] = VectorIndexSpec(m: hnsw.m, efConstruct: hnsw.efConstruct, payloadM: hnsw.payloadM ?? hnsw.m,
                                               onDisk: hnsw.onDisk ?? false, distance: params.distance, threads: threads,
-                                              blockMinimum: hnsw.fullScanThreshold * 1024 / max(1, Int(params.size) * 4))
+                                              blockMinimum: hnsw.fullScanThreshold * 1024 / max(1, Int(params.size) * 4),
+                                              quantization: quantization?.0, quantizationInRAM: quantization?.inRAM ?? false)
             }
         }
         return ImmutableSegment.Storage(vectorsOnDisk: config.params.vectors.all.mapValues { $0.onDisk ?? false },

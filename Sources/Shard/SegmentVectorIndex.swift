@@ -2,7 +2,7 @@ import DiskIO
 import Foundation
 import QuiverModel
 import Synchronization
-import VectorIndex
+public import VectorIndex
 
 /// How the vector index of one named vector is built in immutable segments: the resolved
 /// `hnsw_config` (the vector's own over the collection's) and the distance.
@@ -18,8 +18,13 @@ public struct VectorIndexSpec: Sendable, Equatable {
     /// Payload values held by fewer points get no extra links: the planner scans those
     /// (`full_scan_threshold` in points).
     public var blockMinimum: Int
+    /// The vector's `quantization_config` over the collection's, resolved; nil for none.
+    public var quantization: QuantizationMethod?
+    /// Quantized codes in memory even when the vectors are on disk (`always_ram`).
+    public var quantizationInRAM: Bool
 
-    public init(m: Int, efConstruct: Int, payloadM: Int, onDisk: Bool, distance: Distance, threads: Int, blockMinimum: Int) {
+    public init(m: Int, efConstruct: Int, payloadM: Int, onDisk: Bool, distance: Distance, threads: Int, blockMinimum: Int,
+                quantization: QuantizationMethod? = nil, quantizationInRAM: Bool = false) {
         self.m = m
         self.efConstruct = efConstruct
         self.payloadM = payloadM
@@ -27,6 +32,53 @@ public struct VectorIndexSpec: Sendable, Equatable {
         self.distance = distance
         self.threads = threads
         self.blockMinimum = blockMinimum
+        self.quantization = quantization
+        self.quantizationInRAM = quantizationInRAM
+    }
+
+    /// Qdrant's quantization settings as a method. Turbo quantization (4 bits or fewer per
+    /// element) maps to the nearest method here: 4 bits to int8 scalar, fewer to binary.
+    public static func method(_ config: QuantizationConfig?) -> (QuantizationMethod, inRAM: Bool)? {
+        switch config {
+        case nil: return nil
+        case .scalar(let c)?: return (.scalar(quantile: c.quantile ?? 1), c.alwaysRam ?? false)
+        case .binary(let c)?:
+            let bits: QuantizationMethod.BinaryBits = switch c.encoding {
+            case .oneAndHalfBits?: .oneAndHalf
+            case .twoBits?: .two
+            case .oneBit?, nil: .one
+            }
+            let asymmetric = c.queryEncoding == .scalar4bits || c.queryEncoding == .scalar8bits
+            return (.binary(bits: bits, asymmetric: asymmetric), c.alwaysRam ?? false)
+        case .product(let c)?:
+            let group = switch c.compression {
+            case .x4: 1
+            case .x8: 2
+            case .x16: 4
+            case .x32: 8
+            case .x64: 16
+            }
+            return (.product(elementsPerCode: group), c.alwaysRam ?? false)
+        case .turbo(let c)?:
+            let method: QuantizationMethod = switch c.bits {
+            case .bits1?: .binary(bits: .one, asymmetric: true)
+            case .bits1_5?: .binary(bits: .oneAndHalf, asymmetric: false)
+            case .bits2?: .binary(bits: .two, asymmetric: true)
+            case .bits4?, nil: .scalar(quantile: 1)
+            }
+            return (method, c.alwaysRam ?? false)
+        }
+    }
+
+    /// The quantized codes' file of vector number `index`, named by the method.
+    func quantizationFile(_ index: Int) -> String? {
+        guard let quantization else { return nil }
+        let method = switch quantization {
+        case .scalar(let quantile): "scalar-q\(Int((quantile * 1_000_000).rounded()))"
+        case .binary(let bits, let asymmetric): "binary-\(bits)\(asymmetric ? "-asym" : "")"
+        case .product(let group): "pq-\(group)"
+        }
+        return "quant-\(index)-\(method)-\(distance.rawValue.lowercased()).bin"
     }
 
     /// `m: 0` turns the graph off, as in Qdrant.
@@ -38,10 +90,10 @@ public struct VectorIndexSpec: Sendable, Equatable {
         "hnsw-\(index)-m\(m)-ef\(efConstruct)-pm\(payloadM)-\(distance.rawValue.lowercased()).bin"
     }
 
-    /// Whether a graph built with `other` serves this configuration (storage mode aside).
-    func sameGraph(_ other: VectorIndexSpec) -> Bool {
+    /// Whether an index built with `other` serves this configuration (storage modes aside).
+    func sameIndex(_ other: VectorIndexSpec) -> Bool {
         m == other.m && efConstruct == other.efConstruct && payloadM == other.payloadM && distance == other.distance
-            && (payloadM == 0 || blockMinimum == other.blockMinimum)
+            && (payloadM == 0 || blockMinimum == other.blockMinimum) && quantization == other.quantization
     }
 
     var metric: IndexMetric {
@@ -77,18 +129,26 @@ final class ContextPool: Sendable {
     }
 }
 
-/// One vector's HNSW graph in an immutable segment, with the vectors it compares.
+/// One vector's HNSW graph in an immutable segment, with the vectors it compares and, when
+/// configured, their quantized codes.
 struct SegmentVectorIndex: @unchecked Sendable {
     let spec: VectorIndexSpec
     let graph: HNSWGraph
     let space: VectorSpace
     /// Keeps `space`'s memory alive: the column's region, or a float32 copy.
     let vectors: AnyObject
+    let quantized: QuantizedVectors?
     let contexts: ContextPool
 
-    /// The `k` nearest offsets `accept` lets through, nearest first, with their index distance.
-    func search<F: PointFilter>(_ query: UnsafePointer<Float>, k: Int, ef: Int, accept: F) -> [Neighbor] {
-        contexts.with { graph.search(query, k: k, ef: ef, space: space, filter: accept, context: $0) }
+    /// The `k` nearest offsets `accept` lets through, nearest first, by float distance, or by
+    /// quantized distance when the segment has codes and `quantized` is true.
+    func search<F: PointFilter>(_ query: UnsafePointer<Float>, k: Int, ef: Int, accept: F, quantized useCodes: Bool) -> [Neighbor] {
+        contexts.with { context in
+            if useCodes, let quantized {
+                return graph.search(quantized.scorer(query, metric: spec.metric), k: k, ef: ef, filter: accept, context: context)
+            }
+            return graph.search(query, k: k, ef: ef, space: space, filter: accept, context: context)
+        }
     }
 }
 
@@ -127,7 +187,16 @@ extension ImmutableSegment {
                   let region = try? (spec.onDisk ? disk.map(path) : disk.readRegion(path)),
                   let graph = HNSWGraph(file: region.bytes, owner: region), graph.count == totalCount,
                   let (space, owner) = vectorSpace(name, spec: spec) else { continue }
-            vectorIndexes[name] = SegmentVectorIndex(spec: spec, graph: graph, space: space, vectors: owner,
+            var quantized: QuantizedVectors?
+            if let file = spec.quantizationFile(number) {
+                let path = joinPath(directory, file)
+                let inRAM = spec.quantizationInRAM || !(columns[name]?.onDisk ?? false)
+                guard disk.fileExists(path), let region = try? (inRAM ? disk.readRegion(path) : disk.map(path)),
+                      let loaded = QuantizedVectors.load(file: region.bytes, owner: region), loaded.count == totalCount,
+                      loaded.method == spec.quantization else { continue }
+                quantized = loaded
+            }
+            vectorIndexes[name] = SegmentVectorIndex(spec: spec, graph: graph, space: space, vectors: owner, quantized: quantized,
                                                      contexts: ContextPool(count: totalCount))
         }
     }
@@ -136,7 +205,7 @@ extension ImmutableSegment {
     func missingVectorIndexes(_ specs: [String: VectorIndexSpec]) -> [String] {
         specs.compactMap { name, spec in
             guard spec.buildsGraph, columns[name] != nil else { return nil }
-            guard let index = vectorIndexes[name], index.spec.sameGraph(spec) else { return name }
+            guard let index = vectorIndexes[name], index.spec.sameIndex(spec) else { return name }
             return nil
         }
     }
@@ -168,11 +237,26 @@ extension ImmutableSegment {
                let region = try? disk.map(path), let mapped = HNSWGraph(file: region.bytes, owner: region) {
                 graph = mapped
             }
-            vectorIndexes[name] = SegmentVectorIndex(spec: spec, graph: graph, space: space, vectors: owner,
+            var quantized: QuantizedVectors?
+            if let method = spec.quantization, let file = spec.quantizationFile(number) {
+                quantized = QuantizedVectors.train(space, method: method, points: points)
+                let path = joinPath(directory, file)
+                let inRAM = spec.quantizationInRAM || !(columns[name]?.onDisk ?? false)
+                if (try? disk.writeFileAtomically(path, quantized!.encoded())) != nil, !inRAM,
+                   let region = try? disk.map(path), let mapped = QuantizedVectors.load(file: region.bytes, owner: region) {
+                    quantized = mapped
+                }
+            }
+            vectorIndexes[name] = SegmentVectorIndex(spec: spec, graph: graph, space: space, vectors: owner, quantized: quantized,
                                                      contexts: ContextPool(count: totalCount))
         }
-        let wanted = Set(vectorIndexes.compactMap { name, index in names.firstIndex(of: name).map(index.spec.graphFile) })
-        for file in (try? disk.listDirectory(directory)) ?? [] where file.hasPrefix("hnsw-") && !wanted.contains(file) {
+        var wanted = Set<String>()
+        for (name, index) in vectorIndexes {
+            guard let number = names.firstIndex(of: name) else { continue }
+            wanted.insert(index.spec.graphFile(number))
+            if let file = index.spec.quantizationFile(number) { wanted.insert(file) }
+        }
+        for file in (try? disk.listDirectory(directory)) ?? [] where (file.hasPrefix("hnsw-") || file.hasPrefix("quant-")) && !wanted.contains(file) {
             try? disk.removeItem(joinPath(directory, file))
         }
     }

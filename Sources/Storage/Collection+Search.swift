@@ -48,7 +48,9 @@ extension Collection {
             merged += await shard.search(query, using: request.using, distance: params.distance, filter: request.filter, limit: window,
                                          threshold: request.scoreThreshold, withPayload: request.withPayload, withVector: request.withVector,
                                          options: SearchOptions(exact: request.params.exact, fullScanThreshold: fullScanThreshold,
-                                                                hnswEf: request.params.hnswEf))
+                                                                hnswEf: request.params.hnswEf, ignoreQuantization: request.params.quantizationIgnore,
+                                                                rescore: request.params.quantizationRescore ?? true,
+                                                                oversampling: request.params.quantizationOversampling ?? 1))
         }
         let higherIsBetter = params.distance.higherIsBetter
         merged.sort { a, b in

@@ -11,8 +11,9 @@ import Testing
     static let dimension = 16
     static let points = 4000
 
-    static func collection(m: Int = 8, onDisk: Bool = false) -> CollectionConfig {
+    static func collection(m: Int = 8, onDisk: Bool = false, quantization: QuantizationConfig? = nil) -> CollectionConfig {
         var params = VectorParams(size: UInt64(dimension), distance: .euclid)
+        params.quantizationConfig = quantization
         var hnsw = HnswConfigDiff()
         hnsw.m = m
         hnsw.efConstruct = 64
@@ -142,6 +143,37 @@ import Testing
             #expect(segment.vectorIndexes[""]?.spec.m == 12)
             let graphs = try PosixDisk().listDirectory(segment.directory).filter { $0.hasPrefix("hnsw-") }
             #expect(graphs == ["hnsw-0-m12-ef64-pm12-euclid.bin"])
+        }
+    }
+
+    /// Quantized codes are built with the graph; the search walks them and rescoring ranks the
+    /// oversampled candidates by the float vectors; another method rebuilds the segments.
+    @Test func quantizedSegmentsSearchWithRescoring() async throws {
+        let dir = TempDir()
+        let scalar = Self.collection(quantization: .scalar(ScalarQuantizationConfig(type: .int8, quantile: 0.99)))
+        let (shard, _) = try await indexedShard(dir, config: scalar)
+        for segment in await shard.segments.entries.compactMap(\.immutable) {
+            let index = try #require(segment.vectorIndexes[""])
+            #expect(index.quantized?.method == .scalar(quantile: 0.99))
+            #expect(try PosixDisk().listDirectory(segment.directory).contains("quant-0-scalar-q990000-euclid.bin"))
+        }
+        #expect(await recall(shard, options: SearchOptions(oversampling: 2)) >= 0.95)
+        #expect(await recall(shard, options: SearchOptions(ignoreQuantization: true)) >= 0.95)
+        // Scores are always the float vectors' own.
+        let query = Self.vector(5)
+        let hit = try #require(await shard.search(query, using: "", distance: .euclid, filter: nil, limit: 1, threshold: nil,
+                                                   withPayload: .none, withVector: .all, options: SearchOptions(rescore: false)).first)
+        let stored = try #require(hit.vectors?[""])
+        #expect(abs(hit.score - zip(query, stored).reduce(0) { $0 + ($1.0 - $1.1) * ($1.0 - $1.1) }.squareRoot()) < 1e-4)
+        // Switching to binary quantization plans a rebuild that replaces the codes.
+        let binary = Self.collection(quantization: .binary(BinaryQuantizationConfig()))
+        let t = thresholds(sealBytes: 1000 * Self.dimension * 4, segments: 8, storage: LocalShard.storage(for: binary))
+        try await shard.applyStorage(t.storage)
+        #expect(await shard.plannedOptimization(t)?.optimizer == "indexing")
+        while try await shard.optimize(t) {}
+        for segment in await shard.segments.entries.compactMap(\.immutable) {
+            #expect(segment.vectorIndexes[""]?.quantized?.method == .binary(bits: .one, asymmetric: false))
+            #expect(try PosixDisk().listDirectory(segment.directory).filter { $0.hasPrefix("quant-") } == ["quant-0-binary-one-euclid.bin"])
         }
     }
 
