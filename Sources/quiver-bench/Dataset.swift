@@ -2,7 +2,8 @@ import Foundation
 
 /// A benchmark dataset as `../shared/bench` writes it: `base.fvecs`, `queries.fvecs`, `gt.ivecs`,
 /// `meta.json`, payload fields as `.npy` int32 arrays and filtered ground truth.
-struct Dataset {
+/// Read-only after loading, so shared by the benchmark threads.
+struct Dataset: @unchecked Sendable {
     let directory: URL
     let meta: [String: Any]
     let base: [Float]
@@ -61,6 +62,22 @@ struct Dataset {
             for i in 0..<n { out[i] = raw.loadUnaligned(fromByteOffset: start + 4 * i, as: Int32.self) }
             return (out, shape)
         }
+    }
+
+    /// Points per value of each integer payload field with at most 1,000 distinct values (the
+    /// keyword-like fields a payload index would give blocks).
+    func payloadValueBlocks() throws -> [[UInt32]] {
+        var blocks: [[UInt32]] = []
+        for field in (meta["payload_fields"] as? [String: Any] ?? [:]).keys.sorted() {
+            let values = try readNpyInt32("payload_\(field).npy").0
+            var byValue: [Int32: [UInt32]] = [:]
+            for (i, v) in values.enumerated() {
+                byValue[v, default: []].append(UInt32(i))
+                if byValue.count > 1000 { break }
+            }
+            if byValue.count <= 1000 { blocks += byValue.keys.sorted().map { byValue[$0]! } }
+        }
+        return blocks
     }
 
     /// The named filters of `meta.json` with the points each passes (evaluated here from the

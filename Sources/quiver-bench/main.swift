@@ -6,11 +6,20 @@ import VectorIndex
 ///
 ///     quiver-bench engine --data DIR --m 16 --ef-construct 100 --threads T --k 10
 ///                         --ef 10,16,32,64 [--json] [--filters --filter-queries 200 --filter-ef 64,128]
+///                         [--payload-m M] [--quantization scalar|binary|binary2|binary1.5|pq4|pq8|pq16 --oversampling 2]
 ///
-/// Prints build time, memory, and recall@k and single-thread queries/s per `ef` (best of 3), and
-/// with --filters the same for each filter of meta.json, planned as the server plans a segment:
-/// an exact scan of the matching points below `full_scan_threshold`, the graph above. With
-/// --json the last line is the JSON object `../shared/bench/bench_peers.py` reads.
+/// Prints build time, memory, and recall@k and queries/s per `ef` (best of 3), single-threaded
+/// and on all threads; with --filters the same for each filter of meta.json, planned as the
+/// server plans a segment: an exact scan of the matching points below `full_scan_threshold`,
+/// the graph above (with payload links for the integer payload values when --payload-m > 0).
+/// With --quantization, the sweep again with the graph walked on quantized codes and the
+/// oversampled candidates rescored by the float vectors. With --json the last line is the JSON
+/// object `../shared/bench/bench_peers.py` reads (extra keys: `quantized`, `qps_all`).
+///
+///     quiver-bench rest --url http://127.0.0.1:6333 --data DIR [--clients 4] [--batch 256] [--ef 64]
+///
+/// Measures a running server through its REST API: upload throughput, time until the collection
+/// is green, recall@k, and search queries/s with latency p50/p99 from concurrent clients.
 
 struct Options {
     var data = ""
@@ -25,6 +34,9 @@ struct Options {
     var filterEfs = [64, 128, 256, 512]
     /// KB of vectors, as Qdrant's `full_scan_threshold`.
     var fullScanThresholdKB = 10_000
+    var payloadM = 0
+    var quantization: QuantizationMethod?
+    var oversampling = 2.0
 
     init(_ arguments: [String]) throws {
         var rest = arguments[...]
@@ -46,6 +58,21 @@ struct Options {
             case "--filter-queries": filterQueries = Int(try value(flag)) ?? filterQueries
             case "--filter-ef": filterEfs = try ints(flag)
             case "--full-scan-threshold-kb": fullScanThresholdKB = Int(try value(flag)) ?? fullScanThresholdKB
+            case "--payload-m": payloadM = Int(try value(flag)) ?? payloadM
+            case "--oversampling": oversampling = Double(try value(flag)) ?? oversampling
+            case "--quantization":
+                switch try value(flag) {
+                case "scalar": quantization = .scalar(quantile: 0.99)
+                case "binary": quantization = .binary(bits: .one, asymmetric: false)
+                case "binary-asym": quantization = .binary(bits: .one, asymmetric: true)
+                case "binary1.5": quantization = .binary(bits: .oneAndHalf, asymmetric: false)
+                case "binary2": quantization = .binary(bits: .two, asymmetric: true)
+                case "pq4": quantization = .product(elementsPerCode: 1)
+                case "pq8": quantization = .product(elementsPerCode: 2)
+                case "pq16": quantization = .product(elementsPerCode: 4)
+                case "pq32": quantization = .product(elementsPerCode: 8)
+                case let other: throw BenchError("unknown --quantization \(other)")
+                }
             default: throw BenchError("unknown option \(flag)")
             }
         }
@@ -97,7 +124,17 @@ func runEngine(_ options: Options) throws {
     try base.withUnsafeBufferPointer { basePointer in
         let space = VectorSpace(base: basePointer.baseAddress!, count: dataset.count, dimension: dimension, metric: metric)
         let cpuStart = cpuSeconds(), start = now()
-        let graph = HNSWGraph.build(space, HNSWParameters(m: options.m, efConstruct: options.efConstruct, threads: options.threads))
+        let parameters = HNSWParameters(m: options.m, efConstruct: options.efConstruct, threads: options.threads)
+        // Payload blocks as the server chooses them: values held by more than the full-scan
+        // threshold and fewer than 4 / m of the points.
+        let threshold = options.fullScanThresholdKB * 1024 / (dimension * 4)
+        let blocks = options.payloadM > 0 && options.filters
+            ? try dataset.payloadValueBlocks().filter { $0.count > threshold && $0.count <= dataset.count * 4 / options.m } : []
+        let graph = HNSWGraph.build(space, parameters, extraLinks: blocks.isEmpty ? 0 : 2 * options.payloadM)
+        if !blocks.isEmpty {
+            graph.addPayloadLinks(space, blocks: blocks, HNSWParameters(m: options.payloadM, efConstruct: options.efConstruct, threads: options.threads))
+            log("payload links for \(blocks.count) value blocks")
+        }
         let buildSeconds = now() - start, buildCPU = cpuSeconds() - cpuStart
         let memory = memoryMB()
         log(String(format: "build: %.2f s (%.2f s CPU, %d threads), index %.1f MB, peak %.1f MB", buildSeconds, buildCPU, options.threads,
@@ -107,29 +144,26 @@ func runEngine(_ options: Options) throws {
         output["index_rss_mb"] = memory.rss - rssBefore
         output["peak_rss_mb"] = memory.peak
         let context = SearchContext(count: dataset.count)
-        var sweep: [[String: Any]] = []
         try queries.withUnsafeBufferPointer { queryPointer in
             func query(_ q: Int) -> UnsafePointer<Float> { queryPointer.baseAddress! + q * dimension }
-            for ef in options.efs {
-                var hits = 0
-                for q in 0..<dataset.queryCount {
-                    let found = graph.search(query(q), k: options.k, ef: ef, space: space, filter: AcceptAll(), context: context)
-                    hits += recall(found.map(\.point), dataset.truth[q].prefix(options.k))
-                }
-                var best = 0.0, bestCPU = 0.0
-                for _ in 0..<3 {
-                    let t = now(), c = cpuSeconds()
-                    for q in 0..<dataset.queryCount {
-                        _ = graph.search(query(q), k: options.k, ef: ef, space: space, filter: AcceptAll(), context: context)
-                    }
-                    best = max(best, Double(dataset.queryCount) / (now() - t))
-                    bestCPU = max(bestCPU, Double(dataset.queryCount) / max(1e-9, cpuSeconds() - c))
-                }
-                let r = Double(hits) / Double(dataset.queryCount * options.k)
-                log(String(format: "ef %5d: recall@%d %.4f, %8.0f queries/s", ef, options.k, r, best))
-                sweep.append(["ef": ef, "recall": r, "qps": best, "cpu_qps": bestCPU])
+            output["sweep"] = sweep(dataset, options: options, label: "float") { q, ef, context in
+                graph.search(query(q), k: options.k, ef: ef, space: space, filter: AcceptAll(), context: context).map(\.point)
             }
-            output["sweep"] = sweep
+            if let method = options.quantization {
+                let t = now()
+                let quantized = QuantizedVectors.train(space, method: method, points: Array(0..<UInt32(dataset.count)))
+                let trainSeconds = now() - t
+                log(String(format: "quantization %@: %.2f s, %.1f MB of codes", "\(method)", trainSeconds, Double(quantized.bytesInMemory) / 1e6))
+                let candidates = Int((Double(options.k) * options.oversampling).rounded(.up))
+                let runs = sweep(dataset, options: options, label: "quantized") { q, ef, context in
+                    let found = graph.search(quantized.scorer(query(q), metric: metric), k: candidates, ef: max(ef, candidates),
+                                             filter: AcceptAll(), context: context)
+                    return found.map { Neighbor(distance: space.distance(query(q), $0.point), point: $0.point) }
+                        .sorted { $0.distance < $1.distance }.prefix(options.k).map(\.point)
+                }
+                output["quantized"] = ["method": "\(method)", "oversampling": options.oversampling, "train_s": trainSeconds,
+                                       "codes_mb": Double(quantized.bytesInMemory) / 1e6, "sweep": runs]
+            }
             if options.filters {
                 output["filtered"] = try filtered(dataset, graph: graph, space: space, query: query, context: context, options: options)
             }
@@ -139,6 +173,38 @@ func runEngine(_ options: Options) throws {
         let data = try JSONSerialization.data(withJSONObject: output, options: [.sortedKeys])
         print(String(decoding: data, as: UTF8.self))
     }
+}
+
+/// Recall@k and queries/s per `ef`: single-threaded (best of 3) and on `threads` threads.
+func sweep(_ dataset: Dataset, options: Options, label: String,
+           _ search: @escaping (Int, Int, SearchContext) -> [UInt32]) -> [[String: Any]] {
+    // The searches only read shared data; each thread has its own context.
+    nonisolated(unsafe) let shared = search
+    var runs: [[String: Any]] = []
+    let context = SearchContext(count: dataset.count)
+    for ef in options.efs {
+        var hits = 0
+        for q in 0..<dataset.queryCount { hits += recall(search(q, ef, context), dataset.truth[q].prefix(options.k)) }
+        var best = 0.0, bestCPU = 0.0
+        for _ in 0..<3 {
+            let t = now(), c = cpuSeconds()
+            for q in 0..<dataset.queryCount { _ = search(q, ef, context) }
+            best = max(best, Double(dataset.queryCount) / (now() - t))
+            bestCPU = max(bestCPU, Double(dataset.queryCount) / max(1e-9, cpuSeconds() - c))
+        }
+        // All threads: each takes the next query.
+        let threads = max(1, options.threads), count = dataset.queryCount
+        let t = now()
+        DispatchQueue.concurrentPerform(iterations: threads) { worker in
+            let own = SearchContext(count: dataset.count)
+            for q in stride(from: worker, to: count, by: threads) { _ = shared(q, ef, own) }
+        }
+        let all = Double(count) / (now() - t)
+        let r = Double(hits) / Double(dataset.queryCount * options.k)
+        log(String(format: "%@ ef %5d: recall@%d %.4f, %8.0f queries/s (1 thread), %8.0f (%d threads)", label, ef, options.k, r, best, all, threads))
+        runs.append(["ef": ef, "recall": r, "qps": best, "cpu_qps": bestCPU, "qps_all": all])
+    }
+    return runs
 }
 
 /// Filtered queries, planned per filter as a segment plans them.
@@ -195,12 +261,15 @@ func filtered(_ dataset: Dataset, graph: HNSWGraph, space: VectorSpace, query: (
 }
 
 let arguments = Array(CommandLine.arguments.dropFirst())
-guard arguments.first == "engine" else {
-    log("usage: quiver-bench engine --data DIR [--m 16] [--ef-construct 100] [--threads T] [--k 10] [--ef 10,20,...] [--json] [--filters --filter-queries N --filter-ef 64,128]")
-    exit(2)
-}
 do {
-    try runEngine(try Options(Array(arguments.dropFirst())))
+    switch arguments.first {
+    case "engine": try runEngine(try Options(Array(arguments.dropFirst())))
+    case "rest": try runREST(try RESTOptions(Array(arguments.dropFirst())))
+    default:
+        log("usage: quiver-bench engine --data DIR [--m 16] [--ef-construct 100] [--threads T] [--k 10] [--ef 10,20,...] [--json] [--filters --filter-queries N --filter-ef 64,128] [--payload-m M] [--quantization scalar|binary|pq8 --oversampling 2]")
+        log("       quiver-bench rest --url URL --data DIR [--collection bench] [--clients 4] [--batch 256] [--ef 64] [--queries N]")
+        exit(2)
+    }
 } catch {
     log("quiver-bench: \(error)")
     exit(1)
