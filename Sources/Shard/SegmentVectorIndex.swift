@@ -177,7 +177,8 @@ extension ImmutableSegment {
     }
 
     /// Loads the graph files the specs name; a missing or damaged file leaves that vector without
-    /// a graph, which the optimizer then builds (`missingVectorIndexes`).
+    /// a graph, which the optimizer then builds (`missingVectorIndexes`). When nothing is missing,
+    /// files of other configurations are removed.
     mutating func loadVectorIndexes(_ specs: [String: VectorIndexSpec], disk: any Disk) {
         vectorIndexes = [:]
         for (number, name) in dimensions.keys.sorted().enumerated() {
@@ -199,6 +200,8 @@ extension ImmutableSegment {
             vectorIndexes[name] = SegmentVectorIndex(spec: spec, graph: graph, space: space, vectors: owner, quantized: quantized,
                                                      contexts: ContextPool(count: totalCount))
         }
+        // Files of a configuration no longer in force (the graphs still wanted are rebuilt).
+        if missingVectorIndexes(specs).isEmpty { removeUnusedIndexFiles(disk: disk) }
     }
 
     /// The vectors whose graph the specs ask for and the segment lacks (or has for other settings).
@@ -250,6 +253,13 @@ extension ImmutableSegment {
             vectorIndexes[name] = SegmentVectorIndex(spec: spec, graph: graph, space: space, vectors: owner, quantized: quantized,
                                                      contexts: ContextPool(count: totalCount))
         }
+        removeUnusedIndexFiles(disk: disk)
+    }
+
+    /// Removes graph and code files that no index of the segment uses (left by another
+    /// configuration).
+    func removeUnusedIndexFiles(disk: any Disk) {
+        let names = dimensions.keys.sorted()
         var wanted = Set<String>()
         for (name, index) in vectorIndexes {
             guard let number = names.firstIndex(of: name) else { continue }

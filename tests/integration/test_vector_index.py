@@ -1,0 +1,157 @@
+"""The vector index through the real server: HNSW graphs built by the optimizer in the
+background while searches and writes go on, quantized codes with rescoring, PATCH of the
+quantization, and graphs reloaded from their files after a crash."""
+
+import random
+import threading
+
+import requests
+from qdrant_client import QdrantClient, models
+
+from test_segments import wait_green
+
+DIM = 32
+
+
+def client_for(node):
+    return QdrantClient(url=node.url, timeout=30, check_compatibility=False)
+
+
+def clustered(n, seed):
+    rng = random.Random(seed)
+    centres = [[rng.uniform(-1, 1) for _ in range(DIM)] for _ in range(30)]
+    return [[c + rng.uniform(-0.25, 0.25) for c in centres[rng.randrange(30)]] for _ in range(n)]
+
+
+def create(client, **extra):
+    # 100 KB of 32-d float32 vectors is 800 points: the upload below seals several segments.
+    client.create_collection(
+        "c", vectors_config=models.VectorParams(size=DIM, distance=models.Distance.EUCLID),
+        optimizers_config=models.OptimizersConfigDiff(indexing_threshold=100, default_segment_number=2),
+        hnsw_config=models.HnswConfigDiff(m=16, ef_construct=64), **extra)
+
+
+def upload(client, vectors):
+    for start in range(0, len(vectors), 500):
+        client.upsert("c", wait=True, points=[
+            models.PointStruct(id=i, vector=vectors[i], payload={"cat": f"c{i % 10}"})
+            for i in range(start, min(len(vectors), start + 500))])
+
+
+def recall(client, queries, **params):
+    found = wanted = 0
+    for q in queries:
+        exact = {p.id for p in client.query_points("c", query=q, limit=10, search_params=models.SearchParams(exact=True)).points}
+        approximate = client.query_points("c", query=q, limit=10, search_params=models.SearchParams(**params)).points
+        found += len(exact & {p.id for p in approximate})
+        wanted += len(exact)
+    return found / wanted
+
+
+def index_files(node, prefix):
+    return sorted(p.name for p in (node.workdir / "storage").rglob(f"{prefix}-*.bin"))
+
+
+def test_graphs_are_built_in_the_background_while_searches_go_on(node):
+    client = client_for(node)
+    create(client)
+    vectors = clustered(6000, seed=1)
+    queries = clustered(30, seed=2)
+    errors, searched = [], [0]
+    done = threading.Event()
+
+    def search_meanwhile():
+        other = client_for(node)
+        while not done.is_set():
+            try:
+                hits = other.query_points("c", query=queries[searched[0] % 30], limit=5).points
+                assert len(hits) <= 5 and all(h.score >= 0 for h in hits)
+                searched[0] += 1
+            except Exception as error:  # noqa: BLE001 - reported below
+                errors.append(error)
+                return
+
+    reader = threading.Thread(target=search_meanwhile)
+    reader.start()
+    try:
+        upload(client, vectors)
+        info = wait_green(client, timeout=120)
+    finally:
+        done.set()
+        reader.join()
+    assert not errors, errors
+    assert searched[0] > 0
+    assert info.points_count == 6000
+    assert index_files(node, "hnsw"), "the optimizer wrote graph files"
+    # Clustered 32-d points with noise are close together: the default beam (ef_construct 64)
+    # finds most, a wider one nearly all.
+    assert recall(client, queries) >= 0.8
+    assert recall(client, queries, hnsw_ef=256) >= 0.95
+    # A filter on an indexed keyword walks the graph (10% of each segment is above a
+    # full_scan_threshold of 10 KB = 80 points) and returns only matches.
+    client.create_payload_index("c", "cat", models.PayloadSchemaType.KEYWORD, wait=True)
+    client.update_collection("c", hnsw_config=models.HnswConfigDiff(full_scan_threshold=10))
+    flt = models.Filter(must=[models.FieldCondition(key="cat", match=models.MatchValue(value="c3"))])
+    for q in queries[:10]:
+        exact = client.query_points("c", query=q, query_filter=flt, limit=10, with_payload=True,
+                                    search_params=models.SearchParams(exact=True)).points
+        approximate = client.query_points("c", query=q, query_filter=flt, limit=10, with_payload=True).points
+        assert all(p.payload["cat"] == "c3" for p in approximate)
+        assert len({p.id for p in exact} & {p.id for p in approximate}) >= 9
+    # Writes during and after indexing are searchable at once.
+    client.upsert("c", wait=True, points=[models.PointStruct(id=99_999, vector=queries[0], payload={"cat": "new"})])
+    assert client.query_points("c", query=queries[0], limit=1).points[0].id == 99_999
+
+
+def test_quantization_rescoring_and_patch(node, openapi):
+    client = client_for(node)
+    create(client, quantization_config=models.ScalarQuantization(
+        scalar=models.ScalarQuantizationConfig(type=models.ScalarType.INT8, quantile=0.99, always_ram=True)))
+    vectors = clustered(4000, seed=3)
+    queries = clustered(30, seed=4)
+    upload(client, vectors)
+    wait_green(client, timeout=120)
+    assert any(name.startswith("quant-0-scalar") for name in index_files(node, "quant"))
+    rescored = models.QuantizationSearchParams(rescore=True, oversampling=2.0)
+    assert recall(client, queries, hnsw_ef=256, quantization=rescored) >= 0.95
+    assert recall(client, queries, hnsw_ef=256, quantization=models.QuantizationSearchParams(ignore=True)) >= 0.95
+    # A bad oversampling is a 400 in Qdrant's error shape.
+    r = requests.post(f"{node.url}/collections/c/points/query",
+                      json={"query": queries[0], "params": {"quantization": {"oversampling": 0.5}}})
+    assert r.status_code == 400
+    openapi.validate(r)
+    assert "oversampling" in r.json()["status"]["error"]
+    # Another method: the segments are re-indexed with binary codes and the collection is green again.
+    client.update_collection("c", quantization_config=models.BinaryQuantization(binary=models.BinaryQuantizationConfig()))
+    assert client.get_collection("c").config.quantization_config.binary is not None
+    wait_green(client, timeout=120)
+    names = index_files(node, "quant")
+    assert names and all(name.startswith("quant-0-binary") for name in names)
+    # One bit per element of 32-d points says little (Qdrant advises binary codes for high
+    # dimensions): check that the codes are in use and results stay well-formed; `ignore` walks
+    # the graph on the original vectors.
+    binary = client.query_points("c", query=queries[0], limit=10,
+                                 search_params=models.SearchParams(quantization=models.QuantizationSearchParams(oversampling=4.0))).points
+    assert len(binary) == 10 and [p.score for p in binary] == sorted(p.score for p in binary)
+    assert recall(client, queries, hnsw_ef=256, quantization=models.QuantizationSearchParams(ignore=True)) >= 0.95
+    client.update_collection("c", quantization_config=models.Disabled.DISABLED)
+    wait_green(client, timeout=120)
+    assert index_files(node, "quant") == []
+
+
+def test_graphs_are_reloaded_after_a_crash(node):
+    client = client_for(node)
+    create(client)
+    vectors = clustered(3000, seed=5)
+    queries = clustered(10, seed=6)
+    upload(client, vectors)
+    wait_green(client, timeout=120)
+    before = [[p.id for p in client.query_points("c", query=q, limit=10).points] for q in queries]
+    files = index_files(node, "hnsw")
+    node.kill()
+    node.start()
+    client = client_for(node)
+    # The graphs come from their files: nothing is planned, and searches answer the same.
+    assert client.get_collection("c").status == models.CollectionStatus.GREEN
+    assert index_files(node, "hnsw") == files
+    assert [[p.id for p in client.query_points("c", query=q, limit=10).points] for q in queries] == before
