@@ -3,14 +3,14 @@ public import QuiverJSON
 public import QuiverModel
 import VectorIndex
 
-/// Exact nearest-neighbour search over a shard's segments.
+/// Nearest-neighbour search over a shard's segments: each segment's graph, or an exact scan.
 extension LocalShard {
     /// The best `limit` points by `distance` to `query` among the live points that have vector
     /// `name` and pass `filter`, best first. Scores are what Qdrant reports: the similarity for
     /// Dot and Cosine (stored and query vectors normalised), the distance for Euclid and Manhattan.
     /// `threshold` drops worse scores. Ties go to the smaller id. Each segment's plan (`plan`)
-    /// compares the filter's estimated cardinality with `fullScanThreshold` points; `exact`
-    /// always scans.
+    /// compares the filter's estimated cardinality with `options.fullScanThreshold` points and
+    /// chooses its graph (approximate) or a scan (exact); `options.exact` always scans.
     public func search(_ query: [Float], using name: String, distance: Distance, filter: Filter?, limit: Int,
                        threshold: Float?, withPayload: WithPayload, withVector: WithVector,
                        options: SearchOptions = SearchOptions()) -> [ScoredPoint] {
