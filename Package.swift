@@ -103,7 +103,7 @@ let package = Package(
         .testTarget(name: "QuiverJSONTests", dependencies: ["QuiverJSON"]),
         .testTarget(name: "DiskIOTests", dependencies: ["DiskIO"]),
         .testTarget(name: "WALTests", dependencies: ["WAL", "DiskIO", "QuiverTesting"]),
-        .testTarget(name: "ShardTests", dependencies: ["Shard", "QuiverModel", "QuiverJSON", "DiskIO", "QuiverTesting"]),
+        .testTarget(name: "ShardTests", dependencies: ["Shard", "QuiverModel", "QuiverJSON", "DiskIO", "QuiverTesting", "VectorIndex"]),
         .testTarget(name: "StorageTests", dependencies: ["Storage", "DiskIO", "QuiverModel", "QuiverJSON", "QuiverTesting", .product(name: "Logging", package: "swift-log")]),
         .testTarget(name: "QuiverServiceTests", dependencies: ["QuiverService", "Storage", "DiskIO", "QuiverModel", "QuiverJSON", .product(name: "Logging", package: "swift-log")]),
         .testTarget(

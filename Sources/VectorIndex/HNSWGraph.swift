@@ -439,11 +439,11 @@ public final class HNSWGraph: @unchecked Sendable {
     }
 }
 
-/// A small, fast, seeded generator for level assignment.
-struct SplitMix: RandomNumberGenerator {
+/// A small, fast, seeded generator (SplitMix64): level assignment, samples, test data.
+public struct SplitMix: RandomNumberGenerator {
     var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
+    public init(seed: UInt64) { state = seed }
+    public mutating func next() -> UInt64 {
         state &+= 0x9E37_79B9_7F4A_7C15
         var z = state
         z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9

@@ -4,6 +4,7 @@ import QuiverJSON
 import QuiverModel
 @testable import Shard
 import Testing
+import VectorIndex
 
 /// HNSW graphs inside immutable segments: built by the optimizer, searched by the planner's
 /// vector-index branch, persisted and reloaded, rebuilt when the configuration changes.
@@ -24,8 +25,8 @@ import Testing
 
     /// Clustered vectors: 40 centres, points scattered around them.
     static func vector(_ i: Int) -> [Float] {
-        var rng = SplitMix64(UInt64(i) &* 0x9E37_79B9_7F4A_7C15 &+ 1)
-        var centre = SplitMix64(UInt64(i % 40) &+ 7)
+        var rng = SplitMix(seed: UInt64(i) &* 0x9E37_79B9_7F4A_7C15 &+ 1)
+        var centre = SplitMix(seed: UInt64(i % 40) &+ 7)
         return (0..<dimension).map { _ in Float(centre.unit() * 10 + rng.unit()) }
     }
 
@@ -192,16 +193,6 @@ import Testing
     }
 }
 
-/// A seeded generator for test data.
-struct SplitMix64 {
-    var state: UInt64
-    init(_ seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
+extension SplitMix {
     mutating func unit() -> Double { Double(next() >> 11) / Double(1 << 53) }
 }
