@@ -32,6 +32,13 @@ public struct HnswConfig: Codable, Sendable, Equatable {
         case inlineStorage = "inline_storage"
     }
 
+    /// `max_indexing_threads`, 0 resolved to `cpus`.
+    public func indexingThreads(cpus: Int) -> Int { maxIndexingThreads > 0 ? maxIndexingThreads : max(1, cpus) }
+
+    /// `full_scan_threshold` (KB of vectors) as a number of float32 vectors of `dimension`: what
+    /// the search planner compares cardinalities with.
+    public func fullScanPoints(dimension: Int) -> Int { fullScanThreshold * 1024 / max(1, dimension * 4) }
+
     public func applying(_ diff: HnswConfigDiff?) -> HnswConfig {
         guard let diff else { return self }
         var result = self
@@ -124,6 +131,9 @@ public struct OptimizersConfig: Codable, Sendable, Equatable {
     /// `nil` means automatic; a number is a fixed thread count.
     public var maxOptimizationThreads: Int?
     public var preventUnoptimized: Bool?
+
+    /// `indexing_threshold` in KB with Qdrant's default (10,000); 0 turns indexing off.
+    public var indexingThresholdKB: Int { indexingThreshold ?? 10_000 }
 
     public init(deletedThreshold: Double = 0.2, vacuumMinVectorNumber: Int = 1000, defaultSegmentNumber: Int = 0,
                 maxSegmentSize: Int? = nil, memmapThreshold: Int? = nil, indexingThreshold: Int? = 10_000,

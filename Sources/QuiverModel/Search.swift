@@ -37,10 +37,10 @@ public struct SearchParams: Sendable, Equatable {
     public var hnswEf: Int?
     public var exact = false
     public var indexedOnly = false
-    /// `quantization`: ignore the codes, rescore with the originals (default true), oversample.
+    /// `quantization`: ignore the codes, rescore with the originals, oversample.
     public var quantizationIgnore = false
-    public var quantizationRescore: Bool?
-    public var quantizationOversampling: Double?
+    public var quantizationRescore = true
+    public var quantizationOversampling = 1.0
 }
 
 /// One search result (`ScoredPoint`).

@@ -220,6 +220,7 @@ public struct ImmutableSegment: SegmentData {
         }
     }
 
+    /// The storage the segment was opened with (its graphs' specs for the indexes it has).
     var storage: Storage {
         Storage(vectorsOnDisk: columns.mapValues(\.onDisk), payloadOnDisk: payloadOnDisk,
                 vectorIndexes: vectorIndexes.mapValues(\.spec))

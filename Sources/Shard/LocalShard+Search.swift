@@ -19,9 +19,12 @@ extension LocalShard {
         let minimum = threshold.map { distance.higherIsBetter ? $0 : -$0 }
         query.withUnsafeBufferPointer { q in
             for (segment, entry) in segments.entries.enumerated() {
-                let scan = Scan(query: q, distance: distance, minimum: minimum, filter: filter, entry: entry, segment: segment)
                 let index = entry.immutable?.vectorIndexes[name]
-                switch entry.plan(filter, vectorIndexed: index != nil, exact: options.exact, fullScanThreshold: options.fullScanThreshold) {
+                let plan = entry.plan(filter, vectorIndexed: index != nil, exact: options.exact, fullScanThreshold: options.fullScanThreshold)
+                // The graph checks the filter while it walks; its hits are only scored.
+                let scan = Scan(query: q, distance: distance, minimum: minimum, filter: plan == .vectorIndex ? nil : filter,
+                                entry: entry, segment: segment)
+                switch plan {
                 case .vectorIndex:
                     let accept = GraphFilter(entry: entry, filter: filter)
                     // Quantized codes choose `oversampling` × limit candidates, which the float
@@ -30,10 +33,8 @@ extension LocalShard {
                     let k = quantized && options.rescore ? Int((Double(limit) * max(1, options.oversampling)).rounded(.up)) : limit
                     let hits = index!.search(q.baseAddress!, k: k, ef: max(k, options.hnswEf ?? index!.spec.efConstruct), accept: accept,
                                              quantized: quantized)
-                    // The graph checked the filter; score the hits as a scan would.
-                    let scored = Scan(query: q, distance: distance, minimum: minimum, filter: nil, entry: entry, segment: segment)
                     for hit in hits {
-                        entry.withVector(name, at: Int(hit.point)) { scored.consider(Int(hit.point), $0, into: &best) }
+                        entry.withVector(name, at: Int(hit.point)) { scan.consider(Int(hit.point), $0, into: &best) }
                     }
                 case .candidates(let candidates):
                     // A payload index narrowed the points down: score only those.

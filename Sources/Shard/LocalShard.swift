@@ -126,14 +126,14 @@ public actor LocalShard {
     /// with the graph (the vector's `quantization_config` over the collection's).
     public static func storage(for config: CollectionConfig) -> ImmutableSegment.Storage {
         var specs: [String: VectorIndexSpec] = [:]
-        if (config.optimizerConfig.indexingThreshold ?? 10_000) != 0 {
+        if config.optimizerConfig.indexingThresholdKB != 0 {
             for (name, params) in config.params.vectors.all {
                 let hnsw = config.hnswConfig.applying(params.hnswConfig)
-                let threads = hnsw.maxIndexingThreads > 0 ? hnsw.maxIndexingThreads : ProcessInfo.processInfo.activeProcessorCount
                 let quantization = VectorIndexSpec.method(params.quantizationConfig ?? config.quantizationConfig)
                 specs[name] = VectorIndexSpec(m: hnsw.m, efConstruct: hnsw.efConstruct, payloadM: hnsw.payloadM ?? hnsw.m,
-                                              onDisk: hnsw.onDisk ?? false, distance: params.distance, threads: threads,
-                                              blockMinimum: hnsw.fullScanThreshold * 1024 / max(1, Int(params.size) * 4),
+                                              onDisk: hnsw.onDisk ?? false, distance: params.distance,
+                                              threads: hnsw.indexingThreads(cpus: ProcessInfo.processInfo.activeProcessorCount),
+                                              blockMinimum: hnsw.fullScanPoints(dimension: Int(params.size)),
                                               quantization: quantization?.0, quantizationInRAM: quantization?.inRAM ?? false)
             }
         }

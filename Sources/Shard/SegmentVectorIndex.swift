@@ -183,16 +183,12 @@ extension ImmutableSegment {
         vectorIndexes = [:]
         for (number, name) in dimensions.keys.sorted().enumerated() {
             guard let spec = specs[name], spec.buildsGraph else { continue }
-            let path = joinPath(directory, spec.graphFile(number))
-            guard disk.fileExists(path),
-                  let region = try? (spec.onDisk ? disk.map(path) : disk.readRegion(path)),
+            guard let region = open(spec.graphFile(number), mapped: spec.onDisk, disk: disk),
                   let graph = HNSWGraph(file: region.bytes, owner: region), graph.count == totalCount,
                   let (space, owner) = vectorSpace(name, spec: spec) else { continue }
             var quantized: QuantizedVectors?
             if let file = spec.quantizationFile(number) {
-                let path = joinPath(directory, file)
-                let inRAM = spec.quantizationInRAM || !(columns[name]?.onDisk ?? false)
-                guard disk.fileExists(path), let region = try? (inRAM ? disk.readRegion(path) : disk.map(path)),
+                guard let region = open(file, mapped: codesMapped(name, spec), disk: disk),
                       let loaded = QuantizedVectors.load(file: region.bytes, owner: region), loaded.count == totalCount,
                       loaded.method == spec.quantization else { continue }
                 quantized = loaded
@@ -235,18 +231,18 @@ extension ImmutableSegment {
                 graph.addPayloadLinks(space, blocks: blocks,
                                       HNSWParameters(m: spec.payloadM, efConstruct: spec.efConstruct, threads: spec.threads))
             }
-            let path = joinPath(directory, spec.graphFile(number))
-            if (try? disk.writeFileAtomically(path, graph.encoded())) != nil, spec.onDisk,
-               let region = try? disk.map(path), let mapped = HNSWGraph(file: region.bytes, owner: region) {
+            // A file that cannot be written only costs a rebuild at the next start; a mapped index
+            // is searched from its file.
+            let graphFile = spec.graphFile(number)
+            if (try? disk.writeFileAtomically(joinPath(directory, graphFile), graph.encoded())) != nil, spec.onDisk,
+               let region = open(graphFile, mapped: true, disk: disk), let mapped = HNSWGraph(file: region.bytes, owner: region) {
                 graph = mapped
             }
             var quantized: QuantizedVectors?
             if let method = spec.quantization, let file = spec.quantizationFile(number) {
                 quantized = QuantizedVectors.train(space, method: method, points: points)
-                let path = joinPath(directory, file)
-                let inRAM = spec.quantizationInRAM || !(columns[name]?.onDisk ?? false)
-                if (try? disk.writeFileAtomically(path, quantized!.encoded())) != nil, !inRAM,
-                   let region = try? disk.map(path), let mapped = QuantizedVectors.load(file: region.bytes, owner: region) {
+                if (try? disk.writeFileAtomically(joinPath(directory, file), quantized!.encoded())) != nil, codesMapped(name, spec),
+                   let region = open(file, mapped: true, disk: disk), let mapped = QuantizedVectors.load(file: region.bytes, owner: region) {
                     quantized = mapped
                 }
             }
@@ -254,6 +250,19 @@ extension ImmutableSegment {
                                                      contexts: ContextPool(count: totalCount))
         }
         removeUnusedIndexFiles(disk: disk)
+    }
+
+    /// A file of the segment's directory, memory-mapped or read into memory; nil when missing
+    /// or unreadable.
+    func open(_ file: String, mapped: Bool, disk: any Disk) -> ByteRegion? {
+        let path = joinPath(directory, file)
+        guard disk.fileExists(path) else { return nil }
+        return try? mapped ? disk.map(path) : disk.readRegion(path)
+    }
+
+    /// Quantized codes stay in memory with `always_ram` or when the vectors do; else they are mapped.
+    func codesMapped(_ name: String, _ spec: VectorIndexSpec) -> Bool {
+        !spec.quantizationInRAM && (columns[name]?.onDisk ?? false)
     }
 
     /// Removes graph and code files that no index of the segment uses (left by another

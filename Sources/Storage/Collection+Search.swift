@@ -40,17 +40,15 @@ extension Collection {
             throw .badInput("Vector dimension error: expected dim: \(params.size), got \(query.count)")
         }
         if params.distance == .cosine { quiver_normalize_f32(&query, query.count) }
-        // full_scan_threshold is in KB of vectors; the planner compares point counts.
-        let thresholdKB = params.hnswConfig?.fullScanThreshold ?? config.hnswConfig.fullScanThreshold
-        let fullScanThreshold = thresholdKB * 1024 / max(1, Int(params.size) * 4)
+        let fullScanThreshold = config.hnswConfig.applying(params.hnswConfig).fullScanPoints(dimension: Int(params.size))
         var merged: [ScoredPoint] = []
         for shard in shards {
             merged += await shard.search(query, using: request.using, distance: params.distance, filter: request.filter, limit: window,
                                          threshold: request.scoreThreshold, withPayload: request.withPayload, withVector: request.withVector,
                                          options: SearchOptions(exact: request.params.exact, fullScanThreshold: fullScanThreshold,
                                                                 hnswEf: request.params.hnswEf, ignoreQuantization: request.params.quantizationIgnore,
-                                                                rescore: request.params.quantizationRescore ?? true,
-                                                                oversampling: request.params.quantizationOversampling ?? 1))
+                                                                rescore: request.params.quantizationRescore,
+                                                                oversampling: request.params.quantizationOversampling))
         }
         let higherIsBetter = params.distance.higherIsBetter
         merged.sort { a, b in

@@ -164,8 +164,8 @@ public actor Collection {
     var thresholds: OptimizerThresholds {
         let optimizers = config.optimizerConfig
         let cpus = ProcessInfo.processInfo.activeProcessorCount
-        let indexingThreads = config.hnswConfig.maxIndexingThreads > 0 ? config.hnswConfig.maxIndexingThreads : max(1, cpus)
-        let indexingKB = optimizers.indexingThreshold ?? 10_000
+        let indexingThreads = config.hnswConfig.indexingThreads(cpus: cpus)
+        let indexingKB = optimizers.indexingThresholdKB
         return OptimizerThresholds(
             deletedThreshold: optimizers.deletedThreshold,
             vacuumMinVectors: optimizers.vacuumMinVectorNumber,
