@@ -23,6 +23,8 @@ let package = Package(
         .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.2"),
         .package(url: "https://github.com/apple/swift-http-types.git", from: "1.8.0"),
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
+        .package(url: "https://github.com/grpc/grpc-swift-2.git", from: "2.4.3"),
+        .package(url: "https://github.com/grpc/grpc-swift-nio-transport.git", from: "2.9.2"),
     ],
     targets: [
         // L0 basics
@@ -46,9 +48,17 @@ let package = Package(
             swiftSettings: strict
         ),
         // L3 cluster / storage
+        // libraft and libuv (Debian libraft-dev, libuv1-dev, liblz4-dev), wrapped in a small C bridge that
+        // owns the loop thread (DESIGN.md §3).
+        .target(
+            name: "CRaftBridge",
+            cSettings: [.unsafeFlags(["-O2"])],
+            linkerSettings: [.linkedLibrary("raft"), .linkedLibrary("uv"), .linkedLibrary("lz4")]
+        ),
+        .target(name: "Consensus", dependencies: ["CRaftBridge", "DiskIO"], swiftSettings: strict),
         .target(
             name: "Storage",
-            dependencies: ["QuiverModel", "QuiverJSON", "DiskIO", "Shard", "CVectorKernels", .product(name: "Logging", package: "swift-log")],
+            dependencies: ["QuiverModel", "QuiverJSON", "DiskIO", "Shard", "CVectorKernels", "Consensus", .product(name: "Logging", package: "swift-log")],
             swiftSettings: strict
         ),
         // L4 service
@@ -71,9 +81,19 @@ let package = Package(
             swiftSettings: strict
         ),
         .target(
+            name: "PeerTransport",
+            dependencies: [
+                "Consensus", "Storage", "QuiverModel",
+                .product(name: "GRPCCore", package: "grpc-swift-2"),
+                .product(name: "GRPCNIOTransportHTTP2Posix", package: "grpc-swift-nio-transport"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict
+        ),
+        .target(
             name: "QuiverServer",
             dependencies: [
-                "RESTServer", "QuiverService", "Storage", "DiskIO", "QuiverModel", "QuiverJSON",
+                "RESTServer", "PeerTransport", "Consensus", "QuiverService", "Storage", "DiskIO", "QuiverModel", "QuiverJSON",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
@@ -94,7 +114,7 @@ let package = Package(
             swiftSettings: strict
         ),
         // Test support: fakes and fault injection for the layers' own tests (DESIGN.md §2).
-        .target(name: "QuiverTesting", dependencies: ["DiskIO"], swiftSettings: strict),
+        .target(name: "QuiverTesting", dependencies: ["DiskIO", "Consensus"], swiftSettings: strict),
         // Tests: one target per library target.
         .testTarget(name: "CVectorKernelsTests", dependencies: ["CVectorKernels"]),
         .testTarget(name: "VectorIndexTests", dependencies: ["VectorIndex"]),
@@ -104,6 +124,7 @@ let package = Package(
         .testTarget(name: "DiskIOTests", dependencies: ["DiskIO"]),
         .testTarget(name: "WALTests", dependencies: ["WAL", "DiskIO", "QuiverTesting"]),
         .testTarget(name: "ShardTests", dependencies: ["Shard", "QuiverModel", "QuiverJSON", "DiskIO", "QuiverTesting", "VectorIndex"]),
+        .testTarget(name: "ConsensusTests", dependencies: ["Consensus", "QuiverTesting"]),
         .testTarget(name: "StorageTests", dependencies: ["Storage", "DiskIO", "QuiverModel", "QuiverJSON", "QuiverTesting", .product(name: "Logging", package: "swift-log")]),
         .testTarget(name: "QuiverServiceTests", dependencies: ["QuiverService", "Storage", "DiskIO", "QuiverModel", "QuiverJSON", .product(name: "Logging", package: "swift-log")]),
         .testTarget(

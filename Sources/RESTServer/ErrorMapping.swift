@@ -14,6 +14,8 @@ extension ServiceError {
             case .alreadyExists: .conflict
             case .notFound: .notFound
             case .serviceError: .internalServerError
+            case .standaloneMode: .methodNotAllowed
+            case .unavailable: .serviceUnavailable
             }
         case .validation: .unprocessableContent
         case .format: .badRequest

@@ -11,6 +11,10 @@ public enum StorageError: Error, Sendable, Equatable, CustomStringConvertible {
     case badRequest(String)
     /// Our fault: IO failure, corrupt state (500).
     case serviceError(String)
+    /// A cluster operation on a single node (405, as Qdrant's standalone mode).
+    case standaloneMode
+    /// The cluster cannot take the change now: no leader, no quorum, or no answer in time (503).
+    case unavailable(String)
 
     public var description: String {
         switch self {
@@ -18,6 +22,8 @@ public enum StorageError: Error, Sendable, Equatable, CustomStringConvertible {
         case .notFound(let d): "Not found: \(d)"
         case .badRequest(let d): "Bad request: \(d)"
         case .serviceError(let d): "Service internal error: \(d)"
+        case .standaloneMode: "Quiver is running in standalone mode (cluster.enabled is false)"
+        case .unavailable(let d): "Service unavailable: \(d)"
         }
     }
 

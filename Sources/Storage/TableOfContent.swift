@@ -109,14 +109,24 @@ public actor TableOfContent {
     // MARK: Collections
 
     public func createCollection(_ name: String, _ request: CreateCollection) throws(StorageError) {
-        if collections[name] != nil { throw .collectionExists(name) }
-        if aliases[name] != nil {
-            throw .badInput("Can't create collection with name \(name). Alias with the same name already exists")
-        }
+        try ClusterMetadata.checkNewCollection(name, collections: collections[name] != nil, alias: aliases[name] != nil)
+        try checkCollectionLimit(name)
+        try createCollection(name, config: effectiveConfig(request))
+    }
+
+    /// The configuration a create request resolves to with this node's defaults.
+    public nonisolated func effectiveConfig(_ request: CreateCollection) -> CollectionConfig {
+        request.effectiveConfig(defaults: defaults)
+    }
+
+    /// Refuses a new collection beyond `storage.max_collections`.
+    public func checkCollectionLimit(_ name: String) throws(StorageError) {
         if let maxCollections, collections.count >= maxCollections {
             throw .badRequest("Can't create collection with name \(name). Max collections limit (\(maxCollections)) reached")
         }
-        let config = request.effectiveConfig(defaults: defaults)
+    }
+
+    private func createCollection(_ name: String, config: CollectionConfig) throws(StorageError) {
         let staging = nextTempPath("create")
         let finalPath = joinPath(collectionsPath, name)
         do {
@@ -141,6 +151,10 @@ public actor TableOfContent {
         } catch {
             throw .badInput(error.message)
         }
+        try await setConfig(collection, updated)
+    }
+
+    private func setConfig(_ collection: Collection, _ updated: CollectionConfig) async throws(StorageError) {
         do {
             try disk.writeFileAtomically(joinPath(collection.path, "config.json"), try encodeJSON(updated))
         } catch {
@@ -197,28 +211,40 @@ public actor TableOfContent {
     /// Applies all actions or none: they are checked in order against a working copy, and only a
     /// fully valid result is persisted (one atomic file write) and published.
     public func updateAliases(_ actions: [AliasOperation]) throws(StorageError) {
-        var next = aliases
-        for action in actions {
-            switch action {
-            case .create(let collectionName, let aliasName):
-                guard collections[collectionName] != nil else { throw .collectionNotFound(collectionName) }
-                if collections[aliasName] != nil { throw .collectionExists(aliasName) }
-                next[aliasName] = collectionName
-            case .delete(let aliasName):
-                // Deleting a missing alias is not an error (as in Qdrant): a blue/green switch
-                // "delete alias, create alias" must also work the first time.
-                next[aliasName] = nil
-            case .rename(let oldName, let newName):
-                guard let target = next.removeValue(forKey: oldName) else {
-                    throw .notFound("Alias \(oldName) does not exists!")
-                }
-                if collections[newName] != nil { throw .collectionExists(newName) }
-                next[newName] = target
-            }
-        }
+        let next = try ClusterMetadata.applying(actions, to: aliases) { collections[$0] != nil }
         guard next != aliases else { return }
         try saveAliases(next)
         aliases = next
+    }
+
+    // MARK: Cluster
+
+    /// Brings this node's collections and aliases to `state` (the consensus catalogue): creates what
+    /// is missing, deletes what is gone, and rewrites configurations that changed. Idempotent.
+    public func reconcile(with state: ClusterMetadata) async throws(StorageError) {
+        for name in collections.keys.sorted() where state.collections[name] == nil {
+            _ = try deleteCollection(name)
+        }
+        for (name, config) in state.collections.sorted(by: { $0.key < $1.key }) {
+            if let existing = collections[name] {
+                if await existing.config != config { try await setConfig(existing, config) }
+            } else {
+                try createCollection(name, config: config)
+            }
+        }
+        let wanted = state.aliases.filter { collections[$0.value] != nil }
+        if wanted != aliases {
+            try saveAliases(wanted)
+            aliases = wanted
+        }
+    }
+
+    /// The catalogue as this node holds it: the starting state when `--reinit` re-founds a cluster.
+    public func currentMetadata() async -> ClusterMetadata {
+        var state = ClusterMetadata()
+        for (name, collection) in collections { state.collections[name] = await collection.config }
+        state.aliases = aliases
+        return state
     }
 
     // MARK: Files

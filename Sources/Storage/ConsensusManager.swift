@@ -1,0 +1,269 @@
+public import Consensus
+public import DiskIO
+import Dispatch
+public import Logging
+public import QuiverJSON
+public import QuiverModel
+import Synchronization
+
+/// Reaches other peers for the consensus manager; the p2p service implements it.
+public protocol ConsensusPeers: Sendable {
+    /// Asks the leader at `address` to propose `entry`; returns the entry's log index once committed.
+    func forwardProposal(_ entry: [UInt8], leader: UInt64, address: String) async throws(StorageError) -> UInt64
+}
+
+/// Cluster metadata through consensus (DESIGN.md §3–4): the state machine that the engine drives,
+/// and the door through which this peer proposes changes and waits for them to apply.
+///
+/// Applying an entry updates the pure ``ClusterMetadata`` and then brings the node's
+/// ``TableOfContent`` to it (creating or deleting local collection directories). The index of the
+/// last entry whose effects reached the disk is persisted in `consensus_applied.json`, so that the
+/// log replayed at start-up rebuilds the catalogue without touching collections twice.
+public final class ConsensusManager: ConsensusStateMachine, @unchecked Sendable {
+    public let toc: TableOfContent
+    public let peerId: UInt64
+    private let disk: any Disk
+    private let logger: Logger
+    private let appliedPath: String
+
+    private struct Inner {
+        var metadata = ClusterMetadata()
+        /// Index of the last entry whose effects are on disk.
+        var effectsIndex: UInt64 = 0
+        /// Outcomes of this peer's own proposals, by operation id, until their proposer collects them.
+        var outcomes: [UInt64: Result<Bool, StorageError>?] = [:]
+        var waiters: [UInt64: CheckedContinuation<Void, Never>] = [:]
+        var snapshotsRestored = 0
+    }
+
+    private let inner = Mutex(Inner())
+    private let engineStorage = Mutex<(engine: (any ConsensusEngine)?, peers: (any ConsensusPeers)?)>((nil, nil))
+
+    public init(toc: TableOfContent, peerId: UInt64, disk: any Disk, logger: Logger) throws(StorageError) {
+        self.toc = toc
+        self.peerId = peerId
+        self.disk = disk
+        self.logger = logger
+        appliedPath = joinPath(toc.storagePath, "consensus_applied.json")
+        if disk.fileExists(appliedPath) {
+            do {
+                let record = try JSONValueDecoder().decode(AppliedRecord.self, from: try disk.readFile(appliedPath))
+                inner.withLock { $0.effectsIndex = record.index }
+            } catch {
+                throw .serviceError("cannot read \(appliedPath): \(error)")
+            }
+        }
+    }
+
+    /// Connects the engine (which needs this state machine first) and the p2p client.
+    public func attach(engine: any ConsensusEngine, peers: (any ConsensusPeers)?) {
+        engineStorage.withLock { $0 = (engine, peers) }
+    }
+
+    public var engine: (any ConsensusEngine)? { engineStorage.withLock { $0.engine } }
+
+    /// The catalogue as applied on this peer.
+    public var metadata: ClusterMetadata { inner.withLock { $0.metadata } }
+
+    /// How many snapshots were installed from the leader (or `/cluster/recover`) since start.
+    public var snapshotsRestored: Int { inner.withLock { $0.snapshotsRestored } }
+
+    // MARK: Proposing
+
+    private struct Envelope: Codable {
+        var id: UInt64
+        var operation: MetadataOperation
+    }
+
+    /// Proposes `operation` (through the leader) and returns its outcome once this peer applied it.
+    /// Fails with ``StorageError/unavailable(_:)`` when there is no leader or quorum within `timeout`.
+    public func propose(_ operation: MetadataOperation, timeout: Duration = .seconds(30)) async throws(StorageError) -> Bool {
+        guard let engine else { throw .standaloneMode }
+        let id = UInt64.random(in: 1...UInt64.max)
+        let entry: [UInt8]
+        do {
+            entry = try JSONValueEncoder().encodeBytes(Envelope(id: id, operation: operation))
+        } catch {
+            throw .serviceError("cannot encode consensus operation: \(error)")
+        }
+        inner.withLock { $0.outcomes[id] = .some(nil) }
+        defer { inner.withLock { _ = $0.outcomes.removeValue(forKey: id) } }
+        let deadline = ContinuousClock.now + timeout
+        try await submit(entry, engine: engine, deadline: deadline)
+        try await waitForOutcome(id, deadline: deadline)
+        guard let outcome = inner.withLock({ $0.outcomes[id] ?? nil }) else {
+            throw .unavailable("the operation was committed but not applied on this peer within the timeout")
+        }
+        return try outcome.get()
+    }
+
+    /// Proposes on the leader, retrying while leadership moves, until `deadline`.
+    private func submit(_ entry: [UInt8], engine: any ConsensusEngine, deadline: ContinuousClock.Instant) async throws(StorageError) {
+        var lastProblem = "there is no consensus leader (a majority of the voting peers must be reachable)"
+        while ContinuousClock.now < deadline {
+            let status = engine.status
+            do {
+                if status.role == .leader {
+                    _ = try await withDeadline(deadline) { () async throws(ConsensusError) in try await engine.propose(entry) }
+                    return
+                }
+                if let leader = status.leader, let address = status.member(leader)?.address,
+                   let peers = engineStorage.withLock({ $0.peers }) {
+                    _ = try await withDeadline(deadline) { () async throws(StorageError) in
+                        try await peers.forwardProposal(entry, leader: leader, address: address)
+                    }
+                    return
+                }
+            } catch let error as ConsensusError {
+                switch error {
+                case .notLeader, .leadershipLost: lastProblem = error.description
+                case .shutdown: throw .unavailable(error.description)
+                default: throw .serviceError(error.description)
+                }
+            } catch let error as StorageError {
+                if case .unavailable(let message) = error { lastProblem = message } else { throw error }
+            } catch is DeadlineExceeded {
+                break
+            } catch {
+                throw .serviceError("\(error)")
+            }
+            try? await Task.sleep(for: .milliseconds(50))
+        }
+        throw .unavailable("the metadata change was not committed in time: \(lastProblem)")
+    }
+
+    private func waitForOutcome(_ id: UInt64, deadline: ContinuousClock.Instant) async throws(StorageError) {
+        let timer = Task {
+            try? await Task.sleep(until: deadline, clock: .continuous)
+            self.wake(id)
+        }
+        defer { timer.cancel() }
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            let ready = inner.withLock { state -> Bool in
+                if case .some(.some) = state.outcomes[id] { return true }
+                state.waiters[id] = continuation
+                return false
+            }
+            if ready { continuation.resume() }
+        }
+    }
+
+    private func wake(_ id: UInt64) {
+        inner.withLock { $0.waiters.removeValue(forKey: id) }?.resume()
+    }
+
+    /// Waits until this peer has applied entry `index` (or `deadline` passes); true if it has.
+    public func waitApplied(_ index: UInt64, deadline: ContinuousClock.Instant) async -> Bool {
+        while ContinuousClock.now < deadline {
+            if inner.withLock({ $0.metadata.appliedIndex }) >= index { return true }
+            if let engine, engine.status.applied >= index { return true }
+            try? await Task.sleep(for: .milliseconds(10))
+        }
+        return inner.withLock { $0.metadata.appliedIndex } >= index
+    }
+
+    // MARK: ConsensusStateMachine
+
+    public func apply(index: UInt64, entry: [UInt8]) {
+        let envelope: Envelope
+        do {
+            envelope = try JSONValueDecoder().decode(Envelope.self, from: entry)
+        } catch {
+            // Every peer skips it alike; the log stays in step.
+            logger.error("Skipping a consensus entry that does not decode", metadata: ["index": "\(index)", "error": "\(error)"])
+            return
+        }
+        let (outcome, effects) = inner.withLock { state -> (Result<Bool, StorageError>?, ClusterMetadata?) in
+            guard index > state.metadata.appliedIndex else { return (nil, nil) }
+            let outcome = state.metadata.apply(envelope.operation)
+            state.metadata.appliedIndex = index
+            let due = index > state.effectsIndex
+            if case .success = outcome, due { return (outcome, state.metadata) }
+            return (outcome, nil)
+        }
+        if let effects { bringStorage(to: effects) }
+        guard let outcome else { return }
+        let waiter = inner.withLock { state -> CheckedContinuation<Void, Never>? in
+            // Only this peer's own proposals, and only their first application (a retried
+            // proposal can be committed twice).
+            guard case .some(.none) = state.outcomes[envelope.id] else { return nil }
+            state.outcomes[envelope.id] = .some(outcome)
+            return state.waiters.removeValue(forKey: envelope.id)
+        }
+        waiter?.resume()
+    }
+
+    public func snapshot() -> [UInt8] {
+        let metadata = inner.withLock { $0.metadata }
+        return (try? JSONValueEncoder().encodeBytes(metadata)) ?? []
+    }
+
+    public func restore(_ snapshot: [UInt8]) throws {
+        let restored = try JSONValueDecoder().decode(ClusterMetadata.self, from: snapshot)
+        try install(restored)
+    }
+
+    /// Replaces the catalogue with `restored` (a snapshot from the leader or from disk).
+    public func install(_ restored: ClusterMetadata) throws {
+        let due = inner.withLock { state -> Bool in
+            state.metadata = restored
+            return restored.appliedIndex > state.effectsIndex
+        }
+        // At start-up libraft restores its last snapshot, which is older than what the disk holds:
+        // then only the pure state is rebuilt.
+        if due {
+            bringStorage(to: restored)
+            inner.withLock { $0.snapshotsRestored += 1 }
+            logger.info("Installed a consensus snapshot", metadata: ["index": "\(restored.appliedIndex)",
+                                                                     "collections": "\(restored.collections.count)"])
+        }
+    }
+
+    /// Runs the table of contents' reconciliation on the engine's thread (blocking it: metadata
+    /// changes are rare and quick) and records how far the disk got.
+    private func bringStorage(to state: ClusterMetadata) {
+        let done = DispatchSemaphore(value: 0)
+        let toc = self.toc
+        let result = Mutex<StorageError?>(nil)
+        Task.detached {
+            do throws(StorageError) {
+                try await toc.reconcile(with: state)
+            } catch {
+                result.withLock { $0 = error }
+            }
+            done.signal()
+        }
+        done.wait()
+        if let error = result.withLock({ $0 }) {
+            logger.error("Could not apply cluster metadata to local storage", metadata: ["index": "\(state.appliedIndex)", "error": "\(error)"])
+            return
+        }
+        do {
+            try disk.writeFileAtomically(appliedPath, try JSONValueEncoder().encodeBytes(AppliedRecord(index: state.appliedIndex)))
+            inner.withLock { $0.effectsIndex = state.appliedIndex }
+        } catch {
+            logger.error("Could not record the applied consensus index", metadata: ["error": "\(error)"])
+        }
+    }
+
+    private struct AppliedRecord: Codable {
+        var index: UInt64
+    }
+}
+
+struct DeadlineExceeded: Error {}
+
+/// Runs `body`, giving up at `deadline` (the body is cancelled).
+func withDeadline<T: Sendable, E: Error>(_ deadline: ContinuousClock.Instant,
+                                         _ body: @escaping @Sendable () async throws(E) -> T) async throws -> T {
+    try await withThrowingTaskGroup(of: T?.self) { group in
+        group.addTask { try await body() }
+        group.addTask {
+            try? await Task.sleep(until: deadline, clock: .continuous)
+            return nil
+        }
+        defer { group.cancelAll() }
+        guard let first = try await group.next(), let value = first else { throw DeadlineExceeded() }
+        return value
+    }
+}
