@@ -83,7 +83,7 @@ let package = Package(
         .target(
             name: "PeerTransport",
             dependencies: [
-                "Consensus", "Storage", "QuiverModel",
+                "Consensus", "Storage", "QuiverModel", "QuiverJSON",
                 .product(name: "GRPCCore", package: "grpc-swift-2"),
                 .product(name: "GRPCNIOTransportHTTP2Posix", package: "grpc-swift-nio-transport"),
                 .product(name: "Logging", package: "swift-log"),
@@ -93,7 +93,7 @@ let package = Package(
         .target(
             name: "QuiverServer",
             dependencies: [
-                "RESTServer", "PeerTransport", "Consensus", "QuiverService", "Storage", "DiskIO", "QuiverModel", "QuiverJSON",
+                "RESTServer", "PeerTransport", "Consensus", "QuiverModel", "QuiverService", "Storage", "DiskIO", "QuiverModel", "QuiverJSON",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),

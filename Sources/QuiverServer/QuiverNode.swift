@@ -6,6 +6,8 @@ import RESTServer
 import ServiceLifecycle
 import UnixSignals
 import Storage
+import Consensus
+import PeerTransport
 
 /// Command-line choices that are not part of the configuration file.
 public struct LaunchOptions: Sendable {
@@ -39,8 +41,6 @@ public enum QuiverNode {
             if options.uri != nil || options.bootstrap != nil || options.reinit {
                 logger.warning("cluster.enabled is false: --uri, --bootstrap and --reinit are ignored in single-node mode")
             }
-        } else {
-            throw ConfigError("cluster.enabled is true, but distributed mode is not implemented yet; run with cluster.enabled=false")
         }
 
         let disk = PosixDisk()
@@ -59,7 +59,11 @@ public enum QuiverNode {
             logger: Logger(label: "quiver.storage")
         )
         try await toc.load()
-        let service = QuiverService(toc: toc)
+        let cluster: ClusterNode? = settings.cluster.enabled
+            ? try await ClusterNode.start(settings: settings, options: options, toc: toc, disk: disk, logger: logger)
+            : nil
+        defer { cluster?.stop() }
+        let service = QuiverService(toc: toc, cluster: cluster)
 
         let rest = RESTConfiguration(
             host: settings.service.host,
@@ -71,7 +75,8 @@ public enum QuiverNode {
         )
         let collections = await toc.collectionCount
         let app = RESTServer.makeApplication(service: service, configuration: rest, logger: Logger(label: "quiver.rest")) { port in
-            logger.info("Quiver \(QuiverService.apiVersion) (Qdrant API) — single node, \(collections) collection(s) in \(storagePath)")
+            let mode = cluster.map { "cluster peer \($0.network.peerId), p2p on port \(settings.cluster.p2pPort)" } ?? "single node"
+            logger.info("Quiver \(QuiverService.apiVersion) (Qdrant API) — \(mode), \(collections) collection(s) in \(storagePath)")
             logger.info("REST API listening on http://\(settings.service.host):\(port)")
         }
         // Services stop in reverse order: REST first, then the optimizer, then the final flush.
@@ -94,9 +99,25 @@ public enum QuiverNode {
                 optimizerLogger.error("Optimization failed: \(error)")
             }
         })
+        var services: [ServiceGroupConfiguration.ServiceConfiguration] = [.init(service: flush), .init(service: optimizer)]
+        if let cluster {
+            services.append(.init(service: PeerServerService(node: cluster)))
+            if let bootstrap = options.bootstrap, !cluster.engine.status.members.contains(where: { $0.id == cluster.network.peerId }) {
+                // Joining needs the p2p server up: the leader connects back to replicate the log.
+                Task {
+                    do {
+                        try await cluster.join(through: bootstrap, uri: options.uri, p2pPort: settings.cluster.p2pPort,
+                                               identityPath: joinPath(storagePath, "cluster.json"), disk: disk)
+                    } catch {
+                        logger.critical("\(error)")
+                        exit(1)
+                    }
+                }
+            }
+        }
+        services.append(.init(service: app))
         let group = ServiceGroup(
-            configuration: .init(services: [.init(service: flush), .init(service: optimizer), .init(service: app)],
-                                 gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
+            configuration: .init(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
         )
         try await group.run()
         withExtendedLifetime(lock) {}

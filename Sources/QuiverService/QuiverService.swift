@@ -9,9 +9,13 @@ public struct QuiverService: Sendable {
     public static let title = "quiver - vector search engine"
 
     public let toc: TableOfContent
+    /// The cluster this peer belongs to; nil on a single node. When set, collection and alias
+    /// changes go through consensus and apply on every peer.
+    public let cluster: (any ClusterControl)?
 
-    public init(toc: TableOfContent) {
+    public init(toc: TableOfContent, cluster: (any ClusterControl)? = nil) {
         self.toc = toc
+        self.cluster = cluster
     }
 
     // MARK: Collections
@@ -36,9 +40,17 @@ public struct QuiverService: Sendable {
         }
     }
 
-    public func createCollection(_ name: String, _ request: CreateCollection) async throws(ServiceError) -> Bool {
+    public func createCollection(_ name: String, _ request: CreateCollection, timeout: Duration? = nil) async throws(ServiceError) -> Bool {
         try Self.validateNewCollectionName(name)
         try Self.validate(request)
+        if cluster != nil {
+            do {
+                try await toc.checkCollectionLimit(name)
+            } catch {
+                throw .storage(error)
+            }
+            return try await propose(.createCollection(name: name, config: toc.effectiveConfig(request)), timeout: timeout)
+        }
         do {
             try await toc.createCollection(name, request)
         } catch {
@@ -47,8 +59,9 @@ public struct QuiverService: Sendable {
         return true
     }
 
-    public func updateCollection(_ name: String, _ request: UpdateCollection) async throws(ServiceError) -> Bool {
+    public func updateCollection(_ name: String, _ request: UpdateCollection, timeout: Duration? = nil) async throws(ServiceError) -> Bool {
         try Self.validate(request)
+        if cluster != nil { return try await propose(.updateCollection(name: name, update: request), timeout: timeout) }
         do {
             try await toc.updateCollection(name, request)
         } catch {
@@ -58,7 +71,8 @@ public struct QuiverService: Sendable {
     }
 
     /// False when there was no collection of that name (as in Qdrant, not an error).
-    public func deleteCollection(_ name: String) async throws(ServiceError) -> Bool {
+    public func deleteCollection(_ name: String, timeout: Duration? = nil) async throws(ServiceError) -> Bool {
+        if cluster != nil { return try await propose(.deleteCollection(name: name), timeout: timeout) }
         do {
             return try await toc.deleteCollection(name)
         } catch {
@@ -68,8 +82,9 @@ public struct QuiverService: Sendable {
 
     // MARK: Aliases
 
-    public func updateAliases(_ request: ChangeAliasesOperation) async throws(ServiceError) -> Bool {
+    public func updateAliases(_ request: ChangeAliasesOperation, timeout: Duration? = nil) async throws(ServiceError) -> Bool {
         try Self.validate(request)
+        if cluster != nil { return try await propose(.changeAliases(request.actions), timeout: timeout) }
         do {
             try await toc.updateAliases(request.actions)
         } catch {

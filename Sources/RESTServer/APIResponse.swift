@@ -117,6 +117,23 @@ extension Request {
     }
 }
 
+extension Request {
+    /// `timeout` in seconds, for operations that wait on consensus.
+    func timeoutSeconds() throws(ServiceError) -> Duration? {
+        try positiveQueryInt("timeout").map { .seconds($0) }
+    }
+
+    /// A boolean query parameter (`true`/`false`); absent means `defaultValue`.
+    func queryBool(_ name: String, default defaultValue: Bool = false) throws(ServiceError) -> Bool {
+        guard let raw = uri.queryParameters.get(name) else { return defaultValue }
+        switch raw {
+        case "true": return true
+        case "false": return false
+        default: throw .format("\(name): expected true or false, found `\(raw)`", .query)
+        }
+    }
+}
+
 extension Parameters {
     /// A path parameter with percent-escapes decoded (`my%20coll` → `my coll`).
     func decoded(_ name: String) -> String {

@@ -63,6 +63,7 @@ public enum RESTServer {
         let routes = Routes(service: service, configuration: configuration, metrics: metrics, startedAt: Date())
         routes.addServiceRoutes(to: router)
         routes.addCollectionRoutes(to: router)
+        routes.addClusterRoutes(to: router)
         routes.addPointRoutes(to: router)
         routes.addSearchRoutes(to: router)
         routes.addIndexRoutes(to: router)

@@ -17,31 +17,31 @@ extension Routes {
         router.put("/collections/:name") { request, context in
             var request = request
             return await respond { () async throws(ServiceError) in
-                _ = try request.positiveQueryInt("timeout")
+                let timeout = try request.timeoutSeconds()
                 let body = try await request.decodeJSON(CreateCollection.self, limitBytes: bodyLimit)
-                return try await service.createCollection(context.parameters.decoded("name"), body)
+                return try await service.createCollection(context.parameters.decoded("name"), body, timeout: timeout)
             }
         }
         router.patch("/collections/:name") { request, context in
             var request = request
             return await respond { () async throws(ServiceError) in
-                _ = try request.positiveQueryInt("timeout")
+                let timeout = try request.timeoutSeconds()
                 let body = try await request.decodeJSON(UpdateCollection.self, limitBytes: bodyLimit)
-                return try await service.updateCollection(context.parameters.decoded("name"), body)
+                return try await service.updateCollection(context.parameters.decoded("name"), body, timeout: timeout)
             }
         }
         router.delete("/collections/:name") { request, context in
             await respond { () async throws(ServiceError) in
-                _ = try request.positiveQueryInt("timeout")
-                return try await service.deleteCollection(context.parameters.decoded("name"))
+                let timeout = try request.timeoutSeconds()
+                return try await service.deleteCollection(context.parameters.decoded("name"), timeout: timeout)
             }
         }
         router.post("/collections/aliases") { request, _ in
             var request = request
             return await respond { () async throws(ServiceError) in
-                _ = try request.positiveQueryInt("timeout")
+                let timeout = try request.timeoutSeconds()
                 let body = try await request.decodeJSON(ChangeAliasesOperation.self, limitBytes: bodyLimit)
-                return try await service.updateAliases(body)
+                return try await service.updateAliases(body, timeout: timeout)
             }
         }
         router.get("/aliases") { _, _ in

@@ -97,10 +97,6 @@ extension Request {
         if let ordering = uri.queryParameters.get("ordering"), !["weak", "medium", "strong"].contains(ordering) {
             throw .format("ordering: unknown variant `\(ordering)`, expected one of `weak`, `medium`, `strong`", .query)
         }
-        switch uri.queryParameters.get("wait") {
-        case nil, "false": return false
-        case "true": return true
-        case let other?: throw .format("wait: expected true or false, found `\(other)`", .query)
-        }
+        return try queryBool("wait")
     }
 }

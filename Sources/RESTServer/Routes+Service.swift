@@ -1,6 +1,7 @@
 import Foundation
 import Hummingbird
 import QuiverJSON
+import QuiverModel
 import QuiverService
 
 /// `/`, health probes, `/metrics`, `/telemetry`.
@@ -16,14 +17,27 @@ extension Routes {
         }
         router.get("/healthz") { _, _ in APIResponse.text(.ok, "healthz check passed") }
         router.get("/livez") { _, _ in APIResponse.text(.ok, "livez check passed") }
-        // Single node: ready as soon as storage is loaded, which happens before the server binds.
-        router.get("/readyz") { _, _ in APIResponse.text(.ok, "all shards are ready") }
+        // A single node is ready as soon as storage is loaded, which happens before the server binds;
+        // a cluster peer once it has applied everything the leader has committed.
+        router.get("/readyz") { _, _ in
+            await service.isReady()
+                ? APIResponse.text(.ok, "all shards are ready")
+                : APIResponse.text(.serviceUnavailable, "some shards are not ready")
+        }
         router.get("/metrics") { _, _ -> Response in
             let count = await service.collectionCount()
-            let text = metrics.render(appName: "quiver", version: QuiverService.apiVersion, gauges: [
-                ("collections_total", "number of collections", count),
-                ("cluster_enabled", "whether cluster mode is enabled", 0),
-            ])
+            var gauges = [("collections_total", "number of collections", count),
+                          ("cluster_enabled", "whether cluster mode is enabled", service.cluster == nil ? 0 : 1)]
+            if case .enabled(let cluster) = service.clusterStatus() {
+                gauges += [
+                    ("cluster_peers_total", "total number of cluster peers", cluster.peers.count),
+                    ("cluster_term", "current cluster term", Int(cluster.raftInfo.term)),
+                    ("cluster_commit", "index of last committed (finalized) operation cluster peer is aware of", Int(cluster.raftInfo.commit)),
+                    ("cluster_pending_operations_total", "total number of pending operations for cluster peer", Int(cluster.raftInfo.pendingOperations)),
+                    ("cluster_voter", "whether the cluster peer is a voter or learner", cluster.raftInfo.isVoter ? 1 : 0),
+                ]
+            }
+            let text = metrics.render(appName: "quiver", version: QuiverService.apiVersion, gauges: gauges)
             return APIResponse.text(.ok, text, contentType: "text/plain; version=0.0.4")
         }
         router.get("/telemetry") { _, _ -> Response in

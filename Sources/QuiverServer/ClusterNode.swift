@@ -1,0 +1,244 @@
+import Consensus
+import DiskIO
+import Foundation
+import Logging
+import PeerTransport
+import QuiverJSON
+import QuiverModel
+import QuiverService
+import ServiceLifecycle
+import Storage
+
+/// This peer's identity, written before first use (`storage/cluster.json`, DESIGN.md §7).
+struct PeerIdentity: Codable {
+    var peerId: UInt64
+    var uri: String?
+
+    enum CodingKeys: String, CodingKey {
+        case peerId = "peer_id", uri
+    }
+}
+
+/// A peer in cluster mode: consensus engine, p2p server and client, and the ``ClusterControl``
+/// the service uses.
+final class ClusterNode: ClusterControl, @unchecked Sendable {
+    let manager: ConsensusManager
+    let engine: RaftEngine
+    let network: PeerNetwork
+    let server: PeerServer
+    let logger: Logger
+
+    /// Sets up consensus for `toc` from the settings and launch options. Fails with a message that
+    /// tells the operator what to do when the stored state and the options do not fit together.
+    static func start(settings: Settings, options: LaunchOptions, toc: TableOfContent, disk: any Disk,
+                      logger: Logger) async throws -> ClusterNode {
+        let storagePath = toc.storagePath
+        let identityPath = joinPath(storagePath, "cluster.json")
+        let raftPath = joinPath(storagePath, "raft")
+        let hasRaftState = ((try? disk.listDirectory(raftPath)) ?? []).contains { $0.hasPrefix("metadata") }
+        var identity: PeerIdentity
+        if disk.fileExists(identityPath) {
+            identity = try JSONValueDecoder().decode(PeerIdentity.self, from: try disk.readFile(identityPath))
+        } else {
+            if hasRaftState {
+                throw ConfigError("""
+                    \(raftPath) holds consensus state but \(identityPath) is missing, so this peer's id is unknown. \
+                    Restore the file, or remove \(raftPath) and start again with --bootstrap to join as a new peer.
+                    """)
+            }
+            identity = PeerIdentity(peerId: UInt64.random(in: 1...(UInt64(1) << 62)), uri: options.uri)
+            try disk.writeFileAtomically(identityPath, try JSONValueEncoder().encodeBytes(identity))
+        }
+        if let uri = options.uri, identity.uri != uri {
+            identity.uri = uri
+            try disk.writeFileAtomically(identityPath, try JSONValueEncoder().encodeBytes(identity))
+        }
+
+        // What to do with consensus: resume, found, join, or re-found (--reinit).
+        var reinitFromScratch = false
+        let mode: RaftEngine.Start
+        if options.reinit {
+            if hasRaftState && options.bootstrap == nil {
+                mode = .recover
+            } else {
+                try? disk.removeItem(raftPath)
+                mode = options.bootstrap == nil ? .bootstrap : .join
+                reinitFromScratch = options.bootstrap == nil
+            }
+        } else if hasRaftState {
+            mode = .bootstrap  // existing state: libraft just resumes
+        } else if options.bootstrap != nil {
+            mode = .join
+        } else {
+            mode = .bootstrap
+        }
+        try disk.createDirectories(raftPath)
+        if identity.uri == nil && options.bootstrap == nil {
+            identity.uri = "http://127.0.0.1:\(settings.cluster.p2pPort)"
+            logger.warning("No --uri given: this peer calls itself \(identity.uri!); other machines cannot reach that")
+            try disk.writeFileAtomically(identityPath, try JSONValueEncoder().encodeBytes(identity))
+        }
+
+        let manager = try ConsensusManager(toc: toc, peerId: identity.peerId, disk: disk, logger: Logger(label: "quiver.consensus"))
+        let network = PeerNetwork(
+            peerId: identity.peerId, uri: identity.uri ?? "",
+            timeouts: .init(call: .milliseconds(settings.cluster.grpcTimeoutMs), connect: .milliseconds(settings.cluster.connectionTimeoutMs)),
+            logger: Logger(label: "quiver.p2p")
+        )
+        var raftOptions = RaftEngine.Options()
+        raftOptions.heartbeatTimeoutMs = UInt32(settings.cluster.tickPeriodMs)
+        raftOptions.electionTimeoutMs = UInt32(settings.cluster.tickPeriodMs * 10)
+        raftOptions.snapshotThreshold = UInt32(settings.cluster.compactWalEntries)
+        raftOptions.snapshotTrailing = UInt32(max(1, settings.cluster.compactWalEntries / 2))
+        let engine = try RaftEngine(directory: raftPath, peerId: identity.peerId, address: identity.uri ?? "pending",
+                                    machine: manager, options: raftOptions) { peer, address, fd in
+            network.connectRaft(peer: peer, address: address, fd: fd)
+        }
+        manager.attach(engine: engine, peers: network)
+        let service = PeerService(engine: engine, manager: manager, network: network, logger: Logger(label: "quiver.p2p"))
+        let server = PeerServer(host: settings.service.host, port: settings.cluster.p2pPort, service: service)
+        let node = ClusterNode(manager: manager, engine: engine, network: network, server: server, logger: logger)
+        do {
+            let founded = try engine.start(mode)
+            if founded { logger.info("Founded a new cluster", metadata: ["peer": "\(identity.peerId)", "uri": "\(identity.uri ?? "")"]) }
+        } catch {
+            throw ConfigError("cannot start consensus in \(raftPath): \(error)")
+        }
+        if reinitFromScratch {
+            let state = await toc.currentMetadata()
+            Task {
+                _ = try? await manager.propose(.replaceState(state), timeout: .seconds(60))
+                logger.info("Re-founded the cluster from this peer's collections (--reinit)")
+            }
+        }
+        return node
+    }
+
+    private init(manager: ConsensusManager, engine: RaftEngine, network: PeerNetwork, server: PeerServer, logger: Logger) {
+        self.manager = manager
+        self.engine = engine
+        self.network = network
+        self.server = server
+        self.logger = logger
+    }
+
+    /// Joins through `bootstrap` (after the p2p server listens, so the leader can reach us),
+    /// retrying while the cluster is unreachable. A refusal (such as a URI that belongs to another
+    /// peer) ends the process with the cluster's explanation.
+    func join(through bootstrap: String, uri: String?, p2pPort: Int, identityPath: String, disk: any Disk) async throws {
+        let deadline = ContinuousClock.now + .seconds(120)
+        var delay = Duration.milliseconds(200)
+        while true {
+            do {
+                let assigned = try await network.join(through: bootstrap, uri: uri, p2pPort: p2pPort)
+                network.uri = assigned
+                let identity = PeerIdentity(peerId: network.peerId, uri: assigned)
+                try disk.writeFileAtomically(identityPath, try JSONValueEncoder().encodeBytes(identity))
+                logger.info("Joined the cluster", metadata: ["through": "\(bootstrap)", "uri": "\(assigned)", "peer": "\(network.peerId)"])
+                return
+            } catch let error as StorageError {
+                guard case .unavailable = error, ContinuousClock.now < deadline else {
+                    throw ConfigError("cannot join the cluster through \(bootstrap): \(error)")
+                }
+                logger.info("Cluster not reachable yet; retrying", metadata: ["error": "\(error)"])
+                try await Task.sleep(for: delay)
+                delay = min(delay * 2, .seconds(3))
+            }
+        }
+    }
+
+    func stop() {
+        server.stop()
+        engine.shutdown()
+        network.shutdown()
+    }
+
+    // MARK: ClusterControl
+
+    func status() -> ClusterDescription {
+        let status = engine.status
+        var peers: [String: PeerInfo] = [:]
+        for member in status.members { peers["\(member.id)"] = PeerInfo(uri: member.address) }
+        if peers["\(status.peerId)"] == nil, !network.uri.isEmpty { peers["\(status.peerId)"] = PeerInfo(uri: network.uri) }
+        let formatter = ISO8601DateFormatter()
+        formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+        let failures = network.sendFailures
+        var sendFailures: [String: MessageSendErrors] = [:]
+        for (uri, failure) in failures {
+            sendFailures[uri] = MessageSendErrors(count: failure.count, latestError: failure.latestError,
+                                                  latestErrorTimestamp: formatter.string(from: failure.latestErrorTimestamp))
+        }
+        let role: String? = switch status.role {
+        case .leader, .follower, .candidate: status.role.rawValue
+        case .unavailable: nil
+        }
+        return ClusterDescription(
+            peerId: status.peerId, peers: peers,
+            raftInfo: RaftInfo(term: status.term, commit: status.commit, pendingOperations: status.pendingOperations,
+                               leader: status.leader, role: role, isVoter: status.isVoter),
+            consensusThreadStatus: status.stopped ? .stopped : .working(lastUpdate: formatter.string(from: Date())),
+            messageSendFailures: sendFailures
+        )
+    }
+
+    func removePeer(_ id: UInt64) async throws(StorageError) {
+        let deadline = ContinuousClock.now + .seconds(30)
+        while true {
+            let status = engine.status
+            do {
+                if status.role == .leader {
+                    try await engine.remove(id: id)
+                    return
+                }
+                if let leader = status.leader, let address = status.member(leader)?.address {
+                    try await network.removePeer(id, on: address)
+                    return
+                }
+            } catch let error as ConsensusError {
+                if case .busy = error {} else if case .notLeader = error {} else { throw .serviceError(error.description) }
+            } catch let error as StorageError {
+                if case .unavailable = error {} else { throw error }
+            } catch {
+                throw .serviceError("\(error)")
+            }
+            guard ContinuousClock.now < deadline else { throw .unavailable("no consensus leader to remove peer \(id)") }
+            try? await Task.sleep(for: .milliseconds(100))
+        }
+    }
+
+    func recover() async throws(StorageError) {
+        let status = engine.status
+        guard status.role != .leader else { return }
+        guard let leader = status.leader, let address = status.member(leader)?.address else {
+            throw .unavailable("there is no consensus leader to take a snapshot from")
+        }
+        let bytes = try await network.metadataSnapshot(from: address)
+        do {
+            try manager.restore(bytes)
+        } catch {
+            throw .serviceError("cannot install the leader's snapshot: \(error)")
+        }
+    }
+
+    func isReady() async -> Bool {
+        let status = engine.status
+        guard !status.stopped, status.members.contains(where: { $0.id == status.peerId }) else { return false }
+        if status.role == .leader { return status.applied >= status.commit }
+        guard let leader = status.leader, let address = status.member(leader)?.address,
+              let remote = try? await network.status(of: address) else { return false }
+        return status.applied >= remote.commit
+    }
+}
+
+/// Runs the p2p gRPC server inside the service group.
+struct PeerServerService: Service {
+    let node: ClusterNode
+
+    func run() async throws {
+        try await withGracefulShutdownHandler {
+            try await node.server.serve()
+        } onGracefulShutdown: {
+            node.server.stop()
+        }
+    }
+}

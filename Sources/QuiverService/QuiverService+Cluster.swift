@@ -1,0 +1,85 @@
+public import QuiverJSON
+public import QuiverModel
+public import Storage
+
+/// What the service needs of a running cluster; the server wires the consensus engine and the p2p
+/// network behind it. `nil` on a single node.
+public protocol ClusterControl: Sendable {
+    var manager: ConsensusManager { get }
+    func status() -> ClusterDescription
+    /// Removes peer `id` from consensus (through the leader).
+    func removePeer(_ id: UInt64) async throws(StorageError)
+    /// Installs the leader's metadata snapshot on this peer.
+    func recover() async throws(StorageError)
+    /// True once this peer has applied everything the leader has committed.
+    func isReady() async -> Bool
+}
+
+extension QuiverService {
+    /// Metadata changes wait at most this long when the request gives no `timeout`.
+    static let defaultConsensusTimeout: Duration = .seconds(30)
+
+    public func clusterStatus() -> ClusterStatus {
+        cluster.map { .enabled($0.status()) } ?? .disabled
+    }
+
+    public func removePeer(_ id: UInt64, force: Bool) async throws(ServiceError) -> Bool {
+        guard let cluster else { throw .storage(.standaloneMode) }
+        guard cluster.status().peers["\(id)"] != nil else {
+            throw .storage(.notFound("Peer \(id) is not a member of the cluster"))
+        }
+        // Every collection has its data on every peer until shards are placed (the next step).
+        let collections = await toc.collectionCount
+        if !force && collections > 0 {
+            throw .storage(.badRequest("Cannot remove peer \(id) as there are shards on it"))
+        }
+        do {
+            try await cluster.removePeer(id)
+        } catch {
+            throw .storage(error)
+        }
+        return true
+    }
+
+    public func recoverPeer() async throws(ServiceError) -> Bool {
+        guard let cluster else { throw .storage(.standaloneMode) }
+        do {
+            try await cluster.recover()
+        } catch {
+            throw .storage(error)
+        }
+        return true
+    }
+
+    public func isReady() async -> Bool {
+        await cluster?.isReady() ?? true
+    }
+
+    // MARK: Cluster metadata keys
+
+    public func metadataKeys() throws(ServiceError) -> [String] {
+        guard let cluster else { throw .storage(.standaloneMode) }
+        return cluster.manager.metadata.keys.keys.sorted()
+    }
+
+    public func metadataKey(_ key: String) throws(ServiceError) -> JSONValue {
+        guard let cluster else { throw .storage(.standaloneMode) }
+        return cluster.manager.metadata.keys[key] ?? .null
+    }
+
+    public func setMetadataKey(_ key: String, _ value: JSONValue, timeout: Duration?) async throws(ServiceError) -> Bool {
+        guard cluster != nil else { throw .storage(.standaloneMode) }
+        _ = try await propose(.setMetadataKey(key: key, value: value), timeout: timeout)
+        return true
+    }
+
+    /// Proposes a metadata change through consensus and waits until it is applied on this peer.
+    func propose(_ operation: MetadataOperation, timeout: Duration?) async throws(ServiceError) -> Bool {
+        guard let cluster else { throw .storage(.standaloneMode) }
+        do {
+            return try await cluster.manager.propose(operation, timeout: timeout ?? Self.defaultConsensusTimeout)
+        } catch {
+            throw .storage(error)
+        }
+    }
+}
