@@ -101,19 +101,24 @@ class Node:
 
     # HTTP helpers
     def get(self, path, **kw):
-        return requests.get(self.url + path, timeout=10, **kw)
+        kw.setdefault("timeout", 10)
+        return requests.get(self.url + path, **kw)
 
     def put(self, path, **kw):
-        return requests.put(self.url + path, timeout=10, **kw)
+        kw.setdefault("timeout", 10)
+        return requests.put(self.url + path, **kw)
 
     def post(self, path, **kw):
-        return requests.post(self.url + path, timeout=10, **kw)
+        kw.setdefault("timeout", 10)
+        return requests.post(self.url + path, **kw)
 
     def patch(self, path, **kw):
-        return requests.patch(self.url + path, timeout=10, **kw)
+        kw.setdefault("timeout", 10)
+        return requests.patch(self.url + path, **kw)
 
     def delete(self, path, **kw):
-        return requests.delete(self.url + path, timeout=10, **kw)
+        kw.setdefault("timeout", 10)
+        return requests.delete(self.url + path, **kw)
 
 
 @pytest.fixture

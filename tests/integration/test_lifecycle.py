@@ -95,7 +95,6 @@ def test_log_level_filter(make_node):
     ({"QDRANT__SERVICE__API_KEY": "secret"}, [], "API-key authentication is not implemented yet"),
     ({"QDRANT__SERVICE__HTTP_PORT": "not-a-port"}, [], "service.http_port: expected an integer"),
     ({}, ["--config-path", "/nonexistent.yaml"], "no such file"),
-    ({"QDRANT__CLUSTER__ENABLED": "true"}, [], "distributed mode is not implemented yet"),
 ])
 def test_bad_configuration_exits_with_a_message(make_node, env, args, message):
     node = make_node(env=env, args=args, start=False)
