@@ -125,7 +125,7 @@ let package = Package(
         .testTarget(name: "WALTests", dependencies: ["WAL", "DiskIO", "QuiverTesting"]),
         .testTarget(name: "ShardTests", dependencies: ["Shard", "QuiverModel", "QuiverJSON", "DiskIO", "QuiverTesting", "VectorIndex"]),
         .testTarget(name: "ConsensusTests", dependencies: ["Consensus", "QuiverTesting"]),
-        .testTarget(name: "StorageTests", dependencies: ["Storage", "DiskIO", "QuiverModel", "QuiverJSON", "QuiverTesting", .product(name: "Logging", package: "swift-log")]),
+        .testTarget(name: "StorageTests", dependencies: ["Storage", "DiskIO", "QuiverModel", "QuiverJSON", "QuiverTesting", "Consensus", .product(name: "Logging", package: "swift-log")]),
         .testTarget(name: "QuiverServiceTests", dependencies: ["QuiverService", "Storage", "DiskIO", "QuiverModel", "QuiverJSON", .product(name: "Logging", package: "swift-log")]),
         .testTarget(
             name: "RESTServerTests",
