@@ -136,18 +136,23 @@ public final class PeerNetwork: ConsensusPeers, @unchecked Sendable {
     // MARK: Control calls
 
     private func call<Request: Codable & Sendable, Response: Codable & Sendable>(
-        _ uri: String, _ method: MethodDescriptor, _ request: Request, timeout: Duration? = nil
+        _ uri: String, _ method: MethodDescriptor, _ request: Request, timeout: Duration? = nil, waitForReady: Bool = true
     ) async throws(StorageError) -> Response {
-        try await callRaw(uri, method, request, serializer: JSONCoder<Request>(), deserializer: JSONCoder<Response>(), timeout: timeout)
+        try await callRaw(uri, method, request, serializer: JSONCoder<Request>(), deserializer: JSONCoder<Response>(),
+                          timeout: timeout, waitForReady: waitForReady)
     }
 
+    /// With `waitForReady` false a call to a peer that cannot be reached fails at once instead of
+    /// waiting for a connection until its timeout.
     private func callRaw<Request: Sendable, Response: Sendable>(
         _ uri: String, _ method: MethodDescriptor, _ request: Request,
-        serializer: some MessageSerializer<Request>, deserializer: some MessageDeserializer<Response>, timeout: Duration?
+        serializer: some MessageSerializer<Request>, deserializer: some MessageDeserializer<Response>, timeout: Duration?,
+        waitForReady: Bool = true
     ) async throws(StorageError) -> Response {
         let client = try client(for: uri)
         var options = CallOptions.defaults
         options.timeout = timeout ?? timeouts.call
+        options.waitForReady = waitForReady
         do {
             let response = try await client.unary(
                 request: ClientRequest(message: request), descriptor: method, serializer: serializer,
@@ -202,7 +207,8 @@ public final class PeerNetwork: ConsensusPeers, @unchecked Sendable {
     public func waitCommit(_ index: UInt64, on uri: String, timeout: Duration) async throws(StorageError) -> Bool {
         let millis = UInt64(timeout.components.seconds * 1000 + timeout.components.attoseconds / 1_000_000_000_000_000)
         let response: IndexMessage = try await call(
-            uri, PeerRPC.waitCommit, WaitCommitRequest(index: index, timeoutMs: millis), timeout: timeout + timeouts.call
+            uri, PeerRPC.waitCommit, WaitCommitRequest(index: index, timeoutMs: millis), timeout: timeout + timeouts.call,
+            waitForReady: false
         )
         return response.index >= index
     }

@@ -220,6 +220,19 @@ final class ClusterNode: ClusterControl, @unchecked Sendable {
         }
     }
 
+    func awaitPeers(applying index: UInt64, timeout: Duration) async {
+        let others = engine.status.members.filter { $0.id != network.peerId && $0.role != .spare }
+        await withTaskGroup(of: Void.self) { group in
+            for member in others {
+                group.addTask { [network] in
+                    // A peer that is down or cut off answers with an error (or not in time): the
+                    // change is committed anyway, and that peer catches up when it returns.
+                    _ = try? await network.waitCommit(index, on: member.address, timeout: timeout)
+                }
+            }
+        }
+    }
+
     func isReady() async -> Bool {
         let status = engine.status
         guard !status.stopped, status.members.contains(where: { $0.id == status.peerId }) else { return false }

@@ -13,6 +13,8 @@ public protocol ClusterControl: Sendable {
     func recover() async throws(StorageError)
     /// True once this peer has applied everything the leader has committed.
     func isReady() async -> Bool
+    /// Waits (at most `timeout`) until the other reachable peers have applied log entry `index`.
+    func awaitPeers(applying index: UInt64, timeout: Duration) async
 }
 
 extension QuiverService {
@@ -73,13 +75,21 @@ extension QuiverService {
         return true
     }
 
-    /// Proposes a metadata change through consensus and waits until it is applied on this peer.
+    /// Proposes a metadata change through consensus and waits until it is applied on this peer, then
+    /// (briefly, as Qdrant waits for a new collection's shards) until the other reachable peers have
+    /// applied it too, so that the next request to any of them sees it.
     func propose(_ operation: MetadataOperation, timeout: Duration?) async throws(ServiceError) -> Bool {
         guard let cluster else { throw .storage(.standaloneMode) }
+        let started = ContinuousClock.now
+        let limit = timeout ?? Self.defaultConsensusTimeout
+        let outcome: (result: Bool, index: UInt64)
         do {
-            return try await cluster.manager.propose(operation, timeout: timeout ?? Self.defaultConsensusTimeout)
+            outcome = try await cluster.manager.proposeAndLocate(operation, timeout: limit)
         } catch {
             throw .storage(error)
         }
+        let left = limit - (ContinuousClock.now - started)
+        if left > .zero { await cluster.awaitPeers(applying: outcome.index, timeout: min(left, .seconds(10))) }
+        return outcome.result
     }
 }

@@ -31,9 +31,15 @@ public final class ConsensusManager: ConsensusStateMachine, @unchecked Sendable 
         /// Index of the last entry whose effects are on disk.
         var effectsIndex: UInt64 = 0
         /// Outcomes of this peer's own proposals, by operation id, until their proposer collects them.
-        var outcomes: [UInt64: Result<Bool, StorageError>?] = [:]
+        var outcomes: [UInt64: Outcome?] = [:]
         var waiters: [UInt64: CheckedContinuation<Void, Never>] = [:]
         var snapshotsRestored = 0
+    }
+
+    /// An operation's answer and the log index it was applied at.
+    private struct Outcome {
+        var result: Result<Bool, StorageError>
+        var index: UInt64
     }
 
     private let inner = Mutex(Inner())
@@ -78,6 +84,12 @@ public final class ConsensusManager: ConsensusStateMachine, @unchecked Sendable 
     /// Proposes `operation` (through the leader) and returns its outcome once this peer applied it.
     /// Fails with ``StorageError/unavailable(_:)`` when there is no leader or quorum within `timeout`.
     public func propose(_ operation: MetadataOperation, timeout: Duration = .seconds(30)) async throws(StorageError) -> Bool {
+        try await proposeAndLocate(operation, timeout: timeout).result
+    }
+
+    /// ``propose(_:timeout:)``, also returning the log index the operation was applied at.
+    public func proposeAndLocate(_ operation: MetadataOperation, timeout: Duration) async throws(StorageError)
+        -> (result: Bool, index: UInt64) {
         guard let engine else { throw .standaloneMode }
         let id = UInt64.random(in: 1...UInt64.max)
         let entry: [UInt8]
@@ -94,7 +106,7 @@ public final class ConsensusManager: ConsensusStateMachine, @unchecked Sendable 
         guard let outcome = inner.withLock({ $0.outcomes[id] ?? nil }) else {
             throw .unavailable("the operation was committed but not applied on this peer within the timeout")
         }
-        return try outcome.get()
+        return (try outcome.result.get(), outcome.index)
     }
 
     /// Proposes on the leader, retrying while leadership moves, until `deadline`.
@@ -187,7 +199,7 @@ public final class ConsensusManager: ConsensusStateMachine, @unchecked Sendable 
             // Only this peer's own proposals, and only their first application (a retried
             // proposal can be committed twice).
             guard case .some(.none) = state.outcomes[envelope.id] else { return nil }
-            state.outcomes[envelope.id] = .some(outcome)
+            state.outcomes[envelope.id] = .some(Outcome(result: outcome, index: index))
             return state.waiters.removeValue(forKey: envelope.id)
         }
         waiter?.resume()

@@ -108,6 +108,8 @@ def test_three_peers_agree_on_a_leader_and_replicate_metadata(cluster, openapi):
     # Changes made through any peer apply on every peer.
     r = peers[1].put("/collections/books", json={"vectors": {"size": 4, "distance": "Cosine"}})
     assert r.status_code == 200, r.text
+    # The answer waits until the other (reachable) peers have applied the change too.
+    assert collections(peers[0]) == ["books"] and collections(peers[2]) == ["books"]
     assert peers[2].post("/collections/aliases", json={
         "actions": [{"create_alias": {"collection_name": "books", "alias_name": "library"}}]}).json()["result"] is True
     assert peers[0].put("/cluster/metadata/keys/owner", json={"team": "search"}).json()["result"] is True
