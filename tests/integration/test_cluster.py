@@ -297,3 +297,17 @@ def test_recover_installs_the_leaders_state(cluster):
     assert r.status_code == 200 and r.json()["result"] is True
     wait_for(lambda: collections(follower) == ["c"])
     assert leader.post("/cluster/recover").json()["result"] is True
+
+
+def test_reinit_with_bootstrap_rejoins_under_the_same_id(cluster):
+    first, _, second = cluster.start(3)
+    peer_id = Cluster.info(second)["peer_id"]
+    second.kill()
+    r = first.put("/collections/meanwhile", json={"vectors": {"size": 2, "distance": "Dot"}}, timeout=30)
+    assert r.status_code == 200, r.text
+    second.args = second.args + ["--reinit"]
+    second.start()
+    wait_for(lambda: collections(second) == ["meanwhile"], message="rejoined peer catches up")
+    assert Cluster.info(second)["peer_id"] == peer_id
+    cluster.wait_converged()
+    assert len(Cluster.info(first)["peers"]) == 3
