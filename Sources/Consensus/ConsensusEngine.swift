@@ -102,6 +102,9 @@ public struct ConsensusStatus: Sendable, Equatable {
     public var pendingOperations: UInt64 { commit > applied ? commit - applied : 0 }
 
     public func member(_ id: UInt64) -> ConsensusMember? { members.first { $0.id == id } }
+
+    /// Where to reach the leader, if this peer knows one.
+    public var leaderAddress: String? { leader.flatMap { member($0)?.address } }
 }
 
 public enum ConsensusError: Error, Sendable, Equatable, CustomStringConvertible {

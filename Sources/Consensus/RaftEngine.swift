@@ -66,7 +66,7 @@ public final class RaftEngine: ConsensusEngine, @unchecked Sendable {
                 qr_create(dir, peerId, addr, Self.trampolines(context), opts, &errorText, errorText.count)
             }
         }) else {
-            throw .failed(code: 18, message: String(cString: errorText))
+            throw .failed(code: 18, message: Self.text(errorText))
         }
         node = created
         self.context = context
@@ -88,16 +88,16 @@ public final class RaftEngine: ConsensusEngine, @unchecked Sendable {
             if rv == 0 {
                 founded = true
             } else if rv != 10 {  // RAFT_CANTBOOTSTRAP: state exists, just start
-                throw .failed(code: rv, message: String(cString: errorText))
+                throw .failed(code: rv, message: Self.text(errorText))
             }
         case .join:
             break
         case .recover:
             let rv = qr_recover_single(node, &errorText, errorText.count)
-            if rv != 0 { throw .failed(code: rv, message: String(cString: errorText)) }
+            if rv != 0 { throw .failed(code: rv, message: Self.text(errorText)) }
         }
         let rv = qr_start(node, &errorText, errorText.count)
-        if rv != 0 { throw .failed(code: rv, message: String(cString: errorText)) }
+        if rv != 0 { throw .failed(code: rv, message: Self.text(errorText)) }
         return founded
     }
 
@@ -222,6 +222,11 @@ public final class RaftEngine: ConsensusEngine, @unchecked Sendable {
         case 11: .busy  // RAFT_CANTCHANGE
         default: .failed(code: code, message: String(cString: qr_strerror(code)))
         }
+    }
+
+    /// The C bridge's NUL-terminated error message.
+    private static func text(_ buffer: [CChar]) -> String {
+        String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
     }
 
     // MARK: Callbacks

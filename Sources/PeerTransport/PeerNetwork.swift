@@ -13,7 +13,8 @@ public final class PeerNetwork: ConsensusPeers, @unchecked Sendable {
     public struct Timeouts: Sendable {
         /// `cluster.grpc_timeout_ms`: a call that does not answer in time fails.
         public var call: Duration
-        /// `cluster.connection_timeout_ms`: calls that first have to reach a peer (join, who-is).
+        /// `cluster.connection_timeout_ms`, added to the time a join may take: the first call to reach
+        /// the cluster.
         public var connect: Duration
 
         public init(call: Duration, connect: Duration) {
@@ -196,11 +197,6 @@ public final class PeerNetwork: ConsensusPeers, @unchecked Sendable {
     public func status(of uri: String) async throws(StorageError) -> (commit: UInt64, term: UInt64) {
         let response: StatusResponse = try await call(uri, PeerRPC.status, Empty())
         return (response.commit, response.term)
-    }
-
-    public func whoIs(_ id: UInt64, asking uri: String) async throws(StorageError) -> String? {
-        let response: WhoIsResponse = try await call(uri, PeerRPC.whoIs, PeerIdMessage(peerId: id), timeout: timeouts.connect)
-        return response.uri
     }
 
     /// Waits on the peer at `uri` until it has applied `index`.

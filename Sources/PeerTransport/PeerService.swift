@@ -48,7 +48,7 @@ public struct PeerService: RegistrableRPCService {
             try await join(request, remotePeer: context.remotePeer)
         }
         unary(&router, PeerRPC.removePeer, JSONCoder<PeerIdMessage>(), JSONCoder<Empty>()) { request, _ in
-            try await removeHere(request.peerId)
+            try await removeThroughLeader(request.peerId)
             return Empty()
         }
         unary(&router, PeerRPC.whoIs, JSONCoder<PeerIdMessage>(), JSONCoder<WhoIsResponse>()) { request, _ in
@@ -91,12 +91,11 @@ public struct PeerService: RegistrableRPCService {
         return try await engine.propose(entry)
     }
 
-    private func removeHere(_ id: UInt64) async throws {
+    /// Removes peer `id` from the consensus configuration: here on the leader, else by asking it.
+    public func removeThroughLeader(_ id: UInt64) async throws {
         let status = engine.status
         guard status.role == .leader else {
-            guard let leader = status.leader, let address = status.member(leader)?.address else {
-                throw ConsensusError.notLeader(nil)
-            }
+            guard let address = status.leaderAddress else { throw ConsensusError.notLeader(nil) }
             try await network.removePeer(id, on: address)
             return
         }
@@ -111,7 +110,7 @@ public struct PeerService: RegistrableRPCService {
         guard let uri else { throw StorageError.badInput("cannot tell the joining peer's address from \(remotePeer); start it with --uri") }
         let status = engine.status
         guard status.role == .leader else {
-            guard let leader = status.leader, let address = status.member(leader)?.address else {
+            guard let address = status.leaderAddress else {
                 throw StorageError.unavailable("this peer knows no consensus leader to add the new peer; try again")
             }
             var forwarded = request

@@ -17,6 +17,11 @@ struct PeerIdentity: Codable {
     enum CodingKeys: String, CodingKey {
         case peerId = "peer_id", uri
     }
+
+    /// Replaces the file atomically (temp file, fsync, rename).
+    func save(to path: String, disk: any Disk) throws {
+        try disk.writeFileAtomically(path, try JSONValueEncoder().encodeBytes(self))
+    }
 }
 
 /// A peer in cluster mode: consensus engine, p2p server and client, and the ``ClusterControl``
@@ -25,6 +30,7 @@ final class ClusterNode: ClusterControl, @unchecked Sendable {
     let manager: ConsensusManager
     let engine: RaftEngine
     let network: PeerNetwork
+    let service: PeerService
     let server: PeerServer
     let logger: Logger
 
@@ -47,11 +53,11 @@ final class ClusterNode: ClusterControl, @unchecked Sendable {
                     """)
             }
             identity = PeerIdentity(peerId: UInt64.random(in: 1...(UInt64(1) << 62)), uri: options.uri)
-            try disk.writeFileAtomically(identityPath, try JSONValueEncoder().encodeBytes(identity))
+            try identity.save(to: identityPath, disk: disk)
         }
         if let uri = options.uri, identity.uri != uri {
             identity.uri = uri
-            try disk.writeFileAtomically(identityPath, try JSONValueEncoder().encodeBytes(identity))
+            try identity.save(to: identityPath, disk: disk)
         }
 
         // What to do with consensus: resume, found, join, or re-found (--reinit).
@@ -76,7 +82,7 @@ final class ClusterNode: ClusterControl, @unchecked Sendable {
         if identity.uri == nil && options.bootstrap == nil {
             identity.uri = "http://127.0.0.1:\(settings.cluster.p2pPort)"
             logger.warning("No --uri given: this peer calls itself \(identity.uri!); other machines cannot reach that")
-            try disk.writeFileAtomically(identityPath, try JSONValueEncoder().encodeBytes(identity))
+            try identity.save(to: identityPath, disk: disk)
         }
 
         let manager = try ConsensusManager(toc: toc, peerId: identity.peerId, disk: disk, logger: Logger(label: "quiver.consensus"))
@@ -97,7 +103,7 @@ final class ClusterNode: ClusterControl, @unchecked Sendable {
         manager.attach(engine: engine, peers: network)
         let service = PeerService(engine: engine, manager: manager, network: network, logger: Logger(label: "quiver.p2p"))
         let server = PeerServer(host: settings.service.host, port: settings.cluster.p2pPort, service: service)
-        let node = ClusterNode(manager: manager, engine: engine, network: network, server: server, logger: logger)
+        let node = ClusterNode(manager: manager, engine: engine, network: network, service: service, server: server, logger: logger)
         do {
             let founded = try engine.start(mode)
             if founded { logger.info("Founded a new cluster", metadata: ["peer": "\(identity.peerId)", "uri": "\(identity.uri ?? "")"]) }
@@ -114,10 +120,12 @@ final class ClusterNode: ClusterControl, @unchecked Sendable {
         return node
     }
 
-    private init(manager: ConsensusManager, engine: RaftEngine, network: PeerNetwork, server: PeerServer, logger: Logger) {
+    private init(manager: ConsensusManager, engine: RaftEngine, network: PeerNetwork, service: PeerService, server: PeerServer,
+                 logger: Logger) {
         self.manager = manager
         self.engine = engine
         self.network = network
+        self.service = service
         self.server = server
         self.logger = logger
     }
@@ -132,8 +140,7 @@ final class ClusterNode: ClusterControl, @unchecked Sendable {
             do {
                 let assigned = try await network.join(through: bootstrap, uri: uri, p2pPort: p2pPort)
                 network.uri = assigned
-                let identity = PeerIdentity(peerId: network.peerId, uri: assigned)
-                try disk.writeFileAtomically(identityPath, try JSONValueEncoder().encodeBytes(identity))
+                try PeerIdentity(peerId: network.peerId, uri: assigned).save(to: identityPath, disk: disk)
                 logger.info("Joined the cluster", metadata: ["through": "\(bootstrap)", "uri": "\(assigned)", "peer": "\(network.peerId)"])
                 return
             } catch let error as StorageError {
@@ -184,16 +191,9 @@ final class ClusterNode: ClusterControl, @unchecked Sendable {
     func removePeer(_ id: UInt64) async throws(StorageError) {
         let deadline = ContinuousClock.now + .seconds(30)
         while true {
-            let status = engine.status
             do {
-                if status.role == .leader {
-                    try await engine.remove(id: id)
-                    return
-                }
-                if let leader = status.leader, let address = status.member(leader)?.address {
-                    try await network.removePeer(id, on: address)
-                    return
-                }
+                try await service.removeThroughLeader(id)
+                return
             } catch let error as ConsensusError {
                 if case .busy = error {} else if case .notLeader = error {} else { throw .serviceError(error.description) }
             } catch let error as StorageError {
@@ -209,7 +209,7 @@ final class ClusterNode: ClusterControl, @unchecked Sendable {
     func recover() async throws(StorageError) {
         let status = engine.status
         guard status.role != .leader else { return }
-        guard let leader = status.leader, let address = status.member(leader)?.address else {
+        guard let address = status.leaderAddress else {
             throw .unavailable("there is no consensus leader to take a snapshot from")
         }
         let bytes = try await network.metadataSnapshot(from: address)
@@ -237,7 +237,7 @@ final class ClusterNode: ClusterControl, @unchecked Sendable {
         let status = engine.status
         guard !status.stopped, status.members.contains(where: { $0.id == status.peerId }) else { return false }
         if status.role == .leader { return status.applied >= status.commit }
-        guard let leader = status.leader, let address = status.member(leader)?.address,
+        guard let address = status.leaderAddress,
               let remote = try? await network.status(of: address) else { return false }
         return status.applied >= remote.commit
     }

@@ -119,7 +119,7 @@ public final class ConsensusManager: ConsensusStateMachine, @unchecked Sendable 
                     _ = try await withDeadline(deadline) { () async throws(ConsensusError) in try await engine.propose(entry) }
                     return
                 }
-                if let leader = status.leader, let address = status.member(leader)?.address,
+                if let leader = status.leader, let address = status.leaderAddress,
                    let peers = engineStorage.withLock({ $0.peers }) {
                     _ = try await withDeadline(deadline) { () async throws(StorageError) in
                         try await peers.forwardProposal(entry, leader: leader, address: address)
