@@ -83,7 +83,7 @@ let package = Package(
         .target(
             name: "PeerTransport",
             dependencies: [
-                "Consensus", "Storage", "QuiverModel", "QuiverJSON",
+                "Consensus", "Storage", "Shard", "QuiverModel", "QuiverJSON",
                 .product(name: "GRPCCore", package: "grpc-swift-2"),
                 .product(name: "GRPCNIOTransportHTTP2Posix", package: "grpc-swift-nio-transport"),
                 .product(name: "Logging", package: "swift-log"),

@@ -30,6 +30,7 @@ public final class PeerNetwork: ConsensusPeers, @unchecked Sendable {
     private let clients = Mutex<[String: GRPCClient<HTTP2ClientTransport.Posix>]>([:])
     private let failures = Mutex<[String: SendFailure]>([:])
     private let closed = Atomic<Bool>(false)
+    private let resolver = Mutex<@Sendable (UInt64) -> String?>({ _ in nil })
 
     /// Failed attempts to reach a peer since the last success (`/cluster` `message_send_failures`).
     public struct SendFailure: Sendable {
@@ -51,6 +52,15 @@ public final class PeerNetwork: ConsensusPeers, @unchecked Sendable {
     }
 
     public var sendFailures: [String: SendFailure] { failures.withLock { $0 } }
+
+    /// How peer ids become addresses (the consensus configuration); set once consensus exists.
+    public func resolveAddresses(with lookup: @escaping @Sendable (UInt64) -> String?) {
+        resolver.withLock { $0 = lookup }
+    }
+
+    func resolve(_ peer: UInt64) -> String? {
+        resolver.withLock { $0 }(peer)
+    }
 
     // MARK: Connections
 
@@ -145,7 +155,7 @@ public final class PeerNetwork: ConsensusPeers, @unchecked Sendable {
 
     /// With `waitForReady` false a call to a peer that cannot be reached fails at once instead of
     /// waiting for a connection until its timeout.
-    private func callRaw<Request: Sendable, Response: Sendable>(
+    func callRaw<Request: Sendable, Response: Sendable>(
         _ uri: String, _ method: MethodDescriptor, _ request: Request,
         serializer: some MessageSerializer<Request>, deserializer: some MessageDeserializer<Response>, timeout: Duration?,
         waitForReady: Bool = true

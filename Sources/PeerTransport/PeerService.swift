@@ -65,10 +65,11 @@ public struct PeerService: RegistrableRPCService {
         unary(&router, PeerRPC.metadataSnapshot, RawCoder(), RawCoder()) { [manager] _, _ in
             manager.snapshot()
         }
+        registerShardMethods(with: &router)
     }
 
     /// Registers a unary handler whose StorageError or ConsensusError becomes the call's status.
-    private func unary<Transport: ServerTransport, Request: Sendable, Response: Sendable>(
+    func unary<Transport: ServerTransport, Request: Sendable, Response: Sendable>(
         _ router: inout RPCRouter<Transport>, _ method: MethodDescriptor,
         _ deserializer: some MessageDeserializer<Request>, _ serializer: some MessageSerializer<Response>,
         _ body: @escaping @Sendable (Request, ServerContext) async throws -> Response

@@ -102,6 +102,11 @@ struct KeyedEncoder<Key: CodingKey>: KeyedEncodingContainerProtocol {
     mutating func encode(_ value: UInt64, forKey key: Key) throws { put(key, EncodingBox(.value(JSONValue.unsigned(value)))) }
     mutating func encode(_ value: UInt, forKey key: Key) throws { put(key, EncodingBox(.value(JSONValue.unsigned(UInt64(value))))) }
     mutating func encode(_ value: UInt32, forKey key: Key) throws { put(key, EncodingBox(.value(.int(Int64(value))))) }
+    mutating func encode(_ value: UInt16, forKey key: Key) throws { put(key, EncodingBox(.value(.int(Int64(value))))) }
+    mutating func encode(_ value: UInt8, forKey key: Key) throws { put(key, EncodingBox(.value(.int(Int64(value))))) }
+    mutating func encode(_ value: Int32, forKey key: Key) throws { put(key, EncodingBox(.value(.int(Int64(value))))) }
+    mutating func encode(_ value: Int16, forKey key: Key) throws { put(key, EncodingBox(.value(.int(Int64(value))))) }
+    mutating func encode(_ value: Int8, forKey key: Key) throws { put(key, EncodingBox(.value(.int(Int64(value))))) }
     mutating func encode<T: Encodable>(_ value: T, forKey key: Key) throws {
         put(key, try JSONValueEncoderImpl.encodeValue(value, path: codingPath + [key]))
     }
@@ -149,6 +154,13 @@ struct UnkeyedEncoder: UnkeyedEncodingContainer {
     mutating func encode(_ value: Int) throws { append(EncodingBox(.value(.int(Int64(value))))) }
     mutating func encode(_ value: Int64) throws { append(EncodingBox(.value(.int(value)))) }
     mutating func encode(_ value: UInt64) throws { append(EncodingBox(.value(JSONValue.unsigned(value)))) }
+    mutating func encode(_ value: UInt) throws { append(EncodingBox(.value(JSONValue.unsigned(UInt64(value))))) }
+    mutating func encode(_ value: UInt32) throws { append(EncodingBox(.value(.int(Int64(value))))) }
+    mutating func encode(_ value: UInt16) throws { append(EncodingBox(.value(.int(Int64(value))))) }
+    mutating func encode(_ value: UInt8) throws { append(EncodingBox(.value(.int(Int64(value))))) }
+    mutating func encode(_ value: Int32) throws { append(EncodingBox(.value(.int(Int64(value))))) }
+    mutating func encode(_ value: Int16) throws { append(EncodingBox(.value(.int(Int64(value))))) }
+    mutating func encode(_ value: Int8) throws { append(EncodingBox(.value(.int(Int64(value))))) }
     mutating func encode<T: Encodable>(_ value: T) throws {
         append(try JSONValueEncoderImpl.encodeValue(value, path: codingPath + [IndexKey(count)]))
     }
@@ -184,6 +196,13 @@ struct SingleEncoder: SingleValueEncodingContainer {
     mutating func encode(_ value: Int) throws { box.storage = .value(.int(Int64(value))) }
     mutating func encode(_ value: Int64) throws { box.storage = .value(.int(value)) }
     mutating func encode(_ value: UInt64) throws { box.storage = .value(JSONValue.unsigned(value)) }
+    mutating func encode(_ value: UInt32) throws { box.storage = .value(.int(Int64(value))) }
+    mutating func encode(_ value: UInt16) throws { box.storage = .value(.int(Int64(value))) }
+    mutating func encode(_ value: UInt8) throws { box.storage = .value(.int(Int64(value))) }
+    mutating func encode(_ value: Int32) throws { box.storage = .value(.int(Int64(value))) }
+    mutating func encode(_ value: Int16) throws { box.storage = .value(.int(Int64(value))) }
+    mutating func encode(_ value: Int8) throws { box.storage = .value(.int(Int64(value))) }
+    mutating func encode(_ value: UInt) throws { box.storage = .value(JSONValue.unsigned(UInt64(value))) }
     mutating func encode<T: Encodable>(_ value: T) throws {
         box.storage = try JSONValueEncoderImpl.encodeValue(value, path: codingPath).storage
     }

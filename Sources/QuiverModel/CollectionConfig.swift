@@ -123,6 +123,8 @@ public struct CollectionDefaults: Sendable, Equatable {
     public var wal = WalConfig()
     public var replicationFactor: UInt32 = 1
     public var writeConsistencyFactor: UInt32 = 1
+    /// `storage.collection.shard_number_per_node`.
+    public var shardNumberPerNode: UInt32 = 1
     public var onDiskPayload = true
     public var vectorsOnDisk: Bool?
     public var quantization: QuantizationConfig?

@@ -109,7 +109,8 @@ public struct CreateCollection: Codable, Sendable, Equatable, Validatable {
     }
 
     /// The full configuration this request creates, with `defaults` filling what it leaves out.
-    public func effectiveConfig(defaults: CollectionDefaults) -> CollectionConfig {
+    /// Under automatic sharding the shard number defaults to `peers × shard_number_per_node`.
+    public func effectiveConfig(defaults: CollectionDefaults, peers: Int = 1) -> CollectionConfig {
         var vectors = self.vectors ?? .named([:])
         if let onDisk = defaults.vectorsOnDisk {
             for name in vectors.all.keys {
@@ -118,7 +119,7 @@ public struct CreateCollection: Codable, Sendable, Equatable, Validatable {
         }
         var params = CollectionParams(
             vectors: vectors,
-            shardNumber: shardNumber ?? 1,
+            shardNumber: shardNumber ?? (shardingMethod == .custom ? 1 : UInt32(max(peers, 1)) * defaults.shardNumberPerNode),
             replicationFactor: replicationFactor ?? defaults.replicationFactor,
             writeConsistencyFactor: writeConsistencyFactor ?? defaults.writeConsistencyFactor,
             onDiskPayload: onDiskPayload ?? defaults.onDiskPayload

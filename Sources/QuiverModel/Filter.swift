@@ -3,13 +3,13 @@ public import QuiverJSON
 /// A payload filter (`Filter`): every `must` condition holds, no `must_not` condition holds, at
 /// least one `should` condition holds (when there are any), and at least `min_should.min_count`
 /// of `min_should.conditions` hold.
-public struct Filter: Sendable, Equatable {
+public struct Filter: Codable, Sendable, Equatable {
     public var must: [Condition]?
     public var should: [Condition]?
     public var mustNot: [Condition]?
     public var minShould: MinShould?
 
-    public struct MinShould: Sendable, Equatable {
+    public struct MinShould: Codable, Sendable, Equatable {
         public var conditions: [Condition]
         public var minCount: Int
     }
@@ -23,7 +23,7 @@ public struct Filter: Sendable, Equatable {
 }
 
 /// One condition of a filter (`Condition`).
-public indirect enum Condition: Sendable, Equatable {
+public indirect enum Condition: Codable, Sendable, Equatable {
     case field(FieldCondition)
     /// The key is missing, `null`, `[]`, or holds only nulls and empty arrays.
     case isEmpty(key: String)
@@ -39,7 +39,7 @@ public indirect enum Condition: Sendable, Equatable {
 }
 
 /// `FieldCondition`: a test on the values at `key`.
-public struct FieldCondition: Sendable, Equatable {
+public struct FieldCondition: Codable, Sendable, Equatable {
     public var key: String
     public var match: Match?
     public var range: RangeCondition?
@@ -53,6 +53,11 @@ public struct FieldCondition: Sendable, Equatable {
     /// the collection (`Filter.binding(_:)`); the default word tokenizer when nil.
     public var analyzer: TextAnalyzer?
 
+    /// The analyzer is bound where the filter runs, so it does not travel between peers.
+    enum CodingKeys: String, CodingKey {
+        case key, match, range, geoBoundingBox, geoRadius, geoPolygon, valuesCount, isEmpty, isNull
+    }
+
     public init(key: String, match: Match? = nil, range: RangeCondition? = nil) {
         self.key = key
         self.match = match
@@ -60,7 +65,7 @@ public struct FieldCondition: Sendable, Equatable {
     }
 }
 
-public enum Match: Sendable, Equatable {
+public enum Match: Codable, Sendable, Equatable {
     /// `value`: a string, an integer or a boolean, compared exactly.
     case keyword(String)
     case integer(Int64)
@@ -76,7 +81,7 @@ public enum Match: Sendable, Equatable {
 }
 
 /// `Range` on numbers or `DatetimeRange` on RFC 3339 datetimes (microseconds since the epoch).
-public enum RangeCondition: Sendable, Equatable {
+public enum RangeCondition: Codable, Sendable, Equatable {
     case number(Bounds<Double>)
     case datetime(Bounds<Int64>)
 }
@@ -103,10 +108,12 @@ public struct Bounds<Value: Comparable & Sendable>: Sendable, Equatable {
     }
 }
 
+extension Bounds: Codable where Value: Codable {}
+
 /// `ValuesCount`.
 public typealias CountRange = Bounds<Int>
 
-public struct GeoPoint: Sendable, Equatable {
+public struct GeoPoint: Codable, Sendable, Equatable {
     public var lon: Double
     public var lat: Double
 
@@ -116,12 +123,12 @@ public struct GeoPoint: Sendable, Equatable {
     }
 }
 
-public struct GeoBoundingBox: Sendable, Equatable {
+public struct GeoBoundingBox: Codable, Sendable, Equatable {
     public var topLeft: GeoPoint
     public var bottomRight: GeoPoint
 }
 
-public struct GeoRadius: Sendable, Equatable {
+public struct GeoRadius: Codable, Sendable, Equatable {
     public var center: GeoPoint
     /// Meters.
     public var radius: Double
@@ -132,7 +139,7 @@ public struct GeoRadius: Sendable, Equatable {
     }
 }
 
-public struct GeoPolygon: Sendable, Equatable {
+public struct GeoPolygon: Codable, Sendable, Equatable {
     /// Closed rings: first point equals last, at least 4 points.
     public var exterior: [GeoPoint]
     public var interiors: [[GeoPoint]]

@@ -76,3 +76,27 @@ public struct ValidationMessage: Error, Sendable, Equatable {
     public let message: String
     public init(_ message: String) { self.message = message }
 }
+
+/// As in JSON: a number, or a UUID string.
+extension PointID: Codable {
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.singleValueContainer()
+        if let number = try? container.decode(UInt64.self) {
+            self = .number(number)
+            return
+        }
+        let text = try container.decode(String.self)
+        guard let id = PointID(uuidString: text) else {
+            throw DecodingError.dataCorruptedError(in: container, debugDescription: "Unable to parse UUID: \(text)")
+        }
+        self = id
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.singleValueContainer()
+        switch self {
+        case .number(let n): try container.encode(n)
+        case .uuid: try container.encode(description)
+        }
+    }
+}

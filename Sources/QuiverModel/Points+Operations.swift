@@ -21,9 +21,9 @@ extension PointsJSON {
     }
 
     /// `UpdateVectors`: `{"points": [{"id", "vector"}]}`.
-    public static func updateVectors(_ value: JSONValue, _ path: String = "") throws(Failure) -> UpdateOperation {
+    public static func updateVectors(_ value: JSONValue, _ path: String = "") throws(Failure) -> PointsUpdate {
         let body = try object(value, path)
-        try rejectUnsupported(body, ["shard_key", "update_filter"])
+        try rejectUnsupported(body, ["update_filter"])
         guard let pointsValue = body["points"] else { throw fail(path, "missing field `points`") }
         let list = try array(pointsValue, fieldPath(path, "points"))
         guard !list.isEmpty else { throw fail(fieldPath(path, "points"), "must contain at least one point") }
@@ -35,23 +35,21 @@ extension PointsJSON {
             guard let vector = point["vector"] else { throw fail(p, "missing field `vector`") }
             points.append(PointStruct(id: try pointID(id, "\(p).id"), vectors: try vectorStruct(vector, "\(p).vector")))
         }
-        return .updateVectors(points)
+        return PointsUpdate(.updateVectors(points), shardKey: try shardKeySelector(body, path))
     }
 
     /// `DeleteVectors`: `{"points": [...], "vector": ["name", ...]}`.
     public static func deleteVectors(_ value: JSONValue, _ path: String = "") throws(Failure) -> PointsUpdate {
         let body = try object(value, path)
-        try rejectUnsupported(body, ["shard_key"])
         let names = try strings(body["vector"], path, field: "vector")
         guard !names.isEmpty else { throw fail(fieldPath(path, "vector"), "must name at least one vector") }
         let (ids, filter) = try selection(body, path)
-        return PointsUpdate(.deleteVectors(ids, names: Array(Set(names)).sorted()), filter: filter)
+        return PointsUpdate(.deleteVectors(ids, names: Array(Set(names)).sorted()), filter: filter, shardKey: try shardKeySelector(body, path))
     }
 
     /// `SetPayload`, for both set (merge) and overwrite.
     public static func setPayload(_ value: JSONValue, overwrite: Bool, _ path: String = "") throws(Failure) -> PointsUpdate {
         let body = try object(value, path)
-        try rejectUnsupported(body, ["shard_key"])
         guard let payloadValue = body["payload"] else { throw fail(path, "missing field `payload`") }
         let payload = try object(payloadValue, fieldPath(path, "payload"))
         let (ids, filter) = try selection(body, path)
@@ -62,34 +60,31 @@ extension PointsJSON {
         }
         if overwrite {
             if key != nil { throw fail(fieldPath(path, "key"), "`key` is not supported when overwriting payload yet") }
-            return PointsUpdate(.overwritePayload(ids, payload: payload), filter: filter)
+            return PointsUpdate(.overwritePayload(ids, payload: payload), filter: filter, shardKey: try shardKeySelector(body, path))
         }
-        return PointsUpdate(.setPayload(ids, payload: payload, key: key), filter: filter)
+        return PointsUpdate(.setPayload(ids, payload: payload, key: key), filter: filter, shardKey: try shardKeySelector(body, path))
     }
 
     /// `DeletePayload`: `{"keys": [...], "points": [...]}`.
     public static func deletePayload(_ value: JSONValue, _ path: String = "") throws(Failure) -> PointsUpdate {
         let body = try object(value, path)
-        try rejectUnsupported(body, ["shard_key"])
         let keys = try strings(body["keys"], path, field: "keys")
         let (ids, filter) = try selection(body, path)
-        return PointsUpdate(.deletePayload(ids, keys: keys), filter: filter)
+        return PointsUpdate(.deletePayload(ids, keys: keys), filter: filter, shardKey: try shardKeySelector(body, path))
     }
 
     /// `PointsSelector` for clearing payload.
     public static func clearPayload(_ value: JSONValue, _ path: String = "") throws(Failure) -> PointsUpdate {
         let body = try object(value, path)
-        try rejectUnsupported(body, ["shard_key"])
         let (ids, filter) = try selection(body, path)
-        return PointsUpdate(.clearPayload(ids), filter: filter)
+        return PointsUpdate(.clearPayload(ids), filter: filter, shardKey: try shardKeySelector(body, path))
     }
 
     /// `PointsSelector` for deleting points.
     public static func deletePoints(_ value: JSONValue, _ path: String = "") throws(Failure) -> PointsUpdate {
         let body = try object(value, path)
-        try rejectUnsupported(body, ["shard_key"])
         let (ids, filter) = try selection(body, path)
-        return PointsUpdate(.delete(ids), filter: filter)
+        return PointsUpdate(.delete(ids), filter: filter, shardKey: try shardKeySelector(body, path))
     }
 
     /// `UpdateOperations`: `{"operations": [{"upsert": …}, {"delete": …}, …]}`.
@@ -105,13 +100,13 @@ extension PointsJSON {
             }
             let innerPath = "\(path).\(kind)"
             switch kind {
-            case "upsert": operations.append(PointsUpdate(.upsert(try insertOperations(inner, innerPath))))
+            case "upsert": operations.append(try upsert(inner, innerPath))
             case "delete": operations.append(try deletePoints(inner, innerPath))
             case "set_payload": operations.append(try setPayload(inner, overwrite: false, innerPath))
             case "overwrite_payload": operations.append(try setPayload(inner, overwrite: true, innerPath))
             case "delete_payload": operations.append(try deletePayload(inner, innerPath))
             case "clear_payload": operations.append(try clearPayload(inner, innerPath))
-            case "update_vectors": operations.append(PointsUpdate(try updateVectors(inner, innerPath)))
+            case "update_vectors": operations.append(try updateVectors(inner, innerPath))
             case "delete_vectors": operations.append(try deleteVectors(inner, innerPath))
             default:
                 throw fail(path, "unknown operation `\(kind)`, expected one of `upsert`, `delete`, `set_payload`, `overwrite_payload`, `delete_payload`, `clear_payload`, `update_vectors`, `delete_vectors`")
@@ -127,10 +122,13 @@ extension PointsJSON {
 public struct PointsUpdate: Sendable, Equatable {
     public var operation: UpdateOperation
     public var filter: Filter?
+    /// The shard keys whose shards the update goes to (custom sharding).
+    public var shardKey: ShardKeySelector?
 
-    public init(_ operation: UpdateOperation, filter: Filter? = nil) {
+    public init(_ operation: UpdateOperation, filter: Filter? = nil, shardKey: ShardKeySelector? = nil) {
         self.operation = operation
         self.filter = filter
+        self.shardKey = shardKey
     }
 }
 

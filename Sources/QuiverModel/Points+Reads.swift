@@ -1,25 +1,27 @@
 public import QuiverJSON
 
 /// Body of `POST /collections/{c}/points` (retrieve by ids).
-public struct RetrieveRequest: Sendable, Equatable {
+public struct RetrieveRequest: Codable, Sendable, Equatable {
     public var ids: [PointID]
     public var withPayload: WithPayload
     public var withVector: WithVector
+    public var shardKey: ShardKeySelector?
 }
 
 /// Body of `POST /collections/{c}/points/scroll`.
-public struct ScrollRequest: Sendable, Equatable {
+public struct ScrollRequest: Codable, Sendable, Equatable {
     public var offset: PointID?
     public var limit: Int?
     public var withPayload: WithPayload
     public var withVector: WithVector
     public var filter: Filter?
     public var orderBy: OrderBy?
+    public var shardKey: ShardKeySelector?
 }
 
 /// `order_by` of a scroll: points sorted by the values of a payload key (numbers, or datetimes as
 /// microseconds), from `start_from` on.
-public struct OrderBy: Sendable, Equatable {
+public struct OrderBy: Codable, Sendable, Equatable {
     public var key: String
     public var descending = false
     public var startFrom: Double?
@@ -35,31 +37,42 @@ public struct OrderBy: Sendable, Equatable {
 }
 
 /// `FacetRequest`.
-public struct FacetRequest: Sendable, Equatable {
+public struct FacetRequest: Codable, Sendable, Equatable {
     public var key: String
     public var limit = 10
     public var filter: Filter?
     public var exact = false
+    public var shardKey: ShardKeySelector?
+}
+
+/// `CountRequest` (counting is always exact).
+public struct CountRequest: Codable, Sendable, Equatable {
+    public var filter: Filter?
+    public var shardKey: ShardKeySelector?
+
+    public init(filter: Filter? = nil, shardKey: ShardKeySelector? = nil) {
+        self.filter = filter
+        self.shardKey = shardKey
+    }
 }
 
 /// Bodies of the read endpoints; defaults are Qdrant's (payload yes, vectors no).
 extension PointsJSON {
     public static func retrieveRequest(_ value: JSONValue) throws(Failure) -> RetrieveRequest {
         let body = try object(value, "")
-        try rejectUnsupported(body, ["shard_key"])
         guard let ids = body["ids"] else { throw fail("", "missing field `ids`") }
         return RetrieveRequest(ids: try self.ids(ids, "ids"),
                                withPayload: try WithPayload(json: body["with_payload"], default: .all),
-                               withVector: try WithVector(json: body["with_vector"], default: .none))
+                               withVector: try WithVector(json: body["with_vector"], default: .none),
+                               shardKey: try shardKeySelector(body))
     }
 
     public static func scrollRequest(_ value: JSONValue) throws(Failure) -> ScrollRequest {
         let body = try object(value, "")
-        try rejectUnsupported(body, ["shard_key"])
         var request = ScrollRequest(offset: nil, limit: nil,
                                     withPayload: try WithPayload(json: body["with_payload"], default: .all),
                                     withVector: try WithVector(json: body["with_vector"], default: .none),
-                                    filter: try filter(body["filter"], "filter"))
+                                    filter: try filter(body["filter"], "filter"), shardKey: try shardKeySelector(body))
         if let raw = body["order_by"], !raw.isNull { request.orderBy = try orderBy(raw, "order_by") }
         if let offset = body["offset"], !offset.isNull { request.offset = try pointID(offset, "offset") }
         if let limit = body["limit"], !limit.isNull {
@@ -95,9 +108,9 @@ extension PointsJSON {
     public static func facetRequest(_ value: JSONValue) throws(Failure) -> FacetRequest {
         let body = try object(value, "")
         try allowOnly(body, ["shard_key", "key", "limit", "filter", "exact"], "")
-        try rejectUnsupported(body, ["shard_key"])
         guard let key = body["key"]?.stringValue else { throw fail("key", "missing field `key` (a string)") }
         var request = FacetRequest(key: key)
+        request.shardKey = try shardKeySelector(body)
         if let raw = body["limit"], !raw.isNull {
             request.limit = try unsigned(raw, "limit")
             guard request.limit >= 1 else { throw fail("limit", "must be at least 1") }
@@ -110,10 +123,8 @@ extension PointsJSON {
         return request
     }
 
-    /// `CountRequest`: its filter (counting is always exact).
-    public static func countRequest(_ value: JSONValue) throws(Failure) -> Filter? {
+    public static func countRequest(_ value: JSONValue) throws(Failure) -> CountRequest {
         let body = try object(value, "")
-        try rejectUnsupported(body, ["shard_key"])
-        return try filter(body["filter"], "filter")
+        return CountRequest(filter: try filter(body["filter"], "filter"), shardKey: try shardKeySelector(body))
     }
 }

@@ -175,10 +175,15 @@ public enum PointsJSON {
         }
     }
 
+    /// `PointInsertOperations` as an update, with its `shard_key`.
+    public static func upsert(_ value: JSONValue, _ root: String = "") throws(Failure) -> PointsUpdate {
+        PointsUpdate(.upsert(try insertOperations(value, root)), shardKey: try shardKeySelector(try object(value, root), root))
+    }
+
     /// `PointInsertOperations`: `{"points": [...]}` or `{"batch": {"ids", "vectors", "payloads"}}`.
     public static func insertOperations(_ value: JSONValue, _ root: String = "") throws(Failure) -> [PointStruct] {
         let body = try object(value, root)
-        try rejectUnsupported(body, ["shard_key", "update_filter", "update_mode"])
+        try rejectUnsupported(body, ["update_filter", "update_mode"])
         if let points = body["points"] {
             var result: [PointStruct] = []
             for (i, element) in try array(points, fieldPath(root, "points")).enumerated() {
@@ -232,7 +237,7 @@ public enum PointsJSON {
 }
 
 /// Which payload fields to return (`with_payload`).
-public enum WithPayload: Sendable, Equatable {
+public enum WithPayload: Codable, Sendable, Equatable {
     case none
     case all
     case include([String])
@@ -293,7 +298,7 @@ public enum WithPayload: Sendable, Equatable {
 }
 
 /// Which vectors to return (`with_vector`).
-public enum WithVector: Sendable, Equatable {
+public enum WithVector: Codable, Sendable, Equatable {
     case none
     case all
     case named([String])
@@ -313,7 +318,7 @@ public enum WithVector: Sendable, Equatable {
 }
 
 /// One point as returned by retrieve and scroll (`Record`).
-public struct PointRecord: Sendable, Equatable {
+public struct PointRecord: Codable, Sendable, Equatable {
     public var id: PointID
     public var payload: JSONObject?
     public var vectors: [String: [Float]]?

@@ -1,7 +1,7 @@
 public import QuiverJSON
 
 /// What to search with: a vector, or the vector of a stored point.
-public enum QueryInput: Sendable, Equatable {
+public enum QueryInput: Codable, Sendable, Equatable {
     case vector([Float])
     case point(PointID)
     /// `{"order_by": …}`: points ordered by a payload value instead of by similarity.
@@ -9,13 +9,13 @@ public enum QueryInput: Sendable, Equatable {
 }
 
 /// `LookupLocation`: take query points' vectors from another collection.
-public struct LookupLocation: Sendable, Equatable {
+public struct LookupLocation: Codable, Sendable, Equatable {
     public var collection: String
     public var vector: String?
 }
 
 /// A nearest-neighbour search, from `points/query` or the legacy `points/search`.
-public struct SearchRequest: Sendable, Equatable {
+public struct SearchRequest: Codable, Sendable, Equatable {
     /// nil: no query; points come in id order (`points/query` without `query`).
     public var query: QueryInput?
     /// The vector name; "" is the unnamed vector.
@@ -28,12 +28,13 @@ public struct SearchRequest: Sendable, Equatable {
     public var withPayload: WithPayload = .none
     public var withVector: WithVector = .none
     public var lookupFrom: LookupLocation?
+    public var shardKey: ShardKeySelector?
 
     public init() {}
 }
 
 /// `SearchParams`: accepted and validated; exact scoring is what runs until the vector index exists.
-public struct SearchParams: Sendable, Equatable {
+public struct SearchParams: Codable, Sendable, Equatable {
     public var hnswEf: Int?
     public var exact = false
     public var indexedOnly = false
@@ -44,7 +45,7 @@ public struct SearchParams: Sendable, Equatable {
 }
 
 /// One search result (`ScoredPoint`).
-public struct ScoredPoint: Sendable, Equatable {
+public struct ScoredPoint: Codable, Sendable, Equatable {
     public var id: PointID
     public var version: UInt64
     public var score: Float
@@ -80,7 +81,7 @@ extension PointsJSON {
         let body = try object(value, path)
         try allowOnly(body, ["shard_key", "prefetch", "query", "using", "filter", "params", "score_threshold", "limit", "offset",
                              "with_vector", "with_payload", "lookup_from"], path)
-        try rejectUnsupported(body, ["shard_key", "prefetch"])
+        try rejectUnsupported(body, ["prefetch"])
         var request = SearchRequest()
         if let raw = body["query"], !raw.isNull { request.query = try queryInput(raw, join(path, "query")) }
         if let raw = body["using"], !raw.isNull {
@@ -103,7 +104,6 @@ extension PointsJSON {
     public static func searchRequest(_ value: JSONValue, _ path: String = "") throws(Failure) -> SearchRequest {
         let body = try object(value, path)
         try allowOnly(body, ["shard_key", "vector", "filter", "params", "limit", "offset", "with_payload", "with_vector", "score_threshold"], path)
-        try rejectUnsupported(body, ["shard_key"])
         var request = SearchRequest()
         guard let vector = body["vector"] else { throw fail(path, "missing field `vector`") }
         let p = join(path, "vector")
@@ -209,5 +209,6 @@ extension PointsJSON {
         }
         request.withPayload = try WithPayload(json: body["with_payload"], default: .none)
         request.withVector = try WithVector(json: body["with_vector"], default: .none)
+        request.shardKey = try shardKeySelector(body, path)
     }
 }

@@ -85,12 +85,15 @@ final class ClusterNode: ClusterControl, @unchecked Sendable {
             try identity.save(to: identityPath, disk: disk)
         }
 
-        let manager = try ConsensusManager(toc: toc, peerId: identity.peerId, disk: disk, logger: Logger(label: "quiver.consensus"))
         let network = PeerNetwork(
             peerId: identity.peerId, uri: identity.uri ?? "",
             timeouts: .init(call: .milliseconds(settings.cluster.grpcTimeoutMs), connect: .milliseconds(settings.cluster.connectionTimeoutMs)),
             logger: Logger(label: "quiver.p2p")
         )
+        // Collections open only the shards placed on this peer, so the id comes before loading.
+        await toc.enableCluster(peerID: identity.peerId, network: network)
+        try await toc.load()
+        let manager = try ConsensusManager(toc: toc, peerId: identity.peerId, disk: disk, logger: Logger(label: "quiver.consensus"))
         var raftOptions = RaftEngine.Options()
         raftOptions.heartbeatTimeoutMs = UInt32(settings.cluster.tickPeriodMs)
         raftOptions.electionTimeoutMs = UInt32(settings.cluster.tickPeriodMs * 10)
@@ -101,6 +104,7 @@ final class ClusterNode: ClusterControl, @unchecked Sendable {
             network.connectRaft(peer: peer, address: address, fd: fd)
         }
         manager.attach(engine: engine, peers: network)
+        network.resolveAddresses { [engine] peer in engine.status.member(peer)?.address }
         let service = PeerService(engine: engine, manager: manager, network: network, logger: Logger(label: "quiver.p2p"))
         let server = PeerServer(host: settings.service.host, port: settings.cluster.p2pPort, service: service)
         let node = ClusterNode(manager: manager, engine: engine, network: network, service: service, server: server, logger: logger)

@@ -58,7 +58,7 @@ public enum QuiverNode {
             maxCollections: settings.storage.maxCollections,
             logger: Logger(label: "quiver.storage")
         )
-        try await toc.load()
+        if !settings.cluster.enabled { try await toc.load() }  // a cluster peer loads once it knows its id
         let cluster: ClusterNode? = settings.cluster.enabled
             ? try await ClusterNode.start(settings: settings, options: options, toc: toc, disk: disk, logger: logger)
             : nil

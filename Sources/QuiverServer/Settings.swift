@@ -121,6 +121,7 @@ public struct Settings: Sendable {
         d.hnsw.payloadM = try tree.int("storage.hnsw_index.payload_m")
         d.replicationFactor = UInt32(try positive(&tree, "storage.collection.replication_factor") ?? 1)
         d.writeConsistencyFactor = UInt32(try positive(&tree, "storage.collection.write_consistency_factor") ?? 1)
+        d.shardNumberPerNode = UInt32(try positive(&tree, "storage.collection.shard_number_per_node") ?? 1)
         d.vectorsOnDisk = try tree.bool("storage.collection.vectors.on_disk")
         s.storage.collectionDefaults = d
 

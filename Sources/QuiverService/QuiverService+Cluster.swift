@@ -30,9 +30,13 @@ extension QuiverService {
         guard cluster.status().peers["\(id)"] != nil else {
             throw .storage(.notFound("Peer \(id) is not a member of the cluster"))
         }
-        // Every collection has its data on every peer until shards are placed (the next step).
-        let collections = await toc.collectionCount
-        if !force && collections > 0 {
+        var holdsShards = false
+        for name in await toc.collectionNames {
+            if let collection = try? await toc.collection(name), await collection.layout.contains(where: { $0.peers.contains(id) }) {
+                holdsShards = true
+            }
+        }
+        if !force && holdsShards {
             throw .storage(.badRequest("Cannot remove peer \(id) as there are shards on it"))
         }
         do {

@@ -32,10 +32,15 @@ extension QuiverService {
         return results
     }
 
-    public func retrieve(_ collectionName: String, _ ids: [PointID], withPayload: WithPayload, withVector: WithVector) async throws(ServiceError) -> RecordsResult {
+    public func retrieve(_ collectionName: String, _ ids: [PointID], withPayload: WithPayload, withVector: WithVector,
+                         shardKey: ShardKeySelector? = nil) async throws(ServiceError) -> RecordsResult {
         let collection = try await collection(collectionName)
-        let records = await collection.retrieve(ids, withPayload: withPayload, withVector: withVector)
-        return RecordsResult(records: records, unnamedVector: await Self.hasUnnamedVector(collection))
+        do {
+            let records = try await collection.retrieve(ids, withPayload: withPayload, withVector: withVector, shardKey: shardKey)
+            return RecordsResult(records: records, unnamedVector: await Self.hasUnnamedVector(collection))
+        } catch {
+            throw .storage(error)
+        }
     }
 
     /// One point; not found is a 404, as `GET /collections/{c}/points/{id}` in Qdrant.
@@ -45,38 +50,37 @@ extension QuiverService {
         return result
     }
 
-    public func scroll(_ collectionName: String, _ request: ScrollRequest) async throws(ServiceError) -> RecordsResult {
+    static func scrollLimit(_ request: ScrollRequest) throws(ServiceError) -> Int {
         let limit = request.limit ?? Self.scrollLimitDefault
         if limit < 1 {
             var errors = ValidationErrors()
             errors.range("limit", limit, min: 1)
             throw .validation(errors, .body)
         }
+        return limit
+    }
+
+    public func scroll(_ collectionName: String, _ request: ScrollRequest) async throws(ServiceError) -> RecordsResult {
+        let limit = try Self.scrollLimit(request)
         let collection = try await collection(collectionName)
-        var request = request
         do {
-            request.filter = try await collection.prepare(request.filter)
+            if let orderBy = request.orderBy {
+                let records = try await collection.scroll(orderedBy: orderBy, limit: limit, filter: request.filter, withPayload: request.withPayload,
+                                                          withVector: request.withVector, shardKey: request.shardKey)
+                return RecordsResult(records: records, unnamedVector: await Self.hasUnnamedVector(collection))
+            }
+            let (records, next) = try await collection.scroll(from: request.offset, limit: limit, filter: request.filter, withPayload: request.withPayload,
+                                                              withVector: request.withVector, shardKey: request.shardKey)
+            return RecordsResult(records: records, unnamedVector: await Self.hasUnnamedVector(collection), nextPageOffset: next)
         } catch {
             throw .storage(error)
         }
-        if let orderBy = request.orderBy {
-            do {
-                let records = try await collection.scroll(orderedBy: orderBy, limit: limit, filter: request.filter,
-                                                          withPayload: request.withPayload, withVector: request.withVector)
-                return RecordsResult(records: records, unnamedVector: await Self.hasUnnamedVector(collection))
-            } catch {
-                throw .storage(error)
-            }
-        }
-        let (records, next) = await collection.scroll(from: request.offset, limit: limit, filter: request.filter,
-                                                      withPayload: request.withPayload, withVector: request.withVector)
-        return RecordsResult(records: records, unnamedVector: await Self.hasUnnamedVector(collection), nextPageOffset: next)
     }
 
-    public func count(_ collectionName: String, filter: Filter? = nil) async throws(ServiceError) -> Int {
+    public func count(_ collectionName: String, _ request: CountRequest = CountRequest()) async throws(ServiceError) -> Int {
         let collection = try await collection(collectionName)
         do {
-            return await collection.count(filter: try await collection.prepare(filter))
+            return try await collection.count(filter: request.filter, shardKey: request.shardKey)
         } catch {
             throw .storage(error)
         }
@@ -112,9 +116,13 @@ extension QuiverService {
             var source = collection
             if let lookup = request.lookupFrom { source = try await self.collection(lookup.collection) }
             let name = request.lookupFrom?.vector ?? request.using
-            guard let vector = await source.vector(of: id, name: name) else {
-                throw .storage(.notFound("No point with id \(id) found"))
+            let found: [Float]?
+            do {
+                found = try await source.vector(of: id, name: name, shardKey: request.lookupFrom == nil ? request.shardKey : nil)
+            } catch {
+                throw .storage(error)
             }
+            guard let vector = found else { throw .storage(.notFound("No point with id \(id) found")) }
             request.query = .vector(vector)
             if request.lookupFrom == nil {
                 var filter = request.filter ?? Filter()
@@ -138,6 +146,10 @@ extension QuiverService {
     /// `PUT /collections/{c}/index`: builds the index over the stored points before it answers.
     public func createIndex(_ collectionName: String, _ request: CreateFieldIndex, wait: Bool) async throws(ServiceError) -> UpdateResult {
         let collection = try await collection(collectionName)
+        if cluster != nil {
+            _ = try await propose(.setPayloadIndex(collection: collection.name, field: request.fieldName, schema: request.schema.json), timeout: nil)
+            return UpdateResult(operationId: nil, status: wait ? .completed : .acknowledged)
+        }
         do {
             try await collection.createIndex(request.fieldName, request.schema)
         } catch {
@@ -149,6 +161,10 @@ extension QuiverService {
     /// `DELETE /collections/{c}/index/{field}`.
     public func deleteIndex(_ collectionName: String, _ field: String, wait: Bool) async throws(ServiceError) -> UpdateResult {
         let collection = try await collection(collectionName)
+        if cluster != nil {
+            _ = try await propose(.setPayloadIndex(collection: collection.name, field: field, schema: nil), timeout: nil)
+            return UpdateResult(operationId: nil, status: wait ? .completed : .acknowledged)
+        }
         do {
             try await collection.deleteIndex(field)
         } catch {

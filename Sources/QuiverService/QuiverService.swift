@@ -49,7 +49,10 @@ public struct QuiverService: Sendable {
             } catch {
                 throw .storage(error)
             }
-            return try await propose(.createCollection(name: name, config: toc.effectiveConfig(request)), timeout: timeout)
+            let peers = await peerIDs()
+            let config = toc.effectiveConfig(request, peers: peers.count)
+            return try await propose(.createCollection(name: name, config: config, shards: ShardPlacement.initial(config, peers: peers)),
+                                     timeout: timeout)
         }
         do {
             try await toc.createCollection(name, request)

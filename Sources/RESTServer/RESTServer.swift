@@ -65,6 +65,7 @@ public enum RESTServer {
         routes.addCollectionRoutes(to: router)
         routes.addClusterRoutes(to: router)
         routes.addPointRoutes(to: router)
+        routes.addShardRoutes(to: router)
         routes.addSearchRoutes(to: router)
         routes.addIndexRoutes(to: router)
         routes.addOptimizationRoutes(to: router)

@@ -8,9 +8,9 @@ import QuiverService
 /// Point operations: updates (by ids or by filter), retrieve, scroll and count.
 extension Routes {
     func addPointRoutes(to router: Router<BasicRequestContext>) {
-        addUpdateRoute(router, .put, "/collections/:name/points") { body throws(JSONDecodingError) in PointsUpdate(.upsert(try PointsJSON.insertOperations(body))) }
+        addUpdateRoute(router, .put, "/collections/:name/points") { body throws(JSONDecodingError) in try PointsJSON.upsert(body) }
         addUpdateRoute(router, .post, "/collections/:name/points/delete") { body throws(JSONDecodingError) in try PointsJSON.deletePoints(body) }
-        addUpdateRoute(router, .put, "/collections/:name/points/vectors") { body throws(JSONDecodingError) in PointsUpdate(try PointsJSON.updateVectors(body)) }
+        addUpdateRoute(router, .put, "/collections/:name/points/vectors") { body throws(JSONDecodingError) in try PointsJSON.updateVectors(body) }
         addUpdateRoute(router, .post, "/collections/:name/points/vectors/delete") { body throws(JSONDecodingError) in try PointsJSON.deleteVectors(body) }
         addUpdateRoute(router, .post, "/collections/:name/points/payload") { body throws(JSONDecodingError) in try PointsJSON.setPayload(body, overwrite: false) }
         addUpdateRoute(router, .put, "/collections/:name/points/payload") { body throws(JSONDecodingError) in try PointsJSON.setPayload(body, overwrite: true) }
@@ -39,7 +39,7 @@ extension Routes {
                 let body = try await request.parseJSON(limitBytes: bodyLimit)
                 let read = try Self.read { () throws(JSONDecodingError) in try PointsJSON.retrieveRequest(body) }
                 return try await service.retrieve(context.parameters.decoded("name"), read.ids,
-                                                  withPayload: read.withPayload, withVector: read.withVector)
+                                                  withPayload: read.withPayload, withVector: read.withVector, shardKey: read.shardKey)
             } render: { result in .array(result.records.map { $0.json(unnamedVector: result.unnamedVector) }) }
         }
         router.post("/collections/:name/points/scroll") { request, context in
@@ -59,8 +59,8 @@ extension Routes {
             var request = request
             return await respond { () async throws(ServiceError) -> JSONValue in
                 let body = try await request.parseJSON(limitBytes: bodyLimit, emptyMeans: [:])
-                let filter = try Self.read { () throws(JSONDecodingError) in try PointsJSON.countRequest(body) }
-                let count = try await service.count(context.parameters.decoded("name"), filter: filter)
+                let count = try await service.count(context.parameters.decoded("name"),
+                                                    Self.read { () throws(JSONDecodingError) in try PointsJSON.countRequest(body) })
                 return ["count": .int(Int64(count))]
             }
         }

@@ -13,8 +13,8 @@ public import QuiverModel
 /// | payload | u32 length (0xFFFFFFFF = none) + JSON object |
 /// | strings (4: vector names, 7: keys) | u16 count, then u16 length + UTF-8 each |
 /// | key (5) | u32 length (0xFFFFFFFF = none) + UTF-8 |
-enum OperationCodec {
-    static func encode(_ operation: UpdateOperation) -> [UInt8] {
+public enum OperationCodec {
+    public static func encode(_ operation: UpdateOperation) -> [UInt8] {
         var out: [UInt8] = []
         switch operation {
         case .upsert(let points):
@@ -55,11 +55,11 @@ enum OperationCodec {
         return out
     }
 
-    struct DecodeError: Error {
-        let reason: String
+    public struct DecodeError: Error {
+        public let reason: String
     }
 
-    static func decode(_ bytes: [UInt8]) throws(DecodeError) -> UpdateOperation {
+    public static func decode(_ bytes: [UInt8]) throws(DecodeError) -> UpdateOperation {
         var reader = Reader(bytes: bytes)
         let kind = try reader.u8()
         let operation: UpdateOperation

@@ -5,8 +5,14 @@ public import QuiverModel
 /// complete and deterministic: every peer that applies it to the same ``ClusterMetadata`` reaches
 /// the same state and the same outcome.
 public enum MetadataOperation: Codable, Sendable, Equatable {
-    /// The proposer resolves the request against its defaults; every peer uses this config.
-    case createCollection(name: String, config: CollectionConfig)
+    /// The proposer resolves the request against its defaults and places the shards; every peer
+    /// uses this config and placement.
+    case createCollection(name: String, config: CollectionConfig, shards: [ShardInfo])
+    /// New shards of one shard key, placed by the proposer.
+    case createShardKey(collection: String, shards: [ShardInfo])
+    case dropShardKey(collection: String, key: ShardKey)
+    /// Creates (or with `schema` nil drops) a payload index on every peer.
+    case setPayloadIndex(collection: String, field: String, schema: JSONValue?)
     case updateCollection(name: String, update: UpdateCollection)
     case deleteCollection(name: String)
     case changeAliases([AliasOperation])
@@ -25,24 +31,62 @@ public struct ClusterMetadata: Codable, Sendable, Equatable {
     public var aliases: [String: String] = [:]
     /// `/cluster/metadata/keys`
     public var keys: [String: JSONValue] = [:]
+    /// collection → its shards
+    public var shards: [String: [ShardInfo]] = [:]
+    /// collection → field → payload index schema
+    public var payloadIndexes: [String: [String: JSONValue]] = [:]
 
     public init() {}
 
     enum CodingKeys: String, CodingKey {
-        case appliedIndex = "applied_index", collections, aliases, keys
+        case appliedIndex = "applied_index", collections, aliases, keys, shards, payloadIndexes = "payload_indexes"
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        appliedIndex = try c.decode(UInt64.self, forKey: .appliedIndex)
+        collections = try c.decode([String: CollectionConfig].self, forKey: .collections)
+        aliases = try c.decode([String: String].self, forKey: .aliases)
+        keys = try c.decode([String: JSONValue].self, forKey: .keys)
+        shards = try c.decodeIfPresent([String: [ShardInfo]].self, forKey: .shards) ?? [:]
+        payloadIndexes = try c.decodeIfPresent([String: [String: JSONValue]].self, forKey: .payloadIndexes) ?? [:]
     }
 
     /// Applies `operation`; on failure the state is unchanged. Returns the operation's answer
     /// (`false` for deleting a collection that did not exist).
     public mutating func apply(_ operation: MetadataOperation) -> Result<Bool, StorageError> {
         switch operation {
-        case .createCollection(let name, let config):
+        case .createCollection(let name, let config, let placed):
             do throws(StorageError) {
                 try Self.checkNewCollection(name, collections: collections.keys.contains(name), alias: aliases[name] != nil)
             } catch {
                 return .failure(error)
             }
             collections[name] = config
+            shards[name] = placed
+            payloadIndexes[name] = nil
+            return .success(true)
+        case .createShardKey(let name, let placed):
+            guard let config = collections[name] else { return .failure(.collectionNotFound(name)) }
+            do throws(StorageError) {
+                try Self.checkNewShardKey(placed.first?.key, config: config, layout: shards[name] ?? [])
+            } catch {
+                return .failure(error)
+            }
+            shards[name, default: []] += placed
+            return .success(true)
+        case .dropShardKey(let name, let key):
+            guard let config = collections[name] else { return .failure(.collectionNotFound(name)) }
+            do throws(StorageError) {
+                try Self.checkDropShardKey(key, collection: name, config: config, layout: shards[name] ?? [])
+            } catch {
+                return .failure(error)
+            }
+            shards[name]?.removeAll { $0.key == key }
+            return .success(true)
+        case .setPayloadIndex(let name, let field, let schema):
+            guard collections[name] != nil else { return .failure(.collectionNotFound(name)) }
+            payloadIndexes[name, default: [:]][field] = schema
             return .success(true)
         case .updateCollection(let name, let update):
             guard let current = collections[Self.resolve(name, aliases: aliases)] else {
@@ -57,6 +101,8 @@ public struct ClusterMetadata: Codable, Sendable, Equatable {
         case .deleteCollection(let name):
             guard collections.removeValue(forKey: name) != nil else { return .success(false) }
             aliases = aliases.filter { $0.value != name }
+            shards[name] = nil
+            payloadIndexes[name] = nil
             return .success(true)
         case .changeAliases(let actions):
             do {
@@ -85,6 +131,24 @@ public struct ClusterMetadata: Codable, Sendable, Equatable {
         if exists { throw .collectionExists(name) }
         if alias {
             throw .badInput("Can't create collection with name \(name). Alias with the same name already exists")
+        }
+    }
+
+    /// The rules for a new shard key, shared by single-node storage and consensus.
+    static func checkNewShardKey(_ key: ShardKey?, config: CollectionConfig, layout: [ShardInfo]) throws(StorageError) {
+        guard let key else { throw .badRequest("a shard key needs at least one shard") }
+        guard config.params.shardingMethod == .custom else {
+            throw .badRequest("Shard Key \(key) cannot be created with Auto sharding method")
+        }
+        if layout.contains(where: { $0.key == key }) { throw .badRequest("Shard key \(key) already exists") }
+    }
+
+    static func checkDropShardKey(_ key: ShardKey, collection: String, config: CollectionConfig, layout: [ShardInfo]) throws(StorageError) {
+        guard config.params.shardingMethod == .custom else {
+            throw .badRequest("shard key \(key) cannot be removed with Auto sharding method")
+        }
+        guard layout.contains(where: { $0.key == key }) else {
+            throw .badRequest("Shard key \(key) does not exist for collection \(collection)")
         }
     }
 

@@ -5,16 +5,11 @@ import Shard
 
 /// Nearest-neighbour search across the collection's shards.
 extension Collection {
-    /// The stored vector `name` of point `id`, or nil when the point (or that vector) is missing.
-    public func vector(of id: PointID, name: String) async -> [Float]? {
-        await shards[Self.shardIndex(of: id, shardCount: shards.count)].vector(of: id, name: name)
-    }
-
     /// Runs `request`, whose query is a vector by now (the service resolves point ids): each shard
     /// finds its best `offset + limit`, and the merged list is cut to the page.
     public func search(_ request: SearchRequest) async throws(StorageError) -> [ScoredPoint] {
         var request = request
-        request.filter = try prepare(request.filter)
+        _ = try prepare(request.filter)
         guard let params = config.params.vectors.all[request.using] else {
             throw .badInput(request.using.isEmpty
                 ? "Not existing vector name error: the collection has only named vectors (\(config.params.vectors.all.keys.sorted().joined(separator: ", "))); set `using`"
@@ -23,7 +18,7 @@ extension Collection {
         let window = request.offset + request.limit
         if case .orderBy(let orderBy)? = request.query {
             let records = try await scroll(orderedBy: orderBy, limit: window, filter: request.filter,
-                                           withPayload: request.withPayload, withVector: request.withVector)
+                                           withPayload: request.withPayload, withVector: request.withVector, shardKey: request.shardKey)
             return records.dropFirst(request.offset).map { record in
                 var point = ScoredPoint(id: record.id, version: record.version ?? 0, score: 0, payload: record.payload, vectors: record.vectors)
                 point.orderValue = record.orderValue
@@ -32,37 +27,47 @@ extension Collection {
         }
         guard case .vector(var query)? = request.query else {
             // No query: points in id order, as a scroll would return them.
-            let (records, _) = await scroll(from: nil, limit: window, filter: request.filter,
-                                            withPayload: request.withPayload, withVector: request.withVector)
+            let (records, _) = try await scroll(from: nil, limit: window, filter: request.filter,
+                                                withPayload: request.withPayload, withVector: request.withVector, shardKey: request.shardKey)
             return records.dropFirst(request.offset).map { ScoredPoint(id: $0.id, version: $0.version ?? 0, score: 0, payload: $0.payload, vectors: $0.vectors) }
         }
         guard query.count == Int(params.size) else {
             throw .badInput("Vector dimension error: expected dim: \(params.size), got \(query.count)")
         }
         if params.distance == .cosine { quiver_normalize_f32(&query, query.count) }
+        request.query = .vector(query)
+        let groups = try scope(request.shardKey, write: false)
+        var wide = request
+        wide.limit = window
+        wide.offset = 0
+        let lists: [[ScoredPoint]] = try await fanOut(.search(wide), groups).map { if case .points(let points) = $0 { points } else { [] } }
+        return Array(Self.mergeByScore(lists, higherIsBetter: params.distance.higherIsBetter, limit: window).dropFirst(request.offset))
+    }
+
+    /// This peer's part of a search: each local shard's best `request.limit`, merged.
+    func searchLocal(_ request: SearchRequest, _ targets: [LocalShard]) async throws(StorageError) -> [ScoredPoint] {
+        guard case .vector(let query)? = request.query, let params = config.params.vectors.all[request.using] else { return [] }
+        let filter = try prepare(request.filter)
         let fullScanThreshold = config.hnswConfig.applying(params.hnswConfig).fullScanPoints(dimension: Int(params.size))
-        var merged: [ScoredPoint] = []
-        for shard in shards {
-            merged += await shard.search(query, using: request.using, distance: params.distance, filter: request.filter, limit: window,
-                                         threshold: request.scoreThreshold, withPayload: request.withPayload, withVector: request.withVector,
-                                         options: SearchOptions(exact: request.params.exact, fullScanThreshold: fullScanThreshold,
-                                                                hnswEf: request.params.hnswEf, ignoreQuantization: request.params.quantizationIgnore,
-                                                                rescore: request.params.quantizationRescore,
-                                                                oversampling: request.params.quantizationOversampling))
+        var lists: [[ScoredPoint]] = []
+        for shard in targets {
+            lists.append(await shard.search(query, using: request.using, distance: params.distance, filter: filter, limit: request.limit,
+                                            threshold: request.scoreThreshold, withPayload: request.withPayload, withVector: request.withVector,
+                                            options: SearchOptions(exact: request.params.exact, fullScanThreshold: fullScanThreshold,
+                                                                   hnswEf: request.params.hnswEf, ignoreQuantization: request.params.quantizationIgnore,
+                                                                   rescore: request.params.quantizationRescore,
+                                                                   oversampling: request.params.quantizationOversampling)))
         }
-        let higherIsBetter = params.distance.higherIsBetter
-        merged.sort { a, b in
-            a.score != b.score ? (higherIsBetter ? a.score > b.score : a.score < b.score) : a.id < b.id
-        }
-        return Array(merged.dropFirst(request.offset).prefix(request.limit))
+        return Self.mergeByScore(lists, higherIsBetter: params.distance.higherIsBetter, limit: request.limit)
     }
 }
 
 /// Scrolling by payload value and facets, which need a payload index, as in Qdrant.
 extension Collection {
     public func scroll(orderedBy orderBy: OrderBy, limit: Int, filter: Filter?, withPayload: WithPayload,
-                       withVector: WithVector) async throws(StorageError) -> [PointRecord] {
-        let filter = try prepare(filter)
+                       withVector: WithVector, shardKey: ShardKeySelector? = nil) async throws(StorageError) -> [PointRecord] {
+        let groups = try scope(shardKey, write: false)
+        _ = try prepare(filter)
         let schema = payloadSchema[orderBy.key]
         let rangeCapable = switch schema?.type {
         case .integer?: schema?.params?["range"] != .bool(false)
@@ -72,27 +77,23 @@ extension Collection {
         guard rangeCapable else {
             throw .badRequest("No range index for `order_by` key: `\(orderBy.key)`. Please create one to use `order_by`. Check https://qdrant.tech/documentation/concepts/indexing/#payload-index to see which payload schemas support Range conditions")
         }
-        var merged: [PointRecord] = []
-        for shard in shards {
-            merged += await shard.scroll(orderedBy: orderBy, filter: filter, limit: limit, withPayload: withPayload, withVector: withVector)
-        }
-        merged.sort { a, b in
-            let x = a.orderValue?.doubleValue ?? 0, y = b.orderValue?.doubleValue ?? 0
-            return x != y ? (orderBy.descending ? x > y : x < y) : a.id < b.id
-        }
-        return Array(merged.prefix(limit))
+        let responses = try await fanOut(.scrollOrdered(orderBy: orderBy, limit: limit, filter: filter, withPayload: withPayload,
+                                                        withVector: withVector), groups)
+        return Self.mergeByValue(Self.records(responses), orderBy: orderBy, limit: limit)
     }
 
     /// The most frequent values of `request.key` among the points matching the filter, with their
     /// counts (always exact), most frequent first, ties by value.
     public func facet(_ request: FacetRequest) async throws(StorageError) -> [(value: JSONValue, count: Int)] {
-        let filter = try prepare(request.filter)
+        let groups = try scope(request.shardKey, write: false)
+        _ = try prepare(request.filter)
         guard let type = payloadSchema[request.key]?.type, [.keyword, .integer, .bool, .uuid].contains(type) else {
             throw .badRequest("Index required but not found for \"\(request.key)\" of one of the following types: [keyword, integer, bool, uuid]. Help: Create an index for this key or use a different filter.")
         }
         var counts: [JSONValue: Int] = [:]
-        for shard in shards {
-            for (value, count) in await shard.facetCounts(request.key, type: type, filter: filter) { counts[value, default: 0] += count }
+        for response in try await fanOut(.facet(key: request.key, filter: request.filter), groups) {
+            guard case .facets(let part) = response else { continue }
+            for entry in part { counts[entry.value, default: 0] += entry.count }
         }
         let ordered = counts.sorted { a, b in
             a.value != b.value ? a.value > b.value : Self.facetOrder(a.key, b.key)

@@ -14,28 +14,44 @@ public struct OptimizationsReport: Sendable {
     public var idle: [SegmentSummary] = []
 }
 
-/// One collection on this node: its configuration and its shards.
+/// One collection on this node: its configuration, where its shards are (``ShardInfo``), and the
+/// shards this peer holds. On a single node (`network` nil) every shard is local.
 public actor Collection {
     public nonisolated let name: String
-    /// Directory `storage/collections/<name>`; shard `i` lives in `<path>/<i>`.
+    /// Directory `storage/collections/<name>`; local shard `i` lives in `<path>/<i>`.
     public nonisolated let path: String
     public private(set) var config: CollectionConfig
-    let shards: [LocalShard]
+    /// Every shard of the collection, sorted by id.
+    public private(set) var layout: [ShardInfo]
+    /// The shards held here, by id.
+    var shards: [UInt32: LocalShard]
+    /// This peer's id (reported by `GET …/cluster`).
+    public nonisolated let peerID: UInt64
+    let network: (any ShardNetwork)?
     let disk: any Disk
     /// Payload indexes by field, in `payload_index.json`.
     public private(set) var payloadSchema: [String: PayloadFieldSchema] = [:]
 
-    init(name: String, path: String, config: CollectionConfig, shards: [LocalShard], disk: any Disk, payloadSchema: [String: PayloadFieldSchema]) {
+    init(name: String, path: String, config: CollectionConfig, layout: [ShardInfo], shards: [UInt32: LocalShard], peerID: UInt64,
+         network: (any ShardNetwork)?, disk: any Disk, payloadSchema: [String: PayloadFieldSchema]) {
         self.payloadSchema = payloadSchema
         self.name = name
         self.path = path
         self.config = config
+        self.layout = layout.sorted { $0.id < $1.id }
         self.shards = shards
+        self.peerID = peerID
+        self.network = network
         self.disk = disk
     }
 
-    /// Opens (creating when missing) the shards of a collection whose directory exists.
-    static func open(name: String, path: String, config: CollectionConfig, disk: any Disk) throws(StorageError) -> Collection {
+    static let layoutFile = "shards.json"
+
+    /// Opens (creating when missing) the local shards of a collection whose directory exists. The
+    /// layout is `layout` when given (the catalogue's), else `shards.json`, else (collections from
+    /// before sharding) `shard_number` shards on this peer.
+    static func open(name: String, path: String, config: CollectionConfig, layout given: [ShardInfo]?, peerID: UInt64,
+                     network: (any ShardNetwork)?, disk: any Disk) throws(StorageError) -> Collection {
         var schema: [String: PayloadFieldSchema] = [:]
         let schemaPath = joinPath(path, Self.payloadIndexFile)
         if disk.fileExists(schemaPath) {
@@ -46,21 +62,77 @@ public actor Collection {
                 throw .serviceError("cannot read \(schemaPath): \(error)")
             }
         }
-        var shards: [LocalShard] = []
-        for id in 0..<Int(config.params.shardNumber) {
+        var layout: [ShardInfo]
+        let layoutPath = joinPath(path, Self.layoutFile)
+        if let given {
+            layout = given
+        } else if disk.fileExists(layoutPath) {
             do {
-                shards.append(try LocalShard(path: joinPath(path, String(id)), disk: disk, config: config, payloadSchema: schema))
+                layout = try JSONValueDecoder().decode([ShardInfo].self, from: try disk.readFile(layoutPath))
+            } catch {
+                throw .serviceError("cannot read \(layoutPath): \(error)")
+            }
+        } else {
+            layout = ShardPlacement.initial(config, peers: [peerID])
+        }
+        if network == nil {
+            // A single node holds every shard, whatever peer ids an earlier life recorded.
+            layout = layout.map { ShardInfo(id: $0.id, key: $0.key, peers: [peerID]) }
+        }
+        let local = try openShards(layout.filter { $0.peers.contains(peerID) }.map(\.id), name: name, path: path,
+                                   config: config, schema: schema, disk: disk)
+        try writeLayout(layout, name: name, path: path, disk: disk)
+        return Collection(name: name, path: path, config: config, layout: layout, shards: local, peerID: peerID,
+                          network: network, disk: disk, payloadSchema: schema)
+    }
+
+    private static func openShards(_ ids: [UInt32], name: String, path: String, config: CollectionConfig,
+                                   schema: [String: PayloadFieldSchema], disk: any Disk) throws(StorageError) -> [UInt32: LocalShard] {
+        var shards: [UInt32: LocalShard] = [:]
+        for id in ids {
+            do {
+                shards[id] = try LocalShard(path: joinPath(path, String(id)), disk: disk, config: config, payloadSchema: schema)
             } catch {
                 throw .serviceError("cannot open shard \(id) of collection `\(name)`: \(error)")
             }
         }
-        return Collection(name: name, path: path, config: config, shards: shards, disk: disk, payloadSchema: schema)
+        return shards
+    }
+
+    private static func writeLayout(_ layout: [ShardInfo], name: String, path: String, disk: any Disk) throws(StorageError) {
+        do {
+            try disk.writeFileAtomically(joinPath(path, Self.layoutFile), try JSONValueEncoder().encodeBytes(layout))
+        } catch {
+            throw .serviceError("cannot write the shard layout of `\(name)`: \(error)")
+        }
+    }
+
+    /// Moves to a new layout (from the catalogue): opens the local shards that are new here and
+    /// deletes the data of local shards that are gone (a dropped shard key).
+    func applyLayout(_ updated: [ShardInfo]) throws(StorageError) {
+        let sorted = updated.sorted { $0.id < $1.id }
+        guard sorted != layout else { return }
+        let wanted = Set(sorted.filter { network == nil || $0.peers.contains(peerID) }.map(\.id))
+        let added = wanted.subtracting(shards.keys).sorted()
+        let opened = try Self.openShards(added, name: name, path: path, config: config, schema: payloadSchema, disk: disk)
+        try Self.writeLayout(sorted, name: name, path: path, disk: disk)
+        layout = sorted
+        shards.merge(opened) { $1 }
+        for id in Set(shards.keys).subtracting(wanted) {
+            shards[id] = nil
+            try? disk.removeItem(joinPath(path, String(id)))
+        }
+    }
+
+    /// Local shards in id order.
+    var localShards: [(id: UInt32, shard: LocalShard)] {
+        shards.keys.sorted().map { ($0, shards[$0]!) }
     }
 
     /// A configuration change (`PATCH`) also starts optimizations waiting since a restart, as in Qdrant.
     func replaceConfig(_ config: CollectionConfig) async {
         self.config = config
-        for shard in shards { await shard.triggerOptimizers() }
+        for shard in shards.values { await shard.triggerOptimizers() }
     }
 
     static let payloadIndexFile = "payload_index.json"
@@ -114,6 +186,10 @@ public actor Collection {
         }
     }
 
+    func setIndexes(_ schema: [String: PayloadFieldSchema]) async throws(StorageError) {
+        try await applyIndexes(schema)
+    }
+
     private func applyIndexes(_ schema: [String: PayloadFieldSchema]) async throws(StorageError) {
         let object = JSONObject(schema.keys.sorted().map { ($0, schema[$0]!.json) })
         do {
@@ -122,7 +198,7 @@ public actor Collection {
             throw .serviceError("cannot write the payload indexes of `\(name)`: \(error)")
         }
         payloadSchema = schema
-        for shard in shards { await shard.setPayloadSchema(schema) }
+        for shard in shards.values { await shard.setPayloadSchema(schema) }
     }
 
     /// Status as Qdrant reports it: red after a failed optimization, yellow while one runs or is
@@ -134,7 +210,7 @@ public actor Collection {
         var running = false, pending = false, waiting = false
         var failure: String?
         let thresholds = thresholds
-        for shard in shards {
+        for shard in shards.values {
             points += await shard.pointCount
             segments += await shard.segmentCount
             if await shard.isOptimizing { running = true }
@@ -149,7 +225,7 @@ public actor Collection {
         var schemaInfo: [String: JSONValue] = [:]
         for (field, schema) in payloadSchema {
             var indexed = 0
-            for shard in shards { indexed += await shard.pointsWithValue(field) }
+            for shard in shards.values { indexed += await shard.pointsWithValue(field) }
             schemaInfo[field] = schema.info(points: indexed)
         }
         return CollectionInfo(status: status, optimizerStatus: failure.map { .error($0) } ?? .ok, pointsCount: UInt64(points),
@@ -178,7 +254,7 @@ public actor Collection {
 
     /// Runs the optimizations that are due, one at a time per shard, until none is left.
     public func optimize() async throws(StorageError) {
-        for (index, shard) in shards.enumerated() {
+        for (index, shard) in localShards {
             do {
                 while try await shard.optimize(thresholds) {}
             } catch {
@@ -191,7 +267,7 @@ public actor Collection {
     public func optimizations() async -> OptimizationsReport {
         var report = OptimizationsReport()
         let thresholds = thresholds
-        for shard in shards {
+        for (_, shard) in localShards {
             let (running, completed) = await shard.optimizations
             report.running += running
             report.completed += completed
@@ -204,25 +280,6 @@ public actor Collection {
         }
         report.completed.sort { $0.startedAt > $1.startedAt }
         return report
-    }
-
-    // MARK: Routing
-
-    /// The shard a point belongs to: `fmix64(key) % shard_number`, where `key` is the number of a
-    /// numeric id and `high ^ low` of a UUID's two 64-bit halves. `fmix64` is MurmurHash3's
-    /// 64-bit finalizer. Stable across restarts, nodes and versions: changing it moves data.
-    public nonisolated static func shardIndex(of id: PointID, shardCount: Int) -> Int {
-        let key: UInt64 = switch id {
-        case .number(let n): n
-        case .uuid(let high, let low): high ^ low
-        }
-        var h = key
-        h ^= h >> 33
-        h &*= 0xff51_afd7_ed55_8ccd
-        h ^= h >> 33
-        h &*= 0xc4ce_b9fe_1a85_ec53
-        h ^= h >> 33
-        return Int(h % UInt64(shardCount))
     }
 
     // MARK: Points
@@ -277,79 +334,9 @@ public actor Collection {
         }
     }
 
-    /// Applies an update to the shards it touches; the result's operation id is the largest
-    /// sequence number among them. Operations on existing points are checked in every shard
-    /// before any shard writes, so a missing point fails the whole operation.
-    public func update(_ operation: UpdateOperation, wait: Bool) async throws(StorageError) -> UpdateResult {
-        let perShard = try prepare(operation).partitioned { Self.shardIndex(of: $0, shardCount: shards.count) }
-        if operation.requiresExistingPoints {
-            for (index, shardOperation) in perShard {
-                if let missing = await shards[index].firstMissing(shardOperation.ids) {
-                    throw .notFound("No point with id \(missing) found")
-                }
-            }
-        }
-        var operationID: UInt64 = 0
-        for (index, shardOperation) in perShard.sorted(by: { $0.key < $1.key }) {
-            do {
-                operationID = max(operationID, try await shards[index].update(shardOperation, wait: wait))
-            } catch {
-                if case .pointNotFound(let id) = error { throw .notFound("No point with id \(id) found") }
-                throw .serviceError("update of shard \(index) of collection `\(name)` failed: \(error)")
-            }
-        }
-        return UpdateResult(operationId: operationID, status: wait ? .completed : .acknowledged)
-    }
-
-    /// An update by ids, or by filter: each shard applies it to its points that match.
-    public func update(_ update: PointsUpdate, wait: Bool) async throws(StorageError) -> UpdateResult {
-        guard let filter = try prepare(update.filter) else { return try await self.update(update.operation, wait: wait) }
-        let operation = try prepare(update.operation)
-        var operationID: UInt64 = 0
-        for (index, shard) in shards.enumerated() {
-            do {
-                operationID = max(operationID, try await shard.update(operation, matching: filter, wait: wait))
-            } catch {
-                throw .serviceError("update of shard \(index) of collection `\(name)` failed: \(error)")
-            }
-        }
-        return UpdateResult(operationId: operationID, status: wait ? .completed : .acknowledged)
-    }
-
-    public func retrieve(_ ids: [PointID], withPayload: WithPayload, withVector: WithVector) async -> [PointRecord] {
-        var byShard: [Int: [PointID]] = [:]
-        for id in ids { byShard[Self.shardIndex(of: id, shardCount: shards.count), default: []].append(id) }
-        var found: [PointID: PointRecord] = [:]
-        for (index, shardIDs) in byShard {
-            for record in await shards[index].retrieve(shardIDs, withPayload: withPayload, withVector: withVector) {
-                found[record.id] = record
-            }
-        }
-        // In request order, each id once.
-        var seen = Set<PointID>()
-        return ids.compactMap { id in seen.insert(id).inserted ? found[id] : nil }
-    }
-
-    /// A page of points in id order from `offset`, and the id that starts the next page.
-    public func scroll(from offset: PointID?, limit: Int, filter: Filter? = nil, withPayload: WithPayload, withVector: WithVector) async -> ([PointRecord], PointID?) {
-        var merged: [PointRecord] = []
-        for shard in shards {
-            merged += await shard.scroll(from: offset, limit: limit + 1, filter: filter, withPayload: withPayload, withVector: withVector)
-        }
-        merged.sort { $0.id < $1.id }
-        let next = merged.count > limit ? merged[limit].id : nil
-        return (Array(merged.prefix(limit)), next)
-    }
-
-    public func count(filter: Filter? = nil) async -> Int {
-        var total = 0
-        for shard in shards { total += await shard.count(filter: filter) }
-        return total
-    }
-
     /// Writes every shard's changes to its segment files now (at shutdown).
     public func persist() async throws(StorageError) {
-        for (index, shard) in shards.enumerated() {
+        for (index, shard) in localShards {
             do {
                 try await shard.persist()
             } catch {
@@ -361,7 +348,7 @@ public actor Collection {
     /// Fsyncs `wait=false` writes and persists segments once `flush_interval_sec` has passed.
     public func flushIfDue() async throws(StorageError) {
         let interval = Duration.seconds(Int64(config.optimizerConfig.flushIntervalSec))
-        for (index, shard) in shards.enumerated() {
+        for (index, shard) in localShards {
             do {
                 try await shard.flushIfDue(interval: interval)
             } catch {

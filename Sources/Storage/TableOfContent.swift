@@ -26,6 +26,11 @@ public actor TableOfContent {
     /// alias → collection name
     private var aliases: [String: String] = [:]
     private var tempCounter: UInt64 = 0
+    /// This peer's id: the cluster's (set by ``enableCluster(peerID:network:)``), or a random one
+    /// on a single node, where it only names the peer in `GET …/cluster`.
+    public private(set) var peerID = UInt64.random(in: 1...(UInt64(1) << 62))
+    /// How collections reach shards on other peers; nil on a single node.
+    private var network: (any ShardNetwork)?
 
     var collectionsPath: String { joinPath(storagePath, "collections") }
     var aliasesPath: String { joinPath(storagePath, "aliases", "data.json") }
@@ -41,6 +46,13 @@ public actor TableOfContent {
     }
 
     // MARK: Start-up
+
+    /// Makes this node a cluster peer; called before ``load()``, so collections open only the
+    /// shards placed on this peer.
+    public func enableCluster(peerID: UInt64, network: any ShardNetwork) {
+        self.peerID = peerID
+        self.network = network
+    }
 
     /// Creates the directory layout if needed, clears `tmp/`, and loads every collection and alias.
     public func load() throws(StorageError) {
@@ -62,7 +74,8 @@ public actor TableOfContent {
                 continue
             }
             let config: CollectionConfig = try readJSON(configPath)
-            collections[name] = try Collection.open(name: name, path: dir, config: config, disk: disk)
+            collections[name] = try Collection.open(name: name, path: dir, config: config, layout: nil, peerID: peerID,
+                                                    network: network, disk: disk)
         }
         aliases = disk.fileExists(aliasesPath) ? try readJSON(aliasesPath) : [:]
         let dangling = aliases.filter { collections[$0.value] == nil }
@@ -108,15 +121,17 @@ public actor TableOfContent {
 
     // MARK: Collections
 
-    public func createCollection(_ name: String, _ request: CreateCollection) throws(StorageError) {
+    public func createCollection(_ name: String, _ request: CreateCollection) async throws(StorageError) {
         try ClusterMetadata.checkNewCollection(name, collections: collections[name] != nil, alias: aliases[name] != nil)
         try checkCollectionLimit(name)
-        try createCollection(name, config: effectiveConfig(request))
+        let config = effectiveConfig(request, peers: 1)
+        try await createCollection(name, config: config, layout: ShardPlacement.initial(config, peers: [peerID]), indexes: [:])
     }
 
-    /// The configuration a create request resolves to with this node's defaults.
-    public nonisolated func effectiveConfig(_ request: CreateCollection) -> CollectionConfig {
-        request.effectiveConfig(defaults: defaults)
+    /// The configuration a create request resolves to with this node's defaults, in a cluster of
+    /// `peers` peers (the default shard number is `peers × shard_number_per_node`).
+    public nonisolated func effectiveConfig(_ request: CreateCollection, peers: Int) -> CollectionConfig {
+        request.effectiveConfig(defaults: defaults, peers: peers)
     }
 
     /// Refuses a new collection beyond `storage.max_collections`.
@@ -126,7 +141,8 @@ public actor TableOfContent {
         }
     }
 
-    private func createCollection(_ name: String, config: CollectionConfig) throws(StorageError) {
+    private func createCollection(_ name: String, config: CollectionConfig, layout: [ShardInfo],
+                                  indexes: [String: JSONValue]) async throws(StorageError) {
         let staging = nextTempPath("create")
         let finalPath = joinPath(collectionsPath, name)
         do {
@@ -139,7 +155,10 @@ public actor TableOfContent {
             try? disk.removeItem(staging)
             throw .serviceError("cannot create collection `\(name)`: \(error)")
         }
-        collections[name] = try Collection.open(name: name, path: finalPath, config: config, disk: disk)
+        let collection = try Collection.open(name: name, path: finalPath, config: config, layout: layout, peerID: peerID,
+                                             network: network, disk: disk)
+        collections[name] = collection
+        if !indexes.isEmpty { try await collection.setIndexes(try Self.parseIndexes(indexes)) }
         logger.debug("Created collection", metadata: ["collection": "\(name)"])
     }
 
@@ -206,6 +225,38 @@ public actor TableOfContent {
         for collection in collections.values { try await collection.optimize() }
     }
 
+    // MARK: Shard keys (single node; a cluster changes them through consensus)
+
+    public func createShardKey(_ name: String, _ request: CreateShardingKey) async throws(StorageError) {
+        let collection = try collection(name)
+        let layout = await collection.layout
+        let config = await collection.config
+        try ClusterMetadata.checkNewShardKey(request.shardKey, config: config, layout: layout)
+        let placed = ShardPlacement.place(count: Int(request.shardsNumber ?? config.params.shardNumber), replicas: 1, peers: [peerID],
+                                          firstID: layout.map { $0.id + 1 }.max() ?? 0, key: request.shardKey,
+                                          existing: layout)
+        try await collection.applyLayout(layout + placed)
+    }
+
+    public func dropShardKey(_ name: String, _ key: ShardKey) async throws(StorageError) {
+        let collection = try collection(name)
+        let layout = await collection.layout
+        try ClusterMetadata.checkDropShardKey(key, collection: collection.name, config: await collection.config, layout: layout)
+        try await collection.applyLayout(layout.filter { $0.key != key })
+    }
+
+    static func parseIndexes(_ indexes: [String: JSONValue]) throws(StorageError) -> [String: PayloadFieldSchema] {
+        var schema: [String: PayloadFieldSchema] = [:]
+        for (field, value) in indexes {
+            do {
+                schema[field] = try PointsJSON.fieldSchema(value, field)
+            } catch {
+                throw .serviceError("bad payload index schema for `\(field)` in the catalogue: \(error)")
+            }
+        }
+        return schema
+    }
+
     // MARK: Aliases
 
     /// Applies all actions or none: they are checked in order against a working copy, and only a
@@ -226,10 +277,14 @@ public actor TableOfContent {
             _ = try deleteCollection(name)
         }
         for (name, config) in state.collections.sorted(by: { $0.key < $1.key }) {
+            let layout = state.shards[name] ?? []
+            let indexes = state.payloadIndexes[name] ?? [:]
             if let existing = collections[name] {
                 if await existing.config != config { try await setConfig(existing, config) }
+                try await existing.applyLayout(layout)
+                if await existing.payloadSchema.mapValues(\.json) != indexes { try await existing.setIndexes(try Self.parseIndexes(indexes)) }
             } else {
-                try createCollection(name, config: config)
+                try await createCollection(name, config: config, layout: layout, indexes: indexes)
             }
         }
         let wanted = state.aliases.filter { collections[$0.value] != nil }
@@ -242,7 +297,11 @@ public actor TableOfContent {
     /// The catalogue as this node holds it: the starting state when `--reinit` re-founds a cluster.
     public func currentMetadata() async -> ClusterMetadata {
         var state = ClusterMetadata()
-        for (name, collection) in collections { state.collections[name] = await collection.config }
+        for (name, collection) in collections {
+            state.collections[name] = await collection.config
+            state.shards[name] = await collection.layout.map { ShardInfo(id: $0.id, key: $0.key, peers: [peerID]) }
+            state.payloadIndexes[name] = await collection.payloadSchema.mapValues(\.json)
+        }
         state.aliases = aliases
         return state
     }

@@ -23,8 +23,8 @@ import Testing
     @Test func proposalsApplyToTheCatalogueAndToStorage() async throws {
         let storage = TempStorage()
         let (manager, _, toc) = try await manager(storage)
-        let config = toc.effectiveConfig(try request(vectors))
-        #expect(try await manager.propose(.createCollection(name: "books", config: config)))
+        let config = toc.effectiveConfig(try request(vectors), peers: 1)
+        #expect(try await manager.propose(.createCollection(name: "books", config: config, shards: ShardPlacement.initial(config, peers: [1]))))
         #expect(try await manager.propose(.changeAliases([.create(collectionName: "books", aliasName: "lib")])))
         var update = UpdateCollection()
         update.optimizersConfig = try JSONValueDecoder().decode(OptimizersConfigDiff.self, from: Array(#"{"indexing_threshold":77}"#.utf8))
@@ -39,7 +39,7 @@ import Testing
 
         // Outcomes come back to the proposer: errors as errors, a missing collection as false.
         await #expect(throws: StorageError.alreadyExists("Collection `books` already exists!")) {
-            try await manager.propose(.createCollection(name: "books", config: config))
+            try await manager.propose(.createCollection(name: "books", config: config, shards: ShardPlacement.initial(config, peers: [1])))
         }
         #expect(try await manager.propose(.deleteCollection(name: "nothing")) == false)
         #expect(try await manager.propose(.deleteCollection(name: "books")))
@@ -50,10 +50,10 @@ import Testing
     @Test func replayAfterRestartLeavesStorageAlone() async throws {
         let storage = TempStorage()
         let (manager, engine, toc) = try await manager(storage)
-        let config = toc.effectiveConfig(try request(vectors))
-        _ = try await manager.propose(.createCollection(name: "a", config: config))
+        let config = toc.effectiveConfig(try request(vectors), peers: 1)
+        _ = try await manager.propose(.createCollection(name: "a", config: config, shards: ShardPlacement.initial(config, peers: [1])))
         _ = try await manager.propose(.deleteCollection(name: "a"))
-        _ = try await manager.propose(.createCollection(name: "a", config: config))
+        _ = try await manager.propose(.createCollection(name: "a", config: config, shards: ShardPlacement.initial(config, peers: [1])))
         // Data written after the last metadata change must survive the replay.
         let marker = joinPath(storage.path, "collections", "a", "marker")
         try PosixDisk().writeFile(marker, [1])
@@ -69,14 +69,14 @@ import Testing
     @Test func aSnapshotBringsAnotherPeersStorageToTheSameState() async throws {
         let leaderStorage = TempStorage()
         let (leader, _, toc) = try await manager(leaderStorage)
-        let config = toc.effectiveConfig(try request(vectors))
-        _ = try await leader.propose(.createCollection(name: "kept", config: config))
+        let config = toc.effectiveConfig(try request(vectors), peers: 1)
+        _ = try await leader.propose(.createCollection(name: "kept", config: config, shards: ShardPlacement.initial(config, peers: [1])))
         _ = try await leader.propose(.changeAliases([.create(collectionName: "kept", aliasName: "k")]))
 
         // The follower has a stale collection the cluster deleted while it was away.
         let followerStorage = TempStorage()
         let (follower, _, followerToc) = try await manager(followerStorage)
-        _ = try await follower.propose(.createCollection(name: "stale", config: config))
+        _ = try await follower.propose(.createCollection(name: "stale", config: config, shards: ShardPlacement.initial(config, peers: [1])))
         try follower.restore(leader.snapshot())
         #expect(await followerToc.collectionNames == ["kept"])
         #expect(await followerToc.listAliases() == [AliasDescription(aliasName: "k", collectionName: "kept")])

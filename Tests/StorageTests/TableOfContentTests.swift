@@ -179,13 +179,13 @@ final class TempStorage {
 @Suite struct RoutingTests {
     /// The routing function is part of the on-disk contract: these values must never change.
     @Test func shardIndexIsStable() {
-        #expect((0..<8).map { Collection.shardIndex(of: .number(UInt64($0)), shardCount: 6) } == [0, 2, 3, 2, 5, 1, 3, 1])
-        #expect(Collection.shardIndex(of: .uuid(0x550e_8400_e29b_41d4, 0xa716_4466_5544_0000), shardCount: 6) == 5)
+        #expect((0..<8).map { PointRouting.shardIndex(of: .number(UInt64($0)), shardCount: 6) } == [0, 2, 3, 2, 5, 1, 3, 1])
+        #expect(PointRouting.shardIndex(of: .uuid(0x550e_8400_e29b_41d4, 0xa716_4466_5544_0000), shardCount: 6) == 5)
     }
 
     @Test func shardIndexSpreadsEvenly() {
         var counts = [Int](repeating: 0, count: 6)
-        for i in 0..<60_000 { counts[Collection.shardIndex(of: .number(UInt64(i)), shardCount: 6)] += 1 }
+        for i in 0..<60_000 { counts[PointRouting.shardIndex(of: .number(UInt64(i)), shardCount: 6)] += 1 }
         #expect(counts.allSatisfy { abs($0 - 10_000) < 500 })
     }
 }
@@ -204,7 +204,7 @@ final class TempStorage {
         try await toc.createCollection("c", request(#"{"vectors":{"size":4,"distance":"Dot"},"optimizers_config":{"indexing_threshold":1}}"#))
         let collection = try await toc.collection("c")
         #expect(try await toc.collectionInfo("c").status == .green)
-        _ = try await collection.update(points(0..<100), wait: true)
+        _ = try await collection.update(PointsUpdate(points(0..<100)), wait: true)
         #expect(try await toc.collectionInfo("c").status == .yellow)
         disk.fail(.fileSync, whenPathContains: "/segments/")
         await #expect(throws: StorageError.self) { try await toc.optimizeAll() }

@@ -1,0 +1,190 @@
+public import QuiverJSON
+
+/// `ShardKey`: the name of a group of shards of a custom-sharded collection, a string or an
+/// unsigned integer.
+public enum ShardKey: Hashable, Sendable, Comparable, CustomStringConvertible {
+    case string(String)
+    case number(UInt64)
+
+    public init(json: JSONValue) throws(ValidationMessage) {
+        switch json {
+        case .string(let s): self = .string(s)
+        case .int(let i) where i >= 0: self = .number(UInt64(i))
+        case .uint(let u): self = .number(u)
+        default: throw ValidationMessage("data did not match any variant of untagged enum ShardKey: expected a string or an unsigned integer, found \(json.kindDescription)")
+        }
+    }
+
+    public var json: JSONValue {
+        switch self {
+        case .string(let s): .string(s)
+        case .number(let n): .unsigned(n)
+        }
+    }
+
+    public var description: String {
+        switch self {
+        case .string(let s): "\"\(s)\""
+        case .number(let n): String(n)
+        }
+    }
+
+    /// Numbers before strings, each ascending (the order `GET …/shards` lists keys in).
+    public static func < (a: ShardKey, b: ShardKey) -> Bool {
+        switch (a, b) {
+        case (.number(let x), .number(let y)): x < y
+        case (.number, .string): true
+        case (.string, .number): false
+        case (.string(let x), .string(let y)): x < y
+        }
+    }
+}
+
+extension ShardKey: Codable {
+    public init(from decoder: any Decoder) throws {
+        do {
+            self = try ShardKey(json: try JSONValue(from: decoder))
+        } catch let error as ValidationMessage {
+            throw JSONDecodingError(path: decoder.codingPath.map(\.stringValue).joined(separator: "."), message: error.message)
+        }
+    }
+
+    public func encode(to encoder: any Encoder) throws { try json.encode(to: encoder) }
+}
+
+/// `ShardKeySelector` of a request: one key, several, or a target with a fallback used while the
+/// target does not exist.
+public enum ShardKeySelector: Codable, Sendable, Equatable {
+    case keys([ShardKey])
+    case fallback(target: ShardKey, fallback: ShardKey)
+}
+
+/// `ReplicaState`. Until replica sets arrive every replica is `Active`.
+public enum ReplicaState: String, StringEnum {
+    case active = "Active", dead = "Dead", partial = "Partial", initializing = "Initializing", listener = "Listener"
+    case partialSnapshot = "PartialSnapshot", recovery = "Recovery", resharding = "Resharding"
+    case reshardingScaleDown = "ReshardingScaleDown", activeRead = "ActiveRead", manualRecovery = "ManualRecovery"
+}
+
+/// `CreateShardingKey` (`PUT /collections/{c}/shards`).
+public struct CreateShardingKey: Codable, Sendable, Equatable, Validatable {
+    public var shardKey: ShardKey
+    public var shardsNumber: UInt32?
+    public var replicationFactor: UInt32?
+    public var placement: [UInt64]?
+    public var initialState: ReplicaState?
+
+    public init(shardKey: ShardKey, shardsNumber: UInt32? = nil, replicationFactor: UInt32? = nil, placement: [UInt64]? = nil) {
+        self.shardKey = shardKey
+        self.shardsNumber = shardsNumber
+        self.replicationFactor = replicationFactor
+        self.placement = placement
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case shardKey = "shard_key", shardsNumber = "shards_number", replicationFactor = "replication_factor"
+        case placement, initialState = "initial_state"
+    }
+
+    public func validate(into errors: inout ValidationErrors, path: String) {
+        errors.range(fieldPath(path, "shards_number"), shardsNumber, min: 1)
+        errors.range(fieldPath(path, "replication_factor"), replicationFactor, min: 1)
+    }
+}
+
+/// `DropShardingKey` (`POST /collections/{c}/shards/delete`).
+public struct DropShardingKey: Codable, Sendable, Equatable, Validatable {
+    public var shardKey: ShardKey
+
+    enum CodingKeys: String, CodingKey { case shardKey = "shard_key" }
+
+    public func validate(into errors: inout ValidationErrors, path: String) {}
+}
+
+/// `CollectionClusterInfo` (`GET /collections/{c}/cluster`).
+public struct CollectionClusterInfo: Encodable, Sendable, Equatable {
+    public struct Local: Encodable, Sendable, Equatable {
+        public var shardID: UInt32
+        public var shardKey: ShardKey?
+        public var pointsCount: Int
+        public var state: ReplicaState
+
+        public init(shardID: UInt32, shardKey: ShardKey?, pointsCount: Int, state: ReplicaState) {
+            self.shardID = shardID
+            self.shardKey = shardKey
+            self.pointsCount = pointsCount
+            self.state = state
+        }
+
+        enum CodingKeys: String, CodingKey {
+            case shardID = "shard_id", shardKey = "shard_key", pointsCount = "points_count", state
+        }
+    }
+
+    public struct Remote: Encodable, Sendable, Equatable {
+        public var shardID: UInt32
+        public var shardKey: ShardKey?
+        public var peerID: UInt64
+        public var state: ReplicaState
+
+        public init(shardID: UInt32, shardKey: ShardKey?, peerID: UInt64, state: ReplicaState) {
+            self.shardID = shardID
+            self.shardKey = shardKey
+            self.peerID = peerID
+            self.state = state
+        }
+
+        enum CodingKeys: String, CodingKey {
+            case shardID = "shard_id", shardKey = "shard_key", peerID = "peer_id", state
+        }
+    }
+
+    public var peerID: UInt64
+    public var shardCount: Int
+    public var localShards: [Local]
+    public var remoteShards: [Remote]
+    /// Always empty until shard transfers exist.
+    public var shardTransfers: [JSONValue] = []
+
+    public init(peerID: UInt64, shardCount: Int, localShards: [Local], remoteShards: [Remote]) {
+        self.peerID = peerID
+        self.shardCount = shardCount
+        self.localShards = localShards
+        self.remoteShards = remoteShards
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case peerID = "peer_id", shardCount = "shard_count", localShards = "local_shards"
+        case remoteShards = "remote_shards", shardTransfers = "shard_transfers"
+    }
+}
+
+extension PointsJSON {
+    /// The optional `shard_key` of a request body: a key, a list of keys, or
+    /// `{"target": key, "fallback": key}`.
+    public static func shardKeySelector(_ body: JSONObject, _ path: String = "") throws(Failure) -> ShardKeySelector? {
+        guard let value = body["shard_key"], !value.isNull else { return nil }
+        let p = fieldPath(path, "shard_key")
+        func key(_ value: JSONValue, _ path: String) throws(Failure) -> ShardKey {
+            do {
+                return try ShardKey(json: value)
+            } catch {
+                throw fail(path, error.message)
+            }
+        }
+        switch value {
+        case .array(let list):
+            guard !list.isEmpty else { throw fail(p, "must name at least one shard key") }
+            var keys: [ShardKey] = []
+            for (i, element) in list.enumerated() { keys.append(try key(element, "\(p)[\(i)]")) }
+            return .keys(keys)
+        case .object(let object):
+            try allowOnly(object, ["target", "fallback"], p)
+            guard let target = object["target"] else { throw fail(p, "missing field `target`") }
+            guard let fallback = object["fallback"] else { throw fail(p, "missing field `fallback`") }
+            return .fallback(target: try key(target, fieldPath(p, "target")), fallback: try key(fallback, fieldPath(p, "fallback")))
+        default:
+            return .keys([try key(value, p)])
+        }
+    }
+}

@@ -1,0 +1,97 @@
+public import QuiverModel
+public import Storage
+
+/// Shard keys, collection cluster info and the local shard API.
+extension QuiverService {
+    /// Peer ids of the cluster (this peer alone on a single node).
+    func peerIDs() async -> [UInt64] {
+        guard let cluster else { return [await toc.peerID] }
+        return cluster.status().peers.keys.compactMap { UInt64($0) }.sorted()
+    }
+
+    /// `PUT /collections/{c}/shards`: the proposer places the key's shards over the peers (or those
+    /// of `placement`) before proposing, so every peer creates the same ones.
+    public func createShardKey(_ name: String, _ request: CreateShardingKey, timeout: Duration? = nil) async throws(ServiceError) -> Bool {
+        try Self.validate(request)
+        guard cluster != nil else {
+            do {
+                try await toc.createShardKey(name, request)
+            } catch {
+                throw .storage(error)
+            }
+            return true
+        }
+        let collection = try await collection(name)
+        let config = await collection.config
+        let layout = await collection.layout
+        var peers = await peerIDs()
+        if let placement = request.placement {
+            if let unknown = placement.first(where: { !peers.contains($0) }) {
+                throw .storage(.badRequest("Peer \(unknown) is not a member of the cluster"))
+            }
+            peers = placement
+        }
+        let placed = ShardPlacement.place(count: Int(request.shardsNumber ?? config.params.shardNumber),
+                                          replicas: Int(request.replicationFactor ?? config.params.replicationFactor), peers: peers,
+                                          firstID: layout.map { $0.id + 1 }.max() ?? 0, key: request.shardKey, existing: layout)
+        return try await propose(.createShardKey(collection: collection.name, shards: placed), timeout: timeout)
+    }
+
+    /// `POST /collections/{c}/shards/delete`: drops the key's shards and their points.
+    public func dropShardKey(_ name: String, _ request: DropShardingKey, timeout: Duration? = nil) async throws(ServiceError) -> Bool {
+        guard cluster != nil else {
+            do {
+                try await toc.dropShardKey(name, request.shardKey)
+            } catch {
+                throw .storage(error)
+            }
+            return true
+        }
+        let collection = try await collection(name)
+        return try await propose(.dropShardKey(collection: collection.name, key: request.shardKey), timeout: timeout)
+    }
+
+    /// `GET /collections/{c}/shards`: nil under automatic sharding.
+    public func shardKeys(_ name: String) async throws(ServiceError) -> [ShardKey]? {
+        await (try collection(name)).shardKeys
+    }
+
+    public func collectionClusterInfo(_ name: String) async throws(ServiceError) -> CollectionClusterInfo {
+        await (try collection(name)).clusterInfo()
+    }
+
+    // MARK: Local shard API
+
+    /// Runs a read on one shard held by this peer (`/collections/{c}/shards/{id}/points…`).
+    func onShard(_ name: String, _ shardID: UInt32, _ request: ShardRequest) async throws(ServiceError) -> (ShardResponse, Bool) {
+        let collection = try await collection(name)
+        do {
+            return (try await collection.runLocal(request, shards: [shardID]), await Self.hasUnnamedVector(collection))
+        } catch {
+            throw .storage(error)
+        }
+    }
+
+    public func shardRetrieve(_ name: String, shard: UInt32, _ request: RetrieveRequest) async throws(ServiceError) -> RecordsResult {
+        let (response, unnamed) = try await onShard(name, shard, .retrieve(ids: request.ids, withPayload: request.withPayload, withVector: request.withVector))
+        guard case .records(let records) = response else { return RecordsResult(records: [], unnamedVector: unnamed) }
+        var seen = Set<PointID>()
+        let byID = Dictionary(records.map { ($0.id, $0) }) { first, _ in first }
+        return RecordsResult(records: request.ids.compactMap { seen.insert($0).inserted ? byID[$0] : nil }, unnamedVector: unnamed)
+    }
+
+    public func shardScroll(_ name: String, shard: UInt32, _ request: ScrollRequest) async throws(ServiceError) -> RecordsResult {
+        let limit = try Self.scrollLimit(request)
+        let (response, unnamed) = try await onShard(name, shard, .scroll(offset: request.offset, limit: limit + 1, filter: request.filter,
+                                                                         withPayload: request.withPayload, withVector: request.withVector))
+        guard case .records(let records) = response else { return RecordsResult(records: [], unnamedVector: unnamed) }
+        return RecordsResult(records: Array(records.prefix(limit)), unnamedVector: unnamed,
+                             nextPageOffset: records.count > limit ? records[limit].id : nil)
+    }
+
+    public func shardCount(_ name: String, shard: UInt32, _ request: CountRequest) async throws(ServiceError) -> Int {
+        let (response, _) = try await onShard(name, shard, .count(filter: request.filter))
+        if case .count(let n) = response { return n }
+        return 0
+    }
+}

@@ -1,0 +1,75 @@
+import Hummingbird
+import QuiverJSON
+import QuiverModel
+import QuiverService
+
+/// Shard keys, the collection's cluster info, and the local shard API (reads of one shard held by
+/// this peer: `/collections/{c}/shards/{id}/points`, `…/points/scroll`, `…/points/count`).
+extension Routes {
+    func addShardRoutes(to router: Router<BasicRequestContext>) {
+        router.put("/collections/:name/shards") { request, context in
+            var request = request
+            return await respond { () async throws(ServiceError) in
+                let timeout = try request.timeoutSeconds()
+                let body = try await request.decodeJSON(CreateShardingKey.self, limitBytes: bodyLimit)
+                return try await service.createShardKey(context.parameters.decoded("name"), body, timeout: timeout)
+            }
+        }
+        router.post("/collections/:name/shards/delete") { request, context in
+            var request = request
+            return await respond { () async throws(ServiceError) in
+                let timeout = try request.timeoutSeconds()
+                let body = try await request.decodeJSON(DropShardingKey.self, limitBytes: bodyLimit)
+                return try await service.dropShardKey(context.parameters.decoded("name"), body, timeout: timeout)
+            }
+        }
+        router.get("/collections/:name/shards") { _, context in
+            await respond { () async throws(ServiceError) -> JSONValue in
+                let keys = try await service.shardKeys(context.parameters.decoded("name"))
+                return ["shard_keys": keys.map { .array($0.map { ["key": $0.json] }) } ?? .null]
+            }
+        }
+        router.get("/collections/:name/cluster") { _, context in
+            await respond { () async throws(ServiceError) in try await service.collectionClusterInfo(context.parameters.decoded("name")) }
+        }
+        router.post("/collections/:name/shards/:shard_id/points") { request, context in
+            var request = request
+            return await respond { () async throws(ServiceError) in
+                let shard = try Self.shardID(context)
+                let body = try await request.parseJSON(limitBytes: bodyLimit)
+                let read = try Self.read { () throws(JSONDecodingError) in try PointsJSON.retrieveRequest(body) }
+                return try await service.shardRetrieve(context.parameters.decoded("name"), shard: shard, read)
+            } render: { result in .array(result.records.map { $0.json(unnamedVector: result.unnamedVector) }) }
+        }
+        router.post("/collections/:name/shards/:shard_id/points/scroll") { request, context in
+            var request = request
+            return await respond { () async throws(ServiceError) in
+                let shard = try Self.shardID(context)
+                let body = try await request.parseJSON(limitBytes: bodyLimit, emptyMeans: [:])
+                let scroll = try Self.read { () throws(JSONDecodingError) in try PointsJSON.scrollRequest(body) }
+                return try await service.shardScroll(context.parameters.decoded("name"), shard: shard, scroll)
+            } render: { result in
+                [
+                    "points": .array(result.records.map { $0.json(unnamedVector: result.unnamedVector) }),
+                    "next_page_offset": result.nextPageOffset?.json ?? .null,
+                ]
+            }
+        }
+        router.post("/collections/:name/shards/:shard_id/points/count") { request, context in
+            var request = request
+            return await respond { () async throws(ServiceError) -> JSONValue in
+                let shard = try Self.shardID(context)
+                let body = try await request.parseJSON(limitBytes: bodyLimit, emptyMeans: [:])
+                let count = try await service.shardCount(context.parameters.decoded("name"), shard: shard,
+                                                         Self.read { () throws(JSONDecodingError) in try PointsJSON.countRequest(body) })
+                return ["count": .int(Int64(count))]
+            }
+        }
+    }
+
+    static func shardID(_ context: BasicRequestContext) throws(ServiceError) -> UInt32 {
+        let raw = context.parameters.decoded("shard_id")
+        guard let id = UInt32(raw) else { throw .format("shard_id: can not parse `\(raw)` to a u32", .path) }
+        return id
+    }
+}

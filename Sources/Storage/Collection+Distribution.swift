@@ -1,0 +1,337 @@
+public import QuiverJSON
+public import QuiverModel
+import Shard
+
+/// Routing (DESIGN.md §4): which shards a request reaches, which peer answers for each shard, and
+/// the fan-out that asks every peer involved once, running the local part here.
+extension Collection {
+    // MARK: Scope
+
+    /// The shards a request reaches, grouped by shard key (one group, without key, under automatic
+    /// sharding). Without `selector` a read reaches every shard; a write to a custom-sharded
+    /// collection must name its keys.
+    func scope(_ selector: ShardKeySelector?, write: Bool) throws(StorageError) -> [[ShardInfo]] {
+        let keyed = config.params.shardingMethod == .custom
+        guard let selector else {
+            if keyed && write { throw .badInput("Shard key not specified") }
+            return keyed ? Dictionary(grouping: layout, by: { $0.key }).values.map { $0 } : [layout]
+        }
+        func group(_ key: ShardKey) -> [ShardInfo]? {
+            let shards = layout.filter { $0.key == key }
+            return keyed && !shards.isEmpty ? shards : nil
+        }
+        switch selector {
+        case .keys(let keys):
+            var groups: [[ShardInfo]] = []
+            for key in Array(Set(keys)).sorted() {
+                guard let shards = group(key) else { throw .badInput("Shard key \(key) not found") }
+                groups.append(shards)
+            }
+            return groups
+        case .fallback(let target, let fallback):
+            if let shards = group(target) ?? group(fallback) { return [shards] }
+            throw .badInput("Shard key \(target) not found")
+        }
+    }
+
+    /// The shard of `id` within each group.
+    static func targets(of id: PointID, in groups: [[ShardInfo]]) -> [ShardInfo] {
+        groups.compactMap { group in group.isEmpty ? nil : group[PointRouting.shardIndex(of: id, shardCount: group.count)] }
+    }
+
+    nonisolated func isLocal(_ peer: UInt64) -> Bool { network == nil || peer == peerID }
+
+    // MARK: Updates
+
+    /// Applies an update (by ids, or by filter on every shard in scope) to every replica of the
+    /// shards it touches: here directly, on other peers with one call each, all at once. The result's
+    /// operation id is the largest among the shards.
+    public func update(_ update: PointsUpdate, wait: Bool) async throws(StorageError) -> UpdateResult {
+        let groups = try scope(update.shardKey, write: true)
+        let operation = try prepare(update.operation)
+        if let filter = update.filter { _ = try prepare(filter) }
+        var perShard: [UInt32: UpdateOperation] = [:]
+        if update.filter != nil {
+            for shard in groups.joined() { perShard[shard.id] = operation }
+        } else {
+            for group in groups where !group.isEmpty {
+                let split = operation.partitioned { PointRouting.shardIndex(of: $0, shardCount: group.count) }
+                for (index, part) in split { perShard[group[index].id] = part }
+            }
+        }
+        var byPeer: [UInt64: [UInt32: UpdateOperation]] = [:]
+        for shard in layout where perShard[shard.id] != nil {
+            for peer in shard.peers { byPeer[isLocal(peer) ? peerID : peer, default: [:]][shard.id] = perShard[shard.id] }
+        }
+        let filter = update.filter
+        let outcomes = await withTaskGroup(of: Result<UInt64, StorageError>.self) { group in
+            for (peer, operations) in byPeer {
+                group.addTask {
+                    do throws(StorageError) {
+                        if self.isLocal(peer) { return .success(try await self.applyLocal(operations, filter: filter, wait: wait)) }
+                        return .success(try await self.network!.update(operations, filter: filter, collection: self.name, wait: wait, on: peer))
+                    } catch {
+                        return .failure(error)
+                    }
+                }
+            }
+            var all: [Result<UInt64, StorageError>] = []
+            for await outcome in group { all.append(outcome) }
+            return all
+        }
+        var operationID: UInt64 = 0
+        var failure: StorageError?
+        for outcome in outcomes {
+            switch outcome {
+            case .success(let id): operationID = max(operationID, id)
+            case .failure(let error):
+                // A missing point is the caller's problem and says most; report it first.
+                if case .notFound = error { failure = error } else if failure == nil { failure = error }
+            }
+        }
+        if let failure { throw failure }
+        return UpdateResult(operationId: operationID, status: wait ? .completed : .acknowledged)
+    }
+
+    /// Applies operations to local shards (for this peer's part of an update, or another peer's
+    /// call). Operations on existing points are checked in every shard before any shard writes.
+    public func applyLocal(_ operations: [UInt32: UpdateOperation], filter: Filter?, wait: Bool) async throws(StorageError) -> UInt64 {
+        var targets: [(UInt32, LocalShard, UpdateOperation)] = []
+        for id in operations.keys.sorted() {
+            guard let shard = shards[id] else { throw .notFound("Shard \(id) of collection `\(name)` is not on peer \(peerID)") }
+            targets.append((id, shard, operations[id]!))
+        }
+        let prepared = try prepare(filter)
+        if prepared == nil {
+            for (_, shard, operation) in targets where operation.requiresExistingPoints {
+                if let missing = await shard.firstMissing(operation.ids) { throw .notFound("No point with id \(missing) found") }
+            }
+        }
+        var operationID: UInt64 = 0
+        for (id, shard, operation) in targets {
+            do {
+                let applied = if let prepared {
+                    try await shard.update(operation, matching: prepared, wait: wait)
+                } else {
+                    try await shard.update(operation, wait: wait)
+                }
+                operationID = max(operationID, applied)
+            } catch {
+                if case .pointNotFound(let point) = error { throw .notFound("No point with id \(point) found") }
+                throw .serviceError("update of shard \(id) of collection `\(name)` failed: \(error)")
+            }
+        }
+        return operationID
+    }
+
+    // MARK: Fan-out
+
+    /// Runs `request` on every shard in `groups`: each shard is read from one replica, local when
+    /// this peer holds one, and each other peer involved gets one call for all its shards. When a
+    /// peer does not answer, its shards are asked of their other replicas.
+    func fanOut(_ request: ShardRequest, _ groups: [[ShardInfo]]) async throws(StorageError) -> [ShardResponse] {
+        var pending = Array(Dictionary(grouping: groups.joined(), by: \.id).values.map { $0[0] })
+        var failed: Set<UInt64> = []
+        var responses: [ShardResponse] = []
+        while true {
+            let plan = try assign(pending, excluding: failed)
+            let outcomes = await withTaskGroup(of: (UInt64, [UInt32], Result<ShardResponse, StorageError>).self) { group in
+                for (peer, shardIDs) in plan {
+                    group.addTask {
+                        do throws(StorageError) {
+                            if self.isLocal(peer) { return (peer, shardIDs, .success(try await self.runLocal(request, shards: shardIDs))) }
+                            return (peer, shardIDs, .success(try await self.network!.read(request, collection: self.name, shards: shardIDs, on: peer)))
+                        } catch {
+                            return (peer, shardIDs, .failure(error))
+                        }
+                    }
+                }
+                var all: [(UInt64, [UInt32], Result<ShardResponse, StorageError>)] = []
+                for await outcome in group { all.append(outcome) }
+                return all
+            }
+            pending = []
+            for (peer, shardIDs, outcome) in outcomes {
+                switch outcome {
+                case .success(let response): responses.append(response)
+                case .failure(.unavailable(let message)) where !isLocal(peer):
+                    failed.insert(peer)
+                    let retry = layout.filter { shardIDs.contains($0.id) }
+                    if retry.contains(where: { $0.peers.allSatisfy(failed.contains) }) {
+                        throw .unavailable("no replica of shards \(shardIDs) of collection `\(name)` answered: \(message)")
+                    }
+                    pending += retry
+                case .failure(let error): throw error
+                }
+            }
+            if pending.isEmpty { return responses }
+        }
+    }
+
+    /// Peer → shards it answers for: local replicas first, then the peer covering most of the
+    /// remaining shards (ties by peer id), so a request costs as few calls as possible.
+    private func assign(_ shards: [ShardInfo], excluding failed: Set<UInt64>) throws(StorageError) -> [UInt64: [UInt32]] {
+        var plan: [UInt64: [UInt32]] = [:]
+        var remaining: [ShardInfo] = []
+        for shard in shards {
+            if shard.peers.contains(where: isLocal) { plan[peerID, default: []].append(shard.id) } else { remaining.append(shard) }
+        }
+        while !remaining.isEmpty {
+            var cover: [UInt64: Int] = [:]
+            for shard in remaining { for peer in shard.peers where !failed.contains(peer) { cover[peer, default: 0] += 1 } }
+            guard let best = cover.max(by: { ($0.value, $1.key) < ($1.value, $0.key) })?.key else {
+                throw .unavailable("no replica of shard \(remaining[0].id) of collection `\(name)` is reachable")
+            }
+            plan[best, default: []] += remaining.filter { $0.peers.contains(best) }.map(\.id)
+            remaining.removeAll { $0.peers.contains(best) }
+        }
+        return plan
+    }
+
+    // MARK: Local reads
+
+    /// Runs `request` on local shards `ids` (for this peer's part of a fan-out, another peer's call,
+    /// or the local shard API), merging their answers as the whole collection would.
+    public func runLocal(_ request: ShardRequest, shards ids: [UInt32]) async throws(StorageError) -> ShardResponse {
+        var targets: [LocalShard] = []
+        for id in ids.sorted() {
+            guard let shard = shards[id] else { throw .notFound("Shard \(id) of collection `\(name)` is not on peer \(peerID)") }
+            targets.append(shard)
+        }
+        switch request {
+        case .retrieve(let pointIDs, let withPayload, let withVector):
+            var records: [PointRecord] = []
+            for shard in targets { records += await shard.retrieve(pointIDs, withPayload: withPayload, withVector: withVector) }
+            return .records(records)
+        case .scroll(let offset, let limit, let filter, let withPayload, let withVector):
+            let filter = try prepare(filter)
+            var pages: [[PointRecord]] = []
+            for shard in targets {
+                pages.append(await shard.scroll(from: offset, limit: limit, filter: filter, withPayload: withPayload, withVector: withVector))
+            }
+            return .records(Self.mergeByID(pages, limit: limit))
+        case .scrollOrdered(let orderBy, let limit, let filter, let withPayload, let withVector):
+            let filter = try prepare(filter)
+            var pages: [[PointRecord]] = []
+            for shard in targets {
+                pages.append(await shard.scroll(orderedBy: orderBy, filter: filter, limit: limit, withPayload: withPayload, withVector: withVector))
+            }
+            return .records(Self.mergeByValue(pages, orderBy: orderBy, limit: limit))
+        case .count(let filter):
+            let filter = try prepare(filter)
+            var total = 0
+            for shard in targets { total += await shard.count(filter: filter) }
+            return .count(total)
+        case .search(let search):
+            return .points(try await searchLocal(search, targets))
+        case .facet(let key, let filter):
+            let filter = try prepare(filter)
+            guard let type = payloadSchema[key]?.type else { return .facets([]) }
+            var counts: [JSONValue: Int] = [:]
+            for shard in targets {
+                for (value, count) in await shard.facetCounts(key, type: type, filter: filter) { counts[value, default: 0] += count }
+            }
+            return .facets(counts.map { FacetCount(value: $0.key, count: $0.value) })
+        case .vector(let id, let name):
+            for shard in targets {
+                if let vector = await shard.vector(of: id, name: name) { return .vector(vector) }
+            }
+            return .vector(nil)
+        }
+    }
+
+    // MARK: Merging
+
+    /// Pages in id order merged into one, cut to `limit` (a point under several shard keys once).
+    static func mergeByID(_ pages: [[PointRecord]], limit: Int) -> [PointRecord] {
+        var seen = Set<PointID>()
+        return Array(pages.joined().sorted { $0.id < $1.id }.filter { seen.insert($0.id).inserted }.prefix(limit))
+    }
+
+    static func mergeByValue(_ pages: [[PointRecord]], orderBy: OrderBy, limit: Int) -> [PointRecord] {
+        let sorted = pages.joined().sorted { a, b in
+            let x = a.orderValue?.doubleValue ?? 0, y = b.orderValue?.doubleValue ?? 0
+            return x != y ? (orderBy.descending ? x > y : x < y) : a.id < b.id
+        }
+        return Array(sorted.prefix(limit))
+    }
+
+    static func mergeByScore(_ lists: [[ScoredPoint]], higherIsBetter: Bool, limit: Int) -> [ScoredPoint] {
+        let sorted = lists.joined().sorted { a, b in
+            a.score != b.score ? (higherIsBetter ? a.score > b.score : a.score < b.score) : a.id < b.id
+        }
+        var seen = Set<PointID>()
+        return Array(sorted.filter { seen.insert($0.id).inserted }.prefix(limit))
+    }
+
+    static func records(_ responses: [ShardResponse]) -> [[PointRecord]] {
+        responses.map { if case .records(let records) = $0 { records } else { [] } }
+    }
+
+    // MARK: Reads
+
+    public func retrieve(_ ids: [PointID], withPayload: WithPayload, withVector: WithVector,
+                         shardKey: ShardKeySelector? = nil) async throws(StorageError) -> [PointRecord] {
+        let groups = try scope(shardKey, write: false)
+        let touched = Set(ids.flatMap { Self.targets(of: $0, in: groups).map(\.id) })
+        let responses = try await fanOut(.retrieve(ids: ids, withPayload: withPayload, withVector: withVector),
+                                         [layout.filter { touched.contains($0.id) }])
+        var found: [PointID: PointRecord] = [:]
+        for record in Self.records(responses).joined() where found[record.id] == nil { found[record.id] = record }
+        // In request order, each id once.
+        var seen = Set<PointID>()
+        return ids.compactMap { id in seen.insert(id).inserted ? found[id] : nil }
+    }
+
+    /// A page of points in id order from `offset`, and the id that starts the next page.
+    public func scroll(from offset: PointID?, limit: Int, filter: Filter? = nil, withPayload: WithPayload, withVector: WithVector,
+                       shardKey: ShardKeySelector? = nil) async throws(StorageError) -> ([PointRecord], PointID?) {
+        let groups = try scope(shardKey, write: false)
+        _ = try prepare(filter)
+        let responses = try await fanOut(.scroll(offset: offset, limit: limit + 1, filter: filter, withPayload: withPayload,
+                                                 withVector: withVector), groups)
+        let merged = Self.mergeByID(Self.records(responses), limit: limit + 1)
+        return (Array(merged.prefix(limit)), merged.count > limit ? merged[limit].id : nil)
+    }
+
+    public func count(filter: Filter? = nil, shardKey: ShardKeySelector? = nil) async throws(StorageError) -> Int {
+        let groups = try scope(shardKey, write: false)
+        _ = try prepare(filter)
+        return try await fanOut(.count(filter: filter), groups).reduce(0) { total, response in
+            if case .count(let n) = response { total + n } else { total }
+        }
+    }
+
+    /// The stored vector `name` of point `id`, or nil when the point (or that vector) is missing.
+    public func vector(of id: PointID, name: String, shardKey: ShardKeySelector? = nil) async throws(StorageError) -> [Float]? {
+        let shardIDs = Set(Self.targets(of: id, in: try scope(shardKey, write: false)).map(\.id))
+        for response in try await fanOut(.vector(id: id, name: name), [layout.filter { shardIDs.contains($0.id) }]) {
+            if case .vector(let vector?) = response { return vector }
+        }
+        return nil
+    }
+
+    /// `GET /collections/{c}/cluster` as this peer sees it.
+    public func clusterInfo() async -> CollectionClusterInfo {
+        var local: [CollectionClusterInfo.Local] = []
+        var remote: [CollectionClusterInfo.Remote] = []
+        for shard in layout {
+            for peer in shard.peers {
+                if isLocal(peer), let held = shards[shard.id] {
+                    local.append(.init(shardID: shard.id, shardKey: shard.key, pointsCount: await held.pointCount, state: .active))
+                } else if !isLocal(peer) {
+                    remote.append(.init(shardID: shard.id, shardKey: shard.key, peerID: peer, state: .active))
+                }
+            }
+        }
+        return CollectionClusterInfo(peerID: peerID, shardCount: layout.count, localShards: local, remoteShards: remote)
+    }
+
+    /// The collection's shard keys, or nil under automatic sharding.
+    public var shardKeys: [ShardKey]? {
+        guard config.params.shardingMethod == .custom else { return nil }
+        var keys: [ShardKey] = []
+        for shard in layout { if let key = shard.key, !keys.contains(key) { keys.append(key) } }
+        return keys
+    }
+}

@@ -1,0 +1,114 @@
+public import QuiverJSON
+public import QuiverModel
+
+/// One shard of a collection: its id, its shard key (custom sharding) and the peers holding its
+/// replicas. Part of the replicated catalogue; every replica is `Active` until replica sets exist.
+public struct ShardInfo: Codable, Sendable, Equatable {
+    public var id: UInt32
+    public var key: ShardKey?
+    public var peers: [UInt64]
+
+    public init(id: UInt32, key: ShardKey? = nil, peers: [UInt64]) {
+        self.id = id
+        self.key = key
+        self.peers = peers
+    }
+}
+
+/// Where new shards go: decided once by the proposing peer and carried in the consensus operation,
+/// so every peer applies the same placement.
+public enum ShardPlacement {
+    /// `count` new shards (ids from `firstID` on), each with `replicas` copies on distinct peers.
+    /// Each copy goes to the peer holding the fewest shards of the collection so far (`existing` and
+    /// the shards placed before it), ties broken by peer id, so `n × peers` shards put `n` on each
+    /// peer and replicas spread evenly. More replicas than peers are capped at one per peer.
+    public static func place(count: Int, replicas: Int, peers: [UInt64], firstID: UInt32, key: ShardKey?,
+                             existing: [ShardInfo]) -> [ShardInfo] {
+        let candidates = Array(Set(peers)).sorted()
+        guard !candidates.isEmpty else { return [] }
+        var load: [UInt64: Int] = Dictionary(uniqueKeysWithValues: candidates.map { ($0, 0) })
+        for shard in existing { for peer in shard.peers where load[peer] != nil { load[peer]! += 1 } }
+        var placed: [ShardInfo] = []
+        for offset in 0..<count {
+            var chosen: [UInt64] = []
+            for _ in 0..<min(max(replicas, 1), candidates.count) {
+                let peer = candidates.filter { !chosen.contains($0) }.min { (load[$0]!, $0) < (load[$1]!, $1) }!
+                chosen.append(peer)
+                load[peer]! += 1
+            }
+            placed.append(ShardInfo(id: firstID + UInt32(offset), key: key, peers: chosen))
+        }
+        return placed
+    }
+
+    /// The shards a collection starts with: `shard_number` unkeyed shards for automatic sharding,
+    /// none for custom sharding (shards come with shard keys).
+    public static func initial(_ config: CollectionConfig, peers: [UInt64]) -> [ShardInfo] {
+        guard config.params.shardingMethod != .custom else { return [] }
+        return place(count: Int(config.params.shardNumber), replicas: Int(config.params.replicationFactor), peers: peers,
+                     firstID: 0, key: nil, existing: [])
+    }
+}
+
+/// Which shard a point belongs to among a group of shards (the collection's shards, or one shard
+/// key's): `fmix64(key) % n` over the group sorted by shard id, where `key` is the number of a
+/// numeric id and `high ^ low` of a UUID's two 64-bit halves, and `fmix64` is MurmurHash3's
+/// 64-bit finalizer. Stable across restarts, peers and versions: changing it moves data.
+public enum PointRouting {
+    public static func shardIndex(of id: PointID, shardCount: Int) -> Int {
+        let key: UInt64 = switch id {
+        case .number(let n): n
+        case .uuid(let high, let low): high ^ low
+        }
+        var h = key
+        h ^= h >> 33
+        h &*= 0xff51_afd7_ed55_8ccd
+        h ^= h >> 33
+        h &*= 0xc4ce_b9fe_1a85_ec53
+        h ^= h >> 33
+        return Int(h % UInt64(shardCount))
+    }
+}
+
+/// A read that one peer runs on some of its local shards, on behalf of the peer that received the
+/// request (one call per peer, whatever the number of shards).
+public enum ShardRequest: Codable, Sendable {
+    case retrieve(ids: [PointID], withPayload: WithPayload, withVector: WithVector)
+    /// Points in id order from `offset`, at most `limit`.
+    case scroll(offset: PointID?, limit: Int, filter: Filter?, withPayload: WithPayload, withVector: WithVector)
+    case scrollOrdered(orderBy: OrderBy, limit: Int, filter: Filter?, withPayload: WithPayload, withVector: WithVector)
+    case count(filter: Filter?)
+    /// A vector search whose query is a checked, normalised vector; `limit` is the whole window.
+    case search(SearchRequest)
+    /// Every value's count (the receiving peer applies the limit after summing).
+    case facet(key: String, filter: Filter?)
+    case vector(id: PointID, name: String)
+}
+
+public struct FacetCount: Codable, Sendable, Equatable {
+    public var value: JSONValue
+    public var count: Int
+
+    public init(value: JSONValue, count: Int) {
+        self.value = value
+        self.count = count
+    }
+}
+
+public enum ShardResponse: Codable, Sendable {
+    case records([PointRecord])
+    case points([ScoredPoint])
+    case count(Int)
+    case facets([FacetCount])
+    case vector([Float]?)
+}
+
+/// Reaches the shards of other peers; the p2p service implements it. Errors say whose fault they
+/// are as ``StorageError`` does; an unreachable peer is ``StorageError/unavailable(_:)``.
+public protocol ShardNetwork: Sendable {
+    func read(_ request: ShardRequest, collection: String, shards: [UInt32], on peer: UInt64) async throws(StorageError) -> ShardResponse
+    /// Applies each shard's operation (to the points matching `filter`, when given) on `peer`;
+    /// returns the largest operation id.
+    func update(_ operations: [UInt32: UpdateOperation], filter: Filter?, collection: String, wait: Bool,
+                on peer: UInt64) async throws(StorageError) -> UInt64
+}
