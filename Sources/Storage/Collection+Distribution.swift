@@ -130,7 +130,7 @@ extension Collection {
     /// this peer holds one, and each other peer involved gets one call for all its shards. When a
     /// peer does not answer, its shards are asked of their other replicas.
     func fanOut(_ request: ShardRequest, _ groups: [[ShardInfo]]) async throws(StorageError) -> [ShardResponse] {
-        var pending = Array(Dictionary(grouping: groups.joined(), by: \.id).values.map { $0[0] })
+        var pending = Dictionary(grouping: groups.joined(), by: \.id).values.map { $0[0] }.sorted { $0.id < $1.id }
         var failed: Set<UInt64> = []
         var responses: [ShardResponse] = []
         while true {
