@@ -73,7 +73,13 @@ public struct ClusterMetadata: Codable, Sendable, Equatable {
             } catch {
                 return .failure(error)
             }
-            shards[name, default: []] += placed
+            // Two keys proposed at once were numbered from the same view: the later one moves up.
+            var added = placed
+            let existing = shards[name] ?? []
+            if let next = existing.map({ $0.id + 1 }).max(), added.contains(where: { $0.id < next }) {
+                for i in added.indices { added[i].id = next + UInt32(i) }
+            }
+            shards[name] = existing + added
             return .success(true)
         case .dropShardKey(let name, let key):
             guard let config = collections[name] else { return .failure(.collectionNotFound(name)) }

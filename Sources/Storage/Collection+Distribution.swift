@@ -66,14 +66,7 @@ extension Collection {
         let filter = update.filter
         let outcomes = await withTaskGroup(of: Result<UInt64, StorageError>.self) { group in
             for (peer, operations) in byPeer {
-                group.addTask {
-                    do throws(StorageError) {
-                        if self.isLocal(peer) { return .success(try await self.applyLocal(operations, filter: filter, wait: wait)) }
-                        return .success(try await self.network!.update(operations, filter: filter, collection: self.name, wait: wait, on: peer))
-                    } catch {
-                        return .failure(error)
-                    }
-                }
+                group.addTask { await self.send(operations, filter: filter, wait: wait, to: peer) }
             }
             var all: [Result<UInt64, StorageError>] = []
             for await outcome in group { all.append(outcome) }
@@ -91,6 +84,28 @@ extension Collection {
         }
         if let failure { throw failure }
         return UpdateResult(operationId: operationID, status: wait ? .completed : .acknowledged)
+    }
+
+    /// One peer's part of an update, its error as a value. (Errors cross task-group closures as
+    /// values from plain methods: typed `do throws` blocks inside those closures crashed release
+    /// builds of Swift 6.3.)
+    private func send(_ operations: [UInt32: UpdateOperation], filter: Filter?, wait: Bool, to peer: UInt64) async -> Result<UInt64, StorageError> {
+        do {
+            if isLocal(peer) { return .success(try await applyLocal(operations, filter: filter, wait: wait)) }
+            return .success(try await network!.update(operations, filter: filter, collection: name, wait: wait, on: peer))
+        } catch {
+            return .failure(error)
+        }
+    }
+
+    /// One peer's part of a read, its error as a value.
+    private func ask(_ peer: UInt64, _ shardIDs: [UInt32], _ request: ShardRequest) async -> Result<ShardResponse, StorageError> {
+        do {
+            if isLocal(peer) { return .success(try await runLocal(request, shards: shardIDs)) }
+            return .success(try await network!.read(request, collection: name, shards: shardIDs, on: peer))
+        } catch {
+            return .failure(error)
+        }
     }
 
     /// Applies operations to local shards (for this peer's part of an update, or another peer's
@@ -137,14 +152,7 @@ extension Collection {
             let plan = try assign(pending, excluding: failed)
             let outcomes = await withTaskGroup(of: (UInt64, [UInt32], Result<ShardResponse, StorageError>).self) { group in
                 for (peer, shardIDs) in plan {
-                    group.addTask {
-                        do throws(StorageError) {
-                            if self.isLocal(peer) { return (peer, shardIDs, .success(try await self.runLocal(request, shards: shardIDs))) }
-                            return (peer, shardIDs, .success(try await self.network!.read(request, collection: self.name, shards: shardIDs, on: peer)))
-                        } catch {
-                            return (peer, shardIDs, .failure(error))
-                        }
-                    }
+                    group.addTask { (peer, shardIDs, await self.ask(peer, shardIDs, request)) }
                 }
                 var all: [(UInt64, [UInt32], Result<ShardResponse, StorageError>)] = []
                 for await outcome in group { all.append(outcome) }

@@ -228,6 +228,7 @@ public actor Collection {
             for shard in shards.values { indexed += await shard.pointsWithValue(field) }
             schemaInfo[field] = schema.info(points: indexed)
         }
+        if network != nil, let total = try? await count() { points = total }  // every shard's, as in Qdrant
         return CollectionInfo(status: status, optimizerStatus: failure.map { .error($0) } ?? .ok, pointsCount: UInt64(points),
                               segmentsCount: UInt64(segments), config: config, payloadSchema: schemaInfo)
     }

@@ -277,14 +277,18 @@ public actor TableOfContent {
             _ = try deleteCollection(name)
         }
         for (name, config) in state.collections.sorted(by: { $0.key < $1.key }) {
-            let layout = state.shards[name] ?? []
-            let indexes = state.payloadIndexes[name] ?? [:]
+            // A catalogue from before shard placement has no layout: the collection keeps its own.
+            let layout = state.shards[name]
+            let indexes = state.payloadIndexes[name]
             if let existing = collections[name] {
                 if await existing.config != config { try await setConfig(existing, config) }
-                try await existing.applyLayout(layout)
-                if await existing.payloadSchema.mapValues(\.json) != indexes { try await existing.setIndexes(try Self.parseIndexes(indexes)) }
+                if let layout { try await existing.applyLayout(layout) }
+                if let indexes, await existing.payloadSchema.mapValues(\.json) != indexes {
+                    try await existing.setIndexes(try Self.parseIndexes(indexes))
+                }
             } else {
-                try await createCollection(name, config: config, layout: layout, indexes: indexes)
+                try await createCollection(name, config: config, layout: layout ?? ShardPlacement.initial(config, peers: [peerID]),
+                                           indexes: indexes ?? [:])
             }
         }
         let wanted = state.aliases.filter { collections[$0.value] != nil }

@@ -165,3 +165,17 @@ final class InProcessNetwork: ShardNetwork, @unchecked Sendable {
         #expect(try await one.retrieve([onShardZero], withPayload: .all, withVector: .none).map(\.id) == [onShardZero])
     }
 }
+
+extension ShardingTests {
+    @Test func keysProposedFromTheSameViewGetDistinctShardIDs() throws {
+        var state = ClusterMetadata()
+        let custom = try request(#"{"vectors":{"size":2,"distance":"Dot"},"sharding_method":"custom"}"#).effectiveConfig(defaults: CollectionDefaults())
+        _ = state.apply(.createCollection(name: "c", config: custom, shards: []))
+        let first = ShardPlacement.place(count: 2, replicas: 1, peers: [1, 2], firstID: 0, key: .string("a"), existing: [])
+        let second = ShardPlacement.place(count: 2, replicas: 1, peers: [1, 2], firstID: 0, key: .string("b"), existing: [])
+        #expect(try state.apply(.createShardKey(collection: "c", shards: first)).get())
+        #expect(try state.apply(.createShardKey(collection: "c", shards: second)).get())
+        #expect(state.shards["c"]!.map(\.id) == [0, 1, 2, 3])
+        #expect(state.shards["c"]!.map(\.key) == [.string("a"), .string("a"), .string("b"), .string("b")])
+    }
+}

@@ -123,7 +123,7 @@ def test_three_peers_agree_on_a_leader_and_replicate_metadata(cluster, openapi):
         assert (p.workdir / "storage" / "collections" / "books" / "config.json").exists()
     assert peers[0].get("/cluster/metadata/keys").json()["result"] == ["owner"]
 
-    # Points written through a peer are stored there (sharding comes later) and searchable.
+    # Points written through any peer are stored on the shards they route to.
     r = peers[1].put("/collections/books/points?wait=true", json={"points": [
         {"id": 1, "vector": [1, 0, 0, 0]}, {"id": 2, "vector": [0, 1, 0, 0]}]})
     assert r.status_code == 200, r.text

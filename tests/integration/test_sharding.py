@@ -99,6 +99,7 @@ def test_points_spread_over_six_shards_and_every_peer_answers_alike(three, make_
         r = p.post("/collections/spread/points/count", json={"exact": True})
         openapi.validate(r)
         assert r.json()["result"]["count"] == 10_000
+        assert p.get("/collections/spread").json()["result"]["points_count"] == 10_000
         assert p.post("/collections/spread/points/count",
                       json={"filter": {"must": [{"key": "group", "match": {"value": "g3"}}]}}).json()["result"]["count"] == \
             sum(1 for x in points if x["payload"]["group"] == "g3")
