@@ -1,5 +1,5 @@
 public import QuiverModel
-public import Storage
+import Storage
 
 /// Shard keys, collection cluster info and the local shard API.
 extension QuiverService {
@@ -22,8 +22,6 @@ extension QuiverService {
             return true
         }
         let collection = try await collection(name)
-        let config = await collection.config
-        let layout = await collection.layout
         var peers = await peerIDs()
         if let placement = request.placement {
             if let unknown = placement.first(where: { !peers.contains($0) }) {
@@ -31,9 +29,7 @@ extension QuiverService {
             }
             peers = placement
         }
-        let placed = ShardPlacement.place(count: Int(request.shardsNumber ?? config.params.shardNumber),
-                                          replicas: Int(request.replicationFactor ?? config.params.replicationFactor), peers: peers,
-                                          firstID: layout.map { $0.id + 1 }.max() ?? 0, key: request.shardKey, existing: layout)
+        let placed = await collection.placeShardKey(request, peers: peers)
         return try await propose(.createShardKey(collection: collection.name, shards: placed), timeout: timeout)
     }
 
@@ -75,9 +71,7 @@ extension QuiverService {
     public func shardRetrieve(_ name: String, shard: UInt32, _ request: RetrieveRequest) async throws(ServiceError) -> RecordsResult {
         let (response, unnamed) = try await onShard(name, shard, .retrieve(ids: request.ids, withPayload: request.withPayload, withVector: request.withVector))
         guard case .records(let records) = response else { return RecordsResult(records: [], unnamedVector: unnamed) }
-        var seen = Set<PointID>()
-        let byID = Dictionary(records.map { ($0.id, $0) }) { first, _ in first }
-        return RecordsResult(records: request.ids.compactMap { seen.insert($0).inserted ? byID[$0] : nil }, unnamedVector: unnamed)
+        return RecordsResult(records: Collection.inRequestOrder(request.ids, records), unnamedVector: unnamed)
     }
 
     public func shardScroll(_ name: String, shard: UInt32, _ request: ScrollRequest) async throws(ServiceError) -> RecordsResult {
@@ -85,8 +79,8 @@ extension QuiverService {
         let (response, unnamed) = try await onShard(name, shard, .scroll(offset: request.offset, limit: limit + 1, filter: request.filter,
                                                                          withPayload: request.withPayload, withVector: request.withVector))
         guard case .records(let records) = response else { return RecordsResult(records: [], unnamedVector: unnamed) }
-        return RecordsResult(records: Array(records.prefix(limit)), unnamedVector: unnamed,
-                             nextPageOffset: records.count > limit ? records[limit].id : nil)
+        let (page, next) = Collection.page(records, limit: limit)
+        return RecordsResult(records: page, unnamedVector: unnamed, nextPageOffset: next)
     }
 
     public func shardCount(_ name: String, shard: UInt32, _ request: CountRequest) async throws(ServiceError) -> Int {

@@ -40,7 +40,7 @@ extension Routes {
                 let read = try Self.read { () throws(JSONDecodingError) in try PointsJSON.retrieveRequest(body) }
                 return try await service.retrieve(context.parameters.decoded("name"), read.ids,
                                                   withPayload: read.withPayload, withVector: read.withVector, shardKey: read.shardKey)
-            } render: { result in .array(result.records.map { $0.json(unnamedVector: result.unnamedVector) }) }
+            } render: { result in result.listJSON }
         }
         router.post("/collections/:name/points/scroll") { request, context in
             var request = request
@@ -48,12 +48,7 @@ extension Routes {
                 let body = try await request.parseJSON(limitBytes: bodyLimit, emptyMeans: [:])
                 let scroll = try Self.read { () throws(JSONDecodingError) in try PointsJSON.scrollRequest(body) }
                 return try await service.scroll(context.parameters.decoded("name"), scroll)
-            } render: { result in
-                [
-                    "points": .array(result.records.map { $0.json(unnamedVector: result.unnamedVector) }),
-                    "next_page_offset": result.nextPageOffset?.json ?? .null,
-                ]
-            }
+            } render: { result in result.pageJSON }
         }
         router.post("/collections/:name/points/count") { request, context in
             var request = request
@@ -88,6 +83,14 @@ extension Routes {
             throw .format(error.description, .body)
         }
     }
+}
+
+extension RecordsResult {
+    /// Retrieve's answer: the records as a list.
+    var listJSON: JSONValue { .array(records.map { $0.json(unnamedVector: unnamedVector) }) }
+
+    /// Scroll's answer: the page and the id that starts the next one.
+    var pageJSON: JSONValue { ["points": listJSON, "next_page_offset": nextPageOffset?.json ?? .null] }
 }
 
 extension Request {

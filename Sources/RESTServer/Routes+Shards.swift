@@ -39,7 +39,7 @@ extension Routes {
                 let body = try await request.parseJSON(limitBytes: bodyLimit)
                 let read = try Self.read { () throws(JSONDecodingError) in try PointsJSON.retrieveRequest(body) }
                 return try await service.shardRetrieve(context.parameters.decoded("name"), shard: shard, read)
-            } render: { result in .array(result.records.map { $0.json(unnamedVector: result.unnamedVector) }) }
+            } render: { result in result.listJSON }
         }
         router.post("/collections/:name/shards/:shard_id/points/scroll") { request, context in
             var request = request
@@ -48,12 +48,7 @@ extension Routes {
                 let body = try await request.parseJSON(limitBytes: bodyLimit, emptyMeans: [:])
                 let scroll = try Self.read { () throws(JSONDecodingError) in try PointsJSON.scrollRequest(body) }
                 return try await service.shardScroll(context.parameters.decoded("name"), shard: shard, scroll)
-            } render: { result in
-                [
-                    "points": .array(result.records.map { $0.json(unnamedVector: result.unnamedVector) }),
-                    "next_page_offset": result.nextPageOffset?.json ?? .null,
-                ]
-            }
+            } render: { result in result.pageJSON }
         }
         router.post("/collections/:name/shards/:shard_id/points/count") { request, context in
             var request = request

@@ -1,4 +1,4 @@
-public import QuiverJSON
+import QuiverJSON
 public import QuiverModel
 import Shard
 
@@ -284,11 +284,20 @@ extension Collection {
         let touched = Set(ids.flatMap { Self.targets(of: $0, in: groups).map(\.id) })
         let responses = try await fanOut(.retrieve(ids: ids, withPayload: withPayload, withVector: withVector),
                                          [layout.filter { touched.contains($0.id) }])
+        return Self.inRequestOrder(ids, Self.records(responses).joined())
+    }
+
+    /// Records in the order of `ids`, each id once (the first record found for it).
+    public static func inRequestOrder(_ ids: [PointID], _ records: some Sequence<PointRecord>) -> [PointRecord] {
         var found: [PointID: PointRecord] = [:]
-        for record in Self.records(responses).joined() where found[record.id] == nil { found[record.id] = record }
-        // In request order, each id once.
+        for record in records where found[record.id] == nil { found[record.id] = record }
         var seen = Set<PointID>()
         return ids.compactMap { id in seen.insert(id).inserted ? found[id] : nil }
+    }
+
+    /// The first `limit` of up to `limit + 1` records in id order, and the id that starts the next page.
+    public static func page(_ records: [PointRecord], limit: Int) -> ([PointRecord], PointID?) {
+        (Array(records.prefix(limit)), records.count > limit ? records[limit].id : nil)
     }
 
     /// A page of points in id order from `offset`, and the id that starts the next page.
@@ -298,8 +307,7 @@ extension Collection {
         _ = try prepare(filter)
         let responses = try await fanOut(.scroll(offset: offset, limit: limit + 1, filter: filter, withPayload: withPayload,
                                                  withVector: withVector), groups)
-        let merged = Self.mergeByID(Self.records(responses), limit: limit + 1)
-        return (Array(merged.prefix(limit)), merged.count > limit ? merged[limit].id : nil)
+        return Self.page(Self.mergeByID(Self.records(responses), limit: limit + 1), limit: limit)
     }
 
     public func count(filter: Filter? = nil, shardKey: ShardKeySelector? = nil) async throws(StorageError) -> Int {
@@ -333,6 +341,14 @@ extension Collection {
             }
         }
         return CollectionClusterInfo(peerID: peerID, shardCount: layout.count, localShards: local, remoteShards: remote)
+    }
+
+    /// Shards for a new shard key, placed over `peers` (continuing the shard ids) with the request's
+    /// numbers or the collection's.
+    public func placeShardKey(_ request: CreateShardingKey, peers: [UInt64]) -> [ShardInfo] {
+        ShardPlacement.place(count: Int(request.shardsNumber ?? config.params.shardNumber),
+                             replicas: Int(request.replicationFactor ?? config.params.replicationFactor), peers: peers,
+                             firstID: layout.map { $0.id + 1 }.max() ?? 0, key: request.shardKey, existing: layout)
     }
 
     /// The collection's shard keys, or nil under automatic sharding.

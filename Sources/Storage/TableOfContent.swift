@@ -232,10 +232,7 @@ public actor TableOfContent {
         let layout = await collection.layout
         let config = await collection.config
         try ClusterMetadata.checkNewShardKey(request.shardKey, config: config, layout: layout)
-        let placed = ShardPlacement.place(count: Int(request.shardsNumber ?? config.params.shardNumber), replicas: 1, peers: [peerID],
-                                          firstID: layout.map { $0.id + 1 }.max() ?? 0, key: request.shardKey,
-                                          existing: layout)
-        try await collection.applyLayout(layout + placed)
+        try await collection.applyLayout(layout + (await collection.placeShardKey(request, peers: [peerID])))
     }
 
     public func dropShardKey(_ name: String, _ key: ShardKey) async throws(StorageError) {
