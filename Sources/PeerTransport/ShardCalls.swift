@@ -25,17 +25,19 @@ struct ShardUpdateHeader: Codable, Sendable {
     var collection: String
     var wait: Bool
     var filter: Filter?
+    var condition: UpdateCondition?
     var shards: [UInt32]
     var lengths: [Int]
 }
 
 enum ShardUpdateCodec {
-    static func encode(_ operations: [UInt32: UpdateOperation], filter: Filter?, collection: String, wait: Bool) throws(StorageError) -> [UInt8] {
+    static func encode(_ operations: [UInt32: UpdateOperation], filter: Filter?, condition: UpdateCondition?, collection: String,
+                       wait: Bool) throws(StorageError) -> [UInt8] {
         let ids = operations.keys.sorted()
         let bodies = ids.map { OperationCodec.encode(operations[$0]!) }
         let header: [UInt8]
         do {
-            header = try JSONValueEncoder().encodeBytes(ShardUpdateHeader(collection: collection, wait: wait, filter: filter, shards: ids,
+            header = try JSONValueEncoder().encodeBytes(ShardUpdateHeader(collection: collection, wait: wait, filter: filter, condition: condition, shards: ids,
                                                                            lengths: bodies.map(\.count)))
         } catch {
             throw .serviceError("cannot encode a shard update: \(error)")
@@ -86,9 +88,9 @@ extension PeerNetwork: ShardNetwork {
                           waitForReady: false)
     }
 
-    public func update(_ operations: [UInt32: UpdateOperation], filter: Filter?, collection: String, wait: Bool,
-                       on peer: UInt64) async throws(StorageError) -> UInt64 {
-        let body = try ShardUpdateCodec.encode(operations, filter: filter, collection: collection, wait: wait)
+    public func update(_ operations: [UInt32: UpdateOperation], filter: Filter?, condition: UpdateCondition?, collection: String,
+                       wait: Bool, on peer: UInt64) async throws(StorageError) -> UInt64 {
+        let body = try ShardUpdateCodec.encode(operations, filter: filter, condition: condition, collection: collection, wait: wait)
         let response: IndexMessage = try await callRaw(address(of: peer), ShardRPC.update, body, serializer: RawCoder(),
                                                        deserializer: JSONCoder<IndexMessage>(), timeout: ShardRPC.timeout, waitForReady: false)
         return response.index
@@ -103,7 +105,7 @@ extension PeerService {
         }
         unary(&router, ShardRPC.update, RawCoder(), JSONCoder<IndexMessage>()) { bytes, _ in
             let (header, operations) = try ShardUpdateCodec.decode(bytes)
-            return IndexMessage(index: try await toc.collection(header.collection).applyLocal(operations, filter: header.filter, wait: header.wait))
+            return IndexMessage(index: try await toc.collection(header.collection).applyLocal(operations, filter: header.filter, condition: header.condition, wait: header.wait))
         }
     }
 }

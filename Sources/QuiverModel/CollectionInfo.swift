@@ -35,6 +35,42 @@ public struct CollectionWarning: Codable, Sendable, Equatable {
     public init(message: String) { self.message = message }
 }
 
+/// `update_queue` of collection info: operations accepted but not yet applied. Updates are applied
+/// before they are acknowledged, so the queue is always empty; `deferred_points` is reported when
+/// the optimizer config sets `prevent_unoptimized`.
+public struct UpdateQueueInfo: Codable, Sendable, Equatable {
+    public var length: UInt64 = 0
+    public var deferredPoints: UInt64?
+
+    public init(length: UInt64 = 0, deferredPoints: UInt64? = nil) {
+        self.length = length
+        self.deferredPoints = deferredPoints
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case length
+        case deferredPoints = "deferred_points"
+    }
+}
+
+extension CollectionConfig {
+    /// The warnings Qdrant gives for this configuration: `hnsw_config.inline_storage` on a dense
+    /// vector (its own setting over the collection's) that is a multivector, or that has no
+    /// quantization (neither its own nor the collection's); the option is then ignored.
+    public var warnings: [CollectionWarning] {
+        params.vectors.all.sorted { $0.key < $1.key }.compactMap { name, vector in
+            guard vector.hnswConfig?.inlineStorage ?? hnswConfig.inlineStorage ?? false else { return nil }
+            if vector.multivectorConfig != nil {
+                return CollectionWarning(message: "The `hnsw_config.inline_storage` option for vector '\(name)' is not compatible with multivectors. This option will be ignored.")
+            }
+            if vector.quantizationConfig == nil, quantizationConfig == nil {
+                return CollectionWarning(message: "The `hnsw_config.inline_storage` option for vector '\(name)' requires quantization to be enabled. This option will be ignored.")
+            }
+            return nil
+        }
+    }
+}
+
 /// `GET /collections/{name}` result (`CollectionInfo`).
 public struct CollectionInfo: Codable, Sendable, Equatable {
     public var status: CollectionStatus
@@ -46,10 +82,11 @@ public struct CollectionInfo: Codable, Sendable, Equatable {
     public var config: CollectionConfig
     /// Payload indexes by field; filled by the payload-index layer.
     public var payloadSchema: [String: JSONValue]
+    public var updateQueue: UpdateQueueInfo
 
     public init(status: CollectionStatus, optimizerStatus: OptimizersStatus = .ok, warnings: [CollectionWarning] = [],
                 indexedVectorsCount: UInt64 = 0, pointsCount: UInt64 = 0, segmentsCount: UInt64 = 0,
-                config: CollectionConfig, payloadSchema: [String: JSONValue] = [:]) {
+                config: CollectionConfig, payloadSchema: [String: JSONValue] = [:], updateQueue: UpdateQueueInfo = UpdateQueueInfo()) {
         self.status = status
         self.optimizerStatus = optimizerStatus
         self.warnings = warnings
@@ -58,6 +95,7 @@ public struct CollectionInfo: Codable, Sendable, Equatable {
         self.segmentsCount = segmentsCount
         self.config = config
         self.payloadSchema = payloadSchema
+        self.updateQueue = updateQueue
     }
 
     enum CodingKeys: String, CodingKey {
@@ -69,18 +107,33 @@ public struct CollectionInfo: Codable, Sendable, Equatable {
         case segmentsCount = "segments_count"
         case config
         case payloadSchema = "payload_schema"
+        case updateQueue = "update_queue"
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        status = try c.decode(CollectionStatus.self, forKey: .status)
+        optimizerStatus = try c.decode(OptimizersStatus.self, forKey: .optimizerStatus)
+        warnings = try c.decodeIfPresent([CollectionWarning].self, forKey: .warnings) ?? []
+        indexedVectorsCount = try c.decodeIfPresent(UInt64.self, forKey: .indexedVectorsCount) ?? 0
+        pointsCount = try c.decodeIfPresent(UInt64.self, forKey: .pointsCount) ?? 0
+        segmentsCount = try c.decode(UInt64.self, forKey: .segmentsCount)
+        config = try c.decode(CollectionConfig.self, forKey: .config)
+        payloadSchema = try c.decode([String: JSONValue].self, forKey: .payloadSchema)
+        updateQueue = try c.decodeIfPresent(UpdateQueueInfo.self, forKey: .updateQueue) ?? UpdateQueueInfo()
     }
 
     public func encode(to encoder: any Encoder) throws {
         var c = encoder.container(keyedBy: CodingKeys.self)
         try c.encode(status, forKey: .status)
         try c.encode(optimizerStatus, forKey: .optimizerStatus)
-        try c.encode(warnings, forKey: .warnings)
+        if !warnings.isEmpty { try c.encode(warnings, forKey: .warnings) }
         try c.encode(indexedVectorsCount, forKey: .indexedVectorsCount)
         try c.encode(pointsCount, forKey: .pointsCount)
         try c.encode(segmentsCount, forKey: .segmentsCount)
         try c.encode(config, forKey: .config)
         try c.encode(SortedMap(payloadSchema), forKey: .payloadSchema)
+        try c.encode(updateQueue, forKey: .updateQueue)
     }
 }
 

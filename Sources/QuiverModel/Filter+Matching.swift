@@ -272,41 +272,56 @@ extension GeoPolygon {
 
 // MARK: Datetimes
 
-/// Qdrant's datetime payload format: `YYYY-MM-DD`, optionally followed by `T` or a space and
-/// `HH:MM[:SS[.fraction]]`, optionally followed by `Z`, `±HH`, `±HHMM` or `±HH:MM`; without a zone,
-/// UTC. Parsed to microseconds since the Unix epoch.
+/// Qdrant's datetime payload and range-bound format, parsed to microseconds since the Unix epoch.
+///
+/// | part | forms |
+/// |---|---|
+/// | date | `YYYY-M-D` (month and day one or two digits), alone or followed by a time |
+/// | time | `T`, `t` or a space, then `H:M` (no zone may follow) or `H:M:S` (`S` up to 60, a leap second) with an optional fraction |
+/// | fraction | `.` and digits; past microseconds the digits are cut off |
+/// | zone (after seconds) | none (UTC), or optional whitespace then `Z`, `z`, `UTC` (any case), `±HH`, `±HHMM`, `±HH:MM` or `±HH MM`, then optional whitespace |
+///
+/// Whitespace before the date is skipped. These are the forms Qdrant's engine accepts (its own
+/// output among them, with a space before the offset or ` UTC`).
 public enum Datetime {
     public static func parse(_ text: String) -> Int64? {
         let bytes = Array(text.utf8)
         var at = 0
-        func number(_ digits: Int) -> Int? {
-            guard at + digits <= bytes.count else { return nil }
-            var value = 0
-            for b in bytes[at..<(at + digits)] {
-                guard (48...57).contains(b) else { return nil }
-                value = value * 10 + Int(b - 48)
-            }
-            at += digits
-            return value
+        func isSpace(_ b: UInt8) -> Bool { b == 0x20 || (0x09...0x0D).contains(b) }
+        func skipSpaces() -> Bool {
+            let start = at
+            while at < bytes.count, isSpace(bytes[at]) { at += 1 }
+            return at > start
         }
-        func expect(_ c: UInt8) -> Bool {
-            guard at < bytes.count, bytes[at] == c else { return false }
+        func digit(_ b: UInt8) -> Bool { (48...57).contains(b) }
+        func number(_ minDigits: Int, _ maxDigits: Int) -> Int? {
+            var value = 0, count = 0
+            while count < maxDigits, at < bytes.count, digit(bytes[at]) {
+                value = value * 10 + Int(bytes[at] - 48)
+                count += 1
+                at += 1
+            }
+            return count >= minDigits ? value : nil
+        }
+        func expect(_ c: Character) -> Bool {
+            guard at < bytes.count, bytes[at] == c.asciiValue! else { return false }
             at += 1
             return true
         }
-        guard let year = number(4), expect(UInt8(ascii: "-")), let month = number(2), expect(UInt8(ascii: "-")),
-              let day = number(2), (1...12).contains(month), (1...31).contains(day) else { return nil }
+        _ = skipSpaces()
+        guard let year = number(4, 4), expect("-"), let month = number(1, 2), expect("-"), let day = number(1, 2),
+              (1...12).contains(month), (1...daysIn(month: month, year: year)).contains(day) else { return nil }
         var seconds = 0, micros = 0, offset = 0
-        if at < bytes.count, bytes[at] == UInt8(ascii: "T") || bytes[at] == UInt8(ascii: " ") {
-            at += 1
-            guard let hour = number(2), expect(UInt8(ascii: ":")), let minute = number(2), hour < 24, minute < 60 else { return nil }
+        if at < bytes.count {
+            guard expect("T") || expect("t") || expect(" ") else { return nil }
+            guard let hour = number(1, 2), expect(":"), let minute = number(1, 2), hour < 24, minute < 60 else { return nil }
             seconds = hour * 3600 + minute * 60
-            if expect(UInt8(ascii: ":")) {
-                guard let second = number(2), second < 61 else { return nil }
+            if at < bytes.count {
+                guard expect(":"), let second = number(1, 2), second <= 60 else { return nil }
                 seconds += second
-                if expect(UInt8(ascii: ".")) {
+                if expect(".") {
                     var digits = 0
-                    while at < bytes.count, (48...57).contains(bytes[at]) {
+                    while at < bytes.count, digit(bytes[at]) {
                         if digits < 6 { micros = micros * 10 + Int(bytes[at] - 48) }
                         digits += 1
                         at += 1
@@ -314,32 +329,62 @@ public enum Datetime {
                     guard digits > 0 else { return nil }
                     for _ in digits..<max(digits, 6) { micros *= 10 }
                 }
-            }
-            if at < bytes.count {
-                if expect(UInt8(ascii: "Z")) || expect(UInt8(ascii: "z")) {
-                } else if bytes[at] == UInt8(ascii: "+") || bytes[at] == UInt8(ascii: "-") {
-                    let sign = bytes[at] == UInt8(ascii: "-") ? -1 : 1
-                    at += 1
-                    guard let hours = number(2) else { return nil }
-                    var minutes = 0
-                    if at < bytes.count {
-                        _ = expect(UInt8(ascii: ":"))
-                        guard let m = number(2) else { return nil }
-                        minutes = m
-                    }
-                    offset = sign * (hours * 3600 + minutes * 60)
+                let spaced = skipSpaces()
+                if at + 3 <= bytes.count, String(decoding: bytes[at..<(at + 3)], as: UTF8.self).uppercased() == "UTC" {
+                    at += 3
+                } else if expect("Z") || expect("z") {
+                } else if at < bytes.count {
+                    guard let zone = self.offset(bytes, &at) else { return nil }
+                    offset = zone
+                } else if spaced {
+                    return nil
                 }
+                _ = skipSpaces()
             }
         }
         guard at == bytes.count else { return nil }
-        // Days from the civil date (Howard Hinnant's algorithm).
+        return Int64(daysFromCivil(year: year, month: month, day: day) * 86_400 + seconds - offset) * 1_000_000 + Int64(micros)
+    }
+
+    /// `±HH`, `±HHMM`, `±HH:MM` or `±HH MM`, in seconds east of UTC.
+    private static func offset(_ bytes: [UInt8], _ at: inout Int) -> Int? {
+        guard bytes[at] == UInt8(ascii: "+") || bytes[at] == UInt8(ascii: "-") else { return nil }
+        let sign = bytes[at] == UInt8(ascii: "-") ? -1 : 1
+        func twoDigits(_ i: Int) -> Int? {
+            guard i + 2 <= bytes.count, (48...57).contains(bytes[i]), (48...57).contains(bytes[i + 1]) else { return nil }
+            return Int(bytes[i] - 48) * 10 + Int(bytes[i + 1] - 48)
+        }
+        guard let hours = twoDigits(at + 1), hours < 24 else { return nil }
+        at += 3
+        var minutes = 0
+        if at < bytes.count, bytes[at] == UInt8(ascii: ":") || bytes[at] == UInt8(ascii: " ") {
+            guard let m = twoDigits(at + 1) else { return nil }
+            minutes = m
+            at += 3
+        } else if let m = twoDigits(at) {
+            minutes = m
+            at += 2
+        }
+        guard minutes < 60 else { return nil }
+        return sign * (hours * 3600 + minutes * 60)
+    }
+
+    static func daysIn(month: Int, year: Int) -> Int {
+        switch month {
+        case 2: (year % 4 == 0 && year % 100 != 0) || year % 400 == 0 ? 29 : 28
+        case 4, 6, 9, 11: 30
+        default: 31
+        }
+    }
+
+    /// Days from 1970-01-01 to a civil date (Howard Hinnant's algorithm).
+    static func daysFromCivil(year: Int, month: Int, day: Int) -> Int {
         let y = month <= 2 ? year - 1 : year
         let era = (y >= 0 ? y : y - 399) / 400
         let yoe = y - era * 400
         let doy = (153 * (month + (month > 2 ? -3 : 9)) + 2) / 5 + day - 1
         let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy
-        let days = era * 146_097 + doe - 719_468
-        return Int64(days * 86_400 + seconds - offset) * 1_000_000 + Int64(micros)
+        return era * 146_097 + doe - 719_468
     }
 }
 

@@ -363,8 +363,11 @@ extension PointsJSON {
         }
         var bounds = Bounds<Int64>()
         for name in present {
-            guard let text = body[name]?.stringValue, let micros = Datetime.parse(text) else {
+            guard let text = body[name]?.stringValue else {
                 throw fail(join(path, name), "expected a number or an RFC 3339 datetime, got \(body[name]!.kindDescription)")
+            }
+            guard let micros = Datetime.parse(text) else {
+                throw fail(join(path, name), "'\(text)' does not match accepted datetime format (RFC3339). Example: 2014-01-01T00:00:00Z")
             }
             switch name {
             case "lt": bounds.lt = micros

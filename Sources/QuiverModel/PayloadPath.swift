@@ -31,44 +31,53 @@ public enum PayloadPath {
         return result
     }
 
-    /// Merges `payload` into the object at `key` (created when missing or not an object), or into
-    /// the top level when `key` is nil. Only object steps are followed.
+    /// Merges `payload` into the object at `key`, or into the top level when `key` is nil, as
+    /// Qdrant's `set_payload` does: a `null` value removes its key instead of storing it. Along the
+    /// path, a value that is not an object is replaced by `{}` before a key step, and one that is
+    /// not an array by `[]` before an index or `[]` step (which then reaches nothing); an index past
+    /// the end reaches nothing, and `[]` reaches every element.
     public static func set(_ payload: JSONObject, into target: inout JSONObject, at key: String?) {
         guard let key else {
-            for (k, v) in payload { target[k] = v }
+            merge(payload, into: &target)
             return
         }
         var value = JSONValue.object(target)
-        merge(payload, into: &value, steps(key)[...])
+        set(payload, into: &value, steps(key)[...])
         target = value.objectValue ?? target
     }
 
-    private static func merge(_ payload: JSONObject, into value: inout JSONValue, _ steps: ArraySlice<Step>) {
+    private static func merge(_ payload: JSONObject, into object: inout JSONObject) {
+        for (k, v) in payload { object[k] = v.isNull ? nil : v }
+    }
+
+    private static func set(_ payload: JSONObject, into value: inout JSONValue, _ steps: ArraySlice<Step>) {
         guard let step = steps.first else {
             var object = value.objectValue ?? JSONObject()
-            for (k, v) in payload { object[k] = v }
+            merge(payload, into: &object)
             value = .object(object)
             return
         }
         switch step {
         case .key(let name):
             var object = value.objectValue ?? JSONObject()
-            var child = object[name] ?? .object(JSONObject())
-            merge(payload, into: &child, steps.dropFirst())
+            var child = object[name] ?? .null
+            set(payload, into: &child, steps.dropFirst())
             object[name] = child
             value = .object(object)
         case .every:
-            guard case .array(var elements) = value else { return }
-            for i in elements.indices { merge(payload, into: &elements[i], steps.dropFirst()) }
+            guard case .array(var elements) = value else { value = .array([]); return }
+            for i in elements.indices { set(payload, into: &elements[i], steps.dropFirst()) }
             value = .array(elements)
         case .index(let i):
-            guard case .array(var elements) = value, elements.indices.contains(i) else { return }
-            merge(payload, into: &elements[i], steps.dropFirst())
+            guard case .array(var elements) = value else { value = .array([]); return }
+            guard elements.indices.contains(i) else { return }
+            set(payload, into: &elements[i], steps.dropFirst())
             value = .array(elements)
         }
     }
 
-    /// Removes the value at `path`; missing parts are ignored.
+    /// Removes the value at `path`; missing parts are ignored, and so is a path that ends at an
+    /// array index. A path ending in `[]` empties the array.
     public static func delete(_ path: String, from target: inout JSONObject) {
         var value = JSONValue.object(target)
         remove(&value, steps(path)[...])
@@ -97,12 +106,10 @@ public enum PayloadPath {
             }
             value = .array(elements)
         case .index(let i):
-            guard case .array(var elements) = value, elements.indices.contains(i) else { return }
-            if last {
-                elements.remove(at: i)
-            } else {
-                remove(&elements[i], steps.dropFirst())
-            }
+            // As in Qdrant, a path ending at an array index removes nothing: deleting by index
+            // would not be idempotent, and a replayed operation must give the same payload.
+            guard !last, case .array(var elements) = value, elements.indices.contains(i) else { return }
+            remove(&elements[i], steps.dropFirst())
             value = .array(elements)
         }
     }

@@ -23,7 +23,6 @@ extension PointsJSON {
     /// `UpdateVectors`: `{"points": [{"id", "vector"}]}`.
     public static func updateVectors(_ value: JSONValue, _ path: String = "") throws(Failure) -> PointsUpdate {
         let body = try object(value, path)
-        try rejectUnsupported(body, ["update_filter"])
         guard let pointsValue = body["points"] else { throw fail(path, "missing field `points`") }
         let list = try array(pointsValue, fieldPath(path, "points"))
         guard !list.isEmpty else { throw fail(fieldPath(path, "points"), "must contain at least one point") }
@@ -35,7 +34,8 @@ extension PointsJSON {
             guard let vector = point["vector"] else { throw fail(p, "missing field `vector`") }
             points.append(PointStruct(id: try pointID(id, "\(p).id"), vectors: try vectorStruct(vector, "\(p).vector")))
         }
-        return PointsUpdate(.updateVectors(points), shardKey: try shardKeySelector(body, path))
+        let condition = try self.filter(body["update_filter"], fieldPath(path, "update_filter")).map { UpdateCondition(filter: $0) }
+        return PointsUpdate(.updateVectors(points), condition: condition, shardKey: try shardKeySelector(body, path))
     }
 
     /// `DeleteVectors`: `{"points": [...], "vector": ["name", ...]}`.
@@ -122,13 +122,52 @@ extension PointsJSON {
 public struct PointsUpdate: Sendable, Equatable {
     public var operation: UpdateOperation
     public var filter: Filter?
+    /// `update_mode` / `update_filter` of an upsert or vector update.
+    public var condition: UpdateCondition?
     /// The shard keys whose shards the update goes to (custom sharding).
     public var shardKey: ShardKeySelector?
 
-    public init(_ operation: UpdateOperation, filter: Filter? = nil, shardKey: ShardKeySelector? = nil) {
+    public init(_ operation: UpdateOperation, filter: Filter? = nil, condition: UpdateCondition? = nil, shardKey: ShardKeySelector? = nil) {
         self.operation = operation
         self.filter = filter
+        self.condition = condition
         self.shardKey = shardKey
+    }
+}
+
+/// `update_mode` of an upsert.
+public enum UpdateMode: String, Codable, Sendable, Equatable {
+    /// Insert new points, replace existing ones (the default).
+    case upsert
+    /// Insert new points only; existing ones are left as they are.
+    case insertOnly = "insert_only"
+    /// Replace existing points only; new ids are skipped.
+    case updateOnly = "update_only"
+}
+
+/// A conditional update (`update_mode`, `update_filter`): which of the points an upsert or a vector
+/// update names it writes. Each shard decides against the points it holds when it applies the
+/// update and logs only the points it writes, so replaying the WAL does not depend on the condition.
+/// Points left out are skipped silently, as in Qdrant.
+public struct UpdateCondition: Codable, Sendable, Equatable {
+    public var mode: UpdateMode
+    /// Existing points that do not match it are left unchanged; new points are not checked.
+    public var filter: Filter?
+
+    public init(mode: UpdateMode = .upsert, filter: Filter? = nil) {
+        self.mode = mode
+        self.filter = filter
+    }
+
+    /// Whether a point is written, given whether it exists now and (asked only for existing
+    /// points) whether it matches `filter`. A vector update keeps missing points so that they are
+    /// reported as missing.
+    public func admits(exists: Bool, matches: () -> Bool) -> Bool {
+        switch mode {
+        case .insertOnly: !exists
+        case .updateOnly: exists && (filter == nil || matches())
+        case .upsert: !exists || filter == nil || matches()
+        }
     }
 }
 

@@ -40,18 +40,22 @@ public struct OrderBy: Codable, Sendable, Equatable {
 public struct FacetRequest: Codable, Sendable, Equatable {
     public var key: String
     public var limit = 10
+    /// Whether the request named its `limit` (strict mode checks only a given one).
+    public var limitGiven = false
     public var filter: Filter?
     public var exact = false
     public var shardKey: ShardKeySelector?
 }
 
-/// `CountRequest` (counting is always exact).
+/// `CountRequest`. Counting is always exact; `exact` (default true) only matters to strict mode.
 public struct CountRequest: Codable, Sendable, Equatable {
     public var filter: Filter?
+    public var exact = true
     public var shardKey: ShardKeySelector?
 
-    public init(filter: Filter? = nil, shardKey: ShardKeySelector? = nil) {
+    public init(filter: Filter? = nil, exact: Bool = true, shardKey: ShardKeySelector? = nil) {
         self.filter = filter
+        self.exact = exact
         self.shardKey = shardKey
     }
 }
@@ -114,6 +118,7 @@ extension PointsJSON {
         if let raw = body["limit"], !raw.isNull {
             request.limit = try unsigned(raw, "limit")
             guard request.limit >= 1 else { throw fail("limit", "must be at least 1") }
+            request.limitGiven = true
         }
         request.filter = try filter(body["filter"], "filter")
         if let raw = body["exact"], !raw.isNull {
@@ -125,6 +130,12 @@ extension PointsJSON {
 
     public static func countRequest(_ value: JSONValue) throws(Failure) -> CountRequest {
         let body = try object(value, "")
-        return CountRequest(filter: try filter(body["filter"], "filter"), shardKey: try shardKeySelector(body))
+        try allowOnly(body, ["shard_key", "filter", "exact"], "")
+        var exact = true
+        if let raw = body["exact"], !raw.isNull {
+            guard case .bool(let flag) = raw else { throw fail("exact", "invalid type: \(raw.kindDescription), expected a boolean") }
+            exact = flag
+        }
+        return CountRequest(filter: try filter(body["filter"], "filter"), exact: exact, shardKey: try shardKeySelector(body))
     }
 }

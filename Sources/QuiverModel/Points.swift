@@ -177,13 +177,26 @@ public enum PointsJSON {
 
     /// `PointInsertOperations` as an update, with its `shard_key`.
     public static func upsert(_ value: JSONValue, _ root: String = "") throws(Failure) -> PointsUpdate {
-        PointsUpdate(.upsert(try insertOperations(value, root)), shardKey: try shardKeySelector(try object(value, root), root))
+        let body = try object(value, root)
+        var condition: UpdateCondition?
+        let filter = try self.filter(body["update_filter"], fieldPath(root, "update_filter"))
+        var mode = UpdateMode.upsert
+        if let raw = body["update_mode"], !raw.isNull {
+            guard let text = raw.stringValue else {
+                throw fail(fieldPath(root, "update_mode"), "invalid type: \(raw.kindDescription), expected one of `upsert`, `insert_only`, `update_only`")
+            }
+            guard let parsed = UpdateMode(rawValue: text) else {
+                throw fail(fieldPath(root, "update_mode"), "unknown variant `\(text)`, expected one of `upsert`, `insert_only`, `update_only`")
+            }
+            mode = parsed
+        }
+        if filter != nil || mode != .upsert { condition = UpdateCondition(mode: mode, filter: filter) }
+        return PointsUpdate(.upsert(try insertOperations(value, root)), condition: condition, shardKey: try shardKeySelector(body, root))
     }
 
     /// `PointInsertOperations`: `{"points": [...]}` or `{"batch": {"ids", "vectors", "payloads"}}`.
     public static func insertOperations(_ value: JSONValue, _ root: String = "") throws(Failure) -> [PointStruct] {
         let body = try object(value, root)
-        try rejectUnsupported(body, ["update_filter", "update_mode"])
         if let points = body["points"] {
             var result: [PointStruct] = []
             for (i, element) in try array(points, fieldPath(root, "points")).enumerated() {

@@ -42,6 +42,15 @@ public struct SearchParams: Codable, Sendable, Equatable {
     public var quantizationIgnore = false
     public var quantizationRescore = true
     public var quantizationOversampling = 1.0
+    /// `quantization.oversampling` as the request gave it (strict mode checks only a given one).
+    public var requestedOversampling: Double? {
+        get { oversamplingGiven ? quantizationOversampling : nil }
+        set {
+            oversamplingGiven = newValue != nil
+            quantizationOversampling = newValue ?? 1.0
+        }
+    }
+    var oversamplingGiven = false
 }
 
 /// One search result (`ScoredPoint`).
@@ -102,8 +111,14 @@ extension PointsJSON {
     /// `SearchRequest` (legacy `POST …/points/search`): `vector` is a list or `{"name", "vector"}`;
     /// `limit` is required.
     public static func searchRequest(_ value: JSONValue, _ path: String = "") throws(Failure) -> SearchRequest {
-        let body = try object(value, path)
-        try allowOnly(body, ["shard_key", "vector", "filter", "params", "limit", "offset", "with_payload", "with_vector", "score_threshold"], path)
+        var body = try object(value, path)
+        try allowOnly(body, ["shard_key", "vector", "filter", "params", "limit", "top", "offset", "with_payload", "with_vector", "score_threshold"], path)
+        // `top` is the old name of `limit`, still sent by older clients and scripts.
+        if let top = body["top"] {
+            guard body["limit"] == nil else { throw fail(path, "duplicate field `limit`") }
+            body["top"] = nil
+            body["limit"] = top
+        }
         var request = SearchRequest()
         guard let vector = body["vector"] else { throw fail(path, "missing field `vector`") }
         let p = join(path, "vector")
@@ -193,7 +208,7 @@ extension PointsJSON {
                 if let raw = quantization["oversampling"], !raw.isNull {
                     guard let value = raw.doubleValue else { throw fail(join(qp, "oversampling"), "invalid type: \(raw.kindDescription), expected a number") }
                     guard value >= 1 else { throw fail(join(qp, "oversampling"), "value \(value) invalid, must be 1.0 or larger") }
-                    request.params.quantizationOversampling = value
+                    request.params.requestedOversampling = value
                 }
             }
         }

@@ -17,8 +17,10 @@ extension QuiverService {
 
     /// Any change to points: upsert, delete, vector and payload updates, by ids or by filter.
     public func update(_ collectionName: String, _ update: PointsUpdate, wait: Bool) async throws(ServiceError) -> UpdateResult {
+        let collection = try await collection(collectionName)
+        try await checkStrictMode(update, on: collection)
         do {
-            return try await toc.collection(collectionName).update(update, wait: wait)
+            return try await collection.update(update, wait: wait)
         } catch {
             throw .storage(error)
         }
@@ -63,6 +65,10 @@ extension QuiverService {
     public func scroll(_ collectionName: String, _ request: ScrollRequest) async throws(ServiceError) -> RecordsResult {
         let limit = try Self.scrollLimit(request)
         let collection = try await collection(collectionName)
+        try await enforceStrictMode(collection) { limits, schema throws(StrictModeViolation) in
+            try limits.checkLimit(request.limit)
+            try limits.checkFilter(request.filter, schema: schema, update: false)
+        }
         do {
             if let orderBy = request.orderBy {
                 let records = try await collection.scroll(orderedBy: orderBy, limit: limit, filter: request.filter, withPayload: request.withPayload,
@@ -79,6 +85,10 @@ extension QuiverService {
 
     public func count(_ collectionName: String, _ request: CountRequest = CountRequest()) async throws(ServiceError) -> Int {
         let collection = try await collection(collectionName)
+        try await enforceStrictMode(collection) { limits, schema throws(StrictModeViolation) in
+            try limits.checkFilter(request.filter, schema: schema, update: false)
+            try limits.checkExact(request.exact)
+        }
         do {
             return try await collection.count(filter: request.filter, shardKey: request.shardKey)
         } catch {
@@ -111,6 +121,7 @@ extension QuiverService {
     /// (from `lookup_from` when given) and, within the same collection, leaves the point out.
     public func search(_ collectionName: String, _ request: SearchRequest) async throws(ServiceError) -> SearchResult {
         let collection = try await collection(collectionName)
+        try await checkStrictMode(request, on: collection)
         var request = request
         if case .point(let id)? = request.query {
             var source = collection
@@ -146,6 +157,9 @@ extension QuiverService {
     /// `PUT /collections/{c}/index`: builds the index over the stored points before it answers.
     public func createIndex(_ collectionName: String, _ request: CreateFieldIndex, wait: Bool) async throws(ServiceError) -> UpdateResult {
         let collection = try await collection(collectionName)
+        try await enforceStrictMode(collection) { limits, schema throws(StrictModeViolation) in
+            try limits.checkPayloadIndexCount(existing: schema.count)
+        }
         if cluster != nil {
             _ = try await propose(.setPayloadIndex(collection: collection.name, field: request.fieldName, schema: request.schema.json), timeout: nil)
             return UpdateResult(operationId: nil, status: wait ? .completed : .acknowledged)
@@ -178,6 +192,11 @@ extension QuiverService {
     /// `POST /collections/{c}/facet`.
     public func facet(_ collectionName: String, _ request: FacetRequest) async throws(ServiceError) -> [(value: JSONValue, count: Int)] {
         let collection = try await collection(collectionName)
+        try await enforceStrictMode(collection) { limits, schema throws(StrictModeViolation) in
+            try limits.checkLimit(request.limitGiven ? request.limit : nil)
+            try limits.checkFilter(request.filter, schema: schema, update: false)
+            try limits.checkExact(request.exact)
+        }
         do {
             return try await collection.facet(request)
         } catch {

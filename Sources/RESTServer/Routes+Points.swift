@@ -20,6 +20,7 @@ extension Routes {
             var request = request
             return await respond { () async throws(ServiceError) in
                 let wait = try request.updateParameters()
+                try await checkTimeout(request, context)
                 let body = try await request.parseJSON(limitBytes: bodyLimit)
                 let operations = try Self.read { () throws(JSONDecodingError) in try PointsJSON.batch(body) }
                 return try await service.updateBatch(context.parameters.decoded("name"), operations, wait: wait)
@@ -45,6 +46,7 @@ extension Routes {
         router.post("/collections/:name/points/scroll") { request, context in
             var request = request
             return await respond { () async throws(ServiceError) in
+                try await checkTimeout(request, context)
                 let body = try await request.parseJSON(limitBytes: bodyLimit, emptyMeans: [:])
                 let scroll = try Self.read { () throws(JSONDecodingError) in try PointsJSON.scrollRequest(body) }
                 return try await service.scroll(context.parameters.decoded("name"), scroll)
@@ -53,6 +55,7 @@ extension Routes {
         router.post("/collections/:name/points/count") { request, context in
             var request = request
             return await respond { () async throws(ServiceError) -> JSONValue in
+                try await checkTimeout(request, context)
                 let body = try await request.parseJSON(limitBytes: bodyLimit, emptyMeans: [:])
                 let count = try await service.count(context.parameters.decoded("name"),
                                                     Self.read { () throws(JSONDecodingError) in try PointsJSON.countRequest(body) })
@@ -68,11 +71,17 @@ extension Routes {
             var request = request
             return await respond { () async throws(ServiceError) in
                 let wait = try request.updateParameters()
+                try await checkTimeout(request, context)
                 let body = try await request.parseJSON(limitBytes: bodyLimit)
                 let operation = try Self.read { () throws(JSONDecodingError) in try parse(body) }
                 return try await service.update(context.parameters.decoded("name"), operation, wait: wait)
             }
         }
+    }
+
+    /// The `timeout` query parameter against the collection's strict mode (`max_timeout`).
+    func checkTimeout(_ request: Request, _ context: BasicRequestContext) async throws(ServiceError) {
+        try await service.checkTimeout(context.parameters.decoded("name"), request.positiveQueryInt("timeout"))
     }
 
     /// Runs a body reader, turning its errors into format errors of the JSON body.

@@ -9,6 +9,7 @@ extension Routes {
         router.post("/collections/:name/points/query") { request, context in
             var request = request
             return await respond { () async throws(ServiceError) -> SearchResult in
+                try await checkTimeout(request, context)
                 let body = try await request.parseJSON(limitBytes: bodyLimit, emptyMeans: [:])
                 let search = try Self.read { () throws(JSONDecodingError) in try PointsJSON.queryRequest(body) }
                 return try await service.search(context.parameters.decoded("name"), search)
@@ -17,6 +18,7 @@ extension Routes {
         router.post("/collections/:name/points/query/batch") { request, context in
             var request = request
             return await respond { () async throws(ServiceError) -> [SearchResult] in
+                try await checkTimeout(request, context)
                 let body = try await request.parseJSON(limitBytes: bodyLimit)
                 let searches = try Self.read { () throws(JSONDecodingError) in try PointsJSON.batchRequests(body, legacy: false) }
                 return try await searchAll(context.parameters.decoded("name"), searches)
@@ -25,6 +27,7 @@ extension Routes {
         router.post("/collections/:name/points/search") { request, context in
             var request = request
             return await respond { () async throws(ServiceError) -> SearchResult in
+                try await checkTimeout(request, context)
                 let body = try await request.parseJSON(limitBytes: bodyLimit)
                 let search = try Self.read { () throws(JSONDecodingError) in try PointsJSON.searchRequest(body) }
                 return try await service.search(context.parameters.decoded("name"), search)
@@ -33,6 +36,7 @@ extension Routes {
         router.post("/collections/:name/points/search/batch") { request, context in
             var request = request
             return await respond { () async throws(ServiceError) -> [SearchResult] in
+                try await checkTimeout(request, context)
                 let body = try await request.parseJSON(limitBytes: bodyLimit)
                 let searches = try Self.read { () throws(JSONDecodingError) in try PointsJSON.batchRequests(body, legacy: true) }
                 return try await searchAll(context.parameters.decoded("name"), searches)
@@ -41,6 +45,7 @@ extension Routes {
     }
 
     func searchAll(_ collection: String, _ searches: [SearchRequest]) async throws(ServiceError) -> [SearchResult] {
+        try await service.checkSearchBatch(collection, count: searches.count)
         var results: [SearchResult] = []
         for search in searches { results.append(try await service.search(collection, search)) }
         return results
@@ -58,6 +63,7 @@ extension Routes {
             var request = request
             return await respond { () async throws(ServiceError) in
                 let wait = try request.updateParameters()
+                try await checkTimeout(request, context)
                 let body = try await request.parseJSON(limitBytes: bodyLimit)
                 let create = try Self.read { () throws(JSONDecodingError) in try PointsJSON.createFieldIndex(body) }
                 return try await service.createIndex(context.parameters.decoded("name"), create, wait: wait)
@@ -66,6 +72,7 @@ extension Routes {
         router.post("/collections/:name/facet") { request, context in
             var request = request
             return await respond { () async throws(ServiceError) -> [(value: JSONValue, count: Int)] in
+                try await checkTimeout(request, context)
                 let body = try await request.parseJSON(limitBytes: bodyLimit)
                 let facet = try Self.read { () throws(JSONDecodingError) in try PointsJSON.facetRequest(body) }
                 return try await service.facet(context.parameters.decoded("name"), facet)

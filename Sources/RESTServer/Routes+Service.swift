@@ -16,7 +16,7 @@ extension Routes {
             return APIResponse.json(.ok, JSONWriter.write(info))
         }
         router.get("/healthz") { _, _ in APIResponse.text(.ok, "healthz check passed") }
-        router.get("/livez") { _, _ in APIResponse.text(.ok, "livez check passed") }
+        router.get("/livez") { _, _ in APIResponse.text(.ok, "healthz check passed") }
         // A single node is ready as soon as storage is loaded, which happens before the server binds;
         // a cluster peer once it has applied everything the leader has committed.
         router.get("/readyz") { _, _ in

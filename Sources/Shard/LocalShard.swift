@@ -38,6 +38,15 @@ public enum ShardError: Error, Sendable, Equatable, CustomStringConvertible {
 /// "version":V,"segments":[{"uuid":…,"kind":"appendable"|"immutable"}]}` — written atomically
 /// after the segments' own files. Segment directories it does not list (an optimization cut short)
 /// are removed at start-up.
+/// Stored sizes of a shard or collection (``LocalShard/storedSizes()``).
+public struct StoredSizes: Sendable, Equatable {
+    public var points: Int
+    public var vectorBytes = 0
+    public var payloadBytes = 0
+
+    public init(points: Int = 0) { self.points = points }
+}
+
 public actor LocalShard {
     public nonisolated let path: String
     let disk: any Disk
@@ -234,6 +243,21 @@ public actor LocalShard {
         return try update(operation.selecting(ids), wait: wait)
     }
 
+    /// Applies an upsert or vector update to the points `condition` admits, decided against the
+    /// points as they are now; only those are logged. Returns the sequence number, or the last one
+    /// when no point is admitted and nothing is written.
+    public func update(_ operation: UpdateOperation, condition: UpdateCondition, wait: Bool) throws(ShardError) -> UInt64 {
+        let admitted = operation.restricted { id in
+            let location = segments.find(id)
+            return condition.admits(exists: location != nil) {
+                guard let filter = condition.filter, let (segment, offset) = location else { return true }
+                return segments.entries[segment].matches(filter, at: offset)
+            }
+        }
+        guard !admitted.ids.isEmpty else { return wal.lastSequence }
+        return try update(admitted, wait: wait)
+    }
+
     /// Every `interval`: fsyncs `wait=false` writes, writes the segments' changes to their files,
     /// and drops the WAL segments those files now cover.
     public func flushIfDue(interval: Duration, now: ContinuousClock.Instant = .now) throws(ShardError) {
@@ -315,6 +339,21 @@ public actor LocalShard {
     // MARK: Reading
 
     public var pointCount: Int { segments.liveCount }
+
+    /// What the shard stores, as strict mode's size limits measure it: live points, bytes of
+    /// vector storage (deleted points included until the optimizer drops them), and bytes of the
+    /// live points' payloads. It reads every payload's length: call it only when a limit is set.
+    public func storedSizes() -> StoredSizes {
+        var sizes = StoredSizes(points: segments.liveCount)
+        for entry in segments.entries {
+            let data = entry.data
+            sizes.vectorBytes += data.vectorStorageBytes
+            for offset in 0..<data.totalCount where data.isLive(at: offset) {
+                sizes.payloadBytes += data.payloadBytes(at: offset)?.count ?? 0
+            }
+        }
+        return sizes
+    }
 
     /// Live points matching `filter`, in no particular order.
     public func matchingIDs(_ filter: Filter) -> [PointID] {

@@ -63,10 +63,11 @@ extension Collection {
         for shard in layout where perShard[shard.id] != nil {
             for peer in shard.peers { byPeer[isLocal(peer) ? peerID : peer, default: [:]][shard.id] = perShard[shard.id] }
         }
-        let filter = update.filter
+        let filter = update.filter, condition = update.condition
+        if let condition { _ = try prepare(condition.filter) }
         let outcomes = await withTaskGroup(of: Result<UInt64, StorageError>.self) { group in
             for (peer, operations) in byPeer {
-                group.addTask { await self.send(operations, filter: filter, wait: wait, to: peer) }
+                group.addTask { await self.send(operations, filter: filter, condition: condition, wait: wait, to: peer) }
             }
             var all: [Result<UInt64, StorageError>] = []
             for await outcome in group { all.append(outcome) }
@@ -89,10 +90,11 @@ extension Collection {
     /// One peer's part of an update, its error as a value. (Errors cross task-group closures as
     /// values from plain methods: typed `do throws` blocks inside those closures crashed release
     /// builds of Swift 6.3.)
-    private func send(_ operations: [UInt32: UpdateOperation], filter: Filter?, wait: Bool, to peer: UInt64) async -> Result<UInt64, StorageError> {
+    private func send(_ operations: [UInt32: UpdateOperation], filter: Filter?, condition: UpdateCondition?, wait: Bool,
+                      to peer: UInt64) async -> Result<UInt64, StorageError> {
         do {
-            if isLocal(peer) { return .success(try await applyLocal(operations, filter: filter, wait: wait)) }
-            return .success(try await network!.update(operations, filter: filter, collection: name, wait: wait, on: peer))
+            if isLocal(peer) { return .success(try await applyLocal(operations, filter: filter, condition: condition, wait: wait)) }
+            return .success(try await network!.update(operations, filter: filter, condition: condition, collection: name, wait: wait, on: peer))
         } catch {
             return .failure(error)
         }
@@ -110,13 +112,16 @@ extension Collection {
 
     /// Applies operations to local shards (for this peer's part of an update, or another peer's
     /// call). Operations on existing points are checked in every shard before any shard writes.
-    public func applyLocal(_ operations: [UInt32: UpdateOperation], filter: Filter?, wait: Bool) async throws(StorageError) -> UInt64 {
+    public func applyLocal(_ operations: [UInt32: UpdateOperation], filter: Filter?, condition: UpdateCondition? = nil,
+                           wait: Bool) async throws(StorageError) -> UInt64 {
         var targets: [(UInt32, LocalShard, UpdateOperation)] = []
         for id in operations.keys.sorted() {
             guard let shard = shards[id] else { throw .notFound("Shard \(id) of collection `\(name)` is not on peer \(peerID)") }
             targets.append((id, shard, operations[id]!))
         }
         let prepared = try prepare(filter)
+        var preparedCondition = condition
+        if let condition { preparedCondition!.filter = try prepare(condition.filter) }
         if prepared == nil {
             for (_, shard, operation) in targets where operation.requiresExistingPoints {
                 if let missing = await shard.firstMissing(operation.ids) { throw .notFound("No point with id \(missing) found") }
@@ -127,6 +132,8 @@ extension Collection {
             do {
                 let applied = if let prepared {
                     try await shard.update(operation, matching: prepared, wait: wait)
+                } else if let preparedCondition {
+                    try await shard.update(operation, condition: preparedCondition, wait: wait)
                 } else {
                     try await shard.update(operation, wait: wait)
                 }
@@ -316,6 +323,24 @@ extension Collection {
         return try await fanOut(.count(filter: filter), groups).reduce(0) { total, response in
             if case .count(let n) = response { total + n } else { total }
         }
+    }
+
+    /// The collection's stored sizes, estimated as Qdrant does: this peer's shards, scaled to the
+    /// number of shards in the collection (exact on a single node).
+    public func storedSizes() async -> StoredSizes {
+        var total = StoredSizes()
+        for shard in shards.values {
+            let sizes = await shard.storedSizes()
+            total.points += sizes.points
+            total.vectorBytes += sizes.vectorBytes
+            total.payloadBytes += sizes.payloadBytes
+        }
+        guard !shards.isEmpty, layout.count > shards.count else { return total }
+        let scale = Double(layout.count) / Double(shards.count)
+        total.points = Int(Double(total.points) * scale)
+        total.vectorBytes = Int(Double(total.vectorBytes) * scale)
+        total.payloadBytes = Int(Double(total.payloadBytes) * scale)
+        return total
     }
 
     /// The stored vector `name` of point `id`, or nil when the point (or that vector) is missing.

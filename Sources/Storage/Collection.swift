@@ -229,8 +229,10 @@ public actor Collection {
             schemaInfo[field] = schema.info(points: indexed)
         }
         if network != nil, let total = try? await count() { points = total }  // every shard's, as in Qdrant
-        return CollectionInfo(status: status, optimizerStatus: failure.map { .error($0) } ?? .ok, pointsCount: UInt64(points),
-                              segmentsCount: UInt64(segments), config: config, payloadSchema: schemaInfo)
+        let queue = UpdateQueueInfo(deferredPoints: config.optimizerConfig.preventUnoptimized == true ? 0 : nil)
+        return CollectionInfo(status: status, optimizerStatus: failure.map { .error($0) } ?? .ok, warnings: config.warnings,
+                              pointsCount: UInt64(points), segmentsCount: UInt64(segments), config: config, payloadSchema: schemaInfo,
+                              updateQueue: queue)
     }
 
     // MARK: Optimization

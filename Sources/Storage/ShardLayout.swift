@@ -109,6 +109,6 @@ public protocol ShardNetwork: Sendable {
     func read(_ request: ShardRequest, collection: String, shards: [UInt32], on peer: UInt64) async throws(StorageError) -> ShardResponse
     /// Applies each shard's operation (to the points matching `filter`, when given) on `peer`;
     /// returns the largest operation id.
-    func update(_ operations: [UInt32: UpdateOperation], filter: Filter?, collection: String, wait: Bool,
+    func update(_ operations: [UInt32: UpdateOperation], filter: Filter?, condition: UpdateCondition?, collection: String, wait: Bool,
                 on peer: UInt64) async throws(StorageError) -> UInt64
 }

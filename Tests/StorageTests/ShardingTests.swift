@@ -38,9 +38,9 @@ final class InProcessNetwork: ShardNetwork, @unchecked Sendable {
         return back
     }
 
-    func update(_ operations: [UInt32: UpdateOperation], filter: Filter?, collection: String, wait: Bool,
+    func update(_ operations: [UInt32: UpdateOperation], filter: Filter?, condition: UpdateCondition?, collection: String, wait: Bool,
                 on peer: UInt64) async throws(StorageError) -> UInt64 {
-        try await target(peer, counting: false).collection(collection).applyLocal(operations, filter: filter, wait: wait)
+        try await target(peer, counting: false).collection(collection).applyLocal(operations, filter: filter, condition: condition, wait: wait)
     }
 }
 

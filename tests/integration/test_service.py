@@ -31,7 +31,7 @@ def test_client_connects_without_compatibility_warning(node):
 
 
 def test_health_probes(node, openapi):
-    for path, body in [("/healthz", "healthz check passed"), ("/livez", "livez check passed"),
+    for path, body in [("/healthz", "healthz check passed"), ("/livez", "healthz check passed"),
                        ("/readyz", "all shards are ready")]:
         r = openapi.validate(node.get(path))
         assert (r.status_code, r.text) == (200, body)
