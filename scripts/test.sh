@@ -14,10 +14,15 @@ swift build --build-tests
 echo "== Swift unit tests"
 swift test --skip-build
 
+# The integration tests drive the binary users run: a release build (Swift's optimizer once
+# miscompiled code that passed every debug test).
+echo "== build (release binary)"
+swift build -c release --product quiver
+
 echo "== integration tests (real binary + qdrant-client)"
 if [ ! -x .venv-test/bin/python ]; then
     python3 -m venv .venv-test
 fi
 .venv-test/bin/python -m pip install -q --disable-pip-version-check -r tests/requirements.txt
 export SWIFT_BACKTRACE=enable=no
-QUIVER_BINARY="$PWD/.build/debug/quiver" .venv-test/bin/python -m pytest tests/integration -q -p no:cacheprovider
+QUIVER_BINARY="$PWD/.build/release/quiver" .venv-test/bin/python -m pytest tests/integration -q -p no:cacheprovider

@@ -35,11 +35,15 @@ public struct JSONDecodingError: Error, Sendable, Equatable, CustomStringConvert
     public let message: String
     /// The input was not JSON at all (as opposed to JSON of the wrong shape).
     public let isSyntax: Bool
+    /// The body has the right shape but breaks a rule on a value (Qdrant's 422 validation error),
+    /// as opposed to a value of the wrong shape (a 400 format error).
+    public let isValidation: Bool
 
-    public init(path: String, message: String, isSyntax: Bool = false) {
+    public init(path: String, message: String, isSyntax: Bool = false, isValidation: Bool = false) {
         self.path = path
         self.message = message
         self.isSyntax = isSyntax
+        self.isValidation = isValidation
     }
 
     public init(path: [any CodingKey], message: String) {

@@ -94,18 +94,22 @@ public struct CreateCollection: Codable, Sendable, Equatable, Validatable {
         quantizationConfig?.validate(into: &errors, path: fieldPath(path, "quantization_config"))
         strictModeConfig?.validate(into: &errors, path: fieldPath(path, "strict_mode_config"))
         for (name, params) in (sparseVectors ?? [:]).sorted(by: { $0.key < $1.key }) {
-            if name.isEmpty {
-                errors.add(fieldPath(path, "sparse_vectors"), "sparse vector name must not be empty")
-            } else if let problem = NameRules.vectorNameProblem(name) {
+            if !name.isEmpty, let problem = NameRules.vectorNameProblem(name) {
                 errors.add(fieldPath(fieldPath(path, "sparse_vectors"), name), problem)
             }
             params.validate(into: &errors, path: fieldPath(fieldPath(path, "sparse_vectors"), name))
         }
-        if case .named(let dense) = vectors, let sparse = sparseVectors {
-            for name in dense.keys.sorted() where sparse[name] != nil {
-                errors.add(fieldPath(path, "sparse_vectors"), "dense and sparse vector names must be unique - duplicate found with '\(name)'")
-            }
+    }
+
+    /// What Qdrant refuses as wrong input (400) once the body is valid: an empty sparse vector
+    /// name, or a name used for both a dense and a sparse vector (the first such name).
+    public var vectorNamesProblem: String? {
+        guard let sparse = sparseVectors else { return nil }
+        if sparse.keys.contains("") { return "Sparse vector name cannot be empty" }
+        if case .named(let dense) = vectors, let name = dense.keys.sorted().first(where: { sparse[$0] != nil }) {
+            return "Dense and sparse vector names must be unique - duplicate found with '\(name)'"
         }
+        return nil
     }
 
     /// The full configuration this request creates, with `defaults` filling what it leaves out.

@@ -230,7 +230,13 @@ extension PointsJSON {
             try allowOnly(inner, ["index", "total"], slicePath)
             guard let index = inner["index"], let total = inner["total"] else { throw fail(slicePath, "missing field `index` or `total`") }
             let t = try unsigned(total, join(slicePath, "total")), i = try unsigned(index, join(slicePath, "index"))
-            guard t > 0, i < t else { throw fail(slicePath, "`index` must be below `total`, and `total` above 0") }
+            guard t > 0, t <= UInt32.max, i <= UInt32.max else {
+                throw fail(slicePath, "`total` must be from 1 to \(UInt32.max) and `index` at most \(UInt32.max)")
+            }
+            guard i < t else {
+                throw Failure(path: path + ".__all__", message: "Validation error: Slice index must be less than the total number of slices [{}]",
+                              isValidation: true)
+            }
             return .slice(index: UInt64(i), total: UInt64(t))
         }
         if body.keys.contains(where: { ["must", "should", "must_not", "min_should"].contains($0) }) || body.isEmpty {

@@ -139,13 +139,22 @@ public enum PointsJSON {
         return vector
     }
 
-    /// `VectorStruct`: a dense vector, or a map of named vectors.
-    static func vectorStruct(_ value: JSONValue, _ path: String) throws(Failure) -> [String: [Float]] {
+    /// An empty dense vector: a validation error (422) at the field Qdrant names.
+    static func emptyVector(_ field: String) -> Failure {
+        Failure(path: field, message: "dense vector must not be empty", isValidation: true)
+    }
+
+    /// `VectorStruct`: a dense vector, or a map of named vectors. An empty vector is reported at
+    /// `<path>.vector` (`<path>.?.vector` for a named one), or for a vector update at `<path>`
+    /// (`<point>.?.vector`), as Qdrant's validation names them.
+    static func vectorStruct(_ value: JSONValue, _ path: String, update: Bool = false) throws(Failure) -> [String: [Float]] {
+        let point = update && path.hasSuffix(".vector") ? String(path.dropLast(7)) : path
         switch value {
         case .array(let elements):
             if case .array? = elements.first {
                 throw fail(path, "multivectors are not supported yet")
             }
+            if elements.isEmpty { throw emptyVector(update ? path : "\(path).vector") }
             return [VectorsConfig.defaultVectorName: try dense(value, path)]
         case .object(let object):
             var result: [String: [Float]] = [:]
@@ -155,6 +164,9 @@ public enum PointsJSON {
                 }
                 if case .array(let elements) = vector, case .array? = elements.first {
                     throw fail("\(path).\(name)", "multivectors are not supported yet")
+                }
+                if case .array(let elements) = vector, elements.isEmpty {
+                    throw emptyVector(update ? "\(point).?.vector" : "\(path).?.vector")
                 }
                 result[name] = try dense(vector, "\(path).\(name)")
             }
@@ -222,12 +234,14 @@ public enum PointsJSON {
         switch vectorsValue {
         case .array(let rows):
             columns[VectorsConfig.defaultVectorName] = try rows.enumerated().map { (i, row) throws(Failure) in
-                try dense(row, "\(batchPath).vectors[\(i)]")
+                if case .array(let elements) = row, elements.isEmpty { throw emptyVector("\(batchPath).vector") }
+                return try dense(row, "\(batchPath).vectors[\(i)]")
             }
         case .object(let named):
             for (name, rows) in named {
                 columns[name] = try array(rows, "\(batchPath).vectors.\(name)").enumerated().map { (i, row) throws(Failure) in
-                    try dense(row, "\(batchPath).vectors.\(name)[\(i)]")
+                    if case .array(let elements) = row, elements.isEmpty { throw emptyVector("\(batchPath).?.vector") }
+                    return try dense(row, "\(batchPath).vectors.\(name)[\(i)]")
                 }
             }
         default:

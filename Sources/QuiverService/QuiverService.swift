@@ -43,6 +43,7 @@ public struct QuiverService: Sendable {
     public func createCollection(_ name: String, _ request: CreateCollection, timeout: Duration? = nil) async throws(ServiceError) -> Bool {
         try Self.validateNewCollectionName(name)
         try Self.validate(request)
+        if let problem = request.vectorNamesProblem { throw .storage(.badInput(problem)) }
         if cluster != nil {
             do {
                 try await toc.checkCollectionLimit(name)

@@ -48,7 +48,7 @@ extension Routes {
             return await respond { () async throws(ServiceError) in
                 try await checkTimeout(request, context)
                 let body = try await request.parseJSON(limitBytes: bodyLimit, emptyMeans: [:])
-                let scroll = try Self.read { () throws(JSONDecodingError) in try PointsJSON.scrollRequest(body) }
+                let scroll = try Self.read(request: "scroll_request") { () throws(JSONDecodingError) in try PointsJSON.scrollRequest(body) }
                 return try await service.scroll(context.parameters.decoded("name"), scroll)
             } render: { result in result.pageJSON }
         }
@@ -58,7 +58,7 @@ extension Routes {
                 try await checkTimeout(request, context)
                 let body = try await request.parseJSON(limitBytes: bodyLimit, emptyMeans: [:])
                 let count = try await service.count(context.parameters.decoded("name"),
-                                                    Self.read { () throws(JSONDecodingError) in try PointsJSON.countRequest(body) })
+                                                    Self.read(request: "count_request") { () throws(JSONDecodingError) in try PointsJSON.countRequest(body) })
                 return ["count": .int(Int64(count))]
             }
         }
@@ -84,10 +84,16 @@ extension Routes {
         try await service.checkTimeout(context.parameters.decoded("name"), request.positiveQueryInt("timeout"))
     }
 
-    /// Runs a body reader, turning its errors into format errors of the JSON body.
-    static func read<T>(_ body: () throws(JSONDecodingError) -> T) throws(ServiceError) -> T {
+    /// Runs a body reader, turning its errors into format errors of the JSON body, or validation
+    /// errors for values that break a rule. `request` names the body as Qdrant's validation does
+    /// for requests it nests (`scroll_request`, `count_request`, `search_request`, `internal`).
+    static func read<T>(request: String? = nil, _ body: () throws(JSONDecodingError) -> T) throws(ServiceError) -> T {
         do {
             return try body()
+        } catch where error.isValidation {
+            var errors = ValidationErrors()
+            errors.add(request.map { "\($0).\(error.path)" } ?? error.path, error.message)
+            throw .validation(errors, .body)
         } catch {
             throw .format(error.description, .body)
         }

@@ -11,7 +11,7 @@ extension Routes {
             return await respond { () async throws(ServiceError) -> SearchResult in
                 try await checkTimeout(request, context)
                 let body = try await request.parseJSON(limitBytes: bodyLimit, emptyMeans: [:])
-                let search = try Self.read { () throws(JSONDecodingError) in try PointsJSON.queryRequest(body) }
+                let search = try Self.read(request: "internal") { () throws(JSONDecodingError) in try PointsJSON.queryRequest(body) }
                 return try await service.search(context.parameters.decoded("name"), search)
             } render: { result in ["points": Self.render(result)] }
         }
@@ -29,7 +29,7 @@ extension Routes {
             return await respond { () async throws(ServiceError) -> SearchResult in
                 try await checkTimeout(request, context)
                 let body = try await request.parseJSON(limitBytes: bodyLimit)
-                let search = try Self.read { () throws(JSONDecodingError) in try PointsJSON.searchRequest(body) }
+                let search = try Self.read(request: "search_request") { () throws(JSONDecodingError) in try PointsJSON.searchRequest(body) }
                 return try await service.search(context.parameters.decoded("name"), search)
             } render: { result in Self.render(result) }
         }

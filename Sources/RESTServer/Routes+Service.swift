@@ -40,20 +40,19 @@ extension Routes {
             let text = metrics.render(appName: "quiver", version: QuiverService.apiVersion, gauges: gauges)
             return APIResponse.text(.ok, text, contentType: "text/plain; version=0.0.4")
         }
-        router.get("/telemetry") { _, _ -> Response in
+        router.get("/telemetry") { request, _ -> Response in
             await respond { () async throws(ServiceError) -> JSONValue in
-                let count = await service.collectionCount()
+                var level = 0
+                if let raw = request.uri.queryParameters.get("details_level") {
+                    guard let value = Int(raw), value >= 0 else {
+                        throw .format("details_level: invalid digit found in string `\(raw)`", .query)
+                    }
+                    level = value
+                }
+                _ = try request.positiveQueryInt("timeout")
                 let formatter = ISO8601DateFormatter()
                 formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
-                return [
-                    "id": .string(nodeID),
-                    "app": [
-                        "name": "quiver",
-                        "version": .string(QuiverService.apiVersion),
-                        "startup": .string(formatter.string(from: startedAt)),
-                    ],
-                    "collections": ["number_of_collections": .int(Int64(count))],
-                ]
+                return await service.telemetry(id: nodeID, startup: formatter.string(from: startedAt), detailsLevel: level)
             }
         }
     }

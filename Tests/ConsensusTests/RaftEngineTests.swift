@@ -43,8 +43,10 @@ final class LocalCluster: @unchecked Sendable {
         root = NSTemporaryDirectory() + "raft-test-\(UUID().uuidString)"
         try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
         var options = RaftEngine.Options()
-        options.electionTimeoutMs = 300
-        options.heartbeatTimeoutMs = 50
+        // Generous for a loaded 2-core machine running suites in parallel; waits below are bounded by
+        // conditions, not by these numbers.
+        options.electionTimeoutMs = 1000
+        options.heartbeatTimeoutMs = 100
         options.snapshotThreshold = snapshotThreshold
         options.snapshotTrailing = trailing
         options.connectRetryDelayMs = 50
@@ -77,7 +79,7 @@ final class LocalCluster: @unchecked Sendable {
         engine?.shutdown()
     }
 
-    func leader(among ids: [UInt64], within seconds: Double = 10) async throws -> RaftEngine {
+    func leader(among ids: [UInt64], within seconds: Double = 60) async throws -> RaftEngine {
         let deadline = Date().addingTimeInterval(seconds)
         while Date() < deadline {
             for id in ids {
@@ -88,7 +90,7 @@ final class LocalCluster: @unchecked Sendable {
         throw TestFailure("no leader among \(ids)")
     }
 
-    func waitUntil(_ seconds: Double = 10, _ condition: () -> Bool) async throws {
+    func waitUntil(_ seconds: Double = 60, _ condition: () -> Bool) async throws {
         let deadline = Date().addingTimeInterval(seconds)
         while Date() < deadline {
             if condition() { return }

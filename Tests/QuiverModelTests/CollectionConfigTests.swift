@@ -63,8 +63,11 @@ func validationMessages(_ value: some Validatable) -> String? {
     }
 
     @Test func denseAndSparseNamesMustDiffer() throws {
-        let request = try decode(CreateCollection.self, #"{"vectors":{"x":{"size":2,"distance":"Dot"}},"sparse_vectors":{"x":{}}}"#)
-        #expect(validationMessages(request)?.contains("duplicate found with 'x'") == true)
+        let request = try decode(CreateCollection.self, #"{"vectors":{"x":{"size":2,"distance":"Dot"},"b":{"size":2,"distance":"Dot"}},"sparse_vectors":{"x":{},"b":{}}}"#)
+        #expect(validationMessages(request) == nil)
+        #expect(request.vectorNamesProblem == "Dense and sparse vector names must be unique - duplicate found with 'b'")
+        let unnamed = try decode(CreateCollection.self, #"{"sparse_vectors":{"":{}}}"#)
+        #expect(unnamed.vectorNamesProblem == "Sparse vector name cannot be empty")
     }
 
     @Test func quantizationNeedsExactlyOneMethod() {

@@ -153,3 +153,21 @@ def test_many_names_and_unicode(client, node):
     assert listed == set(names)
     for name in names:
         assert client.get_collection(name).config.params.vectors.size == 2
+
+
+def test_info_reports_warnings_and_the_update_queue(node, openapi):
+    inline = {"hnsw_config": {"inline_storage": True}}
+    assert node.put("/collections/w", json={"vectors": {"a": {"size": 4, "distance": "Dot"},
+                                                         "b": {"size": 4, "distance": "Dot", "quantization_config": {"scalar": {"type": "int8"}}}},
+                                            **inline}).status_code == 200
+    info = openapi.validate(node.get("/collections/w")).json()["result"]
+    assert info["warnings"] == [{"message": "The `hnsw_config.inline_storage` option for vector 'a' requires quantization to be "
+                                            "enabled. This option will be ignored."}]
+    assert info["update_queue"] == {"length": 0}
+    # With quantization for the whole collection, or without inline storage, there is nothing to warn about.
+    assert node.put("/collections/q", json={"vectors": {"size": 4, "distance": "Dot"}, **inline,
+                                            "quantization_config": {"scalar": {"type": "int8"}},
+                                            "optimizers_config": {"prevent_unoptimized": True}}).status_code == 200
+    info = openapi.validate(node.get("/collections/q")).json()["result"]
+    assert "warnings" not in info
+    assert info["update_queue"] == {"length": 0, "deferred_points": 0}

@@ -174,3 +174,175 @@ def test_graceful_stop_persists_segments(node):
     assert list(node.workdir.glob("storage/collections/c/0/segments/*/manifest.json"))
     node.start()
     assert node.post("/collections/c/points/count", json={}).json()["result"]["count"] == 100
+
+
+def apply_operation(state: dict, op: tuple) -> dict:
+    """What `op` does to `state` (id -> {"payload", "vectors"}), as the server must do it."""
+    state = {i: {"payload": dict(p["payload"]), "vectors": dict(p["vectors"])} for i, p in state.items()}
+    kind, args = op
+    selected = (lambda ids: [i for i in ids if i in state]) if "ids" in args else None
+    if "group" in args:
+        selected = lambda _ids: [i for i, p in state.items() if p["payload"].get("g") == args["group"]]
+    targets = selected(args.get("ids", [])) if selected else []
+    if kind == "upsert":
+        for i, (vectors, payload) in args["points"].items():
+            state[i] = {"payload": dict(payload), "vectors": dict(vectors)}
+    elif kind == "delete":
+        for i in targets:
+            del state[i]
+    elif kind == "set_payload":
+        for i in targets:
+            state[i]["payload"].update(args["payload"])
+    elif kind == "overwrite_payload":
+        for i in targets:
+            state[i]["payload"] = dict(args["payload"])
+    elif kind == "delete_payload":
+        for i in targets:
+            for key in args["keys"]:
+                state[i]["payload"].pop(key, None)
+    elif kind == "update_vectors":
+        for i in targets:
+            state[i]["vectors"]["b"] = args["vector"]
+    elif kind == "delete_vectors":
+        for i in targets:
+            state[i]["vectors"].pop("b", None)
+    return state
+
+
+def operation_request(op: tuple) -> tuple[str, str, dict]:
+    kind, args = op
+    selector = {"points": args["ids"]} if "ids" in args else {"filter": {"must": [{"key": "g", "match": {"value": args["group"]}}]}}
+    if kind == "upsert":
+        return "put", "points", {"points": [{"id": i, "vector": v, "payload": p} for i, (v, p) in args["points"].items()]}
+    if kind == "delete":
+        return "post", "points/delete", selector
+    if kind in ("set_payload", "overwrite_payload"):
+        return ("post" if kind == "set_payload" else "put"), "points/payload", {"payload": args["payload"], **selector}
+    if kind == "delete_payload":
+        return "post", "points/payload/delete", {"keys": args["keys"], **selector}
+    if kind == "update_vectors":
+        return "put", "points/vectors", {"points": [{"id": i, "vector": {"b": args["vector"]}} for i in args["ids"]]}
+    return "post", "points/vectors/delete", {"vector": ["b"], **selector}
+
+
+def random_operation(rng: random.Random, state: dict, next_id: int) -> tuple:
+    existing = sorted(state)
+    some = rng.sample(existing, min(len(existing), rng.randint(1, 12))) if existing else []
+    kind = rng.choices(["upsert", "delete", "set_payload", "overwrite_payload", "delete_payload", "update_vectors",
+                        "delete_vectors"], weights=[6, 2, 2, 1, 1, 2, 1])[0]
+    if kind == "upsert" or not some:
+        ids = list(range(next_id, next_id + rng.randint(5, 30))) + rng.sample(existing, min(len(existing), 5))
+        return ("upsert", {"points": {i: ({"a": [i % 7, 1, rng.randint(0, 9), 2], "b": [1, 0, 0, rng.randint(0, 9)]},
+                                          {"g": rng.randint(0, 9), "v": rng.randint(0, 99)}) for i in ids}})
+    # Selected by ids or (except vector updates) by a filter on the group.
+    selector = {"group": rng.randint(0, 9)} if kind != "update_vectors" and rng.random() < 0.3 else {"ids": some}
+    if kind == "set_payload":
+        return (kind, {"payload": {"x": rng.randint(0, 99)}, **selector})
+    if kind == "overwrite_payload":
+        return (kind, {"payload": {"g": rng.randint(0, 9), "v": -1}, **selector})
+    if kind == "delete_payload":
+        return (kind, {"keys": rng.sample(["x", "v"], 1), **selector})
+    if kind == "update_vectors":
+        return (kind, {"vector": [0, 1, rng.randint(0, 9), 0], "ids": some})
+    return (kind, selector)
+
+
+def stored_points(node, collection: str) -> dict:
+    points, offset = {}, None
+    while True:
+        page = node.post(f"/collections/{collection}/points/scroll",
+                         json={"limit": 1000, "offset": offset, "with_vector": True, "with_payload": True}).json()["result"]
+        for p in page["points"]:
+            assert p["id"] not in points
+            points[p["id"]] = {"payload": p["payload"], "vectors": p["vector"]}
+        offset = page["next_page_offset"]
+        if offset is None:
+            return points
+
+
+def test_kill_9_during_every_kind_of_wait_true_write(node):
+    """A writer sends upserts, deletes, payload and vector updates (by ids and by filter) with
+    wait=true, while the server is SIGKILLed at random moments, half of them while an optimization
+    runs. After each restart every point is as the acknowledged writes left it (a deleted point
+    never comes back), except for what the one write cut short by the kill touched, which may
+    show it applied or not, point by point."""
+    rng = random.Random(1130)
+    node.put("/collections/mixed", json={"vectors": {"a": {"size": 4, "distance": "Dot"}, "b": {"size": 4, "distance": "Euclid"}},
+                                         "shard_number": 2,
+                                         "optimizers_config": {"flush_interval_sec": 0, "indexing_threshold": 4, "default_segment_number": 2}})
+    state: dict = {}
+    next_id = 0
+    during_optimization = acknowledged = 0
+    for round_number in range(14):
+        stop = threading.Event()
+        progress = {"pending": None, "refused": []}
+
+        def writer():
+            nonlocal state, next_id, acknowledged
+            while not stop.is_set():
+                op = random_operation(rng, state, next_id)
+                if op[0] == "upsert":
+                    next_id = max(next_id, max(op[1]["points"]) + 1)
+                after = apply_operation(state, op)
+                progress["pending"] = (state, after)
+                method, path, body = operation_request(op)
+                try:
+                    r = getattr(requests, method)(f"{node.url}/collections/mixed/{path}?wait=true", json=body, timeout=5)
+                except requests.RequestException:
+                    return
+                if r.status_code != 200:
+                    progress["refused"].append((op[0], r.status_code, r.text))
+                    return
+                state = after
+                progress["pending"] = None
+                acknowledged += 1
+
+        thread = threading.Thread(target=writer)
+        thread.start()
+        if round_number % 2:
+            # Kill while an optimization runs (polling until one does, for a bounded time).
+            deadline = time.monotonic() + 5
+            while time.monotonic() < deadline:
+                running = node.get("/collections/mixed/optimizations").json()["result"]["running"]
+                if running:
+                    break
+                time.sleep(0.01)
+            during_optimization += bool(running)
+        else:
+            time.sleep(rng.uniform(0.05, 1.0))
+        node.kill()
+        stop.set()
+        thread.join(timeout=10)
+        assert not progress["refused"], f"round {round_number}: a write was refused: {progress['refused']}"
+        node.start()
+
+        before, after = progress["pending"] or (state, state)
+        stored = stored_points(node, "mixed")
+        for i in set(before) | set(after) | set(stored):
+            got, options = stored.get(i), [before.get(i), after.get(i)]
+            assert got in options, f"round {round_number}: point {i} is {got}, expected one of {options}"
+        # Continue from what the server kept.
+        state = {i: p for i, p in stored.items()}
+        count = node.post("/collections/mixed/points/count", json={}).json()["result"]["count"]
+        assert count == len(stored)
+    print(f"{acknowledged} writes acknowledged, {during_optimization} of 7 kills during an optimization")
+    assert acknowledged > 100, "too few acknowledged writes to mean anything"
+    assert during_optimization >= 2, "too few kills landed during an optimization"
+
+
+def test_kill_9_after_wait_false_writes(node):
+    """wait=false writes are acknowledged once in the WAL: a process crash right after keeps them."""
+    node.put("/collections/async", json={"vectors": {"size": 2, "distance": "Dot"}, "optimizers_config": {"flush_interval_sec": 60}})
+    for start in range(0, 2000, 100):
+        r = node.put("/collections/async/points?wait=false", json={"points": [
+            {"id": i, "vector": [i, 1], "payload": {"i": i}} for i in range(start, start + 100)]})
+        assert r.status_code == 200 and r.json()["result"]["status"] == "acknowledged", r.text
+    r = node.post("/collections/async/points/delete?wait=false", json={"points": list(range(0, 2000, 7))})
+    assert r.status_code == 200, r.text
+    r = node.post("/collections/async/points/payload?wait=false", json={"payload": {"late": True}, "points": [1, 2, 3]})
+    assert r.status_code == 200, r.text
+    node.kill()
+    node.start()
+    stored = stored_points(node, "async")
+    assert set(stored) == {i for i in range(2000) if i % 7}
+    assert stored[1]["payload"] == {"i": 1, "late": True} and stored[5]["payload"] == {"i": 5}

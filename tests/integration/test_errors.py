@@ -92,6 +92,49 @@ def test_oversized_body_is_413(make_node):
 
 def test_server_survives_a_burst_of_garbage(node):
     for i in range(200):
-        node.put(f"/collections/g{i}", data=bytes([i % 256]) * (i + 1), headers={"Content-Type": "application/json"})
+        r = node.put(f"/collections/g{i}", data=bytes([i % 256]) * (i + 1), headers={"Content-Type": "application/json"})
+        # Some of these bytes are valid JSON (a digit is a number; `{}`-free bytes never make a
+        # body): each is refused as malformed or of the wrong shape, never a 5xx.
+        assert r.status_code == 400, (i, r.status_code, r.text)
+        assert error_of(r).startswith("Format error in JSON body"), (i, r.text)
     assert node.get("/").status_code == 200
     assert node.get("/collections").json()["result"]["collections"] == []
+
+
+def test_validation_messages_as_qdrant_words_them(node, openapi):
+    assert node.put("/collections/v", json={"vectors": {"size": 2, "distance": "Dot"}}).status_code == 200
+    assert node.put("/collections/n", json={"vectors": {"a": {"size": 2, "distance": "Dot"}}}).status_code == 200
+    slice_message = "Validation error: Slice index must be less than the total number of slices [{}]"
+    for path, body, prefix in [("points/scroll", {}, "scroll_request"), ("points/count", {}, "count_request"),
+                               ("points/query", {"query": [1, 0]}, "internal"), ("points/search", {"vector": [1, 0], "limit": 2}, "search_request")]:
+        r = openapi.validate(node.post(f"/collections/v/{path}", json={**body, "filter": {"must": [{"slice": {"index": 3, "total": 3}}]}}))
+        assert r.status_code == 422, r.text
+        assert error_of(r) == f"Validation error in JSON body: [{prefix}.filter.must[0].__all__: {slice_message}]"
+    for bad in [{"index": 0, "total": 0}, {"index": -1, "total": 2}, {"index": 0, "total": 2**32}]:
+        r = node.post("/collections/v/points/scroll", json={"filter": {"must": [{"slice": bad}]}})
+        assert r.status_code == 400, r.text
+    for name, body, field in [
+        ("v", {"points": [{"id": 1, "vector": []}]}, "points[0].vector.vector"),
+        ("n", {"points": [{"id": 1, "vector": {"a": []}}]}, "points[0].vector.?.vector"),
+        ("v", {"batch": {"ids": [1], "vectors": [[]]}}, "batch.vector"),
+        ("n", {"batch": {"ids": [1], "vectors": {"a": [[]]}}}, "batch.?.vector"),
+        ("missing", {"points": [{"id": 1, "vector": []}]}, "points[0].vector.vector"),
+    ]:
+        r = openapi.validate(node.put(f"/collections/{name}/points?wait=true", json=body))
+        assert r.status_code == 422, r.text
+        assert error_of(r) == f"Validation error in JSON body: [{field}: dense vector must not be empty]"
+    for name, vector, field in [("v", [], "points[0].vector"), ("n", {"a": []}, "points[0].?.vector")]:
+        r = node.put(f"/collections/{name}/points/vectors?wait=true", json={"points": [{"id": 1, "vector": vector}]})
+        assert r.status_code == 422 and error_of(r) == f"Validation error in JSON body: [{field}: dense vector must not be empty]", r.text
+    r = openapi.validate(node.put("/collections/d", json={"vectors": {"text": {"size": 2, "distance": "Dot"}}, "sparse_vectors": {"text": {}}}))
+    assert r.status_code == 400
+    assert error_of(r) == "Wrong input: Dense and sparse vector names must be unique - duplicate found with 'text'"
+    assert node.get("/collections/d/exists").json()["result"]["exists"] is False
+    # `top` is the old name of `limit` in the legacy search body; both at once is a duplicate.
+    assert node.put("/collections/v/points?wait=true", json={"points": [{"id": i, "vector": [1, i]} for i in range(5)]}).status_code == 200
+    r = node.post("/collections/v/points/search", json={"vector": [1, 0], "top": 3})
+    assert r.status_code == 200 and len(r.json()["result"]) == 3
+    r = node.post("/collections/v/points/search", json={"vector": [1, 0], "top": 3, "limit": 2})
+    assert r.status_code == 400 and "duplicate field `limit`" in error_of(r)
+    r = node.put("/collections/v/points?wait=true", json={"points": [{"id": 1, "vector": [1, 0]}], "update_mode": "replace"})
+    assert r.status_code == 400 and "unknown variant `replace`, expected one of `upsert`, `insert_only`, `update_only`" in error_of(r)

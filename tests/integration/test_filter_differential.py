@@ -186,9 +186,12 @@ def pair(node):
         client.set_payload("c", payload={"kw": "cyan", "obj": {"x": 3, "y": [3]}}, points=ids[::17], wait=True)
         client.delete("c", points_selector=models.PointIdsList(points=ids[5::23]), wait=True)
         client.delete_vectors("c", vectors=["l1"], points=[i for i in ids[::31] if i not in ids[5::23]], wait=True)
-    deadline = time.time() + 30
+    deadline = time.time() + 60
     while remote.get_collection("c").status != models.CollectionStatus.GREEN and time.time() < deadline:
         time.sleep(0.2)
+    # The comparisons below are meant to run over sealed, indexed segments too.
+    assert remote.get_collection("c").status == models.CollectionStatus.GREEN, "the optimizer never finished"
+    assert remote.get_collection("c").segments_count > 2
     return remote, local, rng, ids
 
 

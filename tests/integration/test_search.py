@@ -171,10 +171,11 @@ def test_english_stemming_matches_qdrants_stemmer(node):
         assert checked > 100
 
     check()  # while the optimizer seals segments
-    deadline = time.time() + 30
+    deadline = time.time() + 60
     while client.get_collection("s").status != models.CollectionStatus.GREEN and time.time() < deadline:
         time.sleep(0.1)
-    check()
+    assert client.get_collection("s").status == models.CollectionStatus.GREEN, "the optimizer never finished"
+    check()  # in sealed segments
     # Every token of the query must match (as stems).
     a, b = docs[7][0], docs[7][1]
     both = client.count("s", count_filter=models.Filter(must=[models.FieldCondition(key="t", match=models.MatchText(text=f"{a} {b}"))])).count

@@ -51,9 +51,23 @@ def test_metrics_are_prometheus_text(node):
 
 
 def test_telemetry_validates(node, openapi):
-    node.put("/collections/a", json={})
+    node.put("/collections/a", json={"vectors": {"x": {"size": 2, "distance": "Dot"}, "y": {"size": 3, "distance": "Cosine"}}})
     r = openapi.validate(node.get("/telemetry"))
-    assert r.json()["result"]["collections"]["number_of_collections"] == 1
+    assert r.status_code == 200
+    result = r.json()["result"]
+    assert result["collections"] == {"number_of_collections": 1}
+    assert result["cluster"] == {"enabled": False, "resharding_enabled": False}
+    assert "features" not in result["app"]
+    for level in [1, 2, 3, 4]:
+        r = openapi.validate(node.get(f"/telemetry?details_level={level}"))
+        assert r.status_code == 200
+        result = r.json()["result"]
+        assert result["app"]["features"] == {"debug": False, "service_debug_feature": False, "recovery_mode": False,
+                                             "gpu": False, "rocksdb": False, "staging": False}
+        [entry] = result["collections"]["collections"]
+        assert entry["vectors"] == 2 and entry["optimizers_status"] == "ok" and set(entry["params"]["vectors"]) == {"x", "y"}
+        assert result["cluster"] == {"enabled": False, "resharding_enabled": False}
+    assert node.get("/telemetry?details_level=-1").status_code == 400
 
 
 def test_unknown_route_is_404_and_server_keeps_serving(node):

@@ -64,8 +64,13 @@ def test_graphs_are_built_in_the_background_while_searches_go_on(node):
         other = client_for(node)
         while not done.is_set():
             try:
-                hits = other.query_points("c", query=queries[searched[0] % 30], limit=5).points
-                assert len(hits) <= 5 and all(h.score >= 0 for h in hits)
+                query = queries[searched[0] % 30]
+                hits = other.query_points("c", query=query, limit=5).points
+                # Euclid scores are distances, ascending, each the distance to that point.
+                assert len(hits) <= 5 and [h.score for h in hits] == sorted(h.score for h in hits)
+                for h in hits:
+                    distance = sum((a - b) ** 2 for a, b in zip(query, vectors[h.id])) ** 0.5
+                    assert abs(h.score - distance) <= 1e-4 * max(1.0, distance), (h.id, h.score, distance)
                 searched[0] += 1
             except Exception as error:  # noqa: BLE001 - reported below
                 errors.append(error)
@@ -128,11 +133,21 @@ def test_quantization_rescoring_and_patch(node, openapi):
     names = index_files(node, "quant")
     assert names and all(name.startswith("quant-0-binary") for name in names)
     # One bit per element of 32-d points says little (Qdrant advises binary codes for high
-    # dimensions): check that the codes are in use and results stay well-formed; `ignore` walks
-    # the graph on the original vectors.
-    binary = client.query_points("c", query=queries[0], limit=10,
-                                 search_params=models.SearchParams(quantization=models.QuantizationSearchParams(oversampling=4.0))).points
-    assert len(binary) == 10 and [p.score for p in binary] == sorted(p.score for p in binary)
+    # dimensions), so a plain walk on the codes finds some neighbours; rescoring a large
+    # oversampled candidate set by the original vectors finds most, and the scores are always
+    # the original vectors' distances. `ignore` walks the graph on the original vectors.
+    def binary(oversampling, rescore=True):
+        params = models.QuantizationSearchParams(oversampling=oversampling, rescore=rescore)
+        return recall(client, queries, hnsw_ef=256, quantization=params)
+    plain, rescored = binary(1.0, rescore=False), binary(8.0)
+    assert rescored >= 0.8 and rescored > plain, (plain, rescored)
+    for q in queries[:5]:
+        hits = client.query_points("c", query=q, limit=10, search_params=models.SearchParams(
+            hnsw_ef=256, quantization=models.QuantizationSearchParams(oversampling=8.0)), with_vectors=True).points
+        assert [p.score for p in hits] == sorted(p.score for p in hits)
+        for p in hits:
+            distance = sum((a - b) ** 2 for a, b in zip(q, p.vector)) ** 0.5
+            assert abs(p.score - distance) <= 1e-4 * max(1.0, distance)
     assert recall(client, queries, hnsw_ef=256, quantization=models.QuantizationSearchParams(ignore=True)) >= 0.95
     client.update_collection("c", quantization_config=models.Disabled.DISABLED)
     wait_green(client, timeout=120)
