@@ -38,15 +38,6 @@ public enum ShardError: Error, Sendable, Equatable, CustomStringConvertible {
 /// "version":V,"segments":[{"uuid":…,"kind":"appendable"|"immutable"}]}` — written atomically
 /// after the segments' own files. Segment directories it does not list (an optimization cut short)
 /// are removed at start-up.
-/// Stored sizes of a shard or collection (``LocalShard/storedSizes()``).
-public struct StoredSizes: Sendable, Equatable {
-    public var points: Int
-    public var vectorBytes = 0
-    public var payloadBytes = 0
-
-    public init(points: Int = 0) { self.points = points }
-}
-
 public actor LocalShard {
     public nonisolated let path: String
     let disk: any Disk
@@ -431,4 +422,13 @@ public actor LocalShard {
         }
         return page
     }
+}
+
+/// Stored sizes of a shard or collection (``LocalShard/storedSizes()``).
+public struct StoredSizes: Sendable, Equatable {
+    public var points: Int
+    public var vectorBytes = 0
+    public var payloadBytes = 0
+
+    public init(points: Int = 0) { self.points = points }
 }

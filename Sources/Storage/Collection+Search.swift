@@ -10,11 +10,6 @@ extension Collection {
     public func search(_ request: SearchRequest) async throws(StorageError) -> [ScoredPoint] {
         var request = request
         _ = try prepare(request.filter)
-        guard let params = config.params.vectors.all[request.using] else {
-            throw .badInput(request.using.isEmpty
-                ? "Not existing vector name error: the collection has only named vectors (\(config.params.vectors.all.keys.sorted().joined(separator: ", "))); set `using`"
-                : "Not existing vector name error: \(request.using)")
-        }
         let window = request.offset + request.limit
         if case .orderBy(let orderBy)? = request.query {
             let records = try await scroll(orderedBy: orderBy, limit: window, filter: request.filter,
@@ -30,6 +25,12 @@ extension Collection {
             let (records, _) = try await scroll(from: nil, limit: window, filter: request.filter,
                                                 withPayload: request.withPayload, withVector: request.withVector, shardKey: request.shardKey)
             return records.dropFirst(request.offset).map { ScoredPoint(id: $0.id, version: $0.version ?? 0, score: 0, payload: $0.payload, vectors: $0.vectors) }
+        }
+        // Only a search by vector names a vector (`order_by` and no query need none).
+        guard let params = config.params.vectors.all[request.using] else {
+            throw .badInput(request.using.isEmpty
+                ? "Not existing vector name error: the collection has only named vectors (\(config.params.vectors.all.keys.sorted().joined(separator: ", "))); set `using`"
+                : "Not existing vector name error: \(request.using)")
         }
         guard query.count == Int(params.size) else {
             throw .badInput("Vector dimension error: expected dim: \(params.size), got \(query.count)")

@@ -211,9 +211,9 @@ def apply_operation(state: dict, op: tuple) -> dict:
 
 def operation_request(op: tuple) -> tuple[str, str, dict]:
     kind, args = op
-    selector = {"points": args["ids"]} if "ids" in args else {"filter": {"must": [{"key": "g", "match": {"value": args["group"]}}]}}
     if kind == "upsert":
         return "put", "points", {"points": [{"id": i, "vector": v, "payload": p} for i, (v, p) in args["points"].items()]}
+    selector = {"points": args["ids"]} if "ids" in args else {"filter": {"must": [{"key": "g", "match": {"value": args["group"]}}]}}
     if kind == "delete":
         return "post", "points/delete", selector
     if kind in ("set_payload", "overwrite_payload"):
@@ -275,9 +275,15 @@ def test_kill_9_during_every_kind_of_wait_true_write(node):
     during_optimization = acknowledged = 0
     for round_number in range(14):
         stop = threading.Event()
-        progress = {"pending": None, "refused": []}
+        progress = {"pending": None, "refused": [], "crashed": None}
 
         def writer():
+            try:
+                write()
+            except Exception as error:  # noqa: BLE001 - the test fails on it below
+                progress["crashed"] = repr(error)
+
+        def write():
             nonlocal state, next_id, acknowledged
             while not stop.is_set():
                 op = random_operation(rng, state, next_id)
@@ -314,6 +320,7 @@ def test_kill_9_during_every_kind_of_wait_true_write(node):
         stop.set()
         thread.join(timeout=10)
         assert not progress["refused"], f"round {round_number}: a write was refused: {progress['refused']}"
+        assert progress["crashed"] is None, f"round {round_number}: the writer failed: {progress['crashed']}"
         node.start()
 
         before, after = progress["pending"] or (state, state)

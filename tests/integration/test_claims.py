@@ -1,0 +1,154 @@
+"""Behaviours the README states that no other test exercises through the running server: query
+forms (`nearest`, `order_by`, `lookup_from`), the `uuid` payload index, geo-polygon interiors,
+`m: 0`, product and turbo quantization, `completed_limit`, PATCH of storage modes without
+rewriting segments, and damaged files at start-up."""
+
+import os
+import random
+import uuid
+
+from qdrant_client import QdrantClient, models
+
+from test_segments import wait_green
+
+
+def client_for(node):
+    return QdrantClient(url=node.url, timeout=60, check_compatibility=False)
+
+
+def test_query_forms_and_lookup_from(node):
+    client = client_for(node)
+    for name in ("a", "b"):
+        client.create_collection(name, vectors_config={"v": models.VectorParams(size=3, distance=models.Distance.DOT)})
+    client.upsert("a", points=[models.PointStruct(id=i, vector={"v": [1, i, 0]}, payload={"rank": 10 - i}) for i in range(10)])
+    client.upsert("b", points=[models.PointStruct(id=100, vector={"v": [0, 1, 0]})])
+    plain = node.post("/collections/a/points/query", json={"query": [0, 1, 0], "using": "v", "limit": 3}).json()["result"]["points"]
+    nearest = node.post("/collections/a/points/query", json={"query": {"nearest": [0, 1, 0]}, "using": "v", "limit": 3}).json()["result"]["points"]
+    assert [p["id"] for p in nearest] == [p["id"] for p in plain] == [9, 8, 7]
+    # By a point of another collection: that point's vector, and no point is left out.
+    looked_up = node.post("/collections/a/points/query", json={"query": 100, "using": "v", "limit": 3,
+                                                                "lookup_from": {"collection": "b", "vector": "v"}}).json()["result"]["points"]
+    assert [p["id"] for p in looked_up] == [9, 8, 7]
+    # By a point of this collection: that point is left out.
+    own = node.post("/collections/a/points/query", json={"query": 9, "using": "v", "limit": 2}).json()["result"]["points"]
+    assert [p["id"] for p in own] == [8, 7]
+    r = node.post("/collections/a/points/query", json={"query": 100, "using": "v", "lookup_from": {"collection": "missing"}})
+    assert r.status_code == 404
+    node.put("/collections/a/index?wait=true", json={"field_name": "rank", "field_schema": "integer"})
+    ordered = node.post("/collections/a/points/query", json={"query": {"order_by": {"key": "rank", "direction": "desc"}},
+                                                              "limit": 3, "with_payload": True}).json()["result"]["points"]
+    assert [p["payload"]["rank"] for p in ordered] == [10, 9, 8]
+
+
+def test_uuid_index_and_polygon_interiors(node):
+    client = client_for(node)
+    client.create_collection("u", vectors_config=models.VectorParams(size=2, distance=models.Distance.DOT))
+    ids = [str(uuid.UUID(int=random.Random(i).getrandbits(128))) for i in range(50)]
+    client.upsert("u", points=[models.PointStruct(id=i, vector=[1, 0], payload={"ref": ids[i], "at": {"lon": i % 10, "lat": i // 10}})
+                               for i in range(50)])
+    assert node.put("/collections/u/index?wait=true", json={"field_name": "ref", "field_schema": "uuid"}).status_code == 200
+    assert node.put("/collections/u/index?wait=true", json={"field_name": "at", "field_schema": "geo"}).status_code == 200
+    info = client.get_collection("u")
+    assert info.payload_schema["ref"].data_type == models.PayloadSchemaType.UUID and info.payload_schema["ref"].points == 50
+    match = models.Filter(must=[models.FieldCondition(key="ref", match=models.MatchAny(any=[ids[3], ids[7], ids[7].upper()]))])
+    assert sorted(p.id for p in client.scroll("u", scroll_filter=match, limit=100)[0]) == [3, 7]
+    square = [models.GeoPoint(lon=lon, lat=lat) for lon, lat in [(-0.5, -0.5), (9.5, -0.5), (9.5, 4.5), (-0.5, 4.5), (-0.5, -0.5)]]
+    hole = [models.GeoPoint(lon=lon, lat=lat) for lon, lat in [(2.5, 0.5), (5.5, 0.5), (5.5, 2.5), (2.5, 2.5), (2.5, 0.5)]]
+    polygon = models.Filter(must=[models.FieldCondition(key="at", geo_polygon=models.GeoPolygon(
+        exterior=models.GeoLineString(points=square), interiors=[models.GeoLineString(points=hole)]))])
+    inside = {p.id for p in client.scroll("u", scroll_filter=polygon, limit=100)[0]}
+    in_hole = {i for i in range(50) if 3 <= i % 10 <= 5 and 1 <= i // 10 <= 2}
+    assert inside == set(range(50)) - in_hole and len(in_hole) == 6
+
+
+def test_m_zero_builds_no_graph_and_quantization_methods_through_the_server(node):
+    client = client_for(node)
+    rng = random.Random(5)
+    vectors = [[rng.uniform(-1, 1) for _ in range(16)] for _ in range(1500)]
+    queries = vectors[:20]
+    configs = {
+        "nograph": dict(hnsw_config=models.HnswConfigDiff(m=0)),
+        "product": dict(quantization_config=models.ProductQuantization(product=models.ProductQuantizationConfig(
+            compression=models.CompressionRatio.X4))),
+        "turbo": dict(quantization_config={"turbo": {"bits": "bits4"}}),
+    }
+    for name, extra in configs.items():
+        if name == "turbo":
+            r = node.put(f"/collections/{name}", json={"vectors": {"size": 16, "distance": "Euclid"},
+                                                         "optimizers_config": {"indexing_threshold": 20}, **extra})
+            assert r.status_code == 200, r.text
+        else:
+            client.create_collection(name, vectors_config=models.VectorParams(size=16, distance=models.Distance.EUCLID),
+                                     optimizers_config=models.OptimizersConfigDiff(indexing_threshold=20), **extra)
+        for start in range(0, 1500, 500):
+            client.upsert(name, points=[models.PointStruct(id=i, vector=vectors[i]) for i in range(start, start + 500)])
+        wait_green(client, name, timeout=120)
+    files = {name: sorted(p.name for p in (node.workdir / "storage" / "collections" / name).rglob("*.bin")
+                          if p.name.startswith(("hnsw-", "quant-"))) for name in configs}
+    assert not any(f.startswith("hnsw-") for f in files["nograph"]), files["nograph"]
+    assert any(f.startswith("quant-0-pq-") for f in files["product"]), files["product"]
+    assert any(f.startswith("quant-0-scalar-") for f in files["turbo"]), files["turbo"]
+    for name in configs:
+        found = wanted = 0
+        for q in queries:
+            exact = {p.id for p in client.query_points(name, query=q, limit=10, search_params=models.SearchParams(exact=True)).points}
+            got = client.query_points(name, query=q, limit=10, search_params=models.SearchParams(
+                hnsw_ef=128, quantization=models.QuantizationSearchParams(rescore=True, oversampling=4.0))).points
+            found += len(exact & {p.id for p in got})
+            wanted += len(exact)
+        assert found / wanted >= 0.9, (name, found / wanted)
+
+
+def test_completed_limit_and_patch_without_rewriting(node):
+    client = client_for(node)
+    client.create_collection("p", vectors_config=models.VectorParams(size=8, distance=models.Distance.DOT, on_disk=False),
+                             optimizers_config=models.OptimizersConfigDiff(indexing_threshold=10, default_segment_number=1))
+    rng = random.Random(9)
+    for start in range(0, 3000, 1000):
+        client.upsert("p", points=[models.PointStruct(id=i, vector=[rng.uniform(-1, 1) for _ in range(8)], payload={"i": i})
+                                   for i in range(start, start + 1000)])
+        wait_green(client, "p", timeout=120)  # each batch is sealed on its own, then merged
+    everything = node.get("/collections/p/optimizations?with=completed").json()["result"]
+    assert len(everything["completed"]) >= 2
+    one = node.get("/collections/p/optimizations?with=completed&completed_limit=1").json()["result"]
+    assert len(one["completed"]) == 1
+    segment_files = sorted(p for p in (node.workdir / "storage" / "collections" / "p").rglob("*") if p.is_file() and "segments" in p.parts)
+    before = {str(p): (p.stat().st_ino, p.stat().st_mtime_ns) for p in segment_files if "wal" not in p.parts}
+    results = client.query_points("p", query=[1] * 8, limit=5, with_payload=True).points
+    r = node.patch("/collections/p", json={"on_disk_payload": True, "hnsw_config": {"on_disk": True}})
+    assert r.status_code == 200, r.text
+    config = client.get_collection("p").config
+    assert config.params.on_disk_payload is True and config.hnsw_config.on_disk is True
+    # The immutable segments' files are reopened in the new mode, not rewritten.
+    after = {name: value for name, value in ((str(p), (p.stat().st_ino, p.stat().st_mtime_ns)) for p in segment_files if p.exists())}
+    immutable = [name for name in before if name.endswith(("payload.bin", "payload-index.bin")) or os.path.basename(name).startswith("hnsw-")]
+    assert immutable, "no immutable segment files to check"
+    assert all(after.get(name) == before[name] for name in immutable)
+    assert client.query_points("p", query=[1] * 8, limit=5, with_payload=True).points == results
+
+
+def test_damaged_files_stop_start_up_with_a_message(make_node):
+    node = make_node()
+    node.put("/collections/c", json={"vectors": {"size": 2, "distance": "Dot"}, "optimizers_config": {"flush_interval_sec": 3600}})
+    for start in range(0, 300, 100):
+        r = node.put("/collections/c/points?wait=true", json={"points": [{"id": i, "vector": [i, 1]} for i in range(start, start + 100)]})
+        assert r.status_code == 200
+    node.kill()
+    # A damaged WAL record before the last one: start-up stops and names the file.
+    wal_files = sorted(p for p in (node.workdir / "storage" / "collections" / "c").rglob("*") if p.is_file() and "wal" in p.parts)
+    damaged = max(wal_files, key=lambda p: p.stat().st_size)
+    data = bytearray(damaged.read_bytes())
+    data[64] ^= 0xFF
+    damaged.write_bytes(bytes(data))
+    proc = node.spawn()
+    assert proc.wait(timeout=60) != 0
+    assert damaged.name in node.log()
+    # A damaged collection config.json, likewise.
+    other = make_node(subdir="second")
+    other.put("/collections/d", json={"vectors": {"size": 2, "distance": "Dot"}})
+    assert other.stop() == 0
+    config = other.workdir / "storage" / "collections" / "d" / "config.json"
+    config.write_text("{ not json")
+    proc = other.spawn()
+    assert proc.wait(timeout=60) != 0
+    assert "config.json" in other.log() and "damaged" in other.log()
