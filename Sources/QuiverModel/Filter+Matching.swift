@@ -277,7 +277,7 @@ extension GeoPolygon {
 /// | part | forms |
 /// |---|---|
 /// | date | `YYYY-M-D` (month and day one or two digits), alone or followed by a time |
-/// | time | `T`, `t` or a space, then `H:M` (no zone may follow) or `H:M:S` (`S` up to 60, a leap second) with an optional fraction |
+/// | time | `T` or a space, then `H:M` (no zone may follow) or `H:M:S` (`S` up to 60, a leap second) with an optional fraction; `t` only before seconds and a zone other than `±HH` |
 /// | fraction | `.` and digits; past microseconds the digits are cut off |
 /// | zone (after seconds) | none (UTC), or optional whitespace then `Z`, `z`, `UTC` (any case), `±HH`, `±HHMM`, `±HH:MM` or `±HH MM`, then optional whitespace |
 ///
@@ -312,8 +312,11 @@ public enum Datetime {
         guard let year = number(4, 4), expect("-"), let month = number(1, 2), expect("-"), let day = number(1, 2),
               (1...12).contains(month), (1...daysIn(month: month, year: year)).contains(day) else { return nil }
         var seconds = 0, micros = 0, offset = 0
+        // A lowercase `t` only reaches Qdrant's RFC 3339 parsers: seconds and a full zone must follow.
+        var rfc3339Only = false, fullZone = false
         if at < bytes.count {
-            guard expect("T") || expect("t") || expect(" ") else { return nil }
+            rfc3339Only = expect("t")
+            guard rfc3339Only || expect("T") || expect(" ") else { return nil }
             guard let hour = number(1, 2), expect(":"), let minute = number(1, 2), hour < 24, minute < 60 else { return nil }
             seconds = hour * 3600 + minute * 60
             if at < bytes.count {
@@ -332,17 +335,21 @@ public enum Datetime {
                 let spaced = skipSpaces()
                 if at + 3 <= bytes.count, String(decoding: bytes[at..<(at + 3)], as: UTF8.self).uppercased() == "UTC" {
                     at += 3
+                    fullZone = true
                 } else if expect("Z") || expect("z") {
+                    fullZone = true
                 } else if at < bytes.count {
+                    let start = at
                     guard let zone = self.offset(bytes, &at) else { return nil }
                     offset = zone
+                    fullZone = at - start >= 5
                 } else if spaced {
                     return nil
                 }
                 _ = skipSpaces()
             }
         }
-        guard at == bytes.count else { return nil }
+        guard at == bytes.count, !rfc3339Only || fullZone else { return nil }
         return Int64(daysFromCivil(year: year, month: month, day: day) * 86_400 + seconds - offset) * 1_000_000 + Int64(micros)
     }
 

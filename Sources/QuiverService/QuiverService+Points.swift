@@ -26,11 +26,20 @@ extension QuiverService {
         }
     }
 
-    /// `points/batch`: the operations in order, each applied before the next starts; the first
-    /// failure stops the batch (earlier operations stay applied, as in Qdrant).
+    /// `points/batch`: strict mode checks every operation first (against the collection as it is
+    /// before the batch), then the operations apply in order, each before the next starts; the
+    /// first failure stops the batch (earlier operations stay applied, as in Qdrant).
     public func updateBatch(_ collectionName: String, _ operations: [PointsUpdate], wait: Bool) async throws(ServiceError) -> [UpdateResult] {
+        let collection = try await collection(collectionName)
+        for operation in operations { try await checkStrictMode(operation, on: collection) }
         var results: [UpdateResult] = []
-        for operation in operations { results.append(try await update(collectionName, operation, wait: wait)) }
+        for operation in operations {
+            do {
+                results.append(try await collection.update(operation, wait: wait))
+            } catch {
+                throw .storage(error)
+            }
+        }
         return results
     }
 

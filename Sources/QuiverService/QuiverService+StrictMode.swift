@@ -41,9 +41,10 @@ extension QuiverService {
             case .delete, .deleteVectors, .deletePayload, .clearPayload:
                 (grows, payloadOnly) = (false, false)
             }
-            guard grows, limits.maxPointsCount != nil || limits.maxCollectionVectorSizeBytes != nil
-                || limits.maxCollectionPayloadSizeBytes != nil else { return }
-            let sizes = await collection.storedSizes()
+            let sizeLimited = limits.maxCollectionPayloadSizeBytes != nil
+                || (!payloadOnly && (limits.maxPointsCount != nil || limits.maxCollectionVectorSizeBytes != nil))
+            guard grows, sizeLimited else { return }
+            let sizes = await collection.storedSizes(payloads: limits.maxCollectionPayloadSizeBytes != nil)
             try limits.checkCollectionSize(points: sizes.points, vectorBytes: sizes.vectorBytes, payloadBytes: sizes.payloadBytes,
                                            payloadOnly: payloadOnly)
         }

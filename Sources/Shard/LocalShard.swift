@@ -332,13 +332,14 @@ public actor LocalShard {
     public var pointCount: Int { segments.liveCount }
 
     /// What the shard stores, as strict mode's size limits measure it: live points, bytes of
-    /// vector storage (deleted points included until the optimizer drops them), and bytes of the
-    /// live points' payloads. It reads every payload's length: call it only when a limit is set.
-    public func storedSizes() -> StoredSizes {
+    /// vector storage (deleted points included until the optimizer drops them), and with
+    /// `payloads` the bytes of the live points' payloads (which reads every payload's length).
+    public func storedSizes(payloads: Bool) -> StoredSizes {
         var sizes = StoredSizes(points: segments.liveCount)
         for entry in segments.entries {
             let data = entry.data
             sizes.vectorBytes += data.vectorStorageBytes
+            guard payloads else { continue }
             for offset in 0..<data.totalCount where data.isLive(at: offset) {
                 sizes.payloadBytes += data.payloadBytes(at: offset)?.count ?? 0
             }

@@ -326,11 +326,11 @@ extension Collection {
     }
 
     /// The collection's stored sizes, estimated as Qdrant does: this peer's shards, scaled to the
-    /// number of shards in the collection (exact on a single node).
-    public func storedSizes() async -> StoredSizes {
+    /// number of shards in the collection (exact on a single node). Payload bytes only when asked.
+    public func storedSizes(payloads: Bool) async -> StoredSizes {
         var total = StoredSizes()
         for shard in shards.values {
-            let sizes = await shard.storedSizes()
+            let sizes = await shard.storedSizes(payloads: payloads)
             total.points += sizes.points
             total.vectorBytes += sizes.vectorBytes
             total.payloadBytes += sizes.payloadBytes

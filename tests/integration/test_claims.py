@@ -85,6 +85,8 @@ def test_m_zero_builds_no_graph_and_quantization_methods_through_the_server(node
         wait_green(client, name, timeout=120)
     files = {name: sorted(p.name for p in (node.workdir / "storage" / "collections" / name).rglob("*.bin")
                           if p.name.startswith(("hnsw-", "quant-"))) for name in configs}
+    manifests = [p.read_text() for p in (node.workdir / "storage" / "collections" / "nograph").rglob("manifest.json")]
+    assert any('"immutable"' in m for m in manifests), "no segment was sealed, so the absence of a graph means nothing"
     assert not any(f.startswith("hnsw-") for f in files["nograph"]), files["nograph"]
     assert any(f.startswith("quant-0-pq-") for f in files["product"]), files["product"]
     assert any(f.startswith("quant-0-scalar-") for f in files["turbo"]), files["turbo"]
@@ -117,7 +119,7 @@ def test_completed_limit_and_patch_without_rewriting(node):
     results = client.query_points("p", query=[1] * 8, limit=5, with_payload=True).points
     r = node.patch("/collections/p", json={"on_disk_payload": True, "hnsw_config": {"on_disk": True}})
     assert r.status_code == 200, r.text
-    config = client.get_collection("p").config
+    config = wait_green(client, "p", timeout=120).config  # anything the PATCH started has finished
     assert config.params.on_disk_payload is True and config.hnsw_config.on_disk is True
     # The immutable segments' files are reopened in the new mode, not rewritten.
     after = {name: value for name, value in ((str(p), (p.stat().st_ino, p.stat().st_mtime_ns)) for p in segment_files if p.exists())}

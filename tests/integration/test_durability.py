@@ -303,11 +303,16 @@ def test_kill_9_during_every_kind_of_wait_true_write(node):
                 progress["pending"] = None
                 acknowledged += 1
 
+        acknowledged_before = acknowledged
         thread = threading.Thread(target=writer)
         thread.start()
+        # Let the writer get going (bounded), so that every round kills during writes.
+        deadline = time.monotonic() + 30
+        while acknowledged < acknowledged_before + 5 and time.monotonic() < deadline and thread.is_alive():
+            time.sleep(0.01)
         if round_number % 2:
             # Kill while an optimization runs (polling until one does, for a bounded time).
-            deadline = time.monotonic() + 5
+            deadline = time.monotonic() + 20
             while time.monotonic() < deadline:
                 running = node.get("/collections/mixed/optimizations").json()["result"]["running"]
                 if running:
@@ -315,7 +320,7 @@ def test_kill_9_during_every_kind_of_wait_true_write(node):
                 time.sleep(0.01)
             during_optimization += bool(running)
         else:
-            time.sleep(rng.uniform(0.05, 1.0))
+            time.sleep(rng.uniform(0.0, 0.8))
         node.kill()
         stop.set()
         thread.join(timeout=10)

@@ -108,6 +108,10 @@ def test_batch_sizes_and_collection_size(node):
             help_limit(4, 3, "upsert limit"))
     refused(node.post("/collections/s/points/batch?wait=true", json={"operations": [
         {"upsert": {"points": [{"id": i, "vector": [1, 0, 0, 0]} for i in range(4)]}}]}), help_limit(4, 3, "upsert limit"))
+    # A batch is checked whole before any operation applies: the first one is not written either.
+    refused(node.post("/collections/s/points/batch?wait=true", json={"operations": [
+        {"upsert": {"points": [{"id": 9, "vector": [1, 0, 0, 0]}]}},
+        {"upsert": {"points": [{"id": i, "vector": [1, 0, 0, 0]} for i in range(4)]}}]}), help_limit(4, 3, "upsert limit"))
     assert ok(node.post("/collections/s/points/count", json={}))["count"] == 0
     ok(upsert(node, range(3)))
     refused(node.put("/collections/s/points/vectors?wait=true", json={"points": [{"id": i, "vector": [0, 1, 0, 0]} for i in range(4)]}),
