@@ -14,6 +14,7 @@ public final class FaultyDisk: Disk {
 
     private let real = PosixDisk()
     private let rules = Mutex<[(Operation, String)]>([])
+    private let injectedCount = Mutex(0)
 
     public init() {}
 
@@ -24,9 +25,13 @@ public final class FaultyDisk: Disk {
 
     public func heal() { rules.withLock { $0.removeAll() } }
 
+    /// How many operations have failed on purpose so far: a test checks that its fault fired.
+    public var injected: Int { injectedCount.withLock { $0 } }
+
     func check(_ operation: Operation, _ path: String) throws(DiskError) {
         let matches = rules.withLock { $0.contains { $0.0 == operation && path.contains($0.1) } }
         if matches {
+            injectedCount.withLock { $0 += 1 }
             throw DiskError(operation: operation.rawValue, path: path, errno: 5, reason: "Input/output error (injected)")
         }
     }

@@ -189,6 +189,7 @@ func point(_ id: UInt64, _ a: [Float]? = nil, payload: JSONObject? = nil) -> Poi
     @Test(arguments: [FaultyDisk.Operation.fileWrite, .fileSync, .writeFile, .rename])
     func failedFlushLosesNothing(failing: FaultyDisk.Operation) async throws {
         let fragments = ["vectors-", "payload.log", "ids.bin", "manifest.json", "segments.json"]
+        var fired: [String] = []
         for fragment in fragments {
             let dir = TempDir()
             let disk = FaultyDisk()
@@ -199,12 +200,15 @@ func point(_ id: UInt64, _ a: [Float]? = nil, payload: JSONObject? = nil) -> Poi
             _ = try await shard.update(.delete([.number(3)]), wait: true)
             disk.fail(failing, whenPathContains: fragment)
             try? await shard.persist()
+            if disk.injected > 0 { fired.append(fragment) }
             disk.heal()
             let reopened = try LocalShard(path: dir.path, disk: PosixDisk(), config: twoVectors)
             #expect(await reopened.pointCount == 19, "failing \(failing) on \(fragment)")
             let r = await reopened.retrieve([.number(2), .number(3)], withPayload: .all, withVector: .all)
             #expect(r == [PointRecord(id: .number(2), payload: JSONObject([("j", .int(2))]), vectors: ["a": [2, 2]])], "failing \(failing) on \(fragment)")
         }
+        // A fault that never fires tests nothing: each kind of operation fails on some file.
+        #expect(!fired.isEmpty, "no \(failing) fault fired during the flush")
     }
 
     @Test func waitFalseWritesAreFlushedWhenDue() async throws {

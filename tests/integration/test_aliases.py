@@ -35,7 +35,8 @@ def test_create_rename_delete(client, node, openapi):
     ])
     assert aliases(client) == [("prod", "blue")]
     for path in ["/aliases", "/collections/blue/aliases", "/collections/prod/aliases"]:
-        openapi.validate(node.get(path))
+        r = openapi.validate(node.get(path))
+        assert r.status_code == 200 and r.json()["result"]["aliases"] == [{"alias_name": "prod", "collection_name": "blue"}]
 
 
 def test_collection_endpoints_accept_an_alias(client, node):

@@ -123,8 +123,9 @@ def test_update_collection(client, node, openapi):
     assert config.params.sparse_vectors["s"].modifier == models.Modifier.IDF
     assert config.strict_mode_config.max_timeout == 30
     assert config.metadata == {"keep": 1, "added": "x"}
-    openapi.validate(node.patch("/collections/c", json={"optimizers_config": {"deleted_threshold": 0.3}}))
-    openapi.validate(node.get("/collections/c"))
+    assert openapi.validate(node.patch("/collections/c", json={"optimizers_config": {"deleted_threshold": 0.3}})).status_code == 200
+    r = openapi.validate(node.get("/collections/c"))
+    assert r.status_code == 200 and r.json()["result"]["config"]["optimizer_config"]["deleted_threshold"] == 0.3
 
     with pytest.raises(UnexpectedResponse) as err:
         client.update_collection("c", vectors_config={"nope": models.VectorParamsDiff(on_disk=True)})

@@ -113,7 +113,7 @@ def test_bad_configuration_exits_with_a_message(make_node, env, args, message):
 def test_bad_command_line_exits_with_a_message(make_node, args, message):
     node = make_node(args=args, start=False)
     proc = node.spawn()
-    assert proc.wait(timeout=15) != 0
+    assert proc.wait(timeout=15) == 64  # EX_USAGE, as argument parsing errors exit
     assert message in node.log()
 
 

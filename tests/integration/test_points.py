@@ -213,8 +213,10 @@ def test_batch_of_mixed_operations_applies_in_order(client, node, openapi):
     got = {p.id: (p.payload, p.vector) for p in client.retrieve("c", ids=[0, 1, 2, 3, 4], with_vectors=True)}
     assert got == {0: ({"i": 0, "s": 1}, [7.0, 7.0, 7.0]), 1: ({"o": 1}, [1.0, 2.0, 3.0]),
                    2: ({}, [1.0, 2.0, 3.0]), 3: ({}, [1.0, 2.0, 3.0])}
-    openapi.validate(node.post("/collections/c/points/batch?wait=true", json={"operations": [
+    r = openapi.validate(node.post("/collections/c/points/batch?wait=true", json={"operations": [
         {"clear_payload": {"points": [0]}}]}))
+    assert r.status_code == 200 and r.json()["result"][0]["status"] == "completed"
+    assert client.retrieve("c", ids=[0])[0].payload == {}
     r = node.post("/collections/c/points/batch", json={"operations": [{"explode": {}}]})
     assert r.status_code == 400 and "unknown operation `explode`" in r.json()["status"]["error"]
 
