@@ -303,8 +303,8 @@ public enum Datetime {
             }
             return count >= minDigits ? value : nil
         }
-        func expect(_ c: Character) -> Bool {
-            guard at < bytes.count, bytes[at] == c.asciiValue! else { return false }
+        func expect(_ c: Unicode.Scalar) -> Bool {
+            guard at < bytes.count, bytes[at] == UInt8(ascii: c) else { return false }
             at += 1
             return true
         }
@@ -333,7 +333,8 @@ public enum Datetime {
                     for _ in digits..<max(digits, 6) { micros *= 10 }
                 }
                 let spaced = skipSpaces()
-                if at + 3 <= bytes.count, String(decoding: bytes[at..<(at + 3)], as: UTF8.self).uppercased() == "UTC" {
+                if at + 3 <= bytes.count, bytes[at] | 0x20 == UInt8(ascii: "u"), bytes[at + 1] | 0x20 == UInt8(ascii: "t"),
+                   bytes[at + 2] | 0x20 == UInt8(ascii: "c") {
                     at += 3
                     fullZone = true
                 } else if expect("Z") || expect("z") {

@@ -38,10 +38,11 @@ public struct OrderBy: Codable, Sendable, Equatable {
 
 /// `FacetRequest`.
 public struct FacetRequest: Codable, Sendable, Equatable {
+    public static let limitDefault = 10
+
     public var key: String
-    public var limit = 10
-    /// Whether the request named its `limit` (strict mode checks only a given one).
-    public var limitGiven = false
+    /// As the request gave it (strict mode checks only a given one); `limitDefault` otherwise.
+    public var limit: Int?
     public var filter: Filter?
     public var exact = false
     public var shardKey: ShardKeySelector?
@@ -116,9 +117,9 @@ extension PointsJSON {
         var request = FacetRequest(key: key)
         request.shardKey = try shardKeySelector(body)
         if let raw = body["limit"], !raw.isNull {
-            request.limit = try unsigned(raw, "limit")
-            guard request.limit >= 1 else { throw fail("limit", "must be at least 1") }
-            request.limitGiven = true
+            let limit = try unsigned(raw, "limit")
+            guard limit >= 1 else { throw fail("limit", "must be at least 1") }
+            request.limit = limit
         }
         request.filter = try filter(body["filter"], "filter")
         if let raw = body["exact"], !raw.isNull {

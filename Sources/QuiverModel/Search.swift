@@ -41,16 +41,8 @@ public struct SearchParams: Codable, Sendable, Equatable {
     /// `quantization`: ignore the codes, rescore with the originals, oversample.
     public var quantizationIgnore = false
     public var quantizationRescore = true
-    public var quantizationOversampling = 1.0
-    /// `quantization.oversampling` as the request gave it (strict mode checks only a given one).
-    public var requestedOversampling: Double? {
-        get { oversamplingGiven ? quantizationOversampling : nil }
-        set {
-            oversamplingGiven = newValue != nil
-            quantizationOversampling = newValue ?? 1.0
-        }
-    }
-    var oversamplingGiven = false
+    /// As the request gave it (strict mode checks only a given one); 1 otherwise.
+    public var quantizationOversampling: Double?
 }
 
 /// One search result (`ScoredPoint`).
@@ -208,7 +200,7 @@ extension PointsJSON {
                 if let raw = quantization["oversampling"], !raw.isNull {
                     guard let value = raw.doubleValue else { throw fail(join(qp, "oversampling"), "invalid type: \(raw.kindDescription), expected a number") }
                     guard value >= 1 else { throw fail(join(qp, "oversampling"), "value \(value) invalid, must be 1.0 or larger") }
-                    request.params.requestedOversampling = value
+                    request.params.quantizationOversampling = value
                 }
             }
         }

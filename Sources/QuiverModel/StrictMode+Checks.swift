@@ -57,7 +57,7 @@ extension StrictModeConfig {
 
     /// The search parameters: `exact`, `hnsw_ef`, `quantization.oversampling`.
     public func checkSearchParams(_ params: SearchParams) throws(StrictModeViolation) {
-        if let oversampling = params.requestedOversampling { try Self.atMost(oversampling, searchMaxOversampling, "oversampling") }
+        if let oversampling = params.quantizationOversampling { try Self.atMost(oversampling, searchMaxOversampling, "oversampling") }
         if let ef = params.hnswEf { try Self.atMost(ef, searchMaxHnswEf, "hnsw_ef") }
         try checkExact(params.exact)
     }

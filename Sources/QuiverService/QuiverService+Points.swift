@@ -202,7 +202,7 @@ extension QuiverService {
     public func facet(_ collectionName: String, _ request: FacetRequest) async throws(ServiceError) -> [(value: JSONValue, count: Int)] {
         let collection = try await collection(collectionName)
         try await enforceStrictMode(collection) { limits, schema throws(StrictModeViolation) in
-            try limits.checkLimit(request.limitGiven ? request.limit : nil)
+            try limits.checkLimit(request.limit)
             try limits.checkFilter(request.filter, schema: schema, update: false)
             try limits.checkExact(request.exact)
         }

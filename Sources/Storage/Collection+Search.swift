@@ -57,7 +57,7 @@ extension Collection {
                                             options: SearchOptions(exact: request.params.exact, fullScanThreshold: fullScanThreshold,
                                                                    hnswEf: request.params.hnswEf, ignoreQuantization: request.params.quantizationIgnore,
                                                                    rescore: request.params.quantizationRescore,
-                                                                   oversampling: request.params.quantizationOversampling)))
+                                                                   oversampling: request.params.quantizationOversampling ?? 1)))
         }
         return Self.mergeByScore(lists, higherIsBetter: params.distance.higherIsBetter, limit: request.limit)
     }
@@ -99,7 +99,7 @@ extension Collection {
         let ordered = counts.sorted { a, b in
             a.value != b.value ? a.value > b.value : Self.facetOrder(a.key, b.key)
         }
-        return ordered.prefix(request.limit).map { ($0.key, $0.value) }
+        return ordered.prefix(request.limit ?? FacetRequest.limitDefault).map { ($0.key, $0.value) }
     }
 
     /// Booleans, then integers, then strings, each ascending.

@@ -36,11 +36,11 @@ import Testing
         #expect(throws: Never.self) { try limits.checkLimit(nil) }
         limits.searchMaxOversampling = 2
         var params = SearchParams()
-        params.requestedOversampling = 2.5
+        params.quantizationOversampling = 2.5
         #expect(throws: StrictModeViolation("Limit exceeded 2.5 > 2 for \"oversampling\"", help: "Reduce the \"oversampling\" parameter to or below 2.")) {
             try limits.checkSearchParams(params)
         }
-        params.requestedOversampling = nil
+        params.quantizationOversampling = nil
         #expect(throws: Never.self) { try limits.checkSearchParams(params) }
         #expect(limits.enforced == nil)
         limits.enabled = true

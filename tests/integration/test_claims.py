@@ -7,13 +7,10 @@ import os
 import random
 import uuid
 
-from qdrant_client import QdrantClient, models
+from qdrant_client import models
 
 from test_segments import wait_green
-
-
-def client_for(node):
-    return QdrantClient(url=node.url, timeout=60, check_compatibility=False)
+from test_vector_index import client_for
 
 
 def test_query_forms_and_lookup_from(node):
