@@ -124,6 +124,7 @@ let package = Package(
         .testTarget(name: "DiskIOTests", dependencies: ["DiskIO"]),
         .testTarget(name: "WALTests", dependencies: ["WAL", "DiskIO", "QuiverTesting"]),
         .testTarget(name: "ShardTests", dependencies: ["Shard", "QuiverModel", "QuiverJSON", "DiskIO", "QuiverTesting", "VectorIndex"]),
+        .testTarget(name: "CRaftBridgeTests", dependencies: ["CRaftBridge"]),
         .testTarget(name: "ConsensusTests", dependencies: ["Consensus", "QuiverTesting"]),
         .testTarget(name: "StorageTests", dependencies: ["Storage", "DiskIO", "QuiverModel", "QuiverJSON", "QuiverTesting", "Consensus", .product(name: "Logging", package: "swift-log")]),
         .testTarget(name: "QuiverServiceTests", dependencies: ["QuiverService", "Storage", "DiskIO", "QuiverModel", "QuiverJSON", .product(name: "Logging", package: "swift-log")]),
@@ -133,6 +134,14 @@ let package = Package(
                 "RESTServer", "QuiverService", "Storage", "DiskIO",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .testTarget(
+            name: "PeerTransportTests",
+            dependencies: [
+                "PeerTransport", "Consensus", "Storage", "QuiverModel", "QuiverJSON", "DiskIO",
+                .product(name: "GRPCCore", package: "grpc-swift-2"),
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),

@@ -70,7 +70,7 @@ typedef struct qr_options {
     unsigned connect_retry_delay_ms;
 } qr_options;
 
-// Creates a node on `dir` (libraft's data directory, created if missing). Nothing runs yet.
+// Creates a node on `dir` (libraft's data directory, which must exist). Nothing runs yet.
 // Returns NULL and fills `err` on failure.
 qr_node *qr_create(const char *dir, uint64_t id, const char *address, qr_callbacks callbacks,
                    qr_options options, char *err, size_t err_len);
