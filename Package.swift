@@ -64,7 +64,7 @@ let package = Package(
         // L4 service
         .target(
             name: "QuiverService",
-            dependencies: ["QuiverModel", "QuiverJSON", "Storage", "Shard", .product(name: "Logging", package: "swift-log")],
+            dependencies: ["QuiverModel", "QuiverJSON", "Storage", "Shard", "VectorIndex", .product(name: "Logging", package: "swift-log")],
             swiftSettings: strict
         ),
         // L5 edges

@@ -1,4 +1,7 @@
 import Foundation
+import QuiverJSON
+import QuiverModel
+import QuiverService
 import Synchronization
 
 /// Counts and times REST responses per endpoint (the route pattern, not the raw path), method and
@@ -27,6 +30,7 @@ final class RESTMetrics: Sendable {
         var minSeconds = Double.infinity
         var maxSeconds = 0.0
         var buckets = [Int](repeating: 0, count: RESTMetrics.bucketBoundsSeconds.count)
+        var last = Date()
     }
 
     private let series = Mutex<[Key: Series]>([:])
@@ -38,11 +42,32 @@ final class RESTMetrics: Sendable {
             s.sumSeconds += seconds
             s.minSeconds = min(s.minSeconds, seconds)
             s.maxSeconds = max(s.maxSeconds, seconds)
+            s.last = Date()
             for (i, bound) in Self.bucketBoundsSeconds.enumerated() where seconds <= bound {
                 s.buckets[i] += 1
             }
             all[Key(endpoint: endpoint, method: method, status: status)] = s
         }
+    }
+
+    /// `RequestsTelemetry` for `GET /telemetry`: per "METHOD pattern" and status, the responses'
+    /// count and durations (gRPC is not served, so its map is empty).
+    func telemetry(level: Int) -> JSONValue {
+        var responses: [String: [(Int, JSONValue)]] = [:]
+        for (key, s) in series.withLock({ $0 }) {
+            var times = OperationTimes()
+            times.count = s.count
+            times.totalMicros = Int64((s.sumSeconds * 1_000_000).rounded())
+            times.minMicros = Int64((s.minSeconds * 1_000_000).rounded())
+            times.maxMicros = Int64((s.maxSeconds * 1_000_000).rounded())
+            times.last = s.last
+            let name = key.endpoint == "unknown" ? "unknown" : "\(key.method) \(key.endpoint)"
+            responses[name, default: []].append((key.status, QuiverService.durationStatistics(times, level: level)))
+        }
+        let rest = JSONObject(responses.keys.sorted().map { name in
+            (name, .object(JSONObject(responses[name]!.sorted { $0.0 < $1.0 }.map { ("\($0.0)", $0.1) })))
+        })
+        return ["rest": ["responses": .object(rest)], "grpc": ["responses": .object(JSONObject())]]
     }
 
     /// Prometheus exposition text. `gauges` are (name, help, value) of node-wide figures.

@@ -104,9 +104,16 @@ struct ObserveMiddleware<Context: RequestContext>: RouterMiddleware {
         return response
     }
 
+    /// A route pattern with Qdrant's names for its parameters, as its metrics and telemetry show it.
+    static func qdrantPattern(_ pattern: String) -> String {
+        pattern.replacingOccurrences(of: "{name}", with: "{collection_name}")
+            .replacingOccurrences(of: "{field}", with: "{field_name}")
+            .replacingOccurrences(of: "{shard_id}", with: "{shard}")
+    }
+
     private func record(_ request: Request, _ context: Context, _ status: Int, _ start: ContinuousClock.Instant) {
         let seconds = APIResponse.seconds(since: start)
-        let endpoint = context.endpointPath ?? "unknown"
+        let endpoint = context.endpointPath.map(Self.qdrantPattern) ?? "unknown"
         metrics.record(endpoint: endpoint, method: request.method.rawValue, status: status, seconds: seconds)
         if !Self.quietPaths.contains(request.uri.path) {
             logger.info("\"\(request.method) \(request.uri)\" \(status) \(String(format: "%.6f", seconds))")

@@ -52,7 +52,8 @@ extension Routes {
                 _ = try request.positiveQueryInt("timeout")
                 let formatter = ISO8601DateFormatter()
                 formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
-                return await service.telemetry(id: nodeID, startup: formatter.string(from: startedAt), detailsLevel: level)
+                return await service.telemetry(id: nodeID, startup: formatter.string(from: startedAt), detailsLevel: level,
+                                               requests: metrics.telemetry(level: level))
             }
         }
     }

@@ -29,6 +29,16 @@ struct FieldIndex: Sendable {
     /// How a `text` index cuts text into tokens.
     let analyzer: TextAnalyzer?
 
+    /// Live points with at least one indexed value, and the live values indexed (telemetry).
+    func counts(isLive: (Int) -> Bool) -> (points: Int, values: Int) {
+        let points = withValue.count { isLive(Int($0)) }
+        let values: Int = if !ordered.isEmpty { ordered.count { isLive(Int($0.1)) } }
+            else if !self.points.isEmpty { self.points.count { isLive(Int($0.2)) } }
+            else if !exact.isEmpty { exact.values.reduce(0) { $0 + $1.count { isLive(Int($0)) } } }
+            else { tokens.values.reduce(0) { $0 + $1.count { isLive(Int($0)) } } }
+        return (points, values)
+    }
+
     init(schema: PayloadFieldSchema, key: String, segment: any SegmentData) {
         self.schema = schema
         analyzer = Self.analyzer(schema)

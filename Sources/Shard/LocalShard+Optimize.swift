@@ -150,9 +150,13 @@ extension LocalShard {
         let uuid = UUID().uuidString.lowercased()
         var record = OptimizationRecord(uuid: uuid, optimizer: plan.optimizer, status: .optimizing, segments: plan.segments, startedAt: Date())
         currentOptimization = record
+        let started = ContinuousClock.now
         defer {
             currentOptimization = nil
             record.finishedAt = Date()
+            let elapsed = ContinuousClock.now - started
+            optimizationTimes.record(micros: elapsed.components.seconds * 1_000_000 + elapsed.components.attoseconds / 1_000_000_000_000,
+                                     success: record.status == .done, at: record.finishedAt!)
             completedOptimizations.append(record)
             if completedOptimizations.count > Self.completedOptimizationsMax { completedOptimizations.removeFirst() }
         }
@@ -164,6 +168,7 @@ extension LocalShard {
             // The schema may have changed while the replacement was built.
             built.applySchema(payloadSchema, disk: disk)
             try swapIn(built, replacing: chosen)
+            optimizedPoints += built.liveCount
             record.status = .done
             optimizerError = nil
             return true

@@ -57,6 +57,9 @@ public actor LocalShard {
     var payloadSchema: [String: PayloadFieldSchema] = [:]
     var currentOptimization: OptimizationRecord?
     var completedOptimizations: [OptimizationRecord] = []
+    /// Since the shard was opened: points written by finished optimizations, and their timings.
+    var optimizedPoints = 0
+    var optimizationTimes = OperationTimes()
     /// The error of the last optimization, until one succeeds (collection status red).
     public internal(set) var optimizerError: String?
     /// Qdrant does not start optimizations after a restart until the first update (so a crashing

@@ -31,10 +31,13 @@ public actor Collection {
     let disk: any Disk
     /// Payload indexes by field, in `payload_index.json`.
     public private(set) var payloadSchema: [String: PayloadFieldSchema] = [:]
+    /// How long opening (or creating) the collection took.
+    let initTimeMs: UInt64
 
     init(name: String, path: String, config: CollectionConfig, layout: [ShardInfo], shards: [UInt32: LocalShard], peerID: UInt64,
-         network: (any ShardNetwork)?, disk: any Disk, payloadSchema: [String: PayloadFieldSchema]) {
+         network: (any ShardNetwork)?, disk: any Disk, payloadSchema: [String: PayloadFieldSchema], initTimeMs: UInt64 = 0) {
         self.payloadSchema = payloadSchema
+        self.initTimeMs = initTimeMs
         self.name = name
         self.path = path
         self.config = config
@@ -52,6 +55,7 @@ public actor Collection {
     /// before sharding) `shard_number` shards on this peer.
     static func open(name: String, path: String, config: CollectionConfig, layout given: [ShardInfo]?, peerID: UInt64,
                      network: (any ShardNetwork)?, disk: any Disk) throws(StorageError) -> Collection {
+        let started = ContinuousClock.now
         var schema: [String: PayloadFieldSchema] = [:]
         let schemaPath = joinPath(path, Self.payloadIndexFile)
         if disk.fileExists(schemaPath) {
@@ -82,8 +86,10 @@ public actor Collection {
         let local = try openShards(layout.filter { $0.peers.contains(peerID) }.map(\.id), name: name, path: path,
                                    config: config, schema: schema, disk: disk)
         try writeLayout(layout, name: name, path: path, disk: disk)
+        let elapsed = ContinuousClock.now - started
         return Collection(name: name, path: path, config: config, layout: layout, shards: local, peerID: peerID,
-                          network: network, disk: disk, payloadSchema: schema)
+                          network: network, disk: disk, payloadSchema: schema,
+                          initTimeMs: UInt64(elapsed.components.seconds * 1000 + elapsed.components.attoseconds / 1_000_000_000_000_000))
     }
 
     private static func openShards(_ ids: [UInt32], name: String, path: String, config: CollectionConfig,
@@ -207,21 +213,15 @@ public actor Collection {
     public func info() async -> CollectionInfo {
         var points = 0
         var segments = 0
-        var running = false, pending = false, waiting = false
-        var failure: String?
+        var state = OptimizerState()
         let thresholds = thresholds
         for shard in shards.values {
             points += await shard.pointCount
             segments += await shard.segmentCount
-            if await shard.isOptimizing { running = true }
-            if await shard.plannedOptimization(thresholds) != nil {
-                pending = true
-                if await !shard.optimizersTriggered || !thresholds.enabled { waiting = true }
-            }
-            if let error = await shard.optimizerError { failure = error }
+            state.merge(await OptimizerState(shard, thresholds))
         }
-        let status: CollectionStatus = if failure != nil { .red } else if running || (pending && !waiting) { .yellow }
-            else if pending { .grey } else { .green }
+        let failure = state.failure
+        let status = state.status
         var schemaInfo: [String: JSONValue] = [:]
         for (field, schema) in payloadSchema {
             var indexed = 0
@@ -233,6 +233,51 @@ public actor Collection {
         return CollectionInfo(status: status, optimizerStatus: failure.map { .error($0) } ?? .ok, warnings: config.warnings,
                               pointsCount: UInt64(points), segmentsCount: UInt64(segments), config: config, payloadSchema: schemaInfo,
                               updateQueue: queue)
+    }
+
+    /// One or more shards' optimizer activity, which decides the status ``info()`` reports.
+    struct OptimizerState {
+        var running = false, pending = false, waiting = false
+        var failure: String?
+
+        init() {}
+
+        init(_ shard: LocalShard, _ thresholds: OptimizerThresholds) async {
+            running = await shard.isOptimizing
+            if await shard.plannedOptimization(thresholds) != nil {
+                pending = true
+                waiting = await !shard.optimizersTriggered || !thresholds.enabled
+            }
+            failure = await shard.optimizerError
+        }
+
+        mutating func merge(_ other: OptimizerState) {
+            running = running || other.running
+            pending = pending || other.pending
+            waiting = waiting || other.waiting
+            failure = other.failure ?? failure
+        }
+
+        var status: CollectionStatus {
+            if failure != nil { .red } else if running || (pending && !waiting) { .yellow } else if pending { .grey } else { .green }
+        }
+    }
+
+    // MARK: Telemetry
+
+    /// Every shard of the layout in id order, with this peer's replica's figures where it holds one.
+    public func telemetry() async -> CollectionTelemetry {
+        let thresholds = thresholds
+        var replicas: [CollectionTelemetry.Replica] = []
+        for info in layout {
+            var local: CollectionTelemetry.Local?
+            if let shard = shards[info.id] {
+                let state = await OptimizerState(shard, thresholds)
+                local = .init(figures: await shard.telemetry(), status: state.status, optimizerError: state.failure)
+            }
+            replicas.append(.init(info: info, local: local))
+        }
+        return CollectionTelemetry(name: name, peerID: peerID, initTimeMs: initTimeMs, config: config, payloadSchema: payloadSchema, shards: replicas)
     }
 
     // MARK: Optimization

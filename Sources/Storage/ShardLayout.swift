@@ -1,5 +1,6 @@
 public import QuiverJSON
 public import QuiverModel
+public import Shard
 
 /// One shard of a collection: its id, its shard key (custom sharding) and the peers holding its
 /// replicas. Part of the replicated catalogue; every replica is `Active` until replica sets exist.
@@ -111,4 +112,27 @@ public protocol ShardNetwork: Sendable {
     /// returns the largest operation id.
     func update(_ operations: [UInt32: UpdateOperation], filter: Filter?, condition: UpdateCondition?, collection: String, wait: Bool,
                 on peer: UInt64) async throws(StorageError) -> UInt64
+}
+
+/// A collection's figures for `GET /telemetry` at details level 2 and above.
+public struct CollectionTelemetry: Sendable {
+    public struct Local: Sendable {
+        public let figures: ShardTelemetry
+        public let status: CollectionStatus
+        public let optimizerError: String?
+    }
+
+    public struct Replica: Sendable {
+        public let info: ShardInfo
+        /// This peer's replica, when it holds one.
+        public let local: Local?
+    }
+
+    public let name: String
+    /// This peer: the replicas of a shard on other peers are its remote ones.
+    public let peerID: UInt64
+    public let initTimeMs: UInt64
+    public let config: CollectionConfig
+    public let payloadSchema: [String: PayloadFieldSchema]
+    public let shards: [Replica]
 }

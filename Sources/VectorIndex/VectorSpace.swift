@@ -77,3 +77,14 @@ public struct FloatScorer: QueryScorer {
     @inline(__always) public func distance(_ point: UInt32) -> Float { space.distance(query, point) }
     @inline(__always) public func prefetch(_ point: UInt32) { quiver_prefetch(space.vector(point)) }
 }
+
+/// The CPU features the distance kernels use on this machine, as `GET /telemetry` lists them
+/// (comma-separated; empty when only the portable kernels run).
+public var kernelCPUFlags: String {
+    var flags: [String] = []
+    if quiver_kernels_for(QUIVER_ISA_AVX2) != nil { flags += ["avx", "avx2", "fma", "f16c"] }
+    if quiver_kernels_for(QUIVER_ISA_AVX512) != nil { flags += ["avx512f"] }
+    if quiver_kernels_for(QUIVER_ISA_AVX512_VNNI) != nil { flags += ["avx512vnni"] }
+    if quiver_kernels_for(QUIVER_ISA_NEON) != nil { flags += ["neon"] }
+    return flags.joined(separator: ",")
+}

@@ -1,0 +1,96 @@
+import DiskIO
+import Foundation
+import QuiverModel
+import WAL
+
+/// What one segment holds, for `GET /telemetry` at the most detailed level. Sizes are estimates
+/// from the stored element counts, as Qdrant's are.
+public struct SegmentTelemetry: Sendable, Equatable {
+    public let uuid: String
+    public let isAppendable: Bool
+    /// Live points, and offsets deleted but not yet dropped by the optimizer.
+    public let points: Int
+    public let deletedPoints: Int
+    /// Per vector name: live points that have the vector, and how many of them a graph covers.
+    public let vectors: [String: Int]
+    public let indexedVectors: [String: Int]
+    public let vectorBytes: Int
+    public let payloadBytes: Int
+    /// Bytes kept in memory (vectors and payloads not memory-mapped, ids and versions).
+    public let ramBytes: Int
+    /// Bytes in the segment's files (none for an appendable segment never flushed).
+    public let diskBytes: Int
+    /// Payload indexes: indexed points and values per field.
+    public let payloadIndexes: [String: (points: Int, values: Int)]
+    /// Vectors and payloads read through a memory map rather than held in memory.
+    public let mappedVectors: Set<String>
+    public let mappedPayloads: Bool
+
+    public static func == (a: SegmentTelemetry, b: SegmentTelemetry) -> Bool {
+        a.uuid == b.uuid && a.points == b.points && a.deletedPoints == b.deletedPoints && a.vectors == b.vectors
+            && a.indexedVectors == b.indexedVectors && a.vectorBytes == b.vectorBytes && a.payloadBytes == b.payloadBytes
+    }
+}
+
+/// A shard's figures for `GET /telemetry`.
+public struct ShardTelemetry: Sendable {
+    public let segments: [SegmentTelemetry]
+    /// Points written by optimizations since the shard was opened.
+    public let totalOptimizedPoints: Int
+    /// Finished optimizations since the shard was opened, failed ones among them, and their durations.
+    public let optimizations: OperationTimes
+    /// The last operation applied (its WAL sequence number).
+    public let lastOperation: UInt64
+}
+
+extension LocalShard {
+    public func telemetry() -> ShardTelemetry {
+        ShardTelemetry(segments: segments.entries.map(Self.telemetry), totalOptimizedPoints: optimizedPoints,
+                       optimizations: optimizationTimes, lastOperation: wal.lastSequence)
+    }
+
+    static func telemetry(_ entry: SegmentEntry) -> SegmentTelemetry {
+        let data = entry.data
+        var vectors: [String: Int] = [:]
+        var payloadBytes = 0
+        for name in data.dimensions.keys { vectors[name] = 0 }
+        for offset in 0..<data.totalCount where data.isLive(at: offset) {
+            for name in data.dimensions.keys where data.hasVector(name, at: offset) { vectors[name]! += 1 }
+            payloadBytes += data.payloadBytes(at: offset)?.count ?? 0
+        }
+        var vectorBytes = 0
+        var mappedVectorBytes = 0
+        var mappedVectors = Set<String>()
+        var indexed: [String: Int] = [:]
+        var payloadIndexes: [String: (points: Int, values: Int)] = [:]
+        let idBytes = data.totalCount * 32
+        if let segment = entry.immutable {
+            for (name, column) in segment.columns {
+                vectorBytes += (vectors[name] ?? 0) * column.dimension * column.elementBytes
+                if column.onDisk {
+                    mappedVectorBytes += segment.totalCount * column.dimension * column.elementBytes
+                    mappedVectors.insert(name)
+                }
+                indexed[name] = segment.vectorIndexes[name] == nil ? 0 : vectors[name] ?? 0
+            }
+            for (field, index) in segment.indexes { payloadIndexes[field] = index.counts(isLive: segment.isLive) }
+            let stored = segment.vectorStorageBytes + segment.payloadData.count + idBytes
+            let mapped = mappedVectorBytes + (segment.payloadOnDisk ? segment.payloadData.count : 0)
+            return SegmentTelemetry(uuid: entry.uuid, isAppendable: false, points: data.liveCount, deletedPoints: segment.deletedCount,
+                                    vectors: vectors, indexedVectors: indexed, vectorBytes: vectorBytes, payloadBytes: payloadBytes,
+                                    ramBytes: stored - mapped, diskBytes: stored, payloadIndexes: payloadIndexes,
+                                    mappedVectors: mappedVectors, mappedPayloads: segment.payloadOnDisk)
+        }
+        let segment = entry.appendable!
+        for (name, count) in vectors {
+            vectorBytes += count * (data.dimensions[name] ?? 0) * (segment.vectors[name]?.elementBytes ?? 4)
+            indexed[name] = 0
+        }
+        for (field, index) in segment.indexes { payloadIndexes[field] = index.counts(isLive: segment.isLive) }
+        let stored = segment.vectorStorageBytes + payloadBytes + idBytes
+        return SegmentTelemetry(uuid: entry.uuid, isAppendable: true, points: data.liveCount, deletedPoints: segment.deletedCount,
+                                vectors: vectors, indexedVectors: indexed, vectorBytes: vectorBytes, payloadBytes: payloadBytes,
+                                ramBytes: stored, diskBytes: entry.listed ? stored : 0, payloadIndexes: payloadIndexes,
+                                mappedVectors: [], mappedPayloads: false)
+    }
+}
