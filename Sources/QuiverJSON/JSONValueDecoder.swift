@@ -6,6 +6,11 @@
 public struct JSONValueDecoder: Sendable {
     public init() {}
 
+    /// While true (the REST layer sets it around request bodies), a negative number decoded as a
+    /// signed integer is a type error: every integer of Qdrant's request schema is unsigned, so
+    /// `"m": -1` is refused as malformed (400) before any range check would call it invalid (422).
+    @TaskLocal public static var integersAreUnsigned = false
+
     public func decode<T: Decodable>(_ type: T.Type, from value: JSONValue) throws(JSONDecodingError) -> T {
         do {
             return try T(from: JSONValueDecoderImpl(value: value, codingPath: []))
@@ -149,6 +154,8 @@ enum Scalar {
     static func integer<T: FixedWidthInteger>(_ value: JSONValue, _ type: T.Type, _ path: [any CodingKey]) throws -> T {
         let expected = T.isSigned ? "an integer" : "an unsigned integer"
         switch value {
+        case .int(let i) where i < 0 && T.isSigned && JSONValueDecoder.integersAreUnsigned:
+            throw JSONDecodingError(path: path, message: "invalid value: integer `\(i)`, expected a non-negative integer")
         case .int(let i):
             guard let result = T(exactly: i) else {
                 throw JSONDecodingError(path: path, message: "invalid value: integer `\(i)`, expected \(expected) of at most \(T.bitWidth) bits")

@@ -80,12 +80,7 @@ extension PointsJSON {
                                     filter: try filter(body["filter"], "filter"), shardKey: try shardKeySelector(body))
         if let raw = body["order_by"], !raw.isNull { request.orderBy = try orderBy(raw, "order_by") }
         if let offset = body["offset"], !offset.isNull { request.offset = try pointID(offset, "offset") }
-        if let limit = body["limit"], !limit.isNull {
-            guard case .int(let n) = limit else {
-                throw fail("limit", "invalid type: \(limit.kindDescription), expected an unsigned integer")
-            }
-            request.limit = Int(n)
-        }
+        if let limit = body["limit"], !limit.isNull { request.limit = try unsigned(limit, "limit") }
         return request
     }
 

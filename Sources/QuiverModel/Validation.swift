@@ -89,6 +89,20 @@ public enum NameRules {
         return nil
     }
 
+    /// The problem with `name` where an existing collection is addressed (every route but
+    /// creation): Qdrant's basic rules, 1 to 255 characters without `/` or NUL, so that
+    /// collections made under older rules stay reachable.
+    public static func addressedCollectionNameProblem(_ name: String) -> String? {
+        let length = name.count
+        if length < 1 || length > collectionNameBytesMax {
+            return "value \(JSONWriter.string(.string(name))) invalid, must be from 1 to \(collectionNameBytesMax) characters"
+        }
+        if let c = name.first(where: { $0 == "/" || $0 == "\0" }) {
+            return "collection name cannot contain \"\(c.unicodeScalars.first!.escaped(asASCII: true))\" char"
+        }
+        return nil
+    }
+
     public static func vectorNameProblem(_ name: String) -> String? {
         if name.utf8.count > vectorNameBytesMax {
             return "vector name must be at most \(vectorNameBytesMax) bytes long"

@@ -95,10 +95,12 @@ extension Request {
     /// The body decoded as `T`; mistyped fields are format errors naming the field.
     mutating func decodeJSON<T: Decodable>(_ type: T.Type, limitBytes: Int) async throws(ServiceError) -> T {
         let body = try await parseJSON(limitBytes: limitBytes)
-        do {
-            return try JSONValueDecoder().decode(T.self, from: body)
-        } catch {
-            throw .format(error.description, .body)
+        let decoded = JSONValueDecoder.$integersAreUnsigned.withValue(true) {
+            Result { () throws(JSONDecodingError) in try JSONValueDecoder().decode(T.self, from: body) }
+        }
+        switch decoded {
+        case .success(let value): return value
+        case .failure(let error): throw .format(error.description, .body)
         }
     }
 
@@ -131,6 +133,20 @@ extension Request {
         case "false": return false
         default: throw .format("\(name): expected true or false, found `\(raw)`", .query)
         }
+    }
+}
+
+extension Routes {
+    /// The `{collection_name}` of a route that addresses an existing collection, checked by
+    /// Qdrant's basic rules (a 422 naming the path parameter otherwise).
+    func collectionName(_ context: BasicRequestContext) throws(ServiceError) -> String {
+        let name = context.parameters.decoded("name")
+        if let problem = NameRules.addressedCollectionNameProblem(name) {
+            var errors = ValidationErrors()
+            errors.add("collection_name", problem)
+            throw .validation(errors, .path)
+        }
+        return name
     }
 }
 

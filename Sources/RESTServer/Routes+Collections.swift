@@ -9,10 +9,10 @@ extension Routes {
             await respond { () async throws(ServiceError) in await service.listCollections() }
         }
         router.get("/collections/:name") { _, context in
-            await respond { () async throws(ServiceError) in try await service.getCollection(context.parameters.decoded("name")) }
+            await respond { () async throws(ServiceError) in try await service.getCollection(collectionName(context)) }
         }
         router.get("/collections/:name/exists") { _, context in
-            await respond { () async throws(ServiceError) in await service.collectionExists(context.parameters.decoded("name")) }
+            await respond { () async throws(ServiceError) in try await service.collectionExists(collectionName(context)) }
         }
         router.put("/collections/:name") { request, context in
             var request = request
@@ -27,13 +27,13 @@ extension Routes {
             return await respond { () async throws(ServiceError) in
                 let timeout = try request.timeoutSeconds()
                 let body = try await request.decodeJSON(UpdateCollection.self, limitBytes: bodyLimit)
-                return try await service.updateCollection(context.parameters.decoded("name"), body, timeout: timeout)
+                return try await service.updateCollection(collectionName(context), body, timeout: timeout)
             }
         }
         router.delete("/collections/:name") { request, context in
             await respond { () async throws(ServiceError) in
                 let timeout = try request.timeoutSeconds()
-                return try await service.deleteCollection(context.parameters.decoded("name"), timeout: timeout)
+                return try await service.deleteCollection(collectionName(context), timeout: timeout)
             }
         }
         router.post("/collections/aliases") { request, _ in
@@ -48,7 +48,7 @@ extension Routes {
             await respond { () async throws(ServiceError) in await service.listAliases() }
         }
         router.get("/collections/:name/aliases") { _, context in
-            await respond { () async throws(ServiceError) in try await service.collectionAliases(context.parameters.decoded("name")) }
+            await respond { () async throws(ServiceError) in try await service.collectionAliases(collectionName(context)) }
         }
     }
 }

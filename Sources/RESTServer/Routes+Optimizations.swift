@@ -19,7 +19,7 @@ extension Routes {
                     guard let value = Int(raw), value >= 0 else { throw .format("completed_limit: expected a non-negative integer", .query) }
                     limit = value
                 }
-                return (try await service.optimizations(context.parameters.decoded("name")), with, limit)
+                return (try await service.optimizations(collectionName(context)), with, limit)
             } render: { report, with, limit in
                 Self.render(report, with: with, completedLimit: limit)
             }

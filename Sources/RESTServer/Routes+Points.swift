@@ -20,10 +20,10 @@ extension Routes {
             var request = request
             return await respond { () async throws(ServiceError) in
                 let wait = try request.updateParameters()
-                try await checkTimeout(request, context)
                 let body = try await request.parseJSON(limitBytes: bodyLimit)
                 let operations = try Self.read { () throws(JSONDecodingError) in try PointsJSON.batch(body) }
-                return try await service.updateBatch(context.parameters.decoded("name"), operations, wait: wait)
+                try await checkTimeout(request, context)
+                return try await service.updateBatch(collectionName(context), operations, wait: wait)
             }
         }
         router.get("/collections/:name/points/:id") { _, context in
@@ -31,7 +31,7 @@ extension Routes {
                 let raw = context.parameters.decoded("id")
                 let idJSON: JSONValue = UInt64(raw).map(JSONValue.unsigned) ?? .string(raw)
                 let id = try Self.read { () throws(JSONDecodingError) in try PointsJSON.pointID(idJSON, "id") }
-                return try await service.point(context.parameters.decoded("name"), id)
+                return try await service.point(collectionName(context), id)
             } render: { result in result.records[0].json(unnamedVector: result.unnamedVector) }
         }
         router.post("/collections/:name/points") { request, context in
@@ -39,25 +39,25 @@ extension Routes {
             return await respond { () async throws(ServiceError) in
                 let body = try await request.parseJSON(limitBytes: bodyLimit)
                 let read = try Self.read { () throws(JSONDecodingError) in try PointsJSON.retrieveRequest(body) }
-                return try await service.retrieve(context.parameters.decoded("name"), read.ids,
+                return try await service.retrieve(collectionName(context), read.ids,
                                                   withPayload: read.withPayload, withVector: read.withVector, shardKey: read.shardKey)
             } render: { result in result.listJSON }
         }
         router.post("/collections/:name/points/scroll") { request, context in
             var request = request
             return await respond { () async throws(ServiceError) in
-                try await checkTimeout(request, context)
                 let body = try await request.parseJSON(limitBytes: bodyLimit, emptyMeans: [:])
                 let scroll = try Self.read(request: "scroll_request") { () throws(JSONDecodingError) in try PointsJSON.scrollRequest(body) }
-                return try await service.scroll(context.parameters.decoded("name"), scroll)
+                try await checkTimeout(request, context)
+                return try await service.scroll(collectionName(context), scroll)
             } render: { result in result.pageJSON }
         }
         router.post("/collections/:name/points/count") { request, context in
             var request = request
             return await respond { () async throws(ServiceError) -> JSONValue in
-                try await checkTimeout(request, context)
                 let body = try await request.parseJSON(limitBytes: bodyLimit, emptyMeans: [:])
-                let count = try await service.count(context.parameters.decoded("name"),
+                try await checkTimeout(request, context)
+                let count = try await service.count(collectionName(context),
                                                     Self.read(request: "count_request") { () throws(JSONDecodingError) in try PointsJSON.countRequest(body) })
                 return ["count": .int(Int64(count))]
             }
@@ -71,25 +71,26 @@ extension Routes {
             var request = request
             return await respond { () async throws(ServiceError) in
                 let wait = try request.updateParameters()
-                try await checkTimeout(request, context)
                 let body = try await request.parseJSON(limitBytes: bodyLimit)
                 let operation = try Self.read { () throws(JSONDecodingError) in try parse(body) }
-                return try await service.update(context.parameters.decoded("name"), operation, wait: wait)
+                try await checkTimeout(request, context)
+                return try await service.update(collectionName(context), operation, wait: wait)
             }
         }
     }
 
     /// The `timeout` query parameter against the collection's strict mode (`max_timeout`).
     func checkTimeout(_ request: Request, _ context: BasicRequestContext) async throws(ServiceError) {
-        try await service.checkTimeout(context.parameters.decoded("name"), request.positiveQueryInt("timeout"))
+        try await service.checkTimeout(collectionName(context), request.positiveQueryInt("timeout"))
     }
 
     /// Runs a body reader, turning its errors into format errors of the JSON body, or validation
     /// errors for values that break a rule. `request` names the body as Qdrant's validation does
     /// for requests it nests (`scroll_request`, `count_request`, `search_request`, `internal`).
     static func read<T>(request: String? = nil, _ body: () throws(JSONDecodingError) -> T) throws(ServiceError) -> T {
+        let result = JSONValueDecoder.$integersAreUnsigned.withValue(true) { Result(catching: body) }
         do {
-            return try body()
+            return try result.get()
         } catch where error.isValidation {
             var errors = ValidationErrors()
             errors.add(request.map { "\($0).\(error.path)" } ?? error.path, error.message)

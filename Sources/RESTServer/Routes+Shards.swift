@@ -12,7 +12,7 @@ extension Routes {
             return await respond { () async throws(ServiceError) in
                 let timeout = try request.timeoutSeconds()
                 let body = try await request.decodeJSON(CreateShardingKey.self, limitBytes: bodyLimit)
-                return try await service.createShardKey(context.parameters.decoded("name"), body, timeout: timeout)
+                return try await service.createShardKey(collectionName(context), body, timeout: timeout)
             }
         }
         router.post("/collections/:name/shards/delete") { request, context in
@@ -20,17 +20,17 @@ extension Routes {
             return await respond { () async throws(ServiceError) in
                 let timeout = try request.timeoutSeconds()
                 let body = try await request.decodeJSON(DropShardingKey.self, limitBytes: bodyLimit)
-                return try await service.dropShardKey(context.parameters.decoded("name"), body, timeout: timeout)
+                return try await service.dropShardKey(collectionName(context), body, timeout: timeout)
             }
         }
         router.get("/collections/:name/shards") { _, context in
             await respond { () async throws(ServiceError) -> JSONValue in
-                let keys = try await service.shardKeys(context.parameters.decoded("name"))
+                let keys = try await service.shardKeys(collectionName(context))
                 return ["shard_keys": keys.map { .array($0.map { ["key": $0.json] }) } ?? .null]
             }
         }
         router.get("/collections/:name/cluster") { _, context in
-            await respond { () async throws(ServiceError) in try await service.collectionClusterInfo(context.parameters.decoded("name")) }
+            await respond { () async throws(ServiceError) in try await service.collectionClusterInfo(collectionName(context)) }
         }
         router.post("/collections/:name/shards/:shard_id/points") { request, context in
             var request = request
@@ -38,7 +38,7 @@ extension Routes {
                 let shard = try Self.shardID(context)
                 let body = try await request.parseJSON(limitBytes: bodyLimit)
                 let read = try Self.read { () throws(JSONDecodingError) in try PointsJSON.retrieveRequest(body) }
-                return try await service.shardRetrieve(context.parameters.decoded("name"), shard: shard, read)
+                return try await service.shardRetrieve(collectionName(context), shard: shard, read)
             } render: { result in result.listJSON }
         }
         router.post("/collections/:name/shards/:shard_id/points/scroll") { request, context in
@@ -47,7 +47,7 @@ extension Routes {
                 let shard = try Self.shardID(context)
                 let body = try await request.parseJSON(limitBytes: bodyLimit, emptyMeans: [:])
                 let scroll = try Self.read { () throws(JSONDecodingError) in try PointsJSON.scrollRequest(body) }
-                return try await service.shardScroll(context.parameters.decoded("name"), shard: shard, scroll)
+                return try await service.shardScroll(collectionName(context), shard: shard, scroll)
             } render: { result in result.pageJSON }
         }
         router.post("/collections/:name/shards/:shard_id/points/count") { request, context in
@@ -55,7 +55,7 @@ extension Routes {
             return await respond { () async throws(ServiceError) -> JSONValue in
                 let shard = try Self.shardID(context)
                 let body = try await request.parseJSON(limitBytes: bodyLimit, emptyMeans: [:])
-                let count = try await service.shardCount(context.parameters.decoded("name"), shard: shard,
+                let count = try await service.shardCount(collectionName(context), shard: shard,
                                                          Self.read { () throws(JSONDecodingError) in try PointsJSON.countRequest(body) })
                 return ["count": .int(Int64(count))]
             }

@@ -76,4 +76,24 @@ enum Color: String, StringEnum {
         let encoded = try JSONValueEncoder().encode(value)
         #expect(try decoder.decode(Outer.self, from: encoded) == value)
     }
+
+    struct Counts: Codable, Equatable {
+        var limit: Int?
+        var nested: [Int]?
+    }
+
+    @Test func negativeIntegersAreRefusedOnlyWhereIntegersAreUnsigned() throws {
+        let body = Array(#"{"limit":-2,"nested":[1,-3]}"#.utf8)
+        #expect(try decoder.decode(Counts.self, from: body) == Counts(limit: -2, nested: [1, -3]))
+        JSONValueDecoder.$integersAreUnsigned.withValue(true) {
+            do {
+                _ = try decoder.decode(Counts.self, from: body)
+                Issue.record("a negative count decoded")
+            } catch {
+                #expect((error as? JSONDecodingError)?.description == "limit: invalid value: integer `-2`, expected a non-negative integer")
+            }
+            #expect((try? decoder.decode(Counts.self, from: Array(#"{"limit":0,"nested":[2]}"#.utf8))) == Counts(limit: 0, nested: [2]))
+            #expect(throws: JSONDecodingError.self) { try decoder.decode(Counts.self, from: Array(#"{"nested":[1,-3]}"#.utf8)) }
+        }
+    }
 }

@@ -26,6 +26,13 @@ def error_of(r):
     ('{"quantization_config": {"scalar": {"type": "int4"}}}', 400, "unknown variant `int4`"),
     ('{"vectors": {"a/b": {"size": 4, "distance": "Dot"}}}', 422, 'vector name cannot contain "/" char'),
     ('{"metadata": [1, 2]}', 400, "metadata: invalid type: sequence"),
+    # Every count in Qdrant's schema is unsigned: a negative one is malformed (400), not a range error.
+    ('{"hnsw_config": {"m": -1}}', 400, "hnsw_config.m: invalid value: integer `-1`, expected a non-negative integer"),
+    ('{"optimizers_config": {"indexing_threshold": -5}}', 400, "optimizers_config.indexing_threshold: invalid value: integer `-5`"),
+    ('{"wal_config": {"wal_capacity_mb": -1}}', 400, "wal_config.wal_capacity_mb: invalid value: integer `-1`"),
+    ('{"strict_mode_config": {"upsert_max_batchsize": -3}}', 400, "strict_mode_config.upsert_max_batchsize: invalid value"),
+    ('{"strict_mode_config": {"max_query_limit": -1}}', 400, "strict_mode_config.max_query_limit: invalid value"),
+    ('{"optimizers_config": {"vacuum_min_vector_number": 5}}', 422, "value 5 invalid, must be 100 or larger"),
     ('[]', 400, "invalid type: sequence, expected struct"),
 ])
 def test_bad_create_bodies(node, openapi, body, status, fragment):
@@ -49,6 +56,34 @@ def test_bad_collection_names(node, name, fragment):
     assert "Validation error in path parameters" in error_of(r)
     assert fragment in error_of(r)
     assert node.get("/collections").json()["result"]["collections"] == []
+
+
+@pytest.mark.parametrize("name, fragment", [
+    ("x" * 256, 'value "' + "x" * 256 + '" invalid, must be from 1 to 255 characters'),
+    ("é" * 256, "must be from 1 to 255 characters"),
+    ("a%2Fb", 'collection name cannot contain "/" char'),
+])
+def test_addressed_collection_names_are_checked_on_every_route(node, openapi, name, fragment):
+    # Routes that address an existing collection check Qdrant's basic rules (in characters, so
+    # names made under older rules stay reachable); creation checks the strict ones.
+    for method, path, body in [("get", "", None), ("get", "/exists", None), ("delete", "", None), ("patch", "", {}),
+                               ("get", "/aliases", None), ("post", "/points/scroll", {}), ("post", "/points/count", {}),
+                               ("put", "/points", {"points": []}), ("get", "/optimizations", None)]:
+        kwargs = {} if body is None else {"json": body}
+        r = getattr(node, method)(f"/collections/{name}{path}", **kwargs)
+        assert r.status_code == 422, (method, path, r.text)
+        assert error_of(r).startswith("Validation error in path parameters: [collection_name: ") and fragment in error_of(r)
+    assert node.get(f"/collections/{'é' * 255}/exists").json()["result"]["exists"] is False
+
+
+def test_bad_body_is_reported_before_a_bad_timeout(node):
+    node.put("/collections/c", json={"vectors": {"size": 2, "distance": "Dot"}})
+    r = node.post("/collections/c/points/scroll?timeout=0", json={"limit": "x"})
+    assert r.status_code == 400 and "limit" in error_of(r), r.text
+    r = node.post("/collections/c/points/scroll?timeout=0", json={"limit": -2})
+    assert r.status_code == 400 and "limit: invalid value" in error_of(r), r.text
+    r = node.post("/collections/c/points/scroll?timeout=0", json={"limit": 2})
+    assert r.status_code == 422 and "timeout" in error_of(r), r.text
 
 
 def test_not_found_everywhere(node, openapi):
