@@ -30,7 +30,9 @@ let package = Package(
         // L0 basics
         .target(name: "CVectorKernels", cSettings: [.unsafeFlags(["-O3"])]),
         .target(name: "CChecksum", cSettings: [.unsafeFlags(["-O3"])]),
-        .target(name: "QuiverModel", dependencies: ["QuiverJSON"], swiftSettings: strict),
+        .target(name: "QuiverModel", dependencies: ["QuiverJSON", "CTextSegmentation"], swiftSettings: strict),
+        // ICU's word breaking (Debian libicu-dev), for the multilingual tokenizer.
+        .target(name: "CTextSegmentation", linkerSettings: [.linkedLibrary("icuuc")]),
         .target(name: "QuiverJSON", swiftSettings: strict),
         .target(name: "DiskIO", swiftSettings: strict),
         // L1 index
@@ -125,6 +127,7 @@ let package = Package(
         .testTarget(name: "WALTests", dependencies: ["WAL", "DiskIO", "QuiverTesting"]),
         .testTarget(name: "ShardTests", dependencies: ["Shard", "QuiverModel", "QuiverJSON", "DiskIO", "QuiverTesting", "VectorIndex"]),
         .testTarget(name: "CRaftBridgeTests", dependencies: ["CRaftBridge"]),
+        .testTarget(name: "CTextSegmentationTests", dependencies: ["CTextSegmentation"]),
         .testTarget(name: "ConsensusTests", dependencies: ["Consensus", "QuiverTesting"]),
         .testTarget(name: "StorageTests", dependencies: ["Storage", "DiskIO", "QuiverModel", "QuiverJSON", "QuiverTesting", "Consensus", .product(name: "Logging", package: "swift-log")]),
         .testTarget(name: "QuiverServiceTests", dependencies: ["QuiverService", "Storage", "DiskIO", "QuiverModel", "QuiverJSON", .product(name: "Logging", package: "swift-log")]),

@@ -64,21 +64,28 @@ public struct TextAnalyzer: Sendable, Equatable {
 
     /// The tokens of a document or a query, in order.
     public func tokens(_ text: String) -> [String] {
-        var source = text
-        if asciiFolding { source = source.folding(options: [.diacriticInsensitive], locale: nil) }
+        if tokenizer == .multilingual { return MultilingualTokenizer.tokens(text, self) }
+        let source = asciiFolding ? Self.fold(text) : text
         let raw: [Substring] = switch tokenizer {
         case .whitespace: source.split(whereSeparator: \.isWhitespace)
         case .word, .prefix, .multilingual: source.split { !($0.isLetter || $0.isNumber) }
         }
-        return raw.compactMap { piece in
-            var token = lowercase ? piece.lowercased() : String(piece)
-            if stopwords.contains(token) { return nil }
-            if stemming { token = EnglishStemmer.stem(token) }
-            if let minTokenLength, token.count < minTokenLength { return nil }
-            if let maxTokenLength, token.count > maxTokenLength { return nil }
-            return token
-        }
+        return raw.compactMap { process(String($0), folded: true) }
     }
+
+    /// What every tokenizer does with its tokens: ASCII folding, lowercase, stopwords, stemming,
+    /// length limits (in characters). Nil when the token is dropped.
+    func process(_ raw: String, folded: Bool = false) -> String? {
+        var token = asciiFolding && !folded ? Self.fold(raw) : raw
+        if lowercase { token = token.lowercased() }
+        if stopwords.contains(token) { return nil }
+        if stemming { token = EnglishStemmer.stem(token) }
+        if let minTokenLength, token.count < minTokenLength { return nil }
+        if let maxTokenLength, token.count > maxTokenLength { return nil }
+        return token
+    }
+
+    static func fold(_ text: String) -> String { text.folding(options: [.diacriticInsensitive], locale: nil) }
 
     /// Whether a query token is found among a document's tokens: equal, or with the prefix
     /// tokenizer, a prefix of one.

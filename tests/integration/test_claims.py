@@ -1,7 +1,8 @@
 """Behaviours the README states that no other test exercises through the running server: query
 forms (`nearest`, `order_by`, `lookup_from`), the `uuid` payload index, geo-polygon interiors,
-`m: 0`, product and turbo quantization, `completed_limit`, PATCH of storage modes without
-rewriting segments, and damaged files at start-up."""
+`m: 0`, `indexing_threshold: 0`, product and turbo quantization, `completed_limit`, PATCH of
+storage modes without rewriting segments, the multilingual tokenizer, and damaged files at
+start-up."""
 
 import os
 import random
@@ -96,6 +97,61 @@ def test_m_zero_builds_no_graph_and_quantization_methods_through_the_server(node
             found += len(exact & {p.id for p in got})
             wanted += len(exact)
         assert found / wanted >= 0.9, (name, found / wanted)
+
+
+def test_indexing_threshold_zero_seals_at_max_segment_size_without_a_graph(node):
+    client = client_for(node)
+    # 8-d float32 vectors are 32 bytes: a 10 KB segment holds 320 of them.
+    client.create_collection("z", vectors_config=models.VectorParams(size=8, distance=models.Distance.EUCLID),
+                             optimizers_config=models.OptimizersConfigDiff(indexing_threshold=0, max_segment_size=10,
+                                                                           default_segment_number=8))
+    rng = random.Random(3)
+    vectors = [[rng.uniform(-1, 1) for _ in range(8)] for _ in range(1000)]
+
+    def segments():
+        telemetry = node.get("/telemetry?details_level=4").json()["result"]
+        return [s["info"] for s in telemetry["collections"]["collections"][0]["shards"][0]["local"]["segments"]]
+
+    for start in range(0, 1000, 250):
+        client.upsert("z", points=[models.PointStruct(id=i, vector=vectors[i]) for i in range(start, start + 250)])
+        wait_green(client, "z", timeout=120)
+        sealed = [s for s in segments() if not s["is_appendable"]]
+        if start == 0:
+            assert sealed == [], "8 KB of vectors were sealed below max_segment_size"
+    assert sealed, "no segment was sealed at max_segment_size"
+    assert all(s["segment_type"] == "plain" and s["num_indexed_vectors"] == 0 for s in sealed), sealed
+    assert sum(s["num_points"] for s in segments()) == 1000
+    files = [p.name for p in (node.workdir / "storage" / "collections" / "z").rglob("hnsw-*")]
+    assert files == []
+    q = vectors[7]
+    exact = [p.id for p in client.query_points("z", query=q, limit=5, search_params=models.SearchParams(exact=True)).points]
+    assert [p.id for p in client.query_points("z", query=q, limit=5).points] == exact and exact[0] == 7
+
+
+def test_multilingual_text_index_through_the_server(node):
+    node.put("/collections/t", json={"vectors": {"size": 2, "distance": "Dot"}})
+    docs = {1: "我爱北京天安门", 2: "Café au lait, s'il vous plaît", 3: "これはテストです", 4: "มาทำงานกันเถอะ", 5: "data-driven e-mail"}
+    points = [{"id": i, "vector": [1, i], "payload": {"text": t}} for i, t in docs.items()]
+    assert node.put("/collections/t/points?wait=true", json={"points": points}).status_code == 200
+    r = node.put("/collections/t/index?wait=true", json={"field_name": "text", "field_schema": {"type": "text", "tokenizer": "multilingual"}})
+    assert r.status_code == 200, r.text
+
+    def found(condition):
+        body = {"filter": {"must": [{"key": "text", "match": condition}]}, "limit": 10}
+        return sorted(p["id"] for p in node.post("/collections/t/points/scroll", json=body).json()["result"]["points"])
+
+    assert found({"text": "北京"}) == [1]          # a word inside unspaced Chinese
+    assert found({"text": "cafe"}) == [2]          # diacritics dropped, lowercase
+    assert found({"text": "テスト"}) == [3]
+    assert found({"text": "ทำงาน"}) == [4]          # normalised the same way on both sides
+    assert found({"text": "driven mail"}) == [5]
+    assert found({"text": "天安"}) == []             # not a word of its own
+    # The word tokenizer, by contrast, sees the Chinese sentence as one token.
+    node.put("/collections/w", json={"vectors": {"size": 2, "distance": "Dot"}})
+    node.put("/collections/w/points?wait=true", json={"points": points})
+    node.put("/collections/w/index?wait=true", json={"field_name": "text", "field_schema": {"type": "text", "tokenizer": "word"}})
+    body = {"filter": {"must": [{"key": "text", "match": {"text": "北京"}}]}, "limit": 10}
+    assert node.post("/collections/w/points/scroll", json=body).json()["result"]["points"] == []
 
 
 def test_completed_limit_and_patch_without_rewriting(node):
