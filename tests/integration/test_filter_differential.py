@@ -3,7 +3,7 @@ condition kind, nested, with paths) and random queries, run against the real ser
 qdrant-client's local mode (`QdrantClient(":memory:")`, its pure-Python reference implementation).
 Counts, scrolled ids and search results (ids and scores) must agree.
 
-`QUIVER_DIFF_SEED` picks another random seed (404 by default; of a list, the first).
+`QUIVER_DIFF_SEED` picks other random seeds (the tests run seeds 404, 405 and 406 by default).
 
 Local mode (qdrant-client 1.20) follows the engine closely, including its newer text matching
 on whole word tokens. The one difference the generator has to avoid is that Python compares
@@ -166,9 +166,12 @@ def random_filter(rng: random.Random, depth: int, ids: list[int], nested: bool =
     return models.Filter(**parts)
 
 
-@pytest.fixture
-def pair(node):
-    rng = random.Random(int(os.environ.get("QUIVER_DIFF_SEED", "404").split(",")[0]))
+SEEDS = [int(s) for s in os.environ.get("QUIVER_DIFF_SEED", "404,405,406").split(",")]
+
+
+@pytest.fixture(params=SEEDS, ids=lambda seed: f"seed{seed}")
+def pair(node, request):
+    rng = random.Random(request.param)
     remote = QdrantClient(url=node.url, timeout=30, check_compatibility=False)
     local = QdrantClient(":memory:")
     # A fifth of the ids are UUIDs (they sort after the numbers, and hash differently for `slice`).
