@@ -119,8 +119,8 @@ func withServer(bodyLimit: Int = 1 << 20, _ body: (HTTPTestClient) async throws 
             let text = try await client.send("GET", "/metrics").body
             #expect(text.contains(#"app_info{name="quiver",version="1.19.0"} 1"#))
             #expect(text.contains("collections_total 1"))
-            #expect(text.contains(#"rest_responses_total{method="GET",endpoint="/collections/{name}",status="404"} 1"#))
-            #expect(text.contains(#"rest_responses_total{method="PUT",endpoint="/collections/{name}",status="200"} 1"#))
+            #expect(text.contains(#"rest_responses_total{method="GET",endpoint="/collections/{collection_name}",status="404"} 1"#))
+            #expect(text.contains(#"rest_responses_total{method="PUT",endpoint="/collections/{collection_name}",status="200"} 1"#))
             #expect(text.contains("rest_responses_duration_seconds_bucket"))
         }
     }
