@@ -207,3 +207,85 @@ def test_damaged_files_stop_start_up_with_a_message(make_node):
     proc = other.spawn()
     assert proc.wait(timeout=60) != 0
     assert "config.json" in other.log() and "damaged" in other.log()
+
+
+def test_small_promises_of_the_feature_table(node):
+    def error(r):
+        return r.json()["status"]["error"]
+
+    node.put("/collections/s", json={"vectors": {"size": 2, "distance": "Dot"}})
+    points = [{"id": i, "vector": [1, 0], "payload": {"kw": f"k{i % 3}", "flag": i % 2 == 0, "n": i, "txt": "a b",
+                                                      "u": str(uuid.UUID(int=i % 2 + 1)), "geo": {"lon": 1, "lat": 1}}}
+              for i in range(1, 7)]
+    assert node.put("/collections/s/points?wait=true", json={"points": points}).status_code == 200
+    for field, schema in [("kw", "keyword"), ("flag", "bool"), ("u", "uuid"), ("geo", "geo"), ("txt", "text"),
+                          ("n", {"type": "integer", "lookup": True, "range": False, "is_principal": True, "on_disk": True})]:
+        r = node.put("/collections/s/index?wait=true", json={"field_name": field, "field_schema": schema})
+        assert r.status_code == 200, (field, r.text)
+    r = node.put("/collections/s/index?wait=true", json={"field_name": "t2", "field_schema": {"type": "keyword", "is_tenant": True,
+                                                                                             "on_disk": True}})
+    assert r.status_code == 200, r.text
+
+    # Ties go to the smaller id (every point has the same vector).
+    hits = node.post("/collections/s/points/query", json={"query": [1, 0], "limit": 4}).json()["result"]["points"]
+    assert [h["id"] for h in hits] == [1, 2, 3, 4]
+    # A ring that is not closed, and conditions an index cannot serve, are 400s naming the field.
+    ring = {"exterior": {"points": [{"lon": 0, "lat": 0}, {"lon": 1, "lat": 0}, {"lon": 1, "lat": 1}, {"lon": 0, "lat": 1}]}}
+    r = node.post("/collections/s/points/scroll", json={"filter": {"must": [{"key": "geo", "geo_polygon": ring}]}})
+    assert r.status_code == 400 and "geo_polygon" in error(r), r.text
+    for field in ["kw", "flag", "u", "geo", "txt"]:
+        r = node.post("/collections/s/points/count", json={"filter": {"must": [{"key": field, "range": {"gt": 1}}]}})
+        assert r.status_code == 400 and field in error(r), (field, r.text)
+    r = node.post("/collections/s/points/count", json={"filter": {"must": [{"key": "kw", "geo_radius": {
+        "center": {"lon": 0, "lat": 0}, "radius": 10}}]}})
+    assert r.status_code == 400 and "kw" in error(r), r.text
+    # order_by needs a range-capable index; facets count bool and uuid values exactly.
+    r = node.post("/collections/s/points/scroll", json={"order_by": "n"})
+    assert r.status_code == 400 and "n" in error(r), r.text
+    facet = node.post("/collections/s/facet", json={"key": "flag"}).json()["result"]["hits"]
+    assert sorted((h["value"], h["count"]) for h in facet) == [(False, 3), (True, 3)]
+    facet = node.post("/collections/s/facet", json={"key": "u"}).json()["result"]["hits"]
+    assert sorted(h["count"] for h in facet) == [3, 3]
+    # Stopword and stemmer languages other than English are refused naming the language.
+    r = node.put("/collections/s/index", json={"field_name": "x", "field_schema": {"type": "text", "stopwords": "german"}})
+    assert r.status_code in (400, 422) and "german" in error(r), r.text
+    r = node.put("/collections/s/index", json={"field_name": "x", "field_schema": {
+        "type": "text", "stemmer": {"type": "snowball", "language": "french"}}})
+    assert r.status_code in (400, 422) and "french" in error(r), r.text
+
+    # Consistency and ordering parameters are accepted; indexed_only and acorn too.
+    for ordering in ["weak", "medium", "strong"]:
+        r = node.put(f"/collections/s/points?wait=true&ordering={ordering}", json={"points": points[:1]})
+        assert r.status_code == 200, r.text
+    for consistency in ["all", "majority", "quorum", "2"]:
+        r = node.post(f"/collections/s/points/count?consistency={consistency}", json={})
+        assert r.status_code == 200 and r.json()["result"]["count"] == 6, r.text
+    r = node.post("/collections/s/points/query", json={"query": [1, 0], "params": {"indexed_only": True, "acorn": {"enable": True}}})
+    assert r.status_code == 200, r.text
+
+    # Query kinds and vector kinds that do not exist yet are clear 400s.
+    for query in [{"discover": {"target": [1, 0], "context": []}}, {"context": []}, {"fusion": "rrf"},
+                  {"formula": {"sum": ["$score"]}}, {"sample": "random"}]:
+        r = node.post("/collections/s/points/query", json={"query": query})
+        assert r.status_code == 400, (query, r.text)
+    r = node.post("/collections/s/points/query", json={"prefetch": [{"query": [1, 0]}], "query": [1, 0]})
+    assert r.status_code == 400 and "prefetch" in error(r), r.text
+    r = node.put("/collections/s/points", json={"points": [{"id": 9, "vector": {"sp": {"indices": [1], "values": [0.5]}}}]})
+    assert r.status_code == 400, r.text
+    r = node.put("/collections/s/points", json={"points": [{"id": 9, "vector": [[1, 0], [0, 1]]}]})
+    assert r.status_code == 400, r.text
+    assert node.post("/collections/s/points/count", json={}).json()["result"]["count"] == 6
+
+    # Every point, search and index endpoint accepts an alias.
+    node.post("/collections/aliases", json={"actions": [{"create_alias": {"collection_name": "s", "alias_name": "sa"}}]})
+    assert node.put("/collections/sa/points?wait=true", json={"points": [{"id": 50, "vector": [0, 1]}]}).status_code == 200
+    assert node.get("/collections/sa/points/50").json()["result"]["id"] == 50
+    assert node.post("/collections/sa/points/search", json={"vector": [0, 1], "limit": 1}).json()["result"][0]["id"] == 50
+    assert node.put("/collections/sa/index?wait=true", json={"field_name": "z", "field_schema": "keyword"}).status_code == 200
+    assert "z" in node.get("/collections/s").json()["result"]["payload_schema"]
+    assert node.post("/collections/sa/points/delete?wait=true", json={"points": [50]}).status_code == 200
+
+    # Failures (5xx) are counted apart from other responses; client errors are not failures.
+    metrics = node.get("/metrics").text
+    line = 'rest_responses_fail_total{method="POST",endpoint="/collections/{collection_name}/points/count",status="400"} 0'
+    assert line in metrics

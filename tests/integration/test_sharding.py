@@ -305,3 +305,34 @@ def test_custom_sharding_on_a_single_node_survives_restart(node, openapi):
     node.restart()
     assert node.get("/collections/t/shards").json()["result"] == {"shard_keys": [{"key": "b"}]}
     assert node.post("/collections/t/points/count", json={}).json()["result"]["count"] == 10
+
+
+def test_reads_fall_back_to_another_replica_while_a_peer_is_down(three):
+    # Every shard has two replicas on distinct peers, so with one peer killed each shard still has
+    # a live replica: reads through the survivors answer in full. Writes need every replica.
+    peers = three
+    r = peers[0].put("/collections/rep", json={"vectors": {"size": DIM, "distance": "Dot"}, "shard_number": 3,
+                                               "replication_factor": 2})
+    assert r.status_code == 200, r.text
+    points = make_points(600, seed=11)
+    upsert(peers[0], "rep", points)
+    query = {"query": points[42]["vector"], "limit": 5, "params": {"exact": True}}
+    expected = [x["id"] for x in peers[0].post("/collections/rep/points/query", json=query).json()["result"]["points"]]
+    for p in peers:
+        wait_for(lambda: p.post("/collections/rep/points/count", json={}).json()["result"]["count"] == 600,
+                 message="every replica applied the writes")
+
+    peers[2].kill()
+    for p in peers[:2]:
+        assert p.post("/collections/rep/points/count", json={}).json()["result"]["count"] == 600
+        assert sorted(scroll_all(p, "rep")) == list(range(600))
+        got = [x["id"] for x in p.post("/collections/rep/points/query", json=query).json()["result"]["points"]]
+        assert got == expected
+        # A write that reaches a shard with a replica on the dead peer is refused, not half-applied silently.
+        r = p.put("/collections/rep/points?wait=true", json={"points": make_points(30, seed=12)}, timeout=60)
+        assert r.status_code == 503, r.text
+        assert "unavailable" in r.json()["status"]["error"].lower() or "peer" in r.json()["status"]["error"], r.text
+
+    peers[2].start()
+    wait_for(lambda: peers[2].post("/collections/rep/points/count", json={}).json()["result"]["count"] >= 600,
+             timeout=60, message="the restarted peer answers")
