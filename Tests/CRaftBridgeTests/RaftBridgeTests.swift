@@ -9,10 +9,7 @@ import Testing
     @Test func singleNodeCommitsEntriesOfEveryPaddingLengthInOrder() async throws {
         let cluster = Cluster()
         defer { cluster.destroyAll() }
-        let node = try cluster.create(1)
-        #expect(try cluster.bootstrap(node) == 0)
-        try cluster.start(node)
-        try await cluster.waitUntil { cluster.status(node).state == Int32(QR_LEADER) }
+        let node = try await cluster.foundedLeader(1)
 
         // Lengths around the 8-byte padding the framing adds, and an empty entry.
         let entries: [[UInt8]] = [0, 1, 3, 4, 7, 8, 9, 15, 16, 17, 1000].map { n in (0..<n).map { UInt8(($0 * 31 + n) & 0xFF) } }
@@ -34,10 +31,7 @@ import Testing
     @Test func stateSurvivesARestartAndCannotBeBootstrappedTwice() async throws {
         let cluster = Cluster()
         defer { cluster.destroyAll() }
-        var node = try cluster.create(1)
-        #expect(try cluster.bootstrap(node) == 0)
-        try cluster.start(node)
-        try await cluster.waitUntil { cluster.status(node).state == Int32(QR_LEADER) }
+        var node = try await cluster.foundedLeader(1)
         let entry: [UInt8] = Array("kept".utf8)
         entry.withUnsafeBytes { qr_propose(node, 1, $0.baseAddress, $0.count) }
         try await cluster.waitUntil { cluster.recorder(1).completions.count == 1 }
@@ -172,6 +166,16 @@ final class Cluster: @unchecked Sendable {
             throw BridgeFailure("qr_create: \(String(cString: error))")
         }
         lock.withLock { nodes[id] = node }
+        return node
+    }
+
+    /// A new node that founds a cluster of its own and has become its leader.
+    func foundedLeader(_ id: UInt64) async throws -> OpaquePointer {
+        let node = try create(id)
+        let rv = try bootstrap(node)
+        guard rv == 0 else { throw BridgeFailure("qr_bootstrap \(rv)") }
+        try start(node)
+        try await waitUntil { self.status(node).state == Int32(QR_LEADER) }
         return node
     }
 
