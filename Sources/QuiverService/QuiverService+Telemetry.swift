@@ -37,7 +37,7 @@ extension QuiverService {
                     let params = (try? JSONValueEncoder().encode(info.config.params)) ?? .null
                     let status = (try? JSONValueEncoder().encode(info.optimizerStatus)) ?? "ok"
                     var vectors = 0
-                    for replica in await collection.telemetry().shards {
+                    for replica in await collection.telemetry(payloadSizes: false).shards {
                         for segment in replica.local?.figures.segments ?? [] { vectors += segment.vectors.values.reduce(0, +) }
                     }
                     entries.append(["vectors": .int(Int64(vectors)), "optimizers_status": status, "params": params])

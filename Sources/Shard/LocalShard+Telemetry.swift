@@ -5,7 +5,7 @@ import WAL
 
 /// What one segment holds, for `GET /telemetry` at the most detailed level. Sizes are estimates
 /// from the stored element counts, as Qdrant's are.
-public struct SegmentTelemetry: Sendable, Equatable {
+public struct SegmentTelemetry: Sendable {
     public let uuid: String
     public let isAppendable: Bool
     /// Live points, and offsets deleted but not yet dropped by the optimizer.
@@ -25,11 +25,6 @@ public struct SegmentTelemetry: Sendable, Equatable {
     /// Vectors and payloads read through a memory map rather than held in memory.
     public let mappedVectors: Set<String>
     public let mappedPayloads: Bool
-
-    public static func == (a: SegmentTelemetry, b: SegmentTelemetry) -> Bool {
-        a.uuid == b.uuid && a.points == b.points && a.deletedPoints == b.deletedPoints && a.vectors == b.vectors
-            && a.indexedVectors == b.indexedVectors && a.vectorBytes == b.vectorBytes && a.payloadBytes == b.payloadBytes
-    }
 }
 
 /// A shard's figures for `GET /telemetry`.
@@ -44,19 +39,20 @@ public struct ShardTelemetry: Sendable {
 }
 
 extension LocalShard {
-    public func telemetry() -> ShardTelemetry {
-        ShardTelemetry(segments: segments.entries.map(Self.telemetry), totalOptimizedPoints: optimizedPoints,
+    /// With `payloadSizes` false, `payloadBytes` is 0 and payloads are not read.
+    public func telemetry(payloadSizes: Bool = true) -> ShardTelemetry {
+        ShardTelemetry(segments: segments.entries.map { Self.telemetry($0, payloadSizes: payloadSizes) }, totalOptimizedPoints: optimizedPoints,
                        optimizations: optimizationTimes, lastOperation: wal.lastSequence)
     }
 
-    static func telemetry(_ entry: SegmentEntry) -> SegmentTelemetry {
+    static func telemetry(_ entry: SegmentEntry, payloadSizes: Bool) -> SegmentTelemetry {
         let data = entry.data
         var vectors: [String: Int] = [:]
         var payloadBytes = 0
         for name in data.dimensions.keys { vectors[name] = 0 }
         for offset in 0..<data.totalCount where data.isLive(at: offset) {
             for name in data.dimensions.keys where data.hasVector(name, at: offset) { vectors[name]! += 1 }
-            payloadBytes += data.payloadBytes(at: offset)?.count ?? 0
+            if payloadSizes { payloadBytes += data.payloadBytes(at: offset)?.count ?? 0 }
         }
         var vectorBytes = 0
         var mappedVectorBytes = 0

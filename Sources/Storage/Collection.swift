@@ -265,15 +265,16 @@ public actor Collection {
 
     // MARK: Telemetry
 
-    /// Every shard of the layout in id order, with this peer's replica's figures where it holds one.
-    public func telemetry() async -> CollectionTelemetry {
+    /// Every shard of the layout in id order, with this peer's replica's figures where it holds one
+    /// (payload sizes only with `payloadSizes`: they read every payload).
+    public func telemetry(payloadSizes: Bool = true) async -> CollectionTelemetry {
         let thresholds = thresholds
         var replicas: [CollectionTelemetry.Replica] = []
         for info in layout {
             var local: CollectionTelemetry.Local?
             if let shard = shards[info.id] {
                 let state = await OptimizerState(shard, thresholds)
-                local = .init(figures: await shard.telemetry(), status: state.status, optimizerError: state.failure)
+                local = .init(figures: await shard.telemetry(payloadSizes: payloadSizes), status: state.status, optimizerError: state.failure)
             }
             replicas.append(.init(info: info, local: local))
         }
