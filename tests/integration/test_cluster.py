@@ -399,3 +399,14 @@ def test_leader_loss_after_recover_elects_a_new_leader_every_round(make_node):
     for peer in cluster.alive():
         wait_for(lambda: collections(peer) == expected, message="every collection on every peer")
     print("elections after /cluster/recover (s):", " ".join(f"{t:.2f}" for t in elections))
+
+
+def test_uri_and_bootstrap_can_come_from_the_environment(make_node):
+    cluster = Cluster(make_node)
+    first_port, second_port = free_port(), free_port()
+    first_uri, second_uri = f"http://127.0.0.1:{first_port}", f"http://127.0.0.1:{second_port}"
+    first = make_node(env={**cluster.env(first_port), "QDRANT_URI": first_uri}, subdir="env1")
+    second = make_node(env={**cluster.env(second_port), "QDRANT_URI": second_uri, "QDRANT_BOOTSTRAP": first_uri}, subdir="env2")
+    for peer in (first, second):
+        wait_for(lambda: {p["uri"] for p in Cluster.info(peer)["peers"].values()} == {first_uri, second_uri},
+                 timeout=60, message="both peers known by the URIs from the environment")

@@ -123,6 +123,12 @@ def test_cluster_flags_are_accepted_and_ignored_in_single_node_mode(make_node):
     assert node.get("/").status_code == 200
 
 
+def test_disable_telemetry_is_accepted_and_the_endpoint_still_answers(make_node):
+    node = make_node(args=["--disable-telemetry"])
+    r = node.get("/telemetry")
+    assert r.status_code == 200 and r.json()["result"]["collections"] == {"number_of_collections": 0}
+
+
 def test_help_lists_the_flags():
     from conftest import BINARY
     out = subprocess.run([str(BINARY), "--help"], capture_output=True, text=True, timeout=15).stdout

@@ -210,6 +210,15 @@ def test_default_shard_number_is_one_per_peer(three):
     assert total == 600
 
 
+def test_shard_number_per_node_sets_the_default_shard_number(make_node):
+    peers = Cluster(make_node, extra_env={"QDRANT__STORAGE__COLLECTION__SHARD_NUMBER_PER_NODE": "2"}).start(3)
+    assert peers[0].put("/collections/d", json={"vectors": {"size": 4, "distance": "Dot"}}).status_code == 200
+    assert peers[1].get("/collections/d").json()["result"]["config"]["params"]["shard_number"] == 6
+    for p in peers:
+        wait_for(lambda: len(p.get("/collections/d/cluster").json()["result"]["local_shards"]) == 2,
+                 message="two shards on every peer")
+
+
 def test_custom_sharding_routes_by_key_and_drops_a_key_with_its_data(three, openapi):
     peers = three
     ids = [peer_id(p) for p in peers]

@@ -50,6 +50,9 @@ def test_query_limit_and_timeout(node):
     refused(node.put("/collections/s/points?wait=true&timeout=4", json={"points": [{"id": 1, "vector": [1, 0, 0, 0]}]}),
             help_limit(4, 3, "timeout"))
     ok(node.post("/collections/s/points/count?timeout=3", json={}))
+    refused(node.put("/collections/s/index?wait=true&timeout=9", json={"field_name": "n", "field_schema": "integer"}),
+            help_limit(9, 3, "timeout"))
+    ok(node.put("/collections/s/index?wait=true&timeout=2", json={"field_name": "n", "field_schema": "integer"}))
 
 
 def test_unindexed_filters(node):
