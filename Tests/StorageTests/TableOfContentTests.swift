@@ -3,7 +3,7 @@ import Foundation
 import Logging
 import QuiverJSON
 import QuiverModel
-import Storage
+@testable import Storage
 import QuiverTesting
 import Testing
 
@@ -187,6 +187,24 @@ final class TempStorage {
         var counts = [Int](repeating: 0, count: 6)
         for i in 0..<60_000 { counts[PointRouting.shardIndex(of: .number(UInt64(i)), shardCount: 6)] += 1 }
         #expect(counts.allSatisfy { abs($0 - 10_000) < 500 })
+    }
+}
+
+@Suite struct OptimizerDefaultTests {
+    /// Qdrant's defaults: 10,000 KB indexing threshold, 256,000 KB per indexing thread as the
+    /// largest segment, one segment per two CPUs (2 to 8); 0 turns indexing off.
+    @Test func thresholdsFollowQdrantsDefaults() async throws {
+        let storage = TempStorage()
+        let toc = try await storage.open()
+        try await toc.createCollection("d", request(#"{"vectors":{"size":4,"distance":"Dot"},"hnsw_config":{"max_indexing_threads":3}}"#))
+        try await toc.createCollection("z", request(#"{"vectors":{"size":4,"distance":"Dot"},"optimizers_config":{"indexing_threshold":0,"default_segment_number":5,"max_segment_size":7}}"#))
+        let cpus = ProcessInfo.processInfo.activeProcessorCount
+        let defaults = await try toc.collection("d").thresholds
+        #expect(defaults.indexingThresholdBytes == 10_000 * 1024)
+        #expect(defaults.maxSegmentBytes == 3 * 256_000 * 1024)
+        #expect(defaults.segmentNumber == min(max(cpus / 2, 2), 8) && (2...8).contains(defaults.segmentNumber))
+        let set = await try toc.collection("z").thresholds
+        #expect(set.indexingThresholdBytes == Int.max && set.segmentNumber == 5 && set.maxSegmentBytes == 7 * 1024)
     }
 }
 
