@@ -199,11 +199,11 @@ final class TempStorage {
         try await toc.createCollection("d", request(#"{"vectors":{"size":4,"distance":"Dot"},"hnsw_config":{"max_indexing_threads":3}}"#))
         try await toc.createCollection("z", request(#"{"vectors":{"size":4,"distance":"Dot"},"optimizers_config":{"indexing_threshold":0,"default_segment_number":5,"max_segment_size":7}}"#))
         let cpus = ProcessInfo.processInfo.activeProcessorCount
-        let defaults = await try toc.collection("d").thresholds
+        let defaults = try await toc.collection("d").thresholds
         #expect(defaults.indexingThresholdBytes == 10_000 * 1024)
         #expect(defaults.maxSegmentBytes == 3 * 256_000 * 1024)
         #expect(defaults.segmentNumber == min(max(cpus / 2, 2), 8) && (2...8).contains(defaults.segmentNumber))
-        let set = await try toc.collection("z").thresholds
+        let set = try await toc.collection("z").thresholds
         #expect(set.indexingThresholdBytes == Int.max && set.segmentNumber == 5 && set.maxSegmentBytes == 7 * 1024)
     }
 }
