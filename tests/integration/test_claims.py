@@ -4,6 +4,7 @@ forms (`nearest`, `order_by`, `lookup_from`), the `uuid` payload index, geo-poly
 storage modes without rewriting segments, the multilingual tokenizer, and damaged files at
 start-up."""
 
+import json
 import os
 import random
 import uuid
@@ -284,6 +285,12 @@ def test_small_promises_of_the_feature_table(node):
     assert node.put("/collections/sa/index?wait=true", json={"field_name": "z", "field_schema": "keyword"}).status_code == 200
     assert "z" in node.get("/collections/s").json()["result"]["payload_schema"]
     assert node.post("/collections/sa/points/delete?wait=true", json={"points": [50]}).status_code == 200
+
+    # The files the README names: where the shards are, the payload indexes, compact JSON payloads.
+    directory = node.workdir / "storage" / "collections" / "s"
+    layout = json.loads((directory / "shards.json").read_text())
+    assert [shard["id"] for shard in layout] == [0]
+    assert {"kw", "flag", "u", "geo", "txt", "n", "t2", "z"} <= set(json.loads((directory / "payload_index.json").read_text()))
 
     # Failures (5xx) are counted apart from other responses; client errors are not failures.
     metrics = node.get("/metrics").text
