@@ -96,8 +96,7 @@ extension QuiverService {
         return .object(entry)
     }
 
-    /// `ReplicaSetTelemetry` for one shard. Every replica is `Active`: replica states are not
-    /// tracked yet.
+    /// `ReplicaSetTelemetry` for one shard.
     static func replicaTelemetry(_ replica: CollectionTelemetry.Replica, peerID: UInt64, config: CollectionConfig,
                                  schema: [String: PayloadFieldSchema], level: Int) -> JSONValue {
         let key: JSONValue = replica.info.key.flatMap { try? JSONValueEncoder().encode($0) } ?? .null
@@ -114,7 +113,7 @@ extension QuiverService {
             "key": key,
             "local": local,
             "remote": .array(remote),
-            "replicate_states": .object(JSONObject(holders.map { ("\($0)", "Active") })),
+            "replicate_states": .object(JSONObject(holders.map { ("\($0)", .string(replica.info.state(of: $0).rawValue)) })),
             "partial_snapshot": ["ongoing_create_snapshot_requests": 0, "is_recovering": false, "recovery_timestamp": 0],
         ]
     }

@@ -20,6 +20,8 @@ public enum MetadataOperation: Codable, Sendable, Equatable {
     case setMetadataKey(key: String, value: JSONValue)
     /// `--reinit`: the cluster is re-founded with this peer's state.
     case replaceState(ClusterMetadata)
+    /// A replica's new state; with `from`, only if the replica is in that state now.
+    case setReplicaState(collection: String, shard: UInt32, peer: UInt64, state: ReplicaState, from: ReplicaState?)
 }
 
 /// The replicated catalogue: what every peer's ``TableOfContent`` converges to.
@@ -119,6 +121,22 @@ public struct ClusterMetadata: Codable, Sendable, Equatable {
             return .success(true)
         case .setMetadataKey(let key, let value):
             keys[key] = value.isNull ? nil : value
+            return .success(true)
+        case .setReplicaState(let name, let shardID, let peer, let state, let from):
+            guard var layout = shards[name], collections[name] != nil else { return .failure(.collectionNotFound(name)) }
+            guard let position = layout.firstIndex(where: { $0.id == shardID }), layout[position].peers.contains(peer) else {
+                return .failure(.badInput("Replica \(peer) of shard \(shardID) of collection `\(name)` does not exist"))
+            }
+            let current = layout[position].state(of: peer)
+            if let from, from != current {
+                return .failure(.badInput("Replica \(peer) of shard \(shardID) has state \(current.rawValue), but expected \(from.rawValue)"))
+            }
+            let othersActive = layout[position].peers.contains { $0 != peer && layout[position].state(of: $0).isActive }
+            if current.isActive && !state.isActive && !othersActive {
+                return .failure(.badInput("Cannot deactivate the last active replica \(peer) of shard \(shardID)"))
+            }
+            layout[position].setState(state, of: peer)
+            shards[name] = layout
             return .success(true)
         case .replaceState(let state):
             let index = appliedIndex

@@ -61,7 +61,11 @@ extension Collection {
         }
         var byPeer: [UInt64: [UInt32: UpdateOperation]] = [:]
         for shard in layout where perShard[shard.id] != nil {
-            for peer in shard.peers { byPeer[isLocal(peer) ? peerID : peer, default: [:]][shard.id] = perShard[shard.id] }
+            let targets = shard.replicaSet(thisPeer: peerID).updateTargets
+            guard !targets.isEmpty else {
+                throw .serviceError("The replica set for shard \(shard.id) on peer \(peerID) has no active replica")
+            }
+            for peer in targets { byPeer[isLocal(peer) ? peerID : peer, default: [:]][shard.id] = perShard[shard.id] }
         }
         let filter = update.filter, condition = update.condition
         if let condition { _ = try prepare(condition.filter) }
@@ -117,6 +121,10 @@ extension Collection {
         var targets: [(UInt32, LocalShard, UpdateOperation)] = []
         for id in operations.keys.sorted() {
             guard let shard = shards[id] else { throw .notFound("Shard \(id) of collection `\(name)` is not on peer \(peerID)") }
+            // A replica that takes no updates in its state (as this peer knows it) refuses them.
+            if network != nil, let info = layout.first(where: { $0.id == id }), !info.state(of: peerID).accepts(forced: false) {
+                throw .serviceError("No target shard \(id) found for update")
+            }
             targets.append((id, shard, operations[id]!))
         }
         let prepared = try prepare(filter)
@@ -172,7 +180,7 @@ extension Collection {
                 case .failure(.unavailable(let message)) where !isLocal(peer):
                     failed.insert(peer)
                     let retry = layout.filter { shardIDs.contains($0.id) }
-                    if retry.contains(where: { $0.peers.allSatisfy(failed.contains) }) {
+                    if retry.contains(where: { shard in shard.peers.allSatisfy { failed.contains($0) || !shard.state(of: $0).isReadable } }) {
                         throw .unavailable("no replica of shards \(shardIDs) of collection `\(name)` answered: \(message)")
                     }
                     pending += retry
@@ -189,16 +197,23 @@ extension Collection {
         var plan: [UInt64: [UInt32]] = [:]
         var remaining: [ShardInfo] = []
         for shard in shards {
-            if shard.peers.contains(where: isLocal) { plan[peerID, default: []].append(shard.id) } else { remaining.append(shard) }
+            if shard.peers.contains(where: { isLocal($0) && shard.state(of: $0).isReadable }) {
+                plan[peerID, default: []].append(shard.id)
+            } else {
+                remaining.append(shard)
+            }
         }
         while !remaining.isEmpty {
             var cover: [UInt64: Int] = [:]
-            for shard in remaining { for peer in shard.peers where !failed.contains(peer) { cover[peer, default: 0] += 1 } }
+            for shard in remaining {
+                for peer in shard.peers where !failed.contains(peer) && shard.state(of: peer).isReadable { cover[peer, default: 0] += 1 }
+            }
             guard let best = cover.max(by: { ($0.value, $1.key) < ($1.value, $0.key) })?.key else {
                 throw .unavailable("no replica of shard \(remaining[0].id) of collection `\(name)` is reachable")
             }
-            plan[best, default: []] += remaining.filter { $0.peers.contains(best) }.map(\.id)
-            remaining.removeAll { $0.peers.contains(best) }
+            let covered = remaining.filter { $0.peers.contains(best) && $0.state(of: best).isReadable }
+            plan[best, default: []] += covered.map(\.id)
+            remaining.removeAll { covered.map(\.id).contains($0.id) }
         }
         return plan
     }
@@ -359,9 +374,9 @@ extension Collection {
         for shard in layout {
             for peer in shard.peers {
                 if isLocal(peer), let held = shards[shard.id] {
-                    local.append(.init(shardID: shard.id, shardKey: shard.key, pointsCount: await held.pointCount, state: .active))
+                    local.append(.init(shardID: shard.id, shardKey: shard.key, pointsCount: await held.pointCount, state: shard.state(of: peer)))
                 } else if !isLocal(peer) {
-                    remote.append(.init(shardID: shard.id, shardKey: shard.key, peerID: peer, state: .active))
+                    remote.append(.init(shardID: shard.id, shardKey: shard.key, peerID: peer, state: shard.state(of: peer)))
                 }
             }
         }

@@ -2,17 +2,56 @@ public import QuiverJSON
 public import QuiverModel
 public import Shard
 
-/// One shard of a collection: its id, its shard key (custom sharding) and the peers holding its
-/// replicas. Part of the replicated catalogue; every replica is `Active` until replica sets exist.
+/// One shard of a collection: its id, its shard key (custom sharding), the peers holding its
+/// replicas and their states. Part of the replicated catalogue: states change only through
+/// consensus. A replica without a recorded state is `Active` (so catalogues written before states
+/// existed read as they behaved).
 public struct ShardInfo: Codable, Sendable, Equatable {
     public var id: UInt32
     public var key: ShardKey?
     public var peers: [UInt64]
+    /// Replicas whose state is not `Active`.
+    public private(set) var states: [UInt64: ReplicaState] = [:]
 
-    public init(id: UInt32, key: ShardKey? = nil, peers: [UInt64]) {
+    public init(id: UInt32, key: ShardKey? = nil, peers: [UInt64], states: [UInt64: ReplicaState] = [:]) {
         self.id = id
         self.key = key
         self.peers = peers
+        for (peer, state) in states { setState(state, of: peer) }
+    }
+
+    public func state(of peer: UInt64) -> ReplicaState { states[peer] ?? .active }
+
+    public mutating func setState(_ state: ReplicaState, of peer: UInt64) {
+        states[peer] = state == .active ? nil : state
+    }
+
+    /// The replica-set rules over this shard's replicas, seen from `peer`.
+    public func replicaSet(thisPeer peer: UInt64) -> ShardReplicaSet {
+        ShardReplicaSet(shardID: id, thisPeer: peer, states: Dictionary(uniqueKeysWithValues: peers.map { ($0, state(of: $0)) }))
+    }
+
+    enum CodingKeys: String, CodingKey { case id, key, peers, states }
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        id = try c.decode(UInt32.self, forKey: .id)
+        key = try c.decodeIfPresent(ShardKey.self, forKey: .key)
+        peers = try c.decode([UInt64].self, forKey: .peers)
+        for (peer, state) in try c.decodeIfPresent([String: ReplicaState].self, forKey: .states) ?? [:] {
+            guard let id = UInt64(peer) else {
+                throw JSONDecodingError(path: "states", message: "`\(peer)` is not a peer id")
+            }
+            setState(state, of: id)
+        }
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(id, forKey: .id)
+        try c.encodeIfPresent(key, forKey: .key)
+        try c.encode(peers, forKey: .peers)
+        if !states.isEmpty { try c.encode(SortedMap(Dictionary(uniqueKeysWithValues: states.map { ("\($0.key)", $0.value) })), forKey: .states) }
     }
 }
 

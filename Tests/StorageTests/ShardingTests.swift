@@ -89,6 +89,12 @@ final class InProcessNetwork: ShardNetwork, @unchecked Sendable {
 
     /// Two peers holding three shards each of a six-shard collection, with replicas of shard 0 on both.
     func twoPeers() async throws -> (TableOfContent, TableOfContent, InProcessNetwork, [TempStorage]) {
+        let (first, second, network, storages, _) = try await twoPeersWithCatalogue()
+        return (first, second, network, storages)
+    }
+
+    /// Two peers holding collection `c` (6 shards, shard 0 on both), and the catalogue they follow.
+    func twoPeersWithCatalogue() async throws -> (TableOfContent, TableOfContent, InProcessNetwork, [TempStorage], ClusterMetadata) {
         let network = InProcessNetwork()
         let storages = [TempStorage(), TempStorage()]
         var tocs: [TableOfContent] = []
@@ -105,7 +111,7 @@ final class InProcessNetwork: ShardNetwork, @unchecked Sendable {
         var state = ClusterMetadata()
         _ = state.apply(.createCollection(name: "c", config: config, shards: layout))
         for toc in tocs { try await toc.reconcile(with: state) }
-        return (tocs[0], tocs[1], network, storages)
+        return (tocs[0], tocs[1], network, storages, state)
     }
 
     @Test func requestsReachEveryShardWithOneCallPerPeer() async throws {

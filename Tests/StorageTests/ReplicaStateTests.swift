@@ -1,0 +1,81 @@
+import QuiverJSON
+import QuiverModel
+import Storage
+import Testing
+
+/// Replica states in the catalogue: changed only by a consensus operation with Qdrant's checks,
+/// kept across encoding, and obeyed by routing (a replica that takes no updates gets none, one
+/// that serves no reads is not asked).
+@Suite struct ReplicaStateTests {
+    func catalogue() throws -> ClusterMetadata {
+        var state = ClusterMetadata()
+        let config = try request(#"{"vectors":{"size":2,"distance":"Dot"}}"#).effectiveConfig(defaults: CollectionDefaults())
+        _ = state.apply(.createCollection(name: "c", config: config, shards: [ShardInfo(id: 0, peers: [1, 2]), ShardInfo(id: 1, peers: [2])]))
+        return state
+    }
+
+    @Test func stateChangesAreCheckedAsQdrantChecksThem() throws {
+        var state = try catalogue()
+        #expect(state.shards["c"]![0].state(of: 2) == .active)
+        #expect(state.apply(.setReplicaState(collection: "c", shard: 0, peer: 2, state: .dead, from: .active)) == .success(true))
+        #expect(state.shards["c"]![0].state(of: 2) == .dead)
+        #expect(state.apply(.setReplicaState(collection: "c", shard: 0, peer: 2, state: .active, from: .partial))
+                == .failure(.badInput("Replica 2 of shard 0 has state Dead, but expected Partial")))
+        // The last active replica cannot be deactivated; another state change of it is fine.
+        #expect(state.apply(.setReplicaState(collection: "c", shard: 0, peer: 1, state: .dead, from: nil))
+                == .failure(.badInput("Cannot deactivate the last active replica 1 of shard 0")))
+        #expect(state.apply(.setReplicaState(collection: "c", shard: 1, peer: 2, state: .partial, from: nil))
+                == .failure(.badInput("Cannot deactivate the last active replica 2 of shard 1")))
+        #expect(state.apply(.setReplicaState(collection: "c", shard: 0, peer: 3, state: .dead, from: nil))
+                == .failure(.badInput("Replica 3 of shard 0 of collection `c` does not exist")))
+        #expect(state.apply(.setReplicaState(collection: "nope", shard: 0, peer: 1, state: .dead, from: nil)) == .failure(.notFound("Collection `nope` doesn't exist!")))
+        #expect(state.apply(.setReplicaState(collection: "c", shard: 0, peer: 2, state: .active, from: .dead)) == .success(true))
+        #expect(state.shards["c"]![0] == ShardInfo(id: 0, peers: [1, 2]))
+    }
+
+    @Test func statesSurviveEncodingAndOldCataloguesReadAsActive() throws {
+        let info = ShardInfo(id: 3, peers: [1, 2, 3], states: [2: .dead, 3: .listener, 1: .active])
+        let bytes = try JSONValueEncoder().encodeBytes(info)
+        #expect(String(decoding: bytes, as: UTF8.self) == #"{"id":3,"peers":[1,2,3],"states":{"2":"Dead","3":"Listener"}}"#)
+        #expect(try JSONValueDecoder().decode(ShardInfo.self, from: bytes) == info)
+        let old = try JSONValueDecoder().decode(ShardInfo.self, from: Array(#"{"id":0,"peers":[4]}"#.utf8))
+        #expect(old.state(of: 4) == .active && old == ShardInfo(id: 0, peers: [4]))
+        let operation = MetadataOperation.setReplicaState(collection: "c", shard: 0, peer: 2, state: .dead, from: .active)
+        #expect(try JSONValueDecoder().decode(MetadataOperation.self, from: JSONValueEncoder().encodeBytes(operation)) == operation)
+    }
+}
+
+extension ShardingTests {
+    @Test func aDeadReplicaGetsNoUpdatesAndServesNoReads() async throws {
+        let (first, second, network, storages, catalogue) = try await twoPeersWithCatalogue()
+        _ = storages
+        let one = try await first.collection("c")
+        let two = try await second.collection("c")
+        let onShardZero = (0..<2000).map { PointID.number(UInt64($0)) }.filter { PointRouting.shardIndex(of: $0, shardCount: 6) == 0 }
+        let points = onShardZero.prefix(20).map { PointStruct(id: $0, vectors: ["": [1, 1]]) }
+        _ = try await one.update(PointsUpdate(.upsert(Array(points.prefix(10)))), wait: true)
+
+        var state = catalogue
+        #expect(state.apply(.setReplicaState(collection: "c", shard: 0, peer: 2, state: .dead, from: .active)) == .success(true))
+        for toc in [first, second] { try await toc.reconcile(with: state) }
+        #expect(await two.clusterInfo().localShards.first { $0.shardID == 0 }?.state == .dead)
+        #expect(await one.clusterInfo().remoteShards.first { $0.shardID == 0 }?.state == .dead)
+
+        // Writes skip the dead replica; its own peer refuses a write sent to it directly.
+        network.resetCounts()
+        _ = try await one.update(PointsUpdate(.upsert(Array(points.suffix(10)))), wait: true)
+        #expect(network.updates[2] == nil)
+        await #expect(throws: StorageError.serviceError("No target shard 0 found for update")) {
+            _ = try await two.applyLocal([0: .upsert([points[0]])], filter: nil, wait: true)
+        }
+        guard case .count(let held) = try await two.runLocal(.count(filter: nil), shards: [0]) else {
+            Issue.record("expected a count")
+            return
+        }
+        #expect(held == 10)
+        // Reads through peer 2 take shard 0 from peer 1, which has all 20.
+        network.resetCounts()
+        #expect(try await two.retrieve(Array(onShardZero.prefix(20)), withPayload: .none, withVector: .none).count == 20)
+        #expect(network.reads[1] == 1)
+    }
+}
