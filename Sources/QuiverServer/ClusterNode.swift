@@ -104,6 +104,7 @@ final class ClusterNode: ClusterControl, @unchecked Sendable {
             network.connectRaft(peer: peer, address: address, fd: fd)
         }
         manager.attach(engine: engine, peers: network)
+        await toc.reportReplicaFailures(to: manager)
         network.resolveAddresses { [engine] peer in engine.status.member(peer)?.address }
         let service = PeerService(engine: engine, manager: manager, network: network, logger: Logger(label: "quiver.p2p"))
         let server = PeerServer(host: settings.service.host, port: settings.cluster.p2pPort, service: service)

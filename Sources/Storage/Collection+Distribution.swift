@@ -43,9 +43,12 @@ extension Collection {
 
     // MARK: Updates
 
-    /// Applies an update (by ids, or by filter on every shard in scope) to every replica of the
-    /// shards it touches: here directly, on other peers with one call each, all at once. The result's
-    /// operation id is the largest among the shards.
+    /// Applies an update (by ids, or by filter on every shard in scope) to the replicas of the
+    /// shards it touches that take updates: here directly, on other peers with one call each, all
+    /// at once. Each shard's replies are judged by its replica set (`write_consistency_factor`,
+    /// a source of truth among the replicas that applied it); replicas that failed are disabled
+    /// here and reported to consensus as `Dead`, and with `wait` the answer waits (at most 30 s)
+    /// until consensus has marked them. The result's operation id is the largest among the shards.
     public func update(_ update: PointsUpdate, wait: Bool) async throws(StorageError) -> UpdateResult {
         let groups = try scope(update.shardKey, write: true)
         let operation = try prepare(update.operation)
@@ -59,37 +62,131 @@ extension Collection {
                 for (index, part) in split { perShard[group[index].id] = part }
             }
         }
+        reportDisabledReplicasDue()
         var byPeer: [UInt64: [UInt32: UpdateOperation]] = [:]
+        var touched: [(shard: ShardInfo, targets: [UInt64])] = []
         for shard in layout where perShard[shard.id] != nil {
-            let targets = shard.replicaSet(thisPeer: peerID).updateTargets
+            let targets = replicaSet(shard).updateTargets
             guard !targets.isEmpty else {
                 throw .serviceError("The replica set for shard \(shard.id) on peer \(peerID) has no active replica")
             }
+            touched.append((shard, targets))
             for peer in targets { byPeer[isLocal(peer) ? peerID : peer, default: [:]][shard.id] = perShard[shard.id] }
         }
         let filter = update.filter, condition = update.condition
         if let condition { _ = try prepare(condition.filter) }
-        let outcomes = await withTaskGroup(of: Result<UInt64, StorageError>.self) { group in
+        let outcomes = await withTaskGroup(of: (UInt64, Result<UInt64, StorageError>).self) { group in
             for (peer, operations) in byPeer {
-                group.addTask { await self.send(operations, filter: filter, condition: condition, wait: wait, to: peer) }
+                group.addTask { (peer, await self.send(operations, filter: filter, condition: condition, wait: wait, to: peer)) }
             }
-            var all: [Result<UInt64, StorageError>] = []
-            for await outcome in group { all.append(outcome) }
+            var all: [UInt64: Result<UInt64, StorageError>] = [:]
+            for await (peer, outcome) in group { all[peer] = outcome }
             return all
         }
         var operationID: UInt64 = 0
         var failure: StorageError?
-        for outcome in outcomes {
-            switch outcome {
-            case .success(let id): operationID = max(operationID, id)
-            case .failure(let error):
+        var deactivations: [(shard: UInt32, peer: UInt64, error: StorageError)] = []
+        let onlyExisting = condition?.mode == .updateOnly
+        for (shard, targets) in touched {
+            let replies = targets.map { peer in (peer: peer, reply: Self.reply(outcomes[isLocal(peer) ? peerID : peer]!, wait: wait)) }
+            for case .success(let id) in targets.map({ outcomes[isLocal($0) ? peerID : $0]! }) { operationID = max(operationID, id) }
+            let decision = replicaSet(shard).judge(replies, writeConsistencyFactor: Int(config.params.writeConsistencyFactor),
+                                                    updateOnlyExisting: onlyExisting)
+            for peer in decision.disable where disableReplica(shard, peer) && decision.waitForDeactivation {
+                guard case .failed(let error, _, _, _) = replies.first(where: { $0.peer == peer })?.reply else { continue }
+                deactivations.append((shard.id, peer, error))
+            }
+            switch decision.outcome {
+            case .success, .retry: break
+            case .failed(let error):
                 // A missing point is the caller's problem and says most; report it first.
                 if case .notFound = error { failure = error } else if failure == nil { failure = error }
+            case .noSourceOfTruth(let error):
+                if failure == nil {
+                    failure = .serviceError("Failed to apply operation to at least one `Active` replica. Consistency of this update is not guaranteed. Please retry. \(error)")
+                }
             }
         }
         if let failure { throw failure }
+        if wait { try await awaitDeactivation(deactivations) }
         return UpdateResult(operationId: operationID, status: wait ? .completed : .acknowledged)
     }
+
+    /// A peer's answer to its part of an update, as one replica's reply.
+    static func reply(_ outcome: Result<UInt64, StorageError>, wait: Bool) -> ShardReplicaSet.Reply {
+        switch outcome {
+        case .success: return .applied(completed: wait)
+        case .failure(let error):
+            switch error {
+            case .notFound: return .failed(error, transient: false, missingPoint: true)
+            case .badInput, .badRequest, .alreadyExists, .standaloneMode: return .failed(error, transient: false)
+            case .unavailable, .serviceError: return .failed(error, transient: true)
+            }
+        }
+    }
+
+    // MARK: Replica sets
+
+    /// A replica this peer stopped sending updates to (Qdrant's locally disabled peer).
+    struct DisabledReplica: Sendable {
+        var from: ReplicaState?
+        var reported: ContinuousClock.Instant
+        /// Before the next report: 1 s, doubling up to 10 s.
+        var delay: Duration
+    }
+
+    /// `shard`'s replica set as this peer sees it: the catalogue's states and the replicas disabled here.
+    func replicaSet(_ shard: ShardInfo) -> ShardReplicaSet {
+        var set = shard.replicaSet(thisPeer: peerID)
+        for peer in (disabled[shard.id] ?? [:]).keys.sorted() { set.disableLocally(peer) }
+        return set
+    }
+
+    /// Disables `peer`'s replica of `shard` here and reports it to consensus; false when the rules
+    /// keep it (the last active replica).
+    func disableReplica(_ shard: ShardInfo, _ peer: UInt64) -> Bool {
+        var set = replicaSet(shard)
+        guard disabled[shard.id]?[peer] == nil, set.disableLocally(peer) else { return false }
+        let from = set.locallyDisabled[peer] ?? nil
+        disabled[shard.id, default: [:]][peer] = DisabledReplica(from: from, reported: .now, delay: .seconds(1))
+        report(shard.id, peer, from)
+        return true
+    }
+
+    private func report(_ shard: UInt32, _ peer: UInt64, _ from: ReplicaState?) {
+        let failures = failures, name = name
+        Task { await failures.replicaFailed(collection: name, shard: shard, peer: peer, from: from) }
+    }
+
+    /// Reports again the disabled replicas consensus has not marked yet, each after its delay.
+    func reportDisabledReplicasDue(now: ContinuousClock.Instant = .now) {
+        for (shard, peers) in disabled {
+            for (peer, entry) in peers where now - entry.reported >= entry.delay {
+                disabled[shard]![peer]!.reported = now
+                disabled[shard]![peer]!.delay = min(entry.delay * 2, .seconds(10))
+                report(shard, peer, entry.from)
+            }
+        }
+    }
+
+    /// Waits (at most 30 s) until consensus has taken the disabled replicas out of the ones that
+    /// count, so an acknowledged write is on every replica that still serves.
+    func awaitDeactivation(_ replicas: [(shard: UInt32, peer: UInt64, error: StorageError)]) async throws(StorageError) {
+        guard !replicas.isEmpty else { return }
+        let deadline = ContinuousClock.now + Self.deactivationTimeout
+        while true {
+            let pending = replicas.filter { replica in
+                layout.first { $0.id == replica.shard }.map { $0.peers.contains(replica.peer) && $0.state(of: replica.peer).canBeSourceOfTruth } ?? false
+            }
+            guard let first = pending.first else { return }
+            guard ContinuousClock.now < deadline else {
+                throw .serviceError("Some replica of shard \(first.shard) failed to apply operation and deactivation timed out after \(Self.deactivationTimeout.components.seconds)s. Consistency of this update is not guaranteed. Please retry. Failed peer: \(first.peer), error: \(first.error)")
+            }
+            try? await Task.sleep(for: .milliseconds(20))
+        }
+    }
+
+    static let deactivationTimeout: Duration = .seconds(30)
 
     /// One peer's part of an update, its error as a value. (Errors cross task-group closures as
     /// values from plain methods: typed `do throws` blocks inside those closures crashed release
@@ -180,7 +277,7 @@ extension Collection {
                 case .failure(.unavailable(let message)) where !isLocal(peer):
                     failed.insert(peer)
                     let retry = layout.filter { shardIDs.contains($0.id) }
-                    if retry.contains(where: { shard in shard.peers.allSatisfy { failed.contains($0) || !shard.state(of: $0).isReadable } }) {
+                    if retry.contains(where: { shard in shard.peers.allSatisfy { failed.contains($0) || !replicaSet(shard).isReadable($0) } }) {
                         throw .unavailable("no replica of shards \(shardIDs) of collection `\(name)` answered: \(message)")
                     }
                     pending += retry
@@ -197,7 +294,7 @@ extension Collection {
         var plan: [UInt64: [UInt32]] = [:]
         var remaining: [ShardInfo] = []
         for shard in shards {
-            if shard.peers.contains(where: { isLocal($0) && shard.state(of: $0).isReadable }) {
+            if shard.peers.contains(where: { isLocal($0) && replicaSet(shard).isReadable($0) }) {
                 plan[peerID, default: []].append(shard.id)
             } else {
                 remaining.append(shard)
@@ -206,12 +303,13 @@ extension Collection {
         while !remaining.isEmpty {
             var cover: [UInt64: Int] = [:]
             for shard in remaining {
-                for peer in shard.peers where !failed.contains(peer) && shard.state(of: peer).isReadable { cover[peer, default: 0] += 1 }
+                let set = replicaSet(shard)
+                for peer in shard.peers where !failed.contains(peer) && set.isReadable(peer) { cover[peer, default: 0] += 1 }
             }
             guard let best = cover.max(by: { ($0.value, $1.key) < ($1.value, $0.key) })?.key else {
                 throw .unavailable("no replica of shard \(remaining[0].id) of collection `\(name)` is reachable")
             }
-            let covered = remaining.filter { $0.peers.contains(best) && $0.state(of: best).isReadable }
+            let covered = remaining.filter { $0.peers.contains(best) && replicaSet($0).isReadable(best) }
             plan[best, default: []] += covered.map(\.id)
             remaining.removeAll { covered.map(\.id).contains($0.id) }
         }

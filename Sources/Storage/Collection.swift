@@ -28,6 +28,12 @@ public actor Collection {
     /// This peer's id (reported by `GET …/cluster`).
     public nonisolated let peerID: UInt64
     let network: (any ShardNetwork)?
+    /// Where replicas that failed a write are reported (consensus marks them `Dead`).
+    let failures: ReplicaFailureRelay
+    /// Per shard, the peers this peer stopped sending updates to after a failed write, until
+    /// consensus changes their state (Qdrant's locally disabled peers), with when they were last
+    /// reported and the delay before the next report.
+    var disabled: [UInt32: [UInt64: DisabledReplica]] = [:]
     let disk: any Disk
     /// Payload indexes by field, in `payload_index.json`.
     public private(set) var payloadSchema: [String: PayloadFieldSchema] = [:]
@@ -35,7 +41,9 @@ public actor Collection {
     let initTimeMs: UInt64
 
     init(name: String, path: String, config: CollectionConfig, layout: [ShardInfo], shards: [UInt32: LocalShard], peerID: UInt64,
-         network: (any ShardNetwork)?, disk: any Disk, payloadSchema: [String: PayloadFieldSchema], initTimeMs: UInt64 = 0) {
+         network: (any ShardNetwork)?, failures: ReplicaFailureRelay = ReplicaFailureRelay(), disk: any Disk,
+         payloadSchema: [String: PayloadFieldSchema], initTimeMs: UInt64 = 0) {
+        self.failures = failures
         self.payloadSchema = payloadSchema
         self.initTimeMs = initTimeMs
         self.name = name
@@ -54,7 +62,8 @@ public actor Collection {
     /// layout is `layout` when given (the catalogue's), else `shards.json`, else (collections from
     /// before sharding) `shard_number` shards on this peer.
     static func open(name: String, path: String, config: CollectionConfig, layout given: [ShardInfo]?, peerID: UInt64,
-                     network: (any ShardNetwork)?, disk: any Disk) throws(StorageError) -> Collection {
+                     network: (any ShardNetwork)?, failures: ReplicaFailureRelay = ReplicaFailureRelay(),
+                     disk: any Disk) throws(StorageError) -> Collection {
         let started = ContinuousClock.now
         var schema: [String: PayloadFieldSchema] = [:]
         let schemaPath = joinPath(path, Self.payloadIndexFile)
@@ -88,7 +97,7 @@ public actor Collection {
         try writeLayout(layout, name: name, path: path, disk: disk)
         let elapsed = ContinuousClock.now - started
         return Collection(name: name, path: path, config: config, layout: layout, shards: local, peerID: peerID,
-                          network: network, disk: disk, payloadSchema: schema,
+                          network: network, failures: failures, disk: disk, payloadSchema: schema,
                           initTimeMs: UInt64(elapsed.components.seconds * 1000 + elapsed.components.attoseconds / 1_000_000_000_000_000))
     }
 
@@ -122,6 +131,14 @@ public actor Collection {
         let added = wanted.subtracting(shards.keys).sorted()
         let opened = try Self.openShards(added, name: name, path: path, config: config, schema: payloadSchema, disk: disk)
         try Self.writeLayout(sorted, name: name, path: path, disk: disk)
+        // A replica whose state consensus changed is no longer disabled here.
+        for shard in sorted {
+            guard let old = layout.first(where: { $0.id == shard.id }) else { continue }
+            for peer in (disabled[shard.id] ?? [:]).keys where !shard.peers.contains(peer) || shard.state(of: peer) != old.state(of: peer) {
+                disabled[shard.id]![peer] = nil
+            }
+        }
+        disabled = disabled.filter { entry in sorted.contains { $0.id == entry.key } && !entry.value.isEmpty }
         layout = sorted
         shards.merge(opened) { $1 }
         for id in Set(shards.keys).subtracting(wanted) {

@@ -279,3 +279,19 @@ func withDeadline<T: Sendable, E: Error>(_ deadline: ContinuousClock.Instant,
         return value
     }
 }
+
+extension ConsensusManager: ReplicaFailureReporter {
+    /// Proposes `Dead` for a replica that failed a write. A refusal (the state moved on, or it is the
+    /// last active replica) or no quorum is logged; the collection reports again later.
+    public func replicaFailed(collection: String, shard: UInt32, peer: UInt64, from: ReplicaState?) async {
+        do {
+            _ = try await propose(.setReplicaState(collection: collection, shard: shard, peer: peer, state: .dead, from: from),
+                                  timeout: .seconds(10))
+            logger.warning("Marked a replica that failed a write as Dead",
+                           metadata: ["collection": "\(collection)", "shard": "\(shard)", "peer": "\(peer)"])
+        } catch {
+            logger.warning("Could not mark a failed replica as Dead",
+                           metadata: ["collection": "\(collection)", "shard": "\(shard)", "peer": "\(peer)", "error": "\(error)"])
+        }
+    }
+}

@@ -31,6 +31,8 @@ public actor TableOfContent {
     public private(set) var peerID = UInt64.random(in: 1...(UInt64(1) << 62))
     /// How collections reach shards on other peers; nil on a single node.
     private var network: (any ShardNetwork)?
+    /// Where collections report replicas that failed a write.
+    let failures = ReplicaFailureRelay()
 
     var collectionsPath: String { joinPath(storagePath, "collections") }
     var aliasesPath: String { joinPath(storagePath, "aliases", "data.json") }
@@ -54,6 +56,11 @@ public actor TableOfContent {
         self.network = network
     }
 
+    /// Sends collections' reports of failed replicas to `reporter` (consensus) from now on.
+    public func reportReplicaFailures(to reporter: any ReplicaFailureReporter) {
+        failures.bind(reporter)
+    }
+
     /// Creates the directory layout if needed, clears `tmp/`, and loads every collection and alias.
     public func load() throws(StorageError) {
         do {
@@ -75,7 +82,7 @@ public actor TableOfContent {
             }
             let config: CollectionConfig = try readJSON(configPath)
             collections[name] = try Collection.open(name: name, path: dir, config: config, layout: nil, peerID: peerID,
-                                                    network: network, disk: disk)
+                                                    network: network, failures: failures, disk: disk)
         }
         aliases = disk.fileExists(aliasesPath) ? try readJSON(aliasesPath) : [:]
         let dangling = aliases.filter { collections[$0.value] == nil }
@@ -156,7 +163,7 @@ public actor TableOfContent {
             throw .serviceError("cannot create collection `\(name)`: \(error)")
         }
         let collection = try Collection.open(name: name, path: finalPath, config: config, layout: layout, peerID: peerID,
-                                             network: network, disk: disk)
+                                             network: network, failures: failures, disk: disk)
         collections[name] = collection
         if !indexes.isEmpty { try await collection.setIndexes(try Self.parseIndexes(indexes)) }
         logger.debug("Created collection", metadata: ["collection": "\(name)"])

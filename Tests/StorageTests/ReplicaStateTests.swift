@@ -1,3 +1,4 @@
+import Foundation
 import QuiverJSON
 import QuiverModel
 import Storage
@@ -77,5 +78,59 @@ extension ShardingTests {
         network.resetCounts()
         #expect(try await two.retrieve(Array(onShardZero.prefix(20)), withPayload: .none, withVector: .none).count == 20)
         #expect(network.reads[1] == 1)
+    }
+}
+
+/// Consensus reduced to its effect: a report applies `Dead` to the catalogue, and every peer
+/// reconciles with it.
+final class CatalogueReporter: ReplicaFailureReporter, @unchecked Sendable {
+    let lock = NSLock()
+    var state: ClusterMetadata
+    let tocs: [TableOfContent]
+    var reports: [(UInt32, UInt64, ReplicaState?)] = []
+
+    init(_ state: ClusterMetadata, _ tocs: [TableOfContent]) {
+        self.state = state
+        self.tocs = tocs
+    }
+
+    func replicaFailed(collection: String, shard: UInt32, peer: UInt64, from: ReplicaState?) async {
+        let snapshot: ClusterMetadata = lock.withLock {
+            reports.append((shard, peer, from))
+            _ = state.apply(.setReplicaState(collection: collection, shard: shard, peer: peer, state: .dead, from: from))
+            return state
+        }
+        for toc in tocs { try? await toc.reconcile(with: snapshot) }
+    }
+}
+
+extension ShardingTests {
+    @Test func aReplicaThatFailsAWriteIsDisabledAndMarkedDeadAndTheWriteSucceeds() async throws {
+        let (first, second, network, storages, catalogue) = try await twoPeersWithCatalogue()
+        _ = storages
+        let reporter = CatalogueReporter(catalogue, [first, second])
+        await first.reportReplicaFailures(to: reporter)
+        let one = try await first.collection("c")
+        let ids = (0..<3000).map { PointID.number(UInt64($0)) }
+        let onShardZero = ids.filter { PointRouting.shardIndex(of: $0, shardCount: 6) == 0 }
+        let onShardOne = ids.filter { PointRouting.shardIndex(of: $0, shardCount: 6) == 1 }
+
+        network.setDown(2)
+        // Shard 0 has a live replica here: the write succeeds once peer 2's replica is marked Dead.
+        let result = try await one.update(PointsUpdate(.upsert(onShardZero.prefix(5).map { PointStruct(id: $0, vectors: ["": [1, 1]]) })), wait: true)
+        #expect(result.status == .completed)
+        #expect(reporter.lock.withLock { reporter.reports.map { "\($0.0)@\($0.1)" } } == ["0@2"])
+        #expect(reporter.lock.withLock { reporter.reports.first?.2 } == .active)
+        #expect(await one.clusterInfo().remoteShards.first { $0.shardID == 0 && $0.peerID == 2 }?.state == .dead)
+        // Later writes go to the live replica only, without another report.
+        network.resetCounts()
+        _ = try await one.update(PointsUpdate(.upsert(onShardZero.suffix(5).map { PointStruct(id: $0, vectors: ["": [1, 1]]) })), wait: true)
+        #expect(network.updates[2] == nil && reporter.lock.withLock { reporter.reports.count } == 1)
+        #expect(try await one.retrieve(Array(onShardZero.prefix(5) + onShardZero.suffix(5)), withPayload: .none, withVector: .none).count == 10)
+        // Shard 1 has its only replica on peer 2: its writes fail, and the last replica is not disabled.
+        await #expect(throws: StorageError.self) {
+            _ = try await one.update(PointsUpdate(.upsert([PointStruct(id: onShardOne[0], vectors: ["": [1, 1]])])), wait: true)
+        }
+        #expect(reporter.lock.withLock { reporter.reports.count } == 1)
     }
 }
