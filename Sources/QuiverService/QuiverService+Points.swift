@@ -44,10 +44,11 @@ extension QuiverService {
     }
 
     public func retrieve(_ collectionName: String, _ ids: [PointID], withPayload: WithPayload, withVector: WithVector,
-                         shardKey: ShardKeySelector? = nil) async throws(ServiceError) -> RecordsResult {
+                         shardKey: ShardKeySelector? = nil, consistency: ReadConsistency = .default) async throws(ServiceError) -> RecordsResult {
         let collection = try await collection(collectionName)
         do {
-            let records = try await collection.retrieve(ids, withPayload: withPayload, withVector: withVector, shardKey: shardKey)
+            let records = try await collection.retrieve(ids, withPayload: withPayload, withVector: withVector, shardKey: shardKey,
+                                                        consistency: consistency)
             return RecordsResult(records: records, unnamedVector: await Self.hasUnnamedVector(collection))
         } catch {
             throw .storage(error)
@@ -55,8 +56,8 @@ extension QuiverService {
     }
 
     /// One point; not found is a 404, as `GET /collections/{c}/points/{id}` in Qdrant.
-    public func point(_ collectionName: String, _ id: PointID) async throws(ServiceError) -> RecordsResult {
-        let result = try await retrieve(collectionName, [id], withPayload: .all, withVector: .all)
+    public func point(_ collectionName: String, _ id: PointID, consistency: ReadConsistency = .default) async throws(ServiceError) -> RecordsResult {
+        let result = try await retrieve(collectionName, [id], withPayload: .all, withVector: .all, consistency: consistency)
         guard !result.records.isEmpty else { throw .storage(.notFound("No point with id \(id) found")) }
         return result
     }
@@ -71,7 +72,8 @@ extension QuiverService {
         return limit
     }
 
-    public func scroll(_ collectionName: String, _ request: ScrollRequest) async throws(ServiceError) -> RecordsResult {
+    public func scroll(_ collectionName: String, _ request: ScrollRequest,
+                       consistency: ReadConsistency = .default) async throws(ServiceError) -> RecordsResult {
         let limit = try Self.scrollLimit(request)
         let collection = try await collection(collectionName)
         try await enforceStrictMode(collection) { limits, schema throws(StrictModeViolation) in
@@ -81,25 +83,26 @@ extension QuiverService {
         do {
             if let orderBy = request.orderBy {
                 let records = try await collection.scroll(orderedBy: orderBy, limit: limit, filter: request.filter, withPayload: request.withPayload,
-                                                          withVector: request.withVector, shardKey: request.shardKey)
+                                                          withVector: request.withVector, shardKey: request.shardKey, consistency: consistency)
                 return RecordsResult(records: records, unnamedVector: await Self.hasUnnamedVector(collection))
             }
             let (records, next) = try await collection.scroll(from: request.offset, limit: limit, filter: request.filter, withPayload: request.withPayload,
-                                                              withVector: request.withVector, shardKey: request.shardKey)
+                                                              withVector: request.withVector, shardKey: request.shardKey, consistency: consistency)
             return RecordsResult(records: records, unnamedVector: await Self.hasUnnamedVector(collection), nextPageOffset: next)
         } catch {
             throw .storage(error)
         }
     }
 
-    public func count(_ collectionName: String, _ request: CountRequest = CountRequest()) async throws(ServiceError) -> Int {
+    public func count(_ collectionName: String, _ request: CountRequest = CountRequest(),
+                      consistency: ReadConsistency = .default) async throws(ServiceError) -> Int {
         let collection = try await collection(collectionName)
         try await enforceStrictMode(collection) { limits, schema throws(StrictModeViolation) in
             try limits.checkFilter(request.filter, schema: schema, update: false)
             try limits.checkExact(request.exact)
         }
         do {
-            return try await collection.count(filter: request.filter, shardKey: request.shardKey)
+            return try await collection.count(filter: request.filter, shardKey: request.shardKey, consistency: consistency)
         } catch {
             throw .storage(error)
         }
@@ -128,7 +131,8 @@ public struct SearchResult: Sendable {
 extension QuiverService {
     /// `points/query` and `points/search`. A query by point id searches with that point's vector
     /// (from `lookup_from` when given) and, within the same collection, leaves the point out.
-    public func search(_ collectionName: String, _ request: SearchRequest) async throws(ServiceError) -> SearchResult {
+    public func search(_ collectionName: String, _ request: SearchRequest,
+                       consistency: ReadConsistency = .default) async throws(ServiceError) -> SearchResult {
         let collection = try await collection(collectionName)
         try await checkStrictMode(request, on: collection)
         var request = request
@@ -151,7 +155,7 @@ extension QuiverService {
             }
         }
         do {
-            return SearchResult(points: try await collection.search(request), unnamedVector: await Self.hasUnnamedVector(collection))
+            return SearchResult(points: try await collection.search(request, consistency: consistency), unnamedVector: await Self.hasUnnamedVector(collection))
         } catch {
             throw .storage(error)
         }
@@ -199,7 +203,8 @@ extension QuiverService {
 
 extension QuiverService {
     /// `POST /collections/{c}/facet`.
-    public func facet(_ collectionName: String, _ request: FacetRequest) async throws(ServiceError) -> [(value: JSONValue, count: Int)] {
+    public func facet(_ collectionName: String, _ request: FacetRequest,
+                      consistency: ReadConsistency = .default) async throws(ServiceError) -> [(value: JSONValue, count: Int)] {
         let collection = try await collection(collectionName)
         try await enforceStrictMode(collection) { limits, schema throws(StrictModeViolation) in
             try limits.checkLimit(request.limit)
@@ -207,7 +212,7 @@ extension QuiverService {
             try limits.checkExact(request.exact)
         }
         do {
-            return try await collection.facet(request)
+            return try await collection.facet(request, consistency: consistency)
         } catch {
             throw .storage(error)
         }

@@ -26,12 +26,12 @@ extension Routes {
                 return try await service.updateBatch(collectionName(context), operations, wait: wait)
             }
         }
-        router.get("/collections/:name/points/:id") { _, context in
+        router.get("/collections/:name/points/:id") { request, context in
             await respond { () async throws(ServiceError) in
                 let raw = context.parameters.decoded("id")
                 let idJSON: JSONValue = UInt64(raw).map(JSONValue.unsigned) ?? .string(raw)
                 let id = try Self.read { () throws(JSONDecodingError) in try PointsJSON.pointID(idJSON, "id") }
-                return try await service.point(collectionName(context), id)
+                return try await service.point(collectionName(context), id, consistency: try request.readConsistency())
             } render: { result in result.records[0].json(unnamedVector: result.unnamedVector) }
         }
         router.post("/collections/:name/points") { request, context in
@@ -39,8 +39,8 @@ extension Routes {
             return await respond { () async throws(ServiceError) in
                 let body = try await request.parseJSON(limitBytes: bodyLimit)
                 let read = try Self.read { () throws(JSONDecodingError) in try PointsJSON.retrieveRequest(body) }
-                return try await service.retrieve(collectionName(context), read.ids,
-                                                  withPayload: read.withPayload, withVector: read.withVector, shardKey: read.shardKey)
+                return try await service.retrieve(collectionName(context), read.ids, withPayload: read.withPayload, withVector: read.withVector,
+                                                  shardKey: read.shardKey, consistency: try request.readConsistency())
             } render: { result in result.listJSON }
         }
         router.post("/collections/:name/points/scroll") { request, context in
@@ -49,7 +49,7 @@ extension Routes {
                 let body = try await request.parseJSON(limitBytes: bodyLimit, emptyMeans: [:])
                 let scroll = try Self.read(request: "scroll_request") { () throws(JSONDecodingError) in try PointsJSON.scrollRequest(body) }
                 try await checkTimeout(request, context)
-                return try await service.scroll(collectionName(context), scroll)
+                return try await service.scroll(collectionName(context), scroll, consistency: try request.readConsistency())
             } render: { result in result.pageJSON }
         }
         router.post("/collections/:name/points/count") { request, context in
@@ -58,7 +58,8 @@ extension Routes {
                 let body = try await request.parseJSON(limitBytes: bodyLimit, emptyMeans: [:])
                 try await checkTimeout(request, context)
                 let count = try await service.count(collectionName(context),
-                                                    Self.read(request: "count_request") { () throws(JSONDecodingError) in try PointsJSON.countRequest(body) })
+                                                    Self.read(request: "count_request") { () throws(JSONDecodingError) in try PointsJSON.countRequest(body) },
+                                                    consistency: try request.readConsistency())
                 return ["count": .int(Int64(count))]
             }
         }
@@ -110,6 +111,15 @@ extension RecordsResult {
 }
 
 extension Request {
+    /// The `consistency` of a read: `all`, `majority`, `quorum` or a positive integer (default 1).
+    func readConsistency() throws(ServiceError) -> ReadConsistency {
+        guard let raw = uri.queryParameters.get("consistency") else { return .default }
+        guard let consistency = ReadConsistency(parameter: String(raw)) else {
+            throw .format("consistency: data did not match any variant of untagged enum ReadConsistency (expected a positive integer, `majority`, `quorum` or `all`, found `\(raw)`)", .query)
+        }
+        return consistency
+    }
+
     /// `wait` (default false) and `ordering` of an update request.
     func updateParameters() throws(ServiceError) -> Bool {
         _ = try positiveQueryInt("timeout")

@@ -12,7 +12,7 @@ extension Routes {
                 let body = try await request.parseJSON(limitBytes: bodyLimit, emptyMeans: [:])
                 let search = try Self.read(request: "internal") { () throws(JSONDecodingError) in try PointsJSON.queryRequest(body) }
                 try await checkTimeout(request, context)
-                return try await service.search(collectionName(context), search)
+                return try await service.search(collectionName(context), search, consistency: try request.readConsistency())
             } render: { result in ["points": Self.render(result)] }
         }
         router.post("/collections/:name/points/query/batch") { request, context in
@@ -21,7 +21,7 @@ extension Routes {
                 let body = try await request.parseJSON(limitBytes: bodyLimit)
                 let searches = try Self.read { () throws(JSONDecodingError) in try PointsJSON.batchRequests(body, legacy: false) }
                 try await checkTimeout(request, context)
-                return try await searchAll(collectionName(context), searches)
+                return try await searchAll(collectionName(context), searches, consistency: try request.readConsistency())
             } render: { results in .array(results.map { ["points": Self.render($0)] }) }
         }
         router.post("/collections/:name/points/search") { request, context in
@@ -30,7 +30,7 @@ extension Routes {
                 let body = try await request.parseJSON(limitBytes: bodyLimit)
                 let search = try Self.read(request: "search_request") { () throws(JSONDecodingError) in try PointsJSON.searchRequest(body) }
                 try await checkTimeout(request, context)
-                return try await service.search(collectionName(context), search)
+                return try await service.search(collectionName(context), search, consistency: try request.readConsistency())
             } render: { result in Self.render(result) }
         }
         router.post("/collections/:name/points/search/batch") { request, context in
@@ -39,15 +39,16 @@ extension Routes {
                 let body = try await request.parseJSON(limitBytes: bodyLimit)
                 let searches = try Self.read { () throws(JSONDecodingError) in try PointsJSON.batchRequests(body, legacy: true) }
                 try await checkTimeout(request, context)
-                return try await searchAll(collectionName(context), searches)
+                return try await searchAll(collectionName(context), searches, consistency: try request.readConsistency())
             } render: { results in .array(results.map(Self.render)) }
         }
     }
 
-    func searchAll(_ collection: String, _ searches: [SearchRequest]) async throws(ServiceError) -> [SearchResult] {
+    func searchAll(_ collection: String, _ searches: [SearchRequest],
+                   consistency: ReadConsistency) async throws(ServiceError) -> [SearchResult] {
         try await service.checkSearchBatch(collection, count: searches.count)
         var results: [SearchResult] = []
-        for search in searches { results.append(try await service.search(collection, search)) }
+        for search in searches { results.append(try await service.search(collection, search, consistency: consistency)) }
         return results
     }
 
@@ -75,7 +76,7 @@ extension Routes {
                 let body = try await request.parseJSON(limitBytes: bodyLimit)
                 let facet = try Self.read { () throws(JSONDecodingError) in try PointsJSON.facetRequest(body) }
                 try await checkTimeout(request, context)
-                return try await service.facet(collectionName(context), facet)
+                return try await service.facet(collectionName(context), facet, consistency: try request.readConsistency())
             } render: { hits in
                 ["hits": .array(hits.map { ["value": $0.value, "count": .int(Int64($0.count))] })]
             }

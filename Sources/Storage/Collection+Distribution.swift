@@ -256,7 +256,11 @@ extension Collection {
     /// Runs `request` on every shard in `groups`: each shard is read from one replica, local when
     /// this peer holds one, and each other peer involved gets one call for all its shards. When a
     /// peer does not answer, its shards are asked of their other replicas.
-    func fanOut(_ request: ShardRequest, _ groups: [[ShardInfo]]) async throws(StorageError) -> [ShardResponse] {
+    func fanOut(_ request: ShardRequest, _ groups: [[ShardInfo]],
+                consistency: ReadConsistency = .default) async throws(StorageError) -> [ShardResponse] {
+        if consistency != .default {
+            return try await fanOutConsistent(request, Dictionary(grouping: groups.joined(), by: \.id).values.map { $0[0] }, consistency)
+        }
         var pending = Dictionary(grouping: groups.joined(), by: \.id).values.map { $0[0] }.sorted { $0.id < $1.id }
         var failed: Set<UInt64> = []
         var responses: [ShardResponse] = []
@@ -314,6 +318,81 @@ extension Collection {
             remaining.removeAll { covered.map(\.id).contains($0.id) }
         }
         return plan
+    }
+
+    /// A read with a `consistency` other than the default: each shard is read from as many of its
+    /// readable replicas as the consistency requires (this peer's first, then the others from the
+    /// shard's position on), one call per replica, trying another replica when one fails
+    /// transiently; the replicas' answers are combined as Qdrant combines them (an item stays when
+    /// enough replicas returned it equal; counts take the minimum or the median).
+    func fanOutConsistent(_ request: ShardRequest, _ shards: [ShardInfo],
+                          _ consistency: ReadConsistency) async throws(StorageError) -> [ShardResponse] {
+        var resolved: [ShardResponse] = []
+        for shard in shards.sorted(by: { $0.id < $1.id }) {
+            let set = replicaSet(shard)
+            let others = set.peers.filter { $0 != peerID }
+            var rotation: [UInt64] = others
+            if !others.isEmpty {
+                let start = Int(shard.id) % others.count
+                rotation = Array(others[start...]) + Array(others[..<start])
+            }
+            let plan = try set.readPlan(consistency, order: rotation)
+            var answers: [ShardResponse] = []
+            var errors: [String] = []
+            var next = 0
+            while answers.count < plan.required {
+                let wanted = plan.required - answers.count
+                guard plan.candidates.count - next >= wanted else {
+                    throw .serviceError("\(errors.count) of \(plan.candidates.count) read operations failed:\n" + errors.joined(separator: "\n"))
+                }
+                let batch = Array(plan.candidates[next..<(next + wanted)])
+                next += wanted
+                let outcomes = await withTaskGroup(of: Result<ShardResponse, StorageError>.self) { group in
+                    for peer in batch { group.addTask { await self.ask(peer, [shard.id], request) } }
+                    var all: [Result<ShardResponse, StorageError>] = []
+                    for await outcome in group { all.append(outcome) }
+                    return all
+                }
+                for outcome in outcomes {
+                    switch outcome {
+                    case .success(let response): answers.append(response)
+                    case .failure(.unavailable(let message)), .failure(.serviceError(let message)): errors.append(message)
+                    case .failure(let error): throw error
+                    }
+                }
+            }
+            resolved.append(Self.resolve(answers, plan.resolution))
+        }
+        return resolved
+    }
+
+    /// Several replicas' answers to one shard's read, combined by `resolution`.
+    static func resolve(_ answers: [ShardResponse], _ resolution: ReadResolution) -> ShardResponse {
+        guard answers.count > 1, let first = answers.first else { return answers.first ?? .records([]) }
+        func keyed<Item: Encodable>(_ lists: [[Item]]) -> [Item] {
+            // Items are equal when their wire forms are: id, score, version, payload and vectors alike.
+            let keys = lists.map { list in list.map { (try? JSONValueEncoder().encodeBytes($0)) ?? [] } }
+            var byKey: [[UInt8]: Item] = [:]
+            for (list, listKeys) in zip(lists, keys) { for (item, key) in zip(list, listKeys) where byKey[key] == nil { byKey[key] = item } }
+            return resolution.resolve(keys).map { byKey[$0]! }
+        }
+        switch first {
+        case .records:
+            return .records(keyed(answers.map { if case .records(let r) = $0 { r } else { [] } }))
+        case .points:
+            return .points(keyed(answers.map { if case .points(let p) = $0 { p } else { [] } }))
+        case .count:
+            return .count(resolution.resolve(counts: answers.map { if case .count(let n) = $0 { n } else { 0 } }))
+        case .facets:
+            let lists: [[FacetCount]] = answers.map { if case .facets(let f) = $0 { f } else { [] } }
+            let values: [JSONValue] = resolution.resolve(lists.map { list in list.map(\.value) })
+            return .facets(values.map { value in
+                let counts: [Int] = lists.compactMap { list in list.first { $0.value == value }?.count }
+                return FacetCount(value: value, count: resolution.resolve(counts: counts))
+            })
+        case .vector:
+            return first
+        }
     }
 
     // MARK: Local reads
@@ -398,12 +477,12 @@ extension Collection {
 
     // MARK: Reads
 
-    public func retrieve(_ ids: [PointID], withPayload: WithPayload, withVector: WithVector,
-                         shardKey: ShardKeySelector? = nil) async throws(StorageError) -> [PointRecord] {
+    public func retrieve(_ ids: [PointID], withPayload: WithPayload, withVector: WithVector, shardKey: ShardKeySelector? = nil,
+                         consistency: ReadConsistency = .default) async throws(StorageError) -> [PointRecord] {
         let groups = try scope(shardKey, write: false)
         let touched = Set(ids.flatMap { Self.targets(of: $0, in: groups).map(\.id) })
         let responses = try await fanOut(.retrieve(ids: ids, withPayload: withPayload, withVector: withVector),
-                                         [layout.filter { touched.contains($0.id) }])
+                                         [layout.filter { touched.contains($0.id) }], consistency: consistency)
         return Self.inRequestOrder(ids, Self.records(responses).joined())
     }
 
@@ -422,18 +501,19 @@ extension Collection {
 
     /// A page of points in id order from `offset`, and the id that starts the next page.
     public func scroll(from offset: PointID?, limit: Int, filter: Filter? = nil, withPayload: WithPayload, withVector: WithVector,
-                       shardKey: ShardKeySelector? = nil) async throws(StorageError) -> ([PointRecord], PointID?) {
+                       shardKey: ShardKeySelector? = nil, consistency: ReadConsistency = .default) async throws(StorageError) -> ([PointRecord], PointID?) {
         let groups = try scope(shardKey, write: false)
         _ = try prepare(filter)
         let responses = try await fanOut(.scroll(offset: offset, limit: limit + 1, filter: filter, withPayload: withPayload,
-                                                 withVector: withVector), groups)
+                                                 withVector: withVector), groups, consistency: consistency)
         return Self.page(Self.mergeByID(Self.records(responses), limit: limit + 1), limit: limit)
     }
 
-    public func count(filter: Filter? = nil, shardKey: ShardKeySelector? = nil) async throws(StorageError) -> Int {
+    public func count(filter: Filter? = nil, shardKey: ShardKeySelector? = nil,
+                      consistency: ReadConsistency = .default) async throws(StorageError) -> Int {
         let groups = try scope(shardKey, write: false)
         _ = try prepare(filter)
-        return try await fanOut(.count(filter: filter), groups).reduce(0) { total, response in
+        return try await fanOut(.count(filter: filter), groups, consistency: consistency).reduce(0) { total, response in
             if case .count(let n) = response { total + n } else { total }
         }
     }

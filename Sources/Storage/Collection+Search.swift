@@ -7,13 +7,13 @@ import Shard
 extension Collection {
     /// Runs `request`, whose query is a vector by now (the service resolves point ids): each shard
     /// finds its best `offset + limit`, and the merged list is cut to the page.
-    public func search(_ request: SearchRequest) async throws(StorageError) -> [ScoredPoint] {
+    public func search(_ request: SearchRequest, consistency: ReadConsistency = .default) async throws(StorageError) -> [ScoredPoint] {
         var request = request
         _ = try prepare(request.filter)
         let window = request.offset + request.limit
         if case .orderBy(let orderBy)? = request.query {
-            let records = try await scroll(orderedBy: orderBy, limit: window, filter: request.filter,
-                                           withPayload: request.withPayload, withVector: request.withVector, shardKey: request.shardKey)
+            let records = try await scroll(orderedBy: orderBy, limit: window, filter: request.filter, withPayload: request.withPayload,
+                                           withVector: request.withVector, shardKey: request.shardKey, consistency: consistency)
             return records.dropFirst(request.offset).map { record in
                 var point = ScoredPoint(id: record.id, version: record.version ?? 0, score: 0, payload: record.payload, vectors: record.vectors)
                 point.orderValue = record.orderValue
@@ -22,8 +22,8 @@ extension Collection {
         }
         guard case .vector(var query)? = request.query else {
             // No query: points in id order, as a scroll would return them.
-            let (records, _) = try await scroll(from: nil, limit: window, filter: request.filter,
-                                                withPayload: request.withPayload, withVector: request.withVector, shardKey: request.shardKey)
+            let (records, _) = try await scroll(from: nil, limit: window, filter: request.filter, withPayload: request.withPayload,
+                                                withVector: request.withVector, shardKey: request.shardKey, consistency: consistency)
             return records.dropFirst(request.offset).map { ScoredPoint(id: $0.id, version: $0.version ?? 0, score: 0, payload: $0.payload, vectors: $0.vectors) }
         }
         // Only a search by vector names a vector (`order_by` and no query need none).
@@ -41,7 +41,7 @@ extension Collection {
         var wide = request
         wide.limit = window
         wide.offset = 0
-        let lists: [[ScoredPoint]] = try await fanOut(.search(wide), groups).map { if case .points(let points) = $0 { points } else { [] } }
+        let lists: [[ScoredPoint]] = try await fanOut(.search(wide), groups, consistency: consistency).map { if case .points(let points) = $0 { points } else { [] } }
         return Array(Self.mergeByScore(lists, higherIsBetter: params.distance.higherIsBetter, limit: window).dropFirst(request.offset))
     }
 
@@ -65,8 +65,8 @@ extension Collection {
 
 /// Scrolling by payload value and facets, which need a payload index, as in Qdrant.
 extension Collection {
-    public func scroll(orderedBy orderBy: OrderBy, limit: Int, filter: Filter?, withPayload: WithPayload,
-                       withVector: WithVector, shardKey: ShardKeySelector? = nil) async throws(StorageError) -> [PointRecord] {
+    public func scroll(orderedBy orderBy: OrderBy, limit: Int, filter: Filter?, withPayload: WithPayload, withVector: WithVector,
+                       shardKey: ShardKeySelector? = nil, consistency: ReadConsistency = .default) async throws(StorageError) -> [PointRecord] {
         let groups = try scope(shardKey, write: false)
         _ = try prepare(filter)
         let schema = payloadSchema[orderBy.key]
@@ -79,20 +79,20 @@ extension Collection {
             throw .badRequest("No range index for `order_by` key: `\(orderBy.key)`. Please create one to use `order_by`. Check https://qdrant.tech/documentation/concepts/indexing/#payload-index to see which payload schemas support Range conditions")
         }
         let responses = try await fanOut(.scrollOrdered(orderBy: orderBy, limit: limit, filter: filter, withPayload: withPayload,
-                                                        withVector: withVector), groups)
+                                                        withVector: withVector), groups, consistency: consistency)
         return Self.mergeByValue(Self.records(responses), orderBy: orderBy, limit: limit)
     }
 
     /// The most frequent values of `request.key` among the points matching the filter, with their
     /// counts (always exact), most frequent first, ties by value.
-    public func facet(_ request: FacetRequest) async throws(StorageError) -> [(value: JSONValue, count: Int)] {
+    public func facet(_ request: FacetRequest, consistency: ReadConsistency = .default) async throws(StorageError) -> [(value: JSONValue, count: Int)] {
         let groups = try scope(request.shardKey, write: false)
         _ = try prepare(request.filter)
         guard let type = payloadSchema[request.key]?.type, [.keyword, .integer, .bool, .uuid].contains(type) else {
             throw .badRequest("Index required but not found for \"\(request.key)\" of one of the following types: [keyword, integer, bool, uuid]. Help: Create an index for this key or use a different filter.")
         }
         var counts: [JSONValue: Int] = [:]
-        for response in try await fanOut(.facet(key: request.key, filter: request.filter), groups) {
+        for response in try await fanOut(.facet(key: request.key, filter: request.filter), groups, consistency: consistency) {
             guard case .facets(let part) = response else { continue }
             for entry in part { counts[entry.value, default: 0] += entry.count }
         }

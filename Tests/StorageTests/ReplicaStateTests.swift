@@ -134,3 +134,44 @@ extension ShardingTests {
         #expect(reporter.lock.withLock { reporter.reports.count } == 1)
     }
 }
+
+extension ShardingTests {
+    @Test func readConsistencyAsksEnoughReplicasAndKeepsWhatTheyAgreeOn() async throws {
+        let (first, second, network, storages) = try await twoPeers()
+        _ = storages
+        let one = try await first.collection("c")
+        let two = try await second.collection("c")
+        let onShardZero = (0..<3000).map { PointID.number(UInt64($0)) }.filter { PointRouting.shardIndex(of: $0, shardCount: 6) == 0 }
+        _ = try await one.update(PointsUpdate(.upsert(onShardZero.prefix(10).map { PointStruct(id: $0, vectors: ["": [1, 1]]) })), wait: true)
+        // Shard 0's replicas diverge: one point only on peer 1's replica.
+        let extra = onShardZero[10]
+        _ = try await one.applyLocal([0: .upsert([PointStruct(id: extra, vectors: ["": [2, 2]])])], filter: nil, wait: true)
+        let zeroOnly = Filter(must: [.hasID(Set([extra] + onShardZero.prefix(10)))])
+
+        #expect(try await two.count(filter: zeroOnly) == 10)                         // its own replica
+        #expect(try await one.count(filter: zeroOnly) == 11)
+        #expect(try await two.count(filter: zeroOnly, consistency: .all) == 10)      // the smallest
+        #expect(try await two.count(filter: zeroOnly, consistency: .majority) == 11) // the median of two
+        #expect(try await one.retrieve([extra], withPayload: .none, withVector: .none).count == 1)
+        for consistency in [ReadConsistency.all, .majority, .quorum, .factor(2)] {
+            #expect(try await one.retrieve([extra], withPayload: .none, withVector: .none, consistency: consistency).isEmpty, "\(consistency)")
+            let (page, _) = try await one.scroll(from: nil, limit: 100, filter: zeroOnly, withPayload: .none, withVector: .none, consistency: consistency)
+            #expect(page.count == 10, "\(consistency)")
+        }
+        var query = SearchRequest()
+        query.query = .vector([2, 2])
+        query.limit = 20
+        query.filter = zeroOnly
+        query.params.exact = true
+        #expect(try await one.search(query).count == 11)
+        #expect(try await one.search(query, consistency: .all).map(\.id).contains(extra) == false)
+        // Every shard is read, replicated or not: the whole collection still counts.
+        #expect(try await two.count(consistency: .all) == 10)
+
+        // Too few replicas answering is an error naming the failures.
+        network.setDown(1)
+        let ids = Array(onShardZero.prefix(10))
+        await #expect(throws: StorageError.self) { _ = try await two.retrieve(ids, withPayload: .none, withVector: .none, consistency: .all) }
+        #expect(try await two.retrieve(ids, withPayload: .none, withVector: .none).count == 10)
+    }
+}

@@ -261,6 +261,9 @@ def test_small_promises_of_the_feature_table(node):
     for consistency in ["all", "majority", "quorum", "2"]:
         r = node.post(f"/collections/s/points/count?consistency={consistency}", json={})
         assert r.status_code == 200 and r.json()["result"]["count"] == 6, r.text
+    for bad in ["most", "0", "-1"]:
+        r = node.post(f"/collections/s/points/count?consistency={bad}", json={})
+        assert r.status_code == 400 and "consistency" in error(r), r.text
     r = node.post("/collections/s/points/query", json={"query": [1, 0], "params": {"indexed_only": True, "acorn": {"enable": True}}})
     assert r.status_code == 200, r.text
 

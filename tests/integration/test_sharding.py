@@ -349,6 +349,10 @@ def test_a_peer_down_leaves_reads_and_writes_working_and_its_replicas_dead(three
         assert sorted(scroll_all(p, "rep")) == list(range(600)) + list(range(1000, 1060))
         got = [x["id"] for x in p.post("/collections/rep/points/query", json=query).json()["result"]["points"]]
         assert got == expected
+        # Read consistency counts the dead replica: `all` cannot be met, a factor of 1 can.
+        r = p.post("/collections/rep/points/count?consistency=all", json={})
+        assert r.status_code == 503 and "does not have enough active replicas" in r.json()["status"]["error"], r.text
+        assert p.post("/collections/rep/points/count?consistency=1", json={}).json()["result"]["count"] == 660
         remote = p.get("/collections/rep/cluster").json()["result"]["remote_shards"]
         assert {s["shard_id"] for s in remote if s["peer_id"] == dead_peer and s["state"] == "Dead"} == held
 
