@@ -3,6 +3,7 @@ import Foundation
 import GRPCCore
 import GRPCNIOTransportHTTP2Posix
 import Logging
+import QuiverModel
 public import Storage
 import Synchronization
 
@@ -211,7 +212,7 @@ public final class PeerNetwork: ConsensusPeers, @unchecked Sendable {
 
     /// Waits on the peer at `uri` until it has applied `index`.
     public func waitCommit(_ index: UInt64, on uri: String, timeout: Duration) async throws(StorageError) -> Bool {
-        let millis = UInt64(timeout.components.seconds * 1000 + timeout.components.attoseconds / 1_000_000_000_000_000)
+        let millis = UInt64(timeout.wholeMilliseconds)
         let response: IndexMessage = try await call(
             uri, PeerRPC.waitCommit, WaitCommitRequest(index: index, timeoutMs: millis), timeout: timeout + timeouts.call,
             waitForReady: false

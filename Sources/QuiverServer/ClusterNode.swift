@@ -172,13 +172,11 @@ final class ClusterNode: ClusterControl, @unchecked Sendable {
         var peers: [String: PeerInfo] = [:]
         for member in status.members { peers["\(member.id)"] = PeerInfo(uri: member.address) }
         if peers["\(status.peerId)"] == nil, !network.uri.isEmpty { peers["\(status.peerId)"] = PeerInfo(uri: network.uri) }
-        let formatter = ISO8601DateFormatter()
-        formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
         let failures = network.sendFailures
         var sendFailures: [String: MessageSendErrors] = [:]
         for (uri, failure) in failures {
             sendFailures[uri] = MessageSendErrors(count: failure.count, latestError: failure.latestError,
-                                                  latestErrorTimestamp: formatter.string(from: failure.latestErrorTimestamp))
+                                                  latestErrorTimestamp: failure.latestErrorTimestamp.rfc3339)
         }
         let role: String? = switch status.role {
         case .leader, .follower, .candidate: status.role.rawValue
@@ -188,7 +186,7 @@ final class ClusterNode: ClusterControl, @unchecked Sendable {
             peerId: status.peerId, peers: peers,
             raftInfo: RaftInfo(term: status.term, commit: status.commit, pendingOperations: status.pendingOperations,
                                leader: status.leader, role: role, isVoter: status.isVoter),
-            consensusThreadStatus: status.stopped ? .stopped : .working(lastUpdate: formatter.string(from: Date())),
+            consensusThreadStatus: status.stopped ? .stopped : .working(lastUpdate: Date().rfc3339),
             messageSendFailures: sendFailures
         )
     }

@@ -210,15 +210,9 @@ extension QuiverService {
                 out["max_duration_micros"] = .double(Double(max))
             }
             out["total_duration_micros"] = .int(times.totalMicros)
-            if let last = times.last { out["last_responded"] = .string(Self.timestamp(last)) }
+            if let last = times.last { out["last_responded"] = .string(last.rfc3339) }
         }
         return .object(out)
-    }
-
-    static func timestamp(_ date: Date) -> String {
-        let formatter = ISO8601DateFormatter()
-        formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
-        return formatter.string(from: date)
     }
 
     /// `RunningEnvironmentTelemetry`, read once.

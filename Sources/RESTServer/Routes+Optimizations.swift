@@ -1,6 +1,7 @@
 import Foundation
 import Hummingbird
 import QuiverJSON
+import QuiverModel
 import QuiverService
 import Shard
 import Storage
@@ -27,8 +28,6 @@ extension Routes {
     }
 
     static func render(_ report: OptimizationsReport, with: Set<String>, completedLimit: Int) -> JSONValue {
-        let formatter = ISO8601DateFormatter()
-        formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
         func segment(_ summary: SegmentSummary) -> JSONValue {
             ["uuid": .string(summary.uuid), "points_count": .int(Int64(summary.points))]
         }
@@ -38,9 +37,9 @@ extension Routes {
             case .done: "done"
             case .failed(let message): ["error": .string(message)]
             }
-            var progress = JSONObject([("name", .string(record.optimizer)), ("started_at", .string(formatter.string(from: record.startedAt)))])
+            var progress = JSONObject([("name", .string(record.optimizer)), ("started_at", .string(record.startedAt.rfc3339))])
             if let finished = record.finishedAt {
-                progress["finished_at"] = .string(formatter.string(from: finished))
+                progress["finished_at"] = .string(finished.rfc3339)
                 progress["duration_sec"] = .double(finished.timeIntervalSince(record.startedAt))
             }
             return [

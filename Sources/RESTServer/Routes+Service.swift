@@ -50,9 +50,7 @@ extension Routes {
                     level = value
                 }
                 _ = try request.positiveQueryInt("timeout")
-                let formatter = ISO8601DateFormatter()
-                formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
-                return await service.telemetry(id: nodeID, startup: formatter.string(from: startedAt), detailsLevel: level,
+                return await service.telemetry(id: nodeID, startup: startedAt.rfc3339, detailsLevel: level,
                                                requests: metrics.telemetry(level: level))
             }
         }

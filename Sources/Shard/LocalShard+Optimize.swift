@@ -154,9 +154,8 @@ extension LocalShard {
         defer {
             currentOptimization = nil
             record.finishedAt = Date()
-            let elapsed = ContinuousClock.now - started
-            optimizationTimes.record(micros: elapsed.components.seconds * 1_000_000 + elapsed.components.attoseconds / 1_000_000_000_000,
-                                     success: record.status == .done, at: record.finishedAt!)
+            optimizationTimes.record(micros: (ContinuousClock.now - started).wholeMicroseconds, success: record.status == .done,
+                                     at: record.finishedAt!)
             completedOptimizations.append(record)
             if completedOptimizations.count > Self.completedOptimizationsMax { completedOptimizations.removeFirst() }
         }

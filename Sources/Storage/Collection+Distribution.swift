@@ -88,8 +88,9 @@ extension Collection {
         var deactivations: [(shard: UInt32, peer: UInt64, error: StorageError)] = []
         let onlyExisting = condition?.mode == .updateOnly
         for (shard, targets) in touched {
-            let replies = targets.map { peer in (peer: peer, reply: Self.reply(outcomes[isLocal(peer) ? peerID : peer]!, wait: wait)) }
-            for case .success(let id) in targets.map({ outcomes[isLocal($0) ? peerID : $0]! }) { operationID = max(operationID, id) }
+            let results = targets.map { peer in (peer: peer, outcome: outcomes[isLocal(peer) ? peerID : peer]!) }
+            for case .success(let id) in results.map(\.outcome) { operationID = max(operationID, id) }
+            let replies = results.map { (peer: $0.peer, reply: Self.reply($0.outcome, wait: wait)) }
             let decision = replicaSet(shard).judge(replies, writeConsistencyFactor: Int(config.params.writeConsistencyFactor),
                                                     updateOnlyExisting: onlyExisting)
             for peer in decision.disable where disableReplica(shard, peer) && decision.waitForDeactivation {
@@ -258,14 +259,18 @@ extension Collection {
     /// peer does not answer, its shards are asked of their other replicas.
     func fanOut(_ request: ShardRequest, _ groups: [[ShardInfo]],
                 consistency: ReadConsistency = .default) async throws(StorageError) -> [ShardResponse] {
-        if consistency != .default {
-            return try await fanOutConsistent(request, Dictionary(grouping: groups.joined(), by: \.id).values.map { $0[0] }, consistency)
-        }
         var pending = Dictionary(grouping: groups.joined(), by: \.id).values.map { $0[0] }.sorted { $0.id < $1.id }
+        if consistency != .default { return try await fanOutConsistent(request, pending, consistency) }
+        // The replicas that serve reads, per shard, as this peer sees them now.
+        var readable: [UInt32: Set<UInt64>] = [:]
+        for shard in pending {
+            let set = replicaSet(shard)
+            readable[shard.id] = Set(shard.peers.filter(set.isReadable))
+        }
         var failed: Set<UInt64> = []
         var responses: [ShardResponse] = []
         while true {
-            let plan = try assign(pending, excluding: failed)
+            let plan = try assign(pending, readable: readable, excluding: failed)
             let outcomes = await withTaskGroup(of: (UInt64, [UInt32], Result<ShardResponse, StorageError>).self) { group in
                 for (peer, shardIDs) in plan {
                     group.addTask { (peer, shardIDs, await self.ask(peer, shardIDs, request)) }
@@ -281,7 +286,7 @@ extension Collection {
                 case .failure(.unavailable(let message)) where !isLocal(peer):
                     failed.insert(peer)
                     let retry = layout.filter { shardIDs.contains($0.id) }
-                    if retry.contains(where: { shard in shard.peers.allSatisfy { failed.contains($0) || !replicaSet(shard).isReadable($0) } }) {
+                    if retry.contains(where: { readable[$0.id, default: []].isSubset(of: failed) }) {
                         throw .unavailable("no replica of shards \(shardIDs) of collection `\(name)` answered: \(message)")
                     }
                     pending += retry
@@ -294,28 +299,24 @@ extension Collection {
 
     /// Peer → shards it answers for: local replicas first, then the peer covering most of the
     /// remaining shards (ties by peer id), so a request costs as few calls as possible.
-    private func assign(_ shards: [ShardInfo], excluding failed: Set<UInt64>) throws(StorageError) -> [UInt64: [UInt32]] {
+    private func assign(_ shards: [ShardInfo], readable: [UInt32: Set<UInt64>],
+                        excluding failed: Set<UInt64>) throws(StorageError) -> [UInt64: [UInt32]] {
         var plan: [UInt64: [UInt32]] = [:]
         var remaining: [ShardInfo] = []
         for shard in shards {
-            if shard.peers.contains(where: { isLocal($0) && replicaSet(shard).isReadable($0) }) {
-                plan[peerID, default: []].append(shard.id)
-            } else {
-                remaining.append(shard)
-            }
+            if readable[shard.id, default: []].contains(where: isLocal) { plan[peerID, default: []].append(shard.id) } else { remaining.append(shard) }
         }
         while !remaining.isEmpty {
             var cover: [UInt64: Int] = [:]
             for shard in remaining {
-                let set = replicaSet(shard)
-                for peer in shard.peers where !failed.contains(peer) && set.isReadable(peer) { cover[peer, default: 0] += 1 }
+                for peer in readable[shard.id, default: []].subtracting(failed) { cover[peer, default: 0] += 1 }
             }
             guard let best = cover.max(by: { ($0.value, $1.key) < ($1.value, $0.key) })?.key else {
                 throw .unavailable("no replica of shard \(remaining[0].id) of collection `\(name)` is reachable")
             }
-            let covered = remaining.filter { $0.peers.contains(best) && replicaSet($0).isReadable(best) }
-            plan[best, default: []] += covered.map(\.id)
-            remaining.removeAll { covered.map(\.id).contains($0.id) }
+            let covered = Set(remaining.filter { readable[$0.id, default: []].contains(best) }.map(\.id))
+            plan[best, default: []] += remaining.filter { covered.contains($0.id) }.map(\.id)
+            remaining.removeAll { covered.contains($0.id) }
         }
         return plan
     }

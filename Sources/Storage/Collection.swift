@@ -98,7 +98,7 @@ public actor Collection {
         let elapsed = ContinuousClock.now - started
         return Collection(name: name, path: path, config: config, layout: layout, shards: local, peerID: peerID,
                           network: network, failures: failures, disk: disk, payloadSchema: schema,
-                          initTimeMs: UInt64(elapsed.components.seconds * 1000 + elapsed.components.attoseconds / 1_000_000_000_000_000))
+                          initTimeMs: UInt64(elapsed.wholeMilliseconds))
     }
 
     private static func openShards(_ ids: [UInt32], name: String, path: String, config: CollectionConfig,
