@@ -92,7 +92,7 @@ public final class PeerNetwork: ConsensusPeers, @unchecked Sendable {
         return chosen
     }
 
-    private func noteFailure(_ uri: String, _ error: any Error) {
+    func noteFailure(_ uri: String, _ error: any Error) {
         failures.withLock { all in
             var entry = all[uri] ?? SendFailure(count: 0, latestError: "", latestErrorTimestamp: Date())
             entry.count += 1
@@ -234,6 +234,8 @@ enum PeerErrors {
         case .alreadyExists(let message): RPCError(code: .alreadyExists, message: message)
         case .notFound(let message): RPCError(code: .notFound, message: message)
         case .standaloneMode: RPCError(code: .failedPrecondition, message: error.description)
+        case .timeout(let message): RPCError(code: .deadlineExceeded, message: message)
+        case .rateLimited(let message, _): RPCError(code: .resourceExhausted, message: message)
         case .serviceError(let message): RPCError(code: .internalError, message: message)
         }
     }

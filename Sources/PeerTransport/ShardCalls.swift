@@ -28,17 +28,19 @@ struct ShardUpdateHeader: Codable, Sendable {
     var condition: UpdateCondition?
     var shards: [UInt32]
     var lengths: [Int]
+    /// Set on a write forwarded to the shards' leader, which replicates it.
+    var ordering: String?
 }
 
 enum ShardUpdateCodec {
     static func encode(_ operations: [UInt32: UpdateOperation], filter: Filter?, condition: UpdateCondition?, collection: String,
-                       wait: Bool) throws(StorageError) -> [UInt8] {
+                       wait: Bool, ordering: WriteOrdering? = nil) throws(StorageError) -> [UInt8] {
         let ids = operations.keys.sorted()
         let bodies = ids.map { OperationCodec.encode(operations[$0]!) }
         let header: [UInt8]
         do {
             header = try JSONValueEncoder().encodeBytes(ShardUpdateHeader(collection: collection, wait: wait, filter: filter, condition: condition, shards: ids,
-                                                                           lengths: bodies.map(\.count)))
+                                                                           lengths: bodies.map(\.count), ordering: ordering?.rawValue))
         } catch {
             throw .serviceError("cannot encode a shard update: \(error)")
         }
@@ -83,18 +85,62 @@ extension PeerNetwork: ShardNetwork {
     }
 
     public func read(_ request: ShardRequest, collection: String, shards: [UInt32], on peer: UInt64) async throws(StorageError) -> ShardResponse {
-        try await callRaw(address(of: peer), ShardRPC.read, ShardReadRequest(collection: collection, shards: shards, request: request),
-                          serializer: JSONCoder<ShardReadRequest>(), deserializer: JSONCoder<ShardResponse>(), timeout: ShardRPC.timeout,
-                          waitForReady: false)
+        let budget = try RequestDeadline.budget(ShardRPC.timeout, for: "read")
+        return try await Self.withinDeadline { () async throws(StorageError) in
+            try await callRaw(address(of: peer), ShardRPC.read, ShardReadRequest(collection: collection, shards: shards, request: request),
+                              serializer: JSONCoder<ShardReadRequest>(), deserializer: JSONCoder<ShardResponse>(), timeout: budget,
+                              waitForReady: false)
+        }
     }
 
     public func update(_ operations: [UInt32: UpdateOperation], filter: Filter?, condition: UpdateCondition?, collection: String,
                        wait: Bool, on peer: UInt64) async throws(StorageError) -> UInt64 {
-        let body = try ShardUpdateCodec.encode(operations, filter: filter, condition: condition, collection: collection, wait: wait)
-        let response: IndexMessage = try await callRaw(address(of: peer), ShardRPC.update, body, serializer: RawCoder(),
-                                                       deserializer: JSONCoder<IndexMessage>(), timeout: ShardRPC.timeout, waitForReady: false)
-        return response.index
+        try await post(ShardUpdateCodec.encode(operations, filter: filter, condition: condition, collection: collection, wait: wait), to: peer)
     }
+
+    public func forward(_ operations: [UInt32: UpdateOperation], filter: Filter?, condition: UpdateCondition?, collection: String,
+                        wait: Bool, ordering: WriteOrdering, to peer: UInt64) async throws(StorageError) -> UInt64 {
+        try await post(ShardUpdateCodec.encode(operations, filter: filter, condition: condition, collection: collection, wait: wait,
+                                               ordering: ordering), to: peer)
+    }
+
+    /// One `ShardUpdate` call; answers the largest operation id. It gets 80% of the request's time
+    /// left, so that a replica that does not answer is marked Dead within the request's timeout.
+    private func post(_ body: [UInt8], to peer: UInt64) async throws(StorageError) -> UInt64 {
+        let budget = try RequestDeadline.budget(ShardRPC.timeout, share: 0.8, for: "update")
+        return try await Self.withinDeadline { () async throws(StorageError) in
+            let response: IndexMessage = try await callRaw(address(of: peer), ShardRPC.update, body, serializer: RawCoder(),
+                                                           deserializer: JSONCoder<IndexMessage>(), timeout: budget, waitForReady: false)
+            return response.index
+        }
+    }
+
+    /// A call's failure, as the request's timeout when the request's deadline has passed.
+    static func withinDeadline<T>(_ call: () async throws(StorageError) -> T) async throws(StorageError) -> T {
+        do {
+            return try await call()
+        } catch {
+            if let deadline = RequestDeadline.current, deadline <= .now { throw .timeout("Operation timed out: \(error)") }
+            throw error
+        }
+    }
+
+    public var slowAfter: Duration { timeouts.call }
+
+    public func isResponsive(_ peer: UInt64) -> Bool {
+        guard let uri = resolve(peer) else { return false }
+        return sendFailures[uri] == nil
+    }
+
+    public func noteSlow(_ peer: UInt64) {
+        guard let uri = resolve(peer) else { return }
+        noteFailure(uri, PeerSlow(after: timeouts.call))
+    }
+}
+
+struct PeerSlow: Error, CustomStringConvertible {
+    let after: Duration
+    var description: String { "no answer to a read within \(after.wholeMilliseconds) ms" }
 }
 
 extension PeerService {
@@ -105,7 +151,11 @@ extension PeerService {
         }
         unary(&router, ShardRPC.update, RawCoder(), JSONCoder<IndexMessage>()) { bytes, _ in
             let (header, operations) = try ShardUpdateCodec.decode(bytes)
-            return IndexMessage(index: try await toc.collection(header.collection).applyLocal(operations, filter: header.filter, condition: header.condition, wait: header.wait))
+            let collection = try await toc.collection(header.collection)
+            if header.ordering != nil {
+                return IndexMessage(index: try await collection.coordinate(operations, filter: header.filter, condition: header.condition, wait: header.wait))
+            }
+            return IndexMessage(index: try await collection.applyLocal(operations, filter: header.filter, condition: header.condition, wait: header.wait))
         }
     }
 }

@@ -236,6 +236,10 @@ final class ClusterNode: ClusterControl, @unchecked Sendable {
         }
     }
 
+    func isResponsive(_ peer: UInt64) -> Bool {
+        peer == network.peerId || network.isResponsive(peer)
+    }
+
     func isReady() async -> Bool {
         let status = engine.status
         guard !status.stopped, status.members.contains(where: { $0.id == status.peerId }) else { return false }

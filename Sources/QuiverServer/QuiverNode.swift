@@ -102,6 +102,11 @@ public enum QuiverNode {
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = [.init(service: flush), .init(service: optimizer)]
         if let cluster {
             services.append(.init(service: PeerServerService(node: cluster)))
+            // New replicas become Active once created here; a Listener node's become Listener.
+            let listener = settings.storage.nodeType == .listener
+            services.append(.init(service: PeriodicService(interval: .milliseconds(200), tick: {
+                await cluster.manager.settleOwnReplicaStates(listener: listener)
+            })))
             if let bootstrap = options.bootstrap, !cluster.engine.status.members.contains(where: { $0.id == cluster.network.peerId }) {
                 // Joining needs the p2p server up: the leader connects back to replicate the log.
                 Task {

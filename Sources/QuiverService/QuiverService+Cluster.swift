@@ -15,6 +15,8 @@ public protocol ClusterControl: Sendable {
     func isReady() async -> Bool
     /// Waits (at most `timeout`) until the other reachable peers have applied log entry `index`.
     func awaitPeers(applying index: UInt64, timeout: Duration) async
+    /// False while calls to `peer` have been failing.
+    func isResponsive(_ peer: UInt64) -> Bool
 }
 
 extension QuiverService {
@@ -39,6 +41,8 @@ extension QuiverService {
         if !force && holdsShards {
             throw .storage(.badRequest("Cannot remove peer \(id) as there are shards on it"))
         }
+        // Its replicas leave the shard map first, so writes go to the remaining replicas.
+        if holdsShards { _ = try await propose(.removePeerReplicas(peer: id), timeout: nil) }
         do {
             try await cluster.removePeer(id)
         } catch {
@@ -77,6 +81,26 @@ extension QuiverService {
         guard cluster != nil else { throw .storage(.standaloneMode) }
         _ = try await propose(.setMetadataKey(key: key, value: value), timeout: timeout)
         return true
+    }
+
+    /// Waits until every peer has activated its new replicas of collection `name` (all shards, or
+    /// `shards`), as Qdrant waits before answering a create: then a write right after the answer
+    /// finds a source of truth. Bounded by the request's `timeout` (at most 10 s); a peer that does
+    /// not answer keeps its replica `Initializing`, and the answer does not wait for it.
+    func awaitActivation(of name: String, shards: Set<UInt32>?, since started: ContinuousClock.Instant, timeout: Duration?) async {
+        guard let cluster else { return }
+        let deadline = started + min(timeout ?? Self.defaultConsensusTimeout, .seconds(10))
+        while ContinuousClock.now < deadline {
+            let layout = cluster.manager.metadata.shards[name] ?? []
+            let waiting = layout.contains { shard in
+                (shards?.contains(shard.id) ?? true)
+                    && shard.peers.contains { shard.state(of: $0) == .initializing && cluster.isResponsive($0) }
+            }
+            guard waiting else { break }
+            try? await Task.sleep(for: .milliseconds(20))
+        }
+        // Other peers see the activations too before the next request reaches them.
+        await cluster.awaitPeers(applying: cluster.manager.metadata.appliedIndex, timeout: .seconds(2))
     }
 
     /// Proposes a metadata change through consensus and waits until it is applied on this peer, then

@@ -16,11 +16,12 @@ extension QuiverService {
     public static let scrollLimitDefault = 10
 
     /// Any change to points: upsert, delete, vector and payload updates, by ids or by filter.
-    public func update(_ collectionName: String, _ update: PointsUpdate, wait: Bool) async throws(ServiceError) -> UpdateResult {
+    public func update(_ collectionName: String, _ update: PointsUpdate, wait: Bool,
+                       ordering: WriteOrdering = .weak) async throws(ServiceError) -> UpdateResult {
         let collection = try await collection(collectionName)
         try await checkStrictMode(update, on: collection)
         do {
-            return try await collection.update(update, wait: wait)
+            return try await collection.update(update, wait: wait, ordering: ordering)
         } catch {
             throw .storage(error)
         }
@@ -29,13 +30,14 @@ extension QuiverService {
     /// `points/batch`: strict mode checks every operation first (against the collection as it is
     /// before the batch), then the operations apply in order, each before the next starts; the
     /// first failure stops the batch (earlier operations stay applied, as in Qdrant).
-    public func updateBatch(_ collectionName: String, _ operations: [PointsUpdate], wait: Bool) async throws(ServiceError) -> [UpdateResult] {
+    public func updateBatch(_ collectionName: String, _ operations: [PointsUpdate], wait: Bool,
+                            ordering: WriteOrdering = .weak) async throws(ServiceError) -> [UpdateResult] {
         let collection = try await collection(collectionName)
         for operation in operations { try await checkStrictMode(operation, on: collection) }
         var results: [UpdateResult] = []
         for operation in operations {
             do {
-                results.append(try await collection.update(operation, wait: wait))
+                results.append(try await collection.update(operation, wait: wait, ordering: ordering))
             } catch {
                 throw .storage(error)
             }

@@ -30,7 +30,10 @@ extension QuiverService {
             peers = placement
         }
         let placed = await collection.placeShardKey(request, peers: peers)
-        return try await propose(.createShardKey(collection: collection.name, shards: placed), timeout: timeout)
+        let started = ContinuousClock.now
+        let created = try await propose(.createShardKey(collection: collection.name, shards: placed.initializing), timeout: timeout)
+        await awaitActivation(of: collection.name, shards: Set(placed.map(\.id)), since: started, timeout: timeout)
+        return created
     }
 
     /// `POST /collections/{c}/shards/delete`: drops the key's shards and their points.

@@ -52,8 +52,11 @@ public struct QuiverService: Sendable {
             }
             let peers = await peerIDs()
             let config = toc.effectiveConfig(request, peers: peers.count)
-            return try await propose(.createCollection(name: name, config: config, shards: ShardPlacement.initial(config, peers: peers)),
-                                     timeout: timeout)
+            let started = ContinuousClock.now
+            let created = try await propose(.createCollection(name: name, config: config,
+                                                              shards: ShardPlacement.initial(config, peers: peers).initializing), timeout: timeout)
+            await awaitActivation(of: name, shards: nil, since: started, timeout: timeout)
+            return created
         }
         do {
             try await toc.createCollection(name, request)

@@ -4,6 +4,7 @@ import Hummingbird
 import QuiverJSON
 import QuiverModel
 import QuiverService
+import Storage
 import NIOCore
 
 /// Qdrant's response envelopes:
@@ -41,7 +42,9 @@ enum APIResponse {
             "status": ["error": .string(error.description)],
             "time": .double(seconds(since: start)),
         ]
-        return json(error.httpStatus, JSONWriter.write(body))
+        var response = json(error.httpStatus, JSONWriter.write(body))
+        if case .storage(.rateLimited(_, let retryAfter?)) = error { response.headers[.retryAfter] = "\(retryAfter)" }
+        return response
     }
 
     static func seconds(since start: ContinuousClock.Instant) -> Double {

@@ -16,6 +16,8 @@ extension ServiceError {
             case .serviceError: .internalServerError
             case .standaloneMode: .methodNotAllowed
             case .unavailable: .serviceUnavailable
+            case .timeout: .requestTimeout
+            case .rateLimited: .tooManyRequests
             }
         case .validation: .unprocessableContent
         case .format: .badRequest

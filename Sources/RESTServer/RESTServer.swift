@@ -4,6 +4,7 @@ public import QuiverService
 import Foundation
 import HTTPTypes
 import NIOPosix
+import Storage
 
 /// What the REST edge needs to know about the node it serves.
 public struct RESTConfiguration: Sendable {
@@ -56,6 +57,7 @@ public enum RESTServer {
         let metrics = RESTMetrics()
         let router = Router(context: BasicRequestContext.self)
         router.add(middleware: ObserveMiddleware(metrics: metrics, logger: logger))
+        router.add(middleware: DeadlineMiddleware())
         if configuration.enableCORS {
             router.add(middleware: CORSMiddleware(allowOrigin: .all, allowHeaders: [.contentType, .authorization, HTTPField.Name("api-key")!],
                                                   allowMethods: [.get, .post, .put, .patch, .delete, .options]))
@@ -84,6 +86,17 @@ struct Routes: Sendable {
 }
 
 /// Records every response in the metrics and logs it, except the hot status endpoints (as Qdrant).
+/// A request's `timeout` query parameter (seconds) as the deadline of the calls it makes to other
+/// peers. Invalid values are left to the route, which answers them with a 4xx.
+struct DeadlineMiddleware<Context: RequestContext>: RouterMiddleware {
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        guard let raw = request.uri.queryParameters.get("timeout"), let seconds = Int(raw), seconds > 0 else {
+            return try await next(request, context)
+        }
+        return try await RequestDeadline.$current.withValue(.now + .seconds(seconds)) { try await next(request, context) }
+    }
+}
+
 struct ObserveMiddleware<Context: RequestContext>: RouterMiddleware {
     let metrics: RESTMetrics
     let logger: Logger

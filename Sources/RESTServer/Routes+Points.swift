@@ -4,6 +4,7 @@ import NIOCore
 import QuiverJSON
 import QuiverModel
 import QuiverService
+import Storage
 
 /// Point operations: updates (by ids or by filter), retrieve, scroll and count.
 extension Routes {
@@ -19,11 +20,11 @@ extension Routes {
         router.post("/collections/:name/points/batch") { request, context in
             var request = request
             return await respond { () async throws(ServiceError) in
-                let wait = try request.updateParameters()
+                let (wait, ordering) = try request.updateParameters()
                 let body = try await request.parseJSON(limitBytes: bodyLimit)
                 let operations = try Self.read { () throws(JSONDecodingError) in try PointsJSON.batch(body) }
                 try await checkTimeout(request, context)
-                return try await service.updateBatch(collectionName(context), operations, wait: wait)
+                return try await service.updateBatch(collectionName(context), operations, wait: wait, ordering: ordering)
             }
         }
         router.get("/collections/:name/points/:id") { request, context in
@@ -71,11 +72,11 @@ extension Routes {
         router.on(path, method: method) { request, context in
             var request = request
             return await respond { () async throws(ServiceError) in
-                let wait = try request.updateParameters()
+                let (wait, ordering) = try request.updateParameters()
                 let body = try await request.parseJSON(limitBytes: bodyLimit)
                 let operation = try Self.read { () throws(JSONDecodingError) in try parse(body) }
                 try await checkTimeout(request, context)
-                return try await service.update(collectionName(context), operation, wait: wait)
+                return try await service.update(collectionName(context), operation, wait: wait, ordering: ordering)
             }
         }
     }
@@ -120,12 +121,16 @@ extension Request {
         return consistency
     }
 
-    /// `wait` (default false) and `ordering` of an update request.
-    func updateParameters() throws(ServiceError) -> Bool {
+    /// `wait` (default false) and `ordering` (default weak) of an update request.
+    func updateParameters() throws(ServiceError) -> (wait: Bool, ordering: WriteOrdering) {
         _ = try positiveQueryInt("timeout")
-        if let ordering = uri.queryParameters.get("ordering"), !["weak", "medium", "strong"].contains(ordering) {
-            throw .format("ordering: unknown variant `\(ordering)`, expected one of `weak`, `medium`, `strong`", .query)
+        var ordering = WriteOrdering.weak
+        if let raw = uri.queryParameters.get("ordering") {
+            guard let parsed = WriteOrdering(rawValue: String(raw)) else {
+                throw .format("ordering: unknown variant `\(raw)`, expected one of `weak`, `medium`, `strong`", .query)
+            }
+            ordering = parsed
         }
-        return try queryBool("wait")
+        return (try queryBool("wait"), ordering)
     }
 }

@@ -63,7 +63,7 @@ extension Routes {
         router.put("/collections/:name/index") { request, context in
             var request = request
             return await respond { () async throws(ServiceError) in
-                let wait = try request.updateParameters()
+                let wait = try request.updateParameters().wait
                 let body = try await request.parseJSON(limitBytes: bodyLimit)
                 let create = try Self.read { () throws(JSONDecodingError) in try PointsJSON.createFieldIndex(body) }
                 try await checkTimeout(request, context)
@@ -83,7 +83,7 @@ extension Routes {
         }
         router.delete("/collections/:name/index/:field") { request, context in
             await respond { () async throws(ServiceError) in
-                let wait = try request.updateParameters()
+                let wait = try request.updateParameters().wait
                 return try await service.deleteIndex(collectionName(context), context.parameters.decoded("field"), wait: wait)
             }
         }

@@ -22,6 +22,9 @@ public enum MetadataOperation: Codable, Sendable, Equatable {
     case replaceState(ClusterMetadata)
     /// A replica's new state; with `from`, only if the replica is in that state now.
     case setReplicaState(collection: String, shard: UInt32, peer: UInt64, state: ReplicaState, from: ReplicaState?)
+    /// A peer leaves the cluster for good: its replicas leave every shard (a shard whose last replica
+    /// it held is left without replicas).
+    case removePeerReplicas(peer: UInt64)
 }
 
 /// The replicated catalogue: what every peer's ``TableOfContent`` converges to.
@@ -138,6 +141,16 @@ public struct ClusterMetadata: Codable, Sendable, Equatable {
             layout[position].setState(state, of: peer)
             shards[name] = layout
             return .success(true)
+        case .removePeerReplicas(let peer):
+            for (name, layout) in shards where layout.contains(where: { $0.peers.contains(peer) }) {
+                shards[name] = layout.map { shard in
+                    var shard = shard
+                    shard.setState(.active, of: peer)
+                    shard.peers.removeAll { $0 == peer }
+                    return shard
+                }
+            }
+            return .success(true)
         case .replaceState(let state):
             let index = appliedIndex
             self = state
@@ -199,5 +212,43 @@ public struct ClusterMetadata: Codable, Sendable, Equatable {
             }
         }
         return next
+    }
+}
+
+extension ClusterMetadata {
+    /// The state changes `peer` asks consensus for its own replicas: an `Initializing` replica
+    /// (created on this peer once the catalogue reached it) becomes `Active`; on a Listener node an
+    /// `Active` replica that is not its shard's only active one becomes `Listener`; on a normal node
+    /// a `Listener` replica becomes `Active` again.
+    public func ownReplicaChanges(peer: UInt64, listener: Bool) -> [MetadataOperation] {
+        var changes: [MetadataOperation] = []
+        for name in shards.keys.sorted() {
+            for shard in shards[name]! where shard.peers.contains(peer) {
+                let state = shard.state(of: peer)
+                let othersActive = shard.peers.contains { $0 != peer && shard.state(of: $0).isActive }
+                let wanted: ReplicaState? = switch state {
+                case .initializing: .active
+                case .active where listener && othersActive: .listener
+                case .listener where !listener: .active
+                default: nil
+                }
+                if let wanted {
+                    changes.append(.setReplicaState(collection: name, shard: shard.id, peer: peer, state: wanted, from: state))
+                }
+            }
+        }
+        return changes
+    }
+}
+
+extension [ShardInfo] {
+    /// The same shards with every replica `Initializing`: new replicas in a cluster, until each
+    /// peer has created its own.
+    public var initializing: [ShardInfo] {
+        map { shard in
+            var shard = shard
+            for peer in shard.peers { shard.setState(.initializing, of: peer) }
+            return shard
+        }
     }
 }

@@ -44,15 +44,13 @@ extension Collection {
     // MARK: Updates
 
     /// Applies an update (by ids, or by filter on every shard in scope) to the replicas of the
-    /// shards it touches that take updates: here directly, on other peers with one call each, all
-    /// at once. Each shard's replies are judged by its replica set (`write_consistency_factor`,
-    /// a source of truth among the replicas that applied it); replicas that failed are disabled
-    /// here and reported to consensus as `Dead`, and with `wait` the answer waits (at most 30 s)
-    /// until consensus has marked them. The result's operation id is the largest among the shards.
-    public func update(_ update: PointsUpdate, wait: Bool) async throws(StorageError) -> UpdateResult {
+    /// shards it touches, through each shard's leader for `ordering` (see ``route(_:filter:condition:wait:ordering:)``).
+    /// The result's operation id is the largest among the shards.
+    public func update(_ update: PointsUpdate, wait: Bool, ordering: WriteOrdering = .weak) async throws(StorageError) -> UpdateResult {
         let groups = try scope(update.shardKey, write: true)
         let operation = try prepare(update.operation)
         if let filter = update.filter { _ = try prepare(filter) }
+        if let condition = update.condition { _ = try prepare(condition.filter) }
         var perShard: [UInt32: UpdateOperation] = [:]
         if update.filter != nil {
             for shard in groups.joined() { perShard[shard.id] = operation }
@@ -62,6 +60,102 @@ extension Collection {
                 for (index, part) in split { perShard[group[index].id] = part }
             }
         }
+        if config.strictModeConfig?.enforced?.writeRateLimit != nil {
+            var costs: [UInt32: Int] = [:]
+            for (id, part) in perShard {
+                if let filter = update.filter, let shard = layout.first(where: { $0.id == id }),
+                   case .count(let matching)? = try await fanOut(.count(filter: filter), [[shard]], charged: false).first {
+                    costs[id] = max(matching, 1)
+                } else {
+                    costs[id] = max(part.ids.count, 1)
+                }
+            }
+            try charge(.write, costs)
+        }
+        let operationID = try await route(perShard, filter: update.filter, condition: update.condition, wait: wait, ordering: ordering)
+        return UpdateResult(operationId: operationID, status: wait ? .completed : .acknowledged)
+    }
+
+    /// Sends each shard's part of an update to the shard's leader for `ordering`: with `weak` this
+    /// peer replicates it at once; with `medium` and `strong` the leader (the highest replica that
+    /// can be a source of truth, or the highest replica of all) replicates it under the shard's
+    /// write lock, so every replica applies the writes to a shard in the leader's order. A leader
+    /// that cannot be reached is disabled here (so `medium` turns to the next one) and the write
+    /// fails with an error worth retrying.
+    func route(_ perShard: [UInt32: UpdateOperation], filter: Filter?, condition: UpdateCondition?, wait: Bool,
+               ordering: WriteOrdering) async throws(StorageError) -> UInt64 {
+        guard ordering != .weak, network != nil else {
+            return try await replicate(perShard, filter: filter, condition: condition, wait: wait)
+        }
+        var byLeader: [UInt64: [UInt32: UpdateOperation]] = [:]
+        for (id, operation) in perShard {
+            guard let shard = layout.first(where: { $0.id == id }) else { continue }
+            guard let leader = replicaSet(shard).leader(for: ordering) else {
+                throw .serviceError("The replica set for shard \(id) on peer \(peerID) has no replica that can lead a write with \(ordering.rawValue) ordering")
+            }
+            byLeader[isLocal(leader) ? peerID : leader, default: [:]][id] = operation
+        }
+        let outcomes = await withTaskGroup(of: (UInt64, Result<UInt64, StorageError>).self) { group in
+            for (leader, operations) in byLeader {
+                group.addTask { (leader, await self.lead(operations, filter: filter, condition: condition, wait: wait, ordering: ordering, via: leader)) }
+            }
+            var all: [(UInt64, Result<UInt64, StorageError>)] = []
+            for await outcome in group { all.append(outcome) }
+            return all
+        }
+        var operationID: UInt64 = 0
+        var failure: StorageError?
+        for (leader, outcome) in outcomes.sorted(by: { $0.0 < $1.0 }) {
+            switch outcome {
+            case .success(let id): operationID = max(operationID, id)
+            case .failure(let error) where !isLocal(leader) && Self.reply(.failure(error), wait: wait).isTransient:
+                for id in byLeader[leader]!.keys.sorted() {
+                    if let shard = layout.first(where: { $0.id == id }) { _ = disableReplica(shard, leader) }
+                }
+                failure = failure ?? .serviceError("Failed to apply update with \(ordering.rawValue) ordering via leader peer \(leader): \(error)")
+            case .failure(let error):
+                failure = failure ?? error
+            }
+        }
+        if let failure { throw failure }
+        return operationID
+    }
+
+    /// One leader's part of an ordered write: here under the shards' write locks, or forwarded.
+    private func lead(_ operations: [UInt32: UpdateOperation], filter: Filter?, condition: UpdateCondition?, wait: Bool,
+                      ordering: WriteOrdering, via leader: UInt64) async -> Result<UInt64, StorageError> {
+        do {
+            if isLocal(leader) { return .success(try await coordinate(operations, filter: filter, condition: condition, wait: wait)) }
+            return .success(try await network!.forward(operations, filter: filter, condition: condition, collection: name, wait: wait,
+                                                       ordering: ordering, to: leader))
+        } catch {
+            return .failure(error)
+        }
+    }
+
+    /// An ordered write on its leader (this peer): the shards' write locks in id order, then the
+    /// write to every replica.
+    public func coordinate(_ operations: [UInt32: UpdateOperation], filter: Filter?, condition: UpdateCondition?,
+                           wait: Bool) async throws(StorageError) -> UInt64 {
+        let ids = operations.keys.sorted()
+        var locks: [OrderingLock] = []
+        for id in ids {
+            let lock = orderingLocks[id] ?? OrderingLock()
+            orderingLocks[id] = lock
+            await lock.lock()
+            locks.append(lock)
+        }
+        defer { for lock in locks { lock.unlock() } }
+        return try await replicate(operations, filter: filter, condition: condition, wait: wait)
+    }
+
+    /// Applies each shard's operation to the shard's replicas that take updates: here directly, on
+    /// other peers with one call each, all at once. Each shard's replies are judged by its replica
+    /// set (`write_consistency_factor`, a source of truth among the replicas that applied it);
+    /// replicas that failed are disabled here and reported to consensus as `Dead`, and with `wait`
+    /// the answer waits (at most 30 s) until consensus has marked them.
+    func replicate(_ perShard: [UInt32: UpdateOperation], filter: Filter?, condition: UpdateCondition?,
+                   wait: Bool) async throws(StorageError) -> UInt64 {
         reportDisabledReplicasDue()
         var byPeer: [UInt64: [UInt32: UpdateOperation]] = [:]
         var touched: [(shard: ShardInfo, targets: [UInt64])] = []
@@ -73,8 +167,6 @@ extension Collection {
             touched.append((shard, targets))
             for peer in targets { byPeer[isLocal(peer) ? peerID : peer, default: [:]][shard.id] = perShard[shard.id] }
         }
-        let filter = update.filter, condition = update.condition
-        if let condition { _ = try prepare(condition.filter) }
         let outcomes = await withTaskGroup(of: (UInt64, Result<UInt64, StorageError>).self) { group in
             for (peer, operations) in byPeer {
                 group.addTask { (peer, await self.send(operations, filter: filter, condition: condition, wait: wait, to: peer)) }
@@ -101,7 +193,13 @@ extension Collection {
             case .success, .retry: break
             case .failed(let error):
                 // A missing point is the caller's problem and says most; report it first.
-                if case .notFound = error { failure = error } else if failure == nil { failure = error }
+                if case .notFound = error { failure = error } else if failure == nil {
+                    let applied = replies.count { if case .failed = $0.reply { false } else { true } }
+                    let required = min(Int(config.params.writeConsistencyFactor), shard.peers.count)
+                    failure = replies.contains(where: \.reply.isTransient) ? error.prefixed(
+                        "Only \(applied) of the \(replies.count) replicas of shard \(shard.id) applied the update, and write_consistency_factor asks for \(required); it is not acknowledged. "
+                    ) : error
+                }
             case .noSourceOfTruth(let error):
                 if failure == nil {
                     failure = .serviceError("Failed to apply operation to at least one `Active` replica. Consistency of this update is not guaranteed. Please retry. \(error)")
@@ -110,7 +208,7 @@ extension Collection {
         }
         if let failure { throw failure }
         if wait { try await awaitDeactivation(deactivations) }
-        return UpdateResult(operationId: operationID, status: wait ? .completed : .acknowledged)
+        return operationID
     }
 
     /// A peer's answer to its part of an update, as one replica's reply.
@@ -120,10 +218,30 @@ extension Collection {
         case .failure(let error):
             switch error {
             case .notFound: return .failed(error, transient: false, missingPoint: true)
-            case .badInput, .badRequest, .alreadyExists, .standaloneMode: return .failed(error, transient: false)
-            case .unavailable, .serviceError: return .failed(error, transient: true)
+            case .badInput, .badRequest, .alreadyExists, .standaloneMode, .rateLimited: return .failed(error, transient: false)
+            case .unavailable, .serviceError, .timeout: return .failed(error, transient: true)
             }
         }
+    }
+
+    // MARK: Rate limits
+
+    /// Takes each shard's cost from its `kind` limiter when strict mode sets that limit, all or
+    /// nothing: when one shard's limiter is short, nothing is taken and the request is refused.
+    /// Calls from other peers (their parts of a request, forwarded writes) are not charged here.
+    func charge(_ kind: RateLimiter.Kind, _ costs: [UInt32: Int], now: ContinuousClock.Instant = .now) throws(StorageError) {
+        guard let limits = config.strictModeConfig?.enforced,
+              let perMinute = kind == .read ? limits.readRateLimit : limits.writeRateLimit else { return }
+        var limiters = rateLimiters[kind] ?? [:]
+        for (shard, cost) in costs.sorted(by: { $0.key < $1.key }) {
+            if limiters[shard]?.perMinute != perMinute { limiters[shard] = RateLimiter(kind, perMinute: perMinute, now: now) }
+            if let refusal = limiters[shard]!.check(cost, now: now) {
+                rateLimiters[kind] = limiters
+                throw refusal
+            }
+        }
+        for (shard, cost) in costs { limiters[shard]!.consume(cost, now: now) }
+        rateLimiters[kind] = limiters
     }
 
     // MARK: Replica sets
@@ -170,18 +288,20 @@ extension Collection {
         }
     }
 
-    /// Waits (at most 30 s) until consensus has taken the disabled replicas out of the ones that
-    /// count, so an acknowledged write is on every replica that still serves.
+    /// Waits (at most 30 s, and not past the request's `timeout`) until consensus has taken the
+    /// disabled replicas out of the ones that count, so an acknowledged write is on every replica
+    /// that still serves.
     func awaitDeactivation(_ replicas: [(shard: UInt32, peer: UInt64, error: StorageError)]) async throws(StorageError) {
         guard !replicas.isEmpty else { return }
-        let deadline = ContinuousClock.now + Self.deactivationTimeout
+        let started = ContinuousClock.now
+        let deadline = min(started + Self.deactivationTimeout, RequestDeadline.current ?? started + Self.deactivationTimeout)
         while true {
             let pending = replicas.filter { replica in
                 layout.first { $0.id == replica.shard }.map { $0.peers.contains(replica.peer) && $0.state(of: replica.peer).canBeSourceOfTruth } ?? false
             }
             guard let first = pending.first else { return }
             guard ContinuousClock.now < deadline else {
-                throw .serviceError("Some replica of shard \(first.shard) failed to apply operation and deactivation timed out after \(Self.deactivationTimeout.components.seconds)s. Consistency of this update is not guaranteed. Please retry. Failed peer: \(first.peer), error: \(first.error)")
+                throw .serviceError("Some replica of shard \(first.shard) failed to apply operation and deactivation timed out after \(max((deadline - started).components.seconds, 0))s. Consistency of this update is not guaranteed. Please retry. Failed peer: \(first.peer), error: \(first.error)")
             }
             try? await Task.sleep(for: .milliseconds(20))
         }
@@ -216,25 +336,26 @@ extension Collection {
     /// call). Operations on existing points are checked in every shard before any shard writes.
     public func applyLocal(_ operations: [UInt32: UpdateOperation], filter: Filter?, condition: UpdateCondition? = nil,
                            wait: Bool) async throws(StorageError) -> UInt64 {
-        var targets: [(UInt32, LocalShard, UpdateOperation)] = []
+        var targets: [(UInt32, LocalShard, UpdateOperation, wait: Bool)] = []
         for id in operations.keys.sorted() {
             guard let shard = shards[id] else { throw .notFound("Shard \(id) of collection `\(name)` is not on peer \(peerID)") }
+            var state = ReplicaState.active
+            if network != nil, let info = layout.first(where: { $0.id == id }) { state = info.state(of: peerID) }
             // A replica that takes no updates in its state (as this peer knows it) refuses them.
-            if network != nil, let info = layout.first(where: { $0.id == id }), !info.state(of: peerID).accepts(forced: false) {
-                throw .serviceError("No target shard \(id) found for update")
-            }
-            targets.append((id, shard, operations[id]!))
+            guard state.accepts(forced: false) else { throw .serviceError("No target shard \(id) found for update") }
+            // A Listener replica acknowledges once the write is in its log, whatever the caller asked.
+            targets.append((id, shard, operations[id]!, state == .listener ? false : wait))
         }
         let prepared = try prepare(filter)
         var preparedCondition = condition
         if let condition { preparedCondition!.filter = try prepare(condition.filter) }
         if prepared == nil {
-            for (_, shard, operation) in targets where operation.requiresExistingPoints {
+            for (_, shard, operation, _) in targets where operation.requiresExistingPoints {
                 if let missing = await shard.firstMissing(operation.ids) { throw .notFound("No point with id \(missing) found") }
             }
         }
         var operationID: UInt64 = 0
-        for (id, shard, operation) in targets {
+        for (id, shard, operation, wait) in targets {
             do {
                 let applied = if let prepared {
                     try await shard.update(operation, matching: prepared, wait: wait)
@@ -255,11 +376,14 @@ extension Collection {
     // MARK: Fan-out
 
     /// Runs `request` on every shard in `groups`: each shard is read from one replica, local when
-    /// this peer holds one, and each other peer involved gets one call for all its shards. When a
-    /// peer does not answer, its shards are asked of their other replicas.
-    func fanOut(_ request: ShardRequest, _ groups: [[ShardInfo]],
-                consistency: ReadConsistency = .default) async throws(StorageError) -> [ShardResponse] {
+    /// this peer holds one, and each other peer involved gets one call for all its shards. A peer
+    /// that has not answered within the network's `slowAfter` has its shards asked of other replicas
+    /// as well (the first complete answer counts); a peer that fails has them asked again elsewhere.
+    func fanOut(_ request: ShardRequest, _ groups: [[ShardInfo]], consistency: ReadConsistency = .default,
+                charged: Bool = true) async throws(StorageError) -> [ShardResponse] {
         var pending = Dictionary(grouping: groups.joined(), by: \.id).values.map { $0[0] }.sorted { $0.id < $1.id }
+        let cost = RateCost.read(request)
+        if charged && cost > 0 { try charge(.read, Dictionary(uniqueKeysWithValues: pending.map { ($0.id, cost) })) }
         if consistency != .default { return try await fanOutConsistent(request, pending, consistency) }
         // The replicas that serve reads, per shard, as this peer sees them now.
         var readable: [UInt32: Set<UInt64>] = [:]
@@ -269,52 +393,145 @@ extension Collection {
         }
         var failed: Set<UInt64> = []
         var responses: [ShardResponse] = []
-        while true {
+        while !pending.isEmpty {
             let plan = try assign(pending, readable: readable, excluding: failed)
-            let outcomes = await withTaskGroup(of: (UInt64, [UInt32], Result<ShardResponse, StorageError>).self) { group in
-                for (peer, shardIDs) in plan {
-                    group.addTask { (peer, shardIDs, await self.ask(peer, shardIDs, request)) }
-                }
-                var all: [(UInt64, [UInt32], Result<ShardResponse, StorageError>)] = []
-                for await outcome in group { all.append(outcome) }
-                return all
-            }
-            pending = []
-            for (peer, shardIDs, outcome) in outcomes {
-                switch outcome {
-                case .success(let response): responses.append(response)
-                case .failure(.unavailable(let message)) where !isLocal(peer):
-                    failed.insert(peer)
-                    let retry = layout.filter { shardIDs.contains($0.id) }
-                    if retry.contains(where: { readable[$0.id, default: []].isSubset(of: failed) }) {
-                        throw .unavailable("no replica of shards \(shardIDs) of collection `\(name)` answered: \(message)")
-                    }
-                    pending += retry
-                case .failure(let error): throw error
-                }
-            }
-            if pending.isEmpty { return responses }
+            let round = await run(plan, request, readable: readable, failed: failed)
+            if let error = round.error { throw error }
+            responses += round.responses
+            failed.formUnion(round.failed)
+            pending = layout.filter { round.retry.contains($0.id) }
+            let lost = pending.filter { readable[$0.id, default: []].isSubset(of: failed) }.map(\.id)
+            if !lost.isEmpty { throw .unavailable("no replica of shards \(lost) of collection `\(name)` answered: \(round.lastFailure)") }
         }
+        return responses
+    }
+
+    private struct ReadRound {
+        var responses: [ShardResponse] = []
+        var failed: Set<UInt64> = []
+        /// Shards none of whose asked replicas answered.
+        var retry: Set<UInt32> = []
+        var lastFailure = ""
+        /// An error that ends the read (the request's own fault, or its timeout).
+        var error: StorageError?
+    }
+
+    private enum ReadEvent: Sendable {
+        case answer(call: Int, hedge: UInt64?, Result<ShardResponse, StorageError>)
+        case slow
+    }
+
+    /// One round of a read: the calls of `plan` at once, and after `slowAfter` a second call (a
+    /// hedge) for the shards of each remote call still unanswered, to other replicas.
+    private func run(_ plan: [UInt64: [UInt32]], _ request: ShardRequest, readable: [UInt32: Set<UInt64>],
+                     failed: Set<UInt64>) async -> ReadRound {
+        struct Call {
+            let peer: UInt64
+            let shards: [UInt32]
+            var done = false
+            var failed = false
+            var hedges: [UInt64: [UInt32]] = [:]
+            var hedgeAnswers: [ShardResponse] = []
+            var hedgeFailed = false
+        }
+        var calls = plan.sorted { $0.key < $1.key }.map { Call(peer: $0.key, shards: $0.value) }
+        var round = ReadRound()
+        let slowAfter = network?.slowAfter ?? .seconds(1)
+        await withTaskGroup(of: ReadEvent.self) { group in
+            for (index, call) in calls.enumerated() {
+                group.addTask { .answer(call: index, hedge: nil, await self.ask(call.peer, call.shards, request)) }
+            }
+            if calls.contains(where: { !isLocal($0.peer) }) {
+                group.addTask {
+                    try? await Task.sleep(for: slowAfter)
+                    return .slow
+                }
+            }
+            var open = calls.count
+            while open > 0, let event = await group.next() {
+                switch event {
+                case .slow:
+                    for index in calls.indices where !calls[index].done && !calls[index].failed && !isLocal(calls[index].peer) {
+                        let shards = layout.filter { calls[index].shards.contains($0.id) }
+                        let excluded = failed.union(round.failed).union([calls[index].peer])
+                        guard let hedges = try? assign(shards, readable: readable, excluding: excluded) else { continue }
+                        network?.noteSlow(calls[index].peer)
+                        calls[index].hedges = hedges
+                        for (peer, shardIDs) in hedges {
+                            group.addTask { .answer(call: index, hedge: peer, await self.ask(peer, shardIDs, request)) }
+                        }
+                    }
+                case .answer(let index, let hedge, let outcome):
+                    guard !calls[index].done else { continue }
+                    switch outcome {
+                    case .success(let response) where hedge == nil:
+                        round.responses.append(response)
+                        calls[index].done = true
+                    case .success(let response):
+                        guard !calls[index].hedgeFailed else { continue }
+                        calls[index].hedgeAnswers.append(response)
+                        if calls[index].hedgeAnswers.count == calls[index].hedges.count {
+                            round.responses += calls[index].hedgeAnswers
+                            calls[index].done = true
+                        }
+                    case .failure(let error):
+                        let peer = hedge ?? calls[index].peer
+                        if case .timeout = error {
+                            // As Qdrant reports a read whose replica timed out.
+                            round.error = .serviceError("1 of 1 read operations failed:\n  \(error)")
+                            open = 0
+                            continue
+                        }
+                        guard !isLocal(peer), case .unavailable(let message) = error else {
+                            round.error = error
+                            open = 0
+                            continue
+                        }
+                        round.failed.insert(peer)
+                        round.lastFailure = message
+                        if hedge == nil { calls[index].failed = true } else { calls[index].hedgeFailed = true }
+                        // Over when the first call failed and no hedge is still running for it.
+                        if calls[index].failed && (calls[index].hedges.isEmpty || calls[index].hedgeFailed) {
+                            round.retry.formUnion(calls[index].shards)
+                            calls[index].done = true
+                        }
+                    }
+                    if calls[index].done { open -= 1 }
+                }
+            }
+            group.cancelAll()
+        }
+        return round
     }
 
     /// Peer → shards it answers for: local replicas first, then the peer covering most of the
-    /// remaining shards (ties by peer id), so a request costs as few calls as possible.
+    /// remaining shards (ties by peer id), so a request costs as few calls as possible. Peers that
+    /// failed or were slow lately are asked only for shards no other replica can answer.
     private func assign(_ shards: [ShardInfo], readable: [UInt32: Set<UInt64>],
                         excluding failed: Set<UInt64>) throws(StorageError) -> [UInt64: [UInt32]] {
         var plan: [UInt64: [UInt32]] = [:]
         var remaining: [ShardInfo] = []
         for shard in shards {
-            if readable[shard.id, default: []].contains(where: isLocal) { plan[peerID, default: []].append(shard.id) } else { remaining.append(shard) }
+            if readable[shard.id, default: []].subtracting(failed).contains(where: isLocal) {
+                plan[peerID, default: []].append(shard.id)
+            } else {
+                remaining.append(shard)
+            }
+        }
+        func candidates(_ shard: ShardInfo) -> Set<UInt64> {
+            let all = readable[shard.id, default: []].subtracting(failed)
+            let responsive = all.filter { network?.isResponsive($0) ?? true }
+            return responsive.isEmpty ? all : responsive
         }
         while !remaining.isEmpty {
             var cover: [UInt64: Int] = [:]
             for shard in remaining {
-                for peer in readable[shard.id, default: []].subtracting(failed) { cover[peer, default: 0] += 1 }
+                for peer in candidates(shard) { cover[peer, default: 0] += 1 }
             }
             guard let best = cover.max(by: { ($0.value, $1.key) < ($1.value, $0.key) })?.key else {
                 throw .unavailable("no replica of shard \(remaining[0].id) of collection `\(name)` is reachable")
             }
-            let covered = Set(remaining.filter { readable[$0.id, default: []].contains(best) }.map(\.id))
+            let covered = Set(remaining.filter { candidates($0).contains(best) }.map(\.id))
             plan[best, default: []] += remaining.filter { covered.contains($0.id) }.map(\.id)
             remaining.removeAll { covered.contains($0.id) }
         }

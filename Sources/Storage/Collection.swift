@@ -34,6 +34,10 @@ public actor Collection {
     /// consensus changes their state (Qdrant's locally disabled peers), with when they were last
     /// reported and the delay before the next report.
     var disabled: [UInt32: [UInt64: DisabledReplica]] = [:]
+    /// Per shard, the lock that orders `medium` and `strong` writes this peer leads.
+    var orderingLocks: [UInt32: OrderingLock] = [:]
+    /// Strict mode's rate limits for the requests this peer receives, per kind and shard.
+    var rateLimiters: [RateLimiter.Kind: [UInt32: RateLimiter]] = [:]
     let disk: any Disk
     /// Payload indexes by field, in `payload_index.json`.
     public private(set) var payloadSchema: [String: PayloadFieldSchema] = [:]
@@ -155,6 +159,7 @@ public actor Collection {
     /// A configuration change (`PATCH`) also starts optimizations waiting since a restart, as in Qdrant.
     func replaceConfig(_ config: CollectionConfig) async {
         self.config = config
+        rateLimiters = [:]
         for shard in shards.values { await shard.triggerOptimizers() }
     }
 

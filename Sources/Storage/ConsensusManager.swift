@@ -295,3 +295,18 @@ extension ConsensusManager: ReplicaFailureReporter {
         }
     }
 }
+
+extension ConsensusManager {
+    /// Proposes the state changes this peer asks for its own replicas (see
+    /// ``ClusterMetadata/ownReplicaChanges(peer:listener:)``), one after another. A refusal (the
+    /// state moved on) or no quorum is logged; the next call asks again.
+    public func settleOwnReplicaStates(listener: Bool) async {
+        for change in metadata.ownReplicaChanges(peer: peerId, listener: listener) {
+            do {
+                _ = try await propose(change, timeout: .seconds(5))
+            } catch {
+                logger.info("Could not change the state of a local replica", metadata: ["change": "\(change)", "error": "\(error)"])
+            }
+        }
+    }
+}

@@ -151,6 +151,21 @@ public protocol ShardNetwork: Sendable {
     /// returns the largest operation id.
     func update(_ operations: [UInt32: UpdateOperation], filter: Filter?, condition: UpdateCondition?, collection: String, wait: Bool,
                 on peer: UInt64) async throws(StorageError) -> UInt64
+    /// Hands an ordered write to `peer`, the shards' leader, which replicates it (see ``Collection/coordinate(_:filter:condition:wait:)``).
+    func forward(_ operations: [UInt32: UpdateOperation], filter: Filter?, condition: UpdateCondition?, collection: String, wait: Bool,
+                 ordering: WriteOrdering, to peer: UInt64) async throws(StorageError) -> UInt64
+    /// How long a read waits for a peer before asking another replica of its shards as well.
+    var slowAfter: Duration { get }
+    /// False while `peer` has failed or been slow since it last answered: reads ask other replicas first.
+    func isResponsive(_ peer: UInt64) -> Bool
+    /// Records that `peer` did not answer a read within ``slowAfter``.
+    func noteSlow(_ peer: UInt64)
+}
+
+extension ShardNetwork {
+    public var slowAfter: Duration { .seconds(1) }
+    public func isResponsive(_ peer: UInt64) -> Bool { true }
+    public func noteSlow(_ peer: UInt64) {}
 }
 
 /// A collection's figures for `GET /telemetry` at details level 2 and above.

@@ -174,6 +174,10 @@ public struct ShardReplicaSet: Sendable, Equatable {
         /// against the request; `missingPoint` and `precondition` are the replica's answer that it
         /// lacks the point or the shard.
         case failed(StorageError, transient: Bool, missingPoint: Bool = false, precondition: Bool = false)
+
+        public var isTransient: Bool {
+            if case .failed(_, true, _, _) = self { true } else { false }
+        }
     }
 
     /// What the replies of one update attempt mean.

@@ -15,6 +15,11 @@ public enum StorageError: Error, Sendable, Equatable, CustomStringConvertible {
     case standaloneMode
     /// The cluster cannot take the change now: no leader, no quorum, or no answer in time (503).
     case unavailable(String)
+    /// The request's `timeout` passed before it was answered (408).
+    case timeout(String)
+    /// Strict mode's read or write rate limit is used up (429); `retryAfter` in whole seconds, nil
+    /// when the request can never pass.
+    case rateLimited(String, retryAfter: Int?)
 
     public var description: String {
         switch self {
@@ -24,6 +29,23 @@ public enum StorageError: Error, Sendable, Equatable, CustomStringConvertible {
         case .serviceError(let d): "Service internal error: \(d)"
         case .standaloneMode: "Quiver is running in standalone mode (cluster.enabled is false)"
         case .unavailable(let d): "Service unavailable: \(d)"
+        case .timeout(let d): "Timeout error: \(d)"
+        case .rateLimited(let d, _): "Rate limiting exceeded: \(d)"
+        }
+    }
+
+    /// The same error with `text` before its message.
+    public func prefixed(_ text: String) -> StorageError {
+        switch self {
+        case .badInput(let m): .badInput(text + m)
+        case .alreadyExists(let m): .alreadyExists(text + m)
+        case .notFound(let m): .notFound(text + m)
+        case .badRequest(let m): .badRequest(text + m)
+        case .serviceError(let m): .serviceError(text + m)
+        case .standaloneMode: self
+        case .unavailable(let m): .unavailable(text + m)
+        case .timeout(let m): .timeout(text + m)
+        case .rateLimited(let m, let after): .rateLimited(text + m, retryAfter: after)
         }
     }
 

@@ -34,6 +34,35 @@ import Testing
         #expect(state.shards["c"]![0] == ShardInfo(id: 0, peers: [1, 2]))
     }
 
+    @Test func peersActivateTheirNewReplicasAndListenersStepBack() throws {
+        var state = ClusterMetadata()
+        let config = try request(#"{"vectors":{"size":2,"distance":"Dot"}}"#).effectiveConfig(defaults: CollectionDefaults())
+        let shards = [ShardInfo(id: 0, peers: [1, 2]), ShardInfo(id: 1, peers: [2])].initializing
+        _ = state.apply(.createCollection(name: "c", config: config, shards: shards))
+        #expect(state.ownReplicaChanges(peer: 2, listener: false) == [
+            .setReplicaState(collection: "c", shard: 0, peer: 2, state: .active, from: .initializing),
+            .setReplicaState(collection: "c", shard: 1, peer: 2, state: .active, from: .initializing),
+        ])
+        for change in state.ownReplicaChanges(peer: 2, listener: true) + state.ownReplicaChanges(peer: 1, listener: false) {
+            #expect(state.apply(change) == .success(true))
+        }
+        // Peer 2 is a Listener node: its replica of shard 0 (which has another active one) steps
+        // back; its only replica of shard 1 stays Active.
+        #expect(state.ownReplicaChanges(peer: 2, listener: true) == [
+            .setReplicaState(collection: "c", shard: 0, peer: 2, state: .listener, from: .active),
+        ])
+        _ = state.apply(state.ownReplicaChanges(peer: 2, listener: true)[0])
+        #expect(state.shards["c"]![0].state(of: 2) == .listener && state.shards["c"]![1].state(of: 2) == .active)
+        #expect(state.ownReplicaChanges(peer: 2, listener: true).isEmpty)
+        // Restarted as a normal node, it becomes Active again.
+        #expect(state.ownReplicaChanges(peer: 2, listener: false) == [
+            .setReplicaState(collection: "c", shard: 0, peer: 2, state: .active, from: .listener),
+        ])
+        // A peer removed for good leaves every shard.
+        _ = state.apply(.removePeerReplicas(peer: 2))
+        #expect(state.shards["c"]!.map(\.peers) == [[1], []])
+    }
+
     @Test func statesSurviveEncodingAndOldCataloguesReadAsActive() throws {
         let info = ShardInfo(id: 3, peers: [1, 2, 3], states: [2: .dead, 3: .listener, 1: .active])
         let bytes = try JSONValueEncoder().encodeBytes(info)

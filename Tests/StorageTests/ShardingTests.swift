@@ -10,13 +10,30 @@ import Testing
 /// Peers in one process: each a TableOfContent with its own storage, reaching the others through
 /// a network that calls their collections directly and counts the calls.
 final class InProcessNetwork: ShardNetwork, @unchecked Sendable {
-    private let state = Mutex<(tocs: [UInt64: TableOfContent], down: Set<UInt64>, reads: [UInt64: Int], updates: [UInt64: Int])>(([:], [], [:], [:]))
+    private struct State {
+        var tocs: [UInt64: TableOfContent] = [:]
+        var down: Set<UInt64> = []
+        var reads: [UInt64: Int] = [:]
+        var updates: [UInt64: Int] = [:]
+        var forwards: [UInt64: Int] = [:]
+        /// Peers whose reads take this long.
+        var delays: [UInt64: Duration] = [:]
+        var slow: Set<UInt64> = []
+    }
+    private let state = Mutex(State())
+    let slowAfter: Duration
+
+    init(slowAfter: Duration = .seconds(1)) { self.slowAfter = slowAfter }
 
     func add(_ peer: UInt64, _ toc: TableOfContent) { state.withLock { $0.tocs[peer] = toc } }
-    func setDown(_ peer: UInt64) { state.withLock { _ = $0.down.insert(peer) } }
+    func setDown(_ peer: UInt64, _ down: Bool = true) { state.withLock { if down { $0.down.insert(peer) } else { $0.down.remove(peer) } } }
+    func delayReads(of peer: UInt64, by delay: Duration) { state.withLock { $0.delays[peer] = delay } }
     var reads: [UInt64: Int] { state.withLock { $0.reads } }
     var updates: [UInt64: Int] { state.withLock { $0.updates } }
-    func resetCounts() { state.withLock { $0.reads = [:]; $0.updates = [:] } }
+    var forwards: [UInt64: Int] { state.withLock { $0.forwards } }
+    func resetCounts() { state.withLock { $0.reads = [:]; $0.updates = [:]; $0.forwards = [:] } }
+    func isResponsive(_ peer: UInt64) -> Bool { state.withLock { !$0.slow.contains(peer) } }
+    func noteSlow(_ peer: UInt64) { state.withLock { _ = $0.slow.insert(peer) } }
 
     private func target(_ peer: UInt64, counting read: Bool) throws(StorageError) -> TableOfContent {
         let (toc, down) = state.withLock { s in
@@ -31,7 +48,9 @@ final class InProcessNetwork: ShardNetwork, @unchecked Sendable {
         // Through JSON, as the p2p service carries it.
         let wire = try? JSONValueDecoder().decode(ShardRequest.self, from: JSONValueEncoder().encodeBytes(request))
         guard let wire else { throw .serviceError("request does not survive encoding") }
-        let response = try await target(peer, counting: true).collection(collection).runLocal(wire, shards: shards)
+        let toc = try target(peer, counting: true)
+        if let delay = state.withLock({ $0.delays[peer] }) { try? await Task.sleep(for: delay) }
+        let response = try await toc.collection(collection).runLocal(wire, shards: shards)
         guard let back = try? JSONValueDecoder().decode(ShardResponse.self, from: JSONValueEncoder().encodeBytes(response)) else {
             throw .serviceError("response does not survive encoding")
         }
@@ -41,6 +60,12 @@ final class InProcessNetwork: ShardNetwork, @unchecked Sendable {
     func update(_ operations: [UInt32: UpdateOperation], filter: Filter?, condition: UpdateCondition?, collection: String, wait: Bool,
                 on peer: UInt64) async throws(StorageError) -> UInt64 {
         try await target(peer, counting: false).collection(collection).applyLocal(operations, filter: filter, condition: condition, wait: wait)
+    }
+
+    func forward(_ operations: [UInt32: UpdateOperation], filter: Filter?, condition: UpdateCondition?, collection: String, wait: Bool,
+                 ordering: WriteOrdering, to peer: UInt64) async throws(StorageError) -> UInt64 {
+        state.withLock { $0.forwards[peer, default: 0] += 1 }
+        return try await target(peer, counting: false).collection(collection).coordinate(operations, filter: filter, condition: condition, wait: wait)
     }
 }
 

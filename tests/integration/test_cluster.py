@@ -39,14 +39,20 @@ class Cluster:
     def env(self, p2p_port):
         return {"QDRANT__CLUSTER__ENABLED": "true", "QDRANT__CLUSTER__P2P__PORT": str(p2p_port), **self.extra_env}
 
-    def add(self, bootstrap=None, start=True):
+    def add(self, bootstrap=None, start=True, host="127.0.0.1"):
+        """A peer reached at `host` (listening on every address of its network namespace when that
+        is not loopback)."""
         self.count += 1
         p2p = free_port()
-        uri = f"http://127.0.0.1:{p2p}"
+        uri = f"http://{host}:{p2p}"
         args = ["--uri", uri]
         if bootstrap is not None:
             args += ["--bootstrap", bootstrap.p2p_uri]
-        node = self.make_node(env=self.env(p2p), args=args, start=False, subdir=f"peer{self.count}")
+        env = self.env(p2p)
+        if host != "127.0.0.1":
+            env["QDRANT__SERVICE__HOST"] = "0.0.0.0"
+        node = self.make_node(env=env, args=args, start=False, subdir=f"peer{self.count}")
+        node.url = f"http://{host}:{node.port}"
         node.p2p_uri = uri
         if start:
             node.start()

@@ -1,0 +1,133 @@
+import DiskIO
+import Foundation
+import Logging
+import QuiverJSON
+import QuiverModel
+import Storage
+import Testing
+
+/// Peers in one process holding collection `c` with the given shards.
+struct InProcessCluster {
+    let network: InProcessNetwork
+    let tocs: [UInt64: TableOfContent]
+    let storages: [TempStorage]
+    var catalogue: ClusterMetadata
+
+    init(peers: [UInt64], shards: [ShardInfo], slowAfter: Duration = .seconds(1)) async throws {
+        network = InProcessNetwork(slowAfter: slowAfter)
+        var storages: [TempStorage] = []
+        var tocs: [UInt64: TableOfContent] = [:]
+        for peer in peers {
+            let storage = TempStorage()
+            let toc = TableOfContent(storagePath: storage.path, disk: PosixDisk(), logger: Logger(label: "test"))
+            await toc.enableCluster(peerID: peer, network: network)
+            try await toc.load()
+            network.add(peer, toc)
+            storages.append(storage)
+            tocs[peer] = toc
+        }
+        self.storages = storages
+        self.tocs = tocs
+        let config = try request(#"{"vectors":{"size":2,"distance":"Euclid"},"shard_number":\#(shards.count)}"#)
+            .effectiveConfig(defaults: CollectionDefaults())
+        catalogue = ClusterMetadata()
+        _ = catalogue.apply(.createCollection(name: "c", config: config, shards: shards))
+        for toc in tocs.values { try await toc.reconcile(with: catalogue) }
+    }
+
+    func collection(_ peer: UInt64) async throws -> Collection { try await tocs[peer]!.collection("c") }
+
+    /// The points `peer` holds of shard `shard`, with their payloads.
+    func held(_ peer: UInt64, shard: UInt32) async throws -> [PointRecord] {
+        guard case .records(let records) = try await collection(peer).runLocal(
+            .scroll(offset: nil, limit: 100_000, filter: nil, withPayload: .all, withVector: .none), shards: [shard]) else { return [] }
+        return records
+    }
+}
+
+@Suite struct ReplicationTests {
+    static func point(_ id: UInt64, _ writer: String) -> PointStruct {
+        PointStruct(id: .number(id), vectors: ["": [Float(id), 1]], payload: JSONObject([("writer", .string(writer))]))
+    }
+
+    @Test func aSlowReplicaIsHedgedAndThenAvoided() async throws {
+        // Shard 0 on peers 2 and 3; peer 1 holds none of it and reads it remotely.
+        let cluster = try await InProcessCluster(peers: [1, 2, 3], shards: [ShardInfo(id: 0, peers: [2, 3])], slowAfter: .milliseconds(100))
+        _ = try await cluster.collection(1).update(PointsUpdate(.upsert((0..<10).map { Self.point($0, "a") })), wait: true)
+        // The first choice (most coverage, ties to the higher id... whichever it is) is made slow.
+        cluster.network.resetCounts()
+        _ = try await cluster.collection(1).count()
+        let first = try #require(cluster.network.reads.keys.first)
+        let other: UInt64 = first == 2 ? 3 : 2
+        cluster.network.delayReads(of: first, by: .seconds(30))
+
+        let started = ContinuousClock.now
+        #expect(try await cluster.collection(1).count() == 10)
+        let took = ContinuousClock.now - started
+        #expect(took < .seconds(5), "the read waited \(took) for a stalled replica")
+        #expect(!cluster.network.isResponsive(first))
+        // The next read goes to the responsive replica directly.
+        cluster.network.resetCounts()
+        #expect(try await cluster.collection(1).count() == 10)
+        #expect(cluster.network.reads == [other: 1])
+    }
+
+    @Test func orderedWritesGoThroughTheLeaderAndKeepReplicasIdentical() async throws {
+        let cluster = try await InProcessCluster(peers: [1, 2, 3], shards: [ShardInfo(id: 0, peers: [1, 2, 3])])
+        // Strong and medium writes from peers 1 and 2 go to peer 3, the highest replica.
+        cluster.network.resetCounts()
+        _ = try await cluster.collection(1).update(PointsUpdate(.upsert([Self.point(0, "x")])), wait: true, ordering: .strong)
+        _ = try await cluster.collection(2).update(PointsUpdate(.upsert([Self.point(0, "x")])), wait: true, ordering: .medium)
+        #expect(cluster.network.forwards == [3: 2])
+        // Weak writes do not.
+        _ = try await cluster.collection(1).update(PointsUpdate(.upsert([Self.point(0, "x")])), wait: true)
+        #expect(cluster.network.forwards == [3: 2])
+
+        // Concurrent strong writes from two peers to the same points: every replica ends equal.
+        let tocs = cluster.tocs
+        await withTaskGroup(of: Void.self) { group in
+            for writer in [UInt64(1), 2] {
+                group.addTask {
+                    for round in 0..<20 {
+                        let points = (0..<5).map { Self.point($0, "\(writer)-\(round)") }
+                        _ = try? await tocs[writer]!.collection("c").update(PointsUpdate(.upsert(points)), wait: round % 2 == 0, ordering: .strong)
+                    }
+                }
+            }
+        }
+        _ = try await cluster.collection(3).update(PointsUpdate(.upsert([Self.point(100, "end")])), wait: true, ordering: .strong)
+        let replicas = try await [1, 2, 3].asyncMap { try await cluster.held($0, shard: 0) }
+        #expect(replicas[0].count == 6)
+        #expect(replicas[0] == replicas[1] && replicas[1] == replicas[2])
+    }
+
+    @Test func aStrongLeaderDownFailsRetryablyAndMediumFailsOver() async throws {
+        let cluster = try await InProcessCluster(peers: [1, 2, 3], shards: [ShardInfo(id: 0, peers: [1, 2, 3])])
+        let reporter = CatalogueReporter(cluster.catalogue, Array(cluster.tocs.values))
+        await cluster.tocs[1]!.reportReplicaFailures(to: reporter)
+        cluster.network.setDown(3)
+        let one = try await cluster.collection(1)
+        await #expect(throws: StorageError.serviceError(
+            "Failed to apply update with strong ordering via leader peer 3: Service unavailable: peer 3 is down")) {
+            _ = try await one.update(PointsUpdate(.upsert([Self.point(0, "s")])), wait: true, ordering: .strong)
+        }
+        // Peer 3 is disabled here and reported: medium turns to peer 2, strong keeps failing.
+        for _ in 0..<200 where !reporter.lock.withLock({ reporter.reports.map(\.1) }).contains(3) { try await Task.sleep(for: .milliseconds(10)) }
+        #expect(reporter.lock.withLock { reporter.reports.map(\.1) } == [3])
+        cluster.network.resetCounts()
+        _ = try await one.update(PointsUpdate(.upsert([Self.point(0, "m")])), wait: true, ordering: .medium)
+        #expect(cluster.network.forwards == [2: 1])
+        await #expect(throws: StorageError.self) {
+            _ = try await one.update(PointsUpdate(.upsert([Self.point(0, "s")])), wait: true, ordering: .strong)
+        }
+        #expect(try await cluster.held(2, shard: 0).first?.payload?["writer"] == .string("m"))
+    }
+}
+
+extension Array {
+    func asyncMap<T>(_ transform: (Element) async throws -> T) async rethrows -> [T] {
+        var out: [T] = []
+        for element in self { out.append(try await transform(element)) }
+        return out
+    }
+}
