@@ -1,7 +1,7 @@
 import GRPCCore
 import QuiverJSON
 import QuiverModel
-import Shard
+public import Shard
 public import Storage
 
 /// Shard reads and writes between peers: one `ShardRead` or `ShardUpdate` call per peer and
@@ -30,17 +30,45 @@ struct ShardUpdateHeader: Codable, Sendable {
     var lengths: [Int]
     /// Set on a write forwarded to the shards' leader, which replicates it.
     var ordering: String?
+    /// A forwarded write's time on the leader, ms: less than the sender waits, so the leader
+    /// answers (also about replicas that did not) before the sender gives up on it.
+    var timeoutMs: UInt64?
+    /// The sender's clock tag for each shard of `shards` that has one.
+    var clocks: [ClockTag?]?
+}
+
+/// `ShardUpdate` answer: the largest operation id, and the shards whose replica rejected the
+/// update's clock tag with the replica's tick.
+struct ShardUpdateReply: Codable, Sendable {
+    struct Rejected: Codable, Sendable {
+        var shard: UInt32
+        var tick: UInt64
+    }
+
+    var index: UInt64
+    var rejected: [Rejected]?
+
+    init(_ ack: UpdateAck) {
+        index = ack.operationID
+        rejected = ack.rejected.isEmpty ? nil : ack.rejected.sorted { $0.key < $1.key }.map { Rejected(shard: $0.key, tick: $0.value) }
+    }
+
+    var ack: UpdateAck {
+        UpdateAck(operationID: index, rejected: Dictionary((rejected ?? []).map { ($0.shard, $0.tick) }) { $1 })
+    }
 }
 
 enum ShardUpdateCodec {
-    static func encode(_ operations: [UInt32: UpdateOperation], filter: Filter?, condition: UpdateCondition?, collection: String,
-                       wait: Bool, ordering: WriteOrdering? = nil) throws(StorageError) -> [UInt8] {
+    static func encode(_ operations: [UInt32: UpdateOperation], clocks: [UInt32: ClockTag] = [:], filter: Filter?, condition: UpdateCondition?,
+                       collection: String, wait: Bool, ordering: WriteOrdering? = nil, timeout: Duration? = nil) throws(StorageError) -> [UInt8] {
         let ids = operations.keys.sorted()
         let bodies = ids.map { OperationCodec.encode(operations[$0]!) }
         let header: [UInt8]
         do {
             header = try JSONValueEncoder().encodeBytes(ShardUpdateHeader(collection: collection, wait: wait, filter: filter, condition: condition, shards: ids,
-                                                                           lengths: bodies.map(\.count), ordering: ordering?.rawValue))
+                                                                           lengths: bodies.map(\.count), ordering: ordering?.rawValue,
+                                                                           timeoutMs: timeout.map { UInt64($0.wholeMilliseconds) },
+                                                                           clocks: clocks.isEmpty ? nil : ids.map { clocks[$0] }))
         } catch {
             throw .serviceError("cannot encode a shard update: \(error)")
         }
@@ -62,7 +90,9 @@ enum ShardUpdateCodec {
         } catch {
             throw .badInput("bad shard update header: \(error)")
         }
-        guard header.shards.count == header.lengths.count else { throw .badInput("bad shard update header") }
+        guard header.shards.count == header.lengths.count, header.clocks.map({ $0.count == header.shards.count }) ?? true else {
+            throw .badInput("bad shard update header")
+        }
         var operations: [UInt32: UpdateOperation] = [:]
         var position = 4 + headerLength
         for (shard, length) in zip(header.shards, header.lengths) {
@@ -93,25 +123,28 @@ extension PeerNetwork: ShardNetwork {
         }
     }
 
-    public func update(_ operations: [UInt32: UpdateOperation], filter: Filter?, condition: UpdateCondition?, collection: String,
-                       wait: Bool, on peer: UInt64) async throws(StorageError) -> UInt64 {
-        try await post(ShardUpdateCodec.encode(operations, filter: filter, condition: condition, collection: collection, wait: wait), to: peer)
+    public func update(_ operations: [UInt32: UpdateOperation], clocks: [UInt32: ClockTag], filter: Filter?, condition: UpdateCondition?,
+                       collection: String, wait: Bool, on peer: UInt64) async throws(StorageError) -> UpdateAck {
+        try await post(ShardUpdateCodec.encode(operations, clocks: clocks, filter: filter, condition: condition, collection: collection, wait: wait),
+                       to: peer, budget: RequestDeadline.budget(ShardRPC.timeout, share: 0.8, for: "update"))
     }
 
     public func forward(_ operations: [UInt32: UpdateOperation], filter: Filter?, condition: UpdateCondition?, collection: String,
                         wait: Bool, ordering: WriteOrdering, to peer: UInt64) async throws(StorageError) -> UInt64 {
-        try await post(ShardUpdateCodec.encode(operations, filter: filter, condition: condition, collection: collection, wait: wait,
-                                               ordering: ordering), to: peer)
+        // The leader gets 80% of this call's time for its own calls to the replicas.
+        let budget = try RequestDeadline.budget(ShardRPC.timeout, for: "update")
+        return try await post(ShardUpdateCodec.encode(operations, filter: filter, condition: condition, collection: collection, wait: wait,
+                                                      ordering: ordering, timeout: budget * 0.8), to: peer, budget: budget).operationID
     }
 
-    /// One `ShardUpdate` call; answers the largest operation id. It gets 80% of the request's time
-    /// left, so that a replica that does not answer is marked Dead within the request's timeout.
-    private func post(_ body: [UInt8], to peer: UInt64) async throws(StorageError) -> UInt64 {
-        let budget = try RequestDeadline.budget(ShardRPC.timeout, share: 0.8, for: "update")
-        return try await Self.withinDeadline { () async throws(StorageError) in
-            let response: IndexMessage = try await callRaw(address(of: peer), ShardRPC.update, body, serializer: RawCoder(),
-                                                           deserializer: JSONCoder<IndexMessage>(), timeout: budget, waitForReady: false)
-            return response.index
+    /// One `ShardUpdate` call of at most `budget`; answers the largest operation id. A replica's
+    /// update gets 80% of the request's time left, so that a replica that does not answer is
+    /// marked Dead within the request's timeout.
+    private func post(_ body: [UInt8], to peer: UInt64, budget: Duration) async throws(StorageError) -> UpdateAck {
+        try await Self.withinDeadline { () async throws(StorageError) in
+            let response: ShardUpdateReply = try await callRaw(address(of: peer), ShardRPC.update, body, serializer: RawCoder(),
+                                                               deserializer: JSONCoder<ShardUpdateReply>(), timeout: budget, waitForReady: false)
+            return response.ack
         }
     }
 
@@ -149,13 +182,19 @@ extension PeerService {
         unary(&router, ShardRPC.read, JSONCoder<ShardReadRequest>(), JSONCoder<ShardResponse>()) { request, _ in
             try await toc.collection(request.collection).runLocal(request.request, shards: request.shards)
         }
-        unary(&router, ShardRPC.update, RawCoder(), JSONCoder<IndexMessage>()) { bytes, _ in
+        unary(&router, ShardRPC.update, RawCoder(), JSONCoder<ShardUpdateReply>()) { bytes, _ in
             let (header, operations) = try ShardUpdateCodec.decode(bytes)
             let collection = try await toc.collection(header.collection)
             if header.ordering != nil {
-                return IndexMessage(index: try await collection.coordinate(operations, filter: header.filter, condition: header.condition, wait: header.wait))
+                let index = try await RequestDeadline.with(header.timeoutMs.map { .milliseconds(Int64($0)) }) { () async throws(StorageError) in
+                    try await collection.coordinate(operations, filter: header.filter, condition: header.condition, wait: header.wait)
+                }
+                return ShardUpdateReply(UpdateAck(operationID: index))
             }
-            return IndexMessage(index: try await collection.applyLocal(operations, filter: header.filter, condition: header.condition, wait: header.wait))
+            var clocks: [UInt32: ClockTag] = [:]
+            for (shard, clock) in zip(header.shards, header.clocks ?? []) { clocks[shard] = clock }
+            return ShardUpdateReply(try await collection.applyLocal(operations, clocks: clocks, filter: header.filter, condition: header.condition,
+                                                                    wait: header.wait))
         }
     }
 }

@@ -83,18 +83,16 @@ extension QuiverService {
         return true
     }
 
-    /// Waits until every peer has activated its new replicas of collection `name` (all shards, or
-    /// `shards`), as Qdrant waits before answering a create: then a write right after the answer
+    /// Waits until every peer has activated its new replicas of the `shards` of collection `name`, as Qdrant waits before answering a create: then a write right after the answer
     /// finds a source of truth. Bounded by the request's `timeout` (at most 10 s); a peer that does
     /// not answer keeps its replica `Initializing`, and the answer does not wait for it.
-    func awaitActivation(of name: String, shards: Set<UInt32>?, since started: ContinuousClock.Instant, timeout: Duration?) async {
+    func awaitActivation(of name: String, shards: (ShardInfo) -> Bool, since started: ContinuousClock.Instant, timeout: Duration?) async {
         guard let cluster else { return }
         let deadline = started + min(timeout ?? Self.defaultConsensusTimeout, .seconds(10))
         while ContinuousClock.now < deadline {
             let layout = cluster.manager.metadata.shards[name] ?? []
             let waiting = layout.contains { shard in
-                (shards?.contains(shard.id) ?? true)
-                    && shard.peers.contains { shard.state(of: $0) == .initializing && cluster.isResponsive($0) }
+                shards(shard) && shard.peers.contains { shard.state(of: $0) == .initializing && cluster.isResponsive($0) }
             }
             guard waiting else { break }
             try? await Task.sleep(for: .milliseconds(20))

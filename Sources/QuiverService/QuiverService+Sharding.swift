@@ -32,7 +32,7 @@ extension QuiverService {
         let placed = await collection.placeShardKey(request, peers: peers)
         let started = ContinuousClock.now
         let created = try await propose(.createShardKey(collection: collection.name, shards: placed.initializing), timeout: timeout)
-        await awaitActivation(of: collection.name, shards: Set(placed.map(\.id)), since: started, timeout: timeout)
+        await awaitActivation(of: collection.name, shards: { $0.key == request.shardKey }, since: started, timeout: timeout)
         return created
     }
 

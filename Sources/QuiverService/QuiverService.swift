@@ -55,7 +55,7 @@ public struct QuiverService: Sendable {
             let started = ContinuousClock.now
             let created = try await propose(.createCollection(name: name, config: config,
                                                               shards: ShardPlacement.initial(config, peers: peers).initializing), timeout: timeout)
-            await awaitActivation(of: name, shards: nil, since: started, timeout: timeout)
+            await awaitActivation(of: name, shards: { _ in true }, since: started, timeout: timeout)
             return created
         }
         do {

@@ -63,6 +63,28 @@ public struct ClockMap: Codable, Sendable, Equatable {
 
     /// The newest tick seen from a clock (0 when none).
     public func tick(of peerID: UInt64, clock clockID: UInt32) -> UInt64 { clocks[Key(peerID: peerID, clockID: clockID)]?.tick ?? 0 }
+
+    /// On disk: a list of `{peer_id, clock_id, tick, token}`, sorted.
+    struct Stored: Codable {
+        var peerID: UInt64
+        var clockID: UInt32
+        var tick: UInt64
+        var token: UInt64
+
+        enum CodingKeys: String, CodingKey { case peerID = "peer_id", clockID = "clock_id", tick, token }
+    }
+
+    public init(from decoder: any Decoder) throws {
+        for item in try [Stored](from: decoder) {
+            clocks[Key(peerID: item.peerID, clockID: item.clockID)] = Entry(tick: item.tick, token: item.token)
+        }
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        try clocks.map { Stored(peerID: $0.key.peerID, clockID: $0.key.clockID, tick: $0.value.tick, token: $0.value.token) }
+            .sorted { ($0.peerID, $0.clockID) < ($1.peerID, $1.clockID) }
+            .encode(to: encoder)
+    }
 }
 
 /// The sending side's clocks (Qdrant's `ClockSet`): one per concurrent update, up to `limit`.

@@ -15,6 +15,9 @@ public enum ShardError: Error, Sendable, Equatable, CustomStringConvertible {
     case segment(DiskError)
     /// Files that contradict each other; the shard needs an operator.
     case inconsistent(String)
+    /// The update's clock tag is not newer than what this replica has seen from that clock;
+    /// nothing was written. `tick` is the replica's newest tick of the clock.
+    case clockRejected(tick: UInt64)
 
     public var description: String {
         switch self {
@@ -23,6 +26,7 @@ public enum ShardError: Error, Sendable, Equatable, CustomStringConvertible {
         case .pointNotFound(let id): "No point with id \(id) found"
         case .segment(let error): "segment files: \(error)"
         case .inconsistent(let reason): "shard at an inconsistent state: \(reason)"
+        case .clockRejected(let tick): "update rejected: this replica has seen tick \(tick) of its clock"
         }
     }
 }
@@ -65,6 +69,11 @@ public actor LocalShard {
     /// Qdrant does not start optimizations after a restart until the first update (so a crashing
     /// optimization cannot become a crash loop); until then pending work shows as grey.
     public internal(set) var optimizersTriggered = false
+    /// The newest tick seen from each sender's clock: in the WAL records, and in
+    /// `newest_clocks.json` for records the WAL no longer holds.
+    public internal(set) var newestClocks = ClockMap()
+    var clocksChanged = false
+    var clocksPath: String { joinPath(path, "newest_clocks.json") }
 
     var segmentsDirectory: String { joinPath(path, "segments") }
     var listPath: String { joinPath(path, "segments.json") }
@@ -115,7 +124,17 @@ public actor LocalShard {
         guard wal.lastSequence >= version, wal.firstSequence <= version + 1 else {
             throw .inconsistent("the segments are persisted up to operation \(version), but the WAL holds \(wal.firstSequence)...\(wal.lastSequence)")
         }
-        try Self.replay(wal, from: version + 1, into: &set)
+        var clocks = ClockMap()
+        let clocksFile = joinPath(path, "newest_clocks.json")
+        if disk.fileExists(clocksFile) {
+            do {
+                clocks = try JSONValueDecoder().decode(ClockMap.self, from: try disk.readFile(clocksFile))
+            } catch {
+                throw .inconsistent("\(clocksFile) cannot be read: \(error)")
+            }
+        }
+        try Self.replay(wal, from: version + 1, into: &set, clocks: &clocks)
+        newestClocks = clocks
         set.payloadSchema = payloadSchema
         for index in set.entries.indices {
             set.entries[index].applySchema(payloadSchema, disk: disk)
@@ -182,15 +201,17 @@ public actor LocalShard {
         return list.version
     }
 
-    static func replay(_ wal: WriteAheadLog, from start: UInt64, into segments: inout SegmentSet) throws(ShardError) {
+    static func replay(_ wal: WriteAheadLog, from start: UInt64, into segments: inout SegmentSet, clocks: inout ClockMap) throws(ShardError) {
         guard start <= wal.lastSequence else { return }
         var failure: ShardError?
         var replayed = segments
+        var replayedClocks = clocks
         do {
             try wal.forEachRecord(from: start) { record in
-                switch Result(catching: { () throws(OperationCodec.DecodeError) in try OperationCodec.decode(record.payload) }) {
-                case .success(let operation):
+                switch Result(catching: { () throws(OperationCodec.DecodeError) in try OperationCodec.decodeRecord(record.payload) }) {
+                case .success(let (operation, clock)):
                     replayed.apply(operation, version: record.sequence)
+                    if var clock { _ = replayedClocks.advance(&clock) }
                     return true
                 case .failure(let error):
                     failure = .badRecord(sequence: record.sequence, reason: error.reason)
@@ -202,17 +223,32 @@ public actor LocalShard {
         }
         if let failure { throw failure }
         segments = replayed
+        clocks = replayedClocks
+    }
+
+    /// Takes `clock` if it is newer than what this replica has seen from its sender's clock (or
+    /// the same send again, or forced); else throws `clockRejected` with the replica's tick.
+    func accept(_ clock: ClockTag?) throws(ShardError) {
+        guard var tag = clock else { return }
+        guard newestClocks.advance(&tag) else { throw .clockRejected(tick: tag.tick) }
+        clocksChanged = true
     }
 
     /// Applies `operation`; returns its sequence number (the `operation_id`). With `wait`, the WAL
-    /// is fsynced before this returns.
-    public func update(_ operation: UpdateOperation, wait: Bool) throws(ShardError) -> UInt64 {
+    /// is fsynced before this returns. A replicated update carries its sender's `clock`: one
+    /// older than what this replica has seen is rejected before anything is written.
+    public func update(_ operation: UpdateOperation, clock: ClockTag? = nil, wait: Bool) throws(ShardError) -> UInt64 {
+        try accept(clock)
+        return try append(operation, clock: clock, wait: wait)
+    }
+
+    private func append(_ operation: UpdateOperation, clock: ClockTag?, wait: Bool) throws(ShardError) -> UInt64 {
         if operation.requiresExistingPoints, let missing = segments.firstMissing(operation.ids) {
             throw .pointNotFound(missing)
         }
         let sequence: UInt64
         do {
-            sequence = try wal.append(OperationCodec.encode(operation))
+            sequence = try wal.append(OperationCodec.encode(operation, clock: clock))
             if wait {
                 try wal.sync()
                 unsyncedSince = nil
@@ -231,16 +267,20 @@ public actor LocalShard {
     /// Applies `operation` to the points that match `filter` now (the shard looks them up and logs
     /// the operation with their ids, so replay does not depend on the filter). Returns the sequence
     /// number, or the last one when no point matches and nothing is written.
-    public func update(_ operation: UpdateOperation, matching filter: Filter, wait: Bool) throws(ShardError) -> UInt64 {
+    public func update(_ operation: UpdateOperation, matching filter: Filter, clock: ClockTag? = nil,
+                       wait: Bool) throws(ShardError) -> UInt64 {
+        try accept(clock)
         let ids = matchingIDs(filter)
         guard !ids.isEmpty else { return wal.lastSequence }
-        return try update(operation.selecting(ids), wait: wait)
+        return try append(operation.selecting(ids), clock: clock, wait: wait)
     }
 
     /// Applies an upsert or vector update to the points `condition` admits, decided against the
     /// points as they are now; only those are logged. Returns the sequence number, or the last one
     /// when no point is admitted and nothing is written.
-    public func update(_ operation: UpdateOperation, condition: UpdateCondition, wait: Bool) throws(ShardError) -> UInt64 {
+    public func update(_ operation: UpdateOperation, condition: UpdateCondition, clock: ClockTag? = nil,
+                       wait: Bool) throws(ShardError) -> UInt64 {
+        try accept(clock)
         let admitted = operation.restricted { id in
             let location = segments.find(id)
             return condition.admits(exists: location != nil) {
@@ -249,7 +289,7 @@ public actor LocalShard {
             }
         }
         guard !admitted.ids.isEmpty else { return wal.lastSequence }
-        return try update(admitted, wait: wait)
+        return try append(admitted, clock: clock, wait: wait)
     }
 
     /// Every `interval`: fsyncs `wait=false` writes, writes the segments' changes to their files,
@@ -273,7 +313,10 @@ public actor LocalShard {
     /// the WAL before it. Only fsynced operations are persisted, so the files never get ahead of
     /// the WAL.
     public func persist() throws(ShardError) {
-        guard segments.entries.contains(where: \.hasChanges) else { return }
+        guard segments.entries.contains(where: \.hasChanges) else {
+            try persistClocks()
+            return
+        }
         do {
             try wal.sync()
         } catch {
@@ -308,11 +351,26 @@ public actor LocalShard {
         } catch {
             throw .segment(error)
         }
+        // The clocks of the records about to leave the WAL.
+        try persistClocks()
         do {
             try wal.truncate(before: version + 1)
         } catch {
             throw .wal(error)
         }
+    }
+
+    /// Writes `newest_clocks.json` when a clock moved since it was last written.
+    func persistClocks() throws(ShardError) {
+        guard clocksChanged else { return }
+        do {
+            try disk.writeFileAtomically(clocksPath, try JSONValueEncoder().encodeBytes(newestClocks))
+        } catch let error as DiskError {
+            throw .segment(error)
+        } catch {
+            preconditionFailure("a clock map always encodes: \(error)")
+        }
+        clocksChanged = false
     }
 
     /// Records which segments make up the shard and the WAL version they contain.

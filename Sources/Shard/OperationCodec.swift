@@ -13,7 +13,34 @@ public import QuiverModel
 /// | payload | u32 length (0xFFFFFFFF = none) + JSON object |
 /// | strings (4: vector names, 7: keys) | u16 count, then u16 length + UTF-8 each |
 /// | key (5) | u32 length (0xFFFFFFFF = none) + UTF-8 |
+///
+/// A WAL record of a replicated update starts with its clock tag: u8 0x80, u64 peer, u32 clock,
+/// u64 tick, u64 token, u8 force, then the operation as above (``encode(_:clock:)``).
 public enum OperationCodec {
+    static let clockedRecord: UInt8 = 0x80
+
+    /// A WAL record: the operation, after its clock tag when it has one.
+    public static func encode(_ operation: UpdateOperation, clock: ClockTag?) -> [UInt8] {
+        guard let clock else { return encode(operation) }
+        var out: [UInt8] = [clockedRecord]
+        put(clock.peerID, &out)
+        put(clock.clockID, &out)
+        put(clock.tick, &out)
+        put(clock.token, &out)
+        out.append(clock.force ? 1 : 0)
+        return out + encode(operation)
+    }
+
+    /// A WAL record's operation and clock tag (nil for records without one).
+    public static func decodeRecord(_ bytes: [UInt8]) throws(DecodeError) -> (UpdateOperation, ClockTag?) {
+        guard bytes.first == clockedRecord else { return (try decode(bytes), nil) }
+        var reader = Reader(bytes: bytes)
+        _ = try reader.u8()
+        let tag = ClockTag(peerID: try reader.u64(), clockID: try reader.u32(), tick: try reader.u64(), token: try reader.u64(),
+                           force: try reader.u8() != 0)
+        return (try decode(Array(bytes[reader.offset...])), tag)
+    }
+
     public static func encode(_ operation: UpdateOperation) -> [UInt8] {
         var out: [UInt8] = []
         switch operation {

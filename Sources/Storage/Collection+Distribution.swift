@@ -7,36 +7,11 @@ import Shard
 extension Collection {
     // MARK: Scope
 
-    /// The shards a request reaches, grouped by shard key (one group, without key, under automatic
-    /// sharding). Without `selector` a read reaches every shard; a write to a custom-sharded
-    /// collection must name its keys.
-    func scope(_ selector: ShardKeySelector?, write: Bool) throws(StorageError) -> [[ShardInfo]] {
-        let keyed = config.params.shardingMethod == .custom
-        guard let selector else {
-            if keyed && write { throw .badInput("Shard key not specified") }
-            return keyed ? Dictionary(grouping: layout, by: { $0.key }).values.map { $0 } : [layout]
-        }
-        func group(_ key: ShardKey) -> [ShardInfo]? {
-            let shards = layout.filter { $0.key == key }
-            return keyed && !shards.isEmpty ? shards : nil
-        }
-        switch selector {
-        case .keys(let keys):
-            var groups: [[ShardInfo]] = []
-            for key in Array(Set(keys)).sorted() {
-                guard let shards = group(key) else { throw .badInput("Shard key \(key) not found") }
-                groups.append(shards)
-            }
-            return groups
-        case .fallback(let target, let fallback):
-            if let shards = group(target) ?? group(fallback) { return [shards] }
-            throw .badInput("Shard key \(target) not found")
-        }
-    }
+    /// The shard map as consensus gave it, asked which shards a request touches.
+    var holder: ShardHolder { ShardHolder(layout, sharding: config.params.shardingMethod) }
 
-    /// The shard of `id` within each group.
-    static func targets(of id: PointID, in groups: [[ShardInfo]]) -> [ShardInfo] {
-        groups.compactMap { group in group.isEmpty ? nil : group[PointRouting.shardIndex(of: id, shardCount: group.count)] }
+    func scope(_ selector: ShardKeySelector?, write: Bool) throws(StorageError) -> [[ShardInfo]] {
+        try holder.scope(selector, write: write)
     }
 
     nonisolated func isLocal(_ peer: UInt64) -> Bool { network == nil || peer == peerID }
@@ -51,20 +26,12 @@ extension Collection {
         let operation = try prepare(update.operation)
         if let filter = update.filter { _ = try prepare(filter) }
         if let condition = update.condition { _ = try prepare(condition.filter) }
-        var perShard: [UInt32: UpdateOperation] = [:]
-        if update.filter != nil {
-            for shard in groups.joined() { perShard[shard.id] = operation }
-        } else {
-            for group in groups where !group.isEmpty {
-                let split = operation.partitioned { PointRouting.shardIndex(of: $0, shardCount: group.count) }
-                for (index, part) in split { perShard[group[index].id] = part }
-            }
-        }
+        let perShard = ShardHolder.split(operation, byFilter: update.filter != nil, over: groups)
         if config.strictModeConfig?.enforced?.writeRateLimit != nil {
             var costs: [UInt32: Int] = [:]
             for (id, part) in perShard {
                 if let filter = update.filter, let shard = layout.first(where: { $0.id == id }),
-                   case .count(let matching)? = try await fanOut(.count(filter: filter), [[shard]], charged: false).first {
+                   case .count(let matching)? = try? await fanOut(.count(filter: filter), [[shard]], charged: false).first {
                     costs[id] = max(matching, 1)
                 } else {
                     costs[id] = max(part.ids.count, 1)
@@ -108,7 +75,7 @@ extension Collection {
         for (leader, outcome) in outcomes.sorted(by: { $0.0 < $1.0 }) {
             switch outcome {
             case .success(let id): operationID = max(operationID, id)
-            case .failure(let error) where !isLocal(leader) && Self.reply(.failure(error), wait: wait).isTransient:
+            case .failure(let error) where !isLocal(leader) && Self.reply(.failure(error), wait: wait).isTransient && error.isUnreachable:
                 for id in byLeader[leader]!.keys.sorted() {
                     if let shard = layout.first(where: { $0.id == id }) { _ = disableReplica(shard, leader) }
                 }
@@ -126,8 +93,8 @@ extension Collection {
                       ordering: WriteOrdering, via leader: UInt64) async -> Result<UInt64, StorageError> {
         do {
             if isLocal(leader) { return .success(try await coordinate(operations, filter: filter, condition: condition, wait: wait)) }
-            return .success(try await network!.forward(operations, filter: filter, condition: condition, collection: name, wait: wait,
-                                                       ordering: ordering, to: leader))
+            return .success(try await RemoteShard(network: network!, peer: leader, collection: name)
+                .forward(operations, filter: filter, condition: condition, wait: wait, ordering: ordering))
         } catch {
             return .failure(error)
         }
@@ -157,6 +124,68 @@ extension Collection {
     func replicate(_ perShard: [UInt32: UpdateOperation], filter: Filter?, condition: UpdateCondition?,
                    wait: Bool) async throws(StorageError) -> UInt64 {
         reportDisabledReplicasDue()
+        // A write forwarded here for shards this peer does not know yet (a new shard key) is not
+        // acknowledged with nothing applied.
+        if let unknown = perShard.keys.sorted().first(where: { id in !layout.contains { $0.id == id } }) {
+            throw .unavailable("Shard \(unknown) of collection `\(name)` is not known on peer \(peerID) yet")
+        }
+        // In a cluster each shard's part goes under one of this peer's clocks for the shard, held
+        // for the whole write.
+        var clockIDs: [UInt32: UInt32] = [:]
+        if network != nil {
+            for id in perShard.keys.sorted() { clockIDs[id] = await acquireClock(for: id) }
+        }
+        defer { for (shard, clock) in clockIDs { clockSets[shard]?.release(clock) } }
+        var pending = perShard
+        var operationID: UInt64 = 0
+        var failure: StorageError?
+        var deactivations: [(shard: UInt32, peer: UInt64, error: StorageError)] = []
+        for attempt in 1...Self.clockAttempts {
+            var tags: [UInt32: ClockTag] = [:]
+            for (shard, clock) in clockIDs where pending[shard] != nil {
+                tags[shard] = ClockTag(peerID: peerID, clockID: clock, tick: clockSets[shard]!.tick(clock), token: UInt64.random(in: 1...UInt64.max))
+            }
+            let round = try await replicateOnce(pending, tags: tags, filter: filter, condition: condition, wait: wait)
+            operationID = max(operationID, round.operationID)
+            deactivations += round.deactivations
+            failure = failure ?? round.failure
+            for (shard, tick) in round.retry { clockSets[shard]!.advance(clockIDs[shard]!, past: tick) }
+            pending = pending.filter { round.retry[$0.key] != nil }
+            if pending.isEmpty || failure != nil { break }
+            if attempt == Self.clockAttempts {
+                failure = .serviceError("Failed to apply operation to shards \(pending.keys.sorted()) after \(Self.clockAttempts) attempts, all attempts were rejected")
+            }
+        }
+        if let failure { throw failure }
+        if wait { try await awaitDeactivation(deactivations) }
+        return operationID
+    }
+
+    /// Attempts at a write whose clock tag a replica rejected (Qdrant's `UPDATE_MAX_CLOCK_REJECTED_RETRIES`).
+    static let clockAttempts = 3
+
+    /// A free clock of shard `shard` on this peer, waiting while all are taken.
+    private func acquireClock(for shard: UInt32) async -> UInt32 {
+        while true {
+            var set = clockSets[shard] ?? ClockSet()
+            let clock = set.acquire()
+            clockSets[shard] = set
+            if let clock { return clock }
+            try? await Task.sleep(for: .milliseconds(1))
+        }
+    }
+
+    private struct ReplicationRound {
+        var operationID: UInt64 = 0
+        var failure: StorageError?
+        var deactivations: [(shard: UInt32, peer: UInt64, error: StorageError)] = []
+        /// Shards to send again, each after the newest tick a replica echoed.
+        var retry: [UInt32: UInt64] = [:]
+    }
+
+    /// One attempt: every shard's part to the replicas that take updates, judged per shard.
+    private func replicateOnce(_ perShard: [UInt32: UpdateOperation], tags: [UInt32: ClockTag], filter: Filter?,
+                               condition: UpdateCondition?, wait: Bool) async throws(StorageError) -> ReplicationRound {
         var byPeer: [UInt64: [UInt32: UpdateOperation]] = [:]
         var touched: [(shard: ShardInfo, targets: [UInt64])] = []
         for shard in layout where perShard[shard.id] != nil {
@@ -167,48 +196,51 @@ extension Collection {
             touched.append((shard, targets))
             for peer in targets { byPeer[isLocal(peer) ? peerID : peer, default: [:]][shard.id] = perShard[shard.id] }
         }
-        let outcomes = await withTaskGroup(of: (UInt64, Result<UInt64, StorageError>).self) { group in
+        let outcomes = await withTaskGroup(of: (UInt64, Result<UpdateAck, StorageError>).self) { group in
             for (peer, operations) in byPeer {
-                group.addTask { (peer, await self.send(operations, filter: filter, condition: condition, wait: wait, to: peer)) }
+                let clocks = tags.filter { operations[$0.key] != nil }
+                group.addTask { (peer, await self.send(operations, clocks: clocks, filter: filter, condition: condition, wait: wait, to: peer)) }
             }
-            var all: [UInt64: Result<UInt64, StorageError>] = [:]
+            var all: [UInt64: Result<UpdateAck, StorageError>] = [:]
             for await (peer, outcome) in group { all[peer] = outcome }
             return all
         }
-        var operationID: UInt64 = 0
-        var failure: StorageError?
-        var deactivations: [(shard: UInt32, peer: UInt64, error: StorageError)] = []
+        var round = ReplicationRound()
         let onlyExisting = condition?.mode == .updateOnly
         for (shard, targets) in touched {
             let results = targets.map { peer in (peer: peer, outcome: outcomes[isLocal(peer) ? peerID : peer]!) }
-            for case .success(let id) in results.map(\.outcome) { operationID = max(operationID, id) }
-            let replies = results.map { (peer: $0.peer, reply: Self.reply($0.outcome, wait: wait)) }
+            for case .success(let ack) in results.map(\.outcome) { round.operationID = max(round.operationID, ack.operationID) }
+            let replies = results.map { result in
+                if case .success(let ack) = result.outcome, let tick = ack.rejected[shard.id] {
+                    return (peer: result.peer, reply: ShardReplicaSet.Reply.clockRejected(tick: tick))
+                }
+                return (peer: result.peer, reply: Self.reply(result.outcome.map(\.operationID), wait: wait))
+            }
             let decision = replicaSet(shard).judge(replies, writeConsistencyFactor: Int(config.params.writeConsistencyFactor),
                                                     updateOnlyExisting: onlyExisting)
             for peer in decision.disable where disableReplica(shard, peer) && decision.waitForDeactivation {
                 guard case .failed(let error, _, _, _) = replies.first(where: { $0.peer == peer })?.reply else { continue }
-                deactivations.append((shard.id, peer, error))
+                round.deactivations.append((shard.id, peer, error))
             }
             switch decision.outcome {
-            case .success, .retry: break
+            case .success: break
+            case .retry(let tick): round.retry[shard.id] = tick
             case .failed(let error):
                 // A missing point is the caller's problem and says most; report it first.
-                if case .notFound = error { failure = error } else if failure == nil {
+                if case .notFound = error { round.failure = error } else if round.failure == nil {
                     let applied = replies.count { if case .failed = $0.reply { false } else { true } }
                     let required = min(Int(config.params.writeConsistencyFactor), shard.peers.count)
-                    failure = replies.contains(where: \.reply.isTransient) ? error.prefixed(
+                    round.failure = replies.contains(where: \.reply.isTransient) ? error.prefixed(
                         "Only \(applied) of the \(replies.count) replicas of shard \(shard.id) applied the update, and write_consistency_factor asks for \(required); it is not acknowledged. "
                     ) : error
                 }
             case .noSourceOfTruth(let error):
-                if failure == nil {
-                    failure = .serviceError("Failed to apply operation to at least one `Active` replica. Consistency of this update is not guaranteed. Please retry. \(error)")
+                if round.failure == nil {
+                    round.failure = .serviceError("Failed to apply operation to at least one `Active` replica. Consistency of this update is not guaranteed. Please retry. \(error)")
                 }
             }
         }
-        if let failure { throw failure }
-        if wait { try await awaitDeactivation(deactivations) }
-        return operationID
+        return round
     }
 
     /// A peer's answer to its part of an update, as one replica's reply.
@@ -312,21 +344,25 @@ extension Collection {
     /// One peer's part of an update, its error as a value. (Errors cross task-group closures as
     /// values from plain methods: typed `do throws` blocks inside those closures crashed release
     /// builds of Swift 6.3.)
-    private func send(_ operations: [UInt32: UpdateOperation], filter: Filter?, condition: UpdateCondition?, wait: Bool,
-                      to peer: UInt64) async -> Result<UInt64, StorageError> {
+    private func send(_ operations: [UInt32: UpdateOperation], clocks: [UInt32: ClockTag], filter: Filter?, condition: UpdateCondition?,
+                      wait: Bool, to peer: UInt64) async -> Result<UpdateAck, StorageError> {
         do {
-            if isLocal(peer) { return .success(try await applyLocal(operations, filter: filter, condition: condition, wait: wait)) }
-            return .success(try await network!.update(operations, filter: filter, condition: condition, collection: name, wait: wait, on: peer))
+            return .success(try await replicas(on: peer).update(operations, clocks: clocks, filter: filter, condition: condition, wait: wait))
         } catch {
             return .failure(error)
         }
     }
 
+    /// `peer`'s replicas of this collection's shards: the local shards here, else over p2p.
+    private func replicas(on peer: UInt64) -> any ShardReplica {
+        if isLocal(peer) { return LocalReplicas(collection: self, peer: peerID) }
+        return RemoteShard(network: network!, peer: peer, collection: name)
+    }
+
     /// One peer's part of a read, its error as a value.
     private func ask(_ peer: UInt64, _ shardIDs: [UInt32], _ request: ShardRequest) async -> Result<ShardResponse, StorageError> {
         do {
-            if isLocal(peer) { return .success(try await runLocal(request, shards: shardIDs)) }
-            return .success(try await network!.read(request, collection: name, shards: shardIDs, on: peer))
+            return .success(try await replicas(on: peer).read(request, shards: shardIDs))
         } catch {
             return .failure(error)
         }
@@ -336,13 +372,21 @@ extension Collection {
     /// call). Operations on existing points are checked in every shard before any shard writes.
     public func applyLocal(_ operations: [UInt32: UpdateOperation], filter: Filter?, condition: UpdateCondition? = nil,
                            wait: Bool) async throws(StorageError) -> UInt64 {
+        try await applyLocal(operations, clocks: [:], filter: filter, condition: condition, wait: wait).operationID
+    }
+
+    /// The same, each shard's operation under its sender's clock tag when `clocks` has one: a
+    /// replica that has seen a newer tick of that clock skips its operation and answers its tick
+    /// in ``UpdateAck/rejected``.
+    public func applyLocal(_ operations: [UInt32: UpdateOperation], clocks: [UInt32: ClockTag], filter: Filter?,
+                           condition: UpdateCondition? = nil, wait: Bool) async throws(StorageError) -> UpdateAck {
         var targets: [(UInt32, LocalShard, UpdateOperation, wait: Bool)] = []
         for id in operations.keys.sorted() {
             guard let shard = shards[id] else { throw .notFound("Shard \(id) of collection `\(name)` is not on peer \(peerID)") }
             var state = ReplicaState.active
             if network != nil, let info = layout.first(where: { $0.id == id }) { state = info.state(of: peerID) }
             // A replica that takes no updates in its state (as this peer knows it) refuses them.
-            guard state.accepts(forced: false) else { throw .serviceError("No target shard \(id) found for update") }
+            guard state.accepts(forced: clocks[id]?.force ?? false) else { throw .serviceError("No target shard \(id) found for update") }
             // A Listener replica acknowledges once the write is in its log, whatever the caller asked.
             targets.append((id, shard, operations[id]!, state == .listener ? false : wait))
         }
@@ -354,23 +398,28 @@ extension Collection {
                 if let missing = await shard.firstMissing(operation.ids) { throw .notFound("No point with id \(missing) found") }
             }
         }
-        var operationID: UInt64 = 0
+        var ack = UpdateAck()
         for (id, shard, operation, wait) in targets {
+            let clock = clocks[id]
             do {
                 let applied = if let prepared {
-                    try await shard.update(operation, matching: prepared, wait: wait)
+                    try await shard.update(operation, matching: prepared, clock: clock, wait: wait)
                 } else if let preparedCondition {
-                    try await shard.update(operation, condition: preparedCondition, wait: wait)
+                    try await shard.update(operation, condition: preparedCondition, clock: clock, wait: wait)
                 } else {
-                    try await shard.update(operation, wait: wait)
+                    try await shard.update(operation, clock: clock, wait: wait)
                 }
-                operationID = max(operationID, applied)
+                ack.operationID = max(ack.operationID, applied)
             } catch {
+                if case .clockRejected(let tick) = error {
+                    ack.rejected[id] = tick
+                    continue
+                }
                 if case .pointNotFound(let point) = error { throw .notFound("No point with id \(point) found") }
                 throw .serviceError("update of shard \(id) of collection `\(name)` failed: \(error)")
             }
         }
-        return operationID
+        return ack
     }
 
     // MARK: Fan-out
@@ -436,7 +485,8 @@ extension Collection {
         }
         var calls = plan.sorted { $0.key < $1.key }.map { Call(peer: $0.key, shards: $0.value) }
         var round = ReadRound()
-        let slowAfter = network?.slowAfter ?? .seconds(1)
+        // The collection's `read_fan_out_delay_ms` when set, else the network's call timeout.
+        let slowAfter = config.params.readFanOutDelayMs.map { Duration.milliseconds(Int64($0)) } ?? network?.slowAfter ?? .seconds(1)
         await withTaskGroup(of: ReadEvent.self) { group in
             for (index, call) in calls.enumerated() {
                 group.addTask { .answer(call: index, hedge: nil, await self.ask(call.peer, call.shards, request)) }
@@ -474,24 +524,36 @@ extension Collection {
                             round.responses += calls[index].hedgeAnswers
                             calls[index].done = true
                         }
+                    case .failure(let error) where hedge != nil:
+                        // A hedge that fails leaves the first call to answer, if it still can.
+                        if let message = error.replicaFailure {
+                            round.failed.insert(hedge!)
+                            round.lastFailure = message
+                        }
+                        calls[index].hedgeFailed = true
+                        if calls[index].failed {
+                            round.retry.formUnion(calls[index].shards)
+                            calls[index].done = true
+                        }
                     case .failure(let error):
-                        let peer = hedge ?? calls[index].peer
+                        let peer = calls[index].peer
                         if case .timeout = error {
                             // As Qdrant reports a read whose replica timed out.
                             round.error = .serviceError("1 of 1 read operations failed:\n  \(error)")
                             open = 0
                             continue
                         }
-                        guard !isLocal(peer), case .unavailable(let message) = error else {
+                        // Another replica is asked when this one is unreachable or failed on its side.
+                        guard !isLocal(peer), let message = error.replicaFailure else {
                             round.error = error
                             open = 0
                             continue
                         }
                         round.failed.insert(peer)
                         round.lastFailure = message
-                        if hedge == nil { calls[index].failed = true } else { calls[index].hedgeFailed = true }
-                        // Over when the first call failed and no hedge is still running for it.
-                        if calls[index].failed && (calls[index].hedges.isEmpty || calls[index].hedgeFailed) {
+                        calls[index].failed = true
+                        // Over when no hedge is still running for it.
+                        if calls[index].hedges.isEmpty || calls[index].hedgeFailed {
                             round.retry.formUnion(calls[index].shards)
                             calls[index].done = true
                         }
@@ -574,8 +636,9 @@ extension Collection {
                 for outcome in outcomes {
                     switch outcome {
                     case .success(let response): answers.append(response)
-                    case .failure(.unavailable(let message)), .failure(.serviceError(let message)): errors.append(message)
-                    case .failure(let error): throw error
+                    case .failure(let error):
+                        guard let message = error.replicaFailure else { throw error }
+                        errors.append(message)
                     }
                 }
             }
@@ -698,7 +761,7 @@ extension Collection {
     public func retrieve(_ ids: [PointID], withPayload: WithPayload, withVector: WithVector, shardKey: ShardKeySelector? = nil,
                          consistency: ReadConsistency = .default) async throws(StorageError) -> [PointRecord] {
         let groups = try scope(shardKey, write: false)
-        let touched = Set(ids.flatMap { Self.targets(of: $0, in: groups).map(\.id) })
+        let touched = Set(ids.flatMap { ShardHolder.targets(of: $0, in: groups).map(\.id) })
         let responses = try await fanOut(.retrieve(ids: ids, withPayload: withPayload, withVector: withVector),
                                          [layout.filter { touched.contains($0.id) }], consistency: consistency)
         return Self.inRequestOrder(ids, Self.records(responses).joined())
@@ -756,7 +819,7 @@ extension Collection {
 
     /// The stored vector `name` of point `id`, or nil when the point (or that vector) is missing.
     public func vector(of id: PointID, name: String, shardKey: ShardKeySelector? = nil) async throws(StorageError) -> [Float]? {
-        let shardIDs = Set(Self.targets(of: id, in: try scope(shardKey, write: false)).map(\.id))
+        let shardIDs = Set(ShardHolder.targets(of: id, in: try scope(shardKey, write: false)).map(\.id))
         for response in try await fanOut(.vector(id: id, name: name), [layout.filter { shardIDs.contains($0.id) }]) {
             if case .vector(let vector?) = response { return vector }
         }

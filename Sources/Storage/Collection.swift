@@ -34,6 +34,8 @@ public actor Collection {
     /// consensus changes their state (Qdrant's locally disabled peers), with when they were last
     /// reported and the delay before the next report.
     var disabled: [UInt32: [UInt64: DisabledReplica]] = [:]
+    /// Per shard, the clocks this peer sends replicated writes under.
+    var clockSets: [UInt32: ClockSet] = [:]
     /// Per shard, the lock that orders `medium` and `strong` writes this peer leads.
     var orderingLocks: [UInt32: OrderingLock] = [:]
     /// Strict mode's rate limits for the requests this peer receives, per kind and shard.

@@ -302,6 +302,8 @@ extension ConsensusManager {
     /// state moved on) or no quorum is logged; the next call asks again.
     public func settleOwnReplicaStates(listener: Bool) async {
         for change in metadata.ownReplicaChanges(peer: peerId, listener: listener) {
+            // Only replicas this peer has created: the catalogue can be ahead of the disk.
+            guard case .setReplicaState(let name, let shard, _, _, _) = change, await toc.holds(name, shard: shard) else { continue }
             do {
                 _ = try await propose(change, timeout: .seconds(5))
             } catch {

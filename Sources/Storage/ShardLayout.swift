@@ -149,8 +149,8 @@ public protocol ShardNetwork: Sendable {
     func read(_ request: ShardRequest, collection: String, shards: [UInt32], on peer: UInt64) async throws(StorageError) -> ShardResponse
     /// Applies each shard's operation (to the points matching `filter`, when given) on `peer`;
     /// returns the largest operation id.
-    func update(_ operations: [UInt32: UpdateOperation], filter: Filter?, condition: UpdateCondition?, collection: String, wait: Bool,
-                on peer: UInt64) async throws(StorageError) -> UInt64
+    func update(_ operations: [UInt32: UpdateOperation], clocks: [UInt32: ClockTag], filter: Filter?, condition: UpdateCondition?,
+                collection: String, wait: Bool, on peer: UInt64) async throws(StorageError) -> UpdateAck
     /// Hands an ordered write to `peer`, the shards' leader, which replicates it (see ``Collection/coordinate(_:filter:condition:wait:)``).
     func forward(_ operations: [UInt32: UpdateOperation], filter: Filter?, condition: UpdateCondition?, collection: String, wait: Bool,
                  ordering: WriteOrdering, to peer: UInt64) async throws(StorageError) -> UInt64
@@ -166,6 +166,18 @@ extension ShardNetwork {
     public var slowAfter: Duration { .seconds(1) }
     public func isResponsive(_ peer: UInt64) -> Bool { true }
     public func noteSlow(_ peer: UInt64) {}
+}
+
+/// A peer's answer to its part of a replicated update: the largest operation id its shards gave,
+/// and the shards whose replica there rejected the update's clock tag, with that replica's tick.
+public struct UpdateAck: Sendable, Equatable {
+    public var operationID: UInt64
+    public var rejected: [UInt32: UInt64]
+
+    public init(operationID: UInt64 = 0, rejected: [UInt32: UInt64] = [:]) {
+        self.operationID = operationID
+        self.rejected = rejected
+    }
 }
 
 /// A collection's figures for `GET /telemetry` at details level 2 and above.

@@ -34,6 +34,21 @@ public enum StorageError: Error, Sendable, Equatable, CustomStringConvertible {
         }
     }
 
+    /// The peer asked did not answer (as opposed to answering with an error or running out of the
+    /// request's time).
+    public var isUnreachable: Bool {
+        if case .unavailable = self { true } else { false }
+    }
+
+    /// A replica's failure to answer a read that another replica may not share (unreachable, or
+    /// an error on its side), as its message; nil for errors every replica would give.
+    public var replicaFailure: String? {
+        switch self {
+        case .unavailable(let message), .serviceError(let message): message
+        default: nil
+        }
+    }
+
     /// The same error with `text` before its message.
     public func prefixed(_ text: String) -> StorageError {
         switch self {

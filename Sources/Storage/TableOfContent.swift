@@ -101,6 +101,12 @@ public actor TableOfContent {
     public var collectionCount: Int { collections.count }
 
     /// The collection addressed by `name`, which may be an alias.
+    /// Whether this peer has created its replica of shard `shard` of collection `name`.
+    public func holds(_ name: String, shard: UInt32) async -> Bool {
+        guard let collection = collections[name] else { return false }
+        return await collection.shards[shard] != nil
+    }
+
     public func collection(_ name: String) throws(StorageError) -> Collection {
         if let collection = collections[name] { return collection }
         if let target = aliases[name], let collection = collections[target] { return collection }

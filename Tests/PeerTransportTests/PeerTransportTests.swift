@@ -6,6 +6,7 @@ import Logging
 @testable import PeerTransport
 import QuiverJSON
 import QuiverModel
+import Shard
 import Storage
 import Testing
 
@@ -210,7 +211,16 @@ import Testing
             client.resolveAddresses { [uri = node.uri] peer in peer == 1 ? uri : nil }
 
             let points = (1...5).map { PointStruct(id: .number($0), vectors: ["": [Float($0), 0, 0, 1]], payload: JSONObject([("n", .int(Int64($0)))])) }
-            #expect(try await client.update([0: .upsert(points)], filter: nil, condition: nil, collection: "books", wait: true, on: 1) >= 1)
+            let clock = ClockTag(peerID: 2, clockID: 0, tick: 3, token: 5)
+            let ack = try await client.update([0: .upsert(points)], clocks: [0: clock], filter: nil, condition: nil, collection: "books",
+                                              wait: true, on: 1)
+            #expect(ack.operationID >= 1 && ack.rejected.isEmpty)
+            // The clock tag travels too: an older tick of the same clock comes back rejected with the replica's tick.
+            var stale = clock
+            stale.tick = 2
+            let rejected = try await client.update([0: .delete([.number(1)])], clocks: [0: stale], filter: nil, condition: nil,
+                                                   collection: "books", wait: true, on: 1)
+            #expect(rejected.rejected == [0: 3])
             guard case .count(let count) = try await client.read(.count(filter: nil), collection: "books", shards: [0], on: 1) else {
                 Issue.record("count answered with another kind")
                 return
@@ -218,7 +228,7 @@ import Testing
             #expect(count == 5)
             // A conditional update travels with its condition: insert_only leaves existing points alone.
             let changed = PointStruct(id: .number(1), vectors: ["": [9, 9, 9, 9]], payload: JSONObject([("n", 100)]))
-            _ = try await client.update([0: .upsert([changed])], filter: nil, condition: UpdateCondition(mode: .insertOnly, filter: nil),
+            _ = try await client.update([0: .upsert([changed])], clocks: [:], filter: nil, condition: UpdateCondition(mode: .insertOnly, filter: nil),
                                         collection: "books", wait: true, on: 1)
             guard case .records(let records) = try await client.read(.retrieve(ids: [.number(1)], withPayload: .all, withVector: .none),
                                                                       collection: "books", shards: [0], on: 1) else {

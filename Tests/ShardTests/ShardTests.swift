@@ -271,3 +271,54 @@ func point(_ id: UInt64, _ a: [Float]? = nil, payload: JSONObject? = nil) -> Poi
         #expect(throws: ValidationMessage.self) { try PointID(json: .string("not-a-uuid")) }
     }
 }
+
+@Suite struct ShardClockTests {
+    @Test func clockedRecordsRoundTripAndOldRecordsStillRead() throws {
+        let operation = UpdateOperation.delete([.number(4)])
+        let tag = ClockTag(peerID: 7, clockID: 3, tick: 9, token: 11, force: true)
+        let (decoded, clock) = try OperationCodec.decodeRecord(OperationCodec.encode(operation, clock: tag))
+        #expect(decoded == operation && clock == tag)
+        let (plain, none) = try OperationCodec.decodeRecord(OperationCodec.encode(operation, clock: nil))
+        #expect(plain == operation && none == nil)
+        let bytes = OperationCodec.encode(operation, clock: tag)
+        for cut in 1..<bytes.count {
+            #expect(throws: OperationCodec.DecodeError.self) { try OperationCodec.decodeRecord(Array(bytes[0..<cut])) }
+        }
+    }
+
+    @Test func aReplicaRejectsStaleTicksAndRemembersThemAcrossRestarts() async throws {
+        let dir = TempDir()
+        func tag(_ tick: UInt64, token: UInt64 = 1, force: Bool = false) -> ClockTag {
+            ClockTag(peerID: 2, clockID: 0, tick: tick, token: token, force: force)
+        }
+        func expectRejected(_ shard: LocalShard, _ clock: ClockTag, echo: UInt64) async {
+            await #expect(throws: ShardError.clockRejected(tick: echo)) { _ = try await shard.update(.upsert([point(9, [9, 9])]), clock: clock, wait: true) }
+        }
+        do {
+            let shard = try LocalShard(path: dir.path, disk: PosixDisk(), config: twoVectors)
+            // A fresh clock's tick 0 is rejected; the echo tells the sender where to go on from.
+            await expectRejected(shard, tag(0), echo: 0)
+            _ = try await shard.update(.upsert([point(1, [1, 1])]), clock: tag(5), wait: true)
+            // The same send again is taken; an older tick, or the same tick from another send, is not.
+            _ = try await shard.update(.upsert([point(1, [1, 1])]), clock: tag(5), wait: true)
+            await expectRejected(shard, tag(4), echo: 5)
+            await expectRejected(shard, tag(5, token: 2), echo: 5)
+            // A forced tag (a transfer's) is taken whatever its tick.
+            _ = try await shard.update(.upsert([point(2, [2, 2])]), clock: tag(1, force: true), wait: true)
+            #expect(await shard.pointCount == 2)
+            #expect(await shard.firstMissing([.number(9)]) == .number(9))
+        }
+        // Reopened from the WAL alone.
+        do {
+            let shard = try LocalShard(path: dir.path, disk: PosixDisk(), config: twoVectors)
+            await expectRejected(shard, tag(5, token: 2), echo: 5)
+            _ = try await shard.update(.upsert([point(3, [3, 3])]), clock: tag(8), wait: true)
+            // Segments persisted and the WAL truncated: the clocks live on in newest_clocks.json.
+            try await shard.persist()
+        }
+        let shard = try LocalShard(path: dir.path, disk: PosixDisk(), config: twoVectors)
+        await expectRejected(shard, tag(7), echo: 8)
+        #expect(await shard.newestClocks.tick(of: 2, clock: 0) == 8)
+        #expect(await shard.pointCount == 3)
+    }
+}

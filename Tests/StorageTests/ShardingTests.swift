@@ -3,6 +3,7 @@ import Foundation
 import Logging
 import QuiverJSON
 import QuiverModel
+import Shard
 import Storage
 import Synchronization
 import Testing
@@ -19,6 +20,8 @@ final class InProcessNetwork: ShardNetwork, @unchecked Sendable {
         /// Peers whose reads take this long.
         var delays: [UInt64: Duration] = [:]
         var slow: Set<UInt64> = []
+        /// Peers whose reads fail with an error of their own (not unreachable).
+        var broken: Set<UInt64> = []
     }
     private let state = Mutex(State())
     let slowAfter: Duration
@@ -28,6 +31,7 @@ final class InProcessNetwork: ShardNetwork, @unchecked Sendable {
     func add(_ peer: UInt64, _ toc: TableOfContent) { state.withLock { $0.tocs[peer] = toc } }
     func setDown(_ peer: UInt64, _ down: Bool = true) { state.withLock { if down { $0.down.insert(peer) } else { $0.down.remove(peer) } } }
     func delayReads(of peer: UInt64, by delay: Duration) { state.withLock { $0.delays[peer] = delay } }
+    func breakReads(of peer: UInt64) { state.withLock { _ = $0.broken.insert(peer) } }
     var reads: [UInt64: Int] { state.withLock { $0.reads } }
     var updates: [UInt64: Int] { state.withLock { $0.updates } }
     var forwards: [UInt64: Int] { state.withLock { $0.forwards } }
@@ -49,6 +53,7 @@ final class InProcessNetwork: ShardNetwork, @unchecked Sendable {
         let wire = try? JSONValueDecoder().decode(ShardRequest.self, from: JSONValueEncoder().encodeBytes(request))
         guard let wire else { throw .serviceError("request does not survive encoding") }
         let toc = try target(peer, counting: true)
+        if state.withLock({ $0.broken.contains(peer) }) { throw .serviceError("peer \(peer) failed the read") }
         if let delay = state.withLock({ $0.delays[peer] }) { try? await Task.sleep(for: delay) }
         let response = try await toc.collection(collection).runLocal(wire, shards: shards)
         guard let back = try? JSONValueDecoder().decode(ShardResponse.self, from: JSONValueEncoder().encodeBytes(response)) else {
@@ -57,9 +62,10 @@ final class InProcessNetwork: ShardNetwork, @unchecked Sendable {
         return back
     }
 
-    func update(_ operations: [UInt32: UpdateOperation], filter: Filter?, condition: UpdateCondition?, collection: String, wait: Bool,
-                on peer: UInt64) async throws(StorageError) -> UInt64 {
-        try await target(peer, counting: false).collection(collection).applyLocal(operations, filter: filter, condition: condition, wait: wait)
+    func update(_ operations: [UInt32: UpdateOperation], clocks: [UInt32: ClockTag], filter: Filter?, condition: UpdateCondition?,
+                collection: String, wait: Bool, on peer: UInt64) async throws(StorageError) -> UpdateAck {
+        try await target(peer, counting: false).collection(collection).applyLocal(operations, clocks: clocks, filter: filter, condition: condition,
+                                                                                   wait: wait)
     }
 
     func forward(_ operations: [UInt32: UpdateOperation], filter: Filter?, condition: UpdateCondition?, collection: String, wait: Bool,
@@ -147,6 +153,11 @@ final class InProcessNetwork: ShardNetwork, @unchecked Sendable {
         let two = try await second.collection("c")
         #expect(await one.clusterInfo().localShards.map(\.shardID) == [0, 2, 4])
         #expect(await two.clusterInfo().localShards.map(\.shardID) == [0, 1, 3, 5])
+        _ = try await one.update(PointsUpdate(.upsert(points)), wait: true)
+        // One call to the other peer for all its shards; twice, as a fresh clock's first tick (0)
+        // is always rejected and the write is sent again at tick 1.
+        #expect(network.updates == [2: 2])
+        network.resetCounts()
         _ = try await one.update(PointsUpdate(.upsert(points)), wait: true)
         #expect(network.updates == [2: 1])
 

@@ -50,12 +50,14 @@ def three(make_node):
     return Cluster(make_node).start(3)
 
 
-def test_two_writers_keep_writing_while_a_peer_is_killed(three):
+def test_two_writers_keep_writing_while_a_peer_is_killed(make_node):
     # rf 2, write_consistency_factor 1: while one peer dies, two clients writing through the others
     # see at most a short blip; every acknowledged point is on every live replica afterwards.
-    peers = three
+    cluster = Cluster(make_node)
+    cluster.start(3)
+    victim = follower(cluster)
+    peers = [p for p in cluster.peers if p is not victim] + [victim]
     create(peers[0], write_consistency_factor=1)
-    victim = peers[2]
     victim_id = peer_id(victim)
     acked, failures, gaps = [], [], []
     lock = threading.Lock()
@@ -140,7 +142,7 @@ def test_a_paused_peer_never_holds_requests_past_their_timeout(make_node):
             r = node.put(f"/collections/{COLLECTION}/points?wait=true&timeout=3", json={"points": batch}, timeout=30)
             took = time.monotonic() - started
             slowest = max(slowest, took)
-            assert took < 3.5, f"a write with timeout=3 took {took:.2f}s"
+            assert took < 4, f"a write with timeout=3 took {took:.2f}s"
             assert r.status_code == 200, r.text
             acked += [p["id"] for p in batch]
             for path, body in (("points/count", {}), ("points/scroll", {"limit": 1000}),
@@ -149,7 +151,7 @@ def test_a_paused_peer_never_holds_requests_past_their_timeout(make_node):
                 r = node.post(f"/collections/{COLLECTION}/{path}?timeout=3", json=body, timeout=30)
                 took = time.monotonic() - started
                 slowest = max(slowest, took)
-                assert took < 3.5, f"{path} with timeout=3 took {took:.2f}s"
+                assert took < 4, f"{path} with timeout=3 took {took:.2f}s"
                 assert r.status_code == 200, r.text
         print(f"slowest request while a peer was paused: {slowest:.2f}s")
         for p in live:
@@ -177,7 +179,9 @@ def test_forced_removal_of_a_dead_peer_takes_its_replicas_out_of_the_shard_map(t
     for p in peers[:2]:
         wait_for(lambda: states_of(p, gone_id) == {}, message="the removed peer's replicas are gone")
         layout = p.get(f"/collections/{COLLECTION}/cluster").json()["result"]
-        assert len(layout["local_shards"]) + len({s["shard_id"] for s in layout["remote_shards"]}) >= 1
+        # Every shard keeps its replica on a remaining peer.
+        assert {s["shard_id"] for s in layout["local_shards"] + layout["remote_shards"]} == {0, 1, 2}
+        assert all(s["state"] == "Active" for s in layout["local_shards"] + layout["remote_shards"])
     # Writes go to the remaining replicas at once.
     started = time.monotonic()
     r = peers[1].put(f"/collections/{COLLECTION}/points?wait=true", json={"points": [point(500)]}, timeout=60)
@@ -278,10 +282,15 @@ def test_rate_limits_answer_429_and_recover(node):
     assert "Retry-After" not in r.headers
     time.sleep(retry_after)
     assert put(range(50, 70)).status_code == 200
-    # Reads: a count costs 1 (plus its filter's conditions); the 61st in a burst is refused.
-    statuses = [node.post("/collections/limited/points/count", json={}).status_code for _ in range(61)]
-    assert statuses[:55] == [200] * 55 and statuses[-1] == 429, statuses
-    time.sleep(2)
+    # Reads: a count costs 1 (plus its filter's conditions); with 10 a minute, the 11th in a burst
+    # is refused until a token is back.
+    r = node.patch("/collections/limited", json={"strict_mode_config": {"read_rate_limit": 10}})
+    assert r.status_code == 200, r.text
+    statuses = [node.post("/collections/limited/points/count", json={}).status_code for _ in range(10)]
+    assert statuses == [200] * 10, statuses
+    r = node.post("/collections/limited/points/count", json={})
+    assert r.status_code == 429 and r.json()["status"]["error"].startswith("Rate limiting exceeded: Read rate limit exceeded"), r.text
+    time.sleep(int(r.headers["Retry-After"]))
     assert node.post("/collections/limited/points/count", json={}).status_code == 200
     # Without strict mode the limits do not apply.
     r = node.patch("/collections/limited", json={"strict_mode_config": {"enabled": False}})
@@ -389,7 +398,7 @@ def test_a_partitioned_peer_is_cut_off_and_nothing_acknowledged_is_lost(make_nod
             # Only while the majority elects a new leader, when the cut-off peer led consensus.
             refused += 1
     print(f"partitioned: {len(acked) - 300} of 100 points acknowledged, {refused} writes refused, slowest write {slowest:.2f}s")
-    assert refused <= 2 and slowest < 3.5
+    assert refused <= 2 and slowest < 4
     for p in majority:
         assert set(states_of(p, cut_off_id).values()) == {"Dead"}
         assert count(p) == len(acked)
