@@ -75,7 +75,7 @@ extension Collection {
         for (leader, outcome) in outcomes.sorted(by: { $0.0 < $1.0 }) {
             switch outcome {
             case .success(let id): operationID = max(operationID, id)
-            case .failure(let error) where !isLocal(leader) && Self.reply(.failure(error), wait: wait).isTransient && error.isUnreachable:
+            case .failure(let error) where !isLocal(leader) && error.isUnreachable:
                 for id in byLeader[leader]!.keys.sorted() {
                     if let shard = layout.first(where: { $0.id == id }) { _ = disableReplica(shard, leader) }
                 }

@@ -40,11 +40,12 @@ public enum StorageError: Error, Sendable, Equatable, CustomStringConvertible {
         if case .unavailable = self { true } else { false }
     }
 
-    /// A replica's failure to answer a read that another replica may not share (unreachable, or
-    /// an error on its side), as its message; nil for errors every replica would give.
+    /// A replica's failure to answer a read that another replica may not share (unreachable, an
+    /// error on its side, out of time), as its message; nil for errors every replica would give.
     public var replicaFailure: String? {
         switch self {
         case .unavailable(let message), .serviceError(let message): message
+        case .timeout: description
         default: nil
         }
     }

@@ -38,13 +38,14 @@ struct InProcessCluster {
 
     func collection(_ peer: UInt64) async throws -> Collection { try await tocs[peer]!.collection("c") }
 
-    /// `peer` starts again from its storage: new collections, new clocks.
-    mutating func restart(_ peer: UInt64) async throws {
+    /// `peer` starts again from its storage (new collections, new clocks) and catches up with
+    /// `catalogue` (the first one when nil).
+    mutating func restart(_ peer: UInt64, catalogue: ClusterMetadata? = nil) async throws {
         let index = tocs.keys.sorted().firstIndex(of: peer)!
         let toc = TableOfContent(storagePath: storages[index].path, disk: PosixDisk(), logger: Logger(label: "test"))
         await toc.enableCluster(peerID: peer, network: network)
         try await toc.load()
-        try await toc.reconcile(with: catalogue)
+        try await toc.reconcile(with: catalogue ?? self.catalogue)
         network.add(peer, toc)
         tocs[peer] = toc
     }

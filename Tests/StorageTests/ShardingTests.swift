@@ -22,6 +22,16 @@ final class InProcessNetwork: ShardNetwork, @unchecked Sendable {
         var slow: Set<UInt64> = []
         /// Peers whose reads fail with an error of their own (not unreachable).
         var broken: Set<UInt64> = []
+        /// Decides the fate of the `n`th update call to a peer since the last `injectUpdateFaults`.
+        var updateFaults: (@Sendable (_ peer: UInt64, _ call: Int) -> UpdateFault?)?
+        var updateCalls: [UInt64: Int] = [:]
+    }
+
+    enum UpdateFault: Sendable {
+        /// The call never arrives.
+        case drop
+        /// The peer applies the update; its answer is lost.
+        case loseReply
     }
     private let state = Mutex(State())
     let slowAfter: Duration
@@ -36,6 +46,9 @@ final class InProcessNetwork: ShardNetwork, @unchecked Sendable {
     var updates: [UInt64: Int] { state.withLock { $0.updates } }
     var forwards: [UInt64: Int] { state.withLock { $0.forwards } }
     func resetCounts() { state.withLock { $0.reads = [:]; $0.updates = [:]; $0.forwards = [:] } }
+    func injectUpdateFaults(_ faults: (@Sendable (_ peer: UInt64, _ call: Int) -> UpdateFault?)?) {
+        state.withLock { $0.updateFaults = faults; $0.updateCalls = [:] }
+    }
     func isResponsive(_ peer: UInt64) -> Bool { state.withLock { !$0.slow.contains(peer) } }
     func noteSlow(_ peer: UInt64) { state.withLock { _ = $0.slow.insert(peer) } }
 
@@ -64,8 +77,16 @@ final class InProcessNetwork: ShardNetwork, @unchecked Sendable {
 
     func update(_ operations: [UInt32: UpdateOperation], clocks: [UInt32: ClockTag], filter: Filter?, condition: UpdateCondition?,
                 collection: String, wait: Bool, on peer: UInt64) async throws(StorageError) -> UpdateAck {
-        try await target(peer, counting: false).collection(collection).applyLocal(operations, clocks: clocks, filter: filter, condition: condition,
-                                                                                   wait: wait)
+        let fault = state.withLock { s -> UpdateFault? in
+            let call = s.updateCalls[peer, default: 0]
+            s.updateCalls[peer] = call + 1
+            return s.updateFaults?(peer, call)
+        }
+        if fault == .drop { throw .unavailable("the update to peer \(peer) was lost") }
+        let ack = try await target(peer, counting: false).collection(collection).applyLocal(operations, clocks: clocks, filter: filter,
+                                                                                             condition: condition, wait: wait)
+        if fault == .loseReply { throw .unavailable("the answer of peer \(peer) was lost") }
+        return ack
     }
 
     func forward(_ operations: [UInt32: UpdateOperation], filter: Filter?, condition: UpdateCondition?, collection: String, wait: Bool,
