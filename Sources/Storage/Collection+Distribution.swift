@@ -228,7 +228,7 @@ extension Collection {
             case .failed(let error):
                 // A missing point is the caller's problem and says most; report it first.
                 if case .notFound = error { round.failure = error } else if round.failure == nil {
-                    let applied = replies.count { if case .failed = $0.reply { false } else { true } }
+                    let applied = replies.count { if case .applied = $0.reply { true } else { false } }
                     let required = min(Int(config.params.writeConsistencyFactor), shard.peers.count)
                     round.failure = replies.contains(where: \.reply.isTransient) ? error.prefixed(
                         "Only \(applied) of the \(replies.count) replicas of shard \(shard.id) applied the update, and write_consistency_factor asks for \(required); it is not acknowledged. "

@@ -123,6 +123,46 @@ def test_write_consistency_factor_above_the_live_replicas_refuses_writes(three):
     assert count(peers[0]) == 31 and count(peers[1]) == 31
 
 
+def test_read_consistency_over_replicas_that_differ(make_node):
+    # rf 2 and write_consistency_factor 2: with one replica's peer killed, a write reaches only the
+    # other replica and is refused, but stays there (as in Qdrant). Both replicas remain Active and,
+    # once the peer is back, differ by that point; read consistency decides whether a read shows it.
+    # (A paused peer would not do: it applies the queued call when it resumes.)
+    cluster = Cluster(make_node)
+    peers = cluster.start(3)
+    create(peers[0], shard_number=1, replication_factor=2, write_consistency_factor=2)
+    upsert(peers[0], COLLECTION, [point(i) for i in range(10)])
+    layout = peers[0].get(f"/collections/{COLLECTION}/cluster").json()["result"]
+    holders = [s["peer_id"] for s in layout["remote_shards"]] + ([layout["peer_id"]] if layout["local_shards"] else [])
+    by_id = {peer_id(p): p for p in peers}
+    behind, writer = by_id[holders[0]], by_id[holders[1]]
+    # A first write through the writer moves its clock past 0 (a fresh clock's first send is
+    # rejected everywhere and sent again, which a down replica would turn into a plain failure).
+    upsert(writer, COLLECTION, [point(0)])
+    behind.kill()
+    r = writer.put(f"/collections/{COLLECTION}/points?wait=true&timeout=5", json={"points": [point(99)]}, timeout=30)
+    assert r.status_code == 503 and "Only 1 of the 2 replicas" in r.json()["status"]["error"], r.text
+    behind.start()
+    wait_for(lambda: count(behind) == 10, message="the restarted replica answers")
+    assert set(states_of(writer, holders[0]).values()) == {"Active"}
+    assert set(states_of(writer, holders[1]).values()) == {"Active"}
+
+    def ids(node, consistency):
+        r = node.post(f"/collections/{COLLECTION}/points/scroll", params={"consistency": consistency}, json={"limit": 100})
+        assert r.status_code == 200, r.text
+        return sorted(p["id"] for p in r.json()["result"]["points"])
+    everything, agreed = list(range(10)) + [99], list(range(10))
+    # One replica: each peer reads its own, so the two answers differ.
+    assert ids(writer, 1) == everything and ids(behind, 1) == agreed
+    # Both replicas asked, only what both return: all, 2, quorum (2 of 2) and majority (more than 1 of 2).
+    for consistency in ("all", "2", "quorum", "majority"):
+        assert ids(writer, consistency) == agreed and ids(behind, consistency) == agreed, consistency
+    r = writer.post(f"/collections/{COLLECTION}/points/count?consistency=all", json={})
+    assert r.json()["result"]["count"] == 10
+    r = writer.post(f"/collections/{COLLECTION}/points/count?consistency=one", json={})
+    assert r.status_code == 400 and "consistency" in r.json()["status"]["error"], r.text
+
+
 def test_a_paused_peer_never_holds_requests_past_their_timeout(make_node):
     cluster = Cluster(make_node)
     peers = cluster.start(3)
