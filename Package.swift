@@ -129,7 +129,7 @@ let package = Package(
         .testTarget(name: "CRaftBridgeTests", dependencies: ["CRaftBridge"]),
         .testTarget(name: "CTextSegmentationTests", dependencies: ["CTextSegmentation"]),
         .testTarget(name: "ConsensusTests", dependencies: ["Consensus", "QuiverTesting"]),
-        .testTarget(name: "StorageTests", dependencies: ["Storage", "Shard", "DiskIO", "QuiverModel", "QuiverJSON", "QuiverTesting", "Consensus", .product(name: "Logging", package: "swift-log")]),
+        .testTarget(name: "StorageTests", dependencies: ["Storage", "Shard", "DiskIO", "QuiverModel", "QuiverJSON", "QuiverTesting", "Consensus", "VectorIndex", .product(name: "Logging", package: "swift-log")]),
         .testTarget(name: "QuiverServiceTests", dependencies: ["QuiverService", "Storage", "DiskIO", "QuiverModel", "QuiverJSON", .product(name: "Logging", package: "swift-log")]),
         .testTarget(
             name: "RESTServerTests",

@@ -5,6 +5,7 @@ import Shard
 @testable import Storage
 import Synchronization
 import Testing
+import VectorIndex
 
 /// A seeded simulation of replication: three peers in one process, two replicated shards, and a
 /// few hundred random steps — writes with random ordering through random peers, calls lost on the
@@ -26,7 +27,7 @@ import Testing
     static let ids = (0..<40).map { PointID.number(UInt64($0)) }
 
     @Test(arguments: seeds) func acknowledgedWritesSurviveLostMessagesOutagesAndRestarts(seed: UInt64) async throws {
-        var rng = SplitMix(seed)
+        var rng = SplitMix(seed: seed)
         var cluster = try await InProcessCluster(peers: [1, 2, 3], shards: [ShardInfo(id: 0, peers: [1, 2, 3]), ShardInfo(id: 1, peers: [1, 2])])
         let catalogue = SimulatedConsensus(cluster.catalogue, cluster.tocs)
         for toc in cluster.tocs.values { await toc.reportReplicaFailures(to: catalogue) }
@@ -151,23 +152,11 @@ final class SimulatedConsensus: ReplicaFailureReporter, @unchecked Sendable {
     }
 }
 
-/// A small seeded generator (SplitMix64), and a hash of several numbers through it.
-struct SplitMix {
-    private var state: UInt64
-
-    init(_ seed: UInt64) { state = seed }
-
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-
+extension SplitMix {
+    /// A hash of several numbers through the generator: the same inputs, the same value.
     static func hash(_ values: UInt64...) -> UInt64 {
-        var mix = SplitMix(0)
-        for value in values { mix = SplitMix(mix.next() ^ value) }
+        var mix = SplitMix(seed: 0)
+        for value in values { mix = SplitMix(seed: mix.next() ^ value) }
         return mix.next()
     }
 }
