@@ -201,16 +201,18 @@ public actor LocalShard {
         return list.version
     }
 
+    /// Applies the WAL's records from `start` on to `segments`; every record's clock tag, older
+    /// ones still in the WAL too, advances `clocks`.
     static func replay(_ wal: WriteAheadLog, from start: UInt64, into segments: inout SegmentSet, clocks: inout ClockMap) throws(ShardError) {
-        guard start <= wal.lastSequence else { return }
+        guard min(start, wal.firstSequence) <= wal.lastSequence else { return }
         var failure: ShardError?
         var replayed = segments
         var replayedClocks = clocks
         do {
-            try wal.forEachRecord(from: start) { record in
+            try wal.forEachRecord(from: min(start, wal.firstSequence)) { record in
                 switch Result(catching: { () throws(OperationCodec.DecodeError) in try OperationCodec.decodeRecord(record.payload) }) {
                 case .success(let (operation, clock)):
-                    replayed.apply(operation, version: record.sequence)
+                    if record.sequence >= start { replayed.apply(operation, version: record.sequence) }
                     if var clock { _ = replayedClocks.advance(&clock) }
                     return true
                 case .failure(let error):
@@ -226,11 +228,18 @@ public actor LocalShard {
         clocks = replayedClocks
     }
 
-    /// Takes `clock` if it is newer than what this replica has seen from its sender's clock (or
-    /// the same send again, or forced); else throws `clockRejected` with the replica's tick.
-    func accept(_ clock: ClockTag?) throws(ShardError) {
+    /// Throws `clockRejected` with the replica's tick unless `clock` is newer than what this
+    /// replica has seen from its sender's clock (or the same send again, or forced). Changes nothing.
+    func check(_ clock: ClockTag?) throws(ShardError) {
         guard var tag = clock else { return }
-        guard newestClocks.advance(&tag) else { throw .clockRejected(tick: tag.tick) }
+        var probe = newestClocks
+        guard probe.advance(&tag) else { throw .clockRejected(tick: tag.tick) }
+    }
+
+    /// Moves the sender's clock to `clock`, once its operation is in the WAL (or had nothing to write).
+    func advance(_ clock: ClockTag?) {
+        guard var tag = clock else { return }
+        _ = newestClocks.advance(&tag)
         clocksChanged = true
     }
 
@@ -238,7 +247,7 @@ public actor LocalShard {
     /// is fsynced before this returns. A replicated update carries its sender's `clock`: one
     /// older than what this replica has seen is rejected before anything is written.
     public func update(_ operation: UpdateOperation, clock: ClockTag? = nil, wait: Bool) throws(ShardError) -> UInt64 {
-        try accept(clock)
+        try check(clock)
         return try append(operation, clock: clock, wait: wait)
     }
 
@@ -249,6 +258,7 @@ public actor LocalShard {
         let sequence: UInt64
         do {
             sequence = try wal.append(OperationCodec.encode(operation, clock: clock))
+            advance(clock)
             if wait {
                 try wal.sync()
                 unsyncedSince = nil
@@ -269,9 +279,12 @@ public actor LocalShard {
     /// number, or the last one when no point matches and nothing is written.
     public func update(_ operation: UpdateOperation, matching filter: Filter, clock: ClockTag? = nil,
                        wait: Bool) throws(ShardError) -> UInt64 {
-        try accept(clock)
+        try check(clock)
         let ids = matchingIDs(filter)
-        guard !ids.isEmpty else { return wal.lastSequence }
+        guard !ids.isEmpty else {
+            advance(clock)
+            return wal.lastSequence
+        }
         return try append(operation.selecting(ids), clock: clock, wait: wait)
     }
 
@@ -280,7 +293,7 @@ public actor LocalShard {
     /// when no point is admitted and nothing is written.
     public func update(_ operation: UpdateOperation, condition: UpdateCondition, clock: ClockTag? = nil,
                        wait: Bool) throws(ShardError) -> UInt64 {
-        try accept(clock)
+        try check(clock)
         let admitted = operation.restricted { id in
             let location = segments.find(id)
             return condition.admits(exists: location != nil) {
@@ -288,7 +301,10 @@ public actor LocalShard {
                 return segments.entries[segment].matches(filter, at: offset)
             }
         }
-        guard !admitted.ids.isEmpty else { return wal.lastSequence }
+        guard !admitted.ids.isEmpty else {
+            advance(clock)
+            return wal.lastSequence
+        }
         return try append(admitted, clock: clock, wait: wait)
     }
 
@@ -324,6 +340,8 @@ public actor LocalShard {
         }
         unsyncedSince = nil
         let version = wal.lastSequence
+        // The clocks first: once `segments.json` says `version`, start-up replays only what follows.
+        try persistClocks()
         // A moved point must be stored, in a segment start-up will load, before its old copy is
         // stored as deleted. Moves go from immutable segments, or from an older appendable one, to
         // the newest appendable one (`SegmentSet.writeSegment`). So: appendable segments newest
@@ -351,8 +369,6 @@ public actor LocalShard {
         } catch {
             throw .segment(error)
         }
-        // The clocks of the records about to leave the WAL.
-        try persistClocks()
         do {
             try wal.truncate(before: version + 1)
         } catch {

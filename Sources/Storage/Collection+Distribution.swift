@@ -132,10 +132,10 @@ extension Collection {
         // In a cluster each shard's part goes under one of this peer's clocks for the shard, held
         // for the whole write.
         var clockIDs: [UInt32: UInt32] = [:]
-        if network != nil {
-            for id in perShard.keys.sorted() { clockIDs[id] = await acquireClock(for: id) }
-        }
         defer { for (shard, clock) in clockIDs { clockSets[shard]?.release(clock) } }
+        if network != nil {
+            for id in perShard.keys.sorted() { clockIDs[id] = try await acquireClock(for: id) }
+        }
         var pending = perShard
         var operationID: UInt64 = 0
         var failure: StorageError?
@@ -164,14 +164,22 @@ extension Collection {
     /// Attempts at a write whose clock tag a replica rejected (Qdrant's `UPDATE_MAX_CLOCK_REJECTED_RETRIES`).
     static let clockAttempts = 3
 
-    /// A free clock of shard `shard` on this peer, waiting while all are taken.
-    private func acquireClock(for shard: UInt32) async -> UInt32 {
+    /// A free clock of shard `shard` on this peer, waiting while all are taken (until the
+    /// request's deadline, or its cancellation).
+    private func acquireClock(for shard: UInt32) async throws(StorageError) -> UInt32 {
         while true {
             var set = clockSets[shard] ?? ClockSet()
             let clock = set.acquire()
             clockSets[shard] = set
             if let clock { return clock }
-            try? await Task.sleep(for: .milliseconds(1))
+            if let deadline = RequestDeadline.current, deadline <= .now {
+                throw .timeout("Failed to acquire a clock for an update of shard \(shard)")
+            }
+            do {
+                try await Task.sleep(for: .milliseconds(1))
+            } catch {
+                throw .unavailable("the update was cancelled while waiting for a clock of shard \(shard)")
+            }
         }
     }
 

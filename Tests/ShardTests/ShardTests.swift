@@ -273,6 +273,19 @@ func point(_ id: UInt64, _ a: [Float]? = nil, payload: JSONObject? = nil) -> Poi
 }
 
 @Suite struct ShardClockTests {
+    @Test func replayTakesTheClocksOfRecordsTheSegmentsAlreadyHold() async throws {
+        let dir = TempDir()
+        do {
+            let shard = try LocalShard(path: dir.path, disk: PosixDisk(), config: twoVectors)
+            _ = try await shard.update(.upsert([point(1, [1, 1])]), clock: ClockTag(peerID: 2, clockID: 0, tick: 5, token: 1), wait: true)
+            try await shard.persist()
+        }
+        // As if start-up had lost newest_clocks.json: the WAL's records still carry their tags.
+        try PosixDisk().removeItem(dir.path + "/newest_clocks.json")
+        let shard = try LocalShard(path: dir.path, disk: PosixDisk(), config: twoVectors)
+        #expect(await shard.newestClocks.tick(of: 2, clock: 0) == 5)
+    }
+
     @Test func clockedRecordsRoundTripAndOldRecordsStillRead() throws {
         let operation = UpdateOperation.delete([.number(4)])
         let tag = ClockTag(peerID: 7, clockID: 3, tick: 9, token: 11, force: true)
@@ -318,6 +331,12 @@ func point(_ id: UInt64, _ a: [Float]? = nil, payload: JSONObject? = nil) -> Poi
         }
         let shard = try LocalShard(path: dir.path, disk: PosixDisk(), config: twoVectors)
         await expectRejected(shard, tag(7), echo: 8)
+        // A clock moves only once its operation is in the WAL: an update naming a missing point
+        // writes nothing and leaves the clock where it was.
+        await #expect(throws: ShardError.pointNotFound(.number(77))) {
+            _ = try await shard.update(.clearPayload([.number(77)]), clock: tag(20), wait: true)
+        }
+        #expect(await shard.newestClocks.tick(of: 2, clock: 0) == 8)
         #expect(await shard.newestClocks.tick(of: 2, clock: 0) == 8)
         #expect(await shard.pointCount == 3)
     }
