@@ -1,0 +1,443 @@
+import QuiverJSON
+public import QuiverModel
+import Shard
+
+/// Reads (DESIGN.md §4): the fan-out that asks each shard's replicas, hedging slow ones, and the
+/// merging of their answers.
+extension Collection {
+    // MARK: Fan-out
+
+    /// Runs `request` on every shard in `groups`: each shard is read from one replica, local when
+    /// this peer holds one, and each other peer involved gets one call for all its shards. A peer
+    /// that has not answered within the network's `slowAfter` has its shards asked of other replicas
+    /// as well (the first complete answer counts); a peer that fails has them asked again elsewhere.
+    func fanOut(_ request: ShardRequest, _ groups: [[ShardInfo]], consistency: ReadConsistency = .default,
+                charged: Bool = true) async throws(StorageError) -> [ShardResponse] {
+        var pending = Dictionary(grouping: groups.joined(), by: \.id).values.map { $0[0] }.sorted { $0.id < $1.id }
+        let cost = RateCost.read(request)
+        if charged && cost > 0 { try charge(.read, Dictionary(uniqueKeysWithValues: pending.map { ($0.id, cost) })) }
+        if consistency != .default { return try await fanOutConsistent(request, pending, consistency) }
+        // The replicas that serve reads, per shard, as this peer sees them now.
+        var readable: [UInt32: Set<UInt64>] = [:]
+        for shard in pending {
+            let set = replicaSet(shard)
+            readable[shard.id] = Set(shard.peers.filter(set.isReadable))
+        }
+        var failed: Set<UInt64> = []
+        var responses: [ShardResponse] = []
+        while !pending.isEmpty {
+            let plan = try assign(pending, readable: readable, excluding: failed)
+            let round = await run(plan, request, readable: readable, failed: failed)
+            if let error = round.error { throw error }
+            responses += round.responses
+            failed.formUnion(round.failed)
+            pending = layout.filter { round.retry.contains($0.id) }
+            let lost = pending.filter { readable[$0.id, default: []].isSubset(of: failed) }.map(\.id)
+            if !lost.isEmpty { throw .unavailable("no replica of shards \(lost) of collection `\(name)` answered: \(round.lastFailure)") }
+        }
+        return responses
+    }
+
+    private struct ReadRound {
+        var responses: [ShardResponse] = []
+        var failed: Set<UInt64> = []
+        /// Shards none of whose asked replicas answered.
+        var retry: Set<UInt32> = []
+        var lastFailure = ""
+        /// An error that ends the read (the request's own fault, or its timeout).
+        var error: StorageError?
+    }
+
+    private enum ReadEvent: Sendable {
+        case answer(call: Int, hedge: UInt64?, Result<ShardResponse, StorageError>)
+        case slow
+    }
+
+    /// One round of a read: the calls of `plan` at once, and after `slowAfter` a second call (a
+    /// hedge) for the shards of each remote call still unanswered, to other replicas.
+    private func run(_ plan: [UInt64: [UInt32]], _ request: ShardRequest, readable: [UInt32: Set<UInt64>],
+                     failed: Set<UInt64>) async -> ReadRound {
+        struct Call {
+            let peer: UInt64
+            let shards: [UInt32]
+            var done = false
+            var failed = false
+            var hedges: [UInt64: [UInt32]] = [:]
+            var hedgeAnswers: [ShardResponse] = []
+            var hedgeFailed = false
+        }
+        var calls = plan.sorted { $0.key < $1.key }.map { Call(peer: $0.key, shards: $0.value) }
+        var round = ReadRound()
+        // The collection's `read_fan_out_delay_ms` when set, else the network's call timeout.
+        let slowAfter = config.params.readFanOutDelayMs.map { Duration.milliseconds(Int64($0)) } ?? network?.slowAfter ?? .seconds(1)
+        await withTaskGroup(of: ReadEvent.self) { group in
+            for (index, call) in calls.enumerated() {
+                group.addTask { .answer(call: index, hedge: nil, await self.ask(call.peer, call.shards, request)) }
+            }
+            if calls.contains(where: { !isLocal($0.peer) }) {
+                group.addTask {
+                    try? await Task.sleep(for: slowAfter)
+                    return .slow
+                }
+            }
+            var open = calls.count
+            while open > 0, let event = await group.next() {
+                switch event {
+                case .slow:
+                    for index in calls.indices where !calls[index].done && !calls[index].failed && !isLocal(calls[index].peer) {
+                        let shards = layout.filter { calls[index].shards.contains($0.id) }
+                        let excluded = failed.union(round.failed).union([calls[index].peer])
+                        guard let hedges = try? assign(shards, readable: readable, excluding: excluded) else { continue }
+                        network?.noteSlow(calls[index].peer)
+                        calls[index].hedges = hedges
+                        for (peer, shardIDs) in hedges {
+                            group.addTask { .answer(call: index, hedge: peer, await self.ask(peer, shardIDs, request)) }
+                        }
+                    }
+                case .answer(let index, let hedge, let outcome):
+                    guard !calls[index].done else { continue }
+                    switch outcome {
+                    case .success(let response) where hedge == nil:
+                        round.responses.append(response)
+                        calls[index].done = true
+                    case .success(let response):
+                        guard !calls[index].hedgeFailed else { continue }
+                        calls[index].hedgeAnswers.append(response)
+                        if calls[index].hedgeAnswers.count == calls[index].hedges.count {
+                            round.responses += calls[index].hedgeAnswers
+                            calls[index].done = true
+                        }
+                    case .failure(let error) where hedge != nil:
+                        // A hedge that fails leaves the first call to answer, if it still can.
+                        if let message = error.replicaFailure {
+                            round.failed.insert(hedge!)
+                            round.lastFailure = message
+                        }
+                        calls[index].hedgeFailed = true
+                        if calls[index].failed {
+                            round.retry.formUnion(calls[index].shards)
+                            calls[index].done = true
+                        }
+                    case .failure(let error):
+                        let peer = calls[index].peer
+                        if case .timeout = error {
+                            // As Qdrant reports a read whose replica timed out.
+                            round.error = .serviceError("1 of 1 read operations failed:\n  \(error)")
+                            open = 0
+                            continue
+                        }
+                        // Another replica is asked when this one is unreachable or failed on its side.
+                        guard !isLocal(peer), let message = error.replicaFailure else {
+                            round.error = error
+                            open = 0
+                            continue
+                        }
+                        round.failed.insert(peer)
+                        round.lastFailure = message
+                        calls[index].failed = true
+                        // Over when no hedge is still running for it.
+                        if calls[index].hedges.isEmpty || calls[index].hedgeFailed {
+                            round.retry.formUnion(calls[index].shards)
+                            calls[index].done = true
+                        }
+                    }
+                    if calls[index].done { open -= 1 }
+                }
+            }
+            group.cancelAll()
+        }
+        return round
+    }
+
+    /// Peer → shards it answers for: local replicas first, then the peer covering most of the
+    /// remaining shards (ties by peer id), so a request costs as few calls as possible. Peers that
+    /// failed or were slow lately are asked only for shards no other replica can answer.
+    private func assign(_ shards: [ShardInfo], readable: [UInt32: Set<UInt64>],
+                        excluding failed: Set<UInt64>) throws(StorageError) -> [UInt64: [UInt32]] {
+        var plan: [UInt64: [UInt32]] = [:]
+        var remaining: [ShardInfo] = []
+        for shard in shards {
+            if readable[shard.id, default: []].subtracting(failed).contains(where: isLocal) {
+                plan[peerID, default: []].append(shard.id)
+            } else {
+                remaining.append(shard)
+            }
+        }
+        func candidates(_ shard: ShardInfo) -> Set<UInt64> {
+            let all = readable[shard.id, default: []].subtracting(failed)
+            let responsive = all.filter { network?.isResponsive($0) ?? true }
+            return responsive.isEmpty ? all : responsive
+        }
+        while !remaining.isEmpty {
+            var cover: [UInt64: Int] = [:]
+            for shard in remaining {
+                for peer in candidates(shard) { cover[peer, default: 0] += 1 }
+            }
+            guard let best = cover.max(by: { ($0.value, $1.key) < ($1.value, $0.key) })?.key else {
+                throw .unavailable("no replica of shard \(remaining[0].id) of collection `\(name)` is reachable")
+            }
+            let covered = Set(remaining.filter { candidates($0).contains(best) }.map(\.id))
+            plan[best, default: []] += remaining.filter { covered.contains($0.id) }.map(\.id)
+            remaining.removeAll { covered.contains($0.id) }
+        }
+        return plan
+    }
+
+    /// A read with a `consistency` other than the default: each shard is read from as many of its
+    /// readable replicas as the consistency requires (this peer's first, then the others from the
+    /// shard's position on), one call per replica, trying another replica when one fails
+    /// transiently; the replicas' answers are combined as Qdrant combines them (an item stays when
+    /// enough replicas returned it equal; counts take the minimum or the median).
+    func fanOutConsistent(_ request: ShardRequest, _ shards: [ShardInfo],
+                          _ consistency: ReadConsistency) async throws(StorageError) -> [ShardResponse] {
+        var resolved: [ShardResponse] = []
+        for shard in shards.sorted(by: { $0.id < $1.id }) {
+            let set = replicaSet(shard)
+            let others = set.peers.filter { $0 != peerID }
+            var rotation: [UInt64] = others
+            if !others.isEmpty {
+                let start = Int(shard.id) % others.count
+                rotation = Array(others[start...]) + Array(others[..<start])
+            }
+            let plan = try set.readPlan(consistency, order: rotation)
+            var answers: [ShardResponse] = []
+            var errors: [String] = []
+            var next = 0
+            while answers.count < plan.required {
+                let wanted = plan.required - answers.count
+                guard plan.candidates.count - next >= wanted else {
+                    throw .serviceError("\(errors.count) of \(plan.candidates.count) read operations failed:\n" + errors.joined(separator: "\n"))
+                }
+                let batch = Array(plan.candidates[next..<(next + wanted)])
+                next += wanted
+                let outcomes = await withTaskGroup(of: Result<ShardResponse, StorageError>.self) { group in
+                    for peer in batch { group.addTask { await self.ask(peer, [shard.id], request) } }
+                    var all: [Result<ShardResponse, StorageError>] = []
+                    for await outcome in group { all.append(outcome) }
+                    return all
+                }
+                for outcome in outcomes {
+                    switch outcome {
+                    case .success(let response): answers.append(response)
+                    case .failure(let error):
+                        guard let message = error.replicaFailure else { throw error }
+                        errors.append(message)
+                    }
+                }
+            }
+            resolved.append(Self.resolve(answers, plan.resolution))
+        }
+        return resolved
+    }
+
+    /// Several replicas' answers to one shard's read, combined by `resolution`.
+    static func resolve(_ answers: [ShardResponse], _ resolution: ReadResolution) -> ShardResponse {
+        guard answers.count > 1, let first = answers.first else { return answers.first ?? .records([]) }
+        func keyed<Item: Encodable>(_ lists: [[Item]]) -> [Item] {
+            // Items are equal when their wire forms are: id, score, version, payload and vectors alike.
+            let keys = lists.map { list in list.map { (try? JSONValueEncoder().encodeBytes($0)) ?? [] } }
+            var byKey: [[UInt8]: Item] = [:]
+            for (list, listKeys) in zip(lists, keys) { for (item, key) in zip(list, listKeys) where byKey[key] == nil { byKey[key] = item } }
+            return resolution.resolve(keys).map { byKey[$0]! }
+        }
+        switch first {
+        case .records:
+            return .records(keyed(answers.map { if case .records(let r) = $0 { r } else { [] } }))
+        case .points:
+            return .points(keyed(answers.map { if case .points(let p) = $0 { p } else { [] } }))
+        case .count:
+            return .count(resolution.resolve(counts: answers.map { if case .count(let n) = $0 { n } else { 0 } }))
+        case .facets:
+            let lists: [[FacetCount]] = answers.map { if case .facets(let f) = $0 { f } else { [] } }
+            let values: [JSONValue] = resolution.resolve(lists.map { list in list.map(\.value) })
+            return .facets(values.map { value in
+                let counts: [Int] = lists.compactMap { list in list.first { $0.value == value }?.count }
+                return FacetCount(value: value, count: resolution.resolve(counts: counts))
+            })
+        case .vector:
+            return first
+        }
+    }
+
+    // MARK: Local reads
+
+    /// Runs `request` on local shards `ids` (for this peer's part of a fan-out, another peer's call,
+    /// or the local shard API), merging their answers as the whole collection would.
+    public func runLocal(_ request: ShardRequest, shards ids: [UInt32]) async throws(StorageError) -> ShardResponse {
+        var targets: [LocalShard] = []
+        for id in ids.sorted() {
+            guard let shard = shards[id] else { throw .notFound("Shard \(id) of collection `\(name)` is not on peer \(peerID)") }
+            targets.append(shard)
+        }
+        switch request {
+        case .retrieve(let pointIDs, let withPayload, let withVector):
+            var records: [PointRecord] = []
+            for shard in targets { records += await shard.retrieve(pointIDs, withPayload: withPayload, withVector: withVector) }
+            return .records(records)
+        case .scroll(let offset, let limit, let filter, let withPayload, let withVector):
+            let filter = try prepare(filter)
+            var pages: [[PointRecord]] = []
+            for shard in targets {
+                pages.append(await shard.scroll(from: offset, limit: limit, filter: filter, withPayload: withPayload, withVector: withVector))
+            }
+            return .records(Self.mergeByID(pages, limit: limit))
+        case .scrollOrdered(let orderBy, let limit, let filter, let withPayload, let withVector):
+            let filter = try prepare(filter)
+            var pages: [[PointRecord]] = []
+            for shard in targets {
+                pages.append(await shard.scroll(orderedBy: orderBy, filter: filter, limit: limit, withPayload: withPayload, withVector: withVector))
+            }
+            return .records(Self.mergeByValue(pages, orderBy: orderBy, limit: limit))
+        case .count(let filter):
+            let filter = try prepare(filter)
+            var total = 0
+            for shard in targets { total += await shard.count(filter: filter) }
+            return .count(total)
+        case .search(let search):
+            return .points(try await searchLocal(search, targets))
+        case .facet(let key, let filter):
+            let filter = try prepare(filter)
+            guard let type = payloadSchema[key]?.type else { return .facets([]) }
+            var counts: [JSONValue: Int] = [:]
+            for shard in targets {
+                for (value, count) in await shard.facetCounts(key, type: type, filter: filter) { counts[value, default: 0] += count }
+            }
+            return .facets(counts.map { FacetCount(value: $0.key, count: $0.value) })
+        case .vector(let id, let name):
+            for shard in targets {
+                if let vector = await shard.vector(of: id, name: name) { return .vector(vector) }
+            }
+            return .vector(nil)
+        }
+    }
+
+    // MARK: Merging
+
+    /// Pages in id order merged into one, cut to `limit` (a point under several shard keys once).
+    static func mergeByID(_ pages: [[PointRecord]], limit: Int) -> [PointRecord] {
+        var seen = Set<PointID>()
+        return Array(pages.joined().sorted { $0.id < $1.id }.filter { seen.insert($0.id).inserted }.prefix(limit))
+    }
+
+    static func mergeByValue(_ pages: [[PointRecord]], orderBy: OrderBy, limit: Int) -> [PointRecord] {
+        let sorted = pages.joined().sorted { a, b in
+            let x = a.orderValue?.doubleValue ?? 0, y = b.orderValue?.doubleValue ?? 0
+            return x != y ? (orderBy.descending ? x > y : x < y) : a.id < b.id
+        }
+        return Array(sorted.prefix(limit))
+    }
+
+    static func mergeByScore(_ lists: [[ScoredPoint]], higherIsBetter: Bool, limit: Int) -> [ScoredPoint] {
+        let sorted = lists.joined().sorted { a, b in
+            a.score != b.score ? (higherIsBetter ? a.score > b.score : a.score < b.score) : a.id < b.id
+        }
+        var seen = Set<PointID>()
+        return Array(sorted.filter { seen.insert($0.id).inserted }.prefix(limit))
+    }
+
+    static func records(_ responses: [ShardResponse]) -> [[PointRecord]] {
+        responses.map { if case .records(let records) = $0 { records } else { [] } }
+    }
+
+    // MARK: Reads
+
+    public func retrieve(_ ids: [PointID], withPayload: WithPayload, withVector: WithVector, shardKey: ShardKeySelector? = nil,
+                         consistency: ReadConsistency = .default) async throws(StorageError) -> [PointRecord] {
+        let groups = try scope(shardKey, write: false)
+        let touched = Set(ids.flatMap { ShardHolder.targets(of: $0, in: groups).map(\.id) })
+        let responses = try await fanOut(.retrieve(ids: ids, withPayload: withPayload, withVector: withVector),
+                                         [layout.filter { touched.contains($0.id) }], consistency: consistency)
+        return Self.inRequestOrder(ids, Self.records(responses).joined())
+    }
+
+    /// Records in the order of `ids`, each id once (the first record found for it).
+    public static func inRequestOrder(_ ids: [PointID], _ records: some Sequence<PointRecord>) -> [PointRecord] {
+        var found: [PointID: PointRecord] = [:]
+        for record in records where found[record.id] == nil { found[record.id] = record }
+        var seen = Set<PointID>()
+        return ids.compactMap { id in seen.insert(id).inserted ? found[id] : nil }
+    }
+
+    /// The first `limit` of up to `limit + 1` records in id order, and the id that starts the next page.
+    public static func page(_ records: [PointRecord], limit: Int) -> ([PointRecord], PointID?) {
+        (Array(records.prefix(limit)), records.count > limit ? records[limit].id : nil)
+    }
+
+    /// A page of points in id order from `offset`, and the id that starts the next page.
+    public func scroll(from offset: PointID?, limit: Int, filter: Filter? = nil, withPayload: WithPayload, withVector: WithVector,
+                       shardKey: ShardKeySelector? = nil, consistency: ReadConsistency = .default) async throws(StorageError) -> ([PointRecord], PointID?) {
+        let groups = try scope(shardKey, write: false)
+        _ = try prepare(filter)
+        let responses = try await fanOut(.scroll(offset: offset, limit: limit + 1, filter: filter, withPayload: withPayload,
+                                                 withVector: withVector), groups, consistency: consistency)
+        return Self.page(Self.mergeByID(Self.records(responses), limit: limit + 1), limit: limit)
+    }
+
+    public func count(filter: Filter? = nil, shardKey: ShardKeySelector? = nil,
+                      consistency: ReadConsistency = .default) async throws(StorageError) -> Int {
+        let groups = try scope(shardKey, write: false)
+        _ = try prepare(filter)
+        return try await fanOut(.count(filter: filter), groups, consistency: consistency).reduce(0) { total, response in
+            if case .count(let n) = response { total + n } else { total }
+        }
+    }
+
+    /// The collection's stored sizes, estimated as Qdrant does: this peer's shards, scaled to the
+    /// number of shards in the collection (exact on a single node). Payload bytes only when asked.
+    public func storedSizes(payloads: Bool) async -> StoredSizes {
+        var total = StoredSizes()
+        for shard in shards.values {
+            let sizes = await shard.storedSizes(payloads: payloads)
+            total.points += sizes.points
+            total.vectorBytes += sizes.vectorBytes
+            total.payloadBytes += sizes.payloadBytes
+        }
+        guard !shards.isEmpty, layout.count > shards.count else { return total }
+        let scale = Double(layout.count) / Double(shards.count)
+        total.points = Int(Double(total.points) * scale)
+        total.vectorBytes = Int(Double(total.vectorBytes) * scale)
+        total.payloadBytes = Int(Double(total.payloadBytes) * scale)
+        return total
+    }
+
+    /// The stored vector `name` of point `id`, or nil when the point (or that vector) is missing.
+    public func vector(of id: PointID, name: String, shardKey: ShardKeySelector? = nil) async throws(StorageError) -> [Float]? {
+        let shardIDs = Set(ShardHolder.targets(of: id, in: try scope(shardKey, write: false)).map(\.id))
+        for response in try await fanOut(.vector(id: id, name: name), [layout.filter { shardIDs.contains($0.id) }]) {
+            if case .vector(let vector?) = response { return vector }
+        }
+        return nil
+    }
+
+    /// `GET /collections/{c}/cluster` as this peer sees it.
+    public func clusterInfo() async -> CollectionClusterInfo {
+        var local: [CollectionClusterInfo.Local] = []
+        var remote: [CollectionClusterInfo.Remote] = []
+        for shard in layout {
+            for peer in shard.peers {
+                if isLocal(peer), let held = shards[shard.id] {
+                    local.append(.init(shardID: shard.id, shardKey: shard.key, pointsCount: await held.pointCount, state: shard.state(of: peer)))
+                } else if !isLocal(peer) {
+                    remote.append(.init(shardID: shard.id, shardKey: shard.key, peerID: peer, state: shard.state(of: peer)))
+                }
+            }
+        }
+        return CollectionClusterInfo(peerID: peerID, shardCount: layout.count, localShards: local, remoteShards: remote)
+    }
+
+    /// Shards for a new shard key, placed over `peers` (continuing the shard ids) with the request's
+    /// numbers or the collection's.
+    public func placeShardKey(_ request: CreateShardingKey, peers: [UInt64]) -> [ShardInfo] {
+        ShardPlacement.place(count: Int(request.shardsNumber ?? config.params.shardNumber),
+                             replicas: Int(request.replicationFactor ?? config.params.replicationFactor), peers: peers,
+                             firstID: layout.map { $0.id + 1 }.max() ?? 0, key: request.shardKey, existing: layout)
+    }
+
+    /// The collection's shard keys, or nil under automatic sharding.
+    public var shardKeys: [ShardKey]? {
+        guard config.params.shardingMethod == .custom else { return nil }
+        var keys: [ShardKey] = []
+        for shard in layout { if let key = shard.key, !keys.contains(key) { keys.append(key) } }
+        return keys
+    }
+}
