@@ -48,9 +48,7 @@ enum APIResponse {
     }
 
     static func seconds(since start: ContinuousClock.Instant) -> Double {
-        let elapsed = ContinuousClock.now - start
-        let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18
-        return (seconds * 1e6).rounded() / 1e6
+        ((ContinuousClock.now - start).inSeconds * 1e6).rounded() / 1e6
     }
 }
 

@@ -40,9 +40,8 @@ struct RateLimiter: Sendable {
     }
 
     private mutating func refill(_ now: ContinuousClock.Instant) {
-        let elapsed = now - checked
+        let seconds = (now - checked).inSeconds
         checked = now
-        let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18
         tokens = min(Double(perMinute), tokens + seconds * Double(perMinute) / 60)
     }
 
