@@ -2,8 +2,8 @@
 ///
 /// The engine knows nothing about collections. It hands committed entries, in log order, to a
 /// ``ConsensusStateMachine``, takes and installs snapshots of that machine, and changes the set of
-/// members. ``RaftEngine`` is the real one (libraft); tests of the layers above use a fake with the
-/// same contract (`QuiverTesting.SoloConsensus`).
+/// members. ``RaftEngine`` (libraft) runs a cluster's; ``LocalConsensus`` runs a single node's
+/// with one member, and the in-process tests of the layers above.
 public protocol ConsensusEngine: AnyObject, Sendable {
     /// A consistent view of the engine's current state.
     var status: ConsensusStatus { get }

@@ -37,24 +37,42 @@ struct ShardUpdateHeader: Codable, Sendable {
     var clocks: [ClockTag?]?
 }
 
-/// `ShardUpdate` answer: the largest operation id, and the shards whose replica rejected the
-/// update's clock tag with the replica's tick.
+/// `ShardUpdate` answer: the largest operation id, the shards whose replica rejected the update's
+/// clock tag with the replica's tick, and the shards whose replica failed it, with the error as a
+/// gRPC status code and message (as a failed call carries it).
 struct ShardUpdateReply: Codable, Sendable {
     struct Rejected: Codable, Sendable {
         var shard: UInt32
         var tick: UInt64
     }
 
+    struct Failed: Codable, Sendable {
+        var shard: UInt32
+        var code: Int
+        var message: String
+    }
+
     var index: UInt64
     var rejected: [Rejected]?
+    var failed: [Failed]?
 
     init(_ ack: UpdateAck) {
         index = ack.operationID
         rejected = ack.rejected.isEmpty ? nil : ack.rejected.sorted { $0.key < $1.key }.map { Rejected(shard: $0.key, tick: $0.value) }
+        failed = ack.failed.isEmpty ? nil : ack.failed.sorted { $0.key < $1.key }.map { shard, error in
+            let status = PeerErrors.rpcError(error)
+            return Failed(shard: shard, code: status.code.rawValue, message: status.message)
+        }
     }
 
-    var ack: UpdateAck {
-        UpdateAck(operationID: index, rejected: Dictionary((rejected ?? []).map { ($0.shard, $0.tick) }) { $1 })
+    /// The answer of peer `peer`.
+    func ack(from peer: String) -> UpdateAck {
+        var failures: [UInt32: StorageError] = [:]
+        for failure in failed ?? [] {
+            let code = Status.Code(rawValue: failure.code).flatMap { RPCError.Code($0) } ?? .internalError
+            failures[failure.shard] = PeerErrors.storageError(RPCError(code: code, message: failure.message), peer: peer)
+        }
+        return UpdateAck(operationID: index, rejected: Dictionary((rejected ?? []).map { ($0.shard, $0.tick) }) { $1 }, failed: failures)
     }
 }
 
@@ -144,7 +162,7 @@ extension PeerNetwork: ShardNetwork {
         try await Self.withinDeadline { () async throws(StorageError) in
             let response: ShardUpdateReply = try await callRaw(address(of: peer), ShardRPC.update, body, serializer: RawCoder(),
                                                                deserializer: JSONCoder<ShardUpdateReply>(), timeout: budget, waitForReady: false)
-            return response.ack
+            return response.ack(from: "\(peer)")
         }
     }
 

@@ -33,6 +33,7 @@ final class ClusterNode: ClusterControl, @unchecked Sendable {
     let service: PeerService
     let server: PeerServer
     let logger: Logger
+    let isListener: Bool
 
     /// Sets up consensus for `toc` from the settings and launch options. Fails with a message that
     /// tells the operator what to do when the stored state and the options do not fit together.
@@ -108,7 +109,8 @@ final class ClusterNode: ClusterControl, @unchecked Sendable {
         network.resolveAddresses { [engine] peer in engine.status.member(peer)?.address }
         let service = PeerService(engine: engine, manager: manager, network: network, logger: Logger(label: "quiver.p2p"))
         let server = PeerServer(host: settings.service.host, port: settings.cluster.p2pPort, service: service)
-        let node = ClusterNode(manager: manager, engine: engine, network: network, service: service, server: server, logger: logger)
+        let node = ClusterNode(manager: manager, engine: engine, network: network, service: service, server: server, logger: logger,
+                               isListener: settings.storage.nodeType == .listener)
         do {
             let founded = try engine.start(mode)
             if founded { logger.info("Founded a new cluster", metadata: ["peer": "\(identity.peerId)", "uri": "\(identity.uri ?? "")"]) }
@@ -126,7 +128,8 @@ final class ClusterNode: ClusterControl, @unchecked Sendable {
     }
 
     private init(manager: ConsensusManager, engine: RaftEngine, network: PeerNetwork, service: PeerService, server: PeerServer,
-                 logger: Logger) {
+                 logger: Logger, isListener: Bool) {
+        self.isListener = isListener
         self.manager = manager
         self.engine = engine
         self.network = network

@@ -58,12 +58,18 @@ public enum QuiverNode {
             maxCollections: settings.storage.maxCollections,
             logger: Logger(label: "quiver.storage")
         )
-        if !settings.cluster.enabled { try await toc.load() }  // a cluster peer loads once it knows its id
-        let cluster: ClusterNode? = settings.cluster.enabled
-            ? try await ClusterNode.start(settings: settings, options: options, toc: toc, disk: disk, logger: logger)
-            : nil
+        // Metadata changes go through consensus: the cluster's, or a single node's one-member one.
+        let service: QuiverService
+        let cluster: ClusterNode?
+        if settings.cluster.enabled {
+            cluster = try await ClusterNode.start(settings: settings, options: options, toc: toc, disk: disk, logger: logger)  // loads `toc` once it knows its id
+            service = QuiverService(toc: toc, consensus: cluster!.manager, cluster: cluster)
+        } else {
+            try await toc.load()
+            cluster = nil
+            service = try await QuiverService.standalone(toc: toc, disk: disk, logger: Logger(label: "quiver.consensus"))
+        }
         defer { cluster?.stop() }
-        let service = QuiverService(toc: toc, cluster: cluster)
 
         let rest = RESTConfiguration(
             host: settings.service.host,
@@ -99,14 +105,13 @@ public enum QuiverNode {
                 optimizerLogger.error("Optimization failed: \(error)")
             }
         })
-        var services: [ServiceGroupConfiguration.ServiceConfiguration] = [.init(service: flush), .init(service: optimizer)]
+        // New replicas become Active once created here (a Listener peer's become Listener).
+        let replicaStates = PeriodicService(interval: .milliseconds(200), tick: { [listener = cluster?.isListener ?? false] in
+            await service.consensus.settleOwnReplicaStates(listener: listener)
+        })
+        var services: [ServiceGroupConfiguration.ServiceConfiguration] = [.init(service: flush), .init(service: optimizer), .init(service: replicaStates)]
         if let cluster {
             services.append(.init(service: PeerServerService(node: cluster)))
-            // New replicas become Active once created here; a Listener node's become Listener.
-            let listener = settings.storage.nodeType == .listener
-            services.append(.init(service: PeriodicService(interval: .milliseconds(200), tick: {
-                await cluster.manager.settleOwnReplicaStates(listener: listener)
-            })))
             if let bootstrap = options.bootstrap, !cluster.engine.status.members.contains(where: { $0.id == cluster.network.peerId }) {
                 // Joining needs the p2p server up: the leader connects back to replicate the log.
                 Task {

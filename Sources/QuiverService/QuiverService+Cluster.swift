@@ -5,7 +5,6 @@ public import Storage
 /// What the service needs of a running cluster; the server wires the consensus engine and the p2p
 /// network behind it. `nil` on a single node.
 public protocol ClusterControl: Sendable {
-    var manager: ConsensusManager { get }
     func status() -> ClusterDescription
     /// Removes peer `id` from consensus (through the leader).
     func removePeer(_ id: UInt64) async throws(StorageError)
@@ -17,6 +16,8 @@ public protocol ClusterControl: Sendable {
     func awaitPeers(applying index: UInt64, timeout: Duration) async
     /// False while calls to `peer` have been failing.
     func isResponsive(_ peer: UInt64) -> Bool
+    /// True on a peer started with `storage.node_type: Listener`.
+    var isListener: Bool { get }
 }
 
 extension QuiverService {
@@ -65,16 +66,19 @@ extension QuiverService {
         await cluster?.isReady() ?? true
     }
 
+    /// True on a cluster peer started with `storage.node_type: Listener`.
+    var isListener: Bool { cluster?.isListener ?? false }
+
     // MARK: Cluster metadata keys
 
     public func metadataKeys() throws(ServiceError) -> [String] {
-        guard let cluster else { throw .storage(.standaloneMode) }
-        return cluster.manager.metadata.keys.keys.sorted()
+        guard cluster != nil else { throw .storage(.standaloneMode) }
+        return consensus.metadata.keys.keys.sorted()
     }
 
     public func metadataKey(_ key: String) throws(ServiceError) -> JSONValue {
-        guard let cluster else { throw .storage(.standaloneMode) }
-        return cluster.manager.metadata.keys[key] ?? .null
+        guard cluster != nil else { throw .storage(.standaloneMode) }
+        return consensus.metadata.keys[key] ?? .null
     }
 
     public func setMetadataKey(_ key: String, _ value: JSONValue, timeout: Duration?) async throws(ServiceError) -> Bool {
@@ -83,14 +87,17 @@ extension QuiverService {
         return true
     }
 
-    /// Waits until every peer has activated its new replicas of the `shards` of collection `name`, as Qdrant waits before answering a create: then a write right after the answer
-    /// finds a source of truth. Bounded by the request's `timeout` (at most 10 s); a peer that does
-    /// not answer keeps its replica `Initializing`, and the answer does not wait for it.
+    /// Waits until every peer has activated its new replicas of the `shards` of collection `name`,
+    /// as Qdrant waits before answering a create: then a write right after the answer finds a
+    /// source of truth. This peer activates its own at once; the wait for the others is bounded by
+    /// the request's `timeout` (at most 10 s), and a peer that does not answer keeps its replica
+    /// `Initializing` without holding the answer back.
     func awaitActivation(of name: String, shards: (ShardInfo) -> Bool, since started: ContinuousClock.Instant, timeout: Duration?) async {
+        await consensus.settleOwnReplicaStates(listener: isListener)
         guard let cluster else { return }
         let deadline = started + min(timeout ?? Self.defaultConsensusTimeout, .seconds(10))
         while ContinuousClock.now < deadline {
-            let layout = cluster.manager.metadata.shards[name] ?? []
+            let layout = consensus.metadata.shards[name] ?? []
             let waiting = layout.contains { shard in
                 shards(shard) && shard.peers.contains { shard.state(of: $0) == .initializing && cluster.isResponsive($0) }
             }
@@ -98,24 +105,23 @@ extension QuiverService {
             try? await Task.sleep(for: .milliseconds(20))
         }
         // Other peers see the activations too before the next request reaches them.
-        await cluster.awaitPeers(applying: cluster.manager.metadata.appliedIndex, timeout: .seconds(2))
+        await cluster.awaitPeers(applying: consensus.metadata.appliedIndex, timeout: .seconds(2))
     }
 
     /// Proposes a metadata change through consensus and waits until it is applied on this peer, then
     /// (briefly, as Qdrant waits for a new collection's shards) until the other reachable peers have
     /// applied it too, so that the next request to any of them sees it.
     func propose(_ operation: MetadataOperation, timeout: Duration?) async throws(ServiceError) -> Bool {
-        guard let cluster else { throw .storage(.standaloneMode) }
         let started = ContinuousClock.now
         let limit = timeout ?? Self.defaultConsensusTimeout
         let outcome: (result: Bool, index: UInt64)
         do {
-            outcome = try await cluster.manager.proposeAndLocate(operation, timeout: limit)
+            outcome = try await consensus.proposeAndLocate(operation, timeout: limit)
         } catch {
             throw .storage(error)
         }
         let left = limit - (ContinuousClock.now - started)
-        if left > .zero { await cluster.awaitPeers(applying: outcome.index, timeout: min(left, .seconds(10))) }
+        if let cluster, left > .zero { await cluster.awaitPeers(applying: outcome.index, timeout: min(left, .seconds(10))) }
         return outcome.result
     }
 }

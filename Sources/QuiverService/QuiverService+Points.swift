@@ -169,36 +169,21 @@ extension QuiverService {
 }
 
 extension QuiverService {
-    /// `PUT /collections/{c}/index`: builds the index over the stored points before it answers.
+    /// `PUT /collections/{c}/index`: through consensus; this peer builds the index over its stored
+    /// points before it answers.
     public func createIndex(_ collectionName: String, _ request: CreateFieldIndex, wait: Bool) async throws(ServiceError) -> UpdateResult {
         let collection = try await collection(collectionName)
         try await enforceStrictMode(collection) { limits, schema throws(StrictModeViolation) in
             try limits.checkPayloadIndexCount(existing: schema.count)
         }
-        if cluster != nil {
-            _ = try await propose(.setPayloadIndex(collection: collection.name, field: request.fieldName, schema: request.schema.json), timeout: nil)
-            return UpdateResult(operationId: nil, status: wait ? .completed : .acknowledged)
-        }
-        do {
-            try await collection.createIndex(request.fieldName, request.schema)
-        } catch {
-            throw .storage(error)
-        }
+        _ = try await propose(.setPayloadIndex(collection: collection.name, field: request.fieldName, schema: request.schema.json), timeout: nil)
         return UpdateResult(operationId: nil, status: wait ? .completed : .acknowledged)
     }
 
     /// `DELETE /collections/{c}/index/{field}`.
     public func deleteIndex(_ collectionName: String, _ field: String, wait: Bool) async throws(ServiceError) -> UpdateResult {
         let collection = try await collection(collectionName)
-        if cluster != nil {
-            _ = try await propose(.setPayloadIndex(collection: collection.name, field: field, schema: nil), timeout: nil)
-            return UpdateResult(operationId: nil, status: wait ? .completed : .acknowledged)
-        }
-        do {
-            try await collection.deleteIndex(field)
-        } catch {
-            throw .storage(error)
-        }
+        _ = try await propose(.setPayloadIndex(collection: collection.name, field: field, schema: nil), timeout: nil)
         return UpdateResult(operationId: nil, status: wait ? .completed : .acknowledged)
     }
 }

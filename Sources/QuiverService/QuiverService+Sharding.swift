@@ -5,7 +5,7 @@ import Storage
 extension QuiverService {
     /// Peer ids of the cluster (this peer alone on a single node).
     func peerIDs() async -> [UInt64] {
-        guard let cluster else { return [await toc.peerID] }
+        guard let cluster else { return [consensus.peerId] }
         return cluster.status().peers.keys.compactMap { UInt64($0) }.sorted()
     }
 
@@ -13,14 +13,6 @@ extension QuiverService {
     /// of `placement`) before proposing, so every peer creates the same ones.
     public func createShardKey(_ name: String, _ request: CreateShardingKey, timeout: Duration? = nil) async throws(ServiceError) -> Bool {
         try Self.validate(request)
-        guard cluster != nil else {
-            do {
-                try await toc.createShardKey(name, request)
-            } catch {
-                throw .storage(error)
-            }
-            return true
-        }
         let collection = try await collection(name)
         var peers = await peerIDs()
         if let placement = request.placement {
@@ -38,14 +30,6 @@ extension QuiverService {
 
     /// `POST /collections/{c}/shards/delete`: drops the key's shards and their points.
     public func dropShardKey(_ name: String, _ request: DropShardingKey, timeout: Duration? = nil) async throws(ServiceError) -> Bool {
-        guard cluster != nil else {
-            do {
-                try await toc.dropShardKey(name, request.shardKey)
-            } catch {
-                throw .storage(error)
-            }
-            return true
-        }
         let collection = try await collection(name)
         return try await propose(.dropShardKey(collection: collection.name, key: request.shardKey), timeout: timeout)
     }

@@ -1,3 +1,5 @@
+public import DiskIO
+public import Logging
 public import QuiverModel
 public import Storage
 
@@ -9,13 +11,22 @@ public struct QuiverService: Sendable {
     public static let title = "quiver - vector search engine"
 
     public let toc: TableOfContent
-    /// The cluster this peer belongs to; nil on a single node. When set, collection and alias
-    /// changes go through consensus and apply on every peer.
+    /// Where changes to collections, aliases, shards and payload indexes are proposed: the
+    /// cluster's consensus, or a single node's one-member consensus. Either way a change applies
+    /// on this peer (and every other) through the same ``ConsensusManager``.
+    public let consensus: ConsensusManager
+    /// The cluster this peer belongs to; nil on a single node.
     public let cluster: (any ClusterControl)?
 
-    public init(toc: TableOfContent, cluster: (any ClusterControl)? = nil) {
+    public init(toc: TableOfContent, consensus: ConsensusManager, cluster: (any ClusterControl)? = nil) {
         self.toc = toc
+        self.consensus = consensus
         self.cluster = cluster
+    }
+
+    /// A single node's service over `toc` (loaded), with its one-member consensus.
+    public static func standalone(toc: TableOfContent, disk: any Disk, logger: Logger) async throws(StorageError) -> QuiverService {
+        QuiverService(toc: toc, consensus: try await .standalone(toc: toc, disk: disk, logger: logger))
     }
 
     // MARK: Collections
@@ -44,60 +55,35 @@ public struct QuiverService: Sendable {
         try Self.validateNewCollectionName(name)
         try Self.validate(request)
         if let problem = request.vectorNamesProblem { throw .storage(.badInput(problem)) }
-        if cluster != nil {
-            do {
-                try await toc.checkCollectionLimit(name)
-            } catch {
-                throw .storage(error)
-            }
-            let peers = await peerIDs()
-            let config = toc.effectiveConfig(request, peers: peers.count)
-            let started = ContinuousClock.now
-            let created = try await propose(.createCollection(name: name, config: config,
-                                                              shards: ShardPlacement.initial(config, peers: peers).initializing), timeout: timeout)
-            await awaitActivation(of: name, shards: { _ in true }, since: started, timeout: timeout)
-            return created
-        }
         do {
-            try await toc.createCollection(name, request)
+            try await toc.checkCollectionLimit(name)
         } catch {
             throw .storage(error)
         }
-        return true
+        let peers = await peerIDs()
+        let config = toc.effectiveConfig(request, peers: peers.count)
+        let started = ContinuousClock.now
+        let created = try await propose(.createCollection(name: name, config: config,
+                                                          shards: ShardPlacement.initial(config, peers: peers).initializing), timeout: timeout)
+        await awaitActivation(of: name, shards: { _ in true }, since: started, timeout: timeout)
+        return created
     }
 
     public func updateCollection(_ name: String, _ request: UpdateCollection, timeout: Duration? = nil) async throws(ServiceError) -> Bool {
         try Self.validate(request)
-        if cluster != nil { return try await propose(.updateCollection(name: name, update: request), timeout: timeout) }
-        do {
-            try await toc.updateCollection(name, request)
-        } catch {
-            throw .storage(error)
-        }
-        return true
+        return try await propose(.updateCollection(name: name, update: request), timeout: timeout)
     }
 
     /// False when there was no collection of that name (as in Qdrant, not an error).
     public func deleteCollection(_ name: String, timeout: Duration? = nil) async throws(ServiceError) -> Bool {
-        if cluster != nil { return try await propose(.deleteCollection(name: name), timeout: timeout) }
-        do {
-            return try await toc.deleteCollection(name)
-        } catch {
-            throw .storage(error)
-        }
+        try await propose(.deleteCollection(name: name), timeout: timeout)
     }
 
     // MARK: Aliases
 
     public func updateAliases(_ request: ChangeAliasesOperation, timeout: Duration? = nil) async throws(ServiceError) -> Bool {
         try Self.validate(request)
-        if cluster != nil { return try await propose(.changeAliases(request.actions), timeout: timeout) }
-        do {
-            try await toc.updateAliases(request.actions)
-        } catch {
-            throw .storage(error)
-        }
-        return true
+        return try await propose(.changeAliases(request.actions), timeout: timeout)
     }
 
     public func listAliases() async -> CollectionsAliasesResponse {

@@ -230,7 +230,7 @@ public actor LocalShard {
 
     /// Throws `clockRejected` with the replica's tick unless `clock` is newer than what this
     /// replica has seen from its sender's clock (or the same send again, or forced). Changes nothing.
-    func check(_ clock: ClockTag?) throws(ShardError) {
+    public func check(_ clock: ClockTag?) throws(ShardError) {
         guard var tag = clock else { return }
         var probe = newestClocks
         guard probe.advance(&tag) else { throw .clockRejected(tick: tag.tick) }

@@ -14,8 +14,10 @@ public import QuiverModel
 /// | strings (4: vector names, 7: keys) | u16 count, then u16 length + UTF-8 each |
 /// | key (5) | u32 length (0xFFFFFFFF = none) + UTF-8 |
 ///
-/// A WAL record of a replicated update starts with its clock tag: u8 0x80, u64 peer, u32 clock,
-/// u64 tick, u64 token, u8 force, then the operation as above (``encode(_:clock:)``).
+/// A record's first byte tells its form: below 0x80 it is the operation's kind (a record without
+/// a clock tag); 0x80 starts a record with the update's clock tag: u64 peer, u32 clock, u64 tick,
+/// u64 token, u8 force, then the operation as above (``encode(_:clock:)``). 0x81–0xFF are kept for
+/// later record forms, which this version refuses by name rather than misreading.
 public enum OperationCodec {
     static let clockedRecord: UInt8 = 0x80
 
@@ -33,7 +35,10 @@ public enum OperationCodec {
 
     /// A WAL record's operation and clock tag (nil for records without one).
     public static func decodeRecord(_ bytes: [UInt8]) throws(DecodeError) -> (UpdateOperation, ClockTag?) {
-        guard bytes.first == clockedRecord else { return (try decode(bytes), nil) }
+        guard let form = bytes.first, form >= clockedRecord else { return (try decode(bytes), nil) }
+        guard form == clockedRecord else {
+            throw DecodeError(reason: "record form 0x\(String(form, radix: 16)) is newer than this version of Quiver reads; open the storage with the version that wrote it")
+        }
         var reader = Reader(bytes: bytes)
         _ = try reader.u8()
         let tag = ClockTag(peerID: try reader.u64(), clockID: try reader.u32(), tick: try reader.u64(), token: try reader.u64(),

@@ -15,7 +15,7 @@ extension Collection {
         try holder.scope(selector, write: write)
     }
 
-    nonisolated func isLocal(_ peer: UInt64) -> Bool { network == nil || peer == peerID }
+    nonisolated func isLocal(_ peer: UInt64) -> Bool { peer == peerID }
 
     // MARK: Rate limits
 
@@ -133,33 +133,51 @@ extension Collection {
     /// call). Operations on existing points are checked in every shard before any shard writes.
     public func applyLocal(_ operations: [UInt32: UpdateOperation], filter: Filter?, condition: UpdateCondition? = nil,
                            wait: Bool) async throws(StorageError) -> UInt64 {
-        try await applyLocal(operations, clocks: [:], filter: filter, condition: condition, wait: wait).operationID
+        let ack = try await applyLocal(operations, clocks: [:], filter: filter, condition: condition, wait: wait)
+        if let (_, error) = ack.failed.min(by: { $0.key < $1.key }) { throw error }
+        return ack.operationID
     }
 
     /// The same, each shard's operation under its sender's clock tag when `clocks` has one: a
     /// replica that has seen a newer tick of that clock skips its operation and answers its tick
-    /// in ``UpdateAck/rejected``.
+    /// in ``UpdateAck/rejected``. A shard that cannot take its operation fails alone, in
+    /// ``UpdateAck/failed``, except that a point missing in one shard fails them all before any
+    /// writes. Errors of the request itself (its filter) are thrown.
     public func applyLocal(_ operations: [UInt32: UpdateOperation], clocks: [UInt32: ClockTag], filter: Filter?,
                            condition: UpdateCondition? = nil, wait: Bool) async throws(StorageError) -> UpdateAck {
-        var targets: [(UInt32, LocalShard, UpdateOperation, wait: Bool)] = []
-        for id in operations.keys.sorted() {
-            guard let shard = shards[id] else { throw .notFound("Shard \(id) of collection `\(name)` is not on peer \(peerID)") }
-            var state = ReplicaState.active
-            if network != nil, let info = layout.first(where: { $0.id == id }) { state = info.state(of: peerID) }
-            // A replica that takes no updates in its state (as this peer knows it) refuses them.
-            guard state.accepts(forced: clocks[id]?.force ?? false) else { throw .serviceError("No target shard \(id) found for update") }
-            // A Listener replica acknowledges once the write is in its log, whatever the caller asked.
-            targets.append((id, shard, operations[id]!, state == .listener ? false : wait))
-        }
         let prepared = try prepare(filter)
         var preparedCondition = condition
         if let condition { preparedCondition!.filter = try prepare(condition.filter) }
+        var ack = UpdateAck()
+        var targets: [(id: UInt32, shard: LocalShard, operation: UpdateOperation, wait: Bool)] = []
+        for id in operations.keys.sorted() {
+            guard let shard = shards[id] else {
+                ack.failed[id] = .notFound("Shard \(id) of collection `\(name)` is not on peer \(peerID)")
+                continue
+            }
+            let state = layout.first(where: { $0.id == id })?.state(of: peerID) ?? .active
+            // A replica that takes no updates in its state (as this peer knows it) refuses them.
+            guard state.accepts(forced: clocks[id]?.force ?? false) else {
+                ack.failed[id] = .serviceError("No target shard \(id) found for update")
+                continue
+            }
+            // A send this replica has seen a newer tick of is answered as such, whatever the points.
+            do {
+                try await shard.check(clocks[id])
+            } catch {
+                if case .clockRejected(let tick) = error { ack.rejected[id] = tick }
+                continue
+            }
+            // A Listener replica acknowledges once the write is in its log, whatever the caller asked.
+            targets.append((id, shard, operations[id]!, state == .listener ? false : wait))
+        }
         if prepared == nil {
-            for (_, shard, operation, _) in targets where operation.requiresExistingPoints {
-                if let missing = await shard.firstMissing(operation.ids) { throw .notFound("No point with id \(missing) found") }
+            for target in targets where target.operation.requiresExistingPoints {
+                guard let missing = await target.shard.firstMissing(target.operation.ids) else { continue }
+                for other in targets { ack.failed[other.id] = .notFound("No point with id \(missing) found") }
+                return ack
             }
         }
-        var ack = UpdateAck()
         for (id, shard, operation, wait) in targets {
             let clock = clocks[id]
             do {
@@ -172,12 +190,11 @@ extension Collection {
                 }
                 ack.operationID = max(ack.operationID, applied)
             } catch {
-                if case .clockRejected(let tick) = error {
-                    ack.rejected[id] = tick
-                    continue
+                switch error {
+                case .clockRejected(let tick): ack.rejected[id] = tick
+                case .pointNotFound(let point): ack.failed[id] = .notFound("No point with id \(point) found")
+                default: ack.failed[id] = .serviceError("update of shard \(id) of collection `\(name)` failed: \(error)")
                 }
-                if case .pointNotFound(let point) = error { throw .notFound("No point with id \(point) found") }
-                throw .serviceError("update of shard \(id) of collection `\(name)` failed: \(error)")
             }
         }
         return ack

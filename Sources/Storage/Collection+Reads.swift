@@ -8,9 +8,11 @@ extension Collection {
     // MARK: Fan-out
 
     /// Runs `request` on every shard in `groups`: each shard is read from one replica, local when
-    /// this peer holds one, and each other peer involved gets one call for all its shards. A peer
-    /// that has not answered within the network's `slowAfter` has its shards asked of other replicas
-    /// as well (the first complete answer counts); a peer that fails has them asked again elsewhere.
+    /// this peer holds one, and each other peer involved gets one call for all its shards;
+    /// `read_fan_out_factor` more replicas are asked at once. A peer that has not answered within
+    /// `read_fan_out_delay_ms` (else the network's `slowAfter`) has its shards asked of other
+    /// replicas as well (the first complete answer counts); a peer that fails has them asked again
+    /// elsewhere.
     func fanOut(_ request: ShardRequest, _ groups: [[ShardInfo]], consistency: ReadConsistency = .default,
                 charged: Bool = true) async throws(StorageError) -> [ShardResponse] {
         var pending = Dictionary(grouping: groups.joined(), by: \.id).values.map { $0[0] }.sorted { $0.id < $1.id }
@@ -49,30 +51,46 @@ extension Collection {
     }
 
     private enum ReadEvent: Sendable {
-        case answer(call: Int, hedge: UInt64?, Result<ShardResponse, StorageError>)
+        case answer(call: Int, attempt: Int, peer: UInt64, Result<ShardResponse, StorageError>)
         case slow
     }
 
-    /// One round of a read: the calls of `plan` at once, and after `slowAfter` a second call (a
-    /// hedge) for the shards of each remote call still unanswered, to other replicas.
+    /// One round of a read: the calls of `plan` at once, each with `read_fan_out_factor` other
+    /// replicas of its shards asked in parallel from the start; and after `slowAfter`, the shards
+    /// of each remote call still unanswered asked of other replicas as well (a hedge). A call is
+    /// over when one of its attempts has answered for all its shards.
     private func run(_ plan: [UInt64: [UInt32]], _ request: ShardRequest, readable: [UInt32: Set<UInt64>],
                      failed: Set<UInt64>) async -> ReadRound {
+        /// The call itself (attempt 0), or the same shards asked of other replicas.
+        struct Attempt {
+            var peers: [UInt64: [UInt32]]
+            var answers: [ShardResponse] = []
+            var failed = false
+        }
         struct Call {
             let peer: UInt64
             let shards: [UInt32]
+            var attempts: [Attempt]
             var done = false
-            var failed = false
-            var hedges: [UInt64: [UInt32]] = [:]
-            var hedgeAnswers: [ShardResponse] = []
-            var hedgeFailed = false
+            var asked: Set<UInt64> { Set(attempts.flatMap(\.peers.keys)) }
         }
-        var calls = plan.sorted { $0.key < $1.key }.map { Call(peer: $0.key, shards: $0.value) }
+        var calls = plan.sorted { $0.key < $1.key }.map { Call(peer: $0.key, shards: $0.value, attempts: [Attempt(peers: [$0.key: $0.value])]) }
         var round = ReadRound()
         // The collection's `read_fan_out_delay_ms` when set, else the network's call timeout.
         let slowAfter = config.params.readFanOutDelayMs.map { Duration.milliseconds(Int64($0)) } ?? network?.slowAfter ?? .seconds(1)
+        let fanOut = Int(config.params.readFanOutFactor ?? 0)
         await withTaskGroup(of: ReadEvent.self) { group in
-            for (index, call) in calls.enumerated() {
-                group.addTask { .answer(call: index, hedge: nil, await self.ask(call.peer, call.shards, request)) }
+            for index in calls.indices {
+                for attempt in 0...fanOut {
+                    if attempt > 0 {
+                        guard let peers = hedgePlan(calls[index].shards, readable: readable,
+                                                    excluding: failed.union(calls[index].asked)) else { break }
+                        calls[index].attempts.append(Attempt(peers: peers))
+                    }
+                    for (peer, shardIDs) in calls[index].attempts[attempt].peers {
+                        group.addTask { .answer(call: index, attempt: attempt, peer: peer, await self.ask(peer, shardIDs, request)) }
+                    }
+                }
             }
             if calls.contains(where: { !isLocal($0.peer) }) {
                 group.addTask {
@@ -84,59 +102,46 @@ extension Collection {
             while open > 0, let event = await group.next() {
                 switch event {
                 case .slow:
-                    for index in calls.indices where !calls[index].done && !calls[index].failed && !isLocal(calls[index].peer) {
-                        let shards = layout.filter { calls[index].shards.contains($0.id) }
-                        let excluded = failed.union(round.failed).union([calls[index].peer])
-                        guard let hedges = try? assign(shards, readable: readable, excluding: excluded) else { continue }
+                    for index in calls.indices where !calls[index].done && !calls[index].attempts[0].failed && !isLocal(calls[index].peer) {
+                        guard let peers = hedgePlan(calls[index].shards, readable: readable,
+                                                    excluding: failed.union(round.failed).union(calls[index].asked)) else { continue }
                         network?.noteSlow(calls[index].peer)
-                        calls[index].hedges = hedges
-                        for (peer, shardIDs) in hedges {
-                            group.addTask { .answer(call: index, hedge: peer, await self.ask(peer, shardIDs, request)) }
+                        calls[index].attempts.append(Attempt(peers: peers))
+                        let attempt = calls[index].attempts.count - 1
+                        for (peer, shardIDs) in peers {
+                            group.addTask { .answer(call: index, attempt: attempt, peer: peer, await self.ask(peer, shardIDs, request)) }
                         }
                     }
-                case .answer(let index, let hedge, let outcome):
-                    guard !calls[index].done else { continue }
+                case .answer(let index, let attempt, let peer, let outcome):
+                    guard !calls[index].done, !calls[index].attempts[attempt].failed else { continue }
                     switch outcome {
-                    case .success(let response) where hedge == nil:
-                        round.responses.append(response)
-                        calls[index].done = true
                     case .success(let response):
-                        guard !calls[index].hedgeFailed else { continue }
-                        calls[index].hedgeAnswers.append(response)
-                        if calls[index].hedgeAnswers.count == calls[index].hedges.count {
-                            round.responses += calls[index].hedgeAnswers
-                            calls[index].done = true
-                        }
-                    case .failure(let error) where hedge != nil:
-                        // A hedge that fails leaves the first call to answer, if it still can.
-                        if let message = error.replicaFailure {
-                            round.failed.insert(hedge!)
-                            round.lastFailure = message
-                        }
-                        calls[index].hedgeFailed = true
-                        if calls[index].failed {
-                            round.retry.formUnion(calls[index].shards)
+                        calls[index].attempts[attempt].answers.append(response)
+                        if calls[index].attempts[attempt].answers.count == calls[index].attempts[attempt].peers.count {
+                            round.responses += calls[index].attempts[attempt].answers
                             calls[index].done = true
                         }
                     case .failure(let error):
-                        let peer = calls[index].peer
-                        if case .timeout = error {
+                        if attempt == 0, case .timeout = error {
                             // As Qdrant reports a read whose replica timed out.
                             round.error = .serviceError("1 of 1 read operations failed:\n  \(error)")
                             open = 0
                             continue
                         }
-                        // Another replica is asked when this one is unreachable or failed on its side.
-                        guard !isLocal(peer), let message = error.replicaFailure else {
+                        // Another replica is asked when this one is unreachable or failed on its side;
+                        // any other failure of the call itself is the request's.
+                        let message = isLocal(peer) ? nil : error.replicaFailure
+                        if attempt == 0, message == nil {
                             round.error = error
                             open = 0
                             continue
                         }
-                        round.failed.insert(peer)
-                        round.lastFailure = message
-                        calls[index].failed = true
-                        // Over when no hedge is still running for it.
-                        if calls[index].hedges.isEmpty || calls[index].hedgeFailed {
+                        if let message {
+                            round.failed.insert(peer)
+                            round.lastFailure = message
+                        }
+                        calls[index].attempts[attempt].failed = true
+                        if calls[index].attempts.allSatisfy(\.failed) {
                             round.retry.formUnion(calls[index].shards)
                             calls[index].done = true
                         }
@@ -147,6 +152,11 @@ extension Collection {
             group.cancelAll()
         }
         return round
+    }
+
+    /// Where to ask `shards` again, on replicas not `excluding`; nil when no replica is left.
+    private func hedgePlan(_ shards: [UInt32], readable: [UInt32: Set<UInt64>], excluding: Set<UInt64>) -> [UInt64: [UInt32]]? {
+        try? assign(layout.filter { shards.contains($0.id) }, readable: readable, excluding: excluding)
     }
 
     /// Peer → shards it answers for: local replicas first, then the peer covering most of the
@@ -203,17 +213,26 @@ extension Collection {
             var answers: [ShardResponse] = []
             var errors: [String] = []
             var next = 0
+            // The first batch asks `read_fan_out_factor` more replicas than it needs answers from.
+            var extra = Int(config.params.readFanOutFactor ?? 0)
             while answers.count < plan.required {
                 let wanted = plan.required - answers.count
                 guard plan.candidates.count - next >= wanted else {
                     throw .serviceError("\(errors.count) of \(plan.candidates.count) read operations failed:\n" + errors.joined(separator: "\n"))
                 }
-                let batch = Array(plan.candidates[next..<(next + wanted)])
-                next += wanted
+                let batch = Array(plan.candidates[next..<min(plan.candidates.count, next + wanted + extra)])
+                next += batch.count
+                extra = 0
                 let outcomes = await withTaskGroup(of: Result<ShardResponse, StorageError>.self) { group in
                     for peer in batch { group.addTask { await self.ask(peer, [shard.id], request) } }
                     var all: [Result<ShardResponse, StorageError>] = []
-                    for await outcome in group { all.append(outcome) }
+                    var answered = 0
+                    for await outcome in group {
+                        all.append(outcome)
+                        if case .success = outcome { answered += 1 }
+                        if answered == wanted { break }
+                    }
+                    group.cancelAll()
                     return all
                 }
                 for outcome in outcomes {

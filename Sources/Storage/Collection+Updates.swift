@@ -40,7 +40,7 @@ extension Collection {
     /// fails with an error worth retrying.
     func route(_ perShard: [UInt32: UpdateOperation], filter: Filter?, condition: UpdateCondition?, wait: Bool,
                ordering: WriteOrdering) async throws(StorageError) -> UInt64 {
-        guard ordering != .weak, network != nil else {
+        guard ordering != .weak else {
             return try await replicate(perShard, filter: filter, condition: condition, wait: wait)
         }
         var byLeader: [UInt64: [UInt32: UpdateOperation]] = [:]
@@ -118,13 +118,10 @@ extension Collection {
         if let unknown = perShard.keys.sorted().first(where: { id in !layout.contains { $0.id == id } }) {
             throw .unavailable("Shard \(unknown) of collection `\(name)` is not known on peer \(peerID) yet")
         }
-        // In a cluster each shard's part goes under one of this peer's clocks for the shard, held
-        // for the whole write.
+        // Each shard's part goes under one of this peer's clocks for the shard, held for the whole write.
         var clockIDs: [UInt32: UInt32] = [:]
         defer { for (shard, clock) in clockIDs { clockSets[shard]?.release(clock) } }
-        if network != nil {
-            for id in perShard.keys.sorted() { clockIDs[id] = try await acquireClock(for: id) }
-        }
+        for id in perShard.keys.sorted() { clockIDs[id] = try await acquireClock(for: id) }
         var pending = perShard
         var operationID: UInt64 = 0
         var failure: StorageError?
@@ -206,12 +203,14 @@ extension Collection {
         let onlyExisting = condition?.mode == .updateOnly
         for (shard, targets) in touched {
             let results = targets.map { peer in (peer: peer, outcome: outcomes[isLocal(peer) ? peerID : peer]!) }
-            for case .success(let ack) in results.map(\.outcome) { round.operationID = max(round.operationID, ack.operationID) }
+            for case .success(let ack) in results.map(\.outcome) where ack.failed[shard.id] == nil {
+                round.operationID = max(round.operationID, ack.operationID)
+            }
             let replies = results.map { result in
                 if case .success(let ack) = result.outcome, let tick = ack.rejected[shard.id] {
                     return (peer: result.peer, reply: ShardReplicaSet.Reply.clockRejected(tick: tick))
                 }
-                return (peer: result.peer, reply: Self.reply(result.outcome.map(\.operationID), wait: wait))
+                return (peer: result.peer, reply: Self.reply(result.outcome.flatMap { $0.outcome(of: shard.id) }, wait: wait))
             }
             let decision = replicaSet(shard).judge(replies, writeConsistencyFactor: Int(config.params.writeConsistencyFactor),
                                                     updateOnlyExisting: onlyExisting)

@@ -133,7 +133,7 @@ public actor Collection {
     func applyLayout(_ updated: [ShardInfo]) throws(StorageError) {
         let sorted = updated.sorted { $0.id < $1.id }
         guard sorted != layout else { return }
-        let wanted = Set(sorted.filter { network == nil || $0.peers.contains(peerID) }.map(\.id))
+        let wanted = Set(sorted.filter { $0.peers.contains(peerID) }.map(\.id))
         let added = wanted.subtracting(shards.keys).sorted()
         let opened = try Self.openShards(added, name: name, path: path, config: config, schema: payloadSchema, disk: disk)
         try Self.writeLayout(sorted, name: name, path: path, disk: disk)
@@ -166,20 +166,6 @@ public actor Collection {
     }
 
     static let payloadIndexFile = "payload_index.json"
-
-    /// Creates (or replaces) the payload index on `field`, built over the points already stored.
-    public func createIndex(_ field: String, _ schema: PayloadFieldSchema) async throws(StorageError) {
-        var updated = payloadSchema
-        updated[field] = schema
-        try await applyIndexes(updated)
-    }
-
-    /// Drops the payload index on `field`; dropping one that does not exist is not an error.
-    public func deleteIndex(_ field: String) async throws(StorageError) {
-        var updated = payloadSchema
-        updated[field] = nil
-        try await applyIndexes(updated)
-    }
 
     /// The filter as the shards run it: text conditions bound to the tokenizers of their fields'
     /// text indexes, after rejecting conditions a field's payload index cannot serve (a range on a
@@ -216,11 +202,8 @@ public actor Collection {
         }
     }
 
+    /// Makes `schema` the payload indexes (as the catalogue says), building new ones over the stored points.
     func setIndexes(_ schema: [String: PayloadFieldSchema]) async throws(StorageError) {
-        try await applyIndexes(schema)
-    }
-
-    private func applyIndexes(_ schema: [String: PayloadFieldSchema]) async throws(StorageError) {
         let object = JSONObject(schema.keys.sorted().map { ($0, schema[$0]!.json) })
         do {
             try disk.writeFileAtomically(joinPath(path, Self.payloadIndexFile), JSONWriter.write(.object(object)))
@@ -252,7 +235,8 @@ public actor Collection {
             for shard in shards.values { indexed += await shard.pointsWithValue(field) }
             schemaInfo[field] = schema.info(points: indexed)
         }
-        if network != nil, let total = try? await count() { points = total }  // every shard's, as in Qdrant
+        // Every shard's, as in Qdrant, when some are held by other peers.
+        if shards.count < layout.count, let total = try? await count() { points = total }
         let queue = UpdateQueueInfo(deferredPoints: config.optimizerConfig.preventUnoptimized == true ? 0 : nil)
         return CollectionInfo(status: status, optimizerStatus: failure.map { .error($0) } ?? .ok, warnings: config.warnings,
                               pointsCount: UInt64(points), segmentsCount: UInt64(segments), config: config, payloadSchema: schemaInfo,

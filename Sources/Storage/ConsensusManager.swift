@@ -19,12 +19,16 @@ public protocol ConsensusPeers: Sendable {
 /// ``TableOfContent`` to it (creating or deleting local collection directories). The index of the
 /// last entry whose effects reached the disk is persisted in `consensus_applied.json`, so that the
 /// log replayed at start-up rebuilds the catalogue without touching collections twice.
+///
+/// A single node runs the same manager over a one-member ``LocalConsensus`` (see
+/// ``standalone(toc:disk:logger:)``): its changes take the cluster's path, with no log to replay.
 public final class ConsensusManager: ConsensusStateMachine, @unchecked Sendable {
     public let toc: TableOfContent
     public let peerId: UInt64
     private let disk: any Disk
     private let logger: Logger
-    private let appliedPath: String
+    /// Where the applied index is recorded; nil when there is no log to replay (a single node).
+    private let appliedPath: String?
 
     private struct Inner {
         var metadata = ClusterMetadata()
@@ -45,13 +49,13 @@ public final class ConsensusManager: ConsensusStateMachine, @unchecked Sendable 
     private let inner = Mutex(Inner())
     private let engineStorage = Mutex<(engine: (any ConsensusEngine)?, peers: (any ConsensusPeers)?)>((nil, nil))
 
-    public init(toc: TableOfContent, peerId: UInt64, disk: any Disk, logger: Logger) throws(StorageError) {
+    public init(toc: TableOfContent, peerId: UInt64, disk: any Disk, logger: Logger, replaysLog: Bool = true) throws(StorageError) {
         self.toc = toc
         self.peerId = peerId
         self.disk = disk
         self.logger = logger
-        appliedPath = joinPath(toc.storagePath, "consensus_applied.json")
-        if disk.fileExists(appliedPath) {
+        appliedPath = replaysLog ? joinPath(toc.storagePath, "consensus_applied.json") : nil
+        if let appliedPath, disk.fileExists(appliedPath) {
             do {
                 let record = try JSONValueDecoder().decode(AppliedRecord.self, from: try disk.readFile(appliedPath))
                 inner.withLock { $0.effectsIndex = record.index }
@@ -59,6 +63,19 @@ public final class ConsensusManager: ConsensusStateMachine, @unchecked Sendable 
                 throw .serviceError("cannot read \(appliedPath): \(error)")
             }
         }
+    }
+
+    /// A single node's manager: the catalogue `toc` loaded from disk, changed through a one-member
+    /// consensus engine.
+    public static func standalone(toc: TableOfContent, disk: any Disk, logger: Logger) async throws(StorageError) -> ConsensusManager {
+        let manager = try ConsensusManager(toc: toc, peerId: await toc.peerID, disk: disk, logger: logger, replaysLog: false)
+        do {
+            try manager.install(await toc.currentMetadata())
+        } catch {
+            throw .serviceError("cannot load the catalogue: \(error)")
+        }
+        manager.attach(engine: LocalConsensus(peerId: manager.peerId, machine: manager), peers: nil)
+        return manager
     }
 
     /// Connects the engine (which needs this state machine first) and the p2p client.
@@ -185,7 +202,7 @@ public final class ConsensusManager: ConsensusStateMachine, @unchecked Sendable 
             logger.error("Skipping a consensus entry that does not decode", metadata: ["index": "\(index)", "error": "\(error)"])
             return
         }
-        let (outcome, effects) = inner.withLock { state -> (Result<Bool, StorageError>?, ClusterMetadata?) in
+        let (result, effects) = inner.withLock { state -> (Result<Bool, StorageError>?, ClusterMetadata?) in
             guard index > state.metadata.appliedIndex else { return (nil, nil) }
             let outcome = state.metadata.apply(envelope.operation)
             state.metadata.appliedIndex = index
@@ -193,7 +210,9 @@ public final class ConsensusManager: ConsensusStateMachine, @unchecked Sendable 
             if case .success = outcome, due { return (outcome, state.metadata) }
             return (outcome, nil)
         }
-        if let effects { bringStorage(to: effects) }
+        var outcome = result
+        // A change this peer's storage could not take is this peer's failure to report.
+        if let effects, let failure = bringStorage(to: effects) { outcome = .failure(failure) }
         guard let outcome else { return }
         let waiter = inner.withLock { state -> CheckedContinuation<Void, Never>? in
             // Only this peer's own proposals, and only their first application (a retried
@@ -224,7 +243,7 @@ public final class ConsensusManager: ConsensusStateMachine, @unchecked Sendable 
         // At start-up libraft restores its last snapshot, which is older than what the disk holds:
         // then only the pure state is rebuilt.
         if due {
-            bringStorage(to: restored)
+            _ = bringStorage(to: restored)
             inner.withLock { $0.snapshotsRestored += 1 }
             logger.info("Installed a consensus snapshot", metadata: ["index": "\(restored.appliedIndex)",
                                                                      "collections": "\(restored.collections.count)"])
@@ -232,8 +251,8 @@ public final class ConsensusManager: ConsensusStateMachine, @unchecked Sendable 
     }
 
     /// Runs the table of contents' reconciliation on the engine's thread (blocking it: metadata
-    /// changes are rare and quick) and records how far the disk got.
-    private func bringStorage(to state: ClusterMetadata) {
+    /// changes are rare and quick) and records how far the disk got. Returns the failure, if any.
+    private func bringStorage(to state: ClusterMetadata) -> StorageError? {
         let done = DispatchSemaphore(value: 0)
         let toc = self.toc
         let result = Mutex<StorageError?>(nil)
@@ -248,7 +267,11 @@ public final class ConsensusManager: ConsensusStateMachine, @unchecked Sendable 
         done.wait()
         if let error = result.withLock({ $0 }) {
             logger.error("Could not apply cluster metadata to local storage", metadata: ["index": "\(state.appliedIndex)", "error": "\(error)"])
-            return
+            return error
+        }
+        guard let appliedPath else {
+            inner.withLock { $0.effectsIndex = state.appliedIndex }
+            return nil
         }
         do {
             try disk.writeFileAtomically(appliedPath, try JSONValueEncoder().encodeBytes(AppliedRecord(index: state.appliedIndex)))
@@ -256,6 +279,7 @@ public final class ConsensusManager: ConsensusStateMachine, @unchecked Sendable 
         } catch {
             logger.error("Could not record the applied consensus index", metadata: ["error": "\(error)"])
         }
+        return nil
     }
 
     private struct AppliedRecord: Codable {

@@ -1,5 +1,5 @@
-public import QuiverModel
-public import Shard
+import QuiverModel
+import Shard
 
 /// One peer's replicas of some of a collection's shards, as the write and read paths reach them
 /// (DESIGN.md §6): the local shards of this peer (``LocalReplicas``) or another peer's over p2p

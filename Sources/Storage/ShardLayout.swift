@@ -169,14 +169,23 @@ extension ShardNetwork {
 }
 
 /// A peer's answer to its part of a replicated update: the largest operation id its shards gave,
-/// and the shards whose replica there rejected the update's clock tag, with that replica's tick.
+/// the shards whose replica there rejected the update's clock tag (with that replica's tick), and
+/// the shards whose replica failed the update (with why). Every other shard applied it.
 public struct UpdateAck: Sendable, Equatable {
     public var operationID: UInt64
     public var rejected: [UInt32: UInt64]
+    public var failed: [UInt32: StorageError]
 
-    public init(operationID: UInt64 = 0, rejected: [UInt32: UInt64] = [:]) {
+    public init(operationID: UInt64 = 0, rejected: [UInt32: UInt64] = [:], failed: [UInt32: StorageError] = [:]) {
         self.operationID = operationID
         self.rejected = rejected
+        self.failed = failed
+    }
+
+    /// Shard `shard`'s part of the answer, as the peer's answer for that shard alone.
+    public func outcome(of shard: UInt32) -> Result<UInt64, StorageError> {
+        if let error = failed[shard] { return .failure(error) }
+        return .success(operationID)
     }
 }
 

@@ -18,19 +18,24 @@ import QuiverJSON
 /// collection visible. Every metadata file is replaced atomically (`Disk.writeFileAtomically`).
 public actor TableOfContent {
     public nonisolated let storagePath: String
+    /// Where snapshot archives are kept: `<snapshotsPath>/<collection>/<name>.snapshot`.
+    public nonisolated let snapshotsPath: String
     let disk: any Disk
     let defaults: CollectionDefaults
     let maxCollections: Int?
     let logger: Logger
-    private var collections: [String: Collection] = [:]
+    var collections: [String: Collection] = [:]
+    /// Collections recovered from a snapshot whose catalogue change is still on its way:
+    /// reconciling leaves them as the snapshot made them.
+    var recovering: Set<String> = []
     /// alias → collection name
     private var aliases: [String: String] = [:]
     private var tempCounter: UInt64 = 0
-    /// This peer's id: the cluster's (set by ``enableCluster(peerID:network:)``), or a random one
-    /// on a single node, where it only names the peer in `GET …/cluster`.
-    public private(set) var peerID = UInt64.random(in: 1...(UInt64(1) << 62))
+    /// This peer's id: the cluster's (set by ``enableCluster(peerID:network:)``), or on a single
+    /// node the one given at creation (random by default), which names the peer in `GET …/cluster`.
+    public private(set) var peerID: UInt64
     /// How collections reach shards on other peers; nil on a single node.
-    private var network: (any ShardNetwork)?
+    var network: (any ShardNetwork)?
     /// Where collections report replicas that failed a write.
     let failures = ReplicaFailureRelay()
 
@@ -39,8 +44,10 @@ public actor TableOfContent {
     var tempPath: String { joinPath(storagePath, "tmp") }
 
     public init(storagePath: String, disk: any Disk, defaults: CollectionDefaults = CollectionDefaults(),
-                maxCollections: Int? = nil, logger: Logger) {
+                maxCollections: Int? = nil, peerID: UInt64? = nil, snapshotsPath: String? = nil, logger: Logger) {
+        self.peerID = peerID ?? UInt64.random(in: 1...(UInt64(1) << 62))
         self.storagePath = storagePath
+        self.snapshotsPath = snapshotsPath ?? joinPath(storagePath, "snapshots")
         self.disk = disk
         self.defaults = defaults
         self.maxCollections = maxCollections
@@ -134,13 +141,6 @@ public actor TableOfContent {
 
     // MARK: Collections
 
-    public func createCollection(_ name: String, _ request: CreateCollection) async throws(StorageError) {
-        try ClusterMetadata.checkNewCollection(name, collections: collections[name] != nil, alias: aliases[name] != nil)
-        try checkCollectionLimit(name)
-        let config = effectiveConfig(request, peers: 1)
-        try await createCollection(name, config: config, layout: ShardPlacement.initial(config, peers: [peerID]), indexes: [:])
-    }
-
     /// The configuration a create request resolves to with this node's defaults, in a cluster of
     /// `peers` peers (the default shard number is `peers × shard_number_per_node`).
     public nonisolated func effectiveConfig(_ request: CreateCollection, peers: Int) -> CollectionConfig {
@@ -175,17 +175,6 @@ public actor TableOfContent {
         logger.debug("Created collection", metadata: ["collection": "\(name)"])
     }
 
-    public func updateCollection(_ name: String, _ update: UpdateCollection) async throws(StorageError) {
-        let collection = try collection(name)
-        let updated: CollectionConfig
-        do {
-            updated = try await collection.config.applying(update)
-        } catch {
-            throw .badInput(error.message)
-        }
-        try await setConfig(collection, updated)
-    }
-
     private func setConfig(_ collection: Collection, _ updated: CollectionConfig) async throws(StorageError) {
         do {
             try disk.writeFileAtomically(joinPath(collection.path, "config.json"), try encodeJSON(updated))
@@ -197,7 +186,7 @@ public actor TableOfContent {
 
     /// Deletes the collection with exactly this name (an alias does not delete its target, as in
     /// Qdrant) and its aliases. Returns false when there was no such collection.
-    public func deleteCollection(_ name: String) throws(StorageError) -> Bool {
+    func deleteCollection(_ name: String) throws(StorageError) -> Bool {
         guard let collection = collections[name] else { return false }
         let graveyard = nextTempPath("delete")
         do {
@@ -238,23 +227,6 @@ public actor TableOfContent {
         for collection in collections.values { try await collection.optimize() }
     }
 
-    // MARK: Shard keys (single node; a cluster changes them through consensus)
-
-    public func createShardKey(_ name: String, _ request: CreateShardingKey) async throws(StorageError) {
-        let collection = try collection(name)
-        let layout = await collection.layout
-        let config = await collection.config
-        try ClusterMetadata.checkNewShardKey(request.shardKey, config: config, layout: layout)
-        try await collection.applyLayout(layout + (await collection.placeShardKey(request, peers: [peerID])))
-    }
-
-    public func dropShardKey(_ name: String, _ key: ShardKey) async throws(StorageError) {
-        let collection = try collection(name)
-        let layout = await collection.layout
-        try ClusterMetadata.checkDropShardKey(key, collection: collection.name, config: await collection.config, layout: layout)
-        try await collection.applyLayout(layout.filter { $0.key != key })
-    }
-
     static func parseIndexes(_ indexes: [String: JSONValue]) throws(StorageError) -> [String: PayloadFieldSchema] {
         var schema: [String: PayloadFieldSchema] = [:]
         for (field, value) in indexes {
@@ -267,26 +239,17 @@ public actor TableOfContent {
         return schema
     }
 
-    // MARK: Aliases
+    // MARK: Changes
 
-    /// Applies all actions or none: they are checked in order against a working copy, and only a
-    /// fully valid result is persisted (one atomic file write) and published.
-    public func updateAliases(_ actions: [AliasOperation]) throws(StorageError) {
-        let next = try ClusterMetadata.applying(actions, to: aliases) { collections[$0] != nil }
-        guard next != aliases else { return }
-        try saveAliases(next)
-        aliases = next
-    }
-
-    // MARK: Cluster
-
-    /// Brings this node's collections and aliases to `state` (the consensus catalogue): creates what
-    /// is missing, deletes what is gone, and rewrites configurations that changed. Idempotent.
+    /// Brings this node's collections and aliases to `state` (the consensus catalogue, a cluster's
+    /// or a single node's): creates what is missing, deletes what is gone, and rewrites
+    /// configurations, layouts and payload indexes that changed. Idempotent. Every change to the
+    /// catalogue comes through here.
     public func reconcile(with state: ClusterMetadata) async throws(StorageError) {
-        for name in collections.keys.sorted() where state.collections[name] == nil {
+        for name in collections.keys.sorted() where state.collections[name] == nil && !recovering.contains(name) {
             _ = try deleteCollection(name)
         }
-        for (name, config) in state.collections.sorted(by: { $0.key < $1.key }) {
+        for (name, config) in state.collections.sorted(by: { $0.key < $1.key }) where !recovering.contains(name) {
             // A catalogue from before shard placement has no layout: the collection keeps its own.
             let layout = state.shards[name]
             let indexes = state.payloadIndexes[name]
@@ -308,7 +271,8 @@ public actor TableOfContent {
         }
     }
 
-    /// The catalogue as this node holds it: the starting state when `--reinit` re-founds a cluster.
+    /// The catalogue as this node holds it, every replica on this peer and `Active`: a single node's
+    /// starting state, and a cluster's when `--reinit` re-founds it.
     public func currentMetadata() async -> ClusterMetadata {
         var state = ClusterMetadata()
         for (name, collection) in collections {
@@ -330,7 +294,7 @@ public actor TableOfContent {
         }
     }
 
-    private func nextTempPath(_ purpose: String) -> String {
+    func nextTempPath(_ purpose: String) -> String {
         tempCounter += 1
         return joinPath(tempPath, "\(purpose)-\(tempCounter)-\(UInt32.random(in: 0...UInt32.max))")
     }
@@ -343,7 +307,7 @@ public actor TableOfContent {
         }
     }
 
-    private func readJSON<T: Decodable>(_ path: String) throws(StorageError) -> T {
+    func readJSON<T: Decodable>(_ path: String) throws(StorageError) -> T {
         do {
             return try JSONValueDecoder().decode(T.self, from: try disk.readFile(path))
         } catch {

@@ -11,7 +11,7 @@ func makeService() async throws -> (QuiverService, String) {
     let path = NSTemporaryDirectory() + "quiver-svc-\(UUID().uuidString)"
     let toc = TableOfContent(storagePath: path, disk: PosixDisk(), logger: Logger(label: "test"))
     try await toc.load()
-    return (QuiverService(toc: toc), path)
+    return (try await QuiverService.standalone(toc: toc, disk: PosixDisk(), logger: Logger(label: "test")), path)
 }
 
 func create(_ json: String) throws -> CreateCollection {

@@ -18,7 +18,7 @@ func withServer(bodyLimit: Int = 1 << 20, _ body: (HTTPTestClient) async throws 
     try await toc.load()
     let port = Mutex<Int?>(nil)
     let app = RESTServer.makeApplication(
-        service: QuiverService(toc: toc),
+        service: try await QuiverService.standalone(toc: toc, disk: PosixDisk(), logger: Logger(label: "test")),
         configuration: RESTConfiguration(host: "127.0.0.1", port: 0, requestBodyBytesMax: bodyLimit, commit: "abc123"),
         logger: Logger(label: "test")
     ) { bound in port.withLock { $0 = bound } }

@@ -297,6 +297,13 @@ func point(_ id: UInt64, _ a: [Float]? = nil, payload: JSONObject? = nil) -> Poi
         for cut in 1..<bytes.count {
             #expect(throws: OperationCodec.DecodeError.self) { try OperationCodec.decodeRecord(Array(bytes[0..<cut])) }
         }
+        // A later record form is refused by name, not misread.
+        do {
+            _ = try OperationCodec.decodeRecord([0x81] + bytes.dropFirst())
+            Issue.record("a record of an unknown form was read")
+        } catch {
+            #expect(error.reason.contains("record form 0x81"))
+        }
     }
 
     @Test func aReplicaRejectsStaleTicksAndRemembersThemAcrossRestarts() async throws {

@@ -12,10 +12,10 @@ import Testing
 @Suite struct ConsensusManagerTests {
     let vectors = #"{"vectors":{"size":4,"distance":"Cosine"}}"#
 
-    func manager(_ storage: TempStorage) async throws -> (ConsensusManager, SoloConsensus, TableOfContent) {
+    func manager(_ storage: TempStorage) async throws -> (ConsensusManager, LocalConsensus, TableOfContent) {
         let toc = try await storage.open()
         let manager = try ConsensusManager(toc: toc, peerId: 1, disk: PosixDisk(), logger: Logger(label: "test"))
-        let engine = SoloConsensus(machine: manager)
+        let engine = LocalConsensus(machine: manager, recordsLog: true)
         manager.attach(engine: engine, peers: nil)
         return (manager, engine, toc)
     }

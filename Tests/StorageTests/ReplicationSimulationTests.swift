@@ -10,9 +10,12 @@ import VectorIndex
 /// A seeded simulation of replication: three peers in one process, two replicated shards, and a
 /// few hundred random steps — writes with random ordering through random peers, calls lost on the
 /// way or their answers lost after the replica applied them, peers down for a while, peers
-/// restarted from their storage — against a ledger of acknowledged writes. The steps run one after
-/// another and every fault is a function of (seed, step, peer, call), so a seed replays the same
-/// run. `QUIVER_SIM_SEED=a,b,…` picks other seeds, `QUIVER_SIM_STEPS` the length.
+/// persisting and restarting from their storage, old updates delivered again — against a ledger
+/// of acknowledged writes. The steps run one after another and every fault is a function of
+/// (seed, step, target peer, the call's shards and clock tags), so a seed replays the same run
+/// (for a bit-exact replay, also with `SWIFT_DETERMINISTIC_HASHING=1`: the order in which one
+/// write's calls start follows dictionary order). `QUIVER_SIM_SEED=a,b,…` picks other seeds,
+/// `QUIVER_SIM_STEPS` the length.
 ///
 /// Checked after every step and at the end:
 /// - every replica still `Active` holds every point as its last acknowledged write left it (a write
@@ -36,11 +39,11 @@ import VectorIndex
         var ledger: [PointID: Int?] = Dictionary(uniqueKeysWithValues: Self.ids.map { ($0, Int?.none) })
         var clocks: [String: UInt64] = [:]
         var down: UInt64?
-        var acknowledged = 0, refused = 0
+        var acknowledged = 0, refused = 0, redelivered = 0
 
         for step in 0..<Self.steps {
             cluster.network.injectUpdateFaults { peer, call in
-                switch SplitMix.hash(seed, UInt64(step), peer, UInt64(call)) % 100 {
+                switch SplitMix.hash(seed, UInt64(step), peer, call) % 100 {
                 case 0..<6: .drop
                 case 6..<10: .loseReply
                 default: nil
@@ -70,7 +73,7 @@ import VectorIndex
                 try await cluster.restart(peer, catalogue: catalogue.state)
                 await cluster.tocs[peer]!.reportReplicaFailures(to: catalogue)
                 catalogue.replace(cluster.tocs)
-            case 80..<90:
+            case 80..<88:
                 if let peer = down {
                     cluster.network.setDown(peer, false)
                     down = nil
@@ -78,8 +81,31 @@ import VectorIndex
                     down = UInt64(1 + rng.next() % 3)
                     cluster.network.setDown(down!)
                 }
+            case 88..<93:
+                // Segments and clocks to disk, so restarts also start from them rather than the WAL alone.
+                let peer = live[Int(rng.next() % UInt64(live.count))]
+                try await cluster.tocs[peer]!.flushAll(force: true)
             default:
-                break
+                // An update a replica applied arrives there again after newer ones from its sender's
+                // clock (a duplicate from the network): it must change nothing.
+                var candidates: [InProcessNetwork.DeliveredUpdate] = []
+                for call in cluster.network.delivered where call.peer != down && !call.clocks.isEmpty {
+                    let collection = try await cluster.collection(call.peer)
+                    var superseded = true
+                    for (shard, tag) in call.clocks {
+                        let newest = await collection.shards[shard]?.newestClocks.tick(of: tag.peerID, clock: tag.clockID) ?? 0
+                        superseded = superseded && tag.tick < newest
+                    }
+                    if superseded { candidates.append(call) }
+                }
+                guard !candidates.isEmpty else { break }
+                let call = candidates[Int(rng.next() % UInt64(candidates.count))]
+                let ack = try await cluster.collection(call.peer).applyLocal(call.operations, clocks: call.clocks, filter: nil, wait: true)
+                for shard in call.operations.keys {
+                    #expect(ack.rejected[shard] != nil || ack.failed[shard] != nil,
+                            "seed \(seed) step \(step): a duplicate of an old update was applied again by peer \(call.peer)")
+                }
+                redelivered += 1
             }
             cluster.network.injectUpdateFaults(nil)
             try await checkReplicas(cluster, catalogue.state, ledger, &clocks, seed: seed, step: step)
@@ -94,7 +120,7 @@ import VectorIndex
             }
         }
         let states = catalogue.state.shards["c"]!.map { shard in "shard \(shard.id): " + shard.peers.map { "\($0) \(shard.state(of: $0).rawValue)" }.joined(separator: ", ") }
-        print("seed \(seed): \(acknowledged) writes acknowledged, \(refused) refused; \(states.joined(separator: "; "))")
+        print("seed \(seed): \(acknowledged) writes acknowledged, \(refused) refused, \(redelivered) duplicates refused; \(states.joined(separator: "; "))")
         #expect(acknowledged > Self.steps / 10, "seed \(seed): too few writes went through for the run to say much")
     }
 

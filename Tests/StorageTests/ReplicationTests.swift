@@ -100,6 +100,41 @@ struct InProcessCluster {
         #expect(try await cluster.collection(1).count() == 10)
     }
 
+    @Test func readFanOutFactorAsksMoreReplicasAtOnce() async throws {
+        // Hedging after 30 s only: any quicker answer below comes from the fan-out.
+        var cluster = try await InProcessCluster(peers: [1, 2, 3], shards: [ShardInfo(id: 0, peers: [1, 2, 3])], slowAfter: .seconds(30))
+        _ = try await cluster.collection(1).update(PointsUpdate(.upsert((0..<10).map { Self.point($0, "a") })), wait: true)
+        func setFanOut(_ factor: UInt32) async throws {
+            var update = UpdateCollection()
+            var params = CollectionParamsDiff()
+            params.readFanOutFactor = factor
+            update.params = params
+            _ = try cluster.catalogue.apply(.updateCollection(name: "c", update: update)).get()
+            for toc in cluster.tocs.values { try await toc.reconcile(with: cluster.catalogue) }
+        }
+        // Without it, a peer holding a replica reads only its own.
+        cluster.network.resetCounts()
+        #expect(try await cluster.collection(1).count() == 10)
+        #expect(cluster.network.reads.isEmpty)
+        // With 1, one other replica is asked at the same time; with 2, both.
+        try await setFanOut(1)
+        cluster.network.resetCounts()
+        #expect(try await cluster.collection(1).count() == 10)
+        #expect(cluster.network.reads.values.reduce(0, +) == 1)
+        try await setFanOut(2)
+        cluster.network.resetCounts()
+        #expect(try await cluster.collection(1).count() == 10)
+        #expect(cluster.network.reads == [2: 1, 3: 1])
+        // A peer without a replica asks two at once, so one stalled replica costs nothing.
+        cluster.catalogue.shards["c"] = [ShardInfo(id: 0, peers: [2, 3])]
+        try await setFanOut(1)
+        cluster.network.delayReads(of: 2, by: .seconds(120))
+        let started = ContinuousClock.now
+        #expect(try await cluster.collection(1).count() == 10)
+        let took = ContinuousClock.now - started
+        #expect(took < .seconds(10), "the read waited \(took) for a stalled replica")
+    }
+
     @Test func orderedWritesGoThroughTheLeaderAndKeepReplicasIdentical() async throws {
         let cluster = try await InProcessCluster(peers: [1, 2, 3], shards: [ShardInfo(id: 0, peers: [1, 2, 3])])
         // Strong and medium writes from peers 1 and 2 go to peer 3, the highest replica.

@@ -7,6 +7,7 @@ import Shard
 import Storage
 import Synchronization
 import Testing
+import VectorIndex
 
 /// Peers in one process: each a TableOfContent with its own storage, reaching the others through
 /// a network that calls their collections directly and counts the calls.
@@ -22,9 +23,17 @@ final class InProcessNetwork: ShardNetwork, @unchecked Sendable {
         var slow: Set<UInt64> = []
         /// Peers whose reads fail with an error of their own (not unreachable).
         var broken: Set<UInt64> = []
-        /// Decides the fate of the `n`th update call to a peer since the last `injectUpdateFaults`.
-        var updateFaults: (@Sendable (_ peer: UInt64, _ call: Int) -> UpdateFault?)?
-        var updateCalls: [UInt64: Int] = [:]
+        /// Decides the fate of an update call to a peer from the call's ``callKey(_:)``.
+        var updateFaults: (@Sendable (_ peer: UInt64, _ call: UInt64) -> UpdateFault?)?
+        /// Update calls a peer applied for every shard, in order.
+        var delivered: [DeliveredUpdate] = []
+    }
+
+    struct DeliveredUpdate: Sendable {
+        let peer: UInt64
+        let collection: String
+        let operations: [UInt32: UpdateOperation]
+        let clocks: [UInt32: ClockTag]
     }
 
     enum UpdateFault: Sendable {
@@ -46,8 +55,20 @@ final class InProcessNetwork: ShardNetwork, @unchecked Sendable {
     var updates: [UInt64: Int] { state.withLock { $0.updates } }
     var forwards: [UInt64: Int] { state.withLock { $0.forwards } }
     func resetCounts() { state.withLock { $0.reads = [:]; $0.updates = [:]; $0.forwards = [:] } }
-    func injectUpdateFaults(_ faults: (@Sendable (_ peer: UInt64, _ call: Int) -> UpdateFault?)?) {
-        state.withLock { $0.updateFaults = faults; $0.updateCalls = [:] }
+    func injectUpdateFaults(_ faults: (@Sendable (_ peer: UInt64, _ call: UInt64) -> UpdateFault?)?) {
+        state.withLock { $0.updateFaults = faults }
+    }
+    var delivered: [DeliveredUpdate] { state.withLock { $0.delivered } }
+
+    /// An update call by its content: its shards and their clock tags (sender, clock, tick), which
+    /// tell calls, and attempts of one write, apart whatever order the calls arrive in.
+    static func callKey(_ operations: [UInt32: UpdateOperation], _ clocks: [UInt32: ClockTag]) -> UInt64 {
+        var key: UInt64 = 0
+        for shard in operations.keys.sorted() {
+            let tag = clocks[shard]
+            key = SplitMix.hash(key, UInt64(shard), tag?.peerID ?? 0, UInt64(tag?.clockID ?? 0), tag?.tick ?? 0)
+        }
+        return key
     }
     func isResponsive(_ peer: UInt64) -> Bool { state.withLock { !$0.slow.contains(peer) } }
     func noteSlow(_ peer: UInt64) { state.withLock { _ = $0.slow.insert(peer) } }
@@ -77,14 +98,13 @@ final class InProcessNetwork: ShardNetwork, @unchecked Sendable {
 
     func update(_ operations: [UInt32: UpdateOperation], clocks: [UInt32: ClockTag], filter: Filter?, condition: UpdateCondition?,
                 collection: String, wait: Bool, on peer: UInt64) async throws(StorageError) -> UpdateAck {
-        let fault = state.withLock { s -> UpdateFault? in
-            let call = s.updateCalls[peer, default: 0]
-            s.updateCalls[peer] = call + 1
-            return s.updateFaults?(peer, call)
-        }
+        let fault = state.withLock { $0.updateFaults?(peer, Self.callKey(operations, clocks)) }
         if fault == .drop { throw .unavailable("the update to peer \(peer) was lost") }
         let ack = try await target(peer, counting: false).collection(collection).applyLocal(operations, clocks: clocks, filter: filter,
                                                                                              condition: condition, wait: wait)
+        if ack.rejected.isEmpty && ack.failed.isEmpty && filter == nil && condition == nil {
+            state.withLock { $0.delivered.append(DeliveredUpdate(peer: peer, collection: collection, operations: operations, clocks: clocks)) }
+        }
         if fault == .loseReply { throw .unavailable("the answer of peer \(peer) was lost") }
         return ack
     }

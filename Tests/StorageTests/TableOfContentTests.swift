@@ -16,8 +16,9 @@ final class TempStorage {
     let path = NSTemporaryDirectory() + "quiver-toc-\(UUID().uuidString)"
     deinit { try? PosixDisk().removeItem(path) }
 
-    func open(disk: any Disk = PosixDisk(), maxCollections: Int? = nil) async throws -> TableOfContent {
-        let toc = TableOfContent(storagePath: path, disk: disk, maxCollections: maxCollections, logger: Logger(label: "test"))
+    /// The catalogue as a single node with peer id `peerID` opens it.
+    func open(disk: any Disk = PosixDisk(), maxCollections: Int? = nil, peerID: UInt64 = 1) async throws -> TableOfContent {
+        let toc = TableOfContent(storagePath: path, disk: disk, maxCollections: maxCollections, peerID: peerID, logger: Logger(label: "test"))
         try await toc.load()
         return toc
     }
@@ -77,9 +78,9 @@ final class TempStorage {
         try await toc.createCollection("c", request(vectors))
         try await toc.createCollection("d", request(vectors))
         try await toc.updateAliases([.create(collectionName: "c", aliasName: "a1"), .create(collectionName: "d", aliasName: "a2")])
-        #expect(try await toc.deleteCollection("a1") == false)  // an alias does not delete its target
-        #expect(try await toc.deleteCollection("c") == true)
-        #expect(try await toc.deleteCollection("c") == false)
+        #expect(try await toc.dropCollection("a1") == false)  // an alias does not delete its target
+        #expect(try await toc.dropCollection("c") == true)
+        #expect(try await toc.dropCollection("c") == false)
         #expect(!PosixDisk().fileExists(joinPath(storage.path, "collections", "c")))
         let reopened = try await storage.open()
         #expect(await reopened.collectionNames == ["d"])

@@ -1,19 +1,23 @@
-public import Consensus
 import Dispatch
 import Synchronization
 
-/// A one-member consensus engine for in-process tests: every proposal is committed at once and
-/// applied on the engine's own thread, as the real engine does, in order. Snapshots can be taken
-/// and handed to another state machine to stand for a snapshot install.
-public final class SoloConsensus: ConsensusEngine, @unchecked Sendable {
+/// A one-member consensus engine: every proposal is committed at once and applied on the engine's
+/// own thread, in order, as ``RaftEngine`` applies committed entries. A single node runs its
+/// metadata changes through it, so they take the same path as a cluster's; nothing is persisted
+/// (the state machine's effects are). With `recordsLog`, the entries are kept (for tests that
+/// replay them into another state machine).
+public final class LocalConsensus: ConsensusEngine, @unchecked Sendable {
     private let machine: any ConsensusStateMachine
-    private let queue = DispatchQueue(label: "solo-consensus")
+    private let queue = DispatchQueue(label: "local-consensus")
     private let state = Mutex<(index: UInt64, stopped: Bool)>((0, false))
+    private let recordsLog: Bool
     public let peerId: UInt64
 
-    public init(peerId: UInt64 = 1, machine: any ConsensusStateMachine, startIndex: UInt64 = 0) {
+    /// Entries proposed from now on get indexes after `startIndex`.
+    public init(peerId: UInt64 = 1, machine: any ConsensusStateMachine, startIndex: UInt64 = 0, recordsLog: Bool = false) {
         self.peerId = peerId
         self.machine = machine
+        self.recordsLog = recordsLog
         state.withLock { $0.index = startIndex }
     }
 
@@ -22,11 +26,11 @@ public final class SoloConsensus: ConsensusEngine, @unchecked Sendable {
         return ConsensusStatus(
             peerId: peerId, role: stopped ? .unavailable : .leader, leader: stopped ? nil : peerId, term: 1,
             commit: index, applied: index, lastIndex: index, snapshotIndex: 0,
-            members: [ConsensusMember(id: peerId, address: "solo", role: .voter)], heartbeat: index, stopped: stopped
+            members: [ConsensusMember(id: peerId, address: "local", role: .voter)], heartbeat: index, stopped: stopped
         )
     }
 
-    /// Entries proposed so far, in order (for replaying them into another state machine).
+    /// Entries proposed so far, in order, when the engine records them.
     public private(set) var log: [[UInt8]] {
         get { logStorage.withLock { $0 } }
         set { logStorage.withLock { $0 = newValue } }
@@ -40,15 +44,15 @@ public final class SoloConsensus: ConsensusEngine, @unchecked Sendable {
                 state.index += 1
                 return state.index
             }
-            self.logStorage.withLock { $0.append(entry) }
+            if self.recordsLog { self.logStorage.withLock { $0.append(entry) } }
             self.machine.apply(index: index, entry: entry)
             return index
         }
     }
 
-    public func addLearner(id: UInt64, address: String) async throws(ConsensusError) { throw .failed(code: 0, message: "solo engine has one member") }
-    public func promote(id: UInt64) async throws(ConsensusError) { throw .failed(code: 0, message: "solo engine has one member") }
-    public func remove(id: UInt64) async throws(ConsensusError) { throw .failed(code: 0, message: "solo engine has one member") }
+    public func addLearner(id: UInt64, address: String) async throws(ConsensusError) { throw .failed(code: 0, message: "the local consensus engine has one member") }
+    public func promote(id: UInt64) async throws(ConsensusError) { throw .failed(code: 0, message: "the local consensus engine has one member") }
+    public func remove(id: UInt64) async throws(ConsensusError) { throw .failed(code: 0, message: "the local consensus engine has one member") }
     public func barrier() async throws(ConsensusError) {}
 
     public func shutdown() { state.withLock { $0.stopped = true } }
