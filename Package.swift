@@ -25,6 +25,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
         .package(url: "https://github.com/grpc/grpc-swift-2.git", from: "2.4.3"),
         .package(url: "https://github.com/grpc/grpc-swift-nio-transport.git", from: "2.9.2"),
+        .package(url: "https://github.com/apple/swift-crypto.git", from: "4.5.2"),
     ],
     targets: [
         // L0 basics
@@ -34,7 +35,9 @@ let package = Package(
         // ICU's word breaking (Debian libicu-dev), for the multilingual tokenizer.
         .target(name: "CTextSegmentation", linkerSettings: [.linkedLibrary("icuuc")]),
         .target(name: "QuiverJSON", swiftSettings: strict),
-        .target(name: "DiskIO", swiftSettings: strict),
+        .target(name: "DiskIO", dependencies: ["CFileSystem"], swiftSettings: strict),
+        // Linux file-system calls Swift's Glibc module does not export (renameat2).
+        .target(name: "CFileSystem"),
         // L1 index
         .target(
             name: "VectorIndex", dependencies: ["CVectorKernels", "CChecksum"],
@@ -60,7 +63,8 @@ let package = Package(
         .target(name: "Consensus", dependencies: ["CRaftBridge", "DiskIO"], swiftSettings: strict),
         .target(
             name: "Storage",
-            dependencies: ["QuiverModel", "QuiverJSON", "DiskIO", "Shard", "CVectorKernels", "Consensus", .product(name: "Logging", package: "swift-log")],
+            dependencies: ["QuiverModel", "QuiverJSON", "DiskIO", "Shard", "CVectorKernels", "Consensus", .product(name: "Logging", package: "swift-log"),
+                           .product(name: "Crypto", package: "swift-crypto")],
             swiftSettings: strict
         ),
         // L4 service

@@ -6,6 +6,12 @@ public protocol Disk: Sendable {
     func createDirectory(_ path: String) throws(DiskError)
     func fileExists(_ path: String) -> Bool
     func isDirectory(_ path: String) -> Bool
+    /// Size and last modification of a file.
+    func status(_ path: String) throws(DiskError) -> FileStatus
+    /// Bytes free for this process on the file system holding `path`.
+    func availableBytes(_ path: String) throws(DiskError) -> UInt64
+    /// The absolute path of an existing entry with every symbolic link, `.` and `..` resolved.
+    func canonicalPath(_ path: String) throws(DiskError) -> String
     /// Names (not paths) of the entries of a directory, sorted.
     func listDirectory(_ path: String) throws(DiskError) -> [String]
     func readFile(_ path: String) throws(DiskError) -> [UInt8]
@@ -13,6 +19,10 @@ public protocol Disk: Sendable {
     func writeFile(_ path: String, _ bytes: [UInt8]) throws(DiskError)
     /// Atomic rename; replaces a file at `to`.
     func rename(_ from: String, _ to: String) throws(DiskError)
+    /// Swaps two existing entries (files or directories) in one atomic step.
+    func exchange(_ a: String, _ b: String) throws(DiskError)
+    /// A second name for the file `existing` (a hard link): the same bytes, no copy.
+    func link(_ existing: String, _ new: String) throws(DiskError)
     /// Removes a file or a whole directory tree; no error when it is already gone.
     func removeItem(_ path: String) throws(DiskError)
     /// fsyncs a directory, making renames and new entries in it durable.
@@ -23,6 +33,18 @@ public protocol Disk: Sendable {
     func map(_ path: String) throws(DiskError) -> ByteRegion
     /// The bytes of a file copied into memory, for data kept in RAM.
     func readRegion(_ path: String) throws(DiskError) -> ByteRegion
+}
+
+/// What ``Disk/status(_:)`` reports of a file.
+public struct FileStatus: Sendable, Equatable {
+    public var size: UInt64
+    /// Seconds since 1970-01-01 UTC.
+    public var modified: Int64
+
+    public init(size: UInt64, modified: Int64) {
+        self.size = size
+        self.modified = modified
+    }
 }
 
 /// An IO failure: what was attempted, on which path, and the OS's reason.
@@ -43,6 +65,34 @@ public struct DiskError: Error, Sendable, Equatable, CustomStringConvertible {
 }
 
 extension Disk {
+    /// Copies the file `from` to `to` (4 MiB at a time) and fsyncs the copy.
+    public func copyFile(_ from: String, _ to: String) throws(DiskError) {
+        let source = try open(from, create: false)
+        defer { source.close() }
+        let target = try open(to, create: true)
+        defer { target.close() }
+        try target.truncate(to: 0)
+        let size = try source.size()
+        var offset: UInt64 = 0
+        while offset < size {
+            let chunk = try source.read(count: Int(min(size - offset, 4 << 20)), at: offset)
+            if chunk.isEmpty { break }
+            try target.write(chunk, at: offset)
+            offset += UInt64(chunk.count)
+        }
+        try target.sync()
+    }
+
+    /// A hard link to `existing` at `new`, or a copy where the file system cannot link (another
+    /// device, no hard links).
+    public func linkOrCopy(_ existing: String, _ new: String) throws(DiskError) {
+        do {
+            try link(existing, new)
+        } catch {
+            try copyFile(existing, new)
+        }
+    }
+
     /// Replaces `path` with `bytes` so that after a crash it holds either the old or the new content:
     /// write a temp file beside it, fsync it, rename it over `path`, fsync the directory.
     public func writeFileAtomically(_ path: String, _ bytes: [UInt8]) throws(DiskError) {

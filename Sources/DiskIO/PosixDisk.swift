@@ -1,3 +1,4 @@
+import CFileSystem
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -34,6 +35,29 @@ public struct PosixDisk: Disk {
     public func isDirectory(_ path: String) -> Bool {
         var info = stat()
         return stat(path, &info) == 0 && (info.st_mode & S_IFMT) == S_IFDIR
+    }
+
+    public func status(_ path: String) throws(DiskError) -> FileStatus {
+        var info = stat()
+        guard stat(path, &info) == 0 else { throw failure("stat", path) }
+        #if canImport(Glibc)
+        let modified = Int64(info.st_mtim.tv_sec)
+        #else
+        let modified = Int64(info.st_mtimespec.tv_sec)
+        #endif
+        return FileStatus(size: UInt64(info.st_size), modified: modified)
+    }
+
+    public func availableBytes(_ path: String) throws(DiskError) -> UInt64 {
+        var info = statvfs()
+        guard statvfs(path, &info) == 0 else { throw failure("statvfs", path) }
+        return UInt64(info.f_bavail) * UInt64(info.f_frsize)
+    }
+
+    public func canonicalPath(_ path: String) throws(DiskError) -> String {
+        guard let resolved = realpath(path, nil) else { throw failure("resolve", path) }
+        defer { free(resolved) }
+        return String(cString: resolved)
     }
 
     public func listDirectory(_ path: String) throws(DiskError) -> [String] {
@@ -90,6 +114,19 @@ public struct PosixDisk: Disk {
         let result = Darwin.rename(from, to)
         #endif
         if result != 0 { throw failure("rename to \(to)", from) }
+    }
+
+    public func exchange(_ a: String, _ b: String) throws(DiskError) {
+        if quiver_exchange(a, b) != 0 { throw failure("exchange with \(b)", a) }
+    }
+
+    public func link(_ existing: String, _ new: String) throws(DiskError) {
+        #if canImport(Glibc)
+        let result = Glibc.link(existing, new)
+        #else
+        let result = Darwin.link(existing, new)
+        #endif
+        if result != 0 { throw failure("link to \(new)", existing) }
     }
 
     public func removeItem(_ path: String) throws(DiskError) {

@@ -236,6 +236,7 @@ enum PeerErrors {
         case .standaloneMode: RPCError(code: .failedPrecondition, message: error.description)
         case .timeout(let message): RPCError(code: .deadlineExceeded, message: message)
         case .rateLimited(let message, _): RPCError(code: .resourceExhausted, message: message)
+        case .forbidden(let message): RPCError(code: .permissionDenied, message: message)
         case .serviceError(let message): RPCError(code: .internalError, message: message)
         }
     }

@@ -17,6 +17,12 @@ public struct LaunchOptions: Sendable {
     public var disableTelemetry = false
     /// Build commit, reported by `GET /`.
     public var commit: String?
+    /// `--snapshot PATH:COLLECTION`: collections to recover before serving.
+    public var snapshots: [(path: String, collection: String)] = []
+    /// `--storage-snapshot PATH`: a full snapshot to recover before serving.
+    public var storageSnapshot: String?
+    /// `--force-snapshot`: those recoveries replace collections that exist.
+    public var forceSnapshot = false
 
     public init() {}
 }
@@ -30,6 +36,45 @@ public enum QuiverNode {
             var handler = StreamLogHandler.standardError(label: label)
             handler.logLevel = filter.level(for: label)
             return handler
+        }
+    }
+
+    /// `--snapshot` and `--storage-snapshot`: recovers before anything is served. A collection or
+    /// alias that exists stops the start unless `--force-snapshot` (which replaces the collection,
+    /// configuration included, or moves the alias), as does a snapshot that cannot be recovered.
+    static func recoverStartupSnapshots(_ options: LaunchOptions, service: QuiverService, logger: Logger) async throws {
+        var items = options.snapshots
+        var aliases: [String: String] = [:]
+        if let full = options.storageSnapshot {
+            do {
+                let unpacked = try await service.unpackFullSnapshot(full)
+                items += unpacked.collections
+                aliases = unpacked.aliases
+            } catch {
+                throw ConfigError("--storage-snapshot \(full): \(error)")
+            }
+        }
+        for (path, collection) in items {
+            if await service.toc.collectionExists(collection) && !options.forceSnapshot {
+                throw ConfigError("Collection \(collection) already exists. Use --force-snapshot to overwrite it.")
+            }
+            do {
+                _ = try await service.recover(collection, from: path, checksum: nil, replacingConfiguration: true)
+                logger.info("Recovered collection \(collection) from \(path)")
+            } catch {
+                throw ConfigError("cannot recover collection \(collection) from \(path): \(error)")
+            }
+        }
+        if !aliases.isEmpty {
+            let existing = Set(await service.toc.listAliases().map(\.aliasName))
+            if let taken = aliases.keys.sorted().first(where: existing.contains), !options.forceSnapshot {
+                throw ConfigError("Alias \(taken) already exists. Use --force-snapshot to overwrite it.")
+            }
+            do {
+                _ = try await service.restoreAliases(aliases)
+            } catch {
+                throw ConfigError("--storage-snapshot: cannot restore its aliases: \(error)")
+            }
         }
     }
 
@@ -56,20 +101,24 @@ public enum QuiverNode {
             disk: disk,
             defaults: settings.storage.collectionDefaults,
             maxCollections: settings.storage.maxCollections,
+            snapshotsPath: settings.storage.snapshotsPath,
             logger: Logger(label: "quiver.storage")
         )
         // Metadata changes go through consensus: the cluster's, or a single node's one-member one.
+        let downloader = settings.service.enableSnapshotURLRecovery ? SnapshotDownload.downloader : nil
         let service: QuiverService
         let cluster: ClusterNode?
         if settings.cluster.enabled {
             cluster = try await ClusterNode.start(settings: settings, options: options, toc: toc, disk: disk, logger: logger)  // loads `toc` once it knows its id
-            service = QuiverService(toc: toc, consensus: cluster!.manager, cluster: cluster)
+            service = QuiverService(toc: toc, consensus: cluster!.manager, cluster: cluster, downloader: downloader)
         } else {
             try await toc.load()
             cluster = nil
-            service = try await QuiverService.standalone(toc: toc, disk: disk, logger: Logger(label: "quiver.consensus"))
+            service = try await QuiverService.standalone(toc: toc, disk: disk, logger: Logger(label: "quiver.consensus"),
+                                                         downloader: downloader)
         }
         defer { cluster?.stop() }
+        try await recoverStartupSnapshots(options, service: service, logger: logger)
 
         let rest = RESTConfiguration(
             host: settings.service.host,

@@ -27,6 +27,8 @@ public struct Settings: Sendable {
         public var maxRequestSizeMb = 32
         public var maxWorkers = 0
         public var enableCORS = true
+        /// `service.enable_snapshot_url_recovery`: snapshot recovery may fetch `http(s)://` locations.
+        public var enableSnapshotURLRecovery = true
     }
 
     public struct Cluster: Sendable {
@@ -132,6 +134,7 @@ public struct Settings: Sendable {
         s.service.maxWorkers = try tree.int("service.max_workers") ?? s.service.maxWorkers
         guard s.service.maxWorkers >= 0 else { throw ConfigError("service.max_workers: must be 0 or larger, found \(s.service.maxWorkers)") }
         s.service.enableCORS = try tree.bool("service.enable_cors") ?? s.service.enableCORS
+        s.service.enableSnapshotURLRecovery = try tree.bool("service.enable_snapshot_url_recovery") ?? s.service.enableSnapshotURLRecovery
         if try tree.bool("service.enable_tls") == true {
             throw ConfigError("service.enable_tls: TLS is not implemented yet; terminate TLS in a proxy in front of Quiver")
         }

@@ -17,16 +17,20 @@ public struct QuiverService: Sendable {
     public let consensus: ConsensusManager
     /// The cluster this peer belongs to; nil on a single node.
     public let cluster: (any ClusterControl)?
+    /// Fetches a snapshot from an `http(s)://` location into a file (the server's HTTP client).
+    public let downloader: SnapshotDownloader?
 
-    public init(toc: TableOfContent, consensus: ConsensusManager, cluster: (any ClusterControl)? = nil) {
+    public init(toc: TableOfContent, consensus: ConsensusManager, cluster: (any ClusterControl)? = nil, downloader: SnapshotDownloader? = nil) {
         self.toc = toc
         self.consensus = consensus
         self.cluster = cluster
+        self.downloader = downloader
     }
 
     /// A single node's service over `toc` (loaded), with its one-member consensus.
-    public static func standalone(toc: TableOfContent, disk: any Disk, logger: Logger) async throws(StorageError) -> QuiverService {
-        QuiverService(toc: toc, consensus: try await .standalone(toc: toc, disk: disk, logger: logger))
+    public static func standalone(toc: TableOfContent, disk: any Disk, logger: Logger,
+                                  downloader: SnapshotDownloader? = nil) async throws(StorageError) -> QuiverService {
+        QuiverService(toc: toc, consensus: try await .standalone(toc: toc, disk: disk, logger: logger), downloader: downloader)
     }
 
     // MARK: Collections

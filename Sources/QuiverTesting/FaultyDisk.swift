@@ -5,7 +5,7 @@ import Synchronization
 /// when IO breaks: a failing fsync, a failing write, a rename that does not happen.
 public final class FaultyDisk: Disk {
     public enum Operation: String, Sendable {
-        case writeFile, rename, syncDirectory, removeItem
+        case writeFile, rename, exchange, link, syncDirectory, removeItem
         /// `DiskFile.write` on an open file.
         case fileWrite
         /// `DiskFile.sync` (fdatasync) on an open file.
@@ -39,6 +39,16 @@ public final class FaultyDisk: Disk {
     public func createDirectory(_ path: String) throws(DiskError) { try real.createDirectory(path) }
     public func fileExists(_ path: String) -> Bool { real.fileExists(path) }
     public func isDirectory(_ path: String) -> Bool { real.isDirectory(path) }
+    public func status(_ path: String) throws(DiskError) -> FileStatus { try real.status(path) }
+    public func canonicalPath(_ path: String) throws(DiskError) -> String { try real.canonicalPath(path) }
+    public func availableBytes(_ path: String) throws(DiskError) -> UInt64 {
+        if let bytes = free.withLock({ $0 }) { return bytes }
+        return try real.availableBytes(path)
+    }
+
+    /// Makes ``availableBytes(_:)`` report `bytes` (nil: the real figure).
+    public func setAvailableBytes(_ bytes: UInt64?) { free.withLock { $0 = bytes } }
+    private let free = Mutex<UInt64?>(nil)
     public func listDirectory(_ path: String) throws(DiskError) -> [String] { try real.listDirectory(path) }
     public func readFile(_ path: String) throws(DiskError) -> [UInt8] { try real.readFile(path) }
     public func map(_ path: String) throws(DiskError) -> ByteRegion { try real.map(path) }
@@ -52,6 +62,16 @@ public final class FaultyDisk: Disk {
     public func rename(_ from: String, _ to: String) throws(DiskError) {
         try check(.rename, from)
         try real.rename(from, to)
+    }
+
+    public func exchange(_ a: String, _ b: String) throws(DiskError) {
+        try check(.exchange, a)
+        try real.exchange(a, b)
+    }
+
+    public func link(_ existing: String, _ new: String) throws(DiskError) {
+        try check(.link, new)
+        try real.link(existing, new)
     }
 
     public func removeItem(_ path: String) throws(DiskError) {

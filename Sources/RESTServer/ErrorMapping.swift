@@ -18,6 +18,7 @@ extension ServiceError {
             case .unavailable: .serviceUnavailable
             case .timeout: .requestTimeout
             case .rateLimited: .tooManyRequests
+            case .forbidden: .forbidden
             }
         case .validation: .unprocessableContent
         case .format: .badRequest

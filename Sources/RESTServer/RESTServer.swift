@@ -65,6 +65,8 @@ public enum RESTServer {
         let routes = Routes(service: service, configuration: configuration, metrics: metrics, startedAt: Date())
         routes.addServiceRoutes(to: router)
         routes.addCollectionRoutes(to: router)
+        routes.addSnapshotRoutes(to: router)
+        routes.addFullSnapshotRoutes(to: router)
         routes.addClusterRoutes(to: router)
         routes.addPointRoutes(to: router)
         routes.addShardRoutes(to: router)

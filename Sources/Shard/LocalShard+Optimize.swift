@@ -138,7 +138,7 @@ extension LocalShard {
     /// optimization if optimizations are on and triggered; returns whether it ran one.
     @discardableResult
     public func optimize(_ t: OptimizerThresholds) async throws(ShardError) -> Bool {
-        guard currentOptimization == nil else { return false }
+        guard currentOptimization == nil, !closed else { return false }
         try applyStorage(t.storage)
         guard t.enabled, optimizersTriggered, let plan = plannedOptimization(t) else { return false }
         let chosen = Set(plan.segments.map(\.uuid))

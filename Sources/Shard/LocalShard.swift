@@ -18,6 +18,8 @@ public enum ShardError: Error, Sendable, Equatable, CustomStringConvertible {
     /// The update's clock tag is not newer than what this replica has seen from that clock;
     /// nothing was written. `tick` is the replica's newest tick of the clock.
     case clockRejected(tick: UInt64)
+    /// The shard was closed (its collection is being recovered or deleted); nothing was written.
+    case closed
 
     public var description: String {
         switch self {
@@ -26,6 +28,7 @@ public enum ShardError: Error, Sendable, Equatable, CustomStringConvertible {
         case .pointNotFound(let id): "No point with id \(id) found"
         case .segment(let error): "segment files: \(error)"
         case .inconsistent(let reason): "shard at an inconsistent state: \(reason)"
+        case .closed: "the shard is closed: its collection is being replaced or deleted"
         case .clockRejected(let tick): "update rejected: this replica has seen tick \(tick) of its clock"
         }
     }
@@ -60,6 +63,8 @@ public actor LocalShard {
     /// The collection's payload indexes; every segment keeps one `FieldIndex` per field.
     var payloadSchema: [String: PayloadFieldSchema] = [:]
     var currentOptimization: OptimizationRecord?
+    /// Set by ``close()``: no writes, persisting or optimizations any more.
+    var closed = false
     var completedOptimizations: [OptimizationRecord] = []
     /// Since the shard was opened: points written by finished optimizations, and their timings.
     var optimizedPoints = 0
@@ -231,6 +236,7 @@ public actor LocalShard {
     /// Throws `clockRejected` with the replica's tick unless `clock` is newer than what this
     /// replica has seen from its sender's clock (or the same send again, or forced). Changes nothing.
     public func check(_ clock: ClockTag?) throws(ShardError) {
+        guard !closed else { throw .closed }
         guard var tag = clock else { return }
         var probe = newestClocks
         guard probe.advance(&tag) else { throw .clockRejected(tick: tag.tick) }
@@ -308,6 +314,16 @@ public actor LocalShard {
         return try append(admitted, clock: clock, wait: wait)
     }
 
+    /// Stops the shard for good before its directory is moved away or removed: from now on it
+    /// takes no writes and writes no files, and once this returns no optimization is running (one
+    /// that was running has finished). Reads still answer from memory.
+    public func close() async {
+        closed = true
+        while currentOptimization != nil {
+            try? await Task.sleep(for: .milliseconds(10))
+        }
+    }
+
     /// Every `interval`: fsyncs `wait=false` writes, writes the segments' changes to their files,
     /// and drops the WAL segments those files now cover.
     public func flushIfDue(interval: Duration, now: ContinuousClock.Instant = .now) throws(ShardError) {
@@ -329,6 +345,7 @@ public actor LocalShard {
     /// the WAL before it. Only fsynced operations are persisted, so the files never get ahead of
     /// the WAL.
     public func persist() throws(ShardError) {
+        guard !closed else { return }
         guard segments.entries.contains(where: \.hasChanges) else {
             try persistClocks()
             return

@@ -25,6 +25,9 @@ public enum MetadataOperation: Codable, Sendable, Equatable {
     /// A peer leaves the cluster for good: its replicas leave every shard (a shard whose last replica
     /// it held is left without replicas).
     case removePeerReplicas(peer: UInt64)
+    /// A collection recovered from a snapshot (created when missing): its configuration, shards
+    /// and payload indexes are the snapshot's.
+    case recoverCollection(name: String, config: CollectionConfig, shards: [ShardInfo], payloadIndexes: [String: JSONValue])
 }
 
 /// The replicated catalogue: what every peer's ``TableOfContent`` converges to.
@@ -108,6 +111,12 @@ public struct ClusterMetadata: Codable, Sendable, Equatable {
             } catch {
                 return .failure(.badInput(error.message))
             }
+            return .success(true)
+        case .recoverCollection(let name, let config, let placed, let indexes):
+            guard aliases[name] == nil else { return .failure(.alreadyExists("Alias `\(name)` already exists!")) }
+            collections[name] = config
+            shards[name] = placed
+            payloadIndexes[name] = indexes.isEmpty ? nil : indexes
             return .success(true)
         case .deleteCollection(let name):
             guard collections.removeValue(forKey: name) != nil else { return .success(false) }

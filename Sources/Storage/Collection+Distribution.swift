@@ -165,7 +165,11 @@ extension Collection {
             do {
                 try await shard.check(clocks[id])
             } catch {
-                if case .clockRejected(let tick) = error { ack.rejected[id] = tick }
+                if case .clockRejected(let tick) = error {
+                    ack.rejected[id] = tick
+                } else {
+                    ack.failed[id] = .unavailable("shard \(id) of collection `\(name)`: \(error)")
+                }
                 continue
             }
             // A Listener replica acknowledges once the write is in its log, whatever the caller asked.
@@ -193,6 +197,7 @@ extension Collection {
                 switch error {
                 case .clockRejected(let tick): ack.rejected[id] = tick
                 case .pointNotFound(let point): ack.failed[id] = .notFound("No point with id \(point) found")
+                case .closed: ack.failed[id] = .unavailable("shard \(id) of collection `\(name)`: \(error)")
                 default: ack.failed[id] = .serviceError("update of shard \(id) of collection `\(name)` failed: \(error)")
                 }
             }

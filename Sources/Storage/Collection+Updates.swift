@@ -246,7 +246,7 @@ extension Collection {
         case .failure(let error):
             switch error {
             case .notFound: return .failed(error, transient: false, missingPoint: true)
-            case .badInput, .badRequest, .alreadyExists, .standaloneMode, .rateLimited: return .failed(error, transient: false)
+            case .badInput, .badRequest, .alreadyExists, .standaloneMode, .rateLimited, .forbidden: return .failed(error, transient: false)
             case .unavailable, .serviceError, .timeout: return .failed(error, transient: true)
             }
         }

@@ -17,6 +17,8 @@ public enum StorageError: Error, Sendable, Equatable, CustomStringConvertible {
     case unavailable(String)
     /// The request's `timeout` passed before it was answered (408).
     case timeout(String)
+    /// The request is not allowed to do this (403).
+    case forbidden(String)
     /// Strict mode's read or write rate limit is used up (429); `retryAfter` in whole seconds, nil
     /// when the request can never pass.
     case rateLimited(String, retryAfter: Int?)
@@ -31,6 +33,7 @@ public enum StorageError: Error, Sendable, Equatable, CustomStringConvertible {
         case .unavailable(let d): "Service unavailable: \(d)"
         case .timeout(let d): "Timeout error: \(d)"
         case .rateLimited(let d, _): "Rate limiting exceeded: \(d)"
+        case .forbidden(let d): "Forbidden: \(d)"
         }
     }
 
@@ -62,6 +65,7 @@ public enum StorageError: Error, Sendable, Equatable, CustomStringConvertible {
         case .unavailable(let m): .unavailable(text + m)
         case .timeout(let m): .timeout(text + m)
         case .rateLimited(let m, let after): .rateLimited(text + m, retryAfter: after)
+        case .forbidden(let m): .forbidden(text + m)
         }
     }
 

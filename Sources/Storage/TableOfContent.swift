@@ -20,7 +20,7 @@ public actor TableOfContent {
     public nonisolated let storagePath: String
     /// Where snapshot archives are kept: `<snapshotsPath>/<collection>/<name>.snapshot`.
     public nonisolated let snapshotsPath: String
-    let disk: any Disk
+    public nonisolated let disk: any Disk
     let defaults: CollectionDefaults
     let maxCollections: Int?
     let logger: Logger
@@ -29,7 +29,7 @@ public actor TableOfContent {
     /// reconciling leaves them as the snapshot made them.
     var recovering: Set<String> = []
     /// alias → collection name
-    private var aliases: [String: String] = [:]
+    var aliases: [String: String] = [:]
     private var tempCounter: UInt64 = 0
     /// This peer's id: the cluster's (set by ``enableCluster(peerID:network:)``), or on a single
     /// node the one given at creation (random by default), which names the peer in `GET …/cluster`.
@@ -186,16 +186,18 @@ public actor TableOfContent {
 
     /// Deletes the collection with exactly this name (an alias does not delete its target, as in
     /// Qdrant) and its aliases. Returns false when there was no such collection.
-    func deleteCollection(_ name: String) throws(StorageError) -> Bool {
-        guard let collection = collections[name] else { return false }
+    func deleteCollection(_ name: String) async throws(StorageError) -> Bool {
+        guard let collection = collections.removeValue(forKey: name) else { return false }
+        // No optimization may go on writing into the directory once it has moved.
+        await collection.close()
         let graveyard = nextTempPath("delete")
         do {
             try disk.rename(collection.path, graveyard)
             try disk.syncDirectory(collectionsPath)
         } catch {
+            collections[name] = collection
             throw .serviceError("cannot delete collection `\(name)`: \(error)")
         }
-        collections[name] = nil
         let remaining = aliases.filter { $0.value != name }
         if remaining.count != aliases.count {
             try saveAliases(remaining)
@@ -247,7 +249,7 @@ public actor TableOfContent {
     /// catalogue comes through here.
     public func reconcile(with state: ClusterMetadata) async throws(StorageError) {
         for name in collections.keys.sorted() where state.collections[name] == nil && !recovering.contains(name) {
-            _ = try deleteCollection(name)
+            _ = try await deleteCollection(name)
         }
         for (name, config) in state.collections.sorted(by: { $0.key < $1.key }) where !recovering.contains(name) {
             // A catalogue from before shard placement has no layout: the collection keeps its own.

@@ -24,8 +24,15 @@ struct Quiver: AsyncParsableCommand {
     @Flag(name: .customLong("disable-telemetry"), help: "Do not report anonymous usage statistics.")
     var disableTelemetry = false
 
-    @Option(help: "Recover a collection from a snapshot: PATH:COLLECTION. Not implemented yet.")
+    @Option(name: [.customLong("snapshot"), .customLong("collection-snapshot")],
+            help: "Recover a collection from a snapshot file at start-up: PATH:COLLECTION (repeatable).")
     var snapshot: [String] = []
+
+    @Option(name: .customLong("storage-snapshot"), help: "Recover every collection and alias from a full storage snapshot at start-up.")
+    var storageSnapshot: String?
+
+    @Flag(name: [.customShort("f"), .customLong("force-snapshot")], help: "Let --snapshot and --storage-snapshot replace collections and aliases that exist.")
+    var forceSnapshot = false
 
     mutating func validate() throws {
         let env = ProcessInfo.processInfo.environment
@@ -37,8 +44,10 @@ struct Quiver: AsyncParsableCommand {
         if let bootstrap, let problem = PeerURI.problem(bootstrap) {
             throw ValidationError("--bootstrap \(bootstrap): \(problem)")
         }
-        if !snapshot.isEmpty {
-            throw ValidationError("--snapshot: recovery from snapshots is not implemented yet")
+        for item in snapshot {
+            guard let colon = item.lastIndex(of: ":"), colon != item.startIndex, item.index(after: colon) != item.endIndex else {
+                throw ValidationError("--snapshot \(item): expected PATH:COLLECTION")
+            }
         }
     }
 
@@ -59,6 +68,12 @@ struct Quiver: AsyncParsableCommand {
         options.reinit = reinit
         options.disableTelemetry = disableTelemetry || settings.telemetryDisabled
         options.commit = env["QUIVER_COMMIT"].flatMap { $0.isEmpty ? nil : $0 }
+        options.snapshots = snapshot.map { item in
+            let colon = item.lastIndex(of: ":")!
+            return (path: String(item[..<colon]), collection: String(item[item.index(after: colon)...]))
+        }
+        options.storageSnapshot = storageSnapshot
+        options.forceSnapshot = forceSnapshot
         var settingsWithWarnings = settings
         settingsWithWarnings.warnings += warnings
         do {

@@ -186,7 +186,9 @@ def test_leader_crash_elects_a_new_leader_and_the_peer_catches_up(cluster):
     leader.start()
     wait_for(lambda: collections(leader) == ["after"], message="restarted peer catches up")
     wait_for(lambda: leader.get("/cluster/metadata/keys/k").json()["result"] == 1)
-    assert leader.get("/readyz").status_code == 200
+    # Ready once it has applied the leader's commit; its own proposals (activating its replica of
+    # `after`) can still be in flight at this point, so readiness may take a moment more.
+    wait_for(lambda: leader.get("/readyz").status_code == 200, timeout=10, message="restarted peer ready")
     assert Cluster.info(leader)["peer_id"] == info["peer_id"]
     cluster.wait_converged()
 

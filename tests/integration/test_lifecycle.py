@@ -95,6 +95,7 @@ def test_log_level_filter(make_node):
     ({"QDRANT__SERVICE__API_KEY": "secret"}, [], "API-key authentication is not implemented yet"),
     ({"QDRANT__SERVICE__HTTP_PORT": "not-a-port"}, [], "service.http_port: expected an integer"),
     ({}, ["--config-path", "/nonexistent.yaml"], "no such file"),
+    ({}, ["--snapshot", "/nonexistent.snapshot:c"], "cannot recover collection c from /nonexistent.snapshot"),
 ])
 def test_bad_configuration_exits_with_a_message(make_node, env, args, message):
     node = make_node(env=env, args=args, start=False)
@@ -107,7 +108,7 @@ def test_bad_configuration_exits_with_a_message(make_node, env, args, message):
     (["--uri", "10.0.0.1:6335"], "--uri 10.0.0.1:6335: not a URI; expected http://HOST:PORT"),
     (["--uri", "ftp://10.0.0.1:6335"], "scheme must be http or https"),
     (["--bootstrap", "http://peer"], "missing port"),
-    (["--snapshot", "x.snapshot:c"], "not implemented yet"),
+    (["--snapshot", "x.snapshot"], "--snapshot x.snapshot: expected PATH:COLLECTION"),
     (["--no-such-flag"], "Unknown option"),
 ])
 def test_bad_command_line_exits_with_a_message(make_node, args, message):

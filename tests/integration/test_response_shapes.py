@@ -108,6 +108,41 @@ CASES = [
     ("GET", "/cluster/metadata/keys/{}", "/cluster/metadata/keys/k", None, 405),
     ("PUT", "/cluster/metadata/keys/{}", "/cluster/metadata/keys/k", 1, 405),
     ("DELETE", "/cluster/metadata/keys/{}", "/cluster/metadata/keys/k", None, 405),
+    # Snapshots. `{snapshot}`, `{shard_snapshot}` and `{full}` stand for the newest snapshot of `s`,
+    # of its shard 0 and of the storage; `{snapshots}` for the snapshots directory; UPLOAD sends
+    # the newest snapshot of `s` as the multipart `snapshot` field.
+    ("POST", "/collections/{}/snapshots", "/collections/s/snapshots", None, 200),
+    ("POST", "/collections/{}/snapshots", "/collections/missing/snapshots", None, 404),
+    ("GET", "/collections/{}/snapshots", "/collections/s/snapshots", None, 200),
+    ("GET", "/collections/{}/snapshots", "/collections/missing/snapshots", None, 404),
+    ("GET", "/collections/{}/snapshots/{}", "/collections/s/snapshots/{snapshot}", None, 200),
+    ("GET", "/collections/{}/snapshots/{}", "/collections/s/snapshots/nope.snapshot", None, 404),
+    ("PUT", "/collections/{}/snapshots/recover", "/collections/s/snapshots/recover", {"location": "file://{snapshots}/s/{snapshot}"}, 200),
+    ("PUT", "/collections/{}/snapshots/recover", "/collections/s/snapshots/recover", {"location": "file:///nowhere.snapshot"}, 400),
+    ("POST", "/collections/{}/snapshots/upload", "/collections/s/snapshots/upload", "UPLOAD", 200),
+    ("POST", "/collections/{}/snapshots/upload", "/collections/s/snapshots/upload?priority=x", "UPLOAD", 400),
+    ("DELETE", "/collections/{}/snapshots/{}", "/collections/s/snapshots/{snapshot}", None, 200),
+    ("DELETE", "/collections/{}/snapshots/{}", "/collections/s/snapshots/nope.snapshot", None, 404),
+    ("POST", "/collections/{}/shards/{}/snapshots", "/collections/s/shards/0/snapshots", None, 200),
+    ("POST", "/collections/{}/shards/{}/snapshots", "/collections/s/shards/7/snapshots", None, 404),
+    ("GET", "/collections/{}/shards/{}/snapshots", "/collections/s/shards/0/snapshots", None, 200),
+    ("GET", "/collections/{}/shards/{}/snapshots", "/collections/s/shards/x/snapshots", None, 400),
+    ("GET", "/collections/{}/shards/{}/snapshots/{}", "/collections/s/shards/0/snapshots/{shard_snapshot}", None, 200),
+    ("GET", "/collections/{}/shards/{}/snapshots/{}", "/collections/s/shards/0/snapshots/nope.snapshot", None, 404),
+    ("PUT", "/collections/{}/shards/{}/snapshots/recover", "/collections/s/shards/0/snapshots/recover",
+     {"location": "file://{snapshots}/s/shards/0/{shard_snapshot}"}, 200),
+    ("PUT", "/collections/{}/shards/{}/snapshots/recover", "/collections/s/shards/0/snapshots/recover", {"location": "ftp://x/y"}, 400),
+    ("POST", "/collections/{}/shards/{}/snapshots/upload", "/collections/s/shards/0/snapshots/upload", "UPLOAD_SHARD", 200),
+    ("POST", "/collections/{}/shards/{}/snapshots/upload", "/collections/s/shards/7/snapshots/upload", "UPLOAD_SHARD", 404),
+    ("DELETE", "/collections/{}/shards/{}/snapshots/{}", "/collections/s/shards/0/snapshots/{shard_snapshot}", None, 200),
+    ("DELETE", "/collections/{}/shards/{}/snapshots/{}", "/collections/s/shards/0/snapshots/nope.snapshot", None, 404),
+    ("POST", "/snapshots", "/snapshots", None, 200),
+    ("POST", "/snapshots", "/snapshots?wait=maybe", None, 400),
+    ("GET", "/snapshots", "/snapshots", None, 200),
+    ("GET", "/snapshots/{}", "/snapshots/{full}", None, 200),
+    ("GET", "/snapshots/{}", "/snapshots/nope.snapshot", None, 404),
+    ("DELETE", "/snapshots/{}", "/snapshots/{full}", None, 200),
+    ("DELETE", "/snapshots/{}", "/snapshots/nope.snapshot", None, 404),
     ("DELETE", "/collections/{}", "/collections/made", None, 200),
     ("DELETE", "/collections/{}", "/collections/made?timeout=0", None, 422),
 ]
@@ -134,11 +169,41 @@ def test_every_served_route_has_cases():
         assert any(s < 300 for s in statuses) or route.startswith("/cluster/"), f"{method} {route} has no success case"
 
 
+def newest(node, listing: str) -> str:
+    names = sorted(s["name"] for s in node.get(listing).json()["result"])
+    return names[-1] if names else "none.snapshot"
+
+
+def concrete(node, text: str) -> str:
+    """`text` with the snapshot placeholders of CASES filled in."""
+    if "{snapshot}" in text:
+        text = text.replace("{snapshot}", newest(node, "/collections/s/snapshots"))
+    if "{shard_snapshot}" in text:
+        text = text.replace("{shard_snapshot}", newest(node, "/collections/s/shards/0/snapshots"))
+    if "{full}" in text:
+        text = text.replace("{full}", newest(node, "/snapshots"))
+    return text.replace("{snapshots}", str(node.workdir / "snapshots"))
+
+
+def request_arguments(node, body) -> dict:
+    if body is None:
+        return {}
+    if body in ("UPLOAD", "UPLOAD_SHARD"):
+        listing = "/collections/s/snapshots" if body == "UPLOAD" else "/collections/s/shards/0/snapshots"
+        prefix = listing.removesuffix("/snapshots")
+        archive = node.get(f"{prefix}/snapshots/{newest(node, listing)}").content
+        return {"files": {"snapshot": ("s.snapshot", archive)}}
+    if isinstance(body, dict) and "location" in body:
+        return {"json": {**body, "location": concrete(node, body["location"])}}
+    return {"json": body}
+
+
 def test_every_response_matches_the_document(node, openapi):
     assert node.put("/collections/s", json={"vectors": {"size": 4, "distance": "Dot"}}).status_code == 200
     assert node.put("/collections/custom", json={"vectors": {"size": 4, "distance": "Dot"}, "sharding_method": "custom"}).status_code == 200
     for method, route, path, body, status in CASES:
-        kwargs = {} if body is None else {"json": body}
+        path = concrete(node, path)
+        kwargs = request_arguments(node, body)
         r = getattr(node, method.lower())(path, **kwargs)
         assert r.status_code == status, f"{method} {path}: {r.status_code} {r.text[:300]}"
         if route not in UNPUBLISHED:

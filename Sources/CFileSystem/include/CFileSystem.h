@@ -1,0 +1,9 @@
+#ifndef QUIVER_CFILESYSTEM_H
+#define QUIVER_CFILESYSTEM_H
+
+/// Swaps the directory entries `a` and `b` in one atomic step (Linux `renameat2` with
+/// `RENAME_EXCHANGE`): after a crash, each name points at one of the two, never at neither.
+/// Returns 0, or -1 with `errno` set (EINVAL where the file system cannot, ENOSYS elsewhere).
+int quiver_exchange(const char *a, const char *b);
+
+#endif

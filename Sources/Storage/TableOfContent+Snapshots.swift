@@ -1,0 +1,412 @@
+public import DiskIO
+import Logging
+import QuiverJSON
+public import QuiverModel
+
+/// Collection snapshots: archives of this peer's part of a collection, in
+/// `<snapshotsPath>/<collection>/`, each with a `.checksum` file (the archive's SHA-256) beside it.
+extension TableOfContent {
+    static let snapshotSuffix = ".snapshot"
+    static let checksumSuffix = ".checksum"
+
+    /// Where the snapshots of a collection, or of one of its shards, are kept.
+    func snapshotDirectory(_ collection: String, shard: UInt32? = nil) -> String {
+        guard let shard else { return joinPath(snapshotsPath, collection) }
+        return joinPath(snapshotsPath, collection, "shards", String(shard))
+    }
+
+    /// A new path in the storage's temporary directory (emptied at start-up), for an upload.
+    public func temporaryPath(_ purpose: String) -> String { nextTempPath(purpose) }
+
+    /// Writes a snapshot of collection `name` (or the collection an alias names) while writes
+    /// continue: each local shard pauses its writes only while its appendable segments are
+    /// persisted and the files that change in place are copied (see `LocalShard.snapshot(into:)`).
+    /// The archive appears under its final name only once complete.
+    /// With `shard`, a snapshot of that local shard alone.
+    public func createSnapshot(_ name: String, shard: UInt32? = nil, now: Int64) async throws(StorageError) -> SnapshotDescription {
+        let collection = try collection(name)
+        let scope = shard.map { "shard-\($0)-" } ?? ""
+        let snapshotName = "\(collection.name)-\(scope)\(peerID)-\(Self.nameTime(now))\(Self.snapshotSuffix)"
+        let staging = nextTempPath("snapshot")
+        defer { try? disk.removeItem(staging) }
+        if let shard {
+            try await collection.writeShardSnapshot(shard, into: staging)
+        } else {
+            try await collection.writeSnapshot(into: staging)
+        }
+        let archive = try store(staging, as: joinPath(snapshotDirectory(collection.name, shard: shard), snapshotName))
+        logger.info("Created a snapshot", metadata: ["collection": "\(collection.name)", "snapshot": "\(snapshotName)"])
+        return try describeSnapshot(at: archive)
+    }
+
+    /// Archives the tree `staging` as `archive` with its checksum file; the archive appears under
+    /// its name only once complete.
+    func store(_ staging: String, as archive: String) throws(StorageError) -> String {
+        let partial = archive + ".partial"
+        defer { try? disk.removeItem(partial) }
+        let directory = parentDirectory(of: archive)
+        do {
+            try disk.createDirectories(directory)
+        } catch {
+            throw .serviceError("cannot create the snapshot directory \(directory): \(error)")
+        }
+        let written = try SnapshotArchive.write(staging, to: partial, disk: disk)
+        do {
+            try disk.writeFileAtomically(archive + Self.checksumSuffix, Array(written.sha256.utf8))
+            try disk.rename(partial, archive)
+            try disk.syncDirectory(directory)
+        } catch {
+            throw .serviceError("cannot store snapshot \(archive): \(error)")
+        }
+        return archive
+    }
+
+    /// The snapshots of collection `name` (or of its shard `shard`), by name.
+    public func listSnapshots(_ name: String, shard: UInt32? = nil) async throws(StorageError) -> [SnapshotDescription] {
+        let collection = try collection(name)
+        if let shard { try await collection.checkLocalShard(shard) }
+        return try describeSnapshots(in: snapshotDirectory(collection.name, shard: shard))
+    }
+
+    /// The snapshot archives directly in `directory`, by name.
+    func describeSnapshots(in directory: String) throws(StorageError) -> [SnapshotDescription] {
+        guard disk.isDirectory(directory) else { return [] }
+        let names: [String]
+        do {
+            names = try disk.listDirectory(directory)
+        } catch {
+            throw .serviceError("cannot list snapshots: \(error)")
+        }
+        var result: [SnapshotDescription] = []
+        for name in names where name.hasSuffix(Self.snapshotSuffix) && !disk.isDirectory(joinPath(directory, name)) {
+            result.append(try describeSnapshot(at: joinPath(directory, name)))
+        }
+        return result
+    }
+
+    /// The archive `snapshot` in `directory`, which must exist.
+    func snapshotFile(_ snapshot: String, in directory: String) throws(StorageError) -> String {
+        let path = joinPath(directory, snapshot)
+        guard Self.isSnapshotName(snapshot), disk.fileExists(path), !disk.isDirectory(path) else {
+            throw .notFound("Snapshot \(snapshot) not found")
+        }
+        return path
+    }
+
+    /// The path of snapshot `snapshot` of collection `name` (or of its shard `shard`), which must exist.
+    public func snapshotPath(_ name: String, _ snapshot: String, shard: UInt32? = nil) throws(StorageError) -> String {
+        try snapshotFile(snapshot, in: snapshotDirectory(try collection(name).name, shard: shard))
+    }
+
+    /// Deletes snapshot `snapshot` of collection `name` (or of its shard `shard`) and its checksum file.
+    public func deleteSnapshot(_ name: String, _ snapshot: String, shard: UInt32? = nil) throws(StorageError) {
+        try removeSnapshot(at: try snapshotPath(name, snapshot, shard: shard))
+    }
+
+    /// The description of the archive at `path`, with its checksum file's content.
+    func describeSnapshot(at path: String) throws(StorageError) -> SnapshotDescription {
+        let name = String(path.split(separator: "/").last ?? "")
+        do {
+            let status = try disk.status(path)
+            let checksumPath = path + Self.checksumSuffix
+            let checksum = disk.fileExists(checksumPath) ? String(decoding: try disk.readFile(checksumPath), as: UTF8.self) : nil
+            return SnapshotDescription(name: name, creationTime: Self.isoTime(status.modified), size: status.size, checksum: checksum)
+        } catch {
+            throw .serviceError("cannot read snapshot \(name): \(error)")
+        }
+    }
+
+    /// Deletes the archive at `path` and its checksum file.
+    func removeSnapshot(at path: String) throws(StorageError) {
+        do {
+            try disk.removeItem(path + Self.checksumSuffix)
+            try disk.removeItem(path)
+        } catch {
+            throw .serviceError("cannot delete snapshot \(path.split(separator: "/").last ?? ""): \(error)")
+        }
+    }
+
+    /// A name a snapshot can have here: one path component ending in `.snapshot`.
+    static func isSnapshotName(_ name: String) -> Bool {
+        name.hasSuffix(snapshotSuffix) && !name.contains("/") && !name.hasPrefix(".") && !name.contains("\0")
+    }
+
+    // MARK: Recovery
+
+    /// What a snapshot holds, read from its extracted files before anything is replaced.
+    public struct RecoveredCollection: Sendable {
+        public var config: CollectionConfig
+        public var layout: [ShardInfo]
+        public var payloadIndexes: [String: JSONValue]
+    }
+
+    /// Replaces the data of collection `name` with the snapshot archive `archive`, or creates the
+    /// collection from it when missing. An existing collection keeps its configuration and payload
+    /// indexes (as in Qdrant; the snapshot's vectors and shard number must match them) unless
+    /// `replacingConfiguration` (`--force-snapshot` at start-up), which takes the snapshot's too.
+    /// The archive is checked against `checksum` when given, extracted and checked in `tmp/`, and
+    /// then swapped with the collection's directory in one atomic step, so after a crash the
+    /// collection is either the old one or the recovered one, whole. Returns what the catalogue
+    /// must now say about the collection. From the start until ``finishRecovery(_:)`` (or a
+    /// failure), reconciling with the catalogue leaves the collection alone, and a second
+    /// recovery of it is refused.
+    public func recoverCollection(_ name: String, from archive: String, checksum: String?,
+                                  replacingConfiguration: Bool = false) async throws(StorageError) -> RecoveredCollection {
+        guard !recovering.contains(name) else { throw .badRequest("Collection `\(name)` is being recovered from a snapshot already") }
+        recovering.insert(name)
+        var done = false
+        defer { if !done { recovering.remove(name) } }
+        try verify(archive, checksum: checksum)
+        let staging = nextTempPath("recover")
+        defer { try? disk.removeItem(staging) }
+        let extracted = joinPath(staging, "collection")
+        try SnapshotArchive.extract(archive, into: extracted, disk: disk)
+        var recovered = try readRecovered(extracted)
+        let target = joinPath(collectionsPath, name)
+        if collections[name] != nil && !replacingConfiguration {
+            recovered = try keepConfiguration(of: target, over: extracted, recovered)
+        }
+        // No optimization of the old collection may write into the directory once it has moved.
+        await collections[name]?.close()
+        do {
+            if disk.isDirectory(target) {
+                try disk.exchange(extracted, target)
+            } else {
+                try disk.rename(extracted, target)
+            }
+            try disk.syncDirectory(collectionsPath)
+        } catch {
+            if let old = collections[name] { await reopen(old) }
+            throw .serviceError("cannot put the recovered collection `\(name)` in place: \(error)")
+        }
+        let old = collections[name]
+        do {
+            collections[name] = try Collection.open(name: name, path: target, config: recovered.config, layout: recovered.layout,
+                                                    peerID: peerID, network: network, failures: failures, disk: disk)
+        } catch {
+            // The snapshot's files do not open: the old collection goes back.
+            if let old {
+                try? disk.exchange(extracted, target)
+                await reopen(old)
+            } else {
+                try? disk.removeItem(target)
+            }
+            try? disk.syncDirectory(collectionsPath)
+            throw .badRequest("The snapshot cannot be opened: \(error)")
+        }
+        done = true
+        logger.info("Recovered a collection from a snapshot", metadata: ["collection": "\(name)"])
+        return recovered
+    }
+
+    /// Replaces local shard `shard` of collection `name` with the shard snapshot archive `archive`
+    /// (checked against `checksum` when given), extracted and checked in `tmp/` first.
+    public func recoverShard(_ name: String, shard: UInt32, from archive: String, checksum: String?) async throws(StorageError) {
+        let collection = try collection(name)
+        try await collection.checkLocalShard(shard)
+        try verify(archive, checksum: checksum)
+        let staging = nextTempPath("recover-shard")
+        defer { try? disk.removeItem(staging) }
+        try SnapshotArchive.extract(archive, into: staging, disk: disk)
+        try await collection.replaceShard(shard, with: staging)
+        logger.info("Recovered a shard from a snapshot", metadata: ["collection": "\(collection.name)", "shard": "\(shard)"])
+    }
+
+    /// Refuses `archive` unless its SHA-256 is `checksum` (when given), and unless the storage has
+    /// room for its extracted content (at most the archive's size) before anything is written.
+    func verify(_ archive: String, checksum: String?) throws(StorageError) {
+        do {
+            let needed = try disk.status(archive).size
+            let available = try disk.availableBytes(tempPath)
+            guard needed < available else {
+                throw StorageError.serviceError("Not enough free disk space to recover the snapshot: it needs \(needed) bytes, \(available) are free in \(tempPath)")
+            }
+        } catch let error as StorageError {
+            throw error
+        } catch {
+            throw .serviceError("cannot read the snapshot archive: \(error)")
+        }
+        guard let checksum else { return }
+        let actual = try SnapshotArchive.sha256(of: archive, disk: disk)
+        guard actual == checksum.lowercased() else {
+            throw .badRequest("Snapshot checksum mismatch: expected \(checksum), got \(actual)")
+        }
+    }
+
+    /// The catalogue has taken (or failed to take) the recovery of collection `name`.
+    public func finishRecovery(_ name: String) {
+        recovering.remove(name)
+    }
+
+    /// Opens again, from its files, a collection closed for a recovery that did not happen.
+    private func reopen(_ old: Collection) async {
+        collections[old.name] = try? Collection.open(name: old.name, path: old.path, config: await old.config, layout: await old.layout,
+                                                     peerID: peerID, network: network, failures: failures, disk: disk)
+    }
+
+    /// Puts the configuration, payload indexes and layout of the collection in `existing` into the
+    /// extracted snapshot `extracted`, after checking that the snapshot's data fits them.
+    private func keepConfiguration(of existing: String, over extracted: String,
+                                   _ snapshot: RecoveredCollection) throws(StorageError) -> RecoveredCollection {
+        let current = try readRecovered(existing)
+        guard current.config.params.vectors == snapshot.config.params.vectors else {
+            throw .badInput("Snapshot is not compatible with existing collection: Collection vectors: \(Self.json(current.config.params.vectors)) Snapshot Vectors: \(Self.json(snapshot.config.params.vectors))")
+        }
+        guard current.config.params.shardNumber == snapshot.config.params.shardNumber,
+              Set(current.layout.map(\.id)) == Set(snapshot.layout.map(\.id)) else {
+            throw .badInput("Snapshot is not compatible with existing collection: Collection shard number: \(current.config.params.shardNumber) Snapshot shard number: \(snapshot.config.params.shardNumber)")
+        }
+        do {
+            for file in ["config.json", Collection.payloadIndexFile, Collection.layoutFile] {
+                try? disk.removeItem(joinPath(extracted, file))
+                if disk.fileExists(joinPath(existing, file)) { try disk.copyFile(joinPath(existing, file), joinPath(extracted, file)) }
+            }
+            try disk.syncDirectory(extracted)
+        } catch {
+            throw .serviceError("cannot prepare the recovered collection: \(error)")
+        }
+        return current
+    }
+
+    private static func json(_ value: some Encodable) -> String {
+        (try? JSONValueEncoder().encodeBytes(value)).map { String(decoding: $0, as: UTF8.self) } ?? "\(value)"
+    }
+
+    /// The configuration, shard layout (every shard on this peer) and payload indexes of an
+    /// extracted collection snapshot (or a collection's directory), with its shards' files present.
+    private func readRecovered(_ directory: String) throws(StorageError) -> RecoveredCollection {
+        func read<T: Decodable>(_ file: String, _ type: T.Type) throws(StorageError) -> T? {
+            let path = joinPath(directory, file)
+            guard disk.fileExists(path) else { return nil }
+            do {
+                return try JSONValueDecoder().decode(T.self, from: try disk.readFile(path))
+            } catch {
+                throw .badRequest("The snapshot's \(file) is not valid: \(error)")
+            }
+        }
+        guard let config = try read("config.json", CollectionConfig.self) else {
+            throw .badRequest("The archive is not a collection snapshot: it has no config.json")
+        }
+        let shards = try read(Collection.layoutFile, [ShardInfo].self) ?? []
+        for shard in shards where !disk.isDirectory(joinPath(directory, String(shard.id))) {
+            throw .badRequest("The snapshot lists shard \(shard.id) but holds no files for it")
+        }
+        let indexes = try read(Collection.payloadIndexFile, [String: JSONValue].self) ?? [:]
+        _ = try Self.parseIndexes(indexes)
+        return RecoveredCollection(config: config, layout: shards.map { ShardInfo(id: $0.id, key: $0.key, peers: [peerID]) },
+                                   payloadIndexes: indexes)
+    }
+
+    // MARK: Time
+
+    /// `YYYY-MM-DD-HH-MM-SS` (UTC), as snapshot names carry it.
+    static func nameTime(_ seconds: Int64) -> String {
+        let (date, time) = civil(seconds)
+        return "\(date)-\(time.replacingOccurrences(":", "-"))"
+    }
+
+    /// `YYYY-MM-DDTHH:MM:SS` (UTC), as `creation_time`.
+    static func isoTime(_ seconds: Int64) -> String {
+        let (date, time) = civil(seconds)
+        return "\(date)T\(time)"
+    }
+
+    private static func civil(_ seconds: Int64) -> (date: String, time: String) {
+        let days = seconds >= 0 ? seconds / 86_400 : (seconds - 86_399) / 86_400
+        let rest = seconds - days * 86_400
+        // Days since 1970-01-01 to a proleptic Gregorian date (Howard Hinnant's algorithm).
+        let z = days + 719_468
+        let era = (z >= 0 ? z : z - 146_096) / 146_097
+        let doe = z - era * 146_097
+        let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146_096) / 365
+        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100)
+        let mp = (5 * doy + 2) / 153
+        let day = doy - (153 * mp + 2) / 5 + 1
+        let month = mp < 10 ? mp + 3 : mp - 9
+        let year = yoe + era * 400 + (month <= 2 ? 1 : 0)
+        func two(_ n: Int64) -> String { n < 10 ? "0\(n)" : "\(n)" }
+        return ("\(year)-\(two(month))-\(two(day))", "\(two(rest / 3600)):\(two(rest / 60 % 60)):\(two(rest % 60))")
+    }
+}
+
+private extension String {
+    func replacingOccurrences(_ target: Character, _ replacement: Character) -> String {
+        String(map { $0 == target ? replacement : $0 })
+    }
+}
+
+/// Full storage snapshots: every collection's snapshot and the aliases, in one archive in
+/// `<snapshotsPath>/`, with `config.json` mapping collection names to their archives.
+extension TableOfContent {
+    struct FullSnapshotManifest: Codable {
+        /// collection → its snapshot archive in the full archive
+        var collections: [String: String]
+        /// alias → collection
+        var aliases: [String: String]
+    }
+
+    /// Snapshots every collection (one after another) and packs them with the aliases.
+    public func createFullSnapshot(now: Int64) async throws(StorageError) -> SnapshotDescription {
+        let name = "full-snapshot-\(Self.nameTime(now))\(Self.snapshotSuffix)"
+        let staging = nextTempPath("full-snapshot")
+        defer { try? disk.removeItem(staging) }
+        var manifest = FullSnapshotManifest(collections: [:], aliases: aliases)
+        do {
+            try disk.createDirectories(staging)
+        } catch {
+            throw .serviceError("cannot prepare the full snapshot: \(error)")
+        }
+        for collection in collectionNames {
+            let snapshot = try await createSnapshot(collection, now: now)
+            let path = joinPath(snapshotDirectory(collection), snapshot.name)
+            do {
+                try disk.rename(path, joinPath(staging, snapshot.name))
+                try disk.removeItem(path + Self.checksumSuffix)
+            } catch {
+                throw .serviceError("cannot add collection \(collection) to the full snapshot: \(error)")
+            }
+            manifest.collections[collection] = snapshot.name
+        }
+        do {
+            try disk.writeFile(joinPath(staging, "config.json"), try JSONValueEncoder().encodeBytes(manifest))
+        } catch {
+            throw .serviceError("cannot write the full snapshot: \(error)")
+        }
+        let archive = try store(staging, as: joinPath(snapshotsPath, name))
+        logger.info("Created a full storage snapshot", metadata: ["snapshot": "\(name)", "collections": "\(manifest.collections.count)"])
+        return try describeSnapshot(at: archive)
+    }
+
+    public func listFullSnapshots() throws(StorageError) -> [SnapshotDescription] {
+        try describeSnapshots(in: snapshotsPath)
+    }
+
+    public func fullSnapshotPath(_ snapshot: String) throws(StorageError) -> String {
+        try snapshotFile(snapshot, in: snapshotsPath)
+    }
+
+    public func deleteFullSnapshot(_ snapshot: String) throws(StorageError) {
+        try removeSnapshot(at: try fullSnapshotPath(snapshot))
+    }
+
+    /// Extracts a full snapshot into `tmp/` (emptied at the next start) and returns the
+    /// collection archives it holds, by collection, and its aliases.
+    public func unpackFullSnapshot(_ archive: String) throws(StorageError) -> (collections: [(path: String, collection: String)], aliases: [String: String]) {
+        let directory = nextTempPath("full-recovery")
+        try SnapshotArchive.extract(archive, into: directory, disk: disk)
+        let manifest: FullSnapshotManifest
+        do {
+            manifest = try JSONValueDecoder().decode(FullSnapshotManifest.self, from: try disk.readFile(joinPath(directory, "config.json")))
+        } catch {
+            throw .badRequest("The archive is not a full storage snapshot: \(error)")
+        }
+        var collections: [(path: String, collection: String)] = []
+        for (name, file) in manifest.collections.sorted(by: { $0.key < $1.key }) {
+            guard Self.isSnapshotName(file), disk.fileExists(joinPath(directory, file)) else {
+                throw .badRequest("The full snapshot names `\(file)` for collection \(name) but does not hold it")
+            }
+            collections.append((joinPath(directory, file), name))
+        }
+        return (collections, manifest.aliases)
+    }
+}
