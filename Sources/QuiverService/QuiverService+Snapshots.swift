@@ -76,6 +76,7 @@ extension QuiverService {
         path = path.removingPercentEncoding ?? path
         let disk = toc.disk
         guard disk.fileExists(path) else { throw .storage(.badRequest("Snapshot file \"\(path)\" does not exist")) }
+        guard !disk.isDirectory(path) else { throw .storage(.badRequest("Snapshot location \"\(path)\" is a directory, not a snapshot file")) }
         let resolved: String, root: String
         do {
             resolved = try disk.canonicalPath(path)

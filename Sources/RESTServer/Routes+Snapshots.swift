@@ -1,5 +1,6 @@
 import Foundation
 import HTTPTypes
+import Logging
 import Hummingbird
 import NIOCore
 import QuiverJSON
@@ -146,7 +147,13 @@ extension Routes {
         }
         guard !wait else { return await respond(handler) }
         let start = ContinuousClock.now
-        Task { _ = try? await handler() }
+        Task {
+            do {
+                _ = try await handler()
+            } catch {
+                Logger(label: "quiver.rest").warning("A request answered with wait=false failed: \(error)")
+            }
+        }
         var writer = JSONWriter(capacity: 64)
         writer.appendASCII("{\"status\":\"accepted\",\"time\":")
         writer.writeDouble(APIResponse.seconds(since: start))
@@ -172,7 +179,7 @@ extension Routes {
             for try await chunk in request.body {
                 let data = parser.feed(Array(buffer: chunk))
                 if !data.isEmpty { try handle.write(contentsOf: data) }
-                if parser.isDone { break }
+                if parser.isDone || parser.problem != nil { break }
             }
             try handle.synchronize()
         } catch {
@@ -181,7 +188,7 @@ extension Routes {
         }
         guard parser.isDone else {
             try? FileManager.default.removeItem(atPath: path)
-            throw .format("the multipart body ends before its closing boundary", .body)
+            throw .format(parser.problem ?? "the multipart body ends before its closing boundary", .body)
         }
         return path
     }
@@ -198,17 +205,24 @@ extension Request {
     }
 }
 
-/// The content of the first part of a `multipart/form-data` body, fed to it chunk by chunk:
-/// everything up to the end of the first part's headers is skipped, and the part's bytes are
-/// handed back as they arrive, holding back only as many as the closing delimiter could span.
+/// The content of the part named `snapshot` of a `multipart/form-data` body, fed to it chunk by
+/// chunk: other parts are skipped, a part's headers may take at most 64 KiB, and the content is
+/// handed back as it arrives, holding back only as many bytes as the next delimiter could span.
 struct MultipartFile {
     private let delimiter: [UInt8]
     private var pending: [UInt8] = []
-    private var inContent = false
+    private enum State { case headers, content(wanted: Bool) }
+    private var state = State.headers
     private(set) var isDone = false
+    /// Set when the body is not one this reads (headers too long, no part named `snapshot`).
+    private(set) var problem: String?
+    static let headerLimit = 64 * 1024
 
     init(boundary: String) {
+        // The body opens with the delimiter without its leading CRLF; adding one makes every
+        // delimiter look alike.
         delimiter = Array("\r\n--\(boundary)".utf8)
+        pending = Array("\r\n".utf8)
     }
 
     /// The boundary of a `multipart/form-data` content type.
@@ -224,26 +238,49 @@ struct MultipartFile {
         return nil
     }
 
-    /// The part's bytes in `chunk` that are known to be content.
+    /// The `snapshot` part's bytes in `chunk` that are known to be content.
     mutating func feed(_ chunk: [UInt8]) -> [UInt8] {
-        guard !isDone else { return [] }
+        guard !isDone, problem == nil else { return [] }
         pending += chunk
-        if !inContent {
-            // The body opens with the delimiter without its leading CRLF, then the part's headers.
-            guard let end = Self.find(Array("\r\n\r\n".utf8), in: pending) else { return [] }
-            pending.removeFirst(end + 4)
-            inContent = true
+        var out: [UInt8] = []
+        while true {
+            switch state {
+            case .headers:
+                // A delimiter, the part's headers, a blank line.
+                guard let end = Self.find(Array("\r\n\r\n".utf8), in: pending) else {
+                    if pending.count > Self.headerLimit { problem = "a multipart part's headers exceed 64 KiB" }
+                    return out
+                }
+                guard Self.find(delimiter, in: pending) == 0 else {
+                    problem = "the multipart body does not start with its boundary"
+                    return out
+                }
+                let headers = String(decoding: pending[delimiter.count..<end], as: UTF8.self).lowercased()
+                pending.removeFirst(end + 4)
+                state = .content(wanted: headers.contains("name=\"snapshot\""))
+            case .content(let wanted):
+                if let end = Self.find(delimiter, in: pending) {
+                    if wanted {
+                        out += pending[..<end]
+                        isDone = true
+                        pending = []
+                        return out
+                    }
+                    pending.removeFirst(end)
+                    // `--` after the delimiter closes the body: no `snapshot` part came.
+                    if pending.count >= delimiter.count + 2, pending[delimiter.count] == UInt8(ascii: "-") {
+                        problem = "the multipart body has no part named `snapshot`"
+                        return out
+                    }
+                    state = .headers
+                    continue
+                }
+                let safe = max(0, pending.count - (delimiter.count - 1))
+                if wanted { out += pending[..<safe] }
+                pending.removeFirst(safe)
+                return out
+            }
         }
-        if let end = Self.find(delimiter, in: pending) {
-            isDone = true
-            let content = Array(pending[..<end])
-            pending = []
-            return content
-        }
-        let safe = max(0, pending.count - (delimiter.count - 1))
-        let content = Array(pending[..<safe])
-        pending.removeFirst(safe)
-        return content
     }
 
     static func find(_ needle: [UInt8], in haystack: [UInt8]) -> Int? {

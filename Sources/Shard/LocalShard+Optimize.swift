@@ -160,7 +160,15 @@ extension LocalShard {
             if completedOptimizations.count > Self.completedOptimizationsMax { completedOptimizations.removeFirst() }
         }
         let directory = joinPath(segmentsDirectory, uuid)
-        do {
+        do throws(ShardError) {
+            // Created one level at a time, so a shard whose directory was moved away (a deleted or
+            // replaced collection) gets an error here instead of its old path back.
+            do throws(DiskError) {
+                if !disk.isDirectory(segmentsDirectory) { try disk.createDirectory(segmentsDirectory) }
+                try disk.createDirectory(directory)
+            } catch {
+                throw .segment(error)
+            }
             var built = try await Self.build(inputs, appendable: plan.outputAppendable, directory: directory, disk: disk,
                                              datatypes: segments.datatypes, version: wal.lastSequence, uuid: uuid, storage: t.storage,
                                              schema: payloadSchema)
@@ -210,6 +218,7 @@ extension LocalShard {
 
     /// Step 3: makes `built` replace the segments `inputs` names, durably.
     func swapIn(_ built: SegmentEntry, replacing inputs: Set<String>) throws(ShardError) {
+        guard !closed else { throw .closed }
         try persist()
         var replacement = built
         for entry in segments.entries where inputs.contains(entry.uuid) {

@@ -315,11 +315,12 @@ public actor LocalShard {
     }
 
     /// Stops the shard for good before its directory is moved away or removed: from now on it
-    /// takes no writes and writes no files, and once this returns no optimization is running (one
-    /// that was running has finished). Reads still answer from memory.
-    public func close() async {
+    /// takes no writes and writes no files, and a running optimization is not swapped in. With
+    /// `waiting`, this returns only once that optimization is over (its files written); without,
+    /// at once. Reads still answer from memory.
+    public func close(waiting: Bool = true) async {
         closed = true
-        while currentOptimization != nil {
+        while waiting && currentOptimization != nil {
             try? await Task.sleep(for: .milliseconds(10))
         }
     }

@@ -88,9 +88,9 @@ extension Collection {
 }
 
 extension Collection {
-    /// Closes every local shard (see `LocalShard.close()`) before the collection's directory is
-    /// moved away: a recovery or a deletion. Returns once no optimization runs on them.
-    func close() async {
-        for (_, shard) in localShards { await shard.close() }
+    /// Closes every local shard (see `LocalShard.close(waiting:)`) before the collection's
+    /// directory is moved away: a recovery (`waiting` for running optimizations) or a deletion.
+    func close(waiting: Bool = true) async {
+        for (_, shard) in localShards { await shard.close(waiting: waiting) }
     }
 }

@@ -103,10 +103,15 @@ public enum SnapshotArchive {
             name = Array(utf8[(cut + 1)...])
         }
         func put(_ field: [UInt8], at offset: Int) { for (i, byte) in field.enumerated() { bytes[offset + i] = byte } }
-        /// `width - 1` octal digits and a NUL.
+        /// `width - 1` octal digits and a NUL, or `width` digits when the value needs them (a size
+        /// of 8 GiB or more).
         func octal(_ value: UInt64, width: Int) -> [UInt8] {
             let digits = String(value, radix: 8)
+            if digits.count == width { return Array(digits.utf8) }
             return Array((String(repeating: "0", count: max(0, width - 1 - digits.count)) + digits).utf8) + [0]
+        }
+        guard String(size, radix: 8).count <= 12 else {
+            throw DiskError(operation: "archive", path: path, errno: 0, reason: "the file is too large for a tar header (64 GiB or more)")
         }
         put(name, at: 0)
         put(octal(type == UInt8(ascii: "5") ? 0o755 : 0o644, width: 8), at: 100)
@@ -239,7 +244,9 @@ public enum SnapshotArchive {
         }
         guard let size = number(124, 12) else { throw .badRequest("The snapshot archive has an entry with an unreadable size") }
         let name = String(decoding: field(0, 100), as: UTF8.self)
-        let prefix = String(decoding: field(345, 155), as: UTF8.self)
+        // Only POSIX ustar headers have a name prefix there (GNU headers keep times in those bytes).
+        let posix = header[262] == 0 && header[263] == UInt8(ascii: "0") && header[264] == UInt8(ascii: "0")
+        let prefix = posix ? String(decoding: field(345, 155), as: UTF8.self) : ""
         return Entry(path: prefix.isEmpty ? name : prefix + "/" + name, size: size, type: header[156])
     }
 

@@ -34,14 +34,14 @@ extension TableOfContent {
         } else {
             try await collection.writeSnapshot(into: staging)
         }
-        let archive = try store(staging, as: joinPath(snapshotDirectory(collection.name, shard: shard), snapshotName))
+        let archive = try await store(staging, as: joinPath(snapshotDirectory(collection.name, shard: shard), snapshotName))
         logger.info("Created a snapshot", metadata: ["collection": "\(collection.name)", "snapshot": "\(snapshotName)"])
         return try describeSnapshot(at: archive)
     }
 
     /// Archives the tree `staging` as `archive` with its checksum file; the archive appears under
     /// its name only once complete.
-    func store(_ staging: String, as archive: String) throws(StorageError) -> String {
+    func store(_ staging: String, as archive: String) async throws(StorageError) -> String {
         let partial = archive + ".partial"
         defer { try? disk.removeItem(partial) }
         let directory = parentDirectory(of: archive)
@@ -50,7 +50,7 @@ extension TableOfContent {
         } catch {
             throw .serviceError("cannot create the snapshot directory \(directory): \(error)")
         }
-        let written = try SnapshotArchive.write(staging, to: partial, disk: disk)
+        let written = try await offActor { [disk] () throws(StorageError) in try SnapshotArchive.write(staging, to: partial, disk: disk) }
         do {
             try disk.writeFileAtomically(archive + Self.checksumSuffix, Array(written.sha256.utf8))
             try disk.rename(partial, archive)
@@ -152,46 +152,63 @@ extension TableOfContent {
     /// recovery of it is refused.
     public func recoverCollection(_ name: String, from archive: String, checksum: String?,
                                   replacingConfiguration: Bool = false) async throws(StorageError) -> RecoveredCollection {
-        guard !recovering.contains(name) else { throw .badRequest("Collection `\(name)` is being recovered from a snapshot already") }
-        recovering.insert(name)
+        if aliases[name] != nil { throw .alreadyExists("Alias `\(name)` already exists!") }
+        if collections[name] == nil { try checkCollectionLimit(name) }
+        try reserve(name)
         var done = false
         defer { if !done { recovering.remove(name) } }
-        try verify(archive, checksum: checksum)
         let staging = nextTempPath("recover")
         defer { try? disk.removeItem(staging) }
         let extracted = joinPath(staging, "collection")
-        try SnapshotArchive.extract(archive, into: extracted, disk: disk)
+        // The archive's bytes are read and written off the actor: other requests go on meanwhile.
+        try await offActor { [disk, tempPath] () throws(StorageError) in
+            try Self.verify(archive, checksum: checksum, room: tempPath, disk: disk)
+            try SnapshotArchive.extract(archive, into: extracted, disk: disk)
+        }
         var recovered = try readRecovered(extracted)
         let target = joinPath(collectionsPath, name)
         if collections[name] != nil && !replacingConfiguration {
             recovered = try keepConfiguration(of: target, over: extracted, recovered)
         }
         // No optimization of the old collection may write into the directory once it has moved.
-        await collections[name]?.close()
+        let old = collections[name]
+        await old?.close()
         do {
-            if disk.isDirectory(target) {
+            if old != nil || disk.isDirectory(target) {
                 try disk.exchange(extracted, target)
             } else {
                 try disk.rename(extracted, target)
             }
-            try disk.syncDirectory(collectionsPath)
         } catch {
-            if let old = collections[name] { await reopen(old) }
+            if let old { await reopen(old) }
             throw .serviceError("cannot put the recovered collection `\(name)` in place: \(error)")
         }
-        let old = collections[name]
+        // From here the recovered files are in place; `extracted` holds the old ones.
+        do {
+            try disk.syncDirectory(collectionsPath)
+        } catch {
+            logger.error("Could not fsync the collections directory after a recovery", metadata: ["error": "\(error)"])
+        }
         do {
             collections[name] = try Collection.open(name: name, path: target, config: recovered.config, layout: recovered.layout,
                                                     peerID: peerID, network: network, failures: failures, disk: disk)
         } catch {
-            // The snapshot's files do not open: the old collection goes back.
+            // The snapshot's files do not open: the old collection goes back, if it can.
             if let old {
-                try? disk.exchange(extracted, target)
-                await reopen(old)
+                do {
+                    try disk.exchange(extracted, target)
+                    try? disk.syncDirectory(collectionsPath)
+                    await reopen(old)
+                } catch {
+                    // Both versions stay on disk; the old one is kept out of `tmp/` so nothing removes it.
+                    let kept = joinPath(collectionsPath, ".\(name).before-recovery-\(UInt32.random(in: 0...UInt32.max))")
+                    try? disk.rename(extracted, kept)
+                    collections[name] = nil
+                    logger.critical("A failed recovery could not put collection \(name) back; its old files are in \(kept)")
+                }
             } else {
                 try? disk.removeItem(target)
             }
-            try? disk.syncDirectory(collectionsPath)
             throw .badRequest("The snapshot cannot be opened: \(error)")
         }
         done = true
@@ -199,27 +216,44 @@ extension TableOfContent {
         return recovered
     }
 
+    /// Marks `name` as being recovered: refused while it is recovered or deleted already.
+    private func reserve(_ name: String) throws(StorageError) {
+        guard !recovering.contains(name), !deleting.contains(name) else {
+            throw .badRequest("Collection `\(name)` is being recovered or deleted; try again once that is over")
+        }
+        recovering.insert(name)
+    }
+
+    /// Runs `body` on the global executor rather than the actor.
+    nonisolated func offActor<T: Sendable>(_ body: @Sendable () throws(StorageError) -> T) async throws(StorageError) -> T {
+        try body()
+    }
+
     /// Replaces local shard `shard` of collection `name` with the shard snapshot archive `archive`
     /// (checked against `checksum` when given), extracted and checked in `tmp/` first.
     public func recoverShard(_ name: String, shard: UInt32, from archive: String, checksum: String?) async throws(StorageError) {
         let collection = try collection(name)
         try await collection.checkLocalShard(shard)
-        try verify(archive, checksum: checksum)
+        try reserve(collection.name)
+        defer { recovering.remove(collection.name) }
         let staging = nextTempPath("recover-shard")
         defer { try? disk.removeItem(staging) }
-        try SnapshotArchive.extract(archive, into: staging, disk: disk)
+        try await offActor { [disk, tempPath] () throws(StorageError) in
+            try Self.verify(archive, checksum: checksum, room: tempPath, disk: disk)
+            try SnapshotArchive.extract(archive, into: staging, disk: disk)
+        }
         try await collection.replaceShard(shard, with: staging)
         logger.info("Recovered a shard from a snapshot", metadata: ["collection": "\(collection.name)", "shard": "\(shard)"])
     }
 
-    /// Refuses `archive` unless its SHA-256 is `checksum` (when given), and unless the storage has
-    /// room for its extracted content (at most the archive's size) before anything is written.
-    func verify(_ archive: String, checksum: String?) throws(StorageError) {
+    /// Refuses `archive` unless its SHA-256 is `checksum` (when given), and unless `room` has space
+    /// for its extracted content (at most the archive's size) before anything is written.
+    static func verify(_ archive: String, checksum: String?, room: String, disk: any Disk) throws(StorageError) {
         do {
             let needed = try disk.status(archive).size
-            let available = try disk.availableBytes(tempPath)
+            let available = try disk.availableBytes(room)
             guard needed < available else {
-                throw StorageError.serviceError("Not enough free disk space to recover the snapshot: it needs \(needed) bytes, \(available) are free in \(tempPath)")
+                throw StorageError.serviceError("Not enough free disk space to recover the snapshot: it needs \(needed) bytes, \(available) are free in \(room)")
             }
         } catch let error as StorageError {
             throw error
@@ -360,7 +394,13 @@ extension TableOfContent {
             let snapshot = try await createSnapshot(collection, now: now)
             let path = joinPath(snapshotDirectory(collection), snapshot.name)
             do {
-                try disk.rename(path, joinPath(staging, snapshot.name))
+                // A copy where the snapshots directory is on another file system than the storage.
+                do {
+                    try disk.rename(path, joinPath(staging, snapshot.name))
+                } catch {
+                    try disk.copyFile(path, joinPath(staging, snapshot.name))
+                    try disk.removeItem(path)
+                }
                 try disk.removeItem(path + Self.checksumSuffix)
             } catch {
                 throw .serviceError("cannot add collection \(collection) to the full snapshot: \(error)")
@@ -372,7 +412,7 @@ extension TableOfContent {
         } catch {
             throw .serviceError("cannot write the full snapshot: \(error)")
         }
-        let archive = try store(staging, as: joinPath(snapshotsPath, name))
+        let archive = try await store(staging, as: joinPath(snapshotsPath, name))
         logger.info("Created a full storage snapshot", metadata: ["snapshot": "\(name)", "collections": "\(manifest.collections.count)"])
         return try describeSnapshot(at: archive)
     }

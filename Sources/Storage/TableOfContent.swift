@@ -28,6 +28,8 @@ public actor TableOfContent {
     /// Collections recovered from a snapshot whose catalogue change is still on its way:
     /// reconciling leaves them as the snapshot made them.
     var recovering: Set<String> = []
+    /// Collections being deleted (their shards closing): a recovery of the name waits for the end.
+    var deleting: Set<String> = []
     /// alias → collection name
     var aliases: [String: String] = [:]
     private var tempCounter: UInt64 = 0
@@ -188,14 +190,19 @@ public actor TableOfContent {
     /// Qdrant) and its aliases. Returns false when there was no such collection.
     func deleteCollection(_ name: String) async throws(StorageError) -> Bool {
         guard let collection = collections.removeValue(forKey: name) else { return false }
-        // No optimization may go on writing into the directory once it has moved.
-        await collection.close()
+        deleting.insert(name)
+        defer { deleting.remove(name) }
+        // Its shards write nothing more (a running optimization is not swapped in, and cannot
+        // create the moved directories again); this does not wait for one to finish.
+        await collection.close(waiting: false)
         let graveyard = nextTempPath("delete")
         do {
             try disk.rename(collection.path, graveyard)
             try disk.syncDirectory(collectionsPath)
         } catch {
-            collections[name] = collection
+            collections[name] = try? Collection.open(name: name, path: collection.path, config: await collection.config,
+                                                     layout: await collection.layout, peerID: peerID, network: network,
+                                                     failures: failures, disk: disk)
             throw .serviceError("cannot delete collection `\(name)`: \(error)")
         }
         let remaining = aliases.filter { $0.value != name }

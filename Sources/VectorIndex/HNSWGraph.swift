@@ -151,6 +151,7 @@ public final class HNSWGraph: @unchecked Sendable {
             }
         }
         builder.linkOrphans(order)
+        builder.connectUnreachable(order)
         return graph
     }
 
@@ -346,6 +347,63 @@ public final class HNSWGraph: @unchecked Sendable {
                     block[1 + slot] = orphan
                     incoming[Int(orphan)] += 1
                     break
+                }
+            }
+        }
+
+        /// Pruning, and concurrent inserts, can also leave small groups of points that link to
+        /// each other but that nothing outside them links to: no search from the entry point
+        /// reaches them. Each such point gets a level-0 link from the nearest reachable point (to
+        /// its free room, or in place of its farthest link to a point that others link to as
+        /// well), until every point is reachable or a round makes no progress.
+        func connectUnreachable(_ points: [UInt32]) {
+            let stride = graph.level0Capacity + 1
+            for _ in 0..<8 {
+                var reachable = [Bool](repeating: false, count: graph.count)
+                var frontier = [graph.entryPoint]
+                reachable[Int(graph.entryPoint)] = true
+                func spread() {
+                    while let point = frontier.popLast() {
+                        let block = graph.level0 + Int(point) * stride
+                        for i in 0..<Int(block[0]) where !reachable[Int(block[1 + i])] {
+                            reachable[Int(block[1 + i])] = true
+                            frontier.append(block[1 + i])
+                        }
+                    }
+                }
+                spread()
+                let lost = points.filter { !reachable[Int($0)] }
+                guard !lost.isEmpty else { return }
+                var incoming = [Int32](repeating: 0, count: graph.count)
+                for point in 0..<graph.count {
+                    let block = graph.level0 + point * stride
+                    for i in 0..<Int(block[0]) { incoming[Int(block[1 + i])] += 1 }
+                }
+                for point in lost where !reachable[Int(point)] {
+                    let vector = space.vector(point)
+                    // The nearest reachable point (few points are lost, so a scan is cheap).
+                    var best: (node: UInt32, distance: Float)?
+                    for candidate in points where reachable[Int(candidate)] {
+                        let distance = space.distance(vector, candidate)
+                        if best == nil || distance < best!.distance { best = (candidate, distance) }
+                    }
+                    guard let node = best?.node else { return }
+                    let block = graph.level0 + Int(node) * stride
+                    let n = Int(block[0])
+                    if n < graph.m0 {
+                        block[1 + n] = point
+                        block[0] = UInt32(n + 1)
+                    } else {
+                        let nodeVector = space.vector(node)
+                        guard let slot = (0..<n).filter({ incoming[Int(block[1 + $0])] > 1 })
+                            .max(by: { space.distance(nodeVector, block[1 + $0]) < space.distance(nodeVector, block[1 + $1]) }) else { continue }
+                        incoming[Int(block[1 + slot])] -= 1
+                        block[1 + slot] = point
+                    }
+                    incoming[Int(point)] += 1
+                    reachable[Int(point)] = true
+                    frontier = [point]
+                    spread()
                 }
             }
         }
