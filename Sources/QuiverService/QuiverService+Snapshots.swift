@@ -8,38 +8,31 @@ public typealias SnapshotDownloader = @Sendable (_ url: String, _ apiKey: String
 
 /// Collection snapshots: create, list, download, delete, and recover from a file, a URL or an upload.
 extension QuiverService {
-    /// With `shard`, the snapshot (and in the functions below, the snapshots) of that local shard.
-    public func createSnapshot(_ collection: String, shard: UInt32? = nil, now: Int64) async throws(ServiceError) -> SnapshotDescription {
+    /// `body`'s storage error as the service's.
+    func storage<T>(_ body: () async throws(StorageError) -> T) async throws(ServiceError) -> T {
         do {
-            return try await toc.createSnapshot(collection, shard: shard, now: now)
+            return try await body()
         } catch {
             throw .storage(error)
         }
     }
 
+    /// With `shard`, the snapshot (and in the functions below, the snapshots) of that local shard.
+    public func createSnapshot(_ collection: String, shard: UInt32? = nil, now: Int64) async throws(ServiceError) -> SnapshotDescription {
+        try await storage { () async throws(StorageError) in try await toc.createSnapshot(collection, shard: shard, now: now) }
+    }
+
     public func listSnapshots(_ collection: String, shard: UInt32? = nil) async throws(ServiceError) -> [SnapshotDescription] {
-        do {
-            return try await toc.listSnapshots(collection, shard: shard)
-        } catch {
-            throw .storage(error)
-        }
+        try await storage { () async throws(StorageError) in try await toc.listSnapshots(collection, shard: shard) }
     }
 
     /// The archive of snapshot `name` of `collection`, for download.
     public func snapshotFile(_ collection: String, _ name: String, shard: UInt32? = nil) async throws(ServiceError) -> String {
-        do {
-            return try await toc.snapshotPath(collection, name, shard: shard)
-        } catch {
-            throw .storage(error)
-        }
+        try await storage { () async throws(StorageError) in try await toc.snapshotPath(collection, name, shard: shard) }
     }
 
     public func deleteSnapshot(_ collection: String, _ name: String, shard: UInt32? = nil) async throws(ServiceError) -> Bool {
-        do {
-            try await toc.deleteSnapshot(collection, name, shard: shard)
-        } catch {
-            throw .storage(error)
-        }
+        try await storage { () async throws(StorageError) in try await toc.deleteSnapshot(collection, name, shard: shard) }
         return true
     }
 
@@ -53,11 +46,7 @@ extension QuiverService {
         guard let downloader else { throw .storage(.forbidden("Snapshot recovery from remote URLs is disabled in the configuration")) }
         let path = await toc.temporaryPath("download")
         defer { try? toc.disk.removeItem(path) }
-        do {
-            try await downloader(request.location, request.apiKey, path)
-        } catch {
-            throw .storage(error)
-        }
+        try await storage { () async throws(StorageError) in try await downloader(request.location, request.apiKey, path) }
         return try await recover(collection, shard: shard, from: path, checksum: request.checksum)
     }
 
@@ -105,19 +94,12 @@ extension QuiverService {
             throw .storage(.badRequest("Recovering a snapshot on a cluster peer is not supported by this version"))
         }
         if let shard {
-            do {
-                try await toc.recoverShard(collection, shard: shard, from: path, checksum: checksum)
-            } catch {
-                throw .storage(error)
-            }
+            try await storage { () async throws(StorageError) in try await toc.recoverShard(collection, shard: shard, from: path, checksum: checksum) }
             return true
         }
         if !(await toc.collectionExists(collection)) { try Self.validateNewCollectionName(collection) }
-        let recovered: TableOfContent.RecoveredCollection
-        do {
-            recovered = try await toc.recoverCollection(collection, from: path, checksum: checksum, replacingConfiguration: replacingConfiguration)
-        } catch {
-            throw .storage(error)
+        let recovered = try await storage { () async throws(StorageError) in
+            try await toc.recoverCollection(collection, from: path, checksum: checksum, replacingConfiguration: replacingConfiguration)
         }
         let result: Result<Bool, ServiceError>
         do {
@@ -134,45 +116,25 @@ extension QuiverService {
 /// Full storage snapshots.
 extension QuiverService {
     public func createFullSnapshot(now: Int64) async throws(ServiceError) -> SnapshotDescription {
-        do {
-            return try await toc.createFullSnapshot(now: now)
-        } catch {
-            throw .storage(error)
-        }
+        try await storage { () async throws(StorageError) in try await toc.createFullSnapshot(now: now) }
     }
 
     public func listFullSnapshots() async throws(ServiceError) -> [SnapshotDescription] {
-        do {
-            return try await toc.listFullSnapshots()
-        } catch {
-            throw .storage(error)
-        }
+        try await storage { () async throws(StorageError) in try await toc.listFullSnapshots() }
     }
 
     public func fullSnapshotFile(_ name: String) async throws(ServiceError) -> String {
-        do {
-            return try await toc.fullSnapshotPath(name)
-        } catch {
-            throw .storage(error)
-        }
+        try await storage { () async throws(StorageError) in try await toc.fullSnapshotPath(name) }
     }
 
     public func deleteFullSnapshot(_ name: String) async throws(ServiceError) -> Bool {
-        do {
-            try await toc.deleteFullSnapshot(name)
-        } catch {
-            throw .storage(error)
-        }
+        try await storage { () async throws(StorageError) in try await toc.deleteFullSnapshot(name) }
         return true
     }
 
     /// The collection archives and aliases of the full snapshot at `path`, extracted.
     public func unpackFullSnapshot(_ path: String) async throws(ServiceError) -> (collections: [(path: String, collection: String)], aliases: [String: String]) {
-        do {
-            return try await toc.unpackFullSnapshot(path)
-        } catch {
-            throw .storage(error)
-        }
+        try await storage { () async throws(StorageError) in try await toc.unpackFullSnapshot(path) }
     }
 
     /// Points each alias at its collection, as a full snapshot recorded them.

@@ -161,16 +161,15 @@ extension Collection {
                 ack.failed[id] = .serviceError("No target shard \(id) found for update")
                 continue
             }
-            // A send this replica has seen a newer tick of is answered as such, whatever the points.
-            do {
-                try await shard.check(clocks[id])
-            } catch {
-                if case .clockRejected(let tick) = error {
-                    ack.rejected[id] = tick
-                } else {
-                    ack.failed[id] = .unavailable("shard \(id) of collection `\(name)`: \(error)")
+            // A send this replica has seen a newer tick of is answered as such before the missing
+            // points are looked for (the points may be gone since).
+            if prepared == nil, clocks[id] != nil, operations[id]!.requiresExistingPoints {
+                do {
+                    try await shard.check(clocks[id])
+                } catch {
+                    record(error, shard: id, in: &ack)
+                    continue
                 }
-                continue
             }
             // A Listener replica acknowledges once the write is in its log, whatever the caller asked.
             targets.append((id, shard, operations[id]!, state == .listener ? false : wait))
@@ -194,15 +193,20 @@ extension Collection {
                 }
                 ack.operationID = max(ack.operationID, applied)
             } catch {
-                switch error {
-                case .clockRejected(let tick): ack.rejected[id] = tick
-                case .pointNotFound(let point): ack.failed[id] = .notFound("No point with id \(point) found")
-                case .closed: ack.failed[id] = .unavailable("shard \(id) of collection `\(name)`: \(error)")
-                default: ack.failed[id] = .serviceError("update of shard \(id) of collection `\(name)` failed: \(error)")
-                }
+                record(error, shard: id, in: &ack)
             }
         }
         return ack
+    }
+
+    /// Shard `id`'s failure in a replica's answer: a rejected clock with its tick, the rest as errors.
+    private func record(_ error: ShardError, shard id: UInt32, in ack: inout UpdateAck) {
+        switch error {
+        case .clockRejected(let tick): ack.rejected[id] = tick
+        case .pointNotFound(let point): ack.failed[id] = .notFound("No point with id \(point) found")
+        case .closed: ack.failed[id] = .unavailable("shard \(id) of collection `\(name)`: \(error)")
+        default: ack.failed[id] = .serviceError("update of shard \(id) of collection `\(name)` failed: \(error)")
+        }
     }
 
 }

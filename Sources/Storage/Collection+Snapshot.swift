@@ -60,21 +60,24 @@ extension Collection {
             try? disk.removeItem(configPath)
         }
         let target = joinPath(path, String(id))
+        func open() throws(ShardError) -> LocalShard {
+            try LocalShard(path: target, disk: disk, config: config, payloadSchema: payloadSchema)
+        }
         await shards[id]!.close()
         do {
             try disk.exchange(directory, target)
-            try disk.syncDirectory(path)
         } catch {
-            shards[id] = try? LocalShard(path: target, disk: disk, config: config, payloadSchema: payloadSchema)
+            shards[id] = try? open()
             throw .serviceError("cannot put the recovered shard \(id) in place: \(error)")
         }
+        try? disk.syncDirectory(path)
         do {
-            shards[id] = try LocalShard(path: target, disk: disk, config: config, payloadSchema: payloadSchema)
+            shards[id] = try open()
         } catch {
             // The snapshot's files do not open: the old shard goes back.
             try? disk.exchange(directory, target)
             try? disk.syncDirectory(path)
-            shards[id] = try? LocalShard(path: target, disk: disk, config: config, payloadSchema: payloadSchema)
+            shards[id] = try? open()
             throw .badRequest("The snapshot cannot be opened as shard \(id): \(error)")
         }
     }

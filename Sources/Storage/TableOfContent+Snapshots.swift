@@ -1,3 +1,4 @@
+import Foundation
 public import DiskIO
 import Logging
 import QuiverJSON
@@ -335,37 +336,12 @@ extension TableOfContent {
 
     /// `YYYY-MM-DD-HH-MM-SS` (UTC), as snapshot names carry it.
     static func nameTime(_ seconds: Int64) -> String {
-        let (date, time) = civil(seconds)
-        return "\(date)-\(time.replacingOccurrences(":", "-"))"
+        String(isoTime(seconds).map { $0 == "T" || $0 == ":" ? "-" : $0 })
     }
 
     /// `YYYY-MM-DDTHH:MM:SS` (UTC), as `creation_time`.
     static func isoTime(_ seconds: Int64) -> String {
-        let (date, time) = civil(seconds)
-        return "\(date)T\(time)"
-    }
-
-    private static func civil(_ seconds: Int64) -> (date: String, time: String) {
-        let days = seconds >= 0 ? seconds / 86_400 : (seconds - 86_399) / 86_400
-        let rest = seconds - days * 86_400
-        // Days since 1970-01-01 to a proleptic Gregorian date (Howard Hinnant's algorithm).
-        let z = days + 719_468
-        let era = (z >= 0 ? z : z - 146_096) / 146_097
-        let doe = z - era * 146_097
-        let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146_096) / 365
-        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100)
-        let mp = (5 * doy + 2) / 153
-        let day = doy - (153 * mp + 2) / 5 + 1
-        let month = mp < 10 ? mp + 3 : mp - 9
-        let year = yoe + era * 400 + (month <= 2 ? 1 : 0)
-        func two(_ n: Int64) -> String { n < 10 ? "0\(n)" : "\(n)" }
-        return ("\(year)-\(two(month))-\(two(day))", "\(two(rest / 3600)):\(two(rest / 60 % 60)):\(two(rest % 60))")
-    }
-}
-
-private extension String {
-    func replacingOccurrences(_ target: Character, _ replacement: Character) -> String {
-        String(map { $0 == target ? replacement : $0 })
+        String(Date(timeIntervalSince1970: TimeInterval(seconds)).rfc3339.prefix(19))
     }
 }
 
