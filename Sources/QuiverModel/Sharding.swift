@@ -101,6 +101,133 @@ public struct DropShardingKey: Codable, Sendable, Equatable, Validatable {
     public func validate(into errors: inout ValidationErrors, path: String) {}
 }
 
+/// `POST /collections/{c}/cluster`: one change to where a collection's shards are (Qdrant's
+/// `ClusterOperations`, an object with one of these keys).
+public enum ClusterOperation: Decodable, Sendable, Equatable, Validatable {
+    case moveShard(MoveShard)
+    case replicateShard(MoveShard)
+    case abortTransfer(TransferPeers)
+    case restartTransfer(MoveShard)
+    case dropReplica(Replica)
+    case createShardingKey(CreateShardingKey)
+    case dropShardingKey(DropShardingKey)
+    /// `replicate_points`, `start_resharding`, `abort_resharding`: named, refused for now.
+    case unsupported(String)
+
+    /// `move_shard`, `replicate_shard` and `restart_transfer` bodies.
+    public struct MoveShard: Codable, Sendable, Equatable {
+        public var shardID: UInt32
+        public var fromPeerID: UInt64
+        public var toPeerID: UInt64
+        public var method: ShardTransferMethod?
+
+        public init(shardID: UInt32, fromPeerID: UInt64, toPeerID: UInt64, method: ShardTransferMethod? = nil) {
+            self.shardID = shardID
+            self.fromPeerID = fromPeerID
+            self.toPeerID = toPeerID
+            self.method = method
+        }
+
+        enum CodingKeys: String, CodingKey {
+            case shardID = "shard_id", fromPeerID = "from_peer_id", toPeerID = "to_peer_id", method
+        }
+    }
+
+    /// `abort_transfer` body.
+    public struct TransferPeers: Codable, Sendable, Equatable {
+        public var shardID: UInt32
+        public var fromPeerID: UInt64
+        public var toPeerID: UInt64
+
+        enum CodingKeys: String, CodingKey { case shardID = "shard_id", fromPeerID = "from_peer_id", toPeerID = "to_peer_id" }
+    }
+
+    /// `drop_replica` body.
+    public struct Replica: Codable, Sendable, Equatable {
+        public var shardID: UInt32
+        public var peerID: UInt64
+
+        enum CodingKeys: String, CodingKey { case shardID = "shard_id", peerID = "peer_id" }
+    }
+
+    enum CodingKeys: String, CodingKey, CaseIterable {
+        case moveShard = "move_shard", replicateShard = "replicate_shard", abortTransfer = "abort_transfer"
+        case restartTransfer = "restart_transfer", dropReplica = "drop_replica", createShardingKey = "create_sharding_key"
+        case dropShardingKey = "drop_sharding_key", replicatePoints = "replicate_points", startResharding = "start_resharding"
+        case abortResharding = "abort_resharding"
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        guard c.allKeys.count == 1, let key = c.allKeys.first else {
+            throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath, debugDescription:
+                "expected exactly one of \(CodingKeys.allCases.map { "`\($0.rawValue)`" }.joined(separator: ", "))"))
+        }
+        switch key {
+        case .moveShard: self = .moveShard(try c.decode(MoveShard.self, forKey: key))
+        case .replicateShard: self = .replicateShard(try c.decode(MoveShard.self, forKey: key))
+        case .abortTransfer: self = .abortTransfer(try c.decode(TransferPeers.self, forKey: key))
+        case .restartTransfer:
+            let body = try c.decode(MoveShard.self, forKey: key)
+            guard body.method != nil else {
+                throw DecodingError.keyNotFound(MoveShard.CodingKeys.method, .init(codingPath: [key], debugDescription: "missing field `method`"))
+            }
+            self = .restartTransfer(body)
+        case .dropReplica: self = .dropReplica(try c.decode(Replica.self, forKey: key))
+        case .createShardingKey: self = .createShardingKey(try c.decode(CreateShardingKey.self, forKey: key))
+        case .dropShardingKey: self = .dropShardingKey(try c.decode(DropShardingKey.self, forKey: key))
+        case .replicatePoints, .startResharding, .abortResharding: self = .unsupported(key.rawValue)
+        }
+    }
+
+    public func validate(into errors: inout ValidationErrors, path: String) {
+        switch self {
+        case .moveShard(let body), .replicateShard(let body), .restartTransfer(let body):
+            let name = if case .moveShard = self { "move_shard" } else if case .replicateShard = self { "replicate_shard" } else { "restart_transfer" }
+            if body.fromPeerID == body.toPeerID {
+                errors.add(fieldPath(fieldPath(path, name), "to_peer_id"),
+                           "cannot transfer shard to itself, \"to_peer_id\" must be different than \(body.fromPeerID) in \"from_peer_id\"")
+            }
+        case .createShardingKey(let body): body.validate(into: &errors, path: fieldPath(path, "create_sharding_key"))
+        default: break
+        }
+    }
+}
+
+/// How a shard's data reaches a new replica (Qdrant's `ShardTransferMethod`).
+public enum ShardTransferMethod: String, Codable, Sendable, CaseIterable {
+    /// Batches of records from the source, new updates forwarded meanwhile; the target re-indexes.
+    case streamRecords = "stream_records"
+    /// A shard snapshot of the source, recovered on the target, then the updates queued meanwhile.
+    case snapshot
+    /// Only the operations the target missed, from the source's WAL.
+    case walDelta = "wal_delta"
+    case reshardingStreamRecords = "resharding_stream_records"
+}
+
+/// A shard transfer as `GET /collections/{c}/cluster` lists it (`ShardTransferInfo`).
+public struct ShardTransferInfo: Encodable, Sendable, Equatable {
+    public var shardID: UInt32
+    public var from: UInt64
+    public var to: UInt64
+    /// True when the source keeps its replica (a replication), false for a move.
+    public var sync: Bool
+    public var method: ShardTransferMethod?
+    /// Progress, on the source peer.
+    public var comment: String?
+
+    public init(shardID: UInt32, from: UInt64, to: UInt64, sync: Bool, method: ShardTransferMethod?, comment: String?) {
+        self.shardID = shardID
+        self.from = from
+        self.to = to
+        self.sync = sync
+        self.method = method
+        self.comment = comment
+    }
+
+    enum CodingKeys: String, CodingKey { case shardID = "shard_id", from, to, sync, method, comment }
+}
+
 /// `CollectionClusterInfo` (`GET /collections/{c}/cluster`).
 public struct CollectionClusterInfo: Encodable, Sendable, Equatable {
     public struct Local: Encodable, Sendable, Equatable {
@@ -143,14 +270,14 @@ public struct CollectionClusterInfo: Encodable, Sendable, Equatable {
     public var shardCount: Int
     public var localShards: [Local]
     public var remoteShards: [Remote]
-    /// Always empty until shard transfers exist.
-    public var shardTransfers: [JSONValue] = []
+    public var shardTransfers: [ShardTransferInfo]
 
-    public init(peerID: UInt64, shardCount: Int, localShards: [Local], remoteShards: [Remote]) {
+    public init(peerID: UInt64, shardCount: Int, localShards: [Local], remoteShards: [Remote], shardTransfers: [ShardTransferInfo] = []) {
         self.peerID = peerID
         self.shardCount = shardCount
         self.localShards = localShards
         self.remoteShards = remoteShards
+        self.shardTransfers = shardTransfers
     }
 
     enum CodingKeys: String, CodingKey {

@@ -102,6 +102,17 @@ public struct ConfigTree: Sendable {
         return current.isNull ? nil : current
     }
 
+    /// True when `path` is set to null (in a file, or `null` in the environment).
+    public mutating func isNull(_ path: String) -> Bool {
+        used.insert(path)
+        var current: JSONValue = .object(root)
+        for part in path.split(separator: ".") {
+            guard let next = current[String(part)] else { return false }
+            current = next
+        }
+        return current.isNull || current == .string("null")
+    }
+
     public mutating func string(_ path: String) throws(ConfigError) -> String? {
         switch lookup(path) {
         case nil: return nil

@@ -1,6 +1,7 @@
-public import Logging
+import Logging
 import DiskIO
 import Foundation
+import QuiverModel
 import QuiverService
 import RESTServer
 import ServiceLifecycle
@@ -59,7 +60,8 @@ public enum QuiverNode {
                 throw ConfigError("Collection \(collection) already exists. Use --force-snapshot to overwrite it.")
             }
             do {
-                _ = try await service.recover(collection, from: path, checksum: nil, replacingConfiguration: true)
+                // In a cluster the snapshot, asked for at start-up, is the source of truth for the shards it holds.
+                _ = try await service.recover(collection, from: path, checksum: nil, priority: .snapshot, replacingConfiguration: true)
                 logger.info("Recovered collection \(collection) from \(path)")
             } catch {
                 throw ConfigError("cannot recover collection \(collection) from \(path): \(error)")
@@ -102,6 +104,7 @@ public enum QuiverNode {
             defaults: settings.storage.collectionDefaults,
             maxCollections: settings.storage.maxCollections,
             snapshotsPath: settings.storage.snapshotsPath,
+            scratchPath: settings.storage.tempPath,
             logger: Logger(label: "quiver.storage")
         )
         // Metadata changes go through consensus: the cluster's, or a single node's one-member one.
@@ -161,6 +164,14 @@ public enum QuiverNode {
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = [.init(service: flush), .init(service: optimizer), .init(service: replicaStates)]
         if let cluster {
             services.append(.init(service: PeerServerService(node: cluster)))
+            // Shard transfers this peer sends, and the recovery of its Dead replicas.
+            let transfers = TransferDriver(consensus: cluster.manager, toc: toc, logger: Logger(label: "quiver.transfers"),
+                                           incomingLimit: settings.storage.incomingTransfersLimit,
+                                           outgoingLimit: settings.storage.outgoingTransfersLimit,
+                                           isResponsive: { [cluster] peer in cluster.isResponsive(peer) })
+            services.append(.init(service: PeriodicService(interval: .milliseconds(200), tick: { [cluster] in
+                await transfers.tick(ready: await cluster.isReady())
+            })))
             if let bootstrap = options.bootstrap, !cluster.engine.status.members.contains(where: { $0.id == cluster.network.peerId }) {
                 // Joining needs the p2p server up: the leader connects back to replicate the log.
                 Task {

@@ -17,6 +17,10 @@ public struct Settings: Sendable {
         public var tempPath: String?
         public var maxCollections: Int?
         public var nodeType = NodeType.normal
+        /// `storage.performance.incoming_shard_transfers_limit` / `outgoing_…`: automatic shard
+        /// transfers a peer receives / sends per collection at once; nil: no limit.
+        public var incomingTransfersLimit: Int? = 1
+        public var outgoingTransfersLimit: Int? = 1
         public var collectionDefaults = CollectionDefaults()
     }
 
@@ -96,7 +100,19 @@ public struct Settings: Sendable {
         s.storage.storagePath = try tree.string("storage.storage_path") ?? s.storage.storagePath
         s.storage.snapshotsPath = try tree.string("storage.snapshots_path") ?? s.storage.snapshotsPath
         s.storage.tempPath = try tree.string("storage.temp_path")
+        if let kind = try tree.string("storage.snapshots_config.snapshots_storage"), kind != "local" {
+            // Refusing is safer than keeping the snapshots somewhere the operator did not ask for.
+            throw ConfigError("storage.snapshots_config.snapshots_storage: \"\(kind)\" is not supported; snapshots are kept on the local file system (local)")
+        }
         s.storage.maxCollections = try tree.int("storage.max_collections")
+        for (key, path) in [("storage.performance.incoming_shard_transfers_limit", \Settings.Storage.incomingTransfersLimit),
+                            ("storage.performance.outgoing_shard_transfers_limit", \Settings.Storage.outgoingTransfersLimit)] {
+            if tree.isNull(key) {
+                s.storage[keyPath: path] = nil
+            } else if let limit = try positive(&tree, key) {
+                s.storage[keyPath: path] = limit
+            }
+        }
         if let nodeType = try tree.string("storage.node_type") {
             guard let value = NodeType(rawValue: nodeType) else {
                 throw ConfigError("storage.node_type: expected Normal or Listener, found \"\(nodeType)\"")

@@ -40,14 +40,32 @@ extension QuiverService {
     /// from a `file://` location, or downloaded from an `http(s)://` one first.
     public func recoverSnapshot(_ collection: String, shard: UInt32? = nil, _ request: SnapshotRecover) async throws(ServiceError) -> Bool {
         try Self.validate(request)
+        let priority = request.priority ?? .replica
         guard request.location.hasPrefix("http://") || request.location.hasPrefix("https://") else {
-            return try await recover(collection, shard: shard, from: try snapshotLocation(request.location), checksum: request.checksum)
+            let path: String
+            if let shard {
+                path = try await shardSnapshotLocation(request.location, collection: collection, shard: shard)
+            } else {
+                path = try snapshotLocation(request.location)
+            }
+            return try await recover(collection, shard: shard, from: path, checksum: request.checksum, priority: priority)
         }
         guard let downloader else { throw .storage(.forbidden("Snapshot recovery from remote URLs is disabled in the configuration")) }
         let path = await toc.temporaryPath("download")
         defer { try? toc.disk.removeItem(path) }
         try await storage { () async throws(StorageError) in try await downloader(request.location, request.apiKey, path) }
-        return try await recover(collection, shard: shard, from: path, checksum: request.checksum)
+        return try await recover(collection, shard: shard, from: path, checksum: request.checksum, priority: priority)
+    }
+
+    /// A shard snapshot's location other than an `http(s)://` URL, as Qdrant takes it: the name of
+    /// one of the shard's own snapshots on this peer; URLs of other schemes are refused.
+    func shardSnapshotLocation(_ location: String, collection: String, shard: UInt32) async throws(ServiceError) -> String {
+        if let colon = location.firstIndex(of: ":"), location[..<colon].allSatisfy({ $0.isLetter || $0.isNumber || "+-.".contains($0) }),
+           location.first?.isLetter == true, location[colon...].hasPrefix("://") {
+            let scheme = location[..<colon]
+            throw .storage(.badRequest("Invalid snapshot URL \(location): URLs with \(scheme) scheme are not supported"))
+        }
+        return try await snapshotFile(collection, location, shard: shard)
     }
 
     /// The file a `file://` location names, as Qdrant allows it: a local absolute path to an
@@ -84,19 +102,38 @@ extension QuiverService {
         return resolved
     }
 
-    /// Recovers `collection` (creating it when missing) from the archive at `path`, then records the
-    /// snapshot's configuration, shards and payload indexes in the catalogue; with `shard`, replaces
-    /// that local shard of the collection from a shard snapshot.
-    /// `replacingConfiguration` replaces an existing collection's configuration too (`--force-snapshot`).
+    /// Recovers `collection` from the archive at `path`; with `shard`, replaces that local shard of
+    /// the collection from a shard snapshot. On a single node a collection snapshot replaces the
+    /// whole collection (created when missing) in one step, then the catalogue takes its
+    /// configuration, shards and payload indexes; `replacingConfiguration` replaces an existing
+    /// collection's configuration too (`--force-snapshot`). On a cluster peer it replaces this
+    /// peer's replicas of the shards it holds (see ``recoverReplicas(_:from:checksum:priority:)``).
     public func recover(_ collection: String, shard: UInt32? = nil, from path: String, checksum: String?,
-                        replacingConfiguration: Bool = false) async throws(ServiceError) -> Bool {
-        if cluster != nil {
-            throw .storage(.badRequest("Recovering a snapshot on a cluster peer is not supported by this version"))
+                        priority: SnapshotPriority = .replica, replacingConfiguration: Bool = false) async throws(ServiceError) -> Bool {
+        await toc.noteRecovery(collection, running: true)
+        let result: Result<Bool, ServiceError>
+        do {
+            result = .success(try await recoverTracked(collection, shard: shard, from: path, checksum: checksum, priority: priority,
+                                                       replacingConfiguration: replacingConfiguration))
+        } catch {
+            result = .failure(error)
         }
+        await toc.noteRecovery(collection, running: false)
+        return try result.get()
+    }
+
+    private func recoverTracked(_ collection: String, shard: UInt32?, from path: String, checksum: String?,
+                                priority: SnapshotPriority, replacingConfiguration: Bool) async throws(ServiceError) -> Bool {
         if let shard {
-            try await storage { () async throws(StorageError) in try await toc.recoverShard(collection, shard: shard, from: path, checksum: checksum) }
+            try await storage { () async throws(StorageError) in try await toc.collection(collection).checkLocalShard(shard) }
+            let files = try await storage { () async throws(StorageError) in try await toc.extractSnapshot(path, checksum: checksum) }
+            defer { try? toc.disk.removeItem(files) }
+            try await recoverReplica(collection, shard: shard, priority: priority) { () async throws(StorageError) in
+                try await toc.recoverShard(collection, shard: shard, fromFiles: files)
+            }
             return true
         }
+        if cluster != nil { return try await recoverReplicas(collection, from: path, checksum: checksum, priority: priority) }
         if !(await toc.collectionExists(collection)) { try Self.validateNewCollectionName(collection) }
         let recovered = try await storage { () async throws(StorageError) in
             try await toc.recoverCollection(collection, from: path, checksum: checksum, replacingConfiguration: replacingConfiguration)
@@ -110,6 +147,105 @@ extension QuiverService {
         }
         await toc.finishRecovery(collection)
         return try result.get()
+    }
+}
+
+/// Recovery in a cluster, shard by shard, through the replica states (DESIGN.md §6).
+extension QuiverService {
+    /// A collection snapshot recovered on a cluster peer: the collection is created from the
+    /// snapshot's configuration and payload indexes when the cluster has none of that name; each
+    /// shard of the snapshot replaces this peer's replica of it, and a shard that has no replica
+    /// left anywhere (its peers were removed) gets one here. Shards of the snapshot this peer
+    /// holds no replica of are skipped. See ``recoverReplica(_:shard:priority:replace:)`` for the
+    /// states the replicas go through.
+    func recoverReplicas(_ name: String, from path: String, checksum: String?, priority: SnapshotPriority) async throws(ServiceError) -> Bool {
+        let snapshot = try await storage { () async throws(StorageError) in try await toc.extractCollectionSnapshot(path, checksum: checksum) }
+        let result: Result<Bool, ServiceError>
+        do {
+            try await recoverReplicas(name, from: snapshot, priority: priority)
+            result = .success(true)
+        } catch {
+            result = .failure(error)
+        }
+        await toc.discard(snapshot)
+        return try result.get()
+    }
+
+    private func recoverReplicas(_ name: String, from snapshot: TableOfContent.ExtractedSnapshot, priority: SnapshotPriority) async throws(ServiceError) {
+        if !(await toc.collectionExists(name)) {
+            try Self.validateNewCollectionName(name)
+            let peers = await peerIDs()
+            let config = snapshot.contents.config
+            let started = ContinuousClock.now
+            _ = try await propose(.createCollection(name: name, config: config,
+                                                    shards: ShardPlacement.initial(config, peers: peers).initializing), timeout: nil)
+            await awaitActivation(of: name, shards: { _ in true }, since: started, timeout: nil)
+            for (field, schema) in snapshot.contents.payloadIndexes.sorted(by: { $0.key < $1.key }) {
+                _ = try await propose(.setPayloadIndex(collection: name, field: field, schema: schema), timeout: nil)
+            }
+        }
+        try await storage { () async throws(StorageError) in try await toc.checkCompatible(name, with: snapshot) }
+        let me = consensus.peerId
+        let inSnapshot = Set(snapshot.contents.layout.map(\.id))
+        for shard in consensus.metadata.shards[name] ?? [] where shard.peers.isEmpty && inSnapshot.contains(shard.id) {
+            _ = try await propose(.addReplica(collection: name, shard: shard.id, peer: me, state: .manualRecovery), timeout: nil)
+        }
+        for shard in consensus.metadata.shards[name] ?? [] where shard.peers.contains(me) && inSnapshot.contains(shard.id) {
+            try await recoverReplica(name, shard: shard.id, priority: priority) { () async throws(StorageError) in
+                try await toc.recoverShard(name, shard: shard.id, fromFiles: joinPath(snapshot.directory, String(shard.id)))
+            }
+        }
+    }
+
+    /// Replaces this peer's replica of shard `shard` of `name` (by running `replace`), on a single
+    /// node as in a cluster. The replica is `ManualRecovery` meanwhile: it neither answers nor takes
+    /// writes that the recovered data would drop; after a crash it stays so until recovered again.
+    /// Once its data is in place it becomes `Active` when no other replica is, and otherwise as
+    /// `priority` says: `no_sync` makes it `Active` as it is; `snapshot` makes it `Active` and the
+    /// source of truth, the other replicas beyond the replication factor leaving and the rest
+    /// turning `Dead` (to be brought up to date from it); `replica` leaves the others as the source
+    /// of truth and this replica `Dead`. When the replacement fails the old data stays in place
+    /// and so does the replica's old state.
+    func recoverReplica(_ name: String, shard id: UInt32, priority: SnapshotPriority,
+                        replace: () async throws(StorageError) -> Void) async throws(ServiceError) {
+        let collection = try await storage { () async throws(StorageError) in try await toc.collection(name) }
+        let me = collection.peerID
+        func info() async -> ShardInfo? { await collection.layout.first { $0.id == id } }
+        func set(_ peer: UInt64, _ state: ReplicaState) async throws(ServiceError) {
+            guard let shard = await info(), shard.peers.contains(peer), shard.state(of: peer) != state else { return }
+            _ = try await propose(.setReplicaState(collection: collection.name, shard: id, peer: peer, state: state, from: nil), timeout: nil)
+        }
+        guard let before = await info()?.state(of: me) else {
+            throw .storage(.notFound("Shard \(id) of collection `\(collection.name)` is not on peer \(me)"))
+        }
+        try await set(me, .manualRecovery)
+        do {
+            try await replace()
+        } catch {
+            try? await set(me, before)
+            throw .storage(error)
+        }
+        guard let shard = await info() else { return }
+        let others = shard.peers.filter { $0 != me && shard.state(of: $0).isActive }
+        if others.isEmpty || priority == .noSync {
+            try await set(me, .active)
+            return
+        }
+        switch priority {
+        case .snapshot:
+            try await set(me, .active)
+            var surplus = max(0, others.count - (Int(await collection.config.params.replicationFactor) - 1))
+            for peer in others {
+                if surplus > 0 {
+                    surplus -= 1
+                    _ = try await propose(.removeReplica(collection: collection.name, shard: id, peer: peer), timeout: nil)
+                } else {
+                    try await set(peer, .dead)
+                }
+            }
+        case .replica, .noSync:
+            try await set(me, .dead)
+        }
     }
 }
 

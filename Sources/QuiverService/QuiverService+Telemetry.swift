@@ -27,11 +27,15 @@ extension QuiverService {
             app["system"] = Self.systemTelemetry
             var entries: [JSONValue] = []
             var snapshots: [JSONValue] = []
+            let activity = await toc.snapshotActivity
             for name in names {
                 guard let collection = try? await toc.collection(name) else { continue }
                 if level >= 2 {
                     entries.append(Self.collectionTelemetry(await collection.telemetry(), level: level))
-                    snapshots.append(["id": .string(name), "running_snapshots": 0, "running_snapshot_recovery": 0, "total_snapshot_creations": 0])
+                    let counts = activity[name] ?? SnapshotActivity()
+                    snapshots.append(["id": .string(name), "running_snapshots": .int(Int64(counts.running)),
+                                      "running_snapshot_recovery": .int(Int64(counts.recovering)),
+                                      "total_snapshot_creations": .int(Int64(counts.created))])
                 } else {
                     let info = await collection.info()
                     let params = (try? JSONValueEncoder().encode(info.config.params)) ?? .null

@@ -32,6 +32,14 @@ extension Routes {
         router.get("/collections/:name/cluster") { _, context in
             await respond { () async throws(ServiceError) in try await service.collectionClusterInfo(collectionName(context)) }
         }
+        router.post("/collections/:name/cluster") { request, context in
+            var request = request
+            return await respond { () async throws(ServiceError) in
+                let timeout = try request.timeoutSeconds()
+                let body = try await request.decodeJSON(ClusterOperation.self, limitBytes: bodyLimit)
+                return try await service.updateCollectionCluster(collectionName(context), body, timeout: timeout)
+            }
+        }
         router.post("/collections/:name/shards/:shard_id/points") { request, context in
             var request = request
             return await respond { () async throws(ServiceError) in

@@ -76,9 +76,10 @@ extension Routes {
     private func uploadSnapshot(_ request: Request, _ context: BasicRequestContext, _ shard: @escaping ShardOfRoute) async -> Response {
         let start = ContinuousClock.now
         let upload: String
+        let priority: SnapshotPriority?
         let checksum = request.uri.queryParameters.get("checksum").map { String($0) }
         do throws(ServiceError) {
-            _ = try request.snapshotPriority()
+            priority = try request.snapshotPriority()
             if let checksum, let problem = SnapshotRecover.checksumProblem(checksum) {
                 var errors = ValidationErrors()
                 errors.add("checksum", problem)
@@ -91,7 +92,8 @@ extension Routes {
         }
         return await respondWaiting(request) { () async throws(ServiceError) in
             defer { try? FileManager.default.removeItem(atPath: upload) }
-            return try await service.recover(collectionName(context), shard: shard(context), from: upload, checksum: checksum)
+            return try await service.recover(collectionName(context), shard: shard(context), from: upload, checksum: checksum,
+                                             priority: priority ?? .replica)
         }
     }
 

@@ -22,12 +22,26 @@ public enum MetadataOperation: Codable, Sendable, Equatable {
     case replaceState(ClusterMetadata)
     /// A replica's new state; with `from`, only if the replica is in that state now.
     case setReplicaState(collection: String, shard: UInt32, peer: UInt64, state: ReplicaState, from: ReplicaState?)
+    /// A new replica of a shard on `peer`, in `state`.
+    case addReplica(collection: String, shard: UInt32, peer: UInt64, state: ReplicaState)
+    /// `peer`'s replica leaves the shard; refused when it is the shard's last active one.
+    case removeReplica(collection: String, shard: UInt32, peer: UInt64)
     /// A peer leaves the cluster for good: its replicas leave every shard (a shard whose last replica
     /// it held is left without replicas).
     case removePeerReplicas(peer: UInt64)
     /// A collection recovered from a snapshot (created when missing): its configuration, shards
     /// and payload indexes are the snapshot's.
     case recoverCollection(name: String, config: CollectionConfig, shards: [ShardInfo], payloadIndexes: [String: JSONValue])
+    /// A shard transfer begins: the target replica (added when missing) takes the method's state.
+    case startTransfer(collection: String, transfer: ShardTransfer)
+    /// A `Recovery` target has the source's data and queued updates: it becomes `Partial`.
+    case transferRecovered(collection: String, transfer: ShardTransfer.Key)
+    /// The target is complete: `Active`; a move's source leaves the shard.
+    case finishTransfer(collection: String, transfer: ShardTransfer.Key)
+    /// The transfer stops: a replication's target turns `Dead`, a move's target leaves the shard.
+    case abortTransfer(collection: String, transfer: ShardTransfer.Key, reason: String)
+    /// The transfer starts over with another method.
+    case restartTransfer(collection: String, transfer: ShardTransfer.Key, method: ShardTransferMethod)
 }
 
 /// The replicated catalogue: what every peer's ``TableOfContent`` converges to.
@@ -43,11 +57,13 @@ public struct ClusterMetadata: Codable, Sendable, Equatable {
     public var shards: [String: [ShardInfo]] = [:]
     /// collection → field → payload index schema
     public var payloadIndexes: [String: [String: JSONValue]] = [:]
+    /// collection → its running shard transfers
+    public var transfers: [String: [ShardTransfer]] = [:]
 
     public init() {}
 
     enum CodingKeys: String, CodingKey {
-        case appliedIndex = "applied_index", collections, aliases, keys, shards, payloadIndexes = "payload_indexes"
+        case appliedIndex = "applied_index", collections, aliases, keys, shards, payloadIndexes = "payload_indexes", transfers
     }
 
     public init(from decoder: any Decoder) throws {
@@ -58,6 +74,7 @@ public struct ClusterMetadata: Codable, Sendable, Equatable {
         keys = try c.decode([String: JSONValue].self, forKey: .keys)
         shards = try c.decodeIfPresent([String: [ShardInfo]].self, forKey: .shards) ?? [:]
         payloadIndexes = try c.decodeIfPresent([String: [String: JSONValue]].self, forKey: .payloadIndexes) ?? [:]
+        transfers = try c.decodeIfPresent([String: [ShardTransfer]].self, forKey: .transfers) ?? [:]
     }
 
     /// Applies `operation`; on failure the state is unchanged. Returns the operation's answer
@@ -73,6 +90,7 @@ public struct ClusterMetadata: Codable, Sendable, Equatable {
             collections[name] = config
             shards[name] = placed
             payloadIndexes[name] = nil
+            transfers[name] = nil
             return .success(true)
         case .createShardKey(let name, let placed):
             guard let config = collections[name] else { return .failure(.collectionNotFound(name)) }
@@ -96,7 +114,9 @@ public struct ClusterMetadata: Codable, Sendable, Equatable {
             } catch {
                 return .failure(error)
             }
+            let dropped = Set((shards[name] ?? []).filter { $0.key == key }.map(\.id))
             shards[name]?.removeAll { $0.key == key }
+            transfers[name]?.removeAll { dropped.contains($0.shard) }
             return .success(true)
         case .setPayloadIndex(let name, let field, let schema):
             guard collections[name] != nil else { return .failure(.collectionNotFound(name)) }
@@ -117,12 +137,14 @@ public struct ClusterMetadata: Codable, Sendable, Equatable {
             collections[name] = config
             shards[name] = placed
             payloadIndexes[name] = indexes.isEmpty ? nil : indexes
+            transfers[name] = nil
             return .success(true)
         case .deleteCollection(let name):
             guard collections.removeValue(forKey: name) != nil else { return .success(false) }
             aliases = aliases.filter { $0.value != name }
             shards[name] = nil
             payloadIndexes[name] = nil
+            transfers[name] = nil
             return .success(true)
         case .changeAliases(let actions):
             do {
@@ -135,7 +157,7 @@ public struct ClusterMetadata: Codable, Sendable, Equatable {
             keys[key] = value.isNull ? nil : value
             return .success(true)
         case .setReplicaState(let name, let shardID, let peer, let state, let from):
-            guard var layout = shards[name], collections[name] != nil else { return .failure(.collectionNotFound(name)) }
+            guard let layout = shards[name], collections[name] != nil else { return .failure(.collectionNotFound(name)) }
             guard let position = layout.firstIndex(where: { $0.id == shardID }), layout[position].peers.contains(peer) else {
                 return .failure(.badInput("Replica \(peer) of shard \(shardID) of collection `\(name)` does not exist"))
             }
@@ -144,13 +166,45 @@ public struct ClusterMetadata: Codable, Sendable, Equatable {
                 return .failure(.badInput("Replica \(peer) of shard \(shardID) has state \(current.rawValue), but expected \(from.rawValue)"))
             }
             let othersActive = layout[position].peers.contains { $0 != peer && layout[position].state(of: $0).isActive }
-            if current.isActive && !state.isActive && !othersActive {
+            // A snapshot recovery takes the last active replica out of service on purpose: it must
+            // not answer, nor take writes the recovered data would drop, until it is whole again.
+            if current.isActive && !state.isActive && !othersActive && state != .manualRecovery {
                 return .failure(.badInput("Cannot deactivate the last active replica \(peer) of shard \(shardID)"))
             }
+            // A source or target that turns Dead ends its transfers first.
+            if state == .dead { abortTransfers(name, shard: shardID, involving: peer) }
+            if shards[name]![position].peers.contains(peer) { shards[name]![position].setState(state, of: peer) }
+            return .success(true)
+        case .addReplica(let name, let shardID, let peer, let state):
+            guard var layout = shards[name], collections[name] != nil else { return .failure(.collectionNotFound(name)) }
+            guard let position = layout.firstIndex(where: { $0.id == shardID }) else {
+                return .failure(.notFound("Shard \(shardID) of collection `\(name)` does not exist"))
+            }
+            guard !layout[position].peers.contains(peer) else {
+                return .failure(.badRequest("Peer \(peer) already has a replica of shard \(shardID)"))
+            }
+            layout[position].peers.append(peer)
             layout[position].setState(state, of: peer)
             shards[name] = layout
             return .success(true)
+        case .removeReplica(let name, let shardID, let peer):
+            guard let layout = shards[name], collections[name] != nil else { return .failure(.collectionNotFound(name)) }
+            guard let position = layout.firstIndex(where: { $0.id == shardID }), layout[position].peers.contains(peer) else {
+                return .failure(.notFound("Replica \(peer) of shard \(shardID) of collection `\(name)` does not exist"))
+            }
+            let othersActive = layout[position].peers.contains { $0 != peer && layout[position].state(of: $0).isActive }
+            guard othersActive else {
+                return .failure(.badRequest("Shard \(shardID) must have at least one active replica after removing \(peer)"))
+            }
+            abortTransfers(name, shard: shardID, involving: peer)
+            removeReplica(name, shard: shardID, peer: peer)
+            return .success(true)
         case .removePeerReplicas(let peer):
+            for (name, list) in transfers {
+                for transfer in list where transfer.from == peer || transfer.to == peer {
+                    abortTransfers(name, shard: transfer.shard, involving: peer)
+                }
+            }
             for (name, layout) in shards where layout.contains(where: { $0.peers.contains(peer) }) {
                 shards[name] = layout.map { shard in
                     var shard = shard
@@ -160,12 +214,110 @@ public struct ClusterMetadata: Codable, Sendable, Equatable {
                 }
             }
             return .success(true)
+        case .startTransfer(let name, let transfer):
+            do throws(StorageError) {
+                try checkTransfer(transfer, in: name)
+            } catch {
+                return .failure(error)
+            }
+            let position = shards[name]!.firstIndex { $0.id == transfer.shard }!
+            if !shards[name]![position].peers.contains(transfer.to) { shards[name]![position].peers.append(transfer.to) }
+            shards[name]![position].setState(transfer.targetState, of: transfer.to)
+            transfers[name, default: []].append(transfer)
+            return .success(true)
+        case .transferRecovered(let name, let key):
+            guard let transfer = transfers[name]?.first(where: { $0.key == key }) else { return .failure(Self.noTransfer(key)) }
+            guard let position = shards[name]?.firstIndex(where: { $0.id == key.shard }),
+                  shards[name]![position].state(of: key.to) == .recovery else {
+                return .failure(.badInput("Replica \(key.to) of shard \(key.shard) of collection `\(name)` is not in Recovery"))
+            }
+            shards[name]![position].setState(.partial, of: transfer.to)
+            return .success(true)
+        case .finishTransfer(let name, let key):
+            guard let transfer = transfers[name]?.first(where: { $0.key == key }) else { return .failure(Self.noTransfer(key)) }
+            transfers[name]!.removeAll { $0.key == key }
+            if transfers[name]!.isEmpty { transfers[name] = nil }
+            guard let position = shards[name]?.firstIndex(where: { $0.id == key.shard }), shards[name]![position].peers.contains(key.to) else {
+                return .success(true)
+            }
+            shards[name]![position].setState(.active, of: key.to)
+            if !transfer.sync { removeReplica(name, shard: key.shard, peer: key.from) }
+            return .success(true)
+        case .abortTransfer(let name, let key, _):
+            guard transfers[name]?.contains(where: { $0.key == key }) == true else { return .failure(Self.noTransfer(key)) }
+            abort(key, in: name)
+            return .success(true)
+        case .restartTransfer(let name, let key, let method):
+            guard var transfer = transfers[name]?.first(where: { $0.key == key }) else { return .failure(Self.noTransfer(key)) }
+            guard transfer.method != method else {
+                return .failure(.badRequest("Cannot restart transfer for shard \(key.shard) from \(key.from) to \(key.to), its configuration did not change"))
+            }
+            var next = self
+            next.abort(key, in: name)
+            transfer.method = method
+            do throws(StorageError) {
+                try next.checkTransfer(transfer, in: name)
+            } catch {
+                return .failure(error)
+            }
+            self = next
+            return apply(.startTransfer(collection: name, transfer: transfer))
         case .replaceState(let state):
             let index = appliedIndex
             self = state
             appliedIndex = index
             return .success(true)
         }
+    }
+
+    // MARK: Transfers
+
+    static func noTransfer(_ key: ShardTransfer.Key) -> StorageError {
+        .badRequest("There is no transfer for shard \(key.shard) from \(key.from) to \(key.to)")
+    }
+
+    /// Qdrant's checks of a new transfer: the shard exists, its source replica is active, and
+    /// no other transfer of the shard involves either peer.
+    func checkTransfer(_ transfer: ShardTransfer, in name: String) throws(StorageError) {
+        guard collections[name] != nil, let shard = shards[name]?.first(where: { $0.id == transfer.shard }) else {
+            throw .badRequest("Shard \(transfer.shard) does not exist")
+        }
+        guard transfer.from != transfer.to else {
+            throw .badRequest("Cannot transfer shard \(transfer.shard) from peer \(transfer.from) to itself")
+        }
+        guard shard.peers.contains(transfer.from), shard.state(of: transfer.from).isActive else {
+            throw .badRequest("Shard \(transfer.shard) is not active on peer \(transfer.from)")
+        }
+        if let other = transfers[name]?.first(where: { $0.shard == transfer.shard && Set([$0.from, $0.to]).intersection([transfer.from, transfer.to]).count > 0 }) {
+            throw .badRequest("Shard \(transfer.shard) is already involved in transfer \(other.from) -> \(other.to)")
+        }
+    }
+
+    /// Ends the transfer `key`: a replication's target turns `Dead`, a move's target leaves.
+    mutating func abort(_ key: ShardTransfer.Key, in name: String) {
+        guard let transfer = transfers[name]?.first(where: { $0.key == key }) else { return }
+        transfers[name]!.removeAll { $0.key == key }
+        if transfers[name]!.isEmpty { transfers[name] = nil }
+        guard let position = shards[name]?.firstIndex(where: { $0.id == key.shard }), shards[name]![position].peers.contains(key.to) else { return }
+        if transfer.sync {
+            shards[name]![position].setState(.dead, of: key.to)
+        } else {
+            removeReplica(name, shard: key.shard, peer: key.to)
+        }
+    }
+
+    /// Aborts the transfers of shard `shard` of `name` whose source or target is `peer`.
+    mutating func abortTransfers(_ name: String, shard: UInt32, involving peer: UInt64) {
+        for transfer in transfers[name] ?? [] where transfer.shard == shard && (transfer.from == peer || transfer.to == peer) {
+            abort(transfer.key, in: name)
+        }
+    }
+
+    /// Takes `peer`'s replica out of shard `shard` of `name`.
+    mutating func removeReplica(_ name: String, shard: UInt32, peer: UInt64) {
+        guard let position = shards[name]?.firstIndex(where: { $0.id == shard }) else { return }
+        shards[name]![position].setState(.active, of: peer)
+        shards[name]![position].peers.removeAll { $0 == peer }
     }
 
     static func resolve(_ name: String, aliases: [String: String]) -> String {

@@ -156,9 +156,11 @@ extension Collection {
                 continue
             }
             let state = layout.first(where: { $0.id == id })?.state(of: peerID) ?? .active
-            // A replica that takes no updates in its state (as this peer knows it) refuses them.
+            // A replica that takes no updates in its state (as this peer knows it) refuses them. A
+            // sender that already sees it as a transfer's target skips the refusal (the transfer's
+            // source brings the update): hence "not found", as for a point the target lacks.
             guard state.accepts(forced: clocks[id]?.force ?? false) else {
-                ack.failed[id] = .serviceError("No target shard \(id) found for update")
+                ack.failed[id] = .notFound("No target shard \(id) found for update")
                 continue
             }
             // A send this replica has seen a newer tick of is answered as such before the missing
@@ -183,6 +185,10 @@ extension Collection {
         }
         for (id, shard, operation, wait) in targets {
             let clock = clocks[id]
+            // A shard this peer is transferring: the update is applied and forwarded under the
+            // relay's lock, in the order this replica applies it.
+            let relay = outgoing[id]
+            await relay?.lock.lock()
             do {
                 let applied = if let prepared {
                     try await shard.update(operation, matching: prepared, clock: clock, wait: wait)
@@ -192,9 +198,13 @@ extension Collection {
                     try await shard.update(operation, clock: clock, wait: wait)
                 }
                 ack.operationID = max(ack.operationID, applied)
+                if let relay, relay.isForwarding {
+                    await forward(operation, shard: id, clock: clock, filter: filter, condition: condition, via: relay)
+                }
             } catch {
                 record(error, shard: id, in: &ack)
             }
+            relay?.lock.unlock()
         }
         return ack
     }

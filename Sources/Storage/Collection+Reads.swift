@@ -441,7 +441,8 @@ extension Collection {
                 }
             }
         }
-        return CollectionClusterInfo(peerID: peerID, shardCount: layout.count, localShards: local, remoteShards: remote)
+        return CollectionClusterInfo(peerID: peerID, shardCount: layout.count, localShards: local, remoteShards: remote,
+                                     shardTransfers: transferInfo)
     }
 
     /// Shards for a new shard key, placed over `peers` (continuing the shard ids) with the request's

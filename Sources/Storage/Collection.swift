@@ -38,6 +38,10 @@ public actor Collection {
     var clockSets: [UInt32: ClockSet] = [:]
     /// Per shard, the lock that orders `medium` and `strong` writes this peer leads.
     var orderingLocks: [UInt32: OrderingLock] = [:]
+    /// The catalogue's transfers of this collection's shards.
+    var transfers: [ShardTransfer] = []
+    /// Per local shard, the transfer this peer is the source of, while it runs.
+    var outgoing: [UInt32: TransferRelay] = [:]
     /// Strict mode's rate limits for the requests this peer receives, per kind and shard.
     var rateLimiters: [RateLimiter.Kind: [UInt32: RateLimiter]] = [:]
     let disk: any Disk
@@ -129,8 +133,8 @@ public actor Collection {
     }
 
     /// Moves to a new layout (from the catalogue): opens the local shards that are new here and
-    /// deletes the data of local shards that are gone (a dropped shard key).
-    func applyLayout(_ updated: [ShardInfo]) throws(StorageError) {
+    /// closes and deletes the local shards that are gone (a dropped shard key or replica).
+    func applyLayout(_ updated: [ShardInfo]) async throws(StorageError) {
         let sorted = updated.sorted { $0.id < $1.id }
         guard sorted != layout else { return }
         let wanted = Set(sorted.filter { $0.peers.contains(peerID) }.map(\.id))
@@ -147,8 +151,10 @@ public actor Collection {
         disabled = disabled.filter { entry in sorted.contains { $0.id == entry.key } && !entry.value.isEmpty }
         layout = sorted
         shards.merge(opened) { $1 }
-        for id in Set(shards.keys).subtracting(wanted) {
-            shards[id] = nil
+        for id in Set(shards.keys).subtracting(wanted).sorted() {
+            guard let dropped = shards.removeValue(forKey: id) else { continue }
+            // No optimization of the dropped shard may write into its directory once it is gone.
+            await dropped.close(waiting: false)
             try? disk.removeItem(joinPath(path, String(id)))
         }
     }

@@ -55,6 +55,46 @@ public struct ShardInfo: Codable, Sendable, Equatable {
     }
 }
 
+/// A shard transfer in the catalogue: `shard`'s data going from peer `from`'s replica to peer
+/// `to`'s, by `method`; `sync` keeps the source's replica (a replication), else the source leaves
+/// the shard once the target is `Active` (a move). Driven by the source peer.
+public struct ShardTransfer: Codable, Sendable, Equatable, Hashable {
+    public var shard: UInt32
+    public var from: UInt64
+    public var to: UInt64
+    public var sync: Bool
+    public var method: ShardTransferMethod
+
+    public init(shard: UInt32, from: UInt64, to: UInt64, sync: Bool, method: ShardTransferMethod) {
+        self.shard = shard
+        self.from = from
+        self.to = to
+        self.sync = sync
+        self.method = method
+    }
+
+    /// What names a transfer: its shard and its two peers.
+    public struct Key: Codable, Sendable, Equatable, Hashable, CustomStringConvertible {
+        public var shard: UInt32
+        public var from: UInt64
+        public var to: UInt64
+
+        public init(shard: UInt32, from: UInt64, to: UInt64) {
+            self.shard = shard
+            self.from = from
+            self.to = to
+        }
+
+        public var description: String { "shard \(shard) from \(from) to \(to)" }
+    }
+
+    public var key: Key { Key(shard: shard, from: from, to: to) }
+
+    /// The target's state while the data arrives: `Partial` (it takes updates as they come) for a
+    /// stream of records, else `Recovery` (it takes only the source's forced updates).
+    public var targetState: ReplicaState { method == .streamRecords ? .partial : .recovery }
+}
+
 /// Where new shards go: decided once by the proposing peer and carried in the consensus operation,
 /// so every peer applies the same placement.
 public enum ShardPlacement {

@@ -1,5 +1,7 @@
 import Crypto
 public import DiskIO
+public import Logging
+import Synchronization
 
 /// The archive a snapshot is stored and sent as: a POSIX tar (ustar) of one directory's regular
 /// files and subdirectories, under relative paths, with the SHA-256 of the whole archive beside it.
@@ -21,20 +23,33 @@ public enum SnapshotArchive {
 
     /// Archives the tree under `directory` into a new file `archive` (entries in name order) and
     /// fsyncs it.
-    public static func write(_ directory: String, to archive: String, disk: any Disk) throws(StorageError) -> Written {
+    public static func write(_ directory: String, to archive: String, disk: any Disk,
+                             progress: SnapshotProgress? = nil) throws(StorageError) -> Written {
         do {
             let file = try disk.open(archive, create: true)
             defer { file.close() }
             try file.truncate(to: 0)
-            var writer = Writer(file: file)
+            progress?.start(total: try treeSize(directory, disk: disk))
+            var writer = Writer(file: file, progress: progress)
             try add(directory, relative: "", disk: disk, to: &writer)
             try writer.append([UInt8](repeating: 0, count: 2 * block))
             try writer.flush()
             try file.sync()
+            progress?.finish()
             return Written(size: writer.offset, sha256: hex(writer.hasher.finalize()))
         } catch {
             throw .serviceError("cannot write snapshot archive \(archive): \(error)")
         }
+    }
+
+    /// The bytes of the regular files under `directory`.
+    private static func treeSize(_ directory: String, disk: any Disk) throws(DiskError) -> UInt64 {
+        var total: UInt64 = 0
+        for name in try disk.listDirectory(directory) {
+            let path = joinPath(directory, name)
+            total += disk.isDirectory(path) ? try treeSize(path, disk: disk) : try disk.status(path).size
+        }
+        return total
     }
 
     private static func add(_ root: String, relative: String, disk: any Disk, to writer: inout Writer) throws(DiskError) {
@@ -69,11 +84,15 @@ public enum SnapshotArchive {
     /// Writes through a buffer, hashing as it goes.
     private struct Writer {
         let file: any DiskFile
+        let progress: SnapshotProgress?
         var buffer: [UInt8] = []
         var offset: UInt64 = 0
         var hasher = SHA256()
 
-        init(file: any DiskFile) { self.file = file }
+        init(file: any DiskFile, progress: SnapshotProgress?) {
+            self.file = file
+            self.progress = progress
+        }
 
         mutating func append(_ bytes: [UInt8]) throws(DiskError) {
             hasher.update(data: bytes)
@@ -85,6 +104,7 @@ public enum SnapshotArchive {
             guard !buffer.isEmpty else { return }
             try file.write(buffer, at: offset)
             offset += UInt64(buffer.count)
+            progress?.advance(by: UInt64(buffer.count))
             buffer.removeAll(keepingCapacity: true)
         }
     }
@@ -134,7 +154,8 @@ public enum SnapshotArchive {
     /// Extracts `archive` into `directory` (created; it must not exist), after checking each entry
     /// as the type describes, and makes the tree durable. A bad archive is a ``StorageError/badRequest(_:)`` that names the
     /// problem; whatever was extracted before it stays in `directory` for the caller to remove.
-    public static func extract(_ archive: String, into directory: String, disk: any Disk) throws(StorageError) {
+    public static func extract(_ archive: String, into directory: String, disk: any Disk,
+                               progress: SnapshotProgress? = nil) throws(StorageError) {
         let file: any DiskFile
         let size: UInt64
         do {
@@ -145,9 +166,13 @@ public enum SnapshotArchive {
             throw .serviceError("cannot read snapshot archive: \(error)")
         }
         defer { file.close() }
+        progress?.start(total: size)
         var offset: UInt64 = 0
         var entries = 0
+        // Paths extracted so far: an entry may not be both a file and a directory, nor appear twice.
+        var files = Set<String>(), directories = Set<String>()
         while true {
+            progress?.reach(offset)
             guard offset + UInt64(block) <= size else {
                 throw .badRequest("The snapshot archive is truncated: it ends inside an entry header at byte \(offset)")
             }
@@ -157,6 +182,15 @@ public enum SnapshotArchive {
             entries += 1
             let entry = try parse(header)
             let path = try safePath(entry.path)
+            let isDirectory = entry.type == UInt8(ascii: "5")
+            let components = path.split(separator: "/")
+            for depth in components.indices.dropLast() where files.contains(components[...depth].joined(separator: "/")) {
+                throw .badRequest("The snapshot archive entry `\(entry.path)` is inside `\(components[...depth].joined(separator: "/"))`, which it holds as a file")
+            }
+            if files.contains(path) || (!isDirectory && directories.contains(path)) {
+                throw .badRequest("The snapshot archive holds `\(entry.path)` twice")
+            }
+            if isDirectory { directories.insert(path) } else { files.insert(path) }
             switch entry.type {
             case UInt8(ascii: "5"):
                 do {
@@ -181,6 +215,8 @@ public enum SnapshotArchive {
         } catch {
             throw .serviceError("cannot extract the snapshot: \(error)")
         }
+        progress?.reach(size)
+        progress?.finish()
     }
 
     /// fsyncs every directory under `directory` (files are synced as they are written), so the
@@ -292,5 +328,54 @@ private extension String {
         while let c = s.first, set.contains(c) { s.removeFirst() }
         while let c = s.last, set.contains(c) { s.removeLast() }
         return String(s)
+    }
+}
+
+/// The progress of a long archive write or extraction, logged at most every `interval`: the bytes
+/// done of the total, the rate and the time left.
+public final class SnapshotProgress: Sendable {
+    private let what: String
+    private let logger: Logger
+    private let interval: Duration
+    private let state = Mutex<(total: UInt64, done: UInt64, started: ContinuousClock.Instant, logged: ContinuousClock.Instant)>(
+        (0, 0, .now, .now))
+
+    public init(_ what: String, logger: Logger, interval: Duration = .seconds(5)) {
+        self.what = what
+        self.logger = logger
+        self.interval = interval
+    }
+
+    func start(total: UInt64) {
+        state.withLock { $0 = (total, 0, .now, .now) }
+    }
+
+    func advance(by bytes: UInt64) {
+        report { $0 += bytes }
+    }
+
+    func reach(_ bytes: UInt64) {
+        report { $0 = max($0, bytes) }
+    }
+
+    /// Logs the whole: bytes, time and rate.
+    func finish() {
+        let (done, seconds) = state.withLock { state in (state.done, max((ContinuousClock.now - state.started) / .seconds(1), 0.001)) }
+        logger.info("\(what): done, \(done >> 20) MiB in \((seconds * 100).rounded() / 100) s (\(Int(Double(done) / seconds) >> 20) MiB/s)")
+    }
+
+    private func report(_ change: (inout UInt64) -> Void) {
+        let now = ContinuousClock.now
+        let line: String? = state.withLock { state in
+            change(&state.done)
+            guard now - state.logged >= interval, state.total > 0 else { return nil }
+            state.logged = now
+            let seconds = max((now - state.started) / .seconds(1), 0.001)
+            let rate = Double(state.done) / seconds
+            let left = rate > 0 ? Double(state.total - min(state.done, state.total)) / rate : 0
+            return "\(Int(Double(state.done) * 100 / Double(state.total)))% (\(state.done >> 20) of \(state.total >> 20) MiB, "
+                + "\(Int(rate) >> 20) MiB/s, about \(Int(left.rounded())) s left)"
+        }
+        if let line { logger.info("\(what): \(line)") }
     }
 }

@@ -4,6 +4,16 @@ import Logging
 import QuiverJSON
 public import QuiverModel
 
+/// What telemetry reports of a collection's snapshots (`CollectionSnapshotTelemetry`).
+public struct SnapshotActivity: Sendable, Equatable {
+    public var running = 0
+    public var recovering = 0
+    /// Snapshots written since the start.
+    public var created = 0
+
+    public init() {}
+}
+
 /// Collection snapshots: archives of this peer's part of a collection, in
 /// `<snapshotsPath>/<collection>/`, each with a `.checksum` file (the archive's SHA-256) beside it.
 extension TableOfContent {
@@ -16,8 +26,8 @@ extension TableOfContent {
         return joinPath(snapshotsPath, collection, "shards", String(shard))
     }
 
-    /// A new path in the storage's temporary directory (emptied at start-up), for an upload.
-    public func temporaryPath(_ purpose: String) -> String { nextTempPath(purpose) }
+    /// A new path in the scratch space (emptied at start-up), for an upload or a download.
+    public func temporaryPath(_ purpose: String) -> String { nextScratchPath(purpose) }
 
     /// Writes a snapshot of collection `name` (or the collection an alias names) while writes
     /// continue: each local shard pauses its writes only while its appendable segments are
@@ -28,7 +38,9 @@ extension TableOfContent {
         let collection = try collection(name)
         let scope = shard.map { "shard-\($0)-" } ?? ""
         let snapshotName = "\(collection.name)-\(scope)\(peerID)-\(Self.nameTime(now))\(Self.snapshotSuffix)"
-        let staging = nextTempPath("snapshot")
+        snapshotActivity[collection.name, default: SnapshotActivity()].running += 1
+        defer { snapshotActivity[collection.name]?.running -= 1 }
+        let staging = nextScratchPath("snapshot")
         defer { try? disk.removeItem(staging) }
         if let shard {
             try await collection.writeShardSnapshot(shard, into: staging)
@@ -36,6 +48,7 @@ extension TableOfContent {
             try await collection.writeSnapshot(into: staging)
         }
         let archive = try await store(staging, as: joinPath(snapshotDirectory(collection.name, shard: shard), snapshotName))
+        snapshotActivity[collection.name, default: SnapshotActivity()].created += 1
         logger.info("Created a snapshot", metadata: ["collection": "\(collection.name)", "snapshot": "\(snapshotName)"])
         return try describeSnapshot(at: archive)
     }
@@ -51,7 +64,10 @@ extension TableOfContent {
         } catch {
             throw .serviceError("cannot create the snapshot directory \(directory): \(error)")
         }
-        let written = try await offActor { [disk] () throws(StorageError) in try SnapshotArchive.write(staging, to: partial, disk: disk) }
+        let progress = SnapshotProgress("Writing snapshot \(archive.split(separator: "/").last ?? "")", logger: logger)
+        let written = try await offActor { [disk] () throws(StorageError) in
+            try SnapshotArchive.write(staging, to: partial, disk: disk, progress: progress)
+        }
         do {
             try disk.writeFileAtomically(archive + Self.checksumSuffix, Array(written.sha256.utf8))
             try disk.rename(partial, archive)
@@ -158,15 +174,10 @@ extension TableOfContent {
         try reserve(name)
         var done = false
         defer { if !done { recovering.remove(name) } }
-        let staging = nextTempPath("recover")
-        defer { try? disk.removeItem(staging) }
-        let extracted = joinPath(staging, "collection")
-        // The archive's bytes are read and written off the actor: other requests go on meanwhile.
-        try await offActor { [disk, tempPath] () throws(StorageError) in
-            try Self.verify(archive, checksum: checksum, room: tempPath, disk: disk)
-            try SnapshotArchive.extract(archive, into: extracted, disk: disk)
-        }
-        var recovered = try readRecovered(extracted)
+        let snapshot = try await extractCollectionSnapshot(archive, checksum: checksum)
+        defer { discard(snapshot) }
+        let extracted = snapshot.directory
+        var recovered = snapshot.contents
         let target = joinPath(collectionsPath, name)
         if collections[name] != nil && !replacingConfiguration {
             recovered = try keepConfiguration(of: target, over: extracted, recovered)
@@ -219,7 +230,7 @@ extension TableOfContent {
 
     /// Marks `name` as being recovered: refused while it is recovered or deleted already.
     private func reserve(_ name: String) throws(StorageError) {
-        guard !recovering.contains(name), !deleting.contains(name) else {
+        guard !recovering.contains(name), !deleting.contains(name), !recoveringShards.contains(where: { $0.collection == name }) else {
             throw .badRequest("Collection `\(name)` is being recovered or deleted; try again once that is over")
         }
         recovering.insert(name)
@@ -230,21 +241,74 @@ extension TableOfContent {
         try body()
     }
 
-    /// Replaces local shard `shard` of collection `name` with the shard snapshot archive `archive`
-    /// (checked against `checksum` when given), extracted and checked in `tmp/` first.
-    public func recoverShard(_ name: String, shard: UInt32, from archive: String, checksum: String?) async throws(StorageError) {
+    /// A collection snapshot extracted and checked in `tmp/`, and what it holds; the shards'
+    /// files are in `<directory>/<id>`. ``discard(_:)`` removes it.
+    public struct ExtractedSnapshot: Sendable {
+        public let directory: String
+        public let contents: RecoveredCollection
+    }
+
+    /// Checks `archive` against `checksum` (when given) and the free space, and extracts it in `tmp/`.
+    public func extractCollectionSnapshot(_ archive: String, checksum: String?) async throws(StorageError) -> ExtractedSnapshot {
+        let directory = try await extractSnapshot(archive, checksum: checksum)
+        do {
+            return ExtractedSnapshot(directory: directory, contents: try readRecovered(directory))
+        } catch {
+            try? disk.removeItem(directory)
+            throw error
+        }
+    }
+
+    /// `archive` checked against `checksum` (when given) and the free space, and extracted into a
+    /// new directory in `tmp/`, which the caller removes. The archive's bytes are read and written
+    /// off the actor: other requests go on meanwhile.
+    public func extractSnapshot(_ archive: String, checksum: String?) async throws(StorageError) -> String {
+        let staging = nextTempPath("recover")
+        let progress = SnapshotProgress("Extracting snapshot \(archive.split(separator: "/").last ?? "")", logger: logger)
+        do {
+            try await offActor { [disk, tempPath] () throws(StorageError) in
+                try Self.verify(archive, checksum: checksum, room: tempPath, disk: disk)
+                try SnapshotArchive.extract(archive, into: staging, disk: disk, progress: progress)
+            }
+        } catch {
+            try? disk.removeItem(staging)
+            throw error
+        }
+        return staging
+    }
+
+    public func discard(_ snapshot: ExtractedSnapshot) {
+        try? disk.removeItem(snapshot.directory)
+    }
+
+    /// Refuses a snapshot whose vectors or shards are not those of existing collection `name`.
+    public func checkCompatible(_ name: String, with snapshot: ExtractedSnapshot) async throws(StorageError) {
+        let collection = try collection(name)
+        try Self.checkCompatible(current: RecoveredCollection(config: await collection.config, layout: await collection.layout, payloadIndexes: [:]),
+                                 snapshot: snapshot.contents, whole: false)
+    }
+
+    /// Replaces local shard `shard` of collection `name` with the shard files in `directory` (an
+    /// extracted shard snapshot, or a shard's directory in an extracted collection snapshot), which
+    /// they leave. The old shard stays in place when they do not open as a shard of the collection.
+    public func recoverShard(_ name: String, shard: UInt32, fromFiles directory: String) async throws(StorageError) {
         let collection = try collection(name)
         try await collection.checkLocalShard(shard)
-        try reserve(collection.name)
-        defer { recovering.remove(collection.name) }
-        let staging = nextTempPath("recover-shard")
-        defer { try? disk.removeItem(staging) }
-        try await offActor { [disk, tempPath] () throws(StorageError) in
-            try Self.verify(archive, checksum: checksum, room: tempPath, disk: disk)
-            try SnapshotArchive.extract(archive, into: staging, disk: disk)
-        }
-        try await collection.replaceShard(shard, with: staging)
+        guard disk.isDirectory(directory) else { throw .badRequest("The snapshot holds no files for shard \(shard)") }
+        try reserve(collection.name, shard: shard)
+        defer { recoveringShards.remove(ShardRef(collection: collection.name, shard: shard)) }
+        try await collection.replaceShard(shard, with: directory)
         logger.info("Recovered a shard from a snapshot", metadata: ["collection": "\(collection.name)", "shard": "\(shard)"])
+    }
+
+    /// Marks shard `shard` of `name` as being recovered: refused while it, or the whole
+    /// collection, is recovered or deleted already.
+    private func reserve(_ name: String, shard: UInt32) throws(StorageError) {
+        let ref = ShardRef(collection: name, shard: shard)
+        guard !recovering.contains(name), !deleting.contains(name), !recoveringShards.contains(ref) else {
+            throw .badRequest("Shard \(shard) of collection `\(name)` is being recovered, or the collection deleted; try again once that is over")
+        }
+        recoveringShards.insert(ref)
     }
 
     /// Refuses `archive` unless its SHA-256 is `checksum` (when given), and unless `room` has space
@@ -268,6 +332,11 @@ extension TableOfContent {
         }
     }
 
+    /// A recovery of collection `name` starts (`true`) or ends, for telemetry.
+    public func noteRecovery(_ name: String, running: Bool) {
+        snapshotActivity[name, default: SnapshotActivity()].recovering += running ? 1 : -1
+    }
+
     /// The catalogue has taken (or failed to take) the recovery of collection `name`.
     public func finishRecovery(_ name: String) {
         recovering.remove(name)
@@ -284,13 +353,8 @@ extension TableOfContent {
     private func keepConfiguration(of existing: String, over extracted: String,
                                    _ snapshot: RecoveredCollection) throws(StorageError) -> RecoveredCollection {
         let current = try readRecovered(existing)
-        guard current.config.params.vectors == snapshot.config.params.vectors else {
-            throw .badInput("Snapshot is not compatible with existing collection: Collection vectors: \(Self.json(current.config.params.vectors)) Snapshot Vectors: \(Self.json(snapshot.config.params.vectors))")
-        }
-        guard current.config.params.shardNumber == snapshot.config.params.shardNumber,
-              Set(current.layout.map(\.id)) == Set(snapshot.layout.map(\.id)) else {
-            throw .badInput("Snapshot is not compatible with existing collection: Collection shard number: \(current.config.params.shardNumber) Snapshot shard number: \(snapshot.config.params.shardNumber)")
-        }
+        // The recovered directory replaces the whole collection: it must hold every shard.
+        try Self.checkCompatible(current: current, snapshot: snapshot, whole: true)
         do {
             for file in ["config.json", Collection.payloadIndexFile, Collection.layoutFile] {
                 try? disk.removeItem(joinPath(extracted, file))
@@ -301,6 +365,19 @@ extension TableOfContent {
             throw .serviceError("cannot prepare the recovered collection: \(error)")
         }
         return current
+    }
+
+    /// The snapshot's vectors and shards must be the collection's (as Qdrant checks), all of
+    /// them when `whole`, else some (a snapshot taken on one peer of a cluster).
+    private static func checkCompatible(current: RecoveredCollection, snapshot: RecoveredCollection, whole: Bool) throws(StorageError) {
+        guard current.config.params.vectors == snapshot.config.params.vectors else {
+            throw .badInput("Snapshot is not compatible with existing collection: Collection vectors: \(Self.json(current.config.params.vectors)) Snapshot Vectors: \(Self.json(snapshot.config.params.vectors))")
+        }
+        let theirs = Set(snapshot.layout.map(\.id)), ours = Set(current.layout.map(\.id))
+        guard current.config.params.shardNumber == snapshot.config.params.shardNumber,
+              whole ? theirs == ours : theirs.isSubset(of: ours) else {
+            throw .badInput("Snapshot is not compatible with existing collection: Collection shard number: \(current.config.params.shardNumber) Snapshot shard number: \(snapshot.config.params.shardNumber)")
+        }
     }
 
     private static func json(_ value: some Encodable) -> String {
@@ -358,7 +435,7 @@ extension TableOfContent {
     /// Snapshots every collection (one after another) and packs them with the aliases.
     public func createFullSnapshot(now: Int64) async throws(StorageError) -> SnapshotDescription {
         let name = "full-snapshot-\(Self.nameTime(now))\(Self.snapshotSuffix)"
-        let staging = nextTempPath("full-snapshot")
+        let staging = nextScratchPath("full-snapshot")
         defer { try? disk.removeItem(staging) }
         var manifest = FullSnapshotManifest(collections: [:], aliases: aliases)
         do {
@@ -408,7 +485,7 @@ extension TableOfContent {
     /// Extracts a full snapshot into `tmp/` (emptied at the next start) and returns the
     /// collection archives it holds, by collection, and its aliases.
     public func unpackFullSnapshot(_ archive: String) throws(StorageError) -> (collections: [(path: String, collection: String)], aliases: [String: String]) {
-        let directory = nextTempPath("full-recovery")
+        let directory = nextScratchPath("full-recovery")
         try SnapshotArchive.extract(archive, into: directory, disk: disk)
         let manifest: FullSnapshotManifest
         do {

@@ -30,6 +30,14 @@ public actor TableOfContent {
     var recovering: Set<String> = []
     /// Collections being deleted (their shards closing): a recovery of the name waits for the end.
     var deleting: Set<String> = []
+    /// Per collection, the snapshots being written and recovered and those written since the start.
+    public internal(set) var snapshotActivity: [String: SnapshotActivity] = [:]
+    /// Local shards being replaced from a snapshot (the catalogue keeps applying to their collection).
+    var recoveringShards: Set<ShardRef> = []
+    struct ShardRef: Hashable {
+        var collection: String
+        var shard: UInt32
+    }
     /// alias → collection name
     var aliases: [String: String] = [:]
     private var tempCounter: UInt64 = 0
@@ -44,9 +52,13 @@ public actor TableOfContent {
     var collectionsPath: String { joinPath(storagePath, "collections") }
     var aliasesPath: String { joinPath(storagePath, "aliases", "data.json") }
     var tempPath: String { joinPath(storagePath, "tmp") }
+    /// Where snapshots are staged, downloaded and uploaded: `storage.temp_path`, else `tempPath`.
+    let scratchPath: String?
 
     public init(storagePath: String, disk: any Disk, defaults: CollectionDefaults = CollectionDefaults(),
-                maxCollections: Int? = nil, peerID: UInt64? = nil, snapshotsPath: String? = nil, logger: Logger) {
+                maxCollections: Int? = nil, peerID: UInt64? = nil, snapshotsPath: String? = nil, scratchPath: String? = nil,
+                logger: Logger) {
+        self.scratchPath = scratchPath
         self.peerID = peerID ?? UInt64.random(in: 1...(UInt64(1) << 62))
         self.storagePath = storagePath
         self.snapshotsPath = snapshotsPath ?? joinPath(storagePath, "snapshots")
@@ -77,6 +89,12 @@ public actor TableOfContent {
             try disk.createDirectories(parentDirectory(of: aliasesPath))
             try disk.removeItem(tempPath)
             try disk.createDirectories(tempPath)
+            if let scratchPath {
+                try disk.createDirectories(scratchPath)
+                for name in try disk.listDirectory(scratchPath) where name.hasPrefix(Self.scratchPrefix) {
+                    try disk.removeItem(joinPath(scratchPath, name))
+                }
+            }
         } catch {
             throw .serviceError("cannot prepare storage directory \(storagePath): \(error)")
         }
@@ -264,6 +282,7 @@ public actor TableOfContent {
             let indexes = state.payloadIndexes[name]
             if let existing = collections[name] {
                 if await existing.config != config { try await setConfig(existing, config) }
+                try await existing.applyTransfers(state.transfers[name] ?? [])
                 if let layout { try await existing.applyLayout(layout) }
                 if let indexes, await existing.payloadSchema.mapValues(\.json) != indexes {
                     try await existing.setIndexes(try Self.parseIndexes(indexes))
@@ -306,6 +325,17 @@ public actor TableOfContent {
     func nextTempPath(_ purpose: String) -> String {
         tempCounter += 1
         return joinPath(tempPath, "\(purpose)-\(tempCounter)-\(UInt32.random(in: 0...UInt32.max))")
+    }
+
+    /// Names in `storage.temp_path` start so; those left over are removed at the next start.
+    static let scratchPrefix = "quiver-"
+
+    /// A new path in the scratch space (`storage.temp_path`, else `tmp/`): for snapshots being
+    /// written, downloaded or uploaded, which need not be on the storage's file system.
+    func nextScratchPath(_ purpose: String) -> String {
+        guard let scratchPath else { return nextTempPath(purpose) }
+        tempCounter += 1
+        return joinPath(scratchPath, "\(Self.scratchPrefix)\(purpose)-\(tempCounter)-\(UInt32.random(in: 0...UInt32.max))")
     }
 
     private func listDirectory(_ path: String) throws(StorageError) -> [String] {

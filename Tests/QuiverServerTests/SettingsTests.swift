@@ -62,6 +62,21 @@ final class ConfigDir {
         #expect(s.storage.collectionDefaults.onDiskPayload == false)
     }
 
+    @Test func transferLimitsAndSnapshotStorage() throws {
+        #expect(try ConfigDir([:]).load().storage.incomingTransfersLimit == 1)
+        let s = try ConfigDir(["config/config.yaml": "storage:\n  performance:\n    incoming_shard_transfers_limit: null\n"]).load([
+            "QDRANT__STORAGE__PERFORMANCE__OUTGOING_SHARD_TRANSFERS_LIMIT": "3",
+            "QDRANT__STORAGE__SNAPSHOTS_CONFIG__SNAPSHOTS_STORAGE": "local",
+        ])
+        #expect(s.storage.incomingTransfersLimit == nil && s.storage.outgoingTransfersLimit == 3 && s.warnings.isEmpty)
+        #expect(throws: ConfigError.self) {
+            _ = try ConfigDir([:]).load(["QDRANT__STORAGE__SNAPSHOTS_CONFIG__SNAPSHOTS_STORAGE": "s3"])
+        }
+        #expect(throws: ConfigError.self) {
+            _ = try ConfigDir([:]).load(["QDRANT__STORAGE__PERFORMANCE__INCOMING_SHARD_TRANSFERS_LIMIT": "0"])
+        }
+    }
+
     @Test func unknownKeysWarnButDoNotFail() throws {
         let s = try ConfigDir(["config/config.yaml": "service:\n  http_port: 1\n  shiny: true\nnonsense:\n  a: 1\n"]).load(["QDRANT__STORAGE__WHAT": "x"])
         #expect(s.warnings == [

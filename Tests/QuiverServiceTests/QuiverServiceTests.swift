@@ -3,7 +3,7 @@ import Foundation
 import Logging
 import QuiverJSON
 import QuiverModel
-import QuiverService
+@testable import QuiverService
 import Storage
 import Testing
 
@@ -72,5 +72,42 @@ func create(_ json: String) throws -> CreateCollection {
         #expect(ServiceError.storage(.alreadyExists("Collection `x` already exists!")).description == "Wrong input: Collection `x` already exists!")
         #expect(ServiceError.format("missing field `size`", .body).description == "Format error in JSON body: missing field `size`")
         #expect(ServiceError.payloadTooLarge(limitBytes: 10).description.contains("10 bytes"))
+    }
+}
+
+/// The states a replica goes through while a snapshot replaces it (the cluster's rules, here over
+/// a single node's one-member consensus): `ManualRecovery` while its data is swapped, so nothing
+/// reads from or writes into it meanwhile, then `Active`; a failed swap puts the old state back.
+@Suite struct SnapshotRecoveryStateTests {
+    @Test func aReplicaIsOutOfServiceWhileItIsReplacedAndBackAfter() async throws {
+        let (service, path) = try await makeService()
+        defer { try? PosixDisk().removeItem(path) }
+        #expect(try await service.createCollection("c", create(#"{"vectors":{"size":2,"distance":"Dot"}}"#)))
+        let point = PointStruct(id: .number(1), vectors: ["": [1, 0]], payload: JSONObject())
+        _ = try await service.update("c", PointsUpdate(.upsert([point])), wait: true)
+        let collection = try await service.toc.collection("c")
+        let me = collection.peerID
+        var seen: ReplicaState?
+        try await service.recoverReplica("c", shard: 0, priority: .replica) { () async throws(StorageError) in
+            seen = await collection.layout[0].state(of: me)
+            // Neither reads nor writes reach the replica being replaced.
+            await #expect(throws: ServiceError.self) { _ = try await service.count("c") }
+            await #expect(throws: ServiceError.self) {
+                _ = try await service.update("c", PointsUpdate(.upsert([point])), wait: true)
+            }
+        }
+        #expect(seen == .manualRecovery)
+        #expect(await collection.layout[0].state(of: me) == .active)
+        #expect(try await service.count("c") == 1)
+
+        await #expect(throws: ServiceError.self) {
+            try await service.recoverReplica("c", shard: 0, priority: .snapshot) { () async throws(StorageError) in
+                throw StorageError.badRequest("The snapshot cannot be opened")
+            }
+        }
+        #expect(await collection.layout[0].state(of: me) == .active)
+        await #expect(throws: ServiceError.self) {
+            try await service.recoverReplica("c", shard: 9, priority: .snapshot) { () async throws(StorageError) in }
+        }
     }
 }

@@ -34,6 +34,77 @@ import Testing
         #expect(state.shards["c"]![0] == ShardInfo(id: 0, peers: [1, 2]))
     }
 
+    @Test func replicasAreAddedRemovedAndTakenOutForARecovery() throws {
+        var state = try catalogue()
+        // A snapshot recovery may take the last active replica out of service, and only it.
+        #expect(state.apply(.setReplicaState(collection: "c", shard: 1, peer: 2, state: .manualRecovery, from: .active)) == .success(true))
+        #expect(state.shards["c"]![1].state(of: 2) == .manualRecovery)
+        #expect(state.apply(.addReplica(collection: "c", shard: 1, peer: 3, state: .manualRecovery)) == .success(true))
+        #expect(state.shards["c"]![1] == ShardInfo(id: 1, peers: [2, 3], states: [2: .manualRecovery, 3: .manualRecovery]))
+        #expect(state.apply(.addReplica(collection: "c", shard: 1, peer: 3, state: .active))
+                == .failure(.badRequest("Peer 3 already has a replica of shard 1")))
+        #expect(state.apply(.addReplica(collection: "c", shard: 7, peer: 3, state: .active))
+                == .failure(.notFound("Shard 7 of collection `c` does not exist")))
+        // A replica leaves only when an active one stays.
+        #expect(state.apply(.removeReplica(collection: "c", shard: 0, peer: 2)) == .success(true))
+        #expect(state.apply(.removeReplica(collection: "c", shard: 0, peer: 1))
+                == .failure(.badRequest("Shard 0 must have at least one active replica after removing 1")))
+        #expect(state.apply(.removeReplica(collection: "c", shard: 1, peer: 2))
+                == .failure(.badRequest("Shard 1 must have at least one active replica after removing 2")))
+        #expect(state.apply(.setReplicaState(collection: "c", shard: 1, peer: 3, state: .active, from: nil)) == .success(true))
+        #expect(state.apply(.removeReplica(collection: "c", shard: 1, peer: 2)) == .success(true))
+        #expect(state.shards["c"]! == [ShardInfo(id: 0, peers: [1]), ShardInfo(id: 1, peers: [3])])
+        #expect(state.apply(.removeReplica(collection: "c", shard: 1, peer: 9))
+                == .failure(.notFound("Replica 9 of shard 1 of collection `c` does not exist")))
+    }
+
+    @Test func transfersMoveReplicasThroughTheirStates() throws {
+        var state = try catalogue()
+        let replicate = ShardTransfer(shard: 0, from: 1, to: 3, sync: true, method: .streamRecords)
+        #expect(state.apply(.startTransfer(collection: "c", transfer: replicate)) == .success(true))
+        #expect(state.shards["c"]![0] == ShardInfo(id: 0, peers: [1, 2, 3], states: [3: .partial]))
+        // One transfer per shard and peer; the source must be active; no transfer to itself.
+        #expect(state.apply(.startTransfer(collection: "c", transfer: ShardTransfer(shard: 0, from: 2, to: 3, sync: true, method: .walDelta)))
+                == .failure(.badRequest("Shard 0 is already involved in transfer 1 -> 3")))
+        #expect(state.apply(.startTransfer(collection: "c", transfer: ShardTransfer(shard: 1, from: 3, to: 1, sync: false, method: .snapshot)))
+                == .failure(.badRequest("Shard 1 is not active on peer 3")))
+        #expect(state.apply(.startTransfer(collection: "c", transfer: ShardTransfer(shard: 1, from: 2, to: 2, sync: false, method: .snapshot)))
+                == .failure(.badRequest("Cannot transfer shard 1 from peer 2 to itself")))
+        #expect(state.apply(.startTransfer(collection: "c", transfer: ShardTransfer(shard: 9, from: 2, to: 1, sync: false, method: .snapshot)))
+                == .failure(.badRequest("Shard 9 does not exist")))
+        #expect(state.apply(.finishTransfer(collection: "c", transfer: replicate.key)) == .success(true))
+        #expect(state.shards["c"]![0] == ShardInfo(id: 0, peers: [1, 2, 3]) && state.transfers["c"] == nil)
+        #expect(state.apply(.finishTransfer(collection: "c", transfer: replicate.key))
+                == .failure(.badRequest("There is no transfer for shard 0 from 1 to 3")))
+
+        // A move: the target is Recovery until recovered, then Partial; the source leaves at the end.
+        let move = ShardTransfer(shard: 1, from: 2, to: 1, sync: false, method: .snapshot)
+        #expect(state.apply(.startTransfer(collection: "c", transfer: move)) == .success(true))
+        #expect(state.shards["c"]![1].state(of: 1) == .recovery)
+        #expect(state.apply(.transferRecovered(collection: "c", transfer: move.key)) == .success(true))
+        #expect(state.shards["c"]![1].state(of: 1) == .partial)
+        #expect(state.apply(.restartTransfer(collection: "c", transfer: move.key, method: .snapshot))
+                == .failure(.badRequest("Cannot restart transfer for shard 1 from 2 to 1, its configuration did not change")))
+        #expect(state.apply(.restartTransfer(collection: "c", transfer: move.key, method: .streamRecords)) == .success(true))
+        #expect(state.transfers["c"] == [ShardTransfer(shard: 1, from: 2, to: 1, sync: false, method: .streamRecords)])
+        #expect(state.apply(.finishTransfer(collection: "c", transfer: move.key)) == .success(true))
+        #expect(state.shards["c"]![1] == ShardInfo(id: 1, peers: [1]))
+
+        // Aborting: a replication's target turns Dead, a move's target leaves; a Dead source or
+        // target ends its transfers; so does the removal of its peer.
+        #expect(state.apply(.startTransfer(collection: "c", transfer: ShardTransfer(shard: 1, from: 1, to: 2, sync: true, method: .streamRecords))) == .success(true))
+        #expect(state.apply(.abortTransfer(collection: "c", transfer: .init(shard: 1, from: 1, to: 2), reason: "test")) == .success(true))
+        #expect(state.shards["c"]![1] == ShardInfo(id: 1, peers: [1, 2], states: [2: .dead]) && state.transfers["c"] == nil)
+        #expect(state.apply(.startTransfer(collection: "c", transfer: ShardTransfer(shard: 0, from: 3, to: 4, sync: false, method: .streamRecords))) == .success(true))
+        #expect(state.apply(.setReplicaState(collection: "c", shard: 0, peer: 3, state: .dead, from: nil)) == .success(true))
+        #expect(state.shards["c"]![0] == ShardInfo(id: 0, peers: [1, 2, 3], states: [3: .dead]) && state.transfers["c"] == nil)
+        #expect(state.apply(.startTransfer(collection: "c", transfer: ShardTransfer(shard: 0, from: 1, to: 3, sync: true, method: .streamRecords))) == .success(true))
+        #expect(state.apply(.removePeerReplicas(peer: 1)) == .success(true))
+        #expect(state.shards["c"]![0] == ShardInfo(id: 0, peers: [2, 3], states: [3: .dead]) && state.transfers["c"] == nil)
+        let encoded = try JSONValueEncoder().encodeBytes(state)
+        #expect(try JSONValueDecoder().decode(ClusterMetadata.self, from: encoded) == state)
+    }
+
     @Test func peersActivateTheirNewReplicasAndListenersStepBack() throws {
         var state = ClusterMetadata()
         let config = try request(#"{"vectors":{"size":2,"distance":"Dot"}}"#).effectiveConfig(defaults: CollectionDefaults())
@@ -95,7 +166,7 @@ extension ShardingTests {
         network.resetCounts()
         _ = try await one.update(PointsUpdate(.upsert(Array(points.suffix(10)))), wait: true)
         #expect(network.updates[2] == nil)
-        await #expect(throws: StorageError.serviceError("No target shard 0 found for update")) {
+        await #expect(throws: StorageError.notFound("No target shard 0 found for update")) {
             _ = try await two.applyLocal([0: .upsert([points[0]])], filter: nil, wait: true)
         }
         guard case .count(let held) = try await two.runLocal(.count(filter: nil), shards: [0]) else {

@@ -53,19 +53,9 @@ import VectorIndex
             let live: [UInt64] = [1, 2, 3].filter { $0 != down }
             switch roll {
             case 0..<70:
-                let entry = live[Int(rng.next() % UInt64(live.count))]
-                let chosen = Array(Set((0..<(1 + rng.next() % 4)).map { _ in Self.ids[Int(rng.next() % UInt64(Self.ids.count))] })).sorted()
-                let ordering = WriteOrdering.allCases[Int(rng.next() % 3)]
-                let upsert = rng.next() % 5 != 0
-                let operation: UpdateOperation = upsert
-                    ? .upsert(chosen.map { PointStruct(id: $0, vectors: ["": [1, 1]], payload: JSONObject([("v", .int(Int64(step)))])) })
-                    : .delete(chosen)
-                do {
-                    _ = try await cluster.collection(entry).update(PointsUpdate(operation), wait: true, ordering: ordering)
-                    for id in chosen { ledger[id] = .some(upsert ? step : nil) }
+                if try await Self.randomWrite(cluster, through: live, step: step, &rng, &ledger) {
                     acknowledged += 1
-                } catch {
-                    for id in chosen { ledger.removeValue(forKey: id) }
+                } else {
                     refused += 1
                 }
             case 70..<80:
@@ -124,6 +114,28 @@ import VectorIndex
         #expect(acknowledged > Self.steps / 10, "seed \(seed): too few writes went through for the run to say much")
     }
 
+    /// Upserts (payload `v` = `step`) or deletes 1–4 random points through a random peer of `peers`
+    /// with a random ordering, and records the outcome in `ledger`: the points' new state when the
+    /// write is acknowledged, unknown when it fails. Returns whether it was acknowledged.
+    static func randomWrite(_ cluster: InProcessCluster, through peers: [UInt64], step: Int, _ rng: inout SplitMix,
+                            _ ledger: inout [PointID: Int?]) async throws -> Bool {
+        let entry = peers[Int(rng.next() % UInt64(peers.count))]
+        let chosen = Array(Set((0..<(1 + rng.next() % 4)).map { _ in ids[Int(rng.next() % UInt64(ids.count))] })).sorted()
+        let ordering = WriteOrdering.allCases[Int(rng.next() % 3)]
+        let upsert = rng.next() % 5 != 0
+        let operation: UpdateOperation = upsert
+            ? .upsert(chosen.map { PointStruct(id: $0, vectors: ["": [1, 1]], payload: JSONObject([("v", .int(Int64(step)))])) })
+            : .delete(chosen)
+        do {
+            _ = try await cluster.collection(entry).update(PointsUpdate(operation), wait: true, ordering: ordering)
+            for id in chosen { ledger[id] = .some(upsert ? step : nil) }
+            return true
+        } catch {
+            for id in chosen { ledger.removeValue(forKey: id) }
+            return false
+        }
+    }
+
     /// Point → its payload's `v` (-1 when it has none); absent points are absent.
     static func values(_ records: [PointRecord]) -> [PointID: Int] {
         Dictionary(uniqueKeysWithValues: records.map { record in
@@ -168,6 +180,16 @@ final class SimulatedConsensus: ReplicaFailureReporter, @unchecked Sendable {
     var state: ClusterMetadata { lock.withLock { catalogue } }
 
     func replace(_ tocs: [UInt64: TableOfContent]) { lock.withLock { self.tocs = tocs } }
+
+    /// Applies `operation` to the catalogue and every peer reconciles with it.
+    @discardableResult
+    func apply(_ operation: MetadataOperation) async -> Result<Bool, StorageError> {
+        let (result, snapshot, peers) = lock.withLock { () -> (Result<Bool, StorageError>, ClusterMetadata, [TableOfContent]) in
+            (catalogue.apply(operation), catalogue, Array(tocs.values))
+        }
+        for toc in peers { try? await toc.reconcile(with: snapshot) }
+        return result
+    }
 
     func replicaFailed(collection: String, shard: UInt32, peer: UInt64, from: ReplicaState?) async {
         let (snapshot, peers) = lock.withLock { () -> (ClusterMetadata, [TableOfContent]) in

@@ -96,6 +96,7 @@ def test_log_level_filter(make_node):
     ({"QDRANT__SERVICE__HTTP_PORT": "not-a-port"}, [], "service.http_port: expected an integer"),
     ({}, ["--config-path", "/nonexistent.yaml"], "no such file"),
     ({}, ["--snapshot", "/nonexistent.snapshot:c"], "cannot recover collection c from /nonexistent.snapshot"),
+    ({"QDRANT__STORAGE__SNAPSHOTS_CONFIG__SNAPSHOTS_STORAGE": "s3"}, [], "snapshots_storage: \"s3\" is not supported"),
 ])
 def test_bad_configuration_exits_with_a_message(make_node, env, args, message):
     node = make_node(env=env, args=args, start=False)

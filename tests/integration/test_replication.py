@@ -199,9 +199,10 @@ def test_a_paused_peer_never_holds_requests_past_their_timeout(make_node):
             assert count(p) == len(acked)
     finally:
         paused.proc.send_signal(signal.SIGCONT)
-    # The resumed peer learns its replicas are Dead and serves reads from the live ones.
-    wait_for(lambda: set(states_of(paused, paused_id).values()) == {"Dead"}, timeout=30,
-             message="the resumed peer knows its replicas are Dead")
+    # The resumed peer learns its replicas are Dead (until then it answers from what it holds), and
+    # they are brought up to date by transfers from the live ones until they are Active again.
+    wait_for(lambda: set(states_of(paused, paused_id).values()) == {"Active"}, timeout=60,
+             message="the resumed peer's replicas recovered")
     assert sorted(scroll_all(paused, COLLECTION)) == sorted(acked)
 
 
@@ -446,7 +447,10 @@ def test_a_partitioned_peer_is_cut_off_and_nothing_acknowledged_is_lost(make_nod
         assert r.status_code == 200, r.text
 
     partition.heal()
-    wait_for(lambda: set(states_of(cut_off, cut_off_id).values()) == {"Dead"}, timeout=60,
-             message="the healed peer learns its replicas are Dead")
+    # The healed peer's replicas are brought up to date from the majority's and are Active again
+    # (as every peer sees it: the majority saw them Dead, the healed peer catches up with that).
+    wait_for(lambda: all(set(states_of(p, cut_off_id).values()) == {"Active"} for p in peers) and
+             all(not p.get(f"/collections/{COLLECTION}/cluster").json()["result"]["shard_transfers"] for p in peers),
+             timeout=90, message="the healed peer's replicas recovered")
     for p in peers:
         assert sorted(scroll_all(p, COLLECTION)) == sorted(acked)

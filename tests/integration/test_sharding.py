@@ -320,8 +320,9 @@ def test_custom_sharding_on_a_single_node_survives_restart(node, openapi):
 def test_a_peer_down_leaves_reads_and_writes_working_and_its_replicas_dead(three):
     # Every shard has two replicas on distinct peers. With one peer killed, reads through the
     # survivors answer in full from the other replicas, and writes succeed on the live replica
-    # (write_consistency_factor 1) once the dead peer's replicas are marked Dead. They stay Dead
-    # after it restarts (nothing repairs them yet), and its reads come from the live replicas.
+    # (write_consistency_factor 1) once the dead peer's replicas are marked Dead. After it
+    # restarts its reads come from the live replicas while its own are brought up to date by
+    # transfers, after which they are Active and hold every point.
     peers = three
     r = peers[0].put("/collections/rep", json={"vectors": {"size": DIM, "distance": "Dot"}, "shard_number": 3,
                                                "replication_factor": 2})
@@ -359,6 +360,11 @@ def test_a_peer_down_leaves_reads_and_writes_working_and_its_replicas_dead(three
     peers[2].start()
     wait_for(lambda: peers[2].post("/collections/rep/points/count", json={}).json()["result"]["count"] == 660,
              timeout=60, message="the restarted peer answers from the live replicas")
-    local = peers[2].get("/collections/rep/cluster").json()["result"]["local_shards"]
-    assert {s["state"] for s in local} == {"Dead"}
     assert sorted(scroll_all(peers[2], "rep")) == list(range(600)) + list(range(1000, 1060))
+    wait_for(lambda: {s["state"] for s in peers[2].get("/collections/rep/cluster").json()["result"]["local_shards"]} == {"Active"},
+             timeout=60, message="the restarted peer's replicas recovered")
+    for shard in held:
+        local = scroll_all(peers[2], "rep", path=f"/collections/rep/shards/{shard}/points/scroll")
+        other = next(p for p in peers[:2] if shard in {s["shard_id"] for s in
+                                                      p.get("/collections/rep/cluster").json()["result"]["local_shards"]})
+        assert sorted(local) == sorted(scroll_all(other, "rep", path=f"/collections/rep/shards/{shard}/points/scroll"))

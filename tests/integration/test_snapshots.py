@@ -213,6 +213,12 @@ def bad_archives(good: bytes) -> dict[str, tuple[bytes, str | None]]:
     huge[124:136] = b"%011o\0" % (8 << 30)
     huge[148:156] = b" " * 8
     huge[148:156] = b"%06o\0 " % sum(huge[:512])
+    as_file = tarfile.TarInfo("0")
+    as_file.size = 1
+    as_directory = tarfile.TarInfo("0")
+    as_directory.type = tarfile.DIRTYPE
+    inside = tarfile.TarInfo("0/segments.json")
+    inside.size = 2
     return {
         "wrong checksum": (good, "0" * 64),
         "truncated": (good[: len(good) // 2], None),
@@ -220,6 +226,9 @@ def bad_archives(good: bytes) -> dict[str, tuple[bytes, str | None]]:
         "symlink": (tar_with((link, None)), None),
         "huge declared size": (bytes(huge), None),
         "not an archive": (b"this is not a tar archive at all" * 40, None),
+        "file, then directory": (tar_with((config, b"{}"), (as_file, b"x"), (as_directory, None)), None),
+        "file, then a file inside it": (tar_with((config, b"{}"), (as_file, b"x"), (inside, b"{}")), None),
+        "directory, then file": (tar_with((config, b"{}"), (as_directory, None), (as_file, b"x")), None),
     }
 
 
@@ -241,6 +250,10 @@ def test_bad_archives_are_refused_and_change_nothing(node):
     after = sorted(str(p.relative_to(storage)) for p in storage.rglob("*") if "tmp" not in p.parts)
     assert after == before
     assert list((storage / "tmp").iterdir()) == []
+    # Telemetry counts the snapshot written and no recovery left running; the log has their progress.
+    snapshots = node.get("/telemetry?details_level=2").json()["result"]["collections"]["snapshots"]
+    assert {"id": "src", "running_snapshots": 0, "running_snapshot_recovery": 0, "total_snapshot_creations": 1} in snapshots
+    assert f"Writing snapshot {snapshot.name}: done" in node.log()
 
 
 def test_kill_9_during_recovery_leaves_the_old_or_the_new_collection(make_node):
@@ -368,6 +381,7 @@ def test_shard_snapshot_replaces_one_shard(node):
                       files={"snapshot": ("s.snapshot", archive)}, timeout=60)
     assert r.status_code == 200, r.text
     assert (shard_count(0), shard_count(1)) == (counts[0], changed[1])
+    assert any("Extracting snapshot" in line and ": done, " in line for line in node.log().splitlines())
     # A shard snapshot from another collection's vectors is refused; so is a shard that is not here.
     create(node, "other", vectors={"size": DIM + 1, "distance": "Dot"})
     r = requests.post(f"{node.url}/collections/other/shards/0/snapshots/upload",
@@ -375,7 +389,38 @@ def test_shard_snapshot_replaces_one_shard(node):
     assert r.status_code == 400, r.text
     assert node.post("/collections/c/shards/7/snapshots").status_code == 404
     assert node.post("/collections/c/shards/x/snapshots").status_code == 400
+    # Recovery by location takes the name of one of the shard's own snapshots (or an http(s) URL),
+    # as Qdrant does; file:// URLs are refused, a name that is not there is not found.
+    node.post("/collections/c/points/delete?wait=true", json={"points": list(range(1, 400, 2))})
+    assert shard_count(0) != counts[0]
     path = node.workdir / "snapshots" / "c" / "shards" / "0" / snapshot["name"]
     r = node.put("/collections/c/shards/0/snapshots/recover", json={"location": f"file://{path}"})
+    assert r.status_code == 400 and "URLs with file scheme are not supported" in r.json()["status"]["error"], r.text
+    for missing in ["nope.snapshot", f"../0/{snapshot['name']}"]:
+        assert node.put("/collections/c/shards/0/snapshots/recover", json={"location": missing}).status_code == 404
+    r = node.put("/collections/c/shards/0/snapshots/recover", json={"location": snapshot["name"], "priority": "no_sync"})
     assert r.status_code == 200 and shard_count(0) == counts[0]
     assert node.delete(f"/collections/c/shards/0/snapshots/{snapshot['name']}").json()["result"] is True
+
+
+def test_temp_path_holds_snapshot_scratch_files_and_is_cleaned_at_start(make_node, workdir):
+    scratch = workdir / "scratch"
+    scratch.mkdir()
+    (scratch / "quiver-upload-1-2").write_bytes(b"left over")
+    (scratch / "someone-elses.txt").write_bytes(b"keep")
+    node = make_node(env={"QDRANT__STORAGE__TEMP_PATH": str(scratch)})
+    # Leftovers of ours are gone at start; files of others stay.
+    assert sorted(p.name for p in scratch.iterdir()) == ["someone-elses.txt"]
+    client, _, snapshot = snapshotted(node, 200, seed=3)
+    archive = node.get(f"/collections/src/snapshots/{snapshot.name}").content
+    r = requests.post(f"{node.url}/collections/copy/snapshots/upload", files={"snapshot": ("s.snapshot", archive)}, timeout=60)
+    assert r.status_code == 200, r.text
+    assert client.count("copy").count == 200
+    assert sorted(p.name for p in scratch.iterdir()) == ["someone-elses.txt"]
+    # The staging really goes there: with temp_path unusable, a snapshot fails and says where.
+    (scratch / "someone-elses.txt").unlink()
+    scratch.rmdir()
+    scratch.write_bytes(b"not a directory")
+    r = node.post("/collections/src/snapshots")
+    assert r.status_code == 500 and str(scratch) in r.json()["status"]["error"], r.text
+

@@ -1,0 +1,243 @@
+import DiskIO
+public import QuiverModel
+import Shard
+import Synchronization
+
+/// The source side of a running transfer of one local shard (Qdrant's forward proxy): once
+/// forwarding, every update this peer applies to the shard is sent on to the target, in the order
+/// applied here, and batches of the shard's records are read and sent under the same lock, so the
+/// last thing the target receives about a point is what the source holds.
+public final class TransferRelay: Sendable {
+    public let transfer: ShardTransfer
+    /// Held while an update is applied to the shard and forwarded, and while a batch is read and sent.
+    let lock = OrderingLock()
+    private let state = Mutex<State>(State())
+
+    struct State {
+        var forwarding = false
+        var cancelled = false
+        var failure: StorageError?
+        var stage = "proxifying"
+        var done = 0
+        var total = 0
+        var started = ContinuousClock.now
+    }
+
+    init(_ transfer: ShardTransfer) { self.transfer = transfer }
+
+    var isForwarding: Bool { state.withLock { $0.forwarding && !$0.cancelled } }
+    var isCancelled: Bool { state.withLock { $0.cancelled } }
+    /// Why forwarding failed, if it did: the transfer cannot complete.
+    var failure: StorageError? { state.withLock { $0.failure } }
+
+    func startForwarding() { state.withLock { $0.forwarding = true } }
+    func cancel() { state.withLock { $0.cancelled = true } }
+    func fail(_ error: StorageError) { state.withLock { if $0.failure == nil { $0.failure = error } } }
+
+    func stage(_ name: String) {
+        state.withLock {
+            $0.stage = name
+            $0.started = .now
+        }
+    }
+
+    /// Records sent so far.
+    var sent: Int { state.withLock { $0.done } }
+
+    func progress(done: Int, total: Int) {
+        state.withLock {
+            $0.done = done
+            $0.total = max(total, done)
+        }
+    }
+
+    /// The progress as Qdrant words it: the stage and its time, then the records sent of the
+    /// total and the time left.
+    public var comment: String {
+        state.withLock { state in
+            let elapsed = (ContinuousClock.now - state.started) / .seconds(1)
+            var parts = ["\(state.stage) (\(Self.seconds(elapsed)))"]
+            if state.total > 0 {
+                var records = "Transferring records (\(state.done)/\(state.total))"
+                if state.done > 0 && state.done < state.total {
+                    records += ", ETA: \(Self.seconds(elapsed * Double(state.total - state.done) / Double(state.done)))"
+                }
+                parts.append(records)
+            }
+            return parts.joined(separator: " | ")
+        }
+    }
+
+    private static func seconds(_ value: Double) -> String {
+        let hundredths = Int((value * 100).rounded())
+        return "\(hundredths / 100).\(hundredths % 100 < 10 ? "0" : "")\(hundredths % 100)s"
+    }
+}
+
+extension Collection {
+    /// Records per batch of a `stream_records` transfer.
+    static let transferBatch = 256
+
+    /// Takes the catalogue's transfers of this collection. Runs before the layout of the same
+    /// catalogue change is applied, so a target whose stream starts over is emptied while its
+    /// replica still refuses updates: a new `stream_records` transfer into a shard held here (a
+    /// `Dead` replica coming back) starts from an empty shard, since the stream brings every point
+    /// the source has and nothing would remove the ones it no longer has. The relays of transfers
+    /// that ended stop forwarding.
+    func applyTransfers(_ updated: [ShardTransfer]) async throws(StorageError) {
+        let known = Set(transfers.map(\.key))
+        for transfer in updated where !known.contains(transfer.key) && isLocal(transfer.to) && transfer.method == .streamRecords {
+            if shards[transfer.shard] != nil { try await emptyShard(transfer.shard) }
+        }
+        transfers = updated.sorted { ($0.shard, $0.from, $0.to) < ($1.shard, $1.from, $1.to) }
+        let running = Set(updated.map(\.key))
+        for (id, relay) in outgoing where !running.contains(relay.transfer.key) {
+            relay.cancel()
+            outgoing[id] = nil
+        }
+    }
+
+    /// Replaces local shard `id` with an empty one.
+    private func emptyShard(_ id: UInt32) async throws(StorageError) {
+        guard let old = shards.removeValue(forKey: id) else { return }
+        await old.close(waiting: false)
+        let target = joinPath(path, String(id))
+        let discarded = joinPath(path, ".\(id).emptied-\(UInt32.random(in: 0...UInt32.max))")
+        do {
+            try disk.rename(target, discarded)
+            try disk.syncDirectory(path)
+            shards[id] = try LocalShard(path: target, disk: disk, config: config, payloadSchema: payloadSchema)
+        } catch {
+            throw .serviceError("cannot empty shard \(id) of collection `\(name)` for a transfer: \(error)")
+        }
+        try? disk.removeItem(discarded)
+    }
+
+    /// The transfers of this collection, as `GET /collections/{c}/cluster` lists them; the source
+    /// peer adds its progress.
+    var transferInfo: [ShardTransferInfo] {
+        transfers.map { transfer in
+            ShardTransferInfo(shardID: transfer.shard, from: transfer.from, to: transfer.to, sync: transfer.sync,
+                              method: transfer.method, comment: outgoing[transfer.shard].flatMap { $0.transfer == transfer ? $0.comment : nil })
+        }
+    }
+
+    /// Registers this peer as the source of `transfer` (which must be in the catalogue, its shard
+    /// held here): the relay through which updates are forwarded once it forwards.
+    func beginOutgoing(_ transfer: ShardTransfer) throws(StorageError) -> TransferRelay {
+        guard transfers.contains(transfer) else { throw .badRequest("There is no transfer for \(transfer.key)") }
+        try checkLocalShard(transfer.shard)
+        let relay = TransferRelay(transfer)
+        outgoing[transfer.shard]?.cancel()
+        outgoing[transfer.shard] = relay
+        return relay
+    }
+
+    func endOutgoing(_ relay: TransferRelay) {
+        relay.cancel()
+        if outgoing[relay.transfer.shard] === relay { outgoing[relay.transfer.shard] = nil }
+    }
+
+    /// Sends an update this peer applied to shard `id` on to the target of its transfer, forced (the
+    /// target takes it in this order whatever it has seen of its clock). A point the target does not
+    /// have yet is no failure: its batch brings it later with this update applied.
+    func forward(_ operation: UpdateOperation, shard id: UInt32, clock: ClockTag?, filter: Filter?, condition: UpdateCondition?,
+                 via relay: TransferRelay) async {
+        guard let network else { return }
+        var tag = clock ?? ClockTag(peerID: peerID, clockID: UInt32.max, tick: 0, token: 0)
+        tag.force = true
+        do {
+            let ack = try await network.update([id: operation], clocks: [id: tag], filter: filter, condition: condition,
+                                               collection: name, wait: false, on: relay.transfer.to)
+            if case .failure(let error) = ack.outcome(of: id) {
+                if case .notFound = error { return }
+                relay.fail(error)
+            }
+        } catch {
+            relay.fail(error)
+        }
+    }
+
+    /// A `stream_records` transfer from this peer, once its relay is registered: waits until the
+    /// target takes updates of the shard (it has applied the transfer's start), forwards every
+    /// update from then on, and sends the shard's records in batches by id. Returns when every
+    /// record has been sent; the caller then proposes the end of the transfer while updates are
+    /// still forwarded.
+    func streamRecords(_ relay: TransferRelay) async throws(StorageError) {
+        try await startStream(relay)
+        var offset: PointID?
+        repeat {
+            offset = try await streamBatch(relay, from: offset)
+        } while offset != nil
+        try check(relay)
+        relay.stage("finalizing")
+    }
+
+    /// The start of a stream: once the target takes updates of the shard, every update applied
+    /// here is forwarded to it.
+    func startStream(_ relay: TransferRelay) async throws(StorageError) {
+        try await awaitTarget(relay)
+        await relay.lock.lock()
+        relay.startForwarding()
+        relay.lock.unlock()
+        relay.stage("transferring")
+    }
+
+    /// Sends the shard's records from id `offset` on (`limit` of them), read and sent under the
+    /// relay's lock; returns where the next batch starts, nil after the last one.
+    func streamBatch(_ relay: TransferRelay, from offset: PointID?, limit: Int = Collection.transferBatch) async throws(StorageError) -> PointID? {
+        try check(relay)
+        let id = relay.transfer.shard
+        guard let shard = shards[id] else { throw .notFound("Shard \(id) of collection `\(name)` is not on peer \(peerID)") }
+        await relay.lock.lock()
+        let page = await shard.scroll(from: offset, limit: limit + 1, withPayload: .all, withVector: .all)
+        let total = await shard.pointCount
+        let batch = page.prefix(limit).map { PointStruct(id: $0.id, vectors: $0.vectors ?? [:], payload: $0.payload) }
+        let result = await sendBatch(batch, shard: id, to: relay.transfer.to)
+        relay.lock.unlock()
+        try result.get()
+        relay.progress(done: relay.sent + batch.count, total: total)
+        return page.count > limit ? page[limit].id : nil
+    }
+
+    private func sendBatch(_ points: [PointStruct], shard id: UInt32, to peer: UInt64) async -> Result<Void, StorageError> {
+        guard !points.isEmpty, let network else { return .success(()) }
+        do {
+            let ack = try await network.update([id: .upsert(points)], clocks: [:], filter: nil, condition: nil, collection: name,
+                                               wait: false, on: peer)
+            return ack.outcome(of: id).map { _ in () }
+        } catch {
+            return .failure(error)
+        }
+    }
+
+    func check(_ relay: TransferRelay) throws(StorageError) {
+        if relay.isCancelled { throw .badRequest("The transfer of \(relay.transfer.key) was ended") }
+        if let failure = relay.failure { throw failure }
+    }
+
+    /// Waits (at most a minute) until the target takes updates of the shard: an empty update is
+    /// refused until the target has applied the transfer's start.
+    private func awaitTarget(_ relay: TransferRelay) async throws(StorageError) {
+        guard let network else { throw .standaloneMode }
+        let id = relay.transfer.shard
+        let deadline = ContinuousClock.now + .seconds(60)
+        while true {
+            try check(relay)
+            let outcome: Result<UInt64, StorageError>
+            do {
+                outcome = try await network.update([id: .delete([])], clocks: [:], filter: nil, condition: nil, collection: name,
+                                                   wait: false, on: relay.transfer.to).outcome(of: id)
+            } catch {
+                outcome = .failure(error)
+            }
+            switch outcome {
+            case .success: return
+            case .failure(let error) where ContinuousClock.now > deadline:
+                throw .timeout("Failed to initiate shard transfer: the target did not take updates of the shard in 60 seconds (\(error))")
+            case .failure:
+                try? await Task.sleep(for: .milliseconds(100))
+            }
+        }
+    }
+}

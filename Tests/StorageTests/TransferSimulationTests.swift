@@ -1,0 +1,98 @@
+import Foundation
+import QuiverJSON
+import QuiverModel
+import Shard
+@testable import Storage
+import Testing
+import VectorIndex
+
+/// A seeded simulation of `stream_records` shard transfers: three peers in one process, two
+/// replicated shards, and random steps that interleave writes (through random peers, with random
+/// ordering, some calls lost on the way or their answers lost), transfers started into peers
+/// without a replica (moves and replications) or into `Dead` replicas (recoveries), and one batch
+/// of a running transfer at a time (three records per batch, so a transfer spans many writes). A
+/// transfer whose batches or forwarded updates fail is aborted; one that sends its last batch is
+/// finished. Checked after every step, against the ledger of acknowledged writes: every `Active`
+/// replica, those that transfers made `Active` included, holds every point as its last
+/// acknowledged write left it. `QUIVER_SIM_SEED` and `QUIVER_SIM_STEPS` as in the replication
+/// simulation.
+@Suite struct TransferSimulationTests {
+    @Test(arguments: ReplicationSimulationTests.seeds) func transfersUnderWritesAndLostMessagesKeepEveryAcknowledgedWrite(seed: UInt64) async throws {
+        var rng = SplitMix(seed: seed ^ 0x7472_616e_7366_6572)
+        let cluster = try await InProcessCluster(peers: [1, 2, 3], shards: [ShardInfo(id: 0, peers: [1, 2]), ShardInfo(id: 1, peers: [2, 3])])
+        let catalogue = SimulatedConsensus(cluster.catalogue, cluster.tocs)
+        for toc in cluster.tocs.values { await toc.reportReplicaFailures(to: catalogue) }
+        var ledger: [PointID: Int?] = Dictionary(uniqueKeysWithValues: ReplicationSimulationTests.ids.map { ($0, Int?.none) })
+        var clocks: [String: UInt64] = [:]
+        var running: (relay: TransferRelay, source: Collection, started: Bool, offset: PointID?)?
+        var acknowledged = 0, started = 0, completed = 0, aborted = 0
+
+        for step in 0..<ReplicationSimulationTests.steps {
+            if running?.relay.isCancelled == true { running = nil }  // a replica of it turned Dead
+            let roll = rng.next() % 100
+            switch roll {
+            case 0..<60:
+                cluster.network.injectUpdateFaults { peer, call in
+                    switch SplitMix.hash(seed, UInt64(step), peer, call) % 100 {
+                    case 0..<3: .drop
+                    case 3..<5: .loseReply
+                    default: nil
+                    }
+                }
+                if try await ReplicationSimulationTests.randomWrite(cluster, through: [1, 2, 3], step: step, &rng, &ledger) {
+                    acknowledged += 1
+                }
+                cluster.network.injectUpdateFaults(nil)
+            default:
+                if let current = running {
+                    let transfer = current.relay.transfer
+                    do {
+                        if !current.started {
+                            try await current.source.startStream(current.relay)
+                            running!.started = true
+                        } else if let next = try await current.source.streamBatch(current.relay, from: current.offset, limit: 3) {
+                            running!.offset = next
+                        } else {
+                            try await current.source.check(current.relay)
+                            #expect(try await catalogue.apply(.finishTransfer(collection: "c", transfer: transfer.key)).get())
+                            running = nil
+                            completed += 1
+                        }
+                    } catch {
+                        await current.source.endOutgoing(current.relay)
+                        await catalogue.apply(.abortTransfer(collection: "c", transfer: transfer.key, reason: "\(error)"))
+                        running = nil
+                        aborted += 1
+                    }
+                } else if let transfer = Self.pick(catalogue.state, &rng) {
+                    guard case .success = await catalogue.apply(.startTransfer(collection: "c", transfer: transfer)) else { break }
+                    let source = try await cluster.collection(transfer.from)
+                    running = (try await source.beginOutgoing(transfer), source, false, nil)
+                    started += 1
+                }
+            }
+            try await ReplicationSimulationTests().checkReplicas(cluster, catalogue.state, ledger, &clocks, seed: seed, step: step)
+        }
+        let states = catalogue.state.shards["c"]!.map { shard in "shard \(shard.id): " + shard.peers.map { "\($0) \(shard.state(of: $0).rawValue)" }.joined(separator: ", ") }
+        print("seed \(seed): \(acknowledged) writes acknowledged; \(started) transfers started, \(completed) completed, \(aborted) aborted; \(states.joined(separator: "; "))")
+        #expect(completed > 0, "seed \(seed): no transfer completed")
+        for shard in catalogue.state.shards["c"]! {
+            #expect(shard.peers.contains { shard.state(of: $0) == .active }, "seed \(seed): shard \(shard.id) lost its last active replica")
+        }
+    }
+
+    /// A transfer to start: into a `Dead` replica from an active one (a recovery), or to a peer
+    /// without a replica (a replication, or a move when the shard has two replicas or fewer).
+    static func pick(_ state: ClusterMetadata, _ rng: inout SplitMix) -> ShardTransfer? {
+        let shards = state.shards["c"]!
+        let shard = shards[Int(rng.next() % UInt64(shards.count))]
+        let sources = shard.peers.filter { shard.state(of: $0) == .active }
+        guard !sources.isEmpty else { return nil }
+        let source = sources[Int(rng.next() % UInt64(sources.count))]
+        if let dead = shard.peers.first(where: { shard.state(of: $0) == .dead }) {
+            return ShardTransfer(shard: shard.id, from: source, to: dead, sync: true, method: .streamRecords)
+        }
+        guard let target = ([1, 2, 3] as [UInt64]).first(where: { !shard.peers.contains($0) }) else { return nil }
+        return ShardTransfer(shard: shard.id, from: source, to: target, sync: shard.peers.count < 2 || rng.next() % 2 == 0, method: .streamRecords)
+    }
+}

@@ -1,0 +1,204 @@
+"""Shard transfers on real peers: replicate and move a shard while clients write, a Dead replica
+brought back by itself after its peer was killed and restarted, and the errors of
+`POST /collections/{c}/cluster`. Every test keeps a ledger of acknowledged writes."""
+
+import threading
+import time
+
+import pytest
+import requests
+
+from test_cluster import Cluster, wait_for
+from test_sharding import DIM, peer_id
+from test_snapshot_cluster import replica_states
+
+COLLECTION = "moving"
+
+
+def create(node, **params):
+    body = {"vectors": {"size": DIM, "distance": "Dot"}, "optimizers_config": {"indexing_threshold": 100}, **params}
+    r = node.put(f"/collections/{COLLECTION}", json=body)
+    assert r.status_code == 200, r.text
+
+
+def point(i, writer):
+    return {"id": i, "vector": [((i * 7919 + k) % 17) / 17 for k in range(DIM)], "payload": {"writer": writer, "n": i}}
+
+
+def layout(node):
+    """Shard id → {peer id: state}, and the transfers, as `node` sees them."""
+    return replica_states(node, COLLECTION), node.get(f"/collections/{COLLECTION}/cluster").json()["result"]["shard_transfers"]
+
+
+def cluster_op(node, body, **params):
+    return node.post(f"/collections/{COLLECTION}/cluster", params=params, json=body, timeout=30)
+
+
+def all_points(node, shard=None):
+    """id → payload of every point `node` answers with; with `shard`, of `node`'s own replica of it."""
+    path = f"/collections/{COLLECTION}" + (f"/shards/{shard}" if shard is not None else "") + "/points/scroll"
+    points, offset = {}, None
+    while True:
+        r = node.post(path, json={"limit": 1000, "offset": offset, "with_payload": True}, timeout=30)
+        assert r.status_code == 200, r.text
+        result = r.json()["result"]
+        points.update({p["id"]: p["payload"] for p in result["points"]})
+        offset = result["next_page_offset"]
+        if offset is None:
+            return points
+
+
+class Writers:
+    """Clients upserting distinct ids through the given peers until stopped; `acked` is the ledger."""
+
+    def __init__(self, peers, count=2, start=100_000):
+        self.acked, self.failed = {}, 0
+        self.stop_flag = threading.Event()
+        self.lock = threading.Lock()
+        self.threads = [threading.Thread(target=self.run, args=(peers[i % len(peers)], start + i * 1_000_000, f"w{i}"))
+                        for i in range(count)]
+
+    def run(self, node, base, name):
+        i = base
+        while not self.stop_flag.is_set():
+            batch = [point(i + k, name) for k in range(10)]
+            try:
+                r = requests.put(f"{node.url}/collections/{COLLECTION}/points?wait=true", json={"points": batch}, timeout=30)
+                ok = r.status_code == 200
+            except requests.RequestException:
+                ok = False
+            with self.lock:
+                if ok:
+                    self.acked.update({p["id"]: p["payload"] for p in batch})
+                else:
+                    self.failed += 1
+            i += 10
+            time.sleep(0.01)
+
+    def __enter__(self):
+        for t in self.threads:
+            t.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stop_flag.set()
+        for t in self.threads:
+            t.join(timeout=60)
+
+
+@pytest.fixture
+def three(make_node):
+    return Cluster(make_node).start(3)
+
+
+def test_replicate_then_move_a_shard_while_clients_write(three):
+    peers = three
+    by_id = {peer_id(p): p for p in peers}
+    create(peers[0], shard_number=2, replication_factor=1)
+    r = requests.put(f"{peers[0].url}/collections/{COLLECTION}/points?wait=true",
+                     json={"points": [point(i, "seed") for i in range(3000)]}, timeout=60)
+    assert r.status_code == 200, r.text
+    holders, _ = layout(peers[0])
+    source = next(iter(holders[0]))
+    others = sorted(p for p in by_id if p != source)
+
+    with Writers(peers) as writers:
+        time.sleep(0.5)
+        r = cluster_op(peers[1], {"replicate_shard": {"shard_id": 0, "from_peer_id": source, "to_peer_id": others[0]}})
+        assert r.status_code == 200 and r.json()["result"] is True, r.text
+        # The transfer is listed until it is done (the source reports its progress).
+        _, transfers = layout(by_id[source])
+        assert transfers == [] or transfers[0]["method"] == "stream_records"
+        wait_for(lambda: layout(peers[2]) == ({0: {source: "Active", others[0]: "Active"}, 1: holders[1]}, []),
+                 timeout=60, message="the new replica Active and the transfer gone")
+        time.sleep(0.5)
+    # Both replicas hold the same points and payloads: every point the source had, writes included.
+    assert all_points(by_id[source], 0) == all_points(by_id[others[0]], 0)
+    assert len(all_points(by_id[others[0]], 0)) > 1000
+
+    with Writers(peers) as more:
+        time.sleep(0.5)
+        r = cluster_op(peers[0], {"move_shard": {"shard_id": 0, "from_peer_id": source, "to_peer_id": others[1],
+                                                 "method": "stream_records"}})
+        assert r.status_code == 200, r.text
+        wait_for(lambda: layout(peers[1]) == ({0: {others[0]: "Active", others[1]: "Active"}, 1: holders[1]}, []),
+                 timeout=60, message="the shard moved: the source's replica gone")
+        time.sleep(0.5)
+    assert all_points(by_id[others[0]], 0) == all_points(by_id[others[1]], 0)
+    r = by_id[source].post(f"/collections/{COLLECTION}/shards/0/points/scroll", json={"limit": 1})
+    assert r.status_code == 404, r.text
+    acked = {**writers.acked, **more.acked}
+    assert len(acked) > 100
+    for p in peers:
+        stored = all_points(p)
+        missing = [i for i in acked if i not in stored]
+        assert not missing, f"{len(missing)} acknowledged points missing on {peer_id(p)}"
+        assert all(stored[i] == payload for i, payload in acked.items())
+
+
+def test_a_killed_peer_comes_back_and_its_dead_replicas_recover_by_themselves(make_node):
+    cluster = Cluster(make_node)
+    peers = cluster.start(3)
+    create(peers[0], shard_number=3, replication_factor=2)
+    victim = peers[2]
+    victim_id = peer_id(victim)
+    victim.kill()
+    with Writers(peers[:2]) as writers:
+        wait_for(lambda: all(s.get(victim_id) in (None, "Dead") for s in layout(peers[0])[0].values()), timeout=30,
+                 message="the killed peer's replicas Dead")
+        time.sleep(2)
+        victim.start()
+        seen = set()
+
+        def recovered():
+            holders, transfers = layout(peers[0])
+            seen.update(t["method"] for t in transfers if t["to"] == victim_id)
+            return all(state == "Active" for shard in holders.values() for state in shard.values())
+        wait_for(recovered, timeout=90, interval=0.05, message="every replica Active again")
+        time.sleep(0.5)
+    assert seen == {"stream_records"}, seen
+    # Each replica on the restarted peer holds what the other replica of its shard holds.
+    holders, _ = layout(peers[0])
+    for shard, states in holders.items():
+        if victim_id in states:
+            other = next(p for p in peers[:2] if peer_id(p) in states)
+            assert all_points(victim, shard) == all_points(other, shard)
+    stored = all_points(victim)
+    assert all(i in stored for i in writers.acked)
+
+
+def test_cluster_operations_are_checked(three):
+    peers = three
+    create(peers[0], shard_number=1, replication_factor=2)
+    holders, _ = layout(peers[0])
+    a, b = sorted(holders[0])
+    c = next(peer_id(p) for p in peers if peer_id(p) not in (a, b))
+    r = cluster_op(peers[0], {"move_shard": {"shard_id": 0, "from_peer_id": a, "to_peer_id": a}})
+    assert r.status_code == 422 and "cannot transfer shard to itself" in r.json()["status"]["error"], r.text
+    r = cluster_op(peers[0], {"move_shard": {"shard_id": 7, "from_peer_id": a, "to_peer_id": c}})
+    assert r.status_code == 400 and "Shard 7" in r.json()["status"]["error"], r.text
+    r = cluster_op(peers[0], {"move_shard": {"shard_id": 0, "from_peer_id": a, "to_peer_id": 12345}})
+    assert r.status_code == 400 and "Peer 12345 does not exist" in r.json()["status"]["error"], r.text
+    r = cluster_op(peers[0], {"replicate_shard": {"shard_id": 0, "from_peer_id": a, "to_peer_id": b}})
+    assert r.status_code == 400 and "already has an active replica" in r.json()["status"]["error"], r.text
+    r = cluster_op(peers[0], {"abort_transfer": {"shard_id": 0, "from_peer_id": a, "to_peer_id": c}})
+    assert r.status_code == 404 and "does not exist" in r.json()["status"]["error"], r.text
+    r = cluster_op(peers[0], {"restart_transfer": {"shard_id": 0, "from_peer_id": a, "to_peer_id": c}})
+    assert r.status_code == 400, r.text
+    r = cluster_op(peers[0], {"teleport_shard": {"shard_id": 0}})
+    assert r.status_code == 400, r.text
+    # drop_replica: one of two goes; the last one stays.
+    r = cluster_op(peers[0], {"drop_replica": {"shard_id": 0, "peer_id": c}})
+    assert r.status_code == 400 and "has no replica" in r.json()["status"]["error"], r.text
+    assert cluster_op(peers[0], {"drop_replica": {"shard_id": 0, "peer_id": b}}).json()["result"] is True
+    wait_for(lambda: layout(peers[2])[0] == {0: {a: "Active"}}, message="the replica dropped everywhere")
+    r = cluster_op(peers[0], {"drop_replica": {"shard_id": 0, "peer_id": a}})
+    assert r.status_code == 400 and "at least one active replica" in r.json()["status"]["error"], r.text
+    r = cluster_op(peers[0], {"replicate_shard": {"shard_id": 0, "from_peer_id": c, "to_peer_id": b}})
+    assert r.status_code == 400 and "not active on peer" in r.json()["status"]["error"], r.text
+
+
+def test_a_single_node_refuses_cluster_operations(node):
+    assert node.put(f"/collections/{COLLECTION}", json={"vectors": {"size": 4, "distance": "Dot"}}).status_code == 200
+    r = node.post(f"/collections/{COLLECTION}/cluster", json={"drop_replica": {"shard_id": 0, "peer_id": 1}})
+    assert r.status_code == 405 and "standalone" in r.json()["status"]["error"], r.text
