@@ -36,6 +36,15 @@ def states_of(node, peer):
     return {s["shard_id"]: s["state"] for s in info["remote_shards"] if s["peer_id"] == peer}
 
 
+def recovered(peers, peer):
+    """Waits until `peer`'s replicas, which the others saw Dead, are Active again as every peer sees
+    them, with no transfer left (a peer back from a pause or a partition sees its own replicas as
+    it left them until it catches up)."""
+    wait_for(lambda: all(set(states_of(p, peer).values()) == {"Active"} for p in peers) and
+             all(not p.get(f"/collections/{COLLECTION}/cluster").json()["result"]["shard_transfers"] for p in peers),
+             timeout=90, message=f"the replicas of peer {peer} recovered")
+
+
 def point(i, writer="w"):
     return {"id": i, "vector": [((i * 7919 + k) % 17) / 17 for k in range(DIM)], "payload": {"writer": writer}}
 
@@ -201,8 +210,7 @@ def test_a_paused_peer_never_holds_requests_past_their_timeout(make_node):
         paused.proc.send_signal(signal.SIGCONT)
     # The resumed peer learns its replicas are Dead (until then it answers from what it holds), and
     # they are brought up to date by transfers from the live ones until they are Active again.
-    wait_for(lambda: set(states_of(paused, paused_id).values()) == {"Active"}, timeout=60,
-             message="the resumed peer's replicas recovered")
+    recovered(peers, paused_id)
     assert sorted(scroll_all(paused, COLLECTION)) == sorted(acked)
 
 
@@ -447,10 +455,7 @@ def test_a_partitioned_peer_is_cut_off_and_nothing_acknowledged_is_lost(make_nod
         assert r.status_code == 200, r.text
 
     partition.heal()
-    # The healed peer's replicas are brought up to date from the majority's and are Active again
-    # (as every peer sees it: the majority saw them Dead, the healed peer catches up with that).
-    wait_for(lambda: all(set(states_of(p, cut_off_id).values()) == {"Active"} for p in peers) and
-             all(not p.get(f"/collections/{COLLECTION}/cluster").json()["result"]["shard_transfers"] for p in peers),
-             timeout=90, message="the healed peer's replicas recovered")
+    # The healed peer's replicas are brought up to date from the majority's and are Active again.
+    recovered(peers, cut_off_id)
     for p in peers:
         assert sorted(scroll_all(p, COLLECTION)) == sorted(acked)
