@@ -55,6 +55,8 @@ struct ShardUpdateReply: Codable, Sendable {
     var index: UInt64
     var rejected: [Rejected]?
     var failed: [Failed]?
+    /// Failed shards whose replica takes no updates in its state.
+    var refused: [UInt32]?
 
     init(_ ack: UpdateAck) {
         index = ack.operationID
@@ -63,6 +65,7 @@ struct ShardUpdateReply: Codable, Sendable {
             let status = PeerErrors.rpcError(error)
             return Failed(shard: shard, code: status.code.rawValue, message: status.message)
         }
+        refused = ack.refused.isEmpty ? nil : ack.refused.sorted()
     }
 
     /// The answer of peer `peer`.
@@ -72,7 +75,8 @@ struct ShardUpdateReply: Codable, Sendable {
             let code = Status.Code(rawValue: failure.code).flatMap { RPCError.Code($0) } ?? .internalError
             failures[failure.shard] = PeerErrors.storageError(RPCError(code: code, message: failure.message), peer: peer)
         }
-        return UpdateAck(operationID: index, rejected: Dictionary((rejected ?? []).map { ($0.shard, $0.tick) }) { $1 }, failed: failures)
+        return UpdateAck(operationID: index, rejected: Dictionary((rejected ?? []).map { ($0.shard, $0.tick) }) { $1 }, failed: failures,
+                         refused: Set(refused ?? []))
     }
 }
 
@@ -148,11 +152,13 @@ extension PeerNetwork: ShardNetwork {
     }
 
     public func forward(_ operations: [UInt32: UpdateOperation], filter: Filter?, condition: UpdateCondition?, collection: String,
-                        wait: Bool, ordering: WriteOrdering, to peer: UInt64) async throws(StorageError) -> UInt64 {
+                        wait: Bool, ordering: WriteOrdering, to peer: UInt64) async throws(StorageError) -> Result<UInt64, StorageError> {
         // The leader gets 80% of this call's time for its own calls to the replicas.
         let budget = try RequestDeadline.budget(ShardRPC.timeout, for: "update")
-        return try await post(ShardUpdateCodec.encode(operations, filter: filter, condition: condition, collection: collection, wait: wait,
-                                                      ordering: ordering, timeout: budget * 0.8), to: peer, budget: budget).operationID
+        let ack = try await post(ShardUpdateCodec.encode(operations, filter: filter, condition: condition, collection: collection, wait: wait,
+                                                         ordering: ordering, timeout: budget * 0.8), to: peer, budget: budget)
+        if let (_, error) = ack.failed.min(by: { $0.key < $1.key }) { return .failure(error) }
+        return .success(ack.operationID)
     }
 
     /// One `ShardUpdate` call of at most `budget`; answers the largest operation id. A replica's
@@ -204,10 +210,15 @@ extension PeerService {
             let (header, operations) = try ShardUpdateCodec.decode(bytes)
             let collection = try await toc.collection(header.collection)
             if header.ordering != nil {
-                let index = try await RequestDeadline.with(header.timeoutMs.map { .milliseconds(Int64($0)) }) { () async throws(StorageError) in
-                    try await collection.coordinate(operations, filter: header.filter, condition: header.condition, wait: header.wait)
+                // The leader's failure is its answer, told apart from a leader that was not reached.
+                do {
+                    let index = try await RequestDeadline.with(header.timeoutMs.map { .milliseconds(Int64($0)) }) { () async throws(StorageError) in
+                        try await collection.coordinate(operations, filter: header.filter, condition: header.condition, wait: header.wait)
+                    }
+                    return ShardUpdateReply(UpdateAck(operationID: index))
+                } catch let error as StorageError {
+                    return ShardUpdateReply(UpdateAck(failed: [header.shards.min() ?? 0: error]))
                 }
-                return ShardUpdateReply(UpdateAck(operationID: index))
             }
             var clocks: [UInt32: ClockTag] = [:]
             for (shard, clock) in zip(header.shards, header.clocks ?? []) { clocks[shard] = clock }

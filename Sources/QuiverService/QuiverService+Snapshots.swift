@@ -172,7 +172,10 @@ extension QuiverService {
     }
 
     private func recoverReplicas(_ name: String, from snapshot: TableOfContent.ExtractedSnapshot, priority: SnapshotPriority) async throws(ServiceError) {
+        var priority = priority
         if !(await toc.collectionExists(name)) {
+            // The other replicas of a collection created here are empty: the snapshot is the truth.
+            priority = .snapshot
             try Self.validateNewCollectionName(name)
             let peers = await peerIDs()
             let config = snapshot.contents.config
@@ -204,8 +207,9 @@ extension QuiverService {
     /// `priority` says: `no_sync` makes it `Active` as it is; `snapshot` makes it `Active` and the
     /// source of truth, the other replicas beyond the replication factor leaving and the rest
     /// turning `Dead` (to be brought up to date from it); `replica` leaves the others as the source
-    /// of truth and this replica `Dead`. When the replacement fails the old data stays in place
-    /// and so does the replica's old state.
+    /// of truth and this replica `Dead`. When the replacement fails the old data stays in place;
+    /// the replica gets its old active state back, or turns `Dead` when other replicas took
+    /// writes or it was not active. A replica receiving a transfer is not recovered.
     func recoverReplica(_ name: String, shard id: UInt32, priority: SnapshotPriority,
                         replace: () async throws(StorageError) -> Void) async throws(ServiceError) {
         let collection = try await storage { () async throws(StorageError) in try await toc.collection(name) }
@@ -218,11 +222,29 @@ extension QuiverService {
         guard let before = await info()?.state(of: me) else {
             throw .storage(.notFound("Shard \(id) of collection `\(collection.name)` is not on peer \(me)"))
         }
-        try await set(me, .manualRecovery)
+        if let transfer = await collection.transfers.first(where: { $0.shard == id && $0.to == me }) {
+            throw .storage(.badRequest("Shard \(id) of collection `\(collection.name)` is receiving a transfer from peer \(transfer.from); abort it first or try again once it is over"))
+        }
+        try await storage { () async throws(StorageError) in try await toc.reserveShard(collection.name, shard: id) }
+        let replaced: Result<Void, StorageError>
         do {
-            try await replace()
+            try await set(me, .manualRecovery)
+            do {
+                try await replace()
+                replaced = .success(())
+            } catch {
+                replaced = .failure(error)
+            }
         } catch {
-            try? await set(me, before)
+            await toc.releaseShard(collection.name, shard: id)
+            throw error
+        }
+        await toc.releaseShard(collection.name, shard: id)
+        if case .failure(let error) = replaced {
+            // The old data is in place, but other active replicas may have taken writes meanwhile:
+            // then it is out of date and waits to be brought up to date from them.
+            let othersActive = await info().map { shard in shard.peers.contains { $0 != me && shard.state(of: $0).isActive } } ?? false
+            try? await set(me, othersActive || !before.isActive ? .dead : before)
             throw .storage(error)
         }
         guard let shard = await info() else { return }

@@ -79,6 +79,13 @@ public actor LocalShard {
     public internal(set) var newestClocks = ClockMap()
     var clocksChanged = false
     var clocksPath: String { joinPath(path, "newest_clocks.json") }
+    /// The clocks as of when this replica was last whole (`recovery_clocks.json`): taken when it
+    /// leaves an active state, dropped when it is active again; empty for a replica emptied for
+    /// a transfer. See ``recoveryPoint``.
+    var recoveryClocks: ClockMap?
+    var recoveryClocksPath: String { joinPath(path, "recovery_clocks.json") }
+    /// The oldest WAL record a running transfer still has to read: truncation keeps it.
+    var walHold: UInt64?
 
     var segmentsDirectory: String { joinPath(path, "segments") }
     var listPath: String { joinPath(path, "segments.json") }
@@ -140,6 +147,14 @@ public actor LocalShard {
         }
         try Self.replay(wal, from: version + 1, into: &set, clocks: &clocks)
         newestClocks = clocks
+        let recoveryFile = joinPath(path, "recovery_clocks.json")
+        if disk.fileExists(recoveryFile) {
+            do {
+                recoveryClocks = try JSONValueDecoder().decode(ClockMap.self, from: try disk.readFile(recoveryFile))
+            } catch {
+                throw .inconsistent("\(recoveryFile) cannot be read: \(error)")
+            }
+        }
         set.payloadSchema = payloadSchema
         for index in set.entries.indices {
             set.entries[index].applySchema(payloadSchema, disk: disk)
@@ -258,8 +273,12 @@ public actor LocalShard {
     }
 
     private func append(_ operation: UpdateOperation, clock: ClockTag?, wait: Bool) throws(ShardError) -> UInt64 {
+        var operation = operation
         if operation.requiresExistingPoints, let missing = segments.firstMissing(operation.ids) {
-            throw .pointNotFound(missing)
+            // A forced update (a transfer's source forwarding to its target) goes to the points
+            // the target has; the others come later, with the update applied.
+            guard clock?.force == true else { throw .pointNotFound(missing) }
+            operation = operation.restricted { self.segments.find($0) != nil }
         }
         let sequence: UInt64
         do {
@@ -388,7 +407,7 @@ public actor LocalShard {
             throw .segment(error)
         }
         do {
-            try wal.truncate(before: version + 1)
+            try wal.truncate(before: min(version + 1, walHold ?? .max))
         } catch {
             throw .wal(error)
         }

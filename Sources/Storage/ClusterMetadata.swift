@@ -34,14 +34,17 @@ public enum MetadataOperation: Codable, Sendable, Equatable {
     case recoverCollection(name: String, config: CollectionConfig, shards: [ShardInfo], payloadIndexes: [String: JSONValue])
     /// A shard transfer begins: the target replica (added when missing) takes the method's state.
     case startTransfer(collection: String, transfer: ShardTransfer)
-    /// A `Recovery` target has the source's data and queued updates: it becomes `Partial`.
-    case transferRecovered(collection: String, transfer: ShardTransfer.Key)
-    /// The target is complete: `Active`; a move's source leaves the shard.
-    case finishTransfer(collection: String, transfer: ShardTransfer.Key)
+    /// A `Recovery` target has the source's data and queued updates: it becomes `Partial`. With
+    /// `started`, as for the end.
+    case transferRecovered(collection: String, transfer: ShardTransfer.Key, started: UInt64? = nil)
+    /// The target is complete: `Active`; a move's source leaves the shard. With `started`, only
+    /// the transfer that started at that index ends.
+    case finishTransfer(collection: String, transfer: ShardTransfer.Key, started: UInt64? = nil)
     /// The transfer stops: a replication's target turns `Dead`, a move's target leaves the shard.
-    case abortTransfer(collection: String, transfer: ShardTransfer.Key, reason: String)
-    /// The transfer starts over with another method.
-    case restartTransfer(collection: String, transfer: ShardTransfer.Key, method: ShardTransferMethod)
+    /// With `started`, as for the end.
+    case abortTransfer(collection: String, transfer: ShardTransfer.Key, reason: String, started: UInt64? = nil)
+    /// The transfer starts over with another method. With `started`, as for the end.
+    case restartTransfer(collection: String, transfer: ShardTransfer.Key, method: ShardTransferMethod, started: UInt64? = nil)
 }
 
 /// The replicated catalogue: what every peer's ``TableOfContent`` converges to.
@@ -171,8 +174,8 @@ public struct ClusterMetadata: Codable, Sendable, Equatable {
             if current.isActive && !state.isActive && !othersActive && state != .manualRecovery {
                 return .failure(.badInput("Cannot deactivate the last active replica \(peer) of shard \(shardID)"))
             }
-            // A source or target that turns Dead ends its transfers first.
-            if state == .dead { abortTransfers(name, shard: shardID, involving: peer) }
+            // A source or target that turns Dead, or whose data is replaced, ends its transfers first.
+            if state == .dead || state == .manualRecovery { abortTransfers(name, shard: shardID, involving: peer) }
             if shards[name]![position].peers.contains(peer) { shards[name]![position].setState(state, of: peer) }
             return .success(true)
         case .addReplica(let name, let shardID, let peer, let state):
@@ -214,41 +217,43 @@ public struct ClusterMetadata: Codable, Sendable, Equatable {
                 }
             }
             return .success(true)
-        case .startTransfer(let name, let transfer):
+        case .startTransfer(let name, var transfer):
             do throws(StorageError) {
                 try checkTransfer(transfer, in: name)
             } catch {
                 return .failure(error)
             }
+            transfer.started = appliedIndex
             let position = shards[name]!.firstIndex { $0.id == transfer.shard }!
             if !shards[name]![position].peers.contains(transfer.to) { shards[name]![position].peers.append(transfer.to) }
             shards[name]![position].setState(transfer.targetState, of: transfer.to)
             transfers[name, default: []].append(transfer)
             return .success(true)
-        case .transferRecovered(let name, let key):
-            guard let transfer = transfers[name]?.first(where: { $0.key == key }) else { return .failure(Self.noTransfer(key)) }
+        case .transferRecovered(let name, let key, let started):
+            guard let transfer = self.transfer(key, started: started, in: name) else { return .failure(Self.noTransfer(key)) }
             guard let position = shards[name]?.firstIndex(where: { $0.id == key.shard }),
                   shards[name]![position].state(of: key.to) == .recovery else {
                 return .failure(.badInput("Replica \(key.to) of shard \(key.shard) of collection `\(name)` is not in Recovery"))
             }
             shards[name]![position].setState(.partial, of: transfer.to)
             return .success(true)
-        case .finishTransfer(let name, let key):
-            guard let transfer = transfers[name]?.first(where: { $0.key == key }) else { return .failure(Self.noTransfer(key)) }
+        case .finishTransfer(let name, let key, let started):
+            guard let transfer = self.transfer(key, started: started, in: name) else { return .failure(Self.noTransfer(key)) }
+            guard let position = shards[name]?.firstIndex(where: { $0.id == key.shard }), shards[name]![position].peers.contains(key.to),
+                  shards[name]![position].state(of: key.to) == .partial else {
+                return .failure(.badRequest("Replica \(key.to) of shard \(key.shard) of collection `\(name)` is not in Partial state"))
+            }
             transfers[name]!.removeAll { $0.key == key }
             if transfers[name]!.isEmpty { transfers[name] = nil }
-            guard let position = shards[name]?.firstIndex(where: { $0.id == key.shard }), shards[name]![position].peers.contains(key.to) else {
-                return .success(true)
-            }
             shards[name]![position].setState(.active, of: key.to)
             if !transfer.sync { removeReplica(name, shard: key.shard, peer: key.from) }
             return .success(true)
-        case .abortTransfer(let name, let key, _):
-            guard transfers[name]?.contains(where: { $0.key == key }) == true else { return .failure(Self.noTransfer(key)) }
+        case .abortTransfer(let name, let key, _, let started):
+            guard transfer(key, started: started, in: name) != nil else { return .failure(Self.noTransfer(key)) }
             abort(key, in: name)
             return .success(true)
-        case .restartTransfer(let name, let key, let method):
-            guard var transfer = transfers[name]?.first(where: { $0.key == key }) else { return .failure(Self.noTransfer(key)) }
+        case .restartTransfer(let name, let key, let method, let started):
+            guard var transfer = self.transfer(key, started: started, in: name) else { return .failure(Self.noTransfer(key)) }
             guard transfer.method != method else {
                 return .failure(.badRequest("Cannot restart transfer for shard \(key.shard) from \(key.from) to \(key.to), its configuration did not change"))
             }
@@ -272,6 +277,11 @@ public struct ClusterMetadata: Codable, Sendable, Equatable {
 
     // MARK: Transfers
 
+    /// The running transfer `key` of `name`; with `started`, only the one that started then.
+    func transfer(_ key: ShardTransfer.Key, started: UInt64?, in name: String) -> ShardTransfer? {
+        transfers[name]?.first { $0.key == key && (started == nil || $0.started == started) }
+    }
+
     static func noTransfer(_ key: ShardTransfer.Key) -> StorageError {
         .badRequest("There is no transfer for shard \(key.shard) from \(key.from) to \(key.to)")
     }
@@ -290,6 +300,11 @@ public struct ClusterMetadata: Codable, Sendable, Equatable {
         }
         if let other = transfers[name]?.first(where: { $0.shard == transfer.shard && Set([$0.from, $0.to]).intersection([transfer.from, transfer.to]).count > 0 }) {
             throw .badRequest("Shard \(transfer.shard) is already involved in transfer \(other.from) -> \(other.to)")
+        }
+        // A target holds no replica yet, or a Dead one to bring back: anything else is either
+        // whole already or in the middle of another change.
+        if shard.peers.contains(transfer.to), shard.state(of: transfer.to) != .dead {
+            throw .badRequest("Shard \(transfer.shard) cannot be transferred to peer \(transfer.to): its replica there is \(shard.state(of: transfer.to).rawValue)")
         }
     }
 

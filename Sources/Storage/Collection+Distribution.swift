@@ -93,6 +93,7 @@ extension Collection {
                 layout.first { $0.id == replica.shard }.map { $0.peers.contains(replica.peer) && $0.state(of: replica.peer).canBeSourceOfTruth } ?? false
             }
             guard let first = pending.first else { return }
+            reportDisabledReplicasDue()
             guard ContinuousClock.now < deadline else {
                 throw .serviceError("Some replica of shard \(first.shard) failed to apply operation and deactivation timed out after \(max((deadline - started).components.seconds, 0))s. Consistency of this update is not guaranteed. Please retry. Failed peer: \(first.peer), error: \(first.error)")
             }
@@ -149,7 +150,7 @@ extension Collection {
         var preparedCondition = condition
         if let condition { preparedCondition!.filter = try prepare(condition.filter) }
         var ack = UpdateAck()
-        var targets: [(id: UInt32, shard: LocalShard, operation: UpdateOperation, wait: Bool)] = []
+        var targets: [(id: UInt32, shard: LocalShard, operation: UpdateOperation, wait: Bool, state: ReplicaState)] = []
         for id in operations.keys.sorted() {
             guard let shard = shards[id] else {
                 ack.failed[id] = .notFound("Shard \(id) of collection `\(name)` is not on peer \(peerID)")
@@ -157,10 +158,11 @@ extension Collection {
             }
             let state = layout.first(where: { $0.id == id })?.state(of: peerID) ?? .active
             // A replica that takes no updates in its state (as this peer knows it) refuses them. A
-            // sender that already sees it as a transfer's target skips the refusal (the transfer's
-            // source brings the update): hence "not found", as for a point the target lacks.
+            // sender that already sees it as a transfer's target ignores the refusal (the
+            // transfer's source brings the update).
             guard state.accepts(forced: clocks[id]?.force ?? false) else {
-                ack.failed[id] = .notFound("No target shard \(id) found for update")
+                ack.failed[id] = .unavailable("Replica of shard \(id) on peer \(peerID) takes no updates in state \(state.rawValue)")
+                ack.refused.insert(id)
                 continue
             }
             // A send this replica has seen a newer tick of is answered as such before the missing
@@ -174,16 +176,26 @@ extension Collection {
                 }
             }
             // A Listener replica acknowledges once the write is in its log, whatever the caller asked.
-            targets.append((id, shard, operations[id]!, state == .listener ? false : wait))
+            targets.append((id, shard, operations[id]!, state == .listener ? false : wait, state))
         }
         if prepared == nil {
-            for target in targets where target.operation.requiresExistingPoints {
+            // A forced update (forwarded by a transfer's source) leaves out the points the target
+            // does not have yet: their batch brings them with the update applied. A transfer's
+            // target lacking a point fails alone: it is no sign the request is wrong.
+            var incomplete: Set<UInt32> = []
+            for target in targets where target.operation.requiresExistingPoints && clocks[target.id]?.force != true {
                 guard let missing = await target.shard.firstMissing(target.operation.ids) else { continue }
+                if target.state.isPartialOrRecovery {
+                    ack.failed[target.id] = .notFound("No point with id \(missing) found")
+                    incomplete.insert(target.id)
+                    continue
+                }
                 for other in targets { ack.failed[other.id] = .notFound("No point with id \(missing) found") }
                 return ack
             }
+            targets.removeAll { incomplete.contains($0.id) }
         }
-        for (id, shard, operation, wait) in targets {
+        for (id, shard, operation, wait, _) in targets {
             let clock = clocks[id]
             // A shard this peer is transferring: the update is applied and forwarded under the
             // relay's lock, in the order this replica applies it.

@@ -273,7 +273,7 @@ extension Collection {
                 let counts: [Int] = lists.compactMap { list in list.first { $0.value == value }?.count }
                 return FacetCount(value: value, count: resolution.resolve(counts: counts))
             })
-        case .vector:
+        case .vector, .clocks:
             return first
         }
     }
@@ -283,6 +283,11 @@ extension Collection {
     /// Runs `request` on local shards `ids` (for this peer's part of a fan-out, another peer's call,
     /// or the local shard API), merging their answers as the whole collection would.
     public func runLocal(_ request: ShardRequest, shards ids: [UInt32]) async throws(StorageError) -> ShardResponse {
+        if case .transferTarget(let transfer) = request {
+            // 1 once the transfer, the replica's state for it and its shard are all in place here.
+            let state = layout.first { $0.id == transfer.shard }?.state(of: peerID)
+            return .count(transfers.contains(transfer) && state == transfer.targetState && shards[transfer.shard] != nil ? 1 : 0)
+        }
         var targets: [LocalShard] = []
         for id in ids.sorted() {
             guard let shard = shards[id] else { throw .notFound("Shard \(id) of collection `\(name)` is not on peer \(peerID)") }
@@ -327,6 +332,11 @@ extension Collection {
                 if let vector = await shard.vector(of: id, name: name) { return .vector(vector) }
             }
             return .vector(nil)
+        case .transferTarget:
+            return .count(0)
+        case .recoveryPoint:
+            guard let shard = targets.first else { throw .badRequest("a recovery point is of one shard") }
+            return .clocks(await shard.recoveryPoint)
         }
     }
 

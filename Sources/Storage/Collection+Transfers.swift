@@ -85,19 +85,24 @@ extension Collection {
     /// the source has and nothing would remove the ones it no longer has. The relays of transfers
     /// that ended stop forwarding.
     func applyTransfers(_ updated: [ShardTransfer]) async throws(StorageError) {
-        let known = Set(transfers.map(\.key))
-        for transfer in updated where !known.contains(transfer.key) && isLocal(transfer.to) && transfer.method == .streamRecords {
+        let known = Set(transfers)
+        for transfer in updated where !known.contains(transfer) && isLocal(transfer.to) && transfer.method == .streamRecords {
             if shards[transfer.shard] != nil { try await emptyShard(transfer.shard) }
         }
         transfers = updated.sorted { ($0.shard, $0.from, $0.to) < ($1.shard, $1.from, $1.to) }
-        let running = Set(updated.map(\.key))
-        for (id, relay) in outgoing where !running.contains(relay.transfer.key) {
-            relay.cancel()
+        let running = Set(updated)
+        // Not under the relay's lock: this runs on consensus's thread, which must not wait for a
+        // forward to a target that may not answer. An update that took the lock before still
+        // forwards; the driver waits for it before it reads the relay's outcome.
+        for (id, relay) in outgoing where !running.contains(relay.transfer) {
             outgoing[id] = nil
+            relay.cancel()
         }
     }
 
-    /// Replaces local shard `id` with an empty one.
+    /// Replaces local shard `id` with an empty one. (An optimization of the old shard still
+    /// running may write its segment under the new shard's directory; it cannot swap it in, and
+    /// removes it, or the next start does, as it lists in no `segments.json`.)
     private func emptyShard(_ id: UInt32) async throws(StorageError) {
         guard let old = shards.removeValue(forKey: id) else { return }
         await old.close(waiting: false)
@@ -106,7 +111,9 @@ extension Collection {
         do {
             try disk.rename(target, discarded)
             try disk.syncDirectory(path)
-            shards[id] = try LocalShard(path: target, disk: disk, config: config, payloadSchema: payloadSchema)
+            let emptied = try LocalShard(path: target, disk: disk, config: config, payloadSchema: payloadSchema)
+            try await emptied.clearRecoveryPoint()
+            shards[id] = emptied
         } catch {
             throw .serviceError("cannot empty shard \(id) of collection `\(name)` for a transfer: \(error)")
         }
@@ -138,9 +145,10 @@ extension Collection {
         if outgoing[relay.transfer.shard] === relay { outgoing[relay.transfer.shard] = nil }
     }
 
-    /// Sends an update this peer applied to shard `id` on to the target of its transfer, forced (the
-    /// target takes it in this order whatever it has seen of its clock). A point the target does not
-    /// have yet is no failure: its batch brings it later with this update applied.
+    /// Sends an update this peer applied to shard `id` on to the target of its transfer, forced: the
+    /// target takes it in this order whatever it has seen of its clock, and applies it to the
+    /// points it has (a point it does not have yet comes in a later batch with the update
+    /// applied). Any failure fails the transfer.
     func forward(_ operation: UpdateOperation, shard id: UInt32, clock: ClockTag?, filter: Filter?, condition: UpdateCondition?,
                  via relay: TransferRelay) async {
         guard let network else { return }
@@ -149,10 +157,7 @@ extension Collection {
         do {
             let ack = try await network.update([id: operation], clocks: [id: tag], filter: filter, condition: condition,
                                                collection: name, wait: false, on: relay.transfer.to)
-            if case .failure(let error) = ack.outcome(of: id) {
-                if case .notFound = error { return }
-                relay.fail(error)
-            }
+            if case .failure(let error) = ack.outcome(of: id) { relay.fail(error) }
         } catch {
             relay.fail(error)
         }
@@ -211,28 +216,107 @@ extension Collection {
         }
     }
 
+    /// A `wal_delta` transfer from this peer, once its relay is registered: once the target has
+    /// applied the transfer's start (its replica in `Recovery`, taking only forced updates), the
+    /// records of this replica's WAL the target lacks (from its recovery point on) are replayed
+    /// to it in order, forced, the last ones under the relay's lock, after which every update
+    /// applied here is forwarded. Returns why no delta can do it (the WAL no longer reaches back,
+    /// or the target has nothing to start from), nil once the target has caught up.
+    func walDelta(_ relay: TransferRelay) async throws(StorageError) -> WALDeltaError? {
+        try await awaitTarget(relay)
+        guard let network else { throw .standaloneMode }
+        let id = relay.transfer.shard
+        guard let shard = shards[id] else { throw .notFound("Shard \(id) of collection `\(name)` is not on peer \(peerID)") }
+        guard case .clocks(let point) = try await network.read(.recoveryPoint, collection: name, shards: [id], on: relay.transfer.to) else {
+            throw .serviceError("peer \(relay.transfer.to) answered a recovery point with something else")
+        }
+        relay.stage("resolving WAL delta")
+        let last = await shard.walLastSequence
+        var next: UInt64
+        do {
+            next = try await shard.resolveDelta(for: point) ?? last + 1
+        } catch {
+            return error
+        }
+        let total = Int(last + 1 - min(next, last + 1))
+        relay.stage("transferring WAL delta")
+        let outcome: Result<Void, StorageError>
+        do {
+            // The bulk without the lock, then the rest with it, and forwarding from there on.
+            while try await replayRecords(relay, shard: shard, from: &next, total: total, limit: Self.transferBatch) == Self.transferBatch {}
+            await relay.lock.lock()
+            let tail: Result<Void, StorageError>
+            do {
+                while try await replayRecords(relay, shard: shard, from: &next, total: total, limit: Self.transferBatch) > 0 {}
+                relay.startForwarding()
+                tail = .success(())
+            } catch {
+                tail = .failure(error)
+            }
+            relay.lock.unlock()
+            try tail.get()
+            outcome = .success(())
+        } catch {
+            outcome = .failure(error)
+        }
+        await shard.holdWAL(from: nil)
+        try outcome.get()
+        try check(relay)
+        relay.stage("finalizing")
+        return nil
+    }
+
+    /// Sends up to `limit` WAL records of `shard` from `next` on to the relay's target, each forced
+    /// under its own clock tag, one call each in order; moves `next` past them and returns how many.
+    private func replayRecords(_ relay: TransferRelay, shard: LocalShard, from next: inout UInt64, total: Int, limit: Int) async throws(StorageError) -> Int {
+        try check(relay)
+        let records: [(sequence: UInt64, operation: UpdateOperation, clock: ClockTag?)]
+        do {
+            records = try await shard.walRecords(from: next, limit: limit)
+        } catch {
+            throw .serviceError("cannot read the WAL of shard \(relay.transfer.shard) of collection `\(name)`: \(error)")
+        }
+        for record in records {
+            var tag = record.clock ?? ClockTag(peerID: peerID, clockID: UInt32.max, tick: 0, token: 0)
+            tag.force = true
+            try await sendForced(record.operation, shard: relay.transfer.shard, clock: tag, to: relay.transfer.to)
+            next = record.sequence + 1
+        }
+        relay.progress(done: relay.sent + records.count, total: total)
+        return records.count
+    }
+
+    private func sendForced(_ operation: UpdateOperation, shard id: UInt32, clock: ClockTag, to peer: UInt64) async throws(StorageError) {
+        guard let network else { throw .standaloneMode }
+        let ack = try await network.update([id: operation], clocks: [id: clock], filter: nil, condition: nil, collection: name, wait: false, on: peer)
+        if case .failure(let error) = ack.outcome(of: id) { throw error }
+    }
+
     func check(_ relay: TransferRelay) throws(StorageError) {
         if relay.isCancelled { throw .badRequest("The transfer of \(relay.transfer.key) was ended") }
         if let failure = relay.failure { throw failure }
     }
 
-    /// Waits (at most a minute) until the target takes updates of the shard: an empty update is
-    /// refused until the target has applied the transfer's start.
+    /// Waits (at most a minute) until the target has applied the start of this very transfer
+    /// (and so emptied its replica when it had one, and takes its updates).
     private func awaitTarget(_ relay: TransferRelay) async throws(StorageError) {
         guard let network else { throw .standaloneMode }
         let id = relay.transfer.shard
         let deadline = ContinuousClock.now + .seconds(60)
         while true {
             try check(relay)
-            let outcome: Result<UInt64, StorageError>
+            let outcome: Result<ShardResponse, StorageError>
             do {
-                outcome = try await network.update([id: .delete([])], clocks: [:], filter: nil, condition: nil, collection: name,
-                                                   wait: false, on: relay.transfer.to).outcome(of: id)
+                outcome = .success(try await network.read(.transferTarget(relay.transfer), collection: name, shards: [id], on: relay.transfer.to))
             } catch {
                 outcome = .failure(error)
             }
             switch outcome {
-            case .success: return
+            case .success(.count(1)): return
+            case .success where ContinuousClock.now > deadline:
+                throw .timeout("Failed to initiate shard transfer: the target did not start it in 60 seconds")
+            case .success:
+                try? await Task.sleep(for: .milliseconds(100))
             case .failure(let error) where ContinuousClock.now > deadline:
                 throw .timeout("Failed to initiate shard transfer: the target did not take updates of the shard in 60 seconds (\(error))")
             case .failure:

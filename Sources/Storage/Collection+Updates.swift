@@ -51,11 +51,11 @@ extension Collection {
             }
             byLeader[isLocal(leader) ? peerID : leader, default: [:]][id] = operation
         }
-        let outcomes = await withTaskGroup(of: (UInt64, Result<UInt64, StorageError>).self) { group in
+        let outcomes = await withTaskGroup(of: (UInt64, LeaderOutcome).self) { group in
             for (leader, operations) in byLeader {
                 group.addTask { (leader, await self.lead(operations, filter: filter, condition: condition, wait: wait, ordering: ordering, via: leader)) }
             }
-            var all: [(UInt64, Result<UInt64, StorageError>)] = []
+            var all: [(UInt64, LeaderOutcome)] = []
             for await outcome in group { all.append(outcome) }
             return all
         }
@@ -63,29 +63,42 @@ extension Collection {
         var failure: StorageError?
         for (leader, outcome) in outcomes.sorted(by: { $0.0 < $1.0 }) {
             switch outcome {
-            case .success(let id): operationID = max(operationID, id)
-            case .failure(let error) where !isLocal(leader) && error.isUnreachable:
+            case .answered(.success(let id)): operationID = max(operationID, id)
+            case .answered(.failure(let error)): failure = failure ?? error
+            case .unreached(let error):
                 for id in byLeader[leader]!.keys.sorted() {
                     if let shard = layout.first(where: { $0.id == id }) { _ = disableReplica(shard, leader) }
                 }
                 failure = failure ?? .serviceError("Failed to apply update with \(ordering.rawValue) ordering via leader peer \(leader): \(error)")
-            case .failure(let error):
-                failure = failure ?? error
             }
         }
         if let failure { throw failure }
         return operationID
     }
 
+    /// A leader's answer to its part of an ordered write, or why it was not reached (only then is
+    /// the leader held to have failed).
+    private enum LeaderOutcome {
+        case answered(Result<UInt64, StorageError>)
+        case unreached(StorageError)
+    }
+
     /// One leader's part of an ordered write: here under the shards' write locks, or forwarded.
     private func lead(_ operations: [UInt32: UpdateOperation], filter: Filter?, condition: UpdateCondition?, wait: Bool,
-                      ordering: WriteOrdering, via leader: UInt64) async -> Result<UInt64, StorageError> {
+                      ordering: WriteOrdering, via leader: UInt64) async -> LeaderOutcome {
+        if isLocal(leader) {
+            do {
+                return .answered(.success(try await coordinate(operations, filter: filter, condition: condition, wait: wait)))
+            } catch {
+                return .answered(.failure(error))
+            }
+        }
         do {
-            if isLocal(leader) { return .success(try await coordinate(operations, filter: filter, condition: condition, wait: wait)) }
-            return .success(try await RemoteShard(network: network!, peer: leader, collection: name)
+            return .answered(try await RemoteShard(network: network!, peer: leader, collection: name)
                 .forward(operations, filter: filter, condition: condition, wait: wait, ordering: ordering))
         } catch {
-            return .failure(error)
+            // A call that timed out or was refused before the leader answered.
+            return error.isUnreachable ? .unreached(error) : .answered(.failure(error))
         }
     }
 
@@ -210,6 +223,9 @@ extension Collection {
                 if case .success(let ack) = result.outcome, let tick = ack.rejected[shard.id] {
                     return (peer: result.peer, reply: ShardReplicaSet.Reply.clockRejected(tick: tick))
                 }
+                if case .success(let ack) = result.outcome, ack.refused.contains(shard.id), let error = ack.failed[shard.id] {
+                    return (peer: result.peer, reply: ShardReplicaSet.Reply.failed(error, transient: false, precondition: true))
+                }
                 return (peer: result.peer, reply: Self.reply(result.outcome.flatMap { $0.outcome(of: shard.id) }, wait: wait))
             }
             let decision = replicaSet(shard).judge(replies, writeConsistencyFactor: Int(config.params.writeConsistencyFactor),
@@ -217,6 +233,14 @@ extension Collection {
             for peer in decision.disable where disableReplica(shard, peer) && decision.waitForDeactivation {
                 guard case .failed(let error, _, _, _) = replies.first(where: { $0.peer == peer })?.reply else { continue }
                 round.deactivations.append((shard.id, peer, error))
+            }
+            // A replica disabled here by an earlier write, that consensus has not marked yet (its
+            // report is pending, or was refused while it was the last active one), was not sent
+            // this write: the answer waits for it as for a replica that failed this write.
+            for peer in (disabled[shard.id] ?? [:]).keys.sorted()
+            where !targets.contains(peer) && shard.peers.contains(peer) && shard.state(of: peer).canBeSourceOfTruth
+                && !round.deactivations.contains(where: { $0.shard == shard.id && $0.peer == peer }) {
+                round.deactivations.append((shard.id, peer, .unavailable("replica \(peer) of shard \(shard.id) was disabled on peer \(peerID) after a failed update")))
             }
             switch decision.outcome {
             case .success: break

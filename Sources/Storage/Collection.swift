@@ -39,7 +39,7 @@ public actor Collection {
     /// Per shard, the lock that orders `medium` and `strong` writes this peer leads.
     var orderingLocks: [UInt32: OrderingLock] = [:]
     /// The catalogue's transfers of this collection's shards.
-    var transfers: [ShardTransfer] = []
+    public internal(set) var transfers: [ShardTransfer] = []
     /// Per local shard, the transfer this peer is the source of, while it runs.
     var outgoing: [UInt32: TransferRelay] = [:]
     /// Strict mode's rate limits for the requests this peer receives, per kind and shard.
@@ -151,6 +151,15 @@ public actor Collection {
         disabled = disabled.filter { entry in sorted.contains { $0.id == entry.key } && !entry.value.isEmpty }
         layout = sorted
         shards.merge(opened) { $1 }
+        // A replica's recovery point stays where it was when it left an active state.
+        for shard in sorted where shard.peers.contains(peerID) {
+            guard let local = shards[shard.id] else { continue }
+            do {
+                if shard.state(of: peerID).isActive { try await local.thawRecoveryPoint() } else { try await local.freezeRecoveryPoint() }
+            } catch {
+                throw .serviceError("cannot record the recovery point of shard \(shard.id) of collection `\(name)`: \(error)")
+            }
+        }
         for id in Set(shards.keys).subtracting(wanted).sorted() {
             guard let dropped = shards.removeValue(forKey: id) else { continue }
             // No optimization of the dropped shard may write into its directory once it is gone.

@@ -204,8 +204,8 @@ public final class ConsensusManager: ConsensusStateMachine, @unchecked Sendable 
         }
         let (result, effects) = inner.withLock { state -> (Result<Bool, StorageError>?, ClusterMetadata?) in
             guard index > state.metadata.appliedIndex else { return (nil, nil) }
-            let outcome = state.metadata.apply(envelope.operation)
             state.metadata.appliedIndex = index
+            let outcome = state.metadata.apply(envelope.operation)
             let due = index > state.effectsIndex
             if case .success = outcome, due { return (outcome, state.metadata) }
             return (outcome, nil)

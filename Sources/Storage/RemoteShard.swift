@@ -45,9 +45,10 @@ struct RemoteShard: ShardReplica {
         try await network.update(operations, clocks: clocks, filter: filter, condition: condition, collection: collection, wait: wait, on: peer)
     }
 
-    /// The peer, as the shards' leader for `ordering`, replicates the write to every replica.
+    /// The peer, as the shards' leader for `ordering`, replicates the write to every replica; its
+    /// answer, or a throw when it was not reached.
     func forward(_ operations: [UInt32: UpdateOperation], filter: Filter?, condition: UpdateCondition?, wait: Bool,
-                 ordering: WriteOrdering) async throws(StorageError) -> UInt64 {
+                 ordering: WriteOrdering) async throws(StorageError) -> Result<UInt64, StorageError> {
         try await network.forward(operations, filter: filter, condition: condition, collection: collection, wait: wait,
                                   ordering: ordering, to: peer)
     }

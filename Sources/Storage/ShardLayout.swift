@@ -64,13 +64,27 @@ public struct ShardTransfer: Codable, Sendable, Equatable, Hashable {
     public var to: UInt64
     public var sync: Bool
     public var method: ShardTransferMethod
+    /// The consensus index at which it started (set when the start applies): tells a transfer from
+    /// a later one of the same shard between the same peers.
+    public var started: UInt64
 
-    public init(shard: UInt32, from: UInt64, to: UInt64, sync: Bool, method: ShardTransferMethod) {
+    public init(shard: UInt32, from: UInt64, to: UInt64, sync: Bool, method: ShardTransferMethod, started: UInt64 = 0) {
         self.shard = shard
         self.from = from
         self.to = to
         self.sync = sync
         self.method = method
+        self.started = started
+    }
+
+    enum CodingKeys: String, CodingKey { case shard, from, to, sync, method, started }
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        self.init(shard: try c.decode(UInt32.self, forKey: .shard), from: try c.decode(UInt64.self, forKey: .from),
+                  to: try c.decode(UInt64.self, forKey: .to), sync: try c.decode(Bool.self, forKey: .sync),
+                  method: try c.decode(ShardTransferMethod.self, forKey: .method),
+                  started: try c.decodeIfPresent(UInt64.self, forKey: .started) ?? 0)
     }
 
     /// What names a transfer: its shard and its two peers.
@@ -163,6 +177,10 @@ public enum ShardRequest: Codable, Sendable {
     /// Every value's count (the receiving peer applies the limit after summing).
     case facet(key: String, filter: Filter?)
     case vector(id: PointID, name: String)
+    /// Whether the peer has applied the start of `transfer`, as its target: answers `count(1)`.
+    case transferTarget(ShardTransfer)
+    /// The shard's recovery point (``LocalShard/recoveryPoint``): answers `clocks`.
+    case recoveryPoint
 }
 
 public struct FacetCount: Codable, Sendable, Equatable {
@@ -181,6 +199,7 @@ public enum ShardResponse: Codable, Sendable {
     case count(Int)
     case facets([FacetCount])
     case vector([Float]?)
+    case clocks(ClockMap)
 }
 
 /// Reaches the shards of other peers; the p2p service implements it. Errors say whose fault they
@@ -191,9 +210,11 @@ public protocol ShardNetwork: Sendable {
     /// returns the largest operation id.
     func update(_ operations: [UInt32: UpdateOperation], clocks: [UInt32: ClockTag], filter: Filter?, condition: UpdateCondition?,
                 collection: String, wait: Bool, on peer: UInt64) async throws(StorageError) -> UpdateAck
-    /// Hands an ordered write to `peer`, the shards' leader, which replicates it (see ``Collection/coordinate(_:filter:condition:wait:)``).
+    /// Hands an ordered write to `peer`, the shards' leader, which replicates it (see
+    /// ``Collection/coordinate(_:filter:condition:wait:)``): its answer, the operation id or its
+    /// error. Throws only when the leader was not reached.
     func forward(_ operations: [UInt32: UpdateOperation], filter: Filter?, condition: UpdateCondition?, collection: String, wait: Bool,
-                 ordering: WriteOrdering, to peer: UInt64) async throws(StorageError) -> UInt64
+                 ordering: WriteOrdering, to peer: UInt64) async throws(StorageError) -> Result<UInt64, StorageError>
     /// How long a read waits for a peer before asking another replica of its shards as well.
     var slowAfter: Duration { get }
     /// False while `peer` has failed or been slow since it last answered: reads ask other replicas first.
@@ -215,11 +236,14 @@ public struct UpdateAck: Sendable, Equatable {
     public var operationID: UInt64
     public var rejected: [UInt32: UInt64]
     public var failed: [UInt32: StorageError]
+    /// The failed shards whose replica takes no updates in its state as that peer knows it.
+    public var refused: Set<UInt32>
 
-    public init(operationID: UInt64 = 0, rejected: [UInt32: UInt64] = [:], failed: [UInt32: StorageError] = [:]) {
+    public init(operationID: UInt64 = 0, rejected: [UInt32: UInt64] = [:], failed: [UInt32: StorageError] = [:], refused: Set<UInt32> = []) {
         self.operationID = operationID
         self.rejected = rejected
         self.failed = failed
+        self.refused = refused
     }
 
     /// Shard `shard`'s part of the answer, as the peer's answer for that shard alone.

@@ -291,24 +291,28 @@ extension TableOfContent {
     /// Replaces local shard `shard` of collection `name` with the shard files in `directory` (an
     /// extracted shard snapshot, or a shard's directory in an extracted collection snapshot), which
     /// they leave. The old shard stays in place when they do not open as a shard of the collection.
+    /// The caller holds the shard's reservation (``reserveShard(_:shard:)``).
     public func recoverShard(_ name: String, shard: UInt32, fromFiles directory: String) async throws(StorageError) {
         let collection = try collection(name)
         try await collection.checkLocalShard(shard)
         guard disk.isDirectory(directory) else { throw .badRequest("The snapshot holds no files for shard \(shard)") }
-        try reserve(collection.name, shard: shard)
-        defer { recoveringShards.remove(ShardRef(collection: collection.name, shard: shard)) }
         try await collection.replaceShard(shard, with: directory)
         logger.info("Recovered a shard from a snapshot", metadata: ["collection": "\(collection.name)", "shard": "\(shard)"])
     }
 
     /// Marks shard `shard` of `name` as being recovered: refused while it, or the whole
     /// collection, is recovered or deleted already.
-    private func reserve(_ name: String, shard: UInt32) throws(StorageError) {
+    public func reserveShard(_ name: String, shard: UInt32) throws(StorageError) {
         let ref = ShardRef(collection: name, shard: shard)
         guard !recovering.contains(name), !deleting.contains(name), !recoveringShards.contains(ref) else {
             throw .badRequest("Shard \(shard) of collection `\(name)` is being recovered, or the collection deleted; try again once that is over")
         }
         recoveringShards.insert(ref)
+    }
+
+    /// Ends the reservation ``reserveShard(_:shard:)`` took.
+    public func releaseShard(_ name: String, shard: UInt32) {
+        recoveringShards.remove(ShardRef(collection: name, shard: shard))
     }
 
     /// Refuses `archive` unless its SHA-256 is `checksum` (when given), and unless `room` has space

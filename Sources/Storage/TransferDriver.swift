@@ -1,17 +1,20 @@
 public import Logging
 public import QuiverModel
+import Shard
 
 /// Runs this peer's side of shard transfers (DESIGN.md §6), called every few hundred milliseconds:
-/// - drives each transfer in the catalogue whose source is this peer, and proposes its end (or its
-///   abort when it fails);
+/// - drives each transfer in the catalogue whose source is this peer, and proposes its next
+///   step: a `Recovery` target's recovery, the end, or its abort when it fails, or its restart
+///   with `stream_records` when a `wal_delta` cannot bring the target up to date;
 /// - asks for a transfer into each `Dead` replica of this peer from an `Active` replica on a
-///   responsive peer (automatic recovery), within the incoming and outgoing transfer limits;
+///   responsive peer (automatic recovery, `wal_delta` first), within the incoming and outgoing
+///   transfer limits;
 /// - once, at start, aborts the transfers this peer took part in before it restarted (their task
 ///   died with the process).
 public actor TransferDriver {
     struct Ref: Hashable {
         var collection: String
-        var key: ShardTransfer.Key
+        var transfer: ShardTransfer
     }
 
     let consensus: ConsensusManager
@@ -26,8 +29,16 @@ public actor TransferDriver {
     /// Automatic recovery on or off.
     let recovers: Bool
     private var running: [Ref: Task<Void, Never>] = [:]
-    /// Transfers whose data is all on the target: their end is proposed until it applies.
-    private var complete: Set<Ref> = []
+    /// Transfers whose data is all on the target, with their relay: their next step is proposed
+    /// until the transfer leaves the catalogue, and the relay watched until this peer's storage
+    /// takes the end.
+    private var complete: [Ref: TransferRelay] = [:]
+    /// Transfers that will not run again here, with the change to propose until one applies (their
+    /// abort, or their restart with another method).
+    private var settling: [Ref: MetadataOperation] = [:]
+    /// Targets that became `Active` while a forwarded update did not reach them: proposed `Dead`
+    /// until that applies (they are then recovered).
+    private var missed: Set<Ref> = []
     private var cleaned = false
 
     public init(consensus: ConsensusManager, toc: TableOfContent, logger: Logger, incomingLimit: Int? = 1, outgoingLimit: Int? = 1,
@@ -50,7 +61,8 @@ public actor TransferDriver {
             cleaned = true
             for (name, list) in metadata.transfers.sorted(by: { $0.key < $1.key }) {
                 for transfer in list where transfer.from == me || transfer.to == me {
-                    await propose(.abortTransfer(collection: name, transfer: transfer.key, reason: "Source or target peer restarted"))
+                    await propose(.abortTransfer(collection: name, transfer: transfer.key, reason: "Source or target peer restarted",
+                                                 started: transfer.started))
                 }
             }
             return
@@ -58,30 +70,87 @@ public actor TransferDriver {
         var current: Set<Ref> = []
         for (name, list) in metadata.transfers {
             for transfer in list where transfer.from == me {
-                let ref = Ref(collection: name, key: transfer.key)
+                let ref = Ref(collection: name, transfer: transfer)
                 current.insert(ref)
-                if complete.contains(ref) {
-                    await propose(.finishTransfer(collection: name, transfer: transfer.key))
+                if let change = settling[ref] {
+                    await propose(change)
+                } else if let relay = complete[ref] {
+                    await advance(ref, relay, metadata)
                 } else if running[ref] == nil {
                     running[ref] = Task { await self.run(transfer, of: name) }
                 }
             }
         }
-        complete.formIntersection(current)
+        settling = settling.filter { current.contains($0.key) }
+        for (ref, relay) in complete where !current.contains(ref) { await ended(ref, relay, metadata) }
+        for ref in missed {
+            let transfer = ref.transfer
+            let state = metadata.shards[ref.collection]?.first { $0.id == transfer.shard }.map { $0.peers.contains(transfer.to) ? $0.state(of: transfer.to) : nil }
+            guard state == .active else {
+                missed.remove(ref)
+                continue
+            }
+            if case .refused = await propose(.setReplicaState(collection: ref.collection, shard: transfer.shard, peer: transfer.to, state: .dead, from: .active)) {
+                logger.error("A transfer's target missed a forwarded update and cannot be marked Dead (it is the shard's last active replica)",
+                             metadata: described(transfer, ref.collection))
+                missed.remove(ref)
+            }
+        }
         if recovers { await recoverDeadReplicas(metadata, me: me) }
     }
 
-    /// Drives `transfer` of collection `name` from this peer, then proposes its end; on a failure,
-    /// its abort.
+    /// The next step of a transfer whose data is on the target: its abort when a forwarded update
+    /// failed, the recovery of a `Recovery` target, else its end (a refused end fails it).
+    private func advance(_ ref: Ref, _ relay: TransferRelay, _ metadata: ClusterMetadata) async {
+        let transfer = ref.transfer
+        if let failure = relay.failure {
+            await settle(ref, .abortTransfer(collection: ref.collection, transfer: transfer.key, reason: "forwarding an update failed: \(failure)",
+                                             started: transfer.started))
+            return
+        }
+        let state = metadata.shards[ref.collection]?.first { $0.id == transfer.shard }?.state(of: transfer.to)
+        let step: MetadataOperation = state == .recovery
+            ? .transferRecovered(collection: ref.collection, transfer: transfer.key, started: transfer.started)
+            : .finishTransfer(collection: ref.collection, transfer: transfer.key, started: transfer.started)
+        if case .refused(let error) = await propose(step) {
+            await settle(ref, .abortTransfer(collection: ref.collection, transfer: transfer.key, reason: "the transfer could not end: \(error)",
+                                             started: transfer.started))
+        }
+    }
+
+    /// A transfer that left the catalogue after its data was sent: once this peer's storage has
+    /// taken that (and any update forwarded before has been answered), a forward that failed
+    /// means an `Active` target missed it.
+    private func ended(_ ref: Ref, _ relay: TransferRelay, _ metadata: ClusterMetadata) async {
+        let exists = await toc.collectionExists(ref.collection)
+        guard relay.isCancelled || !exists else { return }
+        await relay.lock.lock()
+        relay.lock.unlock()
+        complete[ref] = nil
+        guard let failure = relay.failure else { return }
+        logger.warning("A transfer's target missed a forwarded update", metadata: described(ref.transfer, ref.collection).merging(["error": "\(failure)"]) { $1 })
+        missed.insert(ref)
+    }
+
+    /// Records that `ref` will not run again and proposes `change` (again on each tick until it applies).
+    private func settle(_ ref: Ref, _ change: MetadataOperation) async {
+        complete[ref] = nil
+        settling[ref] = change
+        await propose(change)
+    }
+
+    /// Drives `transfer` of collection `name` from this peer, then proposes its next step; on a
+    /// failure, its abort.
     private func run(_ transfer: ShardTransfer, of name: String) async {
-        let ref = Ref(collection: name, key: transfer.key)
+        let ref = Ref(collection: name, transfer: transfer)
         defer { running[ref] = nil }
         let collection: Collection, relay: TransferRelay
-        do {
-            collection = try await toc.collection(name)
-            relay = try await collection.beginOutgoing(transfer)
-        } catch {
-            await propose(.abortTransfer(collection: name, transfer: transfer.key, reason: "transfer failed: \(error)"))
+        switch await begin(transfer, of: name) {
+        case .success(let begun): (collection, relay) = begun
+        case .failure(let error):
+            // Gone from the catalogue meanwhile: nothing to end.
+            guard consensus.metadata.transfers[name]?.contains(transfer) == true else { return }
+            await settle(ref, .abortTransfer(collection: name, transfer: transfer.key, reason: "transfer failed: \(error)", started: transfer.started))
             return
         }
         logger.info("Shard transfer started", metadata: described(transfer, name))
@@ -89,22 +158,46 @@ public actor TransferDriver {
             switch transfer.method {
             case .streamRecords:
                 try await collection.streamRecords(relay)
-            case .snapshot, .walDelta, .reshardingStreamRecords:
+            case .walDelta:
+                if let reason = try await collection.walDelta(relay) {
+                    await collection.endOutgoing(relay)
+                    logger.info("A WAL delta cannot recover the target; streaming every record instead",
+                                metadata: described(transfer, name).merging(["reason": "\(reason)"]) { $1 })
+                    await settle(ref, .restartTransfer(collection: name, transfer: transfer.key, method: .streamRecords, started: transfer.started))
+                    return
+                }
+            case .snapshot, .reshardingStreamRecords:
                 throw StorageError.badRequest("Shard transfer method \(transfer.method.rawValue) is not supported by this version")
             }
         } catch {
             await collection.endOutgoing(relay)
             if !relay.isCancelled {
                 logger.warning("Shard transfer failed", metadata: described(transfer, name).merging(["error": "\(error)"]) { $1 })
-                await propose(.abortTransfer(collection: name, transfer: transfer.key, reason: "transmission failed: \(error)"))
+                await settle(ref, .abortTransfer(collection: name, transfer: transfer.key, reason: "transmission failed: \(error)", started: transfer.started))
             }
             return
         }
         // Updates are still forwarded until the end applies here; from then on the target is
         // `Active` and takes them as any replica.
-        complete.insert(ref)
-        await propose(.finishTransfer(collection: name, transfer: transfer.key))
-        logger.info("Shard transfer done", metadata: described(transfer, name))
+        logger.info("Shard transfer sent everything", metadata: described(transfer, name))
+        complete[ref] = relay
+        await advance(ref, relay, consensus.metadata)
+    }
+
+    /// The collection and a relay for `transfer`, once this peer's storage has taken its start
+    /// (consensus may have applied it a moment before storage does): retried for ten seconds.
+    private func begin(_ transfer: ShardTransfer, of name: String) async -> Result<(Collection, TransferRelay), StorageError> {
+        let deadline = ContinuousClock.now + .seconds(10)
+        while true {
+            do {
+                let collection = try await toc.collection(name)
+                return .success((collection, try await collection.beginOutgoing(transfer)))
+            } catch {
+                let stillRunning = consensus.metadata.transfers[name]?.contains(transfer) == true
+                guard stillRunning, ContinuousClock.now < deadline else { return .failure(error) }
+            }
+            try? await Task.sleep(for: .milliseconds(100))
+        }
     }
 
     /// Asks for a transfer into each `Dead` replica this peer holds, from an `Active` replica on a
@@ -120,8 +213,8 @@ public actor TransferDriver {
                         && (outgoingLimit.map { limit in transfers.filter { $0.from == peer }.count < limit } ?? true)
                 }
                 guard let source = sources.sorted().first else { continue }
-                let transfer = ShardTransfer(shard: shard.id, from: source, to: me, sync: true, method: .streamRecords)
-                if await propose(.startTransfer(collection: name, transfer: transfer)) {
+                let transfer = ShardTransfer(shard: shard.id, from: source, to: me, sync: true, method: .walDelta)
+                if case .applied = await propose(.startTransfer(collection: name, transfer: transfer)) {
                     logger.info("Recovering a dead replica", metadata: described(transfer, name))
                     transfers.append(transfer)
                 }
@@ -129,14 +222,25 @@ public actor TransferDriver {
         }
     }
 
+    enum Proposal {
+        case applied
+        /// Consensus applied the change as a refusal: proposing it again changes nothing.
+        case refused(StorageError)
+        /// Not applied (no leader, timed out): worth proposing again.
+        case failed
+    }
+
     @discardableResult
-    private func propose(_ operation: MetadataOperation) async -> Bool {
+    private func propose(_ operation: MetadataOperation) async -> Proposal {
         do {
             _ = try await consensus.propose(operation, timeout: .seconds(10))
-            return true
+            return .applied
         } catch {
             logger.info("A shard transfer change was not applied", metadata: ["change": "\(operation)", "error": "\(error)"])
-            return false
+            switch error {
+            case .unavailable, .timeout, .serviceError: return .failed
+            default: return .refused(error)
+            }
         }
     }
 

@@ -95,6 +95,11 @@ func create(_ json: String) throws -> CreateCollection {
             await #expect(throws: ServiceError.self) {
                 _ = try await service.update("c", PointsUpdate(.upsert([point])), wait: true)
             }
+            // A second recovery of the shard is refused before it touches the replica's state.
+            await #expect(throws: ServiceError.self) {
+                try await service.recoverReplica("c", shard: 0, priority: .noSync) { () async throws(StorageError) in }
+            }
+            #expect(await collection.layout[0].state(of: me) == .manualRecovery)
         }
         #expect(seen == .manualRecovery)
         #expect(await collection.layout[0].state(of: me) == .active)

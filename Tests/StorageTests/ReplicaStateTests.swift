@@ -72,7 +72,21 @@ import Testing
                 == .failure(.badRequest("Cannot transfer shard 1 from peer 2 to itself")))
         #expect(state.apply(.startTransfer(collection: "c", transfer: ShardTransfer(shard: 9, from: 2, to: 1, sync: false, method: .snapshot)))
                 == .failure(.badRequest("Shard 9 does not exist")))
-        #expect(state.apply(.finishTransfer(collection: "c", transfer: replicate.key)) == .success(true))
+        // A target is absent or Dead: a replica that is whole, or in another change, is no target.
+        #expect(state.apply(.startTransfer(collection: "c", transfer: ShardTransfer(shard: 0, from: 1, to: 2, sync: true, method: .streamRecords)))
+                == .failure(.badRequest("Shard 0 is already involved in transfer 1 -> 3")))
+        #expect(state.apply(.startTransfer(collection: "c", transfer: ShardTransfer(shard: 1, from: 2, to: 3, sync: true, method: .streamRecords)))
+                == .success(true))
+        #expect(state.apply(.abortTransfer(collection: "c", transfer: .init(shard: 1, from: 2, to: 3), reason: "test")) == .success(true))
+        #expect(state.apply(.setReplicaState(collection: "c", shard: 1, peer: 3, state: .partial, from: .dead)) == .success(true))
+        #expect(state.apply(.startTransfer(collection: "c", transfer: ShardTransfer(shard: 1, from: 2, to: 3, sync: true, method: .streamRecords)))
+                == .failure(.badRequest("Shard 1 cannot be transferred to peer 3: its replica there is Partial")))
+        #expect(state.apply(.removeReplica(collection: "c", shard: 1, peer: 3)) == .success(true))
+        // The end names the transfer by its start: an earlier transfer's end does not end a later one.
+        let started = state.transfers["c"]![0].started
+        #expect(state.apply(.finishTransfer(collection: "c", transfer: replicate.key, started: started + 1))
+                == .failure(.badRequest("There is no transfer for shard 0 from 1 to 3")))
+        #expect(state.apply(.finishTransfer(collection: "c", transfer: replicate.key, started: started)) == .success(true))
         #expect(state.shards["c"]![0] == ShardInfo(id: 0, peers: [1, 2, 3]) && state.transfers["c"] == nil)
         #expect(state.apply(.finishTransfer(collection: "c", transfer: replicate.key))
                 == .failure(.badRequest("There is no transfer for shard 0 from 1 to 3")))
@@ -81,6 +95,8 @@ import Testing
         let move = ShardTransfer(shard: 1, from: 2, to: 1, sync: false, method: .snapshot)
         #expect(state.apply(.startTransfer(collection: "c", transfer: move)) == .success(true))
         #expect(state.shards["c"]![1].state(of: 1) == .recovery)
+        #expect(state.apply(.finishTransfer(collection: "c", transfer: move.key))
+                == .failure(.badRequest("Replica 1 of shard 1 of collection `c` is not in Partial state")))
         #expect(state.apply(.transferRecovered(collection: "c", transfer: move.key)) == .success(true))
         #expect(state.shards["c"]![1].state(of: 1) == .partial)
         #expect(state.apply(.restartTransfer(collection: "c", transfer: move.key, method: .snapshot))
@@ -98,6 +114,11 @@ import Testing
         #expect(state.apply(.startTransfer(collection: "c", transfer: ShardTransfer(shard: 0, from: 3, to: 4, sync: false, method: .streamRecords))) == .success(true))
         #expect(state.apply(.setReplicaState(collection: "c", shard: 0, peer: 3, state: .dead, from: nil)) == .success(true))
         #expect(state.shards["c"]![0] == ShardInfo(id: 0, peers: [1, 2, 3], states: [3: .dead]) && state.transfers["c"] == nil)
+        // A replica whose data a snapshot replaces ends its transfers too.
+        #expect(state.apply(.startTransfer(collection: "c", transfer: ShardTransfer(shard: 0, from: 2, to: 3, sync: true, method: .streamRecords))) == .success(true))
+        #expect(state.apply(.setReplicaState(collection: "c", shard: 0, peer: 2, state: .manualRecovery, from: nil)) == .success(true))
+        #expect(state.transfers["c"] == nil && state.shards["c"]![0].state(of: 3) == .dead)
+        #expect(state.apply(.setReplicaState(collection: "c", shard: 0, peer: 2, state: .active, from: nil)) == .success(true))
         #expect(state.apply(.startTransfer(collection: "c", transfer: ShardTransfer(shard: 0, from: 1, to: 3, sync: true, method: .streamRecords))) == .success(true))
         #expect(state.apply(.removePeerReplicas(peer: 1)) == .success(true))
         #expect(state.shards["c"]![0] == ShardInfo(id: 0, peers: [2, 3], states: [3: .dead]) && state.transfers["c"] == nil)
@@ -166,9 +187,13 @@ extension ShardingTests {
         network.resetCounts()
         _ = try await one.update(PointsUpdate(.upsert(Array(points.suffix(10)))), wait: true)
         #expect(network.updates[2] == nil)
-        await #expect(throws: StorageError.notFound("No target shard 0 found for update")) {
+        await #expect(throws: StorageError.unavailable("Replica of shard 0 on peer 2 takes no updates in state Dead")) {
             _ = try await two.applyLocal([0: .upsert([points[0]])], filter: nil, wait: true)
         }
+        // The refusal says so apart from any failure, so the sender does not hold it against the
+        // request or the point (it is behind on the catalogue, not the replica).
+        let refused = try await two.applyLocal([0: .upsert([points[0]])], clocks: [:], filter: nil, wait: true)
+        #expect(refused.refused == [0])
         guard case .count(let held) = try await two.runLocal(.count(filter: nil), shards: [0]) else {
             Issue.record("expected a count")
             return

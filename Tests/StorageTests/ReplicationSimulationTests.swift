@@ -115,17 +115,21 @@ import VectorIndex
     }
 
     /// Upserts (payload `v` = `step`) or deletes 1–4 random points through a random peer of `peers`
-    /// with a random ordering, and records the outcome in `ledger`: the points' new state when the
-    /// write is acknowledged, unknown when it fails. Returns whether it was acknowledged.
+    /// with a random ordering, or with `payloadUpdates` sometimes sets `v` = `step` on them (which
+    /// fails unless they all exist), and records the outcome in `ledger`: the points' new state
+    /// when the write is acknowledged, unknown when it fails. Returns whether it was acknowledged.
     static func randomWrite(_ cluster: InProcessCluster, through peers: [UInt64], step: Int, _ rng: inout SplitMix,
-                            _ ledger: inout [PointID: Int?]) async throws -> Bool {
+                            _ ledger: inout [PointID: Int?], payloadUpdates: Bool = false) async throws -> Bool {
         let entry = peers[Int(rng.next() % UInt64(peers.count))]
         let chosen = Array(Set((0..<(1 + rng.next() % 4)).map { _ in ids[Int(rng.next() % UInt64(ids.count))] })).sorted()
         let ordering = WriteOrdering.allCases[Int(rng.next() % 3)]
-        let upsert = rng.next() % 5 != 0
-        let operation: UpdateOperation = upsert
-            ? .upsert(chosen.map { PointStruct(id: $0, vectors: ["": [1, 1]], payload: JSONObject([("v", .int(Int64(step)))])) })
-            : .delete(chosen)
+        let kind = rng.next() % (payloadUpdates ? 7 : 5)
+        let upsert = kind != 0
+        let operation: UpdateOperation = switch kind {
+        case 0: .delete(chosen)
+        case 5, 6: .setPayload(chosen, payload: JSONObject([("v", .int(Int64(step)))]), key: nil)
+        default: .upsert(chosen.map { PointStruct(id: $0, vectors: ["": [1, 1]], payload: JSONObject([("v", .int(Int64(step)))])) })
+        }
         do {
             _ = try await cluster.collection(entry).update(PointsUpdate(operation), wait: true, ordering: ordering)
             for id in chosen { ledger[id] = .some(upsert ? step : nil) }
@@ -185,7 +189,8 @@ final class SimulatedConsensus: ReplicaFailureReporter, @unchecked Sendable {
     @discardableResult
     func apply(_ operation: MetadataOperation) async -> Result<Bool, StorageError> {
         let (result, snapshot, peers) = lock.withLock { () -> (Result<Bool, StorageError>, ClusterMetadata, [TableOfContent]) in
-            (catalogue.apply(operation), catalogue, Array(tocs.values))
+            catalogue.appliedIndex += 1
+            return (catalogue.apply(operation), catalogue, Array(tocs.values))
         }
         for toc in peers { try? await toc.reconcile(with: snapshot) }
         return result

@@ -110,9 +110,14 @@ final class InProcessNetwork: ShardNetwork, @unchecked Sendable {
     }
 
     func forward(_ operations: [UInt32: UpdateOperation], filter: Filter?, condition: UpdateCondition?, collection: String, wait: Bool,
-                 ordering: WriteOrdering, to peer: UInt64) async throws(StorageError) -> UInt64 {
+                 ordering: WriteOrdering, to peer: UInt64) async throws(StorageError) -> Result<UInt64, StorageError> {
         state.withLock { $0.forwards[peer, default: 0] += 1 }
-        return try await target(peer, counting: false).collection(collection).coordinate(operations, filter: filter, condition: condition, wait: wait)
+        let leader = try await target(peer, counting: false).collection(collection)
+        do {
+            return .success(try await leader.coordinate(operations, filter: filter, condition: condition, wait: wait))
+        } catch {
+            return .failure(error)
+        }
     }
 }
 

@@ -1,6 +1,7 @@
-"""Shard transfers on real peers: replicate and move a shard while clients write, a Dead replica
-brought back by itself after its peer was killed and restarted, and the errors of
-`POST /collections/{c}/cluster`. Every test keeps a ledger of acknowledged writes."""
+"""Shard transfers on real peers: replicate and move a shard while clients write, Dead replicas
+brought back by themselves after their peer was killed and restarted (by WAL delta, or streamed
+when the WAL no longer reaches back), and the errors of `POST /collections/{c}/cluster`. Every
+test keeps a ledger of acknowledged writes."""
 
 import threading
 import time
@@ -136,35 +137,71 @@ def test_replicate_then_move_a_shard_while_clients_write(three):
         assert all(stored[i] == payload for i, payload in acked.items())
 
 
+def transfer_log(peers):
+    """The methods of the transfers the peers started, and the WAL deltas that fell back to streaming."""
+    text = "".join(p.log() for p in peers)
+    started = [line for line in text.splitlines() if "Shard transfer started" in line]
+    methods = {m for m in ("stream_records", "wal_delta", "snapshot") if any(m in line for line in started)}
+    return methods, text.count("streaming every record instead")
+
+
+def kill_write_restart(peers, victim, during, **create_params):
+    """Creates the collection with a first batch of points on every peer, kills `victim`, runs
+    `during()` while two clients write through the other peers, restarts it and waits until every
+    replica is Active again; returns the writers' ledger."""
+    create(peers[0], **create_params)
+    r = peers[0].put(f"/collections/{COLLECTION}/points?wait=true", json={"points": [point(i, "seed") for i in range(500)]}, timeout=60)
+    assert r.status_code == 200, r.text
+    victim_id = peer_id(victim)
+    victim.kill()
+    others = [p for p in peers if p is not victim]
+    with Writers(others) as writers:
+        wait_for(lambda: all(s.get(victim_id) in (None, "Dead") for s in layout(others[0])[0].values()), timeout=30,
+                 message="the killed peer's replicas Dead")
+        during()
+        victim.start()
+        wait_for(lambda: all(state == "Active" for shard in layout(others[0])[0].values() for state in shard.values())
+                 and layout(others[0])[1] == [], timeout=90, interval=0.05, message="every replica Active again")
+        time.sleep(0.5)
+    # Each replica on the restarted peer holds what the other replicas of its shard hold.
+    holders, _ = layout(others[0])
+    for shard, states in holders.items():
+        if victim_id in states:
+            for other in (p for p in others if peer_id(p) in states):
+                assert all_points(victim, shard) == all_points(other, shard)
+    stored = all_points(victim)
+    assert len(writers.acked) > 50
+    assert all(stored.get(i) == payload for i, payload in writers.acked.items())
+    return writers
+
+
 def test_a_killed_peer_comes_back_and_its_dead_replicas_recover_by_themselves(make_node):
     cluster = Cluster(make_node)
     peers = cluster.start(3)
-    create(peers[0], shard_number=3, replication_factor=2)
-    victim = peers[2]
-    victim_id = peer_id(victim)
-    victim.kill()
-    with Writers(peers[:2]) as writers:
-        wait_for(lambda: all(s.get(victim_id) in (None, "Dead") for s in layout(peers[0])[0].values()), timeout=30,
-                 message="the killed peer's replicas Dead")
-        time.sleep(2)
-        victim.start()
-        seen = set()
+    kill_write_restart(peers, peers[2], lambda: time.sleep(2), shard_number=3, replication_factor=2)
+    # The replicas only missed what their WAL-holding peers still have: a WAL delta each.
+    assert transfer_log(peers) == ({"wal_delta"}, 0), transfer_log(peers)
 
-        def recovered():
-            holders, transfers = layout(peers[0])
-            seen.update(t["method"] for t in transfers if t["to"] == victim_id)
-            return all(state == "Active" for shard in holders.values() for state in shard.values())
-        wait_for(recovered, timeout=90, interval=0.05, message="every replica Active again")
-        time.sleep(0.5)
-    assert seen == {"stream_records"}, seen
-    # Each replica on the restarted peer holds what the other replica of its shard holds.
-    holders, _ = layout(peers[0])
-    for shard, states in holders.items():
-        if victim_id in states:
-            other = next(p for p in peers[:2] if peer_id(p) in states)
-            assert all_points(victim, shard) == all_points(other, shard)
-    stored = all_points(victim)
-    assert all(i in stored for i in writers.acked)
+
+def test_a_dead_replica_whose_gap_the_wal_no_longer_holds_is_streamed_instead(make_node):
+    cluster = Cluster(make_node)
+    peers = cluster.start(3)
+
+    def flood():
+        # Megabytes of writes the victim misses: with 1 MB WAL segments flushed every second,
+        # the other peers' WALs no longer reach back to where it stopped.
+        big = "x" * 2000
+        for b in range(8):
+            batch = [{"id": 900_000 + b * 500 + k, "vector": [0.5] * DIM, "payload": {"pad": big}} for k in range(500)]
+            r = peers[0].put(f"/collections/{COLLECTION}/points?wait=true", json={"points": batch}, timeout=60)
+            assert r.status_code == 200, r.text
+        time.sleep(3)
+    kill_write_restart(peers, peers[2], flood, shard_number=1, replication_factor=3,
+                       wal_config={"wal_capacity_mb": 1, "wal_segments_ahead": 0},
+                       optimizers_config={"indexing_threshold": 100, "flush_interval_sec": 1})
+    methods, fallbacks = transfer_log(peers)
+    assert methods == {"wal_delta", "stream_records"} and fallbacks == 1, (methods, fallbacks)
+    assert len(all_points(peers[2], 0)) >= 500 + 4000
 
 
 def test_cluster_operations_are_checked(three):
