@@ -66,6 +66,7 @@ public struct PeerService: RegistrableRPCService {
             manager.snapshot()
         }
         registerShardMethods(with: &router)
+        registerSnapshotChunks(with: &router)
     }
 
     /// Registers a unary handler whose StorageError or ConsensusError becomes the call's status.

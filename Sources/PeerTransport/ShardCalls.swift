@@ -227,3 +227,68 @@ extension PeerService {
         }
     }
 }
+
+/// `ShardSnapshotChunk`: bytes of a `snapshot` transfer's archive, pushed by the source to the
+/// target in order. Body: `[u32 header length][header JSON][bytes]`.
+enum SnapshotChunkRPC {
+    static let method = MethodDescriptor(fullyQualifiedService: PeerRPC.service, method: "ShardSnapshotChunk", type: .unary)
+    /// The last chunk's answer waits for the snapshot to be extracted and put in place.
+    static let finalTimeout: Duration = .seconds(600)
+
+    struct Header: Codable, Sendable {
+        var collection: String
+        var transfer: ShardTransfer
+        var offset: UInt64
+        var final: Bool
+    }
+
+    struct Reply: Codable, Sendable {
+        var received: UInt64
+    }
+
+    static func encode(_ header: Header, _ bytes: [UInt8]) throws(StorageError) -> [UInt8] {
+        let encoded: [UInt8]
+        do {
+            encoded = try JSONValueEncoder().encodeBytes(header)
+        } catch {
+            throw .serviceError("cannot encode a snapshot chunk: \(error)")
+        }
+        var out: [UInt8] = []
+        out.reserveCapacity(4 + encoded.count + bytes.count)
+        withUnsafeBytes(of: UInt32(encoded.count).littleEndian) { out.append(contentsOf: $0) }
+        return out + encoded + bytes
+    }
+
+    static func decode(_ body: [UInt8]) throws(StorageError) -> (Header, [UInt8]) {
+        guard body.count >= 4 else { throw .badInput("truncated snapshot chunk") }
+        let length = Int(UInt32(body[0]) | UInt32(body[1]) << 8 | UInt32(body[2]) << 16 | UInt32(body[3]) << 24)
+        guard body.count >= 4 + length else { throw .badInput("truncated snapshot chunk") }
+        do {
+            return (try JSONValueDecoder().decode(Header.self, from: Array(body[4..<(4 + length)])), Array(body[(4 + length)...]))
+        } catch {
+            throw .badInput("bad snapshot chunk header: \(error)")
+        }
+    }
+}
+
+extension PeerNetwork {
+    public func pushSnapshot(_ bytes: [UInt8], offset: UInt64, final: Bool, transfer: ShardTransfer, collection: String,
+                             to peer: UInt64) async throws(StorageError) {
+        let body = try SnapshotChunkRPC.encode(.init(collection: collection, transfer: transfer, offset: offset, final: final), bytes)
+        _ = try await callRaw(address(of: peer), SnapshotChunkRPC.method, body, serializer: RawCoder(),
+                              deserializer: JSONCoder<SnapshotChunkRPC.Reply>(),
+                              timeout: final ? SnapshotChunkRPC.finalTimeout : ShardRPC.timeout, waitForReady: false)
+    }
+}
+
+extension PeerService {
+    func registerSnapshotChunks<Transport: ServerTransport>(with router: inout RPCRouter<Transport>) {
+        let toc = manager.toc
+        unary(&router, SnapshotChunkRPC.method, RawCoder(), JSONCoder<SnapshotChunkRPC.Reply>()) { body, _ in
+            let (header, bytes) = try SnapshotChunkRPC.decode(body)
+            try await toc.receiveTransferSnapshot(header.collection, transfer: header.transfer, offset: header.offset, bytes: bytes,
+                                                  final: header.final)
+            return SnapshotChunkRPC.Reply(received: header.offset + UInt64(bytes.count))
+        }
+    }
+}

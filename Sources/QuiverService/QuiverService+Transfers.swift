@@ -70,8 +70,8 @@ extension QuiverService {
     }
 
     static func checkSupported(_ method: ShardTransferMethod) throws(ServiceError) {
-        guard method == .streamRecords || method == .walDelta else {
-            throw .storage(.badRequest("Shard transfer method \(method.rawValue) is not supported by this version; use stream_records or wal_delta"))
+        guard method != .reshardingStreamRecords else {
+            throw .storage(.badRequest("Shard transfer method \(method.rawValue) is only for resharding; use stream_records, snapshot or wal_delta"))
         }
     }
 }

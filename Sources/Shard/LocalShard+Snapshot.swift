@@ -40,6 +40,15 @@ extension LocalShard {
         }
     }
 
+    /// A snapshot for a `snapshot` transfer: ``snapshot(into:)``, returning the WAL version it
+    /// holds every operation up to, and holding the WAL from the next one (``holdWAL(from:)``)
+    /// so the operations after it can be replayed to the target.
+    public func snapshotForTransfer(into directory: String) throws(ShardError) -> UInt64 {
+        try snapshot(into: directory)
+        walHold = persistedVersion + 1
+        return persistedVersion
+    }
+
     /// Files of an immutable segment that change after it is written (deletion flags, versions).
     static let rewrittenInPlace: Set<String> = ["ids.bin", "manifest.json"]
 }

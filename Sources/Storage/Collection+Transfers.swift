@@ -100,6 +100,17 @@ extension Collection {
         }
     }
 
+    /// Freezes the recovery point of local shard `id` (a replica just replaced by a transfer's
+    /// snapshot: until it is active, updates it takes do not count).
+    func freezeRecoveryPoint(of id: UInt32) async throws(StorageError) {
+        guard let shard = shards[id] else { return }
+        do {
+            try await shard.freezeRecoveryPoint()
+        } catch {
+            throw .serviceError("cannot record the recovery point of shard \(id) of collection `\(name)`: \(error)")
+        }
+    }
+
     /// Replaces local shard `id` with an empty one. (An optimization of the old shard still
     /// running may write its segment under the new shard's directory; it cannot swap it in, and
     /// removes it, or the next start does, as it lists in no `segments.json`.)
@@ -242,19 +253,7 @@ extension Collection {
         relay.stage("transferring WAL delta")
         let outcome: Result<Void, StorageError>
         do {
-            // The bulk without the lock, then the rest with it, and forwarding from there on.
-            while try await replayRecords(relay, shard: shard, from: &next, total: total, limit: Self.transferBatch) == Self.transferBatch {}
-            await relay.lock.lock()
-            let tail: Result<Void, StorageError>
-            do {
-                while try await replayRecords(relay, shard: shard, from: &next, total: total, limit: Self.transferBatch) > 0 {}
-                relay.startForwarding()
-                tail = .success(())
-            } catch {
-                tail = .failure(error)
-            }
-            relay.lock.unlock()
-            try tail.get()
+            try await catchUp(relay, shard: shard, from: next, total: total)
             outcome = .success(())
         } catch {
             outcome = .failure(error)
@@ -264,6 +263,95 @@ extension Collection {
         try check(relay)
         relay.stage("finalizing")
         return nil
+    }
+
+    /// Replays `shard`'s WAL records from `next` on to the relay's target: the bulk without the
+    /// relay's lock, then the rest with it, and forwarding every update from there on.
+    private func catchUp(_ relay: TransferRelay, shard: LocalShard, from next: UInt64, total: Int) async throws(StorageError) {
+        var next = next
+        while try await replayRecords(relay, shard: shard, from: &next, total: total, limit: Self.transferBatch) == Self.transferBatch {}
+        await relay.lock.lock()
+        let tail: Result<Void, StorageError>
+        do {
+            while try await replayRecords(relay, shard: shard, from: &next, total: total, limit: Self.transferBatch) > 0 {}
+            relay.startForwarding()
+            tail = .success(())
+        } catch {
+            tail = .failure(error)
+        }
+        relay.lock.unlock()
+        try tail.get()
+    }
+
+    /// Bytes per call of a snapshot sent to a transfer's target.
+    static let snapshotChunk = 1 << 20
+
+    /// A `snapshot` transfer from this peer, once its relay is registered: once the target has
+    /// applied the transfer's start (its replica in `Recovery`), a snapshot of the shard (its
+    /// segments as they are, graphs and quantized codes included) is archived at `scratch` and
+    /// sent; the target puts it in place of its replica. The updates applied here since the
+    /// snapshot are then replayed from the WAL, forced and in order, and every update from then
+    /// on is forwarded.
+    func snapshotTransfer(_ relay: TransferRelay, scratch: String) async throws(StorageError) {
+        try await awaitTarget(relay)
+        guard let network else { throw .standaloneMode }
+        let id = relay.transfer.shard
+        guard let shard = shards[id] else { throw .notFound("Shard \(id) of collection `\(name)` is not on peer \(peerID)") }
+        relay.stage("creating snapshot")
+        let directory = scratch + ".shard", archive = scratch + ".tar"
+        let outcome: Result<Void, StorageError>
+        do throws(StorageError) {
+            let version = try await snapshotForTransfer(shard, id: id, into: directory)
+            let size = try await Self.archive(directory, to: archive, disk: disk).size
+            relay.stage("transferring snapshot")
+            var offset: UInt64 = 0
+            repeat {
+                try check(relay)
+                let chunk = try Self.read(archive, count: Self.snapshotChunk, at: offset, disk: disk)
+                let final = offset + UInt64(chunk.count) >= size
+                try await network.pushSnapshot(chunk, offset: offset, final: final, transfer: relay.transfer, collection: name,
+                                               to: relay.transfer.to)
+                offset += UInt64(chunk.count)
+                relay.progress(done: Int(offset / 1024), total: Int(size / 1024))
+            } while offset < size
+            relay.stage("transferring queued updates")
+            let last = await shard.walLastSequence
+            try await catchUp(relay, shard: shard, from: version + 1, total: Int(last - min(version, last)))
+            outcome = .success(())
+        } catch {
+            outcome = .failure(error)
+        }
+        await shard.holdWAL(from: nil)
+        try? disk.removeItem(directory)
+        try? disk.removeItem(archive)
+        try outcome.get()
+        try check(relay)
+        relay.stage("finalizing")
+    }
+
+    private func snapshotForTransfer(_ shard: LocalShard, id: UInt32, into directory: String) async throws(StorageError) -> UInt64 {
+        do {
+            return try await shard.snapshotForTransfer(into: directory)
+        } catch {
+            throw .serviceError("cannot snapshot shard \(id) of collection `\(name)`: \(error)")
+        }
+    }
+
+    /// Archives a snapshot directory off the collection's actor, and removes the directory.
+    nonisolated static func archive(_ directory: String, to archive: String, disk: any Disk) async throws(StorageError) -> SnapshotArchive.Written {
+        let written = try SnapshotArchive.write(directory, to: archive, disk: disk)
+        try? disk.removeItem(directory)
+        return written
+    }
+
+    nonisolated static func read(_ path: String, count: Int, at offset: UInt64, disk: any Disk) throws(StorageError) -> [UInt8] {
+        do {
+            let file = try disk.open(path, create: false)
+            defer { file.close() }
+            return try file.read(count: count, at: offset)
+        } catch {
+            throw .serviceError("cannot read \(path): \(error)")
+        }
     }
 
     /// Sends up to `limit` WAL records of `shard` from `next` on to the relay's target, each forced

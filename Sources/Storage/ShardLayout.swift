@@ -215,6 +215,10 @@ public protocol ShardNetwork: Sendable {
     /// error. Throws only when the leader was not reached.
     func forward(_ operations: [UInt32: UpdateOperation], filter: Filter?, condition: UpdateCondition?, collection: String, wait: Bool,
                  ordering: WriteOrdering, to peer: UInt64) async throws(StorageError) -> Result<UInt64, StorageError>
+    /// Sends bytes `offset…` of the snapshot archive of a `snapshot` transfer to its target,
+    /// `peer`, which puts the snapshot in place of its replica once it has the `final` bytes.
+    func pushSnapshot(_ bytes: [UInt8], offset: UInt64, final: Bool, transfer: ShardTransfer, collection: String,
+                      to peer: UInt64) async throws(StorageError)
     /// How long a read waits for a peer before asking another replica of its shards as well.
     var slowAfter: Duration { get }
     /// False while `peer` has failed or been slow since it last answered: reads ask other replicas first.
@@ -224,6 +228,11 @@ public protocol ShardNetwork: Sendable {
 }
 
 extension ShardNetwork {
+    public func pushSnapshot(_ bytes: [UInt8], offset: UInt64, final: Bool, transfer: ShardTransfer, collection: String,
+                             to peer: UInt64) async throws(StorageError) {
+        throw .badRequest("Shard transfer method snapshot is not supported by this network")
+    }
+
     public var slowAfter: Duration { .seconds(1) }
     public func isResponsive(_ peer: UInt64) -> Bool { true }
     public func noteSlow(_ peer: UInt64) {}

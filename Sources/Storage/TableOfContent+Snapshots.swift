@@ -507,3 +507,45 @@ extension TableOfContent {
         return (collections, manifest.aliases)
     }
 }
+
+/// The target side of `snapshot` transfers.
+extension TableOfContent {
+    /// Takes bytes `offset…` of the snapshot archive `transfer` sends to this peer's replica (in
+    /// `Recovery`); with the `final` bytes, puts the snapshot in place of the replica, whose
+    /// recovery point is then the snapshot's clocks.
+    public func receiveTransferSnapshot(_ name: String, transfer: ShardTransfer, offset: UInt64, bytes: [UInt8],
+                                        final: Bool) async throws(StorageError) {
+        let collection = try collection(name)
+        let state = await collection.layout.first { $0.id == transfer.shard }?.state(of: peerID)
+        guard await collection.transfers.contains(transfer), transfer.to == peerID, state == .recovery else {
+            throw .badRequest("Peer \(peerID) is not receiving a snapshot transfer of \(transfer.key) in collection `\(collection.name)`")
+        }
+        let archive = joinPath(tempPath, "transfer-\(collection.name)-\(transfer.shard)-\(transfer.started).tar")
+        do {
+            let file = try disk.open(archive, create: offset == 0)
+            defer { file.close() }
+            if offset == 0 { try file.truncate(to: 0) }
+            guard try file.size() == offset else {
+                throw StorageError.badRequest("The snapshot of \(transfer.key) came out of order: \(offset) bytes sent, \(try file.size()) received")
+            }
+            try file.write(bytes, at: offset)
+            if final { try file.sync() }
+        } catch let error as StorageError {
+            try? disk.removeItem(archive)
+            throw error
+        } catch {
+            try? disk.removeItem(archive)
+            throw .serviceError("cannot write the snapshot of \(transfer.key): \(error)")
+        }
+        guard final else { return }
+        defer { try? disk.removeItem(archive) }
+        try reserveShard(collection.name, shard: transfer.shard)
+        defer { releaseShard(collection.name, shard: transfer.shard) }
+        let staging = try await extractSnapshot(archive, checksum: nil)
+        defer { try? disk.removeItem(staging) }
+        try await collection.replaceShard(transfer.shard, with: staging)
+        try await collection.freezeRecoveryPoint(of: transfer.shard)
+        logger.info("Recovered a shard from a transfer's snapshot", metadata: ["collection": "\(collection.name)", "shard": "\(transfer.shard)",
+                                                                              "from": "\(transfer.from)"])
+    }
+}

@@ -166,7 +166,9 @@ public actor TransferDriver {
                     await settle(ref, .restartTransfer(collection: name, transfer: transfer.key, method: .streamRecords, started: transfer.started))
                     return
                 }
-            case .snapshot, .reshardingStreamRecords:
+            case .snapshot:
+                try await collection.snapshotTransfer(relay, scratch: await toc.nextTempPath("transfer"))
+            case .reshardingStreamRecords:
                 throw StorageError.badRequest("Shard transfer method \(transfer.method.rawValue) is not supported by this version")
             }
         } catch {

@@ -109,6 +109,11 @@ final class InProcessNetwork: ShardNetwork, @unchecked Sendable {
         return ack
     }
 
+    func pushSnapshot(_ bytes: [UInt8], offset: UInt64, final: Bool, transfer: ShardTransfer, collection: String,
+                      to peer: UInt64) async throws(StorageError) {
+        try await target(peer, counting: false).receiveTransferSnapshot(collection, transfer: transfer, offset: offset, bytes: bytes, final: final)
+    }
+
     func forward(_ operations: [UInt32: UpdateOperation], filter: Filter?, condition: UpdateCondition?, collection: String, wait: Bool,
                  ordering: WriteOrdering, to peer: UInt64) async throws(StorageError) -> Result<UInt64, StorageError> {
         state.withLock { $0.forwards[peer, default: 0] += 1 }

@@ -10,8 +10,9 @@ import VectorIndex
 /// replicated shards, and random steps that interleave writes (upserts, deletes and payload updates
 /// of several points, through random peers, with random ordering, some calls lost on the way or
 /// their answers lost), transfers started into peers
-/// without a replica (moves and replications) or into `Dead` replicas (recoveries, half of them by
-/// WAL delta, which falls back to streaming when the WAL cannot tell what the replica lacks), and one batch
+/// without a replica (moves and replications, a third of them by snapshot) or into `Dead` replicas
+/// (recoveries, by WAL delta, which falls back to streaming when the WAL cannot tell what the
+/// replica lacks, by streaming or by snapshot), and one batch
 /// of a running transfer at a time (three records per batch, so a transfer spans many writes). A
 /// transfer whose batches or forwarded updates fail is aborted; one that sends its last batch is
 /// finished. Checked after every step, against the ledger of acknowledged writes: every `Active`
@@ -27,7 +28,7 @@ import VectorIndex
         var ledger: [PointID: Int?] = Dictionary(uniqueKeysWithValues: ReplicationSimulationTests.ids.map { ($0, Int?.none) })
         var clocks: [String: UInt64] = [:]
         var running: (relay: TransferRelay, source: Collection, started: Bool, offset: PointID?)?
-        var acknowledged = 0, started = 0, completed = 0, aborted = 0, deltas = 0, fallbacks = 0
+        var acknowledged = 0, started = 0, completed = 0, aborted = 0, deltas = 0, fallbacks = 0, snapshots = 0
 
         for step in 0..<ReplicationSimulationTests.steps {
             if running?.relay.isCancelled == true { running = nil }  // a replica of it turned Dead
@@ -49,7 +50,15 @@ import VectorIndex
                 if let current = running {
                     let transfer = current.relay.transfer
                     do {
-                        if transfer.method == .walDelta {
+                        if transfer.method == .snapshot {
+                            // The whole snapshot and the updates queued since in one step.
+                            try await current.source.snapshotTransfer(current.relay, scratch: await cluster.tocs[transfer.from]!.nextTempPath("transfer"))
+                            #expect(try await catalogue.apply(.transferRecovered(collection: "c", transfer: transfer.key, started: transfer.started)).get())
+                            #expect(try await catalogue.apply(.finishTransfer(collection: "c", transfer: transfer.key, started: transfer.started)).get())
+                            running = nil
+                            completed += 1
+                            snapshots += 1
+                        } else if transfer.method == .walDelta {
                             // The whole delta in one step; the target then recovers and ends.
                             if try await current.source.walDelta(current.relay) != nil {
                                 await current.source.endOutgoing(current.relay)
@@ -95,7 +104,7 @@ import VectorIndex
             try await ReplicationSimulationTests().checkReplicas(cluster, catalogue.state, ledger, &clocks, seed: seed, step: step)
         }
         let states = catalogue.state.shards["c"]!.map { shard in "shard \(shard.id): " + shard.peers.map { "\($0) \(shard.state(of: $0).rawValue)" }.joined(separator: ", ") }
-        print("seed \(seed): \(acknowledged) writes acknowledged; \(started) transfers started, \(completed) completed (\(deltas) by WAL delta, \(fallbacks) fell back to streaming), \(aborted) aborted; \(states.joined(separator: "; "))")
+        print("seed \(seed): \(acknowledged) writes acknowledged; \(started) transfers started, \(completed) completed (\(deltas) by WAL delta, \(fallbacks) fell back to streaming, \(snapshots) by snapshot), \(aborted) aborted; \(states.joined(separator: "; "))")
         #expect(completed > 0, "seed \(seed): no transfer completed")
         for shard in catalogue.state.shards["c"]! {
             #expect(shard.peers.contains { shard.state(of: $0) == .active }, "seed \(seed): shard \(shard.id) lost its last active replica")
@@ -111,9 +120,11 @@ import VectorIndex
         guard !sources.isEmpty else { return nil }
         let source = sources[Int(rng.next() % UInt64(sources.count))]
         if let dead = shard.peers.first(where: { shard.state(of: $0) == .dead }) {
-            return ShardTransfer(shard: shard.id, from: source, to: dead, sync: true, method: rng.next() % 2 == 0 ? .walDelta : .streamRecords)
+            let methods: [ShardTransferMethod] = [.walDelta, .streamRecords, .snapshot]
+            return ShardTransfer(shard: shard.id, from: source, to: dead, sync: true, method: methods[Int(rng.next() % 3)])
         }
         guard let target = ([1, 2, 3] as [UInt64]).first(where: { !shard.peers.contains($0) }) else { return nil }
-        return ShardTransfer(shard: shard.id, from: source, to: target, sync: shard.peers.count < 2 || rng.next() % 2 == 0, method: .streamRecords)
+        return ShardTransfer(shard: shard.id, from: source, to: target, sync: shard.peers.count < 2 || rng.next() % 2 == 0,
+                             method: rng.next() % 3 == 0 ? .snapshot : .streamRecords)
     }
 }

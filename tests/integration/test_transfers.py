@@ -1,4 +1,5 @@
-"""Shard transfers on real peers: replicate and move a shard while clients write, Dead replicas
+"""Shard transfers on real peers: replicate and move a shard while clients write (streamed, or as a
+snapshot with its graphs), Dead replicas
 brought back by themselves after their peer was killed and restarted (by WAL delta, or streamed
 when the WAL no longer reaches back), and the errors of `POST /collections/{c}/cluster`. Every
 test keeps a ledger of acknowledged writes."""
@@ -135,6 +136,46 @@ def test_replicate_then_move_a_shard_while_clients_write(three):
         missing = [i for i in acked if i not in stored]
         assert not missing, f"{len(missing)} acknowledged points missing on {peer_id(p)}"
         assert all(stored[i] == payload for i, payload in acked.items())
+
+
+def segment_dirs(node, shard):
+    """The segment directories of `node`'s replica of `shard`, and those of them holding a graph."""
+    root = node.workdir / "storage" / "collections" / COLLECTION / str(shard) / "segments"
+    names = {p.name for p in root.iterdir() if p.is_dir()} if root.exists() else set()
+    return names, {n for n in names if any(f.name.startswith("hnsw-") for f in (root / n).iterdir())}
+
+
+def test_a_shard_moves_by_snapshot_with_its_graphs_while_clients_write(three):
+    peers = three
+    by_id = {peer_id(p): p for p in peers}
+    create(peers[0], shard_number=1, replication_factor=1, optimizers_config={"indexing_threshold": 10})
+    r = peers[0].put(f"/collections/{COLLECTION}/points?wait=true", json={"points": [point(i, "seed") for i in range(3000)]}, timeout=60)
+    assert r.status_code == 200, r.text
+    holders, _ = layout(peers[0])
+    source = by_id[next(iter(holders[0]))]
+    target = next(p for p in peers if p is not source)
+    wait_for(lambda: segment_dirs(source, 0)[1] and source.get(f"/collections/{COLLECTION}").json()["result"]["status"] == "green",
+             timeout=120, message="the source's points indexed")
+    _, indexed = segment_dirs(source, 0)
+
+    with Writers(peers) as writers:
+        time.sleep(0.5)
+        r = cluster_op(peers[1], {"move_shard": {"shard_id": 0, "from_peer_id": peer_id(source), "to_peer_id": peer_id(target),
+                                                 "method": "snapshot"}})
+        assert r.status_code == 200, r.text
+        wait_for(lambda: layout(peers[2]) == ({0: {peer_id(target): "Active"}}, []), timeout=90,
+                 message="the shard moved: the target Active, the source's replica gone")
+        time.sleep(0.5)
+    # The target took the source's segments as they were, graphs included: nothing re-indexed.
+    names, _ = segment_dirs(target, 0)
+    assert indexed <= names, (indexed, names)
+    assert transfer_log(peers)[0] == {"snapshot"}
+    stored = all_points(target, 0)
+    assert all(i in stored for i in range(3000))
+    assert len(writers.acked) > 50
+    for p in peers:
+        stored = all_points(p)
+        assert all(stored.get(i) == payload for i, payload in writers.acked.items()), f"acknowledged points missing on {peer_id(p)}"
 
 
 def transfer_log(peers):
