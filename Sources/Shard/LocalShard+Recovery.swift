@@ -72,8 +72,8 @@ extension LocalShard {
 
     /// The first WAL record a replica at `point` lacks (nil when it lacks none): every record from
     /// there on, replayed in order, brings it to this replica's state. The WAL is held from there
-    /// on (``holdWAL(from:)``) until the caller releases it.
-    public func resolveDelta(for point: ClockMap) throws(WALDeltaError) -> UInt64? {
+    /// on for `holder` (``holdWAL(from:for:)``) until the caller releases it.
+    public func resolveDelta(for point: ClockMap, holding holder: UInt64) throws(WALDeltaError) -> UInt64? {
         var records: [(UInt64, ClockTag?)] = []
         do {
             try wal.forEachRecord(from: wal.firstSequence) { record in
@@ -84,7 +84,7 @@ extension LocalShard {
             throw .read("\(error)")
         }
         let start = try Self.resolveDelta(records.reversed(), point: point, newest: newestClocks)
-        walHold = start ?? wal.lastSequence + 1
+        walHolds[holder] = start ?? wal.lastSequence + 1
         return start
     }
 
@@ -140,6 +140,7 @@ extension LocalShard {
     /// The sequence of the newest WAL record.
     public var walLastSequence: UInt64 { wal.lastSequence }
 
-    /// Keeps the WAL from `sequence` on until released (nil).
-    public func holdWAL(from sequence: UInt64?) { walHold = sequence }
+    /// Keeps the WAL from `sequence` on for `holder` (a transfer, by the index it started at)
+    /// until it releases it (nil).
+    public func holdWAL(from sequence: UInt64?, for holder: UInt64) { walHolds[holder] = sequence }
 }

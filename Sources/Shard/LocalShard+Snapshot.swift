@@ -3,8 +3,8 @@ import QuiverJSON
 
 extension LocalShard {
     /// Writes a consistent copy of the shard into `directory` (which must not exist): what start-up
-    /// would load after ``persist()`` — `segments.json`, `newest_clocks.json` and the segments it
-    /// lists — without the WAL, whose operations the segments then all contain; a shard opened
+    /// would load after ``persist()`` — `segments.json`, the clocks (`newest_clocks.json`, and
+    /// `recovery_clocks.json` when the replica is not active) and the segments it lists — without the WAL, whose operations the segments then all contain; a shard opened
     /// from the copy continues the WAL after its version.
     ///
     /// It runs on the shard's actor without suspending, so no write lands in the middle of it, and
@@ -16,7 +16,7 @@ extension LocalShard {
         try persist()
         do {
             try disk.createDirectories(joinPath(directory, "segments"))
-            for file in ["segments.json", "newest_clocks.json"] where disk.fileExists(joinPath(path, file)) {
+            for file in ["segments.json", "newest_clocks.json", "recovery_clocks.json"] where disk.fileExists(joinPath(path, file)) {
                 try disk.copyFile(joinPath(path, file), joinPath(directory, file))
             }
             let listed = disk.fileExists(listPath)
@@ -41,11 +41,11 @@ extension LocalShard {
     }
 
     /// A snapshot for a `snapshot` transfer: ``snapshot(into:)``, returning the WAL version it
-    /// holds every operation up to, and holding the WAL from the next one (``holdWAL(from:)``)
-    /// so the operations after it can be replayed to the target.
-    public func snapshotForTransfer(into directory: String) throws(ShardError) -> UInt64 {
+    /// holds every operation up to, and holding the WAL from the next one for `holder`
+    /// (``holdWAL(from:for:)``) so the operations after it can be replayed to the target.
+    public func snapshotForTransfer(into directory: String, holding holder: UInt64) throws(ShardError) -> UInt64 {
         try snapshot(into: directory)
-        walHold = persistedVersion + 1
+        walHolds[holder] = persistedVersion + 1
         return persistedVersion
     }
 

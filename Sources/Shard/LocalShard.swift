@@ -84,8 +84,9 @@ public actor LocalShard {
     /// a transfer. See ``recoveryPoint``.
     var recoveryClocks: ClockMap?
     var recoveryClocksPath: String { joinPath(path, "recovery_clocks.json") }
-    /// The oldest WAL record a running transfer still has to read: truncation keeps it.
-    var walHold: UInt64?
+    /// The oldest WAL record each running transfer (by the index it started at) still has to
+    /// read: truncation keeps them.
+    var walHolds: [UInt64: UInt64] = [:]
 
     var segmentsDirectory: String { joinPath(path, "segments") }
     var listPath: String { joinPath(path, "segments.json") }
@@ -407,7 +408,7 @@ public actor LocalShard {
             throw .segment(error)
         }
         do {
-            try wal.truncate(before: min(version + 1, walHold ?? .max))
+            try wal.truncate(before: min(version + 1, walHolds.values.min() ?? .max))
         } catch {
             throw .wal(error)
         }

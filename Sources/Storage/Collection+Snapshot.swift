@@ -44,7 +44,9 @@ extension Collection {
     /// Replaces local shard `id` with the shard files in `directory` (an extracted shard
     /// snapshot), swapping the directories in one atomic step; the old files end up in
     /// `directory`. Files that do not open as a shard of this collection leave the old shard in place.
-    func replaceShard(_ id: UInt32, with directory: String) async throws(StorageError) {
+    /// `current`, asked once the old shard is closed (a wait for its optimization), says whether
+    /// the replacement is still wanted; when not, the old shard stays.
+    func replaceShard(_ id: UInt32, with directory: String, while current: () -> Bool = { true }) async throws(StorageError) {
         try checkLocalShard(id)
         let configPath = joinPath(directory, "config.json")
         if disk.fileExists(configPath) {
@@ -63,7 +65,12 @@ extension Collection {
         func open() throws(ShardError) -> LocalShard {
             try LocalShard(path: target, disk: disk, config: config, payloadSchema: payloadSchema)
         }
-        await shards[id]!.close()
+        let old = shards[id]!
+        await old.close()
+        guard current(), shards[id] === old else {
+            if shards[id] === old { shards[id] = try? open() }
+            throw .badRequest("Shard \(id) of collection `\(name)` changed while it was to be replaced")
+        }
         do {
             try disk.exchange(directory, target)
         } catch {

@@ -100,9 +100,15 @@ extension Collection {
         }
     }
 
-    /// Freezes the recovery point of local shard `id` (a replica just replaced by a transfer's
-    /// snapshot: until it is active, updates it takes do not count).
-    func freezeRecoveryPoint(of id: UInt32) async throws(StorageError) {
+    /// Puts the snapshot files in `directory` in place of this peer's replica, the target of the
+    /// `snapshot` transfer `transfer`, if the transfer still runs (and the replica is still in
+    /// `Recovery`) once the old shard is closed. The replica's recovery point is then the
+    /// snapshot's clocks: until it is active, updates it takes do not count.
+    func replaceTransferTarget(_ transfer: ShardTransfer, with directory: String) async throws(StorageError) {
+        let id = transfer.shard
+        try await replaceShard(id, with: directory) {
+            transfers.contains(transfer) && layout.first { $0.id == id }?.state(of: peerID) == .recovery
+        }
         guard let shard = shards[id] else { return }
         do {
             try await shard.freezeRecoveryPoint()
@@ -245,7 +251,7 @@ extension Collection {
         let last = await shard.walLastSequence
         var next: UInt64
         do {
-            next = try await shard.resolveDelta(for: point) ?? last + 1
+            next = try await shard.resolveDelta(for: point, holding: relay.transfer.started) ?? last + 1
         } catch {
             return error
         }
@@ -258,7 +264,7 @@ extension Collection {
         } catch {
             outcome = .failure(error)
         }
-        await shard.holdWAL(from: nil)
+        await shard.holdWAL(from: nil, for: relay.transfer.started)
         try outcome.get()
         try check(relay)
         relay.stage("finalizing")
@@ -301,7 +307,7 @@ extension Collection {
         let directory = scratch + ".shard", archive = scratch + ".tar"
         let outcome: Result<Void, StorageError>
         do throws(StorageError) {
-            let version = try await snapshotForTransfer(shard, id: id, into: directory)
+            let version = try await snapshotForTransfer(shard, id: id, into: directory, holding: relay.transfer.started)
             let size = try await Self.archive(directory, to: archive, disk: disk).size
             relay.stage("transferring snapshot")
             var offset: UInt64 = 0
@@ -321,7 +327,7 @@ extension Collection {
         } catch {
             outcome = .failure(error)
         }
-        await shard.holdWAL(from: nil)
+        await shard.holdWAL(from: nil, for: relay.transfer.started)
         try? disk.removeItem(directory)
         try? disk.removeItem(archive)
         try outcome.get()
@@ -329,9 +335,9 @@ extension Collection {
         relay.stage("finalizing")
     }
 
-    private func snapshotForTransfer(_ shard: LocalShard, id: UInt32, into directory: String) async throws(StorageError) -> UInt64 {
+    private func snapshotForTransfer(_ shard: LocalShard, id: UInt32, into directory: String, holding holder: UInt64) async throws(StorageError) -> UInt64 {
         do {
-            return try await shard.snapshotForTransfer(into: directory)
+            return try await shard.snapshotForTransfer(into: directory, holding: holder)
         } catch {
             throw .serviceError("cannot snapshot shard \(id) of collection `\(name)`: \(error)")
         }
@@ -391,6 +397,7 @@ extension Collection {
         guard let network else { throw .standaloneMode }
         let id = relay.transfer.shard
         let deadline = ContinuousClock.now + .seconds(60)
+        var unreachableSince: ContinuousClock.Instant?
         while true {
             try check(relay)
             let outcome: Result<ShardResponse, StorageError>
@@ -404,10 +411,20 @@ extension Collection {
             case .success where ContinuousClock.now > deadline:
                 throw .timeout("Failed to initiate shard transfer: the target did not start it in 60 seconds")
             case .success:
+                unreachableSince = nil
                 try? await Task.sleep(for: .milliseconds(100))
             case .failure(let error) where ContinuousClock.now > deadline:
                 throw .timeout("Failed to initiate shard transfer: the target did not take updates of the shard in 60 seconds (\(error))")
+            case .failure(let error) where error.isUnreachable:
+                // A target that does not answer for ten seconds is gone: the transfer fails.
+                let since = unreachableSince ?? .now
+                unreachableSince = since
+                if ContinuousClock.now - since > .seconds(10) {
+                    throw .unavailable("Failed to initiate shard transfer: the target does not answer (\(error))")
+                }
+                try? await Task.sleep(for: .milliseconds(100))
             case .failure:
+                unreachableSince = nil
                 try? await Task.sleep(for: .milliseconds(100))
             }
         }

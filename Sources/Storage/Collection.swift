@@ -140,6 +140,16 @@ public actor Collection {
         let wanted = Set(sorted.filter { $0.peers.contains(peerID) }.map(\.id))
         let added = wanted.subtracting(shards.keys).sorted()
         let opened = try Self.openShards(added, name: name, path: path, config: config, schema: payloadSchema, disk: disk)
+        // A replica's recovery point stays where it was when it left an active state; recorded
+        // before the new states are, so no restart finds a replica that left without one.
+        for shard in sorted where shard.peers.contains(peerID) {
+            guard let local = shards[shard.id] ?? opened[shard.id] else { continue }
+            do {
+                if shard.state(of: peerID).isActive { try await local.thawRecoveryPoint() } else { try await local.freezeRecoveryPoint() }
+            } catch {
+                throw .serviceError("cannot record the recovery point of shard \(shard.id) of collection `\(name)`: \(error)")
+            }
+        }
         try Self.writeLayout(sorted, name: name, path: path, disk: disk)
         // A replica whose state consensus changed is no longer disabled here.
         for shard in sorted {
@@ -151,15 +161,6 @@ public actor Collection {
         disabled = disabled.filter { entry in sorted.contains { $0.id == entry.key } && !entry.value.isEmpty }
         layout = sorted
         shards.merge(opened) { $1 }
-        // A replica's recovery point stays where it was when it left an active state.
-        for shard in sorted where shard.peers.contains(peerID) {
-            guard let local = shards[shard.id] else { continue }
-            do {
-                if shard.state(of: peerID).isActive { try await local.thawRecoveryPoint() } else { try await local.freezeRecoveryPoint() }
-            } catch {
-                throw .serviceError("cannot record the recovery point of shard \(shard.id) of collection `\(name)`: \(error)")
-            }
-        }
         for id in Set(shards.keys).subtracting(wanted).sorted() {
             guard let dropped = shards.removeValue(forKey: id) else { continue }
             // No optimization of the dropped shard may write into its directory once it is gone.

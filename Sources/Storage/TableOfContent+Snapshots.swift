@@ -517,14 +517,15 @@ extension TableOfContent {
                                         final: Bool) async throws(StorageError) {
         let collection = try collection(name)
         let state = await collection.layout.first { $0.id == transfer.shard }?.state(of: peerID)
-        guard await collection.transfers.contains(transfer), transfer.to == peerID, state == .recovery else {
+        guard await collection.transfers.contains(transfer), transfer.to == peerID, transfer.method == .snapshot, state == .recovery else {
             throw .badRequest("Peer \(peerID) is not receiving a snapshot transfer of \(transfer.key) in collection `\(collection.name)`")
         }
         let archive = joinPath(tempPath, "transfer-\(collection.name)-\(transfer.shard)-\(transfer.started).tar")
         do {
             let file = try disk.open(archive, create: offset == 0)
             defer { file.close() }
-            if offset == 0 { try file.truncate(to: 0) }
+            // A chunk sent again (its answer was lost) replaces what came of it.
+            if try file.size() > offset { try file.truncate(to: offset) }
             guard try file.size() == offset else {
                 throw StorageError.badRequest("The snapshot of \(transfer.key) came out of order: \(offset) bytes sent, \(try file.size()) received")
             }
@@ -543,8 +544,7 @@ extension TableOfContent {
         defer { releaseShard(collection.name, shard: transfer.shard) }
         let staging = try await extractSnapshot(archive, checksum: nil)
         defer { try? disk.removeItem(staging) }
-        try await collection.replaceShard(transfer.shard, with: staging)
-        try await collection.freezeRecoveryPoint(of: transfer.shard)
+        try await collection.replaceTransferTarget(transfer, with: staging)
         logger.info("Recovered a shard from a transfer's snapshot", metadata: ["collection": "\(collection.name)", "shard": "\(transfer.shard)",
                                                                               "from": "\(transfer.from)"])
     }

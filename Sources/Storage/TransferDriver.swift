@@ -172,8 +172,10 @@ public actor TransferDriver {
                 throw StorageError.badRequest("Shard transfer method \(transfer.method.rawValue) is not supported by this version")
             }
         } catch {
+            // Ended in the catalogue already (its relay cancelled there): nothing to abort.
+            let ended = relay.isCancelled
             await collection.endOutgoing(relay)
-            if !relay.isCancelled {
+            if !ended {
                 logger.warning("Shard transfer failed", metadata: described(transfer, name).merging(["error": "\(error)"]) { $1 })
                 await settle(ref, .abortTransfer(collection: name, transfer: transfer.key, reason: "transmission failed: \(error)", started: transfer.started))
             }

@@ -1,4 +1,5 @@
 import DiskIO
+import QuiverJSON
 import QuiverModel
 import QuiverTesting
 @testable import Shard
@@ -74,13 +75,39 @@ import Testing
             // The records it has are read back as written, clock tags included.
             let records = try await shard.walRecords(from: 1, limit: 10)
             #expect(records.map(\.sequence) == [1, 2] && records.map(\.clock?.tick) == [1, 5])
-            #expect(try await shard.resolveDelta(for: Self.clocks([Self.tag(2, 0, 1)])) == 2)
+            #expect(try await shard.resolveDelta(for: Self.clocks([Self.tag(2, 0, 1)]), holding: 1) == 2)
         }
         let reopened = try LocalShard(path: dir.path, disk: PosixDisk(), config: config)
         #expect(await reopened.recoveryPoint == Self.clocks([Self.tag(2, 0, 1)]))
         try await reopened.thawRecoveryPoint()
         #expect(await reopened.recoveryPoint.tick(of: 2, clock: 0) == 5)
         try await reopened.clearRecoveryPoint()
-        await #expect(throws: WALDeltaError.empty) { _ = try await reopened.resolveDelta(for: await reopened.recoveryPoint) }
+        await #expect(throws: WALDeltaError.empty) { _ = try await reopened.resolveDelta(for: await reopened.recoveryPoint, holding: 1) }
+    }
+
+    @Test func aTransfersHoldKeepsTheWALFromTruncation() async throws {
+        let dir = TempDir()
+        var small = twoVectors
+        small.walConfig = WalConfig(walCapacityMb: 1, walSegmentsAhead: 0, walRetainClosed: 0)
+        let shard = try LocalShard(path: dir.path, disk: PosixDisk(), config: small)
+        func fill(_ from: UInt64) async throws {
+            // About 3 MB of records: three segments of 1 MB.
+            for i in from..<(from + 300) {
+                let payload = JSONObject([("pad", .string(String(repeating: "x", count: 10_000)))])
+                _ = try await shard.update(.upsert([point(i, [1, 1], payload: payload)]), clock: Self.tag(2, 0, i + 1), wait: false)
+            }
+        }
+        try await fill(0)
+        await shard.holdWAL(from: 1, for: 7)
+        await shard.holdWAL(from: 200, for: 8)
+        try await fill(300)
+        try await shard.persist()
+        #expect(try await shard.walRecords(from: 1, limit: 1).first?.sequence == 1)
+        await shard.holdWAL(from: nil, for: 7)
+        try await fill(600)
+        try await shard.persist()
+        // The other hold still keeps its records; those before it are gone.
+        #expect(try await shard.walRecords(from: 200, limit: 1).first?.sequence == 200)
+        await #expect(throws: ShardError.self) { _ = try await shard.walRecords(from: 1, limit: 1) }
     }
 }
