@@ -168,7 +168,9 @@ public enum QuiverNode {
             let transfers = TransferDriver(consensus: cluster.manager, toc: toc, logger: Logger(label: "quiver.transfers"),
                                            incomingLimit: settings.storage.incomingTransfersLimit,
                                            outgoingLimit: settings.storage.outgoingTransfersLimit,
-                                           isResponsive: { [cluster] peer in cluster.isResponsive(peer) })
+                                           restoresReplicationFactor: settings.cluster.restoreReplicationFactor,
+                                           isResponsive: { [cluster] peer in cluster.isResponsive(peer) },
+                                           members: { [cluster] in cluster.engine.status.members.map(\.id) })
             services.append(.init(service: PeriodicService(interval: .milliseconds(200), tick: { [cluster] in
                 await transfers.tick(ready: await cluster.isReady())
             })))

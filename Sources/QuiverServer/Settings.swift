@@ -42,6 +42,9 @@ public struct Settings: Sendable {
         public var compactWalEntries = 128
         public var grpcTimeoutMs = 1000
         public var connectionTimeoutMs = 2000
+        /// `cluster.restore_replication_factor`: shards with fewer replicas than their collection's
+        /// `replication_factor` (a peer removed, the factor raised) get new ones by themselves.
+        public var restoreReplicationFactor = true
     }
 
     public var logLevel = "INFO"
@@ -165,6 +168,7 @@ public struct Settings: Sendable {
         s.cluster.compactWalEntries = try positive(&tree, "cluster.consensus.compact_wal_entries") ?? s.cluster.compactWalEntries
         s.cluster.grpcTimeoutMs = try positive(&tree, "cluster.grpc_timeout_ms") ?? s.cluster.grpcTimeoutMs
         s.cluster.connectionTimeoutMs = try positive(&tree, "cluster.connection_timeout_ms") ?? s.cluster.connectionTimeoutMs
+        s.cluster.restoreReplicationFactor = try tree.bool("cluster.restore_replication_factor") ?? s.cluster.restoreReplicationFactor
 
         s.telemetryDisabled = try tree.bool("telemetry_disabled") ?? s.telemetryDisabled
         return s

@@ -73,9 +73,38 @@ public struct QuiverService: Sendable {
         return created
     }
 
+    /// In a cluster, a lower `replication_factor` drops the replicas beyond it (a higher one gets
+    /// new replicas from the transfer driver).
     public func updateCollection(_ name: String, _ request: UpdateCollection, timeout: Duration? = nil) async throws(ServiceError) -> Bool {
         try Self.validate(request)
-        return try await propose(.updateCollection(name: name, update: request), timeout: timeout)
+        let applied = try await propose(.updateCollection(name: name, update: request), timeout: timeout)
+        if cluster != nil, let factor = request.params?.replicationFactor {
+            try await dropReplicas(beyond: Int(factor), of: name, timeout: timeout)
+        }
+        return applied
+    }
+
+    /// Removes, from each shard of `name` with more than `factor` replicas, the surplus: replicas
+    /// that are not `Active` first, then those on the peers holding the most replicas of the
+    /// collection (ties to the highest id); never a shard's last `Active` replica.
+    func dropReplicas(beyond factor: Int, of name: String, timeout: Duration?) async throws(ServiceError) {
+        let resolved = consensus.metadata.aliases[name] ?? name
+        guard let layout = consensus.metadata.shards[resolved] else { return }
+        var load: [UInt64: Int] = [:]
+        for shard in layout { for peer in shard.peers { load[peer, default: 0] += 1 } }
+        for shard in layout where shard.peers.count > factor {
+            // Not active first, then the most loaded peer, then the highest id.
+            let order = shard.peers.sorted { a, b in
+                let (activeA, activeB) = (shard.state(of: a).isActive, shard.state(of: b).isActive)
+                if activeA != activeB { return !activeA }
+                if load[a] != load[b] { return (load[a] ?? 0) > (load[b] ?? 0) }
+                return a > b
+            }
+            for peer in order.prefix(shard.peers.count - factor) {
+                _ = try await propose(.removeReplica(collection: resolved, shard: shard.id, peer: peer), timeout: timeout)
+                load[peer, default: 1] -= 1
+            }
+        }
     }
 
     /// False when there was no collection of that name (as in Qdrant, not an error).

@@ -9,6 +9,8 @@ import Shard
 /// - asks for a transfer into each `Dead` replica of this peer from an `Active` replica on a
 ///   responsive peer (automatic recovery, `wal_delta` first), within the incoming and outgoing
 ///   transfer limits;
+/// - starts a replication for each shard short of its collection's `replication_factor` whose
+///   lowest `Active` replica is this peer's;
 /// - once, at start, aborts the transfers this peer took part in before it restarted (their task
 ///   died with the process).
 public actor TransferDriver {
@@ -28,6 +30,10 @@ public actor TransferDriver {
     let isResponsive: @Sendable (UInt64) -> Bool
     /// Automatic recovery on or off.
     let recovers: Bool
+    /// New replicas for shards short of their replication factor, on or off.
+    let restoresReplicationFactor: Bool
+    /// The cluster's peers.
+    let members: @Sendable () -> [UInt64]
     private var running: [Ref: Task<Void, Never>] = [:]
     /// Transfers whose data is all on the target, with their relay: their next step is proposed
     /// until the transfer leaves the catalogue, and the relay watched until this peer's storage
@@ -42,14 +48,17 @@ public actor TransferDriver {
     private var cleaned = false
 
     public init(consensus: ConsensusManager, toc: TableOfContent, logger: Logger, incomingLimit: Int? = 1, outgoingLimit: Int? = 1,
-                recovers: Bool = true, isResponsive: @escaping @Sendable (UInt64) -> Bool) {
+                recovers: Bool = true, restoresReplicationFactor: Bool = true, isResponsive: @escaping @Sendable (UInt64) -> Bool,
+                members: @escaping @Sendable () -> [UInt64]) {
         self.consensus = consensus
         self.toc = toc
         self.logger = logger
         self.incomingLimit = incomingLimit
         self.outgoingLimit = outgoingLimit
         self.recovers = recovers
+        self.restoresReplicationFactor = restoresReplicationFactor
         self.isResponsive = isResponsive
+        self.members = members
     }
 
     /// One round; `ready` once this peer has applied what the leader has committed.
@@ -97,6 +106,34 @@ public actor TransferDriver {
             }
         }
         if recovers { await recoverDeadReplicas(metadata, me: me) }
+        if restoresReplicationFactor { await addMissingReplicas(metadata, me: me) }
+    }
+
+    /// Starts a replication for each shard with fewer replicas than its collection's
+    /// `replication_factor` whose lowest `Active` replica is this peer's, when no transfer of the
+    /// shard runs: to the responsive peer without a replica of it that holds the fewest replicas of
+    /// the collection (ties to the lowest id), within the outgoing limit.
+    private func addMissingReplicas(_ metadata: ClusterMetadata, me: UInt64) async {
+        let peers = members().sorted()
+        for (name, layout) in metadata.shards.sorted(by: { $0.key < $1.key }) {
+            guard let config = metadata.collections[name] else { continue }
+            var transfers = metadata.transfers[name] ?? []
+            var load = Dictionary(uniqueKeysWithValues: peers.map { ($0, 0) })
+            for shard in layout { for peer in shard.peers { load[peer, default: 0] += 1 } }
+            for shard in layout where shard.peers.count < Int(config.params.replicationFactor) {
+                guard shard.peers.filter({ shard.state(of: $0).isActive }).min() == me,
+                      !transfers.contains(where: { $0.shard == shard.id }) else { continue }
+                if let outgoingLimit, transfers.filter({ $0.from == me }).count >= outgoingLimit { break }
+                let candidates = peers.filter { !shard.peers.contains($0) && isResponsive($0) }
+                guard let target = candidates.min(by: { (load[$0] ?? 0, $0) < (load[$1] ?? 0, $1) }) else { continue }
+                let transfer = ShardTransfer(shard: shard.id, from: me, to: target, sync: true, method: .streamRecords)
+                if case .applied = await propose(.startTransfer(collection: name, transfer: transfer)) {
+                    logger.info("Replicating a shard short of its replication factor", metadata: described(transfer, name))
+                    transfers.append(transfer)
+                    load[target, default: 0] += 1
+                }
+            }
+        }
     }
 
     /// The next step of a transfer whose data is on the target: its abort when a forwarded update

@@ -214,7 +214,7 @@ def test_a_paused_peer_never_holds_requests_past_their_timeout(make_node):
     assert sorted(scroll_all(paused, COLLECTION)) == sorted(acked)
 
 
-def test_forced_removal_of_a_dead_peer_takes_its_replicas_out_of_the_shard_map(three):
+def test_forced_removal_of_a_dead_peer_takes_its_replicas_out_and_restores_the_replication_factor(three):
     peers = three
     create(peers[0])
     upsert(peers[0], COLLECTION, [point(i) for i in range(100)])
@@ -227,10 +227,14 @@ def test_forced_removal_of_a_dead_peer_takes_its_replicas_out_of_the_shard_map(t
     assert r.status_code == 200, r.text
     for p in peers[:2]:
         wait_for(lambda: states_of(p, gone_id) == {}, message="the removed peer's replicas are gone")
-        layout = p.get(f"/collections/{COLLECTION}/cluster").json()["result"]
-        # Every shard keeps its replica on a remaining peer.
-        assert {s["shard_id"] for s in layout["local_shards"] + layout["remote_shards"]} == {0, 1, 2}
-        assert all(s["state"] == "Active" for s in layout["local_shards"] + layout["remote_shards"])
+        # Every shard keeps its replica on a remaining peer, and the shards that had one on the
+        # removed peer get a second one on the other remaining peer (replication_factor 2).
+        def restored():
+            layout = p.get(f"/collections/{COLLECTION}/cluster").json()["result"]
+            replicas = layout["local_shards"] + layout["remote_shards"]
+            return (layout["shard_transfers"] == [] and sorted(s["shard_id"] for s in replicas) == [0, 0, 1, 1, 2, 2]
+                    and all(s["state"] == "Active" for s in replicas))
+        wait_for(restored, timeout=60, message="two Active replicas of every shard on the remaining peers")
     # Writes go to the remaining replicas at once.
     started = time.monotonic()
     r = peers[1].put(f"/collections/{COLLECTION}/points?wait=true", json={"points": [point(500)]}, timeout=60)

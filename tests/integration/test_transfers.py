@@ -266,15 +266,50 @@ def test_cluster_operations_are_checked(three):
     assert r.status_code == 400, r.text
     r = cluster_op(peers[0], {"teleport_shard": {"shard_id": 0}})
     assert r.status_code == 400, r.text
-    # drop_replica: one of two goes; the last one stays.
+    # drop_replica: the last replica stays (a lower replication factor dropped the other one).
     r = cluster_op(peers[0], {"drop_replica": {"shard_id": 0, "peer_id": c}})
     assert r.status_code == 400 and "has no replica" in r.json()["status"]["error"], r.text
-    assert cluster_op(peers[0], {"drop_replica": {"shard_id": 0, "peer_id": b}}).json()["result"] is True
-    wait_for(lambda: layout(peers[2])[0] == {0: {a: "Active"}}, message="the replica dropped everywhere")
-    r = cluster_op(peers[0], {"drop_replica": {"shard_id": 0, "peer_id": a}})
+    assert peers[0].patch(f"/collections/{COLLECTION}", json={"params": {"replication_factor": 1}}).status_code == 200
+    wait_for(lambda: len(layout(peers[2])[0][0]) == 1, message="one replica left everywhere")
+    (last,) = layout(peers[2])[0][0]
+    r = cluster_op(peers[0], {"drop_replica": {"shard_id": 0, "peer_id": last}})
     assert r.status_code == 400 and "at least one active replica" in r.json()["status"]["error"], r.text
-    r = cluster_op(peers[0], {"replicate_shard": {"shard_id": 0, "from_peer_id": c, "to_peer_id": b}})
+    (gone,) = {a, b} - {last}
+    r = cluster_op(peers[0], {"replicate_shard": {"shard_id": 0, "from_peer_id": c, "to_peer_id": gone}})
     assert r.status_code == 400 and "not active on peer" in r.json()["status"]["error"], r.text
+
+
+def test_the_replication_factor_changes_in_place_under_writes(three):
+    peers = three
+    create(peers[0], shard_number=2, replication_factor=1)
+    r = peers[0].put(f"/collections/{COLLECTION}/points?wait=true", json={"points": [point(i, "seed") for i in range(2000)]}, timeout=60)
+    assert r.status_code == 200, r.text
+
+    def replicas(count):
+        states, transfers = layout(peers[1])
+        return transfers == [] and all(len(s) == count and set(s.values()) == {"Active"} for s in states.values())
+    with Writers(peers) as writers:
+        time.sleep(0.3)
+        assert peers[0].patch(f"/collections/{COLLECTION}", json={"params": {"replication_factor": 3}}).status_code == 200
+        wait_for(lambda: replicas(3), timeout=90, message="three Active replicas of each shard")
+        assert peers[1].patch(f"/collections/{COLLECTION}", json={"params": {"replication_factor": 2}}).status_code == 200
+        wait_for(lambda: replicas(2), timeout=30, message="two replicas of each shard")
+        # A replica dropped by hand below the factor comes back.
+        states, _ = layout(peers[0])
+        dropped = sorted(states[0])[0]
+        assert cluster_op(peers[2], {"drop_replica": {"shard_id": 0, "peer_id": dropped}}).json()["result"] is True
+        wait_for(lambda: len(layout(peers[0])[0][0]) == 1 or layout(peers[0])[1], timeout=30, message="the replica dropped")
+        wait_for(lambda: replicas(2), timeout=90, message="two replicas of each shard again")
+        time.sleep(0.5)
+    by_id = {peer_id(p): p for p in peers}
+    states, _ = layout(peers[0])
+    for shard, holders in states.items():
+        copies = [all_points(by_id[i], shard) for i in holders]
+        assert all(c == copies[0] for c in copies), f"the replicas of shard {shard} differ"
+    stored = all_points(peers[2])
+    assert all(i in stored for i in range(2000))
+    assert len(writers.acked) > 50
+    assert all(stored.get(i) == payload for i, payload in writers.acked.items())
 
 
 def test_a_single_node_refuses_cluster_operations(node):
