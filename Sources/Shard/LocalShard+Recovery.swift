@@ -1,5 +1,4 @@
 import DiskIO
-import QuiverJSON
 import WAL
 public import QuiverModel
 
@@ -60,13 +59,7 @@ extension LocalShard {
     }
 
     private func storeRecoveryPoint(_ clocks: ClockMap) throws(ShardError) {
-        do {
-            try disk.writeFileAtomically(recoveryClocksPath, try JSONValueEncoder().encodeBytes(clocks))
-        } catch let error as DiskError {
-            throw .segment(error)
-        } catch {
-            preconditionFailure("a clock map always encodes: \(error)")
-        }
+        try writeClocks(clocks, to: recoveryClocksPath)
         recoveryClocks = clocks
     }
 

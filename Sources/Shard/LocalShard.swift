@@ -137,25 +137,10 @@ public actor LocalShard {
         guard wal.lastSequence >= version, wal.firstSequence <= version + 1 else {
             throw .inconsistent("the segments are persisted up to operation \(version), but the WAL holds \(wal.firstSequence)...\(wal.lastSequence)")
         }
-        var clocks = ClockMap()
-        let clocksFile = joinPath(path, "newest_clocks.json")
-        if disk.fileExists(clocksFile) {
-            do {
-                clocks = try JSONValueDecoder().decode(ClockMap.self, from: try disk.readFile(clocksFile))
-            } catch {
-                throw .inconsistent("\(clocksFile) cannot be read: \(error)")
-            }
-        }
+        var clocks = try Self.readClocks(joinPath(path, "newest_clocks.json"), disk: disk) ?? ClockMap()
         try Self.replay(wal, from: version + 1, into: &set, clocks: &clocks)
         newestClocks = clocks
-        let recoveryFile = joinPath(path, "recovery_clocks.json")
-        if disk.fileExists(recoveryFile) {
-            do {
-                recoveryClocks = try JSONValueDecoder().decode(ClockMap.self, from: try disk.readFile(recoveryFile))
-            } catch {
-                throw .inconsistent("\(recoveryFile) cannot be read: \(error)")
-            }
-        }
+        recoveryClocks = try Self.readClocks(joinPath(path, "recovery_clocks.json"), disk: disk)
         set.payloadSchema = payloadSchema
         for index in set.entries.indices {
             set.entries[index].applySchema(payloadSchema, disk: disk)
@@ -417,14 +402,29 @@ public actor LocalShard {
     /// Writes `newest_clocks.json` when a clock moved since it was last written.
     func persistClocks() throws(ShardError) {
         guard clocksChanged else { return }
+        try writeClocks(newestClocks, to: clocksPath)
+        clocksChanged = false
+    }
+
+    /// Writes a clock map to `path`, atomically.
+    func writeClocks(_ clocks: ClockMap, to path: String) throws(ShardError) {
         do {
-            try disk.writeFileAtomically(clocksPath, try JSONValueEncoder().encodeBytes(newestClocks))
+            try disk.writeFileAtomically(path, try JSONValueEncoder().encodeBytes(clocks))
         } catch let error as DiskError {
             throw .segment(error)
         } catch {
             preconditionFailure("a clock map always encodes: \(error)")
         }
-        clocksChanged = false
+    }
+
+    /// The clock map at `path`, nil when there is none.
+    static func readClocks(_ path: String, disk: any Disk) throws(ShardError) -> ClockMap? {
+        guard disk.fileExists(path) else { return nil }
+        do {
+            return try JSONValueDecoder().decode(ClockMap.self, from: try disk.readFile(path))
+        } catch {
+            throw .inconsistent("\(path) cannot be read: \(error)")
+        }
     }
 
     /// Records which segments make up the shard and the WAL version they contain.

@@ -25,7 +25,8 @@ public final class TransferRelay: Sendable {
 
     init(_ transfer: ShardTransfer) { self.transfer = transfer }
 
-    var isForwarding: Bool { state.withLock { $0.forwarding && !$0.cancelled } }
+    /// Forwarding until the transfer ends or a forward fails (the transfer is then aborted).
+    var isForwarding: Bool { state.withLock { $0.forwarding && !$0.cancelled && $0.failure == nil } }
     var isCancelled: Bool { state.withLock { $0.cancelled } }
     /// Why forwarding failed, if it did: the transfer cannot complete.
     var failure: StorageError? { state.withLock { $0.failure } }

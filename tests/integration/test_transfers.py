@@ -114,6 +114,7 @@ def test_replicate_then_move_a_shard_while_clients_write(three):
         wait_for(lambda: layout(peers[2]) == ({0: {source: "Active", others[0]: "Active"}, 1: holders[1]}, []),
                  timeout=60, message="the new replica Active and the transfer gone")
         time.sleep(0.5)
+    settled(peers[2])
     # Both replicas hold the same points and payloads: every point the source had, writes included.
     assert all_points(by_id[source], 0) == all_points(by_id[others[0]], 0)
     assert len(all_points(by_id[others[0]], 0)) > 1000
@@ -126,6 +127,7 @@ def test_replicate_then_move_a_shard_while_clients_write(three):
         wait_for(lambda: layout(peers[1]) == ({0: {others[0]: "Active", others[1]: "Active"}, 1: holders[1]}, []),
                  timeout=60, message="the shard moved: the source's replica gone")
         time.sleep(0.5)
+    settled(peers[1])
     assert all_points(by_id[others[0]], 0) == all_points(by_id[others[1]], 0)
     r = by_id[source].post(f"/collections/{COLLECTION}/shards/0/points/scroll", json={"limit": 1})
     assert r.status_code == 404, r.text
@@ -136,6 +138,13 @@ def test_replicate_then_move_a_shard_while_clients_write(three):
         missing = [i for i in acked if i not in stored]
         assert not missing, f"{len(missing)} acknowledged points missing on {peer_id(p)}"
         assert all(stored[i] == payload for i, payload in acked.items())
+
+
+def settled(node, timeout=120):
+    """Waits until every replica is Active and no transfer runs, as `node` sees it: a replica that
+    failed one of the last writes (and turned Dead) has been brought up to date again."""
+    wait_for(lambda: layout(node)[1] == [] and all(state == "Active" for shard in layout(node)[0].values() for state in shard.values()),
+             timeout=timeout, interval=0.1, message="every replica Active, no transfer running")
 
 
 def segment_dirs(node, shard):
@@ -202,9 +211,9 @@ def kill_write_restart(peers, victim, during, **create_params):
                  message="the killed peer's replicas Dead")
         during()
         victim.start()
-        wait_for(lambda: all(state == "Active" for shard in layout(others[0])[0].values() for state in shard.values())
-                 and layout(others[0])[1] == [], timeout=90, interval=0.05, message="every replica Active again")
+        settled(others[0], timeout=90)
         time.sleep(0.5)
+    settled(others[0])
     # Each replica on the restarted peer holds what the other replicas of its shard hold.
     holders, _ = layout(others[0])
     for shard, states in holders.items():
@@ -301,6 +310,7 @@ def test_the_replication_factor_changes_in_place_under_writes(three):
         wait_for(lambda: len(layout(peers[0])[0][0]) == 1 or layout(peers[0])[1], timeout=30, message="the replica dropped")
         wait_for(lambda: replicas(2), timeout=90, message="two replicas of each shard again")
         time.sleep(0.5)
+    settled(peers[0])
     by_id = {peer_id(p): p for p in peers}
     states, _ = layout(peers[0])
     for shard, holders in states.items():
@@ -353,6 +363,7 @@ def test_a_transfer_whose_source_or_target_is_killed_ends_and_loses_nothing(make
         wait_for(lambda: all(state == "Active" for state in layout(by_id[other])[0][0].values()) and layout(by_id[other])[1] == []
                  and layout(by_id[other])[0][0].keys() >= {source, other}, timeout=120, interval=0.1, message="every replica Active again")
         time.sleep(0.5)
+    settled(by_id[other])
     states, _ = layout(by_id[other])
     replicas = [by_id[i] for i in states[0]]
     reference = all_points(replicas[0], 0)
