@@ -169,8 +169,10 @@ public enum QuiverNode {
                                            incomingLimit: settings.storage.incomingTransfersLimit,
                                            outgoingLimit: settings.storage.outgoingTransfersLimit,
                                            restoresReplicationFactor: settings.cluster.restoreReplicationFactor,
+                                           rebalances: settings.cluster.rebalance,
                                            isResponsive: { [cluster] peer in cluster.isResponsive(peer) },
-                                           members: { [cluster] in cluster.engine.status.members.map(\.id) })
+                                           members: { [cluster] in cluster.engine.status.members.map(\.id) },
+                                           awaitPeers: { [cluster] index, timeout in await cluster.awaitPeers(applying: index, timeout: timeout) })
             services.append(.init(service: PeriodicService(interval: .milliseconds(200), tick: { [cluster] in
                 await transfers.tick(ready: await cluster.isReady())
             })))

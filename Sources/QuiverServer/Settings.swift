@@ -45,6 +45,9 @@ public struct Settings: Sendable {
         /// `cluster.restore_replication_factor`: shards with fewer replicas than their collection's
         /// `replication_factor` (a peer removed, the factor raised) get new ones by themselves.
         public var restoreReplicationFactor = true
+        /// `cluster.rebalance`: shards move between peers until each holds within one replica of
+        /// the others (after a peer joins or leaves).
+        public var rebalance = true
     }
 
     public var logLevel = "INFO"
@@ -169,6 +172,7 @@ public struct Settings: Sendable {
         s.cluster.grpcTimeoutMs = try positive(&tree, "cluster.grpc_timeout_ms") ?? s.cluster.grpcTimeoutMs
         s.cluster.connectionTimeoutMs = try positive(&tree, "cluster.connection_timeout_ms") ?? s.cluster.connectionTimeoutMs
         s.cluster.restoreReplicationFactor = try tree.bool("cluster.restore_replication_factor") ?? s.cluster.restoreReplicationFactor
+        s.cluster.rebalance = try tree.bool("cluster.rebalance") ?? s.cluster.rebalance
 
         s.telemetryDisabled = try tree.bool("telemetry_disabled") ?? s.telemetryDisabled
         return s

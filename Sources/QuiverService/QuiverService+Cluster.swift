@@ -28,17 +28,31 @@ extension QuiverService {
         cluster.map { .enabled($0.status()) } ?? .disabled
     }
 
-    public func removePeer(_ id: UInt64, force: Bool) async throws(ServiceError) -> Bool {
+    /// `DELETE /cluster/peer/{id}`. With `drain`, the peer's replicas are first moved to the
+    /// other peers (through the leader's transfers), waiting at most `timeout` (10 minutes by
+    /// default) for the peer to hold none; the drain goes on when the wait times out.
+    public func removePeer(_ id: UInt64, force: Bool, drain: Bool = false, timeout: Duration? = nil) async throws(ServiceError) -> Bool {
         guard let cluster else { throw .storage(.standaloneMode) }
         guard cluster.status().peers["\(id)"] != nil else {
             throw .storage(.notFound("Peer \(id) is not a member of the cluster"))
         }
-        var holdsShards = false
-        for name in await toc.collectionNames {
-            if let collection = try? await toc.collection(name), await collection.layout.contains(where: { $0.peers.contains(id) }) {
-                holdsShards = true
+        func replicasOn() -> Int {
+            consensus.metadata.shards.values.reduce(0) { $0 + $1.count { $0.peers.contains(id) } }
+        }
+        if drain && !force && replicasOn() > 0 {
+            guard cluster.status().peers.count > 1 else {
+                throw .storage(.badRequest("Cannot drain peer \(id): there is no other peer to move its shards to"))
+            }
+            _ = try await propose(.drainPeer(peer: id, draining: true), timeout: nil)
+            let deadline = ContinuousClock.now + (timeout ?? .seconds(600))
+            while replicasOn() > 0 {
+                guard ContinuousClock.now < deadline else {
+                    throw .storage(.timeout("Peer \(id) still holds \(replicasOn()) replicas; they go on moving to other peers"))
+                }
+                try? await Task.sleep(for: .milliseconds(200))
             }
         }
+        let holdsShards = replicasOn() > 0
         if !force && holdsShards {
             throw .storage(.badRequest("Cannot remove peer \(id) as there are shards on it"))
         }
@@ -49,6 +63,7 @@ extension QuiverService {
         } catch {
             throw .storage(error)
         }
+        if consensus.metadata.drainingPeers.contains(id) { _ = try? await propose(.drainPeer(peer: id, draining: false), timeout: nil) }
         return true
     }
 

@@ -15,8 +15,9 @@ extension Routes {
                 guard let id = UInt64(raw) else {
                     throw .format("peer_id: can not parse `\(raw)` to a u64", .path)
                 }
-                _ = try request.positiveQueryInt("timeout")
-                return try await service.removePeer(id, force: try request.queryBool("force"))
+                let timeout = try request.positiveQueryInt("timeout").map { Duration.seconds($0) }
+                return try await service.removePeer(id, force: try request.queryBool("force"), drain: try request.queryBool("drain"),
+                                                    timeout: timeout)
             }
         }
         router.post("/cluster/recover") { _, _ in

@@ -29,6 +29,9 @@ public enum MetadataOperation: Codable, Sendable, Equatable {
     /// A peer leaves the cluster for good: its replicas leave every shard (a shard whose last replica
     /// it held is left without replicas).
     case removePeerReplicas(peer: UInt64)
+    /// A peer whose replicas are moved away (and onto which none are moved) before it leaves, or
+    /// no longer.
+    case drainPeer(peer: UInt64, draining: Bool)
     /// A collection recovered from a snapshot (created when missing): its configuration, shards
     /// and payload indexes are the snapshot's.
     case recoverCollection(name: String, config: CollectionConfig, shards: [ShardInfo], payloadIndexes: [String: JSONValue])
@@ -62,11 +65,14 @@ public struct ClusterMetadata: Codable, Sendable, Equatable {
     public var payloadIndexes: [String: [String: JSONValue]] = [:]
     /// collection → its running shard transfers
     public var transfers: [String: [ShardTransfer]] = [:]
+    /// Peers being drained: their replicas move to other peers, and none move onto them.
+    public var drainingPeers: Set<UInt64> = []
 
     public init() {}
 
     enum CodingKeys: String, CodingKey {
         case appliedIndex = "applied_index", collections, aliases, keys, shards, payloadIndexes = "payload_indexes", transfers
+        case drainingPeers = "draining_peers"
     }
 
     public init(from decoder: any Decoder) throws {
@@ -78,6 +84,7 @@ public struct ClusterMetadata: Codable, Sendable, Equatable {
         shards = try c.decodeIfPresent([String: [ShardInfo]].self, forKey: .shards) ?? [:]
         payloadIndexes = try c.decodeIfPresent([String: [String: JSONValue]].self, forKey: .payloadIndexes) ?? [:]
         transfers = try c.decodeIfPresent([String: [ShardTransfer]].self, forKey: .transfers) ?? [:]
+        drainingPeers = try c.decodeIfPresent(Set<UInt64>.self, forKey: .drainingPeers) ?? []
     }
 
     /// Applies `operation`; on failure the state is unchanged. Returns the operation's answer
@@ -202,7 +209,11 @@ public struct ClusterMetadata: Codable, Sendable, Equatable {
             abortTransfers(name, shard: shardID, involving: peer)
             removeReplica(name, shard: shardID, peer: peer)
             return .success(true)
+        case .drainPeer(let peer, let draining):
+            if draining { drainingPeers.insert(peer) } else { drainingPeers.remove(peer) }
+            return .success(true)
         case .removePeerReplicas(let peer):
+            drainingPeers.remove(peer)
             for (name, list) in transfers {
                 for transfer in list where transfer.from == peer || transfer.to == peer {
                     abortTransfers(name, shard: transfer.shard, involving: peer)

@@ -153,7 +153,9 @@ extension Collection {
         var targets: [(id: UInt32, shard: LocalShard, operation: UpdateOperation, wait: Bool, state: ReplicaState)] = []
         for id in operations.keys.sorted() {
             guard let shard = shards[id] else {
+                // The sender's view is older (the replica moved away) or newer than this peer's.
                 ack.failed[id] = .notFound("Shard \(id) of collection `\(name)` is not on peer \(peerID)")
+                ack.refused.insert(id)
                 continue
             }
             let state = layout.first(where: { $0.id == id })?.state(of: peerID) ?? .active

@@ -139,20 +139,34 @@ extension Collection {
         var operationID: UInt64 = 0
         var failure: StorageError?
         var deactivations: [(shard: UInt32, peer: UInt64, error: StorageError)] = []
-        for attempt in 1...Self.clockAttempts {
+        var rejections = 0, reroutes = 0
+        while true {
             var tags: [UInt32: ClockTag] = [:]
             for (shard, clock) in clockIDs where pending[shard] != nil {
                 tags[shard] = ClockTag(peerID: peerID, clockID: clock, tick: clockSets[shard]!.tick(clock), token: UInt64.random(in: 1...UInt64.max))
             }
+            let routed = layout.filter { pending[$0.id] != nil }
             let round = try await replicateOnce(pending, tags: tags, filter: filter, condition: condition, wait: wait)
             operationID = max(operationID, round.operationID)
             deactivations += round.deactivations
-            failure = failure ?? round.failure
             for (shard, tick) in round.retry { clockSets[shard]!.advance(clockIDs[shard]!, past: tick) }
+            if let roundFailure = round.failure {
+                // Refused by a replica this peer still counts on (it moved away, say): once this
+                // peer has applied the change, the shards that failed go again (twice at most).
+                if reroutes < 2, round.failed.isSubset(of: round.refused), await layoutChanges(round.failed, from: routed) {
+                    reroutes += 1
+                    pending = pending.filter { round.failed.contains($0.key) || round.retry[$0.key] != nil }
+                    continue
+                }
+                failure = roundFailure
+                break
+            }
             pending = pending.filter { round.retry[$0.key] != nil }
-            if pending.isEmpty || failure != nil { break }
-            if attempt == Self.clockAttempts {
+            if pending.isEmpty { break }
+            rejections += 1
+            if rejections == Self.clockAttempts {
                 failure = .serviceError("Failed to apply operation to shards \(pending.keys.sorted()) after \(Self.clockAttempts) attempts, all attempts were rejected")
+                break
             }
         }
         if let failure { throw failure }
@@ -162,6 +176,16 @@ extension Collection {
 
     /// Attempts at a write whose clock tag a replica rejected (Qdrant's `UPDATE_MAX_CLOCK_REJECTED_RETRIES`).
     static let clockAttempts = 3
+
+    /// Waits (at most 2 s) until this peer's layout of shards `ids` differs from `routed`.
+    private func layoutChanges(_ ids: Set<UInt32>, from routed: [ShardInfo]) async -> Bool {
+        let deadline = ContinuousClock.now + .seconds(2)
+        while ContinuousClock.now < deadline {
+            if layout.filter({ ids.contains($0.id) }) != routed.filter({ ids.contains($0.id) }) { return true }
+            try? await Task.sleep(for: .milliseconds(10))
+        }
+        return false
+    }
 
     /// A free clock of shard `shard` on this peer, waiting while all are taken (until the
     /// request's deadline, or its cancellation).
@@ -188,6 +212,10 @@ extension Collection {
         var deactivations: [(shard: UInt32, peer: UInt64, error: StorageError)] = []
         /// Shards to send again, each after the newest tick a replica echoed.
         var retry: [UInt32: UInt64] = [:]
+        /// Shards whose write failed, and shards a replica that can be a source of truth (as this
+        /// peer sees it) refused: it takes no updates in its state, or does not hold the shard.
+        var failed: Set<UInt32> = []
+        var refused: Set<UInt32> = []
     }
 
     /// One attempt: every shard's part to the replicas that take updates, judged per shard.
@@ -230,6 +258,9 @@ extension Collection {
             }
             let decision = replicaSet(shard).judge(replies, writeConsistencyFactor: Int(config.params.writeConsistencyFactor),
                                                     updateOnlyExisting: onlyExisting)
+            for case (let peer, .failed(_, _, _, precondition: true)) in replies where shard.state(of: peer).canBeSourceOfTruth {
+                round.refused.insert(shard.id)
+            }
             for peer in decision.disable where disableReplica(shard, peer) && decision.waitForDeactivation {
                 guard case .failed(let error, _, _, _) = replies.first(where: { $0.peer == peer })?.reply else { continue }
                 round.deactivations.append((shard.id, peer, error))
@@ -245,6 +276,10 @@ extension Collection {
             switch decision.outcome {
             case .success: break
             case .retry(let tick): round.retry[shard.id] = tick
+            case .failed, .noSourceOfTruth: round.failed.insert(shard.id)
+            }
+            switch decision.outcome {
+            case .success, .retry: break
             case .failed(let error):
                 // A missing point is the caller's problem and says most; report it first.
                 if case .notFound = error { round.failure = error } else if round.failure == nil {

@@ -34,6 +34,9 @@ public final class ConsensusManager: ConsensusStateMachine, @unchecked Sendable 
         var metadata = ClusterMetadata()
         /// Index of the last entry whose effects are on disk.
         var effectsIndex: UInt64 = 0
+        /// Index of the last entry applied to the catalogue and to local storage (whether storage
+        /// took it or not): what other peers wait for before they count on this peer seeing it.
+        var settledIndex: UInt64 = 0
         /// Outcomes of this peer's own proposals, by operation id, until their proposer collects them.
         var outcomes: [UInt64: Outcome?] = [:]
         var waiters: [UInt64: CheckedContinuation<Void, Never>] = [:]
@@ -55,15 +58,21 @@ public final class ConsensusManager: ConsensusStateMachine, @unchecked Sendable 
         self.disk = disk
         self.logger = logger
         appliedPath = replaysLog ? joinPath(toc.storagePath, "consensus_applied.json") : nil
+        var recorded: UInt64 = 0
         if let appliedPath, disk.fileExists(appliedPath) {
             do {
-                let record = try JSONValueDecoder().decode(AppliedRecord.self, from: try disk.readFile(appliedPath))
-                inner.withLock { $0.effectsIndex = record.index }
+                recorded = try JSONValueDecoder().decode(AppliedRecord.self, from: try disk.readFile(appliedPath)).index
+                inner.withLock { $0.effectsIndex = recorded }
             } catch {
                 throw .serviceError("cannot read \(appliedPath): \(error)")
             }
         }
+        indexAtStart = recorded
     }
+
+    /// The last entry this peer's storage had applied when the process started (0 for a new peer):
+    /// changes up to it were known to the process before this one.
+    public let indexAtStart: UInt64
 
     /// A single node's manager: the catalogue `toc` loaded from disk, changed through a one-member
     /// consensus engine.
@@ -181,14 +190,22 @@ public final class ConsensusManager: ConsensusStateMachine, @unchecked Sendable 
         inner.withLock { $0.waiters.removeValue(forKey: id) }?.resume()
     }
 
-    /// Waits until this peer has applied entry `index` (or `deadline` passes); true if it has.
+    /// Waits until this peer has applied entry `index`, to its local storage too (or `deadline`
+    /// passes); true if it has.
     public func waitApplied(_ index: UInt64, deadline: ContinuousClock.Instant) async -> Bool {
         while ContinuousClock.now < deadline {
-            if inner.withLock({ $0.metadata.appliedIndex }) >= index { return true }
-            if let engine, engine.status.applied >= index { return true }
+            if hasApplied(index) { return true }
             try? await Task.sleep(for: .milliseconds(10))
         }
-        return inner.withLock { $0.metadata.appliedIndex } >= index
+        return hasApplied(index)
+    }
+
+    private func hasApplied(_ index: UInt64) -> Bool {
+        if inner.withLock({ $0.settledIndex }) >= index { return true }
+        // The engine counts an entry applied once `apply` has returned; entries of its own
+        // (configuration changes) never reach the catalogue.
+        if let engine, engine.status.applied >= index { return true }
+        return false
     }
 
     // MARK: ConsensusStateMachine
@@ -213,6 +230,7 @@ public final class ConsensusManager: ConsensusStateMachine, @unchecked Sendable 
         var outcome = result
         // A change this peer's storage could not take is this peer's failure to report.
         if let effects, let failure = bringStorage(to: effects) { outcome = .failure(failure) }
+        inner.withLock { $0.settledIndex = max($0.settledIndex, index) }
         guard let outcome else { return }
         let waiter = inner.withLock { state -> CheckedContinuation<Void, Never>? in
             // Only this peer's own proposals, and only their first application (a retried
@@ -248,6 +266,7 @@ public final class ConsensusManager: ConsensusStateMachine, @unchecked Sendable 
             logger.info("Installed a consensus snapshot", metadata: ["index": "\(restored.appliedIndex)",
                                                                      "collections": "\(restored.collections.count)"])
         }
+        inner.withLock { $0.settledIndex = max($0.settledIndex, restored.appliedIndex) }
     }
 
     /// Runs the table of contents' reconciliation on the engine's thread (blocking it: metadata

@@ -3,6 +3,7 @@ public import DiskIO
 import Logging
 import QuiverJSON
 public import QuiverModel
+import Shard
 
 /// What telemetry reports of a collection's snapshots (`CollectionSnapshotTelemetry`).
 public struct SnapshotActivity: Sendable, Equatable {
@@ -545,7 +546,12 @@ extension TableOfContent {
         let staging = try await extractSnapshot(archive, checksum: nil)
         defer { try? disk.removeItem(staging) }
         try await collection.replaceTransferTarget(transfer, with: staging)
-        logger.info("Recovered a shard from a transfer's snapshot", metadata: ["collection": "\(collection.name)", "shard": "\(transfer.shard)",
-                                                                              "from": "\(transfer.from)"])
+        // What arrived ready to search: the vectors its graphs cover were not indexed here.
+        let segments = await collection.shards[transfer.shard]?.telemetry(payloadSizes: false).segments ?? []
+        logger.info("Recovered a shard from a transfer's snapshot", metadata: [
+            "collection": "\(collection.name)", "shard": "\(transfer.shard)", "from": "\(transfer.from)",
+            "points": "\(segments.reduce(0) { $0 + $1.points })",
+            "indexed_vectors": "\(segments.reduce(0) { $0 + $1.indexedVectors.values.reduce(0, +) })",
+        ])
     }
 }

@@ -1,5 +1,6 @@
 public import Logging
 public import QuiverModel
+import Consensus
 import Shard
 
 /// Runs this peer's side of shard transfers (DESIGN.md §6), called every few hundred milliseconds:
@@ -11,8 +12,10 @@ import Shard
 ///   transfer limits;
 /// - starts a replication for each shard short of its collection's `replication_factor` whose
 ///   lowest `Active` replica is this peer's;
+/// - on the consensus leader, moves the replicas of draining peers away, and (rebalancing) moves
+///   replicas from the most to the least loaded peer until they hold within one of each other;
 /// - once, at start, aborts the transfers this peer took part in before it restarted (their task
-///   died with the process).
+///   died with the process), those started up to the last consensus entry it had applied.
 public actor TransferDriver {
     struct Ref: Hashable {
         var collection: String
@@ -32,8 +35,13 @@ public actor TransferDriver {
     let recovers: Bool
     /// New replicas for shards short of their replication factor, on or off.
     let restoresReplicationFactor: Bool
+    /// Rebalancing on or off (draining peers are emptied either way).
+    let rebalances: Bool
     /// The cluster's peers.
     let members: @Sendable () -> [UInt64]
+    /// Waits (at most the given time) until every other reachable peer has applied the given
+    /// consensus index.
+    let awaitPeers: @Sendable (UInt64, Duration) async -> Void
     private var running: [Ref: Task<Void, Never>] = [:]
     /// Transfers whose data is all on the target, with their relay: their next step is proposed
     /// until the transfer leaves the catalogue, and the relay watched until this peer's storage
@@ -48,8 +56,8 @@ public actor TransferDriver {
     private var cleaned = false
 
     public init(consensus: ConsensusManager, toc: TableOfContent, logger: Logger, incomingLimit: Int? = 1, outgoingLimit: Int? = 1,
-                recovers: Bool = true, restoresReplicationFactor: Bool = true, isResponsive: @escaping @Sendable (UInt64) -> Bool,
-                members: @escaping @Sendable () -> [UInt64]) {
+                recovers: Bool = true, restoresReplicationFactor: Bool = true, rebalances: Bool = true, isResponsive: @escaping @Sendable (UInt64) -> Bool,
+                members: @escaping @Sendable () -> [UInt64], awaitPeers: @escaping @Sendable (UInt64, Duration) async -> Void) {
         self.consensus = consensus
         self.toc = toc
         self.logger = logger
@@ -57,8 +65,10 @@ public actor TransferDriver {
         self.outgoingLimit = outgoingLimit
         self.recovers = recovers
         self.restoresReplicationFactor = restoresReplicationFactor
+        self.rebalances = rebalances
         self.isResponsive = isResponsive
         self.members = members
+        self.awaitPeers = awaitPeers
     }
 
     /// One round; `ready` once this peer has applied what the leader has committed.
@@ -68,8 +78,10 @@ public actor TransferDriver {
         let metadata = consensus.metadata
         if !cleaned {
             cleaned = true
+            // Only those its previous process knew: a transfer started since (into a peer that
+            // just joined, say) runs.
             for (name, list) in metadata.transfers.sorted(by: { $0.key < $1.key }) {
-                for transfer in list where transfer.from == me || transfer.to == me {
+                for transfer in list where (transfer.from == me || transfer.to == me) && transfer.started <= consensus.indexAtStart {
                     await propose(.abortTransfer(collection: name, transfer: transfer.key, reason: "Source or target peer restarted",
                                                  started: transfer.started))
                 }
@@ -107,6 +119,51 @@ public actor TransferDriver {
         }
         if recovers { await recoverDeadReplicas(metadata, me: me) }
         if restoresReplicationFactor { await addMissingReplicas(metadata, me: me) }
+        if consensus.engine?.status.leader == me { await rearrange(metadata) }
+    }
+
+    /// On the leader, for each collection with no transfer running: the first replica on a
+    /// draining peer moves to the responsive peer without one that holds the fewest replicas of
+    /// the collection (or, when it cannot move, is dropped if another replica is `Active`); else, rebalancing, a replica of a shard whose replicas are all `Active` moves
+    /// from the responsive peer holding the most to the one holding the fewest, when they differ
+    /// by more than one. One move per collection at a time keeps it bounded.
+    private func rearrange(_ metadata: ClusterMetadata) async {
+        let peers = members().filter { !metadata.drainingPeers.contains($0) && isResponsive($0) }.sorted()
+        guard !peers.isEmpty else { return }
+        for (name, layout) in metadata.shards.sorted(by: { $0.key < $1.key }) where metadata.transfers[name]?.isEmpty ?? true {
+            var load = Dictionary(uniqueKeysWithValues: peers.map { ($0, 0) })
+            for shard in layout { for peer in shard.peers where load[peer] != nil { load[peer]! += 1 } }
+            func lightest(_ shard: ShardInfo) -> UInt64? {
+                peers.filter { !shard.peers.contains($0) }.min { (load[$0]!, $0) < (load[$1]!, $1) }
+            }
+            if let (shard, peer) = layout.lazy.flatMap({ shard in shard.peers.filter(metadata.drainingPeers.contains).map { (shard, $0) } }).first {
+                if shard.state(of: peer).isActive, isResponsive(peer), let target = lightest(shard) {
+                    let transfer = ShardTransfer(shard: shard.id, from: peer, to: target, sync: false, method: .streamRecords)
+                    if case .applied = await propose(.startTransfer(collection: name, transfer: transfer)) {
+                        logger.info("Moving a replica off a draining peer", metadata: described(transfer, name))
+                    }
+                } else if shard.peers.contains(where: { $0 != peer && shard.state(of: $0).isActive }) {
+                    // Nowhere to move it, or nothing to move it from (not Active, or its peer
+                    // does not answer): the other replicas serve.
+                    if case .applied = await propose(.removeReplica(collection: name, shard: shard.id, peer: peer)) {
+                        logger.info("Dropped a replica of a draining peer", metadata: ["collection": "\(name)", "shard": "\(shard.id)", "peer": "\(peer)"])
+                    }
+                }
+                continue
+            }
+            guard rebalances, peers.count > 1 else { continue }
+            let heaviest = peers.max { (load[$0]!, $1) < (load[$1]!, $0) }!
+            let lightestPeer = peers.min { (load[$0]!, $0) < (load[$1]!, $1) }!
+            guard load[heaviest]! - load[lightestPeer]! > 1 else { continue }
+            let movable = layout.filter { shard in
+                shard.peers.contains(heaviest) && !shard.peers.contains(lightestPeer) && shard.peers.allSatisfy { shard.state(of: $0).isActive }
+            }
+            guard let shard = movable.first else { continue }
+            let transfer = ShardTransfer(shard: shard.id, from: heaviest, to: lightestPeer, sync: false, method: .streamRecords)
+            if case .applied = await propose(.startTransfer(collection: name, transfer: transfer)) {
+                logger.info("Rebalancing: moving a replica to the least loaded peer", metadata: described(transfer, name))
+            }
+        }
     }
 
     /// Starts a replication for each shard with fewer replicas than its collection's
@@ -124,7 +181,7 @@ public actor TransferDriver {
                 guard shard.peers.filter({ shard.state(of: $0).isActive }).min() == me,
                       !transfers.contains(where: { $0.shard == shard.id }) else { continue }
                 if let outgoingLimit, transfers.filter({ $0.from == me }).count >= outgoingLimit { break }
-                let candidates = peers.filter { !shard.peers.contains($0) && isResponsive($0) }
+                let candidates = peers.filter { !shard.peers.contains($0) && isResponsive($0) && !metadata.drainingPeers.contains($0) }
                 guard let target = candidates.min(by: { (load[$0] ?? 0, $0) < (load[$1] ?? 0, $1) }) else { continue }
                 let transfer = ShardTransfer(shard: shard.id, from: me, to: target, sync: true, method: .streamRecords)
                 if case .applied = await propose(.startTransfer(collection: name, transfer: transfer)) {
@@ -146,9 +203,17 @@ public actor TransferDriver {
             return
         }
         let state = metadata.shards[ref.collection]?.first { $0.id == transfer.shard }?.state(of: transfer.to)
-        let step: MetadataOperation = state == .recovery
-            ? .transferRecovered(collection: ref.collection, transfer: transfer.key, started: transfer.started)
-            : .finishTransfer(collection: ref.collection, transfer: transfer.key, started: transfer.started)
+        let step: MetadataOperation
+        if state == .recovery {
+            step = .transferRecovered(collection: ref.collection, transfer: transfer.key, started: transfer.started)
+        } else {
+            // The end stops the forwarding here. A peer that has not yet applied what made the
+            // target take updates (its `Partial` state) sends a write to this replica only, and
+            // the target would miss it: every peer is waited for first (an unreachable one sends
+            // no writes; one that does not answer in time is given up on, as in Qdrant).
+            await awaitPeers(metadata.appliedIndex, .seconds(10))
+            step = .finishTransfer(collection: ref.collection, transfer: transfer.key, started: transfer.started)
+        }
         if case .refused(let error) = await propose(step) {
             await settle(ref, .abortTransfer(collection: ref.collection, transfer: transfer.key, reason: "the transfer could not end: \(error)",
                                              started: transfer.started))

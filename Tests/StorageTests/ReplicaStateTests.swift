@@ -155,6 +155,23 @@ import Testing
         #expect(state.shards["c"]!.map(\.peers) == [[1], []])
     }
 
+    @Test func drainingPeersAreRecordedUntilTheyLeave() throws {
+        var state = try catalogue()
+        #expect(state.apply(.drainPeer(peer: 2, draining: true)) == .success(true))
+        #expect(state.apply(.drainPeer(peer: 3, draining: true)) == .success(true))
+        #expect(state.drainingPeers == [2, 3])
+        #expect(state.apply(.drainPeer(peer: 3, draining: false)) == .success(true))
+        let encoded = try JSONValueEncoder().encodeBytes(state)
+        #expect(try JSONValueDecoder().decode(ClusterMetadata.self, from: encoded).drainingPeers == [2])
+        // Removing the peer ends its draining; a catalogue written before draining existed reads as none.
+        _ = state.apply(.removePeerReplicas(peer: 2))
+        #expect(state.drainingPeers.isEmpty)
+        let text = String(decoding: encoded, as: UTF8.self)
+        let old = text.replacingOccurrences(of: #","draining_peers":[2]"#, with: "").replacingOccurrences(of: #""draining_peers":[2],"#, with: "")
+        #expect(old != text)
+        #expect(try JSONValueDecoder().decode(ClusterMetadata.self, from: Array(old.utf8)).drainingPeers.isEmpty)
+    }
+
     @Test func statesSurviveEncodingAndOldCataloguesReadAsActive() throws {
         let info = ShardInfo(id: 3, peers: [1, 2, 3], states: [2: .dead, 3: .listener, 1: .active])
         let bytes = try JSONValueEncoder().encodeBytes(info)

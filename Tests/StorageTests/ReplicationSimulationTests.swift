@@ -170,11 +170,14 @@ import VectorIndex
 }
 
 /// Consensus reduced to its effect, for the simulation: a report marks the replica `Dead` in one
-/// catalogue (with the checks every peer would apply) and every current peer reconciles with it.
+/// catalogue (with the checks every peer would apply) and every current peer reconciles with it,
+/// except a peer set to lag, which keeps its view until it catches up (when it proposes a change
+/// itself, or ``catchUp()``).
 final class SimulatedConsensus: ReplicaFailureReporter, @unchecked Sendable {
     private let lock = NSLock()
     private var catalogue: ClusterMetadata
     private var tocs: [UInt64: TableOfContent]
+    private var lagging: UInt64?
 
     init(_ catalogue: ClusterMetadata, _ tocs: [UInt64: TableOfContent]) {
         self.catalogue = catalogue
@@ -182,26 +185,68 @@ final class SimulatedConsensus: ReplicaFailureReporter, @unchecked Sendable {
     }
 
     var state: ClusterMetadata { lock.withLock { catalogue } }
+    var laggingPeer: UInt64? { lock.withLock { lagging } }
 
     func replace(_ tocs: [UInt64: TableOfContent]) { lock.withLock { self.tocs = tocs } }
 
-    /// Applies `operation` to the catalogue and every peer reconciles with it.
-    @discardableResult
-    func apply(_ operation: MetadataOperation) async -> Result<Bool, StorageError> {
-        let (result, snapshot, peers) = lock.withLock { () -> (Result<Bool, StorageError>, ClusterMetadata, [TableOfContent]) in
-            catalogue.appliedIndex += 1
-            return (catalogue.apply(operation), catalogue, Array(tocs.values))
+    /// Binds each peer's failure reports to this consensus, as proposals of that peer.
+    func bind() async {
+        for (peer, toc) in lock.withLock({ tocs }) { await toc.reportReplicaFailures(to: Reporter(consensus: self, peer: peer)) }
+    }
+
+    /// From now on `peer` applies no change until it catches up.
+    func lag(_ peer: UInt64) { lock.withLock { lagging = peer } }
+
+    /// The lagging peer applies every change so far.
+    func catchUp() async {
+        let (snapshot, toc) = lock.withLock { () -> (ClusterMetadata, TableOfContent?) in
+            defer { lagging = nil }
+            return (catalogue, lagging.flatMap { tocs[$0] })
         }
-        for toc in peers { try? await toc.reconcile(with: snapshot) }
+        try? await toc?.reconcile(with: snapshot)
+    }
+
+    /// Applies `operation` to the catalogue and every peer reconciles with it; `proposer` (which
+    /// waits until it has applied its own change) catches up if it lags.
+    @discardableResult
+    func apply(_ operation: MetadataOperation, by proposer: UInt64? = nil) async -> Result<Bool, StorageError> {
+        let result = lock.withLock { () -> Result<Bool, StorageError> in
+            catalogue.appliedIndex += 1
+            return catalogue.apply(operation)
+        }
+        await reconcile(proposer: proposer)
         return result
     }
 
     func replicaFailed(collection: String, shard: UInt32, peer: UInt64, from: ReplicaState?) async {
+        await replicaFailed(collection: collection, shard: shard, peer: peer, from: from, by: nil)
+    }
+
+    func replicaFailed(collection: String, shard: UInt32, peer: UInt64, from: ReplicaState?, by proposer: UInt64?) async {
+        _ = lock.withLock { catalogue.apply(.setReplicaState(collection: collection, shard: shard, peer: peer, state: .dead, from: from)) }
+        await reconcile(proposer: proposer)
+    }
+
+    private func reconcile(proposer: UInt64?) async {
         let (snapshot, peers) = lock.withLock { () -> (ClusterMetadata, [TableOfContent]) in
-            _ = catalogue.apply(.setReplicaState(collection: collection, shard: shard, peer: peer, state: .dead, from: from))
-            return (catalogue, Array(tocs.values))
+            if lagging == proposer { lagging = nil }
+            return (catalogue, tocs.filter { $0.key != lagging }.map(\.value))
         }
         for toc in peers { try? await toc.reconcile(with: snapshot) }
+    }
+
+    private final class Reporter: ReplicaFailureReporter {
+        let consensus: SimulatedConsensus
+        let peer: UInt64
+
+        init(consensus: SimulatedConsensus, peer: UInt64) {
+            self.consensus = consensus
+            self.peer = peer
+        }
+
+        func replicaFailed(collection: String, shard: UInt32, peer failed: UInt64, from: ReplicaState?) async {
+            await consensus.replicaFailed(collection: collection, shard: shard, peer: failed, from: from, by: peer)
+        }
     }
 }
 

@@ -125,7 +125,8 @@ class Node:
 def workdir():
     path = Path(tempfile.mkdtemp(prefix="quiver-it-"))
     yield path
-    shutil.rmtree(path, ignore_errors=True)
+    if not os.environ.get("QUIVER_IT_KEEP"):  # keeps the directories (and node logs) for a post-mortem
+        shutil.rmtree(path, ignore_errors=True)
 
 
 @pytest.fixture

@@ -37,7 +37,10 @@ class Cluster:
         self.count = 0
 
     def env(self, p2p_port):
-        return {"QDRANT__CLUSTER__ENABLED": "true", "QDRANT__CLUSTER__P2P__PORT": str(p2p_port), **self.extra_env}
+        # Rebalancing (on by default) is off unless a test asks for it: most tests check where
+        # they put the shards.
+        return {"QDRANT__CLUSTER__ENABLED": "true", "QDRANT__CLUSTER__P2P__PORT": str(p2p_port),
+                "QDRANT__CLUSTER__REBALANCE": "false", **self.extra_env}
 
     def add(self, bootstrap=None, start=True, host="127.0.0.1"):
         """A peer reached at `host` (listening on every address of its network namespace when that
