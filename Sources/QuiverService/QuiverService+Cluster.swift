@@ -46,7 +46,7 @@ extension QuiverService {
             _ = try await propose(.drainPeer(peer: id, draining: true), timeout: nil)
             let deadline = ContinuousClock.now + (timeout ?? .seconds(600))
             while replicasOn() > 0 {
-                guard ContinuousClock.now < deadline else {
+                guard ContinuousClock.now < deadline, !Task.isCancelled else {
                     throw .storage(.timeout("Peer \(id) still holds \(replicasOn()) replicas; they go on moving to other peers"))
                 }
                 try? await Task.sleep(for: .milliseconds(200))
@@ -63,6 +63,8 @@ extension QuiverService {
         } catch {
             throw .storage(error)
         }
+        // A shard placed on it meanwhile loses that replica too.
+        if replicasOn() > 0 { _ = try await propose(.removePeerReplicas(peer: id), timeout: nil) }
         if consensus.metadata.drainingPeers.contains(id) { _ = try? await propose(.drainPeer(peer: id, draining: false), timeout: nil) }
         return true
     }

@@ -9,12 +9,20 @@ extension QuiverService {
         return cluster.status().peers.keys.compactMap { UInt64($0) }.sorted()
     }
 
+    /// The peers new shards go on: the members, draining ones left out (unless all are).
+    func placementPeers() async -> [UInt64] {
+        let peers = await peerIDs()
+        let draining = consensus.metadata.drainingPeers
+        let placeable = peers.filter { !draining.contains($0) }
+        return placeable.isEmpty ? peers : placeable
+    }
+
     /// `PUT /collections/{c}/shards`: the proposer places the key's shards over the peers (or those
     /// of `placement`) before proposing, so every peer creates the same ones.
     public func createShardKey(_ name: String, _ request: CreateShardingKey, timeout: Duration? = nil) async throws(ServiceError) -> Bool {
         try Self.validate(request)
         let collection = try await collection(name)
-        var peers = await peerIDs()
+        var peers = await placementPeers()
         if let placement = request.placement {
             if let unknown = placement.first(where: { !peers.contains($0) }) {
                 throw .storage(.badRequest("Peer \(unknown) is not a member of the cluster"))

@@ -177,7 +177,7 @@ extension QuiverService {
             // The other replicas of a collection created here are empty: the snapshot is the truth.
             priority = .snapshot
             try Self.validateNewCollectionName(name)
-            let peers = await peerIDs()
+            let peers = await placementPeers()
             let config = snapshot.contents.config
             let started = ContinuousClock.now
             _ = try await propose(.createCollection(name: name, config: config,

@@ -64,7 +64,7 @@ public struct QuiverService: Sendable {
         } catch {
             throw .storage(error)
         }
-        let peers = await peerIDs()
+        let peers = await placementPeers()
         let config = toc.effectiveConfig(request, peers: peers.count)
         let started = ContinuousClock.now
         let created = try await propose(.createCollection(name: name, config: config,

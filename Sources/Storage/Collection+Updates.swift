@@ -177,10 +177,11 @@ extension Collection {
     /// Attempts at a write whose clock tag a replica rejected (Qdrant's `UPDATE_MAX_CLOCK_REJECTED_RETRIES`).
     static let clockAttempts = 3
 
-    /// Waits (at most 2 s) until this peer's layout of shards `ids` differs from `routed`.
+    /// Waits (at most 2 s, not past the request's deadline) until this peer's layout of shards
+    /// `ids` differs from `routed`.
     private func layoutChanges(_ ids: Set<UInt32>, from routed: [ShardInfo]) async -> Bool {
-        let deadline = ContinuousClock.now + .seconds(2)
-        while ContinuousClock.now < deadline {
+        let deadline = min(ContinuousClock.now + .seconds(2), RequestDeadline.current ?? .now + .seconds(2))
+        while ContinuousClock.now < deadline && !Task.isCancelled {
             if layout.filter({ ids.contains($0.id) }) != routed.filter({ ids.contains($0.id) }) { return true }
             try? await Task.sleep(for: .milliseconds(10))
         }

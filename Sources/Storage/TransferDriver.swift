@@ -53,6 +53,8 @@ public actor TransferDriver {
     /// Targets that became `Active` while a forwarded update did not reach them: proposed `Dead`
     /// until that applies (they are then recovered).
     private var missed: Set<Ref> = []
+    /// Transfers whose next step is being proposed (one at a time each).
+    private var advancing: Set<Ref> = []
     private var cleaned = false
 
     public init(consensus: ConsensusManager, toc: TableOfContent, logger: Logger, incomingLimit: Int? = 1, outgoingLimit: Int? = 1,
@@ -96,7 +98,8 @@ public actor TransferDriver {
                 if let change = settling[ref] {
                     await propose(change)
                 } else if let relay = complete[ref] {
-                    await advance(ref, relay, metadata)
+                    // Its own task: the end waits for every peer, which must not hold up the rest.
+                    if advancing.insert(ref).inserted { Task { await self.advance(ref, relay, metadata) } }
                 } else if running[ref] == nil {
                     running[ref] = Task { await self.run(transfer, of: name) }
                 }
@@ -117,7 +120,7 @@ public actor TransferDriver {
                 missed.remove(ref)
             }
         }
-        if recovers { await recoverDeadReplicas(metadata, me: me) }
+        if recovers && !metadata.drainingPeers.contains(me) { await recoverDeadReplicas(metadata, me: me) }
         if restoresReplicationFactor { await addMissingReplicas(metadata, me: me) }
         if consensus.engine?.status.leader == me { await rearrange(metadata) }
     }
@@ -155,8 +158,9 @@ public actor TransferDriver {
             let heaviest = peers.max { (load[$0]!, $1) < (load[$1]!, $0) }!
             let lightestPeer = peers.min { (load[$0]!, $0) < (load[$1]!, $1) }!
             guard load[heaviest]! - load[lightestPeer]! > 1 else { continue }
+            // Shards of a shard key stay where their key placed them.
             let movable = layout.filter { shard in
-                shard.peers.contains(heaviest) && !shard.peers.contains(lightestPeer) && shard.peers.allSatisfy { shard.state(of: $0).isActive }
+                shard.key == nil && shard.peers.contains(heaviest) && !shard.peers.contains(lightestPeer) && shard.peers.allSatisfy { shard.state(of: $0).isActive }
             }
             guard let shard = movable.first else { continue }
             let transfer = ShardTransfer(shard: shard.id, from: heaviest, to: lightestPeer, sync: false, method: .streamRecords)
@@ -196,6 +200,7 @@ public actor TransferDriver {
     /// The next step of a transfer whose data is on the target: its abort when a forwarded update
     /// failed, the recovery of a `Recovery` target, else its end (a refused end fails it).
     private func advance(_ ref: Ref, _ relay: TransferRelay, _ metadata: ClusterMetadata) async {
+        defer { advancing.remove(ref) }
         let transfer = ref.transfer
         if let failure = relay.failure {
             await settle(ref, .abortTransfer(collection: ref.collection, transfer: transfer.key, reason: "forwarding an update failed: \(failure)",
@@ -212,9 +217,14 @@ public actor TransferDriver {
             // the target would miss it: every peer is waited for first (an unreachable one sends
             // no writes; one that does not answer in time is given up on, as in Qdrant).
             await awaitPeers(metadata.appliedIndex, .seconds(10))
+            // Ended meanwhile, or a forward failed while waiting: the next tick sees to it.
+            guard relay.failure == nil, complete[ref] != nil,
+                  consensus.metadata.transfers[ref.collection]?.contains(transfer) == true else { return }
             step = .finishTransfer(collection: ref.collection, transfer: transfer.key, started: transfer.started)
         }
         if case .refused(let error) = await propose(step) {
+            // Gone already (ended by another change): nothing to abort.
+            guard consensus.metadata.transfers[ref.collection]?.contains(transfer) == true else { return }
             await settle(ref, .abortTransfer(collection: ref.collection, transfer: transfer.key, reason: "the transfer could not end: \(error)",
                                              started: transfer.started))
         }
@@ -287,6 +297,7 @@ public actor TransferDriver {
         // `Active` and takes them as any replica.
         logger.info("Shard transfer sent everything", metadata: described(transfer, name))
         complete[ref] = relay
+        advancing.insert(ref)
         await advance(ref, relay, consensus.metadata)
     }
 
