@@ -222,6 +222,8 @@ extension Collection {
     /// One attempt: every shard's part to the replicas that take updates, judged per shard.
     private func replicateOnce(_ perShard: [UInt32: UpdateOperation], tags: [UInt32: ClockTag], filter: Filter?,
                                condition: UpdateCondition?, wait: Bool) async throws(StorageError) -> ReplicationRound {
+        let routing = routedWrites.begin()
+        defer { routedWrites.end(routing) }
         var byPeer: [UInt64: [UInt32: UpdateOperation]] = [:]
         var touched: [(shard: ShardInfo, targets: [UInt64])] = []
         for shard in layout where perShard[shard.id] != nil {

@@ -30,6 +30,8 @@ public actor Collection {
     let network: (any ShardNetwork)?
     /// Where replicas that failed a write are reported (consensus marks them `Dead`).
     let failures: ReplicaFailureRelay
+    /// Where writes on their way to replicas are registered (see ``RoutedWrites``).
+    let routedWrites: RoutedWrites
     /// Per shard, the peers this peer stopped sending updates to after a failed write, until
     /// consensus changes their state (Qdrant's locally disabled peers), with when they were last
     /// reported and the delay before the next report.
@@ -51,9 +53,10 @@ public actor Collection {
     let initTimeMs: UInt64
 
     init(name: String, path: String, config: CollectionConfig, layout: [ShardInfo], shards: [UInt32: LocalShard], peerID: UInt64,
-         network: (any ShardNetwork)?, failures: ReplicaFailureRelay = ReplicaFailureRelay(), disk: any Disk,
-         payloadSchema: [String: PayloadFieldSchema], initTimeMs: UInt64 = 0) {
+         network: (any ShardNetwork)?, failures: ReplicaFailureRelay = ReplicaFailureRelay(), routedWrites: RoutedWrites = RoutedWrites(),
+         disk: any Disk, payloadSchema: [String: PayloadFieldSchema], initTimeMs: UInt64 = 0) {
         self.failures = failures
+        self.routedWrites = routedWrites
         self.payloadSchema = payloadSchema
         self.initTimeMs = initTimeMs
         self.name = name
@@ -73,7 +76,7 @@ public actor Collection {
     /// before sharding) `shard_number` shards on this peer.
     static func open(name: String, path: String, config: CollectionConfig, layout given: [ShardInfo]?, peerID: UInt64,
                      network: (any ShardNetwork)?, failures: ReplicaFailureRelay = ReplicaFailureRelay(),
-                     disk: any Disk) throws(StorageError) -> Collection {
+                     routedWrites: RoutedWrites = RoutedWrites(), disk: any Disk) throws(StorageError) -> Collection {
         let started = ContinuousClock.now
         var schema: [String: PayloadFieldSchema] = [:]
         let schemaPath = joinPath(path, Self.payloadIndexFile)
@@ -107,7 +110,7 @@ public actor Collection {
         try writeLayout(layout, name: name, path: path, disk: disk)
         let elapsed = ContinuousClock.now - started
         return Collection(name: name, path: path, config: config, layout: layout, shards: local, peerID: peerID,
-                          network: network, failures: failures, disk: disk, payloadSchema: schema,
+                          network: network, failures: failures, routedWrites: routedWrites, disk: disk, payloadSchema: schema,
                           initTimeMs: UInt64(elapsed.wholeMilliseconds))
     }
 

@@ -190,14 +190,14 @@ public final class ConsensusManager: ConsensusStateMachine, @unchecked Sendable 
         inner.withLock { $0.waiters.removeValue(forKey: id) }?.resume()
     }
 
-    /// Waits until this peer has applied entry `index`, to its local storage too (or `deadline`
-    /// passes); true if it has.
+    /// Waits until this peer has applied entry `index`, to its local storage too, and has no write
+    /// on its way to replicas that was routed before (or `deadline` passes); true if so.
     public func waitApplied(_ index: UInt64, deadline: ContinuousClock.Instant) async -> Bool {
-        while ContinuousClock.now < deadline {
-            if hasApplied(index) { return true }
+        while ContinuousClock.now < deadline && !Task.isCancelled {
+            if hasApplied(index) && toc.routedWrites.allRouted(since: index) { return true }
             try? await Task.sleep(for: .milliseconds(10))
         }
-        return hasApplied(index)
+        return hasApplied(index) && toc.routedWrites.allRouted(since: index)
     }
 
     private func hasApplied(_ index: UInt64) -> Bool {
@@ -231,6 +231,7 @@ public final class ConsensusManager: ConsensusStateMachine, @unchecked Sendable 
         // A change this peer's storage could not take is this peer's failure to report.
         if let effects, let failure = bringStorage(to: effects) { outcome = .failure(failure) }
         inner.withLock { $0.settledIndex = max($0.settledIndex, index) }
+        toc.routedWrites.applied(index)
         guard let outcome else { return }
         let waiter = inner.withLock { state -> CheckedContinuation<Void, Never>? in
             // Only this peer's own proposals, and only their first application (a retried
@@ -267,6 +268,7 @@ public final class ConsensusManager: ConsensusStateMachine, @unchecked Sendable 
                                                                      "collections": "\(restored.collections.count)"])
         }
         inner.withLock { $0.settledIndex = max($0.settledIndex, restored.appliedIndex) }
+        toc.routedWrites.applied(restored.appliedIndex)
     }
 
     /// Runs the table of contents' reconciliation on the engine's thread (blocking it: metadata

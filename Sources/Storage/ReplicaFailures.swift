@@ -20,3 +20,42 @@ final class ReplicaFailureRelay: Sendable {
         await reporter.replicaFailed(collection: collection, shard: shard, peer: peer, from: from)
     }
 }
+
+/// The writes this peer is sending to replicas, each with the catalogue index its routing was
+/// current at: a transfer's source, before it stops forwarding, waits until no peer still has a
+/// write on its way that was routed before the target took updates (``ConsensusManager/waitApplied(_:deadline:)``).
+public final class RoutedWrites: Sendable {
+    private struct State {
+        /// The catalogue index local storage has applied.
+        var applied: UInt64 = 0
+        var next: UInt64 = 0
+        /// Write → the index its routing was current at.
+        var running: [UInt64: UInt64] = [:]
+    }
+
+    private let state = Mutex(State())
+
+    public init() {}
+
+    func applied(_ index: UInt64) { state.withLock { $0.applied = max($0.applied, index) } }
+
+    /// Registers a write about to be routed by the current layout; returns its token.
+    func begin() -> UInt64 {
+        state.withLock { state in
+            state.next += 1
+            state.running[state.next] = state.applied
+            return state.next
+        }
+    }
+
+    func end(_ token: UInt64) { _ = state.withLock { $0.running.removeValue(forKey: token) } }
+
+    /// Whether every write on its way was routed at `index` or later (or at the last index
+    /// applied, when `index` is past it: entries of the consensus engine's own change no layout).
+    public func allRouted(since index: UInt64) -> Bool {
+        state.withLock { state in
+            let wanted = min(index, state.applied)
+            return state.running.values.allSatisfy { $0 >= wanted }
+        }
+    }
+}

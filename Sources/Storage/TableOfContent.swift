@@ -48,6 +48,8 @@ public actor TableOfContent {
     var network: (any ShardNetwork)?
     /// Where collections report replicas that failed a write.
     let failures = ReplicaFailureRelay()
+    /// Writes on their way to replicas, and the catalogue index this peer's storage has applied.
+    public let routedWrites = RoutedWrites()
 
     var collectionsPath: String { joinPath(storagePath, "collections") }
     var aliasesPath: String { joinPath(storagePath, "aliases", "data.json") }
@@ -109,7 +111,7 @@ public actor TableOfContent {
             }
             let config: CollectionConfig = try readJSON(configPath)
             collections[name] = try Collection.open(name: name, path: dir, config: config, layout: nil, peerID: peerID,
-                                                    network: network, failures: failures, disk: disk)
+                                                    network: network, failures: failures, routedWrites: routedWrites, disk: disk)
         }
         aliases = disk.fileExists(aliasesPath) ? try readJSON(aliasesPath) : [:]
         let dangling = aliases.filter { collections[$0.value] == nil }
@@ -189,7 +191,7 @@ public actor TableOfContent {
             throw .serviceError("cannot create collection `\(name)`: \(error)")
         }
         let collection = try Collection.open(name: name, path: finalPath, config: config, layout: layout, peerID: peerID,
-                                             network: network, failures: failures, disk: disk)
+                                             network: network, failures: failures, routedWrites: routedWrites, disk: disk)
         collections[name] = collection
         if !indexes.isEmpty { try await collection.setIndexes(try Self.parseIndexes(indexes)) }
         logger.debug("Created collection", metadata: ["collection": "\(name)"])
@@ -220,7 +222,7 @@ public actor TableOfContent {
         } catch {
             collections[name] = try? Collection.open(name: name, path: collection.path, config: await collection.config,
                                                      layout: await collection.layout, peerID: peerID, network: network,
-                                                     failures: failures, disk: disk)
+                                                     failures: failures, routedWrites: routedWrites, disk: disk)
             throw .serviceError("cannot delete collection `\(name)`: \(error)")
         }
         let remaining = aliases.filter { $0.value != name }

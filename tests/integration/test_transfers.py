@@ -4,6 +4,7 @@ brought back by themselves after their peer was killed and restarted (by WAL del
 when the WAL no longer reaches back), and the errors of `POST /collections/{c}/cluster`. Every
 test keeps a ledger of acknowledged writes."""
 
+import random
 import threading
 import time
 
@@ -55,6 +56,7 @@ class Writers:
 
     def __init__(self, peers, count=2, start=100_000):
         self.acked, self.failed, self.errors = {}, 0, []
+        self.run_point = point
         self.stop_flag = threading.Event()
         self.lock = threading.Lock()
         self.threads = [threading.Thread(target=self.run, args=(peers[i % len(peers)], start + i * 1_000_000, f"w{i}"))
@@ -63,7 +65,7 @@ class Writers:
     def run(self, node, base, name):
         i = base
         while not self.stop_flag.is_set():
-            batch = [point(i + k, name) for k in range(10)]
+            batch = [self.run_point(i + k, name) for k in range(10)]
             try:
                 r = requests.put(f"{node.url}/collections/{COLLECTION}/points?wait=true", json={"points": batch}, timeout=30)
                 ok, error = r.status_code == 200, f"{r.status_code} {r.text}"
@@ -418,3 +420,113 @@ def test_a_transfer_whose_source_or_target_is_killed_ends_and_loses_nothing(make
     assert all(i in reference for i in range(20_000))
     assert len(writers.acked) > 20
     assert all(reference.get(i) == payload for i, payload in writers.acked.items())
+
+
+BIG_DIM = 32
+
+
+def big_point(i, writer):
+    """A point with a vector of its own (a seeded random one: searches have few ties)."""
+    rng = random.Random(i)
+    return {"id": i, "vector": [rng.random() - 0.5 for _ in range(BIG_DIM)], "payload": {"writer": writer, "n": i}}
+
+
+class Searcher:
+    """A client searching through `node` until stopped; counts answers that were not 200."""
+
+    def __init__(self, node):
+        self.node, self.done, self.failed = node, 0, []
+        self.stop_flag = threading.Event()
+        self.thread = threading.Thread(target=self.run)
+
+    def run(self):
+        rng = random.Random(99)
+        while not self.stop_flag.is_set():
+            q = [rng.random() - 0.5 for _ in range(BIG_DIM)]
+            try:
+                r = requests.post(f"{self.node.url}/collections/{COLLECTION}/points/query", json={"query": q, "limit": 5}, timeout=30)
+                if r.status_code == 200:
+                    self.done += 1
+                else:
+                    self.failed.append(f"{r.status_code} {r.text}")
+            except requests.RequestException as e:
+                self.failed.append(repr(e))
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stop_flag.set()
+        self.thread.join(timeout=60)
+
+
+@pytest.mark.parametrize("method", ["stream_records", "snapshot", "wal_delta"])
+def test_each_method_moves_an_indexed_quantized_shard_of_50k_points_under_load(make_node, method):
+    cluster = Cluster(make_node)
+    peers = cluster.start(3)
+    by_id = {peer_id(p): p for p in peers}
+    body = {"vectors": {"size": BIG_DIM, "distance": "Dot"}, "shard_number": 1, "replication_factor": 1,
+            "optimizers_config": {"indexing_threshold": 1000},
+            "quantization_config": {"scalar": {"type": "int8", "always_ram": True}}}
+    assert peers[0].put(f"/collections/{COLLECTION}", json=body).status_code == 200
+    for start in range(0, 50_000, 5_000):
+        r = peers[0].put(f"/collections/{COLLECTION}/points?wait=true",
+                         json={"points": [big_point(i, "seed") for i in range(start, start + 5_000)]}, timeout=120)
+        assert r.status_code == 200, r.text
+    holders, _ = layout(peers[0])
+    source = by_id[next(iter(holders[0]))]
+    target = next(p for p in peers if p is not source)
+    wait_for(lambda: source.get(f"/collections/{COLLECTION}").json()["result"]["status"] == "green", timeout=300,
+             interval=0.5, message="the 50k points indexed and quantized")
+
+    writers = Writers(peers, count=2)
+    writers.run_point = big_point
+    with Searcher(peers[2]) as searcher, writers:
+        time.sleep(1)
+        r = cluster_op(peers[1], {"move_shard": {"shard_id": 0, "from_peer_id": peer_id(source), "to_peer_id": peer_id(target),
+                                                 "method": method}})
+        assert r.status_code == 200, r.text
+        wait_for(lambda: layout(peers[2]) == ({0: {peer_id(target): "Active"}}, []), timeout=300, interval=0.1,
+                 message="the shard moved")
+        time.sleep(1)
+    settled(peers[0])
+    assert searcher.done > 10 and not searcher.failed, (searcher.done, searcher.failed[:3])
+    assert len(writers.acked) > 50
+    # Every point on the new replica, as its last acknowledged write left it; the old one gone.
+    stored = all_points(target, 0)
+    assert all(i in stored for i in range(50_000))
+    assert all(stored.get(i) == payload for i, payload in writers.acked.items())
+    assert source.post(f"/collections/{COLLECTION}/shards/0/points/scroll", json={"limit": 1}).status_code == 404
+    methods, fallbacks = transfer_log(peers)
+    if method == "snapshot":
+        # The graph and the codes came with the snapshot: nothing was indexed on arrival.
+        recovered = [line for line in target.log().splitlines() if "Recovered a shard from a transfer's snapshot" in line]
+        assert len(recovered) == 1 and int(recovered[0].split("indexed_vectors=")[1].split()[0]) >= 50_000, recovered
+    if method == "wal_delta":
+        # A new replica has no recovery point: the delta falls back to streaming every record.
+        assert methods == {"wal_delta", "stream_records"} and fallbacks == 1, (methods, fallbacks)
+    else:
+        assert methods == {method}
+    # Exact searches through every peer answer what a single node holding the same points answers.
+    single = make_node(subdir="single")
+    assert single.put(f"/collections/{COLLECTION}", json={"vectors": {"size": BIG_DIM, "distance": "Dot"}}).status_code == 200
+    everything, offset = [], None
+    while True:
+        r = target.post(f"/collections/{COLLECTION}/shards/0/points/scroll",
+                        json={"limit": 5_000, "offset": offset, "with_payload": True, "with_vector": True}, timeout=60).json()["result"]
+        everything += [{"id": x["id"], "vector": x["vector"], "payload": x["payload"]} for x in r["points"]]
+        offset = r["next_page_offset"]
+        if offset is None:
+            break
+    assert len(everything) == len(stored)
+    for start in range(0, len(everything), 5_000):
+        r = single.put(f"/collections/{COLLECTION}/points?wait=true", json={"points": everything[start:start + 5_000]}, timeout=120)
+        assert r.status_code == 200, r.text
+    rng = random.Random(5)
+    for _ in range(10):
+        q = {"query": [rng.random() - 0.5 for _ in range(BIG_DIM)], "limit": 10, "params": {"exact": True}}
+        expected = [(p["id"], round(p["score"], 4)) for p in single.post(f"/collections/{COLLECTION}/points/query", json=q).json()["result"]["points"]]
+        for p in peers:
+            got = [(x["id"], round(x["score"], 4)) for x in p.post(f"/collections/{COLLECTION}/points/query", json=q).json()["result"]["points"]]
+            assert got == expected, (peer_id(p), got, expected)
