@@ -279,11 +279,8 @@ extension Collection {
             switch decision.outcome {
             case .success: break
             case .retry(let tick): round.retry[shard.id] = tick
-            case .failed, .noSourceOfTruth: round.failed.insert(shard.id)
-            }
-            switch decision.outcome {
-            case .success, .retry: break
             case .failed(let error):
+                round.failed.insert(shard.id)
                 // A missing point is the caller's problem and says most; report it first.
                 if case .notFound = error { round.failure = error } else if round.failure == nil {
                     let applied = replies.count { if case .applied = $0.reply { true } else { false } }
@@ -293,6 +290,7 @@ extension Collection {
                     ) : error
                 }
             case .noSourceOfTruth(let error):
+                round.failed.insert(shard.id)
                 if round.failure == nil {
                     round.failure = .serviceError("Failed to apply operation to at least one `Active` replica. Consistency of this update is not guaranteed. Please retry. \(error)")
                 }

@@ -34,9 +34,6 @@ public final class ConsensusManager: ConsensusStateMachine, @unchecked Sendable 
         var metadata = ClusterMetadata()
         /// Index of the last entry whose effects are on disk.
         var effectsIndex: UInt64 = 0
-        /// Index of the last entry applied to the catalogue and to local storage (whether storage
-        /// took it or not): what other peers wait for before they count on this peer seeing it.
-        var settledIndex: UInt64 = 0
         /// Outcomes of this peer's own proposals, by operation id, until their proposer collects them.
         var outcomes: [UInt64: Outcome?] = [:]
         var waiters: [UInt64: CheckedContinuation<Void, Never>] = [:]
@@ -201,7 +198,7 @@ public final class ConsensusManager: ConsensusStateMachine, @unchecked Sendable 
     }
 
     private func hasApplied(_ index: UInt64) -> Bool {
-        if inner.withLock({ $0.settledIndex }) >= index { return true }
+        if toc.routedWrites.appliedIndex >= index { return true }
         // The engine counts an entry applied once `apply` has returned; entries of its own
         // (configuration changes) never reach the catalogue.
         if let engine, engine.status.applied >= index { return true }
@@ -230,7 +227,6 @@ public final class ConsensusManager: ConsensusStateMachine, @unchecked Sendable 
         var outcome = result
         // A change this peer's storage could not take is this peer's failure to report.
         if let effects, let failure = bringStorage(to: effects) { outcome = .failure(failure) }
-        inner.withLock { $0.settledIndex = max($0.settledIndex, index) }
         toc.routedWrites.applied(index)
         guard let outcome else { return }
         let waiter = inner.withLock { state -> CheckedContinuation<Void, Never>? in
@@ -267,7 +263,6 @@ public final class ConsensusManager: ConsensusStateMachine, @unchecked Sendable 
             logger.info("Installed a consensus snapshot", metadata: ["index": "\(restored.appliedIndex)",
                                                                      "collections": "\(restored.collections.count)"])
         }
-        inner.withLock { $0.settledIndex = max($0.settledIndex, restored.appliedIndex) }
         toc.routedWrites.applied(restored.appliedIndex)
     }
 

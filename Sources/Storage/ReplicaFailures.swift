@@ -26,7 +26,8 @@ final class ReplicaFailureRelay: Sendable {
 /// write on its way that was routed before the target took updates (``ConsensusManager/waitApplied(_:deadline:)``).
 public final class RoutedWrites: Sendable {
     private struct State {
-        /// The catalogue index local storage has applied.
+        /// The last catalogue entry applied, to local storage too (whether storage took it or
+        /// not): what other peers wait for before they count on this peer seeing it.
         var applied: UInt64 = 0
         var next: UInt64 = 0
         /// Write → the index its routing was current at.
@@ -38,6 +39,8 @@ public final class RoutedWrites: Sendable {
     public init() {}
 
     func applied(_ index: UInt64) { state.withLock { $0.applied = max($0.applied, index) } }
+
+    var appliedIndex: UInt64 { state.withLock { $0.applied } }
 
     /// Registers a write about to be routed by the current layout; returns its token.
     func begin() -> UInt64 {

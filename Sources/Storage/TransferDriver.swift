@@ -127,7 +127,8 @@ public actor TransferDriver {
 
     /// On the leader, for each collection with no transfer running: the first replica on a
     /// draining peer moves to the responsive peer without one that holds the fewest replicas of
-    /// the collection (or, when it cannot move, is dropped if another replica is `Active`); else, rebalancing, a replica of a shard whose replicas are all `Active` moves
+    /// the collection (or, when it cannot move, is dropped if another replica is `Active`); else,
+    /// rebalancing, a replica of a shard without a shard key whose replicas are all `Active` moves
     /// from the responsive peer holding the most to the one holding the fewest, when they differ
     /// by more than one. One move per collection at a time keeps it bounded.
     private func rearrange(_ metadata: ClusterMetadata) async {
