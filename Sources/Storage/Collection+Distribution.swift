@@ -154,7 +154,7 @@ extension Collection {
         for id in operations.keys.sorted() {
             guard let shard = shards[id] else {
                 // The sender's view is older (the replica moved away) or newer than this peer's.
-                ack.failed[id] = .notFound("Shard \(id) of collection `\(name)` is not on peer \(peerID)")
+                ack.failed[id] = .shardNotHere(id, collection: name, peer: peerID)
                 ack.refused.insert(id)
                 continue
             }

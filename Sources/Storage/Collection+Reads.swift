@@ -21,16 +21,29 @@ extension Collection {
         if consistency != .default { return try await fanOutConsistent(request, pending, consistency) }
         // The replicas that serve reads, per shard, as this peer sees them now.
         var readable: [UInt32: Set<UInt64>] = [:]
-        for shard in pending {
-            let set = replicaSet(shard)
-            readable[shard.id] = Set(shard.peers.filter(set.isReadable))
+        func see(_ shards: [ShardInfo]) {
+            for shard in shards {
+                let set = replicaSet(shard)
+                readable[shard.id] = Set(shard.peers.filter(set.isReadable))
+            }
         }
+        see(pending)
         var failed: Set<UInt64> = []
         var responses: [ShardResponse] = []
+        var reroutes = 0
         while !pending.isEmpty {
             let plan = try assign(pending, readable: readable, excluding: failed)
             let round = await run(plan, request, readable: readable, failed: failed)
-            if let error = round.error { throw error }
+            if let error = round.error {
+                // A replica that moved away: once this peer has applied the move, its shards are
+                // asked again of the replicas they have now (twice at most).
+                let ids = Set(pending.map(\.id))
+                guard error.isShardNotHere, reroutes < 2, await layoutChanges(ids, from: pending) else { throw error }
+                reroutes += 1
+                pending = layout.filter { ids.contains($0.id) }
+                see(pending)
+                continue
+            }
             responses += round.responses
             failed.formUnion(round.failed)
             pending = layout.filter { round.retry.contains($0.id) }
@@ -290,7 +303,7 @@ extension Collection {
         }
         var targets: [LocalShard] = []
         for id in ids.sorted() {
-            guard let shard = shards[id] else { throw .notFound("Shard \(id) of collection `\(name)` is not on peer \(peerID)") }
+            guard let shard = shards[id] else { throw .shardNotHere(id, collection: name, peer: peerID) }
             targets.append(shard)
         }
         switch request {

@@ -93,7 +93,7 @@ extension Collection {
 extension Collection {
     /// Refuses a shard this peer does not hold.
     public func checkLocalShard(_ id: UInt32) throws(StorageError) {
-        guard shards[id] != nil else { throw .notFound("Shard \(id) of collection `\(name)` is not on peer \(peerID)") }
+        guard shards[id] != nil else { throw .shardNotHere(id, collection: name, peer: peerID) }
     }
 }
 

@@ -211,7 +211,7 @@ extension Collection {
     func streamBatch(_ relay: TransferRelay, from offset: PointID?, limit: Int = Collection.transferBatch) async throws(StorageError) -> PointID? {
         try check(relay)
         let id = relay.transfer.shard
-        guard let shard = shards[id] else { throw .notFound("Shard \(id) of collection `\(name)` is not on peer \(peerID)") }
+        guard let shard = shards[id] else { throw .shardNotHere(id, collection: name, peer: peerID) }
         await relay.lock.lock()
         let page = await shard.scroll(from: offset, limit: limit + 1, withPayload: .all, withVector: .all)
         let total = await shard.pointCount
@@ -244,7 +244,7 @@ extension Collection {
         try await awaitTarget(relay)
         guard let network else { throw .standaloneMode }
         let id = relay.transfer.shard
-        guard let shard = shards[id] else { throw .notFound("Shard \(id) of collection `\(name)` is not on peer \(peerID)") }
+        guard let shard = shards[id] else { throw .shardNotHere(id, collection: name, peer: peerID) }
         guard case .clocks(let point) = try await network.read(.recoveryPoint, collection: name, shards: [id], on: relay.transfer.to) else {
             throw .serviceError("peer \(relay.transfer.to) answered a recovery point with something else")
         }
@@ -303,7 +303,7 @@ extension Collection {
         try await awaitTarget(relay)
         guard let network else { throw .standaloneMode }
         let id = relay.transfer.shard
-        guard let shard = shards[id] else { throw .notFound("Shard \(id) of collection `\(name)` is not on peer \(peerID)") }
+        guard let shard = shards[id] else { throw .shardNotHere(id, collection: name, peer: peerID) }
         relay.stage("creating snapshot")
         let directory = scratch + ".shard", archive = scratch + ".tar"
         let outcome: Result<Void, StorageError>

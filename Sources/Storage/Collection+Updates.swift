@@ -179,7 +179,7 @@ extension Collection {
 
     /// Waits (at most 2 s, not past the request's deadline) until this peer's layout of shards
     /// `ids` differs from `routed`.
-    private func layoutChanges(_ ids: Set<UInt32>, from routed: [ShardInfo]) async -> Bool {
+    func layoutChanges(_ ids: Set<UInt32>, from routed: [ShardInfo]) async -> Bool {
         let deadline = min(ContinuousClock.now + .seconds(2), RequestDeadline.current ?? .now + .seconds(2))
         while ContinuousClock.now < deadline && !Task.isCancelled {
             if layout.filter({ ids.contains($0.id) }) != routed.filter({ ids.contains($0.id) }) { return true }

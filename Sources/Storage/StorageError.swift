@@ -45,6 +45,17 @@ public enum StorageError: Error, Sendable, Equatable, CustomStringConvertible {
 
     /// A replica's failure to answer a read that another replica may not share (unreachable, an
     /// error on its side, out of time), as its message; nil for errors every replica would give.
+    /// A peer's answer that it holds no replica of shard `id` (it moved away, or the sender's view
+    /// is newer than the peer's).
+    static func shardNotHere(_ id: UInt32, collection: String, peer: UInt64) -> StorageError {
+        .notFound("Shard \(id) of collection `\(collection)` is not on peer \(peer)")
+    }
+
+    /// Whether this is a ``shardNotHere(_:collection:peer:)`` answer.
+    var isShardNotHere: Bool {
+        if case .notFound(let message) = self { message.hasPrefix("Shard ") && message.contains(" is not on peer ") } else { false }
+    }
+
     public var replicaFailure: String? {
         switch self {
         case .unavailable(let message), .serviceError(let message): message

@@ -491,11 +491,8 @@ def test_each_method_moves_an_indexed_quantized_shard_of_50k_points_under_load(m
                  message="the shard moved")
         time.sleep(1)
     settled(peers[0])
-    # Known gap: a search through a peer that has not yet applied the end of the move can still be
-    # sent to the replica that just left and fail with a 404 (reads are not routed again yet, as
-    # writes are). Nothing else may fail, and only for that moment.
-    moved_away = [f for f in searcher.failed if f.startswith("404") and "Shard 0 of collection" in f and "is not on peer" in f]
-    assert searcher.done > 10 and len(moved_away) == len(searcher.failed) and len(moved_away) <= 5, (searcher.done, searcher.failed[:3])
+    # A search sent to the replica that just left is asked again of the new one: none fails.
+    assert searcher.done > 10 and not searcher.failed, (searcher.done, searcher.failed[:3])
     assert len(writers.acked) > 50
     # Every point on the new replica, as its last acknowledged write left it; the old one gone.
     stored = all_points(target, 0)
@@ -506,7 +503,9 @@ def test_each_method_moves_an_indexed_quantized_shard_of_50k_points_under_load(m
     if method == "snapshot":
         # The graph and the codes came with the snapshot: nothing was indexed on arrival.
         recovered = [line for line in target.log().splitlines() if "Recovered a shard from a transfer's snapshot" in line]
-        assert len(recovered) == 1 and int(recovered[0].split("indexed_vectors=")[1].split()[0]) >= 50_000, recovered
+        # (The appendable segment keeps up to indexing_threshold, 1000 KB ≈ 8000 of these vectors,
+        # without a graph: at least 42,000 of the 50,000 are in indexed segments.)
+        assert len(recovered) == 1 and int(recovered[0].split("indexed_vectors=")[1].split()[0]) >= 42_000, recovered
     if method == "wal_delta":
         # A new replica has no recovery point: the delta falls back to streaming every record.
         assert methods == {"wal_delta", "stream_records"} and fallbacks == 1, (methods, fallbacks)
