@@ -6,6 +6,7 @@ repository are picked up) and is stopped and removed at the end of the test, als
 
 import json
 import os
+import random
 import re
 import shutil
 import signal
@@ -26,9 +27,29 @@ STARTUP_TIMEOUT_S = 30
 
 
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A port free now, below the kernel's range for outgoing connections: a port the kernel hands
+    out (port 0) can be taken by a peer's outgoing connection before the node listens on it."""
+    low = 32768
+    try:
+        low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        pass
+    for _ in range(1000):
+        port = _PORTS.randrange(10_000, low)
+        if port in _GIVEN:  # handed out already, maybe not listened on yet
+            continue
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        _GIVEN.add(port)
+        return port
+    raise RuntimeError("no free port found")
+
+
+_PORTS = random.Random()
+_GIVEN: set[int] = set()
 
 
 class Node:
