@@ -1,6 +1,7 @@
 import DiskIO
 import Foundation
 import QuiverModel
+import VectorIndex
 import WAL
 
 /// One optimization, as `GET /collections/{c}/optimizations` reports it.
@@ -195,6 +196,20 @@ extension LocalShard {
     nonisolated static func build(_ inputs: [any SegmentData], appendable: Bool, directory: String, disk: any Disk,
                                   datatypes: [String: Datatype], version: UInt64, uuid: String,
                                   storage: ImmutableSegment.Storage, schema: [String: PayloadFieldSchema]) async throws(ShardError) -> SegmentEntry {
+        // Minutes of blocking work for a large segment: on a thread of its own (see WorkerThreads).
+        // The inputs are only read there, and the optimization holds them locked.
+        let inputs = Unchecked(inputs)
+        return try await WorkerThreads.run { () -> Result<SegmentEntry, ShardError> in
+            Result { () throws(ShardError) in
+                try buildNow(inputs.value, appendable: appendable, directory: directory, disk: disk, datatypes: datatypes,
+                             version: version, uuid: uuid, storage: storage, schema: schema)
+            }
+        }.get()
+    }
+
+    private nonisolated static func buildNow(_ inputs: [any SegmentData], appendable: Bool, directory: String, disk: any Disk,
+                                             datatypes: [String: Datatype], version: UInt64, uuid: String,
+                                             storage: ImmutableSegment.Storage, schema: [String: PayloadFieldSchema]) throws(ShardError) -> SegmentEntry {
         do {
             if appendable, let source = inputs.first as? AppendableSegment {
                 var compacted = source.compacted()

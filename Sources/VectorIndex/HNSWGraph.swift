@@ -140,11 +140,11 @@ public final class HNSWGraph: @unchecked Sendable {
             let context = SearchContext(count: space.count)
             for point in order.dropFirst() { builder.insert(point, context) }
         } else {
-            let next = Atomic<Int>(1)
-            DispatchQueue.concurrentPerform(iterations: threads) { _ in
+            let next = Counter(1)
+            WorkerThreads.forEach(threads) { _ in
                 let context = SearchContext(count: space.count)
                 while true {
-                    let index = next.wrappingAdd(1, ordering: .relaxed).oldValue
+                    let index = next.value.wrappingAdd(1, ordering: .relaxed).oldValue
                     if index >= order.count { break }
                     builder.insert(order[index], context)
                 }
@@ -508,4 +508,10 @@ public struct SplitMix: RandomNumberGenerator {
         z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
         return z ^ (z >> 31)
     }
+}
+
+/// The next point to insert, shared by a build's threads.
+private final class Counter: Sendable {
+    let value: Atomic<Int>
+    init(_ start: Int) { value = Atomic(start) }
 }
