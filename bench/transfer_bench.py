@@ -1,16 +1,17 @@
 #!/usr/bin/env python3
 """Shard transfer throughput, and how much searches and writes slow down meanwhile.
 
-Starts two cluster peers from a Quiver binary (release by default), loads `--points` random
-`--dim`-d points with a small payload into a 1-shard collection on the first peer and waits until
-they are indexed. Then, with one client searching and one client upserting through the first peer
-the whole time (one request at a time each):
+Starts three cluster peers from a Quiver binary (release by default), loads `--points` random
+`--dim`-d points with a small payload into a 1-shard collection and waits until they are indexed.
+Then, with one client searching and one client upserting through the peer holding the shard the
+whole time (one request at a time each):
 
 - `stream_records` and `snapshot`: the shard is replicated to the second peer (`replicate_shard`)
   and the time until the new replica is `Active` is measured; the replica is dropped again after;
 - `wal_delta`: the second peer (holding an `Active` replica) is killed, `--delta` points are
-  upserted, and it is started again; the time from its restart until its replica is `Active`
-  again, through the `wal_delta` recovery it asks for by itself, is measured.
+  upserted (the third peer keeps a consensus majority meanwhile), and it is started again; the
+  time from its restart until its replica is `Active` again, through the `wal_delta` recovery it
+  asks for by itself, is measured.
 
 Prints points/s and MB/s (vector bytes: points × dim × 4) per method, and the p50/p99 latency of
 searches and of 10-point upserts in the 5 s before each transfer and during it.
@@ -153,18 +154,26 @@ def main():
     args = parser.parse_args()
     binary = os.path.abspath(args.binary)
     root = tempfile.mkdtemp(prefix="quiver-transfer-bench-")
-    first = second = None
+    first = second = third = None
     try:
-        p2p = [free_port(), free_port()]
+        # A third peer holds nothing: it keeps a consensus majority while the second is down.
+        p2p = [free_port(), free_port(), free_port()]
         first = Peer(binary, f"{root}/peer1", p2p[0]).start()
         time.sleep(1.5)
         second = Peer(binary, f"{root}/peer2", p2p[1], bootstrap=p2p[0]).start()
-        wait(lambda: len(requests.get(first.url + "/cluster").json()["result"]["peers"]) == 2, 30, "the second peer")
+        third = Peer(binary, f"{root}/peer3", p2p[2], bootstrap=p2p[0]).start()
+        wait(lambda: len(requests.get(first.url + "/cluster").json()["result"]["peers"]) == 3, 30, "the other peers")
         a, b = first.peer_id(), second.peer_id()
         r = requests.put(f"{first.url}/collections/{C}", json={"vectors": {"size": args.dim, "distance": "Cosine"}, "shard_number": 1,
                                                                 "replication_factor": 1})
         assert r.status_code == 200, r.text
-        assert states(first.url)[0] == {a: "Active"}, states(first.url)
+        # The source is the peer the shard lands on, the target one of the others.
+        holder = list(states(first.url)[0])
+        assert len(holder) == 1, states(first.url)
+        peers = {p.peer_id(): p for p in (first, second, third)}
+        first = peers.pop(holder[0])
+        (b, second), (_, third) = sorted(peers.items())
+        a = holder[0]
         rng = random.Random(1)
         loaded = time.monotonic()
         for start_at in range(0, args.points, 1000):
@@ -186,6 +195,7 @@ def main():
                 wait(lambda: states(first.url) == ({a: "Active", b: "Active"}, []), 3600, f"the {method} transfer")
                 ended = time.monotonic()
                 rows.append((method, args.points, ended - started, load.window(started - 5, started), load.window(started, ended)))
+                print(f"{method}: {ended - started:.1f} s", flush=True)
                 r = requests.post(f"{first.url}/collections/{C}/cluster", json={"drop_replica": {"shard_id": 0, "peer_id": b}})
                 assert r.status_code == 200, r.text
                 wait(lambda: states(first.url) == ({a: "Active"}, []), 60, "the replica dropped")
@@ -217,7 +227,7 @@ def main():
             print(f"{method:<16}{points:>8}{seconds:>9.1f}{rate:>10.0f}{rate * args.dim * 4 / 1e6:>7.1f}  "
                   f"{fmt(before[0]):>25}{fmt(during[0]):>14}  {fmt(before[1]):>25}{fmt(during[1]):>14}")
     finally:
-        for peer in (first, second):
+        for peer in (first, second, third):
             if peer:
                 peer.kill()
         shutil.rmtree(root, ignore_errors=True)
