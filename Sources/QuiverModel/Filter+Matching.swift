@@ -54,6 +54,8 @@ extension Condition {
             return id.map { SipHash24.hash($0.canonicalBytes) % total == index } ?? false
         case .filter(let filter):
             return Filter.check(filter, root, id, hasVector)
+        case .owner(let index, let count, let ring):
+            return id.map { PointRouting.shardIndex(of: $0, shardCount: Int(count), ring: ring) == Int(index) } ?? false
         }
     }
 }

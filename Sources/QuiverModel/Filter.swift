@@ -36,6 +36,9 @@ public indirect enum Condition: Codable, Sendable, Equatable {
     /// `slice`: `SipHash-2-4(id bytes) % total == index`.
     case slice(index: UInt64, total: UInt64)
     case filter(Filter)
+    /// The point belongs to shard `index` of a group of `count` shards placed by `ring` (not part
+    /// of the API: resharding adds it to reads and transfers).
+    case owner(index: UInt32, count: UInt32, ring: PointRing)
 }
 
 /// `FieldCondition`: a test on the values at `key`.

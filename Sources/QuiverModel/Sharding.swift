@@ -111,8 +111,38 @@ public enum ClusterOperation: Decodable, Sendable, Equatable, Validatable {
     case dropReplica(Replica)
     case createShardingKey(CreateShardingKey)
     case dropShardingKey(DropShardingKey)
-    /// `replicate_points`, `start_resharding`, `abort_resharding`: named, refused for now.
-    case unsupported(String)
+    case replicatePoints(ReplicatePoints)
+    case startResharding(StartResharding)
+    case abortResharding
+
+    /// `start_resharding` body.
+    public struct StartResharding: Codable, Sendable, Equatable {
+        public var direction: ReshardingDirection
+        /// Up: the peer of the new shard (else the one holding the fewest replicas of the
+        /// collection); down: the peer whose replica of the removed shard the points are copied from.
+        public var peerID: UInt64?
+        public var shardKey: ShardKey?
+
+        enum CodingKeys: String, CodingKey { case direction, peerID = "peer_id", shardKey = "shard_key" }
+    }
+
+    /// `replicate_points` body: copies the points of `from_shard_key`'s shard matching `filter`
+    /// (all without one) into `to_shard_key`'s.
+    public struct ReplicatePoints: Decodable, Sendable, Equatable {
+        public var filter: Filter?
+        public var fromShardKey: ShardKey
+        public var toShardKey: ShardKey
+
+        enum CodingKeys: String, CodingKey { case filter, fromShardKey = "from_shard_key", toShardKey = "to_shard_key" }
+
+        public init(from decoder: any Decoder) throws {
+            let c = try decoder.container(keyedBy: CodingKeys.self)
+            fromShardKey = try c.decode(ShardKey.self, forKey: .fromShardKey)
+            toShardKey = try c.decode(ShardKey.self, forKey: .toShardKey)
+            let path = (decoder.codingPath + [CodingKeys.filter]).map(\.stringValue).joined(separator: ".")
+            filter = try PointsJSON.filter(try c.decodeIfPresent(JSONValue.self, forKey: .filter), path)
+        }
+    }
 
     /// `move_shard`, `replicate_shard` and `restart_transfer` bodies.
     public struct MoveShard: Codable, Sendable, Equatable {
@@ -176,7 +206,11 @@ public enum ClusterOperation: Decodable, Sendable, Equatable, Validatable {
         case .dropReplica: self = .dropReplica(try c.decode(Replica.self, forKey: key))
         case .createShardingKey: self = .createShardingKey(try c.decode(CreateShardingKey.self, forKey: key))
         case .dropShardingKey: self = .dropShardingKey(try c.decode(DropShardingKey.self, forKey: key))
-        case .replicatePoints, .startResharding, .abortResharding: self = .unsupported(key.rawValue)
+        case .replicatePoints: self = .replicatePoints(try c.decode(ReplicatePoints.self, forKey: key))
+        case .startResharding: self = .startResharding(try c.decode(StartResharding.self, forKey: key))
+        case .abortResharding:
+            _ = try c.decode(JSONObject.self, forKey: key)
+            self = .abortResharding
         }
     }
 
@@ -189,6 +223,8 @@ public enum ClusterOperation: Decodable, Sendable, Equatable, Validatable {
                            "cannot transfer shard to itself, \"to_peer_id\" must be different than \(body.fromPeerID) in \"from_peer_id\"")
             }
         case .createShardingKey(let body): body.validate(into: &errors, path: fieldPath(path, "create_sharding_key"))
+        case .replicatePoints(let body) where body.fromShardKey == body.toShardKey:
+            errors.add(fieldPath(fieldPath(path, "replicate_points"), "to_shard_key"), "must be different from from_shard_key")
         default: break
         }
     }
@@ -208,6 +244,8 @@ public enum ShardTransferMethod: String, Codable, Sendable, CaseIterable {
 /// A shard transfer as `GET /collections/{c}/cluster` lists it (`ShardTransferInfo`).
 public struct ShardTransferInfo: Encodable, Sendable, Equatable {
     public var shardID: UInt32
+    /// The receiving shard, when not `shard_id`.
+    public var toShardID: UInt32?
     public var from: UInt64
     public var to: UInt64
     /// True when the source keeps its replica (a replication), false for a move.
@@ -216,8 +254,9 @@ public struct ShardTransferInfo: Encodable, Sendable, Equatable {
     /// Progress, on the source peer.
     public var comment: String?
 
-    public init(shardID: UInt32, from: UInt64, to: UInt64, sync: Bool, method: ShardTransferMethod?, comment: String?) {
+    public init(shardID: UInt32, toShardID: UInt32? = nil, from: UInt64, to: UInt64, sync: Bool, method: ShardTransferMethod?, comment: String?) {
         self.shardID = shardID
+        self.toShardID = toShardID
         self.from = from
         self.to = to
         self.sync = sync
@@ -225,7 +264,18 @@ public struct ShardTransferInfo: Encodable, Sendable, Equatable {
         self.comment = comment
     }
 
-    enum CodingKeys: String, CodingKey { case shardID = "shard_id", from, to, sync, method, comment }
+    enum CodingKeys: String, CodingKey { case shardID = "shard_id", toShardID = "to_shard_id", from, to, sync, method, comment }
+
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(shardID, forKey: .shardID)
+        try c.encodeIfPresent(toShardID, forKey: .toShardID)
+        try c.encode(from, forKey: .from)
+        try c.encode(to, forKey: .to)
+        try c.encode(sync, forKey: .sync)
+        try c.encodeIfPresent(method, forKey: .method)
+        try c.encodeIfPresent(comment, forKey: .comment)
+    }
 }
 
 /// `CollectionClusterInfo` (`GET /collections/{c}/cluster`).
@@ -271,18 +321,22 @@ public struct CollectionClusterInfo: Encodable, Sendable, Equatable {
     public var localShards: [Local]
     public var remoteShards: [Remote]
     public var shardTransfers: [ShardTransferInfo]
+    /// The resharding under way, if any (left out otherwise, as in Qdrant).
+    public var reshardingOperations: [ReshardingInfo]?
 
-    public init(peerID: UInt64, shardCount: Int, localShards: [Local], remoteShards: [Remote], shardTransfers: [ShardTransferInfo] = []) {
+    public init(peerID: UInt64, shardCount: Int, localShards: [Local], remoteShards: [Remote], shardTransfers: [ShardTransferInfo] = [],
+                reshardingOperations: [ReshardingInfo]? = nil) {
         self.peerID = peerID
         self.shardCount = shardCount
         self.localShards = localShards
         self.remoteShards = remoteShards
         self.shardTransfers = shardTransfers
+        self.reshardingOperations = reshardingOperations
     }
 
     enum CodingKeys: String, CodingKey {
         case peerID = "peer_id", shardCount = "shard_count", localShards = "local_shards"
-        case remoteShards = "remote_shards", shardTransfers = "shard_transfers"
+        case remoteShards = "remote_shards", shardTransfers = "shard_transfers", reshardingOperations = "resharding_operations"
     }
 }
 
@@ -313,5 +367,77 @@ extension PointsJSON {
         default:
             return .keys([try key(value, p)])
         }
+    }
+}
+
+/// How a collection's points are spread over a group of shards (the collection's shards, or one
+/// shard key's), the group sorted by shard id.
+public enum PointRing: String, Codable, Sendable {
+    /// `fmix64(key) % n`: collections created before resharding existed. Adding a shard moves
+    /// most points, so these cannot be resharded.
+    case modulo
+    /// Jump consistent hashing (Lamping and Veach) of `fmix64(key)`: going from `n` to `n + 1`
+    /// shards moves only the points that land on the new last shard, about `1/(n + 1)` of them,
+    /// and going back moves only the last shard's points.
+    case jump
+}
+
+/// Which shard a point belongs to: `key` is the number of a numeric id and `high ^ low` of a
+/// UUID's two 64-bit halves, mixed by MurmurHash3's 64-bit finalizer, then placed by the ring.
+/// Stable across restarts, peers and versions: changing it moves data.
+public enum PointRouting {
+    public static func shardIndex(of id: PointID, shardCount: Int, ring: PointRing = .modulo) -> Int {
+        let key: UInt64 = switch id {
+        case .number(let n): n
+        case .uuid(let high, let low): high ^ low
+        }
+        var h = key
+        h ^= h >> 33
+        h &*= 0xff51_afd7_ed55_8ccd
+        h ^= h >> 33
+        h &*= 0xc4ce_b9fe_1a85_ec53
+        h ^= h >> 33
+        switch ring {
+        case .modulo:
+            return Int(h % UInt64(shardCount))
+        case .jump:
+            var bucket: Int64 = -1, next: Int64 = 0
+            while next < Int64(shardCount) {
+                bucket = next
+                h = h &* 2_862_933_555_777_941_757 &+ 1
+                next = Int64(Double(bucket + 1) * (Double(1 << 31) / Double((h >> 33) + 1)))
+            }
+            return Int(bucket)
+        }
+    }
+}
+
+/// `start_resharding`'s `direction`.
+public enum ReshardingDirection: String, Codable, Sendable {
+    case up, down
+}
+
+/// A resharding as `GET /collections/{c}/cluster` lists it (`ReshardingInfo`).
+public struct ReshardingInfo: Encodable, Sendable, Equatable {
+    public var direction: ReshardingDirection
+    public var shardID: UInt32
+    public var peerID: UInt64
+    public var shardKey: ShardKey?
+
+    public init(direction: ReshardingDirection, shardID: UInt32, peerID: UInt64, shardKey: ShardKey?) {
+        self.direction = direction
+        self.shardID = shardID
+        self.peerID = peerID
+        self.shardKey = shardKey
+    }
+
+    enum CodingKeys: String, CodingKey { case direction, shardID = "shard_id", peerID = "peer_id", shardKey = "shard_key" }
+
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(direction, forKey: .direction)
+        try c.encode(shardID, forKey: .shardID)
+        try c.encode(peerID, forKey: .peerID)
+        try c.encode(shardKey?.json ?? .null, forKey: .shardKey)
     }
 }

@@ -154,7 +154,7 @@ extension Filter {
         allConditions.reduce(0) { total, condition in
             switch condition {
             case .filter(let inner), .nested(_, let inner): total + inner.conditionCount
-            case .field, .isEmpty, .isNull, .hasID, .hasVector, .slice: total + 1
+            case .field, .isEmpty, .isNull, .hasID, .hasVector, .slice, .owner: total + 1
             }
         }
     }
@@ -171,7 +171,7 @@ extension Filter {
                 case .anyIntegers(let v)?, .exceptIntegers(let v)?: max(largest, v.count)
                 default: largest
                 }
-            case .isEmpty, .isNull, .hasVector, .slice: largest
+            case .isEmpty, .isNull, .hasVector, .slice, .owner: largest
             }
         }
     }
@@ -189,7 +189,7 @@ extension Filter {
                 if let found = inner.firstUnindexedField(schema: schema, prefix: (path.hasSuffix("[]") ? path : path + "[]") + ".") {
                     return found
                 }
-            case .hasID, .hasVector, .slice:
+            case .hasID, .hasVector, .slice, .owner:
                 continue
             case .isEmpty(let key), .isNull(let key):
                 if let found = Self.unindexed(prefix + key, IndexCapability.allCases, schema) { return found }

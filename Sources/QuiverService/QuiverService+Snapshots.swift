@@ -141,7 +141,7 @@ extension QuiverService {
         let result: Result<Bool, ServiceError>
         do {
             result = .success(try await propose(.recoverCollection(name: collection, config: recovered.config, shards: recovered.layout,
-                                                                   payloadIndexes: recovered.payloadIndexes), timeout: nil))
+                                                                   payloadIndexes: recovered.payloadIndexes, routing: recovered.routing), timeout: nil))
         } catch {
             result = .failure(error)
         }
@@ -180,8 +180,8 @@ extension QuiverService {
             let peers = await placementPeers()
             let config = snapshot.contents.config
             let started = ContinuousClock.now
-            _ = try await propose(.createCollection(name: name, config: config,
-                                                    shards: ShardPlacement.initial(config, peers: peers).initializing), timeout: nil)
+            _ = try await propose(.createCollection(name: name, config: config, shards: ShardPlacement.initial(config, peers: peers).initializing,
+                                                    routing: snapshot.contents.routing), timeout: nil)
             await awaitActivation(of: name, shards: { _ in true }, since: started, timeout: nil)
             for (field, schema) in snapshot.contents.payloadIndexes.sorted(by: { $0.key < $1.key }) {
                 _ = try await propose(.setPayloadIndex(collection: name, field: field, schema: schema), timeout: nil)

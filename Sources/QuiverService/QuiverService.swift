@@ -67,8 +67,8 @@ public struct QuiverService: Sendable {
         let peers = await placementPeers()
         let config = toc.effectiveConfig(request, peers: peers.count)
         let started = ContinuousClock.now
-        let created = try await propose(.createCollection(name: name, config: config,
-                                                          shards: ShardPlacement.initial(config, peers: peers).initializing), timeout: timeout)
+        let created = try await propose(.createCollection(name: name, config: config, shards: ShardPlacement.initial(config, peers: peers).initializing,
+                                                          routing: ShardRouting(ring: .jump)), timeout: timeout)
         await awaitActivation(of: name, shards: { _ in true }, since: started, timeout: timeout)
         return created
     }

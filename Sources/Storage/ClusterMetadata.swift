@@ -7,7 +7,8 @@ public import QuiverModel
 public enum MetadataOperation: Codable, Sendable, Equatable {
     /// The proposer resolves the request against its defaults and places the shards; every peer
     /// uses this config and placement.
-    case createCollection(name: String, config: CollectionConfig, shards: [ShardInfo])
+    /// `routing` nil: a collection from before rings were recorded (modulo).
+    case createCollection(name: String, config: CollectionConfig, shards: [ShardInfo], routing: ShardRouting? = nil)
     /// New shards of one shard key, placed by the proposer.
     case createShardKey(collection: String, shards: [ShardInfo])
     case dropShardKey(collection: String, key: ShardKey)
@@ -34,7 +35,17 @@ public enum MetadataOperation: Codable, Sendable, Equatable {
     case drainPeer(peer: UInt64, draining: Bool)
     /// A collection recovered from a snapshot (created when missing): its configuration, shards
     /// and payload indexes are the snapshot's.
-    case recoverCollection(name: String, config: CollectionConfig, shards: [ShardInfo], payloadIndexes: [String: JSONValue])
+    case recoverCollection(name: String, config: CollectionConfig, shards: [ShardInfo], payloadIndexes: [String: JSONValue],
+                           routing: ShardRouting? = nil)
+    /// Starts `resharding` of `collection` (see ``Resharding``); scaling up adds `added`.
+    case startResharding(collection: String, resharding: Resharding, added: ShardInfo?)
+    /// Moves the resharding of `collection` on to `stage`, from the stage before it.
+    case reshardingStage(collection: String, stage: Resharding.Stage)
+    /// Ends the resharding of `collection` once `cleaned` (or `aborting`); a scale-down drops its shard.
+    case finishResharding(collection: String)
+    /// Aborts the resharding of `collection` while `migrating`: a scale-up drops its new shard, a
+    /// scale-down goes to `aborting`.
+    case abortResharding(collection: String)
     /// A shard transfer begins: the target replica (added when missing) takes the method's state.
     case startTransfer(collection: String, transfer: ShardTransfer)
     /// A `Recovery` target has the source's data and queued updates: it becomes `Partial`. With
@@ -67,12 +78,14 @@ public struct ClusterMetadata: Codable, Sendable, Equatable {
     public var transfers: [String: [ShardTransfer]] = [:]
     /// Peers being drained: their replicas move to other peers, and none move onto them.
     public var drainingPeers: Set<UInt64> = []
+    /// collection → its ring and resharding (absent: ``ShardRouting/legacy``)
+    public var routing: [String: ShardRouting] = [:]
 
     public init() {}
 
     enum CodingKeys: String, CodingKey {
         case appliedIndex = "applied_index", collections, aliases, keys, shards, payloadIndexes = "payload_indexes", transfers
-        case drainingPeers = "draining_peers"
+        case drainingPeers = "draining_peers", routing
     }
 
     public init(from decoder: any Decoder) throws {
@@ -85,13 +98,14 @@ public struct ClusterMetadata: Codable, Sendable, Equatable {
         payloadIndexes = try c.decodeIfPresent([String: [String: JSONValue]].self, forKey: .payloadIndexes) ?? [:]
         transfers = try c.decodeIfPresent([String: [ShardTransfer]].self, forKey: .transfers) ?? [:]
         drainingPeers = try c.decodeIfPresent(Set<UInt64>.self, forKey: .drainingPeers) ?? []
+        routing = try c.decodeIfPresent([String: ShardRouting].self, forKey: .routing) ?? [:]
     }
 
     /// Applies `operation`; on failure the state is unchanged. Returns the operation's answer
     /// (`false` for deleting a collection that did not exist).
     public mutating func apply(_ operation: MetadataOperation) -> Result<Bool, StorageError> {
         switch operation {
-        case .createCollection(let name, let config, let placed):
+        case .createCollection(let name, let config, let placed, let ring):
             do throws(StorageError) {
                 try Self.checkNewCollection(name, collections: collections.keys.contains(name), alias: aliases[name] != nil)
             } catch {
@@ -99,6 +113,7 @@ public struct ClusterMetadata: Codable, Sendable, Equatable {
             }
             collections[name] = config
             shards[name] = placed
+            routing[name] = ring
             payloadIndexes[name] = nil
             transfers[name] = nil
             return .success(true)
@@ -126,7 +141,7 @@ public struct ClusterMetadata: Codable, Sendable, Equatable {
             }
             let dropped = Set((shards[name] ?? []).filter { $0.key == key }.map(\.id))
             shards[name]?.removeAll { $0.key == key }
-            transfers[name]?.removeAll { dropped.contains($0.shard) }
+            transfers[name]?.removeAll { dropped.contains($0.shard) || dropped.contains($0.targetShard) }
             return .success(true)
         case .setPayloadIndex(let name, let field, let schema):
             guard collections[name] != nil else { return .failure(.collectionNotFound(name)) }
@@ -142,10 +157,11 @@ public struct ClusterMetadata: Codable, Sendable, Equatable {
                 return .failure(.badInput(error.message))
             }
             return .success(true)
-        case .recoverCollection(let name, let config, let placed, let indexes):
+        case .recoverCollection(let name, let config, let placed, let indexes, let ring):
             guard aliases[name] == nil else { return .failure(.alreadyExists("Alias `\(name)` already exists!")) }
             collections[name] = config
             shards[name] = placed
+            routing[name] = ring.map { ShardRouting(ring: $0.ring) }
             payloadIndexes[name] = indexes.isEmpty ? nil : indexes
             transfers[name] = nil
             return .success(true)
@@ -153,6 +169,7 @@ public struct ClusterMetadata: Codable, Sendable, Equatable {
             guard collections.removeValue(forKey: name) != nil else { return .success(false) }
             aliases = aliases.filter { $0.value != name }
             shards[name] = nil
+            routing[name] = nil
             payloadIndexes[name] = nil
             transfers[name] = nil
             return .success(true)
@@ -235,9 +252,11 @@ public struct ClusterMetadata: Codable, Sendable, Equatable {
                 return .failure(error)
             }
             transfer.started = appliedIndex
-            let position = shards[name]!.firstIndex { $0.id == transfer.shard }!
-            if !shards[name]![position].peers.contains(transfer.to) { shards[name]![position].peers.append(transfer.to) }
-            shards[name]![position].setState(transfer.targetState, of: transfer.to)
+            if !transfer.isCrossShard {
+                let position = shards[name]!.firstIndex { $0.id == transfer.shard }!
+                if !shards[name]![position].peers.contains(transfer.to) { shards[name]![position].peers.append(transfer.to) }
+                shards[name]![position].setState(transfer.targetState, of: transfer.to)
+            }
             transfers[name, default: []].append(transfer)
             return .success(true)
         case .transferRecovered(let name, let key, let started):
@@ -250,12 +269,18 @@ public struct ClusterMetadata: Codable, Sendable, Equatable {
             return .success(true)
         case .finishTransfer(let name, let key, let started):
             guard let transfer = self.transfer(key, started: started, in: name) else { return .failure(Self.noTransfer(key)) }
+            if transfer.isCrossShard {
+                removeTransfer(key, in: name)
+                if transfer.method == .reshardingStreamRecords, routing[name]?.resharding?.stage == .migrating {
+                    routing[name]!.resharding!.copied.append(Resharding.Copy(from: transfer.shard, to: transfer.targetShard, peer: transfer.to))
+                }
+                return .success(true)
+            }
             guard let position = shards[name]?.firstIndex(where: { $0.id == key.shard }), shards[name]![position].peers.contains(key.to),
                   shards[name]![position].state(of: key.to) == .partial else {
                 return .failure(.badRequest("Replica \(key.to) of shard \(key.shard) of collection `\(name)` is not in Partial state"))
             }
-            transfers[name]!.removeAll { $0.key == key }
-            if transfers[name]!.isEmpty { transfers[name] = nil }
+            removeTransfer(key, in: name)
             shards[name]![position].setState(.active, of: key.to)
             if !transfer.sync { removeReplica(name, shard: key.shard, peer: key.from) }
             return .success(true)
@@ -278,11 +303,100 @@ public struct ClusterMetadata: Codable, Sendable, Equatable {
             }
             self = next
             return apply(.startTransfer(collection: name, transfer: transfer))
+        case .startResharding(let name, let resharding, let added):
+            do throws(StorageError) {
+                try checkResharding(resharding, added: added, in: name)
+            } catch {
+                return .failure(error)
+            }
+            if let added { shards[name]!.append(added) }
+            routing[name]!.resharding = resharding
+            return .success(true)
+        case .reshardingStage(let name, let stage):
+            guard var resharding = routing[name]?.resharding else { return .failure(.badRequest("resharding is not in progress for collection \(name)")) }
+            let before: [Resharding.Stage: Resharding.Stage] = [.migrating: .preparing, .readCommitted: .migrating, .writeCommitted: .readCommitted,
+                                                                .cleaned: .writeCommitted]
+            guard let expected = before[stage], resharding.stage == expected else {
+                return .failure(.badRequest("expected resharding stage \(before[stage]?.rawValue ?? "none") to move to \(stage.rawValue), but resharding is at stage \(resharding.stage.rawValue)"))
+            }
+            let missing = Set(resharding.copies(shards[name] ?? [])).subtracting(resharding.copied)
+            if stage == .readCommitted, let copy = missing.first {
+                return .failure(.badRequest("resharding of collection \(name) has not copied shard \(copy.from) into shard \(copy.to) on peer \(copy.peer) yet"))
+            }
+            resharding.stage = stage
+            routing[name]!.resharding = resharding
+            // Reads now reach a scaled-up shard.
+            if stage == .readCommitted, resharding.direction == .up, let position = shards[name]?.firstIndex(where: { $0.id == resharding.shard }) {
+                for peer in shards[name]![position].peers where shards[name]![position].state(of: peer) == .resharding {
+                    shards[name]![position].setState(.active, of: peer)
+                }
+            }
+            return .success(true)
+        case .finishResharding(let name):
+            guard let resharding = routing[name]?.resharding else { return .failure(.badRequest("resharding is not in progress for collection \(name)")) }
+            guard resharding.stage == .cleaned || resharding.stage == .aborting else {
+                return .failure(.badRequest("resharding of collection \(name) cannot finish at stage \(resharding.stage.rawValue)"))
+            }
+            let auto = collections[name]?.params.shardingMethod != .custom
+            if resharding.direction == .down && resharding.stage == .cleaned {
+                shards[name]?.removeAll { $0.id == resharding.shard }
+                transfers[name]?.removeAll { $0.shard == resharding.shard || $0.targetShard == resharding.shard }
+                if auto { collections[name]?.params.shardNumber -= 1 }
+            } else if resharding.direction == .up && auto {
+                collections[name]?.params.shardNumber += 1
+            }
+            routing[name]!.resharding = nil
+            return .success(true)
+        case .abortResharding(let name):
+            guard let resharding = routing[name]?.resharding else { return .failure(.badRequest("resharding is not in progress for collection \(name)")) }
+            guard resharding.stage == .preparing || resharding.stage == .migrating else {
+                return .failure(.badRequest("can't abort resharding \(resharding.peer)/\(resharding.shard)/\(resharding.key.map { "\($0)" } ?? "nil"), because read hash ring has been committed already, resharding must be completed"))
+            }
+            for transfer in transfers[name] ?? [] where transfer.method == .reshardingStreamRecords { abort(transfer.key, in: name) }
+            if resharding.direction == .up {
+                shards[name]?.removeAll { $0.id == resharding.shard }
+                transfers[name]?.removeAll { $0.shard == resharding.shard || $0.targetShard == resharding.shard }
+                routing[name]!.resharding = nil
+            } else {
+                routing[name]!.resharding!.stage = .aborting
+            }
+            return .success(true)
         case .replaceState(let state):
             let index = appliedIndex
             self = state
             appliedIndex = index
             return .success(true)
+        }
+    }
+
+    // MARK: Resharding
+
+    /// Qdrant's checks of a new resharding, and the new shard's place.
+    func checkResharding(_ resharding: Resharding, added: ShardInfo?, in name: String) throws(StorageError) {
+        guard let config = collections[name], let layout = shards[name] else { throw .collectionNotFound(name) }
+        if let current = routing[name]?.resharding {
+            throw .badRequest("resharding \(current.direction.rawValue) of shard \(current.shard) is already in progress for collection \(name)")
+        }
+        guard routing[name]?.ring == .jump else {
+            throw .badRequest("Collection \(name) was created by a version that routes points by modulo, whose shard count cannot change in place; recreate it (a snapshot recovered into a new collection keeps the routing it had)")
+        }
+        let custom = config.params.shardingMethod == .custom
+        if custom && resharding.key == nil { throw .badRequest("must specify shard key on collection with custom sharding") }
+        if !custom, let key = resharding.key { throw .badRequest("cannot specify shard key \(key) on collection with auto sharding") }
+        let group = layout.filter { $0.key == resharding.key }.sorted { $0.id < $1.id }
+        if let key = resharding.key, group.isEmpty { throw .badRequest("sharding key \(key) does not exist for collection \(name)") }
+        switch resharding.direction {
+        case .up:
+            guard let added, added.id == resharding.shard, added.key == resharding.key, added.peers == [resharding.peer],
+                  !layout.contains(where: { $0.id == added.id }), added.id > (layout.map(\.id).max() ?? 0) || layout.isEmpty else {
+                throw .badRequest("the new shard \(resharding.shard) of collection \(name) is already taken; try again")
+            }
+        case .down:
+            guard group.count > 1 else { throw .badRequest("cannot remove shard \(resharding.shard) by resharding down, it is the last shard") }
+            guard group.last?.id == resharding.shard else { throw .badRequest("shard \(resharding.shard) is not the last shard of the group") }
+        }
+        if let busy = transfers[name]?.first(where: { group.map(\.id).contains($0.shard) || group.map(\.id).contains($0.targetShard) }) {
+            throw .badRequest("Shard \(busy.shard) is being transferred; wait until its transfer ends")
         }
     }
 
@@ -294,7 +408,12 @@ public struct ClusterMetadata: Codable, Sendable, Equatable {
     }
 
     static func noTransfer(_ key: ShardTransfer.Key) -> StorageError {
-        .badRequest("There is no transfer for shard \(key.shard) from \(key.from) to \(key.to)")
+        .badRequest("There is no transfer for \(key)")
+    }
+
+    mutating func removeTransfer(_ key: ShardTransfer.Key, in name: String) {
+        transfers[name]?.removeAll { $0.key == key }
+        if transfers[name]?.isEmpty == true { transfers[name] = nil }
     }
 
     /// Qdrant's checks of a new transfer: the shard exists, its source replica is active, and
@@ -303,14 +422,30 @@ public struct ClusterMetadata: Codable, Sendable, Equatable {
         guard collections[name] != nil, let shard = shards[name]?.first(where: { $0.id == transfer.shard }) else {
             throw .badRequest("Shard \(transfer.shard) does not exist")
         }
-        guard transfer.from != transfer.to else {
+        guard transfer.from != transfer.to || transfer.isCrossShard else {
             throw .badRequest("Cannot transfer shard \(transfer.shard) from peer \(transfer.from) to itself")
         }
         guard shard.peers.contains(transfer.from), shard.state(of: transfer.from).isActive else {
             throw .badRequest("Shard \(transfer.shard) is not active on peer \(transfer.from)")
         }
-        if let other = transfers[name]?.first(where: { $0.shard == transfer.shard && Set([$0.from, $0.to]).intersection([transfer.from, transfer.to]).count > 0 }) {
+        let shardsInvolved: Set = [transfer.shard, transfer.targetShard]
+        if let other = transfers[name]?.first(where: { !shardsInvolved.isDisjoint(with: [$0.shard, $0.targetShard])
+                                                        && !Set([$0.from, $0.to]).isDisjoint(with: [transfer.from, transfer.to]) }) {
             throw .badRequest("Shard \(transfer.shard) is already involved in transfer \(other.from) -> \(other.to)")
+        }
+        if let toShard = transfer.toShard {
+            // Into another shard's replica, which keeps its points and its state.
+            guard let target = shards[name]?.first(where: { $0.id == toShard }) else {
+                throw .badRequest("Destination shard \(toShard) does not exist")
+            }
+            guard target.peers.contains(transfer.to), target.state(of: transfer.to).isUpdatable else {
+                throw .badRequest("Shard transfer can't be started, because destination shard \(transfer.to)/\(toShard) takes no updates"
+                                  + (target.peers.contains(transfer.to) ? " in state \(target.state(of: transfer.to).rawValue)" : ""))
+            }
+            guard transfer.method == .streamRecords || transfer.method == .reshardingStreamRecords else {
+                throw .badRequest("Shard transfer into another shard must use stream_records or resharding_stream_records")
+            }
+            return
         }
         // A target holds no replica yet, or a Dead one to bring back: anything else is either
         // whole already or in the middle of another change.
@@ -320,11 +455,11 @@ public struct ClusterMetadata: Codable, Sendable, Equatable {
     }
 
     /// Ends the transfer `key`: a replication's target turns `Dead`, a move's target leaves.
+    /// A transfer into another shard only leaves the catalogue (the points it sent stay).
     mutating func abort(_ key: ShardTransfer.Key, in name: String) {
         guard let transfer = transfers[name]?.first(where: { $0.key == key }) else { return }
-        transfers[name]!.removeAll { $0.key == key }
-        if transfers[name]!.isEmpty { transfers[name] = nil }
-        guard let position = shards[name]?.firstIndex(where: { $0.id == key.shard }), shards[name]![position].peers.contains(key.to) else { return }
+        removeTransfer(key, in: name)
+        guard !transfer.isCrossShard, let position = shards[name]?.firstIndex(where: { $0.id == key.shard }), shards[name]![position].peers.contains(key.to) else { return }
         if transfer.sync {
             shards[name]![position].setState(.dead, of: key.to)
         } else {
@@ -334,7 +469,7 @@ public struct ClusterMetadata: Codable, Sendable, Equatable {
 
     /// Aborts the transfers of shard `shard` of `name` whose source or target is `peer`.
     mutating func abortTransfers(_ name: String, shard: UInt32, involving peer: UInt64) {
-        for transfer in transfers[name] ?? [] where transfer.shard == shard && (transfer.from == peer || transfer.to == peer) {
+        for transfer in transfers[name] ?? [] where (transfer.shard == shard && transfer.from == peer) || (transfer.targetShard == shard && transfer.to == peer) {
             abort(transfer.key, in: name)
         }
     }

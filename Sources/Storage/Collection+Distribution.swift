@@ -9,7 +9,7 @@ extension Collection {
     // MARK: Scope
 
     /// The shard map as consensus gave it, asked which shards a request touches.
-    var holder: ShardHolder { ShardHolder(layout, sharding: config.params.shardingMethod) }
+    var holder: ShardHolder { ShardHolder(layout, sharding: config.params.shardingMethod, routing: routing) }
 
     func scope(_ selector: ShardKeySelector?, write: Bool) throws(StorageError) -> [[ShardInfo]] {
         try holder.scope(selector, write: write)
@@ -121,8 +121,14 @@ extension Collection {
         return RemoteShard(network: network!, peer: peer, collection: name)
     }
 
-    /// One peer's part of a read, its error as a value.
+    /// One peer's part of a read, its error as a value. During a resharding, each shard answers
+    /// only for the points it owns under the count reads use.
     func ask(_ peer: UInt64, _ shardIDs: [UInt32], _ request: ShardRequest) async -> Result<ShardResponse, StorageError> {
+        var request = request
+        if routing.resharding != nil {
+            let restrictions = holder.readRestrictions().filter { shardIDs.contains($0.key) }
+            if !restrictions.isEmpty { request = .owned(request, restrictions) }
+        }
         do {
             return .success(try await replicas(on: peer).read(request, shards: shardIDs))
         } catch {

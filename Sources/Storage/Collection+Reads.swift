@@ -298,8 +298,17 @@ extension Collection {
     public func runLocal(_ request: ShardRequest, shards ids: [UInt32]) async throws(StorageError) -> ShardResponse {
         if case .transferTarget(let transfer) = request {
             // 1 once the transfer, the replica's state for it and its shard are all in place here.
-            let state = layout.first { $0.id == transfer.shard }?.state(of: peerID)
-            return .count(transfers.contains(transfer) && state == transfer.targetState && shards[transfer.shard] != nil ? 1 : 0)
+            // (A transfer into another shard leaves its replica's state as it is.)
+            let id = transfer.targetShard
+            let state = layout.first { $0.id == id }?.state(of: peerID)
+            let known = transfers.contains { $0.key == transfer.key && $0.started == transfer.started }
+            let ready = transfer.isCrossShard ? state?.isUpdatable == true : state == transfer.targetState
+            return .count(known && ready && shards[id] != nil ? 1 : 0)
+        }
+        if case .owned(let inner, let conditions) = request {
+            var answers: [ShardResponse] = []
+            for id in ids.sorted() { answers.append(try await runLocal(inner.restricted(to: conditions[id]), shards: [id])) }
+            return combine(answers, of: inner)
         }
         var targets: [LocalShard] = []
         for id in ids.sorted() {
@@ -345,7 +354,7 @@ extension Collection {
                 if let vector = await shard.vector(of: id, name: name) { return .vector(vector) }
             }
             return .vector(nil)
-        case .transferTarget:
+        case .transferTarget, .owned:
             return .count(0)
         case .recoveryPoint:
             guard let shard = targets.first else { throw .badRequest("a recovery point is of one shard") }
@@ -354,6 +363,29 @@ extension Collection {
     }
 
     // MARK: Merging
+
+    /// The answers of single shards to `request` merged as ``runLocal(_:shards:)`` merges shards.
+    private func combine(_ answers: [ShardResponse], of request: ShardRequest) -> ShardResponse {
+        let pages = Self.records(answers)
+        switch request {
+        case .scroll(_, let limit, _, _, _): return .records(Self.mergeByID(pages, limit: limit))
+        case .scrollOrdered(let orderBy, let limit, _, _, _): return .records(Self.mergeByValue(pages, orderBy: orderBy, limit: limit))
+        case .count: return .count(answers.reduce(0) { if case .count(let n) = $1 { $0 + n } else { $0 } })
+        case .search(let search):
+            let lists: [[ScoredPoint]] = answers.map { if case .points(let points) = $0 { points } else { [] } }
+            let higherIsBetter = config.params.vectors.all[search.using]?.distance.higherIsBetter ?? true
+            return .points(Self.mergeByScore(lists, higherIsBetter: higherIsBetter, limit: search.limit))
+        case .facet:
+            var counts: [JSONValue: Int] = [:]
+            for case .facets(let list) in answers { for entry in list { counts[entry.value, default: 0] += entry.count } }
+            return .facets(counts.map { FacetCount(value: $0.key, count: $0.value) })
+        case .vector:
+            for case .vector(let vector?) in answers { return .vector(vector) }
+            return .vector(nil)
+        case .retrieve, .transferTarget, .recoveryPoint, .owned:
+            return .records(Array(pages.joined()))
+        }
+    }
 
     /// Pages in id order merged into one, cut to `limit` (a point under several shard keys once).
     static func mergeByID(_ pages: [[PointRecord]], limit: Int) -> [PointRecord] {
@@ -386,7 +418,8 @@ extension Collection {
     public func retrieve(_ ids: [PointID], withPayload: WithPayload, withVector: WithVector, shardKey: ShardKeySelector? = nil,
                          consistency: ReadConsistency = .default) async throws(StorageError) -> [PointRecord] {
         let groups = try scope(shardKey, write: false)
-        let touched = Set(ids.flatMap { ShardHolder.targets(of: $0, in: groups).map(\.id) })
+        let holder = holder
+        let touched = Set(ids.flatMap { holder.targets(of: $0, in: groups).map(\.id) })
         let responses = try await fanOut(.retrieve(ids: ids, withPayload: withPayload, withVector: withVector),
                                          [layout.filter { touched.contains($0.id) }], consistency: consistency)
         return Self.inRequestOrder(ids, Self.records(responses).joined())
@@ -444,7 +477,7 @@ extension Collection {
 
     /// The stored vector `name` of point `id`, or nil when the point (or that vector) is missing.
     public func vector(of id: PointID, name: String, shardKey: ShardKeySelector? = nil) async throws(StorageError) -> [Float]? {
-        let shardIDs = Set(ShardHolder.targets(of: id, in: try scope(shardKey, write: false)).map(\.id))
+        let shardIDs = Set(holder.targets(of: id, in: try scope(shardKey, write: false)).map(\.id))
         for response in try await fanOut(.vector(id: id, name: name), [layout.filter { shardIDs.contains($0.id) }]) {
             if case .vector(let vector?) = response { return vector }
         }
@@ -464,8 +497,9 @@ extension Collection {
                 }
             }
         }
+        let resharding = routing.resharding.map { [ReshardingInfo(direction: $0.direction, shardID: $0.shard, peerID: $0.peer, shardKey: $0.key)] }
         return CollectionClusterInfo(peerID: peerID, shardCount: layout.count, localShards: local, remoteShards: remote,
-                                     shardTransfers: transferInfo)
+                                     shardTransfers: transferInfo, reshardingOperations: resharding)
     }
 
     /// Shards for a new shard key, placed over `peers` (continuing the shard ids) with the request's

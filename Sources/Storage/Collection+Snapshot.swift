@@ -15,6 +15,9 @@ extension Collection {
                                JSONWriter.write(.object(JSONObject(payloadSchema.keys.sorted().map { ($0, payloadSchema[$0]!.json) }))))
             let held = layout.filter { shards[$0.id] != nil }.map { ShardInfo(id: $0.id, key: $0.key, peers: [peerID]) }
             try disk.writeFile(joinPath(directory, Self.layoutFile), try JSONValueEncoder().encodeBytes(held))
+            if routing.ring != ShardRouting.legacy.ring {
+                try disk.writeFile(joinPath(directory, Self.routingFile), try JSONValueEncoder().encodeBytes(ShardRouting(ring: routing.ring)))
+            }
         } catch {
             throw .serviceError("cannot write the snapshot of collection `\(name)`: \(error)")
         }

@@ -87,7 +87,7 @@ extension Collection {
     /// that ended stop forwarding.
     func applyTransfers(_ updated: [ShardTransfer]) async throws(StorageError) {
         let known = Set(transfers)
-        for transfer in updated where !known.contains(transfer) && isLocal(transfer.to) && transfer.method == .streamRecords {
+        for transfer in updated where !known.contains(transfer) && isLocal(transfer.to) && transfer.method == .streamRecords && !transfer.isCrossShard {
             if shards[transfer.shard] != nil { try await emptyShard(transfer.shard) }
         }
         transfers = updated.sorted { ($0.shard, $0.from, $0.to) < ($1.shard, $1.from, $1.to) }
@@ -142,7 +142,7 @@ extension Collection {
     /// peer adds its progress.
     var transferInfo: [ShardTransferInfo] {
         transfers.map { transfer in
-            ShardTransferInfo(shardID: transfer.shard, from: transfer.from, to: transfer.to, sync: transfer.sync,
+            ShardTransferInfo(shardID: transfer.shard, toShardID: transfer.toShard, from: transfer.from, to: transfer.to, sync: transfer.sync,
                               method: transfer.method, comment: outgoing[transfer.shard].flatMap { $0.transfer == transfer ? $0.comment : nil })
         }
     }
@@ -167,15 +167,29 @@ extension Collection {
     /// target takes it in this order whatever it has seen of its clock, and applies it to the
     /// points it has (a point it does not have yet comes in a later batch with the update
     /// applied). Any failure fails the transfer.
+    ///
+    /// Into another shard, the update goes without its clock tag (the clocks are the source
+    /// shard's), and of the points it writes only those matching the transfer's filter now.
     func forward(_ operation: UpdateOperation, shard id: UInt32, clock: ClockTag?, filter: Filter?, condition: UpdateCondition?,
                  via relay: TransferRelay) async {
         guard let network else { return }
-        var tag = clock ?? ClockTag(peerID: peerID, clockID: UInt32.max, tick: 0, token: 0)
+        let transfer = relay.transfer
+        var operation = operation
+        if transfer.isCrossShard, case .upsert = operation, let shard = shards[id],
+           let only = try? prepare(transfer.filter) {
+            let ids = operation.ids
+            let matching = Set(await shard.scroll(from: nil, limit: ids.count, filter: Filter(must: [.filter(only), .hasID(Set(ids))]),
+                                                  withPayload: .none, withVector: .none).map(\.id))
+            operation = operation.restricted(to: matching.contains)
+            guard !operation.ids.isEmpty else { return }
+        }
+        var tag = (transfer.isCrossShard ? nil : clock) ?? ClockTag(peerID: peerID, clockID: UInt32.max, tick: 0, token: 0)
         tag.force = true
+        let target = transfer.targetShard
         do {
-            let ack = try await network.update([id: operation], clocks: [id: tag], filter: filter, condition: condition,
-                                               collection: name, wait: false, on: relay.transfer.to)
-            if case .failure(let error) = ack.outcome(of: id) { relay.fail(error) }
+            let ack = try await network.update([target: operation], clocks: [target: tag], filter: filter, condition: condition,
+                                               collection: name, wait: false, on: transfer.to)
+            if case .failure(let error) = ack.outcome(of: target) { relay.fail(error) }
         } catch {
             relay.fail(error)
         }
@@ -212,11 +226,12 @@ extension Collection {
         try check(relay)
         let id = relay.transfer.shard
         guard let shard = shards[id] else { throw .shardNotHere(id, collection: name, peer: peerID) }
+        let only = try prepare(relay.transfer.filter)
         await relay.lock.lock()
-        let page = await shard.scroll(from: offset, limit: limit + 1, withPayload: .all, withVector: .all)
+        let page = await shard.scroll(from: offset, limit: limit + 1, filter: only, withPayload: .all, withVector: .all)
         let total = await shard.pointCount
         let batch = page.prefix(limit).map { PointStruct(id: $0.id, vectors: $0.vectors ?? [:], payload: $0.payload) }
-        let result = await sendBatch(batch, shard: id, to: relay.transfer.to)
+        let result = await sendBatch(batch, shard: relay.transfer.targetShard, to: relay.transfer.to)
         relay.lock.unlock()
         try result.get()
         relay.progress(done: relay.sent + batch.count, total: total)

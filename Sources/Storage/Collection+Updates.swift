@@ -15,7 +15,7 @@ extension Collection {
         let operation = try prepare(update.operation)
         if let filter = update.filter { _ = try prepare(filter) }
         if let condition = update.condition { _ = try prepare(condition.filter) }
-        let perShard = ShardHolder.split(operation, byFilter: update.filter != nil, over: groups)
+        let perShard = holder.split(operation, byFilter: update.filter != nil, over: groups)
         if config.strictModeConfig?.enforced?.writeRateLimit != nil {
             var costs: [UInt32: Int] = [:]
             for (id, part) in perShard {

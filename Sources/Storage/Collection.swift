@@ -23,6 +23,8 @@ public actor Collection {
     public private(set) var config: CollectionConfig
     /// Every shard of the collection, sorted by id.
     public private(set) var layout: [ShardInfo]
+    /// How points are routed to the shards (in `routing.json`; changed with the layout).
+    public private(set) var routing: ShardRouting
     /// The shards held here, by id.
     var shards: [UInt32: LocalShard]
     /// This peer's id (reported by `GET …/cluster`).
@@ -52,8 +54,8 @@ public actor Collection {
     /// How long opening (or creating) the collection took.
     let initTimeMs: UInt64
 
-    init(name: String, path: String, config: CollectionConfig, layout: [ShardInfo], shards: [UInt32: LocalShard], peerID: UInt64,
-         network: (any ShardNetwork)?, failures: ReplicaFailureRelay = ReplicaFailureRelay(), routedWrites: RoutedWrites = RoutedWrites(),
+    init(name: String, path: String, config: CollectionConfig, layout: [ShardInfo], routing: ShardRouting = .legacy,
+         shards: [UInt32: LocalShard], peerID: UInt64, network: (any ShardNetwork)?, failures: ReplicaFailureRelay = ReplicaFailureRelay(), routedWrites: RoutedWrites = RoutedWrites(),
          disk: any Disk, payloadSchema: [String: PayloadFieldSchema], initTimeMs: UInt64 = 0) {
         self.failures = failures
         self.routedWrites = routedWrites
@@ -63,6 +65,7 @@ public actor Collection {
         self.path = path
         self.config = config
         self.layout = layout.sorted { $0.id < $1.id }
+        self.routing = routing
         self.shards = shards
         self.peerID = peerID
         self.network = network
@@ -70,12 +73,13 @@ public actor Collection {
     }
 
     static let layoutFile = "shards.json"
+    static let routingFile = "routing.json"
 
     /// Opens (creating when missing) the local shards of a collection whose directory exists. The
     /// layout is `layout` when given (the catalogue's), else `shards.json`, else (collections from
     /// before sharding) `shard_number` shards on this peer.
-    static func open(name: String, path: String, config: CollectionConfig, layout given: [ShardInfo]?, peerID: UInt64,
-                     network: (any ShardNetwork)?, failures: ReplicaFailureRelay = ReplicaFailureRelay(),
+    static func open(name: String, path: String, config: CollectionConfig, layout given: [ShardInfo]?, routing givenRouting: ShardRouting? = nil,
+                     peerID: UInt64, network: (any ShardNetwork)?, failures: ReplicaFailureRelay = ReplicaFailureRelay(),
                      routedWrites: RoutedWrites = RoutedWrites(), disk: any Disk) throws(StorageError) -> Collection {
         let started = ContinuousClock.now
         var schema: [String: PayloadFieldSchema] = [:]
@@ -105,11 +109,13 @@ public actor Collection {
             // A single node holds every shard, whatever peer ids an earlier life recorded.
             layout = layout.map { ShardInfo(id: $0.id, key: $0.key, peers: [peerID]) }
         }
+        let routing: ShardRouting
+        if let givenRouting { routing = givenRouting } else { routing = try Self.readRouting(path, disk: disk) }
         let local = try openShards(layout.filter { $0.peers.contains(peerID) }.map(\.id), name: name, path: path,
                                    config: config, schema: schema, disk: disk)
-        try writeLayout(layout, name: name, path: path, disk: disk)
+        try writeLayout(layout, routing: routing, name: name, path: path, disk: disk)
         let elapsed = ContinuousClock.now - started
-        return Collection(name: name, path: path, config: config, layout: layout, shards: local, peerID: peerID,
+        return Collection(name: name, path: path, config: config, layout: layout, routing: routing, shards: local, peerID: peerID,
                           network: network, failures: failures, routedWrites: routedWrites, disk: disk, payloadSchema: schema,
                           initTimeMs: UInt64(elapsed.wholeMilliseconds))
     }
@@ -127,8 +133,22 @@ public actor Collection {
         return shards
     }
 
-    private static func writeLayout(_ layout: [ShardInfo], name: String, path: String, disk: any Disk) throws(StorageError) {
+    /// `routing.json`, else (collections from before rings were recorded) the legacy routing.
+    static func readRouting(_ path: String, disk: any Disk) throws(StorageError) -> ShardRouting {
+        let file = joinPath(path, Self.routingFile)
+        guard disk.fileExists(file) else { return .legacy }
         do {
+            return try JSONValueDecoder().decode(ShardRouting.self, from: try disk.readFile(file))
+        } catch {
+            throw .serviceError("cannot read \(file): \(error)")
+        }
+    }
+
+    private static func writeLayout(_ layout: [ShardInfo], routing: ShardRouting, name: String, path: String, disk: any Disk) throws(StorageError) {
+        do {
+            if routing != .legacy || disk.fileExists(joinPath(path, Self.routingFile)) {
+                try disk.writeFileAtomically(joinPath(path, Self.routingFile), try JSONValueEncoder().encodeBytes(routing))
+            }
             try disk.writeFileAtomically(joinPath(path, Self.layoutFile), try JSONValueEncoder().encodeBytes(layout))
         } catch {
             throw .serviceError("cannot write the shard layout of `\(name)`: \(error)")
@@ -137,9 +157,11 @@ public actor Collection {
 
     /// Moves to a new layout (from the catalogue): opens the local shards that are new here and
     /// closes and deletes the local shards that are gone (a dropped shard key or replica).
-    func applyLayout(_ updated: [ShardInfo]) async throws(StorageError) {
+    func applyLayout(_ updated: [ShardInfo], routing newRouting: ShardRouting? = nil) async throws(StorageError) {
         let sorted = updated.sorted { $0.id < $1.id }
-        guard sorted != layout else { return }
+        let newRouting = newRouting ?? routing
+        guard sorted != layout || newRouting != routing else { return }
+        let cleaning = newRouting.resharding.flatMap { $0.stage != routing.resharding?.stage && ($0.stage == .cleaned || $0.stage == .aborting) ? $0 : nil }
         let wanted = Set(sorted.filter { $0.peers.contains(peerID) }.map(\.id))
         let added = wanted.subtracting(shards.keys).sorted()
         let opened = try Self.openShards(added, name: name, path: path, config: config, schema: payloadSchema, disk: disk)
@@ -153,7 +175,7 @@ public actor Collection {
                 throw .serviceError("cannot record the recovery point of shard \(shard.id) of collection `\(name)`: \(error)")
             }
         }
-        try Self.writeLayout(sorted, name: name, path: path, disk: disk)
+        try Self.writeLayout(sorted, routing: newRouting, name: name, path: path, disk: disk)
         // A replica whose state consensus changed is no longer disabled here.
         for shard in sorted {
             guard let old = layout.first(where: { $0.id == shard.id }) else { continue }
@@ -163,12 +185,29 @@ public actor Collection {
         }
         disabled = disabled.filter { entry in sorted.contains { $0.id == entry.key } && !entry.value.isEmpty }
         layout = sorted
+        routing = newRouting
         shards.merge(opened) { $1 }
         for id in Set(shards.keys).subtracting(wanted).sorted() {
             guard let dropped = shards.removeValue(forKey: id) else { continue }
             // No optimization of the dropped shard may write into its directory once it is gone.
             await dropped.close(waiting: false)
             try? disk.removeItem(joinPath(path, String(id)))
+        }
+        if cleaning != nil { try await dropPointsNotOwned() }
+    }
+
+    /// Deletes, from each replica here of the shards reads reach in a resharded group, the points
+    /// its shard does not own (copies of points that moved away, or that came in from an aborted
+    /// scale-down): done when this peer applies the stage, so that when every peer has, no
+    /// replica holds a point twice.
+    private func dropPointsNotOwned() async throws(StorageError) {
+        for (id, condition) in holder.readRestrictions().sorted(by: { $0.key < $1.key }) {
+            guard let shard = shards[id] else { continue }
+            do {
+                _ = try await shard.update(.delete([]), matching: Filter(mustNot: [condition]), wait: true)
+            } catch {
+                throw .serviceError("cannot delete the points shard \(id) of collection `\(name)` no longer owns: \(error)")
+            }
         }
     }
 

@@ -75,6 +75,7 @@ enum RateCost {
             1 + conditions(filter)
         case .search(let search): 1 + conditions(search.filter)
         case .vector, .transferTarget, .recoveryPoint: 0
+        case .owned(let inner, _): read(inner)
         }
     }
 }

@@ -10,10 +10,12 @@ public struct ShardHolder: Sendable, Equatable {
     public let shards: [ShardInfo]
     /// Custom sharding: shards belong to shard keys, and writes must name theirs.
     public let keyed: Bool
+    public let routing: ShardRouting
 
-    public init(_ shards: [ShardInfo], sharding: ShardingMethod?) {
+    public init(_ shards: [ShardInfo], sharding: ShardingMethod?, routing: ShardRouting = .legacy) {
         self.shards = shards.sorted { $0.id < $1.id }
         keyed = sharding == .custom
+        self.routing = routing
     }
 
     public func shard(_ id: UInt32) -> ShardInfo? { shards.first { $0.id == id } }
@@ -21,7 +23,38 @@ public struct ShardHolder: Sendable, Equatable {
     /// The shards a request reaches, grouped by shard key (one group, without key, under automatic
     /// sharding). Without `selector` a read reaches every shard; a write to a custom-sharded
     /// collection must name its keys.
+    ///
+    /// During a resharding, a read reaches the resharded group's shards under the count reads use
+    /// (``Resharding``); a write reaches all of them.
     public func scope(_ selector: ShardKeySelector?, write: Bool) throws(StorageError) -> [[ShardInfo]] {
+        let groups = try fullScope(selector, write: write)
+        guard !write, let resharding = routing.resharding else { return groups }
+        return groups.map { group in
+            guard isResharded(group, resharding) else { return group }
+            let (old, new) = resharding.groups(group)
+            return resharding.readsNew ? new : old
+        }
+    }
+
+    private func isResharded(_ group: [ShardInfo], _ resharding: Resharding) -> Bool {
+        group.first?.key == resharding.key && !group.isEmpty
+    }
+
+    /// During a resharding, what each shard reads reach in the resharded group answers for: the
+    /// points it owns under the count reads use (it may also hold copies of points that moved to
+    /// or from it).
+    public func readRestrictions() -> [UInt32: Condition] {
+        guard let resharding = routing.resharding else { return [:] }
+        let (old, new) = resharding.groups(shards.filter { $0.key == resharding.key })
+        let group = resharding.readsNew ? new : old
+        var restrictions: [UInt32: Condition] = [:]
+        for (index, shard) in group.enumerated() {
+            restrictions[shard.id] = .owner(index: UInt32(index), count: UInt32(group.count), ring: routing.ring)
+        }
+        return restrictions
+    }
+
+    private func fullScope(_ selector: ShardKeySelector?, write: Bool) throws(StorageError) -> [[ShardInfo]] {
         guard let selector else {
             if keyed && write { throw .badInput("Shard key not specified") }
             return keyed ? Dictionary(grouping: shards, by: { $0.key }).values.map { $0 } : [shards]
@@ -44,22 +77,36 @@ public struct ShardHolder: Sendable, Equatable {
         }
     }
 
-    /// The shard of `id` within each group.
-    public static func targets(of id: PointID, in groups: [[ShardInfo]]) -> [ShardInfo] {
-        groups.compactMap { group in group.isEmpty ? nil : group[PointRouting.shardIndex(of: id, shardCount: group.count)] }
+    /// The shard of `id` within each group of a read's scope.
+    public func targets(of id: PointID, in groups: [[ShardInfo]]) -> [ShardInfo] {
+        groups.compactMap { group in group.isEmpty ? nil : group[PointRouting.shardIndex(of: id, shardCount: group.count, ring: routing.ring)] }
     }
 
-    /// Each touched shard's part of an update: all of it on every shard in scope when it applies
-    /// by filter, else the points (or ids) that hash to the shard within each group.
-    public static func split(_ operation: UpdateOperation, byFilter: Bool, over groups: [[ShardInfo]]) -> [UInt32: UpdateOperation] {
+    /// Each touched shard's part of an update (over a write's scope): all of it on every shard in
+    /// scope when it applies by filter, else the points (or ids) that hash to the shard within
+    /// each group; during a resharding, to the shards of both counts that writes go under.
+    public func split(_ operation: UpdateOperation, byFilter: Bool, over groups: [[ShardInfo]]) -> [UInt32: UpdateOperation] {
         var perShard: [UInt32: UpdateOperation] = [:]
         if byFilter {
             for shard in groups.joined() { perShard[shard.id] = operation }
             return perShard
         }
+        let ring = routing.ring
         for group in groups where !group.isEmpty {
-            let split = operation.partitioned { PointRouting.shardIndex(of: $0, shardCount: group.count) }
-            for (index, part) in split { perShard[group[index].id] = part }
+            guard let resharding = routing.resharding, isResharded(group, resharding) else {
+                let split = operation.partitioned { PointRouting.shardIndex(of: $0, shardCount: group.count, ring: ring) }
+                for (index, part) in split { perShard[group[index].id] = part }
+                continue
+            }
+            let (old, new) = resharding.groups(group)
+            var owners: [PointID: Set<UInt32>] = [:]
+            for id in operation.ids where owners[id] == nil {
+                var shards = Set<UInt32>()
+                if resharding.writesOld { shards.insert(old[PointRouting.shardIndex(of: id, shardCount: old.count, ring: ring)].id) }
+                if resharding.writesNew { shards.insert(new[PointRouting.shardIndex(of: id, shardCount: new.count, ring: ring)].id) }
+                owners[id] = shards
+            }
+            for shard in Set(owners.values.joined()) { perShard[shard] = operation.restricted { owners[$0]?.contains(shard) == true } }
         }
         return perShard
     }

@@ -58,6 +58,10 @@ public struct ShardInfo: Codable, Sendable, Equatable {
 /// A shard transfer in the catalogue: `shard`'s data going from peer `from`'s replica to peer
 /// `to`'s, by `method`; `sync` keeps the source's replica (a replication), else the source leaves
 /// the shard once the target is `Active` (a move). Driven by the source peer.
+///
+/// With `toShard` the data goes into another shard's replica on `to` (`replicate_points`, and the
+/// transfers of a resharding): only the points matching `filter` are sent and forwarded, into a
+/// replica that keeps its own points and its state.
 public struct ShardTransfer: Codable, Sendable, Equatable, Hashable {
     public var shard: UInt32
     public var from: UInt64
@@ -67,46 +71,186 @@ public struct ShardTransfer: Codable, Sendable, Equatable, Hashable {
     /// The consensus index at which it started (set when the start applies): tells a transfer from
     /// a later one of the same shard between the same peers.
     public var started: UInt64
+    /// The receiving shard, when not `shard`.
+    public var toShard: UInt32?
+    /// The points sent, when not all.
+    public var filter: Filter?
 
-    public init(shard: UInt32, from: UInt64, to: UInt64, sync: Bool, method: ShardTransferMethod, started: UInt64 = 0) {
+    public init(shard: UInt32, from: UInt64, to: UInt64, sync: Bool, method: ShardTransferMethod, started: UInt64 = 0,
+                toShard: UInt32? = nil, filter: Filter? = nil) {
         self.shard = shard
         self.from = from
         self.to = to
         self.sync = sync
         self.method = method
         self.started = started
+        self.toShard = toShard == shard ? nil : toShard
+        self.filter = filter
     }
 
-    enum CodingKeys: String, CodingKey { case shard, from, to, sync, method, started }
+    enum CodingKeys: String, CodingKey { case shard, from, to, sync, method, started, toShard = "to_shard", filter }
 
     public init(from decoder: any Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
         self.init(shard: try c.decode(UInt32.self, forKey: .shard), from: try c.decode(UInt64.self, forKey: .from),
                   to: try c.decode(UInt64.self, forKey: .to), sync: try c.decode(Bool.self, forKey: .sync),
                   method: try c.decode(ShardTransferMethod.self, forKey: .method),
-                  started: try c.decodeIfPresent(UInt64.self, forKey: .started) ?? 0)
+                  started: try c.decodeIfPresent(UInt64.self, forKey: .started) ?? 0,
+                  toShard: try c.decodeIfPresent(UInt32.self, forKey: .toShard), filter: try c.decodeIfPresent(Filter.self, forKey: .filter))
     }
 
-    /// What names a transfer: its shard and its two peers.
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(shard, forKey: .shard)
+        try c.encode(from, forKey: .from)
+        try c.encode(to, forKey: .to)
+        try c.encode(sync, forKey: .sync)
+        try c.encode(method, forKey: .method)
+        try c.encode(started, forKey: .started)
+        try c.encodeIfPresent(toShard, forKey: .toShard)
+        try c.encodeIfPresent(filter, forKey: .filter)
+    }
+
+    /// (The filter is left out: transfers that differ only in it hash alike.)
+    public func hash(into hasher: inout Hasher) {
+        hasher.combine(key)
+        hasher.combine(started)
+        hasher.combine(method)
+    }
+
+    /// What names a transfer: its shard, its two peers, and the receiving shard when another.
     public struct Key: Codable, Sendable, Equatable, Hashable, CustomStringConvertible {
         public var shard: UInt32
         public var from: UInt64
         public var to: UInt64
+        public var toShard: UInt32?
 
-        public init(shard: UInt32, from: UInt64, to: UInt64) {
+        public init(shard: UInt32, from: UInt64, to: UInt64, toShard: UInt32? = nil) {
             self.shard = shard
             self.from = from
             self.to = to
+            self.toShard = toShard == shard ? nil : toShard
         }
 
-        public var description: String { "shard \(shard) from \(from) to \(to)" }
+        public var description: String {
+            "shard \(shard)\(toShard.map { " into shard \($0)" } ?? "") from \(from) to \(to)"
+        }
     }
 
-    public var key: Key { Key(shard: shard, from: from, to: to) }
+    public var key: Key { Key(shard: shard, from: from, to: to, toShard: toShard) }
+
+    /// The shard whose replica on `to` receives the data.
+    public var targetShard: UInt32 { toShard ?? shard }
+
+    /// The data goes into another shard (which keeps its points and its replica's state).
+    public var isCrossShard: Bool { toShard != nil }
 
     /// The target's state while the data arrives: `Partial` (it takes updates as they come) for a
     /// stream of records, else `Recovery` (it takes only the source's forced updates).
     public var targetState: ReplicaState { method == .streamRecords ? .partial : .recovery }
+}
+
+/// How a collection's points are routed to its shards: its ring, and the resharding under way.
+public struct ShardRouting: Codable, Sendable, Equatable {
+    public var ring: PointRing
+    public var resharding: Resharding?
+
+    public init(ring: PointRing, resharding: Resharding? = nil) {
+        self.ring = ring
+        self.resharding = resharding
+    }
+
+    /// Collections created before rings were recorded.
+    public static let legacy = ShardRouting(ring: .modulo)
+}
+
+/// A change of the number of shards of a collection (or of one shard key) in place. Scaling up
+/// adds shard `shard` (the highest id) with one replica on `peer`; scaling down removes the
+/// highest shard of the group, `shard`. Stages, each a consensus change:
+/// - `preparing`: nothing changes yet but the new shard's replica, opened by its peer (every peer
+///   applies this before writes reach it);
+/// - `migrating`: a point's writes go to its shard under the old count and under the new one;
+///   reads use the old count; the points that change shard are copied to their new shard by
+///   `resharding_stream_records` transfers, one source shard at a time;
+/// - `readCommitted`: reads use the new count (a scaled-up shard turns `Active`);
+/// - `writeCommitted`: writes go to the new shard only;
+/// - `cleaned`: every peer has deleted, from its replicas, the points their shard no longer owns;
+/// - then the resharding ends (a scaled-down shard is dropped).
+/// Until it ends, each shard read answers only for the points it owns under the count reads use,
+/// so no point is seen twice or missed. A scale-down aborted while `migrating` goes through
+/// `aborting`: the copies made so far are deleted, then it ends.
+public struct Resharding: Codable, Sendable, Equatable {
+    public enum Stage: String, Codable, Sendable {
+        case preparing, migrating, readCommitted = "read_committed", writeCommitted = "write_committed", cleaned, aborting
+    }
+
+    /// A copy done: the points of shard `from` that move to shard `to`, into `to`'s replica on `peer`.
+    public struct Copy: Codable, Sendable, Equatable, Hashable {
+        public var from: UInt32
+        public var to: UInt32
+        public var peer: UInt64
+    }
+
+    public var direction: ReshardingDirection
+    public var shard: UInt32
+    public var peer: UInt64
+    public var key: ShardKey?
+    public var stage: Stage
+    /// The copies done so far (`migrating`).
+    public var copied: [Copy] = []
+
+    public init(direction: ReshardingDirection, shard: UInt32, peer: UInt64, key: ShardKey?, stage: Stage = .preparing) {
+        self.direction = direction
+        self.shard = shard
+        self.peer = peer
+        self.key = key
+        self.stage = stage
+    }
+
+    enum CodingKeys: String, CodingKey { case direction, shard, peer, key, stage, copied }
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        self.init(direction: try c.decode(ReshardingDirection.self, forKey: .direction), shard: try c.decode(UInt32.self, forKey: .shard),
+                  peer: try c.decode(UInt64.self, forKey: .peer), key: try c.decodeIfPresent(ShardKey.self, forKey: .key),
+                  stage: try c.decode(Stage.self, forKey: .stage))
+        copied = try c.decodeIfPresent([Copy].self, forKey: .copied) ?? []
+    }
+
+    /// The copies the resharded group (`layout`'s shards of `key`) needs: up, from each old shard
+    /// into the new shard's replica; down, from the removed shard into each replica of the others.
+    public func copies(_ layout: [ShardInfo]) -> [Copy] {
+        let group = layout.filter { $0.key == key }.sorted { $0.id < $1.id }
+        guard let target = group.first(where: { $0.id == shard }) else { return [] }
+        switch direction {
+        case .up:
+            return group.filter { $0.id != shard }.flatMap { source in target.peers.map { Copy(from: source.id, to: shard, peer: $0) } }
+        case .down:
+            return group.filter { $0.id != shard }.flatMap { receiver in receiver.peers.map { Copy(from: shard, to: receiver.id, peer: $0) } }
+        }
+    }
+
+    /// The group's shards before (`old`) and after (`new`), by id.
+    func groups(_ group: [ShardInfo]) -> (old: [ShardInfo], new: [ShardInfo]) {
+        let without = group.filter { $0.id != shard }
+        return direction == .up ? (without, group) : (group, without)
+    }
+
+    /// Reads use the new count from `readCommitted` on (not when aborting).
+    var readsNew: Bool { stage == .readCommitted || stage == .writeCommitted || stage == .cleaned }
+    /// Writes go under the old count until `writeCommitted` (only there when aborting), and under
+    /// the new one from `migrating` on.
+    var writesOld: Bool { stage == .preparing || stage == .migrating || stage == .readCommitted || stage == .aborting }
+    var writesNew: Bool { stage != .aborting && stage != .preparing }
+
+    /// The transfer that makes `copy`, from `source`'s replica: the points of the source shard that
+    /// belong to the target under the new count.
+    public func transfer(_ copy: Copy, from source: UInt64, layout: [ShardInfo], ring: PointRing) -> ShardTransfer? {
+        let new = groups(layout.filter { $0.key == key }.sorted { $0.id < $1.id }).new
+        guard let index = new.firstIndex(where: { $0.id == copy.to }) else { return nil }
+        return ShardTransfer(shard: copy.from, from: source, to: copy.peer, sync: true, method: .reshardingStreamRecords,
+                             toShard: copy.to, filter: Filter(must: [.owner(index: UInt32(index), count: UInt32(new.count), ring: ring)]))
+    }
 }
 
 /// Where new shards go: decided once by the proposing peer and carried in the consensus operation,
@@ -144,29 +288,9 @@ public enum ShardPlacement {
     }
 }
 
-/// Which shard a point belongs to among a group of shards (the collection's shards, or one shard
-/// key's): `fmix64(key) % n` over the group sorted by shard id, where `key` is the number of a
-/// numeric id and `high ^ low` of a UUID's two 64-bit halves, and `fmix64` is MurmurHash3's
-/// 64-bit finalizer. Stable across restarts, peers and versions: changing it moves data.
-public enum PointRouting {
-    public static func shardIndex(of id: PointID, shardCount: Int) -> Int {
-        let key: UInt64 = switch id {
-        case .number(let n): n
-        case .uuid(let high, let low): high ^ low
-        }
-        var h = key
-        h ^= h >> 33
-        h &*= 0xff51_afd7_ed55_8ccd
-        h ^= h >> 33
-        h &*= 0xc4ce_b9fe_1a85_ec53
-        h ^= h >> 33
-        return Int(h % UInt64(shardCount))
-    }
-}
-
 /// A read that one peer runs on some of its local shards, on behalf of the peer that received the
 /// request (one call per peer, whatever the number of shards).
-public enum ShardRequest: Codable, Sendable {
+public indirect enum ShardRequest: Codable, Sendable {
     case retrieve(ids: [PointID], withPayload: WithPayload, withVector: WithVector)
     /// Points in id order from `offset`, at most `limit`.
     case scroll(offset: PointID?, limit: Int, filter: Filter?, withPayload: WithPayload, withVector: WithVector)
@@ -181,6 +305,30 @@ public enum ShardRequest: Codable, Sendable {
     case transferTarget(ShardTransfer)
     /// The shard's recovery point (``LocalShard/recoveryPoint``): answers `clocks`.
     case recoveryPoint
+    /// The request, each shard answering only for the points matching its condition (during a
+    /// resharding, the points it owns).
+    case owned(ShardRequest, [UInt32: Condition])
+
+    /// The request answering only for the points matching `condition`.
+    func restricted(to condition: Condition?) -> ShardRequest {
+        guard let condition else { return self }
+        func and(_ filter: Filter?) -> Filter { Filter(must: (filter.map { [.filter($0)] } ?? []) + [condition]) }
+        let holds = { (id: PointID) in Filter(must: [condition]).matches(id: id, payload: nil, hasVector: { _ in false }) }
+        switch self {
+        case .retrieve(let ids, let withPayload, let withVector): return .retrieve(ids: ids.filter(holds), withPayload: withPayload, withVector: withVector)
+        case .scroll(let offset, let limit, let filter, let withPayload, let withVector):
+            return .scroll(offset: offset, limit: limit, filter: and(filter), withPayload: withPayload, withVector: withVector)
+        case .scrollOrdered(let orderBy, let limit, let filter, let withPayload, let withVector):
+            return .scrollOrdered(orderBy: orderBy, limit: limit, filter: and(filter), withPayload: withPayload, withVector: withVector)
+        case .count(let filter): return .count(filter: and(filter))
+        case .search(var search):
+            search.filter = and(search.filter)
+            return .search(search)
+        case .facet(let key, let filter): return .facet(key: key, filter: and(filter))
+        case .vector(let id, let name): return holds(id) ? self : .retrieve(ids: [], withPayload: .none, withVector: .none)
+        case .transferTarget, .recoveryPoint, .owned: return self
+        }
+    }
 }
 
 public struct FacetCount: Codable, Sendable, Equatable {

@@ -156,6 +156,8 @@ extension TableOfContent {
         public var config: CollectionConfig
         public var layout: [ShardInfo]
         public var payloadIndexes: [String: JSONValue]
+        /// How its points are spread over its shards (without a resharding).
+        public var routing: ShardRouting = .legacy
     }
 
     /// Replaces the data of collection `name` with the snapshot archive `archive`, or creates the
@@ -285,7 +287,8 @@ extension TableOfContent {
     /// Refuses a snapshot whose vectors or shards are not those of existing collection `name`.
     public func checkCompatible(_ name: String, with snapshot: ExtractedSnapshot) async throws(StorageError) {
         let collection = try collection(name)
-        try Self.checkCompatible(current: RecoveredCollection(config: await collection.config, layout: await collection.layout, payloadIndexes: [:]),
+        try Self.checkCompatible(current: RecoveredCollection(config: await collection.config, layout: await collection.layout, payloadIndexes: [:],
+                                                              routing: await collection.routing),
                                  snapshot: snapshot.contents, whole: false)
     }
 
@@ -361,7 +364,7 @@ extension TableOfContent {
         // The recovered directory replaces the whole collection: it must hold every shard.
         try Self.checkCompatible(current: current, snapshot: snapshot, whole: true)
         do {
-            for file in ["config.json", Collection.payloadIndexFile, Collection.layoutFile] {
+            for file in ["config.json", Collection.payloadIndexFile, Collection.layoutFile, Collection.routingFile] {
                 try? disk.removeItem(joinPath(extracted, file))
                 if disk.fileExists(joinPath(existing, file)) { try disk.copyFile(joinPath(existing, file), joinPath(extracted, file)) }
             }
@@ -382,6 +385,9 @@ extension TableOfContent {
         guard current.config.params.shardNumber == snapshot.config.params.shardNumber,
               whole ? theirs == ours : theirs.isSubset(of: ours) else {
             throw .badInput("Snapshot is not compatible with existing collection: Collection shard number: \(current.config.params.shardNumber) Snapshot shard number: \(snapshot.config.params.shardNumber)")
+        }
+        guard current.routing.ring == snapshot.routing.ring else {
+            throw .badInput("Snapshot is not compatible with existing collection: its points are spread over the shards by \(snapshot.routing.ring.rawValue) routing, the collection's by \(current.routing.ring.rawValue)")
         }
     }
 
@@ -410,8 +416,9 @@ extension TableOfContent {
         }
         let indexes = try read(Collection.payloadIndexFile, [String: JSONValue].self) ?? [:]
         _ = try Self.parseIndexes(indexes)
+        let routing = try read(Collection.routingFile, ShardRouting.self).map { ShardRouting(ring: $0.ring) } ?? .legacy
         return RecoveredCollection(config: config, layout: shards.map { ShardInfo(id: $0.id, key: $0.key, peers: [peerID]) },
-                                   payloadIndexes: indexes)
+                                   payloadIndexes: indexes, routing: routing)
     }
 
     // MARK: Time

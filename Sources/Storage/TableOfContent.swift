@@ -176,7 +176,7 @@ public actor TableOfContent {
         }
     }
 
-    private func createCollection(_ name: String, config: CollectionConfig, layout: [ShardInfo],
+    private func createCollection(_ name: String, config: CollectionConfig, layout: [ShardInfo], routing: ShardRouting,
                                   indexes: [String: JSONValue]) async throws(StorageError) {
         let staging = nextTempPath("create")
         let finalPath = joinPath(collectionsPath, name)
@@ -190,7 +190,7 @@ public actor TableOfContent {
             try? disk.removeItem(staging)
             throw .serviceError("cannot create collection `\(name)`: \(error)")
         }
-        let collection = try Collection.open(name: name, path: finalPath, config: config, layout: layout, peerID: peerID,
+        let collection = try Collection.open(name: name, path: finalPath, config: config, layout: layout, routing: routing, peerID: peerID,
                                              network: network, failures: failures, routedWrites: routedWrites, disk: disk)
         collections[name] = collection
         if !indexes.isEmpty { try await collection.setIndexes(try Self.parseIndexes(indexes)) }
@@ -285,12 +285,13 @@ public actor TableOfContent {
             if let existing = collections[name] {
                 if await existing.config != config { try await setConfig(existing, config) }
                 try await existing.applyTransfers(state.transfers[name] ?? [])
-                if let layout { try await existing.applyLayout(layout) }
+                if let layout { try await existing.applyLayout(layout, routing: state.routing[name] ?? .legacy) }
                 if let indexes, await existing.payloadSchema.mapValues(\.json) != indexes {
                     try await existing.setIndexes(try Self.parseIndexes(indexes))
                 }
             } else {
                 try await createCollection(name, config: config, layout: layout ?? ShardPlacement.initial(config, peers: [peerID]),
+                                           routing: state.routing[name] ?? .legacy,
                                            indexes: indexes ?? [:])
             }
         }
@@ -308,6 +309,7 @@ public actor TableOfContent {
         for (name, collection) in collections {
             state.collections[name] = await collection.config
             state.shards[name] = await collection.layout.map { ShardInfo(id: $0.id, key: $0.key, peers: [peerID]) }
+            if await collection.routing != .legacy { state.routing[name] = await collection.routing }
             state.payloadIndexes[name] = await collection.payloadSchema.mapValues(\.json)
         }
         state.aliases = aliases

@@ -55,6 +55,8 @@ public actor TransferDriver {
     private var missed: Set<Ref> = []
     /// Transfers whose next step is being proposed (one at a time each).
     private var advancing: Set<Ref> = []
+    /// The leader's resharding step under way.
+    private var reshardingStep: Task<Void, Never>?
     private var cleaned = false
 
     public init(consensus: ConsensusManager, toc: TableOfContent, logger: Logger, incomingLimit: Int? = 1, outgoingLimit: Int? = 1,
@@ -122,7 +124,57 @@ public actor TransferDriver {
         }
         if recovers && !metadata.drainingPeers.contains(me) { await recoverDeadReplicas(metadata, me: me) }
         if restoresReplicationFactor { await addMissingReplicas(metadata, me: me) }
-        if consensus.engine?.status.leader == me { await rearrange(metadata) }
+        if consensus.engine?.status.leader == me {
+            await rearrange(metadata)
+            if reshardingStep == nil, metadata.routing.values.contains(where: { $0.resharding != nil }) {
+                reshardingStep = Task {
+                    await self.advanceReshardings(metadata)
+                    self.reshardingStep = nil
+                }
+            }
+        }
+    }
+
+    /// The leader's step of each resharding (see ``Resharding``): once every peer has applied
+    /// `preparing`, on to `migrating`; while `migrating`, the next copy not done (one transfer at a
+    /// time per collection), or `readCommitted` once all are; the next stages and the end each
+    /// once every reachable peer has applied the one before (and has no write in flight routed
+    /// before it). A scale-up whose new replica died is aborted.
+    private func advanceReshardings(_ metadata: ClusterMetadata) async {
+        for (name, routing) in metadata.routing.sorted(by: { $0.key < $1.key }) {
+            guard let resharding = routing.resharding, let layout = metadata.shards[name] else { continue }
+            let next: MetadataOperation
+            switch resharding.stage {
+            case .preparing, .readCommitted, .writeCommitted, .cleaned, .aborting:
+                await awaitPeers(metadata.appliedIndex, .seconds(10))
+                let following: [Resharding.Stage: Resharding.Stage] = [.preparing: .migrating, .readCommitted: .writeCommitted,
+                                                                       .writeCommitted: .cleaned]
+                next = following[resharding.stage].map { .reshardingStage(collection: name, stage: $0) } ?? .finishResharding(collection: name)
+            case .migrating:
+                if resharding.direction == .up, layout.first(where: { $0.id == resharding.shard })?.peers.contains(where: {
+                    layout.first { $0.id == resharding.shard }!.state(of: $0) == .dead }) == true {
+                    logger.warning("The new shard of a resharding lost its replica; aborting", metadata: ["collection": "\(name)"])
+                    next = .abortResharding(collection: name)
+                    break
+                }
+                guard !(metadata.transfers[name] ?? []).contains(where: { $0.method == .reshardingStreamRecords }) else { continue }
+                let missing = resharding.copies(layout).filter { !resharding.copied.contains($0) }
+                guard let copy = missing.first else {
+                    next = .reshardingStage(collection: name, stage: .readCommitted)
+                    break
+                }
+                let sources = layout.first { $0.id == copy.from }.map { shard in
+                    shard.peers.filter { shard.state(of: $0).isActive && isResponsive($0) }.sorted()
+                } ?? []
+                // From the target's own replica of the source when it has one, else the lowest.
+                guard let source = sources.contains(copy.peer) ? copy.peer : sources.first,
+                      let transfer = resharding.transfer(copy, from: source, layout: layout, ring: routing.ring) else { continue }
+                next = .startTransfer(collection: name, transfer: transfer)
+            }
+            if case .applied = await propose(next) {
+                logger.info("Resharding step", metadata: ["collection": "\(name)", "step": "\(next)"])
+            }
+        }
     }
 
     /// On the leader, for each collection with no transfer running: the first replica on a
@@ -134,7 +186,8 @@ public actor TransferDriver {
     private func rearrange(_ metadata: ClusterMetadata) async {
         let peers = members().filter { !metadata.drainingPeers.contains($0) && isResponsive($0) }.sorted()
         guard !peers.isEmpty else { return }
-        for (name, layout) in metadata.shards.sorted(by: { $0.key < $1.key }) where metadata.transfers[name]?.isEmpty ?? true {
+        for (name, layout) in metadata.shards.sorted(by: { $0.key < $1.key })
+            where metadata.transfers[name]?.isEmpty ?? true && metadata.routing[name]?.resharding == nil {
             var load = Dictionary(uniqueKeysWithValues: peers.map { ($0, 0) })
             for shard in layout { for peer in shard.peers where load[peer] != nil { load[peer]! += 1 } }
             func lightest(_ shard: ShardInfo) -> UInt64? {
@@ -210,7 +263,7 @@ public actor TransferDriver {
         }
         let state = metadata.shards[ref.collection]?.first { $0.id == transfer.shard }?.state(of: transfer.to)
         let step: MetadataOperation
-        if state == .recovery {
+        if state == .recovery && !transfer.isCrossShard {
             step = .transferRecovered(collection: ref.collection, transfer: transfer.key, started: transfer.started)
         } else {
             // The end stops the forwarding here. A peer that has not yet applied what made the
@@ -242,7 +295,8 @@ public actor TransferDriver {
         complete[ref] = nil
         guard let failure = relay.failure else { return }
         logger.warning("A transfer's target missed a forwarded update", metadata: described(ref.transfer, ref.collection).merging(["error": "\(failure)"]) { $1 })
-        missed.insert(ref)
+        // A replica of another shard that missed a copied point is not out of date with its own shard.
+        if !ref.transfer.isCrossShard { missed.insert(ref) }
     }
 
     /// Records that `ref` will not run again and proposes `change` (again on each tick until it applies).
@@ -269,7 +323,7 @@ public actor TransferDriver {
         logger.info("Shard transfer started", metadata: described(transfer, name))
         do {
             switch transfer.method {
-            case .streamRecords:
+            case .streamRecords, .reshardingStreamRecords:
                 try await collection.streamRecords(relay)
             case .walDelta:
                 if let reason = try await collection.walDelta(relay) {
@@ -281,8 +335,6 @@ public actor TransferDriver {
                 }
             case .snapshot:
                 try await collection.snapshotTransfer(relay, scratch: await toc.nextTempPath("transfer"))
-            case .reshardingStreamRecords:
-                throw StorageError.badRequest("Shard transfer method \(transfer.method.rawValue) is not supported by this version")
             }
         } catch {
             // Ended in the catalogue already (its relay cancelled there): nothing to abort.
@@ -363,7 +415,9 @@ public actor TransferDriver {
     }
 
     private func described(_ transfer: ShardTransfer, _ name: String) -> Logger.Metadata {
-        ["collection": "\(name)", "shard": "\(transfer.shard)", "from": "\(transfer.from)", "to": "\(transfer.to)",
-         "method": "\(transfer.method.rawValue)"]
+        var metadata: Logger.Metadata = ["collection": "\(name)", "shard": "\(transfer.shard)", "from": "\(transfer.from)",
+                                         "to": "\(transfer.to)", "method": "\(transfer.method.rawValue)"]
+        if let toShard = transfer.toShard { metadata["to_shard"] = "\(toShard)" }
+        return metadata
     }
 }

@@ -16,14 +16,19 @@ MASK = (1 << 64) - 1
 
 
 def shard_of(point_id: int, shard_count: int) -> int:
-    """The documented routing function: MurmurHash3's fmix64 of the id, modulo the shard count."""
+    """The documented routing function: jump consistent hashing of MurmurHash3's fmix64 of the id."""
     h = point_id
     h ^= h >> 33
     h = (h * 0xFF51AFD7ED558CCD) & MASK
     h ^= h >> 33
     h = (h * 0xC4CEB9FE1A85EC53) & MASK
     h ^= h >> 33
-    return h % shard_count
+    bucket, j = -1, 0
+    while j < shard_count:
+        bucket = j
+        h = (h * 2862933555777941757 + 1) & MASK
+        j = int((bucket + 1) * (float(1 << 31) / float((h >> 33) + 1)))
+    return bucket
 
 
 def vector(rng):

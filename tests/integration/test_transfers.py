@@ -12,7 +12,7 @@ import pytest
 import requests
 
 from test_cluster import Cluster, wait_for
-from test_sharding import DIM, peer_id
+from test_sharding import DIM, peer_id, scroll_all, shard_of
 from test_snapshot_cluster import replica_states
 
 COLLECTION = "moving"
@@ -56,7 +56,9 @@ class Writers:
 
     def __init__(self, peers, count=2, start=100_000):
         self.acked, self.failed, self.errors = {}, 0, []
+        self.acked_at = {}
         self.run_point = point
+        self.body = {}
         self.stop_flag = threading.Event()
         self.lock = threading.Lock()
         self.threads = [threading.Thread(target=self.run, args=(peers[i % len(peers)], start + i * 1_000_000, f"w{i}"))
@@ -67,13 +69,14 @@ class Writers:
         while not self.stop_flag.is_set():
             batch = [self.run_point(i + k, name) for k in range(10)]
             try:
-                r = requests.put(f"{node.url}/collections/{COLLECTION}/points?wait=true", json={"points": batch}, timeout=30)
+                r = requests.put(f"{node.url}/collections/{COLLECTION}/points?wait=true", json={"points": batch, **self.body}, timeout=30)
                 ok, error = r.status_code == 200, f"{r.status_code} {r.text}"
             except requests.RequestException as e:
                 ok, error = False, repr(e)
             with self.lock:
                 if ok:
                     self.acked.update({p["id"]: p["payload"] for p in batch})
+                    self.acked_at.update({p["id"]: time.monotonic() for p in batch})
                 else:
                     self.failed += 1
                     self.errors.append(error)
@@ -256,6 +259,82 @@ def test_a_dead_replica_whose_gap_the_wal_no_longer_holds_is_streamed_instead(ma
     methods, fallbacks = transfer_log(peers)
     assert methods == {"wal_delta", "stream_records"} and fallbacks >= 1, (methods, fallbacks)
     assert len(all_points(peers[2], 0)) >= 500 + 4000
+
+
+def test_replicate_points_copies_the_matching_points_into_another_shard_key_while_clients_write(three):
+    peers = three
+    a, b, _ = [peer_id(p) for p in peers]
+    create(peers[0], sharding_method="custom", replication_factor=1)
+    for key, peer in (("src", a), ("dst", b), ("wide", a)):
+        r = peers[0].put(f"/collections/{COLLECTION}/shards", json={"shard_key": key, "placement": [peer]})
+        assert r.status_code == 200, r.text
+    shard_of_key = {s["shard_key"]: s["shard_id"] for s in peers[0].get(f"/collections/{COLLECTION}/cluster").json()["result"]["local_shards"]}
+    shard_of_key.update({s["shard_key"]: s["shard_id"] for s in peers[0].get(f"/collections/{COLLECTION}/cluster").json()["result"]["remote_shards"]})
+    # The target key keeps the points it had.
+    own = [{"id": 5_000_000 + i, "vector": [1.0] * DIM, "payload": {"writer": "dst", "n": i}} for i in range(300)]
+    r = peers[1].put(f"/collections/{COLLECTION}/points?wait=true", json={"points": own, "shard_key": "dst"}, timeout=60)
+    assert r.status_code == 200, r.text
+    for start in range(0, 20_000, 2000):
+        r = peers[0].put(f"/collections/{COLLECTION}/points?wait=true", timeout=60,
+                         json={"points": [point(i, "seed" if i % 2 else "other") for i in range(start, start + 2000)], "shard_key": "src"})
+        assert r.status_code == 200, r.text
+    wanted = {"should": [{"key": "writer", "match": {"value": "seed"}}, {"key": "writer", "match": {"value": "w0"}}]}
+
+    # Refused: the same key twice, an unknown key, a filter on an index that cannot serve it.
+    r = cluster_op(peers[0], {"replicate_points": {"from_shard_key": "src", "to_shard_key": "src"}})
+    assert r.status_code == 422 and "must be different from from_shard_key" in r.json()["status"]["error"], r.text
+    r = cluster_op(peers[0], {"replicate_points": {"from_shard_key": "moon", "to_shard_key": "dst"}})
+    assert r.status_code == 400 and "moon" in r.json()["status"]["error"], r.text
+    r = cluster_op(peers[0], {"replicate_points": {"from_shard_key": "src", "to_shard_key": "dst", "filter": {"must": [{"key": 5}]}}})
+    assert r.status_code in (400, 422), r.text
+
+    writers = Writers(peers)
+    writers.body = {"shard_key": "src"}
+    with writers:
+        time.sleep(0.5)
+        r = cluster_op(peers[2], {"replicate_points": {"from_shard_key": "src", "to_shard_key": "dst", "filter": wanted}})
+        assert r.status_code == 200 and r.json()["result"] is True, r.text
+        running_until = time.monotonic()
+        while True:
+            states, transfers = layout(peers[0])
+            # The target replica serves throughout: its own points stay readable.
+            assert states[shard_of_key["dst"]] == {b: "Active"}, states
+            if not transfers:
+                break
+            assert transfers == [{"shard_id": shard_of_key["src"], "to_shard_id": shard_of_key["dst"], "from": a, "to": b,
+                                  "sync": True, "method": "stream_records", **({"comment": transfers[0]["comment"]} if "comment" in transfers[0] else {})}]
+            running_until = time.monotonic()
+            time.sleep(0.05)
+        time.sleep(0.5)
+    settled(peers[1])
+    assert len(writers.acked) > 100 and writers.failed == 0, writers.errors[:3]
+    source = all_points(by_id(peers, a), shard_of_key["src"])
+    copied = all_points(by_id(peers, b), shard_of_key["dst"])
+    # The source keeps everything; the target got the matching points as the source holds them, and kept its own.
+    assert all(source.get(i) == payload for i, payload in writers.acked.items())
+    assert len(source) == 20_000 + len(writers.acked)
+    assert {i: p for i, p in copied.items() if p["writer"] == "dst"} == {x["id"]: x["payload"] for x in own}
+    assert not [i for i, p in copied.items() if p["writer"] in ("other", "w1")]
+    assert all(source[i] == p for i, p in copied.items() if p["writer"] != "dst")
+    assert sum(1 for p in copied.values() if p["writer"] == "seed") == 10_000
+    # Every matching point acknowledged while the transfer was still listed is in the target.
+    late = [i for i, p in writers.acked.items() if p["writer"] == "w0" and writers.acked_at[i] < running_until and i not in copied]
+    assert not late, f"{len(late)} forwarded points missing"
+    # Searches and counts by key see the copies (the target's replica is Active).
+    for p in peers:
+        count = p.post(f"/collections/{COLLECTION}/points/count", json={"shard_key": "dst"}).json()["result"]["count"]
+        assert count == len(copied)
+    # Only a key with one replica can receive.
+    r = cluster_op(peers[0], {"replicate_shard": {"shard_id": shard_of_key["dst"], "from_peer_id": b, "to_peer_id": a}})
+    assert r.status_code == 200, r.text
+    wait_for(lambda: layout(peers[0]) == (layout(peers[0])[0] | {shard_of_key["dst"]: {a: "Active", b: "Active"}}, []), timeout=60,
+             message="a second replica of the target key")
+    r = cluster_op(peers[0], {"replicate_points": {"from_shard_key": "wide", "to_shard_key": "dst"}})
+    assert r.status_code == 400 and "exactly one replica" in r.json()["status"]["error"], r.text
+
+
+def by_id(peers, peer):
+    return next(p for p in peers if peer_id(p) == peer)
 
 
 def test_cluster_operations_are_checked(three):
@@ -533,3 +612,63 @@ def test_each_method_moves_an_indexed_quantized_shard_of_50k_points_under_load(m
         for p in peers:
             got = [(x["id"], round(x["score"], 4)) for x in p.post(f"/collections/{COLLECTION}/points/query", json=q).json()["result"]["points"]]
             assert got == expected, (peer_id(p), got, expected)
+
+
+def resharding(node):
+    return node.get(f"/collections/{COLLECTION}/cluster").json()["result"].get("resharding_operations")
+
+
+def test_the_shard_number_changes_in_place_3_to_6_to_4_while_clients_write(three):
+    peers = three
+    create(peers[0], shard_number=3, replication_factor=1)
+    r = peers[0].put(f"/collections/{COLLECTION}/points?wait=true", json={"points": [point(i, "seed") for i in range(3000)]}, timeout=60)
+    assert r.status_code == 200, r.text
+    r = cluster_op(peers[0], {"abort_resharding": {}})
+    assert r.status_code == 400 and "not in progress" in r.json()["status"]["error"], r.text
+    r = cluster_op(peers[0], {"start_resharding": {"direction": "up", "shard_key": "eu"}})
+    assert r.status_code == 400, r.text
+
+    def reshard(direction, count):
+        r = cluster_op(peers[1], {"start_resharding": {"direction": direction}})
+        assert r.status_code == 200 and r.json()["result"] is True, r.text
+        (listed,) = resharding(peers[2]) or [None]
+        assert listed is None or listed["direction"] == direction
+        r = cluster_op(peers[0], {"start_resharding": {"direction": direction}})
+        assert r.status_code == 400 and "already in progress" in r.json()["status"]["error"], r.text
+        wait_for(lambda: all(resharding(p) is None and len(replica_states(p, COLLECTION)) == count for p in peers), timeout=120,
+                 message=f"resharding {direction} to {count} shards done everywhere")
+
+    with Writers(peers) as writers:
+        time.sleep(0.5)
+        for direction, shards in (("up", 4), ("up", 5), ("up", 6), ("down", 5), ("down", 4)):
+            reshard(direction, shards)
+            # Every acknowledged point is readable, exactly once, at every step.
+            with writers.lock:
+                acked = dict(writers.acked)
+            # (Writers only add points: an exact count before and after brackets what a scroll sees.)
+            count = lambda: peers[0].post(f"/collections/{COLLECTION}/points/count", json={"exact": True}).json()["result"]["count"]
+            before = count()
+            ids = scroll_all(peers[len(acked) % 3], COLLECTION)
+            after = count()
+            assert len(ids) == len(set(ids)), f"a point listed twice after going {direction}"
+            assert before <= len(ids) <= after
+            assert not set(acked) - set(ids), f"acknowledged points missing after going {direction}"
+        time.sleep(0.5)
+    settled(peers[0])
+    assert writers.failed == 0 and len(writers.acked) > 100, writers.errors[:3]
+    expected = {i: {"writer": "seed", "n": i} for i in range(3000)} | writers.acked
+    assert peers[2].get(f"/collections/{COLLECTION}").json()["result"]["config"]["params"]["shard_number"] == 4
+    states = replica_states(peers[0], COLLECTION)
+    assert sorted(states) == [0, 1, 2, 3]
+    # Each point is in exactly one shard, the one routing gives it among 4.
+    by_id = {peer_id(p): p for p in peers}
+    seen = {}
+    for shard, holders in states.items():
+        for holder in holders:
+            for i, payload in all_points(by_id[holder], shard).items():
+                assert shard_of(i, 4) == shard, f"point {i} in shard {shard}, routed to {shard_of(i, 4)}"
+                assert seen.setdefault(i, payload) == payload
+    assert seen == expected
+    for p in peers:
+        assert all_points(p) == expected
+        assert p.post(f"/collections/{COLLECTION}/points/count", json={"exact": True}).json()["result"]["count"] == len(expected)
