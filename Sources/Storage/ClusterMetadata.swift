@@ -142,6 +142,8 @@ public struct ClusterMetadata: Codable, Sendable, Equatable {
             let dropped = Set((shards[name] ?? []).filter { $0.key == key }.map(\.id))
             shards[name]?.removeAll { $0.key == key }
             transfers[name]?.removeAll { dropped.contains($0.shard) || dropped.contains($0.targetShard) }
+            // The key's resharding goes with it.
+            if routing[name]?.resharding?.key == key { routing[name]!.resharding = nil }
             return .success(true)
         case .setPayloadIndex(let name, let field, let schema):
             guard collections[name] != nil else { return .failure(.collectionNotFound(name)) }
@@ -252,6 +254,10 @@ public struct ClusterMetadata: Codable, Sendable, Equatable {
                 return .failure(error)
             }
             transfer.started = appliedIndex
+            if !transfer.isCrossShard, routing[name]?.resharding?.stage == .migrating {
+                // The replica starts over from its source: a copy it had received is gone.
+                routing[name]!.resharding!.copied.removeAll { $0.to == transfer.shard && $0.peer == transfer.to }
+            }
             if !transfer.isCrossShard {
                 let position = shards[name]!.firstIndex { $0.id == transfer.shard }!
                 if !shards[name]![position].peers.contains(transfer.to) { shards[name]![position].peers.append(transfer.to) }
@@ -320,8 +326,12 @@ public struct ClusterMetadata: Codable, Sendable, Equatable {
                 return .failure(.badRequest("expected resharding stage \(before[stage]?.rawValue ?? "none") to move to \(stage.rawValue), but resharding is at stage \(resharding.stage.rawValue)"))
             }
             let missing = Set(resharding.copies(shards[name] ?? [])).subtracting(resharding.copied)
-            if stage == .readCommitted, let copy = missing.first {
+            if stage == .readCommitted, let copy = missing.sorted(by: { ($0.from, $0.to, $0.peer) < ($1.from, $1.to, $1.peer) }).first {
                 return .failure(.badRequest("resharding of collection \(name) has not copied shard \(copy.from) into shard \(copy.to) on peer \(copy.peer) yet"))
+            }
+            if stage == .readCommitted, resharding.direction == .up,
+               shards[name]?.first(where: { $0.id == resharding.shard }).map({ shard in !shard.peers.contains { shard.state(of: $0) == .resharding } }) ?? true {
+                return .failure(.badRequest("the new shard \(resharding.shard) of collection \(name) has no replica to read from"))
             }
             resharding.stage = stage
             routing[name]!.resharding = resharding
@@ -395,9 +405,6 @@ public struct ClusterMetadata: Codable, Sendable, Equatable {
             guard group.count > 1 else { throw .badRequest("cannot remove shard \(resharding.shard) by resharding down, it is the last shard") }
             guard group.last?.id == resharding.shard else { throw .badRequest("shard \(resharding.shard) is not the last shard of the group") }
         }
-        if let busy = transfers[name]?.first(where: { group.map(\.id).contains($0.shard) || group.map(\.id).contains($0.targetShard) }) {
-            throw .badRequest("Shard \(busy.shard) is being transferred; wait until its transfer ends")
-        }
     }
 
     // MARK: Transfers
@@ -431,7 +438,7 @@ public struct ClusterMetadata: Codable, Sendable, Equatable {
         let shardsInvolved: Set = [transfer.shard, transfer.targetShard]
         if let other = transfers[name]?.first(where: { !shardsInvolved.isDisjoint(with: [$0.shard, $0.targetShard])
                                                         && !Set([$0.from, $0.to]).isDisjoint(with: [transfer.from, transfer.to]) }) {
-            throw .badRequest("Shard \(transfer.shard) is already involved in transfer \(other.from) -> \(other.to)")
+            throw .badRequest("Shard \(other.shard) is already involved in transfer \(other.from) -> \(other.to)")
         }
         if let toShard = transfer.toShard {
             // Into another shard's replica, which keeps its points and its state.

@@ -161,7 +161,10 @@ public actor Collection {
         let sorted = updated.sorted { $0.id < $1.id }
         let newRouting = newRouting ?? routing
         guard sorted != layout || newRouting != routing else { return }
-        let cleaning = newRouting.resharding.flatMap { $0.stage != routing.resharding?.stage && ($0.stage == .cleaned || $0.stage == .aborting) ? $0 : nil }
+        // Before the new stage is recorded: a restart in the middle cleans up again.
+        if let stage = newRouting.resharding?.stage, stage != routing.resharding?.stage, stage == .cleaned || stage == .aborting {
+            try await dropPointsNotOwned(ShardHolder(sorted, sharding: config.params.shardingMethod, routing: newRouting))
+        }
         let wanted = Set(sorted.filter { $0.peers.contains(peerID) }.map(\.id))
         let added = wanted.subtracting(shards.keys).sorted()
         let opened = try Self.openShards(added, name: name, path: path, config: config, schema: payloadSchema, disk: disk)
@@ -193,14 +196,13 @@ public actor Collection {
             await dropped.close(waiting: false)
             try? disk.removeItem(joinPath(path, String(id)))
         }
-        if cleaning != nil { try await dropPointsNotOwned() }
     }
 
     /// Deletes, from each replica here of the shards reads reach in a resharded group, the points
     /// its shard does not own (copies of points that moved away, or that came in from an aborted
     /// scale-down): done when this peer applies the stage, so that when every peer has, no
     /// replica holds a point twice.
-    private func dropPointsNotOwned() async throws(StorageError) {
+    private func dropPointsNotOwned(_ holder: ShardHolder) async throws(StorageError) {
         for (id, condition) in holder.readRestrictions().sorted(by: { $0.key < $1.key }) {
             guard let shard = shards[id] else { continue }
             do {

@@ -219,14 +219,16 @@ public struct Resharding: Codable, Sendable, Equatable {
 
     /// The copies the resharded group (`layout`'s shards of `key`) needs: up, from each old shard
     /// into the new shard's replica; down, from the removed shard into each replica of the others.
+    /// (A `Dead` replica gets none: it is recovered from another replica, copies included.)
     public func copies(_ layout: [ShardInfo]) -> [Copy] {
         let group = layout.filter { $0.key == key }.sorted { $0.id < $1.id }
         guard let target = group.first(where: { $0.id == shard }) else { return [] }
+        func receiving(_ shard: ShardInfo) -> [UInt64] { shard.peers.filter { shard.state(of: $0).isUpdatable } }
         switch direction {
         case .up:
-            return group.filter { $0.id != shard }.flatMap { source in target.peers.map { Copy(from: source.id, to: shard, peer: $0) } }
+            return group.filter { $0.id != shard }.flatMap { source in receiving(target).map { Copy(from: source.id, to: shard, peer: $0) } }
         case .down:
-            return group.filter { $0.id != shard }.flatMap { receiver in receiver.peers.map { Copy(from: shard, to: receiver.id, peer: $0) } }
+            return group.filter { $0.id != shard }.flatMap { receiver in receiving(receiver).map { Copy(from: shard, to: receiver.id, peer: $0) } }
         }
     }
 

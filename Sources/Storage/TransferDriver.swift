@@ -151,9 +151,15 @@ public actor TransferDriver {
                                                                        .writeCommitted: .cleaned]
                 next = following[resharding.stage].map { .reshardingStage(collection: name, stage: $0) } ?? .finishResharding(collection: name)
             case .migrating:
-                if resharding.direction == .up, layout.first(where: { $0.id == resharding.shard })?.peers.contains(where: {
-                    layout.first { $0.id == resharding.shard }!.state(of: $0) == .dead }) == true {
-                    logger.warning("The new shard of a resharding lost its replica; aborting", metadata: ["collection": "\(name)"])
+                // A new shard whose replica died (or left), or a removed shard with no replica
+                // left to copy from: the resharding cannot complete.
+                let shard = layout.first { $0.id == resharding.shard }
+                let lost = switch resharding.direction {
+                case .up: shard.map { shard in shard.peers.isEmpty || shard.peers.contains { shard.state(of: $0) == .dead } } ?? true
+                case .down: shard.map { shard in !shard.peers.contains { shard.state(of: $0).isActive } } ?? true
+                }
+                if lost {
+                    logger.warning("A resharding lost the replica it needs; aborting it", metadata: ["collection": "\(name)", "shard": "\(resharding.shard)"])
                     next = .abortResharding(collection: name)
                     break
                 }
@@ -172,7 +178,14 @@ public actor TransferDriver {
                 next = .startTransfer(collection: name, transfer: transfer)
             }
             if case .applied = await propose(next) {
-                logger.info("Resharding step", metadata: ["collection": "\(name)", "step": "\(next)"])
+                let step = switch next {
+                case .startTransfer(_, let transfer): "copying shard \(transfer.shard) into shard \(transfer.targetShard) on peer \(transfer.to)"
+                case .reshardingStage(_, let stage): stage.rawValue
+                case .abortResharding: "aborting"
+                default: "finished"
+                }
+                logger.info("Resharding", metadata: ["collection": "\(name)", "direction": "\(resharding.direction.rawValue)",
+                                                     "shard": "\(resharding.shard)", "step": "\(step)"])
             }
         }
     }

@@ -14,7 +14,7 @@ struct InProcessCluster {
     let storages: [TempStorage]
     var catalogue: ClusterMetadata
 
-    init(peers: [UInt64], shards: [ShardInfo], slowAfter: Duration = .seconds(1)) async throws {
+    init(peers: [UInt64], shards: [ShardInfo], slowAfter: Duration = .seconds(1), ring: PointRing? = nil) async throws {
         network = InProcessNetwork(slowAfter: slowAfter)
         var storages: [TempStorage] = []
         var tocs: [UInt64: TableOfContent] = [:]
@@ -32,7 +32,7 @@ struct InProcessCluster {
         let config = try request(#"{"vectors":{"size":2,"distance":"Euclid"},"shard_number":\#(shards.count)}"#)
             .effectiveConfig(defaults: CollectionDefaults())
         catalogue = ClusterMetadata()
-        _ = catalogue.apply(.createCollection(name: "c", config: config, shards: shards))
+        _ = catalogue.apply(.createCollection(name: "c", config: config, shards: shards, routing: ring.map { ShardRouting(ring: $0) }))
         for toc in tocs.values { try await toc.reconcile(with: catalogue) }
     }
 
@@ -231,11 +231,11 @@ extension Array {
         let auto = ShardHolder([ShardInfo(id: 0, peers: [1]), ShardInfo(id: 1, peers: [2]), ShardInfo(id: 2, peers: [3])], sharding: nil)
         let groups = try auto.scope(nil, write: true)
         let points = (0..<30).map { PointStruct(id: .number(UInt64($0)), vectors: ["": [1, 1]]) }
-        let split = ShardHolder.split(.upsert(points), byFilter: false, over: groups)
+        let split = auto.split(.upsert(points), byFilter: false, over: groups)
         #expect(split.values.map(\.ids.count).reduce(0, +) == 30)
         for (shard, part) in split {
-            #expect(part.ids.allSatisfy { ShardHolder.targets(of: $0, in: groups).map(\.id) == [shard] })
+            #expect(part.ids.allSatisfy { auto.targets(of: $0, in: groups).map(\.id) == [shard] })
         }
-        #expect(Set(ShardHolder.split(.delete([.number(1)]), byFilter: true, over: groups).keys) == [0, 1, 2])
+        #expect(Set(auto.split(.delete([.number(1)]), byFilter: true, over: groups).keys) == [0, 1, 2])
     }
 }

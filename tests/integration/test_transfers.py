@@ -513,15 +513,16 @@ def big_point(i, writer):
 class Searcher:
     """A client searching through `node` until stopped; counts answers that were not 200."""
 
-    def __init__(self, node):
+    def __init__(self, node, dim=None):
         self.node, self.done, self.failed = node, 0, []
+        self.dim = dim or BIG_DIM
         self.stop_flag = threading.Event()
         self.thread = threading.Thread(target=self.run)
 
     def run(self):
         rng = random.Random(99)
         while not self.stop_flag.is_set():
-            q = [rng.random() - 0.5 for _ in range(BIG_DIM)]
+            q = [rng.random() - 0.5 for _ in range(self.dim)]
             try:
                 r = requests.post(f"{self.node.url}/collections/{COLLECTION}/points/query", json={"query": q, "limit": 5}, timeout=30)
                 if r.status_code == 200:
@@ -618,9 +619,10 @@ def resharding(node):
     return node.get(f"/collections/{COLLECTION}/cluster").json()["result"].get("resharding_operations")
 
 
-def test_the_shard_number_changes_in_place_3_to_6_to_4_while_clients_write(three):
+@pytest.mark.parametrize("replication_factor", [1, 2])
+def test_the_shard_number_changes_in_place_3_to_6_to_4_while_clients_write(three, replication_factor):
     peers = three
-    create(peers[0], shard_number=3, replication_factor=1)
+    create(peers[0], shard_number=3, replication_factor=replication_factor)
     r = peers[0].put(f"/collections/{COLLECTION}/points?wait=true", json={"points": [point(i, "seed") for i in range(3000)]}, timeout=60)
     assert r.status_code == 200, r.text
     r = cluster_op(peers[0], {"abort_resharding": {}})
@@ -638,7 +640,7 @@ def test_the_shard_number_changes_in_place_3_to_6_to_4_while_clients_write(three
         wait_for(lambda: all(resharding(p) is None and len(replica_states(p, COLLECTION)) == count for p in peers), timeout=120,
                  message=f"resharding {direction} to {count} shards done everywhere")
 
-    with Writers(peers) as writers:
+    with Writers(peers) as writers, Searcher(peers[1], dim=DIM) as searcher:
         time.sleep(0.5)
         for direction, shards in (("up", 4), ("up", 5), ("up", 6), ("down", 5), ("down", 4)):
             reshard(direction, shards)
@@ -653,7 +655,10 @@ def test_the_shard_number_changes_in_place_3_to_6_to_4_while_clients_write(three
             assert len(ids) == len(set(ids)), f"a point listed twice after going {direction}"
             assert before <= len(ids) <= after
             assert not set(acked) - set(ids), f"acknowledged points missing after going {direction}"
+            hits = [h["id"] for h in peers[2].post(f"/collections/{COLLECTION}/points/query", json={"query": [1.0] * DIM, "limit": 100}).json()["result"]["points"]]
+            assert len(hits) == len(set(hits)) == 100
         time.sleep(0.5)
+    assert not searcher.failed and searcher.done > 10, searcher.failed[:3]
     settled(peers[0])
     assert writers.failed == 0 and len(writers.acked) > 100, writers.errors[:3]
     expected = {i: {"writer": "seed", "n": i} for i in range(3000)} | writers.acked
