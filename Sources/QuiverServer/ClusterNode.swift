@@ -229,6 +229,8 @@ final class ClusterNode: ClusterControl, @unchecked Sendable {
     func awaitPeers(applying index: UInt64, timeout: Duration) async {
         let others = engine.status.members.filter { $0.id != network.peerId && $0.role != .spare }
         await withTaskGroup(of: Void.self) { group in
+            // This peer too: its own writes on their way, routed before.
+            group.addTask { [manager] in _ = await manager.waitApplied(index, deadline: .now + timeout) }
             for member in others {
                 group.addTask { [network] in
                     // A peer that is down or cut off answers with an error (or not in time): the

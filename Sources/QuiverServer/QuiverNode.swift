@@ -113,7 +113,8 @@ public enum QuiverNode {
         let cluster: ClusterNode?
         if settings.cluster.enabled {
             cluster = try await ClusterNode.start(settings: settings, options: options, toc: toc, disk: disk, logger: logger)  // loads `toc` once it knows its id
-            service = QuiverService(toc: toc, consensus: cluster!.manager, cluster: cluster, downloader: downloader)
+            service = QuiverService(toc: toc, consensus: cluster!.manager, cluster: cluster, downloader: downloader,
+                                    reshardingEnabled: settings.cluster.reshardingEnabled)
         } else {
             try await toc.load()
             cluster = nil

@@ -48,6 +48,9 @@ public struct Settings: Sendable {
         /// `cluster.rebalance`: shards move between peers until each holds within one replica of
         /// the others (after a peer joins or leaves).
         public var rebalance = true
+        /// `cluster.resharding_enabled`: `start_resharding` changes the shard count in place
+        /// (Qdrant's switch, off by default there).
+        public var reshardingEnabled = true
     }
 
     public var logLevel = "INFO"
@@ -173,6 +176,7 @@ public struct Settings: Sendable {
         s.cluster.connectionTimeoutMs = try positive(&tree, "cluster.connection_timeout_ms") ?? s.cluster.connectionTimeoutMs
         s.cluster.restoreReplicationFactor = try tree.bool("cluster.restore_replication_factor") ?? s.cluster.restoreReplicationFactor
         s.cluster.rebalance = try tree.bool("cluster.rebalance") ?? s.cluster.rebalance
+        s.cluster.reshardingEnabled = try tree.bool("cluster.resharding_enabled") ?? s.cluster.reshardingEnabled
 
         s.telemetryDisabled = try tree.bool("telemetry_disabled") ?? s.telemetryDisabled
         return s

@@ -20,7 +20,7 @@ extension QuiverService {
         var app = JSONObject([("name", "quiver"), ("version", .string(Self.apiVersion)), ("startup", .string(startup))])
         let names = await toc.collectionNames.sorted()
         var collections = JSONObject([("number_of_collections", .int(Int64(names.count)))])
-        var cluster = JSONObject([("enabled", .bool(self.cluster != nil)), ("resharding_enabled", .bool(self.cluster != nil))])
+        var cluster = JSONObject([("enabled", .bool(self.cluster != nil)), ("resharding_enabled", .bool(self.cluster != nil && reshardingEnabled))])
         if level >= 1 {
             app["features"] = ["debug": false, "service_debug_feature": false, "recovery_mode": false, "gpu": false,
                                "rocksdb": false, "staging": false]

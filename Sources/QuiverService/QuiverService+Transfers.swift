@@ -90,6 +90,7 @@ extension QuiverService {
                                          toShard: target.shard, filter: body.filter)
             return try await propose(.startTransfer(collection: collection.name, transfer: transfer), timeout: timeout)
         case .startResharding(let body):
+            guard reshardingEnabled else { throw .storage(.badRequest("resharding is disabled on this peer (cluster.resharding_enabled: false)")) }
             if let peer = body.peerID { try checkPeer(peer) }
             let key = body.shardKey
             if let key, !layout.contains(where: { $0.key == key }) {

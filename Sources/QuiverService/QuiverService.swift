@@ -19,12 +19,16 @@ public struct QuiverService: Sendable {
     public let cluster: (any ClusterControl)?
     /// Fetches a snapshot from an `http(s)://` location into a file (the server's HTTP client).
     public let downloader: SnapshotDownloader?
+    /// `cluster.resharding_enabled`: `start_resharding` is accepted (in a cluster).
+    public let reshardingEnabled: Bool
 
-    public init(toc: TableOfContent, consensus: ConsensusManager, cluster: (any ClusterControl)? = nil, downloader: SnapshotDownloader? = nil) {
+    public init(toc: TableOfContent, consensus: ConsensusManager, cluster: (any ClusterControl)? = nil, downloader: SnapshotDownloader? = nil,
+                reshardingEnabled: Bool = true) {
         self.toc = toc
         self.consensus = consensus
         self.cluster = cluster
         self.downloader = downloader
+        self.reshardingEnabled = reshardingEnabled
     }
 
     /// A single node's service over `toc` (loaded), with its one-member consensus.

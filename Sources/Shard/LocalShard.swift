@@ -505,6 +505,9 @@ public actor LocalShard {
 
     public func firstMissing(_ ids: [PointID]) -> PointID? { segments.firstMissing(ids) }
 
+    /// Those of `ids` this shard does not hold.
+    public func missing(_ ids: [PointID]) -> Set<PointID> { Set(ids.filter { segments.find($0) == nil }) }
+
     public func retrieve(_ ids: [PointID], withPayload: WithPayload, withVector: WithVector) -> [PointRecord] {
         ids.compactMap { id in
             segments.find(id).map { segments.entries[$0.segment].record(at: $0.offset, withPayload: withPayload, withVector: withVector) }

@@ -41,7 +41,7 @@ public enum MetadataOperation: Codable, Sendable, Equatable {
     case startResharding(collection: String, resharding: Resharding, added: ShardInfo?)
     /// Moves the resharding of `collection` on to `stage`, from the stage before it.
     case reshardingStage(collection: String, stage: Resharding.Stage)
-    /// Ends the resharding of `collection` once `cleaned` (or `aborting`); a scale-down drops its shard.
+    /// Ends the resharding of `collection` once `cleaned` (or `aborted`); a scale-down drops its shard.
     case finishResharding(collection: String)
     /// Aborts the resharding of `collection` while `migrating`: a scale-up drops its new shard, a
     /// scale-down goes to `aborting`.
@@ -234,9 +234,7 @@ public struct ClusterMetadata: Codable, Sendable, Equatable {
         case .removePeerReplicas(let peer):
             drainingPeers.remove(peer)
             for (name, list) in transfers {
-                for transfer in list where transfer.from == peer || transfer.to == peer {
-                    abortTransfers(name, shard: transfer.shard, involving: peer)
-                }
+                for transfer in list where transfer.from == peer || transfer.to == peer { abort(transfer.key, in: name) }
             }
             for (name, layout) in shards where layout.contains(where: { $0.peers.contains(peer) }) {
                 shards[name] = layout.map { shard in
@@ -321,13 +319,19 @@ public struct ClusterMetadata: Codable, Sendable, Equatable {
         case .reshardingStage(let name, let stage):
             guard var resharding = routing[name]?.resharding else { return .failure(.badRequest("resharding is not in progress for collection \(name)")) }
             let before: [Resharding.Stage: Resharding.Stage] = [.migrating: .preparing, .readCommitted: .migrating, .writeCommitted: .readCommitted,
-                                                                .cleaned: .writeCommitted]
+                                                                .cleaned: .writeCommitted, .aborted: .aborting]
             guard let expected = before[stage], resharding.stage == expected else {
                 return .failure(.badRequest("expected resharding stage \(before[stage]?.rawValue ?? "none") to move to \(stage.rawValue), but resharding is at stage \(resharding.stage.rawValue)"))
             }
             let missing = Set(resharding.copies(shards[name] ?? [])).subtracting(resharding.copied)
             if stage == .readCommitted, let copy = missing.sorted(by: { ($0.from, $0.to, $0.peer) < ($1.from, $1.to, $1.peer) }).first {
                 return .failure(.badRequest("resharding of collection \(name) has not copied shard \(copy.from) into shard \(copy.to) on peer \(copy.peer) yet"))
+            }
+            // A stream into a replica of the group that started before the clean-up could bring it
+            // points the clean-up has deleted at the source: the clean-up waits for it.
+            let group = Set((shards[name] ?? []).filter { $0.key == resharding.key }.map(\.id))
+            if stage == .cleaned || stage == .aborted, let busy = transfers[name]?.first(where: { !$0.isCrossShard && group.contains($0.shard) }) {
+                return .failure(.badRequest("resharding of collection \(name) waits for the transfer of shard \(busy.shard) from \(busy.from) to \(busy.to) to end"))
             }
             if stage == .readCommitted, resharding.direction == .up,
                shards[name]?.first(where: { $0.id == resharding.shard }).map({ shard in !shard.peers.contains { shard.state(of: $0) == .resharding } }) ?? true {
@@ -344,7 +348,7 @@ public struct ClusterMetadata: Codable, Sendable, Equatable {
             return .success(true)
         case .finishResharding(let name):
             guard let resharding = routing[name]?.resharding else { return .failure(.badRequest("resharding is not in progress for collection \(name)")) }
-            guard resharding.stage == .cleaned || resharding.stage == .aborting else {
+            guard resharding.stage == .cleaned || resharding.stage == .aborted else {
                 return .failure(.badRequest("resharding of collection \(name) cannot finish at stage \(resharding.stage.rawValue)"))
             }
             let auto = collections[name]?.params.shardingMethod != .custom

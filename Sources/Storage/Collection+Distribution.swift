@@ -121,14 +121,8 @@ extension Collection {
         return RemoteShard(network: network!, peer: peer, collection: name)
     }
 
-    /// One peer's part of a read, its error as a value. During a resharding, each shard answers
-    /// only for the points it owns under the count reads use.
+    /// One peer's part of a read, its error as a value.
     func ask(_ peer: UInt64, _ shardIDs: [UInt32], _ request: ShardRequest) async -> Result<ShardResponse, StorageError> {
-        var request = request
-        if routing.resharding != nil {
-            let restrictions = holder.readRestrictions().filter { shardIDs.contains($0.key) }
-            if !restrictions.isEmpty { request = .owned(request, restrictions) }
-        }
         do {
             return .success(try await replicas(on: peer).read(request, shards: shardIDs))
         } catch {
@@ -191,8 +185,16 @@ extension Collection {
             // does not have yet: their batch brings them with the update applied. A transfer's
             // target lacking a point fails alone: it is no sign the request is wrong.
             var incomplete: Set<UInt32> = []
-            for target in targets where target.operation.requiresExistingPoints && clocks[target.id]?.force != true {
-                guard let missing = await target.shard.firstMissing(target.operation.ids) else { continue }
+            let holder = holder
+            for (index, target) in targets.enumerated() where target.operation.requiresExistingPoints && clocks[target.id]?.force != true {
+                var ids = target.operation.ids
+                let arriving = holder.arriving(ids, in: target.id)
+                if !arriving.isEmpty {
+                    let lacking = await target.shard.missing(Array(arriving))
+                    targets[index].operation = target.operation.restricted { !lacking.contains($0) }
+                    ids.removeAll(where: arriving.contains)
+                }
+                guard let missing = await target.shard.firstMissing(ids) else { continue }
                 if target.state.isPartialOrRecovery {
                     ack.failed[target.id] = .notFound("No point with id \(missing) found")
                     incomplete.insert(target.id)
@@ -209,6 +211,7 @@ extension Collection {
             // relay's lock, in the order this replica applies it.
             let relay = outgoing[id]
             await relay?.lock.lock()
+            let copied: [PointID]? = if let relay { await copiedPoints(operation, matching: prepared, shard: shard, via: relay) } else { nil }
             do {
                 let applied = if let prepared {
                     try await shard.update(operation, matching: prepared, clock: clock, wait: wait)
@@ -219,7 +222,7 @@ extension Collection {
                 }
                 ack.operationID = max(ack.operationID, applied)
                 if let relay, relay.isForwarding {
-                    await forward(operation, shard: id, clock: clock, filter: filter, condition: condition, via: relay)
+                    await forward(operation, shard: id, clock: clock, filter: filter, condition: condition, via: relay, copied: copied)
                 }
             } catch {
                 record(error, shard: id, in: &ack)

@@ -13,10 +13,15 @@ extension Collection {
     /// `read_fan_out_delay_ms` (else the network's `slowAfter`) has its shards asked of other
     /// replicas as well (the first complete answer counts); a peer that fails has them asked again
     /// elsewhere.
+    ///
+    /// During a resharding, each shard answers only for the points it owns under the count reads
+    /// use, as the routing stood when `groups` was taken (the caller takes them in the same turn).
     func fanOut(_ request: ShardRequest, _ groups: [[ShardInfo]], consistency: ReadConsistency = .default,
                 charged: Bool = true) async throws(StorageError) -> [ShardResponse] {
         var pending = Dictionary(grouping: groups.joined(), by: \.id).values.map { $0[0] }.sorted { $0.id < $1.id }
         let cost = RateCost.read(request)
+        let restrictions = holder.readRestrictions()
+        let request = restrictions.isEmpty ? request : .owned(request, restrictions)
         if charged && cost > 0 { try charge(.read, Dictionary(uniqueKeysWithValues: pending.map { ($0.id, cost) })) }
         if consistency != .default { return try await fanOutConsistent(request, pending, consistency) }
         // The replicas that serve reads, per shard, as this peer sees them now.

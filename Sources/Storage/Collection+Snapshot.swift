@@ -8,6 +8,10 @@ extension Collection {
     /// payload index definitions, the layout of the shards it holds, and a consistent copy of each
     /// of those shards, taken one after another.
     func writeSnapshot(into directory: String) async throws(StorageError) {
+        // Mid-resharding, points are on two shards and the shard count is neither.
+        guard routing.resharding == nil else {
+            throw .badRequest("Collection `\(name)` is being resharded; take the snapshot once the resharding has ended")
+        }
         do {
             try disk.createDirectories(directory)
             try disk.writeFile(joinPath(directory, "config.json"), try JSONValueEncoder().encodeBytes(config))

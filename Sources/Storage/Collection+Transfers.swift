@@ -169,18 +169,29 @@ extension Collection {
     /// applied). Any failure fails the transfer.
     ///
     /// Into another shard, the update goes without its clock tag (the clocks are the source
-    /// shard's), and of the points it writes only those matching the transfer's filter now.
+    /// shard's), and only to the points ``copiedPoints(_:matching:shard:via:)`` chose before it
+    /// applied here (an upsert: those of its points that match the transfer's filter now).
     func forward(_ operation: UpdateOperation, shard id: UInt32, clock: ClockTag?, filter: Filter?, condition: UpdateCondition?,
-                 via relay: TransferRelay) async {
+                 via relay: TransferRelay, copied: [PointID]? = nil) async {
         guard let network else { return }
         let transfer = relay.transfer
-        var operation = operation
-        if transfer.isCrossShard, case .upsert = operation, let shard = shards[id],
-           let only = try? prepare(transfer.filter) {
-            let ids = operation.ids
-            let matching = Set(await shard.scroll(from: nil, limit: ids.count, filter: Filter(must: [.filter(only), .hasID(Set(ids))]),
-                                                  withPayload: .none, withVector: .none).map(\.id))
-            operation = operation.restricted(to: matching.contains)
+        var operation = operation, filter = filter
+        if transfer.isCrossShard {
+            if case .upsert = operation {
+                guard let shard = shards[id], let only = try? prepare(transfer.filter) else { return }
+                let ids = operation.ids
+                let matching: Set<PointID>
+                if let holds = Self.onIDs(only) {
+                    matching = Set(ids.filter(holds))
+                } else {
+                    matching = Set(await shard.scroll(from: nil, limit: ids.count, filter: Filter(must: [.filter(only), .hasID(Set(ids))]),
+                                                      withPayload: .none, withVector: .none).map(\.id))
+                }
+                operation = operation.restricted(to: matching.contains)
+            } else if let copied {
+                operation = filter == nil ? operation.restricted(to: Set(copied).contains) : operation.selecting(copied)
+                filter = nil
+            }
             guard !operation.ids.isEmpty else { return }
         }
         var tag = (transfer.isCrossShard ? nil : clock) ?? ClockTag(peerID: peerID, clockID: UInt32.max, tick: 0, token: 0)
@@ -193,6 +204,26 @@ extension Collection {
         } catch {
             relay.fail(error)
         }
+    }
+
+    /// For a transfer into another shard, the points an update other than an upsert reaches there,
+    /// chosen before it applies here: those it names (or its filter matches) that match the
+    /// transfer's filter, so the target's own points are left alone. Nil for other transfers.
+    func copiedPoints(_ operation: UpdateOperation, matching prepared: Filter?, shard: LocalShard, via relay: TransferRelay) async -> [PointID]? {
+        guard relay.transfer.isCrossShard, relay.isForwarding else { return nil }
+        if case .upsert = operation { return nil }
+        guard let only = try? prepare(relay.transfer.filter) else { return [] }
+        if prepared == nil, let holds = Self.onIDs(only) { return operation.ids.filter(holds) }
+        var conditions: [Condition] = [.filter(only)]
+        if let prepared { conditions.append(.filter(prepared)) } else { conditions.append(.hasID(Set(operation.ids))) }
+        return await shard.scroll(from: nil, limit: Int(UInt32.max), filter: Filter(must: conditions), withPayload: .none, withVector: .none).map(\.id)
+    }
+
+    /// A filter of point ownership alone (a resharding's) as a test of ids, which needs no lookup.
+    static func onIDs(_ filter: Filter) -> ((PointID) -> Bool)? {
+        guard filter.should == nil, filter.mustNot == nil, filter.minShould == nil, let must = filter.must,
+              must.allSatisfy({ if case .owner = $0 { true } else { false } }) else { return nil }
+        return { id in filter.matches(id: id, payload: nil, hasVector: { _ in false }) }
     }
 
     /// A `stream_records` transfer from this peer, once its relay is registered: waits until the

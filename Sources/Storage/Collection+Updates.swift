@@ -11,6 +11,9 @@ extension Collection {
     /// shards it touches, through each shard's leader for `ordering` (see ``route(_:filter:condition:wait:ordering:)``).
     /// The result's operation id is the largest among the shards.
     public func update(_ update: PointsUpdate, wait: Bool, ordering: WriteOrdering = .weak) async throws(StorageError) -> UpdateResult {
+        // Routed under the catalogue applied now, until every replica (or shard leader) answered.
+        let routing = routedWrites.begin()
+        defer { routedWrites.end(routing) }
         let groups = try scope(update.shardKey, write: true)
         let operation = try prepare(update.operation)
         if let filter = update.filter { _ = try prepare(filter) }

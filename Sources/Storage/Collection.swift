@@ -161,9 +161,14 @@ public actor Collection {
         let sorted = updated.sorted { $0.id < $1.id }
         let newRouting = newRouting ?? routing
         guard sorted != layout || newRouting != routing else { return }
-        // Before the new stage is recorded: a restart in the middle cleans up again.
-        if let stage = newRouting.resharding?.stage, stage != routing.resharding?.stage, stage == .cleaned || stage == .aborting {
-            try await dropPointsNotOwned(ShardHolder(sorted, sharding: config.params.shardingMethod, routing: newRouting))
+        // Before the new stage is recorded: a restart in the middle cleans up again. A peer that
+        // catches up past the clean-up (from a snapshot of the catalogue) cleans up all the same.
+        let before = routing.resharding, after = newRouting.resharding
+        let updated = ShardHolder(sorted, sharding: config.params.shardingMethod, routing: newRouting)
+        if let stage = after?.stage, stage != before?.stage, stage == .cleaned || stage == .aborted {
+            try await dropPointsNotOwned(updated.readRestrictions())
+        } else if after == nil, before.map({ $0.stage != .cleaned && $0.stage != .aborted }) ?? Self.groupsResized(layout, sorted) {
+            try await dropPointsNotOwned(updated.ownership())
         }
         let wanted = Set(sorted.filter { $0.peers.contains(peerID) }.map(\.id))
         let added = wanted.subtracting(shards.keys).sorted()
@@ -202,8 +207,8 @@ public actor Collection {
     /// its shard does not own (copies of points that moved away, or that came in from an aborted
     /// scale-down): done when this peer applies the stage, so that when every peer has, no
     /// replica holds a point twice.
-    private func dropPointsNotOwned(_ holder: ShardHolder) async throws(StorageError) {
-        for (id, condition) in holder.readRestrictions().sorted(by: { $0.key < $1.key }) {
+    private func dropPointsNotOwned(_ conditions: [UInt32: Condition]) async throws(StorageError) {
+        for (id, condition) in conditions.sorted(by: { $0.key < $1.key }) {
             guard let shard = shards[id] else { continue }
             do {
                 _ = try await shard.update(.delete([]), matching: Filter(mustNot: [condition]), wait: true)
@@ -211,6 +216,12 @@ public actor Collection {
                 throw .serviceError("cannot delete the points shard \(id) of collection `\(name)` no longer owns: \(error)")
             }
         }
+    }
+
+    /// Whether a group of shards (one shard key's, or all) has another count in `updated`.
+    static func groupsResized(_ current: [ShardInfo], _ updated: [ShardInfo]) -> Bool {
+        let before = Dictionary(grouping: current, by: \.key).mapValues(\.count)
+        return Dictionary(grouping: updated, by: \.key).mapValues(\.count).contains { key, count in before[key].map { $0 != count } ?? false }
     }
 
     /// Local shards in id order.

@@ -77,6 +77,27 @@ public struct ShardHolder: Sendable, Equatable {
         }
     }
 
+    /// Each shard's points under its group's count, resharding aside.
+    public func ownership() -> [UInt32: Condition] {
+        var conditions: [UInt32: Condition] = [:]
+        for group in Dictionary(grouping: shards, by: \.key).values {
+            for (index, shard) in group.sorted(by: { $0.id < $1.id }).enumerated() {
+                conditions[shard.id] = .owner(index: UInt32(index), count: UInt32(group.count), ring: routing.ring)
+            }
+        }
+        return conditions
+    }
+
+    /// Those of `ids` that shard `id` receives by a resharding still copying points (their shard
+    /// under the old count is another): it may not have them yet, and an update of existing
+    /// points leaves out those it lacks (the copy brings them with the update applied).
+    public func arriving(_ ids: [PointID], in id: UInt32) -> Set<PointID> {
+        guard let resharding = routing.resharding, resharding.stage == .migrating || resharding.stage == .readCommitted else { return [] }
+        let (old, new) = resharding.groups(shards.filter { $0.key == resharding.key })
+        guard new.contains(where: { $0.id == id }), !old.isEmpty else { return [] }
+        return Set(ids.filter { old[PointRouting.shardIndex(of: $0, shardCount: old.count, ring: routing.ring)].id != id })
+    }
+
     /// The shard of `id` within each group of a read's scope.
     public func targets(of id: PointID, in groups: [[ShardInfo]]) -> [ShardInfo] {
         groups.compactMap { group in group.isEmpty ? nil : group[PointRouting.shardIndex(of: id, shardCount: group.count, ring: routing.ring)] }
@@ -88,7 +109,14 @@ public struct ShardHolder: Sendable, Equatable {
     public func split(_ operation: UpdateOperation, byFilter: Bool, over groups: [[ShardInfo]]) -> [UInt32: UpdateOperation] {
         var perShard: [UInt32: UpdateOperation] = [:]
         if byFilter {
-            for shard in groups.joined() { perShard[shard.id] = operation }
+            for group in groups {
+                var reached = group
+                if let resharding = routing.resharding, isResharded(group, resharding) {
+                    let (old, new) = resharding.groups(group)
+                    reached = (resharding.writesOld ? old : []) + (resharding.writesNew ? new.filter { !old.contains($0) } : [])
+                }
+                for shard in reached { perShard[shard.id] = operation }
+            }
             return perShard
         }
         let ring = routing.ring

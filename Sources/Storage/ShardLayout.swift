@@ -178,10 +178,11 @@ public struct ShardRouting: Codable, Sendable, Equatable {
 /// - then the resharding ends (a scaled-down shard is dropped).
 /// Until it ends, each shard read answers only for the points it owns under the count reads use,
 /// so no point is seen twice or missed. A scale-down aborted while `migrating` goes through
-/// `aborting`: the copies made so far are deleted, then it ends.
+/// `aborting` (writes stop going to the new shards) and `aborted` (once every peer has applied
+/// that, the copies made so far are deleted), then it ends.
 public struct Resharding: Codable, Sendable, Equatable {
     public enum Stage: String, Codable, Sendable {
-        case preparing, migrating, readCommitted = "read_committed", writeCommitted = "write_committed", cleaned, aborting
+        case preparing, migrating, readCommitted = "read_committed", writeCommitted = "write_committed", cleaned, aborting, aborted
     }
 
     /// A copy done: the points of shard `from` that move to shard `to`, into `to`'s replica on `peer`.
@@ -239,11 +240,11 @@ public struct Resharding: Codable, Sendable, Equatable {
     }
 
     /// Reads use the new count from `readCommitted` on (not when aborting).
-    var readsNew: Bool { stage == .readCommitted || stage == .writeCommitted || stage == .cleaned }
+    public var readsNew: Bool { stage == .readCommitted || stage == .writeCommitted || stage == .cleaned }
     /// Writes go under the old count until `writeCommitted` (only there when aborting), and under
     /// the new one from `migrating` on.
-    var writesOld: Bool { stage == .preparing || stage == .migrating || stage == .readCommitted || stage == .aborting }
-    var writesNew: Bool { stage != .aborting && stage != .preparing }
+    var writesOld: Bool { stage == .preparing || stage == .migrating || stage == .readCommitted || stage == .aborting || stage == .aborted }
+    var writesNew: Bool { stage == .migrating || stage == .readCommitted || stage == .writeCommitted || stage == .cleaned }
 
     /// The transfer that makes `copy`, from `source`'s replica: the points of the source shard that
     /// belong to the target under the new count.

@@ -308,8 +308,17 @@ public actor TableOfContent {
         var state = ClusterMetadata()
         for (name, collection) in collections {
             state.collections[name] = await collection.config
-            state.shards[name] = await collection.layout.map { ShardInfo(id: $0.id, key: $0.key, peers: [peerID]) }
-            if await collection.routing != .legacy { state.routing[name] = await collection.routing }
+            let routing = await collection.routing
+            state.shards[name] = await collection.layout.map { shard in
+                // A resharding goes on: a new shard not yet read keeps its state.
+                let adding = routing.resharding.map { $0.direction == .up && $0.shard == shard.id && !$0.readsNew } ?? false
+                return ShardInfo(id: shard.id, key: shard.key, peers: [peerID], states: adding ? [peerID: .resharding] : [:])
+            }
+            if routing != .legacy {
+                state.routing[name] = routing
+                // Its copies are all on this peer now, made or not.
+                state.routing[name]!.resharding?.copied = []
+            }
             state.payloadIndexes[name] = await collection.payloadSchema.mapValues(\.json)
         }
         state.aliases = aliases

@@ -39,8 +39,8 @@ public actor TransferDriver {
     let rebalances: Bool
     /// The cluster's peers.
     let members: @Sendable () -> [UInt64]
-    /// Waits (at most the given time) until every other reachable peer has applied the given
-    /// consensus index.
+    /// Waits (at most the given time) until every reachable peer, this one included, has applied
+    /// the given consensus index and has no write on its way that it routed before.
     let awaitPeers: @Sendable (UInt64, Duration) async -> Void
     private var running: [Ref: Task<Void, Never>] = [:]
     /// Transfers whose data is all on the target, with their relay: their next step is proposed
@@ -145,10 +145,14 @@ public actor TransferDriver {
             guard let resharding = routing.resharding, let layout = metadata.shards[name] else { continue }
             let next: MetadataOperation
             switch resharding.stage {
-            case .preparing, .readCommitted, .writeCommitted, .cleaned, .aborting:
+            case .preparing, .readCommitted, .writeCommitted, .cleaned, .aborting, .aborted:
+                // The clean-up waits for streams into replicas of the group (see ClusterMetadata).
+                let group = Set(layout.filter { $0.key == resharding.key }.map(\.id))
+                if resharding.stage == .writeCommitted || resharding.stage == .aborting,
+                   (metadata.transfers[name] ?? []).contains(where: { !$0.isCrossShard && group.contains($0.shard) }) { continue }
                 await awaitPeers(metadata.appliedIndex, .seconds(10))
                 let following: [Resharding.Stage: Resharding.Stage] = [.preparing: .migrating, .readCommitted: .writeCommitted,
-                                                                       .writeCommitted: .cleaned]
+                                                                       .writeCommitted: .cleaned, .aborting: .aborted]
                 next = following[resharding.stage].map { .reshardingStage(collection: name, stage: $0) } ?? .finishResharding(collection: name)
             case .migrating:
                 // A new shard whose replica died (or left), or a removed shard with no replica
@@ -166,14 +170,17 @@ public actor TransferDriver {
                 guard !(metadata.transfers[name] ?? []).contains(where: { $0.method == .reshardingStreamRecords }) else { continue }
                 let missing = resharding.copies(layout).filter { !resharding.copied.contains($0) }
                 guard let copy = missing.first else {
+                    await awaitPeers(metadata.appliedIndex, .seconds(10))
                     next = .reshardingStage(collection: name, stage: .readCommitted)
                     break
                 }
                 let sources = layout.first { $0.id == copy.from }.map { shard in
                     shard.peers.filter { shard.state(of: $0).isActive && isResponsive($0) }.sorted()
                 } ?? []
-                // From the target's own replica of the source when it has one, else the lowest.
-                guard let source = sources.contains(copy.peer) ? copy.peer : sources.first,
+                // From the peer the resharding names (a scale-down's), else the target's own replica
+                // of the source when it has one, else the lowest.
+                let preferred = [resharding.direction == .down ? resharding.peer : nil, copy.peer].compactMap { $0 }
+                guard let source = preferred.first(where: sources.contains) ?? sources.first,
                       let transfer = resharding.transfer(copy, from: source, layout: layout, ring: routing.ring) else { continue }
                 next = .startTransfer(collection: name, transfer: transfer)
             }

@@ -178,6 +178,8 @@ final class SimulatedConsensus: ReplicaFailureReporter, @unchecked Sendable {
     private var catalogue: ClusterMetadata
     private var tocs: [UInt64: TableOfContent]
     private var lagging: UInt64?
+    /// Failure reports being applied (their `Dead` states reaching the peers).
+    private var reporting = 0
 
     init(_ catalogue: ClusterMetadata, _ tocs: [UInt64: TableOfContent]) {
         self.catalogue = catalogue
@@ -223,8 +225,18 @@ final class SimulatedConsensus: ReplicaFailureReporter, @unchecked Sendable {
     }
 
     func replicaFailed(collection: String, shard: UInt32, peer: UInt64, from: ReplicaState?, by proposer: UInt64?) async {
-        _ = lock.withLock { catalogue.apply(.setReplicaState(collection: collection, shard: shard, peer: peer, state: .dead, from: from)) }
+        _ = lock.withLock {
+            reporting += 1
+            return catalogue.apply(.setReplicaState(collection: collection, shard: shard, peer: peer, state: .dead, from: from))
+        }
         await reconcile(proposer: proposer)
+        lock.withLock { reporting -= 1 }
+    }
+
+    /// Waits until every failure report applied so far has reached every peer that is not behind
+    /// (a write waits only until its own peer has seen the replica it failed on turn `Dead`).
+    func reportsSettled() async {
+        while lock.withLock({ reporting }) > 0 { try? await Task.sleep(for: .milliseconds(1)) }
     }
 
     private func reconcile(proposer: UInt64?) async {

@@ -12,7 +12,8 @@ import VectorIndex
 /// peer falling behind consensus for a while, and the steps of reshardings up and down as the
 /// leader drives them: the start, each copy's start, batches (three records each, so a copy spans
 /// many writes) and end, each stage once every peer has caught up, aborts while migrating, and
-/// the end. A copy whose batches or forwarded updates fail is aborted and made again.
+/// the end; `Dead` replicas are recovered meanwhile by whole streams from `Active` ones. A copy
+/// whose batches or forwarded updates fail is aborted and made again.
 ///
 /// Checked after every step, through every peer that is not behind: a scroll of the whole
 /// collection lists each point once, holding what its last acknowledged write left, and an exact
@@ -35,7 +36,7 @@ import VectorIndex
         await catalogue.bind()
         var ledger: [PointID: Int?] = Dictionary(uniqueKeysWithValues: ReplicationSimulationTests.ids.map { ($0, Int?.none) })
         var copying: Copying?
-        var acknowledged = 0, reshardings = 0, finished = 0, aborted = 0, copies = 0, failedCopies = 0, lags = 0
+        var acknowledged = 0, reshardings = 0, finished = 0, aborted = 0, copies = 0, failedCopies = 0, lags = 0, recoveries = 0
 
         for step in 0..<ReplicationSimulationTests.steps {
             if copying?.relay.isCancelled == true { copying = nil }
@@ -61,6 +62,28 @@ import VectorIndex
                 } else {
                     catalogue.lag(UInt64(1 + rng.next() % 3))
                     lags += 1
+                }
+            case 61..<66:
+                // A Dead replica is brought back by a whole stream from an Active one (a copy it
+                // had received is then made again).
+                guard copying == nil, let (shard, dead) = state.shards["c"]!.lazy.compactMap({ shard in
+                    shard.peers.first { shard.state(of: $0) == .dead }.map { (shard, $0) } }).first,
+                      let from = shard.peers.first(where: { shard.state(of: $0).isActive }) else { break }
+                let transfer = ShardTransfer(shard: shard.id, from: from, to: dead, sync: true, method: .streamRecords)
+                guard case .success = await catalogue.apply(.startTransfer(collection: "c", transfer: transfer), by: from) else { break }
+                await catalogue.catchUp()
+                let source = try await cluster.collection(from)
+                let relay = try await source.beginOutgoing(catalogue.state.transfers["c"]!.first { $0.key == transfer.key }!)
+                do {
+                    try await source.startStream(relay)
+                    var offset: PointID?
+                    repeat { offset = try await source.streamBatch(relay, from: offset, limit: 1000) } while offset != nil
+                    try await source.check(relay)
+                    #expect(try await catalogue.apply(.finishTransfer(collection: "c", transfer: transfer.key), by: from).get())
+                    recoveries += 1
+                } catch {
+                    await source.endOutgoing(relay)
+                    await catalogue.apply(.abortTransfer(collection: "c", transfer: transfer.key, reason: "\(error)"), by: from)
                 }
             default:
                 guard let resharding else {
@@ -98,10 +121,11 @@ import VectorIndex
                     break
                 }
                 switch resharding.stage {
-                case .preparing, .readCommitted, .writeCommitted, .cleaned, .aborting:
+                case .preparing, .readCommitted, .writeCommitted, .cleaned, .aborting, .aborted:
                     // The leader waits for every peer before the next stage.
                     await catalogue.catchUp()
-                    let next: [Resharding.Stage: Resharding.Stage] = [.preparing: .migrating, .readCommitted: .writeCommitted, .writeCommitted: .cleaned]
+                    let next: [Resharding.Stage: Resharding.Stage] = [.preparing: .migrating, .readCommitted: .writeCommitted, .writeCommitted: .cleaned,
+                                                                      .aborting: .aborted]
                     if let stage = next[resharding.stage] {
                         #expect(try await catalogue.apply(.reshardingStage(collection: "c", stage: stage), by: leader).get())
                     } else {
@@ -137,7 +161,7 @@ import VectorIndex
             try await checkReads(cluster, catalogue, ledger, seed: seed, step: step)
         }
         let layout = catalogue.state.shards["c"]!.map { shard in "shard \(shard.id): " + shard.peers.map { "\($0) \(shard.state(of: $0).rawValue)" }.joined(separator: ", ") }
-        print("seed \(seed): \(acknowledged) writes acknowledged; \(reshardings) reshardings started, \(finished) finished, \(aborted) aborted; \(copies) copies made, \(failedCopies) failed; \(lags) peers lagged; \(layout.joined(separator: "; "))")
+        print("seed \(seed): \(acknowledged) writes acknowledged; \(reshardings) reshardings started, \(finished) finished, \(aborted) aborted; \(copies) copies made, \(failedCopies) failed; \(recoveries) replicas recovered; \(lags) peers lagged; \(layout.joined(separator: "; "))")
         #expect(finished > 0 || ReplicationSimulationTests.steps < 100, "seed \(seed): no resharding finished")
     }
 
@@ -157,6 +181,24 @@ import VectorIndex
     /// count of as many.
     func checkReads(_ cluster: InProcessCluster, _ catalogue: SimulatedConsensus, _ ledger: [PointID: Int?],
                     seed: UInt64, step: Int) async throws {
+        // Once the replicas that failed a write are `Dead` everywhere (a write waits only when
+        // its failure was transient; until then a peer may read its own replica that missed the
+        // write, as in any cluster; one that cannot turn `Dead` failed its write).
+        for _ in 0..<50 {
+            var pending = false
+            for peer in [UInt64(1), 2, 3] where peer != catalogue.laggingPeer {
+                let disabled = await (try cluster.collection(peer)).disabled
+                let layout = catalogue.state.shards["c"] ?? []
+                for (shard, peers) in disabled {
+                    guard let info = layout.first(where: { $0.id == shard }) else { continue }
+                    let others = info.peers.filter { info.state(of: $0).isActive }
+                    if peers.keys.contains(where: { info.state(of: $0) != .dead && info.peers.contains($0) && others.count > 1 }) { pending = true }
+                }
+            }
+            if !pending { break }
+            try await Task.sleep(for: .milliseconds(1))
+        }
+        await catalogue.reportsSettled()
         for peer in [UInt64(1), 2, 3] where peer != catalogue.laggingPeer {
             let collection = try await cluster.collection(peer)
             let (records, _) = try await collection.scroll(from: nil, limit: 1000, withPayload: .all, withVector: .none)

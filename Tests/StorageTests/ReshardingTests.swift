@@ -117,6 +117,13 @@ import Testing
         // An abort ends the copies only.
         #expect(state.apply(.abortResharding(collection: "c")) == .success(true))
         #expect(state.transfers["c"]!.map(\.method) == [.streamRecords] && state.routing["c"]!.resharding!.stage == .aborting)
+        #expect(state.apply(.finishResharding(collection: "c"))
+                == .failure(.badRequest("resharding of collection c cannot finish at stage aborting")))
+        // The clean-up waits for a stream into a replica of the group to end.
+        #expect(state.apply(.reshardingStage(collection: "c", stage: .aborted))
+                == .failure(.badRequest("resharding of collection c waits for the transfer of shard 0 from 2 to 1 to end")))
+        #expect(state.apply(.finishTransfer(collection: "c", transfer: .init(shard: 0, from: 2, to: 1))) == .success(true))
+        #expect(state.apply(.reshardingStage(collection: "c", stage: .aborted)) == .success(true))
         #expect(state.apply(.finishResharding(collection: "c")) == .success(true))
         #expect(state.shards["c"]!.map(\.id) == [0, 1, 2] && state.collections["c"]!.params.shardNumber == 3)
         #expect(state.routing["c"] == ShardRouting(ring: .jump))
@@ -191,8 +198,11 @@ import Testing
         #expect(try holder(.readCommitted, .down).scope(nil, write: false) == [Array(layout.prefix(3))])
         #expect(written(holder(.readCommitted, .down))[3] == Set(moving))
         #expect(written(holder(.writeCommitted, .down))[3] == nil)
-        #expect(written(holder(.aborting, .down)).values.map(\.count).reduce(0, +) == ids.count)
-        #expect(written(holder(.aborting, .down))[3] == Set(moving))
+        for stage in [Resharding.Stage.aborting, .aborted] {
+            #expect(written(holder(stage, .down)).values.map(\.count).reduce(0, +) == ids.count)
+            #expect(written(holder(stage, .down))[3] == Set(moving))
+            #expect(try holder(stage, .down).scope(nil, write: false) == [layout])
+        }
         #expect(ShardHolder(layout, sharding: .auto, routing: ShardRouting(ring: .jump)).readRestrictions().isEmpty)
     }
 }

@@ -301,6 +301,11 @@ def test_replicate_points_copies_the_matching_points_into_another_shard_key_whil
             assert states[shard_of_key["dst"]] == {b: "Active"}, states
             if not transfers:
                 break
+            # A delete by filter on the source key while it is copied: forwarded only to points
+            # that matched the transfer's filter, never to the target's own.
+            r = peers[0].post(f"/collections/{COLLECTION}/points/delete?wait=true",
+                              json={"filter": {"must": [{"key": "writer", "match": {"value": "dst"}}]}, "shard_key": "src"})
+            assert r.status_code == 200, r.text
             assert transfers == [{"shard_id": shard_of_key["src"], "to_shard_id": shard_of_key["dst"], "from": a, "to": b,
                                   "sync": True, "method": "stream_records", **({"comment": transfers[0]["comment"]} if "comment" in transfers[0] else {})}]
             running_until = time.monotonic()
@@ -677,3 +682,12 @@ def test_the_shard_number_changes_in_place_3_to_6_to_4_while_clients_write(three
     for p in peers:
         assert all_points(p) == expected
         assert p.post(f"/collections/{COLLECTION}/points/count", json={"exact": True}).json()["result"]["count"] == len(expected)
+
+
+def test_resharding_can_be_switched_off(make_node):
+    (peer,) = Cluster(make_node, extra_env={"QDRANT__CLUSTER__RESHARDING_ENABLED": "false"}).start(1)
+    create(peer, shard_number=1)
+    r = cluster_op(peer, {"start_resharding": {"direction": "up"}})
+    assert r.status_code == 400 and "cluster.resharding_enabled" in r.json()["status"]["error"], r.text
+    assert peer.get("/telemetry").json()["result"]["cluster"]["resharding_enabled"] is False
+    assert len(replica_states(peer, COLLECTION)) == 1
