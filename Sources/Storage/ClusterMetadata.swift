@@ -315,6 +315,8 @@ public struct ClusterMetadata: Codable, Sendable, Equatable {
             }
             if let added { shards[name]!.append(added) }
             routing[name]!.resharding = resharding
+            // A scale-down's receiving replicas say so (as in Qdrant; they serve as Active ones).
+            if resharding.direction == .down { setReceivers(name, resharding, from: .active, to: .reshardingScaleDown) }
             return .success(true)
         case .reshardingStage(let name, let stage):
             guard var resharding = routing[name]?.resharding else { return .failure(.badRequest("resharding is not in progress for collection \(name)")) }
@@ -351,6 +353,7 @@ public struct ClusterMetadata: Codable, Sendable, Equatable {
             guard resharding.stage == .cleaned || resharding.stage == .aborted else {
                 return .failure(.badRequest("resharding of collection \(name) cannot finish at stage \(resharding.stage.rawValue)"))
             }
+            if resharding.direction == .down { setReceivers(name, resharding, from: .reshardingScaleDown, to: .active) }
             let auto = collections[name]?.params.shardingMethod != .custom
             if resharding.direction == .down && resharding.stage == .cleaned {
                 shards[name]?.removeAll { $0.id == resharding.shard }
@@ -384,6 +387,17 @@ public struct ClusterMetadata: Codable, Sendable, Equatable {
     }
 
     // MARK: Resharding
+
+    /// The replicas in state `from` of the shards a scale-down keeps, set to `to`.
+    mutating func setReceivers(_ name: String, _ resharding: Resharding, from: ReplicaState, to: ReplicaState) {
+        guard let layout = shards[name] else { return }
+        shards[name] = layout.map { shard in
+            guard shard.key == resharding.key, shard.id != resharding.shard else { return shard }
+            var shard = shard
+            for peer in shard.peers where shard.state(of: peer) == from { shard.setState(to, of: peer) }
+            return shard
+        }
+    }
 
     /// Qdrant's checks of a new resharding, and the new shard's place.
     func checkResharding(_ resharding: Resharding, added: ShardInfo?, in name: String) throws(StorageError) {

@@ -140,6 +140,22 @@ import VectorIndex
         }
     }
 
+    /// A ``randomWrite(_:through:step:_:_:payloadUpdates:)`` through any of peers 1–3, with
+    /// payload updates, while 3% of the calls to replicas are lost on the way and 2% after they
+    /// applied (the same calls for the same seed and step).
+    static func lossyWrite(_ cluster: InProcessCluster, seed: UInt64, step: Int, _ rng: inout SplitMix,
+                           _ ledger: inout [PointID: Int?]) async throws -> Bool {
+        cluster.network.injectUpdateFaults { peer, call in
+            switch SplitMix.hash(seed, UInt64(step), peer, call) % 100 {
+            case 0..<3: .drop
+            case 3..<5: .loseReply
+            default: nil
+            }
+        }
+        defer { cluster.network.injectUpdateFaults(nil) }
+        return try await randomWrite(cluster, through: [1, 2, 3], step: step, &rng, &ledger, payloadUpdates: true)
+    }
+
     /// Point → its payload's `v` (-1 when it has none); absent points are absent.
     static func values(_ records: [PointRecord]) -> [PointID: Int] {
         Dictionary(uniqueKeysWithValues: records.map { record in
@@ -198,6 +214,17 @@ final class SimulatedConsensus: ReplicaFailureReporter, @unchecked Sendable {
 
     /// From now on `peer` applies no change until it catches up.
     func lag(_ peer: UInt64) { lock.withLock { lagging = peer } }
+
+    /// A random peer falls behind (writes through it use its old view of the replicas; returns
+    /// true), or the one behind catches up.
+    func lagOrCatchUp(_ rng: inout SplitMix) async -> Bool {
+        if laggingPeer != nil {
+            await catchUp()
+            return false
+        }
+        lag(UInt64(1 + rng.next() % 3))
+        return true
+    }
 
     /// The lagging peer applies every change so far.
     func catchUp() async {

@@ -45,24 +45,9 @@ import VectorIndex
             let roll = rng.next() % 100
             switch roll {
             case 0..<55:
-                cluster.network.injectUpdateFaults { peer, call in
-                    switch SplitMix.hash(seed, UInt64(step), peer, call) % 100 {
-                    case 0..<3: .drop
-                    case 3..<5: .loseReply
-                    default: nil
-                    }
-                }
-                if try await ReplicationSimulationTests.randomWrite(cluster, through: [1, 2, 3], step: step, &rng, &ledger, payloadUpdates: true) {
-                    acknowledged += 1
-                }
-                cluster.network.injectUpdateFaults(nil)
+                if try await ReplicationSimulationTests.lossyWrite(cluster, seed: seed, step: step, &rng, &ledger) { acknowledged += 1 }
             case 55..<61:
-                if catalogue.laggingPeer != nil {
-                    await catalogue.catchUp()
-                } else {
-                    catalogue.lag(UInt64(1 + rng.next() % 3))
-                    lags += 1
-                }
+                if await catalogue.lagOrCatchUp(&rng) { lags += 1 }
             case 61..<66:
                 // A Dead replica is brought back by a whole stream from an Active one (a copy it
                 // had received is then made again).

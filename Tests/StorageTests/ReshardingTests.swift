@@ -91,6 +91,7 @@ import Testing
         #expect(state.apply(.startResharding(collection: "c", resharding: Resharding(direction: .down, shard: 1, peer: 2, key: nil), added: nil))
                 == .failure(.badRequest("shard 1 is not the last shard of the group")))
         #expect(state.apply(.startResharding(collection: "c", resharding: down, added: nil)) == .success(true))
+        #expect(state.shards["c"]!.map { $0.state(of: UInt64($0.id + 1)) } == [.reshardingScaleDown, .reshardingScaleDown, .active])
         #expect(state.apply(.reshardingStage(collection: "c", stage: .migrating)) == .success(true))
         #expect(down.copies(state.shards["c"]!).map { [$0.from, $0.to] } == [[2, 0], [2, 1]])
         let copy = down.transfer(down.copies(state.shards["c"]!)[0], from: 3, layout: state.shards["c"]!, ring: .jump)!
@@ -107,7 +108,7 @@ import Testing
         #expect(state.apply(.finishTransfer(collection: "c", transfer: replicate.key)) == .success(true))
         #expect(Set(Set(down.copies(state.shards["c"]!)).subtracting(state.routing["c"]!.resharding!.copied).map { [$0.to, UInt32($0.peer)] })
                 == [[0, 2], [1, 2]])
-        #expect(state.apply(.setReplicaState(collection: "c", shard: 0, peer: 1, state: .dead, from: .active)) == .success(true))
+        #expect(state.apply(.setReplicaState(collection: "c", shard: 0, peer: 1, state: .dead, from: .reshardingScaleDown)) == .success(true))
         #expect(state.apply(.startTransfer(collection: "c", transfer: ShardTransfer(shard: 0, from: 2, to: 1, sync: true, method: .streamRecords)))
                 == .success(true))
         #expect(state.routing["c"]!.resharding!.copied.isEmpty)
@@ -126,7 +127,7 @@ import Testing
         #expect(state.apply(.reshardingStage(collection: "c", stage: .aborted)) == .success(true))
         #expect(state.apply(.finishResharding(collection: "c")) == .success(true))
         #expect(state.shards["c"]!.map(\.id) == [0, 1, 2] && state.collections["c"]!.params.shardNumber == 3)
-        #expect(state.routing["c"] == ShardRouting(ring: .jump))
+        #expect(state.routing["c"] == ShardRouting(ring: .jump) && state.shards["c"]![1] == ShardInfo(id: 1, peers: [2]))
         state = try catalogue()
 
         // Done: the removed shard leaves at the end.
@@ -143,7 +144,7 @@ import Testing
             #expect(state.apply(.reshardingStage(collection: "c", stage: stage)) == .success(true))
         }
         #expect(state.apply(.finishResharding(collection: "c")) == .success(true))
-        #expect(state.shards["c"]!.map(\.id) == [0, 1] && state.collections["c"]!.params.shardNumber == 2)
+        #expect(state.shards["c"]! == [ShardInfo(id: 0, peers: [1]), ShardInfo(id: 1, peers: [2])] && state.collections["c"]!.params.shardNumber == 2)
     }
 
     @Test func reshardingIsRefusedWhereItCannotWork() throws {

@@ -37,26 +37,9 @@ import VectorIndex
             let roll = rng.next() % 100
             switch roll {
             case 0..<60:
-                cluster.network.injectUpdateFaults { peer, call in
-                    switch SplitMix.hash(seed, UInt64(step), peer, call) % 100 {
-                    case 0..<3: .drop
-                    case 3..<5: .loseReply
-                    default: nil
-                    }
-                }
-                if try await ReplicationSimulationTests.randomWrite(cluster, through: [1, 2, 3], step: step, &rng, &ledger, payloadUpdates: true) {
-                    acknowledged += 1
-                }
-                cluster.network.injectUpdateFaults(nil)
+                if try await ReplicationSimulationTests.lossyWrite(cluster, seed: seed, step: step, &rng, &ledger) { acknowledged += 1 }
             case 60..<66:
-                // A peer falls behind consensus (writes through it use its old view of the
-                // replicas), or catches up.
-                if catalogue.laggingPeer != nil {
-                    await catalogue.catchUp()
-                } else {
-                    catalogue.lag(UInt64(1 + rng.next() % 3))
-                    lags += 1
-                }
+                if await catalogue.lagOrCatchUp(&rng) { lags += 1 }
             default:
                 if let current = running {
                     let transfer = current.relay.transfer

@@ -296,6 +296,7 @@ def test_replicate_points_copies_the_matching_points_into_another_shard_key_whil
         assert r.status_code == 200 and r.json()["result"] is True, r.text
         running_until = time.monotonic()
         while True:
+            polled = time.monotonic()
             states, transfers = layout(peers[0])
             # The target replica serves throughout: its own points stay readable.
             assert states[shard_of_key["dst"]] == {b: "Active"}, states
@@ -308,7 +309,7 @@ def test_replicate_points_copies_the_matching_points_into_another_shard_key_whil
             assert r.status_code == 200, r.text
             assert transfers == [{"shard_id": shard_of_key["src"], "to_shard_id": shard_of_key["dst"], "from": a, "to": b,
                                   "sync": True, "method": "stream_records", **({"comment": transfers[0]["comment"]} if "comment" in transfers[0] else {})}]
-            running_until = time.monotonic()
+            running_until = polled
             time.sleep(0.05)
         time.sleep(0.5)
     settled(peers[1])
@@ -691,3 +692,37 @@ def test_resharding_can_be_switched_off(make_node):
     assert r.status_code == 400 and "cluster.resharding_enabled" in r.json()["status"]["error"], r.text
     assert peer.get("/telemetry").json()["result"]["cluster"]["resharding_enabled"] is False
     assert len(replica_states(peer, COLLECTION)) == 1
+
+
+def test_a_peer_killed_during_a_resharding_comes_back_and_every_point_is_in_one_shard(three):
+    peers = three
+    create(peers[0], shard_number=2, replication_factor=2)
+    for start in range(0, 6000, 2000):
+        r = peers[0].put(f"/collections/{COLLECTION}/points?wait=true", json={"points": [point(i, "seed") for i in range(start, start + 2000)]},
+                         timeout=60)
+        assert r.status_code == 200, r.text
+    victim, others = peers[2], peers[:2]
+    with Writers(others) as writers:
+        time.sleep(0.5)
+        r = cluster_op(others[0], {"start_resharding": {"direction": "up", "peer_id": peer_id(others[1])}})
+        assert r.status_code == 200, r.text
+        victim.kill()
+        wait_for(lambda: all(resharding(p) is None and len(replica_states(p, COLLECTION)) == 3 for p in others), timeout=120,
+                 message="the resharding done without the killed peer")
+        victim.start()
+        settled(others[0], timeout=120)
+        time.sleep(0.5)
+    settled(others[0])
+    assert writers.failed == 0 and len(writers.acked) > 50, writers.errors[:3]
+    expected = {i: {"writer": "seed", "n": i} for i in range(6000)} | writers.acked
+    states = replica_states(others[0], COLLECTION)
+    by_id = {peer_id(p): p for p in peers}
+    for shard, holders in states.items():
+        for holder in holders:
+            held = all_points(by_id[holder], shard)
+            assert all(shard_of(i, 3) == shard for i in held), f"a point left in shard {shard} on {holder}"
+            assert held == {i: p for i, p in expected.items() if shard_of(i, 3) == shard}
+    for p in peers:
+        ids = scroll_all(p, COLLECTION)
+        assert len(ids) == len(set(ids)) == len(expected)
+        assert p.post(f"/collections/{COLLECTION}/points/count", json={"exact": True}).json()["result"]["count"] == len(expected)
