@@ -12,8 +12,8 @@ extension Collection {
     /// The result's operation id is the largest among the shards.
     public func update(_ update: PointsUpdate, wait: Bool, ordering: WriteOrdering = .weak) async throws(StorageError) -> UpdateResult {
         // Routed under the catalogue applied now, until every replica (or shard leader) answered.
-        let routing = routedWrites.begin()
-        defer { routedWrites.end(routing) }
+        let routed = routedWrites.begin()
+        defer { routedWrites.end(routed) }
         let groups = try scope(update.shardKey, write: true)
         let operation = try prepare(update.operation)
         if let filter = update.filter { _ = try prepare(filter) }
