@@ -237,6 +237,10 @@ extension Collection {
         switch error {
         case .clockRejected(let tick): ack.rejected[id] = tick
         case .pointNotFound(let point): ack.failed[id] = .notFound("No point with id \(point) found")
+        case .closed where layout.first(where: { $0.id == id })?.peers.contains(peerID) != true:
+            // Dropped here by a move that has just applied: the sender tries the shard's new replica.
+            ack.failed[id] = .shardNotHere(id, collection: name, peer: peerID)
+            ack.refused.insert(id)
         case .closed: ack.failed[id] = .unavailable("shard \(id) of collection `\(name)`: \(error)")
         default: ack.failed[id] = .serviceError("update of shard \(id) of collection `\(name)` failed: \(error)")
         }
