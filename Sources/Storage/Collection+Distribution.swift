@@ -185,10 +185,10 @@ extension Collection {
             // does not have yet: their batch brings them with the update applied. A transfer's
             // target lacking a point fails alone: it is no sign the request is wrong.
             var incomplete: Set<UInt32> = []
-            let holder = holder
+            let holder = routing.resharding == nil ? nil : holder
             for (index, target) in targets.enumerated() where target.operation.requiresExistingPoints && clocks[target.id]?.force != true {
                 var ids = target.operation.ids
-                let arriving = holder.arriving(ids, in: target.id)
+                let arriving = holder?.arriving(ids, in: target.id) ?? []
                 if !arriving.isEmpty {
                     let lacking = await target.shard.missing(Array(arriving))
                     targets[index].operation = target.operation.restricted { !lacking.contains($0) }

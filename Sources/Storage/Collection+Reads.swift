@@ -20,7 +20,7 @@ extension Collection {
                 charged: Bool = true) async throws(StorageError) -> [ShardResponse] {
         var pending = Dictionary(grouping: groups.joined(), by: \.id).values.map { $0[0] }.sorted { $0.id < $1.id }
         let cost = RateCost.read(request)
-        let restrictions = holder.readRestrictions()
+        let restrictions = routing.resharding == nil ? [:] : holder.readRestrictions()
         let request = restrictions.isEmpty ? request : .owned(request, restrictions)
         if charged && cost > 0 { try charge(.read, Dictionary(uniqueKeysWithValues: pending.map { ($0.id, cost) })) }
         if consistency != .default { return try await fanOutConsistent(request, pending, consistency) }
