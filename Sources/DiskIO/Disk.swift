@@ -110,6 +110,20 @@ extension Disk {
             if !isDirectory(current) { try createDirectory(current) }
         }
     }
+
+    /// Creates the missing directories from `root` (which must exist) down to `path`. A writer
+    /// whose tree was moved away (a deleted collection) gets an error instead of its old path back.
+    public func createDirectories(_ path: String, below root: String) throws(DiskError) {
+        guard path.hasPrefix(root) else { return try createDirectories(path) }
+        guard isDirectory(root) else {
+            throw DiskError(operation: "create directory", path: path, errno: 0, reason: "\(root) does not exist")
+        }
+        var current = root
+        for component in path.dropFirst(root.count).split(separator: "/") {
+            current += "/" + component
+            if !isDirectory(current) { try createDirectory(current) }
+        }
+    }
 }
 
 public func parentDirectory(of path: String) -> String {

@@ -303,7 +303,7 @@ public struct ImmutableSegment: SegmentData {
         }
         let order = chosen.keys.sorted()
         try disk.removeItem(directory)
-        try disk.createDirectories(directory)
+        try disk.createDirectories(directory, below: parentDirectory(of: directory))
         let names = dimensions.keys.sorted()
         let ids = try BufferedWriter(disk: disk, path: joinPath(directory, "ids.bin"))
         let payloadIndex = try BufferedWriter(disk: disk, path: joinPath(directory, "payload-index.bin"))

@@ -66,7 +66,8 @@ struct SegmentFiles: Sendable {
 
     /// Persists what changed since the last flush and then the manifest naming `version`.
     func flush(_ segment: AppendableSegment, version: UInt64, uuid: String) throws(DiskError) {
-        try disk.createDirectories(directory)
+        // segments/<uuid> inside the shard's directory, never the shard's directory itself.
+        try disk.createDirectories(directory, below: parentDirectory(of: parentDirectory(of: directory)))
         let dirty = segment.dirtyOffsets.sorted()
         let vectorFiles = Self.vectorFiles(segment)
         for (name, file) in vectorFiles {
