@@ -12,6 +12,11 @@ public struct Filter: Codable, Sendable, Equatable {
     public struct MinShould: Codable, Sendable, Equatable {
         public var conditions: [Condition]
         public var minCount: Int
+
+        public init(conditions: [Condition], minCount: Int) {
+            self.conditions = conditions
+            self.minCount = minCount
+        }
     }
 
     public init(must: [Condition]? = nil, should: [Condition]? = nil, mustNot: [Condition]? = nil, minShould: MinShould? = nil) {

@@ -32,7 +32,7 @@ extension PointsJSON {
             let point = try object(element, p)
             guard let id = point["id"] else { throw fail(p, "missing field `id`") }
             guard let vector = point["vector"] else { throw fail(p, "missing field `vector`") }
-            points.append(PointStruct(id: try pointID(id, "\(p).id"), vectors: try vectorStruct(vector, "\(p).vector", update: true)))
+            points.append(PointStruct(id: try pointID(id, "\(p).id"), try vectorStruct(vector, "\(p).vector", update: true)))
         }
         let condition = try self.filter(body["update_filter"], fieldPath(path, "update_filter")).map { UpdateCondition(filter: $0) }
         return PointsUpdate(.updateVectors(points), condition: condition, shardKey: try shardKeySelector(body, path))

@@ -1,16 +1,39 @@
 public import QuiverJSON
 
-/// A point to write: id, dense vectors by name (`""` is the unnamed vector), payload.
+/// A point to write: id, dense vectors by name (`""` is the unnamed vector), sparse vectors by
+/// name, payload.
 public struct PointStruct: Sendable, Equatable {
     public var id: PointID
     public var vectors: [String: [Float]]
+    public var sparse: [String: SparseVector]
     public var payload: JSONObject?
 
-    public init(id: PointID, vectors: [String: [Float]], payload: JSONObject? = nil) {
+    public init(id: PointID, vectors: [String: [Float]], sparse: [String: SparseVector] = [:], payload: JSONObject? = nil) {
         self.id = id
         self.vectors = vectors
+        self.sparse = sparse
         self.payload = payload
     }
+
+    public init(id: PointID, _ vectors: NamedVectors, payload: JSONObject? = nil) {
+        self.init(id: id, vectors: vectors.dense, sparse: vectors.sparse, payload: payload)
+    }
+
+    /// Names of every vector the point gives.
+    public var vectorNames: Set<String> { Set(vectors.keys).union(sparse.keys) }
+}
+
+/// The vectors of one point, by kind.
+public struct NamedVectors: Sendable, Equatable {
+    public var dense: [String: [Float]] = [:]
+    public var sparse: [String: SparseVector] = [:]
+
+    public init(dense: [String: [Float]] = [:], sparse: [String: SparseVector] = [:]) {
+        self.dense = dense
+        self.sparse = sparse
+    }
+
+    public var isEmpty: Bool { dense.isEmpty && sparse.isEmpty }
 }
 
 /// A change to a shard's points, and the shard's WAL record. Applying one is idempotent: a point
@@ -147,7 +170,7 @@ public enum PointsJSON {
     /// `VectorStruct`: a dense vector, or a map of named vectors. An empty vector is reported at
     /// `<path>.vector` (`<path>.?.vector` for a named one), or for a vector update at `<path>`
     /// (`<point>.?.vector`), as Qdrant's validation names them.
-    static func vectorStruct(_ value: JSONValue, _ path: String, update: Bool = false) throws(Failure) -> [String: [Float]] {
+    static func vectorStruct(_ value: JSONValue, _ path: String, update: Bool = false) throws(Failure) -> NamedVectors {
         let point = update && path.hasSuffix(".vector") ? String(path.dropLast(7)) : path
         switch value {
         case .array(let elements):
@@ -155,12 +178,14 @@ public enum PointsJSON {
                 throw fail(path, "multivectors are not supported yet")
             }
             if elements.isEmpty { throw emptyVector(update ? path : "\(path).vector") }
-            return [VectorsConfig.defaultVectorName: try dense(value, path)]
+            return NamedVectors(dense: [VectorsConfig.defaultVectorName: try dense(value, path)])
         case .object(let object):
-            var result: [String: [Float]] = [:]
+            var result = NamedVectors()
             for (name, vector) in object {
                 if case .object = vector {
-                    throw fail("\(path).\(name)", "sparse vectors are not supported yet")
+                    // Validation names a named vector `?` (`points[0].vector.?.values`).
+                    result.sparse[name] = try sparse(vector, "\(path).\(name)", validationPath: update ? "\(point).?" : "\(path).?")
+                    continue
                 }
                 if case .array(let elements) = vector, case .array? = elements.first {
                     throw fail("\(path).\(name)", "multivectors are not supported yet")
@@ -168,7 +193,7 @@ public enum PointsJSON {
                 if case .array(let elements) = vector, elements.isEmpty {
                     throw emptyVector(update ? "\(point).?.vector" : "\(path).?.vector")
                 }
-                result[name] = try dense(vector, "\(path).\(name)")
+                result.dense[name] = try dense(vector, "\(path).\(name)")
             }
             return result
         default:
@@ -216,8 +241,7 @@ public enum PointsJSON {
                 let point = try object(element, path)
                 guard let id = point["id"] else { throw fail(path, "missing field `id`") }
                 guard let vector = point["vector"] else { throw fail(path, "missing field `vector`") }
-                result.append(PointStruct(id: try pointID(id, "\(path).id"),
-                                          vectors: try vectorStruct(vector, "\(path).vector"),
+                result.append(PointStruct(id: try pointID(id, "\(path).id"), try vectorStruct(vector, "\(path).vector"),
                                           payload: try payload(point["payload"], "\(path).payload")))
             }
             return result
@@ -231,6 +255,7 @@ public enum PointsJSON {
         guard let vectorsValue = batch["vectors"] else { throw fail(batchPath, "missing field `vectors`") }
         let ids = try ids(idsValue, "\(batchPath).ids")
         var columns: [String: [[Float]]] = [:]
+        var sparseColumns: [String: [SparseVector]] = [:]
         switch vectorsValue {
         case .array(let rows):
             columns[VectorsConfig.defaultVectorName] = try rows.enumerated().map { (i, row) throws(Failure) in
@@ -239,7 +264,14 @@ public enum PointsJSON {
             }
         case .object(let named):
             for (name, rows) in named {
-                columns[name] = try array(rows, "\(batchPath).vectors.\(name)").enumerated().map { (i, row) throws(Failure) in
+                let list = try array(rows, "\(batchPath).vectors.\(name)")
+                if let first = list.first, isSparse(first) {
+                    sparseColumns[name] = try list.enumerated().map { (i, row) throws(Failure) in
+                        try sparse(row, "\(batchPath).vectors.\(name)[\(i)]", validationPath: "\(batchPath).?")
+                    }
+                    continue
+                }
+                columns[name] = try list.enumerated().map { (i, row) throws(Failure) in
                     if case .array(let elements) = row, elements.isEmpty { throw emptyVector("\(batchPath).?.vector") }
                     return try dense(row, "\(batchPath).vectors.\(name)[\(i)]")
                 }
@@ -247,9 +279,9 @@ public enum PointsJSON {
         default:
             throw fail("\(batchPath).vectors", "invalid type: \(vectorsValue.kindDescription), expected a list of vectors or a map of them")
         }
-        for (name, rows) in columns where rows.count != ids.count {
+        for (name, count) in columns.mapValues(\.count).merging(sparseColumns.mapValues(\.count), uniquingKeysWith: max) where count != ids.count {
             let field = name.isEmpty ? "\(batchPath).vectors" : "\(batchPath).vectors.\(name)"
-            throw fail(field, "has \(rows.count) vectors for \(ids.count) ids")
+            throw fail(field, "has \(count) vectors for \(ids.count) ids")
         }
         var payloads: [JSONObject?] = Array(repeating: nil, count: ids.count)
         if let payloadsValue = batch["payloads"], !payloadsValue.isNull {
@@ -258,7 +290,7 @@ public enum PointsJSON {
             for (i, element) in list.enumerated() { payloads[i] = try payload(element, "\(batchPath).payloads[\(i)]") }
         }
         return ids.indices.map { i in
-            PointStruct(id: ids[i], vectors: columns.mapValues { $0[i] }, payload: payloads[i])
+            PointStruct(id: ids[i], vectors: columns.mapValues { $0[i] }, sparse: sparseColumns.mapValues { $0[i] }, payload: payloads[i])
         }
     }
 }
@@ -344,11 +376,24 @@ public enum WithVector: Codable, Sendable, Equatable {
     }
 }
 
+extension WithVector {
+    /// Whether vector `name` is asked for.
+    public func includes(_ name: String) -> Bool {
+        switch self {
+        case .none: false
+        case .all: true
+        case .named(let names): names.contains(name)
+        }
+    }
+}
+
 /// One point as returned by retrieve and scroll (`Record`).
 public struct PointRecord: Codable, Sendable, Equatable {
     public var id: PointID
     public var payload: JSONObject?
     public var vectors: [String: [Float]]?
+    /// Sparse vectors asked for, by name (nil when `vectors` is nil).
+    public var sparse: [String: SparseVector]?
     /// The value a scroll with `order_by` sorted this point by.
     public var orderValue: JSONValue?
     /// The point's version (not part of `Record`; search results report it). Not compared by `==`:
@@ -356,13 +401,14 @@ public struct PointRecord: Codable, Sendable, Equatable {
     public var version: UInt64?
 
     public static func == (a: PointRecord, b: PointRecord) -> Bool {
-        a.id == b.id && a.payload == b.payload && a.vectors == b.vectors && a.orderValue == b.orderValue
+        a.id == b.id && a.payload == b.payload && a.vectors == b.vectors && (a.sparse ?? [:]) == (b.sparse ?? [:]) && a.orderValue == b.orderValue
     }
 
-    public init(id: PointID, payload: JSONObject?, vectors: [String: [Float]]?) {
+    public init(id: PointID, payload: JSONObject?, vectors: [String: [Float]]?, sparse: [String: SparseVector]? = nil) {
         self.id = id
         self.payload = payload
         self.vectors = vectors
+        self.sparse = sparse
     }
 
     /// `vector` is a bare list for the unnamed vector of a single-vector collection, a map otherwise.
@@ -371,10 +417,12 @@ public struct PointRecord: Codable, Sendable, Equatable {
         object["id"] = id.json
         object["payload"] = payload.map(JSONValue.object) ?? .null
         if let vectors {
-            if unnamedVector, let only = vectors[VectorsConfig.defaultVectorName] {
+            if unnamedVector, let only = vectors[VectorsConfig.defaultVectorName], sparse?.isEmpty ?? true {
                 object["vector"] = Self.floats(only)
             } else {
-                object["vector"] = .object(JSONObject(vectors.keys.sorted().map { ($0, Self.floats(vectors[$0]!)) }))
+                var named = vectors.mapValues(Self.floats)
+                for (name, vector) in sparse ?? [:] { named[name] = vector.json }
+                object["vector"] = .object(JSONObject(named.keys.sorted().map { ($0, named[$0]!) }))
             }
         } else {
             object["vector"] = .null

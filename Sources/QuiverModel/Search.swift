@@ -3,9 +3,24 @@ public import QuiverJSON
 /// What to search with: a vector, or the vector of a stored point.
 public enum QueryInput: Codable, Sendable, Equatable {
     case vector([Float])
+    case sparse(SparseVector)
     case point(PointID)
     /// `{"order_by": …}`: points ordered by a payload value instead of by similarity.
     case orderBy(OrderBy)
+    /// `{"fusion": …}` or `{"rrf": …}`: the results of the prefetches combined.
+    case fusion(Fusion)
+}
+
+/// How a fusion query combines the lists of its prefetches.
+public enum Fusion: Codable, Sendable, Equatable {
+    /// Reciprocal rank fusion: each list adds 1 / ((rank + 1) / weight + k − 1) to a point's
+    /// score (rank from 0; `k` 2 and every weight 1 unless given).
+    case rrf(k: Int?, weights: [Float]?)
+    /// Distribution-based score fusion: each list's scores mapped from mean ± 3 standard
+    /// deviations to 0…1, then summed.
+    case dbsf
+
+    public static let defaultK = 2
 }
 
 /// `LookupLocation`: take query points' vectors from another collection.
@@ -29,6 +44,9 @@ public struct SearchRequest: Codable, Sendable, Equatable {
     public var withVector: WithVector = .none
     public var lookupFrom: LookupLocation?
     public var shardKey: ShardKeySelector?
+    /// Sub-queries run first; the query then ranks the points they found (or fuses their lists).
+    /// A prefetch has no offset, payload or vectors of its own.
+    public var prefetch: [SearchRequest] = []
 
     public init() {}
 }
@@ -52,14 +70,22 @@ public struct ScoredPoint: Codable, Sendable, Equatable {
     public var score: Float
     public var payload: JSONObject?
     public var vectors: [String: [Float]]?
+    public var sparse: [String: SparseVector]?
     public var orderValue: JSONValue?
 
-    public init(id: PointID, version: UInt64, score: Float, payload: JSONObject?, vectors: [String: [Float]]?) {
+    public init(id: PointID, version: UInt64, score: Float, payload: JSONObject?, vectors: [String: [Float]]?,
+                sparse: [String: SparseVector]? = nil) {
         self.id = id
         self.version = version
         self.score = score
         self.payload = payload
         self.vectors = vectors
+        self.sparse = sparse
+    }
+
+    public init(_ record: PointRecord, score: Float, version: UInt64) {
+        self.init(id: record.id, version: version, score: score, payload: record.payload, vectors: record.vectors, sparse: record.sparse)
+        orderValue = record.orderValue
     }
 
     public func json(unnamedVector: Bool) -> JSONValue {
@@ -67,7 +93,7 @@ public struct ScoredPoint: Codable, Sendable, Equatable {
         object["id"] = id.json
         object["version"] = .uint(version)
         object["score"] = .double(Double(score.description) ?? Double(score))
-        let record = PointRecord(id: id, payload: payload, vectors: vectors).json(unnamedVector: unnamedVector)
+        let record = PointRecord(id: id, payload: payload, vectors: vectors, sparse: sparse).json(unnamedVector: unnamedVector)
         object["payload"] = record["payload"]
         object["vector"] = record["vector"]
         if let orderValue { object["order_value"] = orderValue }
@@ -76,14 +102,37 @@ public struct ScoredPoint: Codable, Sendable, Equatable {
 }
 
 extension PointsJSON {
-    /// `QueryRequest` (`POST …/points/query`). Prefetch, fusion, recommend, discover, context,
-    /// formula and sampling queries are refused with a clear message.
+    /// `QueryRequest` (`POST …/points/query`). Recommend, discover, context, formula and
+    /// sampling queries are refused with a clear message.
     public static func queryRequest(_ value: JSONValue, _ path: String = "") throws(Failure) -> SearchRequest {
         let body = try object(value, path)
         try allowOnly(body, ["shard_key", "prefetch", "query", "using", "filter", "params", "score_threshold", "limit", "offset",
                              "with_vector", "with_payload", "lookup_from"], path)
-        try rejectUnsupported(body, ["prefetch"])
+        var request = try queryFields(body, path)
+        try common(body, path, into: &request)
+        return request
+    }
+
+    /// `Prefetch`: a query without offset, payload, vectors or shard key.
+    static func prefetch(_ value: JSONValue, _ path: String) throws(Failure) -> SearchRequest {
+        let body = try object(value, path)
+        try allowOnly(body, ["prefetch", "query", "using", "filter", "params", "score_threshold", "limit", "lookup_from"], path)
+        var request = try queryFields(body, path)
+        try common(body, path, into: &request)
+        return request
+    }
+
+    /// What a query and a prefetch share: `prefetch`, `query`, `using`, `lookup_from`.
+    static func queryFields(_ body: JSONObject, _ path: String) throws(Failure) -> SearchRequest {
         var request = SearchRequest()
+        if let raw = body["prefetch"], !raw.isNull {
+            let p = join(path, "prefetch")
+            if case .array(let list) = raw {
+                for (i, element) in list.enumerated() { request.prefetch.append(try prefetch(element, "\(p)[\(i)]")) }
+            } else {
+                request.prefetch = [try prefetch(raw, p)]
+            }
+        }
         if let raw = body["query"], !raw.isNull { request.query = try queryInput(raw, join(path, "query")) }
         if let raw = body["using"], !raw.isNull {
             guard let name = raw.stringValue else { throw fail(join(path, "using"), "invalid type: \(raw.kindDescription), expected a string") }
@@ -96,7 +145,6 @@ extension PointsJSON {
             guard let collection = lookup["collection"]?.stringValue else { throw fail(join(p, "collection"), "missing field `collection` (a string)") }
             request.lookupFrom = LookupLocation(collection: collection, vector: lookup["vector"]?.stringValue)
         }
-        try common(body, path, into: &request)
         return request
     }
 
@@ -119,9 +167,12 @@ extension PointsJSON {
             guard let name = named["name"]?.stringValue, let values = named["vector"] else {
                 throw fail(p, "expected a list of numbers or `{\"name\": …, \"vector\": […]}`")
             }
-            guard case .array = values else { throw fail(join(p, "vector"), "sparse vectors are not supported yet") }
             request.using = name
-            request.query = .vector(try dense(values, join(p, "vector")))
+            if case .object = values {
+                request.query = .sparse(try sparse(values, join(p, "vector")))
+            } else {
+                request.query = .vector(try dense(values, join(p, "vector")))
+            }
         } else {
             request.query = .vector(try dense(vector, p))
         }
@@ -161,11 +212,33 @@ extension PointsJSON {
                 try allowOnly(object, ["order_by"], path)
                 return .orderBy(try self.orderBy(orderBy, join(path, "order_by")))
             }
-            let known = ["recommend", "discover", "context", "fusion", "rrf", "formula", "sample", "relevance_feedback"]
+            if let fusion = object["fusion"] {
+                try allowOnly(object, ["fusion"], path)
+                switch fusion.stringValue {
+                case "rrf"?: return .fusion(.rrf(k: nil, weights: nil))
+                case "dbsf"?: return .fusion(.dbsf)
+                default: throw fail(join(path, "fusion"), "unknown variant `\(fusion.stringValue ?? fusion.kindDescription)`, expected `rrf` or `dbsf`")
+                }
+            }
+            if let rrf = object["rrf"] {
+                try allowOnly(object, ["rrf"], path)
+                let p = join(path, "rrf")
+                let parameters = try self.object(rrf, p)
+                try allowOnly(parameters, ["k", "weights"], p)
+                var k: Int?
+                if let raw = parameters["k"], !raw.isNull {
+                    k = try unsigned(raw, join(p, "k"))
+                    guard k! >= 1 else { throw Failure(path: join(p, "k"), message: "Validation error: range [{\"min\": Number(1)}]", isValidation: true) }
+                }
+                var weights: [Float]?
+                if let raw = parameters["weights"], !raw.isNull { weights = try dense(raw, join(p, "weights")) }
+                return .fusion(.rrf(k: k, weights: weights))
+            }
+            let known = ["recommend", "discover", "context", "formula", "sample", "relevance_feedback"]
             if let kind = object.keys.first(where: known.contains) {
                 throw fail(join(path, kind), "`\(kind)` queries are not supported yet")
             }
-            if object["indices"] != nil { throw fail(path, "sparse vectors are not supported yet") }
+            if isSparse(value) { return .sparse(try sparse(value, path)) }
             if object["text"] != nil || object["image"] != nil || object["object"] != nil {
                 throw fail(path, "inference (documents, images, objects) is not supported")
             }

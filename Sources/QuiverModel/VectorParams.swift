@@ -138,6 +138,13 @@ public struct SparseIndexParams: Codable, Sendable, Equatable {
     public var memory: Memory?
     public var datatype: Datatype?
 
+    public init(fullScanThreshold: UInt64? = nil, onDisk: Bool? = nil, memory: Memory? = nil, datatype: Datatype? = nil) {
+        self.fullScanThreshold = fullScanThreshold
+        self.onDisk = onDisk
+        self.memory = memory
+        self.datatype = datatype
+    }
+
     enum CodingKeys: String, CodingKey {
         case fullScanThreshold = "full_scan_threshold"
         case onDisk = "on_disk"

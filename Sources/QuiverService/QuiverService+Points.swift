@@ -138,28 +138,35 @@ extension QuiverService {
         let collection = try await collection(collectionName)
         try await checkStrictMode(request, on: collection)
         var request = request
-        if case .point(let id)? = request.query {
-            var source = collection
-            if let lookup = request.lookupFrom { source = try await self.collection(lookup.collection) }
-            let name = request.lookupFrom?.vector ?? request.using
-            let found: [Float]?
-            do {
-                found = try await source.vector(of: id, name: name, shardKey: request.lookupFrom == nil ? request.shardKey : nil)
-            } catch {
-                throw .storage(error)
-            }
-            guard let vector = found else { throw .storage(.notFound("No point with id \(id) found")) }
-            request.query = .vector(vector)
-            if request.lookupFrom == nil {
-                var filter = request.filter ?? Filter()
-                filter.mustNot = (filter.mustNot ?? []) + [.hasID([id])]
-                request.filter = filter
-            }
-        }
+        try await resolvePointQueries(&request, in: collection, shardKey: request.shardKey)
         do {
-            return SearchResult(points: try await collection.search(request, consistency: consistency), unnamedVector: await Self.hasUnnamedVector(collection))
+            return SearchResult(points: try await collection.query(request, consistency: consistency), unnamedVector: await Self.hasUnnamedVector(collection))
         } catch {
             throw .storage(error)
+        }
+    }
+
+    /// A query by point id, at any level of the prefetch tree, becomes a query by that point's
+    /// vector (from `lookup_from` when given); within the same collection the point itself is
+    /// left out of that level's results.
+    func resolvePointQueries(_ request: inout SearchRequest, in collection: Collection, shardKey: ShardKeySelector?) async throws(ServiceError) {
+        for i in request.prefetch.indices { try await resolvePointQueries(&request.prefetch[i], in: collection, shardKey: shardKey) }
+        guard case .point(let id)? = request.query else { return }
+        var source = collection
+        if let lookup = request.lookupFrom { source = try await self.collection(lookup.collection) }
+        let name = request.lookupFrom?.vector ?? request.using
+        let found: QueryInput?
+        do {
+            found = try await source.vector(of: id, name: name, shardKey: request.lookupFrom == nil ? shardKey : nil)
+        } catch {
+            throw .storage(error)
+        }
+        guard let vector = found else { throw .storage(.notFound("No point with id \(id) found")) }
+        request.query = vector
+        if request.lookupFrom == nil {
+            var filter = request.filter ?? Filter()
+            filter.mustNot = (filter.mustNot ?? []) + [.hasID([id])]
+            request.filter = filter
         }
     }
 

@@ -53,9 +53,13 @@ extension QuiverService {
     /// The limits a search is held to: `limit`, the filter, `exact` and the search parameters.
     func checkStrictMode(_ search: SearchRequest, on collection: Collection) async throws(ServiceError) {
         try await enforceStrictMode(collection) { limits, schema throws(StrictModeViolation) in
-            try limits.checkLimit(search.limit)
-            try limits.checkFilter(search.filter, schema: schema, update: false)
-            try limits.checkSearchParams(search.params)
+            func check(_ level: SearchRequest) throws(StrictModeViolation) {
+                try limits.checkLimit(level.limit)
+                try limits.checkFilter(level.filter, schema: schema, update: false)
+                try limits.checkSearchParams(level.params)
+                for prefetch in level.prefetch { try check(prefetch) }
+            }
+            try check(search)
         }
     }
 

@@ -15,6 +15,8 @@ public struct AppendableSegment: SegmentData {
     /// offsets have one.
     private(set) var vectors: [String: VectorColumn] = [:]
     private(set) var hasVector: [String: [Bool]] = [:]
+    /// Sparse vectors by name and offset (any name the collection accepted).
+    private(set) var sparse: [String: AppendableSparseColumn] = [:]
     let dimensions: [String: Int]
     private(set) var offsets: [PointID: Int] = [:]
     /// Versions of deleted points, so replaying an older upsert cannot resurrect them.
@@ -22,6 +24,8 @@ public struct AppendableSegment: SegmentData {
     /// What changed since the last flush (`SegmentFiles.flush`).
     private(set) var dirtyOffsets = Set<Int>()
     private(set) var dirtyPayloads = Set<Int>()
+    /// Offsets whose sparse vectors changed.
+    private(set) var dirtySparse = Set<Int>()
     private(set) var newTombstones: [(PointID, UInt64)] = []
     /// Payload indexes (exact values), kept current on every payload change.
     private(set) var indexes: [String: FieldIndex] = [:]
@@ -36,7 +40,8 @@ public struct AppendableSegment: SegmentData {
 
     /// A segment as loaded from its files.
     init(loaded dimensions: [String: Int], ids: [PointID], versions: [UInt64], deleted: [Bool], payloads: [[UInt8]?],
-         vectors: [String: VectorColumn], hasVector: [String: [Bool]], tombstones: [PointID: UInt64]) {
+         vectors: [String: VectorColumn], hasVector: [String: [Bool]], sparse: [String: AppendableSparseColumn],
+         tombstones: [PointID: UInt64]) {
         self.dimensions = dimensions
         self.ids = ids
         self.versions = versions
@@ -44,11 +49,12 @@ public struct AppendableSegment: SegmentData {
         self.payloads = payloads
         self.vectors = vectors
         self.hasVector = hasVector
+        self.sparse = sparse
         self.deletedVersions = tombstones
         for (offset, id) in ids.enumerated() where !deleted[offset] { offsets[id] = offset }
     }
 
-    var hasChanges: Bool { !dirtyOffsets.isEmpty || !dirtyPayloads.isEmpty || !newTombstones.isEmpty }
+    var hasChanges: Bool { !dirtyOffsets.isEmpty || !dirtyPayloads.isEmpty || !dirtySparse.isEmpty || !newTombstones.isEmpty }
 
     /// Exactly as many bytes as the JSON needs (the writer's buffer has spare capacity).
     static func encode(_ payload: JSONObject?) -> [UInt8]? {
@@ -82,9 +88,13 @@ public struct AppendableSegment: SegmentData {
                 result.vectors[name]!.set(vectors[name]!.get((old * dimension)..<((old + 1) * dimension)), at: new * dimension)
                 result.hasVector[name]!.append(hasVector[name]![old])
             }
+            for (name, column) in sparse {
+                if let vector = column.vectors[old] { result.sparse[name, default: .init()].vectors[new] = vector }
+            }
             result.offsets[id] = new
             result.dirtyOffsets.insert(new)
             result.dirtyPayloads.insert(new)
+            result.dirtySparse.insert(new)
         }
         return result
     }
@@ -104,6 +114,7 @@ public struct AppendableSegment: SegmentData {
     mutating func clearChanges() {
         dirtyOffsets.removeAll(keepingCapacity: true)
         dirtyPayloads.removeAll(keepingCapacity: true)
+        dirtySparse.removeAll(keepingCapacity: true)
         newTombstones.removeAll(keepingCapacity: true)
     }
 
@@ -123,12 +134,14 @@ public struct AppendableSegment: SegmentData {
             for point in points {
                 modify(point.id, version: version) { segment, offset in
                     for (name, vector) in point.vectors { segment.setVector(name, vector, at: offset) }
+                    for (name, vector) in point.sparse { segment.setSparse(name, vector, at: offset) }
                 }
             }
         case .deleteVectors(let ids, let names):
             for id in ids {
                 modify(id, version: version) { segment, offset in
                     for name in names where segment.dimensions[name] != nil { segment.hasVector[name]![offset] = false }
+                    for name in names where segment.sparse[name]?.vectors[offset] != nil { segment.setSparse(name, nil, at: offset) }
                 }
             }
         case .setPayload(let ids, let payload, let key):
@@ -176,6 +189,12 @@ public struct AppendableSegment: SegmentData {
         hasVector[name]![offset] = true
     }
 
+    private mutating func setSparse(_ name: String, _ vector: SparseVector?, at offset: Int) {
+        guard sparse[name]?.vectors[offset] != vector else { return }
+        sparse[name, default: .init()].vectors[offset] = vector
+        dirtySparse.insert(offset)
+    }
+
     mutating func upsert(_ point: PointStruct, version: UInt64) {
         if let offset = offsets[point.id] {
             guard versions[offset] < version else { return }
@@ -214,6 +233,7 @@ public struct AppendableSegment: SegmentData {
                 hasVector[name]![offset] = false
             }
         }
+        for name in Set(sparse.keys).union(point.sparse.keys) { setSparse(name, point.sparse[name], at: offset) }
     }
 
     mutating func delete(_ id: PointID, version: UInt64) {
@@ -236,6 +256,7 @@ public struct AppendableSegment: SegmentData {
         offsets[id] = nil
         deletedVersions[id] = at
         dirtyOffsets.insert(offset)
+        for name in sparse.keys { sparse[name]!.vectors[offset] = nil }
         newTombstones.append((id, at))
     }
 
@@ -247,7 +268,10 @@ public struct AppendableSegment: SegmentData {
     func isLive(at offset: Int) -> Bool { !deleted[offset] }
     func id(at offset: Int) -> PointID { ids[offset] }
     func version(at offset: Int) -> UInt64 { versions[offset] }
-    func hasVector(_ name: String, at offset: Int) -> Bool { hasVector[name]?[offset] ?? false }
+    func hasVector(_ name: String, at offset: Int) -> Bool { hasVector[name]?[offset] ?? (sparse[name]?.vectors[offset] != nil) }
+    func sparseVector(_ name: String, at offset: Int) -> SparseVector? { sparse[name]?.vectors[offset] }
+    var sparseNames: [String] { sparse.filter { !$0.value.vectors.isEmpty }.keys.sorted() }
+    var sparseStorageBytes: Int { sparse.values.reduce(0) { $0 + $1.storageBytes } }
     func payloadBytes(at offset: Int) -> [UInt8]? { payloads[offset] }
     func liveOffset(of id: PointID) -> Int? { offsets[id] }
     func deletedVersion(of id: PointID) -> UInt64? { deletedVersions[id] }
@@ -258,7 +282,7 @@ public struct AppendableSegment: SegmentData {
     }
 
     var vectorStorageBytes: Int {
-        ids.count * vectors.reduce(0) { $0 + dimensions[$1.key]! * $1.value.elementBytes }
+        ids.count * vectors.reduce(0) { $0 + dimensions[$1.key]! * $1.value.elementBytes } + sparseStorageBytes
     }
 
     func forEachVector(_ name: String, _ body: (Int, UnsafePointer<Float>) -> Void) {
@@ -289,7 +313,8 @@ public struct AppendableSegment: SegmentData {
         for (name, dimension) in dimensions where hasVector[name]![offset] {
             found[name] = vectors[name]!.get((offset * dimension)..<((offset + 1) * dimension))
         }
-        return PointStruct(id: ids[offset], vectors: found, payload: Self.decode(payloads[offset]))
+        return PointStruct(id: ids[offset], vectors: found, sparse: sparse.compactMapValues { $0.vectors[offset] },
+                           payload: Self.decode(payloads[offset]))
     }
 
     /// The first of `ids` that is not a live point.
@@ -309,6 +334,7 @@ public struct AppendableSegment: SegmentData {
         case .named(let wanted): wanted.filter { dimensions[$0] != nil }
         }
         var result: [String: [Float]]?
+        var sparseFound: [String: SparseVector]?
         if withVector != .none {
             var found: [String: [Float]] = [:]
             for name in names where hasVector[name]![offset] {
@@ -316,9 +342,10 @@ public struct AppendableSegment: SegmentData {
                 found[name] = vectors[name]!.get((offset * dimension)..<((offset + 1) * dimension))
             }
             result = found
+            sparseFound = sparse.compactMapValues { $0.vectors[offset] }.filter { withVector.includes($0.key) }
         }
         let payload = withPayload == .none ? nil : withPayload.apply(Self.decode(payloads[offset]))
-        return PointRecord(id: ids[offset], payload: payload, vectors: result)
+        return PointRecord(id: ids[offset], payload: payload, vectors: result, sparse: sparseFound)
     }
 
     /// Live ids in ascending order, from `start` on.

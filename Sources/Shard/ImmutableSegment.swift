@@ -15,6 +15,9 @@ protocol SegmentData: Sendable {
     /// The stored bytes of the point's vector `name` (elements in the segment's datatype).
     func vectorBytes(_ name: String, at offset: Int) -> [UInt8]
     func payloadBytes(at offset: Int) -> [UInt8]?
+    /// Names of the sparse vectors the segment holds any of.
+    var sparseNames: [String] { get }
+    func sparseVector(_ name: String, at offset: Int) -> SparseVector?
     /// Bytes of vector storage, live and deleted points: what the optimizer thresholds compare.
     var vectorStorageBytes: Int { get }
 }
@@ -61,19 +64,27 @@ public struct ImmutableSegment: SegmentData {
     private(set) var indexes: [String: FieldIndex] = [:]
     /// HNSW graphs by vector name (`hnsw-<i>-….bin`), for the vectors whose spec builds one.
     var vectorIndexes: [String: SegmentVectorIndex] = [:]
+    /// Sparse vectors and their inverted indexes, by name.
+    var sparseColumns: [String: ImmutableSparseColumn] = [:]
 
     var totalCount: Int { ids.count }
     var deletedCount: Int { ids.count - liveCount }
     var hasChanges: Bool { !dirtyOffsets.isEmpty }
 
     var vectorStorageBytes: Int {
-        ids.count * columns.values.reduce(0) { $0 + $1.dimension * $1.elementBytes }
+        ids.count * columns.values.reduce(0) { $0 + $1.dimension * $1.elementBytes } + sparseColumns.values.reduce(0) { $0 + $1.storageBytes }
     }
+
+    var sparseNames: [String] { sparseColumns.keys.sorted() }
+    func sparseVector(_ name: String, at offset: Int) -> SparseVector? { sparseColumns[name]?.vector(at: offset) }
 
     func isLive(at offset: Int) -> Bool { !deleted[offset] }
     func id(at offset: Int) -> PointID { ids[offset] }
     func version(at offset: Int) -> UInt64 { versions[offset] }
-    func hasVector(_ name: String, at offset: Int) -> Bool { hasVectorFlags[name]?[offset] ?? false }
+    func hasVector(_ name: String, at offset: Int) -> Bool {
+        if let flags = hasVectorFlags[name] { return flags[offset] }
+        return sparseColumns[name]?.has[offset] ?? false
+    }
 
     func vectorBytes(_ name: String, at offset: Int) -> [UInt8] {
         let column = columns[name]!
@@ -126,6 +137,7 @@ public struct ImmutableSegment: SegmentData {
 
     func record(at offset: Int, withPayload: WithPayload, withVector: WithVector) -> PointRecord {
         var vectors: [String: [Float]]?
+        var sparse: [String: SparseVector]?
         if withVector != .none {
             let names: [String] = switch withVector {
             case .none: []
@@ -135,9 +147,10 @@ public struct ImmutableSegment: SegmentData {
             var found: [String: [Float]] = [:]
             for name in names where hasVector(name, at: offset) { found[name] = vector(name, at: offset) }
             vectors = found
+            sparse = sparseColumns.filter { withVector.includes($0.key) }.compactMapValues { $0.vector(at: offset) }
         }
         let payload = withPayload == .none ? nil : withPayload.apply(AppendableSegment.decode(payloadBytes(at: offset)))
-        return PointRecord(id: ids[offset], payload: payload, vectors: vectors)
+        return PointRecord(id: ids[offset], payload: payload, vectors: vectors, sparse: sparse)
     }
 
     /// Gives the segment exactly the indexes `schema` names: each read from its file in the
@@ -187,7 +200,8 @@ public struct ImmutableSegment: SegmentData {
     func point(at offset: Int) -> PointStruct {
         var vectors: [String: [Float]] = [:]
         for name in dimensions.keys where hasVector(name, at: offset) { vectors[name] = vector(name, at: offset) }
-        return PointStruct(id: ids[offset], vectors: vectors, payload: AppendableSegment.decode(payloadBytes(at: offset)))
+        return PointStruct(id: ids[offset], vectors: vectors, sparse: sparseColumns.compactMapValues { $0.vector(at: offset) },
+                           payload: AppendableSegment.decode(payloadBytes(at: offset)))
     }
 
     // MARK: Files
@@ -212,18 +226,22 @@ public struct ImmutableSegment: SegmentData {
         public var payloadOnDisk: Bool
         /// By vector name; none when indexing is off (`indexing_threshold: 0`).
         public var vectorIndexes: [String: VectorIndexSpec]
+        /// Sparse vectors by name.
+        public var sparse: [String: SparseStorage]
 
-        public init(vectorsOnDisk: [String: Bool], payloadOnDisk: Bool, vectorIndexes: [String: VectorIndexSpec] = [:]) {
+        public init(vectorsOnDisk: [String: Bool], payloadOnDisk: Bool, vectorIndexes: [String: VectorIndexSpec] = [:],
+                    sparse: [String: SparseStorage] = [:]) {
             self.vectorsOnDisk = vectorsOnDisk
             self.payloadOnDisk = payloadOnDisk
             self.vectorIndexes = vectorIndexes
+            self.sparse = sparse
         }
     }
 
     /// The storage the segment was opened with (its graphs' specs for the indexes it has).
     var storage: Storage {
         Storage(vectorsOnDisk: columns.mapValues(\.onDisk), payloadOnDisk: payloadOnDisk,
-                vectorIndexes: vectorIndexes.mapValues(\.spec))
+                vectorIndexes: vectorIndexes.mapValues(\.spec), sparse: sparseColumns.mapValues(\.options))
     }
 
     /// Whether the files must be opened again for `wanted`: vectors or payloads move between
@@ -233,6 +251,7 @@ public struct ImmutableSegment: SegmentData {
         columns.mapValues(\.onDisk) != wanted.vectorsOnDisk.filter { columns[$0.key] != nil }
             || payloadOnDisk != wanted.payloadOnDisk
             || vectorIndexes.contains { name, index in wanted.vectorIndexes[name] != index.spec }
+            || sparseColumns.contains { name, column in (wanted.sparse[name] ?? SparseStorage()) != column.options }
     }
 
     static func load(directory: String, disk: any Disk, dimensions: [String: Int], datatypes: [String: Datatype],
@@ -275,6 +294,18 @@ public struct ImmutableSegment: SegmentData {
         var segment = ImmutableSegment(directory: directory, ids: ids, versions: versions, deleted: deleted, offsets: offsets,
                                        liveCount: live, dimensions: dimensions, columns: columns, hasVectorFlags: flags,
                                        payloadIndex: index, payloadData: data, payloadOnDisk: storage.payloadOnDisk)
+        var rebuilt = manifest.sparse ?? [:]
+        for (name, entry) in manifest.sparse ?? [:] {
+            let (column, replaced) = try ImmutableSparseColumn.load(entry, points: n, directory: directory, disk: disk,
+                                                                    options: storage.sparse[name] ?? SparseStorage())
+            segment.sparseColumns[name] = column
+            if let replaced { rebuilt[name] = replaced }
+        }
+        if rebuilt != (manifest.sparse ?? [:]) {
+            var updated = manifest
+            updated.sparse = rebuilt
+            try files.writeManifest(updated)
+        }
         segment.loadVectorIndexes(storage.vectorIndexes, disk: disk)
         return segment
     }
@@ -291,8 +322,11 @@ public struct ImmutableSegment: SegmentData {
     /// Writes the live points of `sources` (deduplicated by id, highest version winning) in id
     /// order as a new immutable segment in `directory`: data files fsynced, then the manifest.
     static func write(from sources: [any SegmentData], directory: String, disk: any Disk,
-                      datatypes: [String: Datatype], version: UInt64, uuid: String) throws(DiskError) {
+                      datatypes: [String: Datatype], version: UInt64, uuid: String,
+                      sparse sparseStorage: [String: SparseStorage] = [:]) throws(DiskError) {
         let dimensions = sources.first?.dimensions ?? [:]
+        let sparseNames = Set(sources.flatMap(\.sparseNames)).sorted()
+        var sparseVectors = [[SparseVector?]](repeating: [], count: sparseNames.count)
         var chosen: [PointID: (source: Int, offset: Int)] = [:]
         for (s, source) in sources.enumerated() {
             for offset in 0..<source.totalCount where source.isLive(at: offset) {
@@ -337,13 +371,19 @@ public struct ImmutableSegment: SegmentData {
                 try flagWriters[i].append([has ? 1 : 0])
                 try vectorWriters[i].append(source.vectorBytes(name, at: offset))
             }
+            for (i, name) in sparseNames.enumerated() { sparseVectors[i].append(source.sparseVector(name, at: offset)) }
+        }
+        var manifestSparse: [String: SegmentFiles.Manifest.Sparse] = [:]
+        for (i, name) in sparseNames.enumerated() {
+            manifestSparse[name] = try ImmutableSparseColumn.write(sparseVectors[i], number: i, directory: directory, disk: disk,
+                                                                   options: sparseStorage[name] ?? SparseStorage())
         }
         record.removeAll(keepingCapacity: true)
         LittleEndian.append(payloadOffset, to: &record)
         try payloadIndex.append(record)
         for writer in [ids, payloadIndex, payloadData] + vectorWriters + flagWriters { try writer.finish() }
         let manifest = SegmentFiles.Manifest(format: 1, version: version, points: order.count, vectors: manifestVectors,
-                                             uuid: uuid, kind: "immutable")
+                                             uuid: uuid, kind: "immutable", sparse: manifestSparse.isEmpty ? nil : manifestSparse)
         try SegmentFiles(directory: directory, disk: disk).writeManifest(manifest)
         try disk.syncDirectory(parentDirectory(of: directory))
     }

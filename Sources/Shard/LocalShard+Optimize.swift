@@ -220,7 +220,8 @@ extension LocalShard {
                 compacted.applySchema(schema)
                 return SegmentEntry(uuid: uuid, appendable: compacted, listed: true)
             }
-            try ImmutableSegment.write(from: inputs, directory: directory, disk: disk, datatypes: datatypes, version: version, uuid: uuid)
+            try ImmutableSegment.write(from: inputs, directory: directory, disk: disk, datatypes: datatypes, version: version, uuid: uuid,
+                                       sparse: storage.sparse)
             var segment = try ImmutableSegment.load(directory: directory, disk: disk, dimensions: inputs.first?.dimensions ?? [:],
                                                     datatypes: datatypes, storage: storage)
             segment.applySchema(schema, disk: disk)

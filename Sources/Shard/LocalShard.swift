@@ -165,8 +165,9 @@ public actor LocalShard {
                                               quantization: quantization?.0, quantizationInRAM: quantization?.inRAM ?? false)
             }
         }
+        let sparse = (config.params.sparseVectors ?? [:]).mapValues { SparseStorage(onDisk: $0.index?.onDisk ?? false, datatype: $0.index?.datatype) }
         return ImmutableSegment.Storage(vectorsOnDisk: config.params.vectors.all.mapValues { $0.onDisk ?? false },
-                                        payloadOnDisk: config.params.onDiskPayload, vectorIndexes: specs)
+                                        payloadOnDisk: config.params.onDiskPayload, vectorIndexes: specs, sparse: sparse)
     }
 
     /// Loads the segments `segments.json` lists into `set` and returns its version (0 when the

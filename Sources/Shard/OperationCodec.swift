@@ -6,8 +6,9 @@ public import QuiverModel
 ///
 /// | field | encoding |
 /// |---|---|
-/// | kind | u8: 1 upsert, 2 delete, 3 update vectors, 4 delete vectors, 5 set payload, 6 overwrite payload, 7 delete payload keys, 8 clear payload |
+/// | kind | u8: 1 upsert, 2 delete, 3 update vectors, 4 delete vectors, 5 set payload, 6 overwrite payload, 7 delete payload keys, 8 clear payload, 9 upsert and 10 update vectors with sparse vectors |
 /// | points (1, 3) | u32 count, then per point: id, u16 vector count, per vector (u16 name length, name UTF-8, u32 dimension, dimension × f32), payload |
+/// | points (9, 10) | as (1, 3), with after each point's dense vectors: u16 sparse count, per vector (u16 name length, name UTF-8, u32 n, n × u32 indices, n × f32 values) |
 /// | ids (2, 4–8) | u32 count, then ids |
 /// | id | u8 tag (0 number, 1 uuid) + u64, or + 2×u64 |
 /// | payload | u32 length (0xFFFFFFFF = none) + JSON object |
@@ -50,14 +51,16 @@ public enum OperationCodec {
         var out: [UInt8] = []
         switch operation {
         case .upsert(let points):
-            out.append(1)
-            putPoints(points, &out)
+            let sparse = points.contains { !$0.sparse.isEmpty }
+            out.append(sparse ? 9 : 1)
+            putPoints(points, sparse: sparse, &out)
         case .delete(let ids):
             out.append(2)
             putIDs(ids, &out)
         case .updateVectors(let points):
-            out.append(3)
-            putPoints(points, &out)
+            let sparse = points.contains { !$0.sparse.isEmpty }
+            out.append(sparse ? 10 : 3)
+            putPoints(points, sparse: sparse, &out)
         case .deleteVectors(let ids, let names):
             out.append(4)
             putIDs(ids, &out)
@@ -109,13 +112,15 @@ public enum OperationCodec {
         case 6: operation = .overwritePayload(try reader.ids(), payload: try reader.payload() ?? JSONObject())
         case 7: operation = .deletePayload(try reader.ids(), keys: try reader.strings())
         case 8: operation = .clearPayload(try reader.ids())
+        case 9: operation = .upsert(try reader.points(sparse: true))
+        case 10: operation = .updateVectors(try reader.points(sparse: true))
         default: throw DecodeError(reason: "unknown operation kind \(kind)")
         }
         guard reader.offset == bytes.count else { throw DecodeError(reason: "\(bytes.count - reader.offset) bytes after the operation") }
         return operation
     }
 
-    static func putPoints(_ points: [PointStruct], _ out: inout [UInt8]) {
+    static func putPoints(_ points: [PointStruct], sparse: Bool, _ out: inout [UInt8]) {
         put(UInt32(points.count), &out)
         for point in points {
             putID(point.id, &out)
@@ -126,6 +131,17 @@ public enum OperationCodec {
                 out += name.utf8
                 put(UInt32(vector.count), &out)
                 vector.withUnsafeBytes { out.append(contentsOf: $0) }
+            }
+            if sparse {
+                put(UInt16(point.sparse.count), &out)
+                for name in point.sparse.keys.sorted() {
+                    let vector = point.sparse[name]!
+                    put(UInt16(name.utf8.count), &out)
+                    out += name.utf8
+                    put(UInt32(vector.count), &out)
+                    for index in vector.indices { put(index, &out) }
+                    vector.values.withUnsafeBytes { out.append(contentsOf: $0) }
+                }
             }
             putPayload(point.payload, &out)
         }
@@ -226,7 +242,7 @@ public enum OperationCodec {
             return object
         }
 
-        mutating func points() throws(DecodeError) -> [PointStruct] {
+        mutating func points(sparse: Bool = false) throws(DecodeError) -> [PointStruct] {
             let count = Int(try u32())
             var points: [PointStruct] = []
             points.reserveCapacity(min(count, 1 << 16))
@@ -237,7 +253,20 @@ public enum OperationCodec {
                     let name = try string(Int(try u16()))
                     vectors[name] = try floats(Int(try u32()))
                 }
-                points.append(PointStruct(id: id, vectors: vectors, payload: try payload()))
+                var sparseVectors: [String: SparseVector] = [:]
+                if sparse {
+                    for _ in 0..<Int(try u16()) {
+                        let name = try string(Int(try u16()))
+                        let n = Int(try u32())
+                        var indices: [UInt32] = []
+                        indices.reserveCapacity(min(n, 1 << 16))
+                        for _ in 0..<n { indices.append(try u32()) }
+                        let values = try floats(n)
+                        guard Set(indices).count == n else { throw DecodeError(reason: "a sparse vector repeats an index") }
+                        sparseVectors[name] = SparseVector(indices: indices, values: values)
+                    }
+                }
+                points.append(PointStruct(id: id, vectors: vectors, sparse: sparseVectors, payload: try payload()))
             }
             return points
         }

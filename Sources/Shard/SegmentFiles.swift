@@ -13,6 +13,7 @@ import QuiverModel
 /// | `has-vector-<i>.bin` | N bytes, 1 where the point has that vector |
 /// | `payload.log` | records: u32 JSON length (0xFFFFFFFF = no payload), u32 CRC-32C of the rest, u64 offset, JSON; the last record of an offset wins; a damaged tail ends the log |
 /// | `tombstones.log` | 32-byte records: u32 CRC-32C of bytes 4..<32, u8 tag, 3 zero bytes, u64 a, u64 b, u64 version — deleted ids and when |
+/// | `sparse.log` | records: u32 body length, u32 CRC-32C of the body; body: u64 offset, u16 count, per sparse vector u16 name length, name UTF-8, the vector (`SparseCoding`) — the point's sparse vectors; the last record of an offset wins |
 ///
 /// Write order within a flush: vectors, has-vector, payload and tombstone logs (fsynced), then
 /// `ids.bin` (fsynced), then the manifest. A point's stored version therefore never runs ahead of
@@ -37,6 +38,15 @@ struct SegmentFiles: Sendable {
         var uuid: String?
         /// `appendable` (when absent) or `immutable` (`ImmutableSegment`).
         var kind: String?
+        /// An immutable segment's sparse vectors by name (`ImmutableSparseColumn`).
+        struct Sparse: Codable, Equatable {
+            /// File name prefix: `sparse-<i>`.
+            var file: String
+            var postingsChecksum: UInt32
+            /// The datatype the index's weights were written in (float32 when absent).
+            var datatype: String?
+        }
+        var sparse: [String: Sparse]?
     }
 
     let directory: String
@@ -89,6 +99,13 @@ struct SegmentFiles: Sendable {
                 Self.appendPayloadRecord(offset: offset, payload: segment.payloads[offset], to: &log)
             }
             try append(log, to: joinPath(directory, "payload.log"))
+        }
+        if !segment.dirtySparse.isEmpty {
+            var log: [UInt8] = []
+            for offset in segment.dirtySparse.sorted() {
+                Self.appendSparseRecord(offset: offset, vectors: segment.sparse.compactMapValues { $0.vectors[offset] }, to: &log)
+            }
+            try append(log, to: joinPath(directory, "sparse.log"))
         }
         if !segment.newTombstones.isEmpty {
             var log: [UInt8] = []
@@ -164,6 +181,51 @@ struct SegmentFiles: Sendable {
         log += body
     }
 
+    static func appendSparseRecord(offset: Int, vectors: [String: SparseVector], to log: inout [UInt8]) {
+        var body: [UInt8] = []
+        put(UInt64(offset), &body)
+        put(UInt16(vectors.count), &body)
+        for name in vectors.keys.sorted() {
+            put(UInt16(name.utf8.count), &body)
+            body += name.utf8
+            SparseCoding.encode(vectors[name]!, into: &body)
+        }
+        put(UInt32(body.count), &log)
+        put(body.withUnsafeBytes { quiver_crc32c(0, $0.baseAddress, $0.count) }, &log)
+        log += body
+    }
+
+    /// Calls `body` with each record's offset and sparse vectors, up to the first damaged record.
+    static func readSparseLog(_ log: [UInt8], _ body: (Int, [String: SparseVector]) -> Void) {
+        var at = 0
+        while at + 8 <= log.count {
+            let length = Int(u32(log, at))
+            let end = at + 8 + length
+            guard length >= 10, end <= log.count else { return }
+            let crc = log.withUnsafeBytes { quiver_crc32c(0, $0.baseAddress! + at + 8, length) }
+            guard crc == u32(log, at + 4) else { return }
+            let offset = Int(u64(log, at + 8))
+            let count = Int(LittleEndian.read(UInt16.self, log, at: at + 16))
+            var position = at + 18
+            var vectors: [String: SparseVector] = [:]
+            for _ in 0..<count {
+                guard position + 2 <= end else { return }
+                let nameLength = Int(LittleEndian.read(UInt16.self, log, at: position))
+                position += 2
+                guard position + nameLength + 4 <= end else { return }
+                let name = String(decoding: log[position..<(position + nameLength)], as: UTF8.self)
+                position += nameLength
+                let n = Int(u32(log, position))
+                let vectorEnd = position + 4 + 8 * n
+                guard vectorEnd <= end, let vector = log.withUnsafeBytes({ SparseCoding.decode($0, at: position, end: vectorEnd) }) else { return }
+                vectors[name] = vector
+                position = vectorEnd
+            }
+            body(offset, vectors)
+            at = end
+        }
+    }
+
     static func appendTombstone(_ id: PointID, _ version: UInt64, to log: inout [UInt8]) {
         var body: [UInt8] = []
         let (tag, a, b) = id.storageWords
@@ -236,6 +298,15 @@ struct SegmentFiles: Sendable {
                 if offset < n { payloads[offset] = payload }
             }
         }
+        var sparse: [String: AppendableSparseColumn] = [:]
+        let sparsePath = joinPath(directory, "sparse.log")
+        if disk.fileExists(sparsePath) {
+            Self.readSparseLog(try disk.readFile(sparsePath)) { offset, vectors in
+                guard offset < n else { return }
+                for name in sparse.keys { sparse[name]!.vectors[offset] = nil }
+                for (name, vector) in vectors { sparse[name, default: .init()].vectors[offset] = vector }
+            }
+        }
         var tombstones: [PointID: UInt64] = [:]
         let tombstonePath = joinPath(directory, "tombstones.log")
         if disk.fileExists(tombstonePath) {
@@ -251,7 +322,7 @@ struct SegmentFiles: Sendable {
             }
         }
         let segment = AppendableSegment(loaded: dimensions, ids: ids, versions: versions, deleted: deleted,
-                                        payloads: payloads, vectors: vectors, hasVector: hasVector, tombstones: tombstones)
+                                        payloads: payloads, vectors: vectors, hasVector: hasVector, sparse: sparse, tombstones: tombstones)
         return (segment, manifest)
     }
 

@@ -81,12 +81,22 @@ struct SegmentEntry: Sendable {
 
     /// Offsets that include every point passing `filter`, from the most selective payload index
     /// of a `must` condition; nil when no index applies (then every point is a candidate).
+    /// A `has_id` condition proposes the offsets of its ids.
     func candidates(_ filter: Filter?) -> [Int32]? {
         let indexes = appendable?.indexes ?? immutable!.indexes
-        guard let filter, let must = filter.must, !indexes.isEmpty else { return nil }
+        guard let filter, let must = filter.must else { return nil }
         var best: [Int32]?
-        for case .field(let condition) in must {
-            guard let found = indexes[condition.key]?.candidates(condition) else { continue }
+        for condition in must {
+            let found: [Int32]
+            switch condition {
+            case .field(let field):
+                guard !indexes.isEmpty, let proposed = indexes[field.key]?.candidates(field) else { continue }
+                found = proposed
+            case .hasID(let ids):
+                found = ids.compactMap { liveOffset(of: $0).map(Int32.init) }.sorted()
+            default:
+                continue
+            }
             if best == nil || found.count < best!.count { best = found }
         }
         return best

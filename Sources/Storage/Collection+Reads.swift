@@ -291,7 +291,10 @@ extension Collection {
                 let counts: [Int] = lists.compactMap { list in list.first { $0.value == value }?.count }
                 return FacetCount(value: value, count: resolution.resolve(counts: counts))
             })
-        case .vector, .clocks:
+        case .sparseStatistics:
+            // Statistics of a shard are the same on every replica that is in sync: any one counts.
+            return first
+        case .vector, .sparseVector, .clocks:
             return first
         }
     }
@@ -359,6 +362,16 @@ extension Collection {
                 if let vector = await shard.vector(of: id, name: name) { return .vector(vector) }
             }
             return .vector(nil)
+        case .sparseVector(let id, let name):
+            for shard in targets {
+                if let vector = await shard.sparseVector(of: id, name: name) { return .sparseVector(vector) }
+            }
+            return .sparseVector(nil)
+        case .sparseStatistics(let name, let indices, let filter):
+            let filter = try prepare(filter)
+            var total = SparseStatistics()
+            for shard in targets { total.add(await shard.sparseStatistics(name, indices: indices, filter: filter)) }
+            return .sparseStatistics(total)
         case .transferTarget, .owned:
             return .count(0)
         case .recoveryPoint:
@@ -378,7 +391,7 @@ extension Collection {
         case .count: return .count(answers.reduce(0) { if case .count(let n) = $1 { $0 + n } else { $0 } })
         case .search(let search):
             let lists: [[ScoredPoint]] = answers.map { if case .points(let points) = $0 { points } else { [] } }
-            let higherIsBetter = config.params.vectors.all[search.using]?.distance.higherIsBetter ?? true
+            let higherIsBetter = higherIsBetter(search)
             return .points(Self.mergeByScore(lists, higherIsBetter: higherIsBetter, limit: search.limit))
         case .facet:
             var counts: [JSONValue: Int] = [:]
@@ -387,6 +400,13 @@ extension Collection {
         case .vector:
             for case .vector(let vector?) in answers { return .vector(vector) }
             return .vector(nil)
+        case .sparseVector:
+            for case .sparseVector(let vector?) in answers { return .sparseVector(vector) }
+            return .sparseVector(nil)
+        case .sparseStatistics:
+            var total = SparseStatistics()
+            for case .sparseStatistics(let part) in answers { total.add(part) }
+            return .sparseStatistics(total)
         case .retrieve, .transferTarget, .recoveryPoint, .owned:
             return .records(Array(pages.joined()))
         }
@@ -480,11 +500,15 @@ extension Collection {
         return total
     }
 
-    /// The stored vector `name` of point `id`, or nil when the point (or that vector) is missing.
-    public func vector(of id: PointID, name: String, shardKey: ShardKeySelector? = nil) async throws(StorageError) -> [Float]? {
+    /// The stored vector `name` of point `id` as a query (dense or sparse), or nil when the point
+    /// (or that vector) is missing.
+    public func vector(of id: PointID, name: String, shardKey: ShardKeySelector? = nil) async throws(StorageError) -> QueryInput? {
         let shardIDs = Set(holder.targets(of: id, in: try scope(shardKey, write: false)).map(\.id))
-        for response in try await fanOut(.vector(id: id, name: name), [layout.filter { shardIDs.contains($0.id) }]) {
-            if case .vector(let vector?) = response { return vector }
+        let sparse = config.params.sparseVectors?[name] != nil
+        let request: ShardRequest = sparse ? .sparseVector(id: id, name: name) : .vector(id: id, name: name)
+        for response in try await fanOut(request, [layout.filter { shardIDs.contains($0.id) }]) {
+            if case .vector(let vector?) = response { return .vector(vector) }
+            if case .sparseVector(let vector?) = response { return .sparse(vector) }
         }
         return nil
     }

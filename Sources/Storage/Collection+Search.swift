@@ -20,6 +20,7 @@ extension Collection {
                 return point
             }
         }
+        if case .sparse(let query)? = request.query { return try await searchSparse(query, request, consistency: consistency) }
         guard case .vector(var query)? = request.query else {
             // No query: points in id order, as a scroll would return them.
             let (records, _) = try await scroll(from: nil, limit: window, filter: request.filter, withPayload: request.withPayload,
@@ -27,6 +28,7 @@ extension Collection {
             return records.dropFirst(request.offset).map { ScoredPoint(id: $0.id, version: $0.version ?? 0, score: 0, payload: $0.payload, vectors: $0.vectors) }
         }
         // Only a search by vector names a vector (`order_by` and no query need none).
+        if config.params.sparseVectors?[request.using] != nil { throw .badInput("Conversion between sparse and regular vectors failed") }
         guard let params = config.params.vectors.all[request.using] else {
             throw .badInput(request.using.isEmpty
                 ? "Not existing vector name error: the collection has only named vectors (\(config.params.vectors.all.keys.sorted().joined(separator: ", "))); set `using`"
@@ -45,8 +47,47 @@ extension Collection {
         return Array(Self.mergeByScore(lists, higherIsBetter: params.distance.higherIsBetter, limit: window).dropFirst(request.offset))
     }
 
+    /// A search by sparse vector: with the `idf` modifier, the query's weights first multiplied by
+    /// each dimension's idf over every shard the search reaches; then each shard's best window.
+    func searchSparse(_ query: SparseVector, _ request: SearchRequest, consistency: ReadConsistency) async throws(StorageError) -> [ScoredPoint] {
+        guard let params = config.params.sparseVectors?[request.using] else {
+            if config.params.vectors.all[request.using] != nil { throw .badInput("Conversion between sparse and regular vectors failed") }
+            throw .badInput("Not existing vector name error: \(request.using)")
+        }
+        let window = request.offset + request.limit
+        let groups = try scope(request.shardKey, write: false)
+        var request = request
+        if params.modifier == .idf, !query.isEmpty {
+            var statistics = SparseStatistics()
+            for case .sparseStatistics(let part) in try await fanOut(.sparseStatistics(name: request.using, indices: query.indices, filter: nil),
+                                                                     groups, consistency: consistency, charged: false) {
+                statistics.add(part)
+            }
+            request.query = .sparse(statistics.idfWeighted(query))
+        }
+        var wide = request
+        wide.limit = window
+        wide.offset = 0
+        let lists: [[ScoredPoint]] = try await fanOut(.search(wide), groups, consistency: consistency).map { if case .points(let points) = $0 { points } else { [] } }
+        return Array(Self.mergeByScore(lists, higherIsBetter: true, limit: window).dropFirst(request.offset))
+    }
+
+    /// Whether a search's scores rank higher first (similarities, sparse dot products) or lower.
+    func higherIsBetter(_ request: SearchRequest) -> Bool {
+        config.params.vectors.all[request.using]?.distance.higherIsBetter ?? true
+    }
+
     /// This peer's part of a search: each local shard's best `request.limit`, merged.
     func searchLocal(_ request: SearchRequest, _ targets: [LocalShard]) async throws(StorageError) -> [ScoredPoint] {
+        if case .sparse(let query)? = request.query {
+            let filter = try prepare(request.filter)
+            var lists: [[ScoredPoint]] = []
+            for shard in targets {
+                lists.append(await shard.searchSparse(query, using: request.using, filter: filter, limit: request.limit, threshold: request.scoreThreshold,
+                                                      withPayload: request.withPayload, withVector: request.withVector))
+            }
+            return Self.mergeByScore(lists, higherIsBetter: true, limit: request.limit)
+        }
         guard case .vector(let query)? = request.query, let params = config.params.vectors.all[request.using] else { return [] }
         let filter = try prepare(request.filter)
         let fullScanThreshold = config.hnswConfig.applying(params.hnswConfig).fullScanPoints(dimension: Int(params.size))

@@ -261,7 +261,7 @@ extension Collection {
         await relay.lock.lock()
         let page = await shard.scroll(from: offset, limit: limit + 1, filter: only, withPayload: .all, withVector: .all)
         let total = await shard.pointCount
-        let batch = page.prefix(limit).map { PointStruct(id: $0.id, vectors: $0.vectors ?? [:], payload: $0.payload) }
+        let batch = page.prefix(limit).map { PointStruct(id: $0.id, vectors: $0.vectors ?? [:], sparse: $0.sparse ?? [:], payload: $0.payload) }
         let result = await sendBatch(batch, shard: relay.transfer.targetShard, to: relay.transfer.to)
         relay.lock.unlock()
         try result.get()

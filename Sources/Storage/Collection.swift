@@ -415,9 +415,14 @@ public actor Collection {
     /// Checks points' vectors against the vector config and normalises Cosine vectors.
     func prepare(_ points: [PointStruct]) throws(StorageError) -> [PointStruct] {
         let params = config.params.vectors.all
+        let sparseParams = config.params.sparseVectors ?? [:]
         var result = points
         for i in result.indices {
+            for name in result[i].sparse.keys where sparseParams[name] == nil {
+                throw .badInput(params[name] != nil ? "Conversion between sparse and regular vectors failed" : "Not existing vector name error: \(name)")
+            }
             for (name, vector) in result[i].vectors {
+                if sparseParams[name] != nil { throw .badInput("Conversion between sparse and regular vectors failed") }
                 guard let vectorParams = params[name] else {
                     throw .badInput(name.isEmpty
                         ? "Not existing vector name error: the collection has only named vectors (\(params.keys.sorted().joined(separator: ", "))); name the vector"
@@ -453,7 +458,8 @@ public actor Collection {
         case .updateVectors(let points): return .updateVectors(try prepare(points))
         case .deleteVectors(_, let names):
             let known = config.params.vectors.all
-            if let unknown = names.first(where: { known[$0] == nil }) {
+            let sparse = config.params.sparseVectors ?? [:]
+            if let unknown = names.first(where: { known[$0] == nil && sparse[$0] == nil }) {
                 throw .badInput("Not existing vector name error: \(unknown)")
             }
             return operation

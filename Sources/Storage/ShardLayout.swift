@@ -304,6 +304,10 @@ public indirect enum ShardRequest: Codable, Sendable {
     /// Every value's count (the receiving peer applies the limit after summing).
     case facet(key: String, filter: Filter?)
     case vector(id: PointID, name: String)
+    /// A point's sparse vector: answers `sparseVector`.
+    case sparseVector(id: PointID, name: String)
+    /// Counts for the `idf` modifier of sparse vector `name`: answers `sparseStatistics`.
+    case sparseStatistics(name: String, indices: [UInt32], filter: Filter?)
     /// Whether the peer has applied the start of `transfer`, as its target: answers `count(1)`.
     case transferTarget(ShardTransfer)
     /// The shard's recovery point (``LocalShard/recoveryPoint``): answers `clocks`.
@@ -328,7 +332,8 @@ public indirect enum ShardRequest: Codable, Sendable {
             search.filter = and(search.filter)
             return .search(search)
         case .facet(let key, let filter): return .facet(key: key, filter: and(filter))
-        case .vector(let id, let name): return holds(id) ? self : .retrieve(ids: [], withPayload: .none, withVector: .none)
+        case .vector(let id, _), .sparseVector(let id, _): return holds(id) ? self : .retrieve(ids: [], withPayload: .none, withVector: .none)
+        case .sparseStatistics(let name, let indices, let filter): return .sparseStatistics(name: name, indices: indices, filter: and(filter))
         case .transferTarget, .recoveryPoint, .owned: return self
         }
     }
@@ -350,6 +355,8 @@ public enum ShardResponse: Codable, Sendable {
     case count(Int)
     case facets([FacetCount])
     case vector([Float]?)
+    case sparseVector(SparseVector?)
+    case sparseStatistics(SparseStatistics)
     case clocks(ClockMap)
 }
 

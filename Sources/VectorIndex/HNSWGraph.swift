@@ -242,6 +242,9 @@ public final class HNSWGraph: @unchecked Sendable {
             var entries = [current]
             for l in stride(from: min(level, top), through: 0, by: -1) {
                 var found = searchLayer(query, entries: entries, ef: efConstruct, level: l, context)
+                // A parallel insert that found this point on a level above may already have linked
+                // it in here, so the search can meet the point itself: never its own neighbour.
+                found.removeAll { $0.point == point }
                 found.sort { $0.distance < $1.distance }
                 let chosen = selectNeighbors(found, max: graph.capacity(l))
                 // The point's own links (no one else writes them until they are published).

@@ -33,6 +33,19 @@ import Testing
         try disk.removeItem(dir)  // already gone: no error
     }
 
+    @Test func directoriesBelowARootThatWasMovedAwayAreNotCreated() throws {
+        let dir = try tempDir()
+        defer { try? disk.removeItem(dir) }
+        let shard = joinPath(dir, "collection/0")
+        try disk.createDirectories(shard)
+        try disk.createDirectories(joinPath(shard, "segments/a"), below: shard)
+        #expect(disk.isDirectory(joinPath(shard, "segments/a")))
+        // The collection is moved away (deleted) while a segment is still being written for it.
+        try disk.rename(joinPath(dir, "collection"), joinPath(dir, "graveyard"))
+        #expect(throws: DiskError.self) { try disk.createDirectories(joinPath(shard, "segments/b"), below: shard) }
+        #expect(!disk.fileExists(joinPath(dir, "collection")))
+    }
+
     @Test func renameMovesDirectories() throws {
         let dir = try tempDir()
         defer { try? disk.removeItem(dir) }

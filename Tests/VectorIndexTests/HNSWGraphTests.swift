@@ -80,8 +80,10 @@ import Testing
         #expect(recall(data, metric: .l2, threads: 1, ef: 128, filter: { $0 % 3 == 0 }) >= 0.95)
     }
 
-    @Test func graphInvariants() {
-        let data = Data(count: 2000, queries: 0, dimension: 8, seed: 4)
+    /// Parallel inserts (two threads) must not give a point a link to itself, whatever the
+    /// interleaving: several builds, to meet more of them.
+    @Test(arguments: [4, 5, 6, 7]) func graphInvariants(seed: UInt64) {
+        let data = Data(count: 2000, queries: 0, dimension: 8, seed: seed)
         data.vectors.withUnsafeBufferPointer { base in
             let space = VectorSpace(base: base.baseAddress!, count: data.count, dimension: 8, metric: .l2)
             let graph = HNSWGraph.build(space, HNSWParameters(m: 8, efConstruct: 64, threads: 2))
