@@ -1,7 +1,7 @@
 public import QuiverJSON
 
 /// What to search with: a vector, or the vector of a stored point.
-public enum QueryInput: Codable, Sendable, Equatable {
+public indirect enum QueryInput: Codable, Sendable, Equatable {
     case vector([Float])
     case sparse(SparseVector)
     case point(PointID)
@@ -9,6 +9,30 @@ public enum QueryInput: Codable, Sendable, Equatable {
     case orderBy(OrderBy)
     /// `{"fusion": …}` or `{"rrf": …}`: the results of the prefetches combined.
     case fusion(Fusion)
+    /// `{"recommend": …}`: points like the positive examples and unlike the negative ones
+    /// (each example a vector or a point id).
+    case recommend(positive: [QueryInput], negative: [QueryInput], strategy: RecommendStrategy)
+    /// `{"discover": …}`: points near `target` within the space the context pairs bound.
+    case discover(target: QueryInput, context: [ContextPair])
+    /// `{"context": …}`: points on the positive side of every pair.
+    case context([ContextPair])
+}
+
+public enum RecommendStrategy: String, StringEnum {
+    case averageVector = "average_vector"
+    case bestScore = "best_score"
+    case sumScores = "sum_scores"
+}
+
+/// A positive and a negative example.
+public struct ContextPair: Codable, Sendable, Equatable {
+    public var positive: QueryInput
+    public var negative: QueryInput
+
+    public init(positive: QueryInput, negative: QueryInput) {
+        self.positive = positive
+        self.negative = negative
+    }
 }
 
 /// How a fusion query combines the lists of its prefetches.
@@ -138,13 +162,7 @@ extension PointsJSON {
             guard let name = raw.stringValue else { throw fail(join(path, "using"), "invalid type: \(raw.kindDescription), expected a string") }
             request.using = name
         }
-        if let raw = body["lookup_from"], !raw.isNull {
-            let p = join(path, "lookup_from")
-            let lookup = try object(raw, p)
-            try allowOnly(lookup, ["collection", "vector", "shard_key"], p)
-            guard let collection = lookup["collection"]?.stringValue else { throw fail(join(p, "collection"), "missing field `collection` (a string)") }
-            request.lookupFrom = LookupLocation(collection: collection, vector: lookup["vector"]?.stringValue)
-        }
+        request.lookupFrom = try lookupLocation(body["lookup_from"], join(path, "lookup_from"))
         return request
     }
 
@@ -183,14 +201,62 @@ extension PointsJSON {
 
     /// `{"searches": [...]}` of the batch endpoints.
     public static func batchRequests(_ value: JSONValue, legacy: Bool) throws(Failure) -> [SearchRequest] {
+        try batch(value, legacy ? searchRequest : queryRequest)
+    }
+
+    /// A batch body, `{"searches": [...]}`, each request read by `read`.
+    public static func batch(_ value: JSONValue, _ read: (JSONValue, String) throws(Failure) -> SearchRequest) throws(Failure) -> [SearchRequest] {
         let body = try object(value, "")
         try allowOnly(body, ["searches"], "")
         guard let searches = body["searches"] else { throw fail("", "missing field `searches`") }
         var result: [SearchRequest] = []
-        for (i, element) in try array(searches, "searches").enumerated() {
-            result.append(legacy ? try searchRequest(element, "searches[\(i)]") : try queryRequest(element, "searches[\(i)]"))
-        }
+        for (i, element) in try array(searches, "searches").enumerated() { result.append(try read(element, "searches[\(i)]")) }
         return result
+    }
+
+    /// `RecommendRequest` (legacy `POST …/points/recommend`): `positive`, `negative`, `strategy`,
+    /// `using`, `lookup_from`; `limit` is required.
+    public static func recommendRequest(_ value: JSONValue, _ path: String = "") throws(Failure) -> SearchRequest {
+        let body = try object(value, path)
+        try allowOnly(body, ["shard_key", "positive", "negative", "strategy", "filter", "params", "limit", "offset", "with_payload",
+                             "with_vector", "score_threshold", "using", "lookup_from"], path)
+        var query = JSONObject()
+        for key in ["positive", "negative", "strategy"] { if let v = body[key] { query[key] = v } }
+        return try legacy(body, query: ["recommend": .object(query)], path)
+    }
+
+    /// `DiscoverRequest` (legacy `POST …/points/discover`): `target` and `context` pairs (a
+    /// context search without a target); `limit` is required.
+    public static func discoverRequest(_ value: JSONValue, _ path: String = "") throws(Failure) -> SearchRequest {
+        let body = try object(value, path)
+        try allowOnly(body, ["shard_key", "target", "context", "filter", "params", "limit", "offset", "with_payload", "with_vector",
+                             "using", "lookup_from"], path)
+        let context = body["context"] ?? .null
+        if let target = body["target"], !target.isNull {
+            return try legacy(body, query: ["discover": ["target": target, "context": context]], path)
+        }
+        return try legacy(body, query: ["context": context], path)
+    }
+
+    private static func legacy(_ body: JSONObject, query: JSONValue, _ path: String) throws(Failure) -> SearchRequest {
+        guard body["limit"].map({ !$0.isNull }) == true else { throw fail(path, "missing field `limit`") }
+        var request = SearchRequest()
+        request.query = try queryInput(query, path)
+        if let raw = body["using"], !raw.isNull {
+            guard let name = raw.stringValue else { throw fail(join(path, "using"), "invalid type: \(raw.kindDescription), expected a string") }
+            request.using = name
+        }
+        request.lookupFrom = try lookupLocation(body["lookup_from"], join(path, "lookup_from"))
+        try common(body, path, into: &request)
+        return request
+    }
+
+    static func lookupLocation(_ value: JSONValue?, _ path: String) throws(Failure) -> LookupLocation? {
+        guard let value, !value.isNull else { return nil }
+        let lookup = try object(value, path)
+        try allowOnly(lookup, ["collection", "vector", "shard_key"], path)
+        guard let collection = lookup["collection"]?.stringValue else { throw fail(join(path, "collection"), "missing field `collection` (a string)") }
+        return LookupLocation(collection: collection, vector: lookup["vector"]?.stringValue)
     }
 
     static func queryInput(_ value: JSONValue, _ path: String) throws(Failure) -> QueryInput {
@@ -234,7 +300,39 @@ extension PointsJSON {
                 if let raw = parameters["weights"], !raw.isNull { weights = try dense(raw, join(p, "weights")) }
                 return .fusion(.rrf(k: k, weights: weights))
             }
-            let known = ["recommend", "discover", "context", "formula", "sample", "relevance_feedback"]
+            if let raw = object["recommend"] {
+                try allowOnly(object, ["recommend"], path)
+                let p = join(path, "recommend")
+                let input = try self.object(raw, p)
+                try allowOnly(input, ["positive", "negative", "strategy"], p)
+                let positive = try examples(input["positive"], join(p, "positive"))
+                let negative = try examples(input["negative"], join(p, "negative"))
+                guard !positive.isEmpty || !negative.isEmpty else {
+                    throw Failure(path: join(p, "positives, negatives"), message: "At least one positive or negative vector/id must be provided",
+                                  isValidation: true)
+                }
+                var strategy = RecommendStrategy.averageVector
+                if let rawStrategy = input["strategy"], !rawStrategy.isNull {
+                    guard let name = rawStrategy.stringValue, let parsed = RecommendStrategy(rawValue: name) else {
+                        throw fail(join(p, "strategy"), "unknown variant `\(rawStrategy.stringValue ?? rawStrategy.kindDescription)`, expected one of `average_vector`, `best_score`, `sum_scores`")
+                    }
+                    strategy = parsed
+                }
+                return .recommend(positive: positive, negative: negative, strategy: strategy)
+            }
+            if let raw = object["discover"] {
+                try allowOnly(object, ["discover"], path)
+                let p = join(path, "discover")
+                let input = try self.object(raw, p)
+                try allowOnly(input, ["target", "context"], p)
+                guard let target = input["target"] else { throw fail(p, "missing field `target`") }
+                return .discover(target: try example(target, join(p, "target")), context: try contextPairs(input["context"], join(p, "context")))
+            }
+            if let raw = object["context"] {
+                try allowOnly(object, ["context"], path)
+                return .context(try contextPairs(raw, join(path, "context")))
+            }
+            let known = ["formula", "sample", "relevance_feedback"]
             if let kind = object.keys.first(where: known.contains) {
                 throw fail(join(path, kind), "`\(kind)` queries are not supported yet")
             }
@@ -246,6 +344,46 @@ extension PointsJSON {
         default:
             throw fail(path, "invalid type: \(value.kindDescription), expected a vector, a point id or a query object")
         }
+    }
+
+    /// An example of a recommend, discover or context query: a dense or sparse vector, or a point id.
+    static func example(_ value: JSONValue, _ path: String) throws(Failure) -> QueryInput {
+        switch value {
+        case .array(let elements):
+            if case .array? = elements.first { throw fail(path, "multivector examples are not supported yet") }
+            return .vector(try dense(value, path))
+        case .int, .uint, .string:
+            return .point(try pointID(value, path))
+        case .object where isSparse(value):
+            return .sparse(try sparse(value, path))
+        default:
+            throw fail(path, "invalid type: \(value.kindDescription), expected a vector, a sparse vector or a point id")
+        }
+    }
+
+    static func examples(_ value: JSONValue?, _ path: String) throws(Failure) -> [QueryInput] {
+        guard let value, !value.isNull else { return [] }
+        var result: [QueryInput] = []
+        for (i, element) in try array(value, path).enumerated() { result.append(try example(element, "\(path)[\(i)]")) }
+        return result
+    }
+
+    /// `ContextInput`: one pair, a list of them, or null (no pairs).
+    static func contextPairs(_ value: JSONValue?, _ path: String) throws(Failure) -> [ContextPair] {
+        guard let value, !value.isNull else { return [] }
+        func pair(_ raw: JSONValue, _ p: String) throws(Failure) -> ContextPair {
+            let body = try object(raw, p)
+            try allowOnly(body, ["positive", "negative"], p)
+            guard let positive = body["positive"] else { throw fail(p, "missing field `positive`") }
+            guard let negative = body["negative"] else { throw fail(p, "missing field `negative`") }
+            return ContextPair(positive: try example(positive, join(p, "positive")), negative: try example(negative, join(p, "negative")))
+        }
+        if case .array(let list) = value {
+            var result: [ContextPair] = []
+            for (i, element) in list.enumerated() { result.append(try pair(element, "\(path)[\(i)]")) }
+            return result
+        }
+        return [try pair(value, path)]
     }
 
     /// Fields both request kinds share.

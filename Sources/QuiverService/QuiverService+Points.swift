@@ -149,23 +149,49 @@ extension QuiverService {
     /// A query by point id, at any level of the prefetch tree, becomes a query by that point's
     /// vector (from `lookup_from` when given); within the same collection the point itself is
     /// left out of that level's results.
+    /// The examples of recommend, discover and context queries likewise.
     func resolvePointQueries(_ request: inout SearchRequest, in collection: Collection, shardKey: ShardKeySelector?) async throws(ServiceError) {
         for i in request.prefetch.indices { try await resolvePointQueries(&request.prefetch[i], in: collection, shardKey: shardKey) }
-        guard case .point(let id)? = request.query else { return }
+        guard let query = request.query else { return }
         var source = collection
         if let lookup = request.lookupFrom { source = try await self.collection(lookup.collection) }
         let name = request.lookupFrom?.vector ?? request.using
-        let found: QueryInput?
-        do {
-            found = try await source.vector(of: id, name: name, shardKey: request.lookupFrom == nil ? shardKey : nil)
-        } catch {
-            throw .storage(error)
+        var mentioned = Set<PointID>()
+        func resolve(_ example: QueryInput) async throws(ServiceError) -> QueryInput {
+            guard case .point(let id) = example else { return example }
+            let found: QueryInput?
+            do {
+                found = try await source.vector(of: id, name: name, shardKey: request.lookupFrom == nil ? shardKey : nil)
+            } catch {
+                throw .storage(error)
+            }
+            guard let vector = found else { throw .storage(.notFound("No point with id \(id) found")) }
+            mentioned.insert(id)
+            return vector
         }
-        guard let vector = found else { throw .storage(.notFound("No point with id \(id) found")) }
-        request.query = vector
-        if request.lookupFrom == nil {
+        func resolve(_ pairs: [ContextPair]) async throws(ServiceError) -> [ContextPair] {
+            var result: [ContextPair] = []
+            for pair in pairs { result.append(ContextPair(positive: try await resolve(pair.positive), negative: try await resolve(pair.negative))) }
+            return result
+        }
+        switch query {
+        case .point:
+            request.query = try await resolve(query)
+        case .recommend(let positive, let negative, let strategy):
+            var resolvedPositive: [QueryInput] = [], resolvedNegative: [QueryInput] = []
+            for example in positive { resolvedPositive.append(try await resolve(example)) }
+            for example in negative { resolvedNegative.append(try await resolve(example)) }
+            request.query = .recommend(positive: resolvedPositive, negative: resolvedNegative, strategy: strategy)
+        case .discover(let target, let context):
+            request.query = .discover(target: try await resolve(target), context: try await resolve(context))
+        case .context(let context):
+            request.query = .context(try await resolve(context))
+        case .vector, .sparse, .orderBy, .fusion:
+            return
+        }
+        if request.lookupFrom == nil, !mentioned.isEmpty {
             var filter = request.filter ?? Filter()
-            filter.mustNot = (filter.mustNot ?? []) + [.hasID([id])]
+            filter.mustNot = (filter.mustNot ?? []) + [.hasID(mentioned)]
             request.filter = filter
         }
     }

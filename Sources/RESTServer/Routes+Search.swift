@@ -3,7 +3,8 @@ import QuiverJSON
 import QuiverModel
 import QuiverService
 
-/// `points/query`, `points/query/batch` and the legacy `points/search`, `points/search/batch`.
+/// `points/query`, `points/query/batch` and the legacy `points/search`, `points/recommend`,
+/// `points/discover` and their batches.
 extension Routes {
     func addSearchRoutes(to router: Router<BasicRequestContext>) {
         router.post("/collections/:name/points/query") { request, context in
@@ -41,6 +42,27 @@ extension Routes {
                 try await checkTimeout(request, context)
                 return try await searchAll(collectionName(context), searches, consistency: try request.readConsistency())
             } render: { results in .array(results.map(Self.render)) }
+        }
+        for (endpoint, read) in [("recommend", PointsJSON.recommendRequest), ("discover", PointsJSON.discoverRequest)]
+            as [(String, @Sendable (JSONValue, String) throws(JSONDecodingError) -> SearchRequest)] {
+            router.post("/collections/:name/points/\(endpoint)") { request, context in
+                var request = request
+                return await respond { () async throws(ServiceError) -> SearchResult in
+                    let body = try await request.parseJSON(limitBytes: bodyLimit)
+                    let search = try Self.read { () throws(JSONDecodingError) in try read(body, "") }
+                    try await checkTimeout(request, context)
+                    return try await service.search(collectionName(context), search, consistency: try request.readConsistency())
+                } render: { result in Self.render(result) }
+            }
+            router.post("/collections/:name/points/\(endpoint)/batch") { request, context in
+                var request = request
+                return await respond { () async throws(ServiceError) -> [SearchResult] in
+                    let body = try await request.parseJSON(limitBytes: bodyLimit)
+                    let searches = try Self.read { () throws(JSONDecodingError) in try PointsJSON.batch(body, read) }
+                    try await checkTimeout(request, context)
+                    return try await searchAll(collectionName(context), searches, consistency: try request.readConsistency())
+                } render: { results in .array(results.map(Self.render)) }
+            }
         }
     }
 

@@ -76,3 +76,48 @@ extension SegmentEntry {
         for offset in scores.touched.sorted() where segment.isLive(at: offset) { body(offset, scores.score(offset)) }
     }
 }
+
+/// A stored vector as a scoring function sees it.
+public enum StoredVector {
+    case dense(UnsafeBufferPointer<Float>)
+    case sparse(SparseVector)
+}
+
+extension LocalShard {
+    /// The best `limit` live points that have vector `name` and pass `filter`, by `score` of
+    /// their vector (higher is better; at or above `threshold`): the exact scan behind
+    /// recommend, discover and context queries.
+    public func searchEach(_ name: String, filter: Filter?, limit: Int, threshold: Float?, withPayload: WithPayload,
+                           withVector: WithVector, score: @Sendable (StoredVector) -> Float) -> [ScoredPoint] {
+        guard limit > 0 else { return [] }
+        var best = TopK(limit: limit)
+        let dimension = segments.dimensions[name]
+        for (segment, entry) in segments.entries.enumerated() {
+            func consider(_ offset: Int, _ value: Float) {
+                if let threshold, value < threshold { return }
+                guard best.admits(value) else { return }
+                if let filter, !entry.matches(filter, at: offset) { return }
+                best.insert(Candidate(goodness: value, score: value, id: entry.data.id(at: offset), segment: segment, offset: offset))
+            }
+            if let dimension {
+                entry.forEachVector(name) { offset, vector in
+                    consider(offset, score(.dense(UnsafeBufferPointer(start: vector, count: dimension))))
+                }
+            } else if let appendable = entry.appendable {
+                for (offset, vector) in appendable.sparse[name]?.vectors ?? [:] where appendable.isLive(at: offset) {
+                    consider(offset, score(.sparse(vector)))
+                }
+            } else if let column = entry.immutable!.sparseColumns[name] {
+                let data = entry.data
+                for offset in column.has.indices where column.has[offset] && data.isLive(at: offset) {
+                    if let vector = column.vector(at: offset) { consider(offset, score(.sparse(vector))) }
+                }
+            }
+        }
+        return best.sorted().map { candidate in
+            let entry = segments.entries[candidate.segment]
+            let record = entry.record(at: candidate.offset, withPayload: withPayload, withVector: withVector)
+            return ScoredPoint(record, score: candidate.score, version: entry.version(at: candidate.offset))
+        }
+    }
+}

@@ -21,6 +21,21 @@ extension Collection {
             }
         }
         if case .sparse(let query)? = request.query { return try await searchSparse(query, request, consistency: consistency) }
+        switch request.query {
+        case .recommend(let positive, let negative, .averageVector)?:
+            request.query = try averageQuery(positive: positive, negative: negative, using: request.using)
+            return try await search(request, consistency: consistency)
+        case .recommend?, .discover?, .context?:
+            try checkExamples(Self.examples(of: request.query!), using: request.using)
+            let groups = try scope(request.shardKey, write: false)
+            var wide = request
+            wide.limit = window
+            wide.offset = 0
+            let lists: [[ScoredPoint]] = try await fanOut(.search(wide), groups, consistency: consistency).map { if case .points(let points) = $0 { points } else { [] } }
+            return Array(Self.mergeByScore(lists, higherIsBetter: true, limit: window).dropFirst(request.offset))
+        default:
+            break
+        }
         guard case .vector(var query)? = request.query else {
             // No query: points in id order, as a scroll would return them.
             let (records, _) = try await scroll(from: nil, limit: window, filter: request.filter, withPayload: request.withPayload,
@@ -74,11 +89,23 @@ extension Collection {
 
     /// Whether a search's scores rank higher first (similarities, sparse dot products) or lower.
     func higherIsBetter(_ request: SearchRequest) -> Bool {
-        config.params.vectors.all[request.using]?.distance.higherIsBetter ?? true
+        switch request.query {
+        case .recommend?, .discover?, .context?: true
+        default: config.params.vectors.all[request.using]?.distance.higherIsBetter ?? true
+        }
     }
 
     /// This peer's part of a search: each local shard's best `request.limit`, merged.
     func searchLocal(_ request: SearchRequest, _ targets: [LocalShard]) async throws(StorageError) -> [ScoredPoint] {
+        if let query = request.query, let score = exampleScorer(query, using: request.using) {
+            let filter = try prepare(request.filter)
+            var lists: [[ScoredPoint]] = []
+            for shard in targets {
+                lists.append(await shard.searchEach(request.using, filter: filter, limit: request.limit, threshold: request.scoreThreshold,
+                                                    withPayload: request.withPayload, withVector: request.withVector, score: score))
+            }
+            return Self.mergeByScore(lists, higherIsBetter: true, limit: request.limit)
+        }
         if case .sparse(let query)? = request.query {
             let filter = try prepare(request.filter)
             var lists: [[ScoredPoint]] = []

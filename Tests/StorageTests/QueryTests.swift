@@ -3,7 +3,7 @@ import QuiverModel
 @testable import Storage
 import Testing
 
-@Suite struct FusionTests {
+@Suite struct QueryTests {
     func list(_ scored: [(UInt64, Float)]) -> [ScoredPoint] {
         scored.map { ScoredPoint(id: .number($0.0), version: 1, score: $0.1, payload: nil, vectors: nil) }
     }
@@ -57,6 +57,25 @@ import Testing
         #expect(merged.should == [.hasID([.number(2)]), .hasID([.number(4)])])
         #expect(merged.minShould == .init(conditions: [.hasID([.number(3)]), .hasID([.number(6)])], minCount: 2))
         #expect(Filter.merged(nil, b) == b && Filter.merged(a, nil) == a)
+    }
+
+    @Test func examplesParseAndScoreAsQdrant() throws {
+        let recommend = try PointsJSON.queryRequest(["query": ["recommend": ["positive": [1, [0.5, 0.5]], "negative": [["indices": [2], "values": [1]]],
+                                                                            "strategy": "best_score"]]])
+        #expect(recommend.query == .recommend(positive: [.point(.number(1)), .vector([0.5, 0.5])],
+                                              negative: [.sparse(SparseVector(indices: [2], values: [1]))], strategy: .bestScore))
+        let discover = try PointsJSON.discoverRequest(["target": 3, "context": ["positive": 1, "negative": 2], "limit": 4])
+        #expect(discover.query == .discover(target: .point(.number(3)), context: [ContextPair(positive: .point(.number(1)), negative: .point(.number(2)))]))
+        #expect(try PointsJSON.discoverRequest(["context": [], "limit": 4]).query == .context([]))
+        do {
+            _ = try PointsJSON.queryRequest(["query": ["recommend": ["positive": []]]])
+            Issue.record("no error")
+        } catch {
+            #expect(error.isValidation)
+        }
+        #expect(throws: JSONDecodingError.self) { try PointsJSON.recommendRequest(["positive": [1]]) }
+        // Qdrant's sigmoid: x / (1 + |x|) mapped to 0…1.
+        #expect(Collection.scaledSigmoid(1) == 0.75 && Collection.scaledSigmoid(-3) == 0.125 && Collection.fastSigmoid(-1) == -0.5)
     }
 
     @Test func prefetchTreesParse() throws {

@@ -1,0 +1,152 @@
+import CVectorKernels
+public import QuiverModel
+import Shard
+
+/// Queries by examples: recommend (`average_vector` becomes one query vector; `best_score` and
+/// `sum_scores` score every point against each example), discover and context. The service has
+/// turned point ids into vectors by now. Scores are Qdrant's: similarities as the engine
+/// compares them (Euclid and Manhattan negated), through its sigmoid where Qdrant uses one.
+extension Collection {
+    /// The examples checked against vector `using`: all dense of its dimension, or all sparse.
+    func checkExamples(_ examples: [QueryInput], using: String) throws(StorageError) {
+        let dense = config.params.vectors.all[using]
+        let sparse = config.params.sparseVectors?[using]
+        guard dense != nil || sparse != nil else {
+            throw .badInput(using.isEmpty
+                ? "Not existing vector name error: the collection has only named vectors (\(config.params.vectors.all.keys.sorted().joined(separator: ", "))); set `using`"
+                : "Not existing vector name error: \(using)")
+        }
+        for example in examples {
+            switch example {
+            case .vector(let vector):
+                guard let dense else { throw .badInput("Conversion between sparse and regular vectors failed") }
+                guard vector.count == Int(dense.size) else { throw .badInput("Vector dimension error: expected dim: \(dense.size), got \(vector.count)") }
+            case .sparse:
+                guard sparse != nil else { throw .badInput("Conversion between sparse and regular vectors failed") }
+            default:
+                throw .badRequest("an example must be a vector or a point id")
+            }
+        }
+    }
+
+    static func examples(of query: QueryInput) -> [QueryInput] {
+        switch query {
+        case .recommend(let positive, let negative, _): positive + negative
+        case .discover(let target, let context): [target] + context.flatMap { [$0.positive, $0.negative] }
+        case .context(let context): context.flatMap { [$0.positive, $0.negative] }
+        default: []
+        }
+    }
+
+    /// `average_vector`: the mean of the positives, moved away from the mean of the negatives
+    /// (2 × positives − negatives); dimensions a sparse example lacks count as 0.
+    func averageQuery(positive: [QueryInput], negative: [QueryInput], using: String) throws(StorageError) -> QueryInput {
+        try checkExamples(positive + negative, using: using)
+        guard !positive.isEmpty else { throw .badRequest("At least one positive vector ID required with this strategy") }
+        if config.params.sparseVectors?[using] != nil {
+            func mean(_ vectors: [QueryInput]) -> [UInt32: Float] {
+                var sums: [UInt32: Float] = [:]
+                for case .sparse(let vector) in vectors {
+                    for (index, value) in zip(vector.indices, vector.values) { sums[index, default: 0] += value }
+                }
+                return sums.mapValues { $0 / Float(vectors.count) }
+            }
+            let positives = mean(positive)
+            var result = positives
+            if !negative.isEmpty {
+                let negatives = mean(negative)
+                for index in Set(positives.keys).union(negatives.keys) {
+                    let p = positives[index] ?? 0
+                    result[index] = p + p - (negatives[index] ?? 0)
+                }
+            }
+            let indices = result.keys.sorted()
+            return .sparse(SparseVector(indices: indices, values: indices.map { result[$0]! }))
+        }
+        func mean(_ vectors: [QueryInput]) -> [Float] {
+            var sum: [Float] = []
+            for case .vector(let vector) in vectors {
+                if sum.isEmpty { sum = [Float](repeating: 0, count: vector.count) }
+                for i in vector.indices { sum[i] += vector[i] }
+            }
+            return sum.map { $0 / Float(vectors.count) }
+        }
+        let positives = mean(positive)
+        guard !negative.isEmpty else { return .vector(positives) }
+        let negatives = mean(negative)
+        return .vector(positives.indices.map { positives[$0] + positives[$0] - negatives[$0] })
+    }
+
+    /// How a shard scores a stored vector for a `best_score`, `sum_scores`, discover or context
+    /// query on vector `using`.
+    func exampleScorer(_ query: QueryInput, using: String) -> (@Sendable (StoredVector) -> Float)? {
+        let distance = config.params.vectors.all[using]?.distance
+        // Dense examples normalised for Cosine, as stored vectors are.
+        func prepared(_ example: QueryInput) -> QueryInput {
+            guard distance == .cosine, case .vector(var vector) = example else { return example }
+            quiver_normalize_f32(&vector, vector.count)
+            return .vector(vector)
+        }
+        @Sendable func similarity(_ example: QueryInput, _ stored: StoredVector) -> Float {
+            switch (example, stored) {
+            case (.vector(let vector), .dense(let values)):
+                return vector.withUnsafeBufferPointer { q in
+                    switch distance {
+                    case .euclid?: -quiver_l2sq_f32(q.baseAddress!, values.baseAddress!, values.count)
+                    case .manhattan?: -quiver_l1_f32(q.baseAddress!, values.baseAddress!, values.count)
+                    case .dot?, .cosine?, nil: quiver_dot_f32(q.baseAddress!, values.baseAddress!, values.count)
+                    }
+                }
+            case (.sparse(let vector), .sparse(let values)):
+                return vector.dot(values) ?? 0
+            default:
+                return 0
+            }
+        }
+        switch query {
+        case .recommend(let positive, let negative, let strategy) where strategy != .averageVector:
+            let positive = positive.map(prepared), negative = negative.map(prepared)
+            if strategy == .sumScores {
+                return { stored in
+                    positive.reduce(0) { $0 + similarity($1, stored) } - negative.reduce(0) { $0 + similarity($1, stored) }
+                }
+            }
+            return { stored in
+                let best = positive.map { similarity($0, stored) }.max() ?? -.infinity
+                let worst = negative.map { similarity($0, stored) }.max() ?? -.infinity
+                return best > worst ? Self.scaledSigmoid(best) : -Self.scaledSigmoid(worst)
+            }
+        case .discover(let target, let context):
+            let target = prepared(target)
+            let pairs = context.map { ($0.positive, $0.negative) }.map { (prepared($0.0), prepared($0.1)) }
+            return { stored in
+                var rank = 0
+                for (positive, negative) in pairs {
+                    let p = similarity(positive, stored), n = similarity(negative, stored)
+                    rank += p > n ? 1 : p == n ? 0 : -1
+                }
+                return Float(rank) + Self.scaledSigmoid(similarity(target, stored))
+            }
+        case .context(let context):
+            let pairs = context.map { ($0.positive, $0.negative) }.map { (prepared($0.0), prepared($0.1)) }
+            return { stored in
+                var total: Float = 0
+                for (positive, negative) in pairs {
+                    let difference = similarity(positive, stored) - similarity(negative, stored) - Float.ulpOfOne
+                    total += Self.fastSigmoid(min(difference, 0))
+                }
+                return total
+            }
+        default:
+            return nil
+        }
+    }
+
+    static func fastSigmoid(_ x: Float) -> Float {
+        guard x.isFinite else { return x }
+        return x / (1 + abs(x))
+    }
+
+    /// The sigmoid Qdrant maps similarities into 0…1 with.
+    static func scaledSigmoid(_ x: Float) -> Float { 0.5 * (fastSigmoid(x) + 1) }
+}

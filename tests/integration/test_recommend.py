@@ -1,0 +1,133 @@
+"""Queries by examples — recommend (every strategy), discover and context — on dense vectors of
+every distance and on sparse vectors, through the Query API (also inside prefetch trees) and the
+legacy `points/recommend` and `points/discover` endpoints, compared with qdrant-client's local
+mode on one node and on a sharded cluster."""
+
+import random
+import uuid
+
+import pytest
+from qdrant_client import QdrantClient, models
+
+from test_cluster import Cluster
+from test_filter_differential import random_filter, random_payload, raw_filter
+from test_sparse import compare, continuous_sparse, sparse_model, wait_green
+
+NAMES = {"cos": models.Distance.COSINE, "dot": models.Distance.DOT, "l2": models.Distance.EUCLID, "l1": models.Distance.MANHATTAN}
+
+
+def create(client, **extra):
+    client.create_collection("c", vectors_config={name: models.VectorParams(size=4, distance=d) for name, d in NAMES.items()},
+                             sparse_vectors_config={"s": models.SparseVectorParams()}, **extra)
+
+
+def fill(remote, local, rng, n):
+    ids = [str(uuid.UUID(int=rng.getrandbits(128))) if i % 6 == 5 else i for i in range(n)]
+    points = []
+    for k, i in enumerate(ids):
+        vector = {name: [rng.uniform(-1, 1) for _ in range(4)] for name in NAMES}
+        vector["s"] = sparse_model(continuous_sparse(rng))
+        points.append(models.PointStruct(id=i, vector=vector, payload=random_payload(rng, k)))
+    for start in range(0, n, 200):
+        remote.upsert("c", points=points[start:start + 200], wait=True)
+        local.upsert("c", points=points[start:start + 200])
+    return ids
+
+
+def example(rng, ids, using):
+    if rng.random() < 0.5:
+        return rng.choice(ids)
+    return sparse_model(continuous_sparse(rng)) if using == "s" else [rng.uniform(-1, 1) for _ in range(4)]
+
+
+def random_query(rng, ids, using):
+    kind = rng.choice(["average_vector", "best_score", "sum_scores", "discover", "context"])
+    if kind == "discover":
+        pairs = [models.ContextPair(positive=example(rng, ids, using), negative=example(rng, ids, using)) for _ in range(rng.randint(1, 3))]
+        return models.DiscoverQuery(discover=models.DiscoverInput(target=example(rng, ids, using), context=pairs))
+    if kind == "context":
+        pairs = [models.ContextPair(positive=example(rng, ids, using), negative=example(rng, ids, using)) for _ in range(rng.randint(1, 3))]
+        return models.ContextQuery(context=pairs)
+    positive = [example(rng, ids, using) for _ in range(rng.randint(1 if kind == "average_vector" else 0, 3))]
+    negative = [example(rng, ids, using) for _ in range(rng.randint(0 if positive else 1, 2))]
+    return models.RecommendQuery(recommend=models.RecommendInput(positive=positive, negative=negative, strategy=kind))
+
+
+def run(remote, local, rng, ids, rounds):
+    kinds = {}
+    for round_number in range(rounds):
+        using = rng.choice(list(NAMES) + ["s"])
+        query = random_query(rng, ids, using)
+        kwargs = dict(query=query, using=using, query_filter=random_filter(rng, 1, ids) if rng.random() < 0.4 else None,
+                      limit=rng.randint(1, 20), offset=rng.choice([0, 0, 2]), with_payload=True)
+        if rng.random() < 0.25:
+            # As the query of a level that ranks what a sparse prefetch found.
+            kwargs["prefetch"] = [models.Prefetch(query=sparse_model(continuous_sparse(rng)), using="s", limit=60)]
+        expected = local.query_points("c", **kwargs).points
+        got = remote.query_points("c", **kwargs).points
+        compare(got, expected, f"round {round_number}: {kwargs}")
+        kind = type(query).__name__ + getattr(getattr(query, "recommend", None), "strategy", "")
+        kinds[kind] = kinds.get(kind, 0) + (len(expected) > 0)
+    # Every kind of query was compared on results that were not empty, many times.
+    assert len(kinds) == 5 and min(kinds.values()) >= rounds // 10, kinds
+
+
+def test_examples_agree_with_local_mode_on_one_node(make_node):
+    node = make_node()
+    remote = QdrantClient(url=node.url, timeout=60, check_compatibility=False)
+    local = QdrantClient(":memory:")
+    create(remote, optimizers_config=models.OptimizersConfigDiff(indexing_threshold=10))
+    create(local)
+    rng = random.Random(51)
+    ids = fill(remote, local, rng, 700)
+    wait_green(remote)
+    run(remote, local, rng, ids, 300)
+
+    # The legacy endpoints answer as the Query API does.
+    for _ in range(20):
+        using = rng.choice(list(NAMES) + ["s"])
+        positive = [rng.choice(ids) for _ in range(2)]
+        negative = [rng.choice(ids)]
+        strategy = rng.choice(["average_vector", "best_score", "sum_scores"])
+        expected = local.query_points("c", query=models.RecommendQuery(recommend=models.RecommendInput(
+            positive=positive, negative=negative, strategy=strategy)), using=using, limit=7).points
+        r = node.post("/collections/c/points/recommend", json={"positive": positive, "negative": negative, "strategy": strategy,
+                                                                "using": using, "limit": 7})
+        assert r.status_code == 200, r.text
+        assert [p["id"] for p in r.json()["result"]] == [p.id for p in expected]
+        target, pair = rng.choice(ids), {"positive": rng.choice(ids), "negative": rng.choice(ids)}
+        expected = local.query_points("c", query=models.DiscoverQuery(discover=models.DiscoverInput(
+            target=target, context=[models.ContextPair(**pair)])), using=using, limit=5).points
+        r = node.post("/collections/c/points/discover/batch", json={"searches": [
+            {"target": target, "context": [pair], "using": using, "limit": 5},
+            {"context": [pair], "using": using, "limit": 5}]})
+        assert r.status_code == 200, r.text
+        assert [p["id"] for p in r.json()["result"][0]] == [p.id for p in expected]
+        assert len(r.json()["result"][1]) == 5
+
+    # Qdrant's errors.
+    r = node.post("/collections/c/points/query", json={"query": {"recommend": {"positive": []}}, "using": "cos"})
+    assert r.status_code == 422 and "At least one positive or negative vector/id must be provided" in r.json()["status"]["error"]
+    r = node.post("/collections/c/points/query", json={"query": {"recommend": {"negative": [1]}}, "using": "cos"})
+    assert r.status_code == 400 and "At least one positive vector ID required with this strategy" in r.json()["status"]["error"]
+    r = node.post("/collections/c/points/query", json={"query": {"recommend": {"positive": [[1, 2]]}}, "using": "cos"})
+    assert r.status_code == 400 and "Vector dimension error" in r.json()["status"]["error"]
+    r = node.post("/collections/c/points/query", json={"query": {"recommend": {"positive": [{"indices": [1], "values": [1]}]}}, "using": "cos"})
+    assert r.status_code == 400 and "Conversion between sparse and regular vectors failed" in r.json()["status"]["error"]
+    r = node.post("/collections/c/points/query", json={"query": {"discover": {"target": 123456789, "context": []}}, "using": "cos"})
+    assert r.status_code == 404 and "123456789" in r.json()["status"]["error"]
+    r = node.post("/collections/c/points/recommend", json={"positive": [1]})
+    assert r.status_code == 400 and "limit" in r.json()["status"]["error"]
+
+
+def test_examples_agree_with_local_mode_on_a_sharded_cluster(make_node):
+    cluster = Cluster(make_node)
+    peers = cluster.start(3)
+    remote = QdrantClient(url=peers[1].url, timeout=60, check_compatibility=False)
+    local = QdrantClient(":memory:")
+    create(remote, shard_number=6, optimizers_config=models.OptimizersConfigDiff(indexing_threshold=10))
+    create(local)
+    rng = random.Random(52)
+    ids = fill(remote, local, rng, 600)
+    wait_green(remote)
+    run(remote, local, rng, ids, 120)
