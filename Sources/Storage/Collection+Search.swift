@@ -27,12 +27,7 @@ extension Collection {
             return try await search(request, consistency: consistency)
         case .recommend?, .discover?, .context?:
             try checkExamples(Self.examples(of: request.query!), using: request.using)
-            let groups = try scope(request.shardKey, write: false)
-            var wide = request
-            wide.limit = window
-            wide.offset = 0
-            let lists: [[ScoredPoint]] = try await fanOut(.search(wide), groups, consistency: consistency).map { if case .points(let points) = $0 { points } else { [] } }
-            return Array(Self.mergeByScore(lists, higherIsBetter: true, limit: window).dropFirst(request.offset))
+            return try await searchShards(request, higherIsBetter: true, consistency: consistency)
         default:
             break
         }
@@ -54,12 +49,20 @@ extension Collection {
         }
         if params.distance == .cosine { quiver_normalize_f32(&query, query.count) }
         request.query = .vector(query)
-        let groups = try scope(request.shardKey, write: false)
+        return try await searchShards(request, higherIsBetter: params.distance.higherIsBetter, consistency: consistency)
+    }
+
+    /// Each shard's best `offset + limit` for `request` (`groups` when the caller has taken
+    /// them), merged and cut to the page.
+    private func searchShards(_ request: SearchRequest, higherIsBetter: Bool, groups: [[ShardInfo]]? = nil,
+                              consistency: ReadConsistency) async throws(StorageError) -> [ScoredPoint] {
+        let window = request.offset + request.limit
+        let groups = if let groups { groups } else { try scope(request.shardKey, write: false) }
         var wide = request
         wide.limit = window
         wide.offset = 0
         let lists: [[ScoredPoint]] = try await fanOut(.search(wide), groups, consistency: consistency).map { if case .points(let points) = $0 { points } else { [] } }
-        return Array(Self.mergeByScore(lists, higherIsBetter: params.distance.higherIsBetter, limit: window).dropFirst(request.offset))
+        return Array(Self.mergeByScore(lists, higherIsBetter: higherIsBetter, limit: window).dropFirst(request.offset))
     }
 
     /// A search by sparse vector: with the `idf` modifier, the query's weights first multiplied by
@@ -69,7 +72,6 @@ extension Collection {
             if config.params.vectors.all[request.using] != nil { throw .badInput("Conversion between sparse and regular vectors failed") }
             throw .badInput("Not existing vector name error: \(request.using)")
         }
-        let window = request.offset + request.limit
         let groups = try scope(request.shardKey, write: false)
         var request = request
         if params.modifier == .idf, !query.isEmpty {
@@ -80,11 +82,7 @@ extension Collection {
             }
             request.query = .sparse(statistics.idfWeighted(query))
         }
-        var wide = request
-        wide.limit = window
-        wide.offset = 0
-        let lists: [[ScoredPoint]] = try await fanOut(.search(wide), groups, consistency: consistency).map { if case .points(let points) = $0 { points } else { [] } }
-        return Array(Self.mergeByScore(lists, higherIsBetter: true, limit: window).dropFirst(request.offset))
+        return try await searchShards(request, higherIsBetter: true, groups: groups, consistency: consistency)
     }
 
     /// Whether a search's scores rank higher first (similarities, sparse dot products) or lower.
