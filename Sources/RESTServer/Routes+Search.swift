@@ -43,27 +43,36 @@ extension Routes {
                 return try await searchAll(collectionName(context), searches, consistency: try request.readConsistency())
             } render: { results in .array(results.map(Self.render)) }
         }
-        for (endpoint, read) in [("recommend", PointsJSON.recommendRequest), ("discover", PointsJSON.discoverRequest)]
-            as [(String, @Sendable (JSONValue, String) throws(JSONDecodingError) -> SearchRequest)] {
-            router.post("/collections/:name/points/\(endpoint)") { request, context in
-                var request = request
-                return await respond { () async throws(ServiceError) -> SearchResult in
-                    let body = try await request.parseJSON(limitBytes: bodyLimit)
-                    let search = try Self.read { () throws(JSONDecodingError) in try read(body, "") }
-                    try await checkTimeout(request, context)
-                    return try await service.search(collectionName(context), search, consistency: try request.readConsistency())
-                } render: { result in Self.render(result) }
-            }
-            router.post("/collections/:name/points/\(endpoint)/batch") { request, context in
-                var request = request
-                return await respond { () async throws(ServiceError) -> [SearchResult] in
-                    let body = try await request.parseJSON(limitBytes: bodyLimit)
-                    let searches = try Self.read { () throws(JSONDecodingError) in try PointsJSON.batch(body, read) }
-                    try await checkTimeout(request, context)
-                    return try await searchAll(collectionName(context), searches, consistency: try request.readConsistency())
-                } render: { results in .array(results.map(Self.render)) }
-            }
-        }
+        let recommend: @Sendable (JSONValue, String) throws(JSONDecodingError) -> SearchRequest = PointsJSON.recommendRequest
+        let discover: @Sendable (JSONValue, String) throws(JSONDecodingError) -> SearchRequest = PointsJSON.discoverRequest
+        router.post("/collections/:name/points/recommend") { request, context in await legacySearch(request, context, recommend) }
+        router.post("/collections/:name/points/recommend/batch") { request, context in await legacyBatch(request, context, recommend) }
+        router.post("/collections/:name/points/discover") { request, context in await legacySearch(request, context, discover) }
+        router.post("/collections/:name/points/discover/batch") { request, context in await legacyBatch(request, context, discover) }
+    }
+
+    /// One legacy recommend or discover request, read by `read`.
+    func legacySearch(_ request: Request, _ context: BasicRequestContext,
+                      _ read: @Sendable (JSONValue, String) throws(JSONDecodingError) -> SearchRequest) async -> Response {
+        var request = request
+        return await respond { () async throws(ServiceError) -> SearchResult in
+            let body = try await request.parseJSON(limitBytes: bodyLimit)
+            let search = try Self.read { () throws(JSONDecodingError) in try read(body, "") }
+            try await checkTimeout(request, context)
+            return try await service.search(collectionName(context), search, consistency: try request.readConsistency())
+        } render: { result in Self.render(result) }
+    }
+
+    /// A batch of them: `{"searches": [...]}`.
+    func legacyBatch(_ request: Request, _ context: BasicRequestContext,
+                     _ read: @Sendable (JSONValue, String) throws(JSONDecodingError) -> SearchRequest) async -> Response {
+        var request = request
+        return await respond { () async throws(ServiceError) -> [SearchResult] in
+            let body = try await request.parseJSON(limitBytes: bodyLimit)
+            let searches = try Self.read { () throws(JSONDecodingError) in try PointsJSON.batch(body, read) }
+            try await checkTimeout(request, context)
+            return try await searchAll(collectionName(context), searches, consistency: try request.readConsistency())
+        } render: { results in .array(results.map(Self.render)) }
     }
 
     func searchAll(_ collection: String, _ searches: [SearchRequest],
