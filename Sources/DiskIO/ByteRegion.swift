@@ -18,15 +18,6 @@ public final class ByteRegion: @unchecked Sendable {
 
     public static let empty = ByteRegion(bytes: UnsafeRawBufferPointer(start: nil, count: 0)) { _ in }
 
-    /// A region holding a copy of `bytes`.
-    public static func owning(_ bytes: [UInt8]) -> ByteRegion {
-        let memory = UnsafeMutableRawBufferPointer.allocate(byteCount: max(bytes.count, 1), alignment: 64)
-        bytes.withUnsafeBytes { memory.copyMemory(from: $0) }
-        return ByteRegion(bytes: UnsafeRawBufferPointer(rebasing: memory[0..<bytes.count])) { region in
-            region.baseAddress.map { UnsafeMutableRawPointer(mutating: $0).deallocate() }
-        }
-    }
-
     deinit { release(bytes) }
 
     public var count: Int { bytes.count }

@@ -18,9 +18,6 @@ public struct PointStruct: Sendable, Equatable {
     public init(id: PointID, _ vectors: NamedVectors, payload: JSONObject? = nil) {
         self.init(id: id, vectors: vectors.dense, sparse: vectors.sparse, payload: payload)
     }
-
-    /// Names of every vector the point gives.
-    public var vectorNames: Set<String> { Set(vectors.keys).union(sparse.keys) }
 }
 
 /// The vectors of one point, by kind.
@@ -32,8 +29,6 @@ public struct NamedVectors: Sendable, Equatable {
         self.dense = dense
         self.sparse = sparse
     }
-
-    public var isEmpty: Bool { dense.isEmpty && sparse.isEmpty }
 }
 
 /// A change to a shard's points, and the shard's WAL record. Applying one is idempotent: a point

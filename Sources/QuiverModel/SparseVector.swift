@@ -57,16 +57,6 @@ public struct SparseVector: Codable, Sendable, Equatable, Hashable {
         return result
     }
 
-    /// The values as the index datatype keeps them.
-    public func converted(to datatype: Datatype?) -> SparseVector {
-        var result = self
-        switch datatype {
-        case .float16?: result.values = values.map { Float(Float16($0)) }
-        case .uint8?, .float32?, .turbo4?, nil: break
-        }
-        return result
-    }
-
     public var json: JSONValue {
         ["indices": .array(indices.map { .uint(UInt64($0)) }), "values": PointRecord.floats(values)]
     }

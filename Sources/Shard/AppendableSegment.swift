@@ -89,7 +89,7 @@ public struct AppendableSegment: SegmentData {
                 result.hasVector[name]!.append(hasVector[name]![old])
             }
             for (name, column) in sparse {
-                if let vector = column.vectors[old] { result.sparse[name, default: .init()].vectors[new] = vector }
+                if let vector = column.vectors[old] { result.sparse[name, default: .init()].set(vector, at: new) }
             }
             result.offsets[id] = new
             result.dirtyOffsets.insert(new)
@@ -191,7 +191,7 @@ public struct AppendableSegment: SegmentData {
 
     private mutating func setSparse(_ name: String, _ vector: SparseVector?, at offset: Int) {
         guard sparse[name]?.vectors[offset] != vector else { return }
-        sparse[name, default: .init()].vectors[offset] = vector
+        sparse[name, default: .init()].set(vector, at: offset)
         dirtySparse.insert(offset)
     }
 
@@ -256,7 +256,7 @@ public struct AppendableSegment: SegmentData {
         offsets[id] = nil
         deletedVersions[id] = at
         dirtyOffsets.insert(offset)
-        for name in sparse.keys { sparse[name]!.vectors[offset] = nil }
+        for name in sparse.keys { sparse[name]!.set(nil, at: offset) }
         newTombstones.append((id, at))
     }
 

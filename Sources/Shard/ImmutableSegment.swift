@@ -118,6 +118,7 @@ public struct ImmutableSegment: SegmentData {
         versions[offset] = max(versions[offset], version)
         liveCount -= 1
         dirtyOffsets.insert(offset)
+        for name in sparseColumns.keys where sparseColumns[name]!.has[offset] { sparseColumns[name]!.liveVectors -= 1 }
     }
 
     mutating func clearChanges() { dirtyOffsets.removeAll(keepingCapacity: true) }
@@ -296,8 +297,9 @@ public struct ImmutableSegment: SegmentData {
                                        payloadIndex: index, payloadData: data, payloadOnDisk: storage.payloadOnDisk)
         var rebuilt = manifest.sparse ?? [:]
         for (name, entry) in manifest.sparse ?? [:] {
-            let (column, replaced) = try ImmutableSparseColumn.load(entry, points: n, directory: directory, disk: disk,
+            var (column, replaced) = try ImmutableSparseColumn.load(entry, points: n, directory: directory, disk: disk,
                                                                     options: storage.sparse[name] ?? SparseStorage())
+            column.liveVectors = column.has.indices.reduce(0) { $0 + (column.has[$1] && !deleted[$1] ? 1 : 0) }
             segment.sparseColumns[name] = column
             if let replaced { rebuilt[name] = replaced }
         }

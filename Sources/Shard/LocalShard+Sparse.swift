@@ -39,7 +39,11 @@ extension LocalShard {
                     for index in vector.indices where wanted.contains(index) { result.documentFrequency[index, default: 0] += 1 }
                 }
             } else if let column = entry.immutable!.sparseColumns[name] {
-                for offset in column.has.indices where column.has[offset] && counts(offset) { result.vectors += 1 }
+                if filter == nil {
+                    result.vectors += column.liveVectors
+                } else {
+                    for offset in column.has.indices where column.has[offset] && counts(offset) { result.vectors += 1 }
+                }
                 for index in wanted {
                     var count = 0
                     column.index.forEachPosting(of: index) { offset, _ in if counts(offset) { count += 1 } }

@@ -303,8 +303,8 @@ struct SegmentFiles: Sendable {
         if disk.fileExists(sparsePath) {
             Self.readSparseLog(try disk.readFile(sparsePath)) { offset, vectors in
                 guard offset < n else { return }
-                for name in sparse.keys { sparse[name]!.vectors[offset] = nil }
-                for (name, vector) in vectors { sparse[name, default: .init()].vectors[offset] = vector }
+                for name in sparse.keys { sparse[name]!.set(nil, at: offset) }
+                for (name, vector) in vectors { sparse[name, default: .init()].set(vector, at: offset) }
             }
         }
         var tombstones: [PointID: UInt64] = [:]

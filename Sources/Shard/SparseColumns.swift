@@ -3,9 +3,14 @@ import QuiverModel
 
 /// The sparse vectors of one name in an appendable segment, by offset, kept in memory.
 struct AppendableSparseColumn: Sendable {
-    var vectors: [Int: SparseVector] = [:]
+    private(set) var vectors: [Int: SparseVector] = [:]
+    /// Bytes of the vectors, kept as they change (the optimizer asks for it on every plan).
+    private(set) var storageBytes = 0
 
-    var storageBytes: Int { vectors.values.reduce(0) { $0 + $1.storageBytes } }
+    mutating func set(_ vector: SparseVector?, at offset: Int) {
+        storageBytes += (vector?.storageBytes ?? 0) - (vectors[offset]?.storageBytes ?? 0)
+        vectors[offset] = vector
+    }
 }
 
 /// One sparse vector name of an immutable segment:
@@ -25,6 +30,9 @@ struct ImmutableSparseColumn: Sendable {
     let has: [Bool]
     let index: SparseInvertedIndex
     let options: SparseStorage
+    /// Live points with the vector (the segment keeps it current as points are deleted): the
+    /// `N` of the idf modifier.
+    var liveVectors = 0
 
     static func files(_ i: Int) -> (data: String, offsets: String, has: String, postings: String) {
         ("sparse-\(i).bin", "sparse-\(i)-offsets.bin", "has-sparse-\(i).bin", "sparse-\(i)-postings.bin")
@@ -32,6 +40,11 @@ struct ImmutableSparseColumn: Sendable {
 
     func vector(at offset: Int) -> SparseVector? {
         guard offset < has.count, has[offset] else { return nil }
+        return Self.vector(at: offset, offsets: offsets, data: data)
+    }
+
+    /// Point `offset`'s vector in `data` (an empty one when it has no bytes there).
+    static func vector(at offset: Int, offsets: ByteRegion, data: ByteRegion) -> SparseVector? {
         let start = Int(UInt64(littleEndian: offsets.bytes.loadUnaligned(fromByteOffset: offset * 8, as: UInt64.self)))
         let end = Int(UInt64(littleEndian: offsets.bytes.loadUnaligned(fromByteOffset: offset * 8 + 8, as: UInt64.self)))
         guard end > start else { return SparseVector() }
@@ -92,11 +105,10 @@ struct ImmutableSparseColumn: Sendable {
             let region = options.onDisk ? try disk.map(postingsPath) : try disk.readRegion(postingsPath)
             if SparseInvertedIndex.checksum(region.bytes) == entry.postingsChecksum { index = SparseInvertedIndex(region: region) }
         }
-        var column = ImmutableSparseColumn(offsets: offsets, data: data, has: has, index: index ?? .empty, options: options)
         if index == nil {
             var indexed: [(offset: Int, vector: SparseVector)] = []
-            for offset in 0..<n {
-                if let vector = column.vector(at: offset), !vector.isEmpty { indexed.append((offset, vector)) }
+            for offset in 0..<n where has[offset] {
+                if let vector = vector(at: offset, offsets: offsets, data: data), !vector.isEmpty { indexed.append((offset, vector)) }
             }
             let postings = SparseInvertedIndex.build(indexed, datatype: options.datatype)
             try disk.writeFileAtomically(postingsPath, postings)
@@ -104,11 +116,11 @@ struct ImmutableSparseColumn: Sendable {
             guard let built = SparseInvertedIndex(region: region) else {
                 throw DiskError(operation: "load segment", path: postingsPath, errno: 0, reason: "the rebuilt sparse index does not read back")
             }
-            column = ImmutableSparseColumn(offsets: offsets, data: data, has: has, index: built, options: options)
+            index = built
             rebuilt = .init(file: prefix, postingsChecksum: postings.withUnsafeBytes(SparseInvertedIndex.checksum),
                             datatype: options.datatype?.rawValue)
         }
-        return (column, rebuilt)
+        return (ImmutableSparseColumn(offsets: offsets, data: data, has: has, index: index!, options: options), rebuilt)
     }
 }
 
@@ -120,12 +132,5 @@ public struct SparseStorage: Sendable, Equatable {
     public init(onDisk: Bool = false, datatype: Datatype? = nil) {
         self.onDisk = onDisk
         self.datatype = datatype
-    }
-}
-
-extension SparseInvertedIndex {
-    /// An index with no postings (for a segment whose vectors have no dimension at all).
-    static var empty: SparseInvertedIndex {
-        SparseInvertedIndex(region: ByteRegion.owning(SparseInvertedIndex.build([], datatype: nil)))!
     }
 }

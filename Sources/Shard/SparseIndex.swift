@@ -34,10 +34,6 @@ enum SparseCoding {
         guard zip(indices, indices.dropFirst()).allSatisfy({ $0 < $1 }) else { return nil }
         return SparseVector(indices: indices, values: values)
     }
-
-    static func decode(_ bytes: [UInt8]) -> SparseVector? {
-        bytes.withUnsafeBytes { decode($0) }
-    }
 }
 
 /// The inverted index of one sparse vector of an immutable segment (`sparse-<i>-postings.bin`):
