@@ -1,22 +1,25 @@
 public import QuiverJSON
 
-/// A point to write: id, dense vectors by name (`""` is the unnamed vector), sparse vectors by
-/// name, payload.
+/// A point to write: id, dense vectors by name (`""` is the unnamed vector), sparse vectors and
+/// multivectors by name, payload.
 public struct PointStruct: Sendable, Equatable {
     public var id: PointID
     public var vectors: [String: [Float]]
     public var sparse: [String: SparseVector]
+    public var multi: [String: MultiVector]
     public var payload: JSONObject?
 
-    public init(id: PointID, vectors: [String: [Float]], sparse: [String: SparseVector] = [:], payload: JSONObject? = nil) {
+    public init(id: PointID, vectors: [String: [Float]], sparse: [String: SparseVector] = [:], multi: [String: MultiVector] = [:],
+                payload: JSONObject? = nil) {
         self.id = id
         self.vectors = vectors
         self.sparse = sparse
+        self.multi = multi
         self.payload = payload
     }
 
     public init(id: PointID, _ vectors: NamedVectors, payload: JSONObject? = nil) {
-        self.init(id: id, vectors: vectors.dense, sparse: vectors.sparse, payload: payload)
+        self.init(id: id, vectors: vectors.dense, sparse: vectors.sparse, multi: vectors.multi, payload: payload)
     }
 }
 
@@ -24,10 +27,12 @@ public struct PointStruct: Sendable, Equatable {
 public struct NamedVectors: Sendable, Equatable {
     public var dense: [String: [Float]] = [:]
     public var sparse: [String: SparseVector] = [:]
+    public var multi: [String: MultiVector] = [:]
 
-    public init(dense: [String: [Float]] = [:], sparse: [String: SparseVector] = [:]) {
+    public init(dense: [String: [Float]] = [:], sparse: [String: SparseVector] = [:], multi: [String: MultiVector] = [:]) {
         self.dense = dense
         self.sparse = sparse
+        self.multi = multi
     }
 }
 
@@ -170,7 +175,7 @@ public enum PointsJSON {
         switch value {
         case .array(let elements):
             if case .array? = elements.first {
-                throw fail(path, "multivectors are not supported yet")
+                return NamedVectors(multi: [VectorsConfig.defaultVectorName: try multi(value, path, validationPath: update ? point : path)])
             }
             if elements.isEmpty { throw emptyVector(update ? path : "\(path).vector") }
             return NamedVectors(dense: [VectorsConfig.defaultVectorName: try dense(value, path)])
@@ -182,8 +187,9 @@ public enum PointsJSON {
                     result.sparse[name] = try sparse(vector, "\(path).\(name)", validationPath: update ? "\(point).?" : "\(path).?")
                     continue
                 }
-                if case .array(let elements) = vector, case .array? = elements.first {
-                    throw fail("\(path).\(name)", "multivectors are not supported yet")
+                if isMulti(vector) {
+                    result.multi[name] = try multi(vector, "\(path).\(name)", validationPath: update ? "\(point).?" : "\(path).?")
+                    continue
                 }
                 if case .array(let elements) = vector, elements.isEmpty {
                     throw emptyVector(update ? "\(point).?.vector" : "\(path).?.vector")
@@ -251,7 +257,12 @@ public enum PointsJSON {
         let ids = try ids(idsValue, "\(batchPath).ids")
         var columns: [String: [[Float]]] = [:]
         var sparseColumns: [String: [SparseVector]] = [:]
+        var multiColumns: [String: [MultiVector]] = [:]
         switch vectorsValue {
+        case .array(let rows) where rows.first.map(isMulti) == true:
+            multiColumns[VectorsConfig.defaultVectorName] = try rows.enumerated().map { (i, row) throws(Failure) in
+                try multi(row, "\(batchPath).vectors[\(i)]", validationPath: "\(batchPath).vectors")
+            }
         case .array(let rows):
             columns[VectorsConfig.defaultVectorName] = try rows.enumerated().map { (i, row) throws(Failure) in
                 if case .array(let elements) = row, elements.isEmpty { throw emptyVector("\(batchPath).vector") }
@@ -266,6 +277,12 @@ public enum PointsJSON {
                     }
                     continue
                 }
+                if let first = list.first, isMulti(first) {
+                    multiColumns[name] = try list.enumerated().map { (i, row) throws(Failure) in
+                        try multi(row, "\(batchPath).vectors.\(name)[\(i)]", validationPath: "\(batchPath).?")
+                    }
+                    continue
+                }
                 columns[name] = try list.enumerated().map { (i, row) throws(Failure) in
                     if case .array(let elements) = row, elements.isEmpty { throw emptyVector("\(batchPath).?.vector") }
                     return try dense(row, "\(batchPath).vectors.\(name)[\(i)]")
@@ -274,7 +291,9 @@ public enum PointsJSON {
         default:
             throw fail("\(batchPath).vectors", "invalid type: \(vectorsValue.kindDescription), expected a list of vectors or a map of them")
         }
-        for (name, count) in columns.mapValues(\.count).merging(sparseColumns.mapValues(\.count), uniquingKeysWith: max) where count != ids.count {
+        let counts = columns.mapValues(\.count).merging(sparseColumns.mapValues(\.count), uniquingKeysWith: max)
+            .merging(multiColumns.mapValues(\.count), uniquingKeysWith: max)
+        for (name, count) in counts where count != ids.count {
             let field = name.isEmpty ? "\(batchPath).vectors" : "\(batchPath).vectors.\(name)"
             throw fail(field, "has \(count) vectors for \(ids.count) ids")
         }
@@ -285,7 +304,8 @@ public enum PointsJSON {
             for (i, element) in list.enumerated() { payloads[i] = try payload(element, "\(batchPath).payloads[\(i)]") }
         }
         return ids.indices.map { i in
-            PointStruct(id: ids[i], vectors: columns.mapValues { $0[i] }, sparse: sparseColumns.mapValues { $0[i] }, payload: payloads[i])
+            PointStruct(id: ids[i], vectors: columns.mapValues { $0[i] }, sparse: sparseColumns.mapValues { $0[i] },
+                        multi: multiColumns.mapValues { $0[i] }, payload: payloads[i])
         }
     }
 }
@@ -389,6 +409,8 @@ public struct PointRecord: Codable, Sendable, Equatable {
     public var vectors: [String: [Float]]?
     /// Sparse vectors asked for, by name (nil when `vectors` is nil).
     public var sparse: [String: SparseVector]?
+    /// Multivectors asked for, by name (nil when `vectors` is nil).
+    public var multi: [String: MultiVector]?
     /// The value a scroll with `order_by` sorted this point by.
     public var orderValue: JSONValue?
     /// The point's version (not part of `Record`; search results report it). Not compared by `==`:
@@ -396,14 +418,17 @@ public struct PointRecord: Codable, Sendable, Equatable {
     public var version: UInt64?
 
     public static func == (a: PointRecord, b: PointRecord) -> Bool {
-        a.id == b.id && a.payload == b.payload && a.vectors == b.vectors && (a.sparse ?? [:]) == (b.sparse ?? [:]) && a.orderValue == b.orderValue
+        a.id == b.id && a.payload == b.payload && a.vectors == b.vectors && (a.sparse ?? [:]) == (b.sparse ?? [:])
+            && (a.multi ?? [:]) == (b.multi ?? [:]) && a.orderValue == b.orderValue
     }
 
-    public init(id: PointID, payload: JSONObject?, vectors: [String: [Float]]?, sparse: [String: SparseVector]? = nil) {
+    public init(id: PointID, payload: JSONObject?, vectors: [String: [Float]]?, sparse: [String: SparseVector]? = nil,
+                multi: [String: MultiVector]? = nil) {
         self.id = id
         self.payload = payload
         self.vectors = vectors
         self.sparse = sparse
+        self.multi = multi
     }
 
     /// `vector` is a bare list for the unnamed vector of a single-vector collection, a map otherwise.
@@ -412,11 +437,16 @@ public struct PointRecord: Codable, Sendable, Equatable {
         object["id"] = id.json
         object["payload"] = payload.map(JSONValue.object) ?? .null
         if let vectors {
-            if unnamedVector, let only = vectors[VectorsConfig.defaultVectorName], sparse?.isEmpty ?? true {
+            let others = (sparse?.count ?? 0) + (multi?.count ?? 0)
+            if unnamedVector, let only = vectors[VectorsConfig.defaultVectorName], others == 0 {
                 object["vector"] = Self.floats(only)
+            } else if unnamedVector, vectors.isEmpty, sparse?.isEmpty ?? true, let multi, multi.count == 1,
+                      let only = multi[VectorsConfig.defaultVectorName] {
+                object["vector"] = only.json
             } else {
                 var named = vectors.mapValues(Self.floats)
                 for (name, vector) in sparse ?? [:] { named[name] = vector.json }
+                for (name, vector) in multi ?? [:] { named[name] = vector.json }
                 object["vector"] = .object(JSONObject(named.keys.sorted().map { ($0, named[$0]!) }))
             }
         } else {

@@ -4,6 +4,7 @@ public import QuiverJSON
 public indirect enum QueryInput: Codable, Sendable, Equatable {
     case vector([Float])
     case sparse(SparseVector)
+    case multi(MultiVector)
     case point(PointID)
     /// `{"order_by": …}`: points ordered by a payload value instead of by similarity.
     case orderBy(OrderBy)
@@ -95,20 +96,23 @@ public struct ScoredPoint: Codable, Sendable, Equatable {
     public var payload: JSONObject?
     public var vectors: [String: [Float]]?
     public var sparse: [String: SparseVector]?
+    public var multi: [String: MultiVector]?
     public var orderValue: JSONValue?
 
     public init(id: PointID, version: UInt64, score: Float, payload: JSONObject?, vectors: [String: [Float]]?,
-                sparse: [String: SparseVector]? = nil) {
+                sparse: [String: SparseVector]? = nil, multi: [String: MultiVector]? = nil) {
         self.id = id
         self.version = version
         self.score = score
         self.payload = payload
         self.vectors = vectors
         self.sparse = sparse
+        self.multi = multi
     }
 
     public init(_ record: PointRecord, score: Float, version: UInt64) {
-        self.init(id: record.id, version: version, score: score, payload: record.payload, vectors: record.vectors, sparse: record.sparse)
+        self.init(id: record.id, version: version, score: score, payload: record.payload, vectors: record.vectors, sparse: record.sparse,
+                  multi: record.multi)
         orderValue = record.orderValue
     }
 
@@ -117,7 +121,7 @@ public struct ScoredPoint: Codable, Sendable, Equatable {
         object["id"] = id.json
         object["version"] = .uint(version)
         object["score"] = .double(Double(score.description) ?? Double(score))
-        let record = PointRecord(id: id, payload: payload, vectors: vectors, sparse: sparse).json(unnamedVector: unnamedVector)
+        let record = PointRecord(id: id, payload: payload, vectors: vectors, sparse: sparse, multi: multi).json(unnamedVector: unnamedVector)
         object["payload"] = record["payload"]
         object["vector"] = record["vector"]
         if let orderValue { object["order_value"] = orderValue }
@@ -262,9 +266,7 @@ extension PointsJSON {
     static func queryInput(_ value: JSONValue, _ path: String) throws(Failure) -> QueryInput {
         switch value {
         case .array(let elements):
-            if elements.first.map({ if case .array = $0 { true } else { false } }) == true {
-                throw fail(path, "multivector queries are not supported yet")
-            }
+            if case .array? = elements.first { return .multi(try multi(value, path, validationPath: path)) }
             return .vector(try dense(value, path))
         case .int, .uint, .string:
             return .point(try pointID(value, path))
@@ -350,7 +352,7 @@ extension PointsJSON {
     static func example(_ value: JSONValue, _ path: String) throws(Failure) -> QueryInput {
         switch value {
         case .array(let elements):
-            if case .array? = elements.first { throw fail(path, "multivector examples are not supported yet") }
+            if case .array? = elements.first { return .multi(try multi(value, path, validationPath: path)) }
             return .vector(try dense(value, path))
         case .int, .uint, .string:
             return .point(try pointID(value, path))

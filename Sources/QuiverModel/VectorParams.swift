@@ -23,6 +23,8 @@ public enum MultiVectorComparator: String, StringEnum {
 
 public struct MultiVectorConfig: Codable, Sendable, Equatable {
     public var comparator: MultiVectorComparator
+
+    public init(comparator: MultiVectorComparator) { self.comparator = comparator }
 }
 
 /// Parameters of one dense vector (`VectorParams` in the schema).

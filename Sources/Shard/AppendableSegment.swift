@@ -17,6 +17,8 @@ public struct AppendableSegment: SegmentData {
     private(set) var hasVector: [String: [Bool]] = [:]
     /// Sparse vectors by name and offset (any name the collection accepted).
     private(set) var sparse: [String: AppendableSparseColumn] = [:]
+    /// Multivectors by name and offset.
+    private(set) var multi: [String: AppendableMultiColumn] = [:]
     let dimensions: [String: Int]
     private(set) var offsets: [PointID: Int] = [:]
     /// Versions of deleted points, so replaying an older upsert cannot resurrect them.
@@ -24,8 +26,8 @@ public struct AppendableSegment: SegmentData {
     /// What changed since the last flush (`SegmentFiles.flush`).
     private(set) var dirtyOffsets = Set<Int>()
     private(set) var dirtyPayloads = Set<Int>()
-    /// Offsets whose sparse vectors changed.
-    private(set) var dirtySparse = Set<Int>()
+    /// Offsets whose sparse vectors or multivectors changed.
+    private(set) var dirtyVariable = Set<Int>()
     private(set) var newTombstones: [(PointID, UInt64)] = []
     /// Payload indexes (exact values), kept current on every payload change.
     private(set) var indexes: [String: FieldIndex] = [:]
@@ -41,7 +43,7 @@ public struct AppendableSegment: SegmentData {
     /// A segment as loaded from its files.
     init(loaded dimensions: [String: Int], ids: [PointID], versions: [UInt64], deleted: [Bool], payloads: [[UInt8]?],
          vectors: [String: VectorColumn], hasVector: [String: [Bool]], sparse: [String: AppendableSparseColumn],
-         tombstones: [PointID: UInt64]) {
+         multi: [String: AppendableMultiColumn], tombstones: [PointID: UInt64]) {
         self.dimensions = dimensions
         self.ids = ids
         self.versions = versions
@@ -50,11 +52,12 @@ public struct AppendableSegment: SegmentData {
         self.vectors = vectors
         self.hasVector = hasVector
         self.sparse = sparse
+        self.multi = multi
         self.deletedVersions = tombstones
         for (offset, id) in ids.enumerated() where !deleted[offset] { offsets[id] = offset }
     }
 
-    var hasChanges: Bool { !dirtyOffsets.isEmpty || !dirtyPayloads.isEmpty || !dirtySparse.isEmpty || !newTombstones.isEmpty }
+    var hasChanges: Bool { !dirtyOffsets.isEmpty || !dirtyPayloads.isEmpty || !dirtyVariable.isEmpty || !newTombstones.isEmpty }
 
     /// Exactly as many bytes as the JSON needs (the writer's buffer has spare capacity).
     static func encode(_ payload: JSONObject?) -> [UInt8]? {
@@ -91,10 +94,13 @@ public struct AppendableSegment: SegmentData {
             for (name, column) in sparse {
                 if let vector = column.vectors[old] { result.sparse[name, default: .init()].set(vector, at: new) }
             }
+            for (name, column) in multi {
+                if let vector = column.vectors[old] { result.multi[name, default: .init()].set(vector, at: new) }
+            }
             result.offsets[id] = new
             result.dirtyOffsets.insert(new)
             result.dirtyPayloads.insert(new)
-            result.dirtySparse.insert(new)
+            result.dirtyVariable.insert(new)
         }
         return result
     }
@@ -114,7 +120,7 @@ public struct AppendableSegment: SegmentData {
     mutating func clearChanges() {
         dirtyOffsets.removeAll(keepingCapacity: true)
         dirtyPayloads.removeAll(keepingCapacity: true)
-        dirtySparse.removeAll(keepingCapacity: true)
+        dirtyVariable.removeAll(keepingCapacity: true)
         newTombstones.removeAll(keepingCapacity: true)
     }
 
@@ -135,6 +141,7 @@ public struct AppendableSegment: SegmentData {
                 modify(point.id, version: version) { segment, offset in
                     for (name, vector) in point.vectors { segment.setVector(name, vector, at: offset) }
                     for (name, vector) in point.sparse { segment.setSparse(name, vector, at: offset) }
+                    for (name, vector) in point.multi { segment.setMulti(name, vector, at: offset) }
                 }
             }
         case .deleteVectors(let ids, let names):
@@ -142,6 +149,7 @@ public struct AppendableSegment: SegmentData {
                 modify(id, version: version) { segment, offset in
                     for name in names where segment.dimensions[name] != nil { segment.hasVector[name]![offset] = false }
                     for name in names where segment.sparse[name]?.vectors[offset] != nil { segment.setSparse(name, nil, at: offset) }
+                    for name in names where segment.multi[name]?.vectors[offset] != nil { segment.setMulti(name, nil, at: offset) }
                 }
             }
         case .setPayload(let ids, let payload, let key):
@@ -192,7 +200,13 @@ public struct AppendableSegment: SegmentData {
     private mutating func setSparse(_ name: String, _ vector: SparseVector?, at offset: Int) {
         guard sparse[name]?.vectors[offset] != vector else { return }
         sparse[name, default: .init()].set(vector, at: offset)
-        dirtySparse.insert(offset)
+        dirtyVariable.insert(offset)
+    }
+
+    private mutating func setMulti(_ name: String, _ vector: MultiVector?, at offset: Int) {
+        guard multi[name]?.vectors[offset] != vector else { return }
+        multi[name, default: .init()].set(vector, at: offset)
+        dirtyVariable.insert(offset)
     }
 
     mutating func upsert(_ point: PointStruct, version: UInt64) {
@@ -234,6 +248,7 @@ public struct AppendableSegment: SegmentData {
             }
         }
         for name in Set(sparse.keys).union(point.sparse.keys) { setSparse(name, point.sparse[name], at: offset) }
+        for name in Set(multi.keys).union(point.multi.keys) { setMulti(name, point.multi[name], at: offset) }
     }
 
     mutating func delete(_ id: PointID, version: UInt64) {
@@ -257,6 +272,7 @@ public struct AppendableSegment: SegmentData {
         deletedVersions[id] = at
         dirtyOffsets.insert(offset)
         for name in sparse.keys { sparse[name]!.set(nil, at: offset) }
+        for name in multi.keys { multi[name]!.set(nil, at: offset) }
         newTombstones.append((id, at))
     }
 
@@ -268,10 +284,14 @@ public struct AppendableSegment: SegmentData {
     func isLive(at offset: Int) -> Bool { !deleted[offset] }
     func id(at offset: Int) -> PointID { ids[offset] }
     func version(at offset: Int) -> UInt64 { versions[offset] }
-    func hasVector(_ name: String, at offset: Int) -> Bool { hasVector[name]?[offset] ?? (sparse[name]?.vectors[offset] != nil) }
+    func hasVector(_ name: String, at offset: Int) -> Bool {
+        hasVector[name]?[offset] ?? (sparse[name]?.vectors[offset] != nil || multi[name]?.vectors[offset] != nil)
+    }
     func sparseVector(_ name: String, at offset: Int) -> SparseVector? { sparse[name]?.vectors[offset] }
     var sparseNames: [String] { sparse.filter { !$0.value.vectors.isEmpty }.keys.sorted() }
-    var sparseStorageBytes: Int { sparse.values.reduce(0) { $0 + $1.storageBytes } }
+    func multiVector(_ name: String, at offset: Int) -> MultiVector? { multi[name]?.vectors[offset] }
+    var multiNames: [String] { multi.filter { !$0.value.vectors.isEmpty }.keys.sorted() }
+    var variableStorageBytes: Int { sparse.values.reduce(0) { $0 + $1.storageBytes } + multi.values.reduce(0) { $0 + $1.storageBytes } }
     func payloadBytes(at offset: Int) -> [UInt8]? { payloads[offset] }
     func liveOffset(of id: PointID) -> Int? { offsets[id] }
     func deletedVersion(of id: PointID) -> UInt64? { deletedVersions[id] }
@@ -282,7 +302,7 @@ public struct AppendableSegment: SegmentData {
     }
 
     var vectorStorageBytes: Int {
-        ids.count * vectors.reduce(0) { $0 + dimensions[$1.key]! * $1.value.elementBytes } + sparseStorageBytes
+        ids.count * vectors.reduce(0) { $0 + dimensions[$1.key]! * $1.value.elementBytes } + variableStorageBytes
     }
 
     func forEachVector(_ name: String, _ body: (Int, UnsafePointer<Float>) -> Void) {
@@ -314,7 +334,7 @@ public struct AppendableSegment: SegmentData {
             found[name] = vectors[name]!.get((offset * dimension)..<((offset + 1) * dimension))
         }
         return PointStruct(id: ids[offset], vectors: found, sparse: sparse.compactMapValues { $0.vectors[offset] },
-                           payload: Self.decode(payloads[offset]))
+                           multi: multi.compactMapValues { $0.vectors[offset] }, payload: Self.decode(payloads[offset]))
     }
 
     /// The first of `ids` that is not a live point.
@@ -335,6 +355,7 @@ public struct AppendableSegment: SegmentData {
         }
         var result: [String: [Float]]?
         var sparseFound: [String: SparseVector]?
+        var multiFound: [String: MultiVector]?
         if withVector != .none {
             var found: [String: [Float]] = [:]
             for name in names where hasVector[name]![offset] {
@@ -343,9 +364,10 @@ public struct AppendableSegment: SegmentData {
             }
             result = found
             sparseFound = sparse.compactMapValues { $0.vectors[offset] }.filter { withVector.includes($0.key) }
+            multiFound = multi.compactMapValues { $0.vectors[offset] }.filter { withVector.includes($0.key) }
         }
         let payload = withPayload == .none ? nil : withPayload.apply(Self.decode(payloads[offset]))
-        return PointRecord(id: ids[offset], payload: payload, vectors: result, sparse: sparseFound)
+        return PointRecord(id: ids[offset], payload: payload, vectors: result, sparse: sparseFound, multi: multiFound)
     }
 
     /// Live ids in ascending order, from `start` on.

@@ -18,6 +18,9 @@ protocol SegmentData: Sendable {
     /// Names of the sparse vectors the segment holds any of.
     var sparseNames: [String] { get }
     func sparseVector(_ name: String, at offset: Int) -> SparseVector?
+    /// Names of the multivectors the segment holds any of.
+    var multiNames: [String] { get }
+    func multiVector(_ name: String, at offset: Int) -> MultiVector?
     /// Bytes of vector storage, live and deleted points: what the optimizer thresholds compare.
     var vectorStorageBytes: Int { get }
 }
@@ -66,6 +69,9 @@ public struct ImmutableSegment: SegmentData {
     var vectorIndexes: [String: SegmentVectorIndex] = [:]
     /// Sparse vectors and their inverted indexes, by name.
     var sparseColumns: [String: ImmutableSparseColumn] = [:]
+    /// Multivectors by name, and the HNSW graphs over them.
+    var multiColumns: [String: ImmutableMultiColumn] = [:]
+    var multiIndexes: [String: MultiVectorIndex] = [:]
 
     var totalCount: Int { ids.count }
     var deletedCount: Int { ids.count - liveCount }
@@ -73,16 +79,20 @@ public struct ImmutableSegment: SegmentData {
 
     var vectorStorageBytes: Int {
         ids.count * columns.values.reduce(0) { $0 + $1.dimension * $1.elementBytes } + sparseColumns.values.reduce(0) { $0 + $1.storageBytes }
+            + multiColumns.values.reduce(0) { $0 + $1.storageBytes }
     }
 
     var sparseNames: [String] { sparseColumns.keys.sorted() }
     func sparseVector(_ name: String, at offset: Int) -> SparseVector? { sparseColumns[name]?.vector(at: offset) }
+    var multiNames: [String] { multiColumns.keys.sorted() }
+    func multiVector(_ name: String, at offset: Int) -> MultiVector? { multiColumns[name]?.vector(at: offset) }
 
     func isLive(at offset: Int) -> Bool { !deleted[offset] }
     func id(at offset: Int) -> PointID { ids[offset] }
     func version(at offset: Int) -> UInt64 { versions[offset] }
     func hasVector(_ name: String, at offset: Int) -> Bool {
         if let flags = hasVectorFlags[name] { return flags[offset] }
+        if let column = multiColumns[name] { return column.has(offset) }
         return sparseColumns[name]?.has[offset] ?? false
     }
 
@@ -139,6 +149,7 @@ public struct ImmutableSegment: SegmentData {
     func record(at offset: Int, withPayload: WithPayload, withVector: WithVector) -> PointRecord {
         var vectors: [String: [Float]]?
         var sparse: [String: SparseVector]?
+        var multi: [String: MultiVector]?
         if withVector != .none {
             let names: [String] = switch withVector {
             case .none: []
@@ -149,9 +160,10 @@ public struct ImmutableSegment: SegmentData {
             for name in names where hasVector(name, at: offset) { found[name] = vector(name, at: offset) }
             vectors = found
             sparse = sparseColumns.filter { withVector.includes($0.key) }.compactMapValues { $0.vector(at: offset) }
+            multi = multiColumns.filter { withVector.includes($0.key) }.compactMapValues { $0.vector(at: offset) }
         }
         let payload = withPayload == .none ? nil : withPayload.apply(AppendableSegment.decode(payloadBytes(at: offset)))
-        return PointRecord(id: ids[offset], payload: payload, vectors: vectors, sparse: sparse)
+        return PointRecord(id: ids[offset], payload: payload, vectors: vectors, sparse: sparse, multi: multi)
     }
 
     /// Gives the segment exactly the indexes `schema` names: each read from its file in the
@@ -202,7 +214,7 @@ public struct ImmutableSegment: SegmentData {
         var vectors: [String: [Float]] = [:]
         for name in dimensions.keys where hasVector(name, at: offset) { vectors[name] = vector(name, at: offset) }
         return PointStruct(id: ids[offset], vectors: vectors, sparse: sparseColumns.compactMapValues { $0.vector(at: offset) },
-                           payload: AppendableSegment.decode(payloadBytes(at: offset)))
+                           multi: multiColumns.compactMapValues { $0.vector(at: offset) }, payload: AppendableSegment.decode(payloadBytes(at: offset)))
     }
 
     // MARK: Files
@@ -241,8 +253,8 @@ public struct ImmutableSegment: SegmentData {
 
     /// The storage the segment was opened with (its graphs' specs for the indexes it has).
     var storage: Storage {
-        Storage(vectorsOnDisk: columns.mapValues(\.onDisk), payloadOnDisk: payloadOnDisk,
-                vectorIndexes: vectorIndexes.mapValues(\.spec), sparse: sparseColumns.mapValues(\.options))
+        Storage(vectorsOnDisk: columns.mapValues(\.onDisk).merging(multiColumns.mapValues(\.onDisk)) { a, _ in a }, payloadOnDisk: payloadOnDisk,
+                vectorIndexes: vectorIndexes.mapValues(\.spec).merging(multiIndexes.mapValues(\.spec)) { a, _ in a }, sparse: sparseColumns.mapValues(\.options))
     }
 
     /// Whether the files must be opened again for `wanted`: vectors or payloads move between
@@ -252,7 +264,9 @@ public struct ImmutableSegment: SegmentData {
         columns.mapValues(\.onDisk) != wanted.vectorsOnDisk.filter { columns[$0.key] != nil }
             || payloadOnDisk != wanted.payloadOnDisk
             || vectorIndexes.contains { name, index in wanted.vectorIndexes[name] != index.spec }
+            || multiIndexes.contains { name, index in wanted.vectorIndexes[name] != index.spec }
             || sparseColumns.contains { name, column in (wanted.sparse[name] ?? SparseStorage()) != column.options }
+            || multiColumns.contains { name, column in (wanted.vectorsOnDisk[name] ?? false) != column.onDisk }
     }
 
     static func load(directory: String, disk: any Disk, dimensions: [String: Int], datatypes: [String: Datatype],
@@ -303,6 +317,10 @@ public struct ImmutableSegment: SegmentData {
             segment.sparseColumns[name] = column
             if let replaced { rebuilt[name] = replaced }
         }
+        for (name, entry) in manifest.multi ?? [:] {
+            segment.multiColumns[name] = try ImmutableMultiColumn.load(entry, points: n, directory: directory, disk: disk,
+                                                                       datatype: datatypes[name], onDisk: storage.vectorsOnDisk[name] ?? false)
+        }
         if rebuilt != (manifest.sparse ?? [:]) {
             var updated = manifest
             updated.sparse = rebuilt
@@ -315,7 +333,7 @@ public struct ImmutableSegment: SegmentData {
     /// The same files opened with another storage mode (no rewrite: the format does not depend on it).
     func reopened(disk: any Disk, datatypes: [String: Datatype], storage: Storage) throws(DiskError) -> ImmutableSegment {
         var result = try Self.load(directory: directory, disk: disk, dimensions: dimensions, datatypes: datatypes, storage: storage)
-        // Deletions not flushed yet live only in memory; carry them over, and the indexes.
+        // Deletions not flushed yet live only in memory; carry them over, and the payload indexes.
         for offset in dirtyOffsets { result.markDeleted(at: offset, version: versions[offset]) }
         result.indexes = indexes
         return result
@@ -329,6 +347,8 @@ public struct ImmutableSegment: SegmentData {
         let dimensions = sources.first?.dimensions ?? [:]
         let sparseNames = Set(sources.flatMap(\.sparseNames)).sorted()
         var sparseVectors = [[SparseVector?]](repeating: [], count: sparseNames.count)
+        let multiNames = Set(sources.flatMap(\.multiNames)).sorted()
+        var multiVectors = [[MultiVector?]](repeating: [], count: multiNames.count)
         var chosen: [PointID: (source: Int, offset: Int)] = [:]
         for (s, source) in sources.enumerated() {
             for offset in 0..<source.totalCount where source.isLive(at: offset) {
@@ -374,18 +394,26 @@ public struct ImmutableSegment: SegmentData {
                 try vectorWriters[i].append(source.vectorBytes(name, at: offset))
             }
             for (i, name) in sparseNames.enumerated() { sparseVectors[i].append(source.sparseVector(name, at: offset)) }
+            for (i, name) in multiNames.enumerated() { multiVectors[i].append(source.multiVector(name, at: offset)) }
         }
         var manifestSparse: [String: SegmentFiles.Manifest.Sparse] = [:]
         for (i, name) in sparseNames.enumerated() {
             manifestSparse[name] = try ImmutableSparseColumn.write(sparseVectors[i], number: i, directory: directory, disk: disk,
                                                                    options: sparseStorage[name] ?? SparseStorage())
         }
+        var manifestMulti: [String: SegmentFiles.Manifest.Multi] = [:]
+        for (i, name) in multiNames.enumerated() {
+            guard let dimension = multiVectors[i].lazy.compactMap({ $0?.dimension }).first else { continue }
+            manifestMulti[name] = try ImmutableMultiColumn.write(multiVectors[i], number: i, dimension: dimension, datatype: datatypes[name],
+                                                                 directory: directory, disk: disk)
+        }
         record.removeAll(keepingCapacity: true)
         LittleEndian.append(payloadOffset, to: &record)
         try payloadIndex.append(record)
         for writer in [ids, payloadIndex, payloadData] + vectorWriters + flagWriters { try writer.finish() }
         let manifest = SegmentFiles.Manifest(format: 1, version: version, points: order.count, vectors: manifestVectors,
-                                             uuid: uuid, kind: "immutable", sparse: manifestSparse.isEmpty ? nil : manifestSparse)
+                                             uuid: uuid, kind: "immutable", sparse: manifestSparse.isEmpty ? nil : manifestSparse,
+                                             multi: manifestMulti.isEmpty ? nil : manifestMulti)
         try SegmentFiles(directory: directory, disk: disk).writeManifest(manifest)
         try disk.syncDirectory(parentDirectory(of: directory))
     }

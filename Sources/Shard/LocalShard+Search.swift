@@ -52,15 +52,17 @@ extension LocalShard {
         return best.sorted().map { candidate in
             let entry = segments.entries[candidate.segment]
             let record = entry.record(at: candidate.offset, withPayload: withPayload, withVector: withVector)
-            return ScoredPoint(id: record.id, version: entry.version(at: candidate.offset), score: candidate.score,
-                               payload: record.payload, vectors: record.vectors)
+            return ScoredPoint(record, score: candidate.score, version: entry.version(at: candidate.offset))
         }
     }
 
-    /// The stored vector `name` of a live point (for queries by point id).
-    public func vector(of id: PointID, name: String) -> [Float]? {
+    /// The stored vector `name` of a live point, dense, sparse or multi (for queries by point id).
+    public func vector(of id: PointID, name: String) -> QueryInput? {
         guard let (segment, offset) = segments.find(id) else { return nil }
-        return segments.entries[segment].record(at: offset, withPayload: .none, withVector: .named([name])).vectors?[name]
+        let record = segments.entries[segment].record(at: offset, withPayload: .none, withVector: .named([name]))
+        if let dense = record.vectors?[name] { return .vector(dense) }
+        if let sparse = record.sparse?[name] { return .sparse(sparse) }
+        return record.multi?[name].map(QueryInput.multi)
     }
 }
 

@@ -53,12 +53,6 @@ extension LocalShard {
         }
         return result
     }
-
-    /// The stored sparse vector `name` of a live point (for queries by point id).
-    public func sparseVector(of id: PointID, name: String) -> SparseVector? {
-        guard let (segment, offset) = segments.find(id) else { return nil }
-        return segments.entries[segment].data.sparseVector(name, at: offset)
-    }
 }
 
 extension SegmentEntry {
@@ -85,12 +79,14 @@ extension SegmentEntry {
 public enum StoredVector {
     case dense(UnsafeBufferPointer<Float>)
     case sparse(SparseVector)
+    /// A multivector's inner vectors, one after another.
+    case multi(UnsafeBufferPointer<Float>)
 }
 
 extension LocalShard {
     /// The best `limit` live points that have vector `name` and pass `filter`, by `score` of
     /// their vector (higher is better; at or above `threshold`): the exact scan behind
-    /// recommend, discover and context queries.
+    /// recommend, discover and context queries, and multivector search.
     public func searchEach(_ name: String, filter: Filter?, limit: Int, threshold: Float?, withPayload: WithPayload,
                            withVector: WithVector, score: @Sendable (StoredVector) -> Float) -> [ScoredPoint] {
         guard limit > 0 else { return [] }
@@ -111,6 +107,9 @@ extension LocalShard {
                 for (offset, vector) in appendable.sparse[name]?.vectors ?? [:] where appendable.isLive(at: offset) {
                     consider(offset, score(.sparse(vector)))
                 }
+                entry.forEachMultiVector(name) { consider($0, score(.multi($1))) }
+            } else if entry.immutable!.multiColumns[name] != nil {
+                entry.forEachMultiVector(name) { consider($0, score(.multi($1))) }
             } else if let column = entry.immutable!.sparseColumns[name] {
                 let data = entry.data
                 for offset in column.has.indices where column.has[offset] && data.isLive(at: offset) {

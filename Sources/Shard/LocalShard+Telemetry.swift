@@ -49,9 +49,10 @@ extension LocalShard {
         let data = entry.data
         var vectors: [String: Int] = [:]
         var payloadBytes = 0
-        for name in data.dimensions.keys { vectors[name] = 0 }
+        let names = Array(data.dimensions.keys) + data.sparseNames + data.multiNames
+        for name in names { vectors[name] = 0 }
         for offset in 0..<data.totalCount where data.isLive(at: offset) {
-            for name in data.dimensions.keys where data.hasVector(name, at: offset) { vectors[name]! += 1 }
+            for name in names where data.hasVector(name, at: offset) { vectors[name]! += 1 }
             if payloadSizes { payloadBytes += data.payloadBytes(at: offset)?.count ?? 0 }
         }
         var vectorBytes = 0
@@ -69,6 +70,7 @@ extension LocalShard {
                 }
                 indexed[name] = segment.vectorIndexes[name] == nil ? 0 : vectors[name] ?? 0
             }
+            for name in segment.multiColumns.keys { indexed[name] = segment.multiIndexes[name] == nil ? 0 : vectors[name] ?? 0 }
             for (field, index) in segment.indexes { payloadIndexes[field] = index.counts(isLive: segment.isLive) }
             let stored = segment.vectorStorageBytes + segment.payloadData.count + idBytes
             let mapped = mappedVectorBytes + (segment.payloadOnDisk ? segment.payloadData.count : 0)

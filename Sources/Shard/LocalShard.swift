@@ -109,7 +109,8 @@ public actor LocalShard {
         var dimensions: [String: Int] = [:]
         var datatypes: [String: Datatype] = [:]
         for (name, params) in config.params.vectors.all {
-            dimensions[name] = Int(params.size)
+            // A multivector has no fixed width: it is kept per point, like a sparse vector.
+            if params.multivectorConfig == nil { dimensions[name] = Int(params.size) }
             datatypes[name] = params.datatype
         }
         storage = Self.storage(for: config)

@@ -6,9 +6,10 @@ public import QuiverModel
 ///
 /// | field | encoding |
 /// |---|---|
-/// | kind | u8: 1 upsert, 2 delete, 3 update vectors, 4 delete vectors, 5 set payload, 6 overwrite payload, 7 delete payload keys, 8 clear payload, 9 upsert and 10 update vectors with sparse vectors |
+/// | kind | u8: 1 upsert, 2 delete, 3 update vectors, 4 delete vectors, 5 set payload, 6 overwrite payload, 7 delete payload keys, 8 clear payload, 9 upsert and 10 update vectors with sparse vectors, 11 upsert and 12 update vectors with multivectors |
 /// | points (1, 3) | u32 count, then per point: id, u16 vector count, per vector (u16 name length, name UTF-8, u32 dimension, dimension × f32), payload |
 /// | points (9, 10) | as (1, 3), with after each point's dense vectors: u16 sparse count, per vector (u16 name length, name UTF-8, u32 n, n × u32 indices, n × f32 values) |
+/// | points (11, 12) | as (9, 10), with after each point's sparse vectors: u16 multivector count, per vector (u16 name length, name UTF-8, u32 dimension, u32 count, count × dimension f32) |
 /// | ids (2, 4–8) | u32 count, then ids |
 /// | id | u8 tag (0 number, 1 uuid) + u64, or + 2×u64 |
 /// | payload | u32 length (0xFFFFFFFF = none) + JSON object |
@@ -51,16 +52,16 @@ public enum OperationCodec {
         var out: [UInt8] = []
         switch operation {
         case .upsert(let points):
-            let sparse = points.contains { !$0.sparse.isEmpty }
-            out.append(sparse ? 9 : 1)
-            putPoints(points, sparse: sparse, &out)
+            let (sparse, multi) = (points.contains { !$0.sparse.isEmpty }, points.contains { !$0.multi.isEmpty })
+            out.append(multi ? 11 : sparse ? 9 : 1)
+            putPoints(points, sparse: sparse || multi, multi: multi, &out)
         case .delete(let ids):
             out.append(2)
             putIDs(ids, &out)
         case .updateVectors(let points):
-            let sparse = points.contains { !$0.sparse.isEmpty }
-            out.append(sparse ? 10 : 3)
-            putPoints(points, sparse: sparse, &out)
+            let (sparse, multi) = (points.contains { !$0.sparse.isEmpty }, points.contains { !$0.multi.isEmpty })
+            out.append(multi ? 12 : sparse ? 10 : 3)
+            putPoints(points, sparse: sparse || multi, multi: multi, &out)
         case .deleteVectors(let ids, let names):
             out.append(4)
             putIDs(ids, &out)
@@ -114,13 +115,15 @@ public enum OperationCodec {
         case 8: operation = .clearPayload(try reader.ids())
         case 9: operation = .upsert(try reader.points(sparse: true))
         case 10: operation = .updateVectors(try reader.points(sparse: true))
+        case 11: operation = .upsert(try reader.points(sparse: true, multi: true))
+        case 12: operation = .updateVectors(try reader.points(sparse: true, multi: true))
         default: throw DecodeError(reason: "unknown operation kind \(kind)")
         }
         guard reader.offset == bytes.count else { throw DecodeError(reason: "\(bytes.count - reader.offset) bytes after the operation") }
         return operation
     }
 
-    static func putPoints(_ points: [PointStruct], sparse: Bool, _ out: inout [UInt8]) {
+    static func putPoints(_ points: [PointStruct], sparse: Bool, multi: Bool = false, _ out: inout [UInt8]) {
         put(UInt32(points.count), &out)
         for point in points {
             putID(point.id, &out)
@@ -141,6 +144,17 @@ public enum OperationCodec {
                     put(UInt32(vector.count), &out)
                     for index in vector.indices { put(index, &out) }
                     vector.values.withUnsafeBytes { out.append(contentsOf: $0) }
+                }
+            }
+            if multi {
+                put(UInt16(point.multi.count), &out)
+                for name in point.multi.keys.sorted() {
+                    let vector = point.multi[name]!
+                    put(UInt16(name.utf8.count), &out)
+                    out += name.utf8
+                    put(UInt32(vector.dimension), &out)
+                    put(UInt32(vector.count), &out)
+                    vector.flat.withUnsafeBytes { out.append(contentsOf: $0) }
                 }
             }
             putPayload(point.payload, &out)
@@ -242,7 +256,7 @@ public enum OperationCodec {
             return object
         }
 
-        mutating func points(sparse: Bool = false) throws(DecodeError) -> [PointStruct] {
+        mutating func points(sparse: Bool = false, multi: Bool = false) throws(DecodeError) -> [PointStruct] {
             let count = Int(try u32())
             var points: [PointStruct] = []
             points.reserveCapacity(min(count, 1 << 16))
@@ -266,7 +280,16 @@ public enum OperationCodec {
                         sparseVectors[name] = SparseVector(indices: indices, values: values)
                     }
                 }
-                points.append(PointStruct(id: id, vectors: vectors, sparse: sparseVectors, payload: try payload()))
+                var multiVectors: [String: MultiVector] = [:]
+                if multi {
+                    for _ in 0..<Int(try u16()) {
+                        let name = try string(Int(try u16()))
+                        let dimension = Int(try u32()), count = Int(try u32())
+                        guard dimension > 0, count > 0 else { throw DecodeError(reason: "an empty multivector") }
+                        multiVectors[name] = MultiVector(dimension: dimension, flat: try floats(dimension * count))
+                    }
+                }
+                points.append(PointStruct(id: id, vectors: vectors, sparse: sparseVectors, multi: multiVectors, payload: try payload()))
             }
             return points
         }

@@ -14,6 +14,7 @@ import QuiverModel
 /// | `payload.log` | records: u32 JSON length (0xFFFFFFFF = no payload), u32 CRC-32C of the rest, u64 offset, JSON; the last record of an offset wins; a damaged tail ends the log |
 /// | `tombstones.log` | 32-byte records: u32 CRC-32C of bytes 4..<32, u8 tag, 3 zero bytes, u64 a, u64 b, u64 version — deleted ids and when |
 /// | `sparse.log` | records: u32 body length, u32 CRC-32C of the body; body: u64 offset, u16 count, per sparse vector u16 name length, name UTF-8, the vector (`SparseCoding`) — the point's sparse vectors; the last record of an offset wins |
+/// | `multi.log` | records as in `sparse.log`, each vector a multivector (`MultiCoding`) |
 ///
 /// Write order within a flush: vectors, has-vector, payload and tombstone logs (fsynced), then
 /// `ids.bin` (fsynced), then the manifest. A point's stored version therefore never runs ahead of
@@ -47,6 +48,14 @@ struct SegmentFiles: Sendable {
             var datatype: String?
         }
         var sparse: [String: Sparse]?
+        /// An immutable segment's multivectors by name (`ImmutableMultiColumn`).
+        struct Multi: Codable, Equatable {
+            /// File name prefix: `multi-<i>`.
+            var file: String
+            var dim: Int
+            var datatype: String?
+        }
+        var multi: [String: Multi]?
     }
 
     let directory: String
@@ -100,12 +109,20 @@ struct SegmentFiles: Sendable {
             }
             try append(log, to: joinPath(directory, "payload.log"))
         }
-        if !segment.dirtySparse.isEmpty {
-            var log: [UInt8] = []
-            for offset in segment.dirtySparse.sorted() {
-                Self.appendSparseRecord(offset: offset, vectors: segment.sparse.compactMapValues { $0.vectors[offset] }, to: &log)
+        if !segment.dirtyVariable.isEmpty {
+            var sparseLog: [UInt8] = [], multiLog: [UInt8] = []
+            for offset in segment.dirtyVariable.sorted() {
+                if !segment.sparse.isEmpty {
+                    Self.appendVectorRecord(offset: offset, vectors: segment.sparse.compactMapValues { $0.vectors[offset] },
+                                            encode: SparseCoding.encode, to: &sparseLog)
+                }
+                if !segment.multi.isEmpty {
+                    Self.appendVectorRecord(offset: offset, vectors: segment.multi.compactMapValues { $0.vectors[offset] },
+                                            encode: MultiCoding.encode, to: &multiLog)
+                }
             }
-            try append(log, to: joinPath(directory, "sparse.log"))
+            if !sparseLog.isEmpty { try append(sparseLog, to: joinPath(directory, "sparse.log")) }
+            if !multiLog.isEmpty { try append(multiLog, to: joinPath(directory, "multi.log")) }
         }
         if !segment.newTombstones.isEmpty {
             var log: [UInt8] = []
@@ -181,14 +198,15 @@ struct SegmentFiles: Sendable {
         log += body
     }
 
-    static func appendSparseRecord(offset: Int, vectors: [String: SparseVector], to log: inout [UInt8]) {
+    /// A record of `sparse.log` or `multi.log`: the point's vectors of that kind.
+    static func appendVectorRecord<V>(offset: Int, vectors: [String: V], encode: (V, inout [UInt8]) -> Void, to log: inout [UInt8]) {
         var body: [UInt8] = []
         put(UInt64(offset), &body)
         put(UInt16(vectors.count), &body)
         for name in vectors.keys.sorted() {
             put(UInt16(name.utf8.count), &body)
             body += name.utf8
-            SparseCoding.encode(vectors[name]!, into: &body)
+            encode(vectors[name]!, &body)
         }
         put(UInt32(body.count), &log)
         put(body.withUnsafeBytes { quiver_crc32c(0, $0.baseAddress, $0.count) }, &log)
@@ -197,6 +215,20 @@ struct SegmentFiles: Sendable {
 
     /// Calls `body` with each record's offset and sparse vectors, up to the first damaged record.
     static func readSparseLog(_ log: [UInt8], _ body: (Int, [String: SparseVector]) -> Void) {
+        readVectorLog(log, length: { bytes, at in 4 + 8 * Int(UInt32(littleEndian: bytes.loadUnaligned(fromByteOffset: at, as: UInt32.self))) },
+                      decode: { SparseCoding.decode($0, at: $1, end: $2) }, body)
+    }
+
+    /// Calls `body` with each record's offset and multivectors, up to the first damaged record.
+    static func readMultiLog(_ log: [UInt8], _ body: (Int, [String: MultiVector]) -> Void) {
+        readVectorLog(log, length: { bytes, at in MultiCoding.length(bytes, at: at) ?? Int.max / 2 },
+                      decode: { MultiCoding.decode($0, at: $1, end: $2) }, body)
+    }
+
+    /// Reads records written by `appendVectorRecord`: `length` gives an encoded vector's size from
+    /// its first bytes, `decode` the vector in a range.
+    static func readVectorLog<V>(_ log: [UInt8], length vectorLength: (UnsafeRawBufferPointer, Int) -> Int,
+                                 decode: (UnsafeRawBufferPointer, Int, Int) -> V?, _ body: (Int, [String: V]) -> Void) {
         var at = 0
         while at + 8 <= log.count {
             let length = Int(u32(log, at))
@@ -207,7 +239,7 @@ struct SegmentFiles: Sendable {
             let offset = Int(u64(log, at + 8))
             let count = Int(LittleEndian.read(UInt16.self, log, at: at + 16))
             var position = at + 18
-            var vectors: [String: SparseVector] = [:]
+            var vectors: [String: V] = [:]
             for _ in 0..<count {
                 guard position + 2 <= end else { return }
                 let nameLength = Int(LittleEndian.read(UInt16.self, log, at: position))
@@ -215,9 +247,8 @@ struct SegmentFiles: Sendable {
                 guard position + nameLength + 4 <= end else { return }
                 let name = String(decoding: log[position..<(position + nameLength)], as: UTF8.self)
                 position += nameLength
-                let n = Int(u32(log, position))
-                let vectorEnd = position + 4 + 8 * n
-                guard vectorEnd <= end, let vector = log.withUnsafeBytes({ SparseCoding.decode($0, at: position, end: vectorEnd) }) else { return }
+                let vectorEnd = position + log.withUnsafeBytes { vectorLength($0, position) }
+                guard vectorEnd <= end, let vector = log.withUnsafeBytes({ decode($0, position, vectorEnd) }) else { return }
                 vectors[name] = vector
                 position = vectorEnd
             }
@@ -307,6 +338,15 @@ struct SegmentFiles: Sendable {
                 for (name, vector) in vectors { sparse[name, default: .init()].set(vector, at: offset) }
             }
         }
+        var multi: [String: AppendableMultiColumn] = [:]
+        let multiPath = joinPath(directory, "multi.log")
+        if disk.fileExists(multiPath) {
+            Self.readMultiLog(try disk.readFile(multiPath)) { offset, vectors in
+                guard offset < n else { return }
+                for name in multi.keys { multi[name]!.set(nil, at: offset) }
+                for (name, vector) in vectors { multi[name, default: .init()].set(vector, at: offset) }
+            }
+        }
         var tombstones: [PointID: UInt64] = [:]
         let tombstonePath = joinPath(directory, "tombstones.log")
         if disk.fileExists(tombstonePath) {
@@ -322,7 +362,8 @@ struct SegmentFiles: Sendable {
             }
         }
         let segment = AppendableSegment(loaded: dimensions, ids: ids, versions: versions, deleted: deleted,
-                                        payloads: payloads, vectors: vectors, hasVector: hasVector, sparse: sparse, tombstones: tombstones)
+                                        payloads: payloads, vectors: vectors, hasVector: hasVector, sparse: sparse, multi: multi,
+                                        tombstones: tombstones)
         return (segment, manifest)
     }
 

@@ -180,6 +180,7 @@ extension ImmutableSegment {
     /// a graph, which the optimizer then builds (`missingVectorIndexes`). When nothing is missing,
     /// files of other configurations are removed.
     mutating func loadVectorIndexes(_ specs: [String: VectorIndexSpec], disk: any Disk) {
+        loadMultiIndexes(specs, disk: disk)
         vectorIndexes = [:]
         for (number, name) in dimensions.keys.sorted().enumerated() {
             guard let spec = specs[name], spec.buildsGraph else { continue }
@@ -203,8 +204,12 @@ extension ImmutableSegment {
     /// The vectors whose graph the specs ask for and the segment lacks (or has for other settings).
     func missingVectorIndexes(_ specs: [String: VectorIndexSpec]) -> [String] {
         specs.compactMap { name, spec in
-            guard spec.buildsGraph, columns[name] != nil else { return nil }
-            guard let index = vectorIndexes[name], index.spec.sameIndex(spec) else { return name }
+            guard spec.buildsGraph else { return nil }
+            if columns[name] != nil {
+                guard let index = vectorIndexes[name], index.spec.sameIndex(spec) else { return name }
+            } else if multiColumns[name] != nil {
+                guard let index = multiIndexes[name], index.spec.sameIndex(spec) else { return name }
+            }
             return nil
         }
     }
@@ -213,7 +218,9 @@ extension ImmutableSegment {
     /// removes graph files no spec names. Takes as long as the build: run it off the shard's actor.
     mutating func buildVectorIndexes(_ specs: [String: VectorIndexSpec], disk: any Disk) {
         let names = dimensions.keys.sorted()
-        for name in missingVectorIndexes(specs) {
+        let missing = missingVectorIndexes(specs)
+        buildMultiIndexes(missing.filter { multiColumns[$0] != nil }, specs, disk: disk)
+        for name in missing where columns[name] != nil {
             let spec = specs[name]!
             let number = names.firstIndex(of: name)!
             guard let (space, owner) = vectorSpace(name, spec: spec) else { continue }
@@ -274,6 +281,9 @@ extension ImmutableSegment {
             guard let number = names.firstIndex(of: name) else { continue }
             wanted.insert(index.spec.graphFile(number))
             if let file = index.spec.quantizationFile(number) { wanted.insert(file) }
+        }
+        for (number, name) in multiColumns.keys.sorted().enumerated() {
+            if let index = multiIndexes[name] { wanted.insert(Self.multiGraphFile(index.spec, number)) }
         }
         for file in (try? disk.listDirectory(directory)) ?? [] where (file.hasPrefix("hnsw-") || file.hasPrefix("quant-")) && !wanted.contains(file) {
             try? disk.removeItem(joinPath(directory, file))

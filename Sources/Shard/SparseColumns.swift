@@ -1,18 +1,6 @@
 import DiskIO
 import QuiverModel
 
-/// The sparse vectors of one name in an appendable segment, by offset, kept in memory.
-struct AppendableSparseColumn: Sendable {
-    private(set) var vectors: [Int: SparseVector] = [:]
-    /// Bytes of the vectors, kept as they change (the optimizer asks for it on every plan).
-    private(set) var storageBytes = 0
-
-    mutating func set(_ vector: SparseVector?, at offset: Int) {
-        storageBytes += (vector?.storageBytes ?? 0) - (vectors[offset]?.storageBytes ?? 0)
-        vectors[offset] = vector
-    }
-}
-
 /// One sparse vector name of an immutable segment:
 ///
 /// | file | content |

@@ -294,7 +294,7 @@ extension Collection {
         case .sparseStatistics:
             // Statistics of a shard are the same on every replica that is in sync: any one counts.
             return first
-        case .vector, .sparseVector, .clocks:
+        case .vector, .clocks:
             return first
         }
     }
@@ -362,11 +362,6 @@ extension Collection {
                 if let vector = await shard.vector(of: id, name: name) { return .vector(vector) }
             }
             return .vector(nil)
-        case .sparseVector(let id, let name):
-            for shard in targets {
-                if let vector = await shard.sparseVector(of: id, name: name) { return .sparseVector(vector) }
-            }
-            return .sparseVector(nil)
         case .sparseStatistics(let name, let indices, let filter):
             let filter = try prepare(filter)
             var total = SparseStatistics()
@@ -400,9 +395,6 @@ extension Collection {
         case .vector:
             for case .vector(let vector?) in answers { return .vector(vector) }
             return .vector(nil)
-        case .sparseVector:
-            for case .sparseVector(let vector?) in answers { return .sparseVector(vector) }
-            return .sparseVector(nil)
         case .sparseStatistics:
             var total = SparseStatistics()
             for case .sparseStatistics(let part) in answers { total.add(part) }
@@ -500,15 +492,12 @@ extension Collection {
         return total
     }
 
-    /// The stored vector `name` of point `id` as a query (dense or sparse), or nil when the point
-    /// (or that vector) is missing.
+    /// The stored vector `name` of point `id` as a query (dense, sparse or multi), or nil when the
+    /// point (or that vector) is missing.
     public func vector(of id: PointID, name: String, shardKey: ShardKeySelector? = nil) async throws(StorageError) -> QueryInput? {
         let shardIDs = Set(holder.targets(of: id, in: try scope(shardKey, write: false)).map(\.id))
-        let sparse = config.params.sparseVectors?[name] != nil
-        let request: ShardRequest = sparse ? .sparseVector(id: id, name: name) : .vector(id: id, name: name)
-        for response in try await fanOut(request, [layout.filter { shardIDs.contains($0.id) }]) {
-            if case .vector(let vector?) = response { return .vector(vector) }
-            if case .sparseVector(let vector?) = response { return .sparse(vector) }
+        for case .vector(let vector?) in try await fanOut(.vector(id: id, name: name), [layout.filter { shardIDs.contains($0.id) }]) {
+            return vector
         }
         return nil
     }

@@ -21,6 +21,8 @@ extension Collection {
             case .vector(let vector):
                 guard let dense else { throw .badInput("Conversion between sparse and regular vectors failed") }
                 guard vector.count == Int(dense.size) else { throw .badInput("Vector dimension error: expected dim: \(dense.size), got \(vector.count)") }
+            case .multi(let vector):
+                _ = try multiQuery(vector, using: using)
             case .sparse:
                 guard sparse != nil else { throw .badInput("Conversion between sparse and regular vectors failed") }
             default:
@@ -43,6 +45,18 @@ extension Collection {
     func averageQuery(positive: [QueryInput], negative: [QueryInput], using: String) throws(StorageError) -> QueryInput {
         try checkExamples(positive + negative, using: using)
         guard !positive.isEmpty else { throw .badRequest("At least one positive vector ID required with this strategy") }
+        if config.params.vectors.all[using]?.multivectorConfig != nil {
+            // Every positive row, then every negative row negated (as Qdrant's local mode does).
+            func rows(_ example: QueryInput) -> [Float] {
+                switch example {
+                case .vector(let vector): vector
+                case .multi(let vector): vector.flat
+                default: []
+                }
+            }
+            let flat = positive.flatMap(rows) + negative.flatMap(rows).map { -$0 }
+            return .multi(MultiVector(dimension: Int(config.params.vectors.all[using]!.size), flat: flat))
+        }
         if config.params.sparseVectors?[using] != nil {
             func mean(_ vectors: [QueryInput]) -> [UInt32: Float] {
                 var sums: [UInt32: Float] = [:]
@@ -81,11 +95,27 @@ extension Collection {
     /// query on vector `using`.
     func exampleScorer(_ query: QueryInput, using: String) -> (@Sendable (StoredVector) -> Float)? {
         let distance = config.params.vectors.all[using]?.distance
-        // Dense examples normalised for Cosine, as stored vectors are.
+        let multi = config.params.vectors.all[using]?.multivectorConfig != nil
+        let maxSim = MaxSim(distance ?? .dot)
+        // Dense examples normalised for Cosine, as stored vectors are; for a multivector, each
+        // row, and a dense example is a multivector of one.
         func prepared(_ example: QueryInput) -> QueryInput {
-            guard distance == .cosine, case .vector(var vector) = example else { return example }
-            quiver_normalize_f32(&vector, vector.count)
-            return .vector(vector)
+            var example = example
+            if multi, case .vector(let vector) = example { example = .multi(MultiVector(dimension: vector.count, flat: vector)) }
+            guard distance == .cosine else { return example }
+            switch example {
+            case .vector(var vector):
+                quiver_normalize_f32(&vector, vector.count)
+                return .vector(vector)
+            case .multi(let vector):
+                return .multi(vector.mapRows { row in
+                    var row = row
+                    quiver_normalize_f32(&row, row.count)
+                    return row
+                })
+            default:
+                return example
+            }
         }
         @Sendable func similarity(_ example: QueryInput, _ stored: StoredVector) -> Float {
             switch (example, stored) {
@@ -99,6 +129,8 @@ extension Collection {
                 }
             case (.sparse(let vector), .sparse(let values)):
                 return vector.dot(values) ?? 0
+            case (.multi(let vector), .multi(let rows)):
+                return maxSim.score(vector, rows)
             default:
                 return 0
             }

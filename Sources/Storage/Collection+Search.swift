@@ -15,9 +15,7 @@ extension Collection {
             let records = try await scroll(orderedBy: orderBy, limit: window, filter: request.filter, withPayload: request.withPayload,
                                            withVector: request.withVector, shardKey: request.shardKey, consistency: consistency)
             return records.dropFirst(request.offset).map { record in
-                var point = ScoredPoint(id: record.id, version: record.version ?? 0, score: 0, payload: record.payload, vectors: record.vectors)
-                point.orderValue = record.orderValue
-                return point
+                ScoredPoint(record, score: 0, version: record.version ?? 0)
             }
         }
         if case .sparse(let query)? = request.query { return try await searchSparse(query, request, consistency: consistency) }
@@ -31,11 +29,23 @@ extension Collection {
         default:
             break
         }
+        if let params = config.params.vectors.all[request.using], params.multivectorConfig != nil {
+            switch request.query {
+            case .vector(let vector)?: request.query = .multi(try multiQuery(MultiVector(dimension: vector.count, flat: vector), using: request.using))
+            case .multi(let query)?: request.query = .multi(try multiQuery(query, using: request.using))
+            default: break
+            }
+            if case .multi? = request.query {
+                return try await searchShards(request, higherIsBetter: params.distance.higherIsBetter, consistency: consistency)
+            }
+        } else if case .multi(let query)? = request.query {
+            _ = try multiQuery(query, using: request.using)
+        }
         guard case .vector(var query)? = request.query else {
             // No query: points in id order, as a scroll would return them.
             let (records, _) = try await scroll(from: nil, limit: window, filter: request.filter, withPayload: request.withPayload,
                                                 withVector: request.withVector, shardKey: request.shardKey, consistency: consistency)
-            return records.dropFirst(request.offset).map { ScoredPoint(id: $0.id, version: $0.version ?? 0, score: 0, payload: $0.payload, vectors: $0.vectors) }
+            return records.dropFirst(request.offset).map { ScoredPoint($0, score: 0, version: $0.version ?? 0) }
         }
         // Only a search by vector names a vector (`order_by` and no query need none).
         if config.params.sparseVectors?[request.using] != nil { throw .badInput("Conversion between sparse and regular vectors failed") }
@@ -85,6 +95,27 @@ extension Collection {
         return try await searchShards(request, higherIsBetter: true, groups: groups, consistency: consistency)
     }
 
+    /// A multivector query checked against vector `using` (a multivector of the same dimension),
+    /// its rows normalised for Cosine.
+    func multiQuery(_ query: MultiVector, using: String) throws(StorageError) -> MultiVector {
+        if config.params.sparseVectors?[using] != nil { throw .badInput("Conversion between sparse and regular vectors failed") }
+        guard let params = config.params.vectors.all[using] else {
+            throw .badInput(using.isEmpty
+                ? "Not existing vector name error: the collection has only named vectors (\(config.params.vectors.all.keys.sorted().joined(separator: ", "))); set `using`"
+                : "Not existing vector name error: \(using)")
+        }
+        guard params.multivectorConfig != nil else { throw .badInput("Conversion between multi and regular vectors failed") }
+        guard query.dimension == Int(params.size) else {
+            throw .badInput("Vector dimension error: expected dim: \(params.size), got \(query.dimension)")
+        }
+        guard params.distance == .cosine else { return query }
+        return query.mapRows { row in
+            var row = row
+            quiver_normalize_f32(&row, row.count)
+            return row
+        }
+    }
+
     /// Whether a search's scores rank higher first (similarities, sparse dot products) or lower.
     func higherIsBetter(_ request: SearchRequest) -> Bool {
         switch request.query {
@@ -113,17 +144,28 @@ extension Collection {
             }
             return Self.mergeByScore(lists, higherIsBetter: true, limit: request.limit)
         }
-        guard case .vector(let query)? = request.query, let params = config.params.vectors.all[request.using] else { return [] }
+        guard let params = config.params.vectors.all[request.using] else { return [] }
         let filter = try prepare(request.filter)
         let fullScanThreshold = config.hnswConfig.applying(params.hnswConfig).fullScanPoints(dimension: Int(params.size))
+        let options = SearchOptions(exact: request.params.exact, fullScanThreshold: fullScanThreshold, hnswEf: request.params.hnswEf,
+                                    ignoreQuantization: request.params.quantizationIgnore, rescore: request.params.quantizationRescore,
+                                    oversampling: request.params.quantizationOversampling ?? 1)
         var lists: [[ScoredPoint]] = []
-        for shard in targets {
-            lists.append(await shard.search(query, using: request.using, distance: params.distance, filter: filter, limit: request.limit,
-                                            threshold: request.scoreThreshold, withPayload: request.withPayload, withVector: request.withVector,
-                                            options: SearchOptions(exact: request.params.exact, fullScanThreshold: fullScanThreshold,
-                                                                   hnswEf: request.params.hnswEf, ignoreQuantization: request.params.quantizationIgnore,
-                                                                   rescore: request.params.quantizationRescore,
-                                                                   oversampling: request.params.quantizationOversampling ?? 1)))
+        switch request.query {
+        case .vector(let query)?:
+            for shard in targets {
+                lists.append(await shard.search(query, using: request.using, distance: params.distance, filter: filter, limit: request.limit,
+                                                threshold: request.scoreThreshold, withPayload: request.withPayload, withVector: request.withVector,
+                                                options: options))
+            }
+        case .multi(let query)?:
+            for shard in targets {
+                lists.append(await shard.searchMulti(query, using: request.using, distance: params.distance, filter: filter, limit: request.limit,
+                                                     threshold: request.scoreThreshold, withPayload: request.withPayload,
+                                                     withVector: request.withVector, options: options))
+            }
+        default:
+            return []
         }
         return Self.mergeByScore(lists, higherIsBetter: params.distance.higherIsBetter, limit: request.limit)
     }

@@ -412,43 +412,65 @@ public actor Collection {
 
     // MARK: Points
 
-    /// Checks points' vectors against the vector config and normalises Cosine vectors.
+    /// Checks points' vectors against the vector config and normalises Cosine vectors. A dense
+    /// vector given for a multivector becomes a multivector of one, as in Qdrant.
     func prepare(_ points: [PointStruct]) throws(StorageError) -> [PointStruct] {
         let params = config.params.vectors.all
         let sparseParams = config.params.sparseVectors ?? [:]
+        func known(_ name: String) throws(StorageError) -> VectorParams {
+            if sparseParams[name] != nil { throw .badInput("Conversion between sparse and regular vectors failed") }
+            guard let vectorParams = params[name] else {
+                throw .badInput(name.isEmpty
+                    ? "Not existing vector name error: the collection has only named vectors (\(params.keys.sorted().joined(separator: ", "))); name the vector"
+                    : "Not existing vector name error: \(name)")
+            }
+            return vectorParams
+        }
         var result = points
         for i in result.indices {
             for name in result[i].sparse.keys where sparseParams[name] == nil {
                 throw .badInput(params[name] != nil ? "Conversion between sparse and regular vectors failed" : "Not existing vector name error: \(name)")
             }
             for (name, vector) in result[i].vectors {
-                if sparseParams[name] != nil { throw .badInput("Conversion between sparse and regular vectors failed") }
-                guard let vectorParams = params[name] else {
-                    throw .badInput(name.isEmpty
-                        ? "Not existing vector name error: the collection has only named vectors (\(params.keys.sorted().joined(separator: ", "))); name the vector"
-                        : "Not existing vector name error: \(name)")
+                let vectorParams = try known(name)
+                let stored = try Self.stored(vector, name, vectorParams)
+                if vectorParams.multivectorConfig != nil {
+                    result[i].vectors[name] = nil
+                    result[i].multi[name] = MultiVector(dimension: stored.count, flat: stored)
+                } else {
+                    result[i].vectors[name] = stored
                 }
-                guard vector.count == Int(vectorParams.size) else {
-                    throw .badInput("Vector dimension error: expected dim: \(vectorParams.size), got \(vector.count)")
-                }
-                var stored = vector
-                if vectorParams.distance == .cosine {
-                    quiver_normalize_f32(&stored, stored.count)
-                }
-                // Values as the datatype keeps them, so what is read back is what is stored.
-                switch vectorParams.datatype {
-                case .float16?:
-                    stored = stored.map { Float(Float16($0)) }
-                    if let index = stored.firstIndex(where: { !$0.isFinite }) {
-                        throw .badInput("Vector value \(vector[index]) of `\(name)` does not fit the float16 datatype (largest: 65504)")
-                    }
-                case .uint8?: stored = stored.map { Float(UInt8(clamping: Int($0))) }
-                case .float32?, .turbo4?, nil: break
-                }
-                result[i].vectors[name] = stored
+            }
+            for (name, vector) in points[i].multi {
+                let vectorParams = try known(name)
+                guard vectorParams.multivectorConfig != nil else { throw .badInput("Conversion between multi and regular vectors failed") }
+                var flat: [Float] = []
+                flat.reserveCapacity(vector.flat.count)
+                for row in vector.rows { flat += try Self.stored(row, name, vectorParams) }
+                result[i].multi[name] = MultiVector(dimension: vector.dimension, flat: flat)
             }
         }
         return result
+    }
+
+    /// One dense vector (or row of a multivector) as stored: its dimension checked, normalised
+    /// for Cosine, its values as the datatype keeps them (so what is read back is what is stored).
+    static func stored(_ vector: [Float], _ name: String, _ params: VectorParams) throws(StorageError) -> [Float] {
+        guard vector.count == Int(params.size) else {
+            throw .badInput("Vector dimension error: expected dim: \(params.size), got \(vector.count)")
+        }
+        var stored = vector
+        if params.distance == .cosine { quiver_normalize_f32(&stored, stored.count) }
+        switch params.datatype {
+        case .float16?:
+            stored = stored.map { Float(Float16($0)) }
+            if let index = stored.firstIndex(where: { !$0.isFinite }) {
+                throw .badInput("Vector value \(vector[index]) of `\(name)` does not fit the float16 datatype (largest: 65504)")
+            }
+        case .uint8?: stored = stored.map { Float(UInt8(clamping: Int($0))) }
+        case .float32?, .turbo4?, nil: break
+        }
+        return stored
     }
 
     /// The operation with its vectors checked and normalised.

@@ -303,9 +303,8 @@ public indirect enum ShardRequest: Codable, Sendable {
     case search(SearchRequest)
     /// Every value's count (the receiving peer applies the limit after summing).
     case facet(key: String, filter: Filter?)
+    /// A point's stored vector `name` (dense, sparse or multi): answers `vector`.
     case vector(id: PointID, name: String)
-    /// A point's sparse vector: answers `sparseVector`.
-    case sparseVector(id: PointID, name: String)
     /// Counts for the `idf` modifier of sparse vector `name`: answers `sparseStatistics`.
     case sparseStatistics(name: String, indices: [UInt32], filter: Filter?)
     /// Whether the peer has applied the start of `transfer`, as its target: answers `count(1)`.
@@ -332,7 +331,7 @@ public indirect enum ShardRequest: Codable, Sendable {
             search.filter = and(search.filter)
             return .search(search)
         case .facet(let key, let filter): return .facet(key: key, filter: and(filter))
-        case .vector(let id, _), .sparseVector(let id, _): return holds(id) ? self : .retrieve(ids: [], withPayload: .none, withVector: .none)
+        case .vector(let id, _): return holds(id) ? self : .retrieve(ids: [], withPayload: .none, withVector: .none)
         case .sparseStatistics(let name, let indices, let filter): return .sparseStatistics(name: name, indices: indices, filter: and(filter))
         case .transferTarget, .recoveryPoint, .owned: return self
         }
@@ -354,8 +353,7 @@ public enum ShardResponse: Codable, Sendable {
     case points([ScoredPoint])
     case count(Int)
     case facets([FacetCount])
-    case vector([Float]?)
-    case sparseVector(SparseVector?)
+    case vector(QueryInput?)
     case sparseStatistics(SparseStatistics)
     case clocks(ClockMap)
 }

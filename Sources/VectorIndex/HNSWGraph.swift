@@ -121,6 +121,17 @@ public final class HNSWGraph: @unchecked Sendable {
     /// `extraLinks` reserves level-0 room for `addPayloadLinks`.
     public static func build(_ space: VectorSpace, _ parameters: HNSWParameters, only points: [UInt32]? = nil,
                              extraLinks: Int = 0) -> HNSWGraph {
+        buildOver(space, parameters, only: points, extraLinks: extraLinks)
+    }
+
+    /// The same build over multivectors, compared by `max_sim` (Qdrant builds its multivector
+    /// graphs so: the inserted point's rows are the query).
+    public static func build(_ space: MultiVectorSpace, _ parameters: HNSWParameters, only points: [UInt32]? = nil) -> HNSWGraph {
+        buildOver(space, parameters, only: points, extraLinks: 0)
+    }
+
+    static func buildOver<Space: GraphPoints>(_ space: Space, _ parameters: HNSWParameters, only points: [UInt32]?,
+                                              extraLinks: Int) -> HNSWGraph {
         var rng = SplitMix(seed: parameters.seed)
         let scale = 1 / log(Double(parameters.m))
         let levels = (0..<space.count).map { _ -> UInt8 in
@@ -180,16 +191,16 @@ public final class HNSWGraph: @unchecked Sendable {
         }
     }
 
-    final class Builder: @unchecked Sendable {
+    final class Builder<Space: GraphPoints>: @unchecked Sendable {
         let graph: HNSWGraph
-        let space: VectorSpace
+        let space: Space
         let efConstruct: Int
         /// One spinlock per point, held while its links are read or changed.
         let locks: UnsafeMutablePointer<UInt8>
         /// Held while the entry point changes, and by inserts of points above the top level.
         let entryLock = Mutex<Void>(())
 
-        init(graph: HNSWGraph, space: VectorSpace, efConstruct: Int) {
+        init(graph: HNSWGraph, space: Space, efConstruct: Int) {
             self.graph = graph
             self.space = space
             self.efConstruct = efConstruct
@@ -232,7 +243,7 @@ public final class HNSWGraph: @unchecked Sendable {
         }
 
         private func link(_ point: UInt32, level: Int, entry: UInt32, top: Int, _ context: SearchContext) {
-            let query = space.vector(point)
+            let query = space.query(point)
             var current = Neighbor(distance: space.distance(query, entry), point: entry)
             if top > level {
                 for l in stride(from: top, to: level, by: -1) {
@@ -259,7 +270,7 @@ public final class HNSWGraph: @unchecked Sendable {
         }
 
         /// Greedy descent on an upper level: move to a nearer neighbour while there is one.
-        private func greedy(_ query: UnsafePointer<Float>, from start: Neighbor, level: Int, _ context: SearchContext) -> Neighbor {
+        private func greedy(_ query: Space.Query, from start: Neighbor, level: Int, _ context: SearchContext) -> Neighbor {
             var current = start
             var changed = true
             while changed {
@@ -277,7 +288,7 @@ public final class HNSWGraph: @unchecked Sendable {
         }
 
         /// The `ef` nearest points found from `entries` on `level` (in no order).
-        private func searchLayer(_ query: UnsafePointer<Float>, entries: [Neighbor], ef: Int, level: Int, _ context: SearchContext) -> [Neighbor] {
+        private func searchLayer(_ query: Space.Query, entries: [Neighbor], ef: Int, level: Int, _ context: SearchContext) -> [Neighbor] {
             context.visited.reset()
             context.candidates.removeAll()
             context.results.removeAll()
@@ -309,7 +320,7 @@ public final class HNSWGraph: @unchecked Sendable {
             kept.reserveCapacity(max)
             for candidate in sorted {
                 if kept.count >= max { break }
-                let vector = space.vector(candidate.point)
+                let vector = space.query(candidate.point)
                 var good = true
                 for k in kept where space.distance(vector, k.point) < candidate.distance {
                     good = false
@@ -342,7 +353,7 @@ public final class HNSWGraph: @unchecked Sendable {
                         incoming[Int(orphan)] += 1
                         break
                     }
-                    let vector = space.vector(node)
+                    let vector = space.query(node)
                     let farthest = (0..<n).filter { incoming[Int(block[1 + $0])] > 1 }
                         .max { space.distance(vector, block[1 + $0]) < space.distance(vector, block[1 + $1]) }
                     guard let slot = farthest else { continue }
@@ -383,7 +394,7 @@ public final class HNSWGraph: @unchecked Sendable {
                     for i in 0..<Int(block[0]) { incoming[Int(block[1 + i])] += 1 }
                 }
                 for point in lost where !reachable[Int(point)] {
-                    let vector = space.vector(point)
+                    let vector = space.query(point)
                     // The nearest reachable point (few points are lost, so a scan is cheap).
                     var best: (node: UInt32, distance: Float)?
                     for candidate in points where reachable[Int(candidate)] {
@@ -397,7 +408,7 @@ public final class HNSWGraph: @unchecked Sendable {
                         block[1 + n] = point
                         block[0] = UInt32(n + 1)
                     } else {
-                        let nodeVector = space.vector(node)
+                        let nodeVector = space.query(node)
                         guard let slot = (0..<n).filter({ incoming[Int(block[1 + $0])] > 1 })
                             .max(by: { space.distance(nodeVector, block[1 + $0]) < space.distance(nodeVector, block[1 + $1]) }) else { continue }
                         incoming[Int(block[1 + slot])] -= 1
@@ -425,7 +436,7 @@ public final class HNSWGraph: @unchecked Sendable {
                 block[0] = UInt32(n + 1)
                 return
             }
-            let vector = space.vector(node)
+            let vector = space.query(node)
             var all = [Neighbor(distance: distance, point: point)]
             all.reserveCapacity(n + 1)
             for i in 0..<n { all.append(Neighbor(distance: space.distance(vector, block[1 + i]), point: block[1 + i])) }

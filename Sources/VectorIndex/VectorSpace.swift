@@ -40,6 +40,72 @@ public struct VectorSpace: @unchecked Sendable {
     @inline(__always) func distance(_ i: UInt32, _ j: UInt32) -> Float { distance(vector(i), j) }
 }
 
+/// What an HNSW build compares: the distance from one point, taken as a query, to another
+/// (smaller is closer; not necessarily symmetric).
+protocol GraphPoints {
+    associatedtype Query
+    var count: Int { get }
+    func query(_ point: UInt32) -> Query
+    func distance(_ query: Query, _ point: UInt32) -> Float
+}
+
+extension VectorSpace: GraphPoints {
+    typealias Query = UnsafePointer<Float>
+    @inline(__always) func query(_ point: UInt32) -> UnsafePointer<Float> { vector(point) }
+}
+
+/// `count` multivectors: point i's rows are rows `rowStarts[i]..<rowStarts[i + 1]` of `rows`.
+/// Compared by `max_sim` as a distance: for each query row its nearest stored row, distances
+/// summed (the negated `max_sim` score for Dot and Cosine). A point with no rows is infinitely far.
+/// The memory belongs to the caller and must outlive the space.
+public struct MultiVectorSpace: @unchecked Sendable, GraphPoints {
+    public let rows: VectorSpace
+    public let rowStarts: UnsafePointer<Int>
+    public let count: Int
+
+    public init(rows: VectorSpace, rowStarts: UnsafePointer<Int>, count: Int) {
+        self.rows = rows
+        self.rowStarts = rowStarts
+        self.count = count
+    }
+
+    public typealias Query = (rows: UnsafePointer<Float>, count: Int)
+
+    @inline(__always) func query(_ point: UInt32) -> Query {
+        let start = rowStarts[Int(point)]
+        return (rows.base + start * rows.dimension, rowStarts[Int(point) + 1] - start)
+    }
+
+    @inline(__always) public func distance(_ query: Query, _ point: UInt32) -> Float {
+        let start = rowStarts[Int(point)], end = rowStarts[Int(point) + 1]
+        guard end > start else { return .infinity }
+        var total: Float = 0
+        for i in 0..<query.count {
+            let row = query.rows + i * rows.dimension
+            var best = Float.infinity
+            for j in start..<end { best = min(best, rows.distance(row, UInt32(j))) }
+            total += best
+        }
+        return total
+    }
+}
+
+/// `max_sim` distances from a multivector query (rows normalised as the stored ones are).
+public struct MultiScorer: QueryScorer {
+    let space: MultiVectorSpace
+    let query: MultiVectorSpace.Query
+
+    public init(space: MultiVectorSpace, query: UnsafePointer<Float>, rows: Int) {
+        self.space = space
+        self.query = (query, rows)
+    }
+
+    @inline(__always) public func distance(_ point: UInt32) -> Float { space.distance(query, point) }
+    @inline(__always) public func prefetch(_ point: UInt32) {
+        quiver_prefetch(space.rows.base + space.rowStarts[Int(point)] * space.rows.dimension)
+    }
+}
+
 /// Which points a search may return. Traversal still passes through the others.
 public protocol PointFilter {
     func accepts(_ point: UInt32) -> Bool

@@ -1,0 +1,160 @@
+import DiskIO
+public import QuiverModel
+import VectorIndex
+
+/// Search on multivectors by late interaction (`max_sim`): each segment's graph over its
+/// multivectors, or an exact scan, chosen as for dense vectors (`SegmentEntry.plan`).
+extension LocalShard {
+    /// The best `limit` live points that have multivector `name` and pass `filter`, best first,
+    /// scored by `max_sim` with `query` (rows normalised for Cosine): the summed similarity for Dot
+    /// and Cosine, the summed distance for Euclid and Manhattan (see `MaxSim`). `threshold` is a
+    /// score as users see it.
+    public func searchMulti(_ query: MultiVector, using name: String, distance: Distance, filter: Filter?, limit: Int,
+                            threshold: Float?, withPayload: WithPayload, withVector: WithVector,
+                            options: SearchOptions = SearchOptions()) -> [ScoredPoint] {
+        guard limit > 0 else { return [] }
+        let maxSim = MaxSim(distance)
+        let minimum = threshold.map(maxSim.threshold)
+        var best = TopK(limit: limit)
+        for (segment, entry) in segments.entries.enumerated() {
+            func consider(_ offset: Int, _ rows: UnsafeBufferPointer<Float>, checkFilter: Bool) {
+                let score = maxSim.score(query, rows)
+                if let minimum, score < minimum { return }
+                guard best.admits(score) else { return }
+                if checkFilter, let filter, !entry.matches(filter, at: offset) { return }
+                best.insert(Candidate(goodness: score, score: maxSim.displayed(score), id: entry.data.id(at: offset), segment: segment, offset: offset))
+            }
+            let index = entry.immutable?.multiIndexes[name]
+            switch entry.plan(filter, vectorIndexed: index != nil, exact: options.exact, fullScanThreshold: options.fullScanThreshold) {
+            case .vectorIndex:
+                let hits = index!.search(query, k: limit, ef: max(limit, options.hnswEf ?? index!.spec.efConstruct),
+                                         accept: GraphFilter(entry: entry, filter: filter))
+                for hit in hits {
+                    _ = entry.withMultiVector(name, at: Int(hit.point)) { consider(Int(hit.point), $0, checkFilter: false) }
+                }
+            case .candidates(let candidates):
+                let data = entry.data
+                for candidate in candidates where data.isLive(at: Int(candidate)) {
+                    _ = entry.withMultiVector(name, at: Int(candidate)) { consider(Int(candidate), $0, checkFilter: true) }
+                }
+            case .fullScan:
+                entry.forEachMultiVector(name) { consider($0, $1, checkFilter: true) }
+            }
+        }
+        return best.sorted().map { candidate in
+            let entry = segments.entries[candidate.segment]
+            let record = entry.record(at: candidate.offset, withPayload: withPayload, withVector: withVector)
+            return ScoredPoint(record, score: candidate.score, version: entry.version(at: candidate.offset))
+        }
+    }
+}
+
+extension SegmentEntry {
+    /// Calls `body` with the rows of the point's multivector `name` as float32, one after another;
+    /// nil when it has none.
+    func withMultiVector<R>(_ name: String, at offset: Int, _ body: (UnsafeBufferPointer<Float>) -> R) -> R? {
+        if let appendable { return appendable.multi[name]?.vectors[offset]?.flat.withUnsafeBufferPointer(body) }
+        return immutable!.multiColumns[name]?.withVectors(at: offset, body)
+    }
+
+    /// Calls `body` with each live point that has multivector `name` and its rows.
+    func forEachMultiVector(_ name: String, _ body: (Int, UnsafeBufferPointer<Float>) -> Void) {
+        if let appendable {
+            for (offset, vector) in appendable.multi[name]?.vectors ?? [:] where appendable.isLive(at: offset) {
+                vector.flat.withUnsafeBufferPointer { body(offset, $0) }
+            }
+            return
+        }
+        let segment = immutable!
+        guard let column = segment.multiColumns[name] else { return }
+        for offset in 0..<segment.totalCount where segment.isLive(at: offset) {
+            _ = column.withVectors(at: offset) { body(offset, $0) }
+        }
+    }
+}
+
+/// One multivector's HNSW graph in an immutable segment, with the rows it compares.
+struct MultiVectorIndex: @unchecked Sendable {
+    let spec: VectorIndexSpec
+    let graph: HNSWGraph
+    let space: MultiVectorSpace
+    /// Keep `space`'s memory alive: the rows (the column's region or a float32 copy) and the
+    /// row starts.
+    let owners: [AnyObject]
+    let contexts: ContextPool
+
+    func search<F: PointFilter>(_ query: MultiVector, k: Int, ef: Int, accept: F) -> [Neighbor] {
+        query.flat.withUnsafeBufferPointer { rows in
+            contexts.with { context in
+                graph.search(MultiScorer(space: space, query: rows.baseAddress!, rows: query.count), k: k, ef: ef, filter: accept, context: context)
+            }
+        }
+    }
+}
+
+/// Row starts of a multivector column, as the graph reads them.
+final class RowStarts: @unchecked Sendable {
+    let pointer: UnsafeMutablePointer<Int>
+    init(_ values: [Int]) {
+        pointer = .allocate(capacity: max(1, values.count))
+        pointer.initialize(from: values, count: values.count)
+    }
+    deinit { pointer.deallocate() }
+}
+
+extension ImmutableSegment {
+    /// The multivectors of `name` as a graph compares them, and what keeps their memory alive.
+    func multiVectorSpace(_ name: String, spec: VectorIndexSpec) -> (MultiVectorSpace, [AnyObject])? {
+        guard let column = multiColumns[name] else { return nil }
+        let starts = RowStarts((0...totalCount).map(column.rowStart))
+        let rows = starts.pointer[totalCount]
+        let base: UnsafePointer<Float>
+        let owner: AnyObject
+        if (column.datatype == .float32 || column.datatype == .turbo4), let raw = column.data.bytes.baseAddress {
+            (base, owner) = (raw.assumingMemoryBound(to: Float.self), column.data)
+        } else {
+            let copy = FloatCopy(count: rows * column.dimension)
+            let elements = column.elements(0..<rows)
+            copy.pointer.update(from: elements, count: elements.count)
+            (base, owner) = (UnsafePointer(copy.pointer), copy)
+        }
+        let space = VectorSpace(base: base, count: rows, dimension: column.dimension, metric: spec.metric)
+        return (MultiVectorSpace(rows: space, rowStarts: starts.pointer, count: totalCount), [owner, starts])
+    }
+
+    /// The graph file of multivector number `index` (in name order).
+    static func multiGraphFile(_ spec: VectorIndexSpec, _ index: Int) -> String {
+        "hnsw-multi-\(index)-m\(spec.m)-ef\(spec.efConstruct)-\(spec.distance.rawValue.lowercased()).bin"
+    }
+
+    /// Loads the multivector graphs the specs name (a missing or damaged file leaves that
+    /// multivector without one, for the optimizer to build).
+    mutating func loadMultiIndexes(_ specs: [String: VectorIndexSpec], disk: any Disk) {
+        multiIndexes = [:]
+        for (number, name) in multiColumns.keys.sorted().enumerated() {
+            guard let spec = specs[name], spec.buildsGraph,
+                  let region = open(Self.multiGraphFile(spec, number), mapped: spec.onDisk, disk: disk),
+                  let graph = HNSWGraph(file: region.bytes, owner: region), graph.count == totalCount,
+                  let (space, owners) = multiVectorSpace(name, spec: spec) else { continue }
+            multiIndexes[name] = MultiVectorIndex(spec: spec, graph: graph, space: space, owners: owners, contexts: ContextPool(count: totalCount))
+        }
+    }
+
+    /// Builds the multivector graphs `missingVectorIndexes` names, over the live points that have
+    /// the multivector, and writes their files.
+    mutating func buildMultiIndexes(_ names: [String], _ specs: [String: VectorIndexSpec], disk: any Disk) {
+        let all = multiColumns.keys.sorted()
+        for name in names {
+            guard let spec = specs[name], let number = all.firstIndex(of: name),
+                  let column = multiColumns[name], let (space, owners) = multiVectorSpace(name, spec: spec) else { continue }
+            let points = (0..<totalCount).compactMap { offset -> UInt32? in isLive(at: offset) && column.has(offset) ? UInt32(offset) : nil }
+            var graph = HNSWGraph.build(space, HNSWParameters(m: spec.m, efConstruct: spec.efConstruct, threads: spec.threads), only: points)
+            let file = Self.multiGraphFile(spec, number)
+            if (try? disk.writeFileAtomically(joinPath(directory, file), graph.encoded())) != nil, spec.onDisk,
+               let region = open(file, mapped: true, disk: disk), let mapped = HNSWGraph(file: region.bytes, owner: region) {
+                graph = mapped
+            }
+            multiIndexes[name] = MultiVectorIndex(spec: spec, graph: graph, space: space, owners: owners, contexts: ContextPool(count: totalCount))
+        }
+    }
+}

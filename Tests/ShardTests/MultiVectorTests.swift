@@ -1,0 +1,198 @@
+import DiskIO
+import Foundation
+import QuiverJSON
+import QuiverModel
+import QuiverTesting
+@testable import Shard
+import Testing
+import VectorIndex
+
+/// A collection with multivectors `m` (float32, Dot) and `h` (float16, Euclid, on disk).
+let multiConfig: CollectionConfig = {
+    var m = VectorParams(size: 3, distance: .dot)
+    m.multivectorConfig = MultiVectorConfig(comparator: .maxSim)
+    var h = VectorParams(size: 3, distance: .euclid)
+    h.multivectorConfig = MultiVectorConfig(comparator: .maxSim)
+    h.datatype = .float16
+    h.onDisk = true
+    return CreateCollection(vectors: .named(["m": m, "h": h])).effectiveConfig(defaults: CollectionDefaults())
+}()
+
+@Suite struct MultiVectorTests {
+    /// Deterministic multivectors of 1…4 rows, values with few bits (exact in float16).
+    struct Generator {
+        var state: UInt64
+        mutating func next() -> UInt64 {
+            state = state &* 6364136223846793005 &+ 1442695040888963407
+            return state >> 33
+        }
+        mutating func vector() -> MultiVector {
+            let rows = 1 + Int(next() % 4)
+            return MultiVector(dimension: 3, flat: (0..<(rows * 3)).map { _ in Float(Int(next() % 17) - 8) / 4 })
+        }
+    }
+
+    @Test func parsingChecksShapeAsValidationErrors() throws {
+        func parse(_ vector: JSONValue) throws(JSONDecodingError) -> PointStruct {
+            try PointsJSON.insertOperations(["points": [["id": 1, "vector": vector]]])[0]
+        }
+        #expect(try parse(["m": [[1, 2], [3, 4]]]).multi["m"] == MultiVector(dimension: 2, flat: [1, 2, 3, 4]))
+        #expect(try parse([[1.5], [2]]).multi[""]?.rows == [[1.5], [2]])
+        let batch = try PointsJSON.insertOperations(["batch": ["ids": [1, 2], "vectors": ["m": [[[1]], [[2], [3]]]]]])
+        #expect(batch.map { $0.multi["m"]?.flat } == [[1], [2, 3]])
+        for (value, message) in [(JSONValue.array([.array([]), .array([1])]), "all vectors must be non-empty"),
+                                 (.array([.array([1, 2]), .array([1])]), "all vectors must have the same dimension, found vector with dimension 1")] {
+            do {
+                _ = try parse(["m": value])
+                Issue.record("no error for \(value)")
+            } catch {
+                #expect(error.isValidation && error.path == "points[0].vector.?.data" && error.message == message)
+            }
+        }
+        #expect(MultiVector(dimension: 2, flat: [1, 2.5, 3, 4]).json == [[1.0, 2.5], [3.0, 4.0]])
+    }
+
+    @Test func walRecordsRoundTrip() throws {
+        let operations: [UpdateOperation] = [
+            .upsert([PointStruct(id: .number(1), vectors: ["d": [1, 2]], multi: ["m": MultiVector(dimension: 2, flat: [1, 2, 3, 4])])]),
+            .updateVectors([PointStruct(id: .number(2), vectors: [:], sparse: ["s": SparseVector(indices: [0], values: [3])],
+                                        multi: ["m": MultiVector(dimension: 1, flat: [5])])]),
+        ]
+        for operation in operations {
+            let bytes = OperationCodec.encode(operation)
+            #expect(bytes[0] == 11 || bytes[0] == 12)
+            #expect(try OperationCodec.decode(bytes) == operation)
+        }
+    }
+
+    /// Every live point by max_sim, best first (ties by id), scores as users see them.
+    func bruteForce(_ points: [UInt64: MultiVector], _ query: MultiVector, distance: Distance, limit: Int) -> [(UInt64, Float)] {
+        let maxSim = MaxSim(distance)
+        var scored: [(UInt64, Float)] = points.map { id, vector in
+            (id, vector.flat.withUnsafeBufferPointer { maxSim.score(query, $0) })
+        }
+        scored.sort { a, b in a.1 != b.1 ? a.1 > b.1 : a.0 < b.0 }
+        return scored.prefix(limit).map { ($0.0, maxSim.displayed($0.1)) }
+    }
+
+    func check(_ shard: LocalShard, _ stored: [UInt64: MultiVector], name: String, distance: Distance, seed: UInt64) async {
+        var generator = Generator(state: seed)
+        let maxSim = MaxSim(distance)
+        for _ in 0..<20 {
+            let query = generator.vector()
+            let found = await shard.searchEach(name, filter: nil, limit: 5, threshold: nil, withPayload: .none, withVector: .none) { stored in
+                if case .multi(let rows) = stored { maxSim.score(query, rows) } else { -.infinity }
+            }
+            let expected = bruteForce(stored, query, distance: distance, limit: 5)
+            #expect(found.map { maxSim.displayed($0.score) } == expected.map(\.1), "query \(query.rows)")
+        }
+    }
+
+    @Test func storedSearchedAndReloadedInEverySegmentKind() async throws {
+        let dir = TempDir()
+        let shard = try LocalShard(path: dir.path, disk: PosixDisk(), config: multiConfig)
+        var generator = Generator(state: 1)
+        var stored: [UInt64: MultiVector] = [:]
+        for start in stride(from: 0, to: 300, by: 100) {
+            var points: [PointStruct] = []
+            for id in UInt64(start)..<UInt64(start + 100) {
+                let vector = generator.vector()
+                stored[id] = vector
+                points.append(PointStruct(id: .number(id), vectors: [:], multi: ["m": vector, "h": vector]))
+            }
+            _ = try await shard.update(.upsert(points), wait: true)
+        }
+        _ = try await shard.update(.deleteVectors((0..<10).map { .number($0) }, names: ["m", "h"]), wait: true)
+        _ = try await shard.update(.delete((10..<20).map { .number($0) }), wait: true)
+        for id in 0..<20 { stored[UInt64(id)] = nil }
+        await check(shard, stored, name: "m", distance: .dot, seed: 2)
+        #expect(try await shard.optimize(thresholds(sealBytes: 100)))
+        await check(shard, stored, name: "m", distance: .dot, seed: 3)
+        await check(shard, stored, name: "h", distance: .euclid, seed: 4)
+        // A changed point moves out of the immutable segment with its multivectors.
+        let replacement = MultiVector(dimension: 3, flat: [1, 1, 1, 2, 2, 2])
+        _ = try await shard.update(.updateVectors([PointStruct(id: .number(50), vectors: [:], multi: ["m": replacement])]), wait: true)
+        stored[50] = replacement
+        let moved = await shard.retrieve([.number(50), .number(15)], withPayload: .none, withVector: .all)
+        #expect(moved.first?.multi?["m"] == replacement && moved.first?.multi?["h"] != nil && moved.first?.multi?["h"] != replacement)
+        #expect(moved.count == 1)
+        await check(shard, stored, name: "m", distance: .dot, seed: 5)
+        try await shard.persist()
+        let reopened = try LocalShard(path: dir.path, disk: PosixDisk(), config: multiConfig)
+        await check(reopened, stored, name: "m", distance: .dot, seed: 6)
+        let record = await reopened.retrieve([.number(120)], withPayload: .none, withVector: .named(["h"]))
+        #expect(record.first?.multi == ["h": stored[120]!] && record.first?.vectors == [:])
+    }
+
+    @Test func theAppendableSegmentsLogSurvivesReopening() async throws {
+        let dir = TempDir()
+        let vector = MultiVector(dimension: 3, flat: [1, 0, 0, 0, 1, 0])
+        do {
+            let shard = try LocalShard(path: dir.path, disk: PosixDisk(), config: multiConfig)
+            _ = try await shard.update(.upsert([PointStruct(id: .number(1), vectors: [:], multi: ["m": vector]),
+                                                PointStruct(id: .number(2), vectors: [:], multi: ["m": vector, "h": vector])]), wait: true)
+            _ = try await shard.update(.deleteVectors([.number(2)], names: ["m"]), wait: true)
+            try await shard.persist()
+        }
+        let reopened = try LocalShard(path: dir.path, disk: PosixDisk(), config: multiConfig)
+        let records = await reopened.retrieve([.number(1), .number(2)], withPayload: .none, withVector: .all)
+        #expect(records.map(\.multi) == [["m": vector], ["h": vector]])
+    }
+
+    /// Clustered multivectors of 2…5 rows in 8 dimensions.
+    static func clustered(_ i: Int) -> MultiVector {
+        var rng = SplitMix(seed: UInt64(i) &* 0x9E37_79B9_7F4A_7C15 &+ 3)
+        var centre = SplitMix(seed: UInt64(i % 30) &+ 11)
+        let centreRow = (0..<8).map { _ in Float(centre.unit() * 4) }
+        let rows = 2 + Int(rng.next() % 4)
+        return MultiVector(dimension: 8, flat: (0..<rows).flatMap { _ in centreRow.map { $0 + Float(rng.unit()) } })
+    }
+
+    @Test func theGraphOverMultivectorsFindsWhatTheScanFinds() async throws {
+        var params = VectorParams(size: 8, distance: .cosine)
+        params.multivectorConfig = MultiVectorConfig(comparator: .maxSim)
+        var hnsw = HnswConfigDiff()
+        hnsw.m = 8
+        hnsw.efConstruct = 64
+        params.hnswConfig = hnsw
+        let config = CreateCollection(vectors: .named(["m": params])).effectiveConfig(defaults: CollectionDefaults())
+        let dir = TempDir()
+        let shard = try LocalShard(path: dir.path, disk: PosixDisk(), config: config)
+        let t = thresholds(sealBytes: 1000, segments: 8, storage: LocalShard.storage(for: config))
+        for start in stride(from: 0, to: 3000, by: 1000) {
+            _ = try await shard.update(.upsert((start..<(start + 1000)).map {
+                let vector = Self.clustered($0).mapRows { row in
+                    let norm = row.reduce(0) { $0 + $1 * $1 }.squareRoot()
+                    return row.map { $0 / norm }
+                }
+                return PointStruct(id: .number(UInt64($0)), vectors: [:], multi: ["m": vector], payload: JSONObject([("i", .int(Int64($0 % 2)))]))
+            }), wait: false)
+            while try await shard.optimize(t) {}
+        }
+        let telemetry = await shard.telemetry()
+        #expect(telemetry.segments.reduce(0) { $0 + ($1.indexedVectors["m"] ?? 0) } == 3000)
+        var found = 0
+        for q in 0..<30 {
+            let query = Self.clustered(100_000 + q).mapRows { row in
+                let norm = row.reduce(0) { $0 + $1 * $1 }.squareRoot()
+                return row.map { $0 / norm }
+            }
+            let graph = await shard.searchMulti(query, using: "m", distance: .cosine, filter: nil, limit: 10, threshold: nil,
+                                                withPayload: .none, withVector: .none)
+            let exact = await shard.searchMulti(query, using: "m", distance: .cosine, filter: nil, limit: 10, threshold: nil,
+                                                withPayload: .none, withVector: .none, options: SearchOptions(exact: true))
+            #expect(graph.count == 10)
+            found += Set(graph.map(\.id)).intersection(exact.map(\.id)).count
+            // Scores of what the graph found are exact max_sim scores.
+            for point in graph {
+                if let same = exact.first(where: { $0.id == point.id }) { #expect(abs(same.score - point.score) < 1e-5) }
+            }
+        }
+        #expect(Double(found) / 300 >= 0.9, "recall \(Double(found) / 300)")
+        // The graph files are loaded again after a restart.
+        try await shard.persist()
+        let reopened = try LocalShard(path: dir.path, disk: PosixDisk(), config: config)
+        let again = await reopened.telemetry()
+        #expect(again.segments.reduce(0) { $0 + ($1.indexedVectors["m"] ?? 0) } == 3000)
+    }
+}
