@@ -116,11 +116,14 @@ public struct ScoredPoint: Codable, Sendable, Equatable {
         orderValue = record.orderValue
     }
 
+    /// A score as the shortest decimal that reads back as the same Float.
+    public static func scoreJSON(_ score: Float) -> JSONValue { .double(Double(score.description) ?? Double(score)) }
+
     public func json(unnamedVector: Bool) -> JSONValue {
         var object = JSONObject()
         object["id"] = id.json
         object["version"] = .uint(version)
-        object["score"] = .double(Double(score.description) ?? Double(score))
+        object["score"] = Self.scoreJSON(score)
         let record = PointRecord(id: id, payload: payload, vectors: vectors, sparse: sparse, multi: multi).json(unnamedVector: unnamedVector)
         object["payload"] = record["payload"]
         object["vector"] = record["vector"]

@@ -238,3 +238,46 @@ extension QuiverService {
         }
     }
 }
+
+extension QuiverService {
+    /// `points/query/groups` and the legacy `search/groups` and `recommend/groups`; with
+    /// `with_lookup`, each group gets the record of the lookup collection whose id is the group id.
+    public func queryGroups(_ collectionName: String, _ request: GroupsRequest,
+                            consistency: ReadConsistency = .default) async throws(ServiceError) -> (groups: [PointGroup], unnamedVector: Bool) {
+        let collection = try await collection(collectionName)
+        try await checkStrictMode(request.search, on: collection)
+        var request = request
+        try await resolvePointQueries(&request.search, in: collection, shardKey: request.search.shardKey)
+        let lookupCollection: Collection? = if let lookup = request.withLookup { try await self.collection(lookup.collection) } else { nil }
+        do {
+            var groups = try await collection.queryGroups(request, consistency: consistency)
+            if let lookup = request.withLookup, let lookupCollection {
+                let ids = groups.compactMap(\.pointID)
+                let records = try await lookupCollection.retrieve(ids, withPayload: lookup.withPayload, withVector: lookup.withVector,
+                                                                  consistency: consistency)
+                for i in groups.indices {
+                    groups[i].lookup = groups[i].pointID.flatMap { id in records.first { $0.id == id } }
+                }
+            }
+            return (groups, await Self.hasUnnamedVector(collection))
+        } catch {
+            throw .storage(error)
+        }
+    }
+}
+
+extension QuiverService {
+    /// `search/matrix/pairs` and `search/matrix/offsets`.
+    public func searchMatrix(_ collectionName: String, _ request: MatrixRequest,
+                             consistency: ReadConsistency = .default) async throws(ServiceError) -> (ids: [PointID], rows: [[ScoredPoint]]) {
+        let collection = try await collection(collectionName)
+        try await enforceStrictMode(collection) { limits, schema throws(StrictModeViolation) in
+            try limits.checkFilter(request.filter, schema: schema, update: false)
+        }
+        do {
+            return try await collection.searchMatrix(request, consistency: consistency)
+        } catch {
+            throw .storage(error)
+        }
+    }
+}

@@ -43,6 +43,30 @@ extension Routes {
                 return try await searchAll(collectionName(context), searches, consistency: try request.readConsistency())
             } render: { results in .array(results.map(Self.render)) }
         }
+        router.post("/collections/:name/points/query/groups") { request, context in
+            await groups(request, context) { body throws(JSONDecodingError) in try PointsJSON.queryGroupsRequest(body) }
+        }
+        router.post("/collections/:name/points/search/groups") { request, context in
+            await groups(request, context) { body throws(JSONDecodingError) in try PointsJSON.legacyGroupsRequest(body, PointsJSON.searchRequest) }
+        }
+        router.post("/collections/:name/points/recommend/groups") { request, context in
+            await groups(request, context) { body throws(JSONDecodingError) in try PointsJSON.legacyGroupsRequest(body, PointsJSON.recommendRequest) }
+        }
+        router.post("/collections/:name/points/search/matrix/pairs") { request, context in
+            await matrix(request, context) { ids, rows in
+                ["pairs": .array(zip(ids, rows).flatMap { id, row in
+                    row.map { hit in .object(JSONObject([("a", id.json), ("b", hit.id.json), ("score", ScoredPoint.scoreJSON(hit.score))])) }
+                })]
+            }
+        }
+        router.post("/collections/:name/points/search/matrix/offsets") { request, context in
+            await matrix(request, context) { ids, rows in
+                let column = Dictionary(uniqueKeysWithValues: ids.enumerated().map { ($1, $0) })
+                let cells = rows.enumerated().flatMap { row, hits in hits.map { (row, column[$0.id] ?? 0, $0.score) } }
+                return ["offsets_row": .array(cells.map { .uint(UInt64($0.0)) }), "offsets_col": .array(cells.map { .uint(UInt64($0.1)) }),
+                        "scores": .array(cells.map { ScoredPoint.scoreJSON($0.2) }), "ids": .array(ids.map(\.json))]
+            }
+        }
         let recommend: @Sendable (JSONValue, String) throws(JSONDecodingError) -> SearchRequest = PointsJSON.recommendRequest
         let discover: @Sendable (JSONValue, String) throws(JSONDecodingError) -> SearchRequest = PointsJSON.discoverRequest
         router.post("/collections/:name/points/recommend") { request, context in await legacySearch(request, context, recommend) }
@@ -73,6 +97,36 @@ extension Routes {
             try await checkTimeout(request, context)
             return try await searchAll(collectionName(context), searches, consistency: try request.readConsistency())
         } render: { results in .array(results.map(Self.render)) }
+    }
+
+    /// A grouped search, read by `read`: `{"groups": [{"id", "hits", "lookup"?}]}`.
+    func groups(_ request: Request, _ context: BasicRequestContext,
+                _ read: @Sendable (JSONValue) throws(JSONDecodingError) -> GroupsRequest) async -> Response {
+        var request = request
+        return await respond { () async throws(ServiceError) -> (groups: [PointGroup], unnamedVector: Bool) in
+            let body = try await request.parseJSON(limitBytes: bodyLimit)
+            let groups = try Self.read { () throws(JSONDecodingError) in try read(body) }
+            try await checkTimeout(request, context)
+            return try await service.queryGroups(collectionName(context), groups, consistency: try request.readConsistency())
+        } render: { result in
+            ["groups": .array(result.groups.map { group in
+                var object = JSONObject([("id", group.id), ("hits", .array(group.hits.map { $0.json(unnamedVector: result.unnamedVector) }))])
+                if let lookup = group.lookup { object["lookup"] = lookup.json(unnamedVector: result.unnamedVector) }
+                return .object(object)
+            })]
+        }
+    }
+
+    /// A distance matrix request, rendered by `render`.
+    func matrix(_ request: Request, _ context: BasicRequestContext,
+                _ render: @escaping @Sendable ([PointID], [[ScoredPoint]]) -> JSONValue) async -> Response {
+        var request = request
+        return await respond { () async throws(ServiceError) -> (ids: [PointID], rows: [[ScoredPoint]]) in
+            let body = try await request.parseJSON(limitBytes: bodyLimit, emptyMeans: [:])
+            let matrix = try Self.read { () throws(JSONDecodingError) in try PointsJSON.matrixRequest(body) }
+            try await checkTimeout(request, context)
+            return try await service.searchMatrix(collectionName(context), matrix, consistency: try request.readConsistency())
+        } render: { result in render(result.ids, result.rows) }
     }
 
     func searchAll(_ collection: String, _ searches: [SearchRequest],
