@@ -63,7 +63,7 @@ let package = Package(
         .target(name: "Consensus", dependencies: ["CRaftBridge", "DiskIO"], swiftSettings: strict),
         .target(
             name: "Storage",
-            dependencies: ["QuiverModel", "QuiverJSON", "DiskIO", "Shard", "CVectorKernels", "Consensus", .product(name: "Logging", package: "swift-log"),
+            dependencies: ["QuiverModel", "QuiverJSON", "DiskIO", "Shard", "VectorIndex", "CVectorKernels", "Consensus", .product(name: "Logging", package: "swift-log"),
                            .product(name: "Crypto", package: "swift-crypto")],
             swiftSettings: strict
         ),

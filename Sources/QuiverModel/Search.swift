@@ -17,6 +17,9 @@ public indirect enum QueryInput: Codable, Sendable, Equatable {
     case discover(target: QueryInput, context: [ContextPair])
     /// `{"context": …}`: points on the positive side of every pair.
     case context([ContextPair])
+    /// `{"sample": "random"}`: points in random order (score 1), drawn with `seed` (0: the
+    /// collection draws one).
+    case sample(seed: UInt64)
 }
 
 public enum RecommendStrategy: String, StringEnum {
@@ -337,7 +340,14 @@ extension PointsJSON {
                 try allowOnly(object, ["context"], path)
                 return .context(try contextPairs(raw, join(path, "context")))
             }
-            let known = ["formula", "sample", "relevance_feedback"]
+            if let raw = object["sample"] {
+                try allowOnly(object, ["sample"], path)
+                guard raw.stringValue == "random" else {
+                    throw fail(join(path, "sample"), "unknown variant `\(raw.stringValue ?? raw.kindDescription)`, expected `random`")
+                }
+                return .sample(seed: 0)
+            }
+            let known = ["formula", "relevance_feedback"]
             if let kind = object.keys.first(where: known.contains) {
                 throw fail(join(path, kind), "`\(kind)` queries are not supported yet")
             }

@@ -158,3 +158,32 @@ extension ImmutableSegment {
         }
     }
 }
+
+extension LocalShard {
+    /// Up to `limit` live points passing `filter`, drawn uniformly at random with `seed`
+    /// (reservoir sampling over every segment), score 1: the `sample: random` query.
+    public func sample(seed: UInt64, filter: Filter?, limit: Int, withPayload: WithPayload, withVector: WithVector) -> [ScoredPoint] {
+        guard limit > 0 else { return [] }
+        var generator = SplitMix(seed: seed)
+        var chosen: [(segment: Int, offset: Int)] = []
+        var seen = 0
+        for (segment, entry) in segments.entries.enumerated() {
+            let data = entry.data
+            for offset in 0..<data.totalCount where data.isLive(at: offset) {
+                if let filter, !entry.matches(filter, at: offset) { continue }
+                seen += 1
+                if chosen.count < limit {
+                    chosen.append((segment, offset))
+                } else {
+                    let slot = Int(generator.next() % UInt64(seen))
+                    if slot < limit { chosen[slot] = (segment, offset) }
+                }
+            }
+        }
+        chosen.shuffle(using: &generator)
+        return chosen.map { segment, offset in
+            let entry = segments.entries[segment]
+            return ScoredPoint(entry.record(at: offset, withPayload: withPayload, withVector: withVector), score: 1, version: entry.version(at: offset))
+        }
+    }
+}

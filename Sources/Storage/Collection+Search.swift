@@ -2,6 +2,7 @@ import CVectorKernels
 public import QuiverJSON
 public import QuiverModel
 import Shard
+import VectorIndex
 
 /// Nearest-neighbour search across the collection's shards.
 extension Collection {
@@ -19,6 +20,16 @@ extension Collection {
             }
         }
         if case .sparse(let query)? = request.query { return try await searchSparse(query, request, consistency: consistency) }
+        if case .sample(var seed)? = request.query {
+            if seed == 0 { seed = UInt64.random(in: 1...UInt64.max) }
+            var wide = request
+            wide.query = .sample(seed: seed)
+            wide.limit = window
+            wide.offset = 0
+            let lists: [[ScoredPoint]] = try await fanOut(.search(wide), try scope(request.shardKey, write: false), consistency: consistency)
+                .map { if case .points(let points) = $0 { points } else { [] } }
+            return Array(Self.shuffled(lists, seed: seed, limit: window).dropFirst(request.offset))
+        }
         switch request.query {
         case .recommend(let positive, let negative, .averageVector)?:
             request.query = try averageQuery(positive: positive, negative: negative, using: request.using)
@@ -95,6 +106,12 @@ extension Collection {
         return try await searchShards(request, higherIsBetter: true, groups: groups, consistency: consistency)
     }
 
+    /// Random samples of shards combined: all their points in an order drawn with `seed`, cut to `limit`.
+    static func shuffled(_ lists: [[ScoredPoint]], seed: UInt64, limit: Int) -> [ScoredPoint] {
+        var generator = SplitMix(seed: seed)
+        return Array(lists.joined().shuffled(using: &generator).prefix(limit))
+    }
+
     /// A multivector query checked against vector `using` (a multivector of the same dimension),
     /// its rows normalised for Cosine.
     func multiQuery(_ query: MultiVector, using: String) throws(StorageError) -> MultiVector {
@@ -134,6 +151,15 @@ extension Collection {
                                                     withPayload: request.withPayload, withVector: request.withVector, score: score))
             }
             return Self.mergeByScore(lists, higherIsBetter: true, limit: request.limit)
+        }
+        if case .sample(let seed)? = request.query {
+            let filter = try prepare(request.filter)
+            var lists: [[ScoredPoint]] = []
+            for (i, shard) in targets.enumerated() {
+                lists.append(await shard.sample(seed: seed &+ UInt64(i), filter: filter, limit: request.limit,
+                                                withPayload: request.withPayload, withVector: request.withVector))
+            }
+            return Self.shuffled(lists, seed: seed, limit: request.limit)
         }
         if case .sparse(let query)? = request.query {
             let filter = try prepare(request.filter)

@@ -156,3 +156,37 @@ def test_groups_agree_with_local_mode_on_a_sharded_cluster(make_node):
     expected = local.search_matrix_pairs("c", query_filter=matrix_filter, limit=3, sample=1000, using="d").pairs
     got = remote.search_matrix_pairs("c", query_filter=matrix_filter, limit=3, sample=1000, using="d").pairs
     assert [(p.a, p.b) for p in got] == [(p.a, p.b) for p in expected]
+
+
+def test_random_samples_and_order_by_inside_prefetch(node):
+    remote = QdrantClient(url=node.url, timeout=60, check_compatibility=False)
+    local = QdrantClient(":memory:")
+    rng = random.Random(73)
+    for client in (remote, local):
+        client.create_collection("c", vectors_config=models.VectorParams(size=3, distance=models.Distance.DOT))
+    points = [models.PointStruct(id=i, vector=[rng.uniform(-1, 1) for _ in range(3)], payload={"rank": (i * 7) % 60, "even": i % 2 == 0})
+              for i in range(60)]
+    remote.upsert("c", points=points, wait=True)
+    local.upsert("c", points=points)
+    remote.create_payload_index("c", "rank", models.PayloadSchemaType.INTEGER, wait=True)
+    sample = models.SampleQuery(sample=models.Sample.RANDOM)
+    draws = []
+    for _ in range(6):
+        got = remote.query_points("c", query=sample, limit=10).points
+        assert len({p.id for p in got}) == 10 and all(p.score == 1.0 for p in got)
+        draws.append(tuple(p.id for p in got))
+    assert len(set(draws)) > 1, "every draw was the same"
+    even = models.Filter(must=[models.FieldCondition(key="even", match=models.MatchValue(value=True))])
+    got = remote.query_points("c", query=sample, query_filter=even, limit=40, with_payload=True).points
+    assert len(got) == 30 and all(p.payload["even"] for p in got)
+    # Sampling what a prefetch found draws from those points only.
+    prefetch = models.Prefetch(query=[1, 0, 0], limit=5)
+    found = {p.id for p in remote.query_points("c", query=[1, 0, 0], limit=5).points}
+    assert {p.id for p in remote.query_points("c", prefetch=prefetch, query=sample, limit=10).points} == found
+    # order_by inside a prefetch: the 12 lowest ranks, ranked by the vector.
+    kwargs = dict(prefetch=models.Prefetch(query=models.OrderByQuery(order_by="rank"), limit=12), query=[0.2, 0.5, -0.3], limit=6)
+    expected = local.query_points("c", **kwargs).points
+    got = remote.query_points("c", **kwargs).points
+    assert [(p.id, round(p.score, 5)) for p in got] == [(p.id, round(p.score, 5)) for p in expected]
+    r = node.post("/collections/c/points/query", json={"query": {"sample": "sometimes"}})
+    assert r.status_code == 400 and "sample" in r.json()["status"]["error"]
