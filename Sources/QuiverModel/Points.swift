@@ -207,12 +207,6 @@ public enum PointsJSON {
         return try object(value, path)
     }
 
-    public static func rejectUnsupported(_ object: JSONObject, _ keys: [String]) throws(Failure) {
-        for key in keys where object[key].map({ !$0.isNull }) == true {
-            throw fail(key, "`\(key)` is not supported yet")
-        }
-    }
-
     /// `PointInsertOperations` as an update, with its `shard_key`.
     public static func upsert(_ value: JSONValue, _ root: String = "") throws(Failure) -> PointsUpdate {
         let body = try object(value, root)

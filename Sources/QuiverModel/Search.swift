@@ -75,8 +75,20 @@ public struct SearchRequest: Codable, Sendable, Equatable {
     /// Sub-queries run first; the query then ranks the points they found (or fuses their lists).
     /// A prefetch has no offset, payload or vectors of its own.
     public var prefetch: [SearchRequest] = []
+    /// `{"nearest": …, "mmr": …}`: the nearest candidates re-ranked for diversity.
+    public var mmr: MMR?
 
     public init() {}
+}
+
+/// Maximal marginal relevance: from the `candidatesLimit` nearest points (the limit when nil),
+/// each next pick maximises (1 − diversity) × its similarity to the query − diversity × its
+/// largest similarity to the points already picked.
+public struct MMR: Codable, Sendable, Equatable {
+    public var diversity: Float?
+    public var candidatesLimit: Int?
+
+    public static let maxCandidates = 16_384
 }
 
 /// `SearchParams`: accepted and validated; exact scoring is what runs until the vector index exists.
@@ -167,7 +179,10 @@ extension PointsJSON {
                 request.prefetch = [try prefetch(raw, p)]
             }
         }
-        if let raw = body["query"], !raw.isNull { request.query = try queryInput(raw, join(path, "query")) }
+        if let raw = body["query"], !raw.isNull {
+            request.query = try queryInput(raw, join(path, "query"))
+            if case .object(let object) = raw, let mmr = object["mmr"], !mmr.isNull { request.mmr = try self.mmr(mmr, join(path, "query.mmr")) }
+        }
         if let raw = body["using"], !raw.isNull {
             guard let name = raw.stringValue else { throw fail(join(path, "using"), "invalid type: \(raw.kindDescription), expected a string") }
             request.using = name
@@ -279,7 +294,6 @@ extension PointsJSON {
         case .object(let object):
             if let nearest = object["nearest"] {
                 try allowOnly(object, ["nearest", "mmr"], path)
-                try rejectUnsupported(object, ["mmr"])
                 return try queryInput(nearest, join(path, "nearest"))
             }
             if let orderBy = object["order_by"] {
@@ -359,6 +373,28 @@ extension PointsJSON {
         default:
             throw fail(path, "invalid type: \(value.kindDescription), expected a vector, a point id or a query object")
         }
+    }
+
+    /// `Mmr`: `diversity` within 0…1 (default 0.5), `candidates_limit` at most 16384.
+    static func mmr(_ value: JSONValue, _ path: String) throws(Failure) -> MMR {
+        let body = try object(value, path)
+        try allowOnly(body, ["diversity", "candidates_limit"], path)
+        var result = MMR()
+        if let raw = body["diversity"], !raw.isNull {
+            guard let diversity = raw.doubleValue else { throw fail(join(path, "diversity"), "invalid type: \(raw.kindDescription), expected a number") }
+            guard (0...1).contains(diversity) else {
+                throw Failure(path: join(path, "diversity"), message: "value \(diversity) invalid, must be from 0.0 to 1.0", isValidation: true)
+            }
+            result.diversity = Float(diversity)
+        }
+        if let raw = body["candidates_limit"], !raw.isNull {
+            let limit = try unsigned(raw, join(path, "candidates_limit"))
+            guard limit <= MMR.maxCandidates else {
+                throw Failure(path: join(path, "candidates_limit"), message: "value \(limit) invalid, must be \(MMR.maxCandidates) or smaller", isValidation: true)
+            }
+            result.candidatesLimit = limit
+        }
+        return result
     }
 
     /// An example of a recommend, discover or context query: a dense or sparse vector, or a point id.

@@ -11,6 +11,7 @@ extension Collection {
     public func search(_ request: SearchRequest, consistency: ReadConsistency = .default) async throws(StorageError) -> [ScoredPoint] {
         var request = request
         _ = try prepare(request.filter)
+        if let mmr = request.mmr { return try await searchMMR(request, mmr, consistency: consistency) }
         let window = request.offset + request.limit
         if case .orderBy(let orderBy)? = request.query {
             let records = try await scroll(orderedBy: orderBy, limit: window, filter: request.filter, withPayload: request.withPayload,

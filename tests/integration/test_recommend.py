@@ -1,11 +1,12 @@
 """Queries by examples — recommend (every strategy), discover and context — on dense vectors of
 every distance and on sparse vectors, through the Query API (also inside prefetch trees) and the
 legacy `points/recommend` and `points/discover` endpoints, compared with qdrant-client's local
-mode on one node and on a sharded cluster."""
+mode on one node and on a sharded cluster; and MMR re-ranking of nearest queries."""
 
 import random
 import uuid
 
+import numpy as np
 import pytest
 from qdrant_client import QdrantClient, models
 
@@ -131,3 +132,69 @@ def test_examples_agree_with_local_mode_on_a_sharded_cluster(make_node):
     ids = fill(remote, local, rng, 600)
     wait_green(remote)
     run(remote, local, rng, ids, 120)
+
+
+def mmr_similarity(using, a, b):
+    """The similarity MMR compares, as the engine computes it (float64 here)."""
+    if using == "s":
+        shared = set(a.indices) & set(b.indices)
+        return sum(a.values[a.indices.index(i)] * b.values[b.indices.index(i)] for i in shared)
+    x, y = np.array(a, dtype=np.float64), np.array(b, dtype=np.float64)
+    if using == "cos":
+        x, y = x / np.linalg.norm(x), y / np.linalg.norm(y)
+    return {"l2": -np.square(x - y).sum(), "l1": -np.abs(x - y).sum()}.get(using, float(x @ y))
+
+
+@pytest.mark.filterwarnings("ignore:Local mode performs exact")
+def test_mmr_agrees_with_local_mode(make_node):
+    """`{"nearest": …, "mmr": …}` on every distance and on sparse vectors: the same candidates
+    re-ranked in the same order as local mode (which follows Qdrant's core, ties included). Local
+    mode computes some similarities with a float64 query, Quiver in float32 as the core does, so
+    where two candidates' MMR scores are equal to float32 precision either may come first: there
+    the comparison checks the tie and stops."""
+    node = make_node()
+    remote = QdrantClient(url=node.url, timeout=60, check_compatibility=False)
+    local = QdrantClient(":memory:")
+    create(remote, optimizers_config=models.OptimizersConfigDiff(indexing_threshold=10))
+    create(local)
+    rng = random.Random(53)
+    ids = fill(remote, local, rng, 500)
+    wait_green(remote)
+    ties = 0
+    for round_number in range(150):
+        using = rng.choice(list(NAMES) + ["s"])
+        vector = sparse_model(continuous_sparse(rng)) if using == "s" else [rng.uniform(-1, 1) for _ in range(4)]
+        diversity = rng.choice([None, 0.0, 0.3, 0.5, 0.9, 1.0])
+        mmr = models.Mmr(diversity=diversity, candidates_limit=rng.choice([None, 10, 40, 100]))
+        kwargs = dict(query=models.NearestQuery(nearest=vector, mmr=mmr), using=using, limit=rng.randint(1, 12),
+                      query_filter=random_filter(rng, 1, ids) if rng.random() < 0.3 else None, with_payload=True,
+                      with_vectors=rng.choice([False, True, [using]]), search_params=models.SearchParams(exact=True))
+        expected = local.query_points("c", **kwargs).points
+        got = remote.query_points("c", **kwargs).points
+        assert len(got) == len(expected), f"round {round_number}: {kwargs}"
+        for rank, (g, e) in enumerate(zip(got, expected)):
+            if g.id != e.id:
+                picked = [p.id for p in got[:rank]]
+                stored = {p.id: p.vector[using] for p in remote.retrieve("c", picked + [g.id, e.id], with_vectors=[using])}
+                lam = 1 - (0.5 if diversity is None else diversity)
+                query = vector
+
+                def score(point):
+                    relevance = mmr_similarity(using, query, stored[point])
+                    if not picked:
+                        return relevance
+                    return lam * relevance - (1 - lam) * max(mmr_similarity(using, stored[point], stored[p]) for p in picked)
+                assert abs(score(g.id) - score(e.id)) < 1e-5, f"round {round_number}, rank {rank}: {kwargs}"
+                ties += 1
+                break
+            assert g.score == pytest.approx(e.score, rel=1e-4, abs=1e-5)
+            assert g.payload == e.payload
+            g_vector, e_vector = g.vector or {}, e.vector or {}
+            assert sorted(g_vector) == sorted(e_vector)
+    assert ties <= 5
+    # An offset drops the first picks of the same re-ranking.
+    query = models.NearestQuery(nearest=[0.3, -0.1, 0.8, 0.2], mmr=models.Mmr(diversity=0.7, candidates_limit=50))
+    whole = [p.id for p in remote.query_points("c", query=query, using="cos", limit=8).points]
+    assert [p.id for p in remote.query_points("c", query=query, using="cos", limit=6, offset=2).points] == whole[2:]
+    r = node.post("/collections/c/points/query", json={"query": {"nearest": [1, 0, 0, 0], "mmr": {"diversity": 1.5}}, "using": "cos"})
+    assert r.status_code == 422 and "diversity" in r.json()["status"]["error"]
