@@ -20,6 +20,8 @@ public indirect enum QueryInput: Codable, Sendable, Equatable {
     /// `{"sample": "random"}`: points in random order (score 1), drawn with `seed` (0: the
     /// collection draws one).
     case sample(seed: UInt64)
+    /// `{"formula": …}`: the prefetches' points scored by an expression.
+    case formula(Formula)
 }
 
 public enum RecommendStrategy: String, StringEnum {
@@ -361,7 +363,8 @@ extension PointsJSON {
                 }
                 return .sample(seed: 0)
             }
-            let known = ["formula", "relevance_feedback"]
+            if object["formula"] != nil { return .formula(try formula(object, path)) }
+            let known = ["relevance_feedback"]
             if let kind = object.keys.first(where: known.contains) {
                 throw fail(join(path, kind), "`\(kind)` queries are not supported yet")
             }

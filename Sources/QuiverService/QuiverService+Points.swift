@@ -186,7 +186,7 @@ extension QuiverService {
             request.query = .discover(target: try await resolve(target), context: try await resolve(context))
         case .context(let context):
             request.query = .context(try await resolve(context))
-        case .vector, .sparse, .multi, .orderBy, .fusion, .sample:
+        case .vector, .sparse, .multi, .orderBy, .fusion, .sample, .formula:
             return
         }
         if request.lookupFrom == nil, !mentioned.isEmpty {

@@ -1,3 +1,4 @@
+public import QuiverJSON
 public import QuiverModel
 
 /// The Query API's prefetch tree, run at the collection level: each prefetch is a whole-collection
@@ -10,6 +11,7 @@ extension Collection {
         try Self.checkQuery(request)
         guard !request.prefetch.isEmpty else {
             if case .fusion? = request.query { return [] }
+            if case .formula? = request.query { throw .badRequest("A formula rescores the points of prefetches: give it at least one prefetch") }
             return try await search(request, consistency: consistency)
         }
         var sources: [[ScoredPoint]] = []
@@ -66,6 +68,7 @@ extension Collection {
     /// A level's answer from its prefetches' lists: fused, or the points they found ranked by the
     /// level's query (restricted to them with a `has_id` condition).
     private func merge(_ sources: [[ScoredPoint]], _ request: SearchRequest, consistency: ReadConsistency) async throws(StorageError) -> [ScoredPoint] {
+        if case .formula(let formula)? = request.query { return try await rescore(sources, with: formula, request, consistency: consistency) }
         guard case .fusion(let fusion)? = request.query else {
             let ids = Set(sources.joined().map(\.id))
             guard !ids.isEmpty else { return [] }
@@ -162,5 +165,52 @@ extension Fusion {
         let deviation = variance.squareRoot()
         let low = mean - 3 * deviation, high = mean + 3 * deviation
         return values.map { Float(($0 - low) / (high - low)) }
+    }
+}
+
+extension Collection {
+    /// A formula level: every point the prefetches found (in the order first found), scored by
+    /// the formula over its prefetch scores and payload, best first (ties in that order).
+    func rescore(_ sources: [[ScoredPoint]], with formula: Formula, _ request: SearchRequest,
+                 consistency: ReadConsistency) async throws(StorageError) -> [ScoredPoint] {
+        var formula = formula
+        do {
+            formula.expression = try formula.expression.mapConditions { condition in
+                guard let prepared = try prepare(Filter(must: [condition])) else { return condition }
+                return .filter(prepared)
+            }
+        } catch let error as StorageError {
+            throw error
+        } catch {
+            throw .badRequest("\(error)")
+        }
+        var order: [PointID] = []
+        var seen = Set<PointID>()
+        for list in sources { for point in list where seen.insert(point.id).inserted { order.append(point.id) } }
+        guard !order.isEmpty else { return [] }
+        let scores = sources.map { list in Dictionary(list.map { ($0.id, $0.score) }, uniquingKeysWith: { first, _ in first }) }
+        let records = try await retrieve(order, withPayload: .all, withVector: formula.expression.hasConditions ? .all : request.withVector,
+                                         shardKey: request.shardKey, consistency: consistency)
+        var byID: [PointID: PointRecord] = [:]
+        for record in records { byID[record.id] = record }
+        var rescored: [ScoredPoint] = []
+        for id in order {
+            guard let record = byID[id] else { continue }
+            let point = FormulaPoint(id: id, payload: record.payload ?? JSONObject(), scores: scores.map { $0[id] }) { name in
+                record.vectors?[name] != nil || record.sparse?[name] != nil || record.multi?[name] != nil
+            }
+            let score: Float
+            do throws(FormulaError) {
+                score = try formula.score(point)
+            } catch {
+                throw .badRequest(error.message)
+            }
+            var scored = Self.trimmed(ScoredPoint(record, score: score, version: record.version ?? 0), to: request.withVector)
+            scored.payload = request.withPayload == .none ? nil : request.withPayload.apply(record.payload)
+            rescored.append(scored)
+        }
+        let ranked = rescored.enumerated().sorted { a, b in a.element.score != b.element.score ? a.element.score > b.element.score : a.offset < b.offset }
+            .map(\.element).prefix(request.offset + request.limit)
+        return Array(ranked.filter { point in request.scoreThreshold.map { point.score >= $0 } ?? true }.dropFirst(request.offset))
     }
 }
