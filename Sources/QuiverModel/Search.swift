@@ -22,12 +22,27 @@ public indirect enum QueryInput: Codable, Sendable, Equatable {
     case sample(seed: UInt64)
     /// `{"formula": …}`: the prefetches' points scored by an expression.
     case formula(Formula)
+    /// `{"relevance_feedback": …}` with the naive strategy: a × similarity to `target`, plus for
+    /// each ordered pair of feedback items whose scores differ by c' > 0, c'^b × c × (similarity
+    /// to the better example − similarity to the worse).
+    case relevanceFeedback(target: QueryInput, feedback: [FeedbackItem], a: Float, b: Float, c: Float)
 }
 
 public enum RecommendStrategy: String, StringEnum {
     case averageVector = "average_vector"
     case bestScore = "best_score"
     case sumScores = "sum_scores"
+}
+
+/// An example and how relevant it was judged.
+public struct FeedbackItem: Codable, Sendable, Equatable {
+    public var example: QueryInput
+    public var score: Float
+
+    public init(example: QueryInput, score: Float) {
+        self.example = example
+        self.score = score
+    }
 }
 
 /// A positive and a negative example.
@@ -364,9 +379,9 @@ extension PointsJSON {
                 return .sample(seed: 0)
             }
             if object["formula"] != nil { return .formula(try formula(object, path)) }
-            let known = ["relevance_feedback"]
-            if let kind = object.keys.first(where: known.contains) {
-                throw fail(join(path, kind), "`\(kind)` queries are not supported yet")
+            if let raw = object["relevance_feedback"] {
+                try allowOnly(object, ["relevance_feedback"], path)
+                return try relevanceFeedback(raw, join(path, "relevance_feedback"))
             }
             if isSparse(value) { return .sparse(try sparse(value, path)) }
             if object["text"] != nil || object["image"] != nil || object["object"] != nil {
@@ -376,6 +391,40 @@ extension PointsJSON {
         default:
             throw fail(path, "invalid type: \(value.kindDescription), expected a vector, a point id or a query object")
         }
+    }
+
+    /// `RelevanceFeedbackInput`: `target`, `feedback` items and the `naive` strategy's a, b, c.
+    static func relevanceFeedback(_ value: JSONValue, _ path: String) throws(Failure) -> QueryInput {
+        let body = try object(value, path)
+        try allowOnly(body, ["target", "feedback", "strategy"], path)
+        guard let target = body["target"] else { throw fail(path, "missing field `target`") }
+        guard let rawFeedback = body["feedback"] else { throw fail(path, "missing field `feedback`") }
+        guard let rawStrategy = body["strategy"] else { throw fail(path, "missing field `strategy`") }
+        var feedback: [FeedbackItem] = []
+        for (i, element) in try array(rawFeedback, join(path, "feedback")).enumerated() {
+            let p = "\(join(path, "feedback"))[\(i)]"
+            let item = try object(element, p)
+            try allowOnly(item, ["example", "score"], p)
+            guard let example = item["example"] else { throw fail(p, "missing field `example`") }
+            guard let score = item["score"]?.doubleValue else { throw fail(p, "missing field `score` (a number)") }
+            feedback.append(FeedbackItem(example: try self.example(example, join(p, "example")), score: Float(score)))
+        }
+        let strategy = try object(rawStrategy, join(path, "strategy"))
+        try allowOnly(strategy, ["naive"], join(path, "strategy"))
+        guard let rawNaive = strategy["naive"] else { throw fail(join(path, "strategy"), "expected `{\"naive\": {\"a\", \"b\", \"c\"}}`") }
+        let p = join(path, "strategy.naive")
+        let naive = try object(rawNaive, p)
+        try allowOnly(naive, ["a", "b", "c"], p)
+        var coefficients: [Float] = []
+        for key in ["a", "b", "c"] {
+            guard let number = naive[key]?.doubleValue else { throw fail(p, "missing field `\(key)` (a number)") }
+            coefficients.append(Float(number))
+        }
+        guard coefficients[1] >= 0 else {
+            throw Failure(path: join(p, "b"), message: "value \(coefficients[1]) invalid, must be 0.0 or larger", isValidation: true)
+        }
+        return .relevanceFeedback(target: try example(target, join(path, "target")), feedback: feedback,
+                                  a: coefficients[0], b: coefficients[1], c: coefficients[2])
     }
 
     /// `Mmr`: `diversity` within 0…1 (default 0.5), `candidates_limit` at most 16384.

@@ -186,6 +186,10 @@ extension QuiverService {
             request.query = .discover(target: try await resolve(target), context: try await resolve(context))
         case .context(let context):
             request.query = .context(try await resolve(context))
+        case .relevanceFeedback(let target, let feedback, let a, let b, let c):
+            var items: [FeedbackItem] = []
+            for item in feedback { items.append(FeedbackItem(example: try await resolve(item.example), score: item.score)) }
+            request.query = .relevanceFeedback(target: try await resolve(target), feedback: items, a: a, b: b, c: c)
         case .vector, .sparse, .multi, .orderBy, .fusion, .sample, .formula:
             return
         }

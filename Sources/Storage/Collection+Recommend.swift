@@ -1,4 +1,5 @@
 import CVectorKernels
+import Foundation
 public import QuiverModel
 import Shard
 
@@ -36,6 +37,7 @@ extension Collection {
         case .recommend(let positive, let negative, _): positive + negative
         case .discover(let target, let context): [target] + context.flatMap { [$0.positive, $0.negative] }
         case .context(let context): context.flatMap { [$0.positive, $0.negative] }
+        case .relevanceFeedback(let target, let feedback, _, _, _): [target] + feedback.map(\.example)
         default: []
         }
     }
@@ -158,6 +160,21 @@ extension Collection {
                     rank += p > n ? 1 : p == n ? 0 : -1
                 }
                 return Float(rank) + Self.scaledSigmoid(similarity(target, stored))
+            }
+        case .relevanceFeedback(let target, let feedback, let a, let b, let c):
+            let target = prepared(target)
+            // Every ordered pair of items whose scores differ, the better one first.
+            var pairs: [(better: QueryInput, worse: QueryInput, weight: Float)] = []
+            for better in feedback {
+                for worse in feedback where better.score - worse.score > 0 {
+                    pairs.append((prepared(better.example), prepared(worse.example), Foundation.pow(better.score - worse.score, b) * c))
+                }
+            }
+            let weighted = pairs
+            return { stored in
+                var score = a * similarity(target, stored)
+                for pair in weighted { score += pair.weight * (similarity(pair.better, stored) - similarity(pair.worse, stored)) }
+                return score
             }
         case .context(let context):
             let pairs = context.map { ($0.positive, $0.negative) }.map { (prepared($0.0), prepared($0.1)) }

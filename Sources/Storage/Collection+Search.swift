@@ -35,7 +35,7 @@ extension Collection {
         case .recommend(let positive, let negative, .averageVector)?:
             request.query = try averageQuery(positive: positive, negative: negative, using: request.using)
             return try await search(request, consistency: consistency)
-        case .recommend?, .discover?, .context?:
+        case .recommend?, .discover?, .context?, .relevanceFeedback?:
             try checkExamples(Self.examples(of: request.query!), using: request.using)
             return try await searchShards(request, higherIsBetter: true, consistency: consistency)
         default:
@@ -137,7 +137,7 @@ extension Collection {
     /// Whether a search's scores rank higher first (similarities, sparse dot products) or lower.
     func higherIsBetter(_ request: SearchRequest) -> Bool {
         switch request.query {
-        case .recommend?, .discover?, .context?: true
+        case .recommend?, .discover?, .context?, .relevanceFeedback?: true
         default: config.params.vectors.all[request.using]?.distance.higherIsBetter ?? true
         }
     }

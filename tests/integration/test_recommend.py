@@ -198,3 +198,33 @@ def test_mmr_agrees_with_local_mode(make_node):
     assert [p.id for p in remote.query_points("c", query=query, using="cos", limit=6, offset=2).points] == whole[2:]
     r = node.post("/collections/c/points/query", json={"query": {"nearest": [1, 0, 0, 0], "mmr": {"diversity": 1.5}}, "using": "cos"})
     assert r.status_code == 422 and "diversity" in r.json()["status"]["error"]
+
+
+@pytest.mark.filterwarnings("ignore:Local mode performs exact")
+def test_relevance_feedback_agrees_with_local_mode(make_node):
+    """`{"relevance_feedback": …}` with the naive strategy on every distance: targets and
+    examples as vectors or point ids (left out of the results), any coefficients."""
+    node = make_node()
+    remote = QdrantClient(url=node.url, timeout=60, check_compatibility=False)
+    local = QdrantClient(":memory:")
+    create(remote, optimizers_config=models.OptimizersConfigDiff(indexing_threshold=10))
+    create(local)
+    rng = random.Random(54)
+    ids = fill(remote, local, rng, 400)
+    wait_green(remote)
+    for round_number in range(120):
+        using = rng.choice(list(NAMES))
+        vector = lambda: rng.choice(ids) if rng.random() < 0.5 else [rng.uniform(-1, 1) for _ in range(4)]
+        feedback = [models.FeedbackItem(example=vector(), score=rng.choice([0.0, 0.5, 1.0, round(rng.uniform(-1, 2), 2)]))
+                    for _ in range(rng.randint(0, 4))]
+        strategy = models.NaiveFeedbackStrategy(naive=models.NaiveFeedbackStrategyParams(
+            a=round(rng.uniform(-1, 2), 2), b=rng.choice([0.0, 0.5, 1.0, 2.0]), c=round(rng.uniform(-1, 2), 2)))
+        query = models.RelevanceFeedbackQuery(relevance_feedback=models.RelevanceFeedbackInput(target=vector(), feedback=feedback, strategy=strategy))
+        kwargs = dict(query=query, using=using, limit=rng.randint(1, 15), with_payload=True,
+                      query_filter=random_filter(rng, 1, ids) if rng.random() < 0.3 else None)
+        expected = local.query_points("c", **kwargs).points
+        got = remote.query_points("c", **kwargs).points
+        compare(got, expected, f"round {round_number}: {kwargs}")
+    r = node.post("/collections/c/points/query", json={"query": {"relevance_feedback": {
+        "target": [1, 0, 0, 0], "feedback": [], "strategy": {"naive": {"a": 1, "b": -1, "c": 1}}}}, "using": "cos"})
+    assert r.status_code == 422 and "b" in r.json()["status"]["error"]
