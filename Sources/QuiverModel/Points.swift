@@ -182,6 +182,10 @@ public enum PointsJSON {
         case .object(let object):
             var result = NamedVectors()
             for (name, vector) in object {
+                if isDocument(vector) {
+                    result.sparse[name] = try document(vector, "\(path).\(name)", query: false)
+                    continue
+                }
                 if case .object = vector {
                     // Validation names a named vector `?` (`points[0].vector.?.values`).
                     result.sparse[name] = try sparse(vector, "\(path).\(name)", validationPath: update ? "\(point).?" : "\(path).?")
@@ -265,9 +269,10 @@ public enum PointsJSON {
         case .object(let named):
             for (name, rows) in named {
                 let list = try array(rows, "\(batchPath).vectors.\(name)")
-                if let first = list.first, isSparse(first) {
+                if let first = list.first, isSparse(first) || isDocument(first) {
                     sparseColumns[name] = try list.enumerated().map { (i, row) throws(Failure) in
-                        try sparse(row, "\(batchPath).vectors.\(name)[\(i)]", validationPath: "\(batchPath).?")
+                        isDocument(row) ? try document(row, "\(batchPath).vectors.\(name)[\(i)]", query: false)
+                            : try sparse(row, "\(batchPath).vectors.\(name)[\(i)]", validationPath: "\(batchPath).?")
                     }
                     continue
                 }

@@ -384,8 +384,9 @@ extension PointsJSON {
                 return try relevanceFeedback(raw, join(path, "relevance_feedback"))
             }
             if isSparse(value) { return .sparse(try sparse(value, path)) }
-            if object["text"] != nil || object["image"] != nil || object["object"] != nil {
-                throw fail(path, "inference (documents, images, objects) is not supported")
+            if isDocument(value) { return .sparse(try document(value, path, query: true)) }
+            if object["image"] != nil || object["object"] != nil {
+                throw fail(path, "inference of images and objects is not available on this server; documents with the `\(BM25.model)` model are")
             }
             throw fail(path, "expected a vector, a point id or `{\"nearest\": …}`")
         default:
@@ -459,6 +460,8 @@ extension PointsJSON {
             return .point(try pointID(value, path))
         case .object where isSparse(value):
             return .sparse(try sparse(value, path))
+        case .object where isDocument(value):
+            return .sparse(try document(value, path, query: true))
         default:
             throw fail(path, "invalid type: \(value.kindDescription), expected a vector, a sparse vector or a point id")
         }

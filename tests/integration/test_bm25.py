@@ -1,0 +1,109 @@
+"""Server-side BM25 inference: `Document`s (`{"text", "model": "qdrant/bm25", "options"}`) in
+upserts, vector updates and queries become sparse vectors on the server. Local mode does not run
+this model, so the vectors are checked against a reference written here: Qdrant's pipeline (word
+tokens, lowercase, English stopwords, Qdrant's Snowball stemmer through `py_rust_stemmers`),
+murmur3 token indices (`mmh3`) and the BM25 term-frequency formula."""
+
+import re
+
+import mmh3
+import pytest
+from py_rust_stemmers import SnowballStemmer
+from qdrant_client import QdrantClient, models
+
+ENGLISH_STOPWORDS = set("""a about above after again against all am an and any are as at be because been before being below
+between both but by can did do does doing down during each few for from further had has have having he her here hers
+herself him himself his how i if in into is it its itself just me more most my myself no nor not now of off on once only
+or other our ours ourselves out over own same she should so some such than that the their theirs them themselves then
+there these they this those through to too under until up very was we were what when where which while who whom why will
+with you your yours yourself yourselves""".split())
+STEM = SnowballStemmer("english").stem_word
+DOCS = [
+    "The quick brown fox jumps over the lazy dog; the dog sleeps.",
+    "Running runners ran through running water, RUNNING fast!",
+    "Vector databases store embeddings and search them quickly.",
+    "Qdrant-compatible servers: sparse vectors, dense vectors, hybrid search...",
+    "Café owners serve coffee and croissants to 42 hungry students",
+    "",
+    "and the of to",
+]
+
+
+def reference(text, k=1.2, b=0.75, avg_len=256.0, stem=True, stopwords=ENGLISH_STOPWORDS, query=False):
+    tokens = [t.lower() for t in re.findall(r"[^\W_]+", text)]
+    tokens = [t for t in tokens if t not in stopwords]
+    if stem:
+        tokens = [STEM(t) for t in tokens]
+    index = lambda t: abs(mmh3.hash(t, signed=True))
+    if query:
+        return {index(t): 1.0 for t in tokens}
+    counts = {}
+    for t in tokens:
+        counts[t] = counts.get(t, 0) + 1
+    return {index(t): n * (k + 1) / (k * (1 - b + b * len(tokens) / avg_len) + n) for t, n in counts.items()}
+
+
+def as_dict(sparse):
+    return dict(zip(sparse.indices, sparse.values))
+
+
+def check(got, want):
+    assert sorted(got) == sorted(want)
+    for i in want:
+        assert got[i] == pytest.approx(want[i], rel=1e-6)
+
+
+def test_documents_become_bm25_vectors(node):
+    client = QdrantClient(url=node.url, timeout=30, check_compatibility=False)
+    client.create_collection("c", vectors_config={"dense": models.VectorParams(size=2, distance=models.Distance.DOT)},
+                             sparse_vectors_config={"bm25": models.SparseVectorParams(modifier=models.Modifier.IDF)})
+    doc = lambda text, **options: {"text": text, "model": "qdrant/bm25", **({"options": options} if options else {})}
+    # The list form, the batch form, and a vector update.
+    r = node.put("/collections/c/points?wait=true", json={"points": [
+        {"id": i, "vector": {"dense": [1, i], "bm25": doc(text)}, "payload": {"text": text}} for i, text in enumerate(DOCS[:4])]})
+    assert r.status_code == 200, r.text
+    r = node.put("/collections/c/points?wait=true", json={"batch": {
+        "ids": [4, 5, 6], "vectors": {"dense": [[1, 4], [1, 5], [1, 6]], "bm25": [doc(t) for t in DOCS[4:]]}}})
+    assert r.status_code == 200, r.text
+    stored = {p.id: as_dict(p.vector["bm25"]) for p in client.retrieve("c", list(range(7)), with_vectors=True)}
+    for i, text in enumerate(DOCS):
+        check(stored[i], reference(text))
+    assert stored[5] == {} and stored[6] == {}
+    r = node.put("/collections/c/points/vectors?wait=true", json={"points": [
+        {"id": 6, "vector": {"bm25": doc("Dogs and foxes", k=2.0, b=0.0, avg_len=10)}}]})
+    assert r.status_code == 200, r.text
+    check(as_dict(client.retrieve("c", [6], with_vectors=True)[0].vector["bm25"]), reference("Dogs and foxes", k=2.0, b=0.0, avg_len=10))
+
+    # Options: no stemming, custom stopwords, no language processing at all.
+    for i, (options, kwargs) in enumerate([
+        ({"stemmer": {"type": "none"}}, dict(stem=False)),
+        ({"stopwords": {"custom": ["quick", "fox"]}}, dict(stopwords={"quick", "fox"})),
+        ({"language": "none"}, dict(stem=False, stopwords=set())),
+    ]):
+        r = node.put("/collections/c/points?wait=true", json={"points": [{"id": 100 + i, "vector": {"bm25": doc(DOCS[0], **options)}}]})
+        assert r.status_code == 200, r.text
+        check(as_dict(client.retrieve("c", [100 + i], with_vectors=True)[0].vector["bm25"]), reference(DOCS[0], **kwargs))
+
+    # A query Document is the query embedding: the same answer as the reference query vector.
+    for text in ("running dogs", "sparse vector search", "coffee for students"):
+        want = reference(text, query=True)
+        expected = client.query_points("c", query=models.SparseVector(indices=list(want), values=list(want.values())), using="bm25", limit=5).points
+        got = client.query_points("c", query=models.Document(text=text, model="qdrant/bm25"), using="bm25", limit=5).points
+        assert [(p.id, p.score) for p in got] == [(p.id, p.score) for p in expected] and got
+    top = client.query_points("c", query=models.Document(text="runner running", model="qdrant/bm25"), using="bm25", limit=1).points
+    assert top[0].id == 1
+    # In a hybrid query: a BM25 prefetch fused with a dense one.
+    r = node.post("/collections/c/points/query", json={"prefetch": [
+        {"query": {"text": "lazy dog", "model": "qdrant/bm25"}, "using": "bm25", "limit": 5},
+        {"query": [1, 0], "using": "dense", "limit": 5}], "query": {"fusion": "rrf"}, "limit": 3})
+    assert r.status_code == 200 and r.json()["result"]["points"][0]["id"] == 0, r.text
+
+    # Other models, images, bad options: a 400 naming them.
+    r = node.put("/collections/c/points", json={"points": [{"id": 9, "vector": {"bm25": {"text": "x", "model": "sentence-transformers/all-minilm-l6-v2"}}}]})
+    assert r.status_code == 400 and "sentence-transformers/all-minilm-l6-v2" in r.json()["status"]["error"]
+    r = node.post("/collections/c/points/query", json={"query": {"image": "http://x/y.png", "model": "clip"}, "using": "bm25"})
+    assert r.status_code == 400 and "image" in r.json()["status"]["error"]
+    r = node.put("/collections/c/points", json={"points": [{"id": 9, "vector": {"bm25": doc("x", b=2)}}]})
+    assert r.status_code == 400 and "b must be" in r.json()["status"]["error"]
+    r = node.put("/collections/c/points", json={"points": [{"id": 9, "vector": {"bm25": doc("x", language="german")}}]})
+    assert r.status_code == 400 and "german" in r.json()["status"]["error"]
