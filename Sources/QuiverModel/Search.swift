@@ -118,6 +118,8 @@ public struct SearchParams: Codable, Sendable, Equatable {
     public var quantizationRescore = true
     /// As the request gave it (strict mode checks only a given one); 1 otherwise.
     public var quantizationOversampling: Double?
+    /// `idf: {"corpus": …}`: the points the `idf` modifier's statistics count (nil: all).
+    public var idfCorpus: Filter?
 }
 
 /// One search result (`ScoredPoint`).
@@ -498,7 +500,18 @@ extension PointsJSON {
         if let raw = body["params"], !raw.isNull {
             let p = join(path, "params")
             let params = try object(raw, p)
-            try allowOnly(params, ["hnsw_ef", "exact", "quantization", "indexed_only", "acorn"], p)
+            try allowOnly(params, ["hnsw_ef", "exact", "quantization", "indexed_only", "acorn", "idf"], p)
+            if let raw = params["idf"], !raw.isNull {
+                switch raw {
+                case .string("global"): break
+                case .object(let idf):
+                    try allowOnly(idf, ["corpus"], join(p, "idf"))
+                    guard let corpus = idf["corpus"] else { throw fail(join(p, "idf"), "missing field `corpus`") }
+                    request.params.idfCorpus = try filter(corpus, join(p, "idf.corpus"))
+                default:
+                    throw fail(join(p, "idf"), "expected `\"global\"` or `{\"corpus\": …}`")
+                }
+            }
             if let ef = params["hnsw_ef"], !ef.isNull { request.params.hnswEf = try unsigned(ef, join(p, "hnsw_ef")) }
             for (name, raw) in [("exact", params["exact"]), ("indexed_only", params["indexed_only"])] {
                 guard let raw, !raw.isNull else { continue }

@@ -98,7 +98,9 @@ extension Collection {
         var request = request
         if params.modifier == .idf, !query.isEmpty {
             var statistics = SparseStatistics()
-            for case .sparseStatistics(let part) in try await fanOut(.sparseStatistics(name: request.using, indices: query.indices, filter: nil),
+            _ = try prepare(request.params.idfCorpus)
+            for case .sparseStatistics(let part) in try await fanOut(.sparseStatistics(name: request.using, indices: query.indices,
+                                                                                       filter: request.params.idfCorpus),
                                                                      groups, consistency: consistency, charged: false) {
                 statistics.add(part)
             }

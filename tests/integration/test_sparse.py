@@ -401,3 +401,29 @@ def test_query_api_errors(hybrid_single):
     r = post({"prefetch": [{"query": 5, "using": "d", "limit": 20}, {"query": 5, "using": "s", "limit": 20}], "query": {"fusion": "rrf"},
               "with_payload": False})
     assert r.status_code == 200 and 5 not in [p["id"] for p in r.json()["result"]["points"]] and r.json()["result"]["points"]
+
+
+def test_idf_over_a_corpus_filter_agrees_with_local_mode(make_node):
+    """`params.idf: {"corpus": filter}`: the idf statistics count only the corpus's points."""
+    node = make_node()
+    rng = random.Random(34)
+    remote = QdrantClient(url=node.url, timeout=60, check_compatibility=False)
+    local = QdrantClient(":memory:")
+    create(remote, shard_number=3, optimizers_config=models.OptimizersConfigDiff(indexing_threshold=10))
+    create(local)
+    ids = fill(node, local, rng, n=600)
+    wait_green(remote)
+    for round_number in range(80):
+        corpus = random_filter(rng, 1, ids)
+        query = random_sparse(rng, empty_ok=False)
+        kwargs = dict(using="t", limit=rng.randint(1, 15), with_payload=True, search_params=models.SearchParams(idf=models.IdfCorpusParams(corpus=corpus)),
+                      query_filter=random_filter(rng, 1, ids) if rng.random() < 0.3 else None)
+        expected = local.query_points("c", query=sparse_model(query), **kwargs).points
+        got = remote.query_points("c", query=sparse_model(query), **kwargs).points
+        compare(got, expected, f"round {round_number}: corpus {raw_filter(corpus)}")
+    # The corpus changes the scores: a corpus of few points gives other idf weights than all.
+    query = sparse_model({"indices": list(range(10)), "values": [1.0] * 10})
+    few = models.Filter(must=[models.HasIdCondition(has_id=ids[:50])])
+    narrow = remote.query_points("c", query=query, using="t", limit=5, search_params=models.SearchParams(idf=models.IdfCorpusParams(corpus=few))).points
+    wide = remote.query_points("c", query=query, using="t", limit=5, search_params=models.SearchParams(idf="global")).points
+    assert [p.score for p in narrow] != pytest.approx([p.score for p in wide])
