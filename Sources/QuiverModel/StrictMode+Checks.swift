@@ -55,6 +55,21 @@ extension StrictModeConfig {
         }
     }
 
+    /// The sparse vectors and multivectors of points being written, within `sparse_config`'s
+    /// `max_length` and `multivector_config`'s `max_vectors` for their names.
+    public func checkVectorSizes(_ points: [PointStruct]) throws(StrictModeViolation) {
+        for point in points {
+            for name in point.sparse.keys.sorted() {
+                guard let max = sparseConfig?[name]?.maxLength, point.sparse[name]!.count > max else { continue }
+                throw StrictModeViolation("Sparse vector '\(name)' has a limit of \(max) indices, but \(point.sparse[name]!.count) were provided!")
+            }
+            for name in point.multi.keys.sorted() {
+                guard let max = multivectorConfig?[name]?.maxVectors, point.multi[name]!.count > max else { continue }
+                throw StrictModeViolation("Multivector '\(name)' has a limit of \(max) vectors, but \(point.multi[name]!.count) were provided!")
+            }
+        }
+    }
+
     /// The search parameters: `exact`, `hnsw_ef`, `quantization.oversampling`.
     public func checkSearchParams(_ params: SearchParams) throws(StrictModeViolation) {
         if let oversampling = params.quantizationOversampling { try Self.atMost(oversampling, searchMaxOversampling, "oversampling") }

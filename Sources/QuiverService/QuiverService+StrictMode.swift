@@ -32,9 +32,11 @@ extension QuiverService {
             switch update.operation {
             case .upsert(let points):
                 try limits.checkUpdateBatch(points.count, upsert: true)
+                try limits.checkVectorSizes(points)
                 (grows, payloadOnly) = (true, false)
             case .updateVectors(let points):
                 try limits.checkUpdateBatch(points.count, upsert: false)
+                try limits.checkVectorSizes(points)
                 (grows, payloadOnly) = (true, false)
             case .setPayload, .overwritePayload:
                 (grows, payloadOnly) = (true, true)

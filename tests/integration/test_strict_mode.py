@@ -175,3 +175,21 @@ def test_disabled_changed_and_restarted(node):
     ok(node.post("/collections/s/points/scroll", json={"limit": 2}))
     config = ok(node.get("/collections/s"))["config"]["strict_mode_config"]
     assert config["enabled"] is True and config["max_query_limit"] == 2
+
+
+def test_sparse_and_multivector_sizes(node):
+    body = {"vectors": {"m": {"size": 2, "distance": "Dot", "multivector_config": {"comparator": "max_sim"}}},
+            "sparse_vectors": {"s": {}},
+            "strict_mode_config": {"enabled": True, "sparse_config": {"s": {"max_length": 3}}, "multivector_config": {"m": {"max_vectors": 2}}}}
+    ok(node.put("/collections/v", json=body))
+    sparse = lambda n: {"indices": list(range(n)), "values": [1.0] * n}
+    ok(node.put("/collections/v/points?wait=true", json={"points": [{"id": 1, "vector": {"s": sparse(3), "m": [[1, 0], [0, 1]]}}]}))
+    refused(node.put("/collections/v/points?wait=true", json={"points": [{"id": 2, "vector": {"s": sparse(4)}}]}),
+            "Sparse vector 's' has a limit of 3 indices, but 4 were provided!")
+    refused(node.put("/collections/v/points?wait=true", json={"points": [{"id": 2, "vector": {"m": [[1, 0], [0, 1], [1, 1]]}}]}),
+            "Multivector 'm' has a limit of 2 vectors, but 3 were provided!")
+    refused(node.put("/collections/v/points/vectors?wait=true", json={"points": [{"id": 1, "vector": {"s": sparse(5)}}]}),
+            "Sparse vector 's' has a limit of 3 indices, but 5 were provided!")
+    # Queries are not limited, as in Qdrant; nothing refused was stored.
+    ok(node.post("/collections/v/points/query", json={"query": {"indices": [0, 1, 2, 3, 4], "values": [1] * 5}, "using": "s"}))
+    assert ok(node.post("/collections/v/points/count", json={}))["count"] == 1
