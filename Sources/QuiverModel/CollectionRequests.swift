@@ -325,3 +325,90 @@ extension CollectionConfig {
         return result
     }
 }
+
+/// `VectorNameConfig` (`PUT /collections/{c}/vectors/{name}`): a dense vector (`{"dense": …}`,
+/// with `size`, `distance`, `multivector_config`, `datatype`) or a sparse one (`{"sparse": …}`,
+/// with `modifier`, `datatype`).
+public enum NamedVectorConfig: Sendable, Equatable {
+    case dense(VectorParams)
+    case sparse(SparseVectorParams)
+}
+
+extension CollectionConfig {
+    /// Adds vector `name` (nil: removes it, whichever kind it is). Adding one that exists with
+    /// the same space is nothing; with another space, or as the other kind, it is refused, as in
+    /// Qdrant. Tuning fields (HNSW, quantization, on_disk) stay what they are.
+    public mutating func setNamedVector(_ name: String, _ vector: NamedVectorConfig?) throws(UpdateRejection) {
+        switch vector {
+        case nil:
+            switch params.vectors {
+            case .single where name == VectorsConfig.defaultVectorName: params.vectors = .named([:])
+            case .single: break
+            case .named(var map):
+                map[name] = nil
+                params.vectors = .named(map)
+            }
+            params.sparseVectors?[name] = nil
+        case .dense(let new)?:
+            if let existing = params.vectors.all[name] {
+                guard existing.size == new.size, existing.distance == new.distance, existing.multivectorConfig == new.multivectorConfig,
+                      existing.datatype == new.datatype else {
+                    throw UpdateRejection(message: "Vector `\(name)` already exists with a different configuration")
+                }
+                return
+            }
+            if params.sparseVectors?[name] != nil { throw UpdateRejection(message: "Vector `\(name)` already exists as a sparse vector") }
+            var map = params.vectors.all
+            map[name] = new
+            params.vectors = .named(map)
+        case .sparse(let new)?:
+            if let existing = params.sparseVectors?[name] {
+                guard existing.modifier == new.modifier, existing.index?.datatype == new.index?.datatype else {
+                    throw UpdateRejection(message: "Sparse vector `\(name)` already exists with a different configuration")
+                }
+                return
+            }
+            if params.vectors.all[name] != nil { throw UpdateRejection(message: "Vector `\(name)` already exists as a dense vector") }
+            params.sparseVectors = (params.sparseVectors ?? [:]).merging([name: new]) { $1 }
+        }
+    }
+}
+
+extension PointsJSON {
+    /// `VectorNameConfig`: exactly one of `dense` and `sparse`.
+    public static func namedVectorConfig(_ value: JSONValue) throws(Failure) -> NamedVectorConfig {
+        let body = try object(value, "")
+        guard body.count == 1, let (kind, raw) = body.first(where: { _ in true }), kind == "dense" || kind == "sparse" else {
+            throw fail("", "expected `{\"dense\": {\"size\", \"distance\"}}` or `{\"sparse\": {…}}`")
+        }
+        let config = try object(raw, kind)
+        if kind == "dense" {
+            try allowOnly(config, ["size", "distance", "multivector_config", "datatype"], kind)
+            let params: VectorParams
+            do {
+                params = try JSONValueDecoder().decode(VectorParams.self, from: raw)
+            } catch {
+                throw fail(kind, "\(error)")
+            }
+            guard (1...VectorParams.dimensionMax).contains(params.size) else {
+                throw Failure(path: "dense.size", message: "value \(params.size) invalid, must be from 1 to \(VectorParams.dimensionMax)", isValidation: true)
+            }
+            return .dense(params)
+        }
+        try allowOnly(config, ["modifier", "datatype"], kind)
+        var params = SparseVectorParams()
+        if let modifier = config["modifier"], !modifier.isNull {
+            guard let text = modifier.stringValue, let parsed = Modifier(rawValue: text.lowercased()) else {
+                throw fail("sparse.modifier", "unknown variant `\(modifier.stringValue ?? modifier.kindDescription)`, expected `none` or `idf`")
+            }
+            params.modifier = parsed
+        }
+        if let datatype = config["datatype"], !datatype.isNull {
+            guard let text = datatype.stringValue, let parsed = Datatype(rawValue: text.lowercased()), parsed != .turbo4 else {
+                throw fail("sparse.datatype", "unknown variant `\(datatype.stringValue ?? datatype.kindDescription)`, expected `float32`, `float16` or `uint8`")
+            }
+            params.index = SparseIndexParams(datatype: parsed)
+        }
+        return .sparse(params)
+    }
+}

@@ -154,3 +154,25 @@ public struct QuiverService: Sendable {
         }
     }
 }
+
+extension QuiverService {
+    /// `PUT /collections/{c}/vectors/{name}` (`vector` given) and `DELETE` (nil): through
+    /// consensus, so every peer's shards take the new vectors; with `wait`, this peer's have
+    /// before the answer.
+    public func setNamedVector(_ collectionName: String, _ name: String, _ vector: NamedVectorConfig?, wait: Bool,
+                               timeout: Duration? = nil) async throws(ServiceError) -> UpdateResult {
+        let collection = try await collection(collectionName)
+        if vector != nil, let problem = name.isEmpty ? "vector name must not be empty" : NameRules.vectorNameProblem(name) {
+            var errors = ValidationErrors()
+            errors.add("vector_name", problem)
+            throw .validation(errors, .path)
+        }
+        let (dense, sparse): (VectorParams?, SparseVectorParams?) = switch vector {
+        case .dense(let params)?: (params, nil)
+        case .sparse(let params)?: (nil, params)
+        case nil: (nil, nil)
+        }
+        _ = try await propose(.setNamedVector(collection: collection.name, name: name, dense: dense, sparse: sparse), timeout: timeout)
+        return UpdateResult(operationId: nil, status: wait ? .completed : .acknowledged)
+    }
+}

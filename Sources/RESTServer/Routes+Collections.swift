@@ -1,4 +1,5 @@
 import Hummingbird
+import QuiverJSON
 import QuiverModel
 import QuiverService
 
@@ -28,6 +29,21 @@ extension Routes {
                 let timeout = try request.timeoutSeconds()
                 let body = try await request.decodeJSON(UpdateCollection.self, limitBytes: bodyLimit)
                 return try await service.updateCollection(collectionName(context), body, timeout: timeout)
+            }
+        }
+        router.put("/collections/:name/vectors/:vector") { request, context in
+            var request = request
+            return await respond { () async throws(ServiceError) in
+                let (wait, timeout) = (try request.updateParameters().wait, try request.timeoutSeconds())
+                let body = try await request.parseJSON(limitBytes: bodyLimit)
+                let vector = try Self.read { () throws(JSONDecodingError) in try PointsJSON.namedVectorConfig(body) }
+                return try await service.setNamedVector(collectionName(context), context.parameters.decoded("vector"), vector, wait: wait, timeout: timeout)
+            }
+        }
+        router.delete("/collections/:name/vectors/:vector") { request, context in
+            await respond { () async throws(ServiceError) in
+                let (wait, timeout) = (try request.updateParameters().wait, try request.timeoutSeconds())
+                return try await service.setNamedVector(collectionName(context), context.parameters.decoded("vector"), nil, wait: wait, timeout: timeout)
             }
         }
         router.delete("/collections/:name") { request, context in

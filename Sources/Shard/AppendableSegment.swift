@@ -13,13 +13,13 @@ public struct AppendableSegment: SegmentData {
     private(set) var payloads: [[UInt8]?] = []
     /// Per vector name: `dimension` elements per offset in the vector's datatype, and which
     /// offsets have one.
-    private(set) var vectors: [String: VectorColumn] = [:]
-    private(set) var hasVector: [String: [Bool]] = [:]
+    var vectors: [String: VectorColumn] = [:]
+    var hasVector: [String: [Bool]] = [:]
     /// Sparse vectors by name and offset (any name the collection accepted).
-    private(set) var sparse: [String: AppendableSparseColumn] = [:]
+    var sparse: [String: AppendableSparseColumn] = [:]
     /// Multivectors by name and offset.
-    private(set) var multi: [String: AppendableMultiColumn] = [:]
-    let dimensions: [String: Int]
+    var multi: [String: AppendableMultiColumn] = [:]
+    var dimensions: [String: Int]
     private(set) var offsets: [PointID: Int] = [:]
     /// Versions of deleted points, so replaying an older upsert cannot resurrect them.
     private(set) var deletedVersions: [PointID: UInt64] = [:]
@@ -28,6 +28,8 @@ public struct AppendableSegment: SegmentData {
     private(set) var dirtyPayloads = Set<Int>()
     /// Offsets whose sparse vectors or multivectors changed.
     private(set) var dirtyVariable = Set<Int>()
+    /// The sparse and multivector logs are to be written anew (a name was removed).
+    var rewriteLogs = false
     private(set) var newTombstones: [(PointID, UInt64)] = []
     /// Payload indexes (exact values), kept current on every payload change.
     private(set) var indexes: [String: FieldIndex] = [:]
@@ -117,7 +119,15 @@ public struct AppendableSegment: SegmentData {
         for key in indexes.keys { indexes[key]!.update(offset: Int32(offset), key: key, old: old, new: payloads[offset]) }
     }
 
+    /// Every offset changed: the next flush writes the files in full.
+    mutating func markAllChanged() {
+        dirtyOffsets.formUnion(ids.indices)
+        dirtyPayloads.formUnion(ids.indices)
+        dirtyVariable.formUnion(ids.indices)
+    }
+
     mutating func clearChanges() {
+        rewriteLogs = false
         dirtyOffsets.removeAll(keepingCapacity: true)
         dirtyPayloads.removeAll(keepingCapacity: true)
         dirtyVariable.removeAll(keepingCapacity: true)

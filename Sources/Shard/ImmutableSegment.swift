@@ -40,6 +40,9 @@ protocol SegmentData: Sendable {
 /// `on_disk_payload`.
 public struct ImmutableSegment: SegmentData {
     struct Column: Sendable {
+        /// The file's number in its name (`vectors-<n>.bin`), which also names the vector's graph
+        /// and code files: fixed when the segment is written, whatever vectors come and go later.
+        let number: Int
         let region: ByteRegion
         let datatype: Datatype
         let dimension: Int
@@ -54,9 +57,11 @@ public struct ImmutableSegment: SegmentData {
     /// Every id in the segment, live or deleted, to its offset.
     private(set) var offsets: [PointID: Int]
     public private(set) var liveCount: Int
-    let dimensions: [String: Int]
-    let columns: [String: Column]
-    let hasVectorFlags: [String: [Bool]]
+    /// The dense vectors the segment has files for (a vector added to the collection after it
+    /// was written is not among them: its points have none).
+    private(set) var dimensions: [String: Int]
+    private(set) var columns: [String: Column]
+    private(set) var hasVectorFlags: [String: [Bool]]
     let payloadIndex: ByteRegion
     let payloadData: ByteRegion
     let payloadOnDisk: Bool
@@ -132,6 +137,14 @@ public struct ImmutableSegment: SegmentData {
     }
 
     mutating func clearChanges() { dirtyOffsets.removeAll(keepingCapacity: true) }
+
+    /// Forgets dense vector `name` (its files are the caller's to remove).
+    mutating func dropColumn(_ name: String) {
+        dimensions[name] = nil
+        columns[name] = nil
+        hasVectorFlags[name] = nil
+        vectorIndexes[name] = nil
+    }
 
     func vector(_ name: String, at offset: Int) -> [Float] {
         let column = columns[name]!
@@ -286,7 +299,9 @@ public struct ImmutableSegment: SegmentData {
         }
         var columns: [String: Column] = [:]
         var flags: [String: [Bool]] = [:]
-        for (name, dimension) in dimensions {
+        var present: [String: Int] = [:]
+        for (name, dimension) in dimensions where manifest.vectors[name] != nil {
+            present[name] = dimension
             let datatype = datatypes[name] ?? .float32
             let file = try files.vectorFile(manifest, name: name, dimension: dimension, datatype: datatype)
             let onDisk = storage.vectorsOnDisk[name] ?? false
@@ -296,7 +311,8 @@ public struct ImmutableSegment: SegmentData {
             guard region.count >= n * dimension * elementBytes else {
                 throw DiskError(operation: "load segment", path: path, errno: 0, reason: "holds fewer than \(n) vectors")
             }
-            columns[name] = Column(region: region, datatype: datatype, dimension: dimension, elementBytes: elementBytes, onDisk: onDisk)
+            let number = Int(file.file.dropFirst("vectors-".count).dropLast(".bin".count)) ?? 0
+            columns[name] = Column(number: number, region: region, datatype: datatype, dimension: dimension, elementBytes: elementBytes, onDisk: onDisk)
             let bytes = try disk.readFile(joinPath(directory, SegmentFiles.flagsFile(of: file.file)))
             flags[name] = (0..<n).map { $0 < bytes.count && bytes[$0] != 0 }
         }
@@ -307,7 +323,7 @@ public struct ImmutableSegment: SegmentData {
             throw DiskError(operation: "load segment", path: indexPath, errno: 0, reason: "payload index does not match payload.bin")
         }
         var segment = ImmutableSegment(directory: directory, ids: ids, versions: versions, deleted: deleted, offsets: offsets,
-                                       liveCount: live, dimensions: dimensions, columns: columns, hasVectorFlags: flags,
+                                       liveCount: live, dimensions: present, columns: columns, hasVectorFlags: flags,
                                        payloadIndex: index, payloadData: data, payloadOnDisk: storage.payloadOnDisk)
         var rebuilt = manifest.sparse ?? [:]
         for (name, entry) in manifest.sparse ?? [:] {
@@ -339,12 +355,17 @@ public struct ImmutableSegment: SegmentData {
         return result
     }
 
+    /// The dense vectors of any of `sources`.
+    static func dimensions(of sources: [any SegmentData]) -> [String: Int] {
+        sources.reduce(into: [:]) { result, source in result.merge(source.dimensions) { first, _ in first } }
+    }
+
     /// Writes the live points of `sources` (deduplicated by id, highest version winning) in id
     /// order as a new immutable segment in `directory`: data files fsynced, then the manifest.
     static func write(from sources: [any SegmentData], directory: String, disk: any Disk,
                       datatypes: [String: Datatype], version: UInt64, uuid: String,
                       sparse sparseStorage: [String: SparseStorage] = [:]) throws(DiskError) {
-        let dimensions = sources.first?.dimensions ?? [:]
+        let dimensions = Self.dimensions(of: sources)
         let sparseNames = Set(sources.flatMap(\.sparseNames)).sorted()
         var sparseVectors = [[SparseVector?]](repeating: [], count: sparseNames.count)
         let multiNames = Set(sources.flatMap(\.multiNames)).sorted()
@@ -389,9 +410,11 @@ public struct ImmutableSegment: SegmentData {
                 payloadOffset += UInt64(payload.count)
             }
             for (i, name) in names.enumerated() {
-                let has = source.hasVector(name, at: offset)
+                // A source written before the vector was added has no file for it: no vector.
+                let has = source.dimensions[name] != nil && source.hasVector(name, at: offset)
                 try flagWriters[i].append([has ? 1 : 0])
-                try vectorWriters[i].append(source.vectorBytes(name, at: offset))
+                try vectorWriters[i].append(source.dimensions[name] != nil ? source.vectorBytes(name, at: offset)
+                                            : [UInt8](repeating: 0, count: dimensions[name]! * VectorColumn(datatypes[name]).elementBytes))
             }
             for (i, name) in sparseNames.enumerated() { sparseVectors[i].append(source.sparseVector(name, at: offset)) }
             for (i, name) in multiNames.enumerated() { multiVectors[i].append(source.multiVector(name, at: offset)) }

@@ -131,9 +131,9 @@ extension ImmutableSegment {
     /// multivector without one, for the optimizer to build).
     mutating func loadMultiIndexes(_ specs: [String: VectorIndexSpec], disk: any Disk) {
         multiIndexes = [:]
-        for (number, name) in multiColumns.keys.sorted().enumerated() {
+        for (name, column) in multiColumns {
             guard let spec = specs[name], spec.buildsGraph,
-                  let region = open(Self.multiGraphFile(spec, number), mapped: spec.onDisk, disk: disk),
+                  let region = open(Self.multiGraphFile(spec, column.number), mapped: spec.onDisk, disk: disk),
                   let graph = HNSWGraph(file: region.bytes, owner: region), graph.count == totalCount,
                   let (space, owners) = multiVectorSpace(name, spec: spec) else { continue }
             multiIndexes[name] = MultiVectorIndex(spec: spec, graph: graph, space: space, owners: owners, contexts: ContextPool(count: totalCount))
@@ -143,10 +143,9 @@ extension ImmutableSegment {
     /// Builds the multivector graphs `missingVectorIndexes` names, over the live points that have
     /// the multivector, and writes their files.
     mutating func buildMultiIndexes(_ names: [String], _ specs: [String: VectorIndexSpec], disk: any Disk) {
-        let all = multiColumns.keys.sorted()
         for name in names {
-            guard let spec = specs[name], let number = all.firstIndex(of: name),
-                  let column = multiColumns[name], let (space, owners) = multiVectorSpace(name, spec: spec) else { continue }
+            guard let spec = specs[name], let column = multiColumns[name], let (space, owners) = multiVectorSpace(name, spec: spec) else { continue }
+            let number = column.number
             let points = (0..<totalCount).compactMap { offset -> UInt32? in isLive(at: offset) && column.has(offset) ? UInt32(offset) : nil }
             var graph = HNSWGraph.build(space, HNSWParameters(m: spec.m, efConstruct: spec.efConstruct, threads: spec.threads), only: points)
             let file = Self.multiGraphFile(spec, number)

@@ -222,7 +222,7 @@ extension LocalShard {
             }
             try ImmutableSegment.write(from: inputs, directory: directory, disk: disk, datatypes: datatypes, version: version, uuid: uuid,
                                        sparse: storage.sparse)
-            var segment = try ImmutableSegment.load(directory: directory, disk: disk, dimensions: inputs.first?.dimensions ?? [:],
+            var segment = try ImmutableSegment.load(directory: directory, disk: disk, dimensions: ImmutableSegment.dimensions(of: inputs),
                                                     datatypes: datatypes, storage: storage)
             segment.applySchema(schema, disk: disk)
             segment.buildVectorIndexes(storage.vectorIndexes, disk: disk)
@@ -244,6 +244,8 @@ extension LocalShard {
         }
         let directory = joinPath(segmentsDirectory, replacement.uuid)
         do throws(DiskError) {
+            // Built from segments of the vectors in force when it started.
+            try replacement.setVectors(segments.names, disk: disk)
             if let appendable = replacement.appendable {
                 try SegmentFiles(directory: directory, disk: disk).flush(appendable, version: persistedVersion, uuid: replacement.uuid)
                 replacement.appendable!.clearChanges()

@@ -106,15 +106,8 @@ public actor LocalShard {
         self.path = path
         self.payloadSchema = payloadSchema
         self.disk = disk
-        var dimensions: [String: Int] = [:]
-        var datatypes: [String: Datatype] = [:]
-        for (name, params) in config.params.vectors.all {
-            // A multivector has no fixed width: it is kept per point, like a sparse vector.
-            if params.multivectorConfig == nil { dimensions[name] = Int(params.size) }
-            datatypes[name] = params.datatype
-        }
         storage = Self.storage(for: config)
-        var set = SegmentSet(dimensions: dimensions, datatypes: datatypes)
+        var set = SegmentSet(names: VectorNames(config))
         let version: UInt64
         do {
             version = try Self.loadSegments(path: path, disk: disk, storage: storage, into: &set)
@@ -122,6 +115,12 @@ public actor LocalShard {
             throw .segment(error)
         }
         set.removeDuplicates()
+        do {
+            // Vectors removed from the collection while files of them remained are dropped now.
+            for i in set.entries.indices { try set.entries[i].setVectors(set.names, disk: disk) }
+        } catch {
+            throw .segment(error)
+        }
         persistedVersion = version
         let walConfig = config.walConfig
         do {

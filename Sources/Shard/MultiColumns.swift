@@ -68,6 +68,8 @@ enum MultiCoding {
 ///
 /// The vectors are memory-mapped when the vector's `on_disk` is true, read into memory otherwise.
 struct ImmutableMultiColumn: Sendable {
+    /// The files' number (`multi-<n>`), which also names the graph file.
+    let number: Int
     let offsets: ByteRegion
     let data: ByteRegion
     let dimension: Int
@@ -164,7 +166,8 @@ struct ImmutableMultiColumn: Sendable {
         else {
             throw DiskError(operation: "load segment", path: offsetsPath, errno: 0, reason: "multivector offsets do not match \(entry.file).bin")
         }
-        return ImmutableMultiColumn(offsets: offsets, data: data, dimension: entry.dim, datatype: datatype ?? .float32, onDisk: onDisk)
+        return ImmutableMultiColumn(number: Int(entry.file.dropFirst("multi-".count)) ?? 0, offsets: offsets, data: data, dimension: entry.dim,
+                                    datatype: datatype ?? .float32, onDisk: onDisk)
     }
 }
 

@@ -121,8 +121,14 @@ struct SegmentFiles: Sendable {
                                             encode: MultiCoding.encode, to: &multiLog)
                 }
             }
-            if !sparseLog.isEmpty { try append(sparseLog, to: joinPath(directory, "sparse.log")) }
-            if !multiLog.isEmpty { try append(multiLog, to: joinPath(directory, "multi.log")) }
+            if segment.rewriteLogs {
+                // Every offset is dirty: these records replace the logs (a removed name leaves none).
+                try disk.writeFileAtomically(joinPath(directory, "sparse.log"), sparseLog)
+                try disk.writeFileAtomically(joinPath(directory, "multi.log"), multiLog)
+            } else {
+                if !sparseLog.isEmpty { try append(sparseLog, to: joinPath(directory, "sparse.log")) }
+                if !multiLog.isEmpty { try append(multiLog, to: joinPath(directory, "multi.log")) }
+            }
         }
         if !segment.newTombstones.isEmpty {
             var log: [UInt8] = []
@@ -314,9 +320,23 @@ struct SegmentFiles: Sendable {
         let (ids, deleted, versions) = try readIDs(count: n)
         var vectors: [String: VectorColumn] = [:]
         var hasVector: [String: [Bool]] = [:]
-        for (name, dimension) in dimensions {
+        // Files are numbered by name order: when the names changed since the last flush, the
+        // next one writes every file anew.
+        var renumbered = false
+        for (number, name) in dimensions.keys.sorted().enumerated() {
+            let dimension = dimensions[name]!
             let datatype = datatypes[name]
+            guard manifest.vectors[name] != nil else {
+                // A vector added to the collection after the last flush: no point has it yet.
+                var column = VectorColumn(datatype)
+                column.appendZeros(n * dimension)
+                vectors[name] = column
+                hasVector[name] = [Bool](repeating: false, count: n)
+                renumbered = true
+                continue
+            }
             let file = try vectorFile(manifest, name: name, dimension: dimension, datatype: datatype)
+            if file.file != "vectors-\(number).bin" { renumbered = true }
             let raw = try disk.readFile(joinPath(directory, file.file))
             let flags = try disk.readFile(joinPath(directory, Self.flagsFile(of: file.file)))
             vectors[name] = VectorColumn.load(datatype, bytes: raw, count: n * dimension)
@@ -361,9 +381,10 @@ struct SegmentFiles: Sendable {
                 at += Self.tombstoneRecordBytes
             }
         }
-        let segment = AppendableSegment(loaded: dimensions, ids: ids, versions: versions, deleted: deleted,
+        var segment = AppendableSegment(loaded: dimensions, ids: ids, versions: versions, deleted: deleted,
                                         payloads: payloads, vectors: vectors, hasVector: hasVector, sparse: sparse, multi: multi,
                                         tombstones: tombstones)
+        if renumbered || manifest.vectors.count != dimensions.count { segment.markAllChanged() }
         return (segment, manifest)
     }
 

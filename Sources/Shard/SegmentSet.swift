@@ -150,14 +150,16 @@ struct SegmentEntry: Sendable {
 /// over segments that are already ahead changes nothing.
 struct SegmentSet: Sendable {
     var entries: [SegmentEntry] = []
-    let dimensions: [String: Int]
-    let datatypes: [String: Datatype]
+    /// The vectors points may have; others in an operation (replayed from before a vector was
+    /// removed) are left out.
+    var names: VectorNames
+    var dimensions: [String: Int] { names.dimensions }
+    var datatypes: [String: Datatype] { names.datatypes }
     /// The payload indexes a new write segment starts with.
     var payloadSchema: [String: PayloadFieldSchema] = [:]
 
-    init(dimensions: [String: Int], datatypes: [String: Datatype], entries: [SegmentEntry] = []) {
-        self.dimensions = dimensions
-        self.datatypes = datatypes
+    init(names: VectorNames, entries: [SegmentEntry] = []) {
+        self.names = names
         self.entries = entries
     }
 
@@ -193,6 +195,12 @@ struct SegmentSet: Sendable {
     }
 
     mutating func apply(_ operation: UpdateOperation, version: UInt64) {
+        var operation = operation
+        switch operation {
+        case .upsert(let points) where !points.allSatisfy(names.keeps): operation = .upsert(points.map(names.restricted))
+        case .updateVectors(let points) where !points.allSatisfy(names.keeps): operation = .updateVectors(points.map(names.restricted))
+        default: break
+        }
         switch operation {
         case .upsert(let points):
             for point in points { upsert(point, version: version) }

@@ -182,7 +182,8 @@ extension ImmutableSegment {
     mutating func loadVectorIndexes(_ specs: [String: VectorIndexSpec], disk: any Disk) {
         loadMultiIndexes(specs, disk: disk)
         vectorIndexes = [:]
-        for (number, name) in dimensions.keys.sorted().enumerated() {
+        for (name, column) in columns {
+            let number = column.number
             guard let spec = specs[name], spec.buildsGraph else { continue }
             guard let region = open(spec.graphFile(number), mapped: spec.onDisk, disk: disk),
                   let graph = HNSWGraph(file: region.bytes, owner: region), graph.count == totalCount,
@@ -217,12 +218,11 @@ extension ImmutableSegment {
     /// Builds the missing graphs over the live points that have the vector, writes their files and
     /// removes graph files no spec names. Takes as long as the build: run it off the shard's actor.
     mutating func buildVectorIndexes(_ specs: [String: VectorIndexSpec], disk: any Disk) {
-        let names = dimensions.keys.sorted()
         let missing = missingVectorIndexes(specs)
         buildMultiIndexes(missing.filter { multiColumns[$0] != nil }, specs, disk: disk)
         for name in missing where columns[name] != nil {
             let spec = specs[name]!
-            let number = names.firstIndex(of: name)!
+            let number = columns[name]!.number
             guard let (space, owner) = vectorSpace(name, spec: spec) else { continue }
             let has = hasVectorFlags[name] ?? []
             let points = (0..<totalCount).compactMap { offset -> UInt32? in
@@ -275,15 +275,14 @@ extension ImmutableSegment {
     /// Removes graph and code files that no index of the segment uses (left by another
     /// configuration).
     func removeUnusedIndexFiles(disk: any Disk) {
-        let names = dimensions.keys.sorted()
         var wanted = Set<String>()
         for (name, index) in vectorIndexes {
-            guard let number = names.firstIndex(of: name) else { continue }
+            guard let number = columns[name]?.number else { continue }
             wanted.insert(index.spec.graphFile(number))
             if let file = index.spec.quantizationFile(number) { wanted.insert(file) }
         }
-        for (number, name) in multiColumns.keys.sorted().enumerated() {
-            if let index = multiIndexes[name] { wanted.insert(Self.multiGraphFile(index.spec, number)) }
+        for (name, column) in multiColumns {
+            if let index = multiIndexes[name] { wanted.insert(Self.multiGraphFile(index.spec, column.number)) }
         }
         for file in (try? disk.listDirectory(directory)) ?? [] where (file.hasPrefix("hnsw-") || file.hasPrefix("quant-")) && !wanted.contains(file) {
             try? disk.removeItem(joinPath(directory, file))

@@ -15,6 +15,8 @@ public enum MetadataOperation: Codable, Sendable, Equatable {
     /// Creates (or with `schema` nil drops) a payload index on every peer.
     case setPayloadIndex(collection: String, field: String, schema: JSONValue?)
     case updateCollection(name: String, update: UpdateCollection)
+    /// Adds a named vector to a collection (both nil: removes it).
+    case setNamedVector(collection: String, name: String, dense: VectorParams?, sparse: SparseVectorParams?)
     case deleteCollection(name: String)
     case changeAliases([AliasOperation])
     /// A `null` value deletes the key (as in Qdrant).
@@ -148,6 +150,16 @@ public struct ClusterMetadata: Codable, Sendable, Equatable {
         case .setPayloadIndex(let name, let field, let schema):
             guard collections[name] != nil else { return .failure(.collectionNotFound(name)) }
             payloadIndexes[name, default: [:]][field] = schema
+            return .success(true)
+        case .setNamedVector(let collection, let name, let dense, let sparse):
+            let resolved = Self.resolve(collection, aliases: aliases)
+            guard var config = collections[resolved] else { return .failure(.collectionNotFound(collection)) }
+            do {
+                try config.setNamedVector(name, dense.map(NamedVectorConfig.dense) ?? sparse.map(NamedVectorConfig.sparse))
+            } catch {
+                return .failure(.badInput(error.message))
+            }
+            collections[resolved] = config
             return .success(true)
         case .updateCollection(let name, let update):
             guard let current = collections[Self.resolve(name, aliases: aliases)] else {

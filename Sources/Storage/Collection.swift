@@ -230,10 +230,18 @@ public actor Collection {
     }
 
     /// A configuration change (`PATCH`) also starts optimizations waiting since a restart, as in Qdrant.
-    func replaceConfig(_ config: CollectionConfig) async {
+    /// The new configuration, and the shards' segments brought to its vectors.
+    func replaceConfig(_ config: CollectionConfig) async throws(StorageError) {
         self.config = config
         rateLimiters = [:]
-        for shard in shards.values { await shard.triggerOptimizers() }
+        for (id, shard) in shards {
+            do {
+                try await shard.setVectors(config)
+            } catch {
+                throw .serviceError("shard \(id) of `\(name)` could not take the new vectors: \(error)")
+            }
+            await shard.triggerOptimizers()
+        }
     }
 
     static let payloadIndexFile = "payload_index.json"

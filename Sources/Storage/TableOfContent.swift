@@ -203,7 +203,7 @@ public actor TableOfContent {
         } catch {
             throw .serviceError("cannot write config of collection `\(collection.name)`: \(error)")
         }
-        await collection.replaceConfig(updated)
+        try await collection.replaceConfig(updated)
     }
 
     /// Deletes the collection with exactly this name (an alias does not delete its target, as in

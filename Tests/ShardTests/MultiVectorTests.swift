@@ -196,3 +196,44 @@ let multiConfig: CollectionConfig = {
         #expect(again.segments.reduce(0) { $0 + ($1.indexedVectors["m"] ?? 0) } == 3000)
     }
 }
+
+@Suite struct NamedVectorChangeTests {
+    static func config(dense: [String: UInt64], sparse: [String] = []) -> CollectionConfig {
+        var request = CreateCollection(vectors: .named(dense.mapValues { VectorParams(size: $0, distance: .dot) }))
+        request.sparseVectors = Dictionary(uniqueKeysWithValues: sparse.map { ($0, SparseVectorParams()) })
+        return request.effectiveConfig(defaults: CollectionDefaults())
+    }
+
+    @Test func addedVectorsStartEmptyAndRemovedOnesNeverComeBack() async throws {
+        let dir = TempDir()
+        let first = Self.config(dense: ["a": 2], sparse: ["s"])
+        let shard = try LocalShard(path: dir.path, disk: PosixDisk(), config: first)
+        _ = try await shard.update(.upsert((0..<200).map {
+            PointStruct(id: .number(UInt64($0)), vectors: ["a": [1, Float($0)]], sparse: ["s": SparseVector(indices: [1], values: [1])])
+        }), wait: true)
+        #expect(try await shard.optimize(thresholds(sealBytes: 100)))
+        _ = try await shard.update(.upsert([PointStruct(id: .number(500), vectors: ["a": [2, 2]], sparse: ["s": SparseVector(indices: [2], values: [1])])]),
+                                   wait: true)
+        // Add `b`, write it to a point of each segment kind, drop `a` and `s`.
+        let second = Self.config(dense: ["a": 2, "b": 3], sparse: ["s"])
+        try await shard.setVectors(second)
+        _ = try await shard.update(.updateVectors([PointStruct(id: .number(7), vectors: ["b": [1, 2, 3]]),
+                                                   PointStruct(id: .number(500), vectors: ["b": [3, 2, 1]])]), wait: true)
+        let third = Self.config(dense: ["b": 3])
+        try await shard.setVectors(third)
+        var records = await shard.retrieve([.number(7), .number(8), .number(500)], withPayload: .none, withVector: .all)
+        #expect(records.map(\.vectors) == [["b": [1, 2, 3]], [:], ["b": [3, 2, 1]]])
+        #expect(records.allSatisfy { ($0.sparse ?? [:]).isEmpty })
+        // An operation from before the removal, replayed, leaves the removed vectors out.
+        _ = try await shard.update(.upsert([PointStruct(id: .number(9), vectors: ["a": [5, 5], "b": [0, 0, 1]], sparse: ["s": SparseVector(indices: [3], values: [1])])]),
+                                   wait: true)
+        try await shard.persist()
+        // Reopened with `a` and `s` created again: empty, not the old data back.
+        let fourth = Self.config(dense: ["a": 2, "b": 3], sparse: ["s"])
+        let reopened = try LocalShard(path: dir.path, disk: PosixDisk(), config: fourth)
+        records = await reopened.retrieve([.number(7), .number(9), .number(500)], withPayload: .none, withVector: .all)
+        #expect(records.map(\.vectors) == [["b": [1, 2, 3]], ["b": [0, 0, 1]], ["b": [3, 2, 1]]])
+        #expect(records.allSatisfy { ($0.sparse ?? [:]).isEmpty })
+        #expect(await reopened.search([1, 0], using: "a", distance: .dot, filter: nil, limit: 5, threshold: nil, withPayload: .none, withVector: .none).isEmpty)
+    }
+}
