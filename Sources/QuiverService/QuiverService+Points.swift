@@ -249,7 +249,9 @@ extension QuiverService {
     public func queryGroups(_ collectionName: String, _ request: GroupsRequest,
                             consistency: ReadConsistency = .default) async throws(ServiceError) -> (groups: [PointGroup], unnamedVector: Bool) {
         let collection = try await collection(collectionName)
-        try await checkStrictMode(request.search, on: collection)
+        var checked = request.search
+        checked.limit = request.limit
+        try await checkStrictMode(checked, on: collection)
         var request = request
         try await resolvePointQueries(&request.search, in: collection, shardKey: request.search.shardKey)
         let lookupCollection: Collection? = if let lookup = request.withLookup { try await self.collection(lookup.collection) } else { nil }

@@ -20,6 +20,11 @@ public struct AppendableSegment: SegmentData {
     /// Multivectors by name and offset.
     var multi: [String: AppendableMultiColumn] = [:]
     var dimensions: [String: Int]
+    /// The number of each dense vector's files (`vectors-<n>.bin`). A number is never given to
+    /// another vector while the segment lives, so a flush never writes one vector's data over
+    /// a file the manifest on disk still names for another.
+    var fileNumbers: [String: Int] = [:]
+    var nextFileNumber = 0
     private(set) var offsets: [PointID: Int] = [:]
     /// Versions of deleted points, so replaying an older upsert cannot resurrect them.
     private(set) var deletedVersions: [PointID: UInt64] = [:]
@@ -40,13 +45,17 @@ public struct AppendableSegment: SegmentData {
             vectors[name] = VectorColumn(datatypes[name])
             hasVector[name] = []
         }
+        for (number, name) in dimensions.keys.sorted().enumerated() { fileNumbers[name] = number }
+        nextFileNumber = dimensions.count
     }
 
     /// A segment as loaded from its files.
     init(loaded dimensions: [String: Int], ids: [PointID], versions: [UInt64], deleted: [Bool], payloads: [[UInt8]?],
          vectors: [String: VectorColumn], hasVector: [String: [Bool]], sparse: [String: AppendableSparseColumn],
-         multi: [String: AppendableMultiColumn], tombstones: [PointID: UInt64]) {
+         multi: [String: AppendableMultiColumn], tombstones: [PointID: UInt64], fileNumbers: [String: Int], nextFileNumber: Int) {
         self.dimensions = dimensions
+        self.fileNumbers = fileNumbers
+        self.nextFileNumber = nextFileNumber
         self.ids = ids
         self.versions = versions
         self.deleted = deleted

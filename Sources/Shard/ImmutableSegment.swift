@@ -300,10 +300,13 @@ public struct ImmutableSegment: SegmentData {
         var columns: [String: Column] = [:]
         var flags: [String: [Bool]] = [:]
         var present: [String: Int] = [:]
-        for (name, dimension) in dimensions where manifest.vectors[name] != nil {
-            present[name] = dimension
+        for (name, dimension) in dimensions {
             let datatype = datatypes[name] ?? .float32
-            let file = try files.vectorFile(manifest, name: name, dimension: dimension, datatype: datatype)
+            // No file, or one of another dimension or datatype (a vector removed and created
+            // again since): the segment has no such vector.
+            guard let file = manifest.vectors[name], file.dim == dimension,
+                  (file.datatype ?? "float32") == VectorColumn(datatype).datatypeName else { continue }
+            present[name] = dimension
             let onDisk = storage.vectorsOnDisk[name] ?? false
             let path = joinPath(directory, file.file)
             let region = onDisk ? try disk.map(path) : try disk.readRegion(path)
@@ -311,7 +314,7 @@ public struct ImmutableSegment: SegmentData {
             guard region.count >= n * dimension * elementBytes else {
                 throw DiskError(operation: "load segment", path: path, errno: 0, reason: "holds fewer than \(n) vectors")
             }
-            let number = Int(file.file.dropFirst("vectors-".count).dropLast(".bin".count)) ?? 0
+            let number = SegmentFiles.fileNumber(file.file) ?? 0
             columns[name] = Column(number: number, region: region, datatype: datatype, dimension: dimension, elementBytes: elementBytes, onDisk: onDisk)
             let bytes = try disk.readFile(joinPath(directory, SegmentFiles.flagsFile(of: file.file)))
             flags[name] = (0..<n).map { $0 < bytes.count && bytes[$0] != 0 }
@@ -333,7 +336,8 @@ public struct ImmutableSegment: SegmentData {
             segment.sparseColumns[name] = column
             if let replaced { rebuilt[name] = replaced }
         }
-        for (name, entry) in manifest.multi ?? [:] {
+        // Multivectors in another datatype than the collection's are of a vector removed since.
+        for (name, entry) in manifest.multi ?? [:] where (entry.datatype ?? "float32") == VectorColumn(datatypes[name]).datatypeName {
             segment.multiColumns[name] = try ImmutableMultiColumn.load(entry, points: n, directory: directory, disk: disk,
                                                                        datatype: datatypes[name], onDisk: storage.vectorsOnDisk[name] ?? false)
         }

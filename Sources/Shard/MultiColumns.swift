@@ -43,7 +43,8 @@ enum MultiCoding {
         guard start + 8 <= end else { return nil }
         let dimension = Int(UInt32(littleEndian: bytes.loadUnaligned(fromByteOffset: start, as: UInt32.self)))
         let count = Int(UInt32(littleEndian: bytes.loadUnaligned(fromByteOffset: start + 4, as: UInt32.self)))
-        guard dimension > 0, count > 0, start + 8 + 4 * dimension * count == end else { return nil }
+        let (elements, overflow) = dimension.multipliedReportingOverflow(by: count)
+        guard dimension > 0, count > 0, !overflow, elements <= MultiVector.maxFlattened, end - start - 8 == 4 * elements else { return nil }
         let flat = (0..<(dimension * count)).map { i in
             Float(bitPattern: UInt32(littleEndian: bytes.loadUnaligned(fromByteOffset: start + 8 + 4 * i, as: UInt32.self)))
         }
@@ -55,7 +56,10 @@ enum MultiCoding {
         guard start + 8 <= bytes.count else { return nil }
         let dimension = Int(UInt32(littleEndian: bytes.loadUnaligned(fromByteOffset: start, as: UInt32.self)))
         let count = Int(UInt32(littleEndian: bytes.loadUnaligned(fromByteOffset: start + 4, as: UInt32.self)))
-        return 8 + 4 * dimension * count
+        // A damaged header gives a length longer than the log, which ends it.
+        let (elements, overflow) = dimension.multipliedReportingOverflow(by: count)
+        guard !overflow, elements <= MultiVector.maxFlattened else { return Int(Int32.max) }
+        return 8 + 4 * elements
     }
 }
 
@@ -161,9 +165,15 @@ struct ImmutableMultiColumn: Sendable {
         }
         let data = onDisk ? try disk.map(dataPath) : try disk.readRegion(dataPath)
         let offsets = try disk.readRegion(offsetsPath)
-        guard offsets.count == (n + 1) * 8,
-              Int(UInt64(littleEndian: offsets.bytes.loadUnaligned(fromByteOffset: n * 8, as: UInt64.self))) * entry.dim * expected.elementBytes == data.count
-        else {
+        // Offsets that only grow and end at the data's size: every row read stays inside it.
+        var previous: UInt64 = 0
+        var ordered = offsets.count == (n + 1) * 8 && entry.dim > 0
+        for i in 0...n where ordered {
+            let value = UInt64(littleEndian: offsets.bytes.loadUnaligned(fromByteOffset: i * 8, as: UInt64.self))
+            ordered = value >= previous
+            previous = value
+        }
+        guard ordered, previous.multipliedReportingOverflow(by: UInt64(entry.dim * expected.elementBytes)) == (UInt64(data.count), false) else {
             throw DiskError(operation: "load segment", path: offsetsPath, errno: 0, reason: "multivector offsets do not match \(entry.file).bin")
         }
         return ImmutableMultiColumn(number: Int(entry.file.dropFirst("multi-".count)) ?? 0, offsets: offsets, data: data, dimension: entry.dim,

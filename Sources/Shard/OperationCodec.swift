@@ -285,8 +285,11 @@ public enum OperationCodec {
                     for _ in 0..<Int(try u16()) {
                         let name = try string(Int(try u16()))
                         let dimension = Int(try u32()), count = Int(try u32())
-                        guard dimension > 0, count > 0 else { throw DecodeError(reason: "an empty multivector") }
-                        multiVectors[name] = MultiVector(dimension: dimension, flat: try floats(dimension * count))
+                        let (elements, overflow) = dimension.multipliedReportingOverflow(by: count)
+                        guard dimension > 0, count > 0, !overflow, elements <= MultiVector.maxFlattened else {
+                            throw DecodeError(reason: "a multivector that is empty or too large")
+                        }
+                        multiVectors[name] = MultiVector(dimension: dimension, flat: try floats(elements))
                     }
                 }
                 points.append(PointStruct(id: id, vectors: vectors, sparse: sparseVectors, multi: multiVectors, payload: try payload()))

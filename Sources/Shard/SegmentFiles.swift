@@ -74,8 +74,8 @@ struct SegmentFiles: Sendable {
 
     static func vectorFiles(_ segment: AppendableSegment) -> [String: Manifest.Vector] {
         var result: [String: Manifest.Vector] = [:]
-        for (i, name) in segment.dimensions.keys.sorted().enumerated() {
-            result[name] = Manifest.Vector(file: "vectors-\(i).bin", dim: segment.dimensions[name]!,
+        for (name, dimension) in segment.dimensions {
+            result[name] = Manifest.Vector(file: "vectors-\(segment.fileNumbers[name]!).bin", dim: dimension,
                                            datatype: segment.vectors[name]!.datatypeName)
         }
         return result
@@ -303,16 +303,6 @@ struct SegmentFiles: Sendable {
         return (ids, deleted, versions)
     }
 
-    /// The manifest's entry for vector `name`, checked against the collection's configuration.
-    func vectorFile(_ manifest: Manifest, name: String, dimension: Int, datatype: Datatype?) throws(DiskError) -> Manifest.Vector {
-        let expected = VectorColumn(datatype).datatypeName
-        guard let file = manifest.vectors[name], file.dim == dimension, (file.datatype ?? "float32") == expected else {
-            throw DiskError(operation: "load segment", path: directory, errno: 0,
-                            reason: "vector `\(name)` in the files does not match the collection's (\(dimension) × \(expected))")
-        }
-        return file
-    }
-
     /// The segment as of its last flush, or nil when it was never flushed.
     func load(dimensions: [String: Int], datatypes: [String: Datatype] = [:]) throws(DiskError) -> (AppendableSegment, Manifest)? {
         guard let manifest = try manifest() else { return nil }
@@ -320,23 +310,29 @@ struct SegmentFiles: Sendable {
         let (ids, deleted, versions) = try readIDs(count: n)
         var vectors: [String: VectorColumn] = [:]
         var hasVector: [String: [Bool]] = [:]
-        // Files are numbered by name order: when the names changed since the last flush, the
-        // next one writes every file anew.
-        var renumbered = false
-        for (number, name) in dimensions.keys.sorted().enumerated() {
+        // A vector added after the last flush gets a file number no entry of the manifest on disk
+        // uses, and the next flush writes its file in full.
+        var fileNumbers: [String: Int] = [:]
+        var nextFileNumber = 1 + (manifest.vectors.values.compactMap { Self.fileNumber($0.file) }.max() ?? -1)
+        var added = false
+        for name in dimensions.keys.sorted() {
             let dimension = dimensions[name]!
             let datatype = datatypes[name]
-            guard manifest.vectors[name] != nil else {
-                // A vector added to the collection after the last flush: no point has it yet.
+            // A file of another dimension or datatype is of a vector removed and created again
+            // since: its data does not carry over.
+            guard let entry = manifest.vectors[name], entry.dim == dimension,
+                  (entry.datatype ?? "float32") == VectorColumn(datatype).datatypeName else {
                 var column = VectorColumn(datatype)
                 column.appendZeros(n * dimension)
                 vectors[name] = column
                 hasVector[name] = [Bool](repeating: false, count: n)
-                renumbered = true
+                fileNumbers[name] = nextFileNumber
+                nextFileNumber += 1
+                added = true
                 continue
             }
-            let file = try vectorFile(manifest, name: name, dimension: dimension, datatype: datatype)
-            if file.file != "vectors-\(number).bin" { renumbered = true }
+            let file = entry
+            fileNumbers[name] = Self.fileNumber(file.file) ?? 0
             let raw = try disk.readFile(joinPath(directory, file.file))
             let flags = try disk.readFile(joinPath(directory, Self.flagsFile(of: file.file)))
             vectors[name] = VectorColumn.load(datatype, bytes: raw, count: n * dimension)
@@ -383,10 +379,13 @@ struct SegmentFiles: Sendable {
         }
         var segment = AppendableSegment(loaded: dimensions, ids: ids, versions: versions, deleted: deleted,
                                         payloads: payloads, vectors: vectors, hasVector: hasVector, sparse: sparse, multi: multi,
-                                        tombstones: tombstones)
-        if renumbered || manifest.vectors.count != dimensions.count { segment.markAllChanged() }
+                                        tombstones: tombstones, fileNumbers: fileNumbers, nextFileNumber: nextFileNumber)
+        if added { segment.markAllChanged() }
         return (segment, manifest)
     }
+
+    /// `n` of a file named `vectors-<n>.bin`.
+    static func fileNumber(_ file: String) -> Int? { Int(file.dropFirst("vectors-".count).dropLast(".bin".count)) }
 
     /// Calls `body` with each record's offset and JSON bytes, up to the first damaged record.
     static func readPayloadLog(_ log: [UInt8], _ body: (Int, [UInt8]?) -> Void) {

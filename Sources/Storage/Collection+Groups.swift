@@ -8,7 +8,8 @@ public import QuiverModel
 /// server (qdrant-client's local mode deepens them to every point).
 extension Collection {
     public func queryGroups(_ request: GroupsRequest, consistency: ReadConsistency = .default) async throws(StorageError) -> [PointGroup] {
-        var window = max(request.limit * request.groupSize, 16)
+        let (product, overflow) = request.limit.multipliedReportingOverflow(by: request.groupSize)
+        var window = overflow ? Int(Int32.max) : min(max(product, 16), Int(Int32.max))
         while true {
             var search = request.search
             search.limit = window
@@ -31,8 +32,8 @@ extension Collection {
             }
             let first = groups.prefix(request.limit)
             let complete = first.count == request.limit && first.allSatisfy { $0.hits.count >= request.groupSize }
-            if complete || points.count < window { return Array(first) }
-            window *= 4
+            if complete || points.count < window || window >= Int(Int32.max) { return Array(first) }
+            window = min(window * 4, Int(Int32.max))
         }
     }
 }

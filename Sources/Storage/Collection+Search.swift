@@ -43,7 +43,11 @@ extension Collection {
         }
         if let params = config.params.vectors.all[request.using], params.multivectorConfig != nil {
             switch request.query {
-            case .vector(let vector)?: request.query = .multi(try multiQuery(MultiVector(dimension: vector.count, flat: vector), using: request.using))
+            case .vector(let vector)?:
+                guard vector.count == Int(params.size) else {
+                    throw .badInput("Vector dimension error: expected dim: \(params.size), got \(vector.count)")
+                }
+                request.query = .multi(try multiQuery(MultiVector(dimension: vector.count, flat: vector), using: request.using))
             case .multi(let query)?: request.query = .multi(try multiQuery(query, using: request.using))
             default: break
             }

@@ -230,18 +230,22 @@ public actor Collection {
     }
 
     /// A configuration change (`PATCH`) also starts optimizations waiting since a restart, as in Qdrant.
-    /// The new configuration, and the shards' segments brought to its vectors.
+    /// The shards' segments brought to the new configuration's vectors, then the configuration
+    /// in force: a write naming a vector just added is accepted only once every local shard keeps
+    /// it.
     func replaceConfig(_ config: CollectionConfig) async throws(StorageError) {
-        self.config = config
-        rateLimiters = [:]
+        var failure: StorageError?
         for (id, shard) in shards {
             do {
                 try await shard.setVectors(config)
             } catch {
-                throw .serviceError("shard \(id) of `\(name)` could not take the new vectors: \(error)")
+                failure = failure ?? .serviceError("shard \(id) of `\(name)` could not take the new vectors: \(error)")
             }
-            await shard.triggerOptimizers()
         }
+        self.config = config
+        rateLimiters = [:]
+        for shard in shards.values { await shard.triggerOptimizers() }
+        if let failure { throw failure }
     }
 
     static let payloadIndexFile = "payload_index.json"

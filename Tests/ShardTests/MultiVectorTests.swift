@@ -236,4 +236,24 @@ let multiConfig: CollectionConfig = {
         #expect(records.allSatisfy { ($0.sparse ?? [:]).isEmpty })
         #expect(await reopened.search([1, 0], using: "a", distance: .dot, filter: nil, limit: 5, threshold: nil, withPayload: .none, withVector: .none).isEmpty)
     }
+
+    @Test func aVectorOfAnotherSpaceUnderTheSameNameStartsEmpty() async throws {
+        let dir = TempDir()
+        let shard = try LocalShard(path: dir.path, disk: PosixDisk(), config: Self.config(dense: ["a": 2, "z": 1]))
+        _ = try await shard.update(.upsert((0..<150).map { PointStruct(id: .number(UInt64($0)), vectors: ["a": [1, Float($0)], "z": [1]]) }), wait: true)
+        #expect(try await shard.optimize(thresholds(sealBytes: 100)))
+        _ = try await shard.update(.upsert([PointStruct(id: .number(900), vectors: ["a": [3, 3], "z": [2]])]), wait: true)
+        // `a` removed and created with 3 dimensions while this shard saw neither step.
+        try await shard.setVectors(Self.config(dense: ["a": 3, "z": 1]))
+        var records = await shard.retrieve([.number(5), .number(900)], withPayload: .none, withVector: .all)
+        #expect(records.map(\.vectors) == [["z": [1]], ["z": [2]]])
+        _ = try await shard.update(.upsert([PointStruct(id: .number(901), vectors: ["a": [1, 2, 3]])]), wait: true)
+        // A replayed operation with the old dimension is left out, not a crash.
+        _ = try await shard.update(.upsert([PointStruct(id: .number(902), vectors: ["a": [1, 2], "z": [4]])]), wait: true)
+        try await shard.persist()
+        // Opened with yet another space for `a`: files of the old ones are not read as it.
+        let reopened = try LocalShard(path: dir.path, disk: PosixDisk(), config: Self.config(dense: ["a": 2, "z": 1]))
+        records = await reopened.retrieve([.number(5), .number(901), .number(902)], withPayload: .none, withVector: .all)
+        #expect(records.map(\.vectors) == [["z": [1]], [:], ["z": [4]]])
+    }
 }

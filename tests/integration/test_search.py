@@ -51,7 +51,7 @@ def test_query_shapes_and_legacy_endpoints(client, node, openapi):
     ({"query": [1, 2]}, 400, "Vector dimension error: expected dim: 3, got 2"),
     ({"query": [1, 2, 3], "using": "nope"}, 400, "Not existing vector name error: nope"),
     ({"query": 999}, 404, "No point with id 999 found"),
-    ({"query": {"sample": "random"}}, 400, "`sample` queries are not supported yet"),
+    ({"query": {"sample": "sometimes"}}, 400, "unknown variant `sometimes`, expected `random`"),
     ({"query": [1, 2, 3], "limit": 0}, 400, "limit: must be at least 1"),
     ({"query": [1, 2, 3], "filter": {"must": [{"key": "n"}]}}, 400, "has no test"),
     ({"query": [1, 2, 3], "bogus": 1}, 400, "unknown field `bogus`"),
