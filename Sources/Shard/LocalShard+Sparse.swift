@@ -34,9 +34,17 @@ extension LocalShard {
             let data = entry.data
             let counts = { (offset: Int) in data.isLive(at: offset) && (filter.map { entry.matches($0, at: offset) } ?? true) }
             if let appendable = entry.appendable {
-                for (offset, vector) in appendable.sparse[name]?.vectors ?? [:] where counts(offset) {
-                    result.vectors += 1
-                    for index in vector.indices where wanted.contains(index) { result.documentFrequency[index, default: 0] += 1 }
+                // A deleted point has no sparse vector left: without a filter, every one counts.
+                guard let column = appendable.sparse[name] else { continue }
+                if filter == nil {
+                    result.vectors += column.vectors.count
+                } else {
+                    for offset in column.vectors.keys where counts(offset) { result.vectors += 1 }
+                }
+                for index in wanted {
+                    guard let postings = column.postings[index] else { continue }
+                    let count = filter == nil ? postings.count : postings.keys.reduce(0) { $0 + (counts($1) ? 1 : 0) }
+                    if count > 0 { result.documentFrequency[index, default: 0] += count }
                 }
             } else if let column = entry.immutable!.sparseColumns[name] {
                 if filter == nil {
@@ -60,9 +68,12 @@ extension SegmentEntry {
     /// dimension with `query`.
     func forEachSparseScore(_ name: String, _ query: SparseVector, _ body: (Int, Float) -> Void) {
         if let appendable {
-            for (offset, vector) in appendable.sparse[name]?.vectors ?? [:] where appendable.isLive(at: offset) {
-                if let score = query.dot(vector) { body(offset, score) }
+            guard let column = appendable.sparse[name] else { return }
+            var scores: [Int: Float] = [:]
+            for (index, weight) in zip(query.indices, query.values) {
+                for (offset, value) in column.postings[index] ?? [:] { scores[offset, default: 0] += weight * value }
             }
+            for (offset, score) in scores where appendable.isLive(at: offset) { body(offset, score) }
             return
         }
         let segment = immutable!

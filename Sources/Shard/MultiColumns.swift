@@ -27,7 +27,27 @@ struct AppendableVectorMap<Vector: VariableVector>: Sendable {
     }
 }
 
-typealias AppendableSparseColumn = AppendableVectorMap<SparseVector>
+/// The sparse vectors of one name in an appendable segment, with an inverted index kept current
+/// as they change (dimension → offset → weight), so a search and the idf statistics read the
+/// postings of the query's dimensions only.
+struct AppendableSparseColumn: Sendable {
+    private var map = AppendableVectorMap<SparseVector>()
+    private(set) var postings: [UInt32: [Int: Float]] = [:]
+
+    var vectors: [Int: SparseVector] { map.vectors }
+    var storageBytes: Int { map.storageBytes }
+
+    mutating func set(_ vector: SparseVector?, at offset: Int) {
+        if let old = map.vectors[offset] {
+            for index in old.indices {
+                postings[index]?[offset] = nil
+                if postings[index]?.isEmpty == true { postings[index] = nil }
+            }
+        }
+        if let vector { for (index, value) in zip(vector.indices, vector.values) { postings[index, default: [:]][offset] = value } }
+        map.set(vector, at: offset)
+    }
+}
 typealias AppendableMultiColumn = AppendableVectorMap<MultiVector>
 
 /// How multivectors are written in `multi.log`: u32 dimension, u32 count, count × dimension f32.
