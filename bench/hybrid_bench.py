@@ -2,7 +2,7 @@
 in-process), one run, same data and queries.
 
 Sparse: a text corpus from an offline source, Debian's package descriptions (`apt-cache
-dumpavail`: every package's short description and each paragraph of its long one), topped up
+dumpavail`: each package's short description and every paragraph of a long one where the lists have them), topped up
 with the PyPI summaries of the tool library when there are fewer than `--docs`. Documents and
 queries are embedded by Qdrant's own BM25 model (`qdrant_edge.Bm25`); Quiver gets the same
 vectors through REST, and a sample of documents is also sent as `Document`s to check that the
@@ -60,7 +60,7 @@ def corpus(n):
                 docs.append(" ".join(paragraph))
             break
     docs = [d for d in dict.fromkeys(docs) if len(d.split()) >= 3]
-    source = f"{len(docs)} Debian package description paragraphs"
+    source = f"{len(docs)} Debian package descriptions"
     pypi = "/work/.library/env/packages/pypi.tsv"
     if len(docs) < n and os.path.exists(pypi):
         with open(pypi, encoding="utf-8", errors="replace") as f:

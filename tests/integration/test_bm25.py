@@ -11,12 +11,16 @@ import pytest
 from py_rust_stemmers import SnowballStemmer
 from qdrant_client import QdrantClient, models
 
-ENGLISH_STOPWORDS = set("""a about above after again against all am an and any are as at be because been before being below
-between both but by can did do does doing down during each few for from further had has have having he her here hers
-herself him himself his how i if in into is it its itself just me more most my myself no nor not now of off on once only
-or other our ours ourselves out over own same she should so some such than that the their theirs them themselves then
-there these they this those through to too under until up very was we were what when where which while who whom why will
-with you your yours yourself yourselves""".split())
+# Qdrant's English stopwords (NLTK's list), contraction fragments included.
+ENGLISH_STOPWORDS = set("""a about above after again against ain all am an and any are aren aren't as at be because been before being
+below between both but by can couldn couldn't d did didn didn't do does doesn doesn't doing don don't down
+during each few for from further had hadn hadn't has hasn hasn't have haven haven't having he her here hers
+herself him himself his how i if in into is isn isn't it it's its itself just ll m ma me mightn mightn't more
+most mustn mustn't my myself needn needn't no nor not now o of off on once only or other our ours ourselves
+out over own re s same shan shan't she she's should should've shouldn shouldn't so some such t than that
+that'll the their theirs them themselves then there these they this those through to too under until up ve
+very was wasn wasn't we were weren weren't what when where which while who whom why will with won won't wouldn
+wouldn't y you you'd you'll you're you've your yours yourself yourselves""".split())
 STEM = SnowballStemmer("english").stem_word
 DOCS = [
     "The quick brown fox jumps over the lazy dog; the dog sleeps.",
@@ -24,6 +28,7 @@ DOCS = [
     "Vector databases store embeddings and search them quickly.",
     "Qdrant-compatible servers: sparse vectors, dense vectors, hybrid search...",
     "Café owners serve coffee and croissants to 42 hungry students",
+    "It's Apple's format; don't parse S-Lang or mach-O files, won't you?",
     "",
     "and the of to",
 ]
@@ -63,16 +68,16 @@ def test_documents_become_bm25_vectors(node):
         {"id": i, "vector": {"dense": [1, i], "bm25": doc(text)}, "payload": {"text": text}} for i, text in enumerate(DOCS[:4])]})
     assert r.status_code == 200, r.text
     r = node.put("/collections/c/points?wait=true", json={"batch": {
-        "ids": [4, 5, 6], "vectors": {"dense": [[1, 4], [1, 5], [1, 6]], "bm25": [doc(t) for t in DOCS[4:]]}}})
+        "ids": [4, 5, 6, 7], "vectors": {"dense": [[1, 4], [1, 5], [1, 6], [1, 7]], "bm25": [doc(t) for t in DOCS[4:]]}}})
     assert r.status_code == 200, r.text
-    stored = {p.id: as_dict(p.vector["bm25"]) for p in client.retrieve("c", list(range(7)), with_vectors=True)}
+    stored = {p.id: as_dict(p.vector["bm25"]) for p in client.retrieve("c", list(range(8)), with_vectors=True)}
     for i, text in enumerate(DOCS):
         check(stored[i], reference(text))
-    assert stored[5] == {} and stored[6] == {}
+    assert stored[6] == {} and stored[7] == {}
     r = node.put("/collections/c/points/vectors?wait=true", json={"points": [
-        {"id": 6, "vector": {"bm25": doc("Dogs and foxes", k=2.0, b=0.0, avg_len=10)}}]})
+        {"id": 7, "vector": {"bm25": doc("Dogs and foxes", k=2.0, b=0.0, avg_len=10)}}]})
     assert r.status_code == 200, r.text
-    check(as_dict(client.retrieve("c", [6], with_vectors=True)[0].vector["bm25"]), reference("Dogs and foxes", k=2.0, b=0.0, avg_len=10))
+    check(as_dict(client.retrieve("c", [7], with_vectors=True)[0].vector["bm25"]), reference("Dogs and foxes", k=2.0, b=0.0, avg_len=10))
 
     # Options: no stemming, custom stopwords, no language processing at all.
     for i, (options, kwargs) in enumerate([
