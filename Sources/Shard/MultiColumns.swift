@@ -226,7 +226,8 @@ public struct MaxSim: Sendable {
         }
     }
 
-    @inline(__always) func similarity(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ n: Int) -> Float {
+    /// One vector's similarity to another as the engine compares them (higher closer).
+    @inline(__always) public func similarity(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ n: Int) -> Float {
         switch distance {
         case .euclid: -quiver_l2sq_f32(a, b, n)
         case .manhattan: -quiver_l1_f32(a, b, n)

@@ -80,15 +80,7 @@ extension Collection {
         return { a, b in
             switch (a, b) {
             case (.vector(let x)?, .vector(let y)?) where x.count == y.count:
-                return x.withUnsafeBufferPointer { p in
-                    y.withUnsafeBufferPointer { q in
-                        switch distance {
-                        case .euclid?: -quiver_l2sq_f32(p.baseAddress!, q.baseAddress!, x.count)
-                        case .manhattan?: -quiver_l1_f32(p.baseAddress!, q.baseAddress!, x.count)
-                        case .dot?, .cosine?, nil: quiver_dot_f32(p.baseAddress!, q.baseAddress!, x.count)
-                        }
-                    }
-                }
+                return x.withUnsafeBufferPointer { p in y.withUnsafeBufferPointer { maxSim.similarity(p.baseAddress!, $0.baseAddress!, x.count) } }
             case (.sparse(let x)?, .sparse(let y)?):
                 return x.dot(y) ?? 0
             case (.multi(let x)?, .multi(let y)?):

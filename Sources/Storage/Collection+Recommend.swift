@@ -122,13 +122,7 @@ extension Collection {
         @Sendable func similarity(_ example: QueryInput, _ stored: StoredVector) -> Float {
             switch (example, stored) {
             case (.vector(let vector), .dense(let values)):
-                return vector.withUnsafeBufferPointer { q in
-                    switch distance {
-                    case .euclid?: -quiver_l2sq_f32(q.baseAddress!, values.baseAddress!, values.count)
-                    case .manhattan?: -quiver_l1_f32(q.baseAddress!, values.baseAddress!, values.count)
-                    case .dot?, .cosine?, nil: quiver_dot_f32(q.baseAddress!, values.baseAddress!, values.count)
-                    }
-                }
+                return vector.withUnsafeBufferPointer { maxSim.similarity($0.baseAddress!, values.baseAddress!, values.count) }
             case (.sparse(let vector), .sparse(let values)):
                 return vector.dot(values) ?? 0
             case (.multi(let vector), .multi(let rows)):
