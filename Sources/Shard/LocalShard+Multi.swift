@@ -27,8 +27,12 @@ extension LocalShard {
             let index = entry.immutable?.multiIndexes[name]
             switch entry.plan(filter, vectorIndexed: index != nil, exact: options.exact, fullScanThreshold: options.fullScanThreshold) {
             case .vectorIndex:
-                let hits = index!.search(query, k: limit, ef: max(limit, options.hnswEf ?? index!.spec.efConstruct),
-                                         accept: GraphFilter(entry: entry, filter: filter))
+                // As for dense vectors: the codes choose `oversampling` × limit candidates, which
+                // the float rows then score.
+                let quantized = index!.quantized != nil && !options.ignoreQuantization
+                let k = quantized && options.rescore ? Int((Double(limit) * max(1, options.oversampling)).rounded(.up)) : limit
+                let hits = index!.search(query, k: k, ef: max(k, options.hnswEf ?? index!.spec.efConstruct),
+                                         accept: GraphFilter(entry: entry, filter: filter), quantized: quantized)
                 for hit in hits {
                     _ = entry.withMultiVector(name, at: Int(hit.point)) { consider(Int(hit.point), $0, checkFilter: false) }
                 }
@@ -73,7 +77,8 @@ extension SegmentEntry {
     }
 }
 
-/// One multivector's HNSW graph in an immutable segment, with the rows it compares.
+/// One multivector's HNSW graph in an immutable segment, with the rows it compares and, when
+/// configured, their quantized codes (one code per row).
 struct MultiVectorIndex: @unchecked Sendable {
     let spec: VectorIndexSpec
     let graph: HNSWGraph
@@ -81,12 +86,20 @@ struct MultiVectorIndex: @unchecked Sendable {
     /// Keep `space`'s memory alive: the rows (the column's region or a float32 copy) and the
     /// row starts.
     let owners: [AnyObject]
+    let quantized: QuantizedVectors?
     let contexts: ContextPool
 
-    func search<F: PointFilter>(_ query: MultiVector, k: Int, ef: Int, accept: F) -> [Neighbor] {
+    /// The `k` nearest points `accept` lets through, by `max_sim` over the float rows, or over
+    /// the rows' codes when the index has them and `quantized` is true.
+    func search<F: PointFilter>(_ query: MultiVector, k: Int, ef: Int, accept: F, quantized useCodes: Bool) -> [Neighbor] {
         query.flat.withUnsafeBufferPointer { rows in
             contexts.with { context in
-                graph.search(MultiScorer(space: space, query: rows.baseAddress!, rows: query.count), k: k, ef: ef, filter: accept, context: context)
+                if useCodes, let quantized {
+                    let scorer = QuantizedMultiScorer(quantized, rowStarts: space.rowStarts, query: rows.baseAddress!, rows: query.count,
+                                                      metric: spec.metric)
+                    return graph.search(scorer, k: k, ef: ef, filter: accept, context: context)
+                }
+                return graph.search(MultiScorer(space: space, query: rows.baseAddress!, rows: query.count), k: k, ef: ef, filter: accept, context: context)
             }
         }
     }
@@ -127,8 +140,8 @@ extension ImmutableSegment {
         "hnsw-multi-\(index)-m\(spec.m)-ef\(spec.efConstruct)-\(spec.distance.rawValue.lowercased()).bin"
     }
 
-    /// Loads the multivector graphs the specs name (a missing or damaged file leaves that
-    /// multivector without one, for the optimizer to build).
+    /// Loads the multivector graphs and codes the specs name (a missing or damaged file leaves
+    /// that multivector without an index, for the optimizer to build).
     mutating func loadMultiIndexes(_ specs: [String: VectorIndexSpec], disk: any Disk) {
         multiIndexes = [:]
         for (name, column) in multiColumns {
@@ -136,7 +149,15 @@ extension ImmutableSegment {
                   let region = open(Self.multiGraphFile(spec, column.number), mapped: spec.onDisk, disk: disk),
                   let graph = HNSWGraph(file: region.bytes, owner: region), graph.count == totalCount,
                   let (space, owners) = multiVectorSpace(name, spec: spec) else { continue }
-            multiIndexes[name] = MultiVectorIndex(spec: spec, graph: graph, space: space, owners: owners, contexts: ContextPool(count: totalCount))
+            var quantized: QuantizedVectors?
+            if let file = spec.quantizationFile(column.number, kind: "multi-") {
+                guard let region = open(file, mapped: codesMapped(name, spec), disk: disk),
+                      let loaded = QuantizedVectors.load(file: region.bytes, owner: region), loaded.count == space.rows.count,
+                      loaded.method == spec.quantization else { continue }
+                quantized = loaded
+            }
+            multiIndexes[name] = MultiVectorIndex(spec: spec, graph: graph, space: space, owners: owners, quantized: quantized,
+                                                  contexts: ContextPool(count: totalCount))
         }
     }
 
@@ -153,7 +174,18 @@ extension ImmutableSegment {
                let region = open(file, mapped: true, disk: disk), let mapped = HNSWGraph(file: region.bytes, owner: region) {
                 graph = mapped
             }
-            multiIndexes[name] = MultiVectorIndex(spec: spec, graph: graph, space: space, owners: owners, contexts: ContextPool(count: totalCount))
+            // The codes of the rows of the points the graph holds.
+            var quantized: QuantizedVectors?
+            if let method = spec.quantization, let file = spec.quantizationFile(number, kind: "multi-") {
+                let rows = points.flatMap { point in (space.rowStarts[Int(point)]..<space.rowStarts[Int(point) + 1]).map { UInt32($0) } }
+                quantized = QuantizedVectors.train(space.rows, method: method, points: rows)
+                if (try? disk.writeFileAtomically(joinPath(directory, file), quantized!.encoded())) != nil, codesMapped(name, spec),
+                   let region = open(file, mapped: true, disk: disk), let mapped = QuantizedVectors.load(file: region.bytes, owner: region) {
+                    quantized = mapped
+                }
+            }
+            multiIndexes[name] = MultiVectorIndex(spec: spec, graph: graph, space: space, owners: owners, quantized: quantized,
+                                                  contexts: ContextPool(count: totalCount))
         }
     }
 }

@@ -70,15 +70,16 @@ public struct VectorIndexSpec: Sendable, Equatable {
         }
     }
 
-    /// The quantized codes' file of vector number `index`, named by the method.
-    func quantizationFile(_ index: Int) -> String? {
+    /// The quantized codes' file of vector number `index` (`kind` "multi-" for a multivector's
+    /// rows), named by the method.
+    func quantizationFile(_ index: Int, kind: String = "") -> String? {
         guard let quantization else { return nil }
         let method = switch quantization {
         case .scalar(let quantile): "scalar-q\(Int((quantile * 1_000_000).rounded()))"
         case .binary(let bits, let asymmetric): "binary-\(bits)\(asymmetric ? "-asym" : "")"
         case .product(let group): "pq-\(group)"
         }
-        return "quant-\(index)-\(method)-\(distance.rawValue.lowercased()).bin"
+        return "quant-\(kind)\(index)-\(method)-\(distance.rawValue.lowercased()).bin"
     }
 
     /// `m: 0` turns the graph off, as in Qdrant.
@@ -269,7 +270,7 @@ extension ImmutableSegment {
 
     /// Quantized codes stay in memory with `always_ram` or when the vectors do; else they are mapped.
     func codesMapped(_ name: String, _ spec: VectorIndexSpec) -> Bool {
-        !spec.quantizationInRAM && (columns[name]?.onDisk ?? false)
+        !spec.quantizationInRAM && (columns[name]?.onDisk ?? multiColumns[name]?.onDisk ?? false)
     }
 
     /// Removes graph and code files that no index of the segment uses (left by another
@@ -282,7 +283,9 @@ extension ImmutableSegment {
             if let file = index.spec.quantizationFile(number) { wanted.insert(file) }
         }
         for (name, column) in multiColumns {
-            if let index = multiIndexes[name] { wanted.insert(Self.multiGraphFile(index.spec, column.number)) }
+            guard let index = multiIndexes[name] else { continue }
+            wanted.insert(Self.multiGraphFile(index.spec, column.number))
+            if index.quantized != nil, let file = index.spec.quantizationFile(column.number, kind: "multi-") { wanted.insert(file) }
         }
         for file in (try? disk.listDirectory(directory)) ?? [] where (file.hasPrefix("hnsw-") || file.hasPrefix("quant-")) && !wanted.contains(file) {
             try? disk.removeItem(joinPath(directory, file))

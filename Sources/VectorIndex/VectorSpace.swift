@@ -106,6 +106,36 @@ public struct MultiScorer: QueryScorer {
     }
 }
 
+/// `max_sim` distances from a multivector query to multivectors whose rows are quantized: each
+/// query row's nearest stored row by the codes, summed. Point i's rows are the codes
+/// `rowStarts[i]..<rowStarts[i + 1]`.
+public struct QuantizedMultiScorer: QueryScorer {
+    let rows: [QuantizedScorer]
+    let codes: QuantizedVectors
+    let rowStarts: UnsafePointer<Int>
+
+    /// `query` holds `rows` rows of the codes' dimension (normalised as the stored ones are).
+    public init(_ codes: QuantizedVectors, rowStarts: UnsafePointer<Int>, query: UnsafePointer<Float>, rows: Int, metric: IndexMetric) {
+        self.codes = codes
+        self.rowStarts = rowStarts
+        self.rows = (0..<rows).map { codes.scorer(query + $0 * codes.dimension, metric: metric) }
+    }
+
+    @inline(__always) public func distance(_ point: UInt32) -> Float {
+        let start = rowStarts[Int(point)], end = rowStarts[Int(point) + 1]
+        guard end > start else { return .infinity }
+        var total: Float = 0
+        for row in rows {
+            var best = Float.infinity
+            for j in start..<end { best = min(best, row.distance(UInt32(j))) }
+            total += best
+        }
+        return total
+    }
+
+    @inline(__always) public func prefetch(_ point: UInt32) { quiver_prefetch(codes.code(UInt32(rowStarts[Int(point)]))) }
+}
+
 /// Which points a search may return. Traversal still passes through the others.
 public protocol PointFilter {
     func accepts(_ point: UInt32) -> Bool

@@ -148,15 +148,17 @@ let multiConfig: CollectionConfig = {
         return MultiVector(dimension: 8, flat: (0..<rows).flatMap { _ in centreRow.map { $0 + Float(rng.unit()) } })
     }
 
-    @Test func theGraphOverMultivectorsFindsWhatTheScanFinds() async throws {
+    /// A shard of 3,000 clustered, normalised multivectors `m` (Cosine) in immutable segments with
+    /// graphs, and the optimizer thresholds that built them.
+    static func indexedShard(_ dir: TempDir, quantization: QuantizationConfig? = nil) async throws -> (LocalShard, CollectionConfig, OptimizerThresholds) {
         var params = VectorParams(size: 8, distance: .cosine)
         params.multivectorConfig = MultiVectorConfig(comparator: .maxSim)
+        params.quantizationConfig = quantization
         var hnsw = HnswConfigDiff()
         hnsw.m = 8
         hnsw.efConstruct = 64
         params.hnswConfig = hnsw
         let config = CreateCollection(vectors: .named(["m": params])).effectiveConfig(defaults: CollectionDefaults())
-        let dir = TempDir()
         let shard = try LocalShard(path: dir.path, disk: PosixDisk(), config: config)
         let t = thresholds(sealBytes: 1000, segments: 8, storage: LocalShard.storage(for: config))
         for start in stride(from: 0, to: 3000, by: 1000) {
@@ -169,14 +171,25 @@ let multiConfig: CollectionConfig = {
             }), wait: false)
             while try await shard.optimize(t) {}
         }
+        return (shard, config, t)
+    }
+
+    /// A query like the stored points, normalised.
+    static func clusteredQuery(_ q: Int) -> MultiVector {
+        clustered(100_000 + q).mapRows { row in
+            let norm = row.reduce(0) { $0 + $1 * $1 }.squareRoot()
+            return row.map { $0 / norm }
+        }
+    }
+
+    @Test func theGraphOverMultivectorsFindsWhatTheScanFinds() async throws {
+        let dir = TempDir()
+        let (shard, config, _) = try await Self.indexedShard(dir)
         let telemetry = await shard.telemetry()
         #expect(telemetry.segments.reduce(0) { $0 + ($1.indexedVectors["m"] ?? 0) } == 3000)
         var found = 0
         for q in 0..<30 {
-            let query = Self.clustered(100_000 + q).mapRows { row in
-                let norm = row.reduce(0) { $0 + $1 * $1 }.squareRoot()
-                return row.map { $0 / norm }
-            }
+            let query = Self.clusteredQuery(q)
             let graph = await shard.searchMulti(query, using: "m", distance: .cosine, filter: nil, limit: 10, threshold: nil,
                                                 withPayload: .none, withVector: .none)
             let exact = await shard.searchMulti(query, using: "m", distance: .cosine, filter: nil, limit: 10, threshold: nil,
@@ -194,6 +207,60 @@ let multiConfig: CollectionConfig = {
         let reopened = try LocalShard(path: dir.path, disk: PosixDisk(), config: config)
         let again = await reopened.telemetry()
         #expect(again.segments.reduce(0) { $0 + ($1.indexedVectors["m"] ?? 0) } == 3000)
+    }
+
+    @Test(arguments: [
+        QuantizationConfig.scalar(ScalarQuantizationConfig(type: .int8, quantile: 0.99)),
+        .binary(BinaryQuantizationConfig(encoding: .twoBits)),
+        .product(ProductQuantizationConfig(compression: .x4)),
+    ])
+    func quantizedRowsChooseTheCandidatesAndFloatRowsScoreThem(_ quantization: QuantizationConfig) async throws {
+        let dir = TempDir()
+        let (shard, config, t) = try await Self.indexedShard(dir, quantization: quantization)
+        func codeFiles() throws -> [String] {
+            try FileManager.default.subpathsOfDirectory(atPath: dir.path).filter { $0.contains("/quant-multi-0-") }
+        }
+        #expect(try !codeFiles().isEmpty)
+        func recall(_ shard: LocalShard, _ options: SearchOptions) async -> Double {
+            var found = 0
+            for q in 0..<30 {
+                let query = Self.clusteredQuery(q)
+                let approximate = await shard.searchMulti(query, using: "m", distance: .cosine, filter: nil, limit: 10, threshold: nil,
+                                                          withPayload: .none, withVector: .none, options: options)
+                let exact = await shard.searchMulti(query, using: "m", distance: .cosine, filter: nil, limit: 10, threshold: nil,
+                                                    withPayload: .none, withVector: .none, options: SearchOptions(exact: true))
+                found += Set(approximate.map(\.id)).intersection(exact.map(\.id)).count
+                for point in approximate {
+                    if let same = exact.first(where: { $0.id == point.id }) { #expect(abs(same.score - point.score) < 1e-5) }
+                }
+            }
+            return Double(found) / 300
+        }
+        let rescored = await recall(shard, SearchOptions(oversampling: 3))
+        #expect(rescored >= 0.85, "recall with codes and rescoring \(rescored)")
+        // Ignoring the codes walks the float rows: a different path to comparable results.
+        let floats = await recall(shard, SearchOptions(ignoreQuantization: true))
+        #expect(floats >= 0.9, "recall on the float rows \(floats)")
+        // The codes are loaded at a restart (nothing to rebuild); a damaged file is rebuilt.
+        try await shard.persist()
+        let reopened = try LocalShard(path: dir.path, disk: PosixDisk(), config: config)
+        #expect(await reopened.telemetry().segments.reduce(0) { $0 + ($1.indexedVectors["m"] ?? 0) } == 3000)
+        await reopened.triggerOptimizers()
+        #expect(try await !reopened.optimize(t))
+        #expect(await recall(reopened, SearchOptions(oversampling: 3)) == rescored)
+        for file in try codeFiles() {
+            let path = dir.path + "/" + file
+            var bytes = try [UInt8](Data(contentsOf: URL(fileURLWithPath: path)))
+            bytes[bytes.count / 2] ^= 0xFF
+            try Data(bytes).write(to: URL(fileURLWithPath: path))
+        }
+        try await reopened.persist()
+        let repaired = try LocalShard(path: dir.path, disk: PosixDisk(), config: config)
+        #expect(await repaired.telemetry().segments.allSatisfy { $0.indexedVectors["m"] == 0 })
+        await repaired.triggerOptimizers()
+        #expect(try await repaired.optimize(t))
+        while try await repaired.optimize(t) {}
+        #expect(await recall(repaired, SearchOptions(oversampling: 3)) >= 0.85)
     }
 }
 

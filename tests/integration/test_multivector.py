@@ -237,3 +237,44 @@ def test_multivector_writes_survive_kill_9(make_node):
         r = node.post("/collections/c/points/query", json={"query": acknowledged[i]["e"], "using": "e", "limit": 1,
                                                            "params": {"exact": True}})
         assert r.json()["result"]["points"][0]["score"] == pytest.approx(0, abs=1e-5), i
+
+
+def test_quantized_multivectors(make_node):
+    """A multivector with `quantization_config`: each row gets a code, the graph is walked on the
+    codes, the float rows score the candidates (so scores are exact), and the codes are files
+    that a restart loads again."""
+    node = make_node()
+    client = QdrantClient(url=node.url, timeout=60, check_compatibility=False)
+    client.create_collection("c", vectors_config={"colbert": models.VectorParams(
+        size=16, distance=models.Distance.COSINE, multivector_config=MAX_SIM,
+        quantization_config=models.ScalarQuantization(scalar=models.ScalarQuantizationConfig(type=models.ScalarType.INT8)))},
+        optimizers_config=models.OptimizersConfigDiff(indexing_threshold=10))
+    rng = random.Random(64)
+    centres = [[rng.gauss(0, 1) for _ in range(16)] for _ in range(40)]
+
+    def near(centre):
+        return [[x + rng.gauss(0, 0.4) for x in centre] for _ in range(rng.randint(2, 6))]
+    for start in range(0, 3000, 500):
+        client.upsert("c", points=[models.PointStruct(id=i, vector={"colbert": near(centres[i % 40])}) for i in range(start, start + 500)])
+    wait_green(client)
+    codes = sorted(p.name for p in (node.workdir / "storage").rglob("quant-multi-*.bin"))
+    assert codes and all(name.startswith("quant-multi-0-scalar") for name in codes), codes
+    queries = [near(rng.choice(centres)) for _ in range(20)]
+
+    def results(params):
+        return [client.query_points("c", query=q, using="colbert", limit=10, search_params=params).points for q in queries]
+    exact = results(models.SearchParams(exact=True))
+    for params in [models.QuantizationSearchParams(oversampling=2.0), models.QuantizationSearchParams(ignore=True)]:
+        got = results(models.SearchParams(hnsw_ef=64, quantization=params))
+        found = sum(len({p.id for p in g} & {p.id for p in e}) for g, e in zip(got, exact))
+        assert found / 200 >= 0.9, (params, found)
+        for g, e in zip(got, exact):
+            by_id = {p.id: p.score for p in e}
+            for p in g:
+                if p.id in by_id:
+                    assert p.score == pytest.approx(by_id[p.id], abs=1e-5)
+    before = results(models.SearchParams(hnsw_ef=64))
+    node.restart()
+    assert sorted(p.name for p in (node.workdir / "storage").rglob("quant-multi-*.bin")) == codes
+    after = results(models.SearchParams(hnsw_ef=64))
+    assert [[p.id for p in r] for r in after] == [[p.id for p in r] for r in before]
