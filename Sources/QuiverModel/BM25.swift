@@ -28,23 +28,29 @@ public struct BM25: Sendable {
             throw JSONDecodingError(path: "\(path).avg_len", message: "BM25 avg_doc_len must be finite and > 0, got \(averageLength)")
         }
         var params = options
-        let language = (options["language"]?.stringValue ?? "english").lowercased()
-        let english = language == "english" || language == "en"
-        // The language gives the default stopwords and stemmer; `none` (deprecated in Qdrant)
-        // turns both off.
+        // The language gives the default stopwords (Qdrant's languages) and stemmer (its Snowball
+        // languages), by name or code as Qdrant spells them; any other language (`none`, which
+        // Qdrant deprecates) gives neither.
+        let language = options["language"]?.stringValue ?? "english"
         if params["stopwords"] == nil || params["stopwords"]?.isNull == true {
-            params["stopwords"] = english ? "english" : nil
-            if !english && language != "none" {
-                throw JSONDecodingError(path: "\(path).language", message: "BM25 preprocessing for `\(language)` is not available yet; set `stemmer` to {\"type\": \"none\"} and list stopwords in `custom`")
+            params["stopwords"] = nil
+            if let name = Self.stopwordLanguages[language] {
+                guard name == "english" else {
+                    throw JSONDecodingError(path: "\(path).language", message: "BM25 stopwords for `\(name)` are not available yet; list them in `stopwords.custom` (or set it to [])")
+                }
+                params["stopwords"] = "english"
             }
         }
         if case .object(let stemmer)? = params["stemmer"], stemmer["type"]?.stringValue == "none" {
             params["stemmer"] = nil
         } else if params["stemmer"] == nil || params["stemmer"]?.isNull == true {
-            params["stemmer"] = english ? ["type": "snowball", "language": "english"] : nil
-        }
-        if params["tokenizer"]?.stringValue == "prefix" {
-            throw JSONDecodingError(path: "\(path).tokenizer", message: "the prefix tokenizer is not available for BM25 inference")
+            params["stemmer"] = nil
+            if let name = Self.snowballLanguages[language] {
+                guard name == "english" else {
+                    throw JSONDecodingError(path: "\(path).language", message: "BM25 stemming for `\(name)` is not available yet; set `stemmer` to {\"type\": \"none\"}")
+                }
+                params["stemmer"] = ["type": "snowball", "language": "english"]
+            }
         }
         do {
             analyzer = try TextAnalyzer(params: params)
@@ -53,9 +59,37 @@ public struct BM25: Sendable {
         }
     }
 
+    /// Qdrant's stopword languages by name and code (case as written).
+    static let stopwordLanguages: [String: String] = languageTable("""
+        ar arabic az azerbaijani eu basque bn bengali ca catalan zh chinese da danish nl dutch en english fi finnish \
+        fr french de german el greek he hebrew hi-en hinglish hu hungarian id indonesian it italian jp japanese \
+        kk kazakh ne nepali no norwegian pt portuguese ro romanian ru russian sl slovene es spanish sv swedish \
+        tg tajik tr turkish
+        """)
+    /// Qdrant's Snowball stemmer languages by name and code.
+    static let snowballLanguages: [String: String] = languageTable("""
+        ar arabic hy armenian da danish nl dutch en english fi finnish fr french de german el greek hu hungarian \
+        it italian no norwegian pt portuguese ro romanian ru russian es spanish sv swedish ta tamil tr turkish
+        """)
+
+    static func languageTable(_ pairs: String) -> [String: String] {
+        let words = pairs.split(whereSeparator: \.isWhitespace).map(String.init)
+        var table: [String: String] = [:]
+        for i in stride(from: 0, to: words.count - 1, by: 2) {
+            table[words[i]] = words[i + 1]
+            table[words[i + 1]] = words[i + 1]
+        }
+        return table
+    }
+
+    /// A text's tokens: with the prefix tokenizer a document's words stand for their prefixes.
+    func tokens(_ text: String, query: Bool) -> [String] {
+        analyzer.tokenizer == .prefix ? analyzer.prefixTokens(text, query: query) : analyzer.tokens(text)
+    }
+
     /// A document's sparse vector (BM25 term frequencies).
     public func document(_ text: String) -> SparseVector {
-        let tokens = analyzer.tokens(text)
+        let tokens = tokens(text, query: false)
         guard !tokens.isEmpty else { return SparseVector() }
         var counts: [String: Int] = [:]
         for token in tokens { counts[token, default: 0] += 1 }
@@ -71,7 +105,7 @@ public struct BM25: Sendable {
 
     /// A query's sparse vector: 1 for each distinct token.
     public func query(_ text: String) -> SparseVector {
-        let indices = Set(analyzer.tokens(text).map(Self.index)).sorted()
+        let indices = Set(tokens(text, query: true).map(Self.index)).sorted()
         return SparseVector(indices: indices, values: indices.map { _ in 1 })
     }
 

@@ -75,14 +75,42 @@ public struct TextAnalyzer: Sendable, Equatable {
 
     /// What every tokenizer does with its tokens: ASCII folding, lowercase, stopwords, stemming,
     /// length limits (in characters). Nil when the token is dropped.
-    func process(_ raw: String, folded: Bool = false) -> String? {
+    func process(_ raw: String, folded: Bool = false, checkMaximum: Bool = true) -> String? {
         var token = asciiFolding && !folded ? Self.fold(raw) : raw
         if lowercase { token = token.lowercased() }
         if stopwords.contains(token) { return nil }
         if stemming { token = EnglishStemmer.stem(token) }
         if let minTokenLength, token.count < minTokenLength { return nil }
-        if let maxTokenLength, token.count > maxTokenLength { return nil }
+        if checkMaximum, let maxTokenLength, token.count > maxTokenLength { return nil }
         return token
+    }
+
+    /// The prefix tokenizer's tokens as BM25 counts them. A document's word stands for its
+    /// prefixes of `min_token_len` (1) to `max_token_len` characters, the whole word when it is
+    /// not longer (no maximum length drops it). A query's word (stopwords kept, so a typed
+    /// beginning still finds) is cut to `max_token_len` characters.
+    public func prefixTokens(_ text: String, query: Bool) -> [String] {
+        let words = text.split { !($0.isLetter || $0.isNumber) }
+        var tokens: [String] = []
+        for word in words {
+            if query {
+                var token = asciiFolding ? Self.fold(String(word)) : String(word)
+                if lowercase { token = token.lowercased() }
+                if stemming { token = EnglishStemmer.stem(token) }
+                if let minTokenLength, token.count < minTokenLength { continue }
+                tokens.append(maxTokenLength.map { String(token.prefix($0)) } ?? token)
+            } else {
+                guard let token = process(String(word), checkMaximum: false) else { continue }
+                var n = minTokenLength ?? 1
+                while n < token.count && n <= (maxTokenLength ?? .max) {
+                    tokens.append(String(token.prefix(n)))
+                    n += 1
+                }
+                if n > (maxTokenLength ?? .max) { continue }
+                tokens.append(token)
+            }
+        }
+        return tokens
     }
 
     static func fold(_ text: String) -> String { text.folding(options: [.diacriticInsensitive], locale: nil) }

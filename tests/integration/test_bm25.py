@@ -34,11 +34,19 @@ DOCS = [
 ]
 
 
-def reference(text, k=1.2, b=0.75, avg_len=256.0, stem=True, stopwords=ENGLISH_STOPWORDS, query=False):
+def reference(text, k=1.2, b=0.75, avg_len=256.0, stem=True, stopwords=ENGLISH_STOPWORDS, query=False, prefix=None):
+    """`prefix`: (min_token_len, max_token_len) of the prefix tokenizer, whose document words
+    stand for their prefixes and whose query words (stopwords kept) are cut to the maximum."""
     tokens = [t.lower() for t in re.findall(r"[^\W_]+", text)]
+    if prefix and query:
+        low, high = prefix
+        return {abs(mmh3.hash(t[:high], signed=True)): 1.0 for t in map(STEM if stem else str, tokens) if len(t) >= low}
     tokens = [t for t in tokens if t not in stopwords]
     if stem:
         tokens = [STEM(t) for t in tokens]
+    if prefix:
+        low, high = prefix
+        tokens = [t[:n] for t in tokens if len(t) >= low for n in range(low, min(len(t), high) + 1)]
     index = lambda t: abs(mmh3.hash(t, signed=True))
     if query:
         return {index(t): 1.0 for t in tokens}
@@ -84,6 +92,12 @@ def test_documents_become_bm25_vectors(node):
         ({"stemmer": {"type": "none"}}, dict(stem=False)),
         ({"stopwords": {"custom": ["quick", "fox"]}}, dict(stopwords={"quick", "fox"})),
         ({"language": "none"}, dict(stem=False, stopwords=set())),
+        # Languages Qdrant does not know (it is case-sensitive) turn both off too.
+        ({"language": "English"}, dict(stem=False, stopwords=set())),
+        ({"language": "en", "stemmer": {"type": "none"}}, dict(stem=False)),
+        ({"language": "german", "stemmer": {"type": "none"}, "stopwords": {"custom": ["the"]}}, dict(stem=False, stopwords={"the"})),
+        ({"tokenizer": "prefix"}, dict(prefix=(1, 10**9))),
+        ({"tokenizer": "prefix", "min_token_len": 2, "max_token_len": 4}, dict(prefix=(2, 4))),
     ]):
         r = node.put("/collections/c/points?wait=true", json={"points": [{"id": 100 + i, "vector": {"bm25": doc(DOCS[0], **options)}}]})
         assert r.status_code == 200, r.text
@@ -94,6 +108,13 @@ def test_documents_become_bm25_vectors(node):
         want = reference(text, query=True)
         expected = client.query_points("c", query=models.SparseVector(indices=list(want), values=list(want.values())), using="bm25", limit=5).points
         got = client.query_points("c", query=models.Document(text=text, model="qdrant/bm25"), using="bm25", limit=5).points
+        assert [(p.id, p.score) for p in got] == [(p.id, p.score) for p in expected] and got
+    # The prefix tokenizer's query: whole words (stopwords kept) cut to `max_token_len`.
+    for text in ("quick jumping", "the lazy dogs"):
+        options = {"tokenizer": "prefix", "max_token_len": 4}
+        want = reference(text, query=True, prefix=(1, 4))
+        expected = client.query_points("c", query=models.SparseVector(indices=list(want), values=list(want.values())), using="bm25", limit=5).points
+        got = client.query_points("c", query=models.Document(text=text, model="qdrant/bm25", options=options), using="bm25", limit=5).points
         assert [(p.id, p.score) for p in got] == [(p.id, p.score) for p in expected] and got
     top = client.query_points("c", query=models.Document(text="runner running", model="qdrant/bm25"), using="bm25", limit=1).points
     assert top[0].id == 1
