@@ -37,8 +37,13 @@ def sparse_model(raw: dict) -> models.SparseVector:
     return models.SparseVector(indices=raw["indices"], values=raw["values"])
 
 
-def create(client, name="c", **extra):
-    client.create_collection(name, vectors_config={"d": models.VectorParams(size=4, distance=models.Distance.DOT)},
+def create(client, name="c", multi=False, **extra):
+    """Dense `d`, sparse `s` and `t` (idf); with `multi`, a multivector `m` (Cosine, max_sim) too."""
+    vectors = {"d": models.VectorParams(size=4, distance=models.Distance.DOT)}
+    if multi:
+        vectors["m"] = models.VectorParams(size=3, distance=models.Distance.COSINE,
+                                           multivector_config=models.MultiVectorConfig(comparator=models.MultiVectorComparator.MAX_SIM))
+    client.create_collection(name, vectors_config=vectors,
                              sparse_vectors_config={"s": models.SparseVectorParams(),
                                                     "t": models.SparseVectorParams(modifier=models.Modifier.IDF)}, **extra)
 
@@ -267,13 +272,17 @@ def test_sparse_writes_survive_kill_9_and_a_damaged_index_is_rebuilt(make_node):
     check()
 
 
-# The Query API's prefetch trees over dense and sparse vectors. Weights are continuous here, so
+# The Query API's prefetch trees over dense, sparse and multivectors. Weights are continuous here, so
 # that no two points tie in a prefetch's list and the lists (and what a parent keeps of them)
 # are the same on both sides.
 
 def continuous_sparse(rng: random.Random) -> dict:
     indices = rng.sample(range(VOCABULARY), rng.randint(1, 8))
     return {"indices": indices, "values": [rng.uniform(0.05, 2) for _ in indices]}
+
+
+def continuous_multi(rng: random.Random) -> list:
+    return [[rng.uniform(-1, 1) for _ in range(3)] for _ in range(rng.randint(1, 4))]
 
 
 def fill_hybrid(node, local, rng, n=1000):
@@ -283,23 +292,26 @@ def fill_hybrid(node, local, rng, n=1000):
         vector = {"d": [rng.uniform(-1, 1) for _ in range(4)], "s": continuous_sparse(rng)}
         if rng.random() < 0.85:
             vector["t"] = continuous_sparse(rng)
+        if rng.random() < 0.9:
+            vector["m"] = continuous_multi(rng)
         points.append({"id": i, "vector": vector, "payload": random_payload(rng, k)})
     for start in range(0, n, 250):
         chunk = points[start:start + 250]
         r = node.put("/collections/c/points?wait=true", json={"points": chunk}, timeout=60)
         assert r.status_code == 200, r.text
         local.upsert("c", points=[models.PointStruct(id=p["id"], payload=p["payload"],
-                                                     vector={k: (sparse_model(v) if k != "d" else v) for k, v in p["vector"].items()})
+                                                     vector={k: (sparse_model(v) if k in "st" else v) for k, v in p["vector"].items()})
                                   for p in chunk])
     return ids
 
 
 def random_leaf(rng, ids):
-    """A search on one vector. Dense searches are exact: the graph's approximation is no part of
-    what is compared."""
-    using = rng.choice(["d", "s", "t"])
-    query = [rng.uniform(-1, 1) for _ in range(4)] if using == "d" else sparse_model(continuous_sparse(rng))
-    return dict(query=query, using=using, limit=rng.randint(1, 40), params=models.SearchParams(exact=True) if using == "d" else None,
+    """A search on one vector. Dense and multivector searches are exact: the graph's
+    approximation is no part of what is compared."""
+    using = rng.choice(["d", "s", "t", "m"])
+    query = {"d": lambda: [rng.uniform(-1, 1) for _ in range(4)], "m": lambda: continuous_multi(rng)}.get(
+        using, lambda: sparse_model(continuous_sparse(rng)))()
+    return dict(query=query, using=using, limit=rng.randint(1, 40), params=models.SearchParams(exact=True) if using in "dm" else None,
                 filter=random_filter(rng, 1, ids) if rng.random() < 0.3 else None)
 
 
@@ -353,8 +365,8 @@ def hybrid_single(make_node):
     node = make_node()
     remote = QdrantClient(url=node.url, timeout=60, check_compatibility=False)
     local = QdrantClient(":memory:")
-    create(remote, optimizers_config=models.OptimizersConfigDiff(indexing_threshold=10))
-    create(local)
+    create(remote, multi=True, optimizers_config=models.OptimizersConfigDiff(indexing_threshold=10))
+    create(local, multi=True)
     rng = random.Random(41)
     ids = fill_hybrid(node, local, rng)
     wait_green(remote)
@@ -371,8 +383,8 @@ def test_prefetch_trees_and_fusion_agree_with_local_mode_on_a_sharded_cluster(ma
     peers = cluster.start(3)
     remote = QdrantClient(url=peers[2].url, timeout=60, check_compatibility=False)
     local = QdrantClient(":memory:")
-    create(remote, shard_number=6, optimizers_config=models.OptimizersConfigDiff(indexing_threshold=10))
-    create(local)
+    create(remote, multi=True, shard_number=6, optimizers_config=models.OptimizersConfigDiff(indexing_threshold=10))
+    create(local, multi=True)
     rng = random.Random(42)
     ids = fill_hybrid(peers[0], local, rng, n=800)
     wait_green(remote)
