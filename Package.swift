@@ -31,9 +31,11 @@ let package = Package(
         // L0 basics
         .target(name: "CVectorKernels", cSettings: [.unsafeFlags(["-O3"])]),
         .target(name: "CChecksum", cSettings: [.unsafeFlags(["-O3"])]),
-        .target(name: "QuiverModel", dependencies: ["QuiverJSON", "CTextSegmentation"], swiftSettings: strict),
+        .target(name: "QuiverModel", dependencies: ["QuiverJSON", "CTextSegmentation", "CStemmer"], swiftSettings: strict),
         // ICU's word breaking (Debian libicu-dev), for the multilingual tokenizer.
         .target(name: "CTextSegmentation", linkerSettings: [.linkedLibrary("icuuc")]),
+        // Snowball's stemmers (Debian libstemmer-dev), for text indexes and BM25.
+        .target(name: "CStemmer", linkerSettings: [.linkedLibrary("stemmer")]),
         .target(name: "QuiverJSON", swiftSettings: strict),
         .target(name: "DiskIO", dependencies: ["CFileSystem"], swiftSettings: strict),
         // Linux file-system calls Swift's Glibc module does not export (renameat2).

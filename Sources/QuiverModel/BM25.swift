@@ -34,22 +34,22 @@ public struct BM25: Sendable {
         let language = options["language"]?.stringValue ?? "english"
         if params["stopwords"] == nil || params["stopwords"]?.isNull == true {
             params["stopwords"] = nil
-            if let name = Self.stopwordLanguages[language] {
-                guard name == "english" else {
-                    throw JSONDecodingError(path: "\(path).language", message: "BM25 stopwords for `\(name)` are not available yet; list them in `stopwords.custom` (or set it to [])")
+            if let name = Stopwords.languages[language] {
+                guard Stopwords.list(name) != nil else {
+                    throw JSONDecodingError(path: "\(path).language", message: "BM25 stopwords for `\(name)` are not available yet; list them in `stopwords.custom` (`{\"custom\": []}` for none)")
                 }
-                params["stopwords"] = "english"
+                params["stopwords"] = .string(name)
             }
         }
         if case .object(let stemmer)? = params["stemmer"], stemmer["type"]?.stringValue == "none" {
             params["stemmer"] = nil
         } else if params["stemmer"] == nil || params["stemmer"]?.isNull == true {
             params["stemmer"] = nil
-            if let name = Self.snowballLanguages[language] {
-                guard name == "english" else {
-                    throw JSONDecodingError(path: "\(path).language", message: "BM25 stemming for `\(name)` is not available yet; set `stemmer` to {\"type\": \"none\"}")
+            if Self.snowballLanguages[language] != nil {
+                guard let stemmer = Stemmer(language: language) else {
+                    throw JSONDecodingError(path: "\(path).language", message: "BM25 stemming for `\(language)` is not available yet; set `stemmer` to {\"type\": \"none\"}")
                 }
-                params["stemmer"] = ["type": "snowball", "language": "english"]
+                params["stemmer"] = ["type": "snowball", "language": .string(stemmer.language)]
             }
         }
         do {
@@ -59,28 +59,12 @@ public struct BM25: Sendable {
         }
     }
 
-    /// Qdrant's stopword languages by name and code (case as written).
-    static let stopwordLanguages: [String: String] = languageTable("""
-        ar arabic az azerbaijani eu basque bn bengali ca catalan zh chinese da danish nl dutch en english fi finnish \
-        fr french de german el greek he hebrew hi-en hinglish hu hungarian id indonesian it italian jp japanese \
-        kk kazakh ne nepali no norwegian pt portuguese ro romanian ru russian sl slovene es spanish sv swedish \
-        tg tajik tr turkish
-        """)
-    /// Qdrant's Snowball stemmer languages by name and code.
-    static let snowballLanguages: [String: String] = languageTable("""
+    /// Qdrant's stemmer languages (`SnowballLanguage`) by name and code: the language's
+    /// stemmer is the default where Qdrant has one.
+    static let snowballLanguages = LanguageTable("""
         ar arabic hy armenian da danish nl dutch en english fi finnish fr french de german el greek hu hungarian \
         it italian no norwegian pt portuguese ro romanian ru russian es spanish sv swedish ta tamil tr turkish
         """)
-
-    static func languageTable(_ pairs: String) -> [String: String] {
-        let words = pairs.split(whereSeparator: \.isWhitespace).map(String.init)
-        var table: [String: String] = [:]
-        for i in stride(from: 0, to: words.count - 1, by: 2) {
-            table[words[i]] = words[i + 1]
-            table[words[i + 1]] = words[i + 1]
-        }
-        return table
-    }
 
     /// A text's tokens: with the prefix tokenizer a document's words stand for their prefixes.
     func tokens(_ text: String, query: Bool) -> [String] {

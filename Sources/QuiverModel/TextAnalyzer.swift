@@ -16,8 +16,8 @@ public struct TextAnalyzer: Sendable, Equatable {
     public var maxTokenLength: Int?
     public var stopwords: Set<String> = []
     public var phraseMatching = false
-    /// Snowball stemming (English).
-    public var stemming = false
+    /// Snowball stemming.
+    public var stemmer: Stemmer?
 
     public static let standard = TextAnalyzer()
 
@@ -45,20 +45,23 @@ public struct TextAnalyzer: Sendable, Equatable {
                 throw JSONDecodingError(path: "field_schema.stopwords", message: "expected a language or {\"languages\": […], \"custom\": […]}")
             }
             for language in languages {
-                guard language.lowercased() == "english" || language.lowercased() == "en" else {
-                    throw JSONDecodingError(path: "field_schema.stopwords", message: "stopwords for `\(language)` are not available yet; list them in `custom`")
+                guard let name = Stopwords.languages[language] else {
+                    throw JSONDecodingError(path: "field_schema.stopwords", message: "unknown language `\(language)`")
                 }
-                stopwords.formUnion(Self.englishStopwords)
+                guard let list = Stopwords.list(name) else {
+                    throw JSONDecodingError(path: "field_schema.stopwords", message: "stopwords for `\(name)` are not available yet; list them in `custom`")
+                }
+                stopwords.formUnion(lowercase ? Set(list.map { $0.lowercased() }) : list)
             }
         }
-        if let stemmer = params["stemmer"], !stemmer.isNull {
-            guard case .object(let object) = stemmer, object["type"]?.stringValue == "snowball", let language = object["language"]?.stringValue else {
+        if let raw = params["stemmer"], !raw.isNull {
+            guard case .object(let object) = raw, object["type"]?.stringValue == "snowball", let language = object["language"]?.stringValue else {
                 throw JSONDecodingError(path: "field_schema.stemmer", message: "expected {\"type\": \"snowball\", \"language\": …}")
             }
-            guard language == "english" else {
-                throw JSONDecodingError(path: "field_schema.stemmer.language", message: "snowball stemming is available for `english` only, not `\(language)`")
+            guard let stemmer = Stemmer(language: language) else {
+                throw JSONDecodingError(path: "field_schema.stemmer.language", message: "snowball stemming is not available for `\(language)`")
             }
-            stemming = true
+            self.stemmer = stemmer
         }
     }
 
@@ -79,7 +82,7 @@ public struct TextAnalyzer: Sendable, Equatable {
         var token = asciiFolding && !folded ? Self.fold(raw) : raw
         if lowercase { token = token.lowercased() }
         if stopwords.contains(token) { return nil }
-        if stemming { token = EnglishStemmer.stem(token) }
+        if let stemmer { token = stemmer.stem(token) }
         if let minTokenLength, token.count < minTokenLength { return nil }
         if checkMaximum, let maxTokenLength, token.count > maxTokenLength { return nil }
         return token
@@ -96,7 +99,7 @@ public struct TextAnalyzer: Sendable, Equatable {
             if query {
                 var token = asciiFolding ? Self.fold(String(word)) : String(word)
                 if lowercase { token = token.lowercased() }
-                if stemming { token = EnglishStemmer.stem(token) }
+                if let stemmer { token = stemmer.stem(token) }
                 if let minTokenLength, token.count < minTokenLength { continue }
                 tokens.append(maxTokenLength.map { String(token.prefix($0)) } ?? token)
             } else {
@@ -120,23 +123,4 @@ public struct TextAnalyzer: Sendable, Equatable {
     func contains(_ document: Set<String>, _ query: String) -> Bool {
         tokenizer == .prefix ? document.contains { $0.hasPrefix(query) } : document.contains(query)
     }
-
-    /// Qdrant's English list (NLTK's), contraction fragments included: the word tokenizer cuts
-    /// "don't" into "don" and "t", both stopwords.
-    static let englishStopwords: Set<String> = [
-        "a", "about", "above", "after", "again", "against", "ain", "all", "am", "an", "and", "any", "are", "aren",
-        "aren't", "as", "at", "be", "because", "been", "before", "being", "below", "between", "both", "but", "by",
-        "can", "couldn", "couldn't", "d", "did", "didn", "didn't", "do", "does", "doesn", "doesn't", "doing", "don",
-        "don't", "down", "during", "each", "few", "for", "from", "further", "had", "hadn", "hadn't", "has", "hasn",
-        "hasn't", "have", "haven", "haven't", "having", "he", "her", "here", "hers", "herself", "him", "himself", "his",
-        "how", "i", "if", "in", "into", "is", "isn", "isn't", "it", "it's", "its", "itself", "just", "ll", "m", "ma",
-        "me", "mightn", "mightn't", "more", "most", "mustn", "mustn't", "my", "myself", "needn", "needn't", "no", "nor",
-        "not", "now", "o", "of", "off", "on", "once", "only", "or", "other", "our", "ours", "ourselves", "out", "over",
-        "own", "re", "s", "same", "shan", "shan't", "she", "she's", "should", "should've", "shouldn", "shouldn't", "so",
-        "some", "such", "t", "than", "that", "that'll", "the", "their", "theirs", "them", "themselves", "then", "there",
-        "these", "they", "this", "those", "through", "to", "too", "under", "until", "up", "ve", "very", "was", "wasn",
-        "wasn't", "we", "were", "weren", "weren't", "what", "when", "where", "which", "while", "who", "whom", "why",
-        "will", "with", "won", "won't", "wouldn", "wouldn't", "y", "you", "you'd", "you'll", "you're", "you've", "your",
-        "yours", "yourself", "yourselves",
-    ]
 }

@@ -1,4 +1,6 @@
+import Foundation
 import QuiverJSON
+import Synchronization
 @testable import QuiverModel
 import Testing
 
@@ -173,16 +175,38 @@ func matches(_ filterJSON: String, _ payloadJSON: String, id: PointID = .number(
                      ("skies", "sky"), ("dying", "die"), ("news", "news"), ("proceeding", "proceed"), ("exceeded", "exceed"),
                      ("conditional", "condit"), ("electricity", "electr"), ("hopefulness", "hope"), ("adjustment", "adjust"),
                      ("adoption", "adopt"), ("running", "run"), ("runs", "run"), ("ran", "ran"), ("fly", "fli"), ("flies", "fli"), ("organization", "organ")]
-        for (word, stem) in pairs { #expect(EnglishStemmer.stem(word) == stem, "\(word)") }
+        let english = try #require(Stemmer(language: "english"))
+        for (word, stem) in pairs { #expect(english.stem(word) == stem, "\(word)") }
         // Stopwords go before stemming, token lengths are checked after it.
         let stemming = try analyzer(#"{"type": "text", "stemmer": {"type": "snowball", "language": "english"}, "stopwords": "english", "min_token_len": 4}"#)
         // ("Flies" is long enough, its stem "fli" is not.)
         #expect(stemming.tokens("The Flies were HOPEFULNESS home") == ["hope", "home"])
     }
 
+    /// Other languages: Snowball's stemmers and Qdrant's stopword lists, by name or code.
+    @Test func otherLanguages() throws {
+        let german = try analyzer(#"{"type": "text", "stemmer": {"type": "snowball", "language": "de"}, "stopwords": "german"}"#)
+        #expect(german.tokens("Die Häuser und die Kinder spielten") == ["haus", "kind", "spielt"])
+        let french = try analyzer(#"{"type": "text", "stemmer": {"type": "snowball", "language": "french"}, "stopwords": {"languages": ["fr", "english"]}}"#)
+        #expect(french.tokens("Les enfants mangeaient des pommes and the") == ["enfant", "mang", "pomm"])
+        // Russian "ё" is a letter of its own, as in Qdrant's stemmer: "её" stays, "ещё" too.
+        let russian = try #require(Stemmer(language: "ru"))
+        #expect(["её", "ещё", "всё", "книгами"].map(russian.stem) == ["её", "ещё", "всё", "книг"])
+        // The same stemmer on many threads at once.
+        let stems = Mutex<Set<String>>([])
+        DispatchQueue.concurrentPerform(iterations: 64) { i in
+            let stem = russian.stem(i % 2 == 0 ? "книгами" : "ещё")
+            stems.withLock { _ = $0.insert(stem) }
+        }
+        #expect(stems.withLock { $0 } == ["книг", "ещё"])
+    }
+
     @Test func unsupportedSettingsAreErrors() {
-        #expect(throws: JSONDecodingError.self) { try analyzer(#"{"type": "text", "stemmer": {"type": "snowball", "language": "german"}}"#) }
+        #expect(throws: JSONDecodingError.self) { try analyzer(#"{"type": "text", "stemmer": {"type": "snowball", "language": "armenian"}}"#) }
+        #expect(throws: JSONDecodingError.self) { try analyzer(#"{"type": "text", "stemmer": {"type": "snowball", "language": "klingon"}}"#) }
         #expect(throws: JSONDecodingError.self) { try analyzer(#"{"type": "text", "stopwords": "klingon"}"#) }
+        #expect(throws: JSONDecodingError.self) { try analyzer(#"{"type": "text", "stopwords": "English"}"#) }
+        #expect(throws: JSONDecodingError.self) { try analyzer(#"{"type": "text", "stopwords": "romanian"}"#) }
     }
 
     @Test func indexSettingsChangeTextMatching() throws {

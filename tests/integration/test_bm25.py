@@ -2,12 +2,16 @@
 upserts, vector updates and queries become sparse vectors on the server. Local mode does not run
 this model, so the vectors are checked against a reference written here: Qdrant's pipeline (word
 tokens, lowercase, English stopwords, Qdrant's Snowball stemmer through `py_rust_stemmers`),
-murmur3 token indices (`mmh3`) and the BM25 term-frequency formula."""
+murmur3 token indices (`mmh3`) and the BM25 term-frequency formula; and, in other languages,
+against Qdrant's own engine (`qdrant-edge-py`)."""
 
+import random
 import re
 
 import mmh3
 import pytest
+import qdrant_edge
+import stopwordsiso
 from py_rust_stemmers import SnowballStemmer
 from qdrant_client import QdrantClient, models
 
@@ -131,5 +135,77 @@ def test_documents_become_bm25_vectors(node):
     assert r.status_code == 400 and "image" in r.json()["status"]["error"]
     r = node.put("/collections/c/points", json={"points": [{"id": 9, "vector": {"bm25": doc("x", b=2)}}]})
     assert r.status_code == 400 and "b must be" in r.json()["status"]["error"]
-    r = node.put("/collections/c/points", json={"points": [{"id": 9, "vector": {"bm25": doc("x", language="german")}}]})
-    assert r.status_code == 400 and "german" in r.json()["status"]["error"]
+    r = node.put("/collections/c/points", json={"points": [{"id": 9, "vector": {"bm25": doc("x", language="tajik")}}]})
+    assert r.status_code == 400 and "tajik" in r.json()["status"]["error"]
+
+
+# Sentences with inflected words, per language Quiver has stopwords and a stemmer for.
+SENTENCES = {
+    "english": ["The children were running through the gardens, laughing loudly.", "Databases store vectors; searches find the nearest ones."],
+    "german": ["Die Kinder spielten gestern in den grünen Gärten ihrer Großeltern.", "Wir haben unsere Häuser verkauft, dass sie schöner werden."],
+    "french": ["Les enfants mangeaient des pommes dans les jardins de leurs grands-parents.", "Nous avons cherché les vecteurs les plus proches."],
+    "spanish": ["Los niños estaban jugando en los jardines mientras sus padres trabajaban.", "Hemos sentido que las búsquedas rápidas son necesarias."],
+    "italian": ["I bambini giocavano nei giardini mentre i genitori lavoravano.", "Abbiamo trovato le soluzioni più semplici."],
+    "dutch": ["De kinderen speelden in de tuinen terwijl hun ouders werkten.", "Wij hebben de dichtstbijzijnde vectoren gevonden."],
+    "swedish": ["Barnen lekte i trädgårdarna medan deras föräldrar arbetade.", "Vi har hittat de närmaste vektorerna."],
+    "norwegian": ["Barna lekte i hagene mens foreldrene deres arbeidet.", "Vi har funnet de nærmeste vektorene."],
+    "danish": ["Børnene legede i haverne, mens deres forældre arbejdede.", "Vi har fundet de nærmeste vektorer."],
+    "finnish": ["Lapset leikkivät puutarhoissa, kun heidän vanhempansa työskentelivät.", "Olemme löytäneet lähimmät vektorit."],
+    "russian": ["Дети играли в садах, пока их родители работали.", "Мы нашли ближайшие векторы ещё вчера, её книгами."],
+}
+ISO = {"english": "en", "german": "de", "french": "fr", "spanish": "es", "italian": "it", "dutch": "nl", "swedish": "sv",
+       "norwegian": "no", "danish": "da", "finnish": "fi", "russian": "ru"}
+
+
+def usable(language, word):
+    """Words on which Qdrant's older Snowball stemmers and Quiver's agree (see README): French
+    words ending in ë or beginning with ï and Finnish words with å differ."""
+    return not (language == "french" and (word.endswith("ë") or word.startswith("ï"))) and not (language == "finnish" and "å" in word)
+
+
+def test_bm25_in_other_languages_agrees_with_qdrants_engine(node):
+    """Documents and queries in each language Quiver has stopwords and a stemmer for (by name and
+    by code) give the vectors Qdrant's engine gives; every candidate word (the language's words
+    in stopwords-iso, and the sentences') is a stopword on both sides or on neither."""
+    client = QdrantClient(url=node.url, timeout=60, check_compatibility=False)
+    client.create_collection("c", vectors_config={}, sparse_vectors_config={"bm25": models.SparseVectorParams()})
+    rng = random.Random(71)
+    next_id = 0
+    for language, sentences in SENTENCES.items():
+        vocabulary = sorted({w for w in stopwordsiso.stopwords(ISO[language]) | {w.lower() for t in sentences for w in re.findall(r"[^\W_]+", t)}
+                             if re.fullmatch(r"[^\W_]+", w) and usable(language, w)})
+        docs = sentences + [" ".join(rng.choice(vocabulary) for _ in range(rng.randint(1, 40))) for _ in range(40)] + vocabulary
+        for name in (language, ISO[language]):
+            edge = qdrant_edge.Bm25(qdrant_edge.Bm25Config(language=name))
+            ids = list(range(next_id, next_id + len(docs)))
+            next_id += len(docs)
+            for start in range(0, len(docs), 500):
+                r = node.put("/collections/c/points?wait=true", json={"points": [
+                    {"id": i, "vector": {"bm25": {"text": t, "model": "qdrant/bm25", "options": {"language": name}}}}
+                    for i, t in zip(ids[start:start + 500], docs[start:start + 500])]}, timeout=60)
+                assert r.status_code == 200, r.text
+            stored = {p.id: p.vector.get("bm25") for p in client.retrieve("c", ids, with_vectors=True)}
+            for i, text in zip(ids, docs):
+                want = edge.embed_document(text)
+                got = stored[i]
+                assert sorted(zip(got.indices, got.values)) == [(a, pytest.approx(b, rel=1e-6)) for a, b in sorted(zip(want.indices, want.values))], (name, text)
+            # A query: the server's inference finds what Qdrant's query vector finds.
+            for text in sentences + [docs[len(sentences)]]:
+                want = edge.embed_query(text)
+                expected = client.query_points("c", query=models.SparseVector(indices=list(want.indices), values=list(want.values)),
+                                               using="bm25", limit=10).points
+                got = client.query_points("c", query=models.Document(text=text, model="qdrant/bm25", options={"language": name}),
+                                          using="bm25", limit=10).points
+                assert [(p.id, p.score) for p in got] == [(p.id, p.score) for p in expected] and got, (name, text)
+    # Languages Qdrant knows and Quiver has no stopword list or stemmer for are a 400 naming them,
+    # unless both are given.
+    for language in ("romanian", "jp", "armenian"):
+        r = node.put("/collections/c/points", json={"points": [{"id": 0, "vector": {"bm25": {"text": "x", "model": "qdrant/bm25", "options": {"language": language}}}}]})
+        assert r.status_code == 400 and "not available" in r.json()["status"]["error"], r.text
+    options = {"language": "romanian", "stopwords": {"custom": []}, "stemmer": {"type": "snowball", "language": "romanian"}}
+    r = node.put("/collections/c/points?wait=true", json={"points": [{"id": 0, "vector": {"bm25": {"text": "copiii se jucau", "model": "qdrant/bm25", "options": options}}}]})
+    assert r.status_code == 200, r.text
+    stem = SnowballStemmer("romanian").stem_word
+    tokens = [stem(w) for w in ("copiii", "se", "jucau")]
+    want = {abs(mmh3.hash(t, signed=True)): 2.2 / (1.2 * (0.25 + 0.75 * 3 / 256) + 1) for t in tokens}
+    check(as_dict(client.retrieve("c", [0], with_vectors=True)[0].vector["bm25"]), want)

@@ -120,10 +120,18 @@ def test_text_index_settings_apply_to_text_conditions(client, node):
     phrase = {"filter": {"must": {"key": "title", "match": {"phrase": "wonderful world"}}}}
     r = node.post("/collections/c/points/count", json=phrase)
     assert r.status_code == 400 and "phrase_matching" in r.json()["status"]["error"]
-    r = node.put("/collections/c/index", json={"field_name": "title", "field_schema": {"type": "text", "stemmer": {"type": "snowball", "language": "german"}}})
-    assert r.status_code == 400 and "available for `english` only, not `german`" in r.json()["status"]["error"]
     client.delete_payload_index("c", "title", wait=True)
     assert node.post("/collections/c/points/count", json=phrase).json()["result"]["count"] == 1
+    # Another language: German stopwords and stemming ("Häuser" and "Haus" are one stem).
+    client.upsert("c", wait=True, points=[models.PointStruct(id=101, vector=[0, 0, 0], payload={"titel": "Die grünen Häuser"})])
+    r = node.put("/collections/c/index?wait=true", json={"field_name": "titel", "field_schema": {
+        "type": "text", "stemmer": {"type": "snowball", "language": "de"}, "stopwords": "german"}})
+    assert r.status_code == 200, r.text
+    for query, count in (("Haus", 1), ("Häusern", 1), ("grün", 1), ("rot", 0)):
+        r = node.post("/collections/c/points/count", json={"filter": {"must": {"key": "titel", "match": {"text": query}}}})
+        assert r.json()["result"]["count"] == count, query
+    r = node.put("/collections/c/index", json={"field_name": "title", "field_schema": {"type": "text", "stemmer": {"type": "snowball", "language": "klingon"}}})
+    assert r.status_code == 400 and "klingon" in r.json()["status"]["error"]
 
 
 def _english_vocabulary(count):
