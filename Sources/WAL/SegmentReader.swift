@@ -24,12 +24,13 @@ struct SegmentReader {
         }
     }
 
-    /// The record at `offset`, reading as much of the file as that needs.
+    /// The record at `offset`, reading as much of the file as that needs: through its padding, so
+    /// the next record's offset is never cut short by the end of what has been read.
     mutating func record(at offset: Int) throws(DiskError) -> WALFormat.Decoded {
         try ensure(offset + WALFormat.recordHeaderBytes)
         if bytes.count >= offset + WALFormat.recordHeaderBytes {
             let length = Int(WALFormat.readU32(bytes[...], offset))
-            try ensure(offset + WALFormat.recordHeaderBytes + length)
+            try ensure(offset + WALFormat.paddedLength(payload: length))
         }
         return WALFormat.decodeRecord(bytes, at: offset)
     }

@@ -93,9 +93,10 @@ extension WriteAheadLog {
         }
     }
 
-    /// Whether any valid record starts at an 8-byte boundary after `offset`.
+    /// Whether any valid record starts at an 8-byte boundary after `offset` (boundaries of the
+    /// file, whatever `offset` is).
     private func hasValidRecord(_ bytes: [UInt8], after offset: Int) -> Bool {
-        var candidate = offset + 8
+        var candidate = (offset + 8) & ~7
         while candidate + WALFormat.recordHeaderBytes <= bytes.count {
             if case .record = WALFormat.decodeRecord(bytes, at: candidate) { return true }
             candidate += 8

@@ -64,6 +64,23 @@ func segmentFiles(_ dir: String) throws -> [String] {
         #expect(try open(dir.path, capacity: 256).read(from: 1).map(\.payload) == [payload(1), payload(2, size: 5000), payload(3)])
     }
 
+    /// Records larger than the reader's 1 MiB window, of lengths that need padding: a record whose
+    /// payload ends exactly where a read ended must still be followed from its padded end (a
+    /// reader that stopped there once took the next record for a torn tail and erased the rest).
+    @Test func recordsLargerThanTheReadWindowAllComeBack() throws {
+        let dir = TempDir()
+        let sizes = [1_795_187, 1_774_451, 1_730_931, 1_890_675, 13, 1_048_573, 2_097_155, 7]
+        let wal = try open(dir.path, capacity: 32 << 20)
+        for (i, size) in sizes.enumerated() { try wal.append(payload(i, size: size)) }
+        try wal.sync()
+        for _ in 0..<2 {
+            let reopened = try open(dir.path, capacity: 32 << 20)
+            #expect(reopened.lastSequence == UInt64(sizes.count))
+            #expect(try reopened.read(from: 1).map(\.payload) == sizes.enumerated().map { payload($0, size: $1) })
+            #expect(try reopened.read(from: 4).map(\.sequence) == Array(4...UInt64(sizes.count)))
+        }
+    }
+
     /// A torn write leaves a prefix of the last record followed by zeros (preallocated space), or a
     /// shorter file. Either way the record is dropped, the rest stays, and appending continues.
     @Test func truncationAtEveryByteOfTheLastRecord() throws {
