@@ -17,6 +17,7 @@ reported as well. Qdrant's engine is queried in-process, one query per call.
 
     python3 -m venv venv && venv/bin/pip install qdrant-edge-py==0.9.0 numpy requests
     venv/bin/python bench/hybrid_bench.py --quiver .build/release/quiver --docs 120000
+    venv/bin/python bench/hybrid_bench.py --parts multivector --multi-quantization scalar
 """
 
 import argparse
@@ -241,7 +242,10 @@ def run_multi(args, qe, quiver):
     results["qdrant_engine"] = edge
     shutil.rmtree(path, ignore_errors=True)
 
-    quiver.call("PUT", "/collections/mv", {"vectors": {"colbert": {"size": d, "distance": "Cosine", "multivector_config": {"comparator": "max_sim"}}},
+    colbert = {"size": d, "distance": "Cosine", "multivector_config": {"comparator": "max_sim"}}
+    if args.multi_quantization == "scalar":
+        colbert["quantization_config"] = {"scalar": {"type": "int8"}}
+    quiver.call("PUT", "/collections/mv", {"vectors": {"colbert": colbert},
                                            "hnsw_config": {"m": 16, "ef_construct": 100, "full_scan_threshold": 10},
                                            "optimizers_config": {"default_segment_number": 1, "indexing_threshold": 1}})
     t0 = time.perf_counter()
@@ -273,11 +277,15 @@ def main():
     parser.add_argument("--queries", type=int, default=1000)
     parser.add_argument("--multi-docs", type=int, default=10_000)
     parser.add_argument("--multi-queries", type=int, default=200)
+    parser.add_argument("--multi-quantization", choices=["none", "scalar"], default="none",
+                        help="quantization_config of Quiver's multivector (Qdrant's engine keeps float rows)")
+    parser.add_argument("--parts", default="sparse,multivector", help="which comparisons to run, comma-separated")
     args = parser.parse_args()
     import qdrant_edge as qe
     quiver = Quiver(os.path.abspath(args.quiver))
+    parts = {"sparse": run_sparse, "multivector": run_multi}
     try:
-        out = {"sparse": run_sparse(args, qe, quiver), "multivector": run_multi(args, qe, quiver)}
+        out = {name: parts[name](args, qe, quiver) for name in args.parts.split(",")}
     finally:
         quiver.close()
     print(json.dumps(out, indent=2))

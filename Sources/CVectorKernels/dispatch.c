@@ -5,7 +5,7 @@
 #define TABLE(f32, rest, u8s8)                                                                              \
     {quiver_dot_f32_##f32, quiver_l2sq_f32_##f32, quiver_l1_f32_##f32, quiver_dot_f16_##rest, quiver_l2sq_f16_##rest, \
      quiver_l1_f16_##rest, quiver_dot_u8_##rest, quiver_l2sq_u8_##rest, quiver_l1_u8_##rest, quiver_dot_u8s8_##u8s8,  \
-     quiver_sad_u8_##rest, quiver_hamming_##rest}
+     quiver_sad_u8_##rest, quiver_hamming_##rest, quiver_maxsim_f32_##f32}
 
 static const quiver_kernels scalar_kernels = TABLE(scalar, scalar, scalar);
 #if defined(__x86_64__)
@@ -67,6 +67,10 @@ const char *quiver_isa_name(quiver_isa isa) {
 float quiver_dot_f32(const float *a, const float *b, size_t dim) { return active->dot_f32(a, b, dim); }
 float quiver_l2sq_f32(const float *a, const float *b, size_t dim) { return active->l2sq_f32(a, b, dim); }
 float quiver_l1_f32(const float *a, const float *b, size_t dim) { return active->l1_f32(a, b, dim); }
+
+float quiver_maxsim_f32(quiver_metric metric, const float *query, size_t query_rows, const float *points, size_t rows, size_t dim) {
+    return active->maxsim_f32(metric, query, query_rows, points, rows, dim);
+}
 
 void quiver_score_batch_f32(quiver_metric metric, const float *query, const float *base, const uint32_t *offsets,
                             size_t count, size_t dim, float *out) {

@@ -43,4 +43,6 @@ float quiver_l1_f32_neon(const float *a, const float *b, size_t dim) {
     }
     return sum;
 }
+
+QUIVER_MAXSIM(neon, )
 #endif

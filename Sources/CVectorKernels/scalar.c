@@ -110,3 +110,5 @@ uint32_t quiver_hamming_scalar(const uint64_t *a, const uint64_t *b, size_t word
     for (size_t i = 0; i < words; i++) sum += (uint32_t)__builtin_popcountll(a[i] ^ b[i]);
     return sum;
 }
+
+QUIVER_MAXSIM(scalar, )

@@ -326,4 +326,7 @@ AVX512 uint32_t quiver_sad_u8_avx512(const uint8_t *a, const uint8_t *b, size_t 
 AVX512 uint32_t quiver_hamming_avx512(const uint64_t *a, const uint64_t *b, size_t words) {
     return quiver_hamming_avx2(a, b, words);
 }
+
+QUIVER_MAXSIM(avx2, AVX2)
+QUIVER_MAXSIM(avx512, AVX512)
 #endif

@@ -214,16 +214,13 @@ public struct MaxSim: Sendable {
         let dimension = query.dimension
         let rows = stored.count / dimension
         guard rows > 0, let base = stored.baseAddress else { return -.infinity }
-        return query.flat.withUnsafeBufferPointer { q in
-            var total: Float = 0
-            for i in 0..<query.count {
-                let row = q.baseAddress! + i * dimension
-                var best = -Float.infinity
-                for j in 0..<rows { best = max(best, similarity(row, base + j * dimension, dimension)) }
-                total += best
-            }
-            return total
+        let metric = switch distance {
+        case .euclid: QUIVER_METRIC_L2SQ
+        case .manhattan: QUIVER_METRIC_L1
+        case .dot, .cosine: QUIVER_METRIC_DOT
         }
+        // The kernel sums each query row's smallest distance: the negated sum of best similarities.
+        return query.flat.withUnsafeBufferPointer { -quiver_maxsim_f32(metric, $0.baseAddress, query.count, base, rows, dimension) }
     }
 
     /// One vector's similarity to another as the engine compares them (higher closer).

@@ -62,11 +62,19 @@ public struct MultiVectorSpace: @unchecked Sendable, GraphPoints {
     public let rows: VectorSpace
     public let rowStarts: UnsafePointer<Int>
     public let count: Int
+    let maxSim: @convention(c) (quiver_metric, UnsafePointer<Float>?, Int, UnsafePointer<Float>?, Int, Int) -> Float
+    let kernelMetric: quiver_metric
 
     public init(rows: VectorSpace, rowStarts: UnsafePointer<Int>, count: Int) {
         self.rows = rows
         self.rowStarts = rowStarts
         self.count = count
+        maxSim = quiver_kernels_for(quiver_active_isa())!.pointee.maxsim_f32
+        kernelMetric = switch rows.metric {
+        case .dot: QUIVER_METRIC_DOT
+        case .l2: QUIVER_METRIC_L2SQ
+        case .l1: QUIVER_METRIC_L1
+        }
     }
 
     public typealias Query = (rows: UnsafePointer<Float>, count: Int)
@@ -78,15 +86,7 @@ public struct MultiVectorSpace: @unchecked Sendable, GraphPoints {
 
     @inline(__always) public func distance(_ query: Query, _ point: UInt32) -> Float {
         let start = rowStarts[Int(point)], end = rowStarts[Int(point) + 1]
-        guard end > start else { return .infinity }
-        var total: Float = 0
-        for i in 0..<query.count {
-            let row = query.rows + i * rows.dimension
-            var best = Float.infinity
-            for j in start..<end { best = min(best, rows.distance(row, UInt32(j))) }
-            total += best
-        }
-        return total
+        return maxSim(kernelMetric, query.rows, query.count, rows.base + start * rows.dimension, end - start, rows.dimension)
     }
 }
 

@@ -79,6 +79,36 @@ import Testing
             let bits = zip(a, b).reduce(UInt32(0)) { $0 + UInt32(($1.0 ^ $1.1).nonzeroBitCount) }
             #expect(kernels.hamming(a, b, words) == bits, "\(name) hamming words \(words)")
         }
+        maxSim(isa)
+    }
+
+    /// `max_sim` of `isa`: for each query row its nearest stored row by the variant's own float32
+    /// kernel, summed in row order, so bit for bit what those kernels give one pair at a time.
+    static func maxSim(_ isa: quiver_isa) {
+        let kernels = quiver_kernels_for(isa)!.pointee
+        let name = String(cString: quiver_isa_name(isa))
+        var rng = SplitMix64(seed: 7)
+        for dim in [1, 3, 8, 17, 64, 128, 131] {
+            for (queryRows, rows) in [(1, 1), (3, 5), (8, 14), (2, 0)] {
+                let query = (0..<(queryRows * dim)).map { _ in Float.random(in: -1...1, using: &rng) }
+                let points = (0..<(rows * dim)).map { _ in Float.random(in: -1...1, using: &rng) }
+                for (metric, pair) in [(QUIVER_METRIC_DOT, { (a: UnsafePointer<Float>, b: UnsafePointer<Float>) in -kernels.dot_f32(a, b, dim) }),
+                                       (QUIVER_METRIC_L2SQ, { kernels.l2sq_f32($0, $1, dim) }), (QUIVER_METRIC_L1, { kernels.l1_f32($0, $1, dim) })] {
+                    var want: Float = rows == 0 ? .infinity : 0
+                    query.withUnsafeBufferPointer { q in
+                        points.withUnsafeBufferPointer { p in
+                            for i in 0..<queryRows where rows > 0 {
+                                var best = Float.infinity
+                                for j in 0..<rows { best = min(best, pair(q.baseAddress! + i * dim, p.baseAddress! + j * dim)) }
+                                want += best
+                            }
+                        }
+                    }
+                    let got = kernels.maxsim_f32(metric, query, queryRows, points, rows, dim)
+                    #expect(got == want, "\(name) maxsim metric \(metric.rawValue) dim \(dim) rows \(queryRows)x\(rows)")
+                }
+            }
+        }
     }
 
     /// The float32 kernels of `isa` against exact arithmetic and against the scalar kernels.

@@ -19,6 +19,13 @@ typedef enum {
     QUIVER_ISA_COUNT = 5
 } quiver_isa;
 
+/// Which distance a batch or multivector kernel computes.
+typedef enum {
+    QUIVER_METRIC_DOT = 0,
+    QUIVER_METRIC_L2SQ = 1,
+    QUIVER_METRIC_L1 = 2
+} quiver_metric;
+
 typedef float (*quiver_f32_kernel)(const float *a, const float *b, size_t dim);
 /// A float32 query against a stored float16 vector (IEEE half bits).
 typedef float (*quiver_f16_kernel)(const float *query, const uint16_t *v, size_t dim);
@@ -44,6 +51,11 @@ typedef struct {
     uint32_t (*sad_u8)(const uint8_t *a, const uint8_t *b, size_t n);
     /// Number of differing bits of two bit strings of `words` 64-bit words (binary quantization).
     uint32_t (*hamming)(const uint64_t *a, const uint64_t *b, size_t words);
+    /// Late interaction (`max_sim`) as a distance: for each of the `query_rows` rows of `query`,
+    /// the smallest distance (the negated dot product for DOT) to any of the `rows` rows of
+    /// `points`, summed in query row order; +infinity when `rows` is 0. Rows are `dim` floats,
+    /// contiguous.
+    float (*maxsim_f32)(quiver_metric metric, const float *query, size_t query_rows, const float *points, size_t rows, size_t dim);
 } quiver_kernels;
 
 /// The kernels of `isa`, or NULL when this CPU (or this build) lacks it.
@@ -56,15 +68,9 @@ const char *quiver_isa_name(quiver_isa isa);
 float quiver_dot_f32(const float *a, const float *b, size_t dim);
 float quiver_l2sq_f32(const float *a, const float *b, size_t dim);
 float quiver_l1_f32(const float *a, const float *b, size_t dim);
+float quiver_maxsim_f32(quiver_metric metric, const float *query, size_t query_rows, const float *points, size_t rows, size_t dim);
 /// The active variant's table (the quantization scorers call its entries directly).
 const quiver_kernels *quiver_active_kernels(void);
-
-/// Which of the kernels above a batch call uses.
-typedef enum {
-    QUIVER_METRIC_DOT = 0,
-    QUIVER_METRIC_L2SQ = 1,
-    QUIVER_METRIC_L1 = 2
-} quiver_metric;
 
 /// Scores `query` against `count` vectors: `out[i]` = metric(query, base + offsets[i] * dim).
 /// The next vectors are prefetched while one is scored.
