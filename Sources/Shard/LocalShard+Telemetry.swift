@@ -39,6 +39,21 @@ public struct ShardTelemetry: Sendable {
 }
 
 extension LocalShard {
+    /// The live vectors held in vector indexes, as Qdrant's `indexed_vectors_count` counts them:
+    /// in immutable segments, those in an HNSW graph (dense and multivectors) and the sparse ones
+    /// (in the inverted index).
+    public var indexedVectorCount: Int {
+        var total = 0
+        for entry in segments.entries {
+            guard let segment = entry.immutable else { continue }
+            let names = segment.vectorIndexes.keys.map { $0 } + segment.multiIndexes.keys.map { $0 } + segment.sparseColumns.keys.map { $0 }
+            for name in names {
+                for offset in 0..<segment.totalCount where segment.isLive(at: offset) && segment.hasVector(name, at: offset) { total += 1 }
+            }
+        }
+        return total
+    }
+
     /// With `payloadSizes` false, `payloadBytes` is 0 and payloads are not read.
     public func telemetry(payloadSizes: Bool = true) -> ShardTelemetry {
         ShardTelemetry(segments: segments.entries.map { Self.telemetry($0, payloadSizes: payloadSizes) }, totalOptimizedPoints: optimizedPoints,
@@ -71,6 +86,8 @@ extension LocalShard {
                 indexed[name] = segment.vectorIndexes[name] == nil ? 0 : vectors[name] ?? 0
             }
             for name in segment.multiColumns.keys { indexed[name] = segment.multiIndexes[name] == nil ? 0 : vectors[name] ?? 0 }
+            // Sparse vectors of an immutable segment are in its inverted index.
+            for name in segment.sparseColumns.keys { indexed[name] = vectors[name] ?? 0 }
             for (field, index) in segment.indexes { payloadIndexes[field] = index.counts(isLive: segment.isLive) }
             let stored = segment.vectorStorageBytes + segment.payloadData.count + idBytes
             let mapped = mappedVectorBytes + (segment.payloadOnDisk ? segment.payloadData.count : 0)

@@ -347,6 +347,10 @@ extension Collection {
             var total = 0
             for shard in targets { total += await shard.count(filter: filter) }
             return .count(total)
+        case .indexedVectors:
+            var total = 0
+            for shard in targets { total += await shard.indexedVectorCount }
+            return .count(total)
         case .search(let search):
             return .points(try await searchLocal(search, targets))
         case .facet(let key, let filter):
@@ -383,7 +387,7 @@ extension Collection {
         switch request {
         case .scroll(_, let limit, _, _, _): return .records(Self.mergeByID(pages, limit: limit))
         case .scrollOrdered(let orderBy, let limit, _, _, _): return .records(Self.mergeByValue(pages, orderBy: orderBy, limit: limit))
-        case .count: return .count(answers.reduce(0) { if case .count(let n) = $1 { $0 + n } else { $0 } })
+        case .count, .indexedVectors: return .count(answers.reduce(0) { if case .count(let n) = $1 { $0 + n } else { $0 } })
         case .search(let search):
             let lists: [[ScoredPoint]] = answers.map { if case .points(let points) = $0 { points } else { [] } }
             let higherIsBetter = higherIsBetter(search)
@@ -470,6 +474,13 @@ extension Collection {
         let groups = try scope(shardKey, write: false)
         _ = try prepare(filter)
         return try await fanOut(.count(filter: filter), groups, consistency: consistency).reduce(0) { total, response in
+            if case .count(let n) = response { total + n } else { total }
+        }
+    }
+
+    /// How many vectors the collection holds in vector indexes, over every shard (one replica of each).
+    public func indexedVectorCount() async throws(StorageError) -> Int {
+        try await fanOut(.indexedVectors, try scope(nil, write: false), consistency: .default).reduce(0) { total, response in
             if case .count(let n) = response { total + n } else { total }
         }
     }

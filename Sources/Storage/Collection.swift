@@ -302,11 +302,13 @@ public actor Collection {
     /// are disabled), green otherwise.
     public func info() async -> CollectionInfo {
         var points = 0
+        var indexedVectors = 0
         var segments = 0
         var state = OptimizerState()
         let thresholds = thresholds
         for shard in shards.values {
             points += await shard.pointCount
+            indexedVectors += await shard.indexedVectorCount
             segments += await shard.segmentCount
             state.merge(await OptimizerState(shard, thresholds))
         }
@@ -320,9 +322,11 @@ public actor Collection {
         }
         // Every shard's, as in Qdrant, when some are held by other peers.
         if shards.count < layout.count, let total = try? await count() { points = total }
+        if shards.count < layout.count, let total = try? await indexedVectorCount() { indexedVectors = total }
         let queue = UpdateQueueInfo(deferredPoints: config.optimizerConfig.preventUnoptimized == true ? 0 : nil)
         return CollectionInfo(status: status, optimizerStatus: failure.map { .error($0) } ?? .ok, warnings: config.warnings,
-                              pointsCount: UInt64(points), segmentsCount: UInt64(segments), config: config, payloadSchema: schemaInfo,
+                              indexedVectorsCount: UInt64(indexedVectors), pointsCount: UInt64(points), segmentsCount: UInt64(segments),
+                              config: config, payloadSchema: schemaInfo,
                               updateQueue: queue)
     }
 

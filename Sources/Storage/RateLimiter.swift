@@ -74,7 +74,7 @@ enum RateCost {
         case .scroll(_, _, let filter, _, _), .scrollOrdered(_, _, let filter, _, _), .count(let filter), .facet(_, let filter):
             1 + conditions(filter)
         case .search(let search): 1 + conditions(search.filter)
-        case .vector, .sparseStatistics, .transferTarget, .recoveryPoint: 0
+        case .vector, .sparseStatistics, .transferTarget, .recoveryPoint, .indexedVectors: 0
         case .owned(let inner, _): read(inner)
         }
     }

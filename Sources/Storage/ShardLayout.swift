@@ -299,6 +299,9 @@ public indirect enum ShardRequest: Codable, Sendable {
     case scroll(offset: PointID?, limit: Int, filter: Filter?, withPayload: WithPayload, withVector: WithVector)
     case scrollOrdered(orderBy: OrderBy, limit: Int, filter: Filter?, withPayload: WithPayload, withVector: WithVector)
     case count(filter: Filter?)
+    /// How many vectors the shards hold in vector indexes (``LocalShard/indexedVectorCount``):
+    /// answers `count`.
+    case indexedVectors
     /// A vector search whose query is a checked, normalised vector; `limit` is the whole window.
     case search(SearchRequest)
     /// Every value's count (the receiving peer applies the limit after summing).
@@ -333,7 +336,7 @@ public indirect enum ShardRequest: Codable, Sendable {
         case .facet(let key, let filter): return .facet(key: key, filter: and(filter))
         case .vector(let id, _): return holds(id) ? self : .retrieve(ids: [], withPayload: .none, withVector: .none)
         case .sparseStatistics(let name, let indices, let filter): return .sparseStatistics(name: name, indices: indices, filter: and(filter))
-        case .transferTarget, .recoveryPoint, .owned: return self
+        case .transferTarget, .recoveryPoint, .owned, .indexedVectors: return self
         }
     }
 }

@@ -388,6 +388,12 @@ def test_prefetch_trees_and_fusion_agree_with_local_mode_on_a_sharded_cluster(ma
     rng = random.Random(42)
     ids = fill_hybrid(peers[0], local, rng, n=800)
     wait_green(remote)
+    # Every peer counts the indexed vectors of all six shards, two of which it holds.
+    clients = [QdrantClient(url=p.url, timeout=60, check_compatibility=False) for p in peers]
+    for client in clients:
+        wait_green(client)
+    counts = [client.get_collection("c").indexed_vectors_count for client in clients]
+    assert len(set(counts)) == 1 and 0 < counts[0] <= 800 * 4, counts
     run_trees(remote, local, rng, ids, 120)
 
 

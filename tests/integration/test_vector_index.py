@@ -88,6 +88,8 @@ def test_graphs_are_built_in_the_background_while_searches_go_on(node):
     assert searched[0] > 0
     assert info.points_count == 6000
     assert index_files(node, "hnsw"), "the optimizer wrote graph files"
+    # The points in graphs: all but those of the appendable segment (under 800 points).
+    assert 6000 - 800 < info.indexed_vectors_count <= 6000, info.indexed_vectors_count
     # Clustered 32-d points with noise are close together: the default beam (ef_construct 64)
     # finds most, a wider one nearly all.
     assert recall(client, queries) >= 0.8
