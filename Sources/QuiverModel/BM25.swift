@@ -31,6 +31,9 @@ public struct BM25: Sendable {
         // The language gives the default stopwords (Qdrant's languages) and stemmer (its Snowball
         // languages), by name or code as Qdrant spells them; any other language (`none`, which
         // Qdrant deprecates) gives neither.
+        if let raw = options["language"], !raw.isNull, raw.stringValue == nil {
+            throw JSONDecodingError(path: "\(path).language", message: "expected a string")
+        }
         let language = options["language"]?.stringValue ?? "english"
         if params["stopwords"] == nil || params["stopwords"]?.isNull == true {
             params["stopwords"] = nil
@@ -45,9 +48,9 @@ public struct BM25: Sendable {
             params["stemmer"] = nil
         } else if params["stemmer"] == nil || params["stemmer"]?.isNull == true {
             params["stemmer"] = nil
-            if Self.snowballLanguages[language] != nil {
-                guard let stemmer = Stemmer(language: language) else {
-                    throw JSONDecodingError(path: "\(path).language", message: "BM25 stemming for `\(language)` is not available yet; set `stemmer` to {\"type\": \"none\"}")
+            if let name = Stemmer.languages[language] {
+                guard let stemmer = Stemmer(language: name) else {
+                    throw JSONDecodingError(path: "\(path).language", message: "BM25 stemming for `\(name)` is not available yet; set `stemmer` to {\"type\": \"none\"}")
                 }
                 params["stemmer"] = ["type": "snowball", "language": .string(stemmer.language)]
             }
@@ -58,13 +61,6 @@ public struct BM25: Sendable {
             throw JSONDecodingError(path: path, message: error.message)
         }
     }
-
-    /// Qdrant's stemmer languages (`SnowballLanguage`) by name and code: the language's
-    /// stemmer is the default where Qdrant has one.
-    static let snowballLanguages = LanguageTable("""
-        ar arabic hy armenian da danish nl dutch en english fi finnish fr french de german el greek hu hungarian \
-        it italian no norwegian pt portuguese ro romanian ru russian es spanish sv swedish ta tamil tr turkish
-        """)
 
     /// A text's tokens: with the prefix tokenizer a document's words stand for their prefixes.
     func tokens(_ text: String, query: Bool) -> [String] {

@@ -107,13 +107,13 @@ extension Match {
         case .bool(let b): if case .bool(let stored) = value { return stored == b } else { return false }
         case .text(let text):
             guard let stored = value.stringValue else { return false }
-            let query = analyzer.tokens(text)
-            let document = Set(analyzer.tokens(stored))
+            let query = analyzer.queryTokens(text)
+            let document = Set(analyzer.documentTokens(stored))
             return !query.isEmpty && query.allSatisfy { analyzer.contains(document, $0) }
         case .textAny(let text):
             guard let stored = value.stringValue else { return false }
-            let document = Set(analyzer.tokens(stored))
-            return analyzer.tokens(text).contains { analyzer.contains(document, $0) }
+            let document = Set(analyzer.documentTokens(stored))
+            return analyzer.queryTokens(text).contains { analyzer.contains(document, $0) }
         case .phrase(let phrase):
             guard let stored = value.stringValue else { return false }
             let query = analyzer.tokens(phrase), document = analyzer.tokens(stored)

@@ -10,16 +10,22 @@ public struct Stemmer: Sendable, Equatable {
     /// Snowball's name of the language.
     public let language: String
 
-    /// Qdrant's stemmer languages (`SnowballLanguage`) by name and code, as Qdrant spells them;
-    /// Armenian, which Qdrant also lists, is left out until it is checked against Qdrant's.
+    /// Qdrant's stemmer languages (`SnowballLanguage`) by name and code, as Qdrant spells them.
     static let languages = LanguageTable("""
-        ar arabic da danish nl dutch en english fi finnish fr french de german el greek hu hungarian it italian \
-        no norwegian pt portuguese ro romanian ru russian es spanish sv swedish ta tamil tr turkish
+        ar arabic hy armenian da danish nl dutch en english fi finnish fr french de german el greek hu hungarian \
+        it italian no norwegian pt portuguese ro romanian ru russian es spanish sv swedish ta tamil tr turkish
         """)
+    /// Armenian is left out until its stems are checked against Qdrant's.
+    static let unavailable: Set<String> = ["armenian"]
 
-    /// The stemmer of a language name or code; nil when there is none.
+    /// The stemmer of a language name or code; nil when Quiver has none for it.
     public init?(language: String) {
-        guard let name = Self.languages[language] else { return nil }
+        guard let name = Self.languages[language], !Self.unavailable.contains(name) else { return nil }
+        // The library has the language: checked once, with the first handle, which goes to the pool.
+        if Self.idle.withLock({ $0[name] == nil }) {
+            guard let handle = Handle(name) else { return nil }
+            Self.idle.withLock { $0[name, default: []].append(handle) }
+        }
         self.language = name
     }
 
@@ -37,8 +43,9 @@ public struct Stemmer: Sendable, Equatable {
     }
 
     public func stem(_ word: String) -> String {
-        let handle = Self.idle.withLock { $0[language]?.popLast() } ?? Handle(language)
-        guard let handle else { return word }
+        // A handle was made for the language when the stemmer was; one more can only fail if
+        // memory runs out, and then the word stays as it is.
+        guard let handle = Self.idle.withLock({ $0[language]?.popLast() }) ?? Handle(language) else { return word }
         defer { Self.idle.withLock { if $0[language, default: []].count < 8 { $0[language, default: []].append(handle) } } }
         let russian = language == "russian"
         let input = russian ? Self.hideYo(word) : word

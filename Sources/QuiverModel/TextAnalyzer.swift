@@ -69,11 +69,11 @@ public struct TextAnalyzer: Sendable, Equatable {
     public func tokens(_ text: String) -> [String] {
         if tokenizer == .multilingual { return MultilingualTokenizer.tokens(text, self) }
         let source = asciiFolding ? Self.fold(text) : text
-        let raw: [Substring] = switch tokenizer {
-        case .whitespace: source.split(whereSeparator: \.isWhitespace)
-        case .word, .prefix, .multilingual: source.split { !($0.isLetter || $0.isNumber) }
+        let raw: [String] = switch tokenizer {
+        case .whitespace: source.split(whereSeparator: \.isWhitespace).map(String.init)
+        case .word, .prefix, .multilingual: Self.words(source)
         }
-        return raw.compactMap { process(String($0), folded: true) }
+        return raw.compactMap { process($0, folded: true) }
     }
 
     /// What every tokenizer does with its tokens: ASCII folding, lowercase, stopwords, stemming,
@@ -83,9 +83,43 @@ public struct TextAnalyzer: Sendable, Equatable {
         if lowercase { token = token.lowercased() }
         if stopwords.contains(token) { return nil }
         if let stemmer { token = stemmer.stem(token) }
-        if let minTokenLength, token.count < minTokenLength { return nil }
-        if checkMaximum, let maxTokenLength, token.count > maxTokenLength { return nil }
+        if let minTokenLength, token.unicodeScalars.count < minTokenLength { return nil }
+        if checkMaximum, let maxTokenLength, token.unicodeScalars.count > maxTokenLength { return nil }
         return token
+    }
+
+    /// A text condition's query tokens: with the prefix tokenizer, whole words cut to
+    /// `max_token_len` with stopwords kept (as `prefixTokens` gives a query).
+    public func queryTokens(_ text: String) -> [String] {
+        tokenizer == .prefix ? prefixTokens(text, query: true) : tokens(text)
+    }
+
+    /// A stored text's tokens for text conditions: with the prefix tokenizer its words, however
+    /// long, which a query token matches when it begins one (the prefixes Qdrant indexes).
+    public func documentTokens(_ text: String) -> [String] {
+        tokenizer == .prefix ? prefixWords(text) : tokens(text)
+    }
+
+    /// The prefix tokenizer's words, processed, without the maximum length.
+    func prefixWords(_ text: String) -> [String] {
+        Self.words(text).compactMap { process($0, checkMaximum: false) }
+    }
+
+    /// The runs of letters and digits of `text`, cut as Qdrant cuts them: at every Unicode scalar
+    /// that is neither alphabetic nor a number (so a combining accent written apart ends a word).
+    static func words(_ text: String) -> [String] {
+        text.unicodeScalars.split { scalar in
+            let properties = scalar.properties
+            switch properties.generalCategory {
+            case .decimalNumber, .letterNumber, .otherNumber: return false
+            default: return !properties.isAlphabetic
+            }
+        }.map { String(String.UnicodeScalarView($0)) }
+    }
+
+    /// The first `n` characters (Unicode scalars, as Qdrant counts them) of `token`.
+    static func head(_ token: String, _ n: Int) -> String {
+        String(String.UnicodeScalarView(token.unicodeScalars.prefix(n)))
     }
 
     /// The prefix tokenizer's tokens as BM25 counts them. A document's word stands for its
@@ -93,25 +127,24 @@ public struct TextAnalyzer: Sendable, Equatable {
     /// not longer (no maximum length drops it). A query's word (stopwords kept, so a typed
     /// beginning still finds) is cut to `max_token_len` characters.
     public func prefixTokens(_ text: String, query: Bool) -> [String] {
-        let words = text.split { !($0.isLetter || $0.isNumber) }
-        var tokens: [String] = []
-        for word in words {
-            if query {
-                var token = asciiFolding ? Self.fold(String(word)) : String(word)
+        guard !query else {
+            return Self.words(text).compactMap { word in
+                var token = asciiFolding ? Self.fold(word) : word
                 if lowercase { token = token.lowercased() }
                 if let stemmer { token = stemmer.stem(token) }
-                if let minTokenLength, token.count < minTokenLength { continue }
-                tokens.append(maxTokenLength.map { String(token.prefix($0)) } ?? token)
-            } else {
-                guard let token = process(String(word), checkMaximum: false) else { continue }
-                var n = minTokenLength ?? 1
-                while n < token.count && n <= (maxTokenLength ?? .max) {
-                    tokens.append(String(token.prefix(n)))
-                    n += 1
-                }
-                if n > (maxTokenLength ?? .max) { continue }
-                tokens.append(token)
+                if let minTokenLength, token.unicodeScalars.count < minTokenLength { return nil }
+                return maxTokenLength.map { Self.head(token, $0) } ?? token
             }
+        }
+        var tokens: [String] = []
+        for token in prefixWords(text) {
+            let length = token.unicodeScalars.count, maximum = maxTokenLength ?? .max
+            var n = minTokenLength ?? 1
+            while n < length && n <= maximum {
+                tokens.append(Self.head(token, n))
+                n += 1
+            }
+            if n <= maximum { tokens.append(token) }
         }
         return tokens
     }

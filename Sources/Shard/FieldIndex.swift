@@ -52,7 +52,7 @@ struct FieldIndex: Sendable {
                     indexed = true
                 }
                 if let analyzer, let text = value.stringValue {
-                    for token in Set(analyzer.tokens(text)) { tokens[token, default: []].append(Int32(offset)) }
+                    for token in Set(analyzer.documentTokens(text)) { tokens[token, default: []].append(Int32(offset)) }
                     indexed = true
                 }
             }
@@ -102,9 +102,9 @@ struct FieldIndex: Sendable {
         let analyzer = analyzer ?? .standard
         let query: [String], all: Bool
         switch match {
-        case .text(let text): (query, all) = (analyzer.tokens(text), true)
+        case .text(let text): (query, all) = (analyzer.queryTokens(text), true)
         case .phrase(let text): (query, all) = (analyzer.tokens(text), true)
-        case .textAny(let text): (query, all) = (analyzer.tokens(text), false)
+        case .textAny(let text): (query, all) = (analyzer.queryTokens(text), false)
         default: return nil
         }
         guard !query.isEmpty else { return [] }
@@ -138,7 +138,7 @@ struct FieldIndex: Sendable {
         for value in Self.values(key, old) {
             if let exactKey = exactKey(value) { Self.remove(offset, from: &exact, at: exactKey) }
             if let analyzer, let text = value.stringValue {
-                for token in Set(analyzer.tokens(text)) { Self.remove(offset, from: &tokens, at: token) }
+                for token in Set(analyzer.documentTokens(text)) { Self.remove(offset, from: &tokens, at: token) }
             }
         }
         numbersByOffset[offset] = nil
@@ -158,7 +158,7 @@ struct FieldIndex: Sendable {
                 indexed = true
             }
             if let analyzer, let text = value.stringValue {
-                for token in Set(analyzer.tokens(text)) where tokens[token]?.last != offset { tokens[token, default: []].append(offset) }
+                for token in Set(analyzer.documentTokens(text)) where tokens[token]?.last != offset { tokens[token, default: []].append(offset) }
                 indexed = true
             }
         }

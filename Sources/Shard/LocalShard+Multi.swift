@@ -30,7 +30,7 @@ extension LocalShard {
                 // As for dense vectors: the codes choose `oversampling` × limit candidates, which
                 // the float rows then score.
                 let quantized = index!.quantized != nil && !options.ignoreQuantization
-                let k = quantized && options.rescore ? Int((Double(limit) * max(1, options.oversampling)).rounded(.up)) : limit
+                let k = options.candidates(limit, quantized: quantized)
                 let hits = index!.search(query, k: k, ef: max(k, options.hnswEf ?? index!.spec.efConstruct),
                                          accept: GraphFilter(entry: entry, filter: filter), quantized: quantized)
                 for hit in hits {
@@ -151,9 +151,7 @@ extension ImmutableSegment {
                   let (space, owners) = multiVectorSpace(name, spec: spec) else { continue }
             var quantized: QuantizedVectors?
             if let file = spec.quantizationFile(column.number, kind: "multi-") {
-                guard let region = open(file, mapped: codesMapped(name, spec), disk: disk),
-                      let loaded = QuantizedVectors.load(file: region.bytes, owner: region), loaded.count == space.rows.count,
-                      loaded.method == spec.quantization else { continue }
+                guard let loaded = loadCodes(file, of: name, spec, count: space.rows.count, disk: disk) else { continue }
                 quantized = loaded
             }
             multiIndexes[name] = MultiVectorIndex(spec: spec, graph: graph, space: space, owners: owners, quantized: quantized,
@@ -175,14 +173,9 @@ extension ImmutableSegment {
                 graph = mapped
             }
             // The codes of the rows of the points the graph holds.
-            var quantized: QuantizedVectors?
-            if let method = spec.quantization, let file = spec.quantizationFile(number, kind: "multi-") {
+            let quantized = spec.quantizationFile(number, kind: "multi-").map { file in
                 let rows = points.flatMap { point in (space.rowStarts[Int(point)]..<space.rowStarts[Int(point) + 1]).map { UInt32($0) } }
-                quantized = QuantizedVectors.train(space.rows, method: method, points: rows)
-                if (try? disk.writeFileAtomically(joinPath(directory, file), quantized!.encoded())) != nil, codesMapped(name, spec),
-                   let region = open(file, mapped: true, disk: disk), let mapped = QuantizedVectors.load(file: region.bytes, owner: region) {
-                    quantized = mapped
-                }
+                return trainCodes(space.rows, points: rows, file: file, of: name, spec, disk: disk)
             }
             multiIndexes[name] = MultiVectorIndex(spec: spec, graph: graph, space: space, owners: owners, quantized: quantized,
                                                   contexts: ContextPool(count: totalCount))

@@ -30,7 +30,7 @@ extension LocalShard {
                     // Quantized codes choose `oversampling` × limit candidates, which the float
                     // vectors then rank (rescoring); without rescoring only `limit` are chosen.
                     let quantized = index!.quantized != nil && !options.ignoreQuantization
-                    let k = quantized && options.rescore ? Int((Double(limit) * max(1, options.oversampling)).rounded(.up)) : limit
+                    let k = options.candidates(limit, quantized: quantized)
                     let hits = index!.search(q.baseAddress!, k: k, ef: max(k, options.hnswEf ?? index!.spec.efConstruct), accept: accept,
                                              quantized: quantized)
                     for hit in hits {
@@ -80,6 +80,12 @@ public struct SearchOptions: Sendable {
     public var ignoreQuantization: Bool
     public var rescore: Bool
     public var oversampling: Double
+
+    /// How many candidates a graph search takes for `limit` results: `oversampling` × limit when
+    /// it walks quantized codes whose candidates the float vectors rank again.
+    func candidates(_ limit: Int, quantized: Bool) -> Int {
+        quantized && rescore ? Int((Double(limit) * max(1, oversampling)).rounded(.up)) : limit
+    }
 
     public init(exact: Bool = false, fullScanThreshold: Int = .max, hnswEf: Int? = nil,
                 ignoreQuantization: Bool = false, rescore: Bool = true, oversampling: Double = 1) {

@@ -46,8 +46,7 @@ extension LocalShard {
         var total = 0
         for entry in segments.entries {
             guard let segment = entry.immutable else { continue }
-            let names = segment.vectorIndexes.keys.map { $0 } + segment.multiIndexes.keys.map { $0 } + segment.sparseColumns.keys.map { $0 }
-            for name in names {
+            for name in segment.indexedNames {
                 for offset in 0..<segment.totalCount where segment.isLive(at: offset) && segment.hasVector(name, at: offset) { total += 1 }
             }
         }
@@ -83,11 +82,9 @@ extension LocalShard {
                     mappedVectorBytes += segment.totalCount * column.dimension * column.elementBytes
                     mappedVectors.insert(name)
                 }
-                indexed[name] = segment.vectorIndexes[name] == nil ? 0 : vectors[name] ?? 0
             }
-            for name in segment.multiColumns.keys { indexed[name] = segment.multiIndexes[name] == nil ? 0 : vectors[name] ?? 0 }
-            // Sparse vectors of an immutable segment are in its inverted index.
-            for name in segment.sparseColumns.keys { indexed[name] = vectors[name] ?? 0 }
+            let indexedNames = segment.indexedNames
+            for name in names { indexed[name] = indexedNames.contains(name) ? vectors[name] ?? 0 : 0 }
             for (field, index) in segment.indexes { payloadIndexes[field] = index.counts(isLive: segment.isLive) }
             let stored = segment.vectorStorageBytes + segment.payloadData.count + idBytes
             let mapped = mappedVectorBytes + (segment.payloadOnDisk ? segment.payloadData.count : 0)
@@ -107,5 +104,13 @@ extension LocalShard {
                                 vectors: vectors, indexedVectors: indexed, vectorBytes: vectorBytes, payloadBytes: payloadBytes,
                                 ramBytes: stored, diskBytes: entry.listed ? stored : 0, payloadIndexes: payloadIndexes,
                                 mappedVectors: [], mappedPayloads: false)
+    }
+}
+
+extension ImmutableSegment {
+    /// The vectors held in a vector index: those with an HNSW graph, and the sparse ones (each
+    /// immutable segment keeps an inverted index of them).
+    var indexedNames: Set<String> {
+        Set(vectorIndexes.keys).union(multiIndexes.keys).union(sparseColumns.keys)
     }
 }

@@ -191,9 +191,7 @@ extension ImmutableSegment {
                   let (space, owner) = vectorSpace(name, spec: spec) else { continue }
             var quantized: QuantizedVectors?
             if let file = spec.quantizationFile(number) {
-                guard let region = open(file, mapped: codesMapped(name, spec), disk: disk),
-                      let loaded = QuantizedVectors.load(file: region.bytes, owner: region), loaded.count == totalCount,
-                      loaded.method == spec.quantization else { continue }
+                guard let loaded = loadCodes(file, of: name, spec, count: totalCount, disk: disk) else { continue }
                 quantized = loaded
             }
             vectorIndexes[name] = SegmentVectorIndex(spec: spec, graph: graph, space: space, vectors: owner, quantized: quantized,
@@ -246,14 +244,7 @@ extension ImmutableSegment {
                let region = open(graphFile, mapped: true, disk: disk), let mapped = HNSWGraph(file: region.bytes, owner: region) {
                 graph = mapped
             }
-            var quantized: QuantizedVectors?
-            if let method = spec.quantization, let file = spec.quantizationFile(number) {
-                quantized = QuantizedVectors.train(space, method: method, points: points)
-                if (try? disk.writeFileAtomically(joinPath(directory, file), quantized!.encoded())) != nil, codesMapped(name, spec),
-                   let region = open(file, mapped: true, disk: disk), let mapped = QuantizedVectors.load(file: region.bytes, owner: region) {
-                    quantized = mapped
-                }
-            }
+            let quantized = spec.quantizationFile(number).map { trainCodes(space, points: points, file: $0, of: name, spec, disk: disk) }
             vectorIndexes[name] = SegmentVectorIndex(spec: spec, graph: graph, space: space, vectors: owner, quantized: quantized,
                                                      contexts: ContextPool(count: totalCount))
         }
@@ -266,6 +257,27 @@ extension ImmutableSegment {
         let path = joinPath(directory, file)
         guard disk.fileExists(path) else { return nil }
         return try? mapped ? disk.map(path) : disk.readRegion(path)
+    }
+
+    /// The codes in `file` for vector `name`, when the file is whole and holds `count` codes of the
+    /// spec's method; nil otherwise (the optimizer then builds the index again).
+    func loadCodes(_ file: String, of name: String, _ spec: VectorIndexSpec, count: Int, disk: any Disk) -> QuantizedVectors? {
+        guard let region = open(file, mapped: codesMapped(name, spec), disk: disk),
+              let loaded = QuantizedVectors.load(file: region.bytes, owner: region), loaded.count == count,
+              loaded.method == spec.quantization else { return nil }
+        return loaded
+    }
+
+    /// Codes of `points` of `space` (dense vectors, or a multivector's rows) by the spec's method,
+    /// written to `file` and, when they are not kept in memory, served from it mapped. A file that
+    /// cannot be written only costs a rebuild at the next start.
+    func trainCodes(_ space: VectorSpace, points: [UInt32], file: String, of name: String, _ spec: VectorIndexSpec, disk: any Disk) -> QuantizedVectors {
+        let codes = QuantizedVectors.train(space, method: spec.quantization!, points: points)
+        if (try? disk.writeFileAtomically(joinPath(directory, file), codes.encoded())) != nil, codesMapped(name, spec),
+           let region = open(file, mapped: true, disk: disk), let mapped = QuantizedVectors.load(file: region.bytes, owner: region) {
+            return mapped
+        }
+        return codes
     }
 
     /// Quantized codes stay in memory with `always_ram` or when the vectors do; else they are mapped.

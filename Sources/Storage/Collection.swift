@@ -308,7 +308,6 @@ public actor Collection {
         let thresholds = thresholds
         for shard in shards.values {
             points += await shard.pointCount
-            indexedVectors += await shard.indexedVectorCount
             segments += await shard.segmentCount
             state.merge(await OptimizerState(shard, thresholds))
         }
@@ -322,7 +321,12 @@ public actor Collection {
         }
         // Every shard's, as in Qdrant, when some are held by other peers.
         if shards.count < layout.count, let total = try? await count() { points = total }
-        if shards.count < layout.count, let total = try? await indexedVectorCount() { indexedVectors = total }
+        // Every shard's too; this peer's own when the others do not answer.
+        if shards.count < layout.count, let total = try? await indexedVectorCount() {
+            indexedVectors = total
+        } else {
+            for shard in shards.values { indexedVectors += await shard.indexedVectorCount }
+        }
         let queue = UpdateQueueInfo(deferredPoints: config.optimizerConfig.preventUnoptimized == true ? 0 : nil)
         return CollectionInfo(status: status, optimizerStatus: failure.map { .error($0) } ?? .ok, warnings: config.warnings,
                               indexedVectorsCount: UInt64(indexedVectors), pointsCount: UInt64(points), segmentsCount: UInt64(segments),

@@ -4,6 +4,15 @@ public import CVectorKernels
 /// which is Dot on normalised vectors) is the negated product.
 public enum IndexMetric: Sendable {
     case dot, l2, l1
+
+    /// The kernels' name of the metric (dot: the product, which the index negates).
+    public var kernelMetric: quiver_metric {
+        switch self {
+        case .dot: QUIVER_METRIC_DOT
+        case .l2: QUIVER_METRIC_L2SQ
+        case .l1: QUIVER_METRIC_L1
+        }
+    }
 }
 
 /// `count` float32 vectors of `dimension` elements, contiguous, and the kernel that compares
@@ -69,12 +78,8 @@ public struct MultiVectorSpace: @unchecked Sendable, GraphPoints {
         self.rows = rows
         self.rowStarts = rowStarts
         self.count = count
-        maxSim = quiver_kernels_for(quiver_active_isa())!.pointee.maxsim_f32
-        kernelMetric = switch rows.metric {
-        case .dot: QUIVER_METRIC_DOT
-        case .l2: QUIVER_METRIC_L2SQ
-        case .l1: QUIVER_METRIC_L1
-        }
+        maxSim = quiver_active_kernels()!.pointee.maxsim_f32
+        kernelMetric = rows.metric.kernelMetric
     }
 
     public typealias Query = (rows: UnsafePointer<Float>, count: Int)

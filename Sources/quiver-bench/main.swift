@@ -220,8 +220,7 @@ func filtered(_ dataset: Dataset, graph: HNSWGraph, space: VectorSpace, query: (
         func search(_ q: Int, ef: Int) -> [UInt32] {
             if exactScan {
                 var scores = [Float](repeating: 0, count: matching.count)
-                let metric: quiver_metric = space.metric == .dot ? QUIVER_METRIC_DOT : space.metric == .l2 ? QUIVER_METRIC_L2SQ : QUIVER_METRIC_L1
-                quiver_score_batch_f32(metric, query(q), space.base, matching, matching.count, space.dimension, &scores)
+                quiver_score_batch_f32(space.metric.kernelMetric, query(q), space.base, matching, matching.count, space.dimension, &scores)
                 let sign: Float = space.metric == .dot ? -1 : 1
                 var best: [Neighbor] = []
                 for (i, point) in matching.enumerated() {

@@ -183,6 +183,24 @@ func matches(_ filterJSON: String, _ payloadJSON: String, id: PointID = .number(
         #expect(stemming.tokens("The Flies were HOPEFULNESS home") == ["hope", "home"])
     }
 
+    /// The prefix tokenizer as Qdrant's tests spell it out, and text conditions on it: a query
+    /// word cut to the maximum length, stopwords kept, matches the stored words it begins.
+    @Test func prefixTokenizer() throws {
+        let prefix = try analyzer(#"{"type": "text", "tokenizer": "prefix", "max_token_len": 4}"#)
+        #expect(prefix.prefixTokens("hello, мир!", query: false) == ["h", "he", "hel", "hell", "м", "ми", "мир"])
+        #expect(prefix.prefixTokens("hello, мир!", query: true) == ["hell", "мир"])
+        // Characters are Unicode scalars, as Qdrant counts them: a combining accent written apart
+        // ends a word; a Devanagari vowel sign (alphabetic) does not, and counts as one.
+        #expect(prefix.prefixTokens("cafe\u{301}s", query: true) == ["cafe", "s"])
+        #expect(prefix.prefixTokens("किताबें", query: true) == ["किता"])
+        #expect(Match.text("hello").matches(.string("Hello world"), analyzer: prefix))
+        #expect(Match.text("wor").matches(.string("Hello world"), analyzer: prefix))
+        #expect(!Match.text("orld").matches(.string("Hello world"), analyzer: prefix))
+        let stopwords = try analyzer(#"{"type": "text", "tokenizer": "prefix", "stopwords": "english"}"#)
+        #expect(Match.text("the").matches(.string("A theory"), analyzer: stopwords))
+        #expect(!Match.text("theory").matches(.string("the other"), analyzer: stopwords))
+    }
+
     /// Other languages: Snowball's stemmers and Qdrant's stopword lists, by name or code.
     @Test func otherLanguages() throws {
         let german = try analyzer(#"{"type": "text", "stemmer": {"type": "snowball", "language": "de"}, "stopwords": "german"}"#)

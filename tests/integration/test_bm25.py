@@ -197,6 +197,25 @@ def test_bm25_in_other_languages_agrees_with_qdrants_engine(node):
                 got = client.query_points("c", query=models.Document(text=text, model="qdrant/bm25", options={"language": name}),
                                           using="bm25", limit=10).points
                 assert [(p.id, p.score) for p in got] == [(p.id, p.score) for p in expected] and got, (name, text)
+    # The prefix tokenizer, against Qdrant's engine too (words of Latin, Cyrillic and Devanagari
+    # script, a combining accent written apart).
+    texts = SENTENCES["german"] + SENTENCES["russian"] + ["किताबें पढ़ना", "cafe\u0301s and the theory of everything"]
+    for limits in ({}, {"min_token_len": 2, "max_token_len": 4}):
+        edge = qdrant_edge.Bm25(qdrant_edge.Bm25Config(language="english", tokenizer=qdrant_edge.TokenizerType.Prefix, **limits))
+        options = {"language": "english", "tokenizer": "prefix", **limits}
+        ids = list(range(next_id, next_id + len(texts)))
+        next_id += len(texts)
+        r = node.put("/collections/c/points?wait=true", json={"points": [
+            {"id": i, "vector": {"bm25": {"text": t, "model": "qdrant/bm25", "options": options}}} for i, t in zip(ids, texts)]})
+        assert r.status_code == 200, r.text
+        stored = {p.id: p.vector.get("bm25") for p in client.retrieve("c", ids, with_vectors=True)}
+        for i, text in zip(ids, texts):
+            want = edge.embed_document(text)
+            assert sorted(zip(stored[i].indices, stored[i].values)) == [(a, pytest.approx(b, rel=1e-6)) for a, b in sorted(zip(want.indices, want.values))], (limits, text)
+            want = edge.embed_query(text)
+            expected = client.query_points("c", query=models.SparseVector(indices=list(want.indices), values=list(want.values)), using="bm25", limit=10).points
+            got = client.query_points("c", query=models.Document(text=text, model="qdrant/bm25", options=options), using="bm25", limit=10).points
+            assert [(p.id, p.score) for p in got] == [(p.id, p.score) for p in expected] and got, (limits, text)
     # Languages Qdrant knows and Quiver has no stopword list or stemmer for are a 400 naming them,
     # unless both are given.
     for language in ("romanian", "jp", "armenian"):
