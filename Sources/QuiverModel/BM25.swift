@@ -62,14 +62,9 @@ public struct BM25: Sendable {
         }
     }
 
-    /// A text's tokens: with the prefix tokenizer a document's words stand for their prefixes.
-    func tokens(_ text: String, query: Bool) -> [String] {
-        analyzer.tokenizer == .prefix ? analyzer.prefixTokens(text, query: query) : analyzer.tokens(text)
-    }
-
     /// A document's sparse vector (BM25 term frequencies).
     public func document(_ text: String) -> SparseVector {
-        let tokens = tokens(text, query: false)
+        let tokens = analyzer.tokenizer == .prefix ? analyzer.prefixTokens(text) : analyzer.tokens(text)
         guard !tokens.isEmpty else { return SparseVector() }
         var counts: [String: Int] = [:]
         for token in tokens { counts[token, default: 0] += 1 }
@@ -85,7 +80,7 @@ public struct BM25: Sendable {
 
     /// A query's sparse vector: 1 for each distinct token.
     public func query(_ text: String) -> SparseVector {
-        let indices = Set(tokens(text, query: true).map(Self.index)).sorted()
+        let indices = Set(analyzer.queryTokens(text).map(Self.index)).sorted()
         return SparseVector(indices: indices, values: indices.map { _ in 1 })
     }
 

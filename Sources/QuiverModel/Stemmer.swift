@@ -47,22 +47,20 @@ public struct Stemmer: Sendable, Equatable {
         // memory runs out, and then the word stays as it is.
         guard let handle = Self.idle.withLock({ $0[language]?.popLast() }) ?? Handle(language) else { return word }
         defer { Self.idle.withLock { if $0[language, default: []].count < 8 { $0[language, default: []].append(handle) } } }
+        // Russian "ё" stands in for a private-use character the algorithm leaves alone.
         let russian = language == "russian"
-        let input = russian ? Self.hideYo(word) : word
+        let input = russian ? Self.swap(word, "ё", "\u{E000}") : word
         let bytes = Array(input.utf8)
         guard let stemmed = bytes.withUnsafeBufferPointer({ sb_stemmer_stem(handle.pointer, $0.baseAddress, Int32($0.count)) }) else {
             return word
         }
         let result = String(decoding: UnsafeBufferPointer(start: stemmed, count: Int(sb_stemmer_length(handle.pointer))), as: UTF8.self)
-        return russian ? Self.showYo(result) : result
+        return russian ? Self.swap(result, "\u{E000}", "ё") : result
     }
 
-    static let yo: [(Character, Character)] = [("ё", "\u{E000}"), ("Ё", "\u{E001}")]
-    static func hideYo(_ word: String) -> String {
-        word.contains(where: { $0 == "ё" || $0 == "Ё" }) ? String(word.map { c in yo.first { $0.0 == c }?.1 ?? c }) : word
-    }
-    static func showYo(_ word: String) -> String {
-        word.contains(where: { $0 == "\u{E000}" || $0 == "\u{E001}" }) ? String(word.map { c in yo.first { $0.1 == c }?.0 ?? c }) : word
+    /// `word` with every scalar `from` replaced by `to`.
+    static func swap(_ word: String, _ from: Unicode.Scalar, _ to: Unicode.Scalar) -> String {
+        word.unicodeScalars.contains(from) ? String(String.UnicodeScalarView(word.unicodeScalars.map { $0 == from ? to : $0 })) : word
     }
 }
 

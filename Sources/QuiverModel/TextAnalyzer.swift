@@ -88,10 +88,17 @@ public struct TextAnalyzer: Sendable, Equatable {
         return token
     }
 
-    /// A text condition's query tokens: with the prefix tokenizer, whole words cut to
-    /// `max_token_len` with stopwords kept (as `prefixTokens` gives a query).
+    /// A query's tokens (text conditions, BM25 queries). With the prefix tokenizer: whole words,
+    /// stopwords kept (so a typed beginning still finds), cut to `max_token_len` characters.
     public func queryTokens(_ text: String) -> [String] {
-        tokenizer == .prefix ? prefixTokens(text, query: true) : tokens(text)
+        guard tokenizer == .prefix else { return tokens(text) }
+        return Self.words(text).compactMap { word in
+            var token = asciiFolding ? Self.fold(word) : word
+            if lowercase { token = token.lowercased() }
+            if let stemmer { token = stemmer.stem(token) }
+            if let minTokenLength, token.unicodeScalars.count < minTokenLength { return nil }
+            return maxTokenLength.map { Self.head(token, $0) } ?? token
+        }
     }
 
     /// A stored text's tokens for text conditions: with the prefix tokenizer its words, however
@@ -122,20 +129,10 @@ public struct TextAnalyzer: Sendable, Equatable {
         String(String.UnicodeScalarView(token.unicodeScalars.prefix(n)))
     }
 
-    /// The prefix tokenizer's tokens as BM25 counts them. A document's word stands for its
-    /// prefixes of `min_token_len` (1) to `max_token_len` characters, the whole word when it is
-    /// not longer (no maximum length drops it). A query's word (stopwords kept, so a typed
-    /// beginning still finds) is cut to `max_token_len` characters.
-    public func prefixTokens(_ text: String, query: Bool) -> [String] {
-        guard !query else {
-            return Self.words(text).compactMap { word in
-                var token = asciiFolding ? Self.fold(word) : word
-                if lowercase { token = token.lowercased() }
-                if let stemmer { token = stemmer.stem(token) }
-                if let minTokenLength, token.unicodeScalars.count < minTokenLength { return nil }
-                return maxTokenLength.map { Self.head(token, $0) } ?? token
-            }
-        }
+    /// A document's tokens as BM25 counts them with the prefix tokenizer: each word stands for its
+    /// prefixes of `min_token_len` (1) to `max_token_len` characters, and for itself when it is no
+    /// longer (no maximum length drops it).
+    public func prefixTokens(_ text: String) -> [String] {
         var tokens: [String] = []
         for token in prefixWords(text) {
             let length = token.unicodeScalars.count, maximum = maxTokenLength ?? .max

@@ -1,6 +1,7 @@
 import CVectorKernels
 import DiskIO
 public import QuiverModel
+import VectorIndex
 
 /// A vector kept per offset in a map rather than a fixed-width column: sparse vectors and
 /// multivectors, whose size varies from point to point.
@@ -214,13 +215,10 @@ public struct MaxSim: Sendable {
         let dimension = query.dimension
         let rows = stored.count / dimension
         guard rows > 0, let base = stored.baseAddress else { return -.infinity }
-        let metric = switch distance {
-        case .euclid: QUIVER_METRIC_L2SQ
-        case .manhattan: QUIVER_METRIC_L1
-        case .dot, .cosine: QUIVER_METRIC_DOT
-        }
         // The kernel sums each query row's smallest distance: the negated sum of best similarities.
-        return query.flat.withUnsafeBufferPointer { -quiver_maxsim_f32(metric, $0.baseAddress, query.count, base, rows, dimension) }
+        return query.flat.withUnsafeBufferPointer {
+            -quiver_maxsim_f32(distance.indexMetric.kernelMetric, $0.baseAddress, query.count, base, rows, dimension)
+        }
     }
 
     /// One vector's similarity to another as the engine compares them (higher closer).

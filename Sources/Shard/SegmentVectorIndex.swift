@@ -97,8 +97,13 @@ public struct VectorIndexSpec: Sendable, Equatable {
             && (payloadM == 0 || blockMinimum == other.blockMinimum) && quantization == other.quantization
     }
 
-    var metric: IndexMetric {
-        switch distance {
+    var metric: IndexMetric { distance.indexMetric }
+}
+
+extension Distance {
+    /// How an index compares vectors of this distance (Cosine as Dot on normalised vectors).
+    var indexMetric: IndexMetric {
+        switch self {
         case .dot, .cosine: .dot
         case .euclid: .l2
         case .manhattan: .l1

@@ -187,12 +187,12 @@ func matches(_ filterJSON: String, _ payloadJSON: String, id: PointID = .number(
     /// word cut to the maximum length, stopwords kept, matches the stored words it begins.
     @Test func prefixTokenizer() throws {
         let prefix = try analyzer(#"{"type": "text", "tokenizer": "prefix", "max_token_len": 4}"#)
-        #expect(prefix.prefixTokens("hello, мир!", query: false) == ["h", "he", "hel", "hell", "м", "ми", "мир"])
-        #expect(prefix.prefixTokens("hello, мир!", query: true) == ["hell", "мир"])
+        #expect(prefix.prefixTokens("hello, мир!") == ["h", "he", "hel", "hell", "м", "ми", "мир"])
+        #expect(prefix.queryTokens("hello, мир!") == ["hell", "мир"])
         // Characters are Unicode scalars, as Qdrant counts them: a combining accent written apart
         // ends a word; a Devanagari vowel sign (alphabetic) does not, and counts as one.
-        #expect(prefix.prefixTokens("cafe\u{301}s", query: true) == ["cafe", "s"])
-        #expect(prefix.prefixTokens("किताबें", query: true) == ["किता"])
+        #expect(prefix.queryTokens("cafe\u{301}s") == ["cafe", "s"])
+        #expect(prefix.queryTokens("किताबें") == ["किता"])
         #expect(Match.text("hello").matches(.string("Hello world"), analyzer: prefix))
         #expect(Match.text("wor").matches(.string("Hello world"), analyzer: prefix))
         #expect(!Match.text("orld").matches(.string("Hello world"), analyzer: prefix))
