@@ -42,7 +42,7 @@ let package = Package(
         .target(name: "CFileSystem"),
         // L1 index
         .target(
-            name: "VectorIndex", dependencies: ["CVectorKernels", "CChecksum"],
+            name: "VectorIndex", dependencies: ["CVectorKernels", "CChecksum", "DiskIO"],
             // Optimised in debug builds too: the tests and the debug server build graphs.
             swiftSettings: strict + [.unsafeFlags(["-Ounchecked"], .when(configuration: .release)),
                                      .unsafeFlags(["-O"], .when(configuration: .debug))]

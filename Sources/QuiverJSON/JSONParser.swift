@@ -288,7 +288,8 @@ public struct JSONParser: ~Copyable {
 
     /// Clinger's fast path: with at most 19 significant digits, a mantissa up to 2^53 and a decimal
     /// exponent within ±22, one multiplication or division by an exact power of ten gives the
-    /// correctly rounded Double. Nil when the number is outside that range (then `strtod` decides).
+    /// correctly rounded Double. Other numbers of at most 19 digits go to ``eiselLemire(_:_:)``; nil
+    /// for the rest (then `strtod` decides).
     /// `text` is already validated JSON number syntax.
     static func fastDouble(_ text: UnsafeBufferPointer<UInt8>) -> Double? {
         var i = 0
@@ -334,10 +335,51 @@ public struct JSONParser: ~Copyable {
             }
             exponent += expNegative ? -e : e
         }
-        guard mantissa <= 1 << 53, exponent >= -22, exponent <= 22 else { return nil }
+        guard mantissa <= 1 << 53, exponent >= -22, exponent <= 22 else {
+            return eiselLemire(mantissa, exponent).map { negative ? -$0 : $0 }
+        }
         var value = Double(mantissa)
         value = exponent < 0 ? value / powersOfTen[-exponent] : value * powersOfTen[exponent]
         return negative ? -value : value
+    }
+
+    /// `w` × 10^`q` correctly rounded, for any `w` of at most 19 digits (Lemire, "Number Parsing
+    /// at a Gigabyte per Second", 2021): `w` times a 128-bit approximation of 5^q gives the
+    /// significant bits; the power of two comes from q. Nil for results that would be subnormal,
+    /// zero or infinite (then `strtod` decides).
+    static func eiselLemire(_ w: UInt64, _ q: Int) -> Double? {
+        guard w != 0, q >= -342, q <= 308 else { return nil }
+        let shift = w.leadingZeroBitCount
+        let normalized = w << shift
+        let index = 2 * (q + 342)
+        var (high, low) = normalized.multipliedFullWidth(by: powersOfFive[index])
+        if high & 0x1FF == 0x1FF {
+            // The truncated product may be one unit short in the bits that decide rounding: add
+            // the next 64 bits of the power.
+            let second = normalized.multipliedFullWidth(by: powersOfFive[index + 1]).high
+            let (sum, carry) = low.addingReportingOverflow(second)
+            low = sum
+            if carry { high &+= 1 }
+        }
+        let upper = Int(high >> 63)
+        var mantissa = high >> UInt64(upper + 9)
+        // floor(log2(10^q)) + 63, and the exponent's bias.
+        let power2 = (((152_170 + 65_536) * q) >> 16) + 63 + upper - shift + 1023
+        guard power2 > 0 else { return nil }
+        // Exactly halfway between two doubles (only possible when 5^q fits 64 bits): to even.
+        if low <= 1, q >= -4, q <= 23, mantissa & 3 == 1, mantissa << UInt64(upper + 9) == high {
+            mantissa &= ~1
+        }
+        mantissa += mantissa & 1
+        mantissa >>= 1
+        var exponent = power2
+        if mantissa >= 2 << 52 {
+            mantissa = 1 << 52
+            exponent += 1
+        }
+        mantissa &= ~(1 << 52)
+        guard exponent < 0x7FF else { return nil }
+        return Double(bitPattern: UInt64(exponent) << 52 | mantissa)
     }
 
     /// Longest number text parsed without a heap allocation.

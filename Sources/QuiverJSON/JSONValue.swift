@@ -39,16 +39,20 @@ public struct JSONObject: Sendable, Hashable, Sequence {
         }
     }
 
-    public func makeIterator() -> some IteratorProtocol<(key: String, value: JSONValue)> {
+    /// The members in key order.
+    public struct Iterator: IteratorProtocol {
+        let keys: [String]
+        let values: [String: JSONValue]
         var index = 0
-        let keys = self.keys
-        let values = self.values
-        return AnyIterator {
+
+        public mutating func next() -> (key: String, value: JSONValue)? {
             guard index < keys.count else { return nil }
             defer { index += 1 }
             return (keys[index], values[keys[index]]!)
         }
     }
+
+    public func makeIterator() -> Iterator { Iterator(keys: keys, values: values) }
 
     public static func == (lhs: JSONObject, rhs: JSONObject) -> Bool {
         lhs.values == rhs.values

@@ -435,24 +435,25 @@ public struct PointRecord: Codable, Sendable, Equatable {
         var object = JSONObject()
         object["id"] = id.json
         object["payload"] = payload.map(JSONValue.object) ?? .null
-        if let vectors {
-            let others = (sparse?.count ?? 0) + (multi?.count ?? 0)
-            if unnamedVector, let only = vectors[VectorsConfig.defaultVectorName], others == 0 {
-                object["vector"] = Self.floats(only)
-            } else if unnamedVector, vectors.isEmpty, sparse?.isEmpty ?? true, let multi, multi.count == 1,
-                      let only = multi[VectorsConfig.defaultVectorName] {
-                object["vector"] = only.json
-            } else {
-                var named = vectors.mapValues(Self.floats)
-                for (name, vector) in sparse ?? [:] { named[name] = vector.json }
-                for (name, vector) in multi ?? [:] { named[name] = vector.json }
-                object["vector"] = .object(JSONObject(named.keys.sorted().map { ($0, named[$0]!) }))
-            }
-        } else {
-            object["vector"] = .null
-        }
+        object["vector"] = Self.vectorJSON(vectors, sparse, multi, unnamedVector: unnamedVector)
         if let orderValue { object["order_value"] = orderValue }
         return .object(object)
+    }
+
+    /// A point's `vector` field: null without vectors, a bare list for the unnamed vector of a
+    /// single-vector collection, a map by name otherwise.
+    static func vectorJSON(_ vectors: [String: [Float]]?, _ sparse: [String: SparseVector]?, _ multi: [String: MultiVector]?,
+                           unnamedVector: Bool) -> JSONValue {
+        guard let vectors else { return .null }
+        let others = (sparse?.count ?? 0) + (multi?.count ?? 0)
+        if unnamedVector, let only = vectors[VectorsConfig.defaultVectorName], others == 0 { return floats(only) }
+        if unnamedVector, vectors.isEmpty, sparse?.isEmpty ?? true, let multi, multi.count == 1, let only = multi[VectorsConfig.defaultVectorName] {
+            return only.json
+        }
+        var named = vectors.mapValues(floats)
+        for (name, vector) in sparse ?? [:] { named[name] = vector.json }
+        for (name, vector) in multi ?? [:] { named[name] = vector.json }
+        return .object(JSONObject(named.keys.sorted().map { ($0, named[$0]!) }))
     }
 
     /// Each float as the shortest decimal that reads back as the same Float (`0.1`, not the

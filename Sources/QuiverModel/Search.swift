@@ -158,11 +158,30 @@ public struct ScoredPoint: Codable, Sendable, Equatable {
         object["id"] = id.json
         object["version"] = .uint(version)
         object["score"] = Self.scoreJSON(score)
-        let record = PointRecord(id: id, payload: payload, vectors: vectors, sparse: sparse, multi: multi).json(unnamedVector: unnamedVector)
-        object["payload"] = record["payload"]
-        object["vector"] = record["vector"]
+        object["payload"] = payload.map(JSONValue.object) ?? .null
+        object["vector"] = PointRecord.vectorJSON(vectors, sparse, multi, unnamedVector: unnamedVector)
         if let orderValue { object["order_value"] = orderValue }
         return .object(object)
+    }
+
+    /// The same JSON as ``json(unnamedVector:)``, written straight to `writer` (a search's
+    /// answer is mostly these).
+    public func write(to writer: inout JSONWriter, unnamedVector: Bool) {
+        writer.appendASCII("{\"id\":")
+        writer.write(id.json)
+        writer.appendASCII(",\"version\":")
+        writer.write(.uint(version))
+        writer.appendASCII(",\"score\":")
+        writer.write(Self.scoreJSON(score))
+        writer.appendASCII(",\"payload\":")
+        if let payload { writer.write(.object(payload)) } else { writer.appendASCII("null") }
+        writer.appendASCII(",\"vector\":")
+        writer.write(PointRecord.vectorJSON(vectors, sparse, multi, unnamedVector: unnamedVector))
+        if let orderValue {
+            writer.appendASCII(",\"order_value\":")
+            writer.write(orderValue)
+        }
+        writer.appendASCII("}")
     }
 }
 

@@ -28,9 +28,14 @@ enum APIResponse {
     }
 
     static func ok(_ result: JSONValue, since start: ContinuousClock.Instant) -> Response {
+        ok(since: start) { $0.write(result) }
+    }
+
+    /// The envelope around a result `write` writes.
+    static func ok(since start: ContinuousClock.Instant, _ write: (inout JSONWriter) -> Void) -> Response {
         var writer = JSONWriter(capacity: 512)
         writer.appendASCII("{\"result\":")
-        writer.write(result)
+        write(&writer)
         writer.appendASCII(",\"status\":\"ok\",\"time\":")
         writer.writeDouble(seconds(since: start))
         writer.appendASCII("}")
@@ -54,17 +59,28 @@ enum APIResponse {
 
 /// Runs a handler and renders its result (with `render`) or its error in Qdrant's envelope.
 func respond<T>(_ handler: () async throws(ServiceError) -> T, render: (T) throws -> JSONValue) async -> Response {
+    await run(handler) { result, start in
+        do {
+            return APIResponse.ok(try render(result), since: start)
+        } catch {
+            return APIResponse.error(.internalError("cannot encode response: \(error)"), since: start)
+        }
+    }
+}
+
+/// Runs a handler and writes its result into the envelope with `write` (no JSONValue in between).
+func respond<T>(_ handler: () async throws(ServiceError) -> T, write: (T, inout JSONWriter) -> Void) async -> Response {
+    await run(handler) { result, start in APIResponse.ok(since: start) { write(result, &$0) } }
+}
+
+/// The handler's result made a response by `response` (given when the request started), or its
+/// error in Qdrant's envelope.
+private func run<T>(_ handler: () async throws(ServiceError) -> T, _ response: (T, ContinuousClock.Instant) -> Response) async -> Response {
     let start = ContinuousClock.now
-    let result: T
     do {
-        result = try await handler()
+        return response(try await handler(), start)
     } catch {
         return APIResponse.error(error, since: start)
-    }
-    do {
-        return APIResponse.ok(try render(result), since: start)
-    } catch {
-        return APIResponse.error(.internalError("cannot encode response: \(error)"), since: start)
     }
 }
 
@@ -107,7 +123,7 @@ extension Request {
 
     /// An optional positive integer query parameter such as `timeout`.
     func positiveQueryInt(_ name: String) throws(ServiceError) -> Int? {
-        guard let raw = uri.queryParameters.get(name) else { return nil }
+        guard uri.query != nil, let raw = uri.queryParameters.get(name) else { return nil }
         guard let value = Int(raw) else {
             throw .format("\(name): invalid digit found in string `\(raw)`", .query)
         }
@@ -155,6 +171,7 @@ extension Parameters {
     /// A path parameter with percent-escapes decoded (`my%20coll` → `my coll`).
     func decoded(_ name: String) -> String {
         let raw = get(name) ?? ""
+        guard raw.utf8.contains(UInt8(ascii: "%")) else { return raw }
         return raw.removingPercentEncoding ?? raw
     }
 }

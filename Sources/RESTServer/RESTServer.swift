@@ -5,6 +5,7 @@ import Foundation
 import HTTPTypes
 import NIOPosix
 import Storage
+import Synchronization
 
 /// What the REST edge needs to know about the node it serves.
 public struct RESTConfiguration: Sendable {
@@ -99,6 +100,9 @@ struct DeadlineMiddleware<Context: RequestContext>: RouterMiddleware {
     }
 }
 
+/// Route patterns renamed for metrics so far (there are as many as routes).
+private let renamedPatterns = Mutex<[String: String]>([:])
+
 struct ObserveMiddleware<Context: RequestContext>: RouterMiddleware {
     let metrics: RESTMetrics
     let logger: Logger
@@ -121,9 +125,12 @@ struct ObserveMiddleware<Context: RequestContext>: RouterMiddleware {
 
     /// A route pattern with Qdrant's names for its parameters, as its metrics and telemetry show it.
     static func qdrantPattern(_ pattern: String) -> String {
-        pattern.replacingOccurrences(of: "{name}", with: "{collection_name}")
+        if let known = renamedPatterns.withLock({ $0[pattern] }) { return known }
+        let renamed = pattern.replacingOccurrences(of: "{name}", with: "{collection_name}")
             .replacingOccurrences(of: "{field}", with: "{field_name}")
             .replacingOccurrences(of: "{shard_id}", with: "{shard}")
+        renamedPatterns.withLock { $0[pattern] = renamed }
+        return renamed
     }
 
     private func record(_ request: Request, _ context: Context, _ status: Int, _ start: ContinuousClock.Instant) {

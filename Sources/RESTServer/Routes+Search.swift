@@ -14,7 +14,7 @@ extension Routes {
                 let search = try Self.read(request: "internal") { () throws(JSONDecodingError) in try PointsJSON.queryRequest(body) }
                 try await checkTimeout(request, context)
                 return try await service.search(collectionName(context), search, consistency: try request.readConsistency())
-            } render: { result in ["points": Self.render(result)] }
+            } write: { result, writer in Self.write(points: result, to: &writer) }
         }
         router.post("/collections/:name/points/query/batch") { request, context in
             var request = request
@@ -23,7 +23,7 @@ extension Routes {
                 let searches = try Self.read { () throws(JSONDecodingError) in try PointsJSON.batchRequests(body, legacy: false) }
                 try await checkTimeout(request, context)
                 return try await searchAll(collectionName(context), searches, consistency: try request.readConsistency())
-            } render: { results in .array(results.map { ["points": Self.render($0)] }) }
+            } write: { results, writer in Self.write(results, to: &writer) { Self.write(points: $0, to: &$1) } }
         }
         router.post("/collections/:name/points/search") { request, context in
             var request = request
@@ -32,7 +32,7 @@ extension Routes {
                 let search = try Self.read(request: "search_request") { () throws(JSONDecodingError) in try PointsJSON.searchRequest(body) }
                 try await checkTimeout(request, context)
                 return try await service.search(collectionName(context), search, consistency: try request.readConsistency())
-            } render: { result in Self.render(result) }
+            } write: { result, writer in Self.write(result, to: &writer) }
         }
         router.post("/collections/:name/points/search/batch") { request, context in
             var request = request
@@ -41,7 +41,7 @@ extension Routes {
                 let searches = try Self.read { () throws(JSONDecodingError) in try PointsJSON.batchRequests(body, legacy: true) }
                 try await checkTimeout(request, context)
                 return try await searchAll(collectionName(context), searches, consistency: try request.readConsistency())
-            } render: { results in .array(results.map(Self.render)) }
+            } write: { results, writer in Self.write(results, to: &writer) { Self.write($0, to: &$1) } }
         }
         router.post("/collections/:name/points/query/groups") { request, context in
             await groups(request, context) { body throws(JSONDecodingError) in try PointsJSON.queryGroupsRequest(body) }
@@ -84,7 +84,7 @@ extension Routes {
             let search = try Self.read { () throws(JSONDecodingError) in try read(body, "") }
             try await checkTimeout(request, context)
             return try await service.search(collectionName(context), search, consistency: try request.readConsistency())
-        } render: { result in Self.render(result) }
+        } write: { result, writer in Self.write(result, to: &writer) }
     }
 
     /// A batch of them: `{"searches": [...]}`.
@@ -96,7 +96,7 @@ extension Routes {
             let searches = try Self.read { () throws(JSONDecodingError) in try PointsJSON.batch(body, read) }
             try await checkTimeout(request, context)
             return try await searchAll(collectionName(context), searches, consistency: try request.readConsistency())
-        } render: { results in .array(results.map(Self.render)) }
+        } write: { results, writer in Self.write(results, to: &writer) { Self.write($0, to: &$1) } }
     }
 
     /// A grouped search, read by `read`: `{"groups": [{"id", "hits", "lookup"?}]}`.
@@ -137,8 +137,26 @@ extension Routes {
         return results
     }
 
-    static func render(_ result: SearchResult) -> JSONValue {
-        .array(result.points.map { $0.json(unnamedVector: result.unnamedVector) })
+    /// A search's points as a JSON array, written straight to `writer`.
+    static func write(_ result: SearchResult, to writer: inout JSONWriter) {
+        write(result.points, to: &writer) { $0.write(to: &$1, unnamedVector: result.unnamedVector) }
+    }
+
+    /// `{"points": [...]}`, written straight to `writer`.
+    static func write(points result: SearchResult, to writer: inout JSONWriter) {
+        writer.appendASCII("{\"points\":")
+        write(result, to: &writer)
+        writer.appendASCII("}")
+    }
+
+    /// A JSON array of `elements`, each written by `write`.
+    static func write<T>(_ elements: [T], to writer: inout JSONWriter, _ write: (T, inout JSONWriter) -> Void) {
+        writer.appendASCII("[")
+        for (i, element) in elements.enumerated() {
+            if i > 0 { writer.appendASCII(",") }
+            write(element, &writer)
+        }
+        writer.appendASCII("]")
     }
 }
 

@@ -32,7 +32,7 @@ extension LocalShard {
                 let quantized = index!.quantized != nil && !options.ignoreQuantization
                 let k = options.candidates(limit, quantized: quantized)
                 let hits = index!.search(query, k: k, ef: max(k, options.hnswEf ?? index!.spec.efConstruct),
-                                         accept: GraphFilter(entry: entry, filter: filter), quantized: quantized)
+                                         accept: LivePoints(entry: entry, filter: filter), quantized: quantized)
                 for hit in hits {
                     _ = entry.withMultiVector(name, at: Int(hit.point)) { consider(Int(hit.point), $0, checkFilter: false) }
                 }

@@ -1,9 +1,16 @@
 import CVectorKernels
+import Foundation
 public import QuiverJSON
 public import QuiverModel
 import VectorIndex
 
 /// Nearest-neighbour search over a shard's segments: each segment's graph, or an exact scan.
+///
+/// A search holds the shard's actor only to scan the appendable segments (small, and changed in
+/// place by writes) and to take the immutable segments as they are at that moment (values: a
+/// later write changes the actor's copy, not the one being searched). The immutable segments are
+/// then searched off the actor, in parallel up to the core count, so writes and other searches
+/// of the shard do not wait for them; the points found are one consistent view of the shard.
 extension LocalShard {
     /// The best `limit` points by `distance` to `query` among the live points that have vector
     /// `name` and pass `filter`, best first. Scores are what Qdrant reports: the similarity for
@@ -11,51 +18,60 @@ extension LocalShard {
     /// `threshold` drops worse scores. Ties go to the smaller id. Each segment's plan (`plan`)
     /// compares the filter's estimated cardinality with `options.fullScanThreshold` points and
     /// chooses its graph (approximate) or a scan (exact); `options.exact` always scans.
-    public func search(_ query: [Float], using name: String, distance: Distance, filter: Filter?, limit: Int,
-                       threshold: Float?, withPayload: WithPayload, withVector: WithVector,
-                       options: SearchOptions = SearchOptions()) -> [ScoredPoint] {
-        guard limit > 0, query.count == segments.dimensions[name] else { return [] }
-        var best = TopK(limit: limit)
-        let minimum = threshold.map { distance.higherIsBetter ? $0 : -$0 }
-        query.withUnsafeBufferPointer { q in
-            for (segment, entry) in segments.entries.enumerated() {
-                let index = entry.immutable?.vectorIndexes[name]
-                let plan = entry.plan(filter, vectorIndexed: index != nil, exact: options.exact, fullScanThreshold: options.fullScanThreshold)
-                // The graph checks the filter while it walks; its hits are only scored.
-                let scan = Scan(query: q, distance: distance, minimum: minimum, filter: plan == .vectorIndex ? nil : filter,
-                                entry: entry, segment: segment)
-                switch plan {
-                case .vectorIndex:
-                    let accept = GraphFilter(entry: entry, filter: filter)
-                    // Quantized codes choose `oversampling` × limit candidates, which the float
-                    // vectors then rank (rescoring); without rescoring only `limit` are chosen.
-                    let quantized = index!.quantized != nil && !options.ignoreQuantization
-                    let k = options.candidates(limit, quantized: quantized)
-                    let hits = index!.search(q.baseAddress!, k: k, ef: max(k, options.hnswEf ?? index!.spec.efConstruct), accept: accept,
-                                             quantized: quantized)
-                    for hit in hits {
-                        entry.withVector(name, at: Int(hit.point)) { scan.consider(Int(hit.point), $0, into: &best) }
-                    }
-                case .candidates(let candidates):
-                    // A payload index narrowed the points down: score only those.
-                    let data = entry.data
-                    for candidate in candidates {
-                        let offset = Int(candidate)
-                        guard data.isLive(at: offset), entry.hasVector(name, at: offset) else { continue }
-                        entry.withVector(name, at: offset) { scan.consider(offset, $0, into: &best) }
-                    }
-                case .fullScan:
-                    entry.forEachVector(name) { scan.consider($0, $1, into: &best) }
-                }
-            }
-        }
-        return best.sorted().map { candidate in
-            let entry = segments.entries[candidate.segment]
+    public nonisolated func search(_ query: [Float], using name: String, distance: Distance, filter: Filter?, limit: Int,
+                                   threshold: Float?, withPayload: WithPayload, withVector: WithVector,
+                                   options: SearchOptions = SearchOptions()) async -> [ScoredPoint] {
+        let search = DenseSearch(query: query, name: name, distance: distance, filter: filter, limit: limit,
+                                 minimum: threshold.map { distance.higherIsBetter ? $0 : -$0 }, options: options)
+        guard limit > 0, let (tail, frozen) = await searchAppendable(search, withPayload: withPayload, withVector: withVector) else { return [] }
+        let best = await Self.inParallel(frozen) { search.run(on: $0) }
+        var found = tail.map { (goodness: distance.higherIsBetter ? $0.score : -$0.score, id: $0.id, point: Optional($0), candidate: Candidate?.none) }
+        found += best.map { (goodness: $0.goodness, id: $0.id, point: nil, candidate: Optional($0)) }
+        found.sort { $0.goodness != $1.goodness ? $0.goodness > $1.goodness : $0.id < $1.id }
+        return found.prefix(limit).map { hit in
+            if let point = hit.point { return point }
+            let candidate = hit.candidate!, entry = frozen[candidate.segment]
             let record = entry.record(at: candidate.offset, withPayload: withPayload, withVector: withVector)
             return ScoredPoint(record, score: candidate.score, version: entry.version(at: candidate.offset))
         }
     }
 
+    /// Under the actor: the best points of the appendable segments, read out, and the immutable
+    /// segments to search next. Nil when the query does not fit the vector.
+    private func searchAppendable(_ search: DenseSearch, withPayload: WithPayload,
+                                  withVector: WithVector) -> (tail: [ScoredPoint], frozen: [SegmentEntry])? {
+        guard search.query.count == segments.dimensions[search.name] else { return nil }
+        var best = TopK(limit: search.limit)
+        var frozen: [SegmentEntry] = []
+        for (segment, entry) in segments.entries.enumerated() {
+            if entry.isAppendable { search.run(entry, segment: segment, into: &best) } else { frozen.append(entry) }
+        }
+        let tail = best.sorted().map { candidate in
+            let entry = segments.entries[candidate.segment]
+            let record = entry.record(at: candidate.offset, withPayload: withPayload, withVector: withVector)
+            return ScoredPoint(record, score: candidate.score, version: entry.version(at: candidate.offset))
+        }
+        return (tail, frozen)
+    }
+
+    /// `body` over each segment, the segments shared out among up to the core count of tasks
+    /// (this one included); the best candidates of all of them, with `segment` the index in
+    /// `entries`.
+    static func inParallel(_ entries: [SegmentEntry], _ body: @escaping @Sendable (ArraySlice<SegmentEntry>) -> TopK) async -> [Candidate] {
+        guard entries.count > 1 else { return entries.isEmpty ? [] : body(entries[...]).heap }
+        let workers = min(entries.count, cores)
+        let parts = (0..<workers).map { worker in
+            let size = entries.count / workers, extra = entries.count % workers
+            let start = worker * size + min(worker, extra)
+            return entries[start..<(start + size + (worker < extra ? 1 : 0))]
+        }
+        return await withTaskGroup(of: TopK.self) { group in
+            for part in parts.dropFirst() { group.addTask { body(part) } }
+            var all = body(parts[0]).heap
+            for await part in group { all += part.heap }
+            return all
+        }
+    }
     /// The stored vector `name` of a live point, dense, sparse or multi (for queries by point id).
     public func vector(of id: PointID, name: String) -> QueryInput? {
         guard let (segment, offset) = segments.find(id) else { return nil }
@@ -63,6 +79,64 @@ extension LocalShard {
         if let dense = record.vectors?[name] { return .vector(dense) }
         if let sparse = record.sparse?[name] { return .sparse(sparse) }
         return record.multi?[name].map(QueryInput.multi)
+    }
+}
+
+/// The cores this process may use, read once (Foundation reads cgroup files for it).
+let cores = max(1, ProcessInfo.processInfo.activeProcessorCount)
+
+/// One dense-vector search, run segment by segment.
+struct DenseSearch: Sendable {
+    let query: [Float]
+    let name: String
+    let distance: Distance
+    let filter: Filter?
+    let limit: Int
+    /// `score_threshold` as goodness.
+    let minimum: Float?
+    let options: SearchOptions
+
+    /// The best `limit` candidates of `entries` (immutable segments; `segment` is their index).
+    func run(on entries: ArraySlice<SegmentEntry>) -> TopK {
+        var best = TopK(limit: limit)
+        for index in entries.indices { run(entries[index], segment: index, into: &best) }
+        return best
+    }
+
+    /// Adds the segment's candidates to `best`: from its graph, or by scoring the points a
+    /// payload index proposes, or all of them.
+    func run(_ entry: SegmentEntry, segment: Int, into best: inout TopK) {
+        let name = self.name, filter = self.filter, options = self.options, limit = self.limit
+        query.withUnsafeBufferPointer { q in
+            let index = entry.immutable?.vectorIndexes[name]
+            let plan = entry.plan(filter, vectorIndexed: index != nil, exact: options.exact, fullScanThreshold: options.fullScanThreshold)
+            // The graph checks the filter while it walks; its hits are only scored.
+            let scan = Scan(query: q, distance: distance, minimum: minimum, filter: plan == .vectorIndex ? nil : filter,
+                            entry: entry, segment: segment)
+            switch plan {
+            case .vectorIndex:
+                let accept = LivePoints(entry: entry, filter: filter)
+                // Quantized codes choose `oversampling` × limit candidates, which the float
+                // vectors then rank (rescoring); without rescoring only `limit` are chosen.
+                let quantized = index!.quantized != nil && !options.ignoreQuantization
+                let k = options.candidates(limit, quantized: quantized)
+                let hits = index!.search(q.baseAddress!, k: k, ef: max(k, options.hnswEf ?? index!.spec.efConstruct), accept: accept,
+                                         quantized: quantized)
+                for hit in hits {
+                    entry.withVector(name, at: Int(hit.point)) { scan.consider(Int(hit.point), $0, into: &best) }
+                }
+            case .candidates(let candidates):
+                // A payload index narrowed the points down: score only those.
+                let data = entry.data
+                for candidate in candidates {
+                    let offset = Int(candidate)
+                    guard data.isLive(at: offset), entry.hasVector(name, at: offset) else { continue }
+                    entry.withVector(name, at: offset) { scan.consider(offset, $0, into: &best) }
+                }
+            case .fullScan:
+                entry.forEachVector(name) { scan.consider($0, $1, into: &best) }
+            }
+        }
     }
 }
 
@@ -98,20 +172,15 @@ public struct SearchOptions: Sendable {
     }
 }
 
-/// The filter a graph search checks at each point it may return: live, and passing the filter.
-/// When the payload indexes answer every condition exactly (`must` of value matches on indexed
-/// fields), their offsets decide alone; otherwise they narrow the points whose payload is read.
-struct GraphFilter: PointFilter {
-    let segment: ImmutableSegment
-    let allowed: [Bool]?
-    let filter: Filter?
-    let entry: SegmentEntry
-
+extension LivePoints {
+    /// What a graph search in an immutable segment checks at each point it may return: live, and
+    /// passing the filter. When the payload indexes answer every condition exactly (`must` of
+    /// value matches on indexed fields), their offsets decide alone; otherwise they narrow the
+    /// points whose payload is read.
     init(entry: SegmentEntry, filter: Filter?) {
-        self.entry = entry
-        segment = entry.immutable!
+        let segment = entry.immutable!
         guard let filter else {
-            (allowed, self.filter) = (nil, nil)
+            self.init(deleted: segment.deleted)
             return
         }
         let indexes = segment.indexes
@@ -127,15 +196,8 @@ struct GraphFilter: PointFilter {
             for offset in found where allowed?[Int(offset)] ?? true { bits[Int(offset)] = true }
             allowed = bits
         }
-        self.allowed = allowed
-        self.filter = exact && allowed != nil ? nil : filter
-    }
-
-    @inline(__always) func accepts(_ point: UInt32) -> Bool {
-        let offset = Int(point)
-        guard segment.isLive(at: offset), allowed?[offset] ?? true else { return false }
-        guard let filter else { return true }
-        return entry.matches(filter, at: offset)
+        let check: ((UInt32) -> Bool)? = exact && allowed != nil ? nil : { entry.matches(filter, at: Int($0)) }
+        self.init(deleted: segment.deleted, allowed: allowed, check: check)
     }
 }
 
@@ -172,7 +234,7 @@ struct Scan {
     }
 }
 
-struct Candidate {
+struct Candidate: Sendable {
     /// Higher is better, whatever the distance.
     let goodness: Float
     let score: Float
@@ -187,7 +249,7 @@ struct Candidate {
 }
 
 /// The `limit` best candidates: a binary heap with the worst at the root.
-struct TopK {
+struct TopK: Sendable {
     let limit: Int
     private(set) var heap: [Candidate] = []
 

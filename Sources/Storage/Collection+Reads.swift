@@ -92,11 +92,19 @@ extension Collection {
             var done = false
             var asked: Set<UInt64> { Set(attempts.flatMap(\.peers.keys)) }
         }
-        var calls = plan.sorted { $0.key < $1.key }.map { Call(peer: $0.key, shards: $0.value, attempts: [Attempt(peers: [$0.key: $0.value])]) }
         var round = ReadRound()
+        let fanOut = Int(config.params.readFanOutFactor ?? 0)
+        if fanOut == 0, plan.count == 1, let (peer, shardIDs) = plan.first, isLocal(peer) {
+            // Only this peer's replicas, asked once: no tasks to start or wait for.
+            switch await ask(peer, shardIDs, request) {
+            case .success(let response): round.responses = [response]
+            case .failure(let error): round.error = error
+            }
+            return round
+        }
+        var calls = plan.sorted { $0.key < $1.key }.map { Call(peer: $0.key, shards: $0.value, attempts: [Attempt(peers: [$0.key: $0.value])]) }
         // The collection's `read_fan_out_delay_ms` when set, else the network's call timeout.
         let slowAfter = config.params.readFanOutDelayMs.map { Duration.milliseconds(Int64($0)) } ?? network?.slowAfter ?? .seconds(1)
-        let fanOut = Int(config.params.readFanOutFactor ?? 0)
         await withTaskGroup(of: ReadEvent.self) { group in
             for index in calls.indices {
                 for attempt in 0...fanOut {

@@ -186,10 +186,23 @@ extension Collection {
         var lists: [[ScoredPoint]] = []
         switch request.query {
         case .vector(let query)?:
-            for shard in targets {
-                lists.append(await shard.search(query, using: request.using, distance: params.distance, filter: filter, limit: request.limit,
-                                                threshold: request.scoreThreshold, withPayload: request.withPayload, withVector: request.withVector,
-                                                options: options))
+            // The shards at once: each holds its actor only to scan its appendable segments.
+            lists = await withTaskGroup(of: [ScoredPoint].self) { group in
+                for shard in targets.dropFirst() {
+                    group.addTask {
+                        await shard.search(query, using: request.using, distance: params.distance, filter: filter, limit: request.limit,
+                                           threshold: request.scoreThreshold, withPayload: request.withPayload,
+                                           withVector: request.withVector, options: options)
+                    }
+                }
+                var lists: [[ScoredPoint]] = []
+                if let first = targets.first {
+                    lists.append(await first.search(query, using: request.using, distance: params.distance, filter: filter, limit: request.limit,
+                                                    threshold: request.scoreThreshold, withPayload: request.withPayload,
+                                                    withVector: request.withVector, options: options))
+                }
+                for await list in group { lists.append(list) }
+                return lists
             }
         case .multi(let query)?:
             for shard in targets {

@@ -1,4 +1,5 @@
 import CVectorKernels
+import DiskIO
 import Dispatch
 import Foundation
 import Synchronization
@@ -55,6 +56,7 @@ public final class HNSWGraph: @unchecked Sendable {
         level0Capacity = m0 + extraLinks
         owner = nil
         level0 = .allocate(capacity: max(1, count * (level0Capacity + 1)))
+        adviseHugePages(level0, count: max(1, count * (level0Capacity + 1)) * MemoryLayout<UInt32>.stride)
         level0.initialize(repeating: 0, count: max(1, count * (level0Capacity + 1)))
         self.levels = .allocate(capacity: max(1, count))
         self.levels.initialize(repeating: 0, count: max(1, count))
@@ -451,12 +453,18 @@ public final class HNSWGraph: @unchecked Sendable {
 
     /// The `k` nearest points to `query` that `filter` accepts, nearest first, exploring level 0
     /// with a beam of `max(ef, k)`. Not for use while the graph is being built.
+    @_specialize(exported: true, where F == LivePoints)
+    @_specialize(exported: true, where F == AcceptAll)
     public func search<F: PointFilter>(_ query: UnsafePointer<Float>, k: Int, ef: Int, space: VectorSpace, filter: F,
                                        context: SearchContext) -> [Neighbor] {
         search(FloatScorer(space: space, query: query), k: k, ef: ef, filter: filter, context: context)
     }
 
     /// The same search with distances from `scorer` (float vectors, or quantized codes).
+    @_specialize(exported: true, where S == FloatScorer, F == LivePoints)
+    @_specialize(exported: true, where S == QuantizedScorer, F == LivePoints)
+    @_specialize(exported: true, where S == FloatScorer, F == AcceptAll)
+    @_specialize(exported: true, where S == QuantizedScorer, F == AcceptAll)
     public func search<S: QueryScorer, F: PointFilter>(_ scorer: S, k: Int, ef: Int, filter: F, context: SearchContext) -> [Neighbor] {
         guard count > 0, maxLevel >= 0, k > 0 else { return [] }
         var current = Neighbor(distance: scorer.distance(entryPoint), point: entryPoint)

@@ -1,4 +1,5 @@
 import CChecksum
+import DiskIO
 public import CVectorKernels
 import Foundation
 
@@ -378,6 +379,7 @@ public final class QuantizedVectors: @unchecked Sendable {
 
         init(count: Int, codeBytes: Int, parameters values: [Float], extrasPerPoint: Int) {
             codes = .allocate(capacity: max(1, count * codeBytes))
+            adviseHugePages(codes, count: max(1, count * codeBytes))
             codes.initialize(repeating: 0, count: max(1, count * codeBytes))
             parameters = .allocate(capacity: max(1, values.count))
             parameters.initialize(repeating: 0, count: max(1, values.count))

@@ -151,6 +151,27 @@ public struct AcceptAll: PointFilter {
     @inline(__always) public func accepts(_ point: UInt32) -> Bool { true }
 }
 
+/// The points of a segment a search may return: not marked in `deleted`, marked in `allowed` when
+/// given, and passing `check` when given (conditions no payload index answers). The graph search
+/// is compiled for this filter (with float and quantized scorers), so its checks are inlined.
+public struct LivePoints: PointFilter {
+    let deleted: [Bool]
+    let allowed: [Bool]?
+    let check: ((UInt32) -> Bool)?
+
+    public init(deleted: [Bool], allowed: [Bool]? = nil, check: ((UInt32) -> Bool)? = nil) {
+        self.deleted = deleted
+        self.allowed = allowed
+        self.check = check
+    }
+
+    @inline(__always) public func accepts(_ point: UInt32) -> Bool {
+        let offset = Int(point)
+        guard !deleted[offset], allowed?[offset] ?? true else { return false }
+        return check?(point) ?? true
+    }
+}
+
 public struct AcceptIf: PointFilter {
     let test: (UInt32) -> Bool
     public init(_ test: @escaping (UInt32) -> Bool) { self.test = test }

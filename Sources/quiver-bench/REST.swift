@@ -16,6 +16,10 @@ struct RESTOptions {
     var m = 16
     var efConstruct = 100
     var json = false
+    /// Search the collection as it is: no upload.
+    var skipUpload = false
+    /// How long the concurrent clients search.
+    var seconds = 10.0
 
     init(_ arguments: [String]) throws {
         var rest = arguments[...]
@@ -36,6 +40,8 @@ struct RESTOptions {
             case "--m": m = Int(try value()) ?? m
             case "--ef-construct": efConstruct = Int(try value()) ?? efConstruct
             case "--json": json = true
+            case "--skip-upload": skipUpload = true
+            case "--seconds": seconds = Double(try value()) ?? seconds
             default: throw BenchError("unknown option \(flag)")
             }
         }
@@ -103,7 +109,6 @@ func percentile(_ sorted: [Double], _ p: Double) -> Double {
 /// searches with concurrent clients.
 func runREST(_ options: RESTOptions) throws {
     let dataset = try Dataset(directory: options.data)
-    let d = dataset.dimension
     let distance = switch dataset.metric {
     case "cosine": "Cosine"
     case "ip": "Dot"
@@ -111,6 +116,17 @@ func runREST(_ options: RESTOptions) throws {
     }
     let http = HTTP(base: options.url)
     let path = "/collections/\(options.collection)"
+    var output: [String: Any] = ["clients": options.clients, "ef": options.ef]
+    if !options.skipUpload { output.merge(try upload(dataset, options, http: http, path: path, distance: distance)) { $1 } }
+    output.merge(try searchLoad(dataset, options, path: path)) { $1 }
+    if options.json {
+        print(String(decoding: try JSONSerialization.data(withJSONObject: output, options: [.sortedKeys]), as: UTF8.self))
+    }
+}
+
+/// Creates the collection and uploads the dataset with concurrent clients; waits for green.
+func upload(_ dataset: Dataset, _ options: RESTOptions, http: HTTP, path: String, distance: String) throws -> [String: Any] {
+    let d = dataset.dimension
     _ = try? http.call("DELETE", path)
     _ = try http.ok("PUT", path, body: Data("""
         {"vectors":{"size":\(d),"distance":"\(distance)"},"hnsw_config":{"m":\(options.m),"ef_construct":\(options.efConstruct)}}
@@ -152,46 +168,82 @@ func runREST(_ options: RESTOptions) throws {
     }
     let greenSeconds = now() - uploadStart - uploadSeconds
     log(String(format: "status %@ %.1f s after the upload", status, greenSeconds))
+    return ["upload_s": uploadSeconds, "upload_points_per_s": Double(dataset.count) / uploadSeconds, "time_to_green_s": greenSeconds,
+            "status": status]
+}
 
-    // Searches: each client takes every clients-th query.
+/// Searches through `points/query`: every query once from one client (recall, and the server's
+/// own time per query), then `clients` keep-alive clients for `seconds` (queries/s, latency).
+func searchLoad(_ dataset: Dataset, _ options: RESTOptions, path: String) throws -> [String: Any] {
+    let d = dataset.dimension
     let queries = min(options.queries, dataset.queryCount)
-    let latencies = Mutex<[Double]>([])
-    let hits = Mutex(0)
-    let searchStart = now()
-    DispatchQueue.concurrentPerform(iterations: options.clients) { client in
-        let own = HTTP(base: options.url)
-        var mine: [Double] = []
-        var found = 0
-        for q in stride(from: client, to: queries, by: options.clients) {
-            var body = "{\"vector\":"
-            vectorJSON(dataset.queries[(q * d)..<((q + 1) * d)], into: &body)
-            body += ",\"limit\":\(options.k),\"params\":{\"hnsw_ef\":\(options.ef)}}"
-            let t = now()
-            guard let data = try? own.ok("POST", "\(path)/points/search", body: Data(body.utf8)) else {
-                errors.withLock { $0.append("search \(q) failed") }
-                return
-            }
-            mine.append(now() - t)
-            let result = (try? JSONSerialization.jsonObject(with: data) as? [String: Any])?["result"] as? [[String: Any]] ?? []
-            let ids = result.compactMap { ($0["id"] as? NSNumber)?.uint32Value }
-            found += recall(ids, dataset.truth[q].prefix(options.k))
+    let bodies: [[UInt8]] = (0..<queries).map { q in
+        var body = "{\"query\":"
+        vectorJSON(dataset.queries[(q * d)..<((q + 1) * d)], into: &body)
+        body += ",\"limit\":\(options.k),\"params\":{\"hnsw_ef\":\(options.ef)}}"
+        return Array(body.utf8)
+    }
+    let single = try RawHTTP(url: options.url)
+    var hits = 0
+    var serverTimes: [Double] = []
+    var latencies: [Double] = []
+    for (q, body) in bodies.enumerated() {
+        let t = now()
+        let (status, data) = try single.call("POST", "\(path)/points/query", body: body)
+        latencies.append(now() - t)
+        guard status == 200 else { throw BenchError("query \(q): \(status) \(String(decoding: data.prefix(300), as: UTF8.self))") }
+        serverTimes.append(RawHTTP.serverSeconds(data) ?? 0)
+        let result = ((try? JSONSerialization.jsonObject(with: Data(data)) as? [String: Any])?["result"] as? [String: Any])?["points"] as? [[String: Any]] ?? []
+        hits += recall(result.compactMap { ($0["id"] as? NSNumber)?.uint32Value }, dataset.truth[q].prefix(options.k))
+    }
+    serverTimes.sort()
+    latencies.sort()
+    let r = Double(hits) / Double(queries * options.k)
+    log(String(format: "1 client: recall@%d %.4f (hnsw_ef %d), server time p50 %.3f ms, client p50 %.3f ms",
+               options.k, r, options.ef, percentile(serverTimes, 0.5) * 1000, percentile(latencies, 0.5) * 1000))
+
+    // Concurrent keep-alive clients, each cycling through the queries from its own start.
+    let errors = Mutex<[String]>([])
+    let perClient = Mutex<[(count: Int, latencies: [Double], server: [Double])]>([])
+    let start = now()
+    // A thread per client (concurrentPerform would run only as many at once as there are cores).
+    let finished = DispatchGroup()
+    for client in 0..<options.clients {
+        finished.enter()
+        Thread.detachNewThread {
+            defer { finished.leave() }
+            runClient(client)
         }
-        latencies.withLock { $0 += mine }
-        hits.withLock { $0 += found }
     }
+    finished.wait()
+    @Sendable func runClient(_ client: Int) {
+        var count = 0, mine: [Double] = [], server: [Double] = []
+        do {
+            let connection = try RawHTTP(url: options.url)
+            var q = client * queries / options.clients
+            while now() - start < options.seconds {
+                let t = now()
+                let (status, data) = try connection.call("POST", "\(path)/points/query", body: bodies[q % queries])
+                guard status == 200 else { throw BenchError("status \(status)") }
+                mine.append(now() - t)
+                server.append(RawHTTP.serverSeconds(data) ?? 0)
+                count += 1
+                q += 1
+            }
+        } catch {
+            errors.withLock { $0.append("client \(client): \(error)") }
+        }
+        perClient.withLock { $0.append((count, mine, server)) }
+    }
+    let elapsed = now() - start
     if let first = errors.withLock({ $0.first }) { throw BenchError(first) }
-    let searchSeconds = now() - searchStart
-    let sorted = latencies.withLock { $0.sorted() }
-    let r = Double(hits.withLock { $0 }) / Double(queries * options.k)
-    log(String(format: "search: %.0f queries/s with %d clients, p50 %.2f ms, p99 %.2f ms, recall@%d %.4f (hnsw_ef %d)",
-               Double(queries) / searchSeconds, options.clients, percentile(sorted, 0.5) * 1000, percentile(sorted, 0.99) * 1000,
-               options.k, r, options.ef))
-    if options.json {
-        let output: [String: Any] = [
-            "upload_s": uploadSeconds, "upload_points_per_s": Double(dataset.count) / uploadSeconds, "time_to_green_s": greenSeconds,
-            "status": status, "qps": Double(queries) / searchSeconds, "p50_ms": percentile(sorted, 0.5) * 1000,
-            "p99_ms": percentile(sorted, 0.99) * 1000, "recall": r, "clients": options.clients, "ef": options.ef,
-        ]
-        print(String(decoding: try JSONSerialization.data(withJSONObject: output, options: [.sortedKeys]), as: UTF8.self))
-    }
+    let all = perClient.withLock { $0 }
+    let total = all.reduce(0) { $0 + $1.count }
+    let loaded = all.flatMap(\.latencies).sorted(), loadedServer = all.flatMap(\.server).sorted()
+    let qps = Double(total) / elapsed
+    log(String(format: "%d clients: %.0f queries/s, p50 %.3f ms, p99 %.3f ms, server time p50 %.3f ms",
+               options.clients, qps, percentile(loaded, 0.5) * 1000, percentile(loaded, 0.99) * 1000, percentile(loadedServer, 0.5) * 1000))
+    return ["recall": r, "server_time_p50_ms": percentile(serverTimes, 0.5) * 1000, "latency_p50_ms": percentile(latencies, 0.5) * 1000,
+            "qps": qps, "p50_ms": percentile(loaded, 0.5) * 1000, "p99_ms": percentile(loaded, 0.99) * 1000,
+            "loaded_server_time_p50_ms": percentile(loadedServer, 0.5) * 1000]
 }

@@ -17,9 +17,12 @@ import VectorIndex
 /// object `../shared/bench/bench_peers.py` reads (extra keys: `quantized`, `qps_all`).
 ///
 ///     quiver-bench rest --url http://127.0.0.1:6333 --data DIR [--clients 4] [--batch 256] [--ef 64]
+///                       [--skip-upload] [--seconds 10] [--json]
 ///
-/// Measures a running server through its REST API: upload throughput, time until the collection
-/// is green, recall@k, and search queries/s with latency p50/p99 from concurrent clients.
+/// Measures a running server through its REST API: upload throughput and the time until the
+/// collection is green (unless --skip-upload); recall@k and the server's own `time` per query
+/// from one client; then queries/s and latency p50/p99 from `clients` keep-alive connections on
+/// plain sockets for `seconds`.
 
 struct Options {
     var data = ""
@@ -266,7 +269,7 @@ do {
     case "rest": try runREST(try RESTOptions(Array(arguments.dropFirst())))
     default:
         log("usage: quiver-bench engine --data DIR [--m 16] [--ef-construct 100] [--threads T] [--k 10] [--ef 10,20,...] [--json] [--filters --filter-queries N --filter-ef 64,128] [--payload-m M] [--quantization scalar|binary|pq8 --oversampling 2]")
-        log("       quiver-bench rest --url URL --data DIR [--collection bench] [--clients 4] [--batch 256] [--ef 64] [--queries N]")
+        log("       quiver-bench rest --url URL --data DIR [--collection bench] [--clients 4] [--batch 256] [--ef 64] [--queries N] [--skip-upload] [--seconds 10] [--json]")
         exit(2)
     }
 } catch {

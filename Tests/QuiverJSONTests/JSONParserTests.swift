@@ -125,6 +125,35 @@ import Testing
         }
     }
 
+    /// Up to 19 digits at any exponent (the Eisel-Lemire path) against Swift's correctly rounded
+    /// parser: the doubles clients write for f32 vectors (17 digits), random digits at every
+    /// decimal exponent a double reaches, and decimals exactly halfway between two doubles.
+    @Test func longMantissasMatchCorrectRounding() throws {
+        var rng = SystemRandomNumberGenerator()
+        var texts: [String] = []
+        for _ in 0..<20_000 {
+            texts.append(Double(Float.random(in: -1...1, using: &rng)).description)
+            texts.append(Double(Float(bitPattern: UInt32.random(in: 0...0x7F7F_FFFF, using: &rng))).description)
+            let digits = String(UInt64.random(in: 1_000_000_000_000_000...9_999_999_999_999_999_999, using: &rng))
+            let kept = String(digits.prefix(Int.random(in: 1...19, using: &rng)))
+            let fraction = kept.count > 1 ? ".\(kept.dropFirst())" : ""
+            texts.append("\(kept.prefix(1))\(fraction)e\(Int.random(in: -330...300, using: &rng))")
+            // Halfway: a 54-bit odd integer is exactly between two doubles.
+            let half = (UInt64.random(in: (1 << 52)...((1 << 53) - 1), using: &rng) << 1) | 1
+            texts.append("\(half).0")
+            texts.append("\(half)e\(Int.random(in: -4...4, using: &rng))")
+        }
+        texts += ["9007199254740993.0", "9007199254740995e0", "1.7976931348623157e308", "2.2250738585072014e-308", "4.9406564584124654e-324",
+                  "1e23", "8.98846567431158e307", "7.1508712085965075e-288", "0.30000000000000004", "123456789012345678e-5"]
+        for text in texts {
+            guard case .double(let parsed) = try JSONParser.parse(text) else {
+                Issue.record("\(text) did not parse as a double")
+                continue
+            }
+            #expect(parsed.bitPattern == Double(text)!.bitPattern, "\(text)")
+        }
+    }
+
     @Test func floatsAsWrittenByClients() throws {
         for (text, expected) in [("0.1", 0.1), ("-2.5e-3", -0.0025), ("1E2", 100.0), ("3.4028234663852886e38", 3.4028234663852886e38)] {
             #expect(try JSONParser.parse(text) == .double(expected))

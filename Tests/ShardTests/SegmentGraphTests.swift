@@ -106,6 +106,43 @@ import VectorIndex
         }
     }
 
+    /// Searches run off the shard's actor while writes move points out of the immutable segments
+    /// (a payload change copies a point to the appendable one) and delete and restore others:
+    /// every answer is one consistent view, each point once, with its true distance.
+    @Test func searchesDuringWritesSeeEachPointOnce() async throws {
+        let dir = TempDir()
+        let (shard, _) = try await indexedShard(dir)
+        let writes = Task {
+            var rng = SplitMix(seed: 5)
+            for round in 0..<150 {
+                let moved = (0..<20).map { _ in PointID.number(rng.next() % UInt64(Self.points)) }
+                _ = try await shard.update(.setPayload(moved, payload: JSONObject([("round", .int(Int64(round)))]), key: nil), wait: false)
+                let gone = (0..<5).map { _ in Int(rng.next() % UInt64(Self.points)) }
+                _ = try await shard.update(.delete(gone.map { .number(UInt64($0)) }), wait: false)
+                _ = try await shard.update(.upsert(gone.map { PointStruct(id: .number(UInt64($0)), vectors: ["": Self.vector($0)]) }), wait: false)
+            }
+        }
+        var searches = 0
+        while !writes.isCancelled, searches < 300 {
+            for options in [SearchOptions(), SearchOptions(exact: true)] {
+                let query = Self.vector(200_000 + searches)
+                let found = await shard.search(query, using: "", distance: .euclid, filter: nil, limit: 10, threshold: nil,
+                                               withPayload: .none, withVector: .none, options: options)
+                #expect(found.count == 10)
+                #expect(Set(found.map(\.id)).count == found.count, "a point twice: \(found.map(\.id))")
+                for point in found {
+                    guard case .number(let n) = point.id else { continue }
+                    let stored = Self.vector(Int(n))
+                    let distance = zip(stored, query).map { ($0 - $1) * ($0 - $1) }.reduce(0, +).squareRoot()
+                    #expect(abs(point.score - distance) <= 1e-3 * max(1, distance))
+                }
+                searches += 1
+            }
+        }
+        try await writes.value
+        #expect(await recall(shard) >= 0.95)
+    }
+
     @Test func deletedPointsAreNeverReturned() async throws {
         let dir = TempDir()
         let (shard, _) = try await indexedShard(dir)

@@ -1,0 +1,96 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Foundation
+
+/// A keep-alive HTTP/1.1 client over one TCP connection, written on plain sockets so that a load
+/// test spends its CPU in the server, not in the client (URLSession goes through libcurl).
+/// Responses must carry `content-length`, as the servers measured here send it.
+final class RawHTTP {
+    private let fd: Int32
+    private let host: String
+    private var buffer: [UInt8] = []
+
+    /// Connects to `url` (`http://host:port`, an IPv4 address or `localhost`).
+    init(url: String) throws {
+        guard let parsed = URL(string: url), let name = parsed.host else { throw BenchError("cannot read \(url)") }
+        host = "\(name):\(parsed.port ?? 80)"
+        fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { throw BenchError("socket: errno \(errno)") }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = in_port_t(UInt16(parsed.port ?? 80).bigEndian)
+        address.sin_addr.s_addr = inet_addr(name == "localhost" ? "127.0.0.1" : name)
+        let connected = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        guard connected == 0 else {
+            close(fd)
+            throw BenchError("connect \(url): errno \(errno)")
+        }
+        var one: Int32 = 1
+        setsockopt(fd, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size))
+    }
+
+    deinit { close(fd) }
+
+    /// Sends one request and reads its response: the status and the body.
+    func call(_ method: String, _ path: String, body: [UInt8] = []) throws -> (status: Int, body: [UInt8]) {
+        var request = Array("\(method) \(path) HTTP/1.1\r\nhost: \(host)\r\ncontent-type: application/json\r\ncontent-length: \(body.count)\r\n\r\n".utf8)
+        request += body
+        var sent = 0
+        while sent < request.count {
+            let n = request.withUnsafeBytes { send(fd, $0.baseAddress! + sent, request.count - sent, Int32(MSG_NOSIGNAL)) }
+            guard n > 0 else { throw BenchError("send: errno \(errno)") }
+            sent += n
+        }
+        var headerEnd: Int?
+        while headerEnd == nil {
+            headerEnd = Self.find([13, 10, 13, 10], in: buffer)
+            if headerEnd == nil { try receive() }
+        }
+        let head = String(decoding: buffer[..<headerEnd!], as: UTF8.self)
+        let lines = head.split(separator: "\r\n")
+        guard let statusLine = lines.first, let status = Int(statusLine.split(separator: " ").dropFirst().first ?? "") else {
+            throw BenchError("bad response: \(head.prefix(200))")
+        }
+        guard let lengthLine = lines.first(where: { $0.lowercased().hasPrefix("content-length:") }),
+              let length = Int(lengthLine.split(separator: ":")[1].trimmingCharacters(in: .whitespaces)) else {
+            throw BenchError("response without content-length: \(head.prefix(200))")
+        }
+        let start = headerEnd! + 4
+        while buffer.count < start + length { try receive() }
+        let responseBody = Array(buffer[start..<(start + length)])
+        buffer.removeFirst(start + length)
+        return (status, responseBody)
+    }
+
+    private func receive() throws {
+        var chunk = [UInt8](repeating: 0, count: 65536)
+        let n = chunk.withUnsafeMutableBytes { recv(fd, $0.baseAddress!, $0.count, 0) }
+        guard n > 0 else { throw BenchError(n == 0 ? "connection closed" : "recv: errno \(errno)") }
+        buffer += chunk[..<n]
+    }
+
+    private static func find(_ needle: [UInt8], in haystack: [UInt8]) -> Int? {
+        guard haystack.count >= needle.count else { return nil }
+        for i in 0...(haystack.count - needle.count) where haystack[i] == needle[0] {
+            if Array(haystack[i..<(i + needle.count)]) == needle { return i }
+        }
+        return nil
+    }
+
+    /// The number after the last `"time":` of a Qdrant-style response (the server's own seconds).
+    static func serverSeconds(_ body: [UInt8]) -> Double? {
+        let key = Array("\"time\":".utf8)
+        var i = body.count - key.count
+        while i >= 0 {
+            if body[i] == key[0], Array(body[i..<(i + key.count)]) == key {
+                let digits = body[(i + key.count)...].prefix { $0 != UInt8(ascii: "}") && $0 != UInt8(ascii: ",") }
+                return Double(String(decoding: digits, as: UTF8.self))
+            }
+            i -= 1
+        }
+        return nil
+    }
+}
