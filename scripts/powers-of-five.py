@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """Writes Sources/QuiverJSON/PowersOfFive.swift: 5^q for q in -342...308 as 128-bit fractions with
 the top bit set (two UInt64 words, high first), for the Eisel-Lemire number parser. Positive powers
-are truncated; negative ones are 2^b / 5^-q plus one (never below the true value), with b giving
-128 significant bits (or the 64 + 64 bits the shortcut for small negative powers needs)."""
+are truncated; negative ones are 2^b // 5^-q plus one, with b = z + 127 for q >= -27 (128
+significant bits, rounded up) and b = 2z + 128 otherwise, the result then truncated to 128 bits."""
 import os
 
 lines = []

@@ -1,6 +1,7 @@
 import DiskIO
 import QuiverJSON
 import QuiverModel
+import VectorIndex
 
 /// Read access the optimizer needs to copy points out of a segment of either kind.
 protocol SegmentData: Sendable {
@@ -52,8 +53,9 @@ public struct ImmutableSegment: SegmentData {
 
     let directory: String
     private(set) var ids: [PointID]
-    private(set) var versions: [UInt64]
-    private(set) var deleted: [Bool]
+    /// Chunked, so that a search holding a copy of the segment costs a deletion one chunk's copy.
+    private(set) var versions: ChunkedArray<UInt64>
+    private(set) var deleted: ChunkedArray<Bool>
     /// Every id in the segment, live or deleted, to its offset.
     private(set) var offsets: [PointID: Int]
     public private(set) var liveCount: Int
@@ -325,7 +327,7 @@ public struct ImmutableSegment: SegmentData {
         guard index.count == (n + 1) * 8, Int(LittleEndian.read(UInt64.self, index.bytes, at: n * 8)) == data.count else {
             throw DiskError(operation: "load segment", path: indexPath, errno: 0, reason: "payload index does not match payload.bin")
         }
-        var segment = ImmutableSegment(directory: directory, ids: ids, versions: versions, deleted: deleted, offsets: offsets,
+        var segment = ImmutableSegment(directory: directory, ids: ids, versions: ChunkedArray(versions), deleted: ChunkedArray(deleted), offsets: offsets,
                                        liveCount: live, dimensions: present, columns: columns, hasVectorFlags: flags,
                                        payloadIndex: index, payloadData: data, payloadOnDisk: storage.payloadOnDisk)
         var rebuilt = manifest.sparse ?? [:]

@@ -24,7 +24,7 @@ extension LocalShard {
         let search = DenseSearch(query: query, name: name, distance: distance, filter: filter, limit: limit,
                                  minimum: threshold.map { distance.higherIsBetter ? $0 : -$0 }, options: options)
         guard limit > 0, let (tail, frozen) = await searchAppendable(search, withPayload: withPayload, withVector: withVector) else { return [] }
-        let best = await Self.inParallel(frozen) { search.run(on: $0) }
+        let best = await Self.inParallel(frozen) { search.run(on: frozen, $0) }
         var found = tail.map { (goodness: distance.higherIsBetter ? $0.score : -$0.score, id: $0.id, point: Optional($0), candidate: Candidate?.none) }
         found += best.map { (goodness: $0.goodness, id: $0.id, point: nil, candidate: Optional($0)) }
         found.sort { $0.goodness != $1.goodness ? $0.goodness > $1.goodness : $0.id < $1.id }
@@ -54,16 +54,18 @@ extension LocalShard {
         return (tail, frozen)
     }
 
-    /// `body` over each segment, the segments shared out among up to the core count of tasks
-    /// (this one included); the best candidates of all of them, with `segment` the index in
-    /// `entries`.
-    static func inParallel(_ entries: [SegmentEntry], _ body: @escaping @Sendable (ArraySlice<SegmentEntry>) -> TopK) async -> [Candidate] {
-        guard entries.count > 1 else { return entries.isEmpty ? [] : body(entries[...]).heap }
-        let workers = min(entries.count, cores)
-        let parts = (0..<workers).map { worker in
-            let size = entries.count / workers, extra = entries.count % workers
-            let start = worker * size + min(worker, extra)
-            return entries[start..<(start + size + (worker < extra ? 1 : 0))]
+    /// `body` over the segments, shared out by size among up to the core count of tasks (this
+    /// one included; each task gets indexes into `entries`): the best candidates of all of them.
+    static func inParallel(_ entries: [SegmentEntry], _ body: @escaping @Sendable ([Int]) -> TopK) async -> [Candidate] {
+        guard entries.count > 1 else { return entries.isEmpty ? [] : body([0]).heap }
+        // The largest segment first, each to the task with the fewest points so far.
+        var parts = [[Int]](repeating: [], count: min(entries.count, coreCount))
+        var loads = [Int](repeating: 0, count: parts.count)
+        let sizes = entries.map(\.liveCount)
+        for index in entries.indices.sorted(by: { sizes[$0] > sizes[$1] }) {
+            let lightest = loads.indices.min { loads[$0] < loads[$1] }!
+            parts[lightest].append(index)
+            loads[lightest] += sizes[index]
         }
         return await withTaskGroup(of: TopK.self) { group in
             for part in parts.dropFirst() { group.addTask { body(part) } }
@@ -72,6 +74,7 @@ extension LocalShard {
             return all
         }
     }
+
     /// The stored vector `name` of a live point, dense, sparse or multi (for queries by point id).
     public func vector(of id: PointID, name: String) -> QueryInput? {
         guard let (segment, offset) = segments.find(id) else { return nil }
@@ -83,7 +86,7 @@ extension LocalShard {
 }
 
 /// The cores this process may use, read once (Foundation reads cgroup files for it).
-let cores = max(1, ProcessInfo.processInfo.activeProcessorCount)
+let coreCount = max(1, ProcessInfo.processInfo.activeProcessorCount)
 
 /// One dense-vector search, run segment by segment.
 struct DenseSearch: Sendable {
@@ -96,10 +99,11 @@ struct DenseSearch: Sendable {
     let minimum: Float?
     let options: SearchOptions
 
-    /// The best `limit` candidates of `entries` (immutable segments; `segment` is their index).
-    func run(on entries: ArraySlice<SegmentEntry>) -> TopK {
+    /// The best `limit` candidates of the segments `indexes` of `entries` (immutable segments;
+    /// a candidate's `segment` is its index in `entries`).
+    func run(on entries: [SegmentEntry], _ indexes: [Int]) -> TopK {
         var best = TopK(limit: limit)
-        for index in entries.indices { run(entries[index], segment: index, into: &best) }
+        for index in indexes { run(entries[index], segment: index, into: &best) }
         return best
     }
 

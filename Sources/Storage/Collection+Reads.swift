@@ -98,7 +98,8 @@ extension Collection {
             // Only this peer's replicas, asked once: no tasks to start or wait for.
             switch await ask(peer, shardIDs, request) {
             case .success(let response): round.responses = [response]
-            case .failure(let error): round.error = error
+            case .failure(let error):
+                if case .timeout = error { round.error = Self.readTimedOut(error) } else { round.error = error }
             }
             return round
         }
@@ -149,8 +150,7 @@ extension Collection {
                         }
                     case .failure(let error):
                         if attempt == 0, case .timeout = error {
-                            // As Qdrant reports a read whose replica timed out.
-                            round.error = .serviceError("1 of 1 read operations failed:\n  \(error)")
+                            round.error = Self.readTimedOut(error)
                             open = 0
                             continue
                         }
@@ -178,6 +178,11 @@ extension Collection {
             group.cancelAll()
         }
         return round
+    }
+
+    /// As Qdrant reports a read whose replica timed out.
+    private static func readTimedOut(_ error: StorageError) -> StorageError {
+        .serviceError("1 of 1 read operations failed:\n  \(error)")
     }
 
     /// Where to ask `shards` again, on replicas not `excluding`; nil when no replica is left.

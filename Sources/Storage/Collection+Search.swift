@@ -186,23 +186,19 @@ extension Collection {
         var lists: [[ScoredPoint]] = []
         switch request.query {
         case .vector(let query)?:
-            // The shards at once: each holds its actor only to scan its appendable segments.
-            lists = await withTaskGroup(of: [ScoredPoint].self) { group in
-                for shard in targets.dropFirst() {
-                    group.addTask {
-                        await shard.search(query, using: request.using, distance: params.distance, filter: filter, limit: request.limit,
-                                           threshold: request.scoreThreshold, withPayload: request.withPayload,
-                                           withVector: request.withVector, options: options)
-                    }
-                }
-                var lists: [[ScoredPoint]] = []
-                if let first = targets.first {
-                    lists.append(await first.search(query, using: request.using, distance: params.distance, filter: filter, limit: request.limit,
-                                                    threshold: request.scoreThreshold, withPayload: request.withPayload,
-                                                    withVector: request.withVector, options: options))
-                }
+            // The shards at once: each holds its actor only to scan its appendable segments. The
+            // lists are merged in shard order, so equal scores resolve the same way every time.
+            let searchOne: @Sendable (LocalShard) async -> [ScoredPoint] = { shard in
+                await shard.search(query, using: request.using, distance: params.distance, filter: filter, limit: request.limit,
+                                   threshold: request.scoreThreshold, withPayload: request.withPayload, withVector: request.withVector,
+                                   options: options)
+            }
+            lists = await withTaskGroup(of: (Int, [ScoredPoint]).self) { group in
+                for (i, shard) in targets.enumerated().dropFirst() { group.addTask { (i, await searchOne(shard)) } }
+                var lists: [(Int, [ScoredPoint])] = []
+                if let first = targets.first { lists.append((0, await searchOne(first))) }
                 for await list in group { lists.append(list) }
-                return lists
+                return lists.sorted { $0.0 < $1.0 }.map(\.1)
             }
         case .multi(let query)?:
             for shard in targets {

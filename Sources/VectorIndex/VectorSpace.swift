@@ -153,13 +153,13 @@ public struct AcceptAll: PointFilter {
 
 /// The points of a segment a search may return: not marked in `deleted`, marked in `allowed` when
 /// given, and passing `check` when given (conditions no payload index answers). The graph search
-/// is compiled for this filter (with float and quantized scorers), so its checks are inlined.
+/// is compiled for this filter (with the float and quantized scorers of dense vectors).
 public struct LivePoints: PointFilter {
-    let deleted: [Bool]
+    let deleted: ChunkedArray<Bool>
     let allowed: [Bool]?
     let check: ((UInt32) -> Bool)?
 
-    public init(deleted: [Bool], allowed: [Bool]? = nil, check: ((UInt32) -> Bool)? = nil) {
+    public init(deleted: ChunkedArray<Bool>, allowed: [Bool]? = nil, check: ((UInt32) -> Bool)? = nil) {
         self.deleted = deleted
         self.allowed = allowed
         self.check = check

@@ -105,8 +105,8 @@ func percentile(_ sorted: [Double], _ p: Double) -> Double {
     return sorted[min(sorted.count - 1, Int((Double(sorted.count - 1) * p).rounded()))]
 }
 
-/// Creates the collection, uploads the dataset with concurrent clients, waits for green, then
-/// searches with concurrent clients.
+/// Creates the collection and uploads the dataset with concurrent clients, waiting for green
+/// (unless `--skip-upload`), then searches (see `searchLoad`).
 func runREST(_ options: RESTOptions) throws {
     let dataset = try Dataset(directory: options.data)
     let distance = switch dataset.metric {
@@ -177,6 +177,7 @@ func upload(_ dataset: Dataset, _ options: RESTOptions, http: HTTP, path: String
 func searchLoad(_ dataset: Dataset, _ options: RESTOptions, path: String) throws -> [String: Any] {
     let d = dataset.dimension
     let queries = min(options.queries, dataset.queryCount)
+    guard queries > 0 else { throw BenchError("no queries to search with") }
     let bodies: [[UInt8]] = (0..<queries).map { q in
         var body = "{\"query\":"
         vectorJSON(dataset.queries[(q * d)..<((q + 1) * d)], into: &body)
@@ -192,7 +193,7 @@ func searchLoad(_ dataset: Dataset, _ options: RESTOptions, path: String) throws
         let (status, data) = try single.call("POST", "\(path)/points/query", body: body)
         latencies.append(now() - t)
         guard status == 200 else { throw BenchError("query \(q): \(status) \(String(decoding: data.prefix(300), as: UTF8.self))") }
-        serverTimes.append(RawHTTP.serverSeconds(data) ?? 0)
+        if let seconds = RawHTTP.serverSeconds(data) { serverTimes.append(seconds) }
         let result = ((try? JSONSerialization.jsonObject(with: Data(data)) as? [String: Any])?["result"] as? [String: Any])?["points"] as? [[String: Any]] ?? []
         hits += recall(result.compactMap { ($0["id"] as? NSNumber)?.uint32Value }, dataset.truth[q].prefix(options.k))
     }
@@ -226,7 +227,7 @@ func searchLoad(_ dataset: Dataset, _ options: RESTOptions, path: String) throws
                 let (status, data) = try connection.call("POST", "\(path)/points/query", body: bodies[q % queries])
                 guard status == 200 else { throw BenchError("status \(status)") }
                 mine.append(now() - t)
-                server.append(RawHTTP.serverSeconds(data) ?? 0)
+                if let seconds = RawHTTP.serverSeconds(data) { server.append(seconds) }
                 count += 1
                 q += 1
             }

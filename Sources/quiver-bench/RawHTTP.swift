@@ -15,7 +15,7 @@ final class RawHTTP {
     init(url: String) throws {
         guard let parsed = URL(string: url), let name = parsed.host else { throw BenchError("cannot read \(url)") }
         host = "\(name):\(parsed.port ?? 80)"
-        fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard fd >= 0 else { throw BenchError("socket: errno \(errno)") }
         var address = sockaddr_in()
         address.sin_family = sa_family_t(AF_INET)
@@ -30,6 +30,10 @@ final class RawHTTP {
         }
         var one: Int32 = 1
         setsockopt(fd, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size))
+        // A server that stops answering fails the run instead of hanging it.
+        var timeout = timeval(tv_sec: 60, tv_usec: 0)
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+        self.fd = fd
     }
 
     deinit { close(fd) }
@@ -66,11 +70,15 @@ final class RawHTTP {
     }
 
     private func receive() throws {
-        var chunk = [UInt8](repeating: 0, count: 65536)
-        let n = chunk.withUnsafeMutableBytes { recv(fd, $0.baseAddress!, $0.count, 0) }
+        var n = 0
+        repeat {
+            n = chunk.withUnsafeMutableBytes { recv(fd, $0.baseAddress!, $0.count, 0) }
+        } while n < 0 && errno == EINTR
         guard n > 0 else { throw BenchError(n == 0 ? "connection closed" : "recv: errno \(errno)") }
         buffer += chunk[..<n]
     }
+
+    private var chunk = [UInt8](repeating: 0, count: 65536)
 
     private static func find(_ needle: [UInt8], in haystack: [UInt8]) -> Int? {
         guard haystack.count >= needle.count else { return nil }

@@ -3,6 +3,7 @@ import Foundation
 import QuiverJSON
 import QuiverModel
 @testable import Shard
+import Synchronization
 import Testing
 import VectorIndex
 
@@ -112,7 +113,9 @@ import VectorIndex
     @Test func searchesDuringWritesSeeEachPointOnce() async throws {
         let dir = TempDir()
         let (shard, _) = try await indexedShard(dir)
+        let writing = WritesRunning()
         let writes = Task {
+            defer { writing.flag.store(false, ordering: .releasing) }
             var rng = SplitMix(seed: 5)
             for round in 0..<150 {
                 let moved = (0..<20).map { _ in PointID.number(rng.next() % UInt64(Self.points)) }
@@ -123,7 +126,8 @@ import VectorIndex
             }
         }
         var searches = 0
-        while !writes.isCancelled, searches < 300 {
+        // Until the writes are over (and at least 50 searches either way).
+        while writing.flag.load(ordering: .acquiring) || searches < 50 {
             for options in [SearchOptions(), SearchOptions(exact: true)] {
                 let query = Self.vector(200_000 + searches)
                 let found = await shard.search(query, using: "", distance: .euclid, filter: nil, limit: 10, threshold: nil,
@@ -141,6 +145,10 @@ import VectorIndex
         }
         try await writes.value
         #expect(await recall(shard) >= 0.95)
+    }
+
+    final class WritesRunning: Sendable {
+        let flag = Atomic(true)
     }
 
     @Test func deletedPointsAreNeverReturned() async throws {
