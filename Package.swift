@@ -111,7 +111,7 @@ let package = Package(
             swiftSettings: strict
         ),
         .executableTarget(
-            name: "quiver-bench", dependencies: ["VectorIndex", "CVectorKernels"], swiftSettings: strict
+            name: "quiver-bench", dependencies: ["VectorIndex", "CVectorKernels", "QuiverJSON"], swiftSettings: strict
         ),
         .executableTarget(
             name: "quiver",

@@ -23,6 +23,11 @@ import VectorIndex
 /// collection is green (unless --skip-upload); recall@k and the server's own `time` per query
 /// from one client; then queries/s and latency p50/p99 from `clients` keep-alive connections on
 /// plain sockets for `seconds`.
+///
+///     quiver-bench json
+///
+/// Parses an upsert body of 1,000 128-d points with the server's JSON parser, its numbers written
+/// with 17 digits and in float32's shortest form, and prints MB/s beside `strtod` per number.
 
 struct Options {
     var data = ""
@@ -267,9 +272,11 @@ do {
     switch arguments.first {
     case "engine": try runEngine(try Options(Array(arguments.dropFirst())))
     case "rest": try runREST(try RESTOptions(Array(arguments.dropFirst())))
+    case "json": try runJSONBench()
     default:
         log("usage: quiver-bench engine --data DIR [--m 16] [--ef-construct 100] [--threads T] [--k 10] [--ef 10,20,...] [--json] [--filters --filter-queries N --filter-ef 64,128] [--payload-m M] [--quantization scalar|binary|pq8 --oversampling 2]")
         log("       quiver-bench rest --url URL --data DIR [--collection bench] [--clients 4] [--batch 256] [--ef 64] [--queries N] [--skip-upload] [--seconds 10] [--json]")
+        log("       quiver-bench json")
         exit(2)
     }
 } catch {
