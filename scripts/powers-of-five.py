@@ -5,7 +5,7 @@ are truncated; negative ones are 2^b // 5^-q plus one, with b = z + 127 for q >=
 significant bits, rounded up) and b = 2z + 128 otherwise, the result then truncated to 128 bits."""
 import os
 
-lines = []
+words = []
 for q in range(-342, 309):
     if q < 0:
         p = 5 ** -q
@@ -20,7 +20,14 @@ for q in range(-342, 309):
             c *= 2
         while c >= 1 << 128:
             c //= 2
-    lines.append(f"        0x{c >> 64:016x}, 0x{c & (2**64 - 1):016x},  // 5^{q}")
+    words.append((q, c))
+
+# Two powers (four words) per line.
+lines = []
+for i in range(0, len(words), 2):
+    pair = words[i:i + 2]
+    text = ", ".join(f"0x{c >> 64:016x}, 0x{c & (2**64 - 1):016x}" for _, c in pair)
+    lines.append(f"        {text},  // 5^{pair[0][0]}" + (f", 5^{pair[1][0]}" if len(pair) > 1 else ""))
 
 out = os.path.join(os.path.dirname(__file__), "..", "Sources", "QuiverJSON", "PowersOfFive.swift")
 with open(out, "w") as f:

@@ -48,10 +48,10 @@ final class RawHTTP {
             guard n > 0 else { throw BenchError("send: errno \(errno)") }
             sent += n
         }
-        var headerEnd: Int?
+        var headerEnd = buffer.firstRange(of: [13, 10, 13, 10])?.lowerBound
         while headerEnd == nil {
-            headerEnd = Self.find([13, 10, 13, 10], in: buffer)
-            if headerEnd == nil { try receive() }
+            try receive()
+            headerEnd = buffer.firstRange(of: [13, 10, 13, 10])?.lowerBound
         }
         let head = String(decoding: buffer[..<headerEnd!], as: UTF8.self)
         let lines = head.split(separator: "\r\n")
@@ -80,25 +80,10 @@ final class RawHTTP {
 
     private var chunk = [UInt8](repeating: 0, count: 65536)
 
-    private static func find(_ needle: [UInt8], in haystack: [UInt8]) -> Int? {
-        guard haystack.count >= needle.count else { return nil }
-        for i in 0...(haystack.count - needle.count) where haystack[i] == needle[0] {
-            if Array(haystack[i..<(i + needle.count)]) == needle { return i }
-        }
-        return nil
-    }
-
     /// The number after the last `"time":` of a Qdrant-style response (the server's own seconds).
     static func serverSeconds(_ body: [UInt8]) -> Double? {
-        let key = Array("\"time\":".utf8)
-        var i = body.count - key.count
-        while i >= 0 {
-            if body[i] == key[0], Array(body[i..<(i + key.count)]) == key {
-                let digits = body[(i + key.count)...].prefix { $0 != UInt8(ascii: "}") && $0 != UInt8(ascii: ",") }
-                return Double(String(decoding: digits, as: UTF8.self))
-            }
-            i -= 1
-        }
-        return nil
+        let text = String(decoding: body.suffix(64), as: UTF8.self)
+        guard let key = text.range(of: "\"time\":", options: .backwards) else { return nil }
+        return Double(text[key.upperBound...].prefix { $0 != "}" && $0 != "," })
     }
 }
