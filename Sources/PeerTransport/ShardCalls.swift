@@ -207,23 +207,26 @@ extension PeerService {
             try await toc.collection(request.collection).runLocal(request.request, shards: request.shards)
         }
         unary(&router, ShardRPC.update, RawCoder(), JSONCoder<ShardUpdateReply>()) { bytes, _ in
-            let (header, operations) = try ShardUpdateCodec.decode(bytes)
-            let collection = try await toc.collection(header.collection)
-            if header.ordering != nil {
-                // The leader's failure is its answer, told apart from a leader that was not reached.
-                do {
-                    let index = try await RequestDeadline.with(header.timeoutMs.map { .milliseconds(Int64($0)) }) { () async throws(StorageError) in
-                        try await collection.coordinate(operations, filter: header.filter, condition: header.condition, wait: header.wait)
+            // At write priority, as on the peer the write came to (see WritePriority).
+            try await WritePriority.run { () async throws -> ShardUpdateReply in
+                let (header, operations) = try ShardUpdateCodec.decode(bytes)
+                let collection = try await toc.collection(header.collection)
+                if header.ordering != nil {
+                    // The leader's failure is its answer, told apart from a leader that was not reached.
+                    do {
+                        let index = try await RequestDeadline.with(header.timeoutMs.map { .milliseconds(Int64($0)) }) { () async throws(StorageError) in
+                            try await collection.coordinate(operations, filter: header.filter, condition: header.condition, wait: header.wait)
+                        }
+                        return ShardUpdateReply(UpdateAck(operationID: index))
+                    } catch let error as StorageError {
+                        return ShardUpdateReply(UpdateAck(failed: [header.shards.min() ?? 0: error]))
                     }
-                    return ShardUpdateReply(UpdateAck(operationID: index))
-                } catch let error as StorageError {
-                    return ShardUpdateReply(UpdateAck(failed: [header.shards.min() ?? 0: error]))
                 }
+                var clocks: [UInt32: ClockTag] = [:]
+                for (shard, clock) in zip(header.shards, header.clocks ?? []) { clocks[shard] = clock }
+                return ShardUpdateReply(try await collection.applyLocal(operations, clocks: clocks, filter: header.filter, condition: header.condition,
+                                                                        wait: header.wait))
             }
-            var clocks: [UInt32: ClockTag] = [:]
-            for (shard, clock) in zip(header.shards, header.clocks ?? []) { clocks[shard] = clock }
-            return ShardUpdateReply(try await collection.applyLocal(operations, clocks: clocks, filter: header.filter, condition: header.condition,
-                                                                    wait: header.wait))
         }
     }
 }

@@ -15,15 +15,18 @@ extension QuiverService {
     /// Default page size of scroll, as in Qdrant.
     public static let scrollLimitDefault = 10
 
-    /// Any change to points: upsert, delete, vector and payload updates, by ids or by filter.
+    /// Any change to points: upsert, delete, vector and payload updates, by ids or by filter. Runs
+    /// at write priority (``WritePriority``).
     public func update(_ collectionName: String, _ update: PointsUpdate, wait: Bool,
                        ordering: WriteOrdering = .weak) async throws(ServiceError) -> UpdateResult {
-        let collection = try await collection(collectionName)
-        try await checkStrictMode(update, on: collection)
-        do {
-            return try await collection.update(update, wait: wait, ordering: ordering)
-        } catch {
-            throw .storage(error)
+        try await WritePriority.run { () async throws(ServiceError) in
+            let collection = try await self.collection(collectionName)
+            try await self.checkStrictMode(update, on: collection)
+            do throws(StorageError) {
+                return try await collection.update(update, wait: wait, ordering: ordering)
+            } catch {
+                throw .storage(error)
+            }
         }
     }
 
@@ -32,17 +35,19 @@ extension QuiverService {
     /// first failure stops the batch (earlier operations stay applied, as in Qdrant).
     public func updateBatch(_ collectionName: String, _ operations: [PointsUpdate], wait: Bool,
                             ordering: WriteOrdering = .weak) async throws(ServiceError) -> [UpdateResult] {
-        let collection = try await collection(collectionName)
-        for operation in operations { try await checkStrictMode(operation, on: collection) }
-        var results: [UpdateResult] = []
-        for operation in operations {
-            do {
-                results.append(try await collection.update(operation, wait: wait, ordering: ordering))
-            } catch {
-                throw .storage(error)
+        try await WritePriority.run { () async throws(ServiceError) in
+            let collection = try await self.collection(collectionName)
+            for operation in operations { try await self.checkStrictMode(operation, on: collection) }
+            var results: [UpdateResult] = []
+            for operation in operations {
+                do throws(StorageError) {
+                    results.append(try await collection.update(operation, wait: wait, ordering: ordering))
+                } catch {
+                    throw .storage(error)
+                }
             }
+            return results
         }
-        return results
     }
 
     public func retrieve(_ collectionName: String, _ ids: [PointID], withPayload: WithPayload, withVector: WithVector,

@@ -20,6 +20,14 @@ struct RESTOptions {
     var skipUpload = false
     /// How long the concurrent clients search.
     var seconds = 10.0
+    /// `wait` of the upload's upserts.
+    var uploadWait = true
+    /// How long one client writes, alone and then beside `searchClients` searching clients (0: no write test).
+    var writeSeconds = 0.0
+    var writeBatch = 100
+    /// Write batches a second.
+    var writeRate = 20.0
+    var searchClients = 4
 
     init(_ arguments: [String]) throws {
         var rest = arguments[...]
@@ -42,6 +50,11 @@ struct RESTOptions {
             case "--json": json = true
             case "--skip-upload": skipUpload = true
             case "--seconds": seconds = Double(try value()) ?? seconds
+            case "--upload-wait": uploadWait = try value() != "false"
+            case "--write-seconds": writeSeconds = Double(try value()) ?? writeSeconds
+            case "--write-batch": writeBatch = max(1, Int(try value()) ?? writeBatch)
+            case "--write-rate": writeRate = max(0.1, Double(try value()) ?? writeRate)
+            case "--search-clients": searchClients = max(1, Int(try value()) ?? searchClients)
             default: throw BenchError("unknown option \(flag)")
             }
         }
@@ -118,72 +131,103 @@ func runREST(_ options: RESTOptions) throws {
     let path = "/collections/\(options.collection)"
     var output: [String: Any] = ["clients": options.clients, "ef": options.ef]
     if !options.skipUpload { output.merge(try upload(dataset, options, http: http, path: path, distance: distance)) { $1 } }
-    output.merge(try searchLoad(dataset, options, path: path)) { $1 }
+    let bodies = try queryBodies(dataset, options)
+    output.merge(try searchLoad(dataset, options, path: path, bodies: bodies)) { $1 }
+    if options.writeSeconds > 0 { output.merge(try writeLoad(dataset, options, path: path, queryBodies: bodies)) { $1 } }
     if options.json {
         print(String(decoding: try JSONSerialization.data(withJSONObject: output, options: [.sortedKeys]), as: UTF8.self))
     }
 }
 
-/// Creates the collection and uploads the dataset with concurrent clients; waits for green.
+/// Creates the collection and uploads the dataset with concurrent keep-alive clients (bodies
+/// encoded before the clock starts); waits for green.
 func upload(_ dataset: Dataset, _ options: RESTOptions, http: HTTP, path: String, distance: String) throws -> [String: Any] {
     let d = dataset.dimension
     _ = try? http.call("DELETE", path)
     _ = try http.ok("PUT", path, body: Data("""
         {"vectors":{"size":\(d),"distance":"\(distance)"},"hnsw_config":{"m":\(options.m),"ef_construct":\(options.efConstruct)}}
         """.utf8))
-    log("\(dataset.count) points of \(d)-d (\(distance)) to \(options.url)\(path), \(options.clients) clients, batches of \(options.batch)")
+    log("\(dataset.count) points of \(d)-d (\(distance)) to \(options.url)\(path), \(options.clients) clients, "
+        + "batches of \(options.batch), wait=\(options.uploadWait)")
+    let bodies = stride(from: 0, to: dataset.count, by: options.batch).map {
+        upsertBody(dataset, ids: $0..<min(dataset.count, $0 + options.batch))
+    }
 
-    // Upload: each client sends every clients-th batch.
-    let batches = stride(from: 0, to: dataset.count, by: options.batch).map { $0..<min(dataset.count, $0 + options.batch) }
+    // Each client sends every clients-th batch.
     let uploadStart = now()
-    let errors = Mutex<[String]>([])
-    DispatchQueue.concurrentPerform(iterations: options.clients) { client in
-        let own = HTTP(base: options.url)
-        for b in stride(from: client, to: batches.count, by: options.clients) {
-            var body = "{\"points\":["
-            for (n, i) in batches[b].enumerated() {
-                if n > 0 { body += "," }
-                body += "{\"id\":\(i),\"vector\":"
-                vectorJSON(dataset.base[(i * d)..<((i + 1) * d)], into: &body)
-                body += "}"
-            }
-            body += "]}"
-            do { _ = try own.ok("PUT", "\(path)/points?wait=true", body: Data(body.utf8)) } catch {
-                errors.withLock { $0.append("\(error)") }
-                return
-            }
+    try onThreads(options.clients) { client in
+        let connection = try RawHTTP(url: options.url)
+        for b in stride(from: client, to: bodies.count, by: options.clients) {
+            let (status, data) = try connection.call("PUT", "\(path)/points?wait=\(options.uploadWait)", body: bodies[b])
+            guard status == 200 else { throw BenchError("upsert: \(status) \(String(decoding: data.prefix(300), as: UTF8.self))") }
         }
     }
-    if let first = errors.withLock({ $0.first }) { throw BenchError(first) }
     let uploadSeconds = now() - uploadStart
     log(String(format: "upload: %.1f s, %.0f points/s", uploadSeconds, Double(dataset.count) / uploadSeconds))
 
     // Time to green: until the optimizers have sealed and indexed every segment.
     var status = ""
+    var info: [String: Any] = [:]
     while true {
-        let info = try JSONSerialization.jsonObject(with: try http.ok("GET", path)) as? [String: Any]
-        status = (info?["result"] as? [String: Any])?["status"] as? String ?? ""
+        info = (try JSONSerialization.jsonObject(with: try http.ok("GET", path)) as? [String: Any])?["result"] as? [String: Any] ?? [:]
+        status = info["status"] as? String ?? ""
         if status == "green" || status == "red" { break }
-        Thread.sleep(forTimeInterval: 0.2)
+        Thread.sleep(forTimeInterval: 0.1)
     }
     let greenSeconds = now() - uploadStart - uploadSeconds
-    log(String(format: "status %@ %.1f s after the upload", status, greenSeconds))
+    log(String(format: "status %@ %.1f s after the last write was acknowledged; %@ of %@ vectors indexed, %@ segments", status, greenSeconds,
+               "\(info["indexed_vectors_count"] ?? "?")", "\(info["points_count"] ?? "?")", "\(info["segments_count"] ?? "?")"))
     return ["upload_s": uploadSeconds, "upload_points_per_s": Double(dataset.count) / uploadSeconds, "time_to_green_s": greenSeconds,
             "status": status]
 }
 
-/// Searches through `points/query`: every query once from one client (recall, and the server's
-/// own time per query), then `clients` keep-alive clients for `seconds` (queries/s, latency).
-func searchLoad(_ dataset: Dataset, _ options: RESTOptions, path: String) throws -> [String: Any] {
+/// `{"points":[...]}` for the dataset's vectors at `ids`, the point ids being the row numbers.
+func upsertBody(_ dataset: Dataset, ids: Range<Int>) -> [UInt8] {
+    let d = dataset.dimension
+    var body = "{\"points\":["
+    for i in ids {
+        if i > ids.lowerBound { body += "," }
+        body += "{\"id\":\(i),\"vector\":"
+        vectorJSON(dataset.base[(i * d)..<((i + 1) * d)], into: &body)
+        body += "}"
+    }
+    body += "]}"
+    return Array(body.utf8)
+}
+
+/// Runs `body(0..<count)` on a thread each (not `concurrentPerform`, which would run only as many
+/// at once as there are cores) and rethrows the first error.
+func onThreads(_ count: Int, _ body: @escaping @Sendable (Int) throws -> Void) throws {
+    let errors = Mutex<[String]>([])
+    let finished = DispatchGroup()
+    for index in 0..<count {
+        finished.enter()
+        Thread.detachNewThread {
+            defer { finished.leave() }
+            do { try body(index) } catch { errors.withLock { $0.append("thread \(index): \(error)") } }
+        }
+    }
+    finished.wait()
+    if let first = errors.withLock({ $0.first }) { throw BenchError(first) }
+}
+
+/// A `points/query` body for each of the first `queries` queries.
+func queryBodies(_ dataset: Dataset, _ options: RESTOptions) throws -> [[UInt8]] {
     let d = dataset.dimension
     let queries = min(options.queries, dataset.queryCount)
     guard queries > 0 else { throw BenchError("no queries to search with") }
-    let bodies: [[UInt8]] = (0..<queries).map { q in
+    return (0..<queries).map { q in
         var body = "{\"query\":"
         vectorJSON(dataset.queries[(q * d)..<((q + 1) * d)], into: &body)
         body += ",\"limit\":\(options.k),\"params\":{\"hnsw_ef\":\(options.ef)}}"
         return Array(body.utf8)
     }
+}
+
+/// Searches through `points/query`: every query once from one client (recall, and the server's
+/// own time per query), then `clients` keep-alive clients for `seconds` (queries/s, latency).
+func searchLoad(_ dataset: Dataset, _ options: RESTOptions, path: String, bodies: [[UInt8]]) throws -> [String: Any] {
+    let queries = bodies.count
     let single = try RawHTTP(url: options.url)
     var hits = 0
     var serverTimes: [Double] = []
@@ -204,41 +248,9 @@ func searchLoad(_ dataset: Dataset, _ options: RESTOptions, path: String) throws
                options.k, r, options.ef, percentile(serverTimes, 0.5) * 1000, percentile(latencies, 0.5) * 1000))
 
     // Concurrent keep-alive clients, each cycling through the queries from its own start.
-    let errors = Mutex<[String]>([])
-    let perClient = Mutex<[(count: Int, latencies: [Double], server: [Double])]>([])
     let start = now()
-    // A thread per client (concurrentPerform would run only as many at once as there are cores).
-    let finished = DispatchGroup()
-    for client in 0..<options.clients {
-        finished.enter()
-        Thread.detachNewThread {
-            defer { finished.leave() }
-            runClient(client)
-        }
-    }
-    finished.wait()
-    @Sendable func runClient(_ client: Int) {
-        var count = 0, mine: [Double] = [], server: [Double] = []
-        do {
-            let connection = try RawHTTP(url: options.url)
-            var q = client * queries / options.clients
-            while now() - start < options.seconds {
-                let t = now()
-                let (status, data) = try connection.call("POST", "\(path)/points/query", body: bodies[q % queries])
-                guard status == 200 else { throw BenchError("status \(status)") }
-                mine.append(now() - t)
-                if let seconds = RawHTTP.serverSeconds(data) { server.append(seconds) }
-                count += 1
-                q += 1
-            }
-        } catch {
-            errors.withLock { $0.append("client \(client): \(error)") }
-        }
-        perClient.withLock { $0.append((count, mine, server)) }
-    }
+    let all = try searchClients(options.clients, bodies: bodies, url: options.url, path: path) { now() - start >= options.seconds }
     let elapsed = now() - start
-    if let first = errors.withLock({ $0.first }) { throw BenchError(first) }
-    let all = perClient.withLock { $0 }
     let total = all.reduce(0) { $0 + $1.count }
     let loaded = all.flatMap(\.latencies).sorted(), loadedServer = all.flatMap(\.server).sorted()
     let qps = Double(total) / elapsed
@@ -247,4 +259,82 @@ func searchLoad(_ dataset: Dataset, _ options: RESTOptions, path: String) throws
     return ["recall": r, "server_time_p50_ms": percentile(serverTimes, 0.5) * 1000, "latency_p50_ms": percentile(latencies, 0.5) * 1000,
             "qps": qps, "p50_ms": percentile(loaded, 0.5) * 1000, "p99_ms": percentile(loaded, 0.99) * 1000,
             "loaded_server_time_p50_ms": percentile(loadedServer, 0.5) * 1000]
+}
+
+/// `count` keep-alive clients searching with `bodies` (each from its own start) until `done()`:
+/// per client, the number of answers, their latencies and the server's times.
+func searchClients(_ count: Int, bodies: [[UInt8]], url: String, path: String, until done: @escaping @Sendable () -> Bool) throws
+    -> [(count: Int, latencies: [Double], server: [Double])] {
+    let perClient = Mutex<[(count: Int, latencies: [Double], server: [Double])]>([])
+    try onThreads(count) { client in
+        var answers = 0, latencies: [Double] = [], server: [Double] = []
+        defer { perClient.withLock { $0.append((answers, latencies, server)) } }
+        let connection = try RawHTTP(url: url)
+        var q = client * bodies.count / count
+        while !done() {
+            let t = now()
+            let (status, data) = try connection.call("POST", "\(path)/points/query", body: bodies[q % bodies.count])
+            guard status == 200 else { throw BenchError("status \(status)") }
+            latencies.append(now() - t)
+            if let seconds = RawHTTP.serverSeconds(data) { server.append(seconds) }
+            answers += 1
+            q += 1
+        }
+    }
+    return perClient.withLock { $0 }
+}
+
+/// Write latency with and without searches: one client upserts batches of `writeBatch` new points
+/// (ids after the dataset's, vectors taken from it in turn) with `wait=true`, `writeRate` batches a
+/// second, for `writeSeconds`: first alone, then while `searchClients` clients search.
+func writeLoad(_ dataset: Dataset, _ options: RESTOptions, path: String, queryBodies: [[UInt8]]) throws -> [String: Any] {
+    let d = dataset.dimension
+    let writer = try RawHTTP(url: options.url)
+    var next = 0
+    func write(for seconds: Double) throws -> [Double] {
+        var latencies: [Double] = []
+        let start = now()
+        while now() - start < seconds {
+            var body = "{\"points\":["
+            for n in 0..<options.writeBatch {
+                let row = (next * options.writeBatch + n) % dataset.count
+                if n > 0 { body += "," }
+                body += "{\"id\":\(dataset.count + next * options.writeBatch + n),\"vector\":"
+                vectorJSON(dataset.base[(row * d)..<((row + 1) * d)], into: &body)
+                body += "}"
+            }
+            body += "]}"
+            let due = start + Double(latencies.count) / options.writeRate
+            if due > now() { Thread.sleep(forTimeInterval: due - now()) }
+            let t = now()
+            let (status, data) = try writer.call("PUT", "\(path)/points?wait=true", body: Array(body.utf8))
+            guard status == 200 else { throw BenchError("upsert: \(status) \(String(decoding: data.prefix(300), as: UTF8.self))") }
+            latencies.append(now() - t)
+            next += 1
+        }
+        return latencies.sorted()
+    }
+    let alone = try write(for: options.writeSeconds)
+    let writing = Atomic<Bool>(true)
+    let searchFailure = Mutex<String?>(nil)
+    let searchersDone = DispatchSemaphore(value: 0)
+    Thread.detachNewThread {
+        defer { searchersDone.signal() }
+        do { _ = try searchClients(options.searchClients, bodies: queryBodies, url: options.url, path: path) { !writing.load(ordering: .relaxed) } } catch {
+            searchFailure.withLock { $0 = "\(error)" }
+        }
+    }
+    Thread.sleep(forTimeInterval: 0.5)  // the searchers connect and warm up
+    let underSearch = Result { try write(for: options.writeSeconds) }
+    writing.store(false, ordering: .relaxed)
+    searchersDone.wait()
+    if let failure = searchFailure.withLock({ $0 }) { throw BenchError(failure) }
+    let searched = try underSearch.get()
+    let p99Alone = percentile(alone, 0.99), p99Searched = percentile(searched, 0.99)
+    log(String(format: "writes of %d new points at %.0f a second, wait=true: alone p50 %.2f ms p99 %.2f ms (%d writes); "
+               + "with %d clients searching p50 %.2f ms p99 %.2f ms (%d writes), p99 ratio %.2f",
+               options.writeBatch, options.writeRate, percentile(alone, 0.5) * 1000, p99Alone * 1000, alone.count, options.searchClients,
+               percentile(searched, 0.5) * 1000, p99Searched * 1000, searched.count, p99Searched / p99Alone))
+    return ["write_p50_ms": percentile(alone, 0.5) * 1000, "write_p99_ms": p99Alone * 1000,
+            "write_searched_p50_ms": percentile(searched, 0.5) * 1000, "write_searched_p99_ms": p99Searched * 1000]
 }

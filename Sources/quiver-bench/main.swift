@@ -17,12 +17,15 @@ import VectorIndex
 /// object `../shared/bench/bench_peers.py` reads (extra keys: `quantized`, `qps_all`).
 ///
 ///     quiver-bench rest --url http://127.0.0.1:6333 --data DIR [--clients 4] [--batch 256] [--ef 64]
-///                       [--skip-upload] [--seconds 10] [--json]
+///                       [--skip-upload] [--upload-wait false] [--seconds 10] [--json]
+///                       [--write-seconds S --write-batch 100 --write-rate 20 --search-clients 4]
 ///
-/// Measures a running server through its REST API: upload throughput and the time until the
-/// collection is green (unless --skip-upload); recall@k and the server's own `time` per query
-/// from one client; then queries/s and latency p50/p99 from `clients` keep-alive connections on
-/// plain sockets for `seconds`.
+/// Measures a running server through its REST API: upload throughput (bodies encoded before the
+/// clock starts) and the time from the last acknowledged write until the collection is green
+/// (unless --skip-upload); recall@k and the server's own `time` per query from one client; then
+/// queries/s and latency p50/p99 from `clients` keep-alive connections on plain sockets for
+/// `seconds`. With --write-seconds, the latency of `wait=true` upserts of new points from one
+/// client (`write-rate` batches a second), alone and while `search-clients` clients search.
 ///
 ///     quiver-bench json
 ///
@@ -275,7 +278,7 @@ do {
     case "json": try runJSONBench()
     default:
         log("usage: quiver-bench engine --data DIR [--m 16] [--ef-construct 100] [--threads T] [--k 10] [--ef 10,20,...] [--json] [--filters --filter-queries N --filter-ef 64,128] [--payload-m M] [--quantization scalar|binary|pq8 --oversampling 2]")
-        log("       quiver-bench rest --url URL --data DIR [--collection bench] [--clients 4] [--batch 256] [--ef 64] [--queries N] [--skip-upload] [--seconds 10] [--json]")
+        log("       quiver-bench rest --url URL --data DIR [--collection bench] [--clients 4] [--batch 256] [--ef 64] [--queries N] [--skip-upload] [--upload-wait false] [--seconds 10] [--write-seconds S --write-batch 100 --write-rate 20 --search-clients 4] [--json]")
         log("       quiver-bench json")
         exit(2)
     }
