@@ -368,9 +368,12 @@ public struct ImmutableSegment: SegmentData {
 
     /// Writes the live points of `sources` (deduplicated by id, highest version winning) in id
     /// order as a new immutable segment in `directory`: data files fsynced, then the manifest.
+    /// Returns where each source's points went: per source, the new offset of each of its
+    /// offsets, or -1 for a point left out.
+    @discardableResult
     static func write(from sources: [any SegmentData], directory: String, disk: any Disk,
                       datatypes: [String: Datatype], version: UInt64, uuid: String,
-                      sparse sparseStorage: [String: SparseStorage] = [:]) throws(DiskError) {
+                      sparse sparseStorage: [String: SparseStorage] = [:]) throws(DiskError) -> [[Int32]] {
         let dimensions = Self.dimensions(of: sources)
         let sparseNames = Set(sources.flatMap(\.sparseNames)).sorted()
         var sparseVectors = [[SparseVector?]](repeating: [], count: sparseNames.count)
@@ -445,6 +448,12 @@ public struct ImmutableSegment: SegmentData {
                                              multi: manifestMulti.isEmpty ? nil : manifestMulti)
         try SegmentFiles(directory: directory, disk: disk).writeManifest(manifest)
         try disk.syncDirectory(parentDirectory(of: directory))
+        var placements = sources.map { [Int32](repeating: -1, count: $0.totalCount) }
+        for (offset, id) in order.enumerated() {
+            let (s, old) = chosen[id]!
+            placements[s][old] = Int32(offset)
+        }
+        return placements
     }
 }
 

@@ -220,16 +220,37 @@ extension LocalShard {
                 compacted.applySchema(schema)
                 return SegmentEntry(uuid: uuid, appendable: compacted, listed: true)
             }
-            try ImmutableSegment.write(from: inputs, directory: directory, disk: disk, datatypes: datatypes, version: version, uuid: uuid,
-                                       sparse: storage.sparse)
+            let placements = try ImmutableSegment.write(from: inputs, directory: directory, disk: disk, datatypes: datatypes, version: version,
+                                                        uuid: uuid, sparse: storage.sparse)
             var segment = try ImmutableSegment.load(directory: directory, disk: disk, dimensions: ImmutableSegment.dimensions(of: inputs),
                                                     datatypes: datatypes, storage: storage)
             segment.applySchema(schema, disk: disk)
-            segment.buildVectorIndexes(storage.vectorIndexes, disk: disk)
+            segment.buildVectorIndexes(storage.vectorIndexes, disk: disk, seeds: graphSeeds(inputs, placements, storage.vectorIndexes))
             return SegmentEntry(uuid: uuid, immutable: segment)
         } catch {
             throw .segment(error)
         }
+    }
+
+    /// For each vector, the largest graph among the inputs that serves the configuration (same
+    /// links per point, `ef_construct` and distance; no payload links) and whose points are all in
+    /// the replacement, for the replacement's graph to start from: a merge then inserts the other
+    /// inputs' points into it instead of building from nothing. (A replacement that gets payload
+    /// links is built from nothing.)
+    private nonisolated static func graphSeeds(_ inputs: [any SegmentData], _ placements: [[Int32]],
+                                               _ specs: [String: VectorIndexSpec]) -> [String: GraphSeed] {
+        var seeds: [String: GraphSeed] = [:]
+        for (name, spec) in specs where spec.buildsGraph {
+            var best: (seed: GraphSeed, points: Int)?
+            for (input, map) in zip(inputs, placements) {
+                guard let segment = input as? ImmutableSegment, let index = segment.vectorIndexes[name], index.spec.m == spec.m,
+                      index.spec.efConstruct == spec.efConstruct, index.spec.distance == spec.distance, index.graph.isKept(by: map) else { continue }
+                let points = index.graph.linkedCount
+                if points > (best?.points ?? 0) { best = (GraphSeed(graph: index.graph, map: map), points) }
+            }
+            if let best { seeds[name] = best.seed }
+        }
+        return seeds
     }
 
     /// Step 3: makes `built` replace the segments `inputs` names, durably.

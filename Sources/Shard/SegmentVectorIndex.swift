@@ -221,7 +221,9 @@ extension ImmutableSegment {
 
     /// Builds the missing graphs over the live points that have the vector, writes their files and
     /// removes graph files no spec names. Takes as long as the build: run it off the shard's actor.
-    mutating func buildVectorIndexes(_ specs: [String: VectorIndexSpec], disk: any Disk) {
+    /// A graph with a seed in `seeds` starts from that earlier graph's links (see
+    /// `HNSWGraph.build(_:_:only:reusing:)`).
+    mutating func buildVectorIndexes(_ specs: [String: VectorIndexSpec], disk: any Disk, seeds: [String: GraphSeed] = [:]) {
         let missing = missingVectorIndexes(specs)
         buildMultiIndexes(missing.filter { multiColumns[$0] != nil }, specs, disk: disk)
         for name in missing where columns[name] != nil {
@@ -237,7 +239,11 @@ extension ImmutableSegment {
             // reached well enough through the graph's own links and get none.
             let blocks = spec.payloadM > 0
                 ? payloadBlocks(minimum: max(2, spec.blockMinimum), maximum: max(2, points.count * 4 / spec.m), among: points) : []
-            var graph = HNSWGraph.build(space, parameters, only: points, extraLinks: blocks.isEmpty ? 0 : 2 * spec.payloadM)
+            var graph = if let seed = seeds[name], blocks.isEmpty {
+                HNSWGraph.build(space, parameters, only: points, reusing: seed).graph
+            } else {
+                HNSWGraph.build(space, parameters, only: points, extraLinks: blocks.isEmpty ? 0 : 2 * spec.payloadM)
+            }
             if !blocks.isEmpty {
                 graph.addPayloadLinks(space, blocks: blocks,
                                       HNSWParameters(m: spec.payloadM, efConstruct: spec.efConstruct, threads: spec.threads))

@@ -4,6 +4,18 @@ import Dispatch
 import Foundation
 import Synchronization
 
+/// An earlier graph to build from: `map[o]` is the number that the earlier graph's point `o` has
+/// in the new space, or -1 when the point is gone.
+public struct GraphSeed: Sendable {
+    public let graph: HNSWGraph
+    public let map: [Int32]
+
+    public init(graph: HNSWGraph, map: [Int32]) {
+        self.graph = graph
+        self.map = map
+    }
+}
+
 /// Parameters of an HNSW build (Qdrant's `hnsw_config`).
 public struct HNSWParameters: Sendable {
     /// Links per point on the upper levels; twice as many on level 0.
@@ -123,37 +135,96 @@ public final class HNSWGraph: @unchecked Sendable {
     /// `extraLinks` reserves level-0 room for `addPayloadLinks`.
     public static func build(_ space: VectorSpace, _ parameters: HNSWParameters, only points: [UInt32]? = nil,
                              extraLinks: Int = 0) -> HNSWGraph {
-        buildOver(space, parameters, only: points, extraLinks: extraLinks)
+        buildOver(space, parameters, only: points, extraLinks: extraLinks).graph
     }
 
     /// The same build over multivectors, compared by `max_sim` (Qdrant builds its multivector
     /// graphs so: the inserted point's rows are the query).
     public static func build(_ space: MultiVectorSpace, _ parameters: HNSWParameters, only points: [UInt32]? = nil) -> HNSWGraph {
-        buildOver(space, parameters, only: points, extraLinks: 0)
+        buildOver(space, parameters, only: points, extraLinks: 0).graph
+    }
+
+    /// Builds the graph over `points` of `space` (every point when nil) starting from the links
+    /// of an earlier graph (`seed`) instead of from nothing, when every point of the seed is among
+    /// `points`: they keep their levels and links, and only the other points are inserted
+    /// (`inserted` counts the inserts). A merge of segments builds its graph so over the largest
+    /// segment's graph. A seed that lost points is not used: the graph is built from nothing.
+    /// (Repairing a seed that lost points cost recall in unit-test measurements on clustered data,
+    /// recall@10 at `ef` 32: re-inserting the points that linked to a lost one gave 0.35–0.52
+    /// against a new graph's 0.997–0.9995 with 3% of 3,000–4,000 points gone; choosing their links
+    /// again among the lost one's links gave 0.9685 against 0.98 with 5% of 20,000 gone.)
+    public static func build(_ space: VectorSpace, _ parameters: HNSWParameters, only points: [UInt32]? = nil,
+                             reusing seed: GraphSeed) -> (graph: HNSWGraph, inserted: Int) {
+        buildOver(space, parameters, only: points, extraLinks: 0, seed: seed)
+    }
+
+    /// Points of the graph: those with level-0 links.
+    public var linkedCount: Int { (0..<count).reduce(0) { $0 + (level0[$1 * (level0Capacity + 1)] > 0 ? 1 : 0) } }
+
+    /// Whether `map` (see `GraphSeed`) keeps every point of the graph, so the graph can seed a build.
+    public func isKept(by map: [Int32]) -> Bool {
+        map.count == count && level0Capacity == m0 && (0..<count).allSatisfy { level0[$0 * (level0Capacity + 1)] == 0 || map[$0] >= 0 }
     }
 
     static func buildOver<Space: GraphPoints>(_ space: Space, _ parameters: HNSWParameters, only points: [UInt32]?,
-                                              extraLinks: Int) -> HNSWGraph {
+                                              extraLinks: Int, seed: GraphSeed? = nil) -> (graph: HNSWGraph, inserted: Int) {
         var rng = SplitMix(seed: parameters.seed)
         let scale = 1 / log(Double(parameters.m))
-        let levels = (0..<space.count).map { _ -> UInt8 in
+        var levels = (0..<space.count).map { _ -> UInt8 in
             let u = Double(rng.next() >> 11) / Double(1 << 53)
             return UInt8(min(15, Int(-log(max(u, 1e-300)) * scale)))
         }
-        let order = points ?? Array(0..<UInt32(space.count))
+        let all = points ?? Array(0..<UInt32(space.count))
         var included = [Bool](repeating: points == nil, count: space.count)
-        if points != nil { for point in order { included[Int(point)] = true } }
+        if points != nil { for point in all { included[Int(point)] = true } }
+        // The seed's points (those with links), by their numbers in both; none if any is missing.
+        var carried: [(old: UInt32, new: UInt32)] = []
+        if let seed, seed.graph.m == parameters.m, seed.graph.level0Capacity == seed.graph.m0, seed.map.count == seed.graph.count,
+           extraLinks == 0 {
+            for (old, new) in seed.map.enumerated() where seed.graph.level0[old * (seed.graph.level0Capacity + 1)] > 0 {
+                guard new >= 0 && Int(new) < space.count && included[Int(new)] else {
+                    carried = []
+                    break
+                }
+                carried.append((UInt32(old), UInt32(new)))
+            }
+            for (old, new) in carried { levels[Int(new)] = UInt8(seed.graph.level(of: old)) }
+        }
         let graph = HNSWGraph(count: space.count, m: parameters.m, levels: zip(levels, included).map { $1 ? $0 : 0 },
                               extraLinks: extraLinks)
-        guard let first = order.first else { return graph }
+        var order = all
         let builder = Builder(graph: graph, space: space, efConstruct: parameters.efConstruct)
-        builder.insertFirst(first)
-        let threads = min(parameters.threads, max(1, order.count / 1000))
+        if let seed, !carried.isEmpty {
+            var isCarried = [Bool](repeating: false, count: space.count)
+            for point in carried { isCarried[Int(point.new)] = true }
+            for (old, new) in carried {
+                for level in 0...graph.level(of: new) {
+                    let from = seed.graph.links(old, level), to = graph.links(new, level)
+                    var n = 0
+                    for i in 0..<Int(from[0]) where Int(from[1 + i]) < seed.map.count && seed.map[Int(from[1 + i])] >= 0 {
+                        to[1 + n] = UInt32(seed.map[Int(from[1 + i])])
+                        n += 1
+                    }
+                    to[0] = UInt32(n)
+                }
+            }
+            let entry = carried.first { $0.old == seed.graph.entryPoint }?.new ?? carried.max { graph.level(of: $0.new) < graph.level(of: $1.new) }!.new
+            graph.entryPoint = entry
+            graph.maxLevel = graph.level(of: entry)
+            order = all.filter { !isCarried[Int($0)] }
+        }
+        var start = 0
+        if graph.maxLevel < 0 {
+            guard let first = order.first else { return (graph, 0) }
+            builder.insertFirst(first)
+            start = 1
+        }
+        let threads = min(parameters.threads, max(1, (order.count - start) / 1000))
         if threads <= 1 {
             let context = SearchContext(count: space.count)
-            for point in order.dropFirst() { builder.insert(point, context) }
+            for point in order.dropFirst(start) { builder.insert(point, context) }
         } else {
-            let next = Counter(1)
+            let next = Counter(start)
             WorkerThreads.forEach(threads) { _ in
                 let context = SearchContext(count: space.count)
                 while true {
@@ -163,9 +234,9 @@ public final class HNSWGraph: @unchecked Sendable {
                 }
             }
         }
-        builder.linkOrphans(order)
-        builder.connectUnreachable(order)
-        return graph
+        builder.linkOrphans(all)
+        builder.connectUnreachable(all)
+        return (graph, order.count - start)
     }
 
     /// Qdrant's payload-aware links: for each block (the points sharing one payload value), an

@@ -330,6 +330,10 @@ func writeLoad(_ dataset: Dataset, _ options: RESTOptions, path: String, queryBo
     searchersDone.wait()
     if let failure = searchFailure.withLock({ $0 }) { throw BenchError(failure) }
     let searched = try underSearch.get()
+    // The written points leave again, so later runs search the dataset as it was.
+    let written = (0..<(next * options.writeBatch)).map { "\(dataset.count + $0)" }.joined(separator: ",")
+    let (status, data) = try writer.call("POST", "\(path)/points/delete?wait=true", body: Array("{\"points\":[\(written)]}".utf8))
+    guard status == 200 else { throw BenchError("delete: \(status) \(String(decoding: data.prefix(300), as: UTF8.self))") }
     let p99Alone = percentile(alone, 0.99), p99Searched = percentile(searched, 0.99)
     log(String(format: "writes of %d new points at %.0f a second, wait=true: alone p50 %.2f ms p99 %.2f ms (%d writes); "
                + "with %d clients searching p50 %.2f ms p99 %.2f ms (%d writes), p99 ratio %.2f",

@@ -88,20 +88,26 @@ import Testing
             let space = VectorSpace(base: base.baseAddress!, count: data.count, dimension: 8, metric: .l2)
             let graph = HNSWGraph.build(space, HNSWParameters(m: 8, efConstruct: 64, threads: 2))
             #expect(graph.maxLevel == graph.level(of: graph.entryPoint))
-            var reachable = Set([graph.entryPoint]), frontier = [graph.entryPoint]
-            for point in 0..<UInt32(data.count) {
-                for level in 0...graph.level(of: point) {
-                    let links = graph.neighbors(of: point, level: level)
-                    #expect(links.count <= (level == 0 ? 16 : 8))
-                    #expect(!links.contains(point) && Set(links).count == links.count)
-                    #expect(links.allSatisfy { graph.level(of: $0) >= level })
-                }
-            }
-            while let point = frontier.popLast() {
-                for link in graph.neighbors(of: point, level: 0) where reachable.insert(link).inserted { frontier.append(link) }
-            }
-            #expect(reachable.count == data.count)
+            Self.expectInvariants(graph, m: 8)
         }
+    }
+
+    /// Every point's links within capacity, without itself or repeats, to points on that level;
+    /// every point reachable from the entry point on level 0.
+    static func expectInvariants(_ graph: HNSWGraph, m: Int) {
+        var reachable = Set([graph.entryPoint]), frontier = [graph.entryPoint]
+        for point in 0..<UInt32(graph.count) {
+            for level in 0...graph.level(of: point) {
+                let links = graph.neighbors(of: point, level: level)
+                #expect(links.count <= (level == 0 ? 2 * m : m))
+                #expect(!links.contains(point) && Set(links).count == links.count)
+                #expect(links.allSatisfy { graph.level(of: $0) >= level })
+            }
+        }
+        while let point = frontier.popLast() {
+            for link in graph.neighbors(of: point, level: 0) where reachable.insert(link).inserted { frontier.append(link) }
+        }
+        #expect(reachable.count == graph.count)
     }
 
     /// Payload links join the points of a block (2% of the points, scattered over the clusters)
@@ -193,6 +199,48 @@ import Testing
                 }
             }
             #expect(graph.neighbors(of: 1, level: 0).isEmpty)
+        }
+    }
+
+    /// A merge's graph built over the largest input's graph: that input's points renumbered and
+    /// new points coming in. Only the new points are inserted, and recall and the graph's
+    /// invariants hold as for a graph built from nothing. When some of the input's points are
+    /// gone, the graph is built from nothing.
+    @Test(arguments: [0.0, 0.03, 0.3]) func seededBuildReusesTheEarlierGraph(gone: Double) {
+        let data = HNSWGraphTests.Data(count: 5000, queries: 100, dimension: 24, seed: 9)
+        let d = data.dimension, oldCount = 3000
+        let parameters = HNSWParameters(m: 16, efConstruct: 100, threads: 2)
+        // The new segment: survivors and new points, in an order of its own.
+        var rng = SplitMix(seed: 10)
+        let survivors = (0..<oldCount).filter { _ in Double.random(in: 0..<1, using: &rng) >= gone }
+        let rows = (survivors + (oldCount..<data.count)).shuffled(using: &rng)
+        var map = [Int32](repeating: -1, count: oldCount)
+        for (offset, row) in rows.enumerated() where row < oldCount { map[row] = Int32(offset) }
+        let vectors = rows.flatMap { data.vectors[($0 * d)..<(($0 + 1) * d)] }
+        data.vectors.withUnsafeBufferPointer { old in
+            vectors.withUnsafeBufferPointer { new in
+                let oldSpace = VectorSpace(base: old.baseAddress!, count: oldCount, dimension: d, metric: .l2)
+                let earlier = HNSWGraph.build(oldSpace, parameters)
+                let space = VectorSpace(base: new.baseAddress!, count: rows.count, dimension: d, metric: .l2)
+                let (graph, inserted) = HNSWGraph.build(space, parameters, reusing: GraphSeed(graph: earlier, map: map))
+                #expect(earlier.isKept(by: map) == (gone == 0))
+                #expect(inserted == (gone == 0 ? data.count - oldCount : rows.count - 1))
+                #expect(graph.maxLevel == graph.level(of: graph.entryPoint))
+                HNSWGraphTests.expectInvariants(graph, m: 16)
+                let context = SearchContext(count: rows.count)
+                var hits = 0
+                data.queries.withUnsafeBufferPointer { queries in
+                    for q in 0..<100 {
+                        let query = queries.baseAddress! + q * d
+                        let scored: [Neighbor] = (0..<UInt32(rows.count)).map { Neighbor(distance: space.distance(query, $0), point: $0) }
+                        let sorted = scored.sorted { (a: Neighbor, b: Neighbor) -> Bool in a.distance != b.distance ? a.distance < b.distance : a.point < b.point }
+                        let truth = sorted.prefix(10).map(\.point)
+                        let found = graph.search(query, k: 10, ef: 64, space: space, filter: AcceptAll(), context: context)
+                        hits += Set(truth).intersection(found.map(\.point)).count
+                    }
+                }
+                #expect(Double(hits) / 1000 >= 0.95, "recall@10 \(Double(hits) / 1000)")
+            }
         }
     }
 }
