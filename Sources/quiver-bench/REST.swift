@@ -181,14 +181,16 @@ func upload(_ dataset: Dataset, _ options: RESTOptions, http: HTTP, path: String
             "status": status]
 }
 
-/// `{"points":[...]}` for the dataset's vectors at `ids`, the point ids being the row numbers.
+/// `{"points":[...]}` for points `ids`, each with the dataset's vector of row `id % count` (ids
+/// past the dataset reuse its vectors).
 func upsertBody(_ dataset: Dataset, ids: Range<Int>) -> [UInt8] {
     let d = dataset.dimension
     var body = "{\"points\":["
     for i in ids {
+        let row = i % dataset.count
         if i > ids.lowerBound { body += "," }
         body += "{\"id\":\(i),\"vector\":"
-        vectorJSON(dataset.base[(i * d)..<((i + 1) * d)], into: &body)
+        vectorJSON(dataset.base[(row * d)..<((row + 1) * d)], into: &body)
         body += "}"
     }
     body += "]}"
@@ -288,26 +290,18 @@ func searchClients(_ count: Int, bodies: [[UInt8]], url: String, path: String, u
 /// (ids after the dataset's, vectors taken from it in turn) with `wait=true`, `writeRate` batches a
 /// second, for `writeSeconds`: first alone, then while `searchClients` clients search.
 func writeLoad(_ dataset: Dataset, _ options: RESTOptions, path: String, queryBodies: [[UInt8]]) throws -> [String: Any] {
-    let d = dataset.dimension
     let writer = try RawHTTP(url: options.url)
     var next = 0
     func write(for seconds: Double) throws -> [Double] {
         var latencies: [Double] = []
         let start = now()
         while now() - start < seconds {
-            var body = "{\"points\":["
-            for n in 0..<options.writeBatch {
-                let row = (next * options.writeBatch + n) % dataset.count
-                if n > 0 { body += "," }
-                body += "{\"id\":\(dataset.count + next * options.writeBatch + n),\"vector\":"
-                vectorJSON(dataset.base[(row * d)..<((row + 1) * d)], into: &body)
-                body += "}"
-            }
-            body += "]}"
+            let first = dataset.count + next * options.writeBatch
+            let body = upsertBody(dataset, ids: first..<(first + options.writeBatch))
             let due = start + Double(latencies.count) / options.writeRate
             if due > now() { Thread.sleep(forTimeInterval: due - now()) }
             let t = now()
-            let (status, data) = try writer.call("PUT", "\(path)/points?wait=true", body: Array(body.utf8))
+            let (status, data) = try writer.call("PUT", "\(path)/points?wait=true", body: body)
             guard status == 200 else { throw BenchError("upsert: \(status) \(String(decoding: data.prefix(300), as: UTF8.self))") }
             latencies.append(now() - t)
             next += 1
