@@ -111,7 +111,10 @@ let package = Package(
             swiftSettings: strict
         ),
         .executableTarget(
-            name: "quiver-bench", dependencies: ["VectorIndex", "CVectorKernels", "QuiverJSON"], swiftSettings: strict
+            name: "quiver-bench",
+            dependencies: ["VectorIndex", "CVectorKernels", "QuiverJSON", "QuiverModel", "QuiverService", "Storage", "DiskIO",
+                           .product(name: "Logging", package: "swift-log")],
+            swiftSettings: strict
         ),
         .executableTarget(
             name: "quiver",

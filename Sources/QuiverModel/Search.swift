@@ -113,6 +113,9 @@ public struct SearchParams: Codable, Sendable, Equatable {
     public var hnswEf: Int?
     public var exact = false
     public var indexedOnly = false
+    /// `acorn`: `enable`, and `max_selectivity` as given (Qdrant's default 0.4 otherwise).
+    public var acornEnable = false
+    public var acornMaxSelectivity: Double?
     /// `quantization`: ignore the codes, rescore with the originals, oversample.
     public var quantizationIgnore = false
     public var quantizationRescore = true
@@ -536,6 +539,22 @@ extension PointsJSON {
                 guard let raw, !raw.isNull else { continue }
                 guard case .bool(let flag) = raw else { throw fail(join(p, name), "invalid type: \(raw.kindDescription), expected a boolean") }
                 if name == "exact" { request.params.exact = flag } else { request.params.indexedOnly = flag }
+            }
+            if let raw = params["acorn"], !raw.isNull {
+                let ap = join(p, "acorn")
+                let acorn = try object(raw, ap)
+                try allowOnly(acorn, ["enable", "max_selectivity"], ap)
+                if let raw = acorn["enable"], !raw.isNull {
+                    guard case .bool(let flag) = raw else { throw fail(join(ap, "enable"), "invalid type: \(raw.kindDescription), expected a boolean") }
+                    request.params.acornEnable = flag
+                }
+                if let raw = acorn["max_selectivity"], !raw.isNull {
+                    guard let value = raw.doubleValue else { throw fail(join(ap, "max_selectivity"), "invalid type: \(raw.kindDescription), expected a number") }
+                    guard (0...1).contains(value) else {
+                        throw Failure(path: join(ap, "max_selectivity"), message: "value \(value) invalid, must be from 0.0 to 1.0", isValidation: true)
+                    }
+                    request.params.acornMaxSelectivity = value
+                }
             }
             if let q = params["quantization"], !q.isNull {
                 let qp = join(p, "quantization")

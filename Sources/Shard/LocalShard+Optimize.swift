@@ -39,9 +39,15 @@ public struct OptimizerThresholds: Sendable {
     /// `max_optimization_threads: 0` turns optimizations off.
     public var enabled: Bool
     public var storage: ImmutableSegment.Storage
+    /// A write segment smaller than the indexing threshold, yet due for indexing (see
+    /// `tailBytes`), is indexed once the shard has had no update for `tailIdle`, or after
+    /// `tailPatience` of steady updates (so the collection does not stay `yellow` under them).
+    public var tailIdle: Duration
+    public var tailPatience: Duration
 
     public init(deletedThreshold: Double, vacuumMinVectors: Int, segmentNumber: Int, maxSegmentBytes: Int,
-                indexingThresholdBytes: Int, enabled: Bool, storage: ImmutableSegment.Storage) {
+                indexingThresholdBytes: Int, enabled: Bool, storage: ImmutableSegment.Storage, tailIdle: Duration = .seconds(1),
+                tailPatience: Duration = .seconds(5)) {
         self.deletedThreshold = deletedThreshold
         self.vacuumMinVectors = vacuumMinVectors
         self.segmentNumber = segmentNumber
@@ -49,11 +55,17 @@ public struct OptimizerThresholds: Sendable {
         self.indexingThresholdBytes = indexingThresholdBytes
         self.enabled = enabled
         self.storage = storage
+        self.tailIdle = tailIdle
+        self.tailPatience = tailPatience
     }
 
     /// An appendable segment this large is turned into an immutable one: at the indexing
     /// threshold, or at the maximum segment size when indexing is disabled.
     var sealBytes: Int { indexingThresholdBytes == Int.max ? maxSegmentBytes : indexingThresholdBytes }
+
+    /// The write segment is due for indexing below the threshold from a tenth of it on: smaller,
+    /// an exact scan of it costs a search little.
+    var tailBytes: Int? { indexingThresholdBytes == Int.max ? nil : max(1, indexingThresholdBytes / 10) }
 }
 
 /// An optimization the planner chose: which segments, and what kind of segment replaces them.
@@ -62,6 +74,9 @@ public struct PlannedOptimization: Sendable, Equatable {
     public let optimizer: String
     public let segments: [SegmentSummary]
     let outputAppendable: Bool
+    /// The write segment below the indexing threshold (`LocalShard.plannedTail`): started once
+    /// updates pause, or once it has been due for `tailPatience`.
+    var tail = false
 }
 
 /// The optimizers: they replace segments with rewritten ones while reads and writes go on.
@@ -91,8 +106,9 @@ extension LocalShard {
     /// Makes optimizations run from now on (after a restart they wait for an update or this).
     public func triggerOptimizers() { optimizersTriggered = true }
 
-    /// The optimization the planner would start now, if any: vacuum first, then indexing (sealing
-    /// a full appendable segment, or giving an immutable one its missing graphs), then merge.
+    /// The optimization due next, if any: vacuum first, then indexing (sealing a full appendable
+    /// segment, giving an immutable one its missing graphs, or indexing a smaller write segment,
+    /// which starts once updates pause; the shard notes since when it is due), then merge.
     public func plannedOptimization(_ t: OptimizerThresholds) -> PlannedOptimization? {
         let entries = segments.entries
         let free = entries.indices.filter { !entries[$0].locked && entries[$0].liveCount + entries[$0].deletedCount > 0 }
@@ -122,6 +138,12 @@ extension LocalShard {
         if let unindexed = immutables.first(where: { !entries[$0].immutable!.missingVectorIndexes(t.storage.vectorIndexes).isEmpty }) {
             return plan("indexing", [unindexed])
         }
+        if optimizersTriggered, let chosen = plannedTail(t, free: free, immutables: immutables) {
+            var planned = plan("indexing", chosen)
+            planned.tail = true
+            if tailDue?.uuid != entries[chosen[0]].uuid { tailDue = (entries[chosen[0]].uuid, .now) }
+            return planned
+        }
         if entries.count > t.segmentNumber {
             var chosen: [Int] = []
             var total = 0
@@ -135,6 +157,33 @@ extension LocalShard {
         return nil
     }
 
+    /// The write segment's points go into a graph as well, once it holds a tenth of the indexing
+    /// threshold, rather than being scanned by every search until the threshold (not before the
+    /// first update after a restart, so a restarted shard is not `grey` for it). The segment is indexed
+    /// alone while the shard is below its segment budget. At the budget it is indexed together with
+    /// the smallest immutable segment, only when that rewrite is cheap: the smallest segment's graph
+    /// can seed the new one (it lost no point, no payload links are built, no multivector graph
+    /// or product codes are rebuilt), so only the write segment's points are inserted, and it is at
+    /// most `tailMergeRatio` times the write segment's size (a writer that pauses often does not
+    /// rewrite a large segment for every few points). Otherwise it waits for the threshold.
+    private func plannedTail(_ t: OptimizerThresholds, free: [Int], immutables: [Int]) -> [Int]? {
+        let entries = segments.entries
+        guard let minimum = t.tailBytes, t.storage.vectorIndexes.values.contains(where: \.buildsGraph),
+              let tail = free.last(where: { entries[$0].isAppendable && entries[$0].vectorStorageBytes >= minimum }) else { return nil }
+        if entries.count < t.segmentNumber { return [tail] }
+        let specs = t.storage.vectorIndexes.values
+        let payloadLinks = !payloadSchema.isEmpty && specs.contains { $0.payloadM > 0 }
+        let productCodes = specs.contains { if case .product? = $0.quantization { true } else { false } }
+        guard let smallest = immutables.first, let segment = entries[smallest].immutable, segment.deletedCount == 0,
+              segment.multiIndexes.isEmpty, !payloadLinks, !productCodes,
+              entries[smallest].vectorStorageBytes <= Self.tailMergeRatio * entries[tail].vectorStorageBytes,
+              entries[tail].vectorStorageBytes + entries[smallest].vectorStorageBytes < t.maxSegmentBytes else { return nil }
+        return [tail, smallest]
+    }
+
+    /// How many times larger than the write segment the immutable segment it is indexed with may be.
+    static let tailMergeRatio = 16
+
     /// Moves immutable segments to the configured storage mode, then runs one planned
     /// optimization if optimizations are on and triggered; returns whether it ran one.
     @discardableResult
@@ -142,6 +191,9 @@ extension LocalShard {
         guard currentOptimization == nil, !closed else { return false }
         try applyStorage(t.storage)
         guard t.enabled, optimizersTriggered, let plan = plannedOptimization(t) else { return false }
+        if plan.tail, ContinuousClock.now - lastUpdate < t.tailIdle, ContinuousClock.now - (tailDue?.since ?? .now) < t.tailPatience {
+            return false
+        }
         let chosen = Set(plan.segments.map(\.uuid))
         var inputs: [any SegmentData] = []
         for index in segments.entries.indices where chosen.contains(segments.entries[index].uuid) {

@@ -114,6 +114,11 @@ struct DenseSearch: Sendable {
         query.withUnsafeBufferPointer { q in
             let index = entry.immutable?.vectorIndexes[name]
             let plan = entry.plan(filter, vectorIndexed: index != nil, exact: options.exact, fullScanThreshold: options.fullScanThreshold)
+            if index == nil, let most = options.unindexedPointsMax {
+                // `indexed_only`: a segment without a graph is searched only when scanning it is cheap.
+                let scanned = if case .candidates(let candidates) = plan { candidates.count } else { entry.liveCount }
+                if scanned > most { return }
+            }
             // The graph checks the filter while it walks; its hits are only scored.
             let scan = Scan(query: q, distance: distance, minimum: minimum, filter: plan == .vectorIndex ? nil : filter,
                             entry: entry, segment: segment)
@@ -124,8 +129,14 @@ struct DenseSearch: Sendable {
                 // vectors then rank (rescoring); without rescoring only `limit` are chosen.
                 let quantized = index!.quantized != nil && !options.ignoreQuantization
                 let k = options.candidates(limit, quantized: quantized)
+                // `acorn`: when the filter is expected to pass few enough of the segment's points.
+                let acorn = if let filter, let most = options.acornMaxSelectivity {
+                    Double(entry.cardinality(filter).expected) <= most * Double(max(1, entry.liveCount))
+                } else {
+                    false
+                }
                 let hits = index!.search(q.baseAddress!, k: k, ef: max(k, options.hnswEf ?? index!.spec.efConstruct), accept: accept,
-                                         quantized: quantized)
+                                         quantized: quantized, acorn: acorn)
                 for hit in hits {
                     entry.withVector(name, at: Int(hit.point)) { scan.consider(Int(hit.point), $0, into: &best) }
                 }
@@ -158,6 +169,12 @@ public struct SearchOptions: Sendable {
     public var ignoreQuantization: Bool
     public var rescore: Bool
     public var oversampling: Double
+    /// `params.indexed_only`: a segment without a graph for the vector is left out when more
+    /// than this many of its points would be scanned (nil: every segment is searched).
+    public var unindexedPointsMax: Int?
+    /// `params.acorn` when enabled: its `max_selectivity` (filters expected to pass at most this
+    /// share of a segment's points walk its graph by ACORN); nil when off.
+    public var acornMaxSelectivity: Double?
 
     /// How many candidates a graph search takes for `limit` results: `oversampling` × limit when
     /// it walks quantized codes whose candidates the float vectors rank again.
@@ -166,13 +183,16 @@ public struct SearchOptions: Sendable {
     }
 
     public init(exact: Bool = false, fullScanThreshold: Int = .max, hnswEf: Int? = nil,
-                ignoreQuantization: Bool = false, rescore: Bool = true, oversampling: Double = 1) {
+                ignoreQuantization: Bool = false, rescore: Bool = true, oversampling: Double = 1, unindexedPointsMax: Int? = nil,
+                acornMaxSelectivity: Double? = nil) {
         self.exact = exact
         self.fullScanThreshold = fullScanThreshold
         self.hnswEf = hnswEf
         self.ignoreQuantization = ignoreQuantization
         self.rescore = rescore
         self.oversampling = oversampling
+        self.unindexedPointsMax = unindexedPointsMax
+        self.acornMaxSelectivity = acornMaxSelectivity
     }
 }
 

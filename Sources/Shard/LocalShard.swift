@@ -74,6 +74,11 @@ public actor LocalShard {
     /// Qdrant does not start optimizations after a restart until the first update (so a crashing
     /// optimization cannot become a crash loop); until then pending work shows as grey.
     public internal(set) var optimizersTriggered = false
+    /// When the last update was applied (or the shard opened): a write segment below the indexing
+    /// threshold is indexed once updates pause (`OptimizerThresholds.tailIdle`).
+    var lastUpdate = ContinuousClock.now
+    /// The write segment planned for indexing below the threshold, and since when.
+    var tailDue: (uuid: String, since: ContinuousClock.Instant)?
     /// The newest tick seen from each sender's clock: in the WAL records, and in
     /// `newest_clocks.json` for records the WAL no longer holds.
     public internal(set) var newestClocks = ClockMap()
@@ -283,6 +288,7 @@ public actor LocalShard {
         segments.apply(operation, version: sequence)
         sortedIDsCache = nil
         optimizersTriggered = true
+        lastUpdate = .now
         return sequence
     }
 

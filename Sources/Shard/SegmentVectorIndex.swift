@@ -148,11 +148,15 @@ struct SegmentVectorIndex: @unchecked Sendable {
 
     /// The `k` nearest offsets `accept` lets through, nearest first, by float distance, or by
     /// quantized distance when the segment has codes and `quantized` is true.
-    func search<F: PointFilter>(_ query: UnsafePointer<Float>, k: Int, ef: Int, accept: F, quantized useCodes: Bool) -> [Neighbor] {
+    /// With `acorn`, the walk looks through rejected neighbours to theirs (`HNSWGraph.searchACORN`).
+    func search(_ query: UnsafePointer<Float>, k: Int, ef: Int, accept: LivePoints, quantized useCodes: Bool, acorn: Bool = false) -> [Neighbor] {
         contexts.with { context in
             if useCodes, let quantized {
-                return graph.search(quantized.scorer(query, metric: spec.metric), k: k, ef: ef, filter: accept, context: context)
+                let scorer = quantized.scorer(query, metric: spec.metric)
+                return acorn ? graph.searchACORN(scorer, k: k, ef: ef, filter: accept, context: context)
+                    : graph.search(scorer, k: k, ef: ef, filter: accept, context: context)
             }
+            if acorn { return graph.searchACORN(FloatScorer(space: space, query: query), k: k, ef: ef, filter: accept, context: context) }
             return graph.search(query, k: k, ef: ef, space: space, filter: accept, context: context)
         }
     }

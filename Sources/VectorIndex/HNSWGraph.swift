@@ -133,31 +133,10 @@ public final class HNSWGraph: @unchecked Sendable {
     @_specialize(exported: true, where S == QuantizedScorer, F == AcceptAll)
     public func search<S: QueryScorer, F: PointFilter>(_ scorer: S, k: Int, ef: Int, filter: F, context: SearchContext) -> [Neighbor] {
         guard count > 0, maxLevel >= 0, k > 0 else { return [] }
-        var current = Neighbor(distance: scorer.distance(entryPoint), point: entryPoint)
-        if maxLevel > 0 {
-            for level in stride(from: maxLevel, to: 0, by: -1) {
-                var changed = true
-                while changed {
-                    changed = false
-                    let block = links(current.point, level)
-                    for i in 0..<Int(block[0]) {
-                        let d = scorer.distance(block[1 + i])
-                        if d < current.distance {
-                            current = Neighbor(distance: d, point: block[1 + i])
-                            changed = true
-                        }
-                    }
-                }
-            }
-        }
+        let current = descend(scorer)
         let ef = max(ef, k)
         let visited = context.visited
-        visited.reset()
-        context.candidates.removeAll()
-        context.results.removeAll()
-        _ = visited.insert(current.point)
-        context.candidates.push(current)
-        if filter.accepts(current.point) { context.results.push(current) }
+        context.begin(at: current, accepted: filter.accepts(current.point))
         let stride = level0Capacity + 1
         while !context.candidates.isEmpty {
             let nearest = context.candidates.pop()
@@ -179,7 +158,44 @@ public final class HNSWGraph: @unchecked Sendable {
                 }
             }
         }
-        var found = context.results.items
+        return context.nearestResults(k)
+    }
+
+    /// The greedy walk from the entry point down the levels above 0: the point to search level 0 from.
+    @inline(__always) func descend<S: QueryScorer>(_ scorer: S) -> Neighbor {
+        var current = Neighbor(distance: scorer.distance(entryPoint), point: entryPoint)
+        for level in stride(from: maxLevel, to: 0, by: -1) {
+            var changed = true
+            while changed {
+                changed = false
+                let block = links(current.point, level)
+                for i in 0..<Int(block[0]) {
+                    let d = scorer.distance(block[1 + i])
+                    if d < current.distance {
+                        current = Neighbor(distance: d, point: block[1 + i])
+                        changed = true
+                    }
+                }
+            }
+        }
+        return current
+    }
+}
+
+extension SearchContext {
+    /// Clears the marks and heaps for a level-0 walk from `entry`, itself a result when `accepted`.
+    @inline(__always) func begin(at entry: Neighbor, accepted: Bool) {
+        visited.reset()
+        candidates.removeAll()
+        results.removeAll()
+        _ = visited.insert(entry.point)
+        candidates.push(entry)
+        if accepted { results.push(entry) }
+    }
+
+    /// The `k` nearest of a search's results, nearest first (ties by point).
+    func nearestResults(_ k: Int) -> [Neighbor] {
+        var found = results.items
         found.sort { $0.distance != $1.distance ? $0.distance < $1.distance : $0.point < $1.point }
         return Array(found.prefix(k))
     }

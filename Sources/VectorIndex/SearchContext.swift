@@ -95,6 +95,8 @@ final class VisitedSet {
         }
     }
 
+    @inline(__always) func contains(_ point: UInt32) -> Bool { marks[Int(point)] == generation }
+
     /// Marks `point`; false if it was already marked in this search.
     @inline(__always) func insert(_ point: UInt32) -> Bool {
         if marks[Int(point)] == generation { return false }
@@ -110,8 +112,15 @@ public final class SearchContext: @unchecked Sendable {
     var candidates = NeighborHeap(nearestFirst: true, capacity: 256)
     var results = NeighborHeap(nearestFirst: false, capacity: 256)
     var links: [UInt32] = []
+    /// ACORN's second marks (points whose links were looked through as 2-hop neighbours) and its
+    /// per-step lists; made by the first ACORN search.
+    lazy var expanded = VisitedSet(count: count)
+    var toScore: [UInt32] = []
+    var toExpand: [UInt32] = []
+    let count: Int
 
     public init(count: Int) {
+        self.count = count
         visited = VisitedSet(count: count)
     }
 }

@@ -28,6 +28,9 @@ struct RESTOptions {
     /// Write batches a second.
     var writeRate = 20.0
     var searchClients = 4
+    /// Vectors, graphs and payloads memory-mapped (`on_disk`), and int8 scalar codes kept in RAM.
+    var onDisk = false
+    var scalarQuantization = false
 
     init(_ arguments: [String]) throws {
         var rest = arguments[...]
@@ -55,6 +58,10 @@ struct RESTOptions {
             case "--write-batch": writeBatch = max(1, Int(try value()) ?? writeBatch)
             case "--write-rate": writeRate = max(0.1, Double(try value()) ?? writeRate)
             case "--search-clients": searchClients = max(1, Int(try value()) ?? searchClients)
+            case "--on-disk": onDisk = true
+            case "--quantization":
+                guard try value() == "scalar" else { throw BenchError("--quantization: only scalar") }
+                scalarQuantization = true
             default: throw BenchError("unknown option \(flag)")
             }
         }
@@ -144,8 +151,11 @@ func runREST(_ options: RESTOptions) throws {
 func upload(_ dataset: Dataset, _ options: RESTOptions, http: HTTP, path: String, distance: String) throws -> [String: Any] {
     let d = dataset.dimension
     _ = try? http.call("DELETE", path)
+    let onDisk = options.onDisk ? "true" : "false"
+    let quantization = options.scalarQuantization ? #","quantization_config":{"scalar":{"type":"int8","always_ram":true}}"# : ""
     _ = try http.ok("PUT", path, body: Data("""
-        {"vectors":{"size":\(d),"distance":"\(distance)"},"hnsw_config":{"m":\(options.m),"ef_construct":\(options.efConstruct)}}
+        {"vectors":{"size":\(d),"distance":"\(distance)","on_disk":\(onDisk)},"on_disk_payload":\(onDisk),\
+        "hnsw_config":{"m":\(options.m),"ef_construct":\(options.efConstruct),"on_disk":\(onDisk)}\(quantization)}
         """.utf8))
     log("\(dataset.count) points of \(d)-d (\(distance)) to \(options.url)\(path), \(options.clients) clients, "
         + "batches of \(options.batch), wait=\(options.uploadWait)")

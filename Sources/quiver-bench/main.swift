@@ -19,6 +19,7 @@ import VectorIndex
 ///     quiver-bench rest --url http://127.0.0.1:6333 --data DIR [--clients 4] [--batch 256] [--ef 64]
 ///                       [--skip-upload] [--upload-wait false] [--seconds 10] [--json]
 ///                       [--write-seconds S --write-batch 100 --write-rate 20 --search-clients 4]
+///                       [--on-disk] [--quantization scalar]
 ///
 /// Measures a running server through its REST API: upload throughput (bodies encoded before the
 /// clock starts) and the time from the last acknowledged write until the collection is green
@@ -26,6 +27,12 @@ import VectorIndex
 /// queries/s and latency p50/p99 from `clients` keep-alive connections on plain sockets for
 /// `seconds`. With --write-seconds, the latency of `wait=true` upserts of new points from one
 /// client (`write-rate` batches a second), alone and while `search-clients` clients search.
+/// The collection is created with `on_disk` vectors, graphs and payloads with --on-disk, and with
+/// int8 scalar codes kept in RAM with --quantization scalar.
+///
+///     quiver-bench service --data DIR [--ef 64] [--seconds 3]
+///
+/// The server's search path in-process, without HTTP: see `runService`.
 ///
 ///     quiver-bench json
 ///
@@ -228,7 +235,7 @@ func filtered(_ dataset: Dataset, graph: HNSWGraph, space: VectorSpace, query: (
         let matching = (0..<UInt32(dataset.count)).filter { filter.passes[Int($0)] }
         let exactScan = matching.count <= threshold
         let passes = filter.passes
-        func search(_ q: Int, ef: Int) -> [UInt32] {
+        func search(_ q: Int, ef: Int, acorn: Bool) -> [UInt32] {
             if exactScan {
                 var scores = [Float](repeating: 0, count: matching.count)
                 quiver_score_batch_f32(space.metric.kernelMetric, query(q), space.base, matching, matching.count, space.dimension, &scores)
@@ -244,24 +251,29 @@ func filtered(_ dataset: Dataset, graph: HNSWGraph, space: VectorSpace, query: (
                 }
                 return best.map(\.point)
             }
-            return graph.search(query(q), k: options.k, ef: ef, space: space, filter: AcceptIf { passes[Int($0)] }, context: context).map(\.point)
+            let accept = AcceptIf { passes[Int($0)] }
+            if acorn { return graph.searchACORN(FloatScorer(space: space, query: query(q)), k: options.k, ef: ef, filter: accept, context: context).map(\.point) }
+            return graph.search(query(q), k: options.k, ef: ef, space: space, filter: accept, context: context).map(\.point)
         }
         var runs: [[String: Any]] = []
-        for ef in exactScan ? [options.filterEfs.first ?? 64] : options.filterEfs {
+        // Through the graph: the plain filtered walk, then ACORN's (`params.acorn`).
+        let modes = exactScan ? [(ef: options.filterEfs.first ?? 64, acorn: false)]
+            : [false, true].flatMap { acorn in options.filterEfs.map { (ef: $0, acorn: acorn) } }
+        for (ef, acorn) in modes {
             var hits = 0, total = 0
             for q in 0..<queryCount {
                 let truth = filter.truth[q].prefix(options.k)
-                hits += recall(search(q, ef: ef), truth)
+                hits += recall(search(q, ef: ef, acorn: acorn), truth)
                 total += truth.filter { $0 >= 0 }.count
             }
             var best = 0.0
             for _ in 0..<3 {
                 let t = now()
-                for q in 0..<queryCount { _ = search(q, ef: ef) }
+                for q in 0..<queryCount { _ = search(q, ef: ef, acorn: acorn) }
                 best = max(best, Double(queryCount) / (now() - t))
             }
             let r = Double(hits) / Double(max(1, total))
-            let mode = exactScan ? "quiver-exact" : "quiver-hnsw"
+            let mode = exactScan ? "quiver-exact" : acorn ? "quiver-acorn" : "quiver-hnsw"
             log(String(format: "%@ (%.4f): ef %d %@ recall %.4f, %.0f queries/s", filter.name, filter.selectivity, ef, mode, r, best))
             runs.append(["ef": ef, "mode": mode, "recall": r, "qps": best])
         }
@@ -276,10 +288,12 @@ do {
     case "engine": try runEngine(try Options(Array(arguments.dropFirst())))
     case "rest": try runREST(try RESTOptions(Array(arguments.dropFirst())))
     case "json": try runJSONBench()
+    case "service": try await runService(Array(arguments.dropFirst()))
     default:
         log("usage: quiver-bench engine --data DIR [--m 16] [--ef-construct 100] [--threads T] [--k 10] [--ef 10,20,...] [--json] [--filters --filter-queries N --filter-ef 64,128] [--payload-m M] [--quantization scalar|binary|pq8 --oversampling 2]")
-        log("       quiver-bench rest --url URL --data DIR [--collection bench] [--clients 4] [--batch 256] [--ef 64] [--queries N] [--skip-upload] [--upload-wait false] [--seconds 10] [--write-seconds S --write-batch 100 --write-rate 20 --search-clients 4] [--json]")
+        log("       quiver-bench rest --url URL --data DIR [--collection bench] [--clients 4] [--batch 256] [--ef 64] [--queries N] [--skip-upload] [--upload-wait false] [--seconds 10] [--write-seconds S --write-batch 100 --write-rate 20 --search-clients 4] [--on-disk] [--quantization scalar] [--json]")
         log("       quiver-bench json")
+        log("       quiver-bench service --data DIR [--ef 64] [--seconds 3]")
         exit(2)
     }
 } catch {

@@ -6,11 +6,13 @@ import QuiverTesting
 @testable import Shard
 import Testing
 
-/// Thresholds for tests: by default nothing is sealed or merged and vacuum needs 100 points.
+/// Thresholds for tests: by default nothing is sealed or merged, vacuum needs 100 points, and a
+/// write segment below the threshold is not started (updates never pause long enough).
 func thresholds(sealBytes: Int = Int.max, segments: Int = 2, maxSegmentBytes: Int = 1 << 40, minVectors: Int = 100,
-                storage: ImmutableSegment.Storage = .init(vectorsOnDisk: [:], payloadOnDisk: false)) -> OptimizerThresholds {
+                storage: ImmutableSegment.Storage = .init(vectorsOnDisk: [:], payloadOnDisk: false),
+                tailIdle: Duration = .seconds(86_400), tailPatience: Duration = .seconds(86_400)) -> OptimizerThresholds {
     OptimizerThresholds(deletedThreshold: 0.2, vacuumMinVectors: minVectors, segmentNumber: segments, maxSegmentBytes: maxSegmentBytes,
-                        indexingThresholdBytes: sealBytes, enabled: true, storage: storage)
+                        indexingThresholdBytes: sealBytes, enabled: true, storage: storage, tailIdle: tailIdle, tailPatience: tailPatience)
 }
 
 /// Bytes of vector storage per point of `twoVectors` (2 + 3 float32).

@@ -4,6 +4,7 @@ quantization, and graphs reloaded from their files after a crash."""
 
 import random
 import threading
+import time
 
 import requests
 from qdrant_client import QdrantClient, models
@@ -174,3 +175,76 @@ def test_graphs_are_reloaded_after_a_crash(node):
     assert client.get_collection("c").status == models.CollectionStatus.GREEN
     assert index_files(node, "hnsw") == files
     assert [[p.id for p in client.query_points("c", query=q, limit=10).points] for q in queries] == before
+
+
+def test_write_segment_below_the_threshold_is_indexed_once_writes_pause(node):
+    client = client_for(node)
+    create(client)
+    vectors = clustered(600, seed=9)
+    queries = clustered(20, seed=10)
+    # 600 points are 75 KB, under the 100 KB threshold but over a tenth of it: once writes pause,
+    # the optimizer indexes them all the same, so no search scans them.
+    upload(client, vectors)
+    deadline = time.time() + 60
+    while (info := client.get_collection("c")).indexed_vectors_count < 600 and time.time() < deadline:
+        time.sleep(0.2)
+    info = wait_green(client, timeout=60)
+    assert info.points_count == 600 and info.indexed_vectors_count == 600, info
+    assert index_files(node, "hnsw")
+    assert recall(client, queries, hnsw_ef=128) >= 0.95
+
+
+def test_indexed_only_leaves_out_large_unindexed_segments(node, openapi):
+    client = client_for(node)
+    # Optimizations off: the 2,000 points (250 KB) stay in the appendable segment, unindexed and
+    # larger than both thresholds (100 KB indexing, 10 KB full scan).
+    create(client)
+    client.update_collection("c", optimizers_config=models.OptimizersConfigDiff(max_optimization_threads=0),
+                             hnsw_config=models.HnswConfigDiff(full_scan_threshold=10))
+    vectors = clustered(2000, seed=11)
+    upload(client, vectors)
+    client.create_payload_index("c", "cat", models.PayloadSchemaType.KEYWORD, wait=True)
+    query = vectors[7]
+    assert client.query_points("c", query=query, limit=3).points[0].id == 7
+    only = models.SearchParams(indexed_only=True)
+    assert client.query_points("c", query=query, limit=3, search_params=only).points == []
+    r = requests.post(f"{node.url}/collections/c/points/search",
+                      json={"vector": query, "limit": 3, "params": {"indexed_only": True}})
+    assert r.status_code == 200 and r.json()["result"] == []
+    openapi.validate(r)
+    # A filter whose indexed candidates (200 points, 25 KB) are cheap to scan searches the segment.
+    flt = models.Filter(must=[models.FieldCondition(key="cat", match=models.MatchValue(value="c7"))])
+    hits = client.query_points("c", query=query, query_filter=flt, limit=3, search_params=only).points
+    assert [h.id for h in hits][:1] == [7]
+
+
+def test_acorn_search_params(node, openapi):
+    client = client_for(node)
+    create(client)
+    # No payload links, and a full_scan_threshold of 10 KB (80 points): a filter passing 20% of
+    # a segment's points (160 of 800) walks the graphs, by ACORN under a max_selectivity of 0.5.
+    client.update_collection("c", hnsw_config=models.HnswConfigDiff(full_scan_threshold=10, payload_m=0))
+    vectors = clustered(4000, seed=12)
+    upload(client, vectors)
+    client.create_payload_index("c", "cat", models.PayloadSchemaType.KEYWORD, wait=True)
+    wait_green(client, timeout=120)
+    flt = models.Filter(must=[models.FieldCondition(key="cat", match=models.MatchAny(any=["c3", "c4"]))])
+    acorn = models.SearchParams(hnsw_ef=128, acorn=models.AcornSearchParams(enable=True, max_selectivity=0.5))
+    found = wanted = 0
+    for q in clustered(10, seed=13):
+        exact = {p.id for p in client.query_points("c", query=q, query_filter=flt, limit=10,
+                                                    search_params=models.SearchParams(exact=True)).points}
+        hits = client.query_points("c", query=q, query_filter=flt, limit=10, with_payload=True, search_params=acorn).points
+        assert len(hits) == 10 and all(h.payload["cat"] in ("c3", "c4") for h in hits)
+        found += len(exact & {h.id for h in hits})
+        wanted += len(exact)
+    assert found / wanted >= 0.9
+    # Qdrant's bounds on max_selectivity, and its error shape.
+    r = requests.post(f"{node.url}/collections/c/points/query",
+                      json={"query": vectors[0], "params": {"acorn": {"enable": True, "max_selectivity": 2}}})
+    assert r.status_code == 422, r.text
+    openapi.validate(r)
+    assert "acorn.max_selectivity" in r.json()["status"]["error"]
+    r = requests.post(f"{node.url}/collections/c/points/query",
+                      json={"query": vectors[0], "params": {"acorn": {"enable": "yes"}}})
+    assert r.status_code in (400, 422), r.text
