@@ -113,9 +113,11 @@ public struct SearchParams: Codable, Sendable, Equatable {
     public var hnswEf: Int?
     public var exact = false
     public var indexedOnly = false
-    /// `acorn`: `enable`, and `max_selectivity` as given (Qdrant's default 0.4 otherwise).
+    /// `acorn`: `enable`, and `max_selectivity` as given (`acornMaxSelectivityDefault` otherwise).
     public var acornEnable = false
     public var acornMaxSelectivity: Double?
+    /// Qdrant's default `acorn.max_selectivity`.
+    public static let acornMaxSelectivityDefault = 0.4
     /// `quantization`: ignore the codes, rescore with the originals, oversample.
     public var quantizationIgnore = false
     public var quantizationRescore = true

@@ -9,6 +9,15 @@ public enum Distance: String, StringEnum {
 
 public enum Datatype: String, StringEnum {
     case float32, uint8, float16, turbo4
+
+    /// Bytes a stored element takes (`turbo4` vectors are stored as float32).
+    public var elementBytes: Int {
+        switch self {
+        case .float32, .turbo4: 4
+        case .float16: 2
+        case .uint8: 1
+        }
+    }
 }
 
 /// Where a structure lives: `cold` on disk (mmap, paged in on demand), `cached` mmap kept warm,

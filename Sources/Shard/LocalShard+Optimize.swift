@@ -167,11 +167,10 @@ extension LocalShard {
     /// most `tailMergeRatio` times the write segment's size (a writer that pauses often does not
     /// rewrite a large segment for every few points). Otherwise it waits for the threshold.
     private func plannedTail(_ t: OptimizerThresholds, free: [Int], immutables: [Int]) -> [Int]? {
-        let entries = segments.entries
-        guard let minimum = t.tailBytes, t.storage.vectorIndexes.values.contains(where: \.buildsGraph),
+        let entries = segments.entries, specs = t.storage.vectorIndexes.values
+        guard let minimum = t.tailBytes, specs.contains(where: \.buildsGraph),
               let tail = free.last(where: { entries[$0].isAppendable && entries[$0].vectorStorageBytes >= minimum }) else { return nil }
         if entries.count < t.segmentNumber { return [tail] }
-        let specs = t.storage.vectorIndexes.values
         let payloadLinks = !payloadSchema.isEmpty && specs.contains { $0.payloadM > 0 }
         let productCodes = specs.contains { if case .product? = $0.quantization { true } else { false } }
         guard let smallest = immutables.first, let segment = entries[smallest].immutable, segment.deletedCount == 0,

@@ -179,17 +179,17 @@ extension Collection {
         }
         guard let params = config.params.vectors.all[request.using] else { return [] }
         let filter = try prepare(request.filter)
-        let hnsw = config.hnswConfig.applying(params.hnswConfig)
+        let fullScanThreshold = config.hnswConfig.applying(params.hnswConfig).fullScanPoints(dimension: Int(params.size))
         // As Qdrant: with `indexed_only`, a segment without a graph is searched only when the
         // vectors it would scan take at most the larger of the indexing and full-scan thresholds.
-        let vectorBytes = Int(params.size) * (params.datatype == .uint8 ? 1 : params.datatype == .float16 ? 2 : 4)
+        let vectorBytes = Int(params.size) * (params.datatype ?? .float32).elementBytes
         let unindexedPointsMax = request.params.indexedOnly
             ? max(config.optimizerConfig.indexingThresholdKB, config.hnswConfig.fullScanThreshold) * 1024 / max(1, vectorBytes) : nil
-        let options = SearchOptions(exact: request.params.exact, fullScanThreshold: hnsw.fullScanPoints(dimension: Int(params.size)),
-                                    hnswEf: request.params.hnswEf, ignoreQuantization: request.params.quantizationIgnore,
-                                    rescore: request.params.quantizationRescore, oversampling: request.params.quantizationOversampling ?? 1,
-                                    unindexedPointsMax: unindexedPointsMax,
-                                    acornMaxSelectivity: request.params.acornEnable ? request.params.acornMaxSelectivity ?? 0.4 : nil)
+        let acorn = request.params.acornEnable ? request.params.acornMaxSelectivity ?? SearchParams.acornMaxSelectivityDefault : nil
+        let options = SearchOptions(exact: request.params.exact, fullScanThreshold: fullScanThreshold, hnswEf: request.params.hnswEf,
+                                    ignoreQuantization: request.params.quantizationIgnore, rescore: request.params.quantizationRescore,
+                                    oversampling: request.params.quantizationOversampling ?? 1, unindexedPointsMax: unindexedPointsMax,
+                                    acornMaxSelectivity: acorn)
         var lists: [[ScoredPoint]] = []
         switch request.query {
         case .vector(let query)?:

@@ -3,8 +3,8 @@
 /// is looked through instead, its own neighbours taken as if they were the point's (2 hops), so
 /// the walk keeps moving through the matching points when few of them are linked directly.
 /// Unlike ACORN-1, while fewer than `k` matches are found, a step that finds no match within two
-/// hops goes on through the rejected neighbours, so a filter whose matches lie away from the query's region (a filter correlated
-/// with the clusters) does not end the walk where it entered.
+/// hops goes on through the rejected neighbours, so a filter whose matches lie away from the
+/// query's region (a filter correlated with the clusters) does not end the walk where it entered.
 extension HNSWGraph {
     /// The `k` nearest points that `filter` accepts, nearest first; at each step up to `m0`
     /// accepted direct neighbours, and `m0` more from each rejected one's links.
@@ -51,12 +51,7 @@ extension HNSWGraph {
                 // No match within two hops and fewer than `k` found: walk on through the rejected
                 // neighbours (scored, never returned), as the plain search does, until matches are
                 // reached; otherwise a query whose region holds no match would stop where it entered.
-                for point in context.toExpand {
-                    let d = scorer.distance(point)
-                    if context.results.count < ef || d < context.results.top.distance {
-                        context.candidates.push(Neighbor(distance: d, point: point))
-                    }
-                }
+                for point in context.toExpand { context.candidates.push(Neighbor(distance: scorer.distance(point), point: point)) }
                 continue
             }
             for point in context.toScore { scorer.prefetch(point) }
