@@ -128,7 +128,7 @@ let package = Package(
         .target(name: "QuiverTesting", dependencies: ["DiskIO", "Consensus"], swiftSettings: strict),
         // Tests: one target per library target.
         .testTarget(name: "CVectorKernelsTests", dependencies: ["CVectorKernels"]),
-        .testTarget(name: "VectorIndexTests", dependencies: ["VectorIndex"]),
+        .testTarget(name: "VectorIndexTests", dependencies: ["VectorIndex", "CVectorKernels"]),
         .testTarget(name: "CChecksumTests", dependencies: ["CChecksum"]),
         .testTarget(name: "QuiverModelTests", dependencies: ["QuiverModel", "QuiverJSON"]),
         .testTarget(name: "QuiverJSONTests", dependencies: ["QuiverJSON"]),

@@ -436,9 +436,14 @@ extension Collection {
     }
 
     static func mergeByScore(_ lists: [[ScoredPoint]], higherIsBetter: Bool, limit: Int) -> [ScoredPoint] {
-        let sorted = lists.joined().sorted { a, b in
+        let before = { (a: ScoredPoint, b: ScoredPoint) in
             a.score != b.score ? (higherIsBetter ? a.score > b.score : a.score < b.score) : a.id < b.id
         }
+        // One shard's list (a single-shard collection): already in order, each point once.
+        if lists.count == 1, zip(lists[0], lists[0].dropFirst()).allSatisfy({ before($0, $1) }) {
+            return Array(lists[0].prefix(limit))
+        }
+        let sorted = lists.joined().sorted(by: before)
         var seen = Set<PointID>()
         return Array(sorted.filter { seen.insert($0.id).inserted }.prefix(limit))
     }

@@ -2,10 +2,10 @@
 /// duplicates only the chunk it changes: a search can hold a segment's deletion flags while
 /// writes go on, and a write then copies 16 KiB of flags rather than all of them.
 public struct ChunkedArray<Element>: RandomAccessCollection, MutableCollection {
-    static var chunkShift: Int { 14 }
-    static var chunkMask: Int { (1 << chunkShift) - 1 }
+    @inlinable static var chunkShift: Int { 14 }
+    @inlinable static var chunkMask: Int { (1 << chunkShift) - 1 }
 
-    private var chunks: [[Element]]
+    @usableFromInline var chunks: [[Element]]
     public let count: Int
 
     public init(repeating element: Element, count: Int) {
@@ -21,7 +21,8 @@ public struct ChunkedArray<Element>: RandomAccessCollection, MutableCollection {
     public var startIndex: Int { 0 }
     public var endIndex: Int { count }
 
-    @inline(__always) public subscript(position: Int) -> Element {
+    // Inlinable, so other modules read elements without going through generic value witnesses.
+    @inlinable @inline(__always) public subscript(position: Int) -> Element {
         get { chunks[position >> Self.chunkShift][position & Self.chunkMask] }
         set { chunks[position >> Self.chunkShift][position & Self.chunkMask] = newValue }
     }

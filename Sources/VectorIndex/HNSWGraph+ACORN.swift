@@ -59,8 +59,7 @@ extension HNSWGraph {
                 let d = scorer.distance(point)
                 if context.results.count < ef || d < context.results.top.distance {
                     context.candidates.push(Neighbor(distance: d, point: point))
-                    context.results.push(Neighbor(distance: d, point: point))
-                    if context.results.count > ef { context.results.pop() }
+                    context.results.push(Neighbor(distance: d, point: point), keeping: ef)
                 }
             }
         }

@@ -265,8 +265,7 @@ extension HNSWGraph {
                     let d = space.distance(query, link)
                     if context.results.count < ef || d < context.results.top.distance {
                         context.candidates.push(Neighbor(distance: d, point: link))
-                        context.results.push(Neighbor(distance: d, point: link))
-                        if context.results.count > ef { context.results.pop() }
+                        context.results.push(Neighbor(distance: d, point: link), keeping: ef)
                     }
                 }
             }

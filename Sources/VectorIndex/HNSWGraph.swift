@@ -138,23 +138,29 @@ public final class HNSWGraph: @unchecked Sendable {
         let visited = context.visited
         context.begin(at: current, accepted: filter.accepts(current.point))
         let stride = level0Capacity + 1
-        while !context.candidates.isEmpty {
-            let nearest = context.candidates.pop()
-            if context.results.count >= ef && nearest.distance > context.results.top.distance { break }
+        let fresh = context.fresh(capacity: level0Capacity)
+        let candidates = context.candidates, results = context.results
+        while !candidates.isEmpty {
+            let nearest = candidates.pop()
+            if results.count >= ef && nearest.distance > results.top.distance { break }
+            // The next candidate's links, fetched while this step scores.
+            if !candidates.isEmpty { quiver_prefetch(level0 + Int(candidates.top.point) * stride) }
+            // The links not visited yet, their vectors fetched before the first is scored.
             let block = level0 + Int(nearest.point) * stride
-            let n = Int(block[0])
-            // Fetch the next vectors while this one is scored.
-            for i in 0..<n { scorer.prefetch(block[1 + i]) }
-            for i in 0..<n {
+            var n = 0
+            for i in 0..<Int(block[0]) {
                 let link = block[1 + i]
                 guard visited.insert(link) else { continue }
+                scorer.prefetch(link)
+                fresh[n] = link
+                n += 1
+            }
+            for i in 0..<n {
+                let link = fresh[i]
                 let d = scorer.distance(link)
-                if context.results.count < ef || d < context.results.top.distance {
-                    context.candidates.push(Neighbor(distance: d, point: link))
-                    if filter.accepts(link) {
-                        context.results.push(Neighbor(distance: d, point: link))
-                        if context.results.count > ef { context.results.pop() }
-                    }
+                if results.count < ef || d < results.top.distance {
+                    candidates.push(Neighbor(distance: d, point: link))
+                    if filter.accepts(link) { results.push(Neighbor(distance: d, point: link), keeping: ef) }
                 }
             }
         }

@@ -9,66 +9,86 @@ public struct Neighbor: Sendable, Equatable {
     }
 }
 
-/// A binary heap of neighbors: the nearest on top when `nearestFirst`, else the farthest.
-struct NeighborHeap {
-    private(set) var items: [Neighbor] = []
+/// A binary heap of neighbors: the nearest on top when `nearestFirst`, else the farthest. Its
+/// storage is its own (no copy-on-write checks in a search's inner loop) and grows by doubling.
+final class NeighborHeap {
+    private var storage: UnsafeMutablePointer<Neighbor>
+    private var capacity: Int
+    private(set) var count = 0
     let nearestFirst: Bool
 
     init(nearestFirst: Bool, capacity: Int) {
         self.nearestFirst = nearestFirst
-        items.reserveCapacity(capacity)
+        self.capacity = max(capacity, 16)
+        storage = .allocate(capacity: self.capacity)
     }
 
-    var count: Int { items.count }
-    var isEmpty: Bool { items.isEmpty }
-    var top: Neighbor { items[0] }
+    deinit { storage.deallocate() }
+
+    var isEmpty: Bool { count == 0 }
+    var top: Neighbor { storage[0] }
+    var items: [Neighbor] { Array(UnsafeBufferPointer(start: storage, count: count)) }
 
     @inline(__always) private func before(_ a: Neighbor, _ b: Neighbor) -> Bool {
         nearestFirst ? a.distance < b.distance : a.distance > b.distance
     }
 
-    mutating func removeAll() { items.removeAll(keepingCapacity: true) }
+    func removeAll() { count = 0 }
 
-    mutating func push(_ item: Neighbor) {
-        items.append(item)
-        var child = items.count - 1
+    @inline(__always) func push(_ item: Neighbor) {
+        if count == capacity { grow() }
+        var child = count
+        count += 1
         while child > 0 {
             let parent = (child - 1) >> 1
-            guard before(items[child], items[parent]) else { break }
-            items.swapAt(child, parent)
+            let above = storage[parent]
+            guard before(item, above) else { break }
+            storage[child] = above
             child = parent
         }
+        storage[child] = item
+    }
+
+    /// Pushes `item` and keeps the `limit` best (a bounded result set): when full, `item` takes
+    /// the top's place if it is better, one sift instead of a push and a pop.
+    @inline(__always) func push(_ item: Neighbor, keeping limit: Int) {
+        if count < limit { push(item) } else if before(storage[0], item) { replaceTop(item) }
     }
 
     @discardableResult
-    mutating func pop() -> Neighbor {
-        let top = items[0]
-        let last = items.removeLast()
-        if !items.isEmpty {
-            items[0] = last
-            siftDown()
-        }
+    @inline(__always) func pop() -> Neighbor {
+        let top = storage[0]
+        count -= 1
+        if count > 0 { siftDown(storage[count]) }
         return top
     }
 
     /// Replaces the top (cheaper than pop + push).
-    mutating func replaceTop(_ item: Neighbor) {
-        items[0] = item
-        siftDown()
-    }
+    @inline(__always) func replaceTop(_ item: Neighbor) { siftDown(item) }
 
-    private mutating func siftDown() {
+    /// Puts `item` at the top and moves it down to its place.
+    @inline(__always) private func siftDown(_ item: Neighbor) {
         var parent = 0
-        let n = items.count
+        let n = count
         while true {
             let left = 2 * parent + 1
             if left >= n { break }
             var pick = left
-            if left + 1 < n && before(items[left + 1], items[left]) { pick = left + 1 }
-            guard before(items[pick], items[parent]) else { break }
-            items.swapAt(pick, parent)
+            if left + 1 < n && before(storage[left + 1], storage[left]) { pick = left + 1 }
+            let below = storage[pick]
+            guard before(below, item) else { break }
+            storage[parent] = below
             parent = pick
         }
+        storage[parent] = item
+    }
+
+    private func grow() {
+        let larger = UnsafeMutablePointer<Neighbor>.allocate(capacity: capacity * 2)
+        larger.moveInitialize(from: storage, count: count)
+        storage.deallocate()
+        storage = larger
+        capacity *= 2
     }
 }
 
@@ -109,8 +129,8 @@ final class VisitedSet {
 /// Used by one thread at a time; may move between threads (pools hand it out).
 public final class SearchContext: @unchecked Sendable {
     let visited: VisitedSet
-    var candidates = NeighborHeap(nearestFirst: true, capacity: 256)
-    var results = NeighborHeap(nearestFirst: false, capacity: 256)
+    let candidates = NeighborHeap(nearestFirst: true, capacity: 256)
+    let results = NeighborHeap(nearestFirst: false, capacity: 256)
     var links: [UInt32] = []
     /// ACORN's second marks (points whose links were looked through as 2-hop neighbours) and its
     /// per-step lists; made by the first ACORN search.
@@ -118,9 +138,25 @@ public final class SearchContext: @unchecked Sendable {
     var toScore: [UInt32] = []
     var toExpand: [UInt32] = []
     let count: Int
+    /// A level-0 step's links not visited before, gathered to be fetched together.
+    private var freshLinks: UnsafeMutablePointer<UInt32>
+    private var freshCapacity = 64
 
     public init(count: Int) {
         self.count = count
         visited = VisitedSet(count: count)
+        freshLinks = .allocate(capacity: freshCapacity)
+    }
+
+    deinit { freshLinks.deallocate() }
+
+    /// Room for a step's unvisited links, at least `capacity` of them.
+    @inline(__always) func fresh(capacity: Int) -> UnsafeMutablePointer<UInt32> {
+        if capacity > freshCapacity {
+            freshLinks.deallocate()
+            freshCapacity = capacity
+            freshLinks = .allocate(capacity: capacity)
+        }
+        return freshLinks
     }
 }

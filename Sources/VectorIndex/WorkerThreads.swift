@@ -1,3 +1,4 @@
+import CVectorKernels
 import Foundation
 
 /// Long CPU-bound work (segment builds, graph construction) on threads of its own. Swift
@@ -5,8 +6,11 @@ import Foundation
 /// global queues; work that blocks those threads for minutes (or `DispatchQueue.concurrentPerform`,
 /// which takes the pool's other threads) leaves no thread for request handlers or consensus, and a
 /// peer stops answering until the build ends. These threads are scheduled by the kernel beside
-/// the pool's, which keeps running.
+/// the pool's, which keeps running. They run at a lower priority (nice `niceSteps` above the process's):
+/// when requests and builds want the cores at once, requests get most of them and builds the rest.
 public enum WorkerThreads {
+    static let niceSteps: Int32 = 5
+
     /// Runs `body(worker)` for workers `0..<count`, each on its own thread (worker 0 on the
     /// calling thread), and returns once all have returned.
     public static func forEach(_ count: Int, _ body: @escaping (Int) -> Void) {
@@ -19,6 +23,7 @@ public enum WorkerThreads {
         let done = DispatchSemaphore(value: 0)
         for worker in 1..<count {
             let thread = Thread {
+                _ = quiver_lower_thread_priority(niceSteps)
                 shared.value(worker)
                 done.signal()
             }
@@ -32,7 +37,10 @@ public enum WorkerThreads {
     /// Runs `work` on a new thread; the calling task waits without holding a pool thread.
     public static func run<Value: Sendable, Failure: Error>(_ work: @escaping @Sendable () -> Result<Value, Failure>) async -> Result<Value, Failure> {
         await withCheckedContinuation { continuation in
-            let thread = Thread { continuation.resume(returning: work()) }
+            let thread = Thread {
+                _ = quiver_lower_thread_priority(niceSteps)
+                continuation.resume(returning: work())
+            }
             thread.stackSize = 8 << 20
             thread.start()
         }

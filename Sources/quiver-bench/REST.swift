@@ -159,16 +159,15 @@ func upload(_ dataset: Dataset, _ options: RESTOptions, http: HTTP, path: String
         """.utf8))
     log("\(dataset.count) points of \(d)-d (\(distance)) to \(options.url)\(path), \(options.clients) clients, "
         + "batches of \(options.batch), wait=\(options.uploadWait)")
-    let bodies = stride(from: 0, to: dataset.count, by: options.batch).map {
-        upsertBody(dataset, ids: $0..<min(dataset.count, $0 + options.batch))
-    }
+    let bodies = try UpsertBodies(dataset, batch: options.batch)
+    defer { bodies.remove() }
 
     // Each client sends every clients-th batch.
     let uploadStart = now()
     try onThreads(options.clients) { client in
         let connection = try RawHTTP(url: options.url)
         for b in stride(from: client, to: bodies.count, by: options.clients) {
-            let (status, data) = try connection.call("PUT", "\(path)/points?wait=\(options.uploadWait)", body: bodies[b])
+            let (status, data) = try connection.call("PUT", "\(path)/points?wait=\(options.uploadWait)", body: try bodies[b])
             guard status == 200 else { throw BenchError("upsert: \(status) \(String(decoding: data.prefix(300), as: UTF8.self))") }
         }
     }
@@ -189,6 +188,50 @@ func upload(_ dataset: Dataset, _ options: RESTOptions, http: HTTP, path: String
                "\(info["indexed_vectors_count"] ?? "?")", "\(info["points_count"] ?? "?")", "\(info["segments_count"] ?? "?")"))
     return ["upload_s": uploadSeconds, "upload_points_per_s": Double(dataset.count) / uploadSeconds, "time_to_green_s": greenSeconds,
             "status": status]
+}
+
+/// The upload's bodies, one per batch, encoded before the clock starts: in memory, or, when they
+/// would take more than `memoryLimit` bytes (a million 768-d points make about 8 GB of JSON), in
+/// files of a temporary directory read back one at a time during the upload.
+struct UpsertBodies: Sendable {
+    static let memoryLimit = 2 << 30
+    let count: Int
+    private let inMemory: [[UInt8]]
+    private let directory: String?
+
+    init(_ dataset: Dataset, batch: Int) throws {
+        let starts = Array(stride(from: 0, to: dataset.count, by: batch))
+        count = starts.count
+        @Sendable func body(_ b: Int) -> [UInt8] { upsertBody(dataset, ids: starts[b]..<min(dataset.count, starts[b] + batch)) }
+        // A float32 in JSON: about 12 characters with its comma.
+        guard dataset.count * dataset.dimension * 12 > Self.memoryLimit else {
+            inMemory = (0..<count).map(body)
+            directory = nil
+            return
+        }
+        let directory = NSTemporaryDirectory() + "quiver-bench-bodies-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        let started = now(), count = count
+        try onThreads(ProcessInfo.processInfo.activeProcessorCount) { worker in
+            for b in stride(from: worker, to: count, by: ProcessInfo.processInfo.activeProcessorCount) {
+                try Data(body(b)).write(to: URL(fileURLWithPath: directory + "/\(b).json"))
+            }
+        }
+        log(String(format: "%d bodies encoded into %@ in %.1f s", count, directory, now() - started))
+        inMemory = []
+        self.directory = directory
+    }
+
+    subscript(b: Int) -> [UInt8] {
+        get throws {
+            guard let directory else { return inMemory[b] }
+            return [UInt8](try Data(contentsOf: URL(fileURLWithPath: directory + "/\(b).json")))
+        }
+    }
+
+    func remove() {
+        if let directory { try? FileManager.default.removeItem(atPath: directory) }
+    }
 }
 
 /// `{"points":[...]}` for points `ids`, each with the dataset's vector of row `id % count` (ids

@@ -99,4 +99,12 @@ static inline void quiver_spin_unlock(uint8_t *lock) { __atomic_clear(lock, __AT
 
 /// Asks for the cache line at `p` ahead of use.
 static inline void quiver_prefetch(const void *p) { __builtin_prefetch(p); }
+
+/// Sets the calling thread's nice value `steps` above the process's (at most 19), lowering its
+/// scheduling weight, so that index builds yield the cores to request handling (Linux: per
+/// thread; elsewhere nothing). Returns 0 or an errno.
+int quiver_lower_thread_priority(int steps);
+
+/// The calling thread's nice value (0 where threads have none of their own).
+int quiver_thread_niceness(void);
 #endif
