@@ -25,14 +25,17 @@ extension LocalShard {
                 best.insert(Candidate(goodness: score, score: maxSim.displayed(score), id: entry.data.id(at: offset), segment: segment, offset: offset))
             }
             let index = entry.immutable?.multiIndexes[name]
-            switch entry.plan(filter, vectorIndexed: index != nil, exact: options.exact, fullScanThreshold: options.fullScanThreshold) {
+            let plan = entry.plan(filter, vectorIndexed: index != nil, exact: options.exact, fullScanThreshold: options.fullScanThreshold)
+            if options.leavesOut(plan, of: entry, indexed: index != nil) { continue }
+            switch plan {
             case .vectorIndex:
                 // As for dense vectors: the codes choose `oversampling` × limit candidates, which
                 // the float rows then score.
                 let quantized = index!.quantized != nil && !options.ignoreQuantization
                 let k = options.candidates(limit, quantized: quantized)
                 let hits = index!.search(query, k: k, ef: max(k, options.hnswEf ?? index!.spec.efConstruct),
-                                         accept: LivePoints(entry: entry, filter: filter), quantized: quantized)
+                                         accept: LivePoints(entry: entry, filter: filter), quantized: quantized,
+                                         acorn: options.walksByACORN(filter, in: entry))
                 for hit in hits {
                     _ = entry.withMultiVector(name, at: Int(hit.point)) { consider(Int(hit.point), $0, checkFilter: false) }
                 }
@@ -90,16 +93,20 @@ struct MultiVectorIndex: @unchecked Sendable {
     let contexts: ContextPool
 
     /// The `k` nearest points `accept` lets through, by `max_sim` over the float rows, or over
-    /// the rows' codes when the index has them and `quantized` is true.
-    func search<F: PointFilter>(_ query: MultiVector, k: Int, ef: Int, accept: F, quantized useCodes: Bool) -> [Neighbor] {
+    /// the rows' codes when the index has them and `quantized` is true. With `acorn`, the walk
+    /// looks through rejected neighbours to theirs (`HNSWGraph.searchACORN`).
+    func search<F: PointFilter>(_ query: MultiVector, k: Int, ef: Int, accept: F, quantized useCodes: Bool, acorn: Bool = false) -> [Neighbor] {
         query.flat.withUnsafeBufferPointer { rows in
             contexts.with { context in
-                if useCodes, let quantized {
-                    let scorer = QuantizedMultiScorer(quantized, rowStarts: space.rowStarts, query: rows.baseAddress!, rows: query.count,
-                                                      metric: spec.metric)
-                    return graph.search(scorer, k: k, ef: ef, filter: accept, context: context)
+                func walk<S: QueryScorer>(_ scorer: S) -> [Neighbor] {
+                    acorn ? graph.searchACORN(scorer, k: k, ef: ef, filter: accept, context: context)
+                        : graph.search(scorer, k: k, ef: ef, filter: accept, context: context)
                 }
-                return graph.search(MultiScorer(space: space, query: rows.baseAddress!, rows: query.count), k: k, ef: ef, filter: accept, context: context)
+                if useCodes, let quantized {
+                    return walk(QuantizedMultiScorer(quantized, rowStarts: space.rowStarts, query: rows.baseAddress!, rows: query.count,
+                                                     metric: spec.metric))
+                }
+                return walk(MultiScorer(space: space, query: rows.baseAddress!, rows: query.count))
             }
         }
     }

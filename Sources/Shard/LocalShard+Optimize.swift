@@ -162,8 +162,8 @@ extension LocalShard {
     /// first update after a restart, so a restarted shard is not `grey` for it). The segment is indexed
     /// alone while the shard is below its segment budget. At the budget it is indexed together with
     /// the smallest immutable segment, only when that rewrite is cheap: the smallest segment's graph
-    /// can seed the new one (it lost no point, no payload links are built, no multivector graph
-    /// or product codes are rebuilt), so only the write segment's points are inserted, and it is at
+    /// can seed the new one (it lost at most `GraphSeed.healingLimit` of its points, no payload
+    /// links are built, no multivector graph or product codes are rebuilt), so only the write segment's points are inserted, and it is at
     /// most `tailMergeRatio` times the write segment's size (a writer that pauses often does not
     /// rewrite a large segment for every few points). Otherwise it waits for the threshold.
     private func plannedTail(_ t: OptimizerThresholds, free: [Int], immutables: [Int]) -> [Int]? {
@@ -173,7 +173,8 @@ extension LocalShard {
         if entries.count < t.segmentNumber { return [tail] }
         let payloadLinks = !payloadSchema.isEmpty && specs.contains { $0.payloadM > 0 }
         let productCodes = specs.contains { if case .product? = $0.quantization { true } else { false } }
-        guard let smallest = immutables.first, let segment = entries[smallest].immutable, segment.deletedCount == 0,
+        guard let smallest = immutables.first, let segment = entries[smallest].immutable,
+              Double(segment.deletedCount) <= GraphSeed.healingLimit * Double(segment.deletedCount + segment.liveCount),
               segment.multiIndexes.isEmpty, !payloadLinks, !productCodes,
               entries[smallest].vectorStorageBytes <= Self.tailMergeRatio * entries[tail].vectorStorageBytes,
               entries[tail].vectorStorageBytes + entries[smallest].vectorStorageBytes < t.maxSegmentBytes else { return nil }
@@ -283,11 +284,11 @@ extension LocalShard {
         }
     }
 
-    /// For each vector, the largest graph among the inputs that serves the configuration (same
-    /// links per point, `ef_construct` and distance; no payload links) and whose points are all in
-    /// the replacement, for the replacement's graph to start from: a merge then inserts the other
-    /// inputs' points into it instead of building from nothing. (A replacement that gets payload
-    /// links is built from nothing.)
+    /// For each vector, the input graph that serves the configuration (same links per point,
+    /// `ef_construct` and distance; no payload links), lost at most `GraphSeed.healingLimit` of its
+    /// points, and keeps the most points in the replacement, for the replacement's graph to start
+    /// from: a merge then heals it and inserts the other inputs' points into it instead of building
+    /// from nothing. (A replacement that gets payload links is built from nothing.)
     private nonisolated static func graphSeeds(_ inputs: [any SegmentData], _ placements: [[Int32]],
                                                _ specs: [String: VectorIndexSpec]) -> [String: GraphSeed] {
         var seeds: [String: GraphSeed] = [:]
@@ -295,9 +296,9 @@ extension LocalShard {
             var best: (seed: GraphSeed, points: Int)?
             for (input, map) in zip(inputs, placements) {
                 guard let segment = input as? ImmutableSegment, let index = segment.vectorIndexes[name], index.spec.m == spec.m,
-                      index.spec.efConstruct == spec.efConstruct, index.spec.distance == spec.distance, index.graph.isKept(by: map) else { continue }
-                let points = index.graph.linkedCount
-                if points > (best?.points ?? 0) { best = (GraphSeed(graph: index.graph, map: map), points) }
+                      index.spec.efConstruct == spec.efConstruct, index.spec.distance == spec.distance, index.graph.canSeed(with: map) else { continue }
+                let points = map.reduce(0) { $0 + ($1 >= 0 ? 1 : 0) }
+                if points > (best?.points ?? 0) { best = (GraphSeed(graph: index.graph, map: map, space: index.space), points) }
             }
             if let best { seeds[name] = best.seed }
         }

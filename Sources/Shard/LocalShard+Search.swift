@@ -114,11 +114,7 @@ struct DenseSearch: Sendable {
         query.withUnsafeBufferPointer { q in
             let index = entry.immutable?.vectorIndexes[name]
             let plan = entry.plan(filter, vectorIndexed: index != nil, exact: options.exact, fullScanThreshold: options.fullScanThreshold)
-            if index == nil, let most = options.unindexedPointsMax {
-                // `indexed_only`: a segment without a graph is searched only when scanning it is cheap.
-                let scanned = if case .candidates(let candidates) = plan { candidates.count } else { entry.liveCount }
-                if scanned > most { return }
-            }
+            if options.leavesOut(plan, of: entry, indexed: index != nil) { return }
             // The graph checks the filter while it walks; its hits are only scored.
             let scan = Scan(query: q, distance: distance, minimum: minimum, filter: plan == .vectorIndex ? nil : filter,
                             entry: entry, segment: segment)
@@ -129,14 +125,8 @@ struct DenseSearch: Sendable {
                 // vectors then rank (rescoring); without rescoring only `limit` are chosen.
                 let quantized = index!.quantized != nil && !options.ignoreQuantization
                 let k = options.candidates(limit, quantized: quantized)
-                // `acorn`: when the filter is expected to pass few enough of the segment's points.
-                let acorn = if let filter, let most = options.acornMaxSelectivity {
-                    Double(entry.cardinality(filter).expected) <= most * Double(max(1, entry.liveCount))
-                } else {
-                    false
-                }
                 let hits = index!.search(q.baseAddress!, k: k, ef: max(k, options.hnswEf ?? index!.spec.efConstruct), accept: accept,
-                                         quantized: quantized, acorn: acorn)
+                                         quantized: quantized, acorn: options.walksByACORN(filter, in: entry))
                 for hit in hits {
                     entry.withVector(name, at: Int(hit.point)) { scan.consider(Int(hit.point), $0, into: &best) }
                 }
@@ -152,6 +142,23 @@ struct DenseSearch: Sendable {
                 entry.forEachVector(name) { scan.consider($0, $1, into: &best) }
             }
         }
+    }
+}
+
+extension SearchOptions {
+    /// `indexed_only`: a segment without a graph for the vector is searched only when scanning
+    /// it is cheap (the points `plan` would score).
+    func leavesOut(_ plan: SearchPlan, of entry: SegmentEntry, indexed: Bool) -> Bool {
+        guard !indexed, let most = unindexedPointsMax else { return false }
+        let scanned = if case .candidates(let candidates) = plan { candidates.count } else { entry.liveCount }
+        return scanned > most
+    }
+
+    /// `acorn`: a segment's graph is walked by ACORN when the filter is expected to pass few
+    /// enough of its points.
+    func walksByACORN(_ filter: Filter?, in entry: SegmentEntry) -> Bool {
+        guard let filter, let most = acornMaxSelectivity else { return false }
+        return Double(entry.cardinality(filter).expected) <= most * Double(max(1, entry.liveCount))
     }
 }
 

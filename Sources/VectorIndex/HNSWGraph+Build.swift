@@ -4,15 +4,22 @@ import Foundation
 import Synchronization
 
 /// An earlier graph to build from: `map[o]` is the number that the earlier graph's point `o` has
-/// in the new space, or -1 when the point is gone.
+/// in the new space, or -1 when the point is gone. `space` holds the earlier graph's vectors,
+/// gone points' included: healing the links that went to gone points measures them.
 public struct GraphSeed: Sendable {
     public let graph: HNSWGraph
     public let map: [Int32]
+    public let space: VectorSpace
 
-    public init(graph: HNSWGraph, map: [Int32]) {
+    public init(graph: HNSWGraph, map: [Int32], space: VectorSpace) {
         self.graph = graph
         self.map = map
+        self.space = space
     }
+
+    /// The largest share of an earlier graph's points that may be gone for the graph to seed a
+    /// build (Qdrant's default `healing_threshold`); with more gone, the graph is built anew.
+    public static let healingLimit = 0.3
 }
 
 /// Building graphs: from nothing, over an earlier graph (`GraphSeed`), and payload links.
@@ -32,29 +39,37 @@ extension HNSWGraph {
     }
 
     /// Builds the graph over `points` of `space` (every point when nil) starting from the links
-    /// of an earlier graph (`seed`) instead of from nothing, when every point of the seed is among
-    /// `points`: they keep their levels and links, and only the other points are inserted
-    /// (`inserted` counts the inserts). A merge of segments builds its graph so over the largest
-    /// segment's graph. A seed that lost points is not used: the graph is built from nothing.
-    /// (Repairing a seed that lost points cost recall in unit-test measurements on clustered data,
-    /// recall@10 at `ef` 32: re-inserting the points that linked to a lost one gave 0.35–0.52
-    /// against a new graph's 0.997–0.9995 with 3% of 3,000–4,000 points gone; choosing their links
-    /// again among the lost one's links gave 0.9685 against 0.98 with 5% of 20,000 gone.)
+    /// of an earlier graph (`seed`) instead of from nothing: the seed's points that are among
+    /// `points` keep their levels and links, and only the other points are inserted (`inserted`
+    /// counts the inserts). A merge of segments builds its graph so over the largest segment's
+    /// graph. When some of the seed's points are gone (at most `GraphSeed.healingLimit` of them),
+    /// the links that went to them are healed first: each point that lost links looks through
+    /// the gone points it linked to, nearest first, for the kept points beyond them, and chooses
+    /// its links again among those and its kept links by the diversity heuristic, with links
+    /// back. With more gone, or none kept, the graph is built from nothing.
     public static func build(_ space: VectorSpace, _ parameters: HNSWParameters, only points: [UInt32]? = nil,
                              reusing seed: GraphSeed) -> (graph: HNSWGraph, inserted: Int) {
-        buildOver(space, parameters, only: points, extraLinks: 0, seed: seed)
+        buildOver(space, parameters, only: points, extraLinks: 0, seed: seed) { seed.space.distance($0, $1) }
     }
 
     /// Points of the graph: those with level-0 links.
     public var linkedCount: Int { (0..<count).reduce(0) { $0 + (level0[$1 * (level0Capacity + 1)] > 0 ? 1 : 0) } }
 
-    /// Whether `map` (see `GraphSeed`) keeps every point of the graph, so the graph can seed a build.
-    public func isKept(by map: [Int32]) -> Bool {
-        map.count == count && level0Capacity == m0 && (0..<count).allSatisfy { level0[$0 * (level0Capacity + 1)] == 0 || map[$0] >= 0 }
+    /// Whether the graph can seed a build whose points `map` (see `GraphSeed`) gives: it has the
+    /// plain layout and at most `GraphSeed.healingLimit` of its points are gone.
+    public func canSeed(with map: [Int32]) -> Bool {
+        guard map.count == count, level0Capacity == m0 else { return false }
+        var linked = 0, gone = 0
+        for point in 0..<count where level0[point * (level0Capacity + 1)] > 0 {
+            linked += 1
+            if map[point] < 0 { gone += 1 }
+        }
+        return linked > gone && Double(gone) <= GraphSeed.healingLimit * Double(linked)
     }
 
     static func buildOver<Space: GraphPoints>(_ space: Space, _ parameters: HNSWParameters, only points: [UInt32]?,
-                                              extraLinks: Int, seed: GraphSeed? = nil) -> (graph: HNSWGraph, inserted: Int) {
+                                              extraLinks: Int, seed: GraphSeed? = nil,
+                                              toSeedPoint: ((Space.Query, UInt32) -> Float)? = nil) -> (graph: HNSWGraph, inserted: Int) {
         var rng = SplitMix(seed: parameters.seed)
         let scale = 1 / log(Double(parameters.m))
         var levels = (0..<space.count).map { _ -> UInt8 in
@@ -64,41 +79,61 @@ extension HNSWGraph {
         let all = points ?? Array(0..<UInt32(space.count))
         var included = [Bool](repeating: points == nil, count: space.count)
         if points != nil { for point in all { included[Int(point)] = true } }
-        // The seed's points (those with links), by their numbers in both; none if any is missing.
+        // The seed's points (those with links) that the new graph keeps, by their numbers in
+        // both; none when too many are gone.
         var carried: [(old: UInt32, new: UInt32)] = []
-        if let seed, seed.graph.m == parameters.m, seed.graph.level0Capacity == seed.graph.m0, seed.map.count == seed.graph.count,
-           extraLinks == 0 {
+        var kept: [Int32] = []
+        if let seed, toSeedPoint != nil, seed.graph.m == parameters.m, seed.graph.level0Capacity == seed.graph.m0,
+           seed.map.count == seed.graph.count, extraLinks == 0 {
+            var gone = 0
+            kept = seed.map
             for (old, new) in seed.map.enumerated() where seed.graph.level0[old * (seed.graph.level0Capacity + 1)] > 0 {
-                guard new >= 0 && Int(new) < space.count && included[Int(new)] else {
-                    carried = []
-                    break
+                if new >= 0 && Int(new) < space.count && included[Int(new)] {
+                    carried.append((UInt32(old), UInt32(new)))
+                } else {
+                    kept[old] = -1
+                    gone += 1
                 }
-                carried.append((UInt32(old), UInt32(new)))
             }
+            if Double(gone) > GraphSeed.healingLimit * Double(gone + carried.count) { carried = [] }
             for (old, new) in carried { levels[Int(new)] = UInt8(seed.graph.level(of: old)) }
         }
         let graph = HNSWGraph(count: space.count, m: parameters.m, levels: zip(levels, included).map { $1 ? $0 : 0 },
                               extraLinks: extraLinks)
         var order = all
         let builder = Builder(graph: graph, space: space, efConstruct: parameters.efConstruct)
-        if let seed, !carried.isEmpty {
+        if let seed, let toSeedPoint, !carried.isEmpty {
             var isCarried = [Bool](repeating: false, count: space.count)
             for point in carried { isCarried[Int(point.new)] = true }
+            // (point, its number in the seed, level) whose links on that level lost points.
+            var wounded: [(point: UInt32, old: UInt32, level: Int)] = []
             for (old, new) in carried {
                 for level in 0...graph.level(of: new) {
                     let from = seed.graph.links(old, level), to = graph.links(new, level)
                     var n = 0
-                    for i in 0..<Int(from[0]) where Int(from[1 + i]) < seed.map.count && seed.map[Int(from[1 + i])] >= 0 {
-                        to[1 + n] = UInt32(seed.map[Int(from[1 + i])])
+                    for i in 0..<Int(from[0]) where kept[Int(from[1 + i])] >= 0 {
+                        to[1 + n] = UInt32(kept[Int(from[1 + i])])
                         n += 1
                     }
                     to[0] = UInt32(n)
+                    if n < Int(from[0]) { wounded.append((new, old, level)) }
                 }
             }
             let entry = carried.first { $0.old == seed.graph.entryPoint }?.new ?? carried.max { graph.level(of: $0.new) < graph.level(of: $1.new) }!.new
             graph.entryPoint = entry
             graph.maxLevel = graph.level(of: entry)
             order = all.filter { !isCarried[Int($0)] }
+            let healer = Healer(builder: builder, seed: seed.graph, kept: kept, toSeedPoint: toSeedPoint)
+            let threads = min(parameters.threads, max(1, wounded.count / 1000))
+            let next = Counter(0)
+            WorkerThreads.forEach(threads) { _ in
+                let context = SearchContext(count: seed.graph.count)
+                while true {
+                    let index = next.value.wrappingAdd(1, ordering: .relaxed).oldValue
+                    if index >= wounded.count { break }
+                    healer.heal(wounded[index].point, old: wounded[index].old, level: wounded[index].level, context)
+                }
+            }
         }
         var start = 0
         if graph.maxLevel < 0 {
@@ -381,9 +416,21 @@ extension HNSWGraph {
             }
         }
 
+        /// Makes `chosen` the first links of `point` on `level`; its other links (some may have
+        /// come from other points meanwhile) keep the room that is left.
+        func replaceLinks(of point: UInt32, with chosen: [Neighbor], level: Int) {
+            quiver_spin_lock(locks + Int(point))
+            defer { quiver_spin_unlock(locks + Int(point)) }
+            let block = graph.links(point, level), capacity = graph.capacity(level)
+            var links = chosen.map(\.point)
+            for i in 0..<Int(block[0]) where links.count < capacity && !links.contains(block[1 + i]) { links.append(block[1 + i]) }
+            block[0] = UInt32(links.count)
+            for (i, link) in links.enumerated() { block[1 + i] = link }
+        }
+
         /// Adds a link from `node` to `point`; when `node` is full, re-selects its links among
         /// the old ones and `point` with the heuristic.
-        private func addLink(from node: UInt32, to point: UInt32, distance: Float, level: Int) {
+        func addLink(from node: UInt32, to point: UInt32, distance: Float, level: Int) {
             let capacity = graph.capacity(level)
             quiver_spin_lock(locks + Int(node))
             defer { quiver_spin_unlock(locks + Int(node)) }
@@ -404,6 +451,68 @@ extension HNSWGraph {
             block[0] = UInt32(chosen.count)
             for (i, c) in chosen.enumerated() { block[1 + i] = c.point }
         }
+    }
+}
+
+/// Heals a seeded build's links that went to points of the seed that are gone (see
+/// `HNSWGraph.build(_:_:only:reusing:)`). Gone points are looked through in the seed's graph and
+/// measured with the seed's vectors; they are never linked to.
+private final class Healer<Space: GraphPoints>: @unchecked Sendable {
+    let builder: HNSWGraph.Builder<Space>
+    let seed: HNSWGraph
+    /// The seed's points' numbers in the new graph, -1 for gone points.
+    let kept: [Int32]
+    let toSeedPoint: (Space.Query, UInt32) -> Float
+
+    init(builder: HNSWGraph.Builder<Space>, seed: HNSWGraph, kept: [Int32], toSeedPoint: @escaping (Space.Query, UInt32) -> Float) {
+        self.builder = builder
+        self.seed = seed
+        self.kept = kept
+        self.toSeedPoint = toSeedPoint
+    }
+
+    /// `point` (`old` in the seed) lost links on `level`. The kept points reached through the gone
+    /// points it linked to, nearest first and no farther than the `ef_construct` nearest found,
+    /// join its kept links as candidates; the heuristic picks its links among them, and the
+    /// picked points link back.
+    func heal(_ point: UInt32, old: UInt32, level: Int, _ context: SearchContext) {
+        let space = builder.space, ef = builder.efConstruct
+        let query = space.query(point)
+        context.visited.reset()
+        context.candidates.removeAll()
+        context.results.removeAll()
+        _ = context.visited.insert(old)
+        var found: [Neighbor] = []
+        let own = seed.links(old, level)
+        for i in 0..<Int(own[0]) {
+            let link = own[1 + i]
+            _ = context.visited.insert(link)
+            if kept[Int(link)] >= 0 {
+                let new = UInt32(kept[Int(link)])
+                found.append(Neighbor(distance: space.distance(query, new), point: new))
+            } else {
+                context.candidates.push(Neighbor(distance: toSeedPoint(query, link), point: link))
+            }
+        }
+        while !context.candidates.isEmpty {
+            let gone = context.candidates.pop()
+            if context.results.count >= ef && gone.distance > context.results.top.distance { break }
+            let links = seed.links(gone.point, level)
+            for i in 0..<Int(links[0]) where context.visited.insert(links[1 + i]) {
+                let link = links[1 + i]
+                if kept[Int(link)] >= 0 {
+                    let new = UInt32(kept[Int(link)])
+                    context.results.push(Neighbor(distance: space.distance(query, new), point: new), keeping: ef)
+                } else {
+                    context.candidates.push(Neighbor(distance: toSeedPoint(query, link), point: link))
+                }
+            }
+        }
+        found += context.results.items
+        found.sort { $0.distance < $1.distance }
+        let chosen = builder.selectNeighbors(found, max: builder.graph.capacity(level))
+        builder.replaceLinks(of: point, with: chosen, level: level)
+        for link in chosen { builder.addLink(from: link.point, to: point, distance: link.distance, level: level) }
     }
 }
 

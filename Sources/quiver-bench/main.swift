@@ -34,6 +34,14 @@ import VectorIndex
 ///
 /// The server's search path in-process, without HTTP: see `runService`.
 ///
+///     quiver-bench merge --data DIR [--gone 0.05,0.1,0.2] [--new 0.1] [--m 16] [--ef-construct 100]
+///                        [--threads T] [--ef 32,64] [--filter-queries 200]
+///
+/// A merge's graph: an earlier graph over all but the last `new` share of the points; for each
+/// `gone` share, that many of its points deleted at random and the rest merged with the new
+/// points, once over the earlier graph (healed) and once from nothing. Prints both build times
+/// and recall@k / queries/s per `ef` on `filter-queries` queries against an exact scan.
+///
 ///     quiver-bench json
 ///
 /// Parses an upsert body of 1,000 128-d points with the server's JSON parser, its numbers written
@@ -55,6 +63,9 @@ struct Options {
     var payloadM = 0
     var quantization: QuantizationMethod?
     var oversampling = 2.0
+    /// `merge`: shares of the earlier graph's points deleted, and share of new points.
+    var gone = [0.05, 0.1, 0.2]
+    var newShare = 0.1
 
     init(_ arguments: [String]) throws {
         var rest = arguments[...]
@@ -78,6 +89,8 @@ struct Options {
             case "--full-scan-threshold-kb": fullScanThresholdKB = Int(try value(flag)) ?? fullScanThresholdKB
             case "--payload-m": payloadM = Int(try value(flag)) ?? payloadM
             case "--oversampling": oversampling = Double(try value(flag)) ?? oversampling
+            case "--gone": gone = try value(flag).split(separator: ",").map { Double($0) ?? 0 }
+            case "--new": newShare = Double(try value(flag)) ?? newShare
             case "--quantization":
                 switch try value(flag) {
                 case "scalar": quantization = .scalar(quantile: 0.99)
@@ -123,19 +136,25 @@ func recall(_ found: [UInt32], _ truth: ArraySlice<Int32>) -> Int {
     return found.filter(wanted.contains).count
 }
 
+extension Dataset {
+    /// The vectors and queries as an index compares them: cosine as dot on normalised vectors.
+    func indexed() -> (base: [Float], queries: [Float], metric: IndexMetric) {
+        var base = base, queries = queries
+        switch metric {
+        case "cosine":
+            base.withUnsafeMutableBufferPointer { b in for i in 0..<count { quiver_normalize_f32(b.baseAddress! + i * dimension, dimension) } }
+            queries.withUnsafeMutableBufferPointer { q in for i in 0..<queryCount { quiver_normalize_f32(q.baseAddress! + i * dimension, dimension) } }
+            return (base, queries, .dot)
+        case "ip": return (base, queries, .dot)
+        default: return (base, queries, .l2)
+        }
+    }
+}
+
 func runEngine(_ options: Options) throws {
     let dataset = try Dataset(directory: options.data)
-    var base = dataset.base, queries = dataset.queries
+    let (base, queries, metric) = dataset.indexed()
     let dimension = dataset.dimension
-    let metric: IndexMetric
-    switch dataset.metric {
-    case "cosine":
-        metric = .dot
-        base.withUnsafeMutableBufferPointer { b in for i in 0..<dataset.count { quiver_normalize_f32(b.baseAddress! + i * dimension, dimension) } }
-        queries.withUnsafeMutableBufferPointer { q in for i in 0..<dataset.queryCount { quiver_normalize_f32(q.baseAddress! + i * dimension, dimension) } }
-    case "ip": metric = .dot
-    default: metric = .l2
-    }
     log("\(dataset.count) points of \(dimension)-d (\(dataset.metric)), \(dataset.queryCount) queries; kernels: \(String(cString: quiver_isa_name(quiver_active_isa())))")
     let rssBefore = memoryMB().rss
     var output: [String: Any] = [:]
@@ -289,9 +308,11 @@ do {
     case "rest": try runREST(try RESTOptions(Array(arguments.dropFirst())))
     case "json": try runJSONBench()
     case "service": try await runService(Array(arguments.dropFirst()))
+    case "merge": try runMerge(try Options(Array(arguments.dropFirst())))
     default:
         log("usage: quiver-bench engine --data DIR [--m 16] [--ef-construct 100] [--threads T] [--k 10] [--ef 10,20,...] [--json] [--filters --filter-queries N --filter-ef 64,128] [--payload-m M] [--quantization scalar|binary|pq8 --oversampling 2]")
         log("       quiver-bench rest --url URL --data DIR [--collection bench] [--clients 4] [--batch 256] [--ef 64] [--queries N] [--skip-upload] [--upload-wait false] [--seconds 10] [--write-seconds S --write-batch 100 --write-rate 20 --search-clients 4] [--on-disk] [--quantization scalar] [--json]")
+        log("       quiver-bench merge --data DIR [--gone 0.05,0.1,0.2] [--new 0.1] [--m 16] [--ef-construct 100] [--threads T] [--ef 32,64] [--filter-queries 200]")
         log("       quiver-bench json")
         log("       quiver-bench service --data DIR [--ef 64] [--seconds 3]")
         exit(2)

@@ -209,6 +209,36 @@ let multiConfig: CollectionConfig = {
         #expect(again.segments.reduce(0) { $0 + ($1.indexedVectors["m"] ?? 0) } == 3000)
     }
 
+    /// `indexed_only` leaves out a large unindexed segment of multivectors as of dense ones, and
+    /// `acorn` walks the multivector graphs for a selective filter, with the recall of a scan.
+    @Test func indexedOnlyAndACORNServeMultivectors() async throws {
+        let dir = TempDir()
+        let (shard, _, _) = try await Self.indexedShard(dir)
+        func search(_ query: MultiVector, filter: Filter? = nil, _ options: SearchOptions) async -> [PointID] {
+            await shard.searchMulti(query, using: "m", distance: .cosine, filter: filter, limit: 10, threshold: nil,
+                                    withPayload: .none, withVector: .none, options: options).map(\.id)
+        }
+        let added = (5000..<5300).map { PointStruct(id: .number(UInt64($0)), vectors: [:], multi: ["m": Self.clusteredQuery($0)]) }
+        _ = try await shard.update(.upsert(added), wait: false)
+        let query = Self.clusteredQuery(5010)
+        #expect(await search(query, SearchOptions()).first == .number(5010))
+        let skipping = await search(query, SearchOptions(unindexedPointsMax: 299))
+        #expect(skipping.count == 10 && skipping.allSatisfy { $0 < .number(5000) })
+        #expect(await search(query, SearchOptions(unindexedPointsMax: 300)).first == .number(5010))
+        // One point in 50 of the indexed ones: each segment walks its graph (the full-scan
+        // threshold is lower), by ACORN.
+        let rare = Filter(must: [.hasID(Set(stride(from: 0, to: 3000, by: 50).map { PointID.number(UInt64($0)) }))])
+        let acorn = SearchOptions(fullScanThreshold: 5, hnswEf: 16, acornMaxSelectivity: 0.4)
+        var found = 0
+        for q in 0..<30 {
+            let approximate = await search(Self.clusteredQuery(q), filter: rare, acorn)
+            let exact = await search(Self.clusteredQuery(q), filter: rare, SearchOptions(exact: true))
+            #expect(approximate.count == 10 && approximate.allSatisfy { if case .number(let n) = $0 { n % 50 == 0 } else { false } })
+            found += Set(approximate).intersection(exact).count
+        }
+        #expect(Double(found) / 300 >= 0.95, "recall \(Double(found) / 300)")
+    }
+
     @Test(arguments: [
         QuantizationConfig.scalar(ScalarQuantizationConfig(type: .int8, quantile: 0.99)),
         .binary(BinaryQuantizationConfig(encoding: .twoBits)),
