@@ -75,11 +75,10 @@ float quiver_maxsim_f32(quiver_metric metric, const float *query, size_t query_r
 void quiver_score_batch_f32(quiver_metric metric, const float *query, const float *base, const uint32_t *offsets,
                             size_t count, size_t dim, float *out) {
     quiver_f32_kernel kernel = metric == QUIVER_METRIC_DOT ? active->dot_f32 : metric == QUIVER_METRIC_L2SQ ? active->l2sq_f32 : active->l1_f32;
+    size_t bytes = dim * sizeof(float);
+    for (size_t i = 0; i < count && i < QUIVER_SCAN_AHEAD; i++) quiver_prefetch_bytes(base + (size_t)offsets[i] * dim, bytes);
     for (size_t i = 0; i < count; i++) {
-        if (i + 1 < count) {
-            const char *next = (const char *)(base + (size_t)offsets[i + 1] * dim);
-            for (size_t line = 0; line < dim * sizeof(float); line += 64) __builtin_prefetch(next + line);
-        }
+        if (i + QUIVER_SCAN_AHEAD < count) quiver_prefetch_bytes(base + (size_t)offsets[i + QUIVER_SCAN_AHEAD] * dim, bytes);
         out[i] = kernel(query, base + (size_t)offsets[i] * dim, dim);
     }
 }

@@ -1,3 +1,4 @@
+import CVectorKernels
 import DiskIO
 import QuiverJSON
 import QuiverModel
@@ -210,6 +211,25 @@ public struct ImmutableSegment: SegmentData {
             return body(raw.assumingMemoryBound(to: Float.self) + offset * column.dimension)
         }
         return vector(name, at: offset).withUnsafeBufferPointer { body($0.baseAddress!) }
+    }
+
+    /// Calls `body` with each of `offsets` whose point is live and has vector `name`, and its
+    /// float32 elements. Rows stored as float32 are asked for `QUIVER_SCAN_AHEAD` offsets before
+    /// they are scored: scattered rows then come from memory several at a time.
+    func forEachVector(_ name: String, at offsets: [Int32], _ body: (Int, UnsafePointer<Float>) -> Void) {
+        guard let column = columns[name], column.dimension > 0, let has = hasVectorFlags[name] else { return }
+        if column.datatype == .float32 || column.datatype == .turbo4, let raw = column.region.bytes.baseAddress {
+            let base = raw.assumingMemoryBound(to: Float.self), dimension = column.dimension, ahead = Int(QUIVER_SCAN_AHEAD)
+            for (i, candidate) in offsets.enumerated() {
+                if i + ahead < offsets.count { quiver_prefetch_bytes(base + Int(offsets[i + ahead]) * dimension, dimension * 4) }
+                let offset = Int(candidate)
+                if !deleted[offset] && has[offset] { body(offset, base + offset * dimension) }
+            }
+            return
+        }
+        for candidate in offsets where !deleted[Int(candidate)] && has[Int(candidate)] {
+            vector(name, at: Int(candidate)).withUnsafeBufferPointer { body(Int(candidate), $0.baseAddress!) }
+        }
     }
 
     func forEachVector(_ name: String, _ body: (Int, UnsafePointer<Float>) -> Void) {

@@ -132,12 +132,7 @@ struct DenseSearch: Sendable {
                 }
             case .candidates(let candidates):
                 // A payload index narrowed the points down: score only those.
-                let data = entry.data
-                for candidate in candidates {
-                    let offset = Int(candidate)
-                    guard data.isLive(at: offset), entry.hasVector(name, at: offset) else { continue }
-                    entry.withVector(name, at: offset) { scan.consider(offset, $0, into: &best) }
-                }
+                entry.forEachVector(name, at: candidates) { scan.consider($0, $1, into: &best) }
             case .fullScan:
                 entry.forEachVector(name) { scan.consider($0, $1, into: &best) }
             }

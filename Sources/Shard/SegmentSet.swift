@@ -79,6 +79,16 @@ struct SegmentEntry: Sendable {
         if let appendable { appendable.forEachVector(name, body) } else { immutable!.forEachVector(name, body) }
     }
 
+    /// Calls `body` with each of `offsets` whose point is live and has vector `name`, and its
+    /// float32 elements.
+    func forEachVector(_ name: String, at offsets: [Int32], _ body: (Int, UnsafePointer<Float>) -> Void) {
+        if let immutable { return immutable.forEachVector(name, at: offsets, body) }
+        let segment = appendable!
+        for candidate in offsets where segment.isLive(at: Int(candidate)) && segment.hasVector(name, at: Int(candidate)) {
+            segment.withVector(name, at: Int(candidate)) { body(Int(candidate), $0) }
+        }
+    }
+
     /// Offsets that include every point passing `filter`, from the most selective payload index
     /// of a `must` condition; nil when no index applies (then every point is a candidate).
     /// A `has_id` condition proposes the offsets of its ids.

@@ -296,7 +296,14 @@ extension HNSWGraph {
                 let nearest = context.candidates.pop()
                 if context.results.count >= ef && nearest.distance > context.results.top.distance { break }
                 copyLinks(nearest.point, level, into: &context.links)
-                for link in context.links where context.visited.insert(link) {
+                // The links not visited yet, their vectors asked for before the first is measured.
+                var fresh = 0
+                for i in context.links.indices where context.visited.insert(context.links[i]) {
+                    space.prefetch(context.links[i])
+                    context.links[fresh] = context.links[i]
+                    fresh += 1
+                }
+                for link in context.links.prefix(fresh) {
                     let d = space.distance(query, link)
                     if context.results.count < ef || d < context.results.top.distance {
                         context.candidates.push(Neighbor(distance: d, point: link))

@@ -144,7 +144,7 @@ public final class HNSWGraph: @unchecked Sendable {
             let nearest = candidates.pop()
             if results.count >= ef && nearest.distance > results.top.distance { break }
             // The next candidate's links, fetched while this step scores.
-            if !candidates.isEmpty { quiver_prefetch(level0 + Int(candidates.top.point) * stride) }
+            if !candidates.isEmpty { quiver_prefetch_bytes(level0 + Int(candidates.top.point) * stride, stride * 4) }
             // The links not visited yet, their vectors fetched before the first is scored.
             let block = level0 + Int(nearest.point) * stride
             var n = 0

@@ -415,7 +415,7 @@ public struct QuantizedScorer: QueryScorer {
     let querySquares: Float
     let kernels: quiver_kernels
 
-    @inline(__always) public func prefetch(_ point: UInt32) { quiver_prefetch(vectors.code(point)) }
+    @inline(__always) public func prefetch(_ point: UInt32) { quiver_prefetch_bytes(vectors.code(point), vectors.codeBytes) }
 
     @inline(__always) public func distance(_ point: UInt32) -> Float {
         let codes = vectors.code(point)

@@ -56,11 +56,14 @@ protocol GraphPoints {
     var count: Int { get }
     func query(_ point: UInt32) -> Query
     func distance(_ query: Query, _ point: UInt32) -> Float
+    /// Asks for what `distance` will read of `point`, ahead of it.
+    func prefetch(_ point: UInt32)
 }
 
 extension VectorSpace: GraphPoints {
     typealias Query = UnsafePointer<Float>
     @inline(__always) func query(_ point: UInt32) -> UnsafePointer<Float> { vector(point) }
+    @inline(__always) func prefetch(_ point: UInt32) { quiver_prefetch_bytes(vector(point), dimension * 4) }
 }
 
 /// `count` multivectors: point i's rows are rows `rowStarts[i]..<rowStarts[i + 1]` of `rows`.
@@ -92,6 +95,11 @@ public struct MultiVectorSpace: @unchecked Sendable, GraphPoints {
     @inline(__always) public func distance(_ query: Query, _ point: UInt32) -> Float {
         let start = rowStarts[Int(point)], end = rowStarts[Int(point) + 1]
         return maxSim(kernelMetric, query.rows, query.count, rows.base + start * rows.dimension, end - start, rows.dimension)
+    }
+
+    @inline(__always) func prefetch(_ point: UInt32) {
+        let start = rowStarts[Int(point)]
+        quiver_prefetch_bytes(rows.base + start * rows.dimension, (rowStarts[Int(point) + 1] - start) * rows.dimension * 4)
     }
 }
 
@@ -197,7 +205,7 @@ public struct FloatScorer: QueryScorer {
     }
 
     @inline(__always) public func distance(_ point: UInt32) -> Float { space.distance(query, point) }
-    @inline(__always) public func prefetch(_ point: UInt32) { quiver_prefetch(space.vector(point)) }
+    @inline(__always) public func prefetch(_ point: UInt32) { space.prefetch(point) }
 }
 
 /// The CPU features the distance kernels use on this machine, as `GET /telemetry` lists them

@@ -87,6 +87,25 @@ import VectorIndex
         #expect(narrow >= 0.9 && narrow <= wide, "recall at ef 10: \(narrow), at ef 200: \(wide)")
     }
 
+    /// A filter's candidates from a payload index are scored from the segments' rows: the same
+    /// hits and scores as an exact scan, and points deleted since the index was built left out.
+    @Test func indexedCandidatesAreScoredAsTheScanScoresThem() async throws {
+        let dir = TempDir()
+        let (shard, _) = try await indexedShard(dir)
+        let filter = Filter(must: [.field(FieldCondition(key: "cat", match: .keyword("c3")))])
+        func hits(_ q: Int, exact: Bool) async -> [ScoredPoint] {
+            await shard.search(Self.vector(100_000 + q), using: "", distance: .euclid, filter: filter, limit: 10, threshold: nil,
+                               withPayload: .none, withVector: .none, options: SearchOptions(exact: exact))
+        }
+        let gone = await hits(0, exact: true).prefix(3).map(\.id)
+        _ = try await shard.update(.delete(gone), wait: true)
+        for q in 0..<10 {
+            let indexed = await hits(q, exact: false), scanned = await hits(q, exact: true)
+            #expect(indexed.count == 10 && indexed.map(\.id) == scanned.map(\.id) && indexed.map(\.score) == scanned.map(\.score))
+            #expect(Set(indexed.map(\.id)).isDisjoint(with: gone))
+        }
+    }
+
     @Test func filteredGraphSearchReturnsOnlyMatchesWithHighRecall() async throws {
         let dir = TempDir()
         let (shard, _) = try await indexedShard(dir)
