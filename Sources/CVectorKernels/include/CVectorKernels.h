@@ -103,8 +103,8 @@ static inline void quiver_prefetch(const void *p) { __builtin_prefetch(p); }
 /// How much of a vector a search asks for ahead of scoring it: all of it up to 1.5 KB, where the
 /// hardware's own prefetching takes over. Measured on 100,000 points with 2 threads: asking for
 /// a whole 128-d vector instead of its first line raised queries/s by a half; for 384-d vectors
-/// the whole vector was a little faster than the first line, for 768-d the first 1 KB as fast
-/// as the first line and the whole vector slower.
+/// the whole vector was a little faster than the first line; for 768-d the first 1.5 KB was as
+/// fast as the first line or faster, the whole vector slower.
 #define QUIVER_PREFETCH_MAX_BYTES 1536
 
 /// Asks for the first `bytes` bytes at `p` (at most `QUIVER_PREFETCH_MAX_BYTES`) ahead of use,
