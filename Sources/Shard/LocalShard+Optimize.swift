@@ -296,8 +296,8 @@ extension LocalShard {
             var best: (seed: GraphSeed, points: Int)?
             for (input, map) in zip(inputs, placements) {
                 guard let segment = input as? ImmutableSegment, let index = segment.vectorIndexes[name], index.spec.m == spec.m,
-                      index.spec.efConstruct == spec.efConstruct, index.spec.distance == spec.distance, index.graph.canSeed(with: map) else { continue }
-                let points = map.reduce(0) { $0 + ($1 >= 0 ? 1 : 0) }
+                      index.spec.efConstruct == spec.efConstruct, index.spec.distance == spec.distance else { continue }
+                let points = index.graph.seedablePoints(with: map)
                 if points > (best?.points ?? 0) { best = (GraphSeed(graph: index.graph, map: map, space: index.space), points) }
             }
             if let best { seeds[name] = best.seed }

@@ -55,16 +55,17 @@ extension HNSWGraph {
     /// Points of the graph: those with level-0 links.
     public var linkedCount: Int { (0..<count).reduce(0) { $0 + (level0[$1 * (level0Capacity + 1)] > 0 ? 1 : 0) } }
 
-    /// Whether the graph can seed a build whose points `map` (see `GraphSeed`) gives: it has the
-    /// plain layout and at most `GraphSeed.healingLimit` of its points are gone.
-    public func canSeed(with map: [Int32]) -> Bool {
-        guard map.count == count, level0Capacity == m0 else { return false }
+    /// How many of the graph's points (those with links) a build whose points `map` gives (see
+    /// `GraphSeed`) would carry over, when the graph can seed it: it has the plain layout and at
+    /// most `GraphSeed.healingLimit` of its points are gone. 0 when it cannot.
+    public func seedablePoints(with map: [Int32]) -> Int {
+        guard map.count == count, level0Capacity == m0 else { return 0 }
         var linked = 0, gone = 0
         for point in 0..<count where level0[point * (level0Capacity + 1)] > 0 {
             linked += 1
             if map[point] < 0 { gone += 1 }
         }
-        return linked > gone && Double(gone) <= GraphSeed.healingLimit * Double(linked)
+        return Double(gone) <= GraphSeed.healingLimit * Double(linked) ? linked - gone : 0
     }
 
     static func buildOver<Space: GraphPoints>(_ space: Space, _ parameters: HNSWParameters, only points: [UInt32]?,
@@ -86,12 +87,13 @@ extension HNSWGraph {
         if let seed, toSeedPoint != nil, seed.graph.m == parameters.m, seed.graph.level0Capacity == seed.graph.m0,
            seed.map.count == seed.graph.count, extraLinks == 0 {
             var gone = 0
-            kept = seed.map
+            // Only carried points count as kept: a point of the seed without links is not in it.
+            kept = [Int32](repeating: -1, count: seed.map.count)
             for (old, new) in seed.map.enumerated() where seed.graph.level0[old * (seed.graph.level0Capacity + 1)] > 0 {
                 if new >= 0 && Int(new) < space.count && included[Int(new)] {
                     carried.append((UInt32(old), UInt32(new)))
+                    kept[old] = new
                 } else {
-                    kept[old] = -1
                     gone += 1
                 }
             }
@@ -134,6 +136,10 @@ extension HNSWGraph {
                     healer.heal(wounded[index].point, old: wounded[index].old, level: wounded[index].level, context)
                 }
             }
+            // A point whose links all went to gone points, with no kept point found beyond them,
+            // is inserted again like a new one.
+            let stranded = carried.map(\.new).filter { graph.level0[Int($0) * (graph.level0Capacity + 1)] == 0 }
+            order += stranded
         }
         var start = 0
         if graph.maxLevel < 0 {

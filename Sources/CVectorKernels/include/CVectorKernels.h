@@ -108,10 +108,11 @@ static inline void quiver_prefetch(const void *p) { __builtin_prefetch(p); }
 #define QUIVER_PREFETCH_MAX_BYTES 1536
 
 /// Asks for the first `bytes` bytes at `p` (at most `QUIVER_PREFETCH_MAX_BYTES`) ahead of use,
-/// one request per cache line.
+/// one request per cache line they touch.
 static inline void quiver_prefetch_bytes(const void *p, size_t bytes) {
     if (bytes > QUIVER_PREFETCH_MAX_BYTES) bytes = QUIVER_PREFETCH_MAX_BYTES;
-    for (size_t line = 0; line < bytes; line += 64) __builtin_prefetch((const char *)p + line);
+    const char *end = (const char *)p + bytes;
+    for (const char *line = (const char *)((uintptr_t)p & ~(uintptr_t)63); line < end; line += 64) __builtin_prefetch(line);
 }
 
 /// How many vectors ahead a scan of scattered vectors asks for them: far enough for several rows
