@@ -163,9 +163,10 @@ extension LocalShard {
     /// alone while the shard is below its segment budget. At the budget it is indexed together with
     /// the smallest immutable segment, only when that rewrite is cheap: the smallest segment's graph
     /// can seed the new one (it lost at most `GraphSeed.healingLimit` of its points, no payload
-    /// links are built, no multivector graph or product codes are rebuilt), so only the write segment's points are inserted, and it is at
-    /// most `tailMergeRatio` times the write segment's size (a writer that pauses often does not
-    /// rewrite a large segment for every few points). Otherwise it waits for the threshold.
+    /// links are built, no multivector graph or product codes are rebuilt), so only the write
+    /// segment's points are inserted, and it is at most `tailMergeRatio` times the write
+    /// segment's size (a writer that pauses often does not rewrite a large segment for every few
+    /// points). Otherwise it waits for the threshold.
     private func plannedTail(_ t: OptimizerThresholds, free: [Int], immutables: [Int]) -> [Int]? {
         let entries = segments.entries, specs = t.storage.vectorIndexes.values
         guard let minimum = t.tailBytes, specs.contains(where: \.buildsGraph),

@@ -114,9 +114,7 @@ public struct MultiScorer: QueryScorer {
     }
 
     @inline(__always) public func distance(_ point: UInt32) -> Float { space.distance(query, point) }
-    @inline(__always) public func prefetch(_ point: UInt32) {
-        quiver_prefetch(space.rows.base + space.rowStarts[Int(point)] * space.rows.dimension)
-    }
+    @inline(__always) public func prefetch(_ point: UInt32) { space.prefetch(point) }
 }
 
 /// `max_sim` distances from a multivector query to multivectors whose rows are quantized: each
