@@ -81,6 +81,7 @@ let package = Package(
             dependencies: [
                 "QuiverService", "QuiverModel", "QuiverJSON", "Storage", "Shard",
                 .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdCore", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -101,7 +102,7 @@ let package = Package(
         .target(
             name: "QuiverServer",
             dependencies: [
-                "RESTServer", "PeerTransport", "Consensus", "QuiverModel", "QuiverService", "Storage", "DiskIO", "QuiverModel", "QuiverJSON",
+                "RESTServer", "PeerTransport", "Consensus", "QuiverModel", "QuiverService", "Storage", "DiskIO", "QuiverJSON",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
@@ -145,6 +146,7 @@ let package = Package(
             dependencies: [
                 "RESTServer", "QuiverService", "Storage", "DiskIO",
                 .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
             ]

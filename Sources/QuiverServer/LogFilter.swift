@@ -59,3 +59,38 @@ extension String {
         split(separator: ":", omittingEmptySubsequences: true).joined(separator: ".")
     }
 }
+
+/// Standard error as swift-log's `StreamLogHandler` writes it, with the logger's metadata kept
+/// aside until a message is written. `StreamLogHandler` formats all its metadata whenever a key
+/// changes, and the HTTP server sets a request id on every request's logger, most of which never
+/// log anything.
+struct StandardErrorLogHandler: LogHandler {
+    private var stream: StreamLogHandler
+    var metadata: Logger.Metadata = [:]
+
+    init(label: String, level: Logger.Level) {
+        stream = StreamLogHandler.standardError(label: label)
+        stream.logLevel = level
+    }
+
+    var logLevel: Logger.Level {
+        get { stream.logLevel }
+        set { stream.logLevel = newValue }
+    }
+
+    var metadataProvider: Logger.MetadataProvider? {
+        get { stream.metadataProvider }
+        set { stream.metadataProvider = newValue }
+    }
+
+    subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+        get { metadata[key] }
+        set { metadata[key] = newValue }
+    }
+
+    func log(event: LogEvent) {
+        var event = event
+        if !metadata.isEmpty { event.metadata = metadata.merging(event.metadata ?? [:]) { $1 } }
+        stream.log(event: event)
+    }
+}

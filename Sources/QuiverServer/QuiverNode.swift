@@ -33,11 +33,7 @@ public struct LaunchOptions: Sendable {
 public enum QuiverNode {
     /// Sets up swift-log with `filter`; call once, first thing in the process.
     public static func bootstrapLogging(_ filter: LogFilter) {
-        LoggingSystem.bootstrap { label in
-            var handler = StreamLogHandler.standardError(label: label)
-            handler.logLevel = filter.level(for: label)
-            return handler
-        }
+        LoggingSystem.bootstrap { label in StandardErrorLogHandler(label: label, level: filter.level(for: label)) }
     }
 
     /// `--snapshot` and `--storage-snapshot`: recovers before anything is served. A collection or

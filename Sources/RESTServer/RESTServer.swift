@@ -42,14 +42,15 @@ public enum RESTServer {
     ) -> some ApplicationProtocol {
         let router = makeRouter(service: service, configuration: configuration, logger: logger)
         // The group lives as long as the process; the application is the node's only HTTP server.
-        let eventLoops: EventLoopGroupProvider = configuration.workerThreads > 0
-            ? .shared(MultiThreadedEventLoopGroup(numberOfThreads: configuration.workerThreads))
-            : .singleton
+        let eventLoops = configuration.workerThreads > 0
+            ? MultiThreadedEventLoopGroup(numberOfThreads: configuration.workerThreads)
+            : MultiThreadedEventLoopGroup.singleton
         return Application(
             router: router,
+            server: LoopBoundHTTP1.builder(eventLoops),
             configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "quiver"),
             onServerRunning: { channel in await onRunning(channel.localAddress?.port ?? configuration.port) },
-            eventLoopGroupProvider: eventLoops,
+            eventLoopGroupProvider: .shared(eventLoops),
             logger: logger
         )
     }

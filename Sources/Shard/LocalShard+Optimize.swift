@@ -77,6 +77,9 @@ public struct PlannedOptimization: Sendable, Equatable {
     /// The write segment below the indexing threshold (`LocalShard.plannedTail`): started once
     /// updates pause, or once it has been due for `tailPatience`.
     var tail = false
+    /// A tail merge with an immutable segment more than `LocalShard.tailMergeRatio` times the
+    /// write segment's size.
+    var oversizedTail = false
 }
 
 /// The optimizers: they replace segments with rewritten ones while reads and writes go on.
@@ -138,9 +141,10 @@ extension LocalShard {
         if let unindexed = immutables.first(where: { !entries[$0].immutable!.missingVectorIndexes(t.storage.vectorIndexes).isEmpty }) {
             return plan("indexing", [unindexed])
         }
-        if optimizersTriggered, let chosen = plannedTail(t, free: free, immutables: immutables) {
+        if optimizersTriggered, let (chosen, oversized) = plannedTail(t, free: free, immutables: immutables) {
             var planned = plan("indexing", chosen)
             planned.tail = true
+            planned.oversizedTail = oversized
             if tailDue?.uuid != entries[chosen[0]].uuid { tailDue = (entries[chosen[0]].uuid, .now) }
             return planned
         }
@@ -164,26 +168,31 @@ extension LocalShard {
     /// the smallest immutable segment, only when that rewrite is cheap: the smallest segment's graph
     /// can seed the new one (it lost at most `GraphSeed.healingLimit` of its points, no payload
     /// links are built, no multivector graph or product codes are rebuilt), so only the write
-    /// segment's points are inserted, and it is at most `tailMergeRatio` times the write
-    /// segment's size (a writer that pauses often does not rewrite a large segment for every few
-    /// points). Otherwise it waits for the threshold.
-    private func plannedTail(_ t: OptimizerThresholds, free: [Int], immutables: [Int]) -> [Int]? {
+    /// segment's points are inserted. A smallest segment more than `tailMergeRatio` times the write
+    /// segment's size is rewritten so at most once per `oversizedTailInterval`: the points a bulk
+    /// upload leaves in the write segment get a graph, but a writer that pauses often does not
+    /// rewrite a large segment for every few points. Otherwise the tail waits for the threshold.
+    /// Returns the segments, and whether the merge is such an oversized one.
+    private func plannedTail(_ t: OptimizerThresholds, free: [Int], immutables: [Int]) -> (segments: [Int], oversized: Bool)? {
         let entries = segments.entries, specs = t.storage.vectorIndexes.values
         guard let minimum = t.tailBytes, specs.contains(where: \.buildsGraph),
               let tail = free.last(where: { entries[$0].isAppendable && entries[$0].vectorStorageBytes >= minimum }) else { return nil }
-        if entries.count < t.segmentNumber { return [tail] }
+        if entries.count < t.segmentNumber { return ([tail], false) }
         let payloadLinks = !payloadSchema.isEmpty && specs.contains { $0.payloadM > 0 }
         let productCodes = specs.contains { if case .product? = $0.quantization { true } else { false } }
         guard let smallest = immutables.first, let segment = entries[smallest].immutable,
               Double(segment.deletedCount) <= GraphSeed.healingLimit * Double(segment.deletedCount + segment.liveCount),
               segment.multiIndexes.isEmpty, !payloadLinks, !productCodes,
-              entries[smallest].vectorStorageBytes <= Self.tailMergeRatio * entries[tail].vectorStorageBytes,
               entries[tail].vectorStorageBytes + entries[smallest].vectorStorageBytes < t.maxSegmentBytes else { return nil }
-        return [tail, smallest]
+        let oversized = entries[smallest].vectorStorageBytes > Self.tailMergeRatio * entries[tail].vectorStorageBytes
+        if oversized, let last = lastOversizedTail, ContinuousClock.now - last < Self.oversizedTailInterval { return nil }
+        return ([tail, smallest], oversized)
     }
 
-    /// How many times larger than the write segment the immutable segment it is indexed with may be.
+    /// How many times larger than the write segment the immutable segment it is indexed with may
+    /// be, more often than once per `oversizedTailInterval`.
     static let tailMergeRatio = 16
+    static let oversizedTailInterval = Duration.seconds(300)
 
     /// Moves immutable segments to the configured storage mode, then runs one planned
     /// optimization if optimizations are on and triggered; returns whether it ran one.
@@ -229,6 +238,7 @@ extension LocalShard {
             // The schema may have changed while the replacement was built.
             built.applySchema(payloadSchema, disk: disk)
             try swapIn(built, replacing: chosen)
+            if plan.oversizedTail { lastOversizedTail = .now }
             optimizedPoints += built.liveCount
             record.status = .done
             optimizerError = nil

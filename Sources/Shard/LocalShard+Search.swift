@@ -68,7 +68,9 @@ extension LocalShard {
             loads[lightest] += sizes[index]
         }
         return await withTaskGroup(of: TopK.self) { group in
-            for part in parts.dropFirst() { group.addTask { body(part) } }
+            // On the shared pool even when the request's task prefers another executor (the REST
+            // edge runs a request on its connection's event loop), so the parts use every core.
+            for part in parts.dropFirst() { group.addTask(executorPreference: globalConcurrentExecutor) { body(part) } }
             var all = body(parts[0]).heap
             for await part in group { all += part.heap }
             return all

@@ -79,6 +79,8 @@ public actor LocalShard {
     var lastUpdate = ContinuousClock.now
     /// The write segment planned for indexing below the threshold, and since when.
     var tailDue: (uuid: String, since: ContinuousClock.Instant)?
+    /// When a tail merge last rewrote a segment past `tailMergeRatio` (see `plannedTail`).
+    var lastOversizedTail: ContinuousClock.Instant?
     /// The newest tick seen from each sender's clock: in the WAL records, and in
     /// `newest_clocks.json` for records the WAL no longer holds.
     public internal(set) var newestClocks = ClockMap()

@@ -201,7 +201,10 @@ extension Collection {
                                    options: options)
             }
             lists = await withTaskGroup(of: (Int, [ScoredPoint]).self) { group in
-                for (i, shard) in targets.enumerated().dropFirst() { group.addTask { (i, await searchOne(shard)) } }
+                // On the shared pool, as `LocalShard.inParallel` shares out segments.
+                for (i, shard) in targets.enumerated().dropFirst() {
+                    group.addTask(executorPreference: globalConcurrentExecutor) { (i, await searchOne(shard)) }
+                }
                 var lists: [(Int, [ScoredPoint])] = []
                 if let first = targets.first { lists.append((0, await searchOne(first))) }
                 for await list in group { lists.append(list) }
