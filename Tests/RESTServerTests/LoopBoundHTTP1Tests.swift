@@ -36,22 +36,12 @@ import Testing
                               configuration: .init(address: .hostname("127.0.0.1", port: 0)),
                               onServerRunning: { channel in port.withLock { $0 = channel.localAddress?.port } },
                               eventLoopGroupProvider: .shared(loops), logger: Logger(label: "test"))
-        try await withThrowingTaskGroup(of: Void.self) { group in
-            let services = ServiceGroup(configuration: .init(services: [app], logger: Logger(label: "test")))
-            group.addTask { try await services.run() }
-            var bound: Int?
-            for _ in 0..<500 where bound == nil {
-                try await Task.sleep(for: .milliseconds(10))
-                bound = port.withLock { $0 }
-            }
-            let client = HTTPTestClient(port: try #require(bound))
+        try await serve(app, port: port) { client in
             for _ in 0..<4 {
                 let reply = try await client.send("GET", "/where")
                 #expect(reply.status == 200)
                 #expect(reply.body == "true true false", "handler, actor, and the child task on the shared pool")
             }
-            await services.triggerGracefulShutdown()
-            try await group.waitForAll()
         }
         #expect(await counter.calls == 4)
         try await loops.shutdownGracefully()

@@ -22,6 +22,12 @@ func withServer(bodyLimit: Int = 1 << 20, _ body: (HTTPTestClient) async throws 
         configuration: RESTConfiguration(host: "127.0.0.1", port: 0, requestBodyBytesMax: bodyLimit, commit: "abc123"),
         logger: Logger(label: "test")
     ) { bound in port.withLock { $0 = bound } }
+    try await serve(app, port: port, body)
+}
+
+/// Runs `app` in a service group until `body` (with a client of the port the app reports in
+/// `port` once bound) returns, then shuts it down.
+func serve(_ app: some Service, port: borrowing Mutex<Int?>, _ body: (HTTPTestClient) async throws -> Void) async throws {
     try await withThrowingTaskGroup(of: Void.self) { group in
         let serviceGroup = ServiceGroup(configuration: .init(services: [app], logger: Logger(label: "test")))
         group.addTask { try await serviceGroup.run() }
