@@ -25,6 +25,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
         .package(url: "https://github.com/grpc/grpc-swift-2.git", from: "2.4.3"),
         .package(url: "https://github.com/grpc/grpc-swift-nio-transport.git", from: "2.9.2"),
+        .package(url: "https://github.com/grpc/grpc-swift-protobuf.git", from: "2.4.1"),
+        .package(url: "https://github.com/apple/swift-protobuf.git", from: "1.39.0"),
         .package(url: "https://github.com/apple/swift-crypto.git", from: "4.5.2"),
     ],
     targets: [
@@ -99,10 +101,27 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
+        // Qdrant's public gRPC API (qdrant.* on 6334); Generated/ comes from Protos/ by scripts/generate-grpc.sh.
+        .target(
+            name: "QuiverGRPCAPI",
+            dependencies: [
+                "QuiverService", "QuiverModel", "QuiverJSON", "Storage", "Shard",
+                .product(name: "GRPCCore", package: "grpc-swift-2"),
+                .product(name: "GRPCProtobuf", package: "grpc-swift-protobuf"),
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+                .product(name: "GRPCNIOTransportHTTP2Posix", package: "grpc-swift-nio-transport"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict
+        ),
         .target(
             name: "QuiverServer",
             dependencies: [
-                "RESTServer", "PeerTransport", "Consensus", "QuiverModel", "QuiverService", "Storage", "DiskIO", "QuiverJSON",
+                "RESTServer", "PeerTransport", "QuiverGRPCAPI", "Consensus", "QuiverModel", "QuiverService", "Storage", "DiskIO", "QuiverJSON",
+                .product(name: "GRPCCore", package: "grpc-swift-2"),
+                .product(name: "GRPCNIOTransportHTTP2Posix", package: "grpc-swift-nio-transport"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
@@ -113,8 +132,12 @@ let package = Package(
         ),
         .executableTarget(
             name: "quiver-bench",
-            dependencies: ["VectorIndex", "CVectorKernels", "QuiverJSON", "QuiverModel", "QuiverService", "Storage", "DiskIO",
-                           .product(name: "Logging", package: "swift-log")],
+            dependencies: ["VectorIndex", "CVectorKernels", "QuiverJSON", "QuiverModel", "QuiverService", "Storage", "DiskIO", "QuiverGRPCAPI",
+                           .product(name: "Logging", package: "swift-log"),
+                           .product(name: "GRPCCore", package: "grpc-swift-2"),
+                           .product(name: "GRPCProtobuf", package: "grpc-swift-protobuf"),
+                           .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+                           .product(name: "GRPCNIOTransportHTTP2Posix", package: "grpc-swift-nio-transport")],
             swiftSettings: strict
         ),
         .executableTarget(
@@ -157,6 +180,14 @@ let package = Package(
                 "PeerTransport", "Consensus", "Storage", "QuiverModel", "QuiverJSON", "DiskIO",
                 .product(name: "GRPCCore", package: "grpc-swift-2"),
                 .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .testTarget(
+            name: "QuiverGRPCAPITests",
+            dependencies: [
+                "QuiverGRPCAPI", "QuiverService", "QuiverModel", "QuiverJSON",
+                .product(name: "GRPCCore", package: "grpc-swift-2"),
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
             ]
         ),
         .testTarget(name: "QuiverServerTests", dependencies: ["QuiverServer", .product(name: "Logging", package: "swift-log")]),

@@ -84,6 +84,7 @@ class Quiver:
         self.dir = tempfile.mkdtemp(prefix="quiver-bench-")
         self.port = free_port()
         env = dict(os.environ, QDRANT__SERVICE__HOST="127.0.0.1", QDRANT__SERVICE__HTTP_PORT=str(self.port),
+                   QDRANT__SERVICE__GRPC_PORT=str(free_port()),
                    QDRANT__STORAGE__STORAGE_PATH=os.path.join(self.dir, "storage"),
                    QDRANT__STORAGE__SNAPSHOTS_PATH=os.path.join(self.dir, "snapshots"), QDRANT__LOG_LEVEL="WARN")
         self.proc = subprocess.Popen([binary], cwd=self.dir, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

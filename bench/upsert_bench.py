@@ -48,7 +48,7 @@ class Node:
 
     def start(self) -> float:
         env = dict(os.environ, SWIFT_BACKTRACE="enable=no", QDRANT__SERVICE__HOST="127.0.0.1",
-                   QDRANT__SERVICE__HTTP_PORT=str(self.port), QDRANT__LOG_LEVEL="warn",
+                   QDRANT__SERVICE__HTTP_PORT=str(self.port), QDRANT__SERVICE__GRPC_PORT=str(free_port()), QDRANT__LOG_LEVEL="warn",
                    QDRANT__STORAGE__STORAGE_PATH=str(self.workdir / "storage"))
         t0 = time.perf_counter()
         self.proc = subprocess.Popen([self.binary], cwd=self.workdir, env=env,

@@ -9,6 +9,9 @@ import UnixSignals
 import Storage
 import Consensus
 import PeerTransport
+import QuiverGRPCAPI
+import GRPCCore
+import GRPCNIOTransportHTTP2Posix
 
 /// Command-line choices that are not part of the configuration file.
 public struct LaunchOptions: Sendable {
@@ -28,8 +31,9 @@ public struct LaunchOptions: Sendable {
     public init() {}
 }
 
-/// One Quiver process: loads storage, then runs the REST server (and later gRPC, p2p, consensus,
-/// optimizers) as services in one group that stops gracefully on SIGTERM or SIGINT.
+/// One Quiver process: loads storage, then runs the REST and gRPC servers (and in a cluster the p2p
+/// server, consensus and transfers) and the optimizers as services in one group that stops
+/// gracefully on SIGTERM or SIGINT.
 public enum QuiverNode {
     /// Sets up swift-log with `filter`; call once, first thing in the process.
     public static func bootstrapLogging(_ filter: LogFilter) {
@@ -186,6 +190,12 @@ public enum QuiverNode {
                 }
             }
         }
+        if let grpcPort = settings.service.grpcPort {
+            let grpc = GRPCAPI.Configuration(host: settings.service.host, port: grpcPort,
+                                             requestBytesMax: settings.service.maxRequestSizeMb * 1024 * 1024, commit: options.commit)
+            services.append(.init(service: GRPCService(server: GRPCAPI.makeServer(service: service, configuration: grpc), host: settings.service.host,
+                                                       logger: logger)))
+        }
         services.append(.init(service: app))
         let group = ServiceGroup(
             configuration: .init(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
@@ -193,5 +203,25 @@ public enum QuiverNode {
         try await group.run()
         withExtendedLifetime(lock) {}
         logger.info("Quiver stopped")
+    }
+}
+
+/// The public gRPC server as a service of the group.
+struct GRPCService: Service {
+    let server: GRPCServer<HTTP2ServerTransport.Posix>
+    let host: String
+    let logger: Logger
+
+    func run() async throws {
+        try await withGracefulShutdownHandler {
+            try await withThrowingDiscardingTaskGroup { group in
+                group.addTask { try await GRPCAPI.serve(server) }
+                if let port = try await server.listeningAddress?.ipv4?.port {
+                    logger.info("gRPC API listening on \(host):\(port)")
+                }
+            }
+        } onGracefulShutdown: {
+            server.beginGracefulShutdown()
+        }
     }
 }

@@ -154,7 +154,11 @@ public struct Settings: Sendable {
 
         s.service.host = try tree.string("service.host") ?? s.service.host
         s.service.httpPort = try port(&tree, "service.http_port") ?? s.service.httpPort
-        if let grpc = try port(&tree, "service.grpc_port") { s.service.grpcPort = grpc }
+        if tree.isNull("service.grpc_port") {
+            s.service.grpcPort = nil
+        } else if let grpc = try port(&tree, "service.grpc_port") {
+            s.service.grpcPort = grpc
+        }
         s.service.maxRequestSizeMb = try positive(&tree, "service.max_request_size_mb") ?? s.service.maxRequestSizeMb
         s.service.maxWorkers = try tree.int("service.max_workers") ?? s.service.maxWorkers
         guard s.service.maxWorkers >= 0 else { throw ConfigError("service.max_workers: must be 0 or larger, found \(s.service.maxWorkers)") }

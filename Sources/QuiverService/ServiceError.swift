@@ -1,3 +1,4 @@
+public import QuiverJSON
 public import QuiverModel
 public import Storage
 
@@ -30,6 +31,36 @@ public enum ServiceError: Error, Sendable, Equatable, CustomStringConvertible {
         case .validation(let errors, let part): "Validation error in \(part.rawValue): \(errors.rendered)"
         case .format(let message, let part): "Format error in \(part.rawValue): \(message)"
         case .payloadTooLarge(let limit): "Payload too large: the request body is larger than the limit of \(limit) bytes (service.max_request_size_mb)"
+        }
+    }
+}
+
+extension ServiceError {
+    /// Runs a body reader, turning its errors into format errors of the JSON body, or validation
+    /// errors for values that break a rule. `request` names the body as Qdrant's validation does
+    /// for requests it nests (`scroll_request`, `count_request`, `search_request`, `internal`).
+    /// REST bodies and gRPC messages (as the REST bodies they correspond to) are read through it.
+    public static func reading<T>(request: String? = nil, _ body: () throws(JSONDecodingError) -> T) throws(ServiceError) -> T {
+        let result = JSONValueDecoder.$integersAreUnsigned.withValue(true) { Result(catching: body) }
+        do {
+            return try result.get()
+        } catch where error.isValidation {
+            var errors = ValidationErrors()
+            errors.add(request.map { "\($0).\(error.path)" } ?? error.path, error.message)
+            throw .validation(errors, .body)
+        } catch {
+            throw .format(error.description, .body)
+        }
+    }
+
+    /// A Codable request type read from a body (a format error when it does not fit).
+    public static func decoding<T: Decodable>(_ type: T.Type, from body: JSONValue) throws(ServiceError) -> T {
+        let decoded = JSONValueDecoder.$integersAreUnsigned.withValue(true) {
+            Result { () throws(JSONDecodingError) in try JSONValueDecoder().decode(T.self, from: body) }
+        }
+        switch decoded {
+        case .success(let value): return value
+        case .failure(let error): throw .format(error.description, .body)
         }
     }
 }

@@ -111,14 +111,7 @@ extension Request {
 
     /// The body decoded as `T`; mistyped fields are format errors naming the field.
     mutating func decodeJSON<T: Decodable>(_ type: T.Type, limitBytes: Int) async throws(ServiceError) -> T {
-        let body = try await parseJSON(limitBytes: limitBytes)
-        let decoded = JSONValueDecoder.$integersAreUnsigned.withValue(true) {
-            Result { () throws(JSONDecodingError) in try JSONValueDecoder().decode(T.self, from: body) }
-        }
-        switch decoded {
-        case .success(let value): return value
-        case .failure(let error): throw .format(error.description, .body)
-        }
+        try ServiceError.decoding(T.self, from: try await parseJSON(limitBytes: limitBytes))
     }
 
     /// An optional positive integer query parameter such as `timeout`.

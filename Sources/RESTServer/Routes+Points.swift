@@ -86,20 +86,8 @@ extension Routes {
         try await service.checkTimeout(collectionName(context), request.positiveQueryInt("timeout"))
     }
 
-    /// Runs a body reader, turning its errors into format errors of the JSON body, or validation
-    /// errors for values that break a rule. `request` names the body as Qdrant's validation does
-    /// for requests it nests (`scroll_request`, `count_request`, `search_request`, `internal`).
     static func read<T>(request: String? = nil, _ body: () throws(JSONDecodingError) -> T) throws(ServiceError) -> T {
-        let result = JSONValueDecoder.$integersAreUnsigned.withValue(true) { Result(catching: body) }
-        do {
-            return try result.get()
-        } catch where error.isValidation {
-            var errors = ValidationErrors()
-            errors.add(request.map { "\($0).\(error.path)" } ?? error.path, error.message)
-            throw .validation(errors, .body)
-        } catch {
-            throw .format(error.description, .body)
-        }
+        try ServiceError.reading(request: request, body)
     }
 }
 

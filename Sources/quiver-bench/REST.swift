@@ -31,6 +31,8 @@ struct RESTOptions {
     /// Vectors, graphs and payloads memory-mapped (`on_disk`), and int8 scalar codes kept in RAM.
     var onDisk = false
     var scalarQuantization = false
+    /// The gRPC port (`quiver-bench grpc`).
+    var grpcPort = 6334
 
     init(_ arguments: [String]) throws {
         var rest = arguments[...]
@@ -59,6 +61,7 @@ struct RESTOptions {
             case "--write-rate": writeRate = max(0.1, Double(try value()) ?? writeRate)
             case "--search-clients": searchClients = max(1, Int(try value()) ?? searchClients)
             case "--on-disk": onDisk = true
+            case "--grpc-port": grpcPort = Int(try value()) ?? grpcPort
             case "--quantization":
                 guard try value() == "scalar" else { throw BenchError("--quantization: only scalar") }
                 scalarQuantization = true
@@ -125,15 +128,22 @@ func percentile(_ sorted: [Double], _ p: Double) -> Double {
     return sorted[min(sorted.count - 1, Int((Double(sorted.count - 1) * p).rounded()))]
 }
 
+extension Dataset {
+    /// The collection's `distance` for the dataset's metric.
+    var distanceName: String {
+        switch metric {
+        case "cosine": "Cosine"
+        case "ip": "Dot"
+        default: "Euclid"
+        }
+    }
+}
+
 /// Creates the collection and uploads the dataset with concurrent clients, waiting for green
 /// (unless `--skip-upload`), then searches (see `searchLoad`).
 func runREST(_ options: RESTOptions) throws {
     let dataset = try Dataset(directory: options.data)
-    let distance = switch dataset.metric {
-    case "cosine": "Cosine"
-    case "ip": "Dot"
-    default: "Euclid"
-    }
+    let distance = dataset.distanceName
     let http = HTTP(base: options.url)
     let path = "/collections/\(options.collection)"
     var output: [String: Any] = ["clients": options.clients, "ef": options.ef]

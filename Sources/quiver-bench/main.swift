@@ -30,6 +30,12 @@ import VectorIndex
 /// The collection is created with `on_disk` vectors, graphs and payloads with --on-disk, and with
 /// int8 scalar codes kept in RAM with --quantization scalar.
 ///
+///     quiver-bench grpc --url http://127.0.0.1:6333 --grpc-port 6334 --data DIR [--clients 8] [--batch 1000]
+///                       [--ef 64] [--upload-wait false] [--seconds 10] [--json]
+///
+/// The same upload and searches through REST and through gRPC in one run against one server, each
+/// protocol into its own collection, and the ratio of the two: see `runGRPCComparison`.
+///
 ///     quiver-bench service --data DIR [--ef 64] [--seconds 3]
 ///
 /// The server's search path in-process, without HTTP: see `runService`.
@@ -306,12 +312,14 @@ do {
     switch arguments.first {
     case "engine": try runEngine(try Options(Array(arguments.dropFirst())))
     case "rest": try runREST(try RESTOptions(Array(arguments.dropFirst())))
+    case "grpc": try await runGRPCComparison(try RESTOptions(Array(arguments.dropFirst())))
     case "json": try runJSONBench()
     case "service": try await runService(Array(arguments.dropFirst()))
     case "merge": try runMerge(try Options(Array(arguments.dropFirst())))
     default:
         log("usage: quiver-bench engine --data DIR [--m 16] [--ef-construct 100] [--threads T] [--k 10] [--ef 10,20,...] [--json] [--filters --filter-queries N --filter-ef 64,128] [--payload-m M] [--quantization scalar|binary|pq8 --oversampling 2]")
         log("       quiver-bench rest --url URL --data DIR [--collection bench] [--clients 4] [--batch 256] [--ef 64] [--queries N] [--skip-upload] [--upload-wait false] [--seconds 10] [--write-seconds S --write-batch 100 --write-rate 20 --search-clients 4] [--on-disk] [--quantization scalar] [--json]")
+        log("       quiver-bench grpc --url URL --grpc-port PORT --data DIR [--clients 8] [--batch 1000] [--ef 64] [--queries N] [--upload-wait false] [--seconds 10] [--json]")
         log("       quiver-bench merge --data DIR [--gone 0.05,0.1,0.2] [--new 0.1] [--m 16] [--ef-construct 100] [--threads T] [--ef 32,64] [--filter-queries 200]")
         log("       quiver-bench json")
         log("       quiver-bench service --data DIR [--ef 64] [--seconds 3]")

@@ -1,4 +1,5 @@
-"""Integration-test harness: the real `quiver` binary on free loopback ports, driven over HTTP.
+"""Integration-test harness: the real `quiver` binary on free loopback ports (REST and gRPC), driven
+over HTTP and through `qdrant-client`, whose tests run once over each protocol.
 
 Every node runs in its own temporary directory (its working directory, so no config/ files of the
 repository are picked up) and is stopped and removed at the end of the test, also on failure.
@@ -18,6 +19,7 @@ from pathlib import Path
 
 import pytest
 import requests
+from qdrant_client import QdrantClient
 from openapi_schema_validator import OAS30Validator
 
 REPO = Path(__file__).resolve().parents[2]
@@ -58,6 +60,7 @@ class Node:
     def __init__(self, workdir: Path, env: dict | None = None, args: list[str] | None = None):
         self.workdir = workdir
         self.port = free_port()
+        self.grpc_port = free_port()
         self.extra_env = env or {}
         self.args = args or []
         self.proc: subprocess.Popen | None = None
@@ -70,6 +73,7 @@ class Node:
             "SWIFT_BACKTRACE": "enable=no",
             "QDRANT__SERVICE__HOST": "127.0.0.1",
             "QDRANT__SERVICE__HTTP_PORT": str(self.port),
+            "QDRANT__SERVICE__GRPC_PORT": str(self.grpc_port),
             "QDRANT__STORAGE__STORAGE_PATH": str(self.workdir / "storage"),
             "QDRANT__STORAGE__SNAPSHOTS_PATH": str(self.workdir / "snapshots"),
         })
@@ -91,12 +95,27 @@ class Node:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"quiver exited with {self.proc.returncode}:\n{self.log()}")
             try:
-                if requests.get(self.url + "/readyz", timeout=1).status_code == 200:
+                if requests.get(self.url + "/readyz", timeout=1).status_code == 200 and self.grpc_listening():
                     return self
             except requests.RequestException:
                 pass
             time.sleep(0.05)
         raise RuntimeError(f"quiver did not become ready in {STARTUP_TIMEOUT_S}s:\n{self.log()}")
+
+    def grpc_listening(self) -> bool:
+        """Whether the gRPC port accepts connections (always true when gRPC is switched off)."""
+        if self.environment().get("QDRANT__SERVICE__GRPC_PORT", "") in ("", "null"):
+            return True
+        with socket.socket() as s:
+            s.settimeout(1)
+            return s.connect_ex(("127.0.0.1", int(self.environment()["QDRANT__SERVICE__GRPC_PORT"]))) == 0
+
+    def client(self, **kw) -> QdrantClient:
+        """A `qdrant-client` for this node, speaking REST or gRPC as the test's `transport` says
+        (tests marked `qdrant_client` run once with each)."""
+        kw.setdefault("timeout", 10)
+        kw.setdefault("check_compatibility", False)
+        return QdrantClient(url=self.url, grpc_port=self.grpc_port, prefer_grpc=_TRANSPORT["name"] == "grpc", **kw)
 
     def kill(self):
         if self.proc and self.proc.poll() is None:
@@ -140,6 +159,27 @@ class Node:
     def delete(self, path, **kw):
         kw.setdefault("timeout", 10)
         return requests.delete(self.url + path, **kw)
+
+
+_TRANSPORT = {"name": "rest"}
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "qdrant_client: runs once with qdrant-client over REST and once over gRPC")
+
+
+def pytest_generate_tests(metafunc):
+    if metafunc.definition.get_closest_marker("qdrant_client"):
+        metafunc.fixturenames.insert(0, "transport")  # first, so fixtures that make clients see it
+        metafunc.parametrize("transport", ["rest", "grpc"], indirect=True)
+
+
+@pytest.fixture
+def transport(request):
+    """The protocol `Node.client()` speaks in this test."""
+    _TRANSPORT["name"] = request.param
+    yield request.param
+    _TRANSPORT["name"] = "rest"
 
 
 @pytest.fixture

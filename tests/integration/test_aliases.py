@@ -1,13 +1,13 @@
 """Aliases: create, rename, delete, list; every collection endpoint accepts an alias."""
 
 import pytest
-from qdrant_client import QdrantClient, models
+from qdrant_client import models
 from qdrant_client.http.exceptions import UnexpectedResponse
 
 
 @pytest.fixture
 def client(node):
-    c = QdrantClient(url=node.url, timeout=10, check_compatibility=False)
+    c = node.client(timeout=10)
     for name in ["blue", "green"]:
         c.create_collection(name, vectors_config=models.VectorParams(size=4, distance=models.Distance.COSINE))
     return c
@@ -17,6 +17,7 @@ def aliases(client):
     return sorted((a.alias_name, a.collection_name) for a in client.get_aliases().aliases)
 
 
+@pytest.mark.qdrant_client
 def test_create_rename_delete(client, node, openapi):
     client.update_collection_aliases(change_aliases_operations=[
         models.CreateAliasOperation(create_alias=models.CreateAlias(collection_name="blue", alias_name="prod")),
@@ -39,6 +40,7 @@ def test_create_rename_delete(client, node, openapi):
         assert r.status_code == 200 and r.json()["result"]["aliases"] == [{"alias_name": "prod", "collection_name": "blue"}]
 
 
+@pytest.mark.qdrant_client
 def test_collection_endpoints_accept_an_alias(client, node):
     client.update_collection_aliases(change_aliases_operations=[
         models.CreateAliasOperation(create_alias=models.CreateAlias(collection_name="green", alias_name="live")),
@@ -50,6 +52,7 @@ def test_collection_endpoints_accept_an_alias(client, node):
     assert [a.alias_name for a in client.get_collection_aliases("live").aliases] == ["live"]
 
 
+@pytest.mark.qdrant_client
 def test_blue_green_switch_is_atomic(client):
     switch = lambda target: client.update_collection_aliases(change_aliases_operations=[
         models.DeleteAliasOperation(delete_alias=models.DeleteAlias(alias_name="prod")),
@@ -60,6 +63,7 @@ def test_blue_green_switch_is_atomic(client):
     assert aliases(client) == [("prod", "green")]
 
 
+@pytest.mark.qdrant_client
 def test_failing_batch_changes_nothing(client):
     client.update_collection_aliases(change_aliases_operations=[
         models.CreateAliasOperation(create_alias=models.CreateAlias(collection_name="blue", alias_name="prod")),
@@ -74,6 +78,7 @@ def test_failing_batch_changes_nothing(client):
     assert aliases(client) == [("prod", "blue")]
 
 
+@pytest.mark.qdrant_client
 def test_alias_and_collection_names_do_not_collide(client):
     with pytest.raises(UnexpectedResponse) as err:
         client.update_collection_aliases(change_aliases_operations=[
@@ -88,6 +93,7 @@ def test_alias_and_collection_names_do_not_collide(client):
     assert err.value.status_code == 400
 
 
+@pytest.mark.qdrant_client
 def test_deleting_a_collection_drops_its_aliases(client):
     client.update_collection_aliases(change_aliases_operations=[
         models.CreateAliasOperation(create_alias=models.CreateAlias(collection_name="blue", alias_name="prod")),

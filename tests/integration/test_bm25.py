@@ -13,7 +13,7 @@ import pytest
 import qdrant_edge
 import stopwordsiso
 from py_rust_stemmers import SnowballStemmer
-from qdrant_client import QdrantClient, models
+from qdrant_client import models
 
 # Qdrant's English stopwords (NLTK's list), contraction fragments included.
 ENGLISH_STOPWORDS = set("""a about above after again against ain all am an and any are aren aren't as at be because been before being
@@ -70,8 +70,9 @@ def check(got, want):
         assert got[i] == pytest.approx(want[i], rel=1e-6)
 
 
+@pytest.mark.qdrant_client
 def test_documents_become_bm25_vectors(node):
-    client = QdrantClient(url=node.url, timeout=30, check_compatibility=False)
+    client = node.client(timeout=30)
     client.create_collection("c", vectors_config={"dense": models.VectorParams(size=2, distance=models.Distance.DOT)},
                              sparse_vectors_config={"bm25": models.SparseVectorParams(modifier=models.Modifier.IDF)})
     doc = lambda text, **options: {"text": text, "model": "qdrant/bm25", **({"options": options} if options else {})}
@@ -163,11 +164,12 @@ def usable(language, word):
     return not (language == "french" and (word.endswith("ë") or word.startswith("ï"))) and not (language == "finnish" and "å" in word)
 
 
+@pytest.mark.qdrant_client
 def test_bm25_in_other_languages_agrees_with_qdrants_engine(node):
     """Documents and queries in each language Quiver has stopwords and a stemmer for (by name and
     by code) give the vectors Qdrant's engine gives; every candidate word (the language's words
     in stopwords-iso, and the sentences') is a stopword on both sides or on neither."""
-    client = QdrantClient(url=node.url, timeout=60, check_compatibility=False)
+    client = node.client(timeout=60)
     client.create_collection("c", vectors_config={}, sparse_vectors_config={"bm25": models.SparseVectorParams()})
     rng = random.Random(71)
     next_id = 0

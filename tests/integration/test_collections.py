@@ -2,15 +2,16 @@
 OpenAPI document."""
 
 import pytest
-from qdrant_client import QdrantClient, models
+from qdrant_client import models
 from qdrant_client.http.exceptions import UnexpectedResponse
 
 
 @pytest.fixture
 def client(node):
-    return QdrantClient(url=node.url, timeout=10, check_compatibility=False)
+    return node.client(timeout=10)
 
 
+@pytest.mark.qdrant_client
 def test_create_list_inspect_delete(client, node, openapi):
     assert client.create_collection("docs", vectors_config=models.VectorParams(size=384, distance=models.Distance.COSINE))
     assert [c.name for c in client.get_collections().collections] == ["docs"]
@@ -36,6 +37,7 @@ def test_create_list_inspect_delete(client, node, openapi):
     assert client.get_collections().collections == []
 
 
+@pytest.mark.qdrant_client
 def test_full_create_body_round_trips(client, node, openapi):
     client.create_collection(
         "rich",
@@ -85,6 +87,7 @@ def test_full_create_body_round_trips(client, node, openapi):
     assert '"metadata":{"owner":"search-team","schema":3,"ratio":1.0,"tags":["a","b"]}' in node.get("/collections/rich").text
 
 
+@pytest.mark.qdrant_client
 def test_collection_without_dense_vectors(client):
     client.create_collection("sparse-only", vectors_config={},
                              sparse_vectors_config={"s": models.SparseVectorParams()})
@@ -93,6 +96,7 @@ def test_collection_without_dense_vectors(client):
     assert "s" in config.params.sparse_vectors
 
 
+@pytest.mark.qdrant_client
 def test_update_collection(client, node, openapi):
     client.create_collection(
         "c",
@@ -133,6 +137,7 @@ def test_update_collection(client, node, openapi):
     assert "nope" in err.value.content.decode()
 
 
+@pytest.mark.qdrant_client
 def test_recreate_and_duplicate(client):
     client.create_collection("c", vectors_config=models.VectorParams(size=4, distance=models.Distance.DOT))
     with pytest.raises(UnexpectedResponse) as err:
@@ -146,6 +151,7 @@ def test_recreate_and_duplicate(client):
     assert client.get_collection("c").config.params.vectors.size == 8
 
 
+@pytest.mark.qdrant_client
 def test_many_names_and_unicode(client, node):
     names = ["with space", "ünïcødé-名前", "dots.and_under-scores", "x" * 255]
     for name in names:

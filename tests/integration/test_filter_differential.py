@@ -172,7 +172,7 @@ SEEDS = [int(s) for s in os.environ.get("QUIVER_DIFF_SEED", "404,405,406").split
 @pytest.fixture(params=SEEDS, ids=lambda seed: f"seed{seed}")
 def pair(node, request):
     rng = random.Random(request.param)
-    remote = QdrantClient(url=node.url, timeout=30, check_compatibility=False)
+    remote = node.client(timeout=30)
     local = QdrantClient(":memory:")
     # A fifth of the ids are UUIDs (they sort after the numbers, and hash differently for `slice`).
     ids = [str(uuid.UUID(int=rng.getrandbits(128))) if i % 5 == 4 else i for i in range(N_POINTS)]
@@ -230,6 +230,7 @@ def raw_filter(query_filter: models.Filter) -> dict:
     return walk(query_filter.model_dump(mode="json", exclude_none=True, by_alias=True))
 
 
+@pytest.mark.qdrant_client
 @pytest.mark.parametrize("indexed", [False, True])
 def test_filters_agree_with_local_mode(node, pair, indexed):
     """With payload indexes on most fields the results are the same: indexes only make filters faster."""
@@ -252,6 +253,7 @@ def test_filters_agree_with_local_mode(node, pair, indexed):
     assert checked_nonempty > 100, "the generator made too few selective filters to mean anything"
 
 
+@pytest.mark.qdrant_client
 @pytest.mark.parametrize("using", ["cos", "dot", "l2", "l1"])
 def test_search_agrees_with_local_mode(pair, using):
     remote, local, rng, ids = pair
@@ -277,6 +279,7 @@ def test_search_agrees_with_local_mode(pair, using):
         assert {str(p.id) for p in got if not any(close(p.score, e.score) for e in expected[-1:])} <= {str(p.id) for p in expected}
 
 
+@pytest.mark.qdrant_client
 def test_order_by_and_facets_agree_with_local_mode(pair):
     remote, local, rng, ids = pair
     for field, schema in [("num", "float"), ("dt", "datetime"), ("kw", "keyword"), ("obj.x", "integer")]:

@@ -116,9 +116,10 @@ def run(remote, local, rng, rounds):
     assert compared > rounds * 0.8
 
 
+@pytest.mark.qdrant_client
 def test_formulas_agree_with_local_mode_on_one_node(make_node):
     node = make_node()
-    remote = QdrantClient(url=node.url, timeout=60, check_compatibility=False)
+    remote = node.client(timeout=60)
     local = QdrantClient(":memory:")
     create(remote, optimizers_config=models.OptimizersConfigDiff(indexing_threshold=10))
     create(local)
@@ -142,10 +143,11 @@ def test_formulas_agree_with_local_mode_on_one_node(make_node):
     assert r.status_code == 400 and "midpoint" in r.json()["status"]["error"]
 
 
+@pytest.mark.qdrant_client
 def test_formulas_agree_with_local_mode_on_a_sharded_cluster(make_node):
     cluster = Cluster(make_node)
     peers = cluster.start(3)
-    remote = QdrantClient(url=peers[2].url, timeout=60, check_compatibility=False)
+    remote = peers[2].client(timeout=60)
     local = QdrantClient(":memory:")
     create(remote, shard_number=6, optimizers_config=models.OptimizersConfigDiff(indexing_threshold=10))
     create(local)

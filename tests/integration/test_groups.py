@@ -83,9 +83,10 @@ def run_groups(remote, local, rng, ids, rounds):
     assert {g for g, nonempty in seen if nonempty} == {"g", "k", "tags", "nested.n"}
 
 
+@pytest.mark.qdrant_client
 def test_groups_and_matrix_agree_with_local_mode_on_one_node(make_node):
     node = make_node()
-    remote = QdrantClient(url=node.url, timeout=60, check_compatibility=False)
+    remote = node.client(timeout=60)
     local = QdrantClient(":memory:")
     create(remote, optimizers_config=models.OptimizersConfigDiff(indexing_threshold=10))
     create(local)
@@ -141,10 +142,11 @@ def test_groups_and_matrix_agree_with_local_mode_on_one_node(make_node):
     assert r.status_code == 400 and "Not existing vector name error: nope" in r.json()["status"]["error"]
 
 
+@pytest.mark.qdrant_client
 def test_groups_agree_with_local_mode_on_a_sharded_cluster(make_node):
     cluster = Cluster(make_node)
     peers = cluster.start(3)
-    remote = QdrantClient(url=peers[1].url, timeout=60, check_compatibility=False)
+    remote = peers[1].client(timeout=60)
     local = QdrantClient(":memory:")
     create(remote, shard_number=6, replication_factor=2, optimizers_config=models.OptimizersConfigDiff(indexing_threshold=10))
     create(local)
@@ -158,8 +160,9 @@ def test_groups_agree_with_local_mode_on_a_sharded_cluster(make_node):
     assert [(p.a, p.b) for p in got] == [(p.a, p.b) for p in expected]
 
 
+@pytest.mark.qdrant_client
 def test_random_samples_and_order_by_inside_prefetch(node):
-    remote = QdrantClient(url=node.url, timeout=60, check_compatibility=False)
+    remote = node.client(timeout=60)
     local = QdrantClient(":memory:")
     rng = random.Random(73)
     for client in (remote, local):

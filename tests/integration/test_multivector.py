@@ -113,9 +113,10 @@ def run(remote, local, rng, ids, rounds):
     assert len(kinds) == 7 and min(kinds.values()) >= rounds // 20, kinds
 
 
+@pytest.mark.qdrant_client
 def test_multivectors_agree_with_local_mode_on_one_node(make_node):
     node = make_node()
-    remote = QdrantClient(url=node.url, timeout=60, check_compatibility=False)
+    remote = node.client(timeout=60)
     local = QdrantClient(":memory:")
     create(remote, optimizers_config=models.OptimizersConfigDiff(indexing_threshold=10))
     create(local)
@@ -137,10 +138,11 @@ def test_multivectors_agree_with_local_mode_on_one_node(make_node):
             assert flat(got[i][name]) == pytest.approx(flat(want[i][name]), rel=1e-5, abs=1e-6), (i, name)
 
 
+@pytest.mark.qdrant_client
 def test_multivectors_agree_with_local_mode_on_a_sharded_cluster(make_node):
     cluster = Cluster(make_node)
     peers = cluster.start(3)
-    remote = QdrantClient(url=peers[1].url, timeout=60, check_compatibility=False)
+    remote = peers[1].client(timeout=60)
     local = QdrantClient(":memory:")
     create(remote, shard_number=6, replication_factor=2, optimizers_config=models.OptimizersConfigDiff(indexing_threshold=10))
     create(local)
@@ -239,12 +241,13 @@ def test_multivector_writes_survive_kill_9(make_node):
         assert r.json()["result"]["points"][0]["score"] == pytest.approx(0, abs=1e-5), i
 
 
+@pytest.mark.qdrant_client
 def test_quantized_multivectors(make_node):
     """A multivector with `quantization_config`: each row gets a code, the graph is walked on the
     codes, the float rows score the candidates (so scores are exact), and the codes are files
     that a restart loads again."""
     node = make_node()
-    client = QdrantClient(url=node.url, timeout=60, check_compatibility=False)
+    client = node.client(timeout=60)
     client.create_collection("c", vectors_config={"colbert": models.VectorParams(
         size=16, distance=models.Distance.COSINE, multivector_config=MAX_SIM,
         quantization_config=models.ScalarQuantization(scalar=models.ScalarQuantizationConfig(type=models.ScalarType.INT8)))},

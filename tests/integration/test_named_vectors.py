@@ -7,7 +7,7 @@ import random
 import signal
 
 import pytest
-from qdrant_client import QdrantClient, models
+from qdrant_client import models
 
 from test_cluster import Cluster, wait_for
 from test_sparse import wait_green
@@ -25,9 +25,10 @@ def fill(client, rng, n=400):
         client.upsert("c", points=points[start:start + 100], wait=True)
 
 
+@pytest.mark.qdrant_client
 def test_vectors_come_and_go_on_a_live_collection(make_node):
     node = make_node(env={"SWIFT_BACKTRACE": "enable=no"})
-    client = QdrantClient(url=node.url, timeout=30, check_compatibility=False)
+    client = node.client(timeout=30)
     client.create_collection("c", vectors_config={"a": models.VectorParams(size=2, distance=models.Distance.DOT)},
                              sparse_vectors_config={"s": models.SparseVectorParams()},
                              optimizers_config=models.OptimizersConfigDiff(indexing_threshold=5))
@@ -95,10 +96,11 @@ def test_vectors_come_and_go_on_a_live_collection(make_node):
     assert all("a" not in v and "t" not in v for v in vectors_of(client, list(range(400))).values())
 
 
+@pytest.mark.qdrant_client
 def test_named_vectors_on_a_cluster(make_node):
     cluster = Cluster(make_node)
     peers = cluster.start(3)
-    client = QdrantClient(url=peers[0].url, timeout=30, check_compatibility=False)
+    client = peers[0].client(timeout=30)
     client.create_collection("c", vectors_config={"a": models.VectorParams(size=2, distance=models.Distance.DOT)},
                              sparse_vectors_config={"s": models.SparseVectorParams()}, shard_number=3, replication_factor=2)
     fill(client, random.Random(92), n=200)
@@ -106,7 +108,7 @@ def test_named_vectors_on_a_cluster(make_node):
     for peer in peers:
         wait_for(lambda: "b" in peer.get("/collections/c").json()["result"]["config"]["params"]["vectors"], timeout=30, message="b everywhere")
     client.update_vectors("c", points=[models.PointVectors(id=i, vector={"b": [1, i]}) for i in range(0, 200, 2)], wait=True)
-    other = QdrantClient(url=peers[2].url, timeout=30, check_compatibility=False)
+    other = peers[2].client(timeout=30)
     assert sorted(p.id for p in other.query_points("c", query=[0, 1], using="b", limit=200).points) == list(range(0, 200, 2))
     assert peers[2].delete("/collections/c/vectors/s?wait=true").status_code == 200
     for peer in peers:

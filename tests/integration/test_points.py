@@ -4,19 +4,20 @@ import time
 import uuid
 
 import pytest
-from qdrant_client import QdrantClient, models
+from qdrant_client import models
 from qdrant_client.http.exceptions import UnexpectedResponse
 
 
 @pytest.fixture
 def client(node):
-    return QdrantClient(url=node.url, timeout=10, check_compatibility=False)
+    return node.client(timeout=10)
 
 
 def make(client, name="c", **kw):
     client.create_collection(name, vectors_config=kw.pop("vectors", models.VectorParams(size=3, distance=models.Distance.DOT)), **kw)
 
 
+@pytest.mark.qdrant_client
 def test_upsert_retrieve_scroll_count_delete(client, node, openapi):
     make(client)
     result = client.upsert("c", wait=True, points=[
@@ -55,6 +56,7 @@ def test_upsert_retrieve_scroll_count_delete(client, node, openapi):
         assert r.status_code == 200, r.text
 
 
+@pytest.mark.qdrant_client
 def test_batch_format_and_named_vectors(client):
     make(client, vectors={"image": models.VectorParams(size=2, distance=models.Distance.EUCLID),
                           "text": models.VectorParams(size=3, distance=models.Distance.DOT)})
@@ -70,6 +72,7 @@ def test_batch_format_and_named_vectors(client):
     assert only_text.vector == {"text": [1.0, 1.0, 1.0]}
 
 
+@pytest.mark.qdrant_client
 def test_uuid_ids_and_order(client):
     make(client)
     ids = [str(uuid.UUID(int=i * 7919)) for i in range(1, 6)]
@@ -80,12 +83,14 @@ def test_uuid_ids_and_order(client):
     assert client.retrieve("c", ids=[ids[0].upper().replace("-", "")])[0].id == ids[0]
 
 
+@pytest.mark.qdrant_client
 def test_cosine_vectors_are_normalised(client):
     make(client, vectors=models.VectorParams(size=2, distance=models.Distance.COSINE))
     client.upsert("c", wait=True, points=[models.PointStruct(id=1, vector=[3, 4])])
     assert client.retrieve("c", ids=[1], with_vectors=True)[0].vector == pytest.approx([0.6, 0.8])
 
 
+@pytest.mark.qdrant_client
 def test_upsert_replaces_whole_point(client):
     make(client)
     client.upsert("c", wait=True, points=[models.PointStruct(id=1, vector=[1, 1, 1], payload={"a": 1})])
@@ -95,6 +100,7 @@ def test_upsert_replaces_whole_point(client):
     assert client.count("c").count == 1
 
 
+@pytest.mark.qdrant_client
 def test_wait_false_is_acknowledged_and_visible(client):
     make(client)
     result = client.upsert("c", wait=False, points=[models.PointStruct(id=1, vector=[1, 2, 3])])
@@ -148,6 +154,7 @@ def test_missing_things(node):
     assert node.post("/collections/c/points/scroll", json={"limit": 0}).status_code == 422
 
 
+@pytest.mark.qdrant_client
 def test_points_survive_restart_and_collection_info_counts_them(client, node):
     make(client, shard_number=3)
     client.upsert("c", wait=True, points=[models.PointStruct(id=i, vector=[1, 2, 3], payload={"i": i}) for i in range(100)])
@@ -159,6 +166,7 @@ def test_points_survive_restart_and_collection_info_counts_them(client, node):
     assert client.retrieve("c", ids=[4])[0].payload == {"i": 4}
 
 
+@pytest.mark.qdrant_client
 def test_payload_operations(client):
     make(client)
     client.upsert("c", wait=True, points=[
@@ -180,6 +188,7 @@ def test_payload_operations(client):
     assert "x" not in client.retrieve("c", ids=[0])[0].payload  # nothing applied
 
 
+@pytest.mark.qdrant_client
 def test_vector_operations(client):
     make(client, vectors={"a": models.VectorParams(size=2, distance=models.Distance.DOT),
                           "b": models.VectorParams(size=2, distance=models.Distance.COSINE)})
@@ -197,6 +206,7 @@ def test_vector_operations(client):
     assert err.value.status_code == 400
 
 
+@pytest.mark.qdrant_client
 def test_batch_of_mixed_operations_applies_in_order(client, node, openapi):
     make(client)
     results = client.batch_update_points("c", wait=True, update_operations=[
@@ -221,6 +231,7 @@ def test_batch_of_mixed_operations_applies_in_order(client, node, openapi):
     assert r.status_code == 400 and "unknown operation `explode`" in r.json()["status"]["error"]
 
 
+@pytest.mark.qdrant_client
 def test_payload_and_vector_changes_survive_kill_9(client, node):
     make(client, shard_number=2)
     client.upsert("c", wait=True, points=[models.PointStruct(id=i, vector=[1, 2, 3], payload={"i": i}) for i in range(10)])
@@ -235,6 +246,7 @@ def test_payload_and_vector_changes_survive_kill_9(client, node):
     assert got[3].vector == [3.0, 3.0, 3.0]
 
 
+@pytest.mark.qdrant_client
 def test_datatypes_read_back_as_stored(client):
     make(client, vectors={"half": models.VectorParams(size=2, distance=models.Distance.DOT, datatype=models.Datatype.FLOAT16),
                           "byte": models.VectorParams(size=3, distance=models.Distance.EUCLID, datatype=models.Datatype.UINT8)})
@@ -247,6 +259,7 @@ def test_datatypes_read_back_as_stored(client):
     assert err.value.status_code == 400 and "float16" in err.value.content.decode()
 
 
+@pytest.mark.qdrant_client
 def test_with_payload_selectors(client):
     make(client)
     client.upsert("c", wait=True, points=[models.PointStruct(id=1, vector=[1, 2, 3],
@@ -259,6 +272,7 @@ def test_with_payload_selectors(client):
     assert client.retrieve("c", ids=[1], with_payload=False)[0].payload is None
 
 
+@pytest.mark.qdrant_client
 def test_vacuum_runs_in_the_background_and_is_reported(client, node, openapi):
     make(client, optimizers_config=models.OptimizersConfigDiff(deleted_threshold=0.2, vacuum_min_vector_number=100,
                                                                flush_interval_sec=1))

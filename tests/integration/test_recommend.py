@@ -73,9 +73,10 @@ def run(remote, local, rng, ids, rounds):
     assert len(kinds) == 5 and min(kinds.values()) >= rounds // 10, kinds
 
 
+@pytest.mark.qdrant_client
 def test_examples_agree_with_local_mode_on_one_node(make_node):
     node = make_node()
-    remote = QdrantClient(url=node.url, timeout=60, check_compatibility=False)
+    remote = node.client(timeout=60)
     local = QdrantClient(":memory:")
     create(remote, optimizers_config=models.OptimizersConfigDiff(indexing_threshold=10))
     create(local)
@@ -121,10 +122,11 @@ def test_examples_agree_with_local_mode_on_one_node(make_node):
     assert r.status_code == 400 and "limit" in r.json()["status"]["error"]
 
 
+@pytest.mark.qdrant_client
 def test_examples_agree_with_local_mode_on_a_sharded_cluster(make_node):
     cluster = Cluster(make_node)
     peers = cluster.start(3)
-    remote = QdrantClient(url=peers[1].url, timeout=60, check_compatibility=False)
+    remote = peers[1].client(timeout=60)
     local = QdrantClient(":memory:")
     create(remote, shard_number=6, optimizers_config=models.OptimizersConfigDiff(indexing_threshold=10))
     create(local)
@@ -145,6 +147,7 @@ def mmr_similarity(using, a, b):
     return {"l2": -np.square(x - y).sum(), "l1": -np.abs(x - y).sum()}.get(using, float(x @ y))
 
 
+@pytest.mark.qdrant_client
 @pytest.mark.filterwarnings("ignore:Local mode performs exact")
 def test_mmr_agrees_with_local_mode(make_node):
     """`{"nearest": …, "mmr": …}` on every distance and on sparse vectors: the same candidates
@@ -153,7 +156,7 @@ def test_mmr_agrees_with_local_mode(make_node):
     where two candidates' MMR scores are equal to float32 precision either may come first: there
     the comparison checks the tie and stops."""
     node = make_node()
-    remote = QdrantClient(url=node.url, timeout=60, check_compatibility=False)
+    remote = node.client(timeout=60)
     local = QdrantClient(":memory:")
     create(remote, optimizers_config=models.OptimizersConfigDiff(indexing_threshold=10))
     create(local)
@@ -200,12 +203,13 @@ def test_mmr_agrees_with_local_mode(make_node):
     assert r.status_code == 422 and "diversity" in r.json()["status"]["error"]
 
 
+@pytest.mark.qdrant_client
 @pytest.mark.filterwarnings("ignore:Local mode performs exact")
 def test_relevance_feedback_agrees_with_local_mode(make_node):
     """`{"relevance_feedback": …}` with the naive strategy on every distance: targets and
     examples as vectors or point ids (left out of the results), any coefficients."""
     node = make_node()
-    remote = QdrantClient(url=node.url, timeout=60, check_compatibility=False)
+    remote = node.client(timeout=60)
     local = QdrantClient(":memory:")
     create(remote, optimizers_config=models.OptimizersConfigDiff(indexing_threshold=10))
     create(local)

@@ -4,13 +4,13 @@ the OpenAPI document, qdrant-client calls, the legacy endpoints, and the errors.
 import time
 
 import pytest
-from qdrant_client import QdrantClient, models
+from qdrant_client import models
 from qdrant_client.http.exceptions import UnexpectedResponse
 
 
 @pytest.fixture
 def client(node):
-    c = QdrantClient(url=node.url, timeout=10, check_compatibility=False)
+    c = node.client(timeout=10)
     c.create_collection("c", vectors_config=models.VectorParams(size=3, distance=models.Distance.EUCLID))
     c.upsert("c", wait=True, points=[
         models.PointStruct(id=i, vector=[float(i), 0.0, 1.0],
@@ -21,6 +21,7 @@ def client(node):
     return c
 
 
+@pytest.mark.qdrant_client
 def test_query_shapes_and_legacy_endpoints(client, node, openapi):
     r = openapi.validate(node.post("/collections/c/points/query", json={"query": [2.2, 0, 1], "limit": 3, "with_payload": ["n"]}))
     points = r.json()["result"]["points"]
@@ -47,6 +48,7 @@ def test_query_shapes_and_legacy_endpoints(client, node, openapi):
     assert [p.id for p in got] == [8, 9]
 
 
+@pytest.mark.qdrant_client
 @pytest.mark.parametrize("body, status, message", [
     ({"query": [1, 2]}, 400, "Vector dimension error: expected dim: 3, got 2"),
     ({"query": [1, 2, 3], "using": "nope"}, 400, "Not existing vector name error: nope"),
@@ -61,6 +63,7 @@ def test_query_errors(client, node, openapi, body, status, message):
     assert r.status_code == status and message in r.json()["status"]["error"], r.text
 
 
+@pytest.mark.qdrant_client
 def test_updates_by_filter(client):
     client.set_payload("c", payload={"hot": True}, points=models.Filter(must=[models.FieldCondition(key="n", range=models.Range(lt=3))]), wait=True)
     assert client.count("c", count_filter=models.Filter(must=[models.FieldCondition(key="hot", match=models.MatchValue(value=True))])).count == 3
@@ -72,6 +75,7 @@ def test_updates_by_filter(client):
     client.clear_payload("c", points_selector=models.FilterSelector(filter=models.Filter(must=[models.HasIdCondition(has_id=[999])])), wait=True)
 
 
+@pytest.mark.qdrant_client
 def test_payload_indexes_order_by_and_facets(client, node, openapi):
     r = openapi.validate(node.put("/collections/c/index?wait=true", json={"field_name": "color", "field_schema": "keyword"}))
     assert r.json()["result"]["status"] == "completed"
@@ -109,6 +113,7 @@ def test_payload_indexes_order_by_and_facets(client, node, openapi):
     assert set(client.get_collection("c").payload_schema) == {"color", "n"}
 
 
+@pytest.mark.qdrant_client
 def test_text_index_settings_apply_to_text_conditions(client, node):
     client.upsert("c", wait=True, points=[models.PointStruct(id=100, vector=[0, 0, 0], payload={"title": "The Wonderful World"})])
     text = {"filter": {"must": {"key": "title", "match": {"text": "wond"}}}}
@@ -147,13 +152,14 @@ def _english_vocabulary(count):
     return words[::max(1, len(words) // count)][:count]
 
 
+@pytest.mark.qdrant_client
 def test_english_stemming_matches_qdrants_stemmer(node):
     """Text conditions on a field with an English snowball stemmer match what Qdrant's stemmer
     (rust-stemmers, through its Python binding) says, in sealed segments and the appendable one."""
     import random
     from py_rust_stemmers import SnowballStemmer
     stem = SnowballStemmer("english").stem_word
-    client = QdrantClient(url=node.url, timeout=30, check_compatibility=False)
+    client = node.client(timeout=30)
     client.create_collection("s", vectors_config=models.VectorParams(size=2, distance=models.Distance.DOT),
                              optimizers_config=models.OptimizersConfigDiff(indexing_threshold=1, default_segment_number=1))
     r = node.put("/collections/s/index?wait=true", json={"field_name": "t", "field_schema": {

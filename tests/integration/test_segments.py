@@ -3,11 +3,12 @@ memory-mapped storage, and the collection status Qdrant reports for each phase."
 
 import time
 
-from qdrant_client import QdrantClient, models
+import pytest
+from qdrant_client import models
 
 
 def client_for(node):
-    return QdrantClient(url=node.url, timeout=10, check_compatibility=False)
+    return node.client(timeout=10)
 
 
 def wait_green(client, name="c", timeout=30.0):
@@ -33,6 +34,7 @@ def all_points(client, name="c"):
             return points
 
 
+@pytest.mark.qdrant_client
 def test_indexing_and_merging_keep_every_point(node, openapi):
     client = client_for(node)
     # 10 KB of 8-d float32 vectors is 320 points: thirty batches of 100 seal many segments, and
@@ -77,6 +79,7 @@ def test_indexing_and_merging_keep_every_point(node, openapi):
     assert client.get_collection("c").status == models.CollectionStatus.GREEN
 
 
+@pytest.mark.qdrant_client
 def test_on_disk_storage_is_memory_mapped(node):
     client = client_for(node)
     client.create_collection("c", vectors_config=models.VectorParams(size=8, distance=models.Distance.DOT, on_disk=True),
@@ -102,6 +105,7 @@ def test_on_disk_storage_is_memory_mapped(node):
     assert (got.payload, got.vector) == ({"i": 999}, vector(999))
 
 
+@pytest.mark.qdrant_client
 def test_status_is_grey_while_optimizations_are_disabled(node):
     client = client_for(node)
     client.create_collection("c", vectors_config=models.VectorParams(size=8, distance=models.Distance.DOT),

@@ -4,7 +4,7 @@ import importlib.metadata
 import time
 import warnings
 
-from qdrant_client import QdrantClient
+import pytest
 from qdrant_client.common.version_check import get_server_version, is_compatible
 from qdrant_client.qdrant_remote import QdrantRemote
 
@@ -16,6 +16,7 @@ def test_root_reports_the_qdrant_api_version(node, openapi):
     assert r.json()["title"]
 
 
+@pytest.mark.qdrant_client
 def test_client_connects_without_compatibility_warning(node):
     client_version = importlib.metadata.version("qdrant-client")
     assert client_version.startswith("1.20")
@@ -27,7 +28,7 @@ def test_client_connects_without_compatibility_warning(node):
         warnings.simplefilter("always")
         QdrantRemote._check_compatibility(node.url, {}, None, 10)
     assert [str(w.message) for w in caught] == []
-    client = QdrantClient(url=node.url, check_compatibility=False, timeout=10)
+    client = node.client(timeout=10)
     assert client.get_collections().collections == []
 
 

@@ -52,8 +52,9 @@ def all_ids(client: QdrantClient, name: str) -> list[int]:
             return ids
 
 
+@pytest.mark.qdrant_client
 def test_snapshot_while_writing_recovers_every_acknowledged_point(node):
-    client = QdrantClient(url=node.url, timeout=60)
+    client = node.client(timeout=60)
     rng = random.Random(7)
     create(node, "src")
     client.create_payload_index("src", "tag", models.PayloadSchemaType.KEYWORD)
@@ -99,8 +100,9 @@ def test_snapshot_while_writing_recovers_every_acknowledged_point(node):
     assert client.get_collection("copy").payload_schema["tag"].data_type == models.PayloadSchemaType.KEYWORD
 
 
+@pytest.mark.qdrant_client
 def test_recovered_collection_searches_as_the_source_without_reindexing(node):
-    client = QdrantClient(url=node.url, timeout=60)
+    client = node.client(timeout=60)
     rng = random.Random(11)
     create(node, "src")
     for start in range(0, 3000, 500):
@@ -125,13 +127,14 @@ def test_recovered_collection_searches_as_the_source_without_reindexing(node):
 
 def snapshotted(node, points: int, seed: int):
     """Collection `src` with `points` points and a snapshot of it: (client, rng, snapshot)."""
-    client = QdrantClient(url=node.url, timeout=60)
+    client = node.client(timeout=60)
     rng = random.Random(seed)
     create(node, "src")
     upsert(node, "src", range(points), rng)
     return client, rng, client.create_snapshot("src")
 
 
+@pytest.mark.qdrant_client
 def test_download_upload_delete_and_errors(node):
     client, rng, snapshot = snapshotted(node, 200, seed=3)
     response = node.get(f"/collections/src/snapshots/{snapshot.name}")
@@ -232,6 +235,7 @@ def bad_archives(good: bytes) -> dict[str, tuple[bytes, str | None]]:
     }
 
 
+@pytest.mark.qdrant_client
 def test_bad_archives_are_refused_and_change_nothing(node):
     client, _, snapshot = snapshotted(node, 100, seed=5)
     good = node.get(f"/collections/src/snapshots/{snapshot.name}").content
@@ -256,9 +260,10 @@ def test_bad_archives_are_refused_and_change_nothing(node):
     assert f"Writing snapshot {snapshot.name}: done" in node.log()
 
 
+@pytest.mark.qdrant_client
 def test_kill_9_during_recovery_leaves_the_old_or_the_new_collection(make_node):
     node = make_node()
-    client = QdrantClient(url=node.url, timeout=60)
+    client = node.client(timeout=60)
     rng = random.Random(9)
     create(node, "c")
     for start in range(0, 20_000, 1000):
@@ -290,15 +295,16 @@ def test_kill_9_during_recovery_leaves_the_old_or_the_new_collection(make_node):
     print(f"kill -9 during recovery: outcomes {sorted(outcomes)}")
 
 
+@pytest.mark.qdrant_client
 def test_recover_from_another_node_by_url(make_node):
     source = make_node(subdir="a")
     target = make_node(subdir="b")
     rng = random.Random(13)
     create(source, "src")
     upsert(source, "src", range(300), rng)
-    snapshot = QdrantClient(url=source.url).create_snapshot("src")
+    snapshot = source.client().create_snapshot("src")
     url = f"{source.url}/collections/src/snapshots/{snapshot.name}"
-    client = QdrantClient(url=target.url, timeout=60)
+    client = target.client(timeout=60)
     assert client.recover_snapshot("moved", url, checksum=snapshot.checksum, priority=models.SnapshotPriority.SNAPSHOT)
     assert client.count("moved").count == 300
     assert client.retrieve("moved", [7], with_payload=True)[0].payload == {"n": 7, "tag": "t0"}
@@ -307,6 +313,7 @@ def test_recover_from_another_node_by_url(make_node):
     assert not client.collection_exists("other")
 
 
+@pytest.mark.qdrant_client
 def test_full_snapshot_and_starting_from_snapshots(make_node):
     source = make_node(subdir="source")
     rng = random.Random(17)
@@ -314,7 +321,7 @@ def test_full_snapshot_and_starting_from_snapshots(make_node):
         create(source, name)
         upsert(source, name, range(count), rng)
     source.post("/collections/aliases", json={"actions": [{"create_alias": {"collection_name": "a", "alias_name": "live"}}]})
-    client = QdrantClient(url=source.url, timeout=60)
+    client = source.client(timeout=60)
     full = client.create_full_snapshot()
     assert full.name.startswith("full-snapshot-") and len(full.checksum) == 64
     assert [s.name for s in client.list_full_snapshots()] == [full.name]
@@ -328,14 +335,14 @@ def test_full_snapshot_and_starting_from_snapshots(make_node):
 
     # A new node started from the full snapshot has every collection and alias.
     restored = make_node(subdir="restored", args=["--storage-snapshot", str(stored)])
-    rc = QdrantClient(url=restored.url, timeout=60)
+    rc = restored.client(timeout=60)
     assert sorted(c.name for c in rc.get_collections().collections) == ["a", "b"]
     assert rc.count("a").count == 120 and rc.count("b").count == 80
     assert [(x.alias_name, x.collection_name) for x in rc.get_aliases().aliases] == [("live", "a")]
 
     # --snapshot PATH:COLLECTION; on a later start the collection is kept unless --force-snapshot.
     node = make_node(subdir="single", args=["--snapshot", f"{single}:copy"])
-    nc = QdrantClient(url=node.url, timeout=60, check_compatibility=False)  # used across restarts
+    nc = node.client(timeout=60)  # used across restarts
     assert nc.count("copy").count == 80
     upsert(node, "copy", range(1000, 1010), rng)
     node.kill()
@@ -403,6 +410,7 @@ def test_shard_snapshot_replaces_one_shard(node):
     assert node.delete(f"/collections/c/shards/0/snapshots/{snapshot['name']}").json()["result"] is True
 
 
+@pytest.mark.qdrant_client
 def test_temp_path_holds_snapshot_scratch_files_and_is_cleaned_at_start(make_node, workdir):
     scratch = workdir / "scratch"
     scratch.mkdir()

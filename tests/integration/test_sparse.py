@@ -123,10 +123,11 @@ def wait_green(client):
     wait_for(lambda: client.get_collection("c").status == models.CollectionStatus.GREEN, timeout=120, message="collection green")
 
 
+@pytest.mark.qdrant_client
 def test_sparse_search_agrees_with_local_mode_on_one_node(make_node):
     node = make_node()
     rng = random.Random(31)
-    remote = QdrantClient(url=node.url, timeout=60, check_compatibility=False)
+    remote = node.client(timeout=60)
     local = QdrantClient(":memory:")
     create(remote, optimizers_config=models.OptimizersConfigDiff(indexing_threshold=10))
     create(local)
@@ -148,11 +149,12 @@ def test_sparse_search_agrees_with_local_mode_on_one_node(make_node):
             assert got[i][name].values == pytest.approx(want[i][name].values, rel=1e-6)
 
 
+@pytest.mark.qdrant_client
 def test_sparse_search_agrees_with_local_mode_on_a_sharded_cluster(make_node):
     cluster = Cluster(make_node)
     peers = cluster.start(3)
     rng = random.Random(32)
-    remote = QdrantClient(url=peers[1].url, timeout=60, check_compatibility=False)
+    remote = peers[1].client(timeout=60)
     local = QdrantClient(":memory:")
     create(remote, shard_number=6, replication_factor=2, optimizers_config=models.OptimizersConfigDiff(indexing_threshold=10))
     create(local)
@@ -211,10 +213,11 @@ def test_sparse_input_forms_endpoints_and_errors(node):
     assert r.json()["result"]["count"] == 2
 
 
+@pytest.mark.qdrant_client
 def test_sparse_writes_survive_kill_9_and_a_damaged_index_is_rebuilt(make_node):
     node = make_node(env={"SWIFT_BACKTRACE": "enable=no"})
     rng = random.Random(33)
-    client = QdrantClient(url=node.url, timeout=60, check_compatibility=False)
+    client = node.client(timeout=60)
     client.create_collection("c", vectors_config={}, sparse_vectors_config={"s": models.SparseVectorParams(index=models.SparseIndexParams(on_disk=True))},
                              optimizers_config=models.OptimizersConfigDiff(indexing_threshold=20))
     acked: dict[int, dict] = {}
@@ -363,7 +366,7 @@ def run_trees(remote, local, rng, ids, rounds):
 @pytest.fixture
 def hybrid_single(make_node):
     node = make_node()
-    remote = QdrantClient(url=node.url, timeout=60, check_compatibility=False)
+    remote = node.client(timeout=60)
     local = QdrantClient(":memory:")
     create(remote, multi=True, optimizers_config=models.OptimizersConfigDiff(indexing_threshold=10))
     create(local, multi=True)
@@ -373,15 +376,17 @@ def hybrid_single(make_node):
     return node, remote, local, rng, ids
 
 
+@pytest.mark.qdrant_client
 def test_prefetch_trees_and_fusion_agree_with_local_mode_on_one_node(hybrid_single):
     _, remote, local, rng, ids = hybrid_single
     run_trees(remote, local, rng, ids, 250)
 
 
+@pytest.mark.qdrant_client
 def test_prefetch_trees_and_fusion_agree_with_local_mode_on_a_sharded_cluster(make_node):
     cluster = Cluster(make_node)
     peers = cluster.start(3)
-    remote = QdrantClient(url=peers[2].url, timeout=60, check_compatibility=False)
+    remote = peers[2].client(timeout=60)
     local = QdrantClient(":memory:")
     create(remote, multi=True, shard_number=6, optimizers_config=models.OptimizersConfigDiff(indexing_threshold=10))
     create(local, multi=True)
@@ -389,7 +394,7 @@ def test_prefetch_trees_and_fusion_agree_with_local_mode_on_a_sharded_cluster(ma
     ids = fill_hybrid(peers[0], local, rng, n=800)
     wait_green(remote)
     # Every peer counts the indexed vectors of all six shards, two of which it holds.
-    clients = [QdrantClient(url=p.url, timeout=60, check_compatibility=False) for p in peers]
+    clients = [p.client(timeout=60) for p in peers]
     for client in clients:
         wait_green(client)
     counts = [client.get_collection("c").indexed_vectors_count for client in clients]
@@ -397,6 +402,7 @@ def test_prefetch_trees_and_fusion_agree_with_local_mode_on_a_sharded_cluster(ma
     run_trees(remote, local, rng, ids, 120)
 
 
+@pytest.mark.qdrant_client
 def test_query_api_errors(hybrid_single):
     node = hybrid_single[0]
     post = lambda body: node.post("/collections/c/points/query", json=body, timeout=30)
@@ -421,11 +427,12 @@ def test_query_api_errors(hybrid_single):
     assert r.status_code == 200 and 5 not in [p["id"] for p in r.json()["result"]["points"]] and r.json()["result"]["points"]
 
 
+@pytest.mark.qdrant_client
 def test_idf_over_a_corpus_filter_agrees_with_local_mode(make_node):
     """`params.idf: {"corpus": filter}`: the idf statistics count only the corpus's points."""
     node = make_node()
     rng = random.Random(34)
-    remote = QdrantClient(url=node.url, timeout=60, check_compatibility=False)
+    remote = node.client(timeout=60)
     local = QdrantClient(":memory:")
     create(remote, shard_number=3, optimizers_config=models.OptimizersConfigDiff(indexing_threshold=10))
     create(local)

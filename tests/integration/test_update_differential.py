@@ -130,10 +130,11 @@ def random_operation(rng: random.Random, alive: list):
     return ("batch", mode, update_filter), lambda c: c.batch_update_points("u", update_operations=operations)
 
 
+@pytest.mark.qdrant_client
 @pytest.mark.parametrize("seed", SEEDS)
 def test_updates_agree_with_local_mode(node, seed):
     rng = random.Random(seed)
-    remote = QdrantClient(url=node.url, timeout=30, check_compatibility=False)
+    remote = node.client(timeout=30)
     local = QdrantClient(":memory:")
     vectors = {"a": models.VectorParams(size=4, distance=models.Distance.DOT),
                "b": models.VectorParams(size=3, distance=models.Distance.EUCLID)}

@@ -6,8 +6,9 @@ import random
 import threading
 import time
 
+import pytest
 import requests
-from qdrant_client import QdrantClient, models
+from qdrant_client import models
 
 from test_segments import wait_green
 
@@ -15,7 +16,7 @@ DIM = 32
 
 
 def client_for(node):
-    return QdrantClient(url=node.url, timeout=30, check_compatibility=False)
+    return node.client(timeout=30)
 
 
 def clustered(n, seed):
@@ -53,6 +54,7 @@ def index_files(node, prefix):
     return sorted(p.name for p in (node.workdir / "storage").rglob(f"{prefix}-*.bin"))
 
 
+@pytest.mark.qdrant_client
 def test_graphs_are_built_in_the_background_while_searches_go_on(node):
     client = client_for(node)
     create(client)
@@ -111,6 +113,7 @@ def test_graphs_are_built_in_the_background_while_searches_go_on(node):
     assert client.query_points("c", query=queries[0], limit=1).points[0].id == 99_999
 
 
+@pytest.mark.qdrant_client
 def test_quantization_rescoring_and_patch(node, openapi):
     client = client_for(node)
     create(client, quantization_config=models.ScalarQuantization(
@@ -159,6 +162,7 @@ def test_quantization_rescoring_and_patch(node, openapi):
     assert index_files(node, "quant") == []
 
 
+@pytest.mark.qdrant_client
 def test_graphs_are_reloaded_after_a_crash(node):
     client = client_for(node)
     create(client)
@@ -177,6 +181,7 @@ def test_graphs_are_reloaded_after_a_crash(node):
     assert [[p.id for p in client.query_points("c", query=q, limit=10).points] for q in queries] == before
 
 
+@pytest.mark.qdrant_client
 def test_write_segment_below_the_threshold_is_indexed_once_writes_pause(node):
     client = client_for(node)
     create(client)
@@ -194,6 +199,7 @@ def test_write_segment_below_the_threshold_is_indexed_once_writes_pause(node):
     assert recall(client, queries, hnsw_ef=128) >= 0.95
 
 
+@pytest.mark.qdrant_client
 def test_indexed_only_leaves_out_large_unindexed_segments(node, openapi):
     client = client_for(node)
     # Optimizations off: the 2,000 points (250 KB) stay in the appendable segment, unindexed and
@@ -218,6 +224,7 @@ def test_indexed_only_leaves_out_large_unindexed_segments(node, openapi):
     assert [h.id for h in hits][:1] == [7]
 
 
+@pytest.mark.qdrant_client
 def test_acorn_search_params(node, openapi):
     client = client_for(node)
     create(client)
