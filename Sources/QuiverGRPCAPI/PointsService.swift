@@ -221,17 +221,14 @@ struct PointsService: Qdrant_Points.SimpleServiceProtocol {
         return try await service.search(collection, search, consistency: GRPCAPI.consistency(consistency))
     }
 
-    /// A batch of them, held to strict mode's batch limit.
+    /// A batch of them.
     private func batch(_ collection: String, _ bodies: [JSONValue], consistency: Qdrant_ReadConsistency?, timeout: UInt64?,
                        _ read: (JSONValue, String) throws(QuiverJSON.JSONDecodingError) -> SearchRequest) async throws(ServiceError) -> [SearchResult] {
         let searches = try ServiceError.reading { () throws(QuiverJSON.JSONDecodingError) in
             try bodies.enumerated().map { i, body throws(QuiverJSON.JSONDecodingError) in try read(body, "searches[\(i)]") }
         }
         try await checkTimeout(collection, timeout)
-        try await service.checkSearchBatch(collection, count: searches.count)
-        var results: [SearchResult] = []
-        for search in searches { results.append(try await service.search(collection, search, consistency: GRPCAPI.consistency(consistency))) }
-        return results
+        return try await service.searchBatch(collection, searches, consistency: GRPCAPI.consistency(consistency))
     }
 
     private func batchResults(_ results: [SearchResult]) -> [Qdrant_BatchResult] {

@@ -151,6 +151,16 @@ extension QuiverService {
         }
     }
 
+    /// A batch of searches (`…/batch` over REST, `SearchBatch`, `QueryBatch`, … over gRPC), held to
+    /// strict mode's batch limit, each answered in turn.
+    public func searchBatch(_ collectionName: String, _ searches: [SearchRequest],
+                            consistency: ReadConsistency = .default) async throws(ServiceError) -> [SearchResult] {
+        try await checkSearchBatch(collectionName, count: searches.count)
+        var results: [SearchResult] = []
+        for search in searches { results.append(try await self.search(collectionName, search, consistency: consistency)) }
+        return results
+    }
+
     /// A query by point id, at any level of the prefetch tree, becomes a query by that point's
     /// vector (from `lookup_from` when given); within the same collection the point itself is
     /// left out of that level's results.

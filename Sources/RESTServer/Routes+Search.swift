@@ -22,7 +22,7 @@ extension Routes {
                 let body = try await request.parseJSON(limitBytes: bodyLimit)
                 let searches = try Self.read { () throws(JSONDecodingError) in try PointsJSON.batchRequests(body, legacy: false) }
                 try await checkTimeout(request, context)
-                return try await searchAll(collectionName(context), searches, consistency: try request.readConsistency())
+                return try await service.searchBatch(collectionName(context), searches, consistency: try request.readConsistency())
             } write: { results, writer in Self.write(results, to: &writer) { Self.write(points: $0, to: &$1) } }
         }
         router.post("/collections/:name/points/search") { request, context in
@@ -40,7 +40,7 @@ extension Routes {
                 let body = try await request.parseJSON(limitBytes: bodyLimit)
                 let searches = try Self.read { () throws(JSONDecodingError) in try PointsJSON.batchRequests(body, legacy: true) }
                 try await checkTimeout(request, context)
-                return try await searchAll(collectionName(context), searches, consistency: try request.readConsistency())
+                return try await service.searchBatch(collectionName(context), searches, consistency: try request.readConsistency())
             } write: { results, writer in Self.write(results, to: &writer) { Self.write($0, to: &$1) } }
         }
         router.post("/collections/:name/points/query/groups") { request, context in
@@ -95,7 +95,7 @@ extension Routes {
             let body = try await request.parseJSON(limitBytes: bodyLimit)
             let searches = try Self.read { () throws(JSONDecodingError) in try PointsJSON.batch(body, read) }
             try await checkTimeout(request, context)
-            return try await searchAll(collectionName(context), searches, consistency: try request.readConsistency())
+            return try await service.searchBatch(collectionName(context), searches, consistency: try request.readConsistency())
         } write: { results, writer in Self.write(results, to: &writer) { Self.write($0, to: &$1) } }
     }
 
@@ -127,14 +127,6 @@ extension Routes {
             try await checkTimeout(request, context)
             return try await service.searchMatrix(collectionName(context), matrix, consistency: try request.readConsistency())
         } render: { result in render(result.ids, result.rows) }
-    }
-
-    func searchAll(_ collection: String, _ searches: [SearchRequest],
-                   consistency: ReadConsistency) async throws(ServiceError) -> [SearchResult] {
-        try await service.checkSearchBatch(collection, count: searches.count)
-        var results: [SearchResult] = []
-        for search in searches { results.append(try await service.search(collection, search, consistency: consistency)) }
-        return results
     }
 
     /// A search's points as a JSON array, written straight to `writer`.
