@@ -2,7 +2,7 @@
 import PackageDescription
 
 // Layers (DESIGN.md §2). Lower targets never import higher ones, and nothing below the edge
-// layer (RESTServer, QuiverServer, quiver) imports NIO, Hummingbird or a gRPC transport.
+// layer (RESTServer, QuiverGRPCAPI, PeerTransport, QuiverServer, quiver) imports NIO, Hummingbird or a gRPC transport.
 let strict: [SwiftSetting] = [
     .enableUpcomingFeature("ExistentialAny"),
     .enableUpcomingFeature("MemberImportVisibility"),
@@ -23,6 +23,7 @@ let package = Package(
         .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.2"),
         .package(url: "https://github.com/apple/swift-http-types.git", from: "1.8.0"),
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-nio-http2.git", from: "1.46.0"),
         .package(url: "https://github.com/grpc/grpc-swift-2.git", from: "2.4.3"),
         .package(url: "https://github.com/grpc/grpc-swift-nio-transport.git", from: "2.9.2"),
         .package(url: "https://github.com/grpc/grpc-swift-protobuf.git", from: "2.4.1"),
@@ -39,6 +40,8 @@ let package = Package(
         // Snowball's stemmers (Debian libstemmer-dev), for text indexes and BM25.
         .target(name: "CStemmer", linkerSettings: [.linkedLibrary("stemmer")]),
         .target(name: "QuiverJSON", swiftSettings: strict),
+        // zlib (Debian zlib1g-dev), for gzip- and deflate-compressed gRPC messages.
+        .target(name: "CZlib", linkerSettings: [.linkedLibrary("z")]),
         .target(name: "DiskIO", dependencies: ["CFileSystem"], swiftSettings: strict),
         // Linux file-system calls Swift's Glibc module does not export (renameat2).
         .target(name: "CFileSystem"),
@@ -105,13 +108,13 @@ let package = Package(
         .target(
             name: "QuiverGRPCAPI",
             dependencies: [
-                "QuiverService", "QuiverModel", "QuiverJSON", "Storage", "Shard",
+                "QuiverService", "QuiverModel", "QuiverJSON", "Storage", "Shard", "CZlib",
                 .product(name: "GRPCCore", package: "grpc-swift-2"),
                 .product(name: "GRPCProtobuf", package: "grpc-swift-protobuf"),
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
-                .product(name: "GRPCNIOTransportHTTP2Posix", package: "grpc-swift-nio-transport"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP2", package: "swift-nio-http2"),
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strict
@@ -120,8 +123,6 @@ let package = Package(
             name: "QuiverServer",
             dependencies: [
                 "RESTServer", "PeerTransport", "QuiverGRPCAPI", "Consensus", "QuiverModel", "QuiverService", "Storage", "DiskIO", "QuiverJSON",
-                .product(name: "GRPCCore", package: "grpc-swift-2"),
-                .product(name: "GRPCNIOTransportHTTP2Posix", package: "grpc-swift-nio-transport"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
@@ -134,10 +135,9 @@ let package = Package(
             name: "quiver-bench",
             dependencies: ["VectorIndex", "CVectorKernels", "QuiverJSON", "QuiverModel", "QuiverService", "Storage", "DiskIO", "QuiverGRPCAPI",
                            .product(name: "Logging", package: "swift-log"),
-                           .product(name: "GRPCCore", package: "grpc-swift-2"),
-                           .product(name: "GRPCProtobuf", package: "grpc-swift-protobuf"),
                            .product(name: "SwiftProtobuf", package: "swift-protobuf"),
-                           .product(name: "GRPCNIOTransportHTTP2Posix", package: "grpc-swift-nio-transport")],
+                           .product(name: "NIOCore", package: "swift-nio"),
+                           .product(name: "NIOHPACK", package: "swift-nio-http2")],
             swiftSettings: strict
         ),
         .executableTarget(
@@ -185,8 +185,9 @@ let package = Package(
         .testTarget(
             name: "QuiverGRPCAPITests",
             dependencies: [
-                "QuiverGRPCAPI", "QuiverService", "QuiverModel", "QuiverJSON",
+                "QuiverGRPCAPI", "QuiverService", "QuiverModel", "QuiverJSON", "Storage", "DiskIO",
                 .product(name: "GRPCCore", package: "grpc-swift-2"),
+                .product(name: "Logging", package: "swift-log"),
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
             ]
         ),

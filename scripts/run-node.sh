@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 source scripts/lib.sh
 require_swift
 # System packages the build needs beyond the Swift toolchain.
-ensure_debian_packages git pkg-config libraft-dev libuv1-dev liblz4-dev libicu-dev libstemmer-dev
+ensure_debian_packages git pkg-config libraft-dev libuv1-dev liblz4-dev libicu-dev libstemmer-dev zlib1g-dev
 swift build -c release --product quiver
 export QUIVER_COMMIT="${QUIVER_COMMIT:-$(quiver_commit)}"
 exec .build/release/quiver "$@"

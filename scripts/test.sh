@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib.sh
 require_swift
-ensure_debian_packages git pkg-config python3 libraft-dev libuv1-dev liblz4-dev libicu-dev libstemmer-dev
+ensure_debian_packages git pkg-config python3 libraft-dev libuv1-dev liblz4-dev libicu-dev libstemmer-dev zlib1g-dev
 # The partition test cuts a peer off inside network namespaces of its own.
 ensure_debian_packages iproute2 iptables
 python3 -m venv --help >/dev/null 2>&1 || ensure_debian_packages python3-venv

@@ -4,12 +4,11 @@ import NIOPosix
 /// Runs each job on the event loop whose thread enqueues it, or on the group's next loop when a
 /// thread outside the group does.
 ///
-/// grpc-swift runs every call in a task of Swift's shared pool: a request read on an event loop
-/// wakes a pool thread to run the handler, and the response wakes the event loop again to write
-/// it. The server's tasks prefer this executor instead (`GRPCServer.serve()` runs under it, and
-/// connection and call tasks inherit the preference). A call's task is started and resumed by the
-/// event loop that reads its connection, so its handler, and the actors the handler calls, run on
-/// that loop's thread. Searches still spread over all cores: the segments and shards a request
+/// A call's task prefers this executor (`UnaryConnection` starts it on the event loop that read the
+/// request), so its handler, and the actors the handler calls, run on that loop's thread and the
+/// answer is written without waking another thread. On Swift's shared pool instead, a request read
+/// on an event loop wakes a pool thread to run the handler, and the response wakes the event loop
+/// again to write it. Searches still spread over all cores: the segments and shards a request
 /// searches in parallel run on the shared pool (`LocalShard.inParallel`, `Collection.searchLocal`).
 final class CurrentLoopExecutor: TaskExecutor {
     let group: any EventLoopGroup

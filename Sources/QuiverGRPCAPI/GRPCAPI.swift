@@ -1,7 +1,5 @@
 import SwiftProtobuf
 import GRPCCore
-import GRPCNIOTransportHTTP2Posix
-import NIOPosix
 import QuiverModel
 import QuiverService
 import Storage
@@ -15,38 +13,16 @@ public enum GRPCAPI {
         /// `service.max_request_size_mb`, as for REST bodies.
         public var requestBytesMax: Int
         public var commit: String?
+        /// The same keys as REST's; none set, no credential is asked for.
+        public var apiKeys: APIKeys
 
-        public init(host: String, port: Int, requestBytesMax: Int, commit: String?) {
+        public init(host: String, port: Int, requestBytesMax: Int, commit: String?, apiKeys: APIKeys = APIKeys(apiKey: nil)) {
             self.host = host
             self.port = port
             self.requestBytesMax = requestBytesMax
             self.commit = commit
+            self.apiKeys = apiKeys
         }
-    }
-
-    /// Serves `server` until its `beginGracefulShutdown()`, its calls on the event loops that read
-    /// them (`CurrentLoopExecutor`).
-    public static func serve(_ server: GRPCServer<HTTP2ServerTransport.Posix>) async throws {
-        try await withTaskExecutorPreference(CurrentLoopExecutor(group: MultiThreadedEventLoopGroup.singleton)) {
-            try await server.serve()
-        }
-    }
-
-    /// The server, not yet serving: `serve(_:)` runs it until `beginGracefulShutdown()`.
-    public static func makeServer(service: QuiverService, configuration: Configuration) -> GRPCServer<HTTP2ServerTransport.Posix> {
-        var config = HTTP2ServerTransport.Posix.Config.defaults
-        config.rpc.maxRequestPayloadSize = configuration.requestBytesMax
-        config.compression.enabledAlgorithms = .all
-        // Clients that ping an idle connection (keep-alive) are answered rather than sent away.
-        config.connection.keepalive.clientBehavior.allowWithoutCalls = true
-        config.connection.keepalive.clientBehavior.minPingIntervalWithoutCalls = .seconds(5)
-        let transport = HTTP2ServerTransport.Posix(address: .ipv4(host: configuration.host, port: configuration.port),
-                                                   transportSecurity: .plaintext, config: config)
-        let services: [any RegistrableRPCService] = [
-            QdrantInfoService(commit: configuration.commit), CollectionsService(service: service), PointsService(service: service),
-            SnapshotsService(service: service), HealthService(),
-        ]
-        return GRPCServer(transport: transport, services: services)
     }
 
     static func ordering(_ ordering: Qdrant_WriteOrdering?) -> WriteOrdering {

@@ -10,8 +10,6 @@ import Storage
 import Consensus
 import PeerTransport
 import QuiverGRPCAPI
-import GRPCCore
-import GRPCNIOTransportHTTP2Posix
 
 /// Command-line choices that are not part of the configuration file.
 public struct LaunchOptions: Sendable {
@@ -124,13 +122,23 @@ public enum QuiverNode {
         defer { cluster?.stop() }
         try await recoverStartupSnapshots(options, service: service, logger: logger)
 
+        let apiKeys = APIKeys(apiKey: settings.service.apiKey, altApiKey: settings.service.altApiKey,
+                              readOnlyApiKey: settings.service.readOnlyApiKey)
+        if !apiKeys.enabled && !["127.0.0.1", "::1", "localhost"].contains(settings.service.host) {
+            logger.warning("""
+                No API key is set and the APIs listen on \(settings.service.host), not only on this machine: anyone who \
+                can reach the ports can read and delete every collection. Set service.api_key (and \
+                service.read_only_api_key for readers), or service.host: 127.0.0.1.
+                """)
+        }
         let rest = RESTConfiguration(
             host: settings.service.host,
             port: settings.service.httpPort,
             requestBodyBytesMax: settings.service.maxRequestSizeMb * 1024 * 1024,
             enableCORS: settings.service.enableCORS,
             workerThreads: settings.service.maxWorkers,
-            commit: options.commit
+            commit: options.commit,
+            apiKeys: apiKeys
         )
         let collections = await toc.collectionCount
         let app = RESTServer.makeApplication(service: service, configuration: rest, logger: Logger(label: "quiver.rest")) { port in
@@ -192,9 +200,9 @@ public enum QuiverNode {
         }
         if let grpcPort = settings.service.grpcPort {
             let grpc = GRPCAPI.Configuration(host: settings.service.host, port: grpcPort,
-                                             requestBytesMax: settings.service.maxRequestSizeMb * 1024 * 1024, commit: options.commit)
-            services.append(.init(service: GRPCService(server: GRPCAPI.makeServer(service: service, configuration: grpc), host: settings.service.host,
-                                                       logger: logger)))
+                                             requestBytesMax: settings.service.maxRequestSizeMb * 1024 * 1024, commit: options.commit,
+                                             apiKeys: apiKeys)
+            services.append(.init(service: GRPCService(service: service, configuration: grpc, logger: logger)))
         }
         services.append(.init(service: app))
         let group = ServiceGroup(
@@ -208,20 +216,17 @@ public enum QuiverNode {
 
 /// The public gRPC server as a service of the group.
 struct GRPCService: Service {
-    let server: GRPCServer<HTTP2ServerTransport.Posix>
-    let host: String
+    let service: QuiverService
+    let configuration: GRPCAPI.Configuration
     let logger: Logger
 
     func run() async throws {
+        let server = try await UnaryServer.bind(service: service, configuration: configuration)
+        logger.info("gRPC API listening on \(configuration.host):\(server.port ?? configuration.port)")
         try await withGracefulShutdownHandler {
-            try await withThrowingDiscardingTaskGroup { group in
-                group.addTask { try await GRPCAPI.serve(server) }
-                if let port = try await server.listeningAddress?.ipv4?.port {
-                    logger.info("gRPC API listening on \(host):\(port)")
-                }
-            }
+            try await server.run()
         } onGracefulShutdown: {
-            server.beginGracefulShutdown()
+            server.shutdown()
         }
     }
 }

@@ -33,6 +33,11 @@ public struct Settings: Sendable {
         public var enableCORS = true
         /// `service.enable_snapshot_url_recovery`: snapshot recovery may fetch `http(s)://` locations.
         public var enableSnapshotURLRecovery = true
+        /// `service.api_key`, `service.alt_api_key` (a second key for rotation) and
+        /// `service.read_only_api_key`; empty or unset, none is asked for.
+        public var apiKey: String?
+        public var altApiKey: String?
+        public var readOnlyApiKey: String?
     }
 
     public struct Cluster: Sendable {
@@ -167,9 +172,13 @@ public struct Settings: Sendable {
         if try tree.bool("service.enable_tls") == true {
             throw ConfigError("service.enable_tls: TLS is not implemented yet; terminate TLS in a proxy in front of Quiver")
         }
-        for key in ["service.api_key", "service.read_only_api_key", "service.jwt_rbac"] where try tree.string(key) != nil {
+        func key(_ path: String) throws(ConfigError) -> String? { tree.isNull(path) ? nil : try tree.string(path) }
+        s.service.apiKey = try key("service.api_key")
+        s.service.altApiKey = try key("service.alt_api_key")
+        s.service.readOnlyApiKey = try key("service.read_only_api_key")
+        if try tree.bool("service.jwt_rbac") == true {
             // Refusing is safer than serving without the protection the operator asked for.
-            throw ConfigError("\(key): API-key authentication is not implemented yet; refusing to start an unprotected node")
+            throw ConfigError("service.jwt_rbac: JWT access control is not implemented yet; refusing to start without the protection asked for")
         }
 
         s.cluster.enabled = try tree.bool("cluster.enabled") ?? s.cluster.enabled

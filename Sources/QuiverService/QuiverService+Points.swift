@@ -19,7 +19,8 @@ extension QuiverService {
     /// at write priority (``WritePriority``).
     public func update(_ collectionName: String, _ update: PointsUpdate, wait: Bool,
                        ordering: WriteOrdering = .weak) async throws(ServiceError) -> UpdateResult {
-        try await WritePriority.run { () async throws(ServiceError) in
+        try Access.requireManage()
+        return try await WritePriority.run { () async throws(ServiceError) in
             let collection = try await self.collection(collectionName)
             try await self.checkStrictMode(update, on: collection)
             do throws(StorageError) {
@@ -35,7 +36,8 @@ extension QuiverService {
     /// first failure stops the batch (earlier operations stay applied, as in Qdrant).
     public func updateBatch(_ collectionName: String, _ operations: [PointsUpdate], wait: Bool,
                             ordering: WriteOrdering = .weak) async throws(ServiceError) -> [UpdateResult] {
-        try await WritePriority.run { () async throws(ServiceError) in
+        try Access.requireManage()
+        return try await WritePriority.run { () async throws(ServiceError) in
             let collection = try await self.collection(collectionName)
             for operation in operations { try await self.checkStrictMode(operation, on: collection) }
             var results: [UpdateResult] = []
@@ -224,6 +226,7 @@ extension QuiverService {
     /// `PUT /collections/{c}/index`: through consensus; this peer builds the index over its stored
     /// points before it answers.
     public func createIndex(_ collectionName: String, _ request: CreateFieldIndex, wait: Bool) async throws(ServiceError) -> UpdateResult {
+        try Access.requireManage()
         let collection = try await collection(collectionName)
         try await enforceStrictMode(collection) { limits, schema throws(StrictModeViolation) in
             try limits.checkPayloadIndexCount(existing: schema.count)
@@ -234,6 +237,7 @@ extension QuiverService {
 
     /// `DELETE /collections/{c}/index/{field}`.
     public func deleteIndex(_ collectionName: String, _ field: String, wait: Bool) async throws(ServiceError) -> UpdateResult {
+        try Access.requireManage()
         let collection = try await collection(collectionName)
         _ = try await propose(.setPayloadIndex(collection: collection.name, field: field, schema: nil), timeout: nil)
         return UpdateResult(operationId: nil, status: wait ? .completed : .acknowledged)

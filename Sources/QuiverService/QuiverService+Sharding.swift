@@ -20,6 +20,7 @@ extension QuiverService {
     /// `PUT /collections/{c}/shards`: the proposer places the key's shards over the peers (or those
     /// of `placement`) before proposing, so every peer creates the same ones.
     public func createShardKey(_ name: String, _ request: CreateShardingKey, timeout: Duration? = nil) async throws(ServiceError) -> Bool {
+        try Access.requireManage()
         try Self.validate(request)
         let collection = try await collection(name)
         var peers = await placementPeers()
@@ -38,6 +39,7 @@ extension QuiverService {
 
     /// `POST /collections/{c}/shards/delete`: drops the key's shards and their points.
     public func dropShardKey(_ name: String, _ request: DropShardingKey, timeout: Duration? = nil) async throws(ServiceError) -> Bool {
+        try Access.requireManage()
         let collection = try await collection(name)
         return try await propose(.dropShardKey(collection: collection.name, key: request.shardKey), timeout: timeout)
     }

@@ -19,7 +19,8 @@ extension QuiverService {
 
     /// With `shard`, the snapshot (and in the functions below, the snapshots) of that local shard.
     public func createSnapshot(_ collection: String, shard: UInt32? = nil, now: Int64) async throws(ServiceError) -> SnapshotDescription {
-        try await storage { () async throws(StorageError) in try await toc.createSnapshot(collection, shard: shard, now: now) }
+        try Access.requireManage()
+        return try await storage { () async throws(StorageError) in try await toc.createSnapshot(collection, shard: shard, now: now) }
     }
 
     public func listSnapshots(_ collection: String, shard: UInt32? = nil) async throws(ServiceError) -> [SnapshotDescription] {
@@ -32,6 +33,7 @@ extension QuiverService {
     }
 
     public func deleteSnapshot(_ collection: String, _ name: String, shard: UInt32? = nil) async throws(ServiceError) -> Bool {
+        try Access.requireManage()
         try await storage { () async throws(StorageError) in try await toc.deleteSnapshot(collection, name, shard: shard) }
         return true
     }
@@ -39,6 +41,7 @@ extension QuiverService {
     /// `PUT /collections/{c}/snapshots/recover` (and with `shard`, `…/shards/{id}/snapshots/recover`):
     /// from a `file://` location, or downloaded from an `http(s)://` one first.
     public func recoverSnapshot(_ collection: String, shard: UInt32? = nil, _ request: SnapshotRecover) async throws(ServiceError) -> Bool {
+        try Access.requireManage()
         try Self.validate(request)
         let priority = request.priority ?? .replica
         guard request.location.hasPrefix("http://") || request.location.hasPrefix("https://") else {
@@ -110,6 +113,7 @@ extension QuiverService {
     /// peer's replicas of the shards it holds (see ``recoverReplicas(_:from:checksum:priority:)``).
     public func recover(_ collection: String, shard: UInt32? = nil, from path: String, checksum: String?,
                         priority: SnapshotPriority = .replica, replacingConfiguration: Bool = false) async throws(ServiceError) -> Bool {
+        try Access.requireManage()
         await toc.noteRecovery(collection, running: true)
         let result: Result<Bool, ServiceError>
         do {
@@ -274,7 +278,8 @@ extension QuiverService {
 /// Full storage snapshots.
 extension QuiverService {
     public func createFullSnapshot(now: Int64) async throws(ServiceError) -> SnapshotDescription {
-        try await storage { () async throws(StorageError) in try await toc.createFullSnapshot(now: now) }
+        try Access.requireManage()
+        return try await storage { () async throws(StorageError) in try await toc.createFullSnapshot(now: now) }
     }
 
     public func listFullSnapshots() async throws(ServiceError) -> [SnapshotDescription] {
@@ -286,17 +291,20 @@ extension QuiverService {
     }
 
     public func deleteFullSnapshot(_ name: String) async throws(ServiceError) -> Bool {
+        try Access.requireManage()
         try await storage { () async throws(StorageError) in try await toc.deleteFullSnapshot(name) }
         return true
     }
 
     /// The collection archives and aliases of the full snapshot at `path`, extracted.
     public func unpackFullSnapshot(_ path: String) async throws(ServiceError) -> (collections: [(path: String, collection: String)], aliases: [String: String]) {
-        try await storage { () async throws(StorageError) in try await toc.unpackFullSnapshot(path) }
+        try Access.requireManage()
+        return try await storage { () async throws(StorageError) in try await toc.unpackFullSnapshot(path) }
     }
 
     /// Points each alias at its collection, as a full snapshot recorded them.
     public func restoreAliases(_ aliases: [String: String]) async throws(ServiceError) -> Bool {
+        try Access.requireManage()
         let actions: [AliasOperation] = aliases.sorted { $0.key < $1.key }.flatMap { alias, collection in
             [AliasOperation.delete(aliasName: alias), .create(collectionName: collection, aliasName: alias)]
         }

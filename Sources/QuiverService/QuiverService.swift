@@ -60,6 +60,7 @@ public struct QuiverService: Sendable {
     }
 
     public func createCollection(_ name: String, _ request: CreateCollection, timeout: Duration? = nil) async throws(ServiceError) -> Bool {
+        try Access.requireManage()
         try Self.validateNewCollectionName(name)
         try Self.validate(request)
         if let problem = request.vectorNamesProblem { throw .storage(.badInput(problem)) }
@@ -80,6 +81,7 @@ public struct QuiverService: Sendable {
     /// In a cluster, a lower `replication_factor` drops the replicas beyond it (a higher one gets
     /// new replicas from the transfer driver).
     public func updateCollection(_ name: String, _ request: UpdateCollection, timeout: Duration? = nil) async throws(ServiceError) -> Bool {
+        try Access.requireManage()
         try Self.validate(request)
         let applied = try await propose(.updateCollection(name: name, update: request), timeout: timeout)
         if cluster != nil, let factor = request.params?.replicationFactor {
@@ -113,12 +115,14 @@ public struct QuiverService: Sendable {
 
     /// False when there was no collection of that name (as in Qdrant, not an error).
     public func deleteCollection(_ name: String, timeout: Duration? = nil) async throws(ServiceError) -> Bool {
-        try await propose(.deleteCollection(name: name), timeout: timeout)
+        try Access.requireManage()
+        return try await propose(.deleteCollection(name: name), timeout: timeout)
     }
 
     // MARK: Aliases
 
     public func updateAliases(_ request: ChangeAliasesOperation, timeout: Duration? = nil) async throws(ServiceError) -> Bool {
+        try Access.requireManage()
         try Self.validate(request)
         return try await propose(.changeAliases(request.actions), timeout: timeout)
     }
@@ -161,6 +165,7 @@ extension QuiverService {
     /// before the answer.
     public func setNamedVector(_ collectionName: String, _ name: String, _ vector: NamedVectorConfig?, wait: Bool,
                                timeout: Duration? = nil) async throws(ServiceError) -> UpdateResult {
+        try Access.requireManage()
         let collection = try await collection(collectionName)
         if vector != nil, let problem = name.isEmpty ? "vector name must not be empty" : NameRules.vectorNameProblem(name) {
             var errors = ValidationErrors()

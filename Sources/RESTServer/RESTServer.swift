@@ -18,15 +18,18 @@ public struct RESTConfiguration: Sendable {
     public var workerThreads: Int
     /// Build commit reported by `GET /`; nil when unknown.
     public var commit: String?
+    /// `service.api_key`, `alt_api_key`, `read_only_api_key`: none set, no credential is asked for.
+    public var apiKeys: APIKeys
 
     public init(host: String, port: Int, requestBodyBytesMax: Int, enableCORS: Bool = true, workerThreads: Int = 0,
-                commit: String? = nil) {
+                commit: String? = nil, apiKeys: APIKeys = APIKeys(apiKey: nil)) {
         self.host = host
         self.port = port
         self.requestBodyBytesMax = requestBodyBytesMax
         self.enableCORS = enableCORS
         self.workerThreads = workerThreads
         self.commit = commit
+        self.apiKeys = apiKeys
     }
 }
 
@@ -64,6 +67,9 @@ public enum RESTServer {
             router.add(middleware: CORSMiddleware(allowOrigin: .all, allowHeaders: [.contentType, .authorization, HTTPField.Name("api-key")!],
                                                   allowMethods: [.get, .post, .put, .patch, .delete, .options]))
         }
+        if configuration.apiKeys.enabled {
+            router.add(middleware: APIKeyMiddleware(keys: configuration.apiKeys))
+        }
         let routes = Routes(service: service, configuration: configuration, metrics: metrics, startedAt: Date())
         routes.addServiceRoutes(to: router)
         routes.addCollectionRoutes(to: router)
@@ -98,6 +104,27 @@ struct DeadlineMiddleware<Context: RequestContext>: RouterMiddleware {
             return try await next(request, context)
         }
         return try await RequestDeadline.$current.withValue(.now + .seconds(seconds)) { try await next(request, context) }
+    }
+}
+
+/// Asks every request but the status endpoints for a key (`api-key`, or `authorization: Bearer …`):
+/// without one, or with a wrong one, a 401 whose body is Qdrant's message as plain text; with one,
+/// the request runs with the access the key grants (`Access.current`), which the operations check.
+struct APIKeyMiddleware<Context: RequestContext>: RouterMiddleware {
+    let keys: APIKeys
+    static var openPaths: Set<String> { ["/", "/healthz", "/readyz", "/livez"] }
+    private static var apiKeyHeader: HTTPField.Name { HTTPField.Name("api-key")! }
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        var path = Substring(request.uri.path)
+        while path.count > 1 && path.hasSuffix("/") { path = path.dropLast() }
+        if Self.openPaths.contains(String(path)) { return try await next(request, context) }
+        switch keys.access(apiKey: request.headers[Self.apiKeyHeader], authorization: request.headers[.authorization]) {
+        case .success(let access):
+            return try await Access.$current.withValue(access) { try await next(request, context) }
+        case .failure(let refusal):
+            return Response(status: .unauthorized, body: ResponseBody(byteBuffer: ByteBuffer(string: refusal.description)))
+        }
     }
 }
 

@@ -1,7 +1,4 @@
 import Foundation
-import GRPCCore
-import GRPCNIOTransportHTTP2Posix
-import GRPCProtobuf
 import QuiverGRPCAPI
 import SwiftProtobuf
 import Synchronization
@@ -10,7 +7,8 @@ import Synchronization
 /// server. Each protocol uploads it into its own collection (`bench_rest`, `bench_grpc`; bodies and
 /// messages built before the clock starts) with `clients` concurrent connections, waits for green,
 /// then searches: recall and the server's time per query from one client, and queries/s with
-/// `clients` concurrent connections for `seconds`.
+/// `clients` concurrent connections for `seconds`. Both go through lean clients on blocking sockets
+/// (`RawHTTP`, `RawGRPC`), one call at a time per connection.
 func runGRPCComparison(_ options: RESTOptions) async throws {
     let dataset = try Dataset(directory: options.data)
     let distance = dataset.distanceName
@@ -28,8 +26,8 @@ func runGRPCComparison(_ options: RESTOptions) async throws {
     _ = try http.ok("PUT", path, body: Data("""
         {"vectors":{"size":\(dataset.dimension),"distance":"\(distance)"},"hnsw_config":{"m":\(options.m),"ef_construct":\(options.efConstruct)}}
         """.utf8))
-    let batches = stride(from: 0, to: dataset.count, by: options.batch).map { start in
-        Qdrant_UpsertPoints.with {
+    let batches = try stride(from: 0, to: dataset.count, by: options.batch).map { start in
+        try Qdrant_UpsertPoints.with {
             $0.collectionName = "bench_grpc"
             $0.wait = options.uploadWait
             $0.points = (start..<min(dataset.count, start + options.batch)).map { i in
@@ -42,12 +40,13 @@ func runGRPCComparison(_ options: RESTOptions) async throws {
                     }
                 }
             }
-        }
+        }.serializedBytes() as [UInt8]
     }
     let uploadStart = now()
-    try await withGRPCClients(options.clients, host: host, port: options.grpcPort) { client, points in
+    try onThreads(options.clients) { client in
+        let connection = try RawGRPC(host: host, port: options.grpcPort)
         for b in stride(from: client, to: batches.count, by: options.clients) {
-            _ = try await points.upsert(batches[b])
+            _ = try connection.call("/qdrant.Points/Upsert", batches[b])
         }
     }
     let uploadSeconds = now() - uploadStart
@@ -63,8 +62,8 @@ func runGRPCComparison(_ options: RESTOptions) async throws {
     let restSearch = try searchLoad(dataset, rest, path: "/collections/bench_rest", bodies: try queryBodies(dataset, rest))
 
     log("gRPC search:")
-    let queries = (0..<min(options.queries, dataset.queryCount)).map { q in
-        Qdrant_QueryPoints.with {
+    let queries = try (0..<min(options.queries, dataset.queryCount)).map { q in
+        try Qdrant_QueryPoints.with {
             $0.collectionName = "bench_grpc"
             $0.query = Qdrant_Query.with {
                 $0.nearest = Qdrant_VectorInput.with {
@@ -73,46 +72,57 @@ func runGRPCComparison(_ options: RESTOptions) async throws {
             }
             $0.limit = UInt64(options.k)
             $0.params = Qdrant_SearchParams.with { $0.hnswEf = UInt64(options.ef) }
-        }
+        }.serializedBytes() as [UInt8]
     }
     // One client: recall and the server's time.
-    let single = Mutex<(hits: Int, server: [Double], latencies: [Double])>((0, [], []))
-    try await withGRPCClients(1, host: host, port: options.grpcPort) { _, points in
-        for (q, query) in queries.enumerated() {
-            let t = now()
-            let response = try await points.query(query)
-            let latency = now() - t
-            let found = recall(response.result.map { UInt32($0.id.num) }, dataset.truth[q].prefix(options.k))
-            single.withLock { $0.hits += found; $0.server.append(response.time); $0.latencies.append(latency) }
-        }
+    let single = try RawGRPC(host: host, port: options.grpcPort)
+    var hits = 0, serverTimes: [Double] = [], latencies: [Double] = []
+    for (q, query) in queries.enumerated() {
+        let t = now()
+        let response = try Qdrant_QueryResponse(serializedBytes: try single.call("/qdrant.Points/Query", query))
+        latencies.append(now() - t)
+        hits += recall(response.result.map { UInt32($0.id.num) }, dataset.truth[q].prefix(options.k))
+        serverTimes.append(response.time)
     }
-    var (hits, serverTimes, latencies) = single.withLock { $0 }
     serverTimes.sort()
     latencies.sort()
     let grpcRecall = Double(hits) / Double(queries.count * options.k)
     log(String(format: "1 client: recall@%d %.4f (hnsw_ef %d), server time p50 %.3f ms, client p50 %.3f ms",
                options.k, grpcRecall, options.ef, percentile(serverTimes, 0.5) * 1000, percentile(latencies, 0.5) * 1000))
-    // Concurrent clients, each cycling through the queries from its own start.
+    // Concurrent clients, each cycling through the queries from its own start. The two protocols
+    // take turns (four slices each) so that a change in the machine's load falls on both alike.
+    let restBodies = try queryBodies(dataset, rest)
+    let slices = 4, slice = options.seconds / Double(slices)
+    var restCount = 0, restElapsed = 0.0
     let loaded = Mutex<[Double]>([])
-    let start = now()
-    try await withGRPCClients(options.clients, host: host, port: options.grpcPort) { client, points in
-        var mine: [Double] = []
-        var q = client * queries.count / options.clients
-        while now() - start < options.seconds {
-            let t = now()
-            _ = try await points.query(queries[q % queries.count])
-            mine.append(now() - t)
-            q += 1
+    var grpcElapsed = 0.0
+    for _ in 0..<slices {
+        let restStart = now()
+        restCount += try searchClients(options.clients, bodies: restBodies, url: options.url, path: "/collections/bench_rest") {
+            now() - restStart >= slice
+        }.reduce(0) { $0 + $1.count }
+        restElapsed += now() - restStart
+        let start = now()
+        try onThreads(options.clients) { client in
+            let connection = try RawGRPC(host: host, port: options.grpcPort)
+            var mine: [Double] = []
+            var q = client * queries.count / options.clients
+            while now() - start < slice {
+                let t = now()
+                _ = try connection.call("/qdrant.Points/Query", queries[q % queries.count])
+                mine.append(now() - t)
+                q += 1
+            }
+            loaded.withLock { $0 += mine }
         }
-        loaded.withLock { $0 += mine }
+        grpcElapsed += now() - start
     }
-    let elapsed = now() - start
     let all = loaded.withLock { $0 }.sorted()
-    let grpcQPS = Double(all.count) / elapsed
-    log(String(format: "%d clients: %.0f queries/s, p50 %.3f ms, p99 %.3f ms", options.clients, grpcQPS,
-               percentile(all, 0.5) * 1000, percentile(all, 0.99) * 1000))
+    let grpcQPS = Double(all.count) / grpcElapsed, restQPS = Double(restCount) / restElapsed
+    log(String(format: "%d clients: %.0f queries/s, p50 %.3f ms, p99 %.3f ms (REST in the same turns: %.0f queries/s)", options.clients, grpcQPS,
+               percentile(all, 0.5) * 1000, percentile(all, 0.99) * 1000, restQPS))
 
-    let restPoints = restUpload["upload_points_per_s"] as? Double ?? 0, restQPS = restSearch["qps"] as? Double ?? 0
+    let restPoints = restUpload["upload_points_per_s"] as? Double ?? 0
     let grpcPoints = Double(dataset.count) / uploadSeconds
     log(String(format: "upload points/s: gRPC %.0f, REST %.0f (%.2fx); %d-client queries/s: gRPC %.0f, REST %.0f (%.2fx)",
                grpcPoints, restPoints, grpcPoints / restPoints, options.clients, grpcQPS, restQPS, grpcQPS / restQPS))
@@ -122,22 +132,5 @@ func runGRPCComparison(_ options: RESTOptions) async throws {
                                               "server_time_p50_ms": percentile(serverTimes, 0.5) * 1000, "qps": grpcQPS,
                                               "p50_ms": percentile(all, 0.5) * 1000, "p99_ms": percentile(all, 0.99) * 1000]]
         print(String(decoding: try JSONSerialization.data(withJSONObject: output, options: [.sortedKeys]), as: UTF8.self))
-    }
-}
-
-/// Runs `body(i, points)` for `count` clients at once, each on its own HTTP/2 connection.
-func withGRPCClients(_ count: Int, host: String, port: Int,
-                     _ body: @escaping @Sendable (Int, Qdrant_Points.Client<HTTP2ClientTransport.Posix>) async throws -> Void) async throws {
-    try await withThrowingTaskGroup(of: Void.self) { group in
-        for i in 0..<count {
-            group.addTask {
-                let transport = try HTTP2ClientTransport.Posix(target: .ipv4(address: host == "localhost" ? "127.0.0.1" : host, port: port),
-                                                               transportSecurity: .plaintext)
-                try await withGRPCClient(transport: transport) { client in
-                    try await body(i, Qdrant_Points.Client(wrapping: client))
-                }
-            }
-        }
-        try await group.waitForAll()
     }
 }

@@ -102,8 +102,18 @@ final class ConfigDir {
     }
 
     @Test func refusesProtectionItCannotProvide() throws {
-        #expect(throws: ConfigError.self) { try ConfigDir([:]).load(["QDRANT__SERVICE__API_KEY": "secret"]) }
+        #expect(throws: ConfigError.self) { try ConfigDir([:]).load(["QDRANT__SERVICE__JWT_RBAC": "true"]) }
         #expect(throws: ConfigError.self) { try ConfigDir([:]).load(["QDRANT__SERVICE__ENABLE_TLS": "true"]) }
+    }
+
+    @Test func readsTheAPIKeys() throws {
+        let settings = try ConfigDir(["config/config.yaml": "service:\n  api_key: from-file\n  read_only_api_key: ~\n"])
+            .load(["QDRANT__SERVICE__ALT_API_KEY": "rotated", "QDRANT__SERVICE__READ_ONLY_API_KEY": "reader"])
+        #expect(settings.service.apiKey == "from-file")
+        #expect(settings.service.altApiKey == "rotated")
+        #expect(settings.service.readOnlyApiKey == "reader")
+        let none = try ConfigDir(["config/config.yaml": "service:\n  api_key: ~\n"]).load()
+        #expect(none.service.apiKey == nil)
     }
 
     @Test func shippedConfigFileHasOnlyKnownKeysAndDefaultValues() throws {

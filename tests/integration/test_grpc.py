@@ -4,8 +4,10 @@ byte for byte with the messages expected, error statuses, compression, limits an
 
 The qdrant-client tests of the other files run over gRPC as well (their `[grpc]` variants)."""
 
+import signal
 import socket
 import tempfile
+import time
 from pathlib import Path
 
 import grpc
@@ -146,36 +148,119 @@ def test_bytes_that_are_not_the_message_are_refused(node, pool):
     raw = Raw(node)
     with pytest.raises(grpc.RpcError) as e:
         raw.bytes("/qdrant.Points/Count", b"\xff\xff\xff")
-    assert e.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    # Qdrant's server (tonic) answers INTERNAL for a message that does not decode.
+    assert e.value.code() == grpc.StatusCode.INTERNAL
+    assert e.value.details().startswith("failed to decode Protobuf message")
     with pytest.raises(grpc.RpcError) as e:
         raw.bytes("/qdrant.Points/NoSuchMethod", b"")
     assert e.value.code() == grpc.StatusCode.UNIMPLEMENTED
 
 
-def test_gzip_requests_and_the_request_size_limit(make_node, pool):
+def upsert_request(pool, n, dim=64, first=0):
+    request = pool("qdrant.UpsertPoints")(collection_name="c", wait=True)
+    for i in range(first, first + n):
+        point = request.points.add()
+        point.id.num = i
+        point.vectors.vector.dense.data.extend([0.5] * dim)
+    return request
+
+
+def count(node):
+    return node.post("/collections/c/points/count", json={"exact": True}).json()["result"]["count"]
+
+
+def test_compression_and_the_request_size_limit(make_node, pool):
     node = make_node(env={"QDRANT__SERVICE__MAX_REQUEST_SIZE_MB": "1"})
-    raw = Raw(node, compression=grpc.Compression.Gzip)
     node.put("/collections/c", json={"vectors": {"size": 64, "distance": "Dot"}}).raise_for_status()
+    ok = pool("qdrant.PointsOperationResponse")
 
-    def upsert(n):
-        request = pool("qdrant.UpsertPoints")(collection_name="c", wait=True)
-        for i in range(n):
-            point = request.points.add()
-            point.id.num = i
-            point.vectors.vector.dense.data.extend([0.5] * 64)
-        return request
+    # gzip and deflate make a repeated vector tiny on the wire.
+    assert ok.FromString(Raw(node, grpc.Compression.Gzip).call("/qdrant.Points/Upsert", upsert_request(pool, 100))).result.status == 2
+    assert ok.FromString(Raw(node, grpc.Compression.Deflate).call("/qdrant.Points/Upsert", upsert_request(pool, 100, first=100))).result.status == 2
+    assert count(node) == 200
 
-    small = upsert(100)  # gzip makes a repeated vector tiny on the wire
-    assert pool("qdrant.PointsOperationResponse").FromString(raw.call("/qdrant.Points/Upsert", small)).result.status == 2
-    assert node.post("/collections/c/points/count", json={"exact": True}).json()["result"]["count"] == 100
-    large = upsert(5000)  # about 1.4 MB decoded
+    large = upsert_request(pool, 5000, first=1000)  # about 1.4 MB decoded
     assert large.ByteSize() > 1024 * 1024
     with pytest.raises(grpc.RpcError) as e:
         Raw(node).call("/qdrant.Points/Upsert", large)
-    # grpc-swift's transport refuses a message over the limit by resetting its stream as soon as
-    # it reads the length prefix, so the client reports the call cancelled rather than a status.
-    assert e.value.code() == grpc.StatusCode.CANCELLED
-    assert node.post("/collections/c/points/count", json={"exact": True}).json()["result"]["count"] == 100
+    assert (e.value.code(), e.value.details()) == (
+        grpc.StatusCode.OUT_OF_RANGE, f"Error, decoded message length too large: found {large.ByteSize()} bytes, the limit is: 1048576 bytes")
+    # Compressed, it is small on the wire but still too large once decompressed.
+    with pytest.raises(grpc.RpcError) as e:
+        Raw(node, grpc.Compression.Gzip).call("/qdrant.Points/Upsert", large)
+    assert (e.value.code(), e.value.details()) == (
+        grpc.StatusCode.RESOURCE_EXHAUSTED, "Error decompressing: size limit, of 1048576 bytes, exceeded while decompressing message")
+    assert count(node) == 200
+    # A connection goes on serving after refusals whose bytes add up to more than its flow-control
+    # window: what the client sent after the refusal is counted as read.
+    raw = Raw(node)
+    for _ in range(12):
+        with pytest.raises(grpc.RpcError) as e:
+            raw.call("/qdrant.Points/Upsert", large)
+        assert e.value.code() == grpc.StatusCode.OUT_OF_RANGE
+    assert ok.FromString(raw.call("/qdrant.Points/Upsert", upsert_request(pool, 10, first=200))).result.status == 2
+    assert count(node) == 210
+
+
+def test_large_messages_and_many_concurrent_calls_on_one_connection(node, pool):
+    """Messages larger than every flow-control window, and calls multiplexed on one connection."""
+    node.put("/collections/c", json={"vectors": {"size": 256, "distance": "Dot"}}).raise_for_status()
+    raw = Raw(node)
+    request = pool("qdrant.UpsertPoints")(collection_name="c", wait=True)
+    for i in range(20000):  # about 21 MB, past the 16 MiB connection window
+        point = request.points.add()
+        point.id.num = i
+        point.vectors.vector.dense.data.extend([float(i % 97)] * 256)
+    assert request.ByteSize() > 20_000_000
+    assert pool("qdrant.PointsOperationResponse").FromString(raw.call("/qdrant.Points/Upsert", request)).result.status == 2
+    assert count(node) == 20000
+
+    # A response of 3 MB (under the client's 4 MB limit): a page of points with their vectors.
+    scroll = pool("qdrant.ScrollPoints")(collection_name="c", limit=3000)
+    scroll.with_vectors.enable = True
+    page = pool("qdrant.ScrollResponse").FromString(raw.call("/qdrant.Points/Scroll", scroll))
+    assert len(page.result) == 3000
+    assert all(list(p.vectors.vector.dense.data) == [float(p.id.num % 97)] * 256 for p in page.result)
+
+    get = raw.channel.unary_unary("/qdrant.Points/Get", request_serializer=lambda m: m.SerializeToString(),
+                                  response_deserializer=pool("qdrant.GetResponse").FromString)
+    futures = []
+    for i in range(300):
+        message = pool("qdrant.GetPoints")(collection_name="c")
+        message.ids.add().num = i * 7
+        futures.append((i * 7, get.future(message, timeout=30)))
+    for point_id, future in futures:
+        assert [p.id.num for p in future.result().result] == [point_id]
+
+    # A call the client gives up on does not disturb the others.
+    abandoned = raw.channel.unary_unary("/qdrant.Points/Upsert", request_serializer=lambda m: m.SerializeToString(),
+                                        response_deserializer=lambda b: b).future(request, timeout=30)
+    abandoned.cancel()
+    message = pool("qdrant.GetPoints")(collection_name="c")
+    message.ids.add().num = 14
+    assert [p.id.num for p in get(message, timeout=10).result] == [14]
+
+
+def test_sigterm_lets_the_calls_in_progress_finish(node, pool):
+    node.put("/collections/c", json={"vectors": {"size": 256, "distance": "Dot"}}).raise_for_status()
+    request = pool("qdrant.UpsertPoints")(collection_name="c", wait=True)
+    for i in range(20000):  # about 21 MB, which takes the server a while
+        point = request.points.add()
+        point.id.num = i
+        point.vectors.vector.dense.data.extend([float(i % 97)] * 256)
+    raw = Raw(node)
+    answered = []
+    future = raw.channel.unary_unary("/qdrant.Points/Upsert", request_serializer=lambda m: m.SerializeToString(),
+                                     response_deserializer=pool("qdrant.PointsOperationResponse").FromString).future(request, timeout=60)
+    future.add_done_callback(lambda _: answered.append(time.monotonic()))
+    time.sleep(0.3)  # the call has started
+    stopped = time.monotonic()
+    node.proc.send_signal(signal.SIGTERM)
+    assert future.result().result.status == 2
+    assert answered[0] > stopped  # it was answered after the server was told to stop
+    assert node.proc.wait(timeout=15) == 0
+    node.start()
+    assert count(node) == 20000
 
 
 def test_grpc_port_null_switches_grpc_off(make_node):
