@@ -77,7 +77,8 @@ let package = Package(
         // L4 service
         .target(
             name: "QuiverService",
-            dependencies: ["QuiverModel", "QuiverJSON", "Storage", "Shard", "VectorIndex", .product(name: "Logging", package: "swift-log")],
+            dependencies: ["QuiverModel", "QuiverJSON", "Storage", "Shard", "VectorIndex", .product(name: "Logging", package: "swift-log"),
+                           .product(name: "Crypto", package: "swift-crypto")],
             swiftSettings: strict
         ),
         // L5 edges
@@ -163,7 +164,8 @@ let package = Package(
         .testTarget(name: "CTextSegmentationTests", dependencies: ["CTextSegmentation"]),
         .testTarget(name: "ConsensusTests", dependencies: ["Consensus", "QuiverTesting"]),
         .testTarget(name: "StorageTests", dependencies: ["Storage", "Shard", "DiskIO", "QuiverModel", "QuiverJSON", "QuiverTesting", "Consensus", "VectorIndex", .product(name: "Logging", package: "swift-log")]),
-        .testTarget(name: "QuiverServiceTests", dependencies: ["QuiverService", "Storage", "DiskIO", "QuiverModel", "QuiverJSON", .product(name: "Logging", package: "swift-log")]),
+        .testTarget(name: "QuiverServiceTests", dependencies: ["QuiverService", "Storage", "DiskIO", "QuiverModel", "QuiverJSON", .product(name: "Logging", package: "swift-log"),
+                                                               .product(name: "Crypto", package: "swift-crypto")]),
         .testTarget(
             name: "RESTServerTests",
             dependencies: [

@@ -78,7 +78,7 @@ struct CollectionsService: Qdrant_Collections.SimpleServiceProtocol {
     }
 
     func collectionExists(request: Qdrant_CollectionExistsRequest, context: ServerContext) async throws -> Qdrant_CollectionExistsResponse {
-        try await timed { () async throws(ServiceError) in await service.collectionExists(request.collectionName) } respond: { existence, time in
+        try await timed { () async throws(ServiceError) in try await service.collectionExists(request.collectionName) } respond: { existence, time in
             Qdrant_CollectionExistsResponse.with { $0.result = Qdrant_CollectionExists.with { $0.exists = existence.exists }; $0.time = time }
         }
     }

@@ -123,7 +123,10 @@ public enum QuiverNode {
         try await recoverStartupSnapshots(options, service: service, logger: logger)
 
         let apiKeys = APIKeys(apiKey: settings.service.apiKey, altApiKey: settings.service.altApiKey,
-                              readOnlyApiKey: settings.service.readOnlyApiKey)
+                              readOnlyApiKey: settings.service.readOnlyApiKey, jwtRBAC: settings.service.jwtRBAC)
+        if settings.service.jwtRBAC && (settings.service.apiKey ?? "").isEmpty && (settings.service.altApiKey ?? "").isEmpty {
+            logger.warning("service.jwt_rbac is set but no service.api_key: tokens are signed with the API key, so none is accepted")
+        }
         if !apiKeys.enabled && !["127.0.0.1", "::1", "localhost"].contains(settings.service.host) {
             logger.warning("""
                 No API key is set and the APIs listen on \(settings.service.host), not only on this machine: anyone who \

@@ -38,6 +38,8 @@ public struct Settings: Sendable {
         public var apiKey: String?
         public var altApiKey: String?
         public var readOnlyApiKey: String?
+        /// `service.jwt_rbac`: JWTs signed with `api_key` (or `alt_api_key`) are accepted too.
+        public var jwtRBAC = false
     }
 
     public struct Cluster: Sendable {
@@ -176,10 +178,7 @@ public struct Settings: Sendable {
         s.service.apiKey = try key("service.api_key")
         s.service.altApiKey = try key("service.alt_api_key")
         s.service.readOnlyApiKey = try key("service.read_only_api_key")
-        if try tree.bool("service.jwt_rbac") == true {
-            // Refusing is safer than serving without the protection the operator asked for.
-            throw ConfigError("service.jwt_rbac: JWT access control is not implemented yet; refusing to start without the protection asked for")
-        }
+        s.service.jwtRBAC = try tree.bool("service.jwt_rbac") ?? false
 
         s.cluster.enabled = try tree.bool("cluster.enabled") ?? s.cluster.enabled
         s.cluster.p2pPort = try port(&tree, "cluster.p2p.port") ?? s.cluster.p2pPort

@@ -32,7 +32,7 @@ extension QuiverService {
     /// other peers (through the leader's transfers), waiting at most `timeout` (10 minutes by
     /// default) for the peer to hold none; the drain goes on when the wait times out.
     public func removePeer(_ id: UInt64, force: Bool, drain: Bool = false, timeout: Duration? = nil) async throws(ServiceError) -> Bool {
-        try Access.requireManage()
+        try Access.requireGlobal(manage: true)
         guard let cluster else { throw .storage(.standaloneMode) }
         guard cluster.status().peers["\(id)"] != nil else {
             throw .storage(.notFound("Peer \(id) is not a member of the cluster"))
@@ -71,7 +71,7 @@ extension QuiverService {
     }
 
     public func recoverPeer() async throws(ServiceError) -> Bool {
-        try Access.requireManage()
+        try Access.requireGlobal(manage: true)
         guard let cluster else { throw .storage(.standaloneMode) }
         do {
             try await cluster.recover()
@@ -91,17 +91,19 @@ extension QuiverService {
     // MARK: Cluster metadata keys
 
     public func metadataKeys() throws(ServiceError) -> [String] {
+        try Access.requireGlobal(manage: false)
         guard cluster != nil else { throw .storage(.standaloneMode) }
         return consensus.metadata.keys.keys.sorted()
     }
 
     public func metadataKey(_ key: String) throws(ServiceError) -> JSONValue {
+        try Access.requireGlobal(manage: false)
         guard cluster != nil else { throw .storage(.standaloneMode) }
         return consensus.metadata.keys[key] ?? .null
     }
 
     public func setMetadataKey(_ key: String, _ value: JSONValue, timeout: Duration?) async throws(ServiceError) -> Bool {
-        try Access.requireManage()
+        try Access.requireGlobal(manage: true)
         guard cluster != nil else { throw .storage(.standaloneMode) }
         _ = try await propose(.setMetadataKey(key: key, value: value), timeout: timeout)
         return true

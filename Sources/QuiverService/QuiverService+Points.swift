@@ -19,7 +19,7 @@ extension QuiverService {
     /// at write priority (``WritePriority``).
     public func update(_ collectionName: String, _ update: PointsUpdate, wait: Bool,
                        ordering: WriteOrdering = .weak) async throws(ServiceError) -> UpdateResult {
-        try Access.requireManage()
+        try Access.require(collectionName, write: true)
         return try await WritePriority.run { () async throws(ServiceError) in
             let collection = try await self.collection(collectionName)
             try await self.checkStrictMode(update, on: collection)
@@ -36,7 +36,7 @@ extension QuiverService {
     /// first failure stops the batch (earlier operations stay applied, as in Qdrant).
     public func updateBatch(_ collectionName: String, _ operations: [PointsUpdate], wait: Bool,
                             ordering: WriteOrdering = .weak) async throws(ServiceError) -> [UpdateResult] {
-        try Access.requireManage()
+        try Access.require(collectionName, write: true)
         return try await WritePriority.run { () async throws(ServiceError) in
             let collection = try await self.collection(collectionName)
             for operation in operations { try await self.checkStrictMode(operation, on: collection) }
@@ -54,6 +54,7 @@ extension QuiverService {
 
     public func retrieve(_ collectionName: String, _ ids: [PointID], withPayload: WithPayload, withVector: WithVector,
                          shardKey: ShardKeySelector? = nil, consistency: ReadConsistency = .default) async throws(ServiceError) -> RecordsResult {
+        try Access.require(collectionName)
         let collection = try await collection(collectionName)
         do {
             let records = try await collection.retrieve(ids, withPayload: withPayload, withVector: withVector, shardKey: shardKey,
@@ -66,6 +67,7 @@ extension QuiverService {
 
     /// One point; not found is a 404, as `GET /collections/{c}/points/{id}` in Qdrant.
     public func point(_ collectionName: String, _ id: PointID, consistency: ReadConsistency = .default) async throws(ServiceError) -> RecordsResult {
+        try Access.require(collectionName)
         let result = try await retrieve(collectionName, [id], withPayload: .all, withVector: .all, consistency: consistency)
         guard !result.records.isEmpty else { throw .storage(.notFound("No point with id \(id) found")) }
         return result
@@ -83,6 +85,7 @@ extension QuiverService {
 
     public func scroll(_ collectionName: String, _ request: ScrollRequest,
                        consistency: ReadConsistency = .default) async throws(ServiceError) -> RecordsResult {
+        try Access.require(collectionName)
         let limit = try Self.scrollLimit(request)
         let collection = try await collection(collectionName)
         try await enforceStrictMode(collection) { limits, schema throws(StrictModeViolation) in
@@ -105,6 +108,7 @@ extension QuiverService {
 
     public func count(_ collectionName: String, _ request: CountRequest = CountRequest(),
                       consistency: ReadConsistency = .default) async throws(ServiceError) -> Int {
+        try Access.require(collectionName)
         let collection = try await collection(collectionName)
         try await enforceStrictMode(collection) { limits, schema throws(StrictModeViolation) in
             try limits.checkFilter(request.filter, schema: schema, update: false)
@@ -142,6 +146,7 @@ extension QuiverService {
     /// (from `lookup_from` when given) and, within the same collection, leaves the point out.
     public func search(_ collectionName: String, _ request: SearchRequest,
                        consistency: ReadConsistency = .default) async throws(ServiceError) -> SearchResult {
+        try Access.require(collectionName)
         let collection = try await collection(collectionName)
         try await checkStrictMode(request, on: collection)
         var request = request
@@ -157,6 +162,7 @@ extension QuiverService {
     /// strict mode's batch limit, each answered in turn.
     public func searchBatch(_ collectionName: String, _ searches: [SearchRequest],
                             consistency: ReadConsistency = .default) async throws(ServiceError) -> [SearchResult] {
+        try Access.require(collectionName)
         try await checkSearchBatch(collectionName, count: searches.count)
         var results: [SearchResult] = []
         for search in searches { results.append(try await self.search(collectionName, search, consistency: consistency)) }
@@ -171,7 +177,10 @@ extension QuiverService {
         for i in request.prefetch.indices { try await resolvePointQueries(&request.prefetch[i], in: collection, shardKey: shardKey) }
         guard let query = request.query else { return }
         var source = collection
-        if let lookup = request.lookupFrom { source = try await self.collection(lookup.collection) }
+        if let lookup = request.lookupFrom {
+            try Access.require(lookup.collection)  // a token must name the collection looked up too
+            source = try await self.collection(lookup.collection)
+        }
         let name = request.lookupFrom?.vector ?? request.using
         var mentioned = Set<PointID>()
         func resolve(_ example: QueryInput) async throws(ServiceError) -> QueryInput {
@@ -218,7 +227,8 @@ extension QuiverService {
     }
 
     public func optimizations(_ collectionName: String) async throws(ServiceError) -> OptimizationsReport {
-        await (try collection(collectionName)).optimizations()
+        try Access.require(collectionName)
+        return await (try collection(collectionName)).optimizations()
     }
 }
 
@@ -226,7 +236,7 @@ extension QuiverService {
     /// `PUT /collections/{c}/index`: through consensus; this peer builds the index over its stored
     /// points before it answers.
     public func createIndex(_ collectionName: String, _ request: CreateFieldIndex, wait: Bool) async throws(ServiceError) -> UpdateResult {
-        try Access.requireManage()
+        try Access.require(collectionName, write: true, extras: true)
         let collection = try await collection(collectionName)
         try await enforceStrictMode(collection) { limits, schema throws(StrictModeViolation) in
             try limits.checkPayloadIndexCount(existing: schema.count)
@@ -237,7 +247,7 @@ extension QuiverService {
 
     /// `DELETE /collections/{c}/index/{field}`.
     public func deleteIndex(_ collectionName: String, _ field: String, wait: Bool) async throws(ServiceError) -> UpdateResult {
-        try Access.requireManage()
+        try Access.require(collectionName, write: true, extras: true)
         let collection = try await collection(collectionName)
         _ = try await propose(.setPayloadIndex(collection: collection.name, field: field, schema: nil), timeout: nil)
         return UpdateResult(operationId: nil, status: wait ? .completed : .acknowledged)
@@ -248,6 +258,7 @@ extension QuiverService {
     /// `POST /collections/{c}/facet`.
     public func facet(_ collectionName: String, _ request: FacetRequest,
                       consistency: ReadConsistency = .default) async throws(ServiceError) -> [(value: JSONValue, count: Int)] {
+        try Access.require(collectionName)
         let collection = try await collection(collectionName)
         try await enforceStrictMode(collection) { limits, schema throws(StrictModeViolation) in
             try limits.checkLimit(request.limit)
@@ -267,12 +278,14 @@ extension QuiverService {
     /// `with_lookup`, each group gets the record of the lookup collection whose id is the group id.
     public func queryGroups(_ collectionName: String, _ request: GroupsRequest,
                             consistency: ReadConsistency = .default) async throws(ServiceError) -> (groups: [PointGroup], unnamedVector: Bool) {
+        try Access.require(collectionName)
         let collection = try await collection(collectionName)
         var checked = request.search
         checked.limit = request.limit
         try await checkStrictMode(checked, on: collection)
         var request = request
         try await resolvePointQueries(&request.search, in: collection, shardKey: request.search.shardKey)
+        if let lookup = request.withLookup { try Access.require(lookup.collection) }
         let lookupCollection: Collection? = if let lookup = request.withLookup { try await self.collection(lookup.collection) } else { nil }
         do {
             var groups = try await collection.queryGroups(request, consistency: consistency)
@@ -295,6 +308,7 @@ extension QuiverService {
     /// `search/matrix/pairs` and `search/matrix/offsets`.
     public func searchMatrix(_ collectionName: String, _ request: MatrixRequest,
                              consistency: ReadConsistency = .default) async throws(ServiceError) -> (ids: [PointID], rows: [[ScoredPoint]]) {
+        try Access.require(collectionName)
         let collection = try await collection(collectionName)
         try await enforceStrictMode(collection) { limits, schema throws(StrictModeViolation) in
             try limits.checkFilter(request.filter, schema: schema, update: false)

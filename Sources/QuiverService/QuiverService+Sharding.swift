@@ -20,7 +20,7 @@ extension QuiverService {
     /// `PUT /collections/{c}/shards`: the proposer places the key's shards over the peers (or those
     /// of `placement`) before proposing, so every peer creates the same ones.
     public func createShardKey(_ name: String, _ request: CreateShardingKey, timeout: Duration? = nil) async throws(ServiceError) -> Bool {
-        try Access.requireManage()
+        try Access.requireGlobal(manage: true)
         try Self.validate(request)
         let collection = try await collection(name)
         var peers = await placementPeers()
@@ -39,18 +39,20 @@ extension QuiverService {
 
     /// `POST /collections/{c}/shards/delete`: drops the key's shards and their points.
     public func dropShardKey(_ name: String, _ request: DropShardingKey, timeout: Duration? = nil) async throws(ServiceError) -> Bool {
-        try Access.requireManage()
+        try Access.requireGlobal(manage: true)
         let collection = try await collection(name)
         return try await propose(.dropShardKey(collection: collection.name, key: request.shardKey), timeout: timeout)
     }
 
     /// `GET /collections/{c}/shards`: nil under automatic sharding.
     public func shardKeys(_ name: String) async throws(ServiceError) -> [ShardKey]? {
-        await (try collection(name)).shardKeys
+        try Access.require(name)
+        return await (try collection(name)).shardKeys
     }
 
     public func collectionClusterInfo(_ name: String) async throws(ServiceError) -> CollectionClusterInfo {
-        await (try collection(name)).clusterInfo()
+        try Access.require(name, extras: true)
+        return await (try collection(name)).clusterInfo()
     }
 
     // MARK: Local shard API
@@ -66,12 +68,14 @@ extension QuiverService {
     }
 
     public func shardRetrieve(_ name: String, shard: UInt32, _ request: RetrieveRequest) async throws(ServiceError) -> RecordsResult {
+        try Access.require(name)
         let (response, unnamed) = try await onShard(name, shard, .retrieve(ids: request.ids, withPayload: request.withPayload, withVector: request.withVector))
         guard case .records(let records) = response else { return RecordsResult(records: [], unnamedVector: unnamed) }
         return RecordsResult(records: Collection.inRequestOrder(request.ids, records), unnamedVector: unnamed)
     }
 
     public func shardScroll(_ name: String, shard: UInt32, _ request: ScrollRequest) async throws(ServiceError) -> RecordsResult {
+        try Access.require(name)
         let limit = try Self.scrollLimit(request)
         let (response, unnamed) = try await onShard(name, shard, .scroll(offset: request.offset, limit: limit + 1, filter: request.filter,
                                                                          withPayload: request.withPayload, withVector: request.withVector))
@@ -81,6 +85,7 @@ extension QuiverService {
     }
 
     public func shardCount(_ name: String, shard: UInt32, _ request: CountRequest) async throws(ServiceError) -> Int {
+        try Access.require(name)
         let (response, _) = try await onShard(name, shard, .count(filter: request.filter))
         if case .count(let n) = response { return n }
         return 0

@@ -19,21 +19,23 @@ extension QuiverService {
 
     /// With `shard`, the snapshot (and in the functions below, the snapshots) of that local shard.
     public func createSnapshot(_ collection: String, shard: UInt32? = nil, now: Int64) async throws(ServiceError) -> SnapshotDescription {
-        try Access.requireManage()
+        try Access.require(collection, write: true, extras: true)
         return try await storage { () async throws(StorageError) in try await toc.createSnapshot(collection, shard: shard, now: now) }
     }
 
     public func listSnapshots(_ collection: String, shard: UInt32? = nil) async throws(ServiceError) -> [SnapshotDescription] {
-        try await storage { () async throws(StorageError) in try await toc.listSnapshots(collection, shard: shard) }
+        try Access.require(collection, extras: true)
+        return try await storage { () async throws(StorageError) in try await toc.listSnapshots(collection, shard: shard) }
     }
 
     /// The archive of snapshot `name` of `collection`, for download.
     public func snapshotFile(_ collection: String, _ name: String, shard: UInt32? = nil) async throws(ServiceError) -> String {
-        try await storage { () async throws(StorageError) in try await toc.snapshotPath(collection, name, shard: shard) }
+        try Access.require(collection, extras: true)
+        return try await storage { () async throws(StorageError) in try await toc.snapshotPath(collection, name, shard: shard) }
     }
 
     public func deleteSnapshot(_ collection: String, _ name: String, shard: UInt32? = nil) async throws(ServiceError) -> Bool {
-        try Access.requireManage()
+        try Access.require(collection, write: true, extras: true)
         try await storage { () async throws(StorageError) in try await toc.deleteSnapshot(collection, name, shard: shard) }
         return true
     }
@@ -41,7 +43,7 @@ extension QuiverService {
     /// `PUT /collections/{c}/snapshots/recover` (and with `shard`, `…/shards/{id}/snapshots/recover`):
     /// from a `file://` location, or downloaded from an `http(s)://` one first.
     public func recoverSnapshot(_ collection: String, shard: UInt32? = nil, _ request: SnapshotRecover) async throws(ServiceError) -> Bool {
-        try Access.requireManage()
+        try Access.requireGlobal(manage: true)
         try Self.validate(request)
         let priority = request.priority ?? .replica
         guard request.location.hasPrefix("http://") || request.location.hasPrefix("https://") else {
@@ -113,7 +115,7 @@ extension QuiverService {
     /// peer's replicas of the shards it holds (see ``recoverReplicas(_:from:checksum:priority:)``).
     public func recover(_ collection: String, shard: UInt32? = nil, from path: String, checksum: String?,
                         priority: SnapshotPriority = .replica, replacingConfiguration: Bool = false) async throws(ServiceError) -> Bool {
-        try Access.requireManage()
+        try Access.requireGlobal(manage: true)
         await toc.noteRecovery(collection, running: true)
         let result: Result<Bool, ServiceError>
         do {
@@ -278,33 +280,35 @@ extension QuiverService {
 /// Full storage snapshots.
 extension QuiverService {
     public func createFullSnapshot(now: Int64) async throws(ServiceError) -> SnapshotDescription {
-        try Access.requireManage()
+        try Access.requireGlobal(manage: true)
         return try await storage { () async throws(StorageError) in try await toc.createFullSnapshot(now: now) }
     }
 
     public func listFullSnapshots() async throws(ServiceError) -> [SnapshotDescription] {
-        try await storage { () async throws(StorageError) in try await toc.listFullSnapshots() }
+        try Access.requireGlobal(manage: false)
+        return try await storage { () async throws(StorageError) in try await toc.listFullSnapshots() }
     }
 
     public func fullSnapshotFile(_ name: String) async throws(ServiceError) -> String {
-        try await storage { () async throws(StorageError) in try await toc.fullSnapshotPath(name) }
+        try Access.requireGlobal(manage: false)
+        return try await storage { () async throws(StorageError) in try await toc.fullSnapshotPath(name) }
     }
 
     public func deleteFullSnapshot(_ name: String) async throws(ServiceError) -> Bool {
-        try Access.requireManage()
+        try Access.requireGlobal(manage: true)
         try await storage { () async throws(StorageError) in try await toc.deleteFullSnapshot(name) }
         return true
     }
 
     /// The collection archives and aliases of the full snapshot at `path`, extracted.
     public func unpackFullSnapshot(_ path: String) async throws(ServiceError) -> (collections: [(path: String, collection: String)], aliases: [String: String]) {
-        try Access.requireManage()
+        try Access.requireGlobal(manage: true)
         return try await storage { () async throws(StorageError) in try await toc.unpackFullSnapshot(path) }
     }
 
     /// Points each alias at its collection, as a full snapshot recorded them.
     public func restoreAliases(_ aliases: [String: String]) async throws(ServiceError) -> Bool {
-        try Access.requireManage()
+        try Access.requireGlobal(manage: true)
         let actions: [AliasOperation] = aliases.sorted { $0.key < $1.key }.flatMap { alias, collection in
             [AliasOperation.delete(aliasName: alias), .create(collectionName: collection, aliasName: alias)]
         }

@@ -18,7 +18,7 @@ extension QuiverService {
     public func telemetry(id: String, startup: String, detailsLevel: Int, requests: JSONValue?) async -> JSONValue {
         let level = min(detailsLevel, 4)
         var app = JSONObject([("name", "quiver"), ("version", .string(Self.apiVersion)), ("startup", .string(startup))])
-        let names = await toc.collectionNames.sorted()
+        let names = await toc.collectionNames.filter(Access.mayRead).sorted()
         var collections = JSONObject([("number_of_collections", .int(Int64(names.count)))])
         var cluster = JSONObject([("enabled", .bool(self.cluster != nil)), ("resharding_enabled", .bool(self.cluster != nil && reshardingEnabled))])
         if level >= 1 {

@@ -10,7 +10,7 @@ extension QuiverService {
     static let defaultTransferMethod = ShardTransferMethod.streamRecords
 
     public func updateCollectionCluster(_ name: String, _ operation: ClusterOperation, timeout: Duration? = nil) async throws(ServiceError) -> Bool {
-        try Access.requireManage()
+        try Access.require(name, write: true, extras: true, manage: true)
         try Self.validate(operation)
         guard cluster != nil else { throw .storage(.standaloneMode) }
         let collection = try await collection(name)

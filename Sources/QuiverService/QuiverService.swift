@@ -43,15 +43,18 @@ public struct QuiverService: Sendable {
         await toc.collectionCount
     }
 
+    /// The collections the request may read (all, but for a token naming collections).
     public func listCollections() async -> CollectionsResponse {
-        CollectionsResponse(collections: await toc.collectionNames.map(CollectionDescription.init))
+        CollectionsResponse(collections: await toc.collectionNames.filter(Access.mayRead).map(CollectionDescription.init))
     }
 
-    public func collectionExists(_ name: String) async -> CollectionExistence {
-        CollectionExistence(exists: await toc.collectionExists(name))
+    public func collectionExists(_ name: String) async throws(ServiceError) -> CollectionExistence {
+        try Access.require(name)
+        return CollectionExistence(exists: await toc.collectionExists(name))
     }
 
     public func getCollection(_ name: String) async throws(ServiceError) -> CollectionInfo {
+        try Access.require(name)
         do {
             return try await toc.collectionInfo(name)
         } catch {
@@ -60,7 +63,7 @@ public struct QuiverService: Sendable {
     }
 
     public func createCollection(_ name: String, _ request: CreateCollection, timeout: Duration? = nil) async throws(ServiceError) -> Bool {
-        try Access.requireManage()
+        try Access.requireGlobal(manage: true)
         try Self.validateNewCollectionName(name)
         try Self.validate(request)
         if let problem = request.vectorNamesProblem { throw .storage(.badInput(problem)) }
@@ -81,7 +84,7 @@ public struct QuiverService: Sendable {
     /// In a cluster, a lower `replication_factor` drops the replicas beyond it (a higher one gets
     /// new replicas from the transfer driver).
     public func updateCollection(_ name: String, _ request: UpdateCollection, timeout: Duration? = nil) async throws(ServiceError) -> Bool {
-        try Access.requireManage()
+        try Access.requireGlobal(manage: true)
         try Self.validate(request)
         let applied = try await propose(.updateCollection(name: name, update: request), timeout: timeout)
         if cluster != nil, let factor = request.params?.replicationFactor {
@@ -115,23 +118,25 @@ public struct QuiverService: Sendable {
 
     /// False when there was no collection of that name (as in Qdrant, not an error).
     public func deleteCollection(_ name: String, timeout: Duration? = nil) async throws(ServiceError) -> Bool {
-        try Access.requireManage()
+        try Access.requireGlobal(manage: true)
         return try await propose(.deleteCollection(name: name), timeout: timeout)
     }
 
     // MARK: Aliases
 
     public func updateAliases(_ request: ChangeAliasesOperation, timeout: Duration? = nil) async throws(ServiceError) -> Bool {
-        try Access.requireManage()
+        try Access.requireGlobal(manage: true)
         try Self.validate(request)
         return try await propose(.changeAliases(request.actions), timeout: timeout)
     }
 
+    /// The aliases whose names the request may read.
     public func listAliases() async -> CollectionsAliasesResponse {
-        CollectionsAliasesResponse(aliases: await toc.listAliases())
+        CollectionsAliasesResponse(aliases: await toc.listAliases().filter { Access.mayRead($0.aliasName) })
     }
 
     public func collectionAliases(_ name: String) async throws(ServiceError) -> CollectionsAliasesResponse {
+        try Access.require(name)
         do {
             return CollectionsAliasesResponse(aliases: try await toc.aliases(of: name))
         } catch {
@@ -165,7 +170,7 @@ extension QuiverService {
     /// before the answer.
     public func setNamedVector(_ collectionName: String, _ name: String, _ vector: NamedVectorConfig?, wait: Bool,
                                timeout: Duration? = nil) async throws(ServiceError) -> UpdateResult {
-        try Access.requireManage()
+        try Access.require(collectionName, write: true, extras: true)
         let collection = try await collection(collectionName)
         if vector != nil, let problem = name.isEmpty ? "vector name must not be empty" : NameRules.vectorNameProblem(name) {
             var errors = ValidationErrors()

@@ -68,7 +68,7 @@ public enum RESTServer {
                                                   allowMethods: [.get, .post, .put, .patch, .delete, .options]))
         }
         if configuration.apiKeys.enabled {
-            router.add(middleware: APIKeyMiddleware(keys: configuration.apiKeys))
+            router.add(middleware: APIKeyMiddleware(service: service, keys: configuration.apiKeys))
         }
         let routes = Routes(service: service, configuration: configuration, metrics: metrics, startedAt: Date())
         routes.addServiceRoutes(to: router)
@@ -107,10 +107,12 @@ struct DeadlineMiddleware<Context: RequestContext>: RouterMiddleware {
     }
 }
 
-/// Asks every request but the status endpoints for a key (`api-key`, or `authorization: Bearer …`):
-/// without one, or with a wrong one, a 401 whose body is Qdrant's message as plain text; with one,
-/// the request runs with the access the key grants (`Access.current`), which the operations check.
+/// Asks every request but the status endpoints for a key or token (`api-key`, or
+/// `authorization: Bearer …`): refused, a 401 or 403 whose body is Qdrant's message as plain text;
+/// accepted, the request runs with the access it grants (`Access.current`), which each operation
+/// checks.
 struct APIKeyMiddleware<Context: RequestContext>: RouterMiddleware {
+    let service: QuiverService
     let keys: APIKeys
     static var openPaths: Set<String> { ["/", "/healthz", "/readyz", "/livez"] }
     private static var apiKeyHeader: HTTPField.Name { HTTPField.Name("api-key")! }
@@ -119,11 +121,12 @@ struct APIKeyMiddleware<Context: RequestContext>: RouterMiddleware {
         var path = Substring(request.uri.path)
         while path.count > 1 && path.hasSuffix("/") { path = path.dropLast() }
         if Self.openPaths.contains(String(path)) { return try await next(request, context) }
-        switch keys.access(apiKey: request.headers[Self.apiKeyHeader], authorization: request.headers[.authorization]) {
+        switch await service.authenticate(keys, apiKey: request.headers[Self.apiKeyHeader], authorization: request.headers[.authorization]) {
         case .success(let access):
             return try await Access.$current.withValue(access) { try await next(request, context) }
         case .failure(let refusal):
-            return Response(status: .unauthorized, body: ResponseBody(byteBuffer: ByteBuffer(string: refusal.description)))
+            let status: HTTPResponse.Status = if case .forbidden = refusal { .forbidden } else { .unauthorized }
+            return Response(status: status, body: ResponseBody(byteBuffer: ByteBuffer(string: refusal.description)))
         }
     }
 }

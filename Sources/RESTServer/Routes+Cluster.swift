@@ -7,7 +7,10 @@ import QuiverService
 extension Routes {
     func addClusterRoutes(to router: Router<BasicRequestContext>) {
         router.get("/cluster") { _, _ in
-            await respond { () async throws(ServiceError) in service.clusterStatus() }
+            await respond { () async throws(ServiceError) in
+                try Access.requireGlobal(manage: false)
+                return service.clusterStatus()
+            }
         }
         router.delete("/cluster/peer/:peer_id") { request, context in
             await respond { () async throws(ServiceError) in

@@ -25,6 +25,11 @@ extension Routes {
                 : APIResponse.text(.serviceUnavailable, "some shards are not ready")
         }
         router.get("/metrics") { _, _ -> Response in
+            do throws(ServiceError) {
+                try Access.requireGlobal(manage: false)
+            } catch {
+                return APIResponse.error(error, since: .now)
+            }
             let count = await service.collectionCount()
             var gauges = [("collections_total", "number of collections", count),
                           ("cluster_enabled", "whether cluster mode is enabled", service.cluster == nil ? 0 : 1)]

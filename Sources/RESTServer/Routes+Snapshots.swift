@@ -79,7 +79,7 @@ extension Routes {
         let priority: SnapshotPriority?
         let checksum = request.uri.queryParameters.get("checksum").map { String($0) }
         do throws(ServiceError) {
-            try Access.requireManage()  // before the upload is read
+            try Access.requireGlobal(manage: true)  // before the upload is read
             priority = try request.snapshotPriority()
             if let checksum, let problem = SnapshotRecover.checksumProblem(checksum) {
                 var errors = ValidationErrors()

@@ -102,7 +102,6 @@ final class ConfigDir {
     }
 
     @Test func refusesProtectionItCannotProvide() throws {
-        #expect(throws: ConfigError.self) { try ConfigDir([:]).load(["QDRANT__SERVICE__JWT_RBAC": "true"]) }
         #expect(throws: ConfigError.self) { try ConfigDir([:]).load(["QDRANT__SERVICE__ENABLE_TLS": "true"]) }
     }
 
@@ -112,6 +111,8 @@ final class ConfigDir {
         #expect(settings.service.apiKey == "from-file")
         #expect(settings.service.altApiKey == "rotated")
         #expect(settings.service.readOnlyApiKey == "reader")
+        #expect(!settings.service.jwtRBAC)
+        #expect(try ConfigDir([:]).load(["QDRANT__SERVICE__JWT_RBAC": "true"]).service.jwtRBAC)
         let none = try ConfigDir(["config/config.yaml": "service:\n  api_key: ~\n"]).load()
         #expect(none.service.apiKey == nil)
     }

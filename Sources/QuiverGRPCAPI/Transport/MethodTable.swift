@@ -11,8 +11,10 @@ struct MethodTable: Sendable {
     }
 
     private(set) var methods: [String: Method] = [:]
+    let service: QuiverService
 
     init(service: QuiverService, commit: String?) {
+        self.service = service
         let info = QdrantInfoService(commit: commit)
         let collections = CollectionsService(service: service)
         let points = PointsService(service: service)
@@ -78,6 +80,15 @@ struct MethodTable: Sendable {
     }
 
     subscript(path: String) -> Method? { methods[path] }
+
+    static func notFound(_ path: String) -> RPCError {
+        RPCError(code: .unimplemented, message: "Method not found: \(path)")
+    }
+
+    /// A stand-in for a path no service has, answering UNIMPLEMENTED.
+    static func unknown(_ path: String) -> Method {
+        Method(descriptor: MethodDescriptor(fullyQualifiedService: "", method: path)) { _, _ in throw notFound(path) }
+    }
 
     private mutating func add<Input: SwiftProtobuf.Message, Output: SwiftProtobuf.Message>(
         _ descriptor: MethodDescriptor, _ handler: @escaping @Sendable (Input, ServerContext) async throws -> Output

@@ -28,13 +28,27 @@ final class UnaryConnection: ChannelInboundHandler, NIOHTTP2FrameDelegate {
         var apiKeys: APIKeys
     }
 
+    /// The `api-key` and `authorization` headers of a call.
+    private struct Credential: Sendable {
+        var apiKey: String?
+        var authorization: String?
+    }
+
+    /// A refusal of the call's credential as its status.
+    private static func status(_ refusal: AuthRefusal) -> RPCError {
+        switch refusal {
+        case .unauthorized(let message): RPCError(code: .unauthenticated, message: message)
+        case .forbidden(let message): RPCError(code: .permissionDenied, message: message)
+        }
+    }
+
     /// The methods answered without a key, as by Qdrant.
     static let openMethods: Set<String> = ["/qdrant.Qdrant/HealthCheck", "/grpc.health.v1.Health/Check"]
 
     private struct Call {
         var method: MethodTable.Method
         var encoding: MessageEncoding?
-        var access: Access
+        var credential: Credential?
         var body: ByteBuffer?
         var task: Task<Void, Never>?
         let cancellation = ServerContext.RPCCancellationHandle()
@@ -162,15 +176,18 @@ final class UnaryConnection: ChannelInboundHandler, NIOHTTP2FrameDelegate {
             return
         }
         let path = headers.first(name: ":path") ?? ""
-        var access = Access.manage
+        // The credential is checked when the call runs (a token may need a lookup); until then a
+        // call without one, or for no method, is refused at once.
+        var credential: Credential?
         if settings.apiKeys.enabled && !Self.openMethods.contains(path) {
-            switch settings.apiKeys.access(apiKey: headers.first(name: "api-key"), authorization: headers.first(name: "authorization")) {
-            case .success(let granted): access = granted
-            case .failure(let refusal): return fail(context, id, RPCError(code: .unauthenticated, message: refusal.description), reset: !ended)
+            credential = Credential(apiKey: headers.first(name: "api-key"), authorization: headers.first(name: "authorization"))
+            if credential?.apiKey == nil && credential?.authorization?.hasPrefix("Bearer ") != true {
+                return fail(context, id, Self.status(.missing), reset: !ended)
             }
         }
-        guard let method = methods[path] else {
-            return fail(context, id, RPCError(code: .unimplemented, message: "Method not found: \(path)"), reset: !ended)
+        // With a credential to check, an unknown method is refused once the credential passes.
+        guard let method = methods[path] ?? (credential == nil ? nil : MethodTable.unknown(path)) else {
+            return fail(context, id, MethodTable.notFound(path), reset: !ended)
         }
         var encoding: MessageEncoding?
         if let name = headers.first(name: "grpc-encoding"), name != "identity" {
@@ -182,7 +199,7 @@ final class UnaryConnection: ChannelInboundHandler, NIOHTTP2FrameDelegate {
             }
             encoding = accepted
         }
-        calls[id] = Call(method: method, encoding: encoding, access: access)
+        calls[id] = Call(method: method, encoding: encoding, credential: credential)
         if ended { finish(context, id) }
     }
 
@@ -231,15 +248,12 @@ final class UnaryConnection: ChannelInboundHandler, NIOHTTP2FrameDelegate {
         let serverContext = ServerContext(descriptor: call.method.descriptor, remotePeer: remotePeer, localPeer: localPeer,
                                           cancellation: call.cancellation)
         let method = call.method
-        let access = call.access
+        let credential = call.credential
+        let keys = settings.apiKeys
+        let service = methods.service
         let connection = NIOLoopBound((self, context), eventLoop: context.eventLoop)
         call.task = Task(executorPreference: settings.executor) {
-            let result: Result<[UInt8], any Error>
-            do {
-                result = .success(try await Access.$current.withValue(access) { try await method.call(message, serverContext) })
-            } catch {
-                result = .failure(error)
-            }
+            let result = await UnaryConnection.run(method, message, serverContext, credential: credential, keys: keys, service: service)
             if connection.eventLoop.inEventLoop {
                 let (handler, context) = connection.value
                 handler.answer(context, id, result)
@@ -251,6 +265,23 @@ final class UnaryConnection: ChannelInboundHandler, NIOHTTP2FrameDelegate {
             }
         }
         calls[id] = call
+    }
+
+    /// The method's answer, with the access the call's credential grants (when it needs one).
+    private static func run(_ method: MethodTable.Method, _ message: [UInt8], _ context: ServerContext, credential: Credential?,
+                            keys: APIKeys, service: QuiverService) async -> Result<[UInt8], any Error> {
+        var access = Access.manage
+        if let credential {
+            switch await service.authenticate(keys, apiKey: credential.apiKey, authorization: credential.authorization) {
+            case .success(let granted): access = granted
+            case .failure(let refusal): return .failure(status(refusal))
+            }
+        }
+        do {
+            return .success(try await Access.$current.withValue(access) { try await method.call(message, context) })
+        } catch {
+            return .failure(error)
+        }
     }
 
     private static let secondMessage = RPCError(code: .internalError, message: "A unary call sent more than one message.")
