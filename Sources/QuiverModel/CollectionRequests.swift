@@ -83,9 +83,14 @@ public struct CreateCollection: Codable, Sendable, Equatable, Validatable {
         try c.encodeIfPresent(metadata.map(JSONValue.object), forKey: .metadata)
     }
 
+    /// The most shards a collection (or a shard key) may have.
+    public static let shardNumberMax: UInt32 = 1000
+
     public func validate(into errors: inout ValidationErrors, path: String) {
         vectors?.validate(into: &errors, path: fieldPath(path, "vectors"))
+        // Qdrant sets no upper bound; a few billion shards would keep a node busy creating them.
         errors.range(fieldPath(path, "shard_number"), shardNumber, min: 1)
+        errors.range(fieldPath(path, "shard_number"), shardNumber, max: Self.shardNumberMax)
         errors.range(fieldPath(path, "replication_factor"), replicationFactor, min: 1)
         errors.range(fieldPath(path, "write_consistency_factor"), writeConsistencyFactor, min: 1)
         hnswConfig?.validate(into: &errors, path: fieldPath(path, "hnsw_config"))

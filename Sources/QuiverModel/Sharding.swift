@@ -88,6 +88,7 @@ public struct CreateShardingKey: Codable, Sendable, Equatable, Validatable {
 
     public func validate(into errors: inout ValidationErrors, path: String) {
         errors.range(fieldPath(path, "shards_number"), shardsNumber, min: 1)
+        errors.range(fieldPath(path, "shards_number"), shardsNumber, max: CreateCollection.shardNumberMax)
         errors.range(fieldPath(path, "replication_factor"), replicationFactor, min: 1)
     }
 }

@@ -62,6 +62,12 @@ func validationMessages(_ value: some Validatable) -> String? {
             + "quantization_config.scalar.quantile: value 0.1 invalid, must be from 0.5 to 1.0]")
     }
 
+    @Test func shardNumbersAreBounded() throws {
+        let request = try decode(CreateCollection.self, #"{"vectors":{"size":2,"distance":"Dot"},"shard_number":2147483648}"#)
+        #expect(validationMessages(request) == "[shard_number: value 2147483648 invalid, must be 1000 or smaller]")
+        #expect(validationMessages(try decode(CreateCollection.self, #"{"vectors":{"size":2,"distance":"Dot"},"shard_number":1000}"#)) == nil)
+    }
+
     @Test func denseAndSparseNamesMustDiffer() throws {
         let request = try decode(CreateCollection.self, #"{"vectors":{"x":{"size":2,"distance":"Dot"},"b":{"size":2,"distance":"Dot"}},"sparse_vectors":{"x":{},"b":{}}}"#)
         #expect(validationMessages(request) == nil)
