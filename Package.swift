@@ -24,6 +24,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-http-types.git", from: "1.8.0"),
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
         .package(url: "https://github.com/apple/swift-nio-http2.git", from: "1.46.0"),
+        .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.6"),
+        .package(url: "https://github.com/apple/swift-nio-extras.git", from: "1.35.2"),
         .package(url: "https://github.com/grpc/grpc-swift-2.git", from: "2.4.3"),
         .package(url: "https://github.com/grpc/grpc-swift-nio-transport.git", from: "2.9.2"),
         .package(url: "https://github.com/grpc/grpc-swift-protobuf.git", from: "2.4.1"),
@@ -82,6 +84,15 @@ let package = Package(
             swiftSettings: strict
         ),
         // L5 edges
+        // The node's certificate files (tls.*), read again after tls.cert_ttl; TLS of every listener.
+        .target(
+            name: "QuiverTLS",
+            dependencies: [
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "NIOCertificateReloading", package: "swift-nio-extras"),
+            ],
+            swiftSettings: strict
+        ),
         .target(
             name: "RESTServer",
             dependencies: [
@@ -91,6 +102,7 @@ let package = Package(
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strict
@@ -98,7 +110,7 @@ let package = Package(
         .target(
             name: "PeerTransport",
             dependencies: [
-                "Consensus", "Storage", "Shard", "QuiverModel", "QuiverJSON",
+                "Consensus", "Storage", "Shard", "QuiverModel", "QuiverJSON", "QuiverTLS",
                 .product(name: "GRPCCore", package: "grpc-swift-2"),
                 .product(name: "GRPCNIOTransportHTTP2Posix", package: "grpc-swift-nio-transport"),
                 .product(name: "Logging", package: "swift-log"),
@@ -116,6 +128,7 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP2", package: "swift-nio-http2"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strict
@@ -124,6 +137,7 @@ let package = Package(
             name: "QuiverServer",
             dependencies: [
                 "RESTServer", "PeerTransport", "QuiverGRPCAPI", "Consensus", "QuiverModel", "QuiverService", "Storage", "DiskIO", "QuiverJSON",
+                "QuiverTLS", .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
@@ -193,7 +207,7 @@ let package = Package(
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
             ]
         ),
-        .testTarget(name: "QuiverServerTests", dependencies: ["QuiverServer", .product(name: "Logging", package: "swift-log")]),
+        .testTarget(name: "QuiverServerTests", dependencies: ["QuiverServer", "QuiverTLS", .product(name: "Logging", package: "swift-log")]),
     ],
     swiftLanguageModes: [.v6]
 )

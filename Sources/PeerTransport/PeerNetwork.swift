@@ -27,6 +27,7 @@ public final class PeerNetwork: ConsensusPeers, @unchecked Sendable {
     public let peerId: UInt64
     private let ownURI: Mutex<String>
     let timeouts: Timeouts
+    let security: PeerSecurity
     private let logger: Logger
     private let clients = Mutex<[String: GRPCClient<HTTP2ClientTransport.Posix>]>([:])
     private let failures = Mutex<[String: SendFailure]>([:])
@@ -40,10 +41,11 @@ public final class PeerNetwork: ConsensusPeers, @unchecked Sendable {
         public var latestErrorTimestamp: Date
     }
 
-    public init(peerId: UInt64, uri: String, timeouts: Timeouts, logger: Logger) {
+    public init(peerId: UInt64, uri: String, timeouts: Timeouts, security: PeerSecurity = PeerSecurity(), logger: Logger) {
         self.peerId = peerId
         ownURI = Mutex(uri)
         self.timeouts = timeouts
+        self.security = security
         self.logger = logger
     }
 
@@ -76,11 +78,22 @@ public final class PeerNetwork: ConsensusPeers, @unchecked Sendable {
         config.connection.maxIdleTime = .seconds(300)
         let transport: HTTP2ClientTransport.Posix
         do {
-            transport = try HTTP2ClientTransport.Posix(target: .dns(host: host, port: port), transportSecurity: .plaintext, config: config)
+            // An address dialled as such, not as a name: TLS sends no IP literal as the server name
+            // and checks the certificate's IP entries instead.
+            let security = security.clientTransportSecurity()
+            let parts = host.split(separator: ".", omittingEmptySubsequences: false)
+            if parts.count == 4 && parts.allSatisfy({ UInt8($0) != nil }) {
+                transport = try HTTP2ClientTransport.Posix(target: .ipv4(host: host, port: port), transportSecurity: security, config: config)
+            } else if host.contains(":") {
+                let literal = String(host.trimmingPrefix("[").prefix { $0 != "]" })
+                transport = try HTTP2ClientTransport.Posix(target: .ipv6(host: literal, port: port), transportSecurity: security, config: config)
+            } else {
+                transport = try HTTP2ClientTransport.Posix(target: .dns(host: host, port: port), transportSecurity: security, config: config)
+            }
         } catch {
             throw .serviceError("cannot create a p2p client for \(uri): \(error)")
         }
-        let client = GRPCClient(transport: transport)
+        let client = GRPCClient(transport: transport, interceptors: security.clientInterceptors)
         let (chosen, isNew) = clients.withLock { pool -> (GRPCClient<HTTP2ClientTransport.Posix>, Bool) in
             if let raced = pool[uri] { return (raced, false) }
             pool[uri] = client

@@ -108,7 +108,7 @@ public struct PeerService: RegistrableRPCService {
     /// Adds a new peer as a learner (on the leader; other peers pass the request on), then promotes
     /// it to voter in the background once libraft has caught it up.
     private func join(_ request: JoinRequest, remotePeer: String) async throws -> JoinResponse {
-        let uri = request.uri ?? Self.uri(fromRemotePeer: remotePeer, port: request.p2pPort)
+        let uri = request.uri ?? Self.uri(fromRemotePeer: remotePeer, port: request.p2pPort, scheme: network.security.scheme)
         guard let uri else { throw StorageError.badInput("cannot tell the joining peer's address from \(remotePeer); start it with --uri") }
         let status = engine.status
         guard status.role == .leader else {
@@ -147,27 +147,28 @@ public struct PeerService: RegistrableRPCService {
     }
 
     /// `ipv4:10.0.0.5:51234` (grpc-swift's form of the caller's address) → `http://10.0.0.5:<port>`.
-    static func uri(fromRemotePeer remote: String, port: Int) -> String? {
+    static func uri(fromRemotePeer remote: String, port: Int, scheme: String = "http") -> String? {
         if remote.hasPrefix("ipv4:") {
             let rest = remote.dropFirst(5)
             guard let colon = rest.lastIndex(of: ":") else { return nil }
-            return "http://\(rest[..<colon]):\(port)"
+            return "\(scheme)://\(rest[..<colon]):\(port)"
         }
         if remote.hasPrefix("ipv6:[") {
             guard let close = remote.firstIndex(of: "]") else { return nil }
-            return "http://\(remote[remote.index(remote.startIndex, offsetBy: 5)...close]):\(port)"
+            return "\(scheme)://\(remote[remote.index(remote.startIndex, offsetBy: 5)...close]):\(port)"
         }
         return nil
     }
 }
 
-/// The p2p port's gRPC server.
+/// The p2p port's gRPC server, as secure as the network's `PeerSecurity` says.
 public final class PeerServer: Sendable {
     private let server: GRPCServer<HTTP2ServerTransport.Posix>
 
     public init(host: String, port: Int, service: PeerService) {
-        let transport = HTTP2ServerTransport.Posix(address: .ipv4(host: host, port: port), transportSecurity: .plaintext)
-        server = GRPCServer(transport: transport, services: [service])
+        let security = service.network.security
+        let transport = HTTP2ServerTransport.Posix(address: .ipv4(host: host, port: port), transportSecurity: security.serverTransportSecurity())
+        server = GRPCServer(transport: transport, services: [service], interceptors: security.serverInterceptors)
     }
 
     /// Serves until ``stop()``.

@@ -38,3 +38,13 @@ extension ServiceError {
         return RPCError(code: code, message: message, metadata: metadata)
     }
 }
+
+/// A refused credential: `UNAUTHENTICATED` for Qdrant's 401s, `PERMISSION_DENIED` for its 403s.
+extension AuthRefusal {
+    var rpcError: RPCError {
+        switch self {
+        case .unauthorized(let message): RPCError(code: .unauthenticated, message: message)
+        case .forbidden(let message): RPCError(code: .permissionDenied, message: message)
+        }
+    }
+}

@@ -1,3 +1,4 @@
+public import NIOSSL
 import SwiftProtobuf
 import GRPCCore
 import QuiverModel
@@ -15,13 +16,17 @@ public enum GRPCAPI {
         public var commit: String?
         /// The same keys as REST's; none set, no credential is asked for.
         public var apiKeys: APIKeys
+        /// `service.enable_tls`: TLS with this context (ALPN `h2`; it may ask for client certificates).
+        public var tls: NIOSSLContext?
 
-        public init(host: String, port: Int, requestBytesMax: Int, commit: String?, apiKeys: APIKeys = APIKeys(apiKey: nil)) {
+        public init(host: String, port: Int, requestBytesMax: Int, commit: String?, apiKeys: APIKeys = APIKeys(apiKey: nil),
+                    tls: NIOSSLContext? = nil) {
             self.host = host
             self.port = port
             self.requestBytesMax = requestBytesMax
             self.commit = commit
             self.apiKeys = apiKeys
+            self.tls = tls
         }
     }
 

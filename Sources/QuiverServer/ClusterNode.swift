@@ -37,7 +37,7 @@ final class ClusterNode: ClusterControl, @unchecked Sendable {
 
     /// Sets up consensus for `toc` from the settings and launch options. Fails with a message that
     /// tells the operator what to do when the stored state and the options do not fit together.
-    static func start(settings: Settings, options: LaunchOptions, toc: TableOfContent, disk: any Disk,
+    static func start(settings: Settings, options: LaunchOptions, toc: TableOfContent, disk: any Disk, security: PeerSecurity,
                       logger: Logger) async throws -> ClusterNode {
         let storagePath = toc.storagePath
         let identityPath = joinPath(storagePath, "cluster.json")
@@ -81,7 +81,7 @@ final class ClusterNode: ClusterControl, @unchecked Sendable {
         }
         try disk.createDirectories(raftPath)
         if identity.uri == nil && options.bootstrap == nil {
-            identity.uri = "http://127.0.0.1:\(settings.cluster.p2pPort)"
+            identity.uri = "\(security.scheme)://127.0.0.1:\(settings.cluster.p2pPort)"
             logger.warning("No --uri given: this peer calls itself \(identity.uri!); other machines cannot reach that")
             try identity.save(to: identityPath, disk: disk)
         }
@@ -89,7 +89,7 @@ final class ClusterNode: ClusterControl, @unchecked Sendable {
         let network = PeerNetwork(
             peerId: identity.peerId, uri: identity.uri ?? "",
             timeouts: .init(call: .milliseconds(settings.cluster.grpcTimeoutMs), connect: .milliseconds(settings.cluster.connectionTimeoutMs)),
-            logger: Logger(label: "quiver.p2p")
+            security: security, logger: Logger(label: "quiver.p2p")
         )
         // Collections open only the shards placed on this peer, so the id comes before loading.
         await toc.enableCluster(peerID: identity.peerId, network: network)

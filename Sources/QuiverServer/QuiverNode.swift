@@ -10,6 +10,8 @@ import Storage
 import Consensus
 import PeerTransport
 import QuiverGRPCAPI
+import QuiverTLS
+import NIOSSL
 
 /// Command-line choices that are not part of the configuration file.
 public struct LaunchOptions: Sendable {
@@ -105,12 +107,27 @@ public enum QuiverNode {
             scratchPath: settings.storage.tempPath,
             logger: Logger(label: "quiver.storage")
         )
+        // Certificates are read now: a missing or unusable file stops the node before it serves.
+        var certificates: CertificateFiles?
+        if let files = settings.tls {
+            let tlsLogger = Logger(label: "quiver.tls")
+            do {
+                certificates = try CertificateFiles(files: files, onReloadFailure: { problem in
+                    tlsLogger.error("Could not read the TLS certificate again; serving the current one: \(problem)")
+                })
+            } catch {
+                throw ConfigError(error.description)
+            }
+        }
         // Metadata changes go through consensus: the cluster's, or a single node's one-member one.
         let downloader = settings.service.enableSnapshotURLRecovery ? SnapshotDownload.downloader : nil
         let service: QuiverService
         let cluster: ClusterNode?
         if settings.cluster.enabled {
-            cluster = try await ClusterNode.start(settings: settings, options: options, toc: toc, disk: disk, logger: logger)  // loads `toc` once it knows its id
+            let security = PeerSecurity(certificates: settings.cluster.p2pTLS ? certificates : nil,
+                                        secret: settings.service.apiKey, enforced: settings.service.enforceInternalAuth)
+            // Loads `toc` once it knows its id.
+            cluster = try await ClusterNode.start(settings: settings, options: options, toc: toc, disk: disk, security: security, logger: logger)
             service = QuiverService(toc: toc, consensus: cluster!.manager, cluster: cluster, downloader: downloader,
                                     reshardingEnabled: settings.cluster.reshardingEnabled)
         } else {
@@ -141,13 +158,14 @@ public enum QuiverNode {
             enableCORS: settings.service.enableCORS,
             workerThreads: settings.service.maxWorkers,
             commit: options.commit,
-            apiKeys: apiKeys
+            apiKeys: apiKeys,
+            tls: try serviceTLS(certificates, settings: settings, alpn: ["http/1.1"])
         )
         let collections = await toc.collectionCount
         let app = RESTServer.makeApplication(service: service, configuration: rest, logger: Logger(label: "quiver.rest")) { port in
             let mode = cluster.map { "cluster peer \($0.network.peerId), p2p on port \(settings.cluster.p2pPort)" } ?? "single node"
             logger.info("Quiver \(QuiverService.apiVersion) (Qdrant API) — \(mode), \(collections) collection(s) in \(storagePath)")
-            logger.info("REST API listening on http://\(settings.service.host):\(port)")
+            logger.info("REST API listening on \(settings.service.enableTLS ? "https" : "http")://\(settings.service.host):\(port)")
         }
         // Services stop in reverse order: REST first, then the optimizer, then the final flush.
         // Every second: fsync `wait=false` writes and persist segments that are due; at shutdown,
@@ -162,7 +180,7 @@ public enum QuiverNode {
         }
         let flush = PeriodicService(interval: .seconds(1), tick: { await flushNow(false) }, final: { await flushNow(true) })
         let optimizerLogger = Logger(label: "quiver.optimizer")
-        let optimizer = PeriodicService(interval: .seconds(1), tick: {
+        let optimizer = PeriodicService(interval: .seconds(1), cancelsTick: true, tick: {
             do {
                 try await toc.optimizeAll()
             } catch {
@@ -204,7 +222,7 @@ public enum QuiverNode {
         if let grpcPort = settings.service.grpcPort {
             let grpc = GRPCAPI.Configuration(host: settings.service.host, port: grpcPort,
                                              requestBytesMax: settings.service.maxRequestSizeMb * 1024 * 1024, commit: options.commit,
-                                             apiKeys: apiKeys)
+                                             apiKeys: apiKeys, tls: try serviceTLS(certificates, settings: settings, alpn: ["h2"]))
             services.append(.init(service: GRPCService(service: service, configuration: grpc, logger: logger)))
         }
         services.append(.init(service: app))
@@ -214,6 +232,16 @@ public enum QuiverNode {
         try await group.run()
         withExtendedLifetime(lock) {}
         logger.info("Quiver stopped")
+    }
+}
+
+/// The TLS of the REST or gRPC listener offering `alpn`, when `service.enable_tls` is on.
+private func serviceTLS(_ certificates: CertificateFiles?, settings: Settings, alpn: [String]) throws(ConfigError) -> NIOSSLContext? {
+    guard settings.service.enableTLS, let certificates else { return nil }
+    do {
+        return try certificates.serverContext(alpn: alpn, verifyClients: settings.service.verifyClientCertificates)
+    } catch {
+        throw ConfigError(error.description)
     }
 }
 

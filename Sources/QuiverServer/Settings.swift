@@ -1,4 +1,5 @@
 public import QuiverModel
+public import QuiverTLS
 import DiskIO
 import Foundation
 
@@ -40,6 +41,13 @@ public struct Settings: Sendable {
         public var readOnlyApiKey: String?
         /// `service.jwt_rbac`: JWTs signed with `api_key` (or `alt_api_key`) are accepted too.
         public var jwtRBAC = false
+        /// `service.enable_tls`: REST and gRPC over TLS with `tls.cert` and `tls.key`.
+        public var enableTLS = false
+        /// `service.verify_https_client_certificate`: REST and gRPC clients must present a
+        /// certificate that `tls.ca_cert` signed.
+        public var verifyClientCertificates = false
+        /// `service.enforce_internal_auth`: the p2p port refuses calls without `service.api_key`.
+        public var enforceInternalAuth = false
     }
 
     public struct Cluster: Sendable {
@@ -58,12 +66,16 @@ public struct Settings: Sendable {
         /// `cluster.resharding_enabled`: `start_resharding` changes the shard count in place
         /// (Qdrant's switch, off by default there).
         public var reshardingEnabled = true
+        /// `cluster.p2p.enable_tls`: mutual TLS between peers (`tls.cert`, `tls.key`, `tls.ca_cert`).
+        public var p2pTLS = false
     }
 
     public var logLevel = "INFO"
     public var storage = Storage()
     public var service = Service()
     public var cluster = Cluster()
+    /// The `tls` section; read when a TLS switch is on.
+    public var tls: TLSFiles?
     public var telemetryDisabled = false
     /// Non-fatal findings while loading (unknown keys), to log once logging is set up.
     public var warnings: [String] = []
@@ -171,9 +183,9 @@ public struct Settings: Sendable {
         guard s.service.maxWorkers >= 0 else { throw ConfigError("service.max_workers: must be 0 or larger, found \(s.service.maxWorkers)") }
         s.service.enableCORS = try tree.bool("service.enable_cors") ?? s.service.enableCORS
         s.service.enableSnapshotURLRecovery = try tree.bool("service.enable_snapshot_url_recovery") ?? s.service.enableSnapshotURLRecovery
-        if try tree.bool("service.enable_tls") == true {
-            throw ConfigError("service.enable_tls: TLS is not implemented yet; terminate TLS in a proxy in front of Quiver")
-        }
+        s.service.enableTLS = try tree.bool("service.enable_tls") ?? false
+        s.service.verifyClientCertificates = try tree.bool("service.verify_https_client_certificate") ?? false
+        s.service.enforceInternalAuth = try tree.bool("service.enforce_internal_auth") ?? false
         func key(_ path: String) throws(ConfigError) -> String? { tree.isNull(path) ? nil : try tree.string(path) }
         s.service.apiKey = try key("service.api_key")
         s.service.altApiKey = try key("service.alt_api_key")
@@ -189,9 +201,40 @@ public struct Settings: Sendable {
         s.cluster.restoreReplicationFactor = try tree.bool("cluster.restore_replication_factor") ?? s.cluster.restoreReplicationFactor
         s.cluster.rebalance = try tree.bool("cluster.rebalance") ?? s.cluster.rebalance
         s.cluster.reshardingEnabled = try tree.bool("cluster.resharding_enabled") ?? s.cluster.reshardingEnabled
+        s.cluster.p2pTLS = try tree.bool("cluster.p2p.enable_tls") ?? false
+        s.tls = try readTLS(&tree, s)
+        if s.service.enforceInternalAuth && s.service.apiKey == nil {
+            throw ConfigError("service.enforce_internal_auth: peers authenticate with service.api_key, which is not set")
+        }
 
         s.telemetryDisabled = try tree.bool("telemetry_disabled") ?? s.telemetryDisabled
         return s
+    }
+
+    /// The `tls` section, required (and checked) when REST/gRPC or p2p TLS is on.
+    private static func readTLS(_ tree: inout ConfigTree, _ s: Settings) throws(ConfigError) -> TLSFiles? {
+        let cert = try tree.string("tls.cert"), key = try tree.string("tls.key"), ca = try tree.string("tls.ca_cert")
+        let ttl: Duration?
+        if tree.isNull("tls.cert_ttl") {
+            ttl = nil
+        } else {
+            let seconds = try tree.int("tls.cert_ttl") ?? 3600
+            guard seconds >= 0 else { throw ConfigError("tls.cert_ttl: must be 0 or larger, found \(seconds)") }
+            ttl = seconds == 0 ? nil : .seconds(seconds)
+        }
+        let wanted = [("service.enable_tls", s.service.enableTLS), ("cluster.p2p.enable_tls", s.cluster.p2pTLS)].filter(\.1).map(\.0)
+        if s.service.verifyClientCertificates && !s.service.enableTLS {
+            throw ConfigError("service.verify_https_client_certificate: needs service.enable_tls")
+        }
+        guard let first = wanted.first else { return nil }
+        guard let cert, let key else { throw ConfigError("\(first): tls.cert and tls.key must name the certificate chain and private key (PEM)") }
+        if ca == nil {
+            if s.cluster.p2pTLS { throw ConfigError("cluster.p2p.enable_tls: tls.ca_cert must name the certificate authority that signs the peers' certificates") }
+            if s.service.verifyClientCertificates {
+                throw ConfigError("service.verify_https_client_certificate: tls.ca_cert must name the certificate authority that signs client certificates")
+            }
+        }
+        return TLSFiles(cert: cert, key: key, caCert: ca, certTTL: ttl)
     }
 
     private static func port(_ tree: inout ConfigTree, _ key: String) throws(ConfigError) -> Int? {

@@ -25,7 +25,11 @@ public enum AuthRefusal: Error, Equatable, CustomStringConvertible {
 /// to rotate keys without downtime), `service.read_only_api_key` (read), and with
 /// `service.jwt_rbac` the JWTs (HS256) signed with either manage key. Empty keys count as unset;
 /// with no key set, every request may do everything.
-public struct APIKeys: Sendable {
+public struct APIKeys: Sendable, CustomStringConvertible, CustomDebugStringConvertible {
+    /// Says how many keys there are, never what they are: configurations get logged.
+    public var description: String { "APIKeys(manage: \(manage.count), read-only: \(read == nil ? 0 : 1), jwt: \(!jwtSecrets.isEmpty))" }
+    public var debugDescription: String { description }
+
     private let manage: [[UInt8]]
     private let read: [UInt8]?
     private let jwtSecrets: [[UInt8]]
@@ -38,19 +42,20 @@ public struct APIKeys: Sendable {
 
     public var enabled: Bool { !manage.isEmpty || read != nil }
 
-    /// What a request's credential is: the `api-key` header's value when there is one (even a wrong
-    /// one), else the token of an `authorization: Bearer …` header; a manage key, the read key,
-    /// then a JWT. Keys are compared in time that does not depend on where they differ.
-    func credential(apiKey: String?, authorization: String?, now: Int64) -> Result<JWT.Claims, AuthRefusal> {
-        guard enabled else { return .success(JWT.Claims(access: .manage)) }
+    /// What a request's credential grants, as far as it can be told without a lookup: the
+    /// `api-key` header's value when there is one (even a wrong one), else the token of an
+    /// `authorization: Bearer …` header; a manage key, the read key, then a JWT. Keys are compared
+    /// in time that does not depend on where they differ.
+    public func grant(apiKey: String?, authorization: String?, now: Int64 = Int64(Date().timeIntervalSince1970)) -> Result<Grant, AuthRefusal> {
+        guard enabled else { return .success(Grant(access: .manage)) }
         guard let key = apiKey ?? authorization.flatMap({ $0.hasPrefix("Bearer ") ? String($0.dropFirst(7)) : nil }) else {
             return .failure(.missing)
         }
         let presented = Array(key.utf8)
         var isManage = false
         for candidate in manage where Self.equal(presented, candidate) { isManage = true }
-        if isManage { return .success(JWT.Claims(access: .manage)) }
-        if let read, Self.equal(presented, read) { return .success(JWT.Claims(access: .read)) }
+        if isManage { return .success(Grant(access: .manage)) }
+        if let read, Self.equal(presented, read) { return .success(Grant(access: .read)) }
         if !jwtSecrets.isEmpty, let decoded = JWT.decode(key, secrets: jwtSecrets, now: now) { return decoded }
         return .failure(.invalid)
     }
@@ -68,13 +73,15 @@ public struct APIKeys: Sendable {
 /// JSON Web Tokens as Qdrant reads them: HS256 only, `exp` optional and checked with 30 seconds
 /// of leeway, `access` (`"r"`, `"m"`, or a list of `{collection, access: r|rw|prw}`; absent: manage),
 /// `value_exists` (`{collection, matches: [{key, value}]}`: valid only while a point matches).
-enum JWT {
-    struct Claims: Equatable {
-        var access: Access
-        var valueExists: ValueExists?
-    }
+/// What a credential grants: its access, valid (for a token with `value_exists`) only while a
+/// point matches (`QuiverService.access(for:)` checks).
+public struct Grant: Sendable, Equatable {
+    public var access: Access
+    var valueExists: JWT.ValueExists?
+}
 
-    struct ValueExists: Equatable {
+enum JWT {
+    struct ValueExists: Sendable, Equatable {
         var collection: String
         var matches: [JSONValue]  // `{key, value}` objects
     }
@@ -83,7 +90,7 @@ enum JWT {
 
     /// nil when `token` is not a JWT signed with HS256 whose claims read (Qdrant then answers
     /// "Invalid API key or JWT"); otherwise its claims or the 401/403 for it.
-    static func decode(_ token: String, secrets: [[UInt8]], now: Int64) -> Result<Claims, AuthRefusal>? {
+    static func decode(_ token: String, secrets: [[UInt8]], now: Int64) -> Result<Grant, AuthRefusal>? {
         let parts = token.split(separator: ".", omittingEmptySubsequences: false)
         guard parts.count == 3, let headerBytes = base64URL(parts[0]), let signature = base64URL(parts[2]),
               case .object(let header)? = try? JSONParser.parse(headerBytes), header["alg"] == "HS256" else { return nil }
@@ -102,11 +109,11 @@ enum JWT {
     }
 
     /// The claims, nil when they do not read (a wrong type), or the 401 of a rule they break.
-    private static func readClaims(_ payload: JSONObject) -> Result<Claims, AuthRefusal>? {
+    private static func readClaims(_ payload: JSONObject) -> Result<Grant, AuthRefusal>? {
         for key in ["sub", "subject"] {
             if let value = payload[key], value != .null, value.stringValue == nil { return nil }
         }
-        var claims = Claims(access: .manage)
+        var claims = Grant(access: .manage)
         switch payload["access"] {
         case nil, .null?: break
         case .string("r")?: claims.access = .read
@@ -149,15 +156,18 @@ enum JWT {
 }
 
 extension QuiverService {
-    /// The access a request's credentials grant (see `APIKeys`), or why they are refused. A token
-    /// with `value_exists` is valid only while its collection holds a point matching every pair.
+    /// The access a request's credentials grant (see `APIKeys.grant`), or why they are refused.
     public func authenticate(_ keys: APIKeys, apiKey: String?, authorization: String?) async -> Result<Access, AuthRefusal> {
-        let claims: JWT.Claims
-        switch keys.credential(apiKey: apiKey, authorization: authorization, now: Int64(Date().timeIntervalSince1970)) {
-        case .success(let decoded): claims = decoded
-        case .failure(let refusal): return .failure(refusal)
+        switch keys.grant(apiKey: apiKey, authorization: authorization) {
+        case .success(let grant): await access(for: grant)
+        case .failure(let refusal): .failure(refusal)
         }
-        guard let check = claims.valueExists else { return .success(claims.access) }
+    }
+
+    /// The grant's access, once its `value_exists` holds: a point of the collection matches every
+    /// pair (a one-point scroll, made with manage access).
+    public func access(for grant: Grant) async -> Result<Access, AuthRefusal> {
+        guard let check = grant.valueExists else { return .success(grant.access) }
         let body: JSONValue = ["filter": ["must": .array(check.matches.map { match in
             ["key": match["key"] ?? .null, "match": ["value": match["value"] ?? .null]]
         })], "limit": 1, "with_payload": false, "with_vector": false]
@@ -166,7 +176,7 @@ extension QuiverService {
             let page = try await Access.$current.withValue(.manage) { () async throws(ServiceError) in
                 try await scroll(check.collection, request)
             }
-            return page.records.isEmpty ? .failure(.unauthorized(AuthRefusal.statefulValidation)) : .success(claims.access)
+            return page.records.isEmpty ? .failure(.unauthorized(AuthRefusal.statefulValidation)) : .success(grant.access)
         } catch let error as ServiceError {
             if case .storage(let storage) = error, case StorageError.notFound = storage {
                 return .failure(.forbidden(AuthRefusal.statefulValidation))

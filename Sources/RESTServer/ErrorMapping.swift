@@ -26,3 +26,13 @@ extension ServiceError {
         }
     }
 }
+
+/// A refused credential: 401 or 403, as Qdrant's.
+extension AuthRefusal {
+    var httpStatus: HTTPResponse.Status {
+        switch self {
+        case .unauthorized: .unauthorized
+        case .forbidden: .forbidden
+        }
+    }
+}

@@ -2,6 +2,7 @@ import Hummingbird
 import HummingbirdCore
 import Logging
 import NIOCore
+import NIOSSL
 
 /// HTTP/1 connections whose requests run on the event loop that reads them.
 ///
@@ -12,20 +13,27 @@ import NIOCore
 /// caller prefers) runs on the thread that read the request and writes the response there.
 /// Searches still spread over all cores: the segments and shards a request searches in parallel
 /// run on the shared pool (`LocalShard.inParallel`, `Collection.searchLocal`).
+/// With `tls`, each connection is HTTPS first (`service.enable_tls`).
 struct LoopBoundHTTP1: ServerChildChannel {
     let http1: HTTP1Channel
+    let tls: NIOSSLContext?
     /// One executor per event loop of the group, by the loop's identity.
     let executors: [ObjectIdentifier: EventLoopTaskExecutor]
 
-    static func builder(_ group: any EventLoopGroup, configuration: HTTP1Channel.Configuration = .init()) -> HTTPServerBuilder {
+    static func builder(_ group: any EventLoopGroup, tls: NIOSSLContext? = nil, configuration: HTTP1Channel.Configuration = .init()) -> HTTPServerBuilder {
         let executors = Dictionary(uniqueKeysWithValues: group.makeIterator().map { (ObjectIdentifier($0), EventLoopTaskExecutor($0)) })
         return HTTPServerBuilder { responder in
-            LoopBoundHTTP1(http1: HTTP1Channel(responder: responder, configuration: configuration), executors: executors)
+            LoopBoundHTTP1(http1: HTTP1Channel(responder: responder, configuration: configuration), tls: tls, executors: executors)
         }
     }
 
     func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<HTTP1Channel.Value> {
-        http1.setup(channel: channel, logger: logger)
+        guard let tls else { return http1.setup(channel: channel, logger: logger) }
+        return channel.eventLoop.makeCompletedFuture {
+            try channel.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: tls))
+        }.flatMap {
+            http1.setup(channel: channel, logger: logger)
+        }
     }
 
     func handle(value: HTTP1Channel.Value, logger: Logger) async {

@@ -4,6 +4,7 @@ public import QuiverService
 import Foundation
 import HTTPTypes
 import NIOPosix
+public import NIOSSL
 import Storage
 import Synchronization
 
@@ -20,9 +21,11 @@ public struct RESTConfiguration: Sendable {
     public var commit: String?
     /// `service.api_key`, `alt_api_key`, `read_only_api_key`: none set, no credential is asked for.
     public var apiKeys: APIKeys
+    /// `service.enable_tls`: HTTPS with this context (which may ask clients for certificates).
+    public var tls: NIOSSLContext?
 
     public init(host: String, port: Int, requestBodyBytesMax: Int, enableCORS: Bool = true, workerThreads: Int = 0,
-                commit: String? = nil, apiKeys: APIKeys = APIKeys(apiKey: nil)) {
+                commit: String? = nil, apiKeys: APIKeys = APIKeys(apiKey: nil), tls: NIOSSLContext? = nil) {
         self.host = host
         self.port = port
         self.requestBodyBytesMax = requestBodyBytesMax
@@ -30,6 +33,7 @@ public struct RESTConfiguration: Sendable {
         self.workerThreads = workerThreads
         self.commit = commit
         self.apiKeys = apiKeys
+        self.tls = tls
     }
 }
 
@@ -50,7 +54,7 @@ public enum RESTServer {
             : MultiThreadedEventLoopGroup.singleton
         return Application(
             router: router,
-            server: LoopBoundHTTP1.builder(eventLoops),
+            server: LoopBoundHTTP1.builder(eventLoops, tls: configuration.tls),
             configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "quiver"),
             onServerRunning: { channel in await onRunning(channel.localAddress?.port ?? configuration.port) },
             eventLoopGroupProvider: .shared(eventLoops),
@@ -125,8 +129,7 @@ struct APIKeyMiddleware<Context: RequestContext>: RouterMiddleware {
         case .success(let access):
             return try await Access.$current.withValue(access) { try await next(request, context) }
         case .failure(let refusal):
-            let status: HTTPResponse.Status = if case .forbidden = refusal { .forbidden } else { .unauthorized }
-            return Response(status: status, body: ResponseBody(byteBuffer: ByteBuffer(string: refusal.description)))
+            return Response(status: refusal.httpStatus, body: ResponseBody(byteBuffer: ByteBuffer(string: refusal.description)))
         }
     }
 }

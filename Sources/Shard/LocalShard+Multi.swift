@@ -168,12 +168,14 @@ extension ImmutableSegment {
 
     /// Builds the multivector graphs `missingVectorIndexes` names, over the live points that have
     /// the multivector, and writes their files.
-    mutating func buildMultiIndexes(_ names: [String], _ specs: [String: VectorIndexSpec], disk: any Disk) {
+    mutating func buildMultiIndexes(_ names: [String], _ specs: [String: VectorIndexSpec], disk: any Disk, stop: BuildStop? = nil) {
         for name in names {
             guard let spec = specs[name], let column = multiColumns[name], let (space, owners) = multiVectorSpace(name, spec: spec) else { continue }
             let number = column.number
             let points = (0..<totalCount).compactMap { offset -> UInt32? in isLive(at: offset) && column.has(offset) ? UInt32(offset) : nil }
-            var graph = HNSWGraph.build(space, HNSWParameters(m: spec.m, efConstruct: spec.efConstruct, threads: spec.threads), only: points)
+            var graph = HNSWGraph.build(space, HNSWParameters(m: spec.m, efConstruct: spec.efConstruct, threads: spec.threads, stop: stop),
+                                        only: points)
+            if stop?.requested == true { return }
             let file = Self.multiGraphFile(spec, number)
             if (try? disk.writeFileAtomically(joinPath(directory, file), graph.encoded())) != nil, spec.onDisk,
                let region = open(file, mapped: true, disk: disk), let mapped = HNSWGraph(file: region.bytes, owner: region) {

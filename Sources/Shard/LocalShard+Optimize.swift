@@ -198,7 +198,7 @@ extension LocalShard {
     /// optimization if optimizations are on and triggered; returns whether it ran one.
     @discardableResult
     public func optimize(_ t: OptimizerThresholds) async throws(ShardError) -> Bool {
-        guard currentOptimization == nil, !closed else { return false }
+        guard currentOptimization == nil, !closed, !Task.isCancelled else { return false }
         try applyStorage(t.storage)
         guard t.enabled, optimizersTriggered, let plan = plannedOptimization(t) else { return false }
         if plan.tail, ContinuousClock.now - lastUpdate < t.tailIdle, ContinuousClock.now - (tailDue?.since ?? .now) < t.tailPatience {
@@ -250,29 +250,38 @@ extension LocalShard {
             }
             try? disk.removeItem(directory)
             record.status = .failed("\(error)")
-            optimizerError = "\(plan.optimizer) optimization failed: \(error)"
+            if error != .stopped { optimizerError = "\(plan.optimizer) optimization failed: \(error)" }
             throw error
         }
     }
 
-    /// Writes and opens the replacement; runs on the global executor, not the actor.
+    /// Writes and opens the replacement; runs on the global executor, not the actor. When the task
+    /// is cancelled (the node shuts down) the index builds end early and this throws `.stopped`.
     nonisolated static func build(_ inputs: [any SegmentData], appendable: Bool, directory: String, disk: any Disk,
                                   datatypes: [String: Datatype], version: UInt64, uuid: String,
                                   storage: ImmutableSegment.Storage, schema: [String: PayloadFieldSchema]) async throws(ShardError) -> SegmentEntry {
         // Minutes of blocking work for a large segment: on a thread of its own (see WorkerThreads).
         // The inputs are only read there, and the optimization holds them locked.
         let inputs = Unchecked(inputs)
-        return try await WorkerThreads.run { () -> Result<SegmentEntry, ShardError> in
-            Result { () throws(ShardError) in
-                try buildNow(inputs.value, appendable: appendable, directory: directory, disk: disk, datatypes: datatypes,
-                             version: version, uuid: uuid, storage: storage, schema: schema)
+        let stop = BuildStop()
+        let built = await withTaskCancellationHandler {
+            await WorkerThreads.run { () -> Result<SegmentEntry, ShardError> in
+                Result { () throws(ShardError) in
+                    try buildNow(inputs.value, appendable: appendable, directory: directory, disk: disk, datatypes: datatypes,
+                                 version: version, uuid: uuid, storage: storage, schema: schema, stop: stop)
+                }
             }
-        }.get()
+        } onCancel: {
+            stop.request()
+        }
+        if stop.requested { throw .stopped }
+        return try built.get()
     }
 
     private nonisolated static func buildNow(_ inputs: [any SegmentData], appendable: Bool, directory: String, disk: any Disk,
                                              datatypes: [String: Datatype], version: UInt64, uuid: String,
-                                             storage: ImmutableSegment.Storage, schema: [String: PayloadFieldSchema]) throws(ShardError) -> SegmentEntry {
+                                             storage: ImmutableSegment.Storage, schema: [String: PayloadFieldSchema],
+                                             stop: BuildStop) throws(ShardError) -> SegmentEntry {
         do {
             if appendable, let source = inputs.first as? AppendableSegment {
                 var compacted = source.compacted()
@@ -288,7 +297,7 @@ extension LocalShard {
             var segment = try ImmutableSegment.load(directory: directory, disk: disk, dimensions: ImmutableSegment.dimensions(of: inputs),
                                                     datatypes: datatypes, storage: storage)
             segment.applySchema(schema, disk: disk)
-            segment.buildVectorIndexes(storage.vectorIndexes, disk: disk, seeds: graphSeeds(inputs, placements, storage.vectorIndexes))
+            segment.buildVectorIndexes(storage.vectorIndexes, disk: disk, seeds: graphSeeds(inputs, placements, storage.vectorIndexes), stop: stop)
             return SegmentEntry(uuid: uuid, immutable: segment)
         } catch {
             throw .segment(error)

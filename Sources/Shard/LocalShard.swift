@@ -20,6 +20,9 @@ public enum ShardError: Error, Sendable, Equatable, CustomStringConvertible {
     case clockRejected(tick: UInt64)
     /// The shard was closed (its collection is being recovered or deleted); nothing was written.
     case closed
+    /// An optimization was stopped before it finished (the node is shutting down); the segments it
+    /// would have replaced are unchanged.
+    case stopped
 
     public var description: String {
         switch self {
@@ -29,6 +32,7 @@ public enum ShardError: Error, Sendable, Equatable, CustomStringConvertible {
         case .segment(let error): "segment files: \(error)"
         case .inconsistent(let reason): "shard at an inconsistent state: \(reason)"
         case .closed: "the shard is closed: its collection is being replaced or deleted"
+        case .stopped: "the optimization was stopped before it finished"
         case .clockRejected(let tick): "update rejected: this replica has seen tick \(tick) of its clock"
         }
     }

@@ -226,11 +226,14 @@ extension ImmutableSegment {
     /// Builds the missing graphs over the live points that have the vector, writes their files and
     /// removes graph files no spec names. Takes as long as the build: run it off the shard's actor.
     /// A graph with a seed in `seeds` starts from that earlier graph's links (see
-    /// `HNSWGraph.build(_:_:only:reusing:)`).
-    mutating func buildVectorIndexes(_ specs: [String: VectorIndexSpec], disk: any Disk, seeds: [String: GraphSeed] = [:]) {
+    /// `HNSWGraph.build(_:_:only:reusing:)`). Once `stop` is requested it returns with graphs
+    /// missing: the caller throws the segment away.
+    mutating func buildVectorIndexes(_ specs: [String: VectorIndexSpec], disk: any Disk, seeds: [String: GraphSeed] = [:],
+                                     stop: BuildStop? = nil) {
         let missing = missingVectorIndexes(specs)
-        buildMultiIndexes(missing.filter { multiColumns[$0] != nil }, specs, disk: disk)
+        buildMultiIndexes(missing.filter { multiColumns[$0] != nil }, specs, disk: disk, stop: stop)
         for name in missing where columns[name] != nil {
+            if stop?.requested == true { return }
             let spec = specs[name]!
             let number = columns[name]!.number
             guard let (space, owner) = vectorSpace(name, spec: spec) else { continue }
@@ -238,7 +241,7 @@ extension ImmutableSegment {
             let points = (0..<totalCount).compactMap { offset -> UInt32? in
                 isLive(at: offset) && offset < has.count && has[offset] ? UInt32(offset) : nil
             }
-            let parameters = HNSWParameters(m: spec.m, efConstruct: spec.efConstruct, threads: spec.threads)
+            let parameters = HNSWParameters(m: spec.m, efConstruct: spec.efConstruct, threads: spec.threads, stop: stop)
             // As in Qdrant: values held by more than about 4 / (links per point) of the points are
             // reached well enough through the graph's own links and get none.
             let blocks = spec.payloadM > 0
@@ -252,6 +255,7 @@ extension ImmutableSegment {
                 graph.addPayloadLinks(space, blocks: blocks,
                                       HNSWParameters(m: spec.payloadM, efConstruct: spec.efConstruct, threads: spec.threads))
             }
+            if stop?.requested == true { return }
             // A file that cannot be written only costs a rebuild at the next start; a mapped index
             // is searched from its file.
             let graphFile = spec.graphFile(number)

@@ -405,6 +405,8 @@ public actor Collection {
         for (index, shard) in localShards {
             do {
                 while try await shard.optimize(thresholds) {}
+            } catch .stopped {
+                return  // the node is shutting down
             } catch {
                 throw .serviceError("optimization of shard \(index) of collection `\(name)` failed: \(error)")
             }

@@ -150,20 +150,24 @@ extension HNSWGraph {
         let threads = min(parameters.threads, max(1, (order.count - start) / 1000))
         if threads <= 1 {
             let context = SearchContext(count: space.count)
-            for point in order.dropFirst(start) { builder.insert(point, context) }
+            for point in order.dropFirst(start) {
+                if parameters.stop?.requested == true { break }
+                builder.insert(point, context)
+            }
         } else {
             let next = Counter(start)
             WorkerThreads.forEach(threads) { _ in
                 let context = SearchContext(count: space.count)
                 while true {
                     let index = next.value.wrappingAdd(1, ordering: .relaxed).oldValue
-                    if index >= order.count { break }
+                    if index >= order.count || parameters.stop?.requested == true { break }
                     builder.insert(order[index], context)
                 }
             }
         }
+        if parameters.stop?.requested == true { return (graph, 0) }
         builder.linkOrphans(all)
-        builder.connectUnreachable(all)
+        builder.connectUnreachable(all, stop: parameters.stop)
         return (graph, order.count - start)
     }
 
@@ -377,7 +381,7 @@ extension HNSWGraph {
         /// reaches them. Each such point gets a level-0 link from the nearest reachable point (to
         /// its free room, or in place of its farthest link to a point that others link to as
         /// well), until every point is reachable or a round makes no progress.
-        func connectUnreachable(_ points: [UInt32]) {
+        func connectUnreachable(_ points: [UInt32], stop: BuildStop? = nil) {
             let stride = graph.level0Capacity + 1
             for _ in 0..<8 {
                 var reachable = [Bool](repeating: false, count: graph.count)
@@ -401,6 +405,7 @@ extension HNSWGraph {
                     for i in 0..<Int(block[0]) { incoming[Int(block[1 + i])] += 1 }
                 }
                 for point in lost where !reachable[Int(point)] {
+                    if stop?.requested == true { return }
                     let vector = space.query(point)
                     // The nearest reachable point (few points are lost, so a scan is cheap).
                     var best: (node: UInt32, distance: Float)?

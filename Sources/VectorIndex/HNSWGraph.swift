@@ -2,6 +2,7 @@ import CVectorKernels
 import DiskIO
 import Dispatch
 import Foundation
+import Synchronization
 
 /// Parameters of an HNSW build (Qdrant's `hnsw_config`).
 public struct HNSWParameters: Sendable {
@@ -11,13 +12,29 @@ public struct HNSWParameters: Sendable {
     /// Threads inserting points in parallel.
     public var threads: Int
     public var seed: UInt64
+    /// Once requested, the build inserts no more points and returns an incomplete graph, which
+    /// the caller throws away.
+    public var stop: BuildStop?
 
-    public init(m: Int = 16, efConstruct: Int = 100, threads: Int = 1, seed: UInt64 = 0x5eed) {
+    public init(m: Int = 16, efConstruct: Int = 100, threads: Int = 1, seed: UInt64 = 0x5eed, stop: BuildStop? = nil) {
         self.m = max(2, m)
         self.efConstruct = max(self.m, efConstruct)
         self.threads = max(1, threads)
         self.seed = seed
+        self.stop = stop
     }
+}
+
+/// Asks the builds that hold it to end early: a node shutting down does not wait minutes for an
+/// index it would throw away (the points are in the WAL and the segments it replaces).
+public final class BuildStop: Sendable {
+    private let flag = Atomic<Bool>(false)
+
+    public init() {}
+
+    public func request() { flag.store(true, ordering: .relaxed) }
+
+    public var requested: Bool { flag.load(ordering: .relaxed) }
 }
 
 /// A hierarchical navigable small world graph over the points of a `VectorSpace` (Malkov and

@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import QuiverServer
+import QuiverTLS
 import Testing
 
 /// A working directory with a `config/` folder, removed at the end.
@@ -101,8 +102,26 @@ final class ConfigDir {
         }
     }
 
-    @Test func refusesProtectionItCannotProvide() throws {
-        #expect(throws: ConfigError.self) { try ConfigDir([:]).load(["QDRANT__SERVICE__ENABLE_TLS": "true"]) }
+    @Test func readsTheTLSSettings() throws {
+        let files = ["config/config.yaml": "tls:\n  cert: c.pem\n  key: k.pem\n  ca_cert: ca.pem\n"]
+        // No TLS switch on: the section is not needed (the shipped config.yaml names files no one made).
+        #expect(try ConfigDir(files).load().tls == nil)
+        let on = try ConfigDir(files).load(["QDRANT__SERVICE__ENABLE_TLS": "true", "QDRANT__TLS__CERT_TTL": "60"])
+        #expect(on.tls == TLSFiles(cert: "c.pem", key: "k.pem", caCert: "ca.pem", certTTL: .seconds(60)))
+        #expect(try ConfigDir(files).load(["QDRANT__CLUSTER__P2P__ENABLE_TLS": "true"]).tls?.certTTL == .seconds(3600))
+        #expect(try ConfigDir(files).load(["QDRANT__SERVICE__ENABLE_TLS": "true", "QDRANT__TLS__CERT_TTL": "0"]).tls?.certTTL == nil)
+        #expect(throws: ConfigError("service.enable_tls: tls.cert and tls.key must name the certificate chain and private key (PEM)")) {
+            try ConfigDir([:]).load(["QDRANT__SERVICE__ENABLE_TLS": "true"])
+        }
+        #expect(throws: ConfigError.self) {
+            try ConfigDir([:]).load(["QDRANT__CLUSTER__P2P__ENABLE_TLS": "true", "QDRANT__TLS__CERT": "c", "QDRANT__TLS__KEY": "k"])
+        }
+        #expect(throws: ConfigError("service.verify_https_client_certificate: needs service.enable_tls")) {
+            try ConfigDir(files).load(["QDRANT__SERVICE__VERIFY_HTTPS_CLIENT_CERTIFICATE": "true"])
+        }
+        #expect(throws: ConfigError("service.enforce_internal_auth: peers authenticate with service.api_key, which is not set")) {
+            try ConfigDir([:]).load(["QDRANT__SERVICE__ENFORCE_INTERNAL_AUTH": "true"])
+        }
     }
 
     @Test func readsTheAPIKeys() throws {

@@ -13,7 +13,7 @@ struct AccessTests {
     let now: Int64 = 1_800_000_000
 
     private func access(_ apiKey: String?, _ authorization: String? = nil, keys: APIKeys? = nil) -> Result<Access, AuthRefusal> {
-        (keys ?? self.keys).credential(apiKey: apiKey, authorization: authorization, now: now).map(\.access)
+        (keys ?? self.keys).grant(apiKey: apiKey, authorization: authorization, now: now).map(\.access)
     }
 
     /// A token over `claims` (JSON), signed with `secret`.

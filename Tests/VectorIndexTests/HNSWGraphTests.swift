@@ -92,6 +92,21 @@ import Testing
         }
     }
 
+    /// A build whose stop is requested inserts no more points and skips the repairs: the graph it
+    /// returns is incomplete (the caller throws it away). An untouched stop changes nothing.
+    @Test(arguments: [1, 2]) func stoppedBuildInsertsNothingMore(threads: Int) {
+        let data = Data(count: 3000, queries: 0, dimension: 8, seed: 9)
+        data.vectors.withUnsafeBufferPointer { base in
+            let space = VectorSpace(base: base.baseAddress!, count: data.count, dimension: 8, metric: .l2)
+            let stop = BuildStop()
+            stop.request()
+            let stopped = HNSWGraph.build(space, HNSWParameters(m: 8, efConstruct: 64, threads: threads, stop: stop))
+            #expect(stopped.linkedCount == 0)
+            let whole = HNSWGraph.build(space, HNSWParameters(m: 8, efConstruct: 64, threads: threads, stop: BuildStop()))
+            #expect(whole.linkedCount == data.count)
+        }
+    }
+
     /// Every point's links within capacity, without itself or repeats, to points on that level;
     /// every point reachable from the entry point on level 0.
     static func expectInvariants(_ graph: HNSWGraph, m: Int) {

@@ -66,6 +66,8 @@ class Node:
         self.proc: subprocess.Popen | None = None
         self.log_path = workdir / f"quiver-{self.port}.log"
         self.url = f"http://127.0.0.1:{self.port}"
+        # Options of every request the helpers make (`verify=` and `cert=` for a node on HTTPS).
+        self.http_options: dict = {}
 
     def environment(self) -> dict:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("QDRANT__", "QUIVER__"))}
@@ -95,7 +97,7 @@ class Node:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"quiver exited with {self.proc.returncode}:\n{self.log()}")
             try:
-                if requests.get(self.url + "/readyz", timeout=1).status_code == 200 and self.grpc_listening():
+                if requests.get(self.url + "/readyz", timeout=1, **self.http_options).status_code == 200 and self.grpc_listening():
                     return self
             except requests.RequestException:
                 pass
@@ -141,23 +143,23 @@ class Node:
 
     # HTTP helpers
     def get(self, path, **kw):
-        kw.setdefault("timeout", 10)
+        kw = {"timeout": 10, **self.http_options, **kw}
         return requests.get(self.url + path, **kw)
 
     def put(self, path, **kw):
-        kw.setdefault("timeout", 10)
+        kw = {"timeout": 10, **self.http_options, **kw}
         return requests.put(self.url + path, **kw)
 
     def post(self, path, **kw):
-        kw.setdefault("timeout", 10)
+        kw = {"timeout": 10, **self.http_options, **kw}
         return requests.post(self.url + path, **kw)
 
     def patch(self, path, **kw):
-        kw.setdefault("timeout", 10)
+        kw = {"timeout": 10, **self.http_options, **kw}
         return requests.patch(self.url + path, **kw)
 
     def delete(self, path, **kw):
-        kw.setdefault("timeout", 10)
+        kw = {"timeout": 10, **self.http_options, **kw}
         return requests.delete(self.url + path, **kw)
 
 

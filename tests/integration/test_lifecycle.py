@@ -92,7 +92,7 @@ def test_log_level_filter(make_node):
 
 
 @pytest.mark.parametrize("env, args, message", [
-    ({"QDRANT__SERVICE__ENABLE_TLS": "true"}, [], "TLS is not implemented yet"),
+    ({"QDRANT__SERVICE__ENABLE_TLS": "true"}, [], "tls.cert and tls.key must name"),
     ({"QDRANT__SERVICE__HTTP_PORT": "not-a-port"}, [], "service.http_port: expected an integer"),
     ({}, ["--config-path", "/nonexistent.yaml"], "no such file"),
     ({}, ["--snapshot", "/nonexistent.snapshot:c"], "cannot recover collection c from /nonexistent.snapshot"),

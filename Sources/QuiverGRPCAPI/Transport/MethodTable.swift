@@ -81,15 +81,6 @@ struct MethodTable: Sendable {
 
     subscript(path: String) -> Method? { methods[path] }
 
-    static func notFound(_ path: String) -> RPCError {
-        RPCError(code: .unimplemented, message: "Method not found: \(path)")
-    }
-
-    /// A stand-in for a path no service has, answering UNIMPLEMENTED.
-    static func unknown(_ path: String) -> Method {
-        Method(descriptor: MethodDescriptor(fullyQualifiedService: "", method: path)) { _, _ in throw notFound(path) }
-    }
-
     private mutating func add<Input: SwiftProtobuf.Message, Output: SwiftProtobuf.Message>(
         _ descriptor: MethodDescriptor, _ handler: @escaping @Sendable (Input, ServerContext) async throws -> Output
     ) {

@@ -28,27 +28,14 @@ final class UnaryConnection: ChannelInboundHandler, NIOHTTP2FrameDelegate {
         var apiKeys: APIKeys
     }
 
-    /// The `api-key` and `authorization` headers of a call.
-    private struct Credential: Sendable {
-        var apiKey: String?
-        var authorization: String?
-    }
-
-    /// A refusal of the call's credential as its status.
-    private static func status(_ refusal: AuthRefusal) -> RPCError {
-        switch refusal {
-        case .unauthorized(let message): RPCError(code: .unauthenticated, message: message)
-        case .forbidden(let message): RPCError(code: .permissionDenied, message: message)
-        }
-    }
-
     /// The methods answered without a key, as by Qdrant.
     static let openMethods: Set<String> = ["/qdrant.Qdrant/HealthCheck", "/grpc.health.v1.Health/Check"]
 
     private struct Call {
         var method: MethodTable.Method
         var encoding: MessageEncoding?
-        var credential: Credential?
+        /// What the call's credential grants, nil where none is asked for.
+        var grant: Grant?
         var body: ByteBuffer?
         var task: Task<Void, Never>?
         let cancellation = ServerContext.RPCCancellationHandle()
@@ -176,18 +163,17 @@ final class UnaryConnection: ChannelInboundHandler, NIOHTTP2FrameDelegate {
             return
         }
         let path = headers.first(name: ":path") ?? ""
-        // The credential is checked when the call runs (a token may need a lookup); until then a
-        // call without one, or for no method, is refused at once.
-        var credential: Credential?
+        // A credential is checked before the request is read; a token's `value_exists` lookup
+        // waits for the call to run.
+        var grant: Grant?
         if settings.apiKeys.enabled && !Self.openMethods.contains(path) {
-            credential = Credential(apiKey: headers.first(name: "api-key"), authorization: headers.first(name: "authorization"))
-            if credential?.apiKey == nil && credential?.authorization?.hasPrefix("Bearer ") != true {
-                return fail(context, id, Self.status(.missing), reset: !ended)
+            switch settings.apiKeys.grant(apiKey: headers.first(name: "api-key"), authorization: headers.first(name: "authorization")) {
+            case .success(let granted): grant = granted
+            case .failure(let refusal): return fail(context, id, refusal.rpcError, reset: !ended)
             }
         }
-        // With a credential to check, an unknown method is refused once the credential passes.
-        guard let method = methods[path] ?? (credential == nil ? nil : MethodTable.unknown(path)) else {
-            return fail(context, id, MethodTable.notFound(path), reset: !ended)
+        guard let method = methods[path] else {
+            return fail(context, id, RPCError(code: .unimplemented, message: "Method not found: \(path)"), reset: !ended)
         }
         var encoding: MessageEncoding?
         if let name = headers.first(name: "grpc-encoding"), name != "identity" {
@@ -199,26 +185,27 @@ final class UnaryConnection: ChannelInboundHandler, NIOHTTP2FrameDelegate {
             }
             encoding = accepted
         }
-        calls[id] = Call(method: method, encoding: encoding, credential: credential)
+        calls[id] = Call(method: method, encoding: encoding, grant: grant)
         if ended { finish(context, id) }
     }
 
     private func read(_ context: ChannelHandlerContext, _ id: HTTP2StreamID, _ data: HTTP2Frame.FramePayload.Data) {
-        guard case .byteBuffer(var bytes) = data.data, var call = calls[id], call.task == nil else { return }
-        var body: ByteBuffer
-        if var gathered = call.body {
-            gathered.writeBuffer(&bytes)
-            body = gathered
+        guard case .byteBuffer(var bytes) = data.data, calls[id] != nil, calls[id]?.task == nil else { return }
+        // Gathered in place: a copy of the call held while appending would copy the whole body on
+        // every frame.
+        if calls[id]?.body == nil {
+            calls[id]?.body = bytes
         } else {
-            body = bytes
+            calls[id]?.body?.writeBuffer(&bytes)
         }
         // The length prefix: a message over the limit is refused before the rest of it is read,
         // bytes past the one message before they pile up, and room for the message made at once.
-        if body.readableBytes >= 5, let length = body.getInteger(at: body.readerIndex + 1, as: UInt32.self).map(Int.init) {
+        let (received, length) = calls[id]?.body.map { ($0.readableBytes, $0.getInteger(at: $0.readerIndex + 1, as: UInt32.self)) } ?? (0, nil)
+        if received >= 5, let length = length.map(Int.init) {
             let refusal: RPCError? = if length > settings.messageBytesMax {
                 RPCError(code: .outOfRange, message: "Error, decoded message length too large: found \(length) bytes, "
                              + "the limit is: \(settings.messageBytesMax) bytes")
-            } else if body.readableBytes > 5 + length {
+            } else if received > 5 + length {
                 Self.secondMessage
             } else {
                 nil
@@ -227,10 +214,8 @@ final class UnaryConnection: ChannelInboundHandler, NIOHTTP2FrameDelegate {
                 calls[id] = nil
                 return fail(context, id, refusal, reset: !data.endStream)
             }
-            body.reserveCapacity(minimumWritableBytes: 5 + length - body.readableBytes)
+            calls[id]?.body?.reserveCapacity(minimumWritableBytes: 5 + length - received)
         }
-        call.body = body
-        calls[id] = call
         if data.endStream { finish(context, id) }
     }
 
@@ -248,12 +233,11 @@ final class UnaryConnection: ChannelInboundHandler, NIOHTTP2FrameDelegate {
         let serverContext = ServerContext(descriptor: call.method.descriptor, remotePeer: remotePeer, localPeer: localPeer,
                                           cancellation: call.cancellation)
         let method = call.method
-        let credential = call.credential
-        let keys = settings.apiKeys
+        let grant = call.grant
         let service = methods.service
         let connection = NIOLoopBound((self, context), eventLoop: context.eventLoop)
         call.task = Task(executorPreference: settings.executor) {
-            let result = await UnaryConnection.run(method, message, serverContext, credential: credential, keys: keys, service: service)
+            let result = await UnaryConnection.run(method, message, serverContext, grant: grant, service: service)
             if connection.eventLoop.inEventLoop {
                 let (handler, context) = connection.value
                 handler.answer(context, id, result)
@@ -268,13 +252,13 @@ final class UnaryConnection: ChannelInboundHandler, NIOHTTP2FrameDelegate {
     }
 
     /// The method's answer, with the access the call's credential grants (when it needs one).
-    private static func run(_ method: MethodTable.Method, _ message: [UInt8], _ context: ServerContext, credential: Credential?,
-                            keys: APIKeys, service: QuiverService) async -> Result<[UInt8], any Error> {
+    private static func run(_ method: MethodTable.Method, _ message: [UInt8], _ context: ServerContext, grant: Grant?,
+                            service: QuiverService) async -> Result<[UInt8], any Error> {
         var access = Access.manage
-        if let credential {
-            switch await service.authenticate(keys, apiKey: credential.apiKey, authorization: credential.authorization) {
+        if let grant {
+            switch await service.access(for: grant) {
             case .success(let granted): access = granted
-            case .failure(let refusal): return .failure(status(refusal))
+            case .failure(let refusal): return .failure(refusal.rpcError)
             }
         }
         do {

@@ -1,10 +1,12 @@
 import NIOCore
 import NIOHTTP2
 import NIOPosix
+import NIOSSL
 import QuiverService
 import Synchronization
 
-/// The listening socket of the public gRPC API and its connections: HTTP/2 (`NIOHTTP2Handler`),
+/// The listening socket of the public gRPC API and its connections: TLS when configured
+/// (`NIOSSLServerHandler`, ALPN `h2`), HTTP/2 (`NIOHTTP2Handler`),
 /// keep-alive and graceful shutdown (`NIOHTTP2ServerConnectionManagementHandler`), then
 /// `UnaryConnection`, which runs the calls.
 public final class UnaryServer: Sendable {
@@ -39,6 +41,7 @@ public final class UnaryServer: Sendable {
         ]
         // Streams refused early may still have DATA in flight: remember as many as may be open.
         http2.maximumRecentlyResetStreams = 256
+        let connectionConfiguration = http2
         // No idle or age limit and no pings of the server's own (clients' pings are answered), as
         // Qdrant's server; GOAWAY, then the grace period for the calls in progress when it stops.
         let management = NIOHTTP2ServerConnectionManagementHandler.Configuration(
@@ -51,8 +54,11 @@ public final class UnaryServer: Sendable {
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     let connection = UnaryConnection(methods: methods, settings: settings)
+                    if let tls = configuration.tls {
+                        try channel.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: tls))
+                    }
                     try channel.pipeline.syncOperations.addHandlers(
-                        NIOHTTP2Handler(mode: .server, frameDelegate: connection, connectionConfiguration: http2),
+                        NIOHTTP2Handler(mode: .server, frameDelegate: connection, connectionConfiguration: connectionConfiguration),
                         NIOHTTP2ServerConnectionManagementHandler(eventLoop: channel.eventLoop, configuration: management),
                         connection)
                     connections.add(channel)
@@ -63,7 +69,9 @@ public final class UnaryServer: Sendable {
     }
 
     /// Serves until `shutdown()` (or cancellation), then lets the calls in progress finish, for at
-    /// most the grace period, before the connections close.
+    /// most the grace period, before the connections close. Each connection's management handler
+    /// enforces the grace period too; the timer here is the backstop for a connection it leaves
+    /// open.
     public func run() async throws {
         try await withTaskCancellationHandler {
             try await listener.closeFuture.get()
