@@ -52,12 +52,6 @@ public final class CertificateFiles: CertificateReloader, Sendable {
         if let ca = files.caCert { _ = try Self.certificates(ca, what: "tls.ca_cert") }
     }
 
-    /// The certificate chain in use (what the next handshake presents).
-    public var chain: [NIOSSLCertificate] {
-        refreshIfStale()
-        return loaded.withLock { $0.chain }
-    }
-
     public var sslContextConfigurationOverride: NIOSSLContextConfigurationOverride {
         refreshIfStale()
         let (chain, key) = loaded.withLock { ($0.chain, $0.key) }

@@ -75,12 +75,10 @@ public struct AppendableSegment: SegmentData {
         payload.map { JSONWriter.write(.object($0)).withUnsafeBufferPointer { Array($0) } }
     }
 
-    /// The stored bytes were written by `encode`, so they always parse to an object.
+    /// The stored bytes were written by `encode`; bytes of a damaged file that do not parse to an
+    /// object read as no payload rather than stopping the node.
     static func decode(_ bytes: [UInt8]?) -> JSONObject? {
-        guard let bytes else { return nil }
-        guard case .object(let object)? = try? JSONParser.parse(bytes) else {
-            preconditionFailure("a stored payload is always a JSON object")
-        }
+        guard let bytes, case .object(let object)? = try? JSONParser.parse(bytes) else { return nil }
         return object
     }
 

@@ -114,7 +114,8 @@ public struct ImmutableSegment: SegmentData {
         let index = payloadIndex.bytes
         let start = Int(UInt64(littleEndian: index.loadUnaligned(fromByteOffset: offset * 8, as: UInt64.self)))
         let end = Int(UInt64(littleEndian: index.loadUnaligned(fromByteOffset: (offset + 1) * 8, as: UInt64.self)))
-        guard end > start else { return nil }
+        // Offsets from a damaged file must not reach past payload.bin: no payload rather than a crash.
+        guard end > start, start >= 0, end <= payloadData.bytes.count else { return nil }
         return Array(UnsafeRawBufferPointer(rebasing: payloadData.bytes[start..<end]))
     }
 

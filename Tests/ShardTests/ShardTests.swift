@@ -52,6 +52,17 @@ func point(_ id: UInt64, _ a: [Float]? = nil, payload: JSONObject? = nil) -> Poi
 }
 
 @Suite struct AppendableSegmentTests {
+    /// Payload bytes from a damaged file read as no payload (the start-up fuzz test met a node
+    /// that stopped on them).
+    @Test func damagedPayloadBytesReadAsNone() {
+        let payload = JSONObject([("n", .int(7))])
+        #expect(AppendableSegment.decode(AppendableSegment.encode(payload)) == payload)
+        let bytes = AppendableSegment.encode(payload)!
+        for damaged in [Array(bytes.dropLast()), Array("[1,2]".utf8), [0xff, 0x00], []] {
+            #expect(AppendableSegment.decode(damaged) == nil)
+        }
+    }
+
     @Test func upsertReplacesAndDeleteRemoves() {
         var segment = AppendableSegment(dimensions: ["a": 2])
         segment.apply(.upsert([point(1, [1, 2], payload: JSONObject([("v", .int(1))])), point(2, [3, 4])]), version: 1)
