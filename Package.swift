@@ -110,7 +110,7 @@ let package = Package(
         .target(
             name: "PeerTransport",
             dependencies: [
-                "Consensus", "Storage", "Shard", "QuiverModel", "QuiverJSON", "QuiverTLS",
+                "Consensus", "Storage", "Shard", "QuiverModel", "QuiverJSON", "QuiverTLS", "QuiverService",
                 .product(name: "GRPCCore", package: "grpc-swift-2"),
                 .product(name: "GRPCNIOTransportHTTP2Posix", package: "grpc-swift-nio-transport"),
                 .product(name: "Logging", package: "swift-log"),

@@ -1,4 +1,5 @@
 import GRPCCore
+import QuiverService
 import GRPCNIOTransportHTTP2Posix
 public import QuiverTLS
 
@@ -55,7 +56,7 @@ public struct PeerSecurity: Sendable, CustomStringConvertible, CustomDebugString
 
     var serverInterceptors: [any ServerInterceptor] {
         guard enforced, let secret else { return [] }
-        return [SecretCheck(secret: Array(secret.utf8))]
+        return [SecretCheck(keys: APIKeys(apiKey: secret))]
     }
 }
 
@@ -73,28 +74,19 @@ struct SecretSender: ClientInterceptor {
     }
 }
 
-/// Refuses calls that do not carry the cluster's secret (compared in constant time).
+/// Refuses calls that do not carry the cluster's secret, checked as the public APIs check a key
+/// (`APIKeys.grant`: constant time, Qdrant's messages).
 struct SecretCheck: ServerInterceptor {
-    let secret: [UInt8]
+    let keys: APIKeys
 
     func intercept<Input: Sendable, Output: Sendable>(
         request: StreamingServerRequest<Input>, context: ServerContext,
         next: @Sendable (StreamingServerRequest<Input>, ServerContext) async throws -> StreamingServerResponse<Output>
     ) async throws -> StreamingServerResponse<Output> {
-        guard let presented = request.metadata[stringValues: PeerSecurity.secretKey].first(where: { _ in true }) else {
-            throw RPCError(code: .unauthenticated, message: "Must provide an API key or an Authorization bearer token")
-        }
-        guard Self.same(Array(presented.utf8), secret) else {
-            throw RPCError(code: .unauthenticated, message: "Invalid API key or JWT")
+        let presented = request.metadata[stringValues: PeerSecurity.secretKey].first(where: { _ in true })
+        if case .failure(let refusal) = keys.grant(apiKey: presented, authorization: nil) {
+            throw RPCError(code: .unauthenticated, message: refusal.description)
         }
         return try await next(request, context)
-    }
-
-    static func same(_ a: [UInt8], _ b: [UInt8]) -> Bool {
-        var difference = UInt8(a.count == b.count ? 0 : 1)
-        for i in 0..<max(a.count, b.count) {
-            difference |= (i < a.count ? a[i] : 0) ^ (i < b.count ? b[i] : 0)
-        }
-        return difference == 0
     }
 }

@@ -203,7 +203,7 @@ public struct Settings: Sendable {
         s.cluster.reshardingEnabled = try tree.bool("cluster.resharding_enabled") ?? s.cluster.reshardingEnabled
         s.cluster.p2pTLS = try tree.bool("cluster.p2p.enable_tls") ?? false
         s.tls = try readTLS(&tree, s)
-        if s.service.enforceInternalAuth && s.service.apiKey == nil {
+        if s.service.enforceInternalAuth && (s.service.apiKey ?? "").isEmpty {
             throw ConfigError("service.enforce_internal_auth: peers authenticate with service.api_key, which is not set")
         }
 

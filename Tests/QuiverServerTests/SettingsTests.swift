@@ -122,6 +122,9 @@ final class ConfigDir {
         #expect(throws: ConfigError("service.enforce_internal_auth: peers authenticate with service.api_key, which is not set")) {
             try ConfigDir([:]).load(["QDRANT__SERVICE__ENFORCE_INTERNAL_AUTH": "true"])
         }
+        #expect(throws: ConfigError.self) {
+            try ConfigDir([:]).load(["QDRANT__SERVICE__ENFORCE_INTERNAL_AUTH": "true", "QDRANT__SERVICE__API_KEY": ""])
+        }
     }
 
     @Test func readsTheAPIKeys() throws {
