@@ -69,7 +69,7 @@ let package = Package(
             cSettings: [.unsafeFlags(["-O2"])],
             linkerSettings: [.linkedLibrary("raft"), .linkedLibrary("uv"), .linkedLibrary("lz4")]
         ),
-        .target(name: "Consensus", dependencies: ["CRaftBridge", "DiskIO"], swiftSettings: strict),
+        .target(name: "Consensus", dependencies: ["CRaftBridge", "CChecksum", "DiskIO"], swiftSettings: strict),
         .target(
             name: "Storage",
             dependencies: ["QuiverModel", "QuiverJSON", "DiskIO", "Shard", "VectorIndex", "CVectorKernels", "Consensus", .product(name: "Logging", package: "swift-log"),

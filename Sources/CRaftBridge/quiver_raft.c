@@ -1,7 +1,9 @@
 #define _GNU_SOURCE
 #include "quiver_raft.h"
 
+#include <dirent.h>
 #include <errno.h>
+#include <lz4frame.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -452,6 +454,8 @@ qr_node *qr_create(const char *dir, uint64_t id, const char *address, qr_callbac
         goto fail_loop;
     }
     raft_uv_set_connect_retry_delay(&n->io, options.connect_retry_delay_ms ? options.connect_retry_delay_ms : 500);
+    // Snapshots are small (the catalogue), and libraft's decompression can spin on damaged data.
+    raft_uv_set_snapshot_compression(&n->io, false);
     n->fsm.version = 1;
     n->fsm.data = n;
     n->fsm.apply = fsm_apply;
@@ -509,8 +513,72 @@ static void *loop_main(void *arg) {
     return NULL;
 }
 
+// MARK: damaged snapshots
+
+// Whether `data` is one whole LZ4 frame that decompresses to the size its header declares. libraft
+// wrote its snapshots compressed before Quiver turned compression off, and its own decompression
+// spins forever on some damaged frames, so a compressed snapshot is checked before libraft reads it.
+static int lz4_frame_is_whole(const char *data, size_t len) {
+    LZ4F_dctx *ctx;
+    if (LZ4F_isError(LZ4F_createDecompressionContext(&ctx, LZ4F_VERSION))) return 0;
+    LZ4F_frameInfo_t info;
+    size_t pos = len;
+    int whole = 0;
+    if (LZ4F_isError(LZ4F_getFrameInfo(ctx, &info, data, &pos)) || info.contentSize == 0) goto done;
+    static char out[1 << 16];
+    unsigned long long total = 0;
+    for (;;) {
+        size_t src = len - pos, dst = sizeof out;
+        size_t hint = LZ4F_decompress(ctx, out, &dst, data + pos, &src, NULL);
+        if (LZ4F_isError(hint)) break;
+        pos += src;
+        total += dst;
+        if (total > info.contentSize) break;
+        if (hint == 0) {
+            whole = total == info.contentSize;
+            break;
+        }
+        if (src == 0 && dst == 0) break;  // cut short: more input needed than there is
+    }
+done:
+    LZ4F_freeDecompressionContext(ctx);
+    return whole;
+}
+
+static int check_snapshots(const char *dir, char *err, size_t err_len) {
+    DIR *d = opendir(dir);
+    if (!d) return 0;  // no directory yet: nothing to check
+    struct dirent *entry;
+    int rv = 0;
+    while (rv == 0 && (entry = readdir(d)) != NULL) {
+        size_t name_len = strlen(entry->d_name);
+        if (strncmp(entry->d_name, "snapshot-", 9) != 0 || (name_len > 5 && strcmp(entry->d_name + name_len - 5, ".meta") == 0)) continue;
+        char path[4096];
+        snprintf(path, sizeof path, "%s/%s", dir, entry->d_name);
+        FILE *f = fopen(path, "rb");
+        if (!f) continue;
+        char *data = NULL;
+        long len = -1;
+        if (fseek(f, 0, SEEK_END) == 0 && (len = ftell(f)) >= 0 && fseek(f, 0, SEEK_SET) == 0) {
+            data = malloc(len ? (size_t)len : 1);
+            if (data && fread(data, 1, (size_t)len, f) != (size_t)len) len = -1;
+        }
+        fclose(f);
+        const unsigned char magic[4] = {0x04, 0x22, 0x4D, 0x18};  // LZ4 frame magic, little endian
+        if (data && len >= 4 && memcmp(data, magic, 4) == 0 && !lz4_frame_is_whole(data, (size_t)len)) {
+            rv = RAFT_CORRUPT;
+            set_err(err, err_len, "the consensus snapshot %s is damaged: its compressed data does not decompress (%d)", path, rv);
+        }
+        free(data);
+    }
+    closedir(d);
+    return rv;
+}
+
 int qr_start(qr_node *n, char *err, size_t err_len) {
-    int rv = raft_start(&n->raft);
+    int rv = check_snapshots(n->dir, err, err_len);
+    if (rv != 0) return rv;
+    rv = raft_start(&n->raft);
     if (rv != 0) {
         set_err(err, err_len, "raft_start: %s (%d)", raft_errmsg(&n->raft), rv);
         return rv;

@@ -1,3 +1,4 @@
+import CChecksum
 import CRaftBridge
 import Synchronization
 #if canImport(Glibc)
@@ -44,6 +45,8 @@ public final class RaftEngine: ConsensusEngine, @unchecked Sendable {
     private let nextToken = Atomic<UInt64>(1)
     private let barrierTerm = Atomic<UInt64>(0)
     private let stopped = Atomic<Bool>(false)
+    /// Why the state machine refused the last snapshot it was given, for the error of `start`.
+    private let restoreFailure = Mutex<String?>(nil)
 
     public let peerId: UInt64
 
@@ -97,7 +100,10 @@ public final class RaftEngine: ConsensusEngine, @unchecked Sendable {
             if rv != 0 { throw .failed(code: rv, message: Self.text(errorText)) }
         }
         let rv = qr_start(node, &errorText, errorText.count)
-        if rv != 0 { throw .failed(code: rv, message: Self.text(errorText)) }
+        if rv != 0 {
+            let refusal = restoreFailure.withLock { $0 }
+            throw .failed(code: rv, message: refusal.map { "the consensus snapshot does not restore: \($0)" } ?? Self.text(errorText))
+        }
         return founded
     }
 
@@ -241,7 +247,7 @@ public final class RaftEngine: ConsensusEngine, @unchecked Sendable {
         }
         callbacks.snapshot = { context, dataOut, countOut in
             guard let engine = engine(context) else { return 1 }
-            let bytes = engine.machine.snapshot()
+            let bytes = SnapshotFrame.seal(engine.machine.snapshot())
             guard let memory = malloc(max(bytes.count, 1)) else { return 1 }
             bytes.withUnsafeBytes { if let base = $0.baseAddress { memory.copyMemory(from: base, byteCount: bytes.count) } }
             dataOut!.pointee = memory
@@ -252,9 +258,10 @@ public final class RaftEngine: ConsensusEngine, @unchecked Sendable {
             guard let engine = engine(context) else { return 1 }
             let bytes = count == 0 ? [] : [UInt8](UnsafeRawBufferPointer(start: data, count: count))
             do {
-                try engine.machine.restore(bytes)
+                try engine.machine.restore(SnapshotFrame.open(bytes))
                 return 0
             } catch {
+                engine.restoreFailure.withLock { $0 = "\(error)" }
                 return 6  // RAFT_MALFORMED
             }
         }
@@ -269,6 +276,37 @@ public final class RaftEngine: ConsensusEngine, @unchecked Sendable {
             engine(context)?.finish(token: token, status: status, index: index)
         }
         return callbacks
+    }
+}
+
+/// A state machine snapshot as libraft keeps and sends it: a tag, the CRC-32C of the state, the
+/// state. libraft checks its log entries but not its snapshots, so damage to a snapshot file (or
+/// in transit) is found here rather than restored. Snapshots written before the tag existed are
+/// the bare state and are read as such.
+enum SnapshotFrame {
+    static let tag: [UInt8] = Array("QVS1".utf8)
+
+    struct Damaged: Error, CustomStringConvertible {
+        var description: String { "its checksum does not match its contents" }
+    }
+
+    static func seal(_ state: [UInt8]) -> [UInt8] {
+        var framed = tag
+        framed.reserveCapacity(8 + state.count)
+        let crc = state.withUnsafeBytes { quiver_crc32c(0, $0.baseAddress, $0.count) }
+        withUnsafeBytes(of: crc.littleEndian) { framed.append(contentsOf: $0) }
+        framed.append(contentsOf: state)
+        return framed
+    }
+
+    static func open(_ framed: [UInt8]) throws -> [UInt8] {
+        guard framed.starts(with: tag) else { return framed }
+        guard framed.count >= 8 else { throw Damaged() }
+        let stored = framed[4..<8].withUnsafeBytes { UInt32(littleEndian: $0.loadUnaligned(as: UInt32.self)) }
+        let state = Array(framed[8...])
+        let crc = state.withUnsafeBytes { quiver_crc32c(0, $0.baseAddress, $0.count) }
+        guard crc == stored else { throw Damaged() }
+        return state
     }
 }
 

@@ -161,6 +161,23 @@ public struct ConfigTree: Sendable {
         }
     }
 
+    /// A list of strings: a YAML sequence, or one string of comma-separated items (as an environment
+    /// variable gives it).
+    public mutating func strings(_ path: String) throws(ConfigError) -> [String]? {
+        switch lookup(path) {
+        case nil: return nil
+        case .string(let s): return s.split(separator: ",").map(\.trimmingSpaces).filter { !$0.isEmpty }
+        case .array(let items):
+            var result: [String] = []
+            for item in items {
+                guard case .string(let s) = item else { throw ConfigError("\(path): expected a list of strings, found \(item.kindDescription) in it") }
+                result.append(s)
+            }
+            return result
+        case let other?: throw ConfigError("\(path): expected a list of strings, found \(other.kindDescription)")
+        }
+    }
+
     /// Marks a whole section as known without reading it (keys reserved for later features).
     public mutating func accept(_ path: String) {
         used.insert(path)

@@ -120,7 +120,7 @@ public enum QuiverNode {
             }
         }
         // Metadata changes go through consensus: the cluster's, or a single node's one-member one.
-        let downloader = settings.service.enableSnapshotURLRecovery ? SnapshotDownload.downloader : nil
+        let downloader = settings.service.enableSnapshotURLRecovery ? SnapshotDownload.downloader(allowing: settings.service.snapshotURLHosts) : nil
         let service: QuiverService
         let cluster: ClusterNode?
         if settings.cluster.enabled {

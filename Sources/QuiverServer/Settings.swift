@@ -34,6 +34,9 @@ public struct Settings: Sendable {
         public var enableCORS = true
         /// `service.enable_snapshot_url_recovery`: snapshot recovery may fetch `http(s)://` locations.
         public var enableSnapshotURLRecovery = true
+        /// `service.snapshot_url_allowed_hosts`: the hosts snapshot recovery may download from;
+        /// nil: any host.
+        public var snapshotURLHosts: SnapshotHosts?
         /// `service.api_key`, `service.alt_api_key` (a second key for rotation) and
         /// `service.read_only_api_key`; empty or unset, none is asked for.
         public var apiKey: String?
@@ -183,6 +186,9 @@ public struct Settings: Sendable {
         guard s.service.maxWorkers >= 0 else { throw ConfigError("service.max_workers: must be 0 or larger, found \(s.service.maxWorkers)") }
         s.service.enableCORS = try tree.bool("service.enable_cors") ?? s.service.enableCORS
         s.service.enableSnapshotURLRecovery = try tree.bool("service.enable_snapshot_url_recovery") ?? s.service.enableSnapshotURLRecovery
+        if !tree.isNull("service.snapshot_url_allowed_hosts"), let hosts = try tree.strings("service.snapshot_url_allowed_hosts") {
+            s.service.snapshotURLHosts = try SnapshotHosts(hosts)
+        }
         s.service.enableTLS = try tree.bool("service.enable_tls") ?? false
         s.service.verifyClientCertificates = try tree.bool("service.verify_https_client_certificate") ?? false
         s.service.enforceInternalAuth = try tree.bool("service.enforce_internal_auth") ?? false

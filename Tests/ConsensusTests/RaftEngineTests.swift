@@ -1,4 +1,4 @@
-import Consensus
+@testable import Consensus
 import Foundation
 import Synchronization
 import Testing
@@ -166,5 +166,43 @@ struct TestFailure: Error, CustomStringConvertible {
         try await cluster.waitUntil { cluster.machines[1]!.entries.count == 13 }
         #expect(cluster.machines[1]!.entries == (0..<13).map { "op-\($0)" })
         #expect(again.status.members.map(\.id) == [1])
+    }
+
+    @Test func aDamagedSnapshotFileStopsTheStartWithItsReason() async throws {
+        let cluster = try LocalCluster(snapshotThreshold: 8, trailing: 2)
+        let first = try cluster.start(1, .bootstrap)
+        _ = try await cluster.leader(among: [1])
+        for i in 0..<12 { _ = try await first.propose(Array("op-\(i)".utf8)) }
+        try await cluster.waitUntil { first.status.snapshotIndex > 0 }
+        cluster.stop(1)
+        let dir = cluster.root + "/1"
+        let names = try FileManager.default.contentsOfDirectory(atPath: dir)
+            .filter { $0.hasPrefix("snapshot-") && !$0.hasSuffix(".meta") }
+        #expect(!names.isEmpty)
+        for name in names {
+            // One digit of the state changed: still text the machine would read, so only the
+            // checksum can tell.
+            var bytes = try [UInt8](Data(contentsOf: URL(fileURLWithPath: dir + "/" + name)))
+            let at = try #require(bytes.firstRange(of: Array("op-3".utf8))).upperBound - 1
+            bytes[at] = UInt8(ascii: "9")
+            try Data(bytes).write(to: URL(fileURLWithPath: dir + "/" + name))
+        }
+        #expect {
+            try cluster.start(1, .bootstrap)
+        } throws: { error in
+            "\(error)".contains("the consensus snapshot does not restore: its checksum does not match its contents")
+        }
+        #expect(cluster.machines[1]!.restores == 0)
+    }
+
+    @Test func snapshotFramesCheckTheirStateAndReadBareOnes() throws {
+        let state = Array("op-1\nop-2".utf8)
+        let framed = SnapshotFrame.seal(state)
+        #expect(try SnapshotFrame.open(framed) == state)
+        #expect(try SnapshotFrame.open(state) == state)  // written before snapshots had a checksum
+        var damaged = framed
+        damaged[damaged.count - 1] ^= 1
+        #expect(throws: SnapshotFrame.Damaged.self) { try SnapshotFrame.open(damaged) }
+        #expect(throws: SnapshotFrame.Damaged.self) { try SnapshotFrame.open(Array(framed.prefix(6))) }
     }
 }

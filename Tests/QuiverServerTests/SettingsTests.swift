@@ -127,6 +127,28 @@ final class ConfigDir {
         }
     }
 
+    @Test func readsTheSnapshotURLHosts() throws {
+        #expect(try ConfigDir([:]).load().service.snapshotURLHosts == nil)
+        let listed = try ConfigDir(["config/config.yaml": "service:\n  snapshot_url_allowed_hosts: [backups.example, \"10.0.0.7:6333\", \"*.snapshots.example\", \"[fd00::1]:8080\"]\n"]).load()
+        let hosts = try #require(listed.service.snapshotURLHosts)
+        for (url, allowed) in [("http://backups.example/x.snapshot", true), ("https://BACKUPS.example.:8443/x", true),
+                               ("http://10.0.0.7:6333/collections/c/snapshots/s", true), ("http://10.0.0.7:6334/x", false),
+                               ("http://10.0.0.7/x", false), ("https://eu.snapshots.example/x", true),
+                               ("https://snapshots.example/x", false), ("https://evilsnapshots.example/x", false),
+                               ("http://[fd00::1]:8080/x", true), ("http://[fd00::1]/x", false),
+                               ("http://backups.example.evil/x", false), ("http://169.254.169.254/latest", false)] {
+            #expect(hosts.allows(URL(string: url)!) == allowed, "\(url)")
+        }
+        let fromEnvironment = try ConfigDir([:]).load(["QDRANT__SERVICE__SNAPSHOT_URL_ALLOWED_HOSTS": "a.example, b.example:80"])
+        #expect(fromEnvironment.service.snapshotURLHosts == (try SnapshotHosts(["a.example", "b.example:80"])))
+        #expect(try ConfigDir([:]).load(["QDRANT__SERVICE__SNAPSHOT_URL_ALLOWED_HOSTS": ""]).service.snapshotURLHosts?.allows(URL(string: "http://a/")!) == false)
+        for bad in ["http://a.example", "a.example/path", "*", "a.*.example", "user@a.example"] {
+            #expect(throws: ConfigError("service.snapshot_url_allowed_hosts: \"\(bad)\" is not a host, host:port or *.domain")) {
+                try ConfigDir([:]).load(["QDRANT__SERVICE__SNAPSHOT_URL_ALLOWED_HOSTS": bad])
+            }
+        }
+    }
+
     @Test func readsTheAPIKeys() throws {
         let settings = try ConfigDir(["config/config.yaml": "service:\n  api_key: from-file\n  read_only_api_key: ~\n"])
             .load(["QDRANT__SERVICE__ALT_API_KEY": "rotated", "QDRANT__SERVICE__READ_ONLY_API_KEY": "reader"])

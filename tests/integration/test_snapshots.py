@@ -13,6 +13,8 @@ import pytest
 import requests
 from qdrant_client import QdrantClient, models
 
+from conftest import free_port
+
 DIM = 16
 
 
@@ -432,3 +434,79 @@ def test_temp_path_holds_snapshot_scratch_files_and_is_cleaned_at_start(make_nod
     r = node.post("/collections/src/snapshots")
     assert r.status_code == 500 and str(scratch) in r.json()["status"]["error"], r.text
 
+
+
+class Redirector:
+    """An HTTP server on 127.0.0.1 that answers every GET with a 302 to `target + path`."""
+
+    def __init__(self, target: str):
+        import http.server
+
+        outer = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self):
+                self.send_response(302)
+                self.send_header("Location", outer.target + self.path)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args):
+                pass
+
+        self.target = target
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.port = self.server.server_address[1]
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def test_url_recovery_reaches_only_the_allowed_hosts(make_node):
+    source = make_node(subdir="source")
+    create(source, "src")
+    upsert(source, "src", range(50), random.Random(23))
+    snapshot = source.client().create_snapshot("src")
+    path = f"/collections/src/snapshots/{snapshot.name}"
+    to_allowed, to_other = Redirector(f"http://127.0.0.1:{source.port}"), Redirector(f"http://localhost:{source.port}")
+    try:
+        target = make_node(subdir="target", env={"QDRANT__SERVICE__SNAPSHOT_URL_ALLOWED_HOSTS":
+                                                 f"127.0.0.1:{source.port},127.0.0.1:{to_allowed.port},127.0.0.1:{to_other.port}"})
+        downloads = lambda: source.log().count(f"GET {path}")
+
+        # The same source under a name that is not listed: refused before any connection.
+        before = downloads()
+        r = target.put("/collections/moved/snapshots/recover", json={"location": f"http://localhost:{source.port}{path}"})
+        assert r.status_code == 403, r.text
+        assert "`localhost` is not allowed" in r.json()["status"]["error"] and "snapshot_url_allowed_hosts" in r.json()["status"]["error"]
+        r = target.put(f"/collections/moved/snapshots/recover", json={"location": f"http://127.0.0.1:{free_port()}{path}"})
+        assert r.status_code == 403, r.text
+        time.sleep(0.5)
+        assert downloads() == before
+        assert target.get("/collections/moved").status_code == 404
+
+        # A listed host that redirects to one that is not: refused at the redirect.
+        r = target.put("/collections/moved/snapshots/recover", json={"location": f"http://127.0.0.1:{to_other.port}{path}"})
+        assert r.status_code == 403, r.text
+        assert "redirected to `localhost`" in r.json()["status"]["error"]
+        time.sleep(0.5)
+        assert downloads() == before
+        assert target.get("/collections/moved").status_code == 404
+
+        # Listed hosts, directly and through a redirect to a listed host.
+        for location in (f"http://127.0.0.1:{source.port}{path}", f"http://127.0.0.1:{to_allowed.port}{path}"):
+            r = target.put("/collections/moved/snapshots/recover?wait=true", json={"location": location, "checksum": snapshot.checksum})
+            assert r.status_code == 200, r.text
+            assert target.post("/collections/moved/points/count", json={"exact": True}).json()["result"]["count"] == 50
+        assert downloads() == before + 2
+    finally:
+        to_allowed.close()
+        to_other.close()
+
+    # With URL recovery switched off, no host is reached.
+    closed = make_node(subdir="closed", env={"QDRANT__SERVICE__ENABLE_SNAPSHOT_URL_RECOVERY": "false"})
+    r = closed.put("/collections/moved/snapshots/recover", json={"location": f"http://127.0.0.1:{source.port}{path}"})
+    assert r.status_code == 403 and "disabled" in r.json()["status"]["error"]
+    assert downloads() == before + 2
