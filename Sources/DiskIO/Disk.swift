@@ -10,6 +10,8 @@ public protocol Disk: Sendable {
     func status(_ path: String) throws(DiskError) -> FileStatus
     /// Bytes free for this process on the file system holding `path`.
     func availableBytes(_ path: String) throws(DiskError) -> UInt64
+    /// The size of the file system holding `path`.
+    func capacityBytes(_ path: String) throws(DiskError) -> UInt64
     /// The absolute path of an existing entry with every symbolic link, `.` and `..` resolved.
     func canonicalPath(_ path: String) throws(DiskError) -> String
     /// Names (not paths) of the entries of a directory, sorted.
@@ -62,6 +64,9 @@ public struct DiskError: Error, Sendable, Equatable, CustomStringConvertible {
     }
 
     public var description: String { "\(operation) \(path): \(reason)" }
+
+    /// The file system is full (ENOSPC) or the user's quota is used up (EDQUOT).
+    public var isOutOfSpace: Bool { errno == 28 || errno == 122 }
 }
 
 extension Disk {
@@ -94,12 +99,21 @@ extension Disk {
     }
 
     /// Replaces `path` with `bytes` so that after a crash it holds either the old or the new content:
-    /// write a temp file beside it, fsync it, rename it over `path`, fsync the directory.
+    /// write a temp file beside it, fsync it, rename it over `path`, fsync the directory. A file
+    /// that already holds `bytes` is left alone, so rewriting what did not change needs no free
+    /// space (a node must start on a full disk).
     public func writeFileAtomically(_ path: String, _ bytes: [UInt8]) throws(DiskError) {
+        if let current = try? status(path), current.size == UInt64(bytes.count), (try? readFile(path)) == bytes { return }
         let temp = path + ".tmp"
         try writeFile(temp, bytes)
         try rename(temp, path)
         try syncDirectory(parentDirectory(of: path))
+    }
+
+    /// The bytes of the files under `path` (0 when it cannot be read).
+    public func directoryBytes(_ path: String) -> UInt64 {
+        guard isDirectory(path) else { return (try? status(path).size) ?? 0 }
+        return ((try? listDirectory(path)) ?? []).reduce(0) { $0 + directoryBytes(joinPath(path, $1)) }
     }
 
     /// Creates every missing directory on the way to `path`.

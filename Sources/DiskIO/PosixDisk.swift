@@ -54,6 +54,12 @@ public struct PosixDisk: Disk {
         return UInt64(info.f_bavail) * UInt64(info.f_frsize)
     }
 
+    public func capacityBytes(_ path: String) throws(DiskError) -> UInt64 {
+        var info = statvfs()
+        guard statvfs(path, &info) == 0 else { throw failure("statvfs", path) }
+        return UInt64(info.f_blocks) * UInt64(info.f_frsize)
+    }
+
     public func canonicalPath(_ path: String) throws(DiskError) -> String {
         guard let resolved = realpath(path, nil) else { throw failure("resolve", path) }
         defer { free(resolved) }

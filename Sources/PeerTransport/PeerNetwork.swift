@@ -251,6 +251,8 @@ enum PeerErrors {
         case .rateLimited(let message, _): RPCError(code: .resourceExhausted, message: message)
         case .forbidden(let message): RPCError(code: .permissionDenied, message: message)
         case .serviceError(let message): RPCError(code: .internalError, message: message)
+        case .insufficientStorage(let message):
+            RPCError(code: .resourceExhausted, message: message, metadata: ["qdrant-insufficient-storage": "1"])
         }
     }
 
@@ -267,6 +269,8 @@ enum PeerErrors {
         case .invalidArgument, .failedPrecondition: .badRequest(error.message)
         case .alreadyExists: .alreadyExists(error.message)
         case .notFound: .notFound(error.message)
+        case .resourceExhausted where error.metadata[stringValues: "qdrant-insufficient-storage"].contains("1"):
+            .insufficientStorage("peer \(peer): \(error.message)")
         default: .serviceError("peer \(peer): \(error.message)")
         }
     }

@@ -22,6 +22,10 @@ extension ServiceError {
             case .unavailable: code = .unavailable
             case .timeout: code = .deadlineExceeded
             case .forbidden: code = .permissionDenied
+            case .insufficientStorage:
+                // Qdrant's marker that tells this apart from a rate limit.
+                code = .resourceExhausted
+                metadata.addString("1", forKey: "qdrant-insufficient-storage")
             case .rateLimited(_, let retryAfter):
                 code = .resourceExhausted
                 if let retryAfter { metadata.addString(String(retryAfter), forKey: "retry-after") }

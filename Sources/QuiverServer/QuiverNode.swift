@@ -7,6 +7,7 @@ import RESTServer
 import ServiceLifecycle
 import UnixSignals
 import Storage
+import Synchronization
 import Consensus
 import PeerTransport
 import QuiverGRPCAPI
@@ -98,6 +99,22 @@ public enum QuiverNode {
             throw ConfigError("cannot create storage directory \(storagePath): \(error)")
         }
         let lock = try StorageLock(directory: storagePath)
+        // Read-only below the reserve: a node on a full disk still starts and serves reads.
+        let space = SpaceGuard(path: storagePath, disk: disk, reserve: settings.storage.diskReserveMb.map { UInt64($0) << 20 })
+        let spaceLogger = Logger(label: "quiver.storage")
+        // Logged when it changes, whichever write or tick noticed it first.
+        let refusing = Mutex(false)
+        let watchSpace: @Sendable () -> Void = {
+            space.measure()
+            let refusal = space.refusal
+            guard refusing.withLock({ was in defer { was = refusal != nil }; return was != (refusal != nil) }) else { return }
+            if let refusal {
+                spaceLogger.warning("Writes that add data are refused from now on: \(refusal)")
+            } else {
+                spaceLogger.info("Writes are taken again: the disk holding the storage has \(SpaceGuard.size(space.reading?.available ?? 0)) free")
+            }
+        }
+        watchSpace()
         let toc = TableOfContent(
             storagePath: storagePath,
             disk: disk,
@@ -105,6 +122,7 @@ public enum QuiverNode {
             maxCollections: settings.storage.maxCollections,
             snapshotsPath: settings.storage.snapshotsPath,
             scratchPath: settings.storage.tempPath,
+            space: space,
             logger: Logger(label: "quiver.storage")
         )
         // Certificates are read now: a missing or unusable file stops the node before it serves.
@@ -171,14 +189,24 @@ public enum QuiverNode {
         // Every second: fsync `wait=false` writes and persist segments that are due; at shutdown,
         // everything. A failed flush means a shard stopped accepting writes: say so loudly.
         let storageLogger = Logger(label: "quiver.storage")
+        // A failure is logged when it first happens or changes, not every second it lasts (a
+        // full disk fails every flush until room is made).
+        let lastFlushFailure = Mutex<String?>(nil)
         let flushNow: @Sendable (Bool) async -> Void = { force in
             do {
                 try await toc.flushAll(force: force)
+                if lastFlushFailure.withLock({ $0.take() }) != nil { storageLogger.info("Flushing works again") }
             } catch {
-                storageLogger.error("Flushing failed; the shard no longer accepts writes: \(error)")
+                let text = "\(error)"
+                if lastFlushFailure.withLock({ last in defer { last = text }; return last != text }) {
+                    storageLogger.error("Flushing failed; it is tried again every second, and the WAL keeps every acknowledged write meanwhile: \(text)")
+                }
             }
         }
-        let flush = PeriodicService(interval: .seconds(1), tick: { await flushNow(false) }, final: { await flushNow(true) })
+        let flush = PeriodicService(interval: .seconds(1), tick: {
+            watchSpace()
+            await flushNow(false)
+        }, final: { await flushNow(true) })
         let optimizerLogger = Logger(label: "quiver.optimizer")
         let optimizer = PeriodicService(interval: .seconds(1), cancelsTick: true, tick: {
             do {
@@ -190,6 +218,7 @@ public enum QuiverNode {
         // New replicas become Active once created here (a Listener peer's become Listener).
         let replicaStates = PeriodicService(interval: .milliseconds(200), tick: { [listener = cluster?.isListener ?? false] in
             await service.consensus.settleOwnReplicaStates(listener: listener)
+            await service.consensus.retryStorageEffects()
         })
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = [.init(service: flush), .init(service: optimizer), .init(service: replicaStates)]
         if let cluster {

@@ -16,6 +16,9 @@ public struct Settings: Sendable {
         public var storagePath = "./storage"
         public var snapshotsPath = "./snapshots"
         public var tempPath: String?
+        /// `storage.disk_reserve_mb`: free space kept on the storage's disk, below which writes that
+        /// add data are refused; nil: the larger of 1% and 256 MiB, at most a tenth of the disk.
+        public var diskReserveMb: Int?
         public var maxCollections: Int?
         public var nodeType = NodeType.normal
         /// `storage.performance.incoming_shard_transfers_limit` / `outgoing_…`: automatic shard
@@ -136,6 +139,10 @@ public struct Settings: Sendable {
             throw ConfigError("storage.snapshots_config.snapshots_storage: \"\(kind)\" is not supported; snapshots are kept on the local file system (local)")
         }
         s.storage.maxCollections = try tree.int("storage.max_collections")
+        if !tree.isNull("storage.disk_reserve_mb"), let reserve = try tree.int("storage.disk_reserve_mb") {
+            guard reserve >= 0 else { throw ConfigError("storage.disk_reserve_mb: must be 0 or larger, found \(reserve)") }
+            s.storage.diskReserveMb = reserve
+        }
         for (key, path) in [("storage.performance.incoming_shard_transfers_limit", \Settings.Storage.incomingTransfersLimit),
                             ("storage.performance.outgoing_shard_transfers_limit", \Settings.Storage.outgoingTransfersLimit)] {
             if tree.isNull(key) {

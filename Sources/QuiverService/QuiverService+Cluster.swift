@@ -1,3 +1,4 @@
+import DiskIO
 public import QuiverJSON
 public import QuiverModel
 public import Storage
@@ -84,6 +85,10 @@ extension QuiverService {
     public func isReady() async -> Bool {
         await cluster?.isReady() ?? true
     }
+
+    /// Why writes that add data are refused now (the storage's disk is nearly full), nil when they
+    /// are not.
+    public nonisolated var writeRefusal: String? { toc.space?.refusal }
 
     /// True on a cluster peer started with `storage.node_type: Listener`.
     var isListener: Bool { cluster?.isListener ?? false }

@@ -241,6 +241,7 @@ extension QuiverService {
         try await enforceStrictMode(collection) { limits, schema throws(StrictModeViolation) in
             try limits.checkPayloadIndexCount(existing: schema.count)
         }
+        try requireWritableDisk()
         _ = try await propose(.setPayloadIndex(collection: collection.name, field: request.fieldName, schema: request.schema.json), timeout: nil)
         return UpdateResult(operationId: nil, status: wait ? .completed : .acknowledged)
     }

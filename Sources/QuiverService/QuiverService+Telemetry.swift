@@ -1,3 +1,4 @@
+import DiskIO
 import Foundation
 public import QuiverJSON
 import QuiverModel
@@ -78,6 +79,13 @@ extension QuiverService {
         }
         var result = JSONObject([("id", .string(id)), ("app", .object(app)), ("collections", .object(collections)), ("cluster", .object(cluster))])
         if let requests { result["requests"] = requests }
+        // Quiver's own: the storage's disk and whether writes are refused for want of space.
+        if (try? Access.requireGlobal(manage: false)) != nil, let space = toc.space, let reading = space.reading {
+            var disk = JSONObject([("read_only", .bool(space.refusal != nil)), ("available_bytes", .unsigned(reading.available)),
+                                   ("capacity_bytes", .unsigned(reading.capacity)), ("reserve_bytes", .unsigned(reading.reserve))])
+            if let refusal = space.refusal { disk["reason"] = .string(refusal) }
+            result["disk"] = .object(disk)
+        }
         return .object(result)
     }
 

@@ -62,11 +62,18 @@ public struct QuiverService: Sendable {
         }
     }
 
+    /// Refuses a change that adds data while the storage's disk is nearly full (as Qdrant's quota
+    /// refuses payload indexes and named vectors before proposing them).
+    func requireWritableDisk() throws(ServiceError) {
+        if let refusal = toc.space?.admit() { throw .storage(.insufficientStorage(refusal)) }
+    }
+
     public func createCollection(_ name: String, _ request: CreateCollection, timeout: Duration? = nil) async throws(ServiceError) -> Bool {
         try Access.requireGlobal(manage: true)
         try Self.validateNewCollectionName(name)
         try Self.validate(request)
         if let problem = request.vectorNamesProblem { throw .storage(.badInput(problem)) }
+        try requireWritableDisk()
         do {
             try await toc.checkCollectionLimit(name)
         } catch {

@@ -46,6 +46,8 @@ public final class FaultyDisk: Disk {
         return try real.availableBytes(path)
     }
 
+    public func capacityBytes(_ path: String) throws(DiskError) -> UInt64 { try real.capacityBytes(path) }
+
     /// Makes ``availableBytes(_:)`` report `bytes` (nil: the real figure).
     public func setAvailableBytes(_ bytes: UInt64?) { free.withLock { $0 = bytes } }
     private let free = Mutex<UInt64?>(nil)

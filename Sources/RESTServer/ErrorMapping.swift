@@ -19,6 +19,7 @@ extension ServiceError {
             case .timeout: .requestTimeout
             case .rateLimited: .tooManyRequests
             case .forbidden: .forbidden
+            case .insufficientStorage: .init(code: 507, reasonPhrase: "Insufficient Storage")
             }
         case .validation: .unprocessableContent
         case .format: .badRequest

@@ -20,9 +20,10 @@ extension Routes {
         // A single node is ready as soon as storage is loaded, which happens before the server binds;
         // a cluster peer once it has applied everything the leader has committed.
         router.get("/readyz") { _, _ in
-            await service.isReady()
-                ? APIResponse.text(.ok, "all shards are ready")
-                : APIResponse.text(.serviceUnavailable, "some shards are not ready")
+            guard await service.isReady() else { return APIResponse.text(.serviceUnavailable, "some shards are not ready") }
+            // Ready to serve reads; a node refusing writes for want of disk space says why.
+            if let refusal = service.writeRefusal { return APIResponse.text(.ok, "all shards are ready; writes are refused: \(refusal)") }
+            return APIResponse.text(.ok, "all shards are ready")
         }
         router.get("/metrics") { _, _ -> Response in
             do throws(ServiceError) {

@@ -200,11 +200,24 @@ extension LocalShard {
     public func optimize(_ t: OptimizerThresholds) async throws(ShardError) -> Bool {
         guard currentOptimization == nil, !closed, !Task.isCancelled else { return false }
         try applyStorage(t.storage)
-        guard t.enabled, optimizersTriggered, let plan = plannedOptimization(t) else { return false }
+        guard t.enabled, optimizersTriggered, let plan = plannedOptimization(t) else {
+            optimizationPostponed = nil
+            return false
+        }
         if plan.tail, ContinuousClock.now - lastUpdate < t.tailIdle, ContinuousClock.now - (tailDue?.since ?? .now) < t.tailPatience {
             return false
         }
         let chosen = Set(plan.segments.map(\.uuid))
+        // The replacement is written before the inputs go: twice their files must fit (as Qdrant
+        // estimates it), with the disk's reserve left free. Otherwise it waits for room.
+        if let space {
+            let needed = 2 * chosen.reduce(UInt64(0)) { $0 + disk.directoryBytes(joinPath(segmentsDirectory, $1)) }
+            if let refusal = space.room(for: needed) {
+                optimizationPostponed = "Not enough space available for optimization: \(refusal)"
+                return false
+            }
+        }
+        optimizationPostponed = nil
         var inputs: [any SegmentData] = []
         for index in segments.entries.indices where chosen.contains(segments.entries[index].uuid) {
             segments.entries[index].locked = true

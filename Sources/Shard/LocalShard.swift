@@ -24,6 +24,14 @@ public enum ShardError: Error, Sendable, Equatable, CustomStringConvertible {
     /// would have replaced are unchanged.
     case stopped
 
+    /// A write that failed because the disk is full; nothing of it was kept.
+    public var isOutOfSpace: Bool {
+        switch self {
+        case .wal(.io(let error)), .segment(let error): error.isOutOfSpace
+        default: false
+        }
+    }
+
     public var description: String {
         switch self {
         case .wal(let error): error.description
@@ -75,6 +83,11 @@ public actor LocalShard {
     var optimizationTimes = OperationTimes()
     /// The error of the last optimization, until one succeeds (collection status red).
     public internal(set) var optimizerError: String?
+    /// Why the planned optimization waits: it would not fit on the disk (collection status red
+    /// while it waits, as Qdrant reports it).
+    public internal(set) var optimizationPostponed: String?
+    /// The storage's free-space guard, asked before an optimization writes its segment.
+    let space: SpaceGuard?
     /// Qdrant does not start optimizations after a restart until the first update (so a crashing
     /// optimization cannot become a crash loop); until then pending work shows as grey.
     public internal(set) var optimizersTriggered = false
@@ -113,8 +126,10 @@ public actor LocalShard {
     }
 
     /// Opens the shard: loads the listed segments, then replays the WAL operations after them.
-    public init(path: String, disk: any Disk, config: CollectionConfig, payloadSchema: [String: PayloadFieldSchema] = [:]) throws(ShardError) {
+    public init(path: String, disk: any Disk, config: CollectionConfig, payloadSchema: [String: PayloadFieldSchema] = [:],
+                space: SpaceGuard? = nil) throws(ShardError) {
         self.path = path
+        self.space = space
         self.payloadSchema = payloadSchema
         self.disk = disk
         storage = Self.storage(for: config)

@@ -1,3 +1,4 @@
+import DiskIO
 import QuiverJSON
 public import QuiverModel
 import Shard
@@ -167,6 +168,11 @@ extension Collection {
                 ack.refused.insert(id)
                 continue
             }
+            // On a nearly full disk only deletes are taken (as Qdrant's quota: they make room).
+            if case .delete = operations[id]! {} else if let refusal = space?.admit() {
+                ack.failed[id] = .insufficientStorage(refusal)
+                continue
+            }
             // A send this replica has seen a newer tick of is answered as such before the missing
             // points are looked for (the points may be gone since).
             if prepared == nil, clocks[id] != nil, operations[id]!.requiresExistingPoints {
@@ -242,6 +248,9 @@ extension Collection {
             ack.failed[id] = .shardNotHere(id, collection: name, peer: peerID)
             ack.refused.insert(id)
         case .closed: ack.failed[id] = .unavailable("shard \(id) of collection `\(name)`: \(error)")
+        case _ where error.isOutOfSpace:
+            space?.measure()
+            ack.failed[id] = .insufficientStorage("update of shard \(id) of collection `\(name)` failed: \(error)")
         default: ack.failed[id] = .serviceError("update of shard \(id) of collection `\(name)` failed: \(error)")
         }
     }

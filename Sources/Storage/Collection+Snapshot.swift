@@ -23,13 +23,13 @@ extension Collection {
                 try disk.writeFile(joinPath(directory, Self.routingFile), try JSONValueEncoder().encodeBytes(ShardRouting(ring: routing.ring)))
             }
         } catch {
-            throw .serviceError("cannot write the snapshot of collection `\(name)`: \(error)")
+            throw .writeFailed("cannot write the snapshot of collection `\(name)`", error)
         }
         for (id, shard) in localShards {
             do {
                 try await shard.snapshot(into: joinPath(directory, String(id)))
             } catch {
-                throw .serviceError("cannot snapshot shard \(id) of collection `\(name)`: \(error)")
+                throw .writeFailed("cannot snapshot shard \(id) of collection `\(name)`", error)
             }
         }
     }
@@ -44,7 +44,7 @@ extension Collection {
             try await shards[id]!.snapshot(into: directory)
             try disk.writeFile(joinPath(directory, "config.json"), try JSONValueEncoder().encodeBytes(config))
         } catch {
-            throw .serviceError("cannot snapshot shard \(id) of collection `\(name)`: \(error)")
+            throw .writeFailed("cannot snapshot shard \(id) of collection `\(name)`", error)
         }
     }
 
@@ -70,7 +70,7 @@ extension Collection {
         }
         let target = joinPath(path, String(id))
         func open() throws(ShardError) -> LocalShard {
-            try LocalShard(path: target, disk: disk, config: config, payloadSchema: payloadSchema)
+            try LocalShard(path: target, disk: disk, config: config, payloadSchema: payloadSchema, space: space)
         }
         let old = shards[id]!
         await old.close()

@@ -129,7 +129,7 @@ extension Collection {
         do {
             try disk.rename(target, discarded)
             try disk.syncDirectory(path)
-            let emptied = try LocalShard(path: target, disk: disk, config: config, payloadSchema: payloadSchema)
+            let emptied = try LocalShard(path: target, disk: disk, config: config, payloadSchema: payloadSchema, space: space)
             try await emptied.clearRecoveryPoint()
             shards[id] = emptied
         } catch {

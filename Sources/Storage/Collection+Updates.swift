@@ -288,7 +288,9 @@ extension Collection {
                 if case .notFound = error { round.failure = error } else if round.failure == nil {
                     let applied = replies.count { if case .applied = $0.reply { true } else { false } }
                     let required = min(Int(config.params.writeConsistencyFactor), shard.peers.count)
-                    round.failure = replies.contains(where: \.reply.isTransient) ? error.prefixed(
+                    var alone = false  // a full disk with no replica applied: its own message says it
+                    if case .insufficientStorage = error, applied == 0 { alone = true }
+                    round.failure = replies.contains(where: \.reply.isTransient) && !alone ? error.prefixed(
                         "Only \(applied) of the \(replies.count) replicas of shard \(shard.id) applied the update, and write_consistency_factor asks for \(required); it is not acknowledged. "
                     ) : error
                 }
@@ -310,7 +312,7 @@ extension Collection {
             switch error {
             case .notFound: return .failed(error, transient: false, missingPoint: true)
             case .badInput, .badRequest, .alreadyExists, .standaloneMode, .rateLimited, .forbidden: return .failed(error, transient: false)
-            case .unavailable, .serviceError, .timeout: return .failed(error, transient: true)
+            case .unavailable, .serviceError, .timeout, .insufficientStorage: return .failed(error, transient: true)
             }
         }
     }

@@ -49,6 +49,9 @@ public actor Collection {
     /// Strict mode's rate limits for the requests this peer receives, per kind and shard.
     var rateLimiters: [RateLimiter.Kind: [UInt32: RateLimiter]] = [:]
     let disk: any Disk
+    /// The storage's free-space guard: writes that add data are refused while the disk is nearly
+    /// full (nil: not guarded, as in tests).
+    let space: SpaceGuard?
     /// Payload indexes by field, in `payload_index.json`.
     public private(set) var payloadSchema: [String: PayloadFieldSchema] = [:]
     /// How long opening (or creating) the collection took.
@@ -56,7 +59,8 @@ public actor Collection {
 
     init(name: String, path: String, config: CollectionConfig, layout: [ShardInfo], routing: ShardRouting = .legacy,
          shards: [UInt32: LocalShard], peerID: UInt64, network: (any ShardNetwork)?, failures: ReplicaFailureRelay = ReplicaFailureRelay(), routedWrites: RoutedWrites = RoutedWrites(),
-         disk: any Disk, payloadSchema: [String: PayloadFieldSchema], initTimeMs: UInt64 = 0) {
+         disk: any Disk, space: SpaceGuard? = nil, payloadSchema: [String: PayloadFieldSchema], initTimeMs: UInt64 = 0) {
+        self.space = space
         self.failures = failures
         self.routedWrites = routedWrites
         self.payloadSchema = payloadSchema
@@ -80,7 +84,7 @@ public actor Collection {
     /// before sharding) `shard_number` shards on this peer.
     static func open(name: String, path: String, config: CollectionConfig, layout given: [ShardInfo]?, routing givenRouting: ShardRouting? = nil,
                      peerID: UInt64, network: (any ShardNetwork)?, failures: ReplicaFailureRelay = ReplicaFailureRelay(),
-                     routedWrites: RoutedWrites = RoutedWrites(), disk: any Disk) throws(StorageError) -> Collection {
+                     routedWrites: RoutedWrites = RoutedWrites(), disk: any Disk, space: SpaceGuard? = nil) throws(StorageError) -> Collection {
         let started = ContinuousClock.now
         var schema: [String: PayloadFieldSchema] = [:]
         let schemaPath = joinPath(path, Self.payloadIndexFile)
@@ -105,27 +109,29 @@ public actor Collection {
         } else {
             layout = ShardPlacement.initial(config, peers: [peerID])
         }
+        // A single node holds every shard, whatever peer ids an earlier life recorded; the file
+        // keeps them (its peer id changes at every start, and a start must not need free space).
+        let recorded = layout
         if network == nil {
-            // A single node holds every shard, whatever peer ids an earlier life recorded.
             layout = layout.map { ShardInfo(id: $0.id, key: $0.key, peers: [peerID]) }
         }
         let routing: ShardRouting
         if let givenRouting { routing = givenRouting } else { routing = try Self.readRouting(path, disk: disk) }
         let local = try openShards(layout.filter { $0.peers.contains(peerID) }.map(\.id), name: name, path: path,
-                                   config: config, schema: schema, disk: disk)
-        try writeLayout(layout, routing: routing, name: name, path: path, disk: disk)
+                                   config: config, schema: schema, disk: disk, space: space)
+        try writeLayout(network == nil ? recorded : layout, routing: routing, name: name, path: path, disk: disk)
         let elapsed = ContinuousClock.now - started
         return Collection(name: name, path: path, config: config, layout: layout, routing: routing, shards: local, peerID: peerID,
-                          network: network, failures: failures, routedWrites: routedWrites, disk: disk, payloadSchema: schema,
+                          network: network, failures: failures, routedWrites: routedWrites, disk: disk, space: space, payloadSchema: schema,
                           initTimeMs: UInt64(elapsed.wholeMilliseconds))
     }
 
     private static func openShards(_ ids: [UInt32], name: String, path: String, config: CollectionConfig,
-                                   schema: [String: PayloadFieldSchema], disk: any Disk) throws(StorageError) -> [UInt32: LocalShard] {
+                                   schema: [String: PayloadFieldSchema], disk: any Disk, space: SpaceGuard?) throws(StorageError) -> [UInt32: LocalShard] {
         var shards: [UInt32: LocalShard] = [:]
         for id in ids {
             do {
-                shards[id] = try LocalShard(path: joinPath(path, String(id)), disk: disk, config: config, payloadSchema: schema)
+                shards[id] = try LocalShard(path: joinPath(path, String(id)), disk: disk, config: config, payloadSchema: schema, space: space)
             } catch {
                 throw .serviceError("cannot open shard \(id) of collection `\(name)`: \(error)")
             }
@@ -172,7 +178,7 @@ public actor Collection {
         }
         let wanted = Set(sorted.filter { $0.peers.contains(peerID) }.map(\.id))
         let added = wanted.subtracting(shards.keys).sorted()
-        let opened = try Self.openShards(added, name: name, path: path, config: config, schema: payloadSchema, disk: disk)
+        let opened = try Self.openShards(added, name: name, path: path, config: config, schema: payloadSchema, disk: disk, space: space)
         // A replica's recovery point stays where it was when it left an active state; recorded
         // before the new states are, so no restart finds a replica that left without one.
         for shard in sorted where shard.peers.contains(peerID) {
@@ -297,8 +303,8 @@ public actor Collection {
         for shard in shards.values { await shard.setPayloadSchema(schema) }
     }
 
-    /// Status as Qdrant reports it: red after a failed optimization, yellow while one runs or is
-    /// due, grey when one is due but optimizations have not been triggered since the restart (or
+    /// Status as Qdrant reports it: red after a failed optimization (or one waiting for disk space,
+    /// or while writes are refused for want of it), yellow while one runs or is due, grey when one is due but optimizations have not been triggered since the restart (or
     /// are disabled), green otherwise.
     public func info() async -> CollectionInfo {
         var points = 0
@@ -311,6 +317,8 @@ public actor Collection {
             segments += await shard.segmentCount
             state.merge(await OptimizerState(shard, thresholds))
         }
+        // A node refusing writes for want of disk space says so here too (red, with the reason).
+        if let refusal = space?.refusal, !shards.isEmpty { state.failure = StorageError.insufficientStorage(refusal).description }
         let failure = state.failure
         let status = state.status
         var schemaInfo: [String: JSONValue] = [:]
@@ -347,7 +355,8 @@ public actor Collection {
                 pending = true
                 waiting = await !shard.optimizersTriggered || !thresholds.enabled
             }
-            failure = await shard.optimizerError
+            let postponed = await shard.optimizationPostponed
+            failure = await shard.optimizerError ?? postponed
         }
 
         mutating func merge(_ other: OptimizerState) {

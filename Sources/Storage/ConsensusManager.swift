@@ -38,6 +38,9 @@ public final class ConsensusManager: ConsensusStateMachine, @unchecked Sendable 
         var outcomes: [UInt64: Outcome?] = [:]
         var waiters: [UInt64: CheckedContinuation<Void, Never>] = [:]
         var snapshotsRestored = 0
+        /// The storage could not take the last change (a full disk): it is brought to the
+        /// catalogue again by ``retryStorageEffects()``.
+        var effectsFailed = false
     }
 
     /// An operation's answer and the log index it was applied at.
@@ -266,9 +269,29 @@ public final class ConsensusManager: ConsensusStateMachine, @unchecked Sendable 
         toc.routedWrites.applied(restored.appliedIndex)
     }
 
+    /// One reconciliation at a time: the engine's, or a retry's.
+    private let reconciling = Mutex(())
+
+    /// Brings the storage to the catalogue again when it could not take a change (its disk was
+    /// full), so it catches up by itself once there is room; nothing when it is in step.
+    public func retryStorageEffects() async {
+        guard let state = inner.withLock({ $0.effectsFailed ? $0.metadata : nil }) else { return }
+        // It blocks its thread as the engine's apply does: not one of the tasks' threads.
+        await withCheckedContinuation { (done: CheckedContinuation<Void, Never>) in
+            DispatchQueue.global().async {
+                _ = self.bringStorage(to: state)
+                done.resume()
+            }
+        }
+    }
+
     /// Runs the table of contents' reconciliation on the engine's thread (blocking it: metadata
     /// changes are rare and quick) and records how far the disk got. Returns the failure, if any.
     private func bringStorage(to state: ClusterMetadata) -> StorageError? {
+        reconciling.withLock { _ in reconcileNow(to: state) }
+    }
+
+    private func reconcileNow(to state: ClusterMetadata) -> StorageError? {
         let done = DispatchSemaphore(value: 0)
         let toc = self.toc
         let result = Mutex<StorageError?>(nil)
@@ -282,16 +305,23 @@ public final class ConsensusManager: ConsensusStateMachine, @unchecked Sendable 
         }
         done.wait()
         if let error = result.withLock({ $0 }) {
-            logger.error("Could not apply cluster metadata to local storage", metadata: ["index": "\(state.appliedIndex)", "error": "\(error)"])
+            let first = inner.withLock { state in defer { state.effectsFailed = true }; return !state.effectsFailed }
+            if first {
+                logger.error("Could not apply cluster metadata to local storage; it is tried again until it applies",
+                             metadata: ["index": "\(state.appliedIndex)", "error": "\(error)"])
+            }
             return error
         }
+        if inner.withLock({ state in defer { state.effectsFailed = false }; return state.effectsFailed }) {
+            logger.info("Applied cluster metadata to local storage after an earlier failure", metadata: ["index": "\(state.appliedIndex)"])
+        }
         guard let appliedPath else {
-            inner.withLock { $0.effectsIndex = state.appliedIndex }
+            inner.withLock { $0.effectsIndex = max($0.effectsIndex, state.appliedIndex) }
             return nil
         }
         do {
             try disk.writeFileAtomically(appliedPath, try JSONValueEncoder().encodeBytes(AppliedRecord(index: state.appliedIndex)))
-            inner.withLock { $0.effectsIndex = state.appliedIndex }
+            inner.withLock { $0.effectsIndex = max($0.effectsIndex, state.appliedIndex) }
         } catch {
             logger.error("Could not record the applied consensus index", metadata: ["error": "\(error)"])
         }

@@ -38,7 +38,7 @@ public enum SnapshotArchive {
             progress?.finish()
             return Written(size: writer.offset, sha256: hex(writer.hasher.finalize()))
         } catch {
-            throw .serviceError("cannot write snapshot archive \(archive): \(error)")
+            throw .writeFailed("cannot write snapshot archive \(archive)", error)
         }
     }
 

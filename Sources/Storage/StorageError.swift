@@ -1,3 +1,6 @@
+import DiskIO
+import Shard
+
 /// Errors of the storage layer. Each case says whose fault it is; the edges map them to HTTP and
 /// gRPC status codes in one place each.
 public enum StorageError: Error, Sendable, Equatable, CustomStringConvertible {
@@ -22,6 +25,9 @@ public enum StorageError: Error, Sendable, Equatable, CustomStringConvertible {
     /// Strict mode's read or write rate limit is used up (429); `retryAfter` in whole seconds, nil
     /// when the request can never pass.
     case rateLimited(String, retryAfter: Int?)
+    /// The storage's disk is (nearly) full: writes that add data are refused until space is freed
+    /// (507, as Qdrant's quota refusals).
+    case insufficientStorage(String)
 
     public var description: String {
         switch self {
@@ -34,7 +40,15 @@ public enum StorageError: Error, Sendable, Equatable, CustomStringConvertible {
         case .timeout(let d): "Timeout error: \(d)"
         case .rateLimited(let d, _): "Rate limiting exceeded: \(d)"
         case .forbidden(let d): "Forbidden: \(d)"
+        case .insufficientStorage(let d): "Insufficient storage: \(d)"
         }
+    }
+
+    /// A failed write as an error of this layer: `insufficientStorage` when the disk was full (the
+    /// caller can make room and retry), else `serviceError`.
+    static func writeFailed(_ message: String, _ error: any Error) -> StorageError {
+        let full = (error as? DiskError)?.isOutOfSpace ?? (error as? ShardError)?.isOutOfSpace ?? false
+        return full ? .insufficientStorage("\(message): \(error)") : .serviceError("\(message): \(error)")
     }
 
     /// The peer asked did not answer (as opposed to answering with an error or running out of the
@@ -58,7 +72,7 @@ public enum StorageError: Error, Sendable, Equatable, CustomStringConvertible {
 
     public var replicaFailure: String? {
         switch self {
-        case .unavailable(let message), .serviceError(let message): message
+        case .unavailable(let message), .serviceError(let message), .insufficientStorage(let message): message
         case .timeout: description
         default: nil
         }
@@ -77,6 +91,7 @@ public enum StorageError: Error, Sendable, Equatable, CustomStringConvertible {
         case .timeout(let m): .timeout(text + m)
         case .rateLimited(let m, let after): .rateLimited(text + m, retryAfter: after)
         case .forbidden(let m): .forbidden(text + m)
+        case .insufficientStorage(let m): .insufficientStorage(text + m)
         }
     }
 

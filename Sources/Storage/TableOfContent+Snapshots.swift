@@ -37,6 +37,7 @@ extension TableOfContent {
     /// With `shard`, a snapshot of that local shard alone.
     public func createSnapshot(_ name: String, shard: UInt32? = nil, now: Int64) async throws(StorageError) -> SnapshotDescription {
         let collection = try collection(name)
+        try requireRoom(disk.directoryBytes(shard.map { joinPath(collection.path, String($0)) } ?? collection.path), for: "The snapshot")
         let scope = shard.map { "shard-\($0)-" } ?? ""
         let snapshotName = "\(collection.name)-\(scope)\(peerID)-\(Self.nameTime(now))\(Self.snapshotSuffix)"
         snapshotActivity[collection.name, default: SnapshotActivity()].running += 1
@@ -52,6 +53,12 @@ extension TableOfContent {
         snapshotActivity[collection.name, default: SnapshotActivity()].created += 1
         logger.info("Created a snapshot", metadata: ["collection": "\(collection.name)", "snapshot": "\(snapshotName)"])
         return try describeSnapshot(at: archive)
+    }
+
+    /// Refuses work that writes about `bytes` more to the storage's disk unless they fit with the
+    /// disk's reserve left free: refused up front rather than failing half-way on a full disk.
+    public func requireRoom(_ bytes: UInt64, for what: String) throws(StorageError) {
+        if let refusal = space?.room(for: bytes) { throw .insufficientStorage("\(what) is refused: \(refusal)") }
     }
 
     /// Archives the tree `staging` as `archive` with its checksum file; the archive appears under
@@ -74,7 +81,7 @@ extension TableOfContent {
             try disk.rename(partial, archive)
             try disk.syncDirectory(directory)
         } catch {
-            throw .serviceError("cannot store snapshot \(archive): \(error)")
+            throw .writeFailed("cannot store snapshot \(archive)", error)
         }
         return archive
     }
@@ -206,7 +213,7 @@ extension TableOfContent {
         }
         do {
             collections[name] = try Collection.open(name: name, path: target, config: recovered.config, layout: recovered.layout,
-                                                    peerID: peerID, network: network, failures: failures, routedWrites: routedWrites, disk: disk)
+                                                    peerID: peerID, network: network, failures: failures, routedWrites: routedWrites, disk: disk, space: space)
         } catch {
             // The snapshot's files do not open: the old collection goes back, if it can.
             if let old {
@@ -353,7 +360,7 @@ extension TableOfContent {
     /// Opens again, from its files, a collection closed for a recovery that did not happen.
     private func reopen(_ old: Collection) async {
         collections[old.name] = try? Collection.open(name: old.name, path: old.path, config: await old.config, layout: await old.layout,
-                                                     peerID: peerID, network: network, failures: failures, routedWrites: routedWrites, disk: disk)
+                                                     peerID: peerID, network: network, failures: failures, routedWrites: routedWrites, disk: disk, space: space)
     }
 
     /// Puts the configuration, payload indexes and layout of the collection in `existing` into the
@@ -447,6 +454,8 @@ extension TableOfContent {
     /// Snapshots every collection (one after another) and packs them with the aliases.
     public func createFullSnapshot(now: Int64) async throws(StorageError) -> SnapshotDescription {
         let name = "full-snapshot-\(Self.nameTime(now))\(Self.snapshotSuffix)"
+        // Each collection's archive, then the archive of those.
+        try requireRoom(2 * disk.directoryBytes(collectionsPath), for: "The full snapshot")
         let staging = nextScratchPath("full-snapshot")
         defer { try? disk.removeItem(staging) }
         var manifest = FullSnapshotManifest(collections: [:], aliases: aliases)

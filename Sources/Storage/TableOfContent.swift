@@ -56,10 +56,13 @@ public actor TableOfContent {
     var tempPath: String { joinPath(storagePath, "tmp") }
     /// Where snapshots are staged, downloaded and uploaded: `storage.temp_path`, else `tempPath`.
     let scratchPath: String?
+    /// The storage's free-space guard (nil: not guarded).
+    public nonisolated let space: SpaceGuard?
 
     public init(storagePath: String, disk: any Disk, defaults: CollectionDefaults = CollectionDefaults(),
                 maxCollections: Int? = nil, peerID: UInt64? = nil, snapshotsPath: String? = nil, scratchPath: String? = nil,
-                logger: Logger) {
+                space: SpaceGuard? = nil, logger: Logger) {
+        self.space = space
         self.scratchPath = scratchPath
         self.peerID = peerID ?? UInt64.random(in: 1...(UInt64(1) << 62))
         self.storagePath = storagePath
@@ -100,6 +103,11 @@ public actor TableOfContent {
         } catch {
             throw .serviceError("cannot prepare storage directory \(storagePath): \(error)")
         }
+        // What a write cut short by a crash or a full disk left: a file written to be renamed
+        // over another, an archive never finished. Neither is read; both take space.
+        let leftovers = removeLeftovers(collectionsPath, suffix: ".tmp") + removeLeftovers(parentDirectory(of: aliasesPath), suffix: ".tmp")
+            + removeLeftovers(snapshotsPath, suffix: ".partial")
+        if leftovers > 0 { logger.info("Removed files left by unfinished writes", metadata: ["files": "\(leftovers)"]) }
         collections = [:]
         for name in try listDirectory(collectionsPath) {
             let dir = joinPath(collectionsPath, name)
@@ -111,7 +119,7 @@ public actor TableOfContent {
             }
             let config: CollectionConfig = try readJSON(configPath)
             collections[name] = try Collection.open(name: name, path: dir, config: config, layout: nil, peerID: peerID,
-                                                    network: network, failures: failures, routedWrites: routedWrites, disk: disk)
+                                                    network: network, failures: failures, routedWrites: routedWrites, disk: disk, space: space)
         }
         aliases = disk.fileExists(aliasesPath) ? try readJSON(aliasesPath) : [:]
         let dangling = aliases.filter { collections[$0.value] == nil }
@@ -121,6 +129,21 @@ public actor TableOfContent {
             logger.warning("Removed aliases of collections that no longer exist", metadata: ["aliases": "\(dangling.keys.sorted())"])
         }
         logger.debug("Loaded storage", metadata: ["collections": "\(collections.count)", "aliases": "\(aliases.count)"])
+    }
+
+    /// Removes the files under `path` whose names end with `suffix`; returns how many.
+    private func removeLeftovers(_ path: String, suffix: String) -> Int {
+        guard disk.isDirectory(path), let names = try? disk.listDirectory(path) else { return 0 }
+        var removed = 0
+        for name in names {
+            let entry = joinPath(path, name)
+            if disk.isDirectory(entry) {
+                removed += removeLeftovers(entry, suffix: suffix)
+            } else if name.hasSuffix(suffix), (try? disk.removeItem(entry)) != nil {
+                removed += 1
+            }
+        }
+        return removed
     }
 
     // MARK: Reading
@@ -190,8 +213,17 @@ public actor TableOfContent {
             try? disk.removeItem(staging)
             throw .serviceError("cannot create collection `\(name)`: \(error)")
         }
-        let collection = try Collection.open(name: name, path: finalPath, config: config, layout: layout, routing: routing, peerID: peerID,
-                                             network: network, failures: failures, routedWrites: routedWrites, disk: disk)
+        let collection: Collection
+        do {
+            collection = try Collection.open(name: name, path: finalPath, config: config, layout: layout, routing: routing, peerID: peerID,
+                                             network: network, failures: failures, routedWrites: routedWrites, disk: disk, space: space)
+        } catch {
+            // Not served, so not kept (a full disk cut its files short): the next attempt, or the
+            // next start, creates it again from the catalogue.
+            let graveyard = nextTempPath("delete")
+            if (try? disk.rename(finalPath, graveyard)) != nil { try? disk.removeItem(graveyard) }
+            throw error
+        }
         collections[name] = collection
         if !indexes.isEmpty { try await collection.setIndexes(try Self.parseIndexes(indexes)) }
         logger.debug("Created collection", metadata: ["collection": "\(name)"])
@@ -222,7 +254,7 @@ public actor TableOfContent {
         } catch {
             collections[name] = try? Collection.open(name: name, path: collection.path, config: await collection.config,
                                                      layout: await collection.layout, peerID: peerID, network: network,
-                                                     failures: failures, routedWrites: routedWrites, disk: disk)
+                                                     failures: failures, routedWrites: routedWrites, disk: disk, space: space)
             throw .serviceError("cannot delete collection `\(name)`: \(error)")
         }
         let remaining = aliases.filter { $0.value != name }

@@ -47,6 +47,30 @@ import Testing
         #expect(await toc.listAliases() == [])
     }
 
+    /// A change the storage cannot take (the disk full) is applied again until it takes: the
+    /// storage catches up with the catalogue by itself once there is room.
+    @Test func aChangeTheStorageCouldNotTakeIsRetriedUntilItApplies() async throws {
+        let storage = TempStorage()
+        let disk = FaultyDisk()
+        let toc = try await storage.open(disk: disk)
+        let manager = try ConsensusManager(toc: toc, peerId: 1, disk: disk, logger: Logger(label: "test"))
+        let engine = LocalConsensus(machine: manager, recordsLog: true)
+        manager.attach(engine: engine, peers: nil)
+        let config = toc.effectiveConfig(try request(vectors), peers: 1)
+        disk.fail(.writeFile, whenPathContains: "/collections/")
+        await #expect(throws: StorageError.self) {
+            try await manager.propose(.createCollection(name: "books", config: config, shards: ShardPlacement.initial(config, peers: [1])))
+        }
+        #expect(await toc.collectionNames == [])
+        #expect(manager.metadata.collections["books"] != nil, "the catalogue has it: every peer applied it")
+        await manager.retryStorageEffects()
+        #expect(await toc.collectionNames == [])
+        disk.heal()
+        await manager.retryStorageEffects()
+        #expect(await toc.collectionNames == ["books"])
+        #expect(try await toc.collectionInfo("books").config.params.vectors == config.params.vectors)
+    }
+
     @Test func replayAfterRestartLeavesStorageAlone() async throws {
         let storage = TempStorage()
         let (manager, engine, toc) = try await manager(storage)

@@ -17,8 +17,9 @@ final class TempStorage {
     deinit { try? PosixDisk().removeItem(path) }
 
     /// The catalogue as a single node with peer id `peerID` opens it.
-    func open(disk: any Disk = PosixDisk(), maxCollections: Int? = nil, peerID: UInt64 = 1) async throws -> TableOfContent {
-        let toc = TableOfContent(storagePath: path, disk: disk, maxCollections: maxCollections, peerID: peerID, logger: Logger(label: "test"))
+    func open(disk: any Disk = PosixDisk(), maxCollections: Int? = nil, peerID: UInt64 = 1, space: SpaceGuard? = nil) async throws -> TableOfContent {
+        let toc = TableOfContent(storagePath: path, disk: disk, maxCollections: maxCollections, peerID: peerID, space: space,
+                                 logger: Logger(label: "test"))
         try await toc.load()
         return toc
     }
@@ -238,5 +239,128 @@ final class TempStorage {
         try await toc.optimizeAll()
         let healed = try await toc.collectionInfo("c")
         #expect(healed.status == .green && healed.optimizerStatus == .ok && healed.pointsCount == 100)
+    }
+}
+
+/// A nearly full disk (`FaultyDisk` reporting little free space): writes that add data are refused
+/// with `insufficientStorage`, deletes and reads go on, and everything resumes once there is room.
+@Suite struct DiskSpaceTests {
+    let reserve: UInt64 = 10 << 20
+
+    func points(_ range: Range<Int>) -> UpdateOperation {
+        .upsert(range.map { PointStruct(id: .number(UInt64($0)), vectors: ["": [1, 2, 3, Float($0)]]) })
+    }
+
+    @Test func theGuardRefusesBelowTheReserveAndResumesAMarginAbove() throws {
+        let disk = FaultyDisk()
+        let space = SpaceGuard(path: NSTemporaryDirectory(), disk: disk, reserve: reserve, maxAge: .zero)
+        disk.setAvailableBytes(reserve + (4 << 20))
+        #expect(space.admit() == nil)
+        disk.setAvailableBytes(reserve - 1)
+        let refusal = try #require(space.admit())
+        #expect(refusal.contains("10.0 MiB kept in reserve (storage.disk_reserve_mb)") && refusal.contains("once 11.0 MiB are free"))
+        disk.setAvailableBytes(reserve + (512 << 10))  // above the reserve, not yet a margin above it
+        #expect(space.admit()?.contains("the 11.0 MiB it needs to take writes again") == true)
+        disk.setAvailableBytes(reserve + (1 << 20))
+        #expect(space.admit() == nil)
+        // Work of a known size must leave the reserve free.
+        #expect(space.room(for: 1 << 20) == nil)
+        #expect(space.room(for: (1 << 20) + 1)?.contains("it needs 1.0 MiB") == true)
+        #expect(SpaceGuard.defaultReserve(capacity: 64 << 20) == 64 << 20 / 10)
+        #expect(SpaceGuard.defaultReserve(capacity: 100 << 30) == 1 << 30)
+        #expect(SpaceGuard.defaultReserve(capacity: 10 << 30) == 256 << 20)
+    }
+
+    @Test func aNearlyFullDiskRefusesWritesButNotDeletesOrReads() async throws {
+        let storage = TempStorage()
+        let disk = FaultyDisk()
+        let space = SpaceGuard(path: NSTemporaryDirectory(), disk: disk, reserve: reserve, maxAge: .zero)
+        let toc = try await storage.open(disk: disk, space: space)
+        try await toc.createCollection("c", request(#"{"vectors":{"size":4,"distance":"Dot"}}"#))
+        let collection = try await toc.collection("c")
+        _ = try await collection.update(PointsUpdate(points(0..<10)), wait: true)
+        disk.setAvailableBytes(reserve / 2)
+
+        await #expect(throws: StorageError.self) { try await collection.update(PointsUpdate(points(10..<20)), wait: true) }
+        do {
+            _ = try await collection.update(PointsUpdate(points(10..<20)), wait: true)
+        } catch {
+            guard case .insufficientStorage(let message) = error else { throw error }
+            #expect(message.contains("kept in reserve"))
+        }
+        _ = try await collection.update(PointsUpdate(.delete([.number(3)])), wait: true)
+        #expect(try await toc.collectionInfo("c").pointsCount == 9)
+        let info = try await toc.collectionInfo("c")
+        #expect(info.status == .red)
+        guard case .error(let reason) = info.optimizerStatus else {
+            Issue.record("expected the reason in the optimizer status, got \(info.optimizerStatus)")
+            return
+        }
+        #expect(reason.hasPrefix("Insufficient storage: "))
+        await #expect(throws: StorageError.insufficientStorage("The snapshot is refused: " + space.room(for: disk.directoryBytes(joinPath(storage.path, "collections", "c")))!)) {
+            _ = try await toc.createSnapshot("c", now: 0)
+        }
+
+        disk.setAvailableBytes(nil)
+        _ = try await collection.update(PointsUpdate(points(10..<20)), wait: true)
+        #expect(try await toc.collectionInfo("c").pointsCount == 19)
+        #expect(try await toc.collectionInfo("c").optimizerStatus == .ok)
+    }
+
+    @Test func anOptimizationWaitsForRoomInsteadOfStarting() async throws {
+        let storage = TempStorage()
+        let disk = FaultyDisk()
+        let space = SpaceGuard(path: NSTemporaryDirectory(), disk: disk, reserve: reserve, maxAge: .zero)
+        let toc = try await storage.open(disk: disk, space: space)
+        try await toc.createCollection("c", request(#"{"vectors":{"size":4,"distance":"Dot"},"optimizers_config":{"indexing_threshold":1}}"#))
+        let collection = try await toc.collection("c")
+        _ = try await collection.update(PointsUpdate(points(0..<100)), wait: true)
+        try await toc.flushAll(force: true)
+        // Room for writes, not for twice the segment beside the reserve.
+        disk.setAvailableBytes(reserve + 1)
+        #expect(space.admit() == nil)
+        try await toc.optimizeAll()
+        let waiting = try await toc.collectionInfo("c")
+        #expect(waiting.status == .red && waiting.indexedVectorsCount == 0)
+        guard case .error(let reason) = waiting.optimizerStatus else {
+            Issue.record("expected the postponement in the optimizer status, got \(waiting.optimizerStatus)")
+            return
+        }
+        #expect(reason.hasPrefix("Not enough space available for optimization: it needs "))
+        disk.setAvailableBytes(nil)
+        try await toc.optimizeAll()
+        let done = try await toc.collectionInfo("c")
+        #expect(done.status == .green && done.indexedVectorsCount == 100 && done.optimizerStatus == .ok)
+    }
+
+    @Test func leftoversOfUnfinishedWritesAreRemovedAtStart() async throws {
+        let storage = TempStorage()
+        let disk = PosixDisk()
+        let toc = try await storage.open()
+        try await toc.createCollection("c", request(#"{"vectors":{"size":4,"distance":"Dot"}}"#))
+        let shard = joinPath(storage.path, "collections", "c", "0")
+        try disk.writeFile(joinPath(shard, "segments.json.tmp"), Array("{\"cut".utf8))
+        try disk.writeFile(joinPath(storage.path, "aliases", "data.json.tmp"), [])
+        try disk.createDirectories(joinPath(storage.path, "snapshots", "c"))
+        try disk.writeFile(joinPath(storage.path, "snapshots", "c", "c-1-2026.snapshot.partial"), [1, 2, 3])
+        _ = try await storage.open()
+        #expect(!disk.fileExists(joinPath(shard, "segments.json.tmp")))
+        #expect(!disk.fileExists(joinPath(storage.path, "aliases", "data.json.tmp")))
+        #expect(!disk.fileExists(joinPath(storage.path, "snapshots", "c", "c-1-2026.snapshot.partial")))
+        #expect(disk.fileExists(joinPath(storage.path, "collections", "c", "config.json")))
+    }
+
+    @Test func aStartRewritesNothingThatDidNotChange() async throws {
+        let storage = TempStorage()
+        let disk = FaultyDisk()
+        let toc = try await storage.open(disk: disk, peerID: 1)
+        try await toc.createCollection("c", request(#"{"vectors":{"size":4,"distance":"Dot"}}"#))
+        _ = try await toc.collection("c").update(PointsUpdate(points(0..<10)), wait: true)
+        try await toc.flushAll(force: true)
+        // Every write of a whole file fails, as on a full disk: a single node (another peer id
+        // each start) still opens, and serves what it has.
+        disk.fail(.writeFile, whenPathContains: storage.path)
+        let reopened = try await storage.open(disk: disk, peerID: 2)
+        #expect(try await reopened.collectionInfo("c").pointsCount == 10)
     }
 }
