@@ -525,10 +525,11 @@ static int lz4_frame_is_whole(const char *data, size_t len) {
     size_t pos = len;
     int whole = 0;
     if (LZ4F_isError(LZ4F_getFrameInfo(ctx, &info, data, &pos)) || info.contentSize == 0) goto done;
-    static char out[1 << 16];
+    char *out = malloc(1 << 16);
+    if (!out) goto done;
     unsigned long long total = 0;
     for (;;) {
-        size_t src = len - pos, dst = sizeof out;
+        size_t src = len - pos, dst = 1 << 16;
         size_t hint = LZ4F_decompress(ctx, out, &dst, data + pos, &src, NULL);
         if (LZ4F_isError(hint)) break;
         pos += src;
@@ -540,6 +541,7 @@ static int lz4_frame_is_whole(const char *data, size_t len) {
         }
         if (src == 0 && dst == 0) break;  // cut short: more input needed than there is
     }
+    free(out);
 done:
     LZ4F_freeDecompressionContext(ctx);
     return whole;

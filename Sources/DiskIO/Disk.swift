@@ -100,12 +100,25 @@ extension Disk {
 
     /// Replaces `path` with `bytes` so that after a crash it holds either the old or the new content:
     /// write a temp file beside it, fsync it, rename it over `path`, fsync the directory. A file
-    /// that already holds `bytes` is left alone, so rewriting what did not change needs no free
-    /// space (a node must start on a full disk).
+    /// (small) that already holds `bytes` is only fsynced, so rewriting what did not change needs
+    /// no free space (a node must start on a full disk).
     public func writeFileAtomically(_ path: String, _ bytes: [UInt8]) throws(DiskError) {
-        if let current = try? status(path), current.size == UInt64(bytes.count), (try? readFile(path)) == bytes { return }
+        if bytes.count <= 1 << 20, let current = try? status(path), current.size == UInt64(bytes.count), (try? readFile(path)) == bytes {
+            // Made durable all the same: an earlier write may have renamed it in and failed to
+            // fsync its directory. An fsync needs no free space.
+            let file = try open(path, create: false)
+            defer { file.close() }
+            try file.sync()
+            try syncDirectory(parentDirectory(of: path))
+            return
+        }
         let temp = path + ".tmp"
-        try writeFile(temp, bytes)
+        do {
+            try writeFile(temp, bytes)
+        } catch {
+            try? removeItem(temp)  // a cut-short copy only takes space
+            throw error
+        }
         try rename(temp, path)
         try syncDirectory(parentDirectory(of: path))
     }

@@ -82,14 +82,16 @@ public final class SpaceGuard: Sendable {
         return refusal
     }
 
-    /// The refusal for work that needs `bytes` more on the disk (an optimization, a snapshot), nil
-    /// when they fit and leave the reserve free.
-    public func room(for bytes: UInt64) -> String? {
+    /// The refusal for work that needs `bytes` more on the disk (a snapshot), nil when they fit
+    /// and leave the reserve free; `usingReserve`: when they fit at all (an optimization, which is
+    /// what gives the space of deleted points back, as Qdrant lets it).
+    public func room(for bytes: UInt64, usingReserve: Bool = false) -> String? {
         measure()
         guard let reading else { return nil }
-        if reading.available >= reading.reserve, reading.available - reading.reserve >= bytes { return nil }
-        return "it needs \(Self.size(bytes)) on a disk with \(Self.size(reading.available)) free, of which "
-            + "\(Self.size(reading.reserve)) are kept in reserve (storage.disk_reserve_mb)"
+        let kept = usingReserve ? 0 : reading.reserve
+        if reading.available >= kept, reading.available - kept >= bytes { return nil }
+        return "it needs \(Self.size(bytes)) on a disk with \(Self.size(reading.available)) free"
+            + (usingReserve ? "" : ", of which \(Self.size(reading.reserve)) are kept in reserve (storage.disk_reserve_mb)")
     }
 
     /// How far above the reserve free space must climb before writes are taken again.

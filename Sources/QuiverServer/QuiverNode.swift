@@ -199,7 +199,7 @@ public enum QuiverNode {
             } catch {
                 let text = "\(error)"
                 if lastFlushFailure.withLock({ last in defer { last = text }; return last != text }) {
-                    storageLogger.error("Flushing failed; it is tried again every second, and the WAL keeps every acknowledged write meanwhile: \(text)")
+                    storageLogger.error("Flushing failed; it is tried again every second: \(text)")
                 }
             }
         }

@@ -140,7 +140,7 @@ public struct Settings: Sendable {
         }
         s.storage.maxCollections = try tree.int("storage.max_collections")
         if !tree.isNull("storage.disk_reserve_mb"), let reserve = try tree.int("storage.disk_reserve_mb") {
-            guard reserve >= 0 else { throw ConfigError("storage.disk_reserve_mb: must be 0 or larger, found \(reserve)") }
+            guard (0...(1 << 30)).contains(reserve) else { throw ConfigError("storage.disk_reserve_mb: must be 0 to 1073741824, found \(reserve)") }
             s.storage.diskReserveMb = reserve
         }
         for (key, path) in [("storage.performance.incoming_shard_transfers_limit", \Settings.Storage.incomingTransfersLimit),

@@ -105,7 +105,10 @@ enum SnapshotDownload {
                 fail(.forbidden("Snapshot recovery from `\(url)` was redirected to `\(target.host ?? "?")`, which is not in service.snapshot_url_allowed_hosts"))
                 completionHandler(nil)
             } else {
-                completionHandler(request)
+                // The key was meant for the host asked, not for another one it sends us to.
+                var next = request
+                if request.url?.host != task.originalRequest?.url?.host { next.setValue(nil, forHTTPHeaderField: "api-key") }
+                completionHandler(next)
             }
         }
 

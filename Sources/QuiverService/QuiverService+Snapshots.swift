@@ -56,6 +56,7 @@ extension QuiverService {
             return try await recover(collection, shard: shard, from: path, checksum: request.checksum, priority: priority)
         }
         guard let downloader else { throw .storage(.forbidden("Snapshot recovery from remote URLs is disabled in the configuration")) }
+        try requireWritableDisk()
         let path = await toc.temporaryPath("download")
         defer { try? toc.disk.removeItem(path) }
         try await storage { () async throws(StorageError) in try await downloader(request.location, request.apiKey, path) }
@@ -116,6 +117,7 @@ extension QuiverService {
     public func recover(_ collection: String, shard: UInt32? = nil, from path: String, checksum: String?,
                         priority: SnapshotPriority = .replica, replacingConfiguration: Bool = false) async throws(ServiceError) -> Bool {
         try Access.requireGlobal(manage: true)
+        try requireWritableDisk()
         await toc.noteRecovery(collection, running: true)
         let result: Result<Bool, ServiceError>
         do {

@@ -39,7 +39,7 @@ extension Routes {
     typealias ShardOfRoute = @Sendable (BasicRequestContext) throws(ServiceError) -> UInt32?
 
     private func createSnapshot(_ request: Request, _ context: BasicRequestContext, _ shard: @escaping ShardOfRoute) async -> Response {
-        await respondWaiting(request) { () async throws(ServiceError) in
+        await respondWaiting(request, addsData: true) { () async throws(ServiceError) in
             try await service.createSnapshot(collectionName(context), shard: shard(context), now: Int64(Date().timeIntervalSince1970))
         }
     }
@@ -68,7 +68,7 @@ extension Routes {
         } catch {
             return APIResponse.error(error, since: .now)
         }
-        return await respondWaiting(request) { () async throws(ServiceError) in
+        return await respondWaiting(request, addsData: true) { () async throws(ServiceError) in
             try await service.recoverSnapshot(collectionName(context), shard: shard(context), body)
         }
     }
@@ -91,7 +91,7 @@ extension Routes {
         } catch {
             return APIResponse.error(error, since: start)
         }
-        return await respondWaiting(request) { () async throws(ServiceError) in
+        return await respondWaiting(request, addsData: true) { () async throws(ServiceError) in
             defer { try? FileManager.default.removeItem(atPath: upload) }
             return try await service.recover(collectionName(context), shard: shard(context), from: upload, checksum: checksum,
                                              priority: priority ?? .replica)
@@ -100,7 +100,7 @@ extension Routes {
 
     func addFullSnapshotRoutes(to router: Router<BasicRequestContext>) {
         router.post("/snapshots") { request, _ in
-            await respondWaiting(request) { () async throws(ServiceError) in
+            await respondWaiting(request, addsData: true) { () async throws(ServiceError) in
                 try await service.createFullSnapshot(now: Int64(Date().timeIntervalSince1970))
             }
         }
@@ -140,7 +140,9 @@ extension Routes {
 
     /// Runs `handler` and answers with its result, or with `wait=false` answers at once (202,
     /// `{"status": "accepted", "time": …}`, as Qdrant) and lets it run; its errors are then only logged.
-    func respondWaiting<T: Encodable & Sendable>(_ request: Request,
+    /// `addsData`: a node refusing writes for want of disk space refuses it at once, not only in
+    /// the log afterwards.
+    func respondWaiting<T: Encodable & Sendable>(_ request: Request, addsData: Bool = false,
                                                  _ handler: @escaping @Sendable () async throws(ServiceError) -> T) async -> Response {
         let wait: Bool
         do {
@@ -149,6 +151,7 @@ extension Routes {
             return APIResponse.error(error, since: .now)
         }
         guard !wait else { return await respond(handler) }
+        if addsData, let refusal = service.writeRefusal { return APIResponse.error(.storage(.insufficientStorage(refusal)), since: .now) }
         let start = ContinuousClock.now
         Task {
             do {

@@ -208,11 +208,11 @@ extension LocalShard {
             return false
         }
         let chosen = Set(plan.segments.map(\.uuid))
-        // The replacement is written before the inputs go: twice their files must fit (as Qdrant
-        // estimates it), with the disk's reserve left free. Otherwise it waits for room.
+        // The replacement is written before the inputs go: twice their files must fit on the disk
+        // (as Qdrant estimates it; the reserve may be used). Otherwise it waits for room.
         if let space {
             let needed = 2 * chosen.reduce(UInt64(0)) { $0 + disk.directoryBytes(joinPath(segmentsDirectory, $1)) }
-            if let refusal = space.room(for: needed) {
+            if let refusal = space.room(for: needed, usingReserve: true) {
                 optimizationPostponed = "Not enough space available for optimization: \(refusal)"
                 return false
             }

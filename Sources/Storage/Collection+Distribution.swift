@@ -151,6 +151,10 @@ extension Collection {
         var preparedCondition = condition
         if let condition { preparedCondition!.filter = try prepare(condition.filter) }
         var ack = UpdateAck()
+        // On a nearly full disk only deletes of points are taken (as Qdrant's quota: they make room
+        // once their segments are rewritten); asked once, so a request is refused whole.
+        let addsData = operations.values.contains { if case .delete = $0 { false } else { true } }
+        let refusal = addsData ? space?.admit() : nil
         var targets: [(id: UInt32, shard: LocalShard, operation: UpdateOperation, wait: Bool, state: ReplicaState)] = []
         for id in operations.keys.sorted() {
             guard let shard = shards[id] else {
@@ -168,8 +172,7 @@ extension Collection {
                 ack.refused.insert(id)
                 continue
             }
-            // On a nearly full disk only deletes are taken (as Qdrant's quota: they make room).
-            if case .delete = operations[id]! {} else if let refusal = space?.admit() {
+            if let refusal {
                 ack.failed[id] = .insufficientStorage(refusal)
                 continue
             }

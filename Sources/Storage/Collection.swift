@@ -133,7 +133,7 @@ public actor Collection {
             do {
                 shards[id] = try LocalShard(path: joinPath(path, String(id)), disk: disk, config: config, payloadSchema: schema, space: space)
             } catch {
-                throw .serviceError("cannot open shard \(id) of collection `\(name)`: \(error)")
+                throw .writeFailed("cannot open shard \(id) of collection `\(name)`", error)
             }
         }
         return shards
@@ -157,7 +157,7 @@ public actor Collection {
             }
             try disk.writeFileAtomically(joinPath(path, Self.layoutFile), try JSONValueEncoder().encodeBytes(layout))
         } catch {
-            throw .serviceError("cannot write the shard layout of `\(name)`: \(error)")
+            throw .writeFailed("cannot write the shard layout of `\(name)`", error)
         }
     }
 
@@ -523,24 +523,29 @@ public actor Collection {
 
     /// Writes every shard's changes to its segment files now (at shutdown).
     public func persist() async throws(StorageError) {
+        var failure: StorageError?
         for (index, shard) in localShards {
             do {
                 try await shard.persist()
             } catch {
-                throw .serviceError("persisting shard \(index) of collection `\(name)` failed: \(error)")
+                failure = failure ?? .writeFailed("persisting shard \(index) of collection `\(name)` failed", error)
             }
         }
+        if let failure { throw failure }
     }
 
     /// Fsyncs `wait=false` writes and persists segments once `flush_interval_sec` has passed.
     public func flushIfDue() async throws(StorageError) {
         let interval = Duration.seconds(Int64(config.optimizerConfig.flushIntervalSec))
+        // One shard that cannot write (a full disk) does not keep the others from flushing.
+        var failure: StorageError?
         for (index, shard) in localShards {
             do {
                 try await shard.flushIfDue(interval: interval)
             } catch {
-                throw .serviceError("flush of shard \(index) of collection `\(name)` failed: \(error)")
+                failure = failure ?? .writeFailed("flush of shard \(index) of collection `\(name)` failed", error)
             }
         }
+        if let failure { throw failure }
     }
 }

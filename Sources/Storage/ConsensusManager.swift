@@ -41,6 +41,7 @@ public final class ConsensusManager: ConsensusStateMachine, @unchecked Sendable 
         /// The storage could not take the last change (a full disk): it is brought to the
         /// catalogue again by ``retryStorageEffects()``.
         var effectsFailed = false
+        var lastRetry: ContinuousClock.Instant?
     }
 
     /// An operation's answer and the log index it was applied at.
@@ -274,12 +275,21 @@ public final class ConsensusManager: ConsensusStateMachine, @unchecked Sendable 
 
     /// Brings the storage to the catalogue again when it could not take a change (its disk was
     /// full), so it catches up by itself once there is room; nothing when it is in step.
-    public func retryStorageEffects() async {
-        guard let state = inner.withLock({ $0.effectsFailed ? $0.metadata : nil }) else { return }
-        // It blocks its thread as the engine's apply does: not one of the tasks' threads.
+    public func retryStorageEffects(every interval: Duration = .seconds(2)) async {
+        // Every `interval` at most, and not while the disk refuses writes (it would fail the same way).
+        let now = ContinuousClock.now
+        guard inner.withLock({ state in
+            guard state.effectsFailed, state.lastRetry.map({ now - $0 >= interval }) ?? true else { return false }
+            state.lastRetry = now
+            return true
+        }), toc.space?.admit() == nil else { return }
+        // It blocks its thread as the engine's apply does: not one of the tasks' threads. The
+        // catalogue is read under the lock, so it is never older than what the engine applied.
         await withCheckedContinuation { (done: CheckedContinuation<Void, Never>) in
             DispatchQueue.global().async {
-                _ = self.bringStorage(to: state)
+                self.reconciling.withLock { _ in
+                    if let state = self.inner.withLock({ $0.effectsFailed ? $0.metadata : nil }) { _ = self.reconcileNow(to: state) }
+                }
                 done.resume()
             }
         }
@@ -292,6 +302,8 @@ public final class ConsensusManager: ConsensusStateMachine, @unchecked Sendable 
     }
 
     private func reconcileNow(to state: ClusterMetadata) -> StorageError? {
+        // A catalogue older than what the storage already holds is never brought back.
+        if inner.withLock({ state.appliedIndex < $0.effectsIndex }) { return nil }
         let done = DispatchSemaphore(value: 0)
         let toc = self.toc
         let result = Mutex<StorageError?>(nil)

@@ -106,7 +106,7 @@ public actor TableOfContent {
         // What a write cut short by a crash or a full disk left: a file written to be renamed
         // over another, an archive never finished. Neither is read; both take space.
         let leftovers = removeLeftovers(collectionsPath, suffix: ".tmp") + removeLeftovers(parentDirectory(of: aliasesPath), suffix: ".tmp")
-            + removeLeftovers(snapshotsPath, suffix: ".partial")
+            + removeLeftovers(snapshotsPath, suffix: Self.snapshotSuffix + ".partial")
         if leftovers > 0 { logger.info("Removed files left by unfinished writes", metadata: ["files": "\(leftovers)"]) }
         collections = [:]
         for name in try listDirectory(collectionsPath) {
@@ -211,7 +211,7 @@ public actor TableOfContent {
             try disk.syncDirectory(collectionsPath)
         } catch {
             try? disk.removeItem(staging)
-            throw .serviceError("cannot create collection `\(name)`: \(error)")
+            throw .writeFailed("cannot create collection `\(name)`", error)
         }
         let collection: Collection
         do {
@@ -233,7 +233,7 @@ public actor TableOfContent {
         do {
             try disk.writeFileAtomically(joinPath(collection.path, "config.json"), try encodeJSON(updated))
         } catch {
-            throw .serviceError("cannot write config of collection `\(collection.name)`: \(error)")
+            throw .writeFailed("cannot write config of collection `\(collection.name)`", error)
         }
         try await collection.replaceConfig(updated)
     }
@@ -274,13 +274,19 @@ public actor TableOfContent {
     /// Fsyncs every collection's `wait=false` writes and persists segments that are due (called
     /// once a second); with `force`, persists everything now (at shutdown).
     public func flushAll(force: Bool = false) async throws(StorageError) {
+        var failure: StorageError?
         for collection in collections.values {
-            if force {
-                try await collection.persist()
-            } else {
-                try await collection.flushIfDue()
+            do {
+                if force {
+                    try await collection.persist()
+                } else {
+                    try await collection.flushIfDue()
+                }
+            } catch {
+                failure = failure ?? error
             }
         }
+        if let failure { throw failure }
     }
 
     /// Runs every collection's due optimizations (called by the optimizer service).
@@ -363,7 +369,7 @@ public actor TableOfContent {
         do {
             try disk.writeFileAtomically(aliasesPath, try encodeJSON(SortedMap(mapping)))
         } catch {
-            throw .serviceError("cannot write aliases: \(error)")
+            throw .writeFailed("cannot write aliases", error)
         }
     }
 

@@ -63,10 +63,10 @@ import Testing
         }
         #expect(await toc.collectionNames == [])
         #expect(manager.metadata.collections["books"] != nil, "the catalogue has it: every peer applied it")
-        await manager.retryStorageEffects()
+        await manager.retryStorageEffects(every: .zero)
         #expect(await toc.collectionNames == [])
         disk.heal()
-        await manager.retryStorageEffects()
+        await manager.retryStorageEffects(every: .zero)
         #expect(await toc.collectionNames == ["books"])
         #expect(try await toc.collectionInfo("books").config.params.vectors == config.params.vectors)
     }
