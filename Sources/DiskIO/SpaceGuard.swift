@@ -26,6 +26,8 @@ public final class SpaceGuard: Sendable {
         var reading: Reading?
         var at: ContinuousClock.Instant?
         var refusal: String?
+        /// Bytes promised to work under way (``hold(_:usingReserve:)``), counted as used.
+        var held: UInt64 = 0
     }
 
     public let path: String
@@ -58,8 +60,10 @@ public final class SpaceGuard: Sendable {
             return  // a file system that cannot say is not guarded
         }
         let reserve = reserveBytes ?? Self.defaultReserve(capacity: capacity)
-        let reading = Reading(available: available, capacity: capacity, reserve: reserve)
         state.withLock { state in
+            // What an optimization under way will still write is as good as written.
+            let reading = Reading(available: available > state.held ? available - state.held : 0, capacity: capacity, reserve: reserve)
+            let available = reading.available
             let was = state.refusing
             state.reading = reading
             state.at = .now
@@ -82,9 +86,8 @@ public final class SpaceGuard: Sendable {
         return refusal
     }
 
-    /// The refusal for work that needs `bytes` more on the disk (a snapshot), nil when they fit
-    /// and leave the reserve free; `usingReserve`: when they fit at all (an optimization, which is
-    /// what gives the space of deleted points back, as Qdrant lets it).
+    /// The refusal for work that needs `bytes` more on the disk (a snapshot, an optimization), nil
+    /// when they fit and leave the reserve free; `usingReserve`: when they fit at all.
     public func room(for bytes: UInt64, usingReserve: Bool = false) -> String? {
         measure()
         guard let reading else { return nil }
@@ -92,6 +95,21 @@ public final class SpaceGuard: Sendable {
         if reading.available >= kept, reading.available - kept >= bytes { return nil }
         return "it needs \(Self.size(bytes)) on a disk with \(Self.size(reading.available)) free"
             + (usingReserve ? "" : ", of which \(Self.size(reading.reserve)) are kept in reserve (storage.disk_reserve_mb)")
+    }
+
+    /// As ``room(for:usingReserve:)``, and when they fit, counts `bytes` as used until
+    /// ``release(_:)``: writes admitted meanwhile cannot take the space the work will fill.
+    public func hold(_ bytes: UInt64, usingReserve: Bool = false) -> String? {
+        if let refusal = room(for: bytes, usingReserve: usingReserve) { return refusal }
+        state.withLock { $0.held += bytes }
+        measure()
+        return nil
+    }
+
+    /// Gives back what ``hold(_:usingReserve:)`` counted.
+    public func release(_ bytes: UInt64) {
+        state.withLock { $0.held -= min($0.held, bytes) }
+        measure()
     }
 
     /// How far above the reserve free space must climb before writes are taken again.

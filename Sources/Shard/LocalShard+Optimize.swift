@@ -208,15 +208,23 @@ extension LocalShard {
             return false
         }
         let chosen = Set(plan.segments.map(\.uuid))
-        // The replacement is written before the inputs go: twice their files must fit on the disk
-        // (as Qdrant estimates it; the reserve may be used). Otherwise it waits for room.
+        // The replacement is written before the inputs go: twice their files must fit (as Qdrant
+        // estimates it) beside the reserve, which only a node already refusing writes may use:
+        // rewriting segments is what gives deleted points' space back. Otherwise it waits. The
+        // space is held while it runs, so writes cannot take it meanwhile.
+        var held: UInt64 = 0
         if let space {
-            let needed = 2 * chosen.reduce(UInt64(0)) { $0 + disk.directoryBytes(joinPath(segmentsDirectory, $1)) }
-            if let refusal = space.room(for: needed, usingReserve: true) {
+            // An appendable segment's vectors are in memory more than in its files.
+            let needed = 2 * segments.entries.filter { chosen.contains($0.uuid) }.reduce(UInt64(0)) { sum, entry in
+                sum + max(disk.directoryBytes(joinPath(segmentsDirectory, entry.uuid)), UInt64(entry.vectorStorageBytes))
+            }
+            if let refusal = space.hold(needed, usingReserve: space.refusal != nil) {
                 optimizationPostponed = "Not enough space available for optimization: \(refusal)"
                 return false
             }
+            held = needed
         }
+        defer { space?.release(held) }
         optimizationPostponed = nil
         var inputs: [any SegmentData] = []
         for index in segments.entries.indices where chosen.contains(segments.entries[index].uuid) {

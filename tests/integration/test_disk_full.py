@@ -62,13 +62,21 @@ def batch(rng, start, count=100):
 
 
 def fill(node, rng, ledger, start):
-    """Upserts batches until one is refused; returns the refusal. Acknowledged ids go to `ledger`."""
+    """Upserts batches until one is refused three times in a row, a second and a half apart (an
+    optimization under way holds the space it will write, so writes can be refused while it runs
+    and taken again after); returns the refusal. Acknowledged ids go to `ledger`."""
     next_id = start
+    refusals = 0
     for _ in range(2000):
         points = batch(rng, next_id)
         response = node.put("/collections/c/points?wait=true", json={"points": points}, timeout=60)
         if response.status_code != 200:
-            return response
+            refusals += 1
+            if refusals == 3:
+                return response
+            time.sleep(1.5)
+            continue
+        refusals = 0
         ledger.update(p["id"] for p in points)
         next_id += len(points)
     raise AssertionError("the disk never filled up")
