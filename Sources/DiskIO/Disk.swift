@@ -123,10 +123,15 @@ extension Disk {
         try syncDirectory(parentDirectory(of: path))
     }
 
+    /// The paths of the files under `path`, in every directory below it (those that can be read).
+    public func files(under path: String) -> [String] {
+        guard isDirectory(path) else { return fileExists(path) ? [path] : [] }
+        return ((try? listDirectory(path)) ?? []).flatMap { files(under: joinPath(path, $0)) }
+    }
+
     /// The bytes of the files under `path` (0 when it cannot be read).
     public func directoryBytes(_ path: String) -> UInt64 {
-        guard isDirectory(path) else { return (try? status(path).size) ?? 0 }
-        return ((try? listDirectory(path)) ?? []).reduce(0) { $0 + directoryBytes(joinPath(path, $1)) }
+        files(under: path).reduce(0) { $0 + ((try? status($1).size) ?? 0) }
     }
 
     /// Creates every missing directory on the way to `path`.

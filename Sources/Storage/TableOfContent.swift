@@ -133,17 +133,7 @@ public actor TableOfContent {
 
     /// Removes the files under `path` whose names end with `suffix`; returns how many.
     private func removeLeftovers(_ path: String, suffix: String) -> Int {
-        guard disk.isDirectory(path), let names = try? disk.listDirectory(path) else { return 0 }
-        var removed = 0
-        for name in names {
-            let entry = joinPath(path, name)
-            if disk.isDirectory(entry) {
-                removed += removeLeftovers(entry, suffix: suffix)
-            } else if name.hasSuffix(suffix), (try? disk.removeItem(entry)) != nil {
-                removed += 1
-            }
-        }
-        return removed
+        disk.files(under: path).filter { $0.hasSuffix(suffix) && (try? disk.removeItem($0)) != nil }.count
     }
 
     // MARK: Reading
