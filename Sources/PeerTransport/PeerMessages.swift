@@ -14,6 +14,7 @@ enum PeerRPC {
     static let status = MethodDescriptor(fullyQualifiedService: service, method: "Status", type: .unary)
     static let waitCommit = MethodDescriptor(fullyQualifiedService: service, method: "WaitCommit", type: .unary)
     static let metadataSnapshot = MethodDescriptor(fullyQualifiedService: service, method: "MetadataSnapshot", type: .unary)
+    static let quotaUsage = MethodDescriptor(fullyQualifiedService: service, method: "QuotaUsage", type: .unary)
 
     /// Request metadata naming the peer that opens a raft stream.
     static let peerIdKey = "quiver-peer-id"

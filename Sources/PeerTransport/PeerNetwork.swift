@@ -3,7 +3,7 @@ import Foundation
 import GRPCCore
 import GRPCNIOTransportHTTP2Posix
 import Logging
-import QuiverModel
+public import QuiverModel
 public import Storage
 import Synchronization
 
@@ -233,6 +233,11 @@ public final class PeerNetwork: ConsensusPeers, @unchecked Sendable {
         return response.index >= index
     }
 
+    /// The usage the peer at `uri` reports against the quotas.
+    public func quotaUsage(of uri: String) async throws(StorageError) -> PeerQuotaUsage {
+        try await call(uri, PeerRPC.quotaUsage, Empty())
+    }
+
     public func metadataSnapshot(from uri: String) async throws(StorageError) -> [UInt8] {
         try await callRaw(uri, PeerRPC.metadataSnapshot, [], serializer: RawCoder(), deserializer: RawCoder(), timeout: .seconds(30))
     }
@@ -240,6 +245,9 @@ public final class PeerNetwork: ConsensusPeers, @unchecked Sendable {
 
 /// The one place where p2p call failures become errors of either side.
 enum PeerErrors {
+    /// Tells a full disk or a quota from a rate limit, both `RESOURCE_EXHAUSTED` (Qdrant's trailer).
+    static let insufficientStorageKey = "qdrant-insufficient-storage"
+
     static func rpcError(_ error: StorageError) -> RPCError {
         switch error {
         case .unavailable(let message): RPCError(code: .unavailable, message: message)
@@ -252,7 +260,7 @@ enum PeerErrors {
         case .forbidden(let message): RPCError(code: .permissionDenied, message: message)
         case .serviceError(let message): RPCError(code: .internalError, message: message)
         case .insufficientStorage(let message):
-            RPCError(code: .resourceExhausted, message: message, metadata: ["qdrant-insufficient-storage": "1"])
+            RPCError(code: .resourceExhausted, message: message, metadata: [insufficientStorageKey: "1"])
         }
     }
 
@@ -269,7 +277,7 @@ enum PeerErrors {
         case .invalidArgument, .failedPrecondition: .badRequest(error.message)
         case .alreadyExists: .alreadyExists(error.message)
         case .notFound: .notFound(error.message)
-        case .resourceExhausted where error.metadata[stringValues: "qdrant-insufficient-storage"].contains("1"):
+        case .resourceExhausted where error.metadata[stringValues: insufficientStorageKey].contains("1"):
             .insufficientStorage("peer \(peer): \(error.message)")
         default: .serviceError("peer \(peer): \(error.message)")
         }

@@ -3,6 +3,7 @@ import Foundation
 import GRPCNIOTransportHTTP2Posix
 public import GRPCCore
 import Logging
+import QuiverModel
 public import Storage
 
 /// The p2p gRPC service that peers call on each other (`cluster.p2p.port`): raft streams, proposals
@@ -61,6 +62,9 @@ public struct PeerService: RegistrableRPCService {
         unary(&router, PeerRPC.waitCommit, JSONCoder<WaitCommitRequest>(), JSONCoder<IndexMessage>()) { [manager] request, _ in
             _ = await manager.waitApplied(request.index, deadline: .now + .milliseconds(Int64(min(request.timeoutMs, 60_000))))
             return IndexMessage(index: manager.metadata.appliedIndex)
+        }
+        unary(&router, PeerRPC.quotaUsage, JSONCoder<Empty>(), JSONCoder<PeerQuotaUsage>()) { [manager] _, _ in
+            manager.toc.quota?.peerUsage() ?? PeerQuotaUsage(exceeded: false, usage: QuotaUsage(residentMemoryPercent: nil, diskUsagePercent: nil))
         }
         unary(&router, PeerRPC.metadataSnapshot, RawCoder(), RawCoder()) { [manager] _, _ in
             manager.snapshot()

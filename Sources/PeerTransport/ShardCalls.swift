@@ -50,6 +50,8 @@ struct ShardUpdateReply: Codable, Sendable {
         var shard: UInt32
         var code: Int
         var message: String
+        /// The status's `qdrant-insufficient-storage` trailer (a full disk or a quota, not a rate limit).
+        var insufficientStorage: Bool?
     }
 
     var index: UInt64
@@ -63,7 +65,8 @@ struct ShardUpdateReply: Codable, Sendable {
         rejected = ack.rejected.isEmpty ? nil : ack.rejected.sorted { $0.key < $1.key }.map { Rejected(shard: $0.key, tick: $0.value) }
         failed = ack.failed.isEmpty ? nil : ack.failed.sorted { $0.key < $1.key }.map { shard, error in
             let status = PeerErrors.rpcError(error)
-            return Failed(shard: shard, code: status.code.rawValue, message: status.message)
+            let storage = status.metadata[stringValues: PeerErrors.insufficientStorageKey].contains("1")
+            return Failed(shard: shard, code: status.code.rawValue, message: status.message, insufficientStorage: storage ? true : nil)
         }
         refused = ack.refused.isEmpty ? nil : ack.refused.sorted()
     }
@@ -73,7 +76,8 @@ struct ShardUpdateReply: Codable, Sendable {
         var failures: [UInt32: StorageError] = [:]
         for failure in failed ?? [] {
             let code = Status.Code(rawValue: failure.code).flatMap { RPCError.Code($0) } ?? .internalError
-            failures[failure.shard] = PeerErrors.storageError(RPCError(code: code, message: failure.message), peer: peer)
+            let metadata: Metadata = failure.insufficientStorage == true ? [PeerErrors.insufficientStorageKey: "1"] : [:]
+            failures[failure.shard] = PeerErrors.storageError(RPCError(code: code, message: failure.message, metadata: metadata), peer: peer)
         }
         return UpdateAck(operationID: index, rejected: Dictionary((rejected ?? []).map { ($0.shard, $0.tick) }) { $1 }, failed: failures,
                          refused: Set(refused ?? []))

@@ -127,6 +127,16 @@ extension StrictModeConfig {
         }
     }
 
+    /// An update that adds data while the process's resident memory (`percent` of what it may
+    /// use, nil when unknown) is at `max_resident_memory_percent`; deprecated in favour of the
+    /// node-wide quota, which it can only tighten.
+    public func checkResidentMemory(_ percent: UInt8?) throws(StrictModeViolation) {
+        guard let limit = maxResidentMemoryPercent, let percent, Int(percent) >= limit else { return }
+        throw StrictModeViolation("Resident memory usage is at \(percent)% of total memory, exceeding the configured limit of \(limit)%",
+                                  help: "Free memory (delete points or collections, or keep vectors and payloads on disk), or raise "
+                                      + "`max_resident_memory_percent` in this collection's strict mode config.")
+    }
+
     /// Bytes as megabytes, a 32-bit float printed as Rust's `Display` prints it.
     static func megabytes(_ bytes: Int) -> String {
         plainDecimal((Float(bytes) / 1_048_576).description)

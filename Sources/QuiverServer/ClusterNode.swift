@@ -212,6 +212,11 @@ final class ClusterNode: ClusterControl, @unchecked Sendable {
         }
     }
 
+    func quotaUsage(of id: UInt64) async throws(StorageError) -> PeerQuotaUsage {
+        guard let address = engine.status.member(id)?.address else { throw .notFound("Peer \(id) is not a member of the cluster") }
+        return try await network.quotaUsage(of: address)
+    }
+
     func recover() async throws(StorageError) {
         let status = engine.status
         guard status.role != .leader else { return }

@@ -101,17 +101,35 @@ public enum QuiverNode {
         let lock = try StorageLock(directory: storagePath)
         // Read-only below the reserve: a node on a full disk still starts and serves reads.
         let space = SpaceGuard(path: storagePath, disk: disk, reserve: settings.storage.diskReserveMb.map { UInt64($0) << 20 })
+        // The quotas of `/quotas`: a cluster's come from its catalogue, a single node's from `quota.json`.
+        let quota: NodeQuota
+        do {
+            quota = try NodeQuota(storagePath: storagePath, disk: disk, memory: ProcessMemory(), defaults: settings.storage.quotas,
+                                  file: settings.cluster.enabled ? nil : joinPath(storagePath, "quota.json"))
+        } catch {
+            throw ConfigError(error.description)
+        }
         let spaceLogger = Logger(label: "quiver.storage")
         // Logged when it changes, whichever write or tick noticed it first.
         let refusing = Mutex(false)
+        let overQuota = Mutex(false)
         let watchSpace: @Sendable () -> Void = {
             space.measure()
             let refusal = space.refusal
-            guard refusing.withLock({ was in defer { was = refusal != nil }; return was != (refusal != nil) }) else { return }
-            if let refusal {
-                spaceLogger.warning("Writes that add data are refused from now on: \(refusal)")
-            } else {
-                spaceLogger.info("Writes are taken again: the disk holding the storage has \(SpaceGuard.size(space.reading?.available ?? 0)) free")
+            if refusing.withLock({ was in defer { was = refusal != nil }; return was != (refusal != nil) }) {
+                if let refusal {
+                    spaceLogger.warning("Writes that add data are refused from now on: \(refusal)")
+                } else {
+                    spaceLogger.info("Writes are taken again: the disk holding the storage has \(SpaceGuard.size(space.reading?.available ?? 0)) free")
+                }
+            }
+            let over = quota.refusal()
+            if overQuota.withLock({ was in defer { was = over != nil }; return was != (over != nil) }) {
+                if let over {
+                    spaceLogger.warning("Writes that add data are refused over the node's quota: \(over)")
+                } else {
+                    spaceLogger.info("Writes are taken again: the node is within its quotas")
+                }
             }
         }
         watchSpace()
@@ -123,6 +141,7 @@ public enum QuiverNode {
             snapshotsPath: settings.storage.snapshotsPath,
             scratchPath: settings.storage.tempPath,
             space: space,
+            quota: quota,
             logger: Logger(label: "quiver.storage")
         )
         // Certificates are read now: a missing or unusable file stops the node before it serves.
@@ -139,6 +158,9 @@ public enum QuiverNode {
         }
         // Metadata changes go through consensus: the cluster's, or a single node's one-member one.
         let downloader = settings.service.enableSnapshotURLRecovery ? SnapshotDownload.downloader(allowing: settings.service.snapshotURLHosts) : nil
+        // What one read's results may need: as set, else a quarter of the memory the process may use, at most 1 GiB.
+        let requestMemoryLimit = settings.service.maxRequestMemoryMb.map { $0 << 20 }
+            ?? Int(min(1 << 30, (ProcessMemory().totalBytes() ?? 4 << 30) / 4))
         let service: QuiverService
         let cluster: ClusterNode?
         if settings.cluster.enabled {
@@ -147,12 +169,12 @@ public enum QuiverNode {
             // Loads `toc` once it knows its id.
             cluster = try await ClusterNode.start(settings: settings, options: options, toc: toc, disk: disk, security: security, logger: logger)
             service = QuiverService(toc: toc, consensus: cluster!.manager, cluster: cluster, downloader: downloader,
-                                    reshardingEnabled: settings.cluster.reshardingEnabled)
+                                    reshardingEnabled: settings.cluster.reshardingEnabled, requestMemoryLimit: requestMemoryLimit)
         } else {
             try await toc.load()
             cluster = nil
             service = try await QuiverService.standalone(toc: toc, disk: disk, logger: Logger(label: "quiver.consensus"),
-                                                         downloader: downloader)
+                                                         downloader: downloader, requestMemoryLimit: requestMemoryLimit)
         }
         defer { cluster?.stop() }
         try await recoverStartupSnapshots(options, service: service, logger: logger)

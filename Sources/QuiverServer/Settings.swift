@@ -19,6 +19,8 @@ public struct Settings: Sendable {
         /// `storage.disk_reserve_mb`: free space kept on the storage's disk, below which writes that
         /// add data are refused; nil: the larger of 1% and 256 MiB, at most a tenth of the disk.
         public var diskReserveMb: Int?
+        /// `storage.quotas`: the node-wide quotas until `PUT /quotas` sets others.
+        public var quotas = QuotaConfig()
         public var maxCollections: Int?
         public var nodeType = NodeType.normal
         /// `storage.performance.incoming_shard_transfers_limit` / `outgoing_…`: automatic shard
@@ -33,6 +35,9 @@ public struct Settings: Sendable {
         public var httpPort = 6333
         public var grpcPort: Int? = 6334
         public var maxRequestSizeMb = 32
+        /// `service.max_request_memory_mb`: the most memory one read's results may need; nil: a
+        /// quarter of the memory available to the process, at most 1 GiB.
+        public var maxRequestMemoryMb: Int?
         public var maxWorkers = 0
         public var enableCORS = true
         /// `service.enable_snapshot_url_recovery`: snapshot recovery may fetch `http(s)://` locations.
@@ -143,6 +148,16 @@ public struct Settings: Sendable {
             guard (0...(1 << 30)).contains(reserve) else { throw ConfigError("storage.disk_reserve_mb: must be 0 to 1073741824, found \(reserve)") }
             s.storage.diskReserveMb = reserve
         }
+        s.storage.quotas.enabled = try tree.bool("storage.quotas.enabled") ?? false
+        for (key, path, max) in [("max_resident_memory_percent", \QuotaConfig.maxResidentMemoryPercent, 100),
+                                 ("max_disk_usage_percent", \QuotaConfig.maxDiskUsagePercent, 100),
+                                 ("release_margin_percent", \QuotaConfig.releaseMarginPercent, 100)] {
+            let key = "storage.quotas." + key
+            guard !tree.isNull(key), let value = try tree.int(key) else { continue }
+            let min = key.hasSuffix("release_margin_percent") ? 0 : 1
+            guard (min...max).contains(value) else { throw ConfigError("\(key): must be \(min) to \(max), found \(value)") }
+            s.storage.quotas[keyPath: path] = UInt8(value)
+        }
         for (key, path) in [("storage.performance.incoming_shard_transfers_limit", \Settings.Storage.incomingTransfersLimit),
                             ("storage.performance.outgoing_shard_transfers_limit", \Settings.Storage.outgoingTransfersLimit)] {
             if tree.isNull(key) {
@@ -189,6 +204,7 @@ public struct Settings: Sendable {
             s.service.grpcPort = grpc
         }
         s.service.maxRequestSizeMb = try positive(&tree, "service.max_request_size_mb") ?? s.service.maxRequestSizeMb
+        s.service.maxRequestMemoryMb = try positive(&tree, "service.max_request_memory_mb")
         s.service.maxWorkers = try tree.int("service.max_workers") ?? s.service.maxWorkers
         guard s.service.maxWorkers >= 0 else { throw ConfigError("service.max_workers: must be 0 or larger, found \(s.service.maxWorkers)") }
         s.service.enableCORS = try tree.bool("service.enable_cors") ?? s.service.enableCORS

@@ -19,6 +19,8 @@ public protocol ClusterControl: Sendable {
     func isResponsive(_ peer: UInt64) -> Bool
     /// True on a peer started with `storage.node_type: Listener`.
     var isListener: Bool { get }
+    /// Peer `id`'s usage of the resources the quotas limit.
+    func quotaUsage(of id: UInt64) async throws(StorageError) -> PeerQuotaUsage
 }
 
 extension QuiverService {

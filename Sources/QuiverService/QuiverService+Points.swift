@@ -92,6 +92,7 @@ extension QuiverService {
             try limits.checkLimit(request.limit)
             try limits.checkFilter(request.filter, schema: schema, update: false)
         }
+        try await checkWorkingMemory(scroll: limit, withVector: request.withVector, on: collection)
         do {
             if let orderBy = request.orderBy {
                 let records = try await collection.scroll(orderedBy: orderBy, limit: limit, filter: request.filter, withPayload: request.withPayload,
@@ -149,6 +150,7 @@ extension QuiverService {
         try Access.require(collectionName)
         let collection = try await collection(collectionName)
         try await checkStrictMode(request, on: collection)
+        try await checkWorkingMemory([request], on: collection)
         var request = request
         try await resolvePointQueries(&request, in: collection, shardKey: request.shardKey)
         do {
@@ -164,6 +166,7 @@ extension QuiverService {
                             consistency: ReadConsistency = .default) async throws(ServiceError) -> [SearchResult] {
         try Access.require(collectionName)
         try await checkSearchBatch(collectionName, count: searches.count)
+        try await checkWorkingMemory(searches, on: try await collection(collectionName))
         var results: [SearchResult] = []
         for search in searches { results.append(try await self.search(collectionName, search, consistency: consistency)) }
         return results
@@ -241,7 +244,7 @@ extension QuiverService {
         try await enforceStrictMode(collection) { limits, schema throws(StrictModeViolation) in
             try limits.checkPayloadIndexCount(existing: schema.count)
         }
-        try requireWritableDisk()
+        try requireWritableDisk(quota: true)
         _ = try await propose(.setPayloadIndex(collection: collection.name, field: request.fieldName, schema: request.schema.json), timeout: nil)
         return UpdateResult(operationId: nil, status: wait ? .completed : .acknowledged)
     }
@@ -284,6 +287,7 @@ extension QuiverService {
         var checked = request.search
         checked.limit = request.limit
         try await checkStrictMode(checked, on: collection)
+        try await checkWorkingMemory(groups: request, on: collection)
         var request = request
         try await resolvePointQueries(&request.search, in: collection, shardKey: request.search.shardKey)
         if let lookup = request.withLookup { try Access.require(lookup.collection) }
@@ -314,6 +318,7 @@ extension QuiverService {
         try await enforceStrictMode(collection) { limits, schema throws(StrictModeViolation) in
             try limits.checkFilter(request.filter, schema: schema, update: false)
         }
+        try await checkWorkingMemory(matrix: request, on: collection)
         do {
             return try await collection.searchMatrix(request, consistency: consistency)
         } catch {

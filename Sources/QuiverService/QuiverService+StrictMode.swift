@@ -43,6 +43,9 @@ extension QuiverService {
             case .delete, .deleteVectors, .deletePayload, .clearPayload:
                 (grows, payloadOnly) = (false, false)
             }
+            if case .delete = update.operation {} else if limits.maxResidentMemoryPercent != nil {
+                try limits.checkResidentMemory(toc.quota?.memoryPercent())
+            }
             let sizeLimited = limits.maxCollectionPayloadSizeBytes != nil
                 || (!payloadOnly && (limits.maxPointsCount != nil || limits.maxCollectionVectorSizeBytes != nil))
             guard grows, sizeLimited else { return }

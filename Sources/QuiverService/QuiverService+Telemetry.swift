@@ -79,6 +79,11 @@ extension QuiverService {
         }
         var result = JSONObject([("id", .string(id)), ("app", .object(app)), ("collections", .object(collections)), ("cluster", .object(cluster))])
         if let requests { result["requests"] = requests }
+        // The quotas in force and the resources over them, for a caller that may see the node's.
+        if (try? Access.requireGlobal(manage: false)) != nil, let quota = toc.quota {
+            result["quota"] = ["config": (try? JSONValueEncoder().encode(quota.config)) ?? .null,
+                               "exceeded": (try? JSONValueEncoder().encode(quota.exceeded())) ?? .null]
+        }
         // Quiver's own: the storage's disk and whether writes are refused for want of space.
         if (try? Access.requireGlobal(manage: false)) != nil, let space = toc.space, let reading = space.reading {
             var disk = JSONObject([("read_only", .bool(space.refusal != nil)), ("available_bytes", .unsigned(reading.available)),

@@ -21,9 +21,13 @@ public struct QuiverService: Sendable {
     public let downloader: SnapshotDownloader?
     /// `cluster.resharding_enabled`: `start_resharding` is accepted (in a cluster).
     public let reshardingEnabled: Bool
+    /// `service.max_request_memory_mb` in bytes: the most memory one read's results may need
+    /// (estimated before it runs); nil: not limited.
+    public let requestMemoryLimit: Int?
 
     public init(toc: TableOfContent, consensus: ConsensusManager, cluster: (any ClusterControl)? = nil, downloader: SnapshotDownloader? = nil,
-                reshardingEnabled: Bool = true) {
+                reshardingEnabled: Bool = true, requestMemoryLimit: Int? = nil) {
+        self.requestMemoryLimit = requestMemoryLimit
         self.toc = toc
         self.consensus = consensus
         self.cluster = cluster
@@ -32,9 +36,10 @@ public struct QuiverService: Sendable {
     }
 
     /// A single node's service over `toc` (loaded), with its one-member consensus.
-    public static func standalone(toc: TableOfContent, disk: any Disk, logger: Logger,
-                                  downloader: SnapshotDownloader? = nil) async throws(StorageError) -> QuiverService {
-        QuiverService(toc: toc, consensus: try await .standalone(toc: toc, disk: disk, logger: logger), downloader: downloader)
+    public static func standalone(toc: TableOfContent, disk: any Disk, logger: Logger, downloader: SnapshotDownloader? = nil,
+                                  requestMemoryLimit: Int? = nil) async throws(StorageError) -> QuiverService {
+        QuiverService(toc: toc, consensus: try await .standalone(toc: toc, disk: disk, logger: logger), downloader: downloader,
+                      requestMemoryLimit: requestMemoryLimit)
     }
 
     // MARK: Collections
@@ -62,10 +67,11 @@ public struct QuiverService: Sendable {
         }
     }
 
-    /// Refuses a change that adds data while the storage's disk is nearly full (as Qdrant's quota
-    /// refuses payload indexes and named vectors before proposing them).
-    func requireWritableDisk() throws(ServiceError) {
-        if let refusal = toc.space?.admit() { throw .storage(.insufficientStorage(refusal)) }
+    /// Refuses a change that adds data while the storage's disk is nearly full; with `quota`, also
+    /// while the node is over a quota (as Qdrant refuses payload indexes and named vectors before
+    /// proposing them).
+    func requireWritableDisk(quota: Bool = false) throws(ServiceError) {
+        if let refusal = toc.space?.admit() ?? (quota ? toc.quota?.refusal() : nil) { throw .storage(.insufficientStorage(refusal)) }
     }
 
     public func createCollection(_ name: String, _ request: CreateCollection, timeout: Duration? = nil) async throws(ServiceError) -> Bool {
@@ -189,6 +195,7 @@ extension QuiverService {
         case .sparse(let params)?: (nil, params)
         case nil: (nil, nil)
         }
+        if vector != nil { try requireWritableDisk(quota: true) }
         _ = try await propose(.setNamedVector(collection: collection.name, name: name, dense: dense, sparse: sparse), timeout: timeout)
         return UpdateResult(operationId: nil, status: wait ? .completed : .acknowledged)
     }

@@ -46,7 +46,14 @@ public final class FaultyDisk: Disk {
         return try real.availableBytes(path)
     }
 
-    public func capacityBytes(_ path: String) throws(DiskError) -> UInt64 { try real.capacityBytes(path) }
+    public func capacityBytes(_ path: String) throws(DiskError) -> UInt64 {
+        if let bytes = capacity.withLock({ $0 }) { return bytes }
+        return try real.capacityBytes(path)
+    }
+
+    /// Makes ``capacityBytes(_:)`` report `bytes` (nil: the real figure).
+    public func setCapacityBytes(_ bytes: UInt64?) { capacity.withLock { $0 = bytes } }
+    private let capacity = Mutex<UInt64?>(nil)
 
     /// Makes ``availableBytes(_:)`` report `bytes` (nil: the real figure).
     public func setAvailableBytes(_ bytes: UInt64?) { free.withLock { $0 = bytes } }

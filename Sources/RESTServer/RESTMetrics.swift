@@ -71,7 +71,9 @@ final class RESTMetrics: Sendable {
     }
 
     /// Prometheus exposition text. `gauges` are (name, help, value) of node-wide figures.
-    func render(appName: String, version: String, gauges: [(String, String, Int)]) -> String {
+    /// `labelled`: gauges with one series per label set (`resource="disk"`), none when empty.
+    func render(appName: String, version: String, gauges: [(String, String, Int)],
+                labelled: [(String, String, [(String, Int)])] = []) -> String {
         let snapshot = series.withLock { $0 }.sorted { $0.key < $1.key }
         var out = ""
         func header(_ name: String, _ help: String, _ type: String) {
@@ -82,6 +84,10 @@ final class RESTMetrics: Sendable {
         for (name, help, value) in gauges {
             header(name, help, "gauge")
             out += "\(name) \(value)\n"
+        }
+        for (name, help, series) in labelled where !series.isEmpty {
+            header(name, help, "gauge")
+            for (labels, value) in series { out += "\(name){\(labels)} \(value)\n" }
         }
         header("rest_responses_total", "total number of REST responses", "counter")
         for (key, s) in snapshot { out += "rest_responses_total{\(key.labels)} \(s.count)\n" }

@@ -3,7 +3,7 @@ import QuiverJSON
 import QuiverModel
 import QuiverService
 
-/// `/cluster`: status, peer removal, recovery and the replicated metadata keys.
+/// `/cluster`: status, peer removal, recovery and the replicated metadata keys; `/quotas`.
 extension Routes {
     func addClusterRoutes(to router: Router<BasicRequestContext>) {
         router.get("/cluster") { _, _ in
@@ -25,6 +25,18 @@ extension Routes {
         }
         router.post("/cluster/recover") { _, _ in
             await respond { () async throws(ServiceError) in try await service.recoverPeer() }
+        }
+        router.get("/quotas") { _, _ in
+            await respond { () async throws(ServiceError) in try await service.quotaStatus() }
+        }
+        router.put("/quotas") { request, _ in
+            var request = request
+            return await respond { () async throws(ServiceError) in
+                // Either way the answer comes once this peer applied the change.
+                _ = try request.queryBool("wait")
+                let body = try await request.decodeJSON(QuotaConfig.self, limitBytes: bodyLimit)
+                return try await service.setQuotas(body)
+            }
         }
         router.get("/cluster/metadata/keys") { _, _ in
             await respond { () async throws(ServiceError) in try service.metadataKeys() }

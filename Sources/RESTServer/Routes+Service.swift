@@ -43,7 +43,14 @@ extension Routes {
                     ("cluster_voter", "whether the cluster peer is a voter or learner", cluster.raftInfo.isVoter ? 1 : 0),
                 ]
             }
-            let text = metrics.render(appName: "quiver", version: QuiverService.apiVersion, gauges: gauges)
+            // A resource the quotas do not enforce has no series.
+            var quota: [(String, Int)] = []
+            if let exceeded = service.quotaExceeded {
+                if let memory = exceeded.residentMemory { quota.append(("resource=\"memory\"", memory ? 1 : 0)) }
+                if let disk = exceeded.diskUsage { quota.append(("resource=\"disk\"", disk ? 1 : 0)) }
+            }
+            let text = metrics.render(appName: "quiver", version: QuiverService.apiVersion, gauges: gauges,
+                                      labelled: [("quota_exceeded", "whether updates are refused over the node's quota on this resource", quota)])
             return APIResponse.text(.ok, text, contentType: "text/plain; version=0.0.4")
         }
         router.get("/telemetry") { request, _ -> Response in

@@ -21,6 +21,8 @@ public enum MetadataOperation: Codable, Sendable, Equatable {
     case changeAliases([AliasOperation])
     /// A `null` value deletes the key (as in Qdrant).
     case setMetadataKey(key: String, value: JSONValue)
+    /// The node-wide quotas of `/quotas`, enforced by every peer against its own resources.
+    case setQuota(QuotaConfig)
     /// `--reinit`: the cluster is re-founded with this peer's state.
     case replaceState(ClusterMetadata)
     /// A replica's new state; with `from`, only if the replica is in that state now.
@@ -82,12 +84,14 @@ public struct ClusterMetadata: Codable, Sendable, Equatable {
     public var drainingPeers: Set<UInt64> = []
     /// collection → its ring and resharding (absent: ``ShardRouting/legacy``)
     public var routing: [String: ShardRouting] = [:]
+    /// `/quotas` (nil: never set; each peer enforces its `storage.quotas`)
+    public var quota: QuotaConfig?
 
     public init() {}
 
     enum CodingKeys: String, CodingKey {
         case appliedIndex = "applied_index", collections, aliases, keys, shards, payloadIndexes = "payload_indexes", transfers
-        case drainingPeers = "draining_peers", routing
+        case drainingPeers = "draining_peers", routing, quota
     }
 
     public init(from decoder: any Decoder) throws {
@@ -101,6 +105,7 @@ public struct ClusterMetadata: Codable, Sendable, Equatable {
         transfers = try c.decodeIfPresent([String: [ShardTransfer]].self, forKey: .transfers) ?? [:]
         drainingPeers = try c.decodeIfPresent(Set<UInt64>.self, forKey: .drainingPeers) ?? []
         routing = try c.decodeIfPresent([String: ShardRouting].self, forKey: .routing) ?? [:]
+        quota = try c.decodeIfPresent(QuotaConfig.self, forKey: .quota)
     }
 
     /// Applies `operation`; on failure the state is unchanged. Returns the operation's answer
@@ -196,6 +201,9 @@ public struct ClusterMetadata: Codable, Sendable, Equatable {
             return .success(true)
         case .setMetadataKey(let key, let value):
             keys[key] = value.isNull ? nil : value
+            return .success(true)
+        case .setQuota(let config):
+            quota = config
             return .success(true)
         case .setReplicaState(let name, let shardID, let peer, let state, let from):
             guard let layout = shards[name], collections[name] != nil else { return .failure(.collectionNotFound(name)) }

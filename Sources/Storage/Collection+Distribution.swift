@@ -151,10 +151,10 @@ extension Collection {
         var preparedCondition = condition
         if let condition { preparedCondition!.filter = try prepare(condition.filter) }
         var ack = UpdateAck()
-        // On a nearly full disk only deletes of points are taken (as Qdrant's quota: they make room
+        // On a nearly full disk, or over a quota, only deletes of points are taken (they make room
         // once their segments are rewritten); asked once, so a request is refused whole.
         let addsData = operations.values.contains { if case .delete = $0 { false } else { true } }
-        let refusal = addsData ? space?.admit() : nil
+        let refusal = addsData ? space?.admit() ?? quota?.refusal() : nil
         var targets: [(id: UInt32, shard: LocalShard, operation: UpdateOperation, wait: Bool, state: ReplicaState)] = []
         for id in operations.keys.sorted() {
             guard let shard = shards[id] else {

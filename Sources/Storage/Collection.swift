@@ -52,6 +52,8 @@ public actor Collection {
     /// The storage's free-space guard: writes that add data are refused while the disk is nearly
     /// full (nil: not guarded, as in tests).
     let space: SpaceGuard?
+    /// The node's quotas (`/quotas`): checked with the free space, on the same writes.
+    let quota: NodeQuota?
     /// Payload indexes by field, in `payload_index.json`.
     public private(set) var payloadSchema: [String: PayloadFieldSchema] = [:]
     /// How long opening (or creating) the collection took.
@@ -59,8 +61,10 @@ public actor Collection {
 
     init(name: String, path: String, config: CollectionConfig, layout: [ShardInfo], routing: ShardRouting = .legacy,
          shards: [UInt32: LocalShard], peerID: UInt64, network: (any ShardNetwork)?, failures: ReplicaFailureRelay = ReplicaFailureRelay(), routedWrites: RoutedWrites = RoutedWrites(),
-         disk: any Disk, space: SpaceGuard? = nil, payloadSchema: [String: PayloadFieldSchema], initTimeMs: UInt64 = 0) {
+         disk: any Disk, space: SpaceGuard? = nil, quota: NodeQuota? = nil, payloadSchema: [String: PayloadFieldSchema],
+         initTimeMs: UInt64 = 0) {
         self.space = space
+        self.quota = quota
         self.failures = failures
         self.routedWrites = routedWrites
         self.payloadSchema = payloadSchema
@@ -84,7 +88,8 @@ public actor Collection {
     /// before sharding) `shard_number` shards on this peer.
     static func open(name: String, path: String, config: CollectionConfig, layout given: [ShardInfo]?, routing givenRouting: ShardRouting? = nil,
                      peerID: UInt64, network: (any ShardNetwork)?, failures: ReplicaFailureRelay = ReplicaFailureRelay(),
-                     routedWrites: RoutedWrites = RoutedWrites(), disk: any Disk, space: SpaceGuard? = nil) throws(StorageError) -> Collection {
+                     routedWrites: RoutedWrites = RoutedWrites(), disk: any Disk, space: SpaceGuard? = nil,
+                     quota: NodeQuota? = nil) throws(StorageError) -> Collection {
         let started = ContinuousClock.now
         var schema: [String: PayloadFieldSchema] = [:]
         let schemaPath = joinPath(path, Self.payloadIndexFile)
@@ -122,7 +127,7 @@ public actor Collection {
         try writeLayout(network == nil ? recorded : layout, routing: routing, name: name, path: path, disk: disk)
         let elapsed = ContinuousClock.now - started
         return Collection(name: name, path: path, config: config, layout: layout, routing: routing, shards: local, peerID: peerID,
-                          network: network, failures: failures, routedWrites: routedWrites, disk: disk, space: space, payloadSchema: schema,
+                          network: network, failures: failures, routedWrites: routedWrites, disk: disk, space: space, quota: quota, payloadSchema: schema,
                           initTimeMs: UInt64(elapsed.wholeMilliseconds))
     }
 

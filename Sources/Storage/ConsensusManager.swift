@@ -229,6 +229,7 @@ public final class ConsensusManager: ConsensusStateMachine, @unchecked Sendable 
             return (outcome, nil)
         }
         var outcome = result
+        if case .setQuota = envelope.operation { syncQuota() }
         // A change this peer's storage could not take is this peer's failure to report.
         if let effects, let failure = bringStorage(to: effects) { outcome = .failure(failure) }
         toc.routedWrites.applied(index)
@@ -259,6 +260,7 @@ public final class ConsensusManager: ConsensusStateMachine, @unchecked Sendable 
             state.metadata = restored
             return restored.appliedIndex > state.effectsIndex
         }
+        syncQuota()
         // At start-up libraft restores its last snapshot, which is older than what the disk holds:
         // then only the pure state is rebuilt.
         if due {
@@ -268,6 +270,12 @@ public final class ConsensusManager: ConsensusStateMachine, @unchecked Sendable 
                                                                      "collections": "\(restored.collections.count)"])
         }
         toc.routedWrites.applied(restored.appliedIndex)
+    }
+
+    /// A cluster's quotas are the catalogue's (a single node keeps its own in `quota.json`).
+    private func syncQuota() {
+        guard appliedPath != nil, let quota = toc.quota else { return }
+        quota.configure(metadata.quota)
     }
 
     /// One reconciliation at a time: the engine's, or a retry's.

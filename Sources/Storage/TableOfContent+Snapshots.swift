@@ -213,7 +213,7 @@ extension TableOfContent {
         }
         do {
             collections[name] = try Collection.open(name: name, path: target, config: recovered.config, layout: recovered.layout,
-                                                    peerID: peerID, network: network, failures: failures, routedWrites: routedWrites, disk: disk, space: space)
+                                                    peerID: peerID, network: network, failures: failures, routedWrites: routedWrites, disk: disk, space: space, quota: quota)
         } catch {
             // The snapshot's files do not open: the old collection goes back, if it can.
             if let old {
@@ -360,7 +360,7 @@ extension TableOfContent {
     /// Opens again, from its files, a collection closed for a recovery that did not happen.
     private func reopen(_ old: Collection) async {
         collections[old.name] = try? Collection.open(name: old.name, path: old.path, config: await old.config, layout: await old.layout,
-                                                     peerID: peerID, network: network, failures: failures, routedWrites: routedWrites, disk: disk, space: space)
+                                                     peerID: peerID, network: network, failures: failures, routedWrites: routedWrites, disk: disk, space: space, quota: quota)
     }
 
     /// Puts the configuration, payload indexes and layout of the collection in `existing` into the

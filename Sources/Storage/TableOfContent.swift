@@ -58,11 +58,14 @@ public actor TableOfContent {
     let scratchPath: String?
     /// The storage's free-space guard (nil: not guarded).
     public nonisolated let space: SpaceGuard?
+    /// The node's quotas (nil: none enforced).
+    public nonisolated let quota: NodeQuota?
 
     public init(storagePath: String, disk: any Disk, defaults: CollectionDefaults = CollectionDefaults(),
                 maxCollections: Int? = nil, peerID: UInt64? = nil, snapshotsPath: String? = nil, scratchPath: String? = nil,
-                space: SpaceGuard? = nil, logger: Logger) {
+                space: SpaceGuard? = nil, quota: NodeQuota? = nil, logger: Logger) {
         self.space = space
+        self.quota = quota
         self.scratchPath = scratchPath
         self.peerID = peerID ?? UInt64.random(in: 1...(UInt64(1) << 62))
         self.storagePath = storagePath
@@ -119,7 +122,7 @@ public actor TableOfContent {
             }
             let config: CollectionConfig = try readJSON(configPath)
             collections[name] = try Collection.open(name: name, path: dir, config: config, layout: nil, peerID: peerID,
-                                                    network: network, failures: failures, routedWrites: routedWrites, disk: disk, space: space)
+                                                    network: network, failures: failures, routedWrites: routedWrites, disk: disk, space: space, quota: quota)
         }
         aliases = disk.fileExists(aliasesPath) ? try readJSON(aliasesPath) : [:]
         let dangling = aliases.filter { collections[$0.value] == nil }
@@ -206,7 +209,7 @@ public actor TableOfContent {
         let collection: Collection
         do {
             collection = try Collection.open(name: name, path: finalPath, config: config, layout: layout, routing: routing, peerID: peerID,
-                                             network: network, failures: failures, routedWrites: routedWrites, disk: disk, space: space)
+                                             network: network, failures: failures, routedWrites: routedWrites, disk: disk, space: space, quota: quota)
         } catch {
             // Not served, so not kept (a full disk cut its files short): the next attempt, or the
             // next start, creates it again from the catalogue.
@@ -244,7 +247,7 @@ public actor TableOfContent {
         } catch {
             collections[name] = try? Collection.open(name: name, path: collection.path, config: await collection.config,
                                                      layout: await collection.layout, peerID: peerID, network: network,
-                                                     failures: failures, routedWrites: routedWrites, disk: disk, space: space)
+                                                     failures: failures, routedWrites: routedWrites, disk: disk, space: space, quota: quota)
             throw .serviceError("cannot delete collection `\(name)`: \(error)")
         }
         let remaining = aliases.filter { $0.value != name }
@@ -350,6 +353,7 @@ public actor TableOfContent {
             state.payloadIndexes[name] = await collection.payloadSchema.mapValues(\.json)
         }
         state.aliases = aliases
+        state.quota = quota?.stored
         return state
     }
 

@@ -394,9 +394,9 @@ public actor TransferDriver {
     /// Asks for a transfer into each `Dead` replica this peer holds, from an `Active` replica on a
     /// responsive peer, when no transfer of the shard runs and the limits allow.
     private func recoverDeadReplicas(_ metadata: ClusterMetadata, me: UInt64) async {
-        // A peer refusing writes for want of disk space recovers nothing until it has room (as
-        // Qdrant postpones it): the transfer would fail at its first batch.
-        guard toc.space?.admit() == nil else { return }
+        // A peer refusing writes for want of disk space, or over a quota, recovers nothing until
+        // it has room (as Qdrant postpones it): the transfer would fail at its first batch.
+        guard toc.space?.admit() == nil, toc.quota?.refusal() == nil else { return }
         for (name, layout) in metadata.shards.sorted(by: { $0.key < $1.key }) {
             var transfers = metadata.transfers[name] ?? []
             for shard in layout where shard.peers.contains(me) && shard.state(of: me) == .dead {

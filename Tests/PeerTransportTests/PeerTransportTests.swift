@@ -67,7 +67,7 @@ import Testing
         #expect(PeerService.uri(fromRemotePeer: "ipv6:[::1", port: 6335) == nil)
     }
 
-    @Test func errorsKeepTheirKindAcrossTheWire() {
+    @Test func errorsKeepTheirKindAcrossTheWire() throws {
         let cases: [(StorageError, StorageError)] = [
             (.notFound("no such collection"), .notFound("no such collection")),
             (.alreadyExists("exists"), .alreadyExists("exists")),
@@ -81,6 +81,13 @@ import Testing
         }
         #expect(PeerErrors.rpcError(ConsensusError.notLeader(nil)).code == .unavailable)
         #expect(PeerErrors.storageError(RPCError(code: .deadlineExceeded, message: "late"), peer: "p") == .unavailable("peer p: late"))
+        // A shard's failure in an update's answer keeps it too: a full disk is not a rate limit.
+        var ack = UpdateAck()
+        ack.failed = [1: .insufficientStorage("Disk usage is at 90%"), 2: .rateLimited("slow down", retryAfter: 1)]
+        let bytes = try JSONValueEncoder().encodeBytes(ShardUpdateReply(ack))
+        let received = try JSONValueDecoder().decode(ShardUpdateReply.self, from: bytes).ack(from: "p")
+        #expect(received.failed[1] == .insufficientStorage("peer p: Disk usage is at 90%"))
+        #expect(received.failed[2] != nil && received.failed[2] != .insufficientStorage("peer p: slow down"))
     }
 }
 

@@ -47,6 +47,20 @@ import Testing
         #expect(limits.enforced == limits)
     }
 
+    @Test func residentMemoryIsRefusedAtItsLimitWithoutAMargin() {
+        var limits = StrictModeConfig()
+        #expect(throws: Never.self) { try limits.checkResidentMemory(99) }
+        limits.maxResidentMemoryPercent = 40
+        #expect(throws: Never.self) { try limits.checkResidentMemory(39) }
+        #expect(throws: Never.self) { try limits.checkResidentMemory(nil) }
+        #expect(throws: StrictModeViolation.self) { try limits.checkResidentMemory(40) }
+        do {
+            try limits.checkResidentMemory(41)
+        } catch {
+            #expect(error.message.hasPrefix("Resident memory usage is at 41% of total memory, exceeding the configured limit of 40%. Help: "))
+        }
+    }
+
     @Test func unindexedFieldsAndTheIndexesThatWouldServeThem() throws {
         let indexes = try schema(["kw": #""keyword""#, "n": #"{"type": "integer", "range": false}"#, "arr[].x": #""float""#,
                                   "t": #"{"type": "text"}"#])

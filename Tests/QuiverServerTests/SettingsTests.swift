@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import QuiverModel
 import QuiverServer
 import QuiverTLS
 import Testing
@@ -146,6 +147,17 @@ final class ConfigDir {
             #expect(throws: ConfigError("service.snapshot_url_allowed_hosts: \"\(bad)\" is not a host, host:port or *.domain")) {
                 try ConfigDir([:]).load(["QDRANT__SERVICE__SNAPSHOT_URL_ALLOWED_HOSTS": bad])
             }
+        }
+    }
+
+    @Test func readsTheQuotas() throws {
+        #expect(try ConfigDir([:]).load().storage.quotas == QuotaConfig())
+        let set = try ConfigDir(["config/config.yaml": "storage:\n  quotas:\n    enabled: true\n    max_disk_usage_percent: 90\n    release_margin_percent: 0\n"]).load()
+        #expect(set.storage.quotas == QuotaConfig(enabled: true, maxDiskUsagePercent: 90, releaseMarginPercent: 0))
+        let env = try ConfigDir([:]).load(["QDRANT__STORAGE__QUOTAS__MAX_RESIDENT_MEMORY_PERCENT": "75"])
+        #expect(env.storage.quotas == QuotaConfig(maxResidentMemoryPercent: 75))
+        #expect(throws: ConfigError("storage.quotas.max_disk_usage_percent: must be 1 to 100, found 0")) {
+            try ConfigDir([:]).load(["QDRANT__STORAGE__QUOTAS__MAX_DISK_USAGE_PERCENT": "0"])
         }
     }
 

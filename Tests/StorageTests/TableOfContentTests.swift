@@ -17,9 +17,10 @@ final class TempStorage {
     deinit { try? PosixDisk().removeItem(path) }
 
     /// The catalogue as a single node with peer id `peerID` opens it.
-    func open(disk: any Disk = PosixDisk(), maxCollections: Int? = nil, peerID: UInt64 = 1, space: SpaceGuard? = nil) async throws -> TableOfContent {
+    func open(disk: any Disk = PosixDisk(), maxCollections: Int? = nil, peerID: UInt64 = 1, space: SpaceGuard? = nil,
+              quota: NodeQuota? = nil) async throws -> TableOfContent {
         let toc = TableOfContent(storagePath: path, disk: disk, maxCollections: maxCollections, peerID: peerID, space: space,
-                                 logger: Logger(label: "test"))
+                                 quota: quota, logger: Logger(label: "test"))
         try await toc.load()
         return toc
     }

@@ -210,6 +210,25 @@ def make_node(workdir):
 
 
 @pytest.fixture
+def mount_disk(workdir):
+    """Mounts a tmpfs of the given size in MiB and returns its path; unmounted at the end."""
+    mounted = []
+
+    def mount(size_mb):
+        path = workdir / f"disk{len(mounted)}"
+        path.mkdir()
+        result = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size_mb}m", "tmpfs", str(path)], capture_output=True, text=True)
+        if result.returncode != 0:
+            pytest.skip(f"cannot mount a tmpfs here (needs root and CAP_SYS_ADMIN): {result.stderr.strip()}")
+        mounted.append(path)
+        return path
+
+    yield mount
+    for path in mounted:
+        subprocess.run(["umount", "-l", str(path)], capture_output=True)
+
+
+@pytest.fixture
 def node(make_node) -> Node:
     return make_node()
 

@@ -9,7 +9,6 @@ turns writes back on without a restart. Skipped, saying why, where mounting is n
 import os
 import random
 import signal
-import subprocess
 import threading
 import time
 
@@ -24,25 +23,6 @@ DIM = 256
 SIZE_MB = 48
 RESERVE_MB = 6
 BALLAST_MB = 8
-
-
-@pytest.fixture
-def mount_disk(workdir):
-    """Mounts a tmpfs of the given size in MiB and returns its path; unmounted at the end."""
-    mounted = []
-
-    def mount(size_mb):
-        path = workdir / f"disk{len(mounted)}"
-        path.mkdir()
-        result = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size_mb}m", "tmpfs", str(path)], capture_output=True, text=True)
-        if result.returncode != 0:
-            pytest.skip(f"cannot mount a tmpfs here (needs root and CAP_SYS_ADMIN): {result.stderr.strip()}")
-        mounted.append(path)
-        return path
-
-    yield mount
-    for path in mounted:
-        subprocess.run(["umount", "-l", str(path)], capture_output=True)
 
 
 @pytest.fixture
