@@ -137,7 +137,7 @@ let package = Package(
             name: "QuiverServer",
             dependencies: [
                 "RESTServer", "PeerTransport", "QuiverGRPCAPI", "Consensus", "QuiverModel", "QuiverService", "Storage", "DiskIO", "QuiverJSON",
-                "QuiverTLS", .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                "QuiverTLS", "CFileSystem", .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),

@@ -133,8 +133,8 @@ extension StrictModeConfig {
     public func checkResidentMemory(_ percent: UInt8?) throws(StrictModeViolation) {
         guard let limit = maxResidentMemoryPercent, let percent, Int(percent) >= limit else { return }
         throw StrictModeViolation("Resident memory usage is at \(percent)% of total memory, exceeding the configured limit of \(limit)%",
-                                  help: "Free memory (delete points or collections, or keep vectors and payloads on disk), or raise "
-                                      + "`max_resident_memory_percent` in this collection's strict mode config.")
+                                  help: "Reduce memory usage (e.g. delete points or drop collections), or raise "
+                                      + "`max_resident_memory_percent` in the strict mode config of this collection.")
     }
 
     /// Bytes as megabytes, a 32-bit float printed as Rust's `Display` prints it.

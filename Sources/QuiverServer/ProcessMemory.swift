@@ -1,22 +1,37 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import CFileSystem
 import Storage
+import Synchronization
 
 /// The process's memory as the quotas read it, from Linux's `/proc` and cgroup files: the resident
 /// anonymous memory (`RssAnon` — pages of mapped files, such as `on_disk` vectors, are left out, as
 /// the kernel takes them back when it needs room), and the least of the machine's memory and the
 /// limits of the process's memory cgroups (v1 or v2, every level up to the root).
+/// Elsewhere than on Linux both are unknown, and the memory quota is not enforced.
 struct ProcessMemory: MemoryGauge {
     func residentBytes() -> UInt64? {
         guard let status = Self.read("/proc/self/status") else { return nil }
         return Self.kilobytes(field: "RssAnon:", in: status)
     }
 
+    /// Read again at most every 5 s (the limits hardly change; the files are several).
     func totalBytes() -> UInt64? {
+        let now = ContinuousClock.now
+        if let (total, at) = Self.lastTotal.withLock({ $0 }), now - at < .seconds(5) { return total }
         var total = Self.read("/proc/meminfo").flatMap { Self.kilobytes(field: "MemTotal:", in: $0) }
         for limit in Self.cgroupLimits() where limit < total ?? .max { total = limit }
+        Self.lastTotal.withLock { $0 = (total, now) }
         return total
+    }
+
+    private static let lastTotal = Mutex<(UInt64?, ContinuousClock.Instant)?>(nil)
+
+    /// Gives the memory the allocator holds free back to the system: freed buffers (a batch's
+    /// vectors, a rewritten segment's) would otherwise stay resident in its arenas.
+    static func releaseFreeMemory() {
+        quiver_release_free_memory()
     }
 
     /// `field`'s value in kB in a `/proc` file of `name: value kB` lines, in bytes.
@@ -63,6 +78,7 @@ struct ProcessMemory: MemoryGauge {
 
     /// A small file's text (`/proc` and cgroup files report no size, so it is read until the end).
     static func read(_ path: String) -> String? {
+        #if os(Linux)
         let fd = open(path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else { return nil }
         defer { close(fd) }
@@ -76,5 +92,8 @@ struct ProcessMemory: MemoryGauge {
             if bytes.count > 1 << 20 { break }
         }
         return String(decoding: bytes, as: UTF8.self)
+        #else
+        return nil
+        #endif
     }
 }

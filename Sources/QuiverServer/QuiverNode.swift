@@ -101,11 +101,12 @@ public enum QuiverNode {
         let lock = try StorageLock(directory: storagePath)
         // Read-only below the reserve: a node on a full disk still starts and serves reads.
         let space = SpaceGuard(path: storagePath, disk: disk, reserve: settings.storage.diskReserveMb.map { UInt64($0) << 20 })
-        // The quotas of `/quotas`: a cluster's come from its catalogue, a single node's from `quota.json`.
+        // The quotas of `/quotas`, recorded in `quota.json`: a cluster's come from its catalogue as
+        // the log replays (the file keeps the last known for `--reinit`), a single node's from the file.
         let quota: NodeQuota
         do {
             quota = try NodeQuota(storagePath: storagePath, disk: disk, memory: ProcessMemory(), defaults: settings.storage.quotas,
-                                  file: settings.cluster.enabled ? nil : joinPath(storagePath, "quota.json"))
+                                  file: joinPath(storagePath, "quota.json"))
         } catch {
             throw ConfigError(error.description)
         }
@@ -113,10 +114,14 @@ public enum QuiverNode {
         // Logged when it changes, whichever write or tick noticed it first.
         let refusing = Mutex(false)
         let overQuota = Mutex(false)
+        /// Whether `flag` changes to `refused`'s presence.
+        @Sendable func changes(_ flag: borrowing Mutex<Bool>, _ refused: String?) -> Bool {
+            flag.withLock { was in defer { was = refused != nil }; return was != (refused != nil) }
+        }
         let watchSpace: @Sendable () -> Void = {
             space.measure()
             let refusal = space.refusal
-            if refusing.withLock({ was in defer { was = refusal != nil }; return was != (refusal != nil) }) {
+            if changes(refusing, refusal) {
                 if let refusal {
                     spaceLogger.warning("Writes that add data are refused from now on: \(refusal)")
                 } else {
@@ -124,7 +129,7 @@ public enum QuiverNode {
                 }
             }
             let over = quota.refusal()
-            if overQuota.withLock({ was in defer { was = over != nil }; return was != (over != nil) }) {
+            if changes(overQuota, over) {
                 if let over {
                     spaceLogger.warning("Writes that add data are refused over the node's quota: \(over)")
                 } else {
@@ -225,9 +230,14 @@ public enum QuiverNode {
                 }
             }
         }
+        let ticks = Mutex(0)
         let flush = PeriodicService(interval: .seconds(1), tick: {
             watchSpace()
             await flushNow(false)
+            // Every 10 s, on a thread of its own (it takes the allocator's locks while it runs).
+            if ticks.withLock({ count in defer { count += 1 }; return count % 10 == 0 }) {
+                DispatchQueue.global(qos: .utility).async { ProcessMemory.releaseFreeMemory() }
+            }
         }, final: { await flushNow(true) })
         let optimizerLogger = Logger(label: "quiver.optimizer")
         let optimizer = PeriodicService(interval: .seconds(1), cancelsTick: true, tick: {

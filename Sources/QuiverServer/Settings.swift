@@ -205,6 +205,9 @@ public struct Settings: Sendable {
         }
         s.service.maxRequestSizeMb = try positive(&tree, "service.max_request_size_mb") ?? s.service.maxRequestSizeMb
         s.service.maxRequestMemoryMb = try positive(&tree, "service.max_request_memory_mb")
+        if let mb = s.service.maxRequestMemoryMb, mb > 1 << 30 {
+            throw ConfigError("service.max_request_memory_mb: must be 1 to 1073741824, found \(mb)")
+        }
         s.service.maxWorkers = try tree.int("service.max_workers") ?? s.service.maxWorkers
         guard s.service.maxWorkers >= 0 else { throw ConfigError("service.max_workers: must be 0 or larger, found \(s.service.maxWorkers)") }
         s.service.enableCORS = try tree.bool("service.enable_cors") ?? s.service.enableCORS

@@ -56,6 +56,7 @@ extension QuiverService {
                          shardKey: ShardKeySelector? = nil, consistency: ReadConsistency = .default) async throws(ServiceError) -> RecordsResult {
         try Access.require(collectionName)
         let collection = try await collection(collectionName)
+        try await checkWorkingMemory(rows: Double(ids.count), withVector: withVector, for: "retrieve", on: collection)
         do {
             let records = try await collection.retrieve(ids, withPayload: withPayload, withVector: withVector, shardKey: shardKey,
                                                         consistency: consistency)
@@ -92,7 +93,7 @@ extension QuiverService {
             try limits.checkLimit(request.limit)
             try limits.checkFilter(request.filter, schema: schema, update: false)
         }
-        try await checkWorkingMemory(scroll: limit, withVector: request.withVector, on: collection)
+        try await checkWorkingMemory(rows: Double(limit), withVector: request.withVector, for: "scroll", on: collection)
         do {
             if let orderBy = request.orderBy {
                 let records = try await collection.scroll(orderedBy: orderBy, limit: limit, filter: request.filter, withPayload: request.withPayload,
@@ -147,10 +148,16 @@ extension QuiverService {
     /// (from `lookup_from` when given) and, within the same collection, leaves the point out.
     public func search(_ collectionName: String, _ request: SearchRequest,
                        consistency: ReadConsistency = .default) async throws(ServiceError) -> SearchResult {
+        try await search(collectionName, request, consistency: consistency, memoryChecked: false)
+    }
+
+    /// `memoryChecked`: the working memory was checked for the whole batch this search is part of.
+    private func search(_ collectionName: String, _ request: SearchRequest, consistency: ReadConsistency,
+                        memoryChecked: Bool) async throws(ServiceError) -> SearchResult {
         try Access.require(collectionName)
         let collection = try await collection(collectionName)
         try await checkStrictMode(request, on: collection)
-        try await checkWorkingMemory([request], on: collection)
+        if !memoryChecked { try await checkWorkingMemory([request], on: collection) }
         var request = request
         try await resolvePointQueries(&request, in: collection, shardKey: request.shardKey)
         do {
@@ -168,7 +175,7 @@ extension QuiverService {
         try await checkSearchBatch(collectionName, count: searches.count)
         try await checkWorkingMemory(searches, on: try await collection(collectionName))
         var results: [SearchResult] = []
-        for search in searches { results.append(try await self.search(collectionName, search, consistency: consistency)) }
+        for search in searches { results.append(try await self.search(collectionName, search, consistency: consistency, memoryChecked: true)) }
         return results
     }
 
@@ -287,7 +294,8 @@ extension QuiverService {
         var checked = request.search
         checked.limit = request.limit
         try await checkStrictMode(checked, on: collection)
-        try await checkWorkingMemory(groups: request, on: collection)
+        try await checkWorkingMemory(rows: Double(request.limit) * Double(request.groupSize), withVector: request.search.withVector,
+                                      for: "query of groups", on: collection)
         var request = request
         try await resolvePointQueries(&request.search, in: collection, shardKey: request.search.shardKey)
         if let lookup = request.withLookup { try Access.require(lookup.collection) }

@@ -42,28 +42,27 @@ extension QuiverService {
     }
 
     func checkWorkingMemory(_ searches: [SearchRequest], on collection: Collection) async throws(ServiceError) {
-        guard requestMemoryLimit != nil else { return }
+        guard let limit = requestMemoryLimit else { return }
+        // Most reads fit whatever the collection holds: those do not ask its shards their size.
+        let uncapped = searches.reduce(0.0) { $0 + Self.searchBytes($1, points: .max, vectorBytes: 0) }
+        if uncapped <= Double(limit), !searches.contains(where: { $0.withVector != .none }) { return }
         let (points, vectorBytes) = await footprint(collection)
         let bytes = searches.reduce(0.0) { $0 + Self.searchBytes($1, points: points, vectorBytes: vectorBytes) }
         try requireMemory(bytes, for: searches.count == 1 ? "query" : "batch of \(searches.count) queries")
     }
 
-    func checkWorkingMemory(scroll limit: Int, withVector: WithVector, on collection: Collection) async throws(ServiceError) {
-        guard requestMemoryLimit != nil else { return }
+    /// `rows` records (of a scroll, a retrieve, or groups), capped by the points stored.
+    func checkWorkingMemory(rows wanted: Double, withVector: WithVector, for what: String, on collection: Collection) async throws(ServiceError) {
+        guard let limit = requestMemoryLimit else { return }
+        if withVector == .none, wanted * Double(Self.rowOverheadBytes) <= Double(limit) { return }
         let (points, vectorBytes) = await footprint(collection)
-        let rows = Double(min(limit, points))
-        try requireMemory(rows * Double(Self.rowOverheadBytes + (withVector == .none ? 0 : vectorBytes)), for: "scroll")
-    }
-
-    func checkWorkingMemory(groups request: GroupsRequest, on collection: Collection) async throws(ServiceError) {
-        guard requestMemoryLimit != nil else { return }
-        let (points, vectorBytes) = await footprint(collection)
-        let rows = min(Double(request.limit) * Double(request.groupSize), Double(points))
-        try requireMemory(rows * Double(Self.rowOverheadBytes + (request.search.withVector == .none ? 0 : vectorBytes)), for: "query of groups")
+        let rows = min(wanted, Double(points))
+        try requireMemory(rows * Double(Self.rowOverheadBytes + (withVector == .none ? 0 : vectorBytes)), for: what)
     }
 
     func checkWorkingMemory(matrix request: MatrixRequest, on collection: Collection) async throws(ServiceError) {
-        guard requestMemoryLimit != nil else { return }
+        guard let limit = requestMemoryLimit else { return }
+        if Double(request.sample) * Double(request.limit) * Double(Self.rowOverheadBytes) <= Double(limit) { return }
         let (points, _) = await footprint(collection)
         let sample = Double(min(request.sample, points))
         let pairs = sample * Double(min(request.limit, points))

@@ -61,7 +61,7 @@ public struct OptimizerThresholds: Sendable {
 
     /// An appendable segment this large is turned into an immutable one: at the indexing
     /// threshold, or at the maximum segment size when indexing is disabled.
-    var sealBytes: Int { indexingThresholdBytes == Int.max ? maxSegmentBytes : indexingThresholdBytes }
+    public var sealBytes: Int { indexingThresholdBytes == Int.max ? maxSegmentBytes : indexingThresholdBytes }
 
     /// The write segment is due for indexing below the threshold from a tenth of it on: smaller,
     /// an exact scan of it costs a search little.
@@ -108,6 +108,13 @@ extension LocalShard {
 
     /// Makes optimizations run from now on (after a restart they wait for an update or this).
     public func triggerOptimizers() { optimizersTriggered = true }
+
+    /// Bytes of vectors in the write segments no optimization has taken, while one runs (nil when
+    /// none runs: the optimizer takes them at its next look).
+    public func unsealedBytesWhileOptimizing() -> Int? {
+        guard currentOptimization != nil else { return nil }
+        return segments.entries.reduce(0) { $0 + ($1.isAppendable && !$1.locked ? $1.vectorStorageBytes : 0) }
+    }
 
     /// The optimization due next, if any: vacuum first, then indexing (sealing a full appendable
     /// segment, giving an immutable one its missing graphs, or indexing a smaller write segment,

@@ -229,7 +229,7 @@ public final class ConsensusManager: ConsensusStateMachine, @unchecked Sendable 
             return (outcome, nil)
         }
         var outcome = result
-        if case .setQuota = envelope.operation { syncQuota() }
+        syncQuota()
         // A change this peer's storage could not take is this peer's failure to report.
         if let effects, let failure = bringStorage(to: effects) { outcome = .failure(failure) }
         toc.routedWrites.applied(index)
@@ -272,7 +272,8 @@ public final class ConsensusManager: ConsensusStateMachine, @unchecked Sendable 
         toc.routedWrites.applied(restored.appliedIndex)
     }
 
-    /// A cluster's quotas are the catalogue's (a single node keeps its own in `quota.json`).
+    /// A cluster's quotas are the catalogue's, whichever entry or snapshot brought them (a single
+    /// node's are set through its `quota.json`).
     private func syncQuota() {
         guard appliedPath != nil, let quota = toc.quota else { return }
         quota.configure(metadata.quota)

@@ -33,9 +33,14 @@ public final class NodeQuota: Sendable {
     private struct State {
         /// Set through `/quotas` (consensus or this node's file); nil: the configured default.
         var stored: QuotaConfig?
+        /// Counts configuration changes: a verdict reached under an older one is dropped.
+        var generation = 0
         var readings: [Resource: Reading] = [:]
         /// Resources that reached their limit and have not yet fallen the margin below it.
         var tripped: Set<Resource> = []
+        /// When the reading behind each resource's last verdict was taken: an older one does not
+        /// overrule it.
+        var verdicts: [Resource: ContinuousClock.Instant] = [:]
     }
 
     private let storagePath: String
@@ -46,9 +51,9 @@ public final class NodeQuota: Sendable {
     private let maxAge: Duration
     private let state: Mutex<State>
 
-    /// `defaults`: the configuration until one is set (`storage.quotas`). `file`: where a single
-    /// node keeps the one set through the API (`quota.json`); nil in a cluster, whose catalogue
-    /// holds it. Throws when that file does not hold a valid configuration.
+    /// `defaults`: the configuration until one is set (`storage.quotas`). `file`: where the one set
+    /// through the API is recorded (`quota.json`; a cluster's catalogue holds it too). Throws when
+    /// that file does not hold a valid configuration.
     public init(storagePath: String, disk: any Disk, memory: (any MemoryGauge)?, defaults: QuotaConfig = QuotaConfig(),
                 file: String? = nil, maxAge: Duration = .seconds(1)) throws(StorageError) {
         self.storagePath = storagePath
@@ -74,33 +79,44 @@ public final class NodeQuota: Sendable {
     /// The configuration in force.
     public var config: QuotaConfig { state.withLock { $0.stored ?? defaults } }
 
-    /// Takes `config` (nil: back to the default) as the one in force; a change clears what tripped.
+    /// Takes `config` (nil: back to the default) as the one in force; a change clears what tripped
+    /// and is recorded in the node's file (best effort: the catalogue of a cluster is the record).
     public func configure(_ config: QuotaConfig?) {
-        state.withLock { state in
-            guard state.stored != config else { return }
+        let changed = state.withLock { state -> Bool in
+            guard state.stored != config else { return false }
             state.stored = config
+            state.generation += 1
             state.tripped = []
+            return true
         }
+        if changed, let config { try? record(config) }
     }
 
     /// A single node's change through the API: recorded in its file first, then in force.
     public func store(_ config: QuotaConfig) throws(StorageError) {
-        if let file {
-            do {
-                try disk.writeFileAtomically(file, try JSONValueEncoder().encodeBytes(config))
-            } catch {
-                throw .writeFailed("cannot record the quota configuration", error)
-            }
+        try storing.withLock { _ throws(StorageError) in
+            try record(config)
+            configure(config)
         }
-        configure(config)
     }
 
-    /// Why an update that adds data is refused now, nil when it is not.
-    public func refusal() -> String? {
-        for resource in Resource.allCases {
-            if let refusal = check(resource) { return refusal }
+    /// One change through the API at a time: the file and the configuration in force agree.
+    private let storing = Mutex(())
+
+    private func record(_ config: QuotaConfig) throws(StorageError) {
+        guard let file else { return }
+        do {
+            try disk.writeFileAtomically(file, try JSONValueEncoder().encodeBytes(config))
+        } catch {
+            throw .writeFailed("cannot record the quota configuration", error)
         }
-        return nil
+    }
+
+    /// Why an update that adds data is refused now, nil when it is not. Every resource is checked,
+    /// so each one's release is noticed whichever else refuses.
+    public func refusal() -> String? {
+        let refusals = Resource.allCases.map(check)
+        return refusals.compactMap { $0 }.first
     }
 
     /// Whether each enforced resource is over its quota now (nil where not enforced).
@@ -127,8 +143,7 @@ public final class NodeQuota: Sendable {
     /// strict mode's per-collection `max_resident_memory_percent`).
     public func memoryPercent() -> UInt8? { percent(of: .memory) }
 
-    private func limit(of resource: Resource) -> UInt8? {
-        let config = self.config
+    private static func limit(of resource: Resource, in config: QuotaConfig) -> UInt8? {
         guard config.enabled else { return nil }
         return switch resource {
         case .memory: config.maxResidentMemoryPercent
@@ -136,22 +151,26 @@ public final class NodeQuota: Sendable {
         }
     }
 
-    /// The refusal over `resource`, nil when it is within its quota (or not enforced).
+    private func limit(of resource: Resource) -> UInt8? { Self.limit(of: resource, in: config) }
+
+    /// The refusal over `resource`, nil when it is within its quota (or not enforced). The
+    /// configuration and what tripped are read together; the verdict is kept only when no newer
+    /// configuration or reading came meanwhile.
     private func check(_ resource: Resource) -> String? {
-        guard let limit = limit(of: resource) else {
-            state.withLock { _ = $0.tripped.remove(resource) }
-            return nil
-        }
-        let margin = config.releaseMargin
-        let tripped = state.withLock { $0.tripped.contains(resource) }
-        let release = max(1, Int(limit) - Int(margin))
+        let (config, tripped, generation) = state.withLock { ($0.stored ?? defaults, $0.tripped.contains(resource), $0.generation) }
+        guard let limit = Self.limit(of: resource, in: config) else { return nil }
+        let release = max(1, Int(limit) - Int(config.releaseMargin))
         let threshold = tripped ? release : Int(limit)
-        guard let used = percent(of: resource, fresh: false, threshold: threshold) else {
-            state.withLock { _ = $0.tripped.remove(resource) }
+        guard let (used, at) = reading(of: resource, fresh: false, threshold: threshold) else {
+            state.withLock { state in
+                if state.generation == generation { state.tripped.remove(resource) }
+            }
             return nil
         }
         let over = Int(used) >= threshold
         state.withLock { state in
+            guard state.generation == generation, state.verdicts[resource].map({ $0 <= at }) ?? true else { return }
+            state.verdicts[resource] = at
             if over { state.tripped.insert(resource) } else { state.tripped.remove(resource) }
         }
         guard over else { return nil }
@@ -169,15 +188,20 @@ public final class NodeQuota: Sendable {
 
     /// `resource`'s usage in whole percents, read again when the last reading is older than
     /// `maxAge`, is at or over `threshold`, or `fresh` asks for it.
-    private func percent(of resource: Resource, fresh: Bool = false, threshold: Int = 101) -> UInt8? {
+    private func percent(of resource: Resource, fresh: Bool = false) -> UInt8? {
+        reading(of: resource, fresh: fresh, threshold: 101)?.percent
+    }
+
+    /// The same with the time it was read; nil when the resource cannot be measured.
+    private func reading(of resource: Resource, fresh: Bool, threshold: Int) -> (percent: UInt8, at: ContinuousClock.Instant)? {
         let now = ContinuousClock.now
         if !fresh, let reading = state.withLock({ $0.readings[resource] }), now - reading.at < maxAge,
            Int(reading.percent ?? 0) < threshold {
-            return reading.percent
+            return reading.percent.map { ($0, reading.at) }
         }
         let percent = measure(resource)
         state.withLock { $0.readings[resource] = Reading(percent: percent, at: now) }
-        return percent
+        return percent.map { ($0, now) }
     }
 
     private func measure(_ resource: Resource) -> UInt8? {

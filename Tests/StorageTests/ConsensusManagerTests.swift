@@ -71,6 +71,32 @@ import Testing
         #expect(try await toc.collectionInfo("books").config.params.vectors == config.params.vectors)
     }
 
+    @Test func aClustersQuotaFollowsItsCatalogueAndIsRecorded() async throws {
+        let storage = TempStorage()
+        try PosixDisk().createDirectories(storage.path)
+        let file = joinPath(storage.path, "quota.json")
+        let quota = try NodeQuota(storagePath: storage.path, disk: PosixDisk(), memory: nil, file: file)
+        let toc = try await storage.open(quota: quota)
+        let manager = try ConsensusManager(toc: toc, peerId: 1, disk: PosixDisk(), logger: Logger(label: "test"))
+        manager.attach(engine: LocalConsensus(machine: manager), peers: nil)
+        let config = QuotaConfig(enabled: true, maxDiskUsagePercent: 80)
+        #expect(try await manager.propose(.setQuota(config)))
+        #expect(quota.config == config)
+        #expect(try NodeQuota(storagePath: storage.path, disk: PosixDisk(), memory: nil, file: file).config == config)
+        // A snapshot from the leader brings its quota; a catalogue without one, the default.
+        var state = manager.metadata
+        state.quota = QuotaConfig(enabled: true, maxResidentMemoryPercent: 60)
+        try manager.install(state)
+        #expect(quota.config == state.quota)
+        state.quota = nil
+        state.appliedIndex += 1
+        try manager.install(state)
+        #expect(quota.config == QuotaConfig())
+        // `--reinit` founds the cluster again with the quota this peer knew.
+        quota.configure(config)
+        #expect(await toc.currentMetadata().quota == config)
+    }
+
     @Test func replayAfterRestartLeavesStorageAlone() async throws {
         let storage = TempStorage()
         let (manager, engine, toc) = try await manager(storage)

@@ -60,6 +60,14 @@ final class FixedMemory: MemoryGauge {
         memory.set(resident: 600)
         #expect(quota.refusal()?.hasPrefix("Resident memory usage is at 60% of total memory, exceeding the configured limit of 60%") == true)
         #expect(quota.exceeded() == QuotaExceeded(residentMemory: true, diskUsage: false))
+        // Each resource is checked whatever the other says: the disk's release is noticed while
+        // memory still refuses.
+        disk.setAvailableBytes(1000 - 600)
+        #expect(quota.refusal()?.hasPrefix("Resident memory") == true)
+        #expect(quota.exceeded() == QuotaExceeded(residentMemory: true, diskUsage: true))
+        disk.setAvailableBytes(1000 - 100)
+        #expect(quota.refusal()?.hasPrefix("Resident memory") == true)
+        #expect(quota.exceeded() == QuotaExceeded(residentMemory: true, diskUsage: false))
         // More than the whole counts as all of it.
         memory.set(resident: 5000)
         #expect(quota.usage().residentMemoryPercent == 100)

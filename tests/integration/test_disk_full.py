@@ -246,3 +246,72 @@ def test_a_peer_with_a_full_disk_drops_out_of_writes_and_recovers(make_node, mou
              not first.get("/collections/c/cluster").json()["result"]["shard_transfers"],
              timeout=120, message="the full peer's replica recovered")
     assert sorted(scroll_all(small, "c", path="/collections/c/shards/0/points/scroll")) == sorted(ledger)
+
+
+def wait_writable(node):
+    deadline = time.monotonic() + 10
+    while node.get("/readyz").text != "all shards are ready":
+        assert time.monotonic() < deadline, node.get("/readyz").text
+        time.sleep(0.2)
+
+
+def test_an_optimization_cut_short_by_a_full_disk_is_done_again_once_there_is_room(workdir, small_disk):
+    node = start_node(workdir, small_disk)
+    ballast = small_disk / "ballast"
+    try:
+        # Loaded with indexing held back, so the optimization starts when the test says.
+        node.put("/collections/c", json={"vectors": {"size": DIM, "distance": "Cosine"},
+                                         "optimizers_config": {"indexing_threshold": 1_000_000},
+                                         "hnsw_config": {"m": 16, "ef_construct": 400},
+                                         "wal_config": {"wal_capacity_mb": 1}}).raise_for_status()
+        rng = random.Random(13)
+        ledger = set()
+        for start in range(0, 8000, 500):
+            points = batch(rng, start, 500)
+            node.put("/collections/c/points?wait=true", json={"points": points}, timeout=60).raise_for_status()
+            ledger.update(p["id"] for p in points)
+        node.patch("/collections/c", json={"optimizers_config": {"indexing_threshold": 1000}}).raise_for_status()
+        deadline = time.monotonic() + 30
+        while not node.get("/collections/c/optimizations").json()["result"]["running"]:
+            assert time.monotonic() < deadline, "the optimization did not start"
+            time.sleep(0.005)
+        # Meanwhile another program fills the disk to the last byte.
+        with open(ballast, "wb") as f:
+            try:
+                while True:
+                    f.write(b"\0" * (1 << 20))
+                    f.flush()
+            except OSError:
+                pass
+        deadline = time.monotonic() + 120
+        while node.get("/collections/c/optimizations").json()["result"]["running"]:
+            assert time.monotonic() < deadline, "the optimization did not end"
+            time.sleep(0.2)
+        info = node.get("/collections/c").json()["result"]
+        print(f"after the disk filled: status {info['status']}, optimizer {info['optimizer_status']}, {info['segments_count']} segments")
+        # It was cut short (the graph of 8,000 points takes seconds; filling the disk milliseconds).
+        completed = node.get("/collections/c/optimizations?with=completed").json()["result"]["completed"]
+        assert any(isinstance(o["status"], dict) and "No space left on device" in o["status"]["error"] for o in completed), completed
+        assert info["status"] == "red" and info["optimizer_status"]["error"].startswith("Insufficient storage: "), info
+        check_ledger(node, ledger)
+        assert node.post("/collections/c/points/query", json={"query": [0.5] * DIM, "limit": 5}).status_code == 200
+
+        # Killed on the full disk: it starts (read-only), nothing half-written is read, nothing is lost.
+        node.kill()
+        node = start_node(workdir, small_disk)
+        check_ledger(node, ledger)
+        assert leftovers(small_disk) == []
+        # Room made: writes resume and the optimization is done, without a restart.
+        ballast.unlink()
+        wait_writable(node)
+        points = batch(rng, 20_000, 100)
+        node.put("/collections/c/points?wait=true", json={"points": points}).raise_for_status()
+        ledger.update(p["id"] for p in points)
+        deadline = time.monotonic() + 120
+        while (info := node.get("/collections/c").json()["result"])["status"] != "green":
+            assert time.monotonic() < deadline, info
+            time.sleep(0.5)
+        assert info["indexed_vectors_count"] >= 8000, info
+        check_ledger(node, ledger)
+    finally:
+        node.kill()

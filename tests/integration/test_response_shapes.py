@@ -126,6 +126,9 @@ CASES = [
     # Cluster operations on a single node: Qdrant's standalone answers.
     ("POST", "/cluster/recover", "/cluster/recover", None, 405),
     ("DELETE", "/cluster/peer/{}", "/cluster/peer/1", None, 405),
+    ("GET", "/quotas", "/quotas", None, 200),
+    ("PUT", "/quotas", "/quotas", {"enabled": False}, 200),
+    ("PUT", "/quotas", "/quotas", {"max_disk_usage_percent": 0}, 422),
     ("GET", "/cluster/metadata/keys", "/cluster/metadata/keys", None, 405),
     ("GET", "/cluster/metadata/keys/{}", "/cluster/metadata/keys/k", None, 405),
     ("PUT", "/cluster/metadata/keys/{}", "/cluster/metadata/keys/k", 1, 405),

@@ -6,4 +6,8 @@
 /// Returns 0, or -1 with `errno` set (EINVAL where the file system cannot, ENOSYS elsewhere).
 int quiver_exchange(const char *a, const char *b);
 
+/// Returns the memory the C allocator holds free to the system (glibc `malloc_trim(0)`, which also
+/// releases free pages inside its arenas); a no-op elsewhere.
+void quiver_release_free_memory(void);
+
 #endif
