@@ -76,6 +76,13 @@ def leftovers(disk):
            [str(p) for p in disk.rglob("*.partial")]
 
 
+def wait_writable(node):
+    deadline = time.monotonic() + 10
+    while node.get("/readyz").text != "all shards are ready":
+        assert time.monotonic() < deadline, node.get("/readyz").text
+        time.sleep(0.2)
+
+
 def test_a_full_disk_makes_the_node_read_only_until_space_is_freed(workdir, small_disk):
     ballast = small_disk / "ballast"
     ballast.write_bytes(b"\0" * (BALLAST_MB << 20))
@@ -135,10 +142,7 @@ def test_a_full_disk_makes_the_node_read_only_until_space_is_freed(workdir, smal
 
         # Room made: writes resume by themselves.
         ballast.unlink()
-        deadline = time.monotonic() + 10
-        while node.get("/readyz").text != "all shards are ready":
-            assert time.monotonic() < deadline, node.get("/readyz").text
-            time.sleep(0.2)
+        wait_writable(node)
         points = batch(rng, 100_000, 100)
         node.put("/collections/c/points?wait=true", json={"points": points}).raise_for_status()
         ledger.update(p["id"] for p in points)
@@ -190,10 +194,7 @@ def test_a_snapshot_cut_short_by_a_full_disk_leaves_nothing_half_written(workdir
         assert [p for p in small_disk.rglob("*.partial")] == []
         check_ledger(node, ledger)
         ballast.unlink()
-        deadline = time.monotonic() + 10
-        while node.get("/readyz").text != "all shards are ready":
-            assert time.monotonic() < deadline, node.get("/readyz").text
-            time.sleep(0.2)
+        wait_writable(node)
         node.put("/collections/c/points?wait=true", json={"points": batch(rng, 50_000, 10)}).raise_for_status()
     finally:
         node.kill()
@@ -246,13 +247,6 @@ def test_a_peer_with_a_full_disk_drops_out_of_writes_and_recovers(make_node, mou
              not first.get("/collections/c/cluster").json()["result"]["shard_transfers"],
              timeout=120, message="the full peer's replica recovered")
     assert sorted(scroll_all(small, "c", path="/collections/c/shards/0/points/scroll")) == sorted(ledger)
-
-
-def wait_writable(node):
-    deadline = time.monotonic() + 10
-    while node.get("/readyz").text != "all shards are ready":
-        assert time.monotonic() < deadline, node.get("/readyz").text
-        time.sleep(0.2)
 
 
 def test_an_optimization_cut_short_by_a_full_disk_is_done_again_once_there_is_room(workdir, small_disk):
