@@ -46,7 +46,9 @@ extension Collection {
     /// ahead) while a local shard's write segments hold over twice the indexing threshold and an
     /// optimization runs there, whose end lets them be sealed.
     func awaitRoomForVectors(maxWait: Duration = .seconds(30)) async {
-        guard let quota, LocalShard.storage(for: config).vectorsOnDisk.values.contains(true) else { return }
+        // The memory reading is cached: most updates go no further.
+        guard let quota, let used = quota.memoryPercent(), used >= 50,
+              LocalShard.storage(for: config).vectorsOnDisk.values.contains(true) else { return }
         let sealBytes = thresholds.sealBytes
         guard sealBytes < Int.max / 2 else { return }
         let deadline = ContinuousClock.now + maxWait
