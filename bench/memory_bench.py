@@ -2,6 +2,7 @@
 """Resident memory of a node whose `on_disk` collection grows past the memory it is given.
 
     python bench/memory_bench.py [--binary .build/release/quiver] [--limit-mb 256] [--dim 768] [--factor 3]
+                                 [--quantization binary|scalar] [--max-segment-kb N] [--green-timeout S]
 
 Creates a memory cgroup (v2, or v1) limited to `--limit-mb`, starts the binary in it, and upserts
 random `--dim`-d vectors into a collection with `on_disk: true` vectors, HNSW graph and payloads
@@ -135,7 +136,12 @@ def main():
     parser.add_argument("--factor", type=float, default=3.0, help="stored vectors as a multiple of the limit")
     parser.add_argument("--batch", type=int, default=256)
     parser.add_argument("--queries", type=int, default=300)
+    parser.add_argument("--query-seconds", type=float, default=120, help="stop the queries after this long")
     parser.add_argument("--green-timeout", type=float, default=1800, help="seconds to wait for the optimizer")
+    parser.add_argument("--quantization", choices=["none", "binary", "scalar"], default="none",
+                        help="codes kept in RAM for the graph search (binary: 1 bit a dimension; scalar: int8)")
+    parser.add_argument("--max-segment-kb", type=int, help="the collection's optimizers_config.max_segment_size "
+                        "(default: Qdrant's, 256,000 KB per indexing thread)")
     args = parser.parse_args()
     args.binary = str(Path(args.binary).resolve())
 
@@ -147,8 +153,15 @@ def main():
     rng = np.random.default_rng(11)
     try:
         node.start()
-        body = json.dumps({"vectors": {"size": args.dim, "distance": "Cosine", "on_disk": True},
-                           "hnsw_config": {"on_disk": True}, "on_disk_payload": True}).encode()
+        collection = {"vectors": {"size": args.dim, "distance": "Cosine", "on_disk": True},
+                      "hnsw_config": {"on_disk": True}, "on_disk_payload": True}
+        if args.quantization == "binary":
+            collection["quantization_config"] = {"binary": {"always_ram": True}}
+        elif args.quantization == "scalar":
+            collection["quantization_config"] = {"scalar": {"type": "int8", "always_ram": True}}
+        if args.max_segment_kb:
+            collection["optimizers_config"] = {"max_segment_size": args.max_segment_kb}
+        body = json.dumps(collection).encode()
         assert node.request("PUT", "/collections/big", body)[0] == 200
         print(f"binary: {args.binary}")
         print(f"cgroup {'v2' if cgroup.v2 else 'v1'} limit {args.limit_mb} MiB; {total:,} points of {args.dim}-d "
@@ -199,7 +212,11 @@ def main():
         bodies = [json.dumps({"query": q.tolist(), "limit": 10}).encode() for q in queries]
         conn = http.client.HTTPConnection("127.0.0.1", node.port, timeout=900)
         t0 = time.perf_counter()
+        done = 0
         for body in bodies:
+            if time.perf_counter() - t0 > args.query_seconds:
+                break
+            done += 1
             conn.request("POST", "/collections/big/points/query", body=body, headers={"Content-Type": "application/json"})
             response = conn.getresponse()
             response.read()
@@ -207,7 +224,7 @@ def main():
         seconds = time.perf_counter() - t0
         conn.close()
         m = node.memory()
-        print(f"search: {args.queries} queries in {seconds:.2f} s = {args.queries / seconds:,.0f} QPS (one client, limit 10); "
+        print(f"search: {done} queries in {seconds:.2f} s = {done / seconds:,.1f} QPS (one client, limit 10); "
               f"RSS {m['VmRSS'] / MIB:.0f} MiB (anonymous {m['RssAnon'] / MIB:.0f}); cgroup {cgroup.usage() / MIB:.0f} MiB")
         print(f"node alive: {node.alive()}; OOM kills in the cgroup: {cgroup.oom_kills()}")
     finally:

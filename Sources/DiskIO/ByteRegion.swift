@@ -21,6 +21,19 @@ public final class ByteRegion: @unchecked Sendable {
     deinit { release(bytes) }
 
     public var count: Int { bytes.count }
+
+    /// Tells the kernel that a mapped region is read at random (graph links, vectors chosen by a
+    /// search): no read-ahead around each page, which would fill the page cache with neighbours
+    /// nobody asked for and push out pages in use when memory is short. Call it after any
+    /// sequential pass (a checksum), which read-ahead speeds up.
+    public func adviseRandomAccess() {
+        #if os(Linux)
+        guard let start = bytes.baseAddress, count > 0 else { return }
+        let page = Int(sysconf(Int32(_SC_PAGESIZE)))
+        let begin = Int(bitPattern: start) & ~(page - 1)
+        _ = madvise(UnsafeMutableRawPointer(bitPattern: begin), Int(bitPattern: start) + count - begin, MADV_RANDOM)
+        #endif
+    }
 }
 
 extension PosixDisk {

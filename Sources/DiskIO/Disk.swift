@@ -35,6 +35,9 @@ public protocol Disk: Sendable {
     func map(_ path: String) throws(DiskError) -> ByteRegion
     /// The bytes of a file copied into memory, for data kept in RAM.
     func readRegion(_ path: String) throws(DiskError) -> ByteRegion
+    /// Growing memory for data kept only while the process runs, backed by an unnamed file in
+    /// `directory` where the disk can (see `ScratchMemory`).
+    func scratchMemory(in directory: String) -> ScratchMemory
 }
 
 /// What ``Disk/status(_:)`` reports of a file.

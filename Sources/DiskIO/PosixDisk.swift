@@ -160,6 +160,8 @@ public struct PosixDisk: Disk {
 }
 
 extension PosixDisk {
+    public func scratchMemory(in directory: String) -> ScratchMemory { ScratchMemory(fileIn: directory) }
+
     public func open(_ path: String, create: Bool) throws(DiskError) -> any DiskFile {
         let flags = O_RDWR | O_CLOEXEC | (create ? O_CREAT : 0)
         let fd = systemOpen(path, flags, 0o644)

@@ -180,7 +180,7 @@ extension QuiverService {
             var data = JSONObject([
                 ("size", .int(Int64(params.size))),
                 ("distance", (try? JSONValueEncoder().encode(params.distance)) ?? .null),
-                ("storage_type", segment.mappedVectors.contains(name) ? "Mmap" : "Memory"),
+                ("storage_type", !segment.mappedVectors.contains(name) ? "Memory" : segment.isAppendable ? "ChunkedMmap" : "Mmap"),
                 ("index", hasGraph ? ["type": "hnsw", "options": hnsw] : ["type": "plain", "options": .object(JSONObject())]),
             ])
             if let datatype = params.datatype { data["datatype"] = (try? JSONValueEncoder().encode(datatype)) ?? .null }

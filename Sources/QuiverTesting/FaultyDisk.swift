@@ -62,6 +62,7 @@ public final class FaultyDisk: Disk {
     public func readFile(_ path: String) throws(DiskError) -> [UInt8] { try real.readFile(path) }
     public func map(_ path: String) throws(DiskError) -> ByteRegion { try real.map(path) }
     public func readRegion(_ path: String) throws(DiskError) -> ByteRegion { try real.readRegion(path) }
+    public func scratchMemory(in directory: String) -> ScratchMemory { real.scratchMemory(in: directory) }
 
     public func writeFile(_ path: String, _ bytes: [UInt8]) throws(DiskError) {
         try check(.writeFile, path)

@@ -14,6 +14,8 @@ public struct AppendableSegment: SegmentData {
     /// Per vector name: `dimension` elements per offset in the vector's datatype, and which
     /// offsets have one.
     var vectors: [String: VectorColumn] = [:]
+    /// Where new columns go.
+    var memory = VectorMemory.arrays
     var hasVector: [String: [Bool]] = [:]
     /// Sparse vectors by name and offset (any name the collection accepted).
     var sparse: [String: AppendableSparseColumn] = [:]
@@ -40,9 +42,14 @@ public struct AppendableSegment: SegmentData {
     private(set) var indexes: [String: FieldIndex] = [:]
 
     public init(dimensions: [String: Int], datatypes: [String: Datatype] = [:]) {
+        self.init(dimensions: dimensions, datatypes: datatypes, memory: .arrays)
+    }
+
+    init(dimensions: [String: Int], datatypes: [String: Datatype], memory: VectorMemory) {
         self.dimensions = dimensions
+        self.memory = memory
         for name in dimensions.keys {
-            vectors[name] = VectorColumn(datatypes[name])
+            vectors[name] = memory.column(name, datatypes[name])
             hasVector[name] = []
         }
         for (number, name) in dimensions.keys.sorted().enumerated() { fileNumbers[name] = number }
@@ -52,8 +59,10 @@ public struct AppendableSegment: SegmentData {
     /// A segment as loaded from its files.
     init(loaded dimensions: [String: Int], ids: [PointID], versions: [UInt64], deleted: [Bool], payloads: [[UInt8]?],
          vectors: [String: VectorColumn], hasVector: [String: [Bool]], sparse: [String: AppendableSparseColumn],
-         multi: [String: AppendableMultiColumn], tombstones: [PointID: UInt64], fileNumbers: [String: Int], nextFileNumber: Int) {
+         multi: [String: AppendableMultiColumn], tombstones: [PointID: UInt64], fileNumbers: [String: Int], nextFileNumber: Int,
+         memory: VectorMemory) {
         self.dimensions = dimensions
+        self.memory = memory
         self.fileNumbers = fileNumbers
         self.nextFileNumber = nextFileNumber
         self.ids = ids
@@ -87,7 +96,8 @@ public struct AppendableSegment: SegmentData {
     /// and the compacted files are written at a version after every one of them.
     func compacted() -> AppendableSegment {
         var result = AppendableSegment(dimensions: dimensions)
-        result.vectors = vectors.mapValues(\.emptyLike)
+        result.memory = memory
+        result.vectors = Dictionary(uniqueKeysWithValues: vectors.map { name, column in (name, column.emptyLike(in: memory.scratch(for: name))) })
         for id in offsets.keys.sorted() {
             let old = offsets[id]!
             let new = result.ids.count
@@ -318,18 +328,21 @@ public struct AppendableSegment: SegmentData {
         return vectors[name]!.bytes((offset * dimension)..<((offset + 1) * dimension))
     }
 
+    /// Bytes of dense vectors held in the process's own memory.
+    var residentVectorBytes: Int { vectors.values.reduce(0) { $0 + $1.residentBytes } }
+
     var vectorStorageBytes: Int {
         ids.count * vectors.reduce(0) { $0 + dimensions[$1.key]! * $1.value.elementBytes } + variableStorageBytes
     }
 
     func forEachVector(_ name: String, _ body: (Int, UnsafePointer<Float>) -> Void) {
         guard let dimension = dimensions[name], dimension > 0, let column = vectors[name], let has = hasVector[name] else { return }
-        if case .float32(let elements) = column {
-            elements.withUnsafeBufferPointer { base in
-                for offset in ids.indices where !deleted[offset] && has[offset] { body(offset, base.baseAddress! + offset * dimension) }
-            }
-            return
+        let direct = column.withFloat32Elements(from: 0) { base -> Bool in
+            guard let base else { return false }
+            for offset in ids.indices where !deleted[offset] && has[offset] { body(offset, base + offset * dimension) }
+            return true
         }
+        if direct { return }
         for offset in ids.indices where !deleted[offset] && has[offset] {
             column.get((offset * dimension)..<((offset + 1) * dimension)).withUnsafeBufferPointer { body(offset, $0.baseAddress!) }
         }
@@ -338,9 +351,7 @@ public struct AppendableSegment: SegmentData {
     /// Calls `body` with the float32 elements of vector `name` of the point at `offset`.
     func withVector<R>(_ name: String, at offset: Int, _ body: (UnsafePointer<Float>) -> R) -> R {
         let dimension = dimensions[name]!
-        if case .float32(let elements) = vectors[name]! {
-            return elements.withUnsafeBufferPointer { body($0.baseAddress! + offset * dimension) }
-        }
+        if let result = vectors[name]!.withFloat32Elements(from: offset * dimension, { $0.map(body) }) { return result }
         return vectors[name]!.get((offset * dimension)..<((offset + 1) * dimension)).withUnsafeBufferPointer { body($0.baseAddress!) }
     }
 

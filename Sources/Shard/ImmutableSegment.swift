@@ -285,6 +285,8 @@ public struct ImmutableSegment: SegmentData {
             self.vectorIndexes = vectorIndexes
             self.sparse = sparse
         }
+
+        var vectorsStoredOnDisk: Set<String> { Set(vectorsOnDisk.filter(\.value).keys) }
     }
 
     /// The storage the segment was opened with (its graphs' specs for the indexes it has).
@@ -333,6 +335,7 @@ public struct ImmutableSegment: SegmentData {
             let onDisk = storage.vectorsOnDisk[name] ?? false
             let path = joinPath(directory, file.file)
             let region = onDisk ? try disk.map(path) : try disk.readRegion(path)
+            if onDisk { region.adviseRandomAccess() }
             let elementBytes = VectorColumn(datatype).elementBytes
             guard region.count >= n * dimension * elementBytes else {
                 throw DiskError(operation: "load segment", path: path, errno: 0, reason: "holds fewer than \(n) vectors")

@@ -61,7 +61,7 @@ public struct OptimizerThresholds: Sendable {
 
     /// An appendable segment this large is turned into an immutable one: at the indexing
     /// threshold, or at the maximum segment size when indexing is disabled.
-    public var sealBytes: Int { indexingThresholdBytes == Int.max ? maxSegmentBytes : indexingThresholdBytes }
+    var sealBytes: Int { indexingThresholdBytes == Int.max ? maxSegmentBytes : indexingThresholdBytes }
 
     /// The write segment is due for indexing below the threshold from a tenth of it on: smaller,
     /// an exact scan of it costs a search little.
@@ -109,13 +109,6 @@ extension LocalShard {
     /// Makes optimizations run from now on (after a restart they wait for an update or this).
     public func triggerOptimizers() { optimizersTriggered = true }
 
-    /// Bytes of vectors in the write segments no optimization has taken, while one runs (nil when
-    /// none runs: the optimizer takes them at its next look).
-    public func unsealedBytesWhileOptimizing() -> Int? {
-        guard currentOptimization != nil else { return nil }
-        return segments.entries.reduce(0) { $0 + ($1.isAppendable && !$1.locked ? $1.vectorStorageBytes : 0) }
-    }
-
     /// The optimization due next, if any: vacuum first, then indexing (sealing a full appendable
     /// segment, giving an immutable one its missing graphs, or indexing a smaller write segment,
     /// which starts once updates pause; the shard notes since when it is due), then merge.
@@ -135,7 +128,9 @@ extension LocalShard {
         }
         let size = { (index: Int) in entries[index].vectorStorageBytes }
         let immutables = free.filter { !entries[$0].isAppendable }.sorted { size($0) < size($1) }
-        if let largest = free.filter({ entries[$0].isAppendable && size($0) >= t.sealBytes }).max(by: { size($0) < size($1) }) {
+        // A write segment full at `max_segment_size` (see `SegmentSet.maxSegmentBytes`) is sealed too.
+        let seal = min(t.sealBytes, t.maxSegmentBytes)
+        if let largest = free.filter({ entries[$0].isAppendable && size($0) >= seal }).max(by: { size($0) < size($1) }) {
             // At the segment budget, index together with the smallest immutable segment when they
             // fit, so the count does not grow.
             if entries.count >= t.segmentNumber, let smallest = immutables.first, size(largest) + size(smallest) < t.maxSegmentBytes {
@@ -205,6 +200,7 @@ extension LocalShard {
     /// optimization if optimizations are on and triggered; returns whether it ran one.
     @discardableResult
     public func optimize(_ t: OptimizerThresholds) async throws(ShardError) -> Bool {
+        segments.maxSegmentBytes = t.maxSegmentBytes
         guard currentOptimization == nil, !closed, !Task.isCancelled else { return false }
         try applyStorage(t.storage)
         guard t.enabled, optimizersTriggered, let plan = plannedOptimization(t) else {

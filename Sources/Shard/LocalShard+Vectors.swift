@@ -64,6 +64,8 @@ extension LocalShard {
         guard names != previous else { return }
         let respaced = Set(previous.spaces.keys.filter { names.spaces[$0] != nil && names.spaces[$0] != previous.spaces[$0] })
         segments.names = names
+        // First, so the columns added below go where the new configuration keeps them.
+        storage = Self.storage(for: config)
         do {
             for i in segments.entries.indices {
                 if !respaced.isEmpty { try segments.entries[i].setVectors(names.without(respaced), disk: disk) }
@@ -72,7 +74,6 @@ extension LocalShard {
         } catch {
             throw .segment(error)
         }
-        storage = Self.storage(for: config)
         // Once a vector is removed, no operation from before may be replayed: a vector created
         // again under the name would get the old data back.
         let removed = !respaced.isEmpty || previous.spaces.keys.contains { names.spaces[$0] == nil } || !previous.sparse.isSubset(of: names.sparse)
@@ -104,7 +105,7 @@ extension AppendableSegment {
             dimensions[name] = dimension
             fileNumbers[name] = nextFileNumber
             nextFileNumber += 1
-            var column = VectorColumn(names.datatypes[name])
+            var column = memory.column(name, names.datatypes[name])
             column.appendZeros(ids.count * dimension)
             vectors[name] = column
             hasVector[name] = [Bool](repeating: false, count: ids.count)

@@ -62,8 +62,17 @@ public actor LocalShard {
     let disk: any Disk
     let wal: WriteAheadLog
     var segments: SegmentSet
-    /// Where immutable segments keep vectors and payloads (from the collection's configuration).
-    var storage: ImmutableSegment.Storage
+    /// Where segments keep vectors and payloads (from the collection's configuration).
+    var storage: ImmutableSegment.Storage {
+        didSet {
+            let onDisk = storage.vectorsStoredOnDisk
+            guard onDisk != segments.memory.onDisk else { return }
+            segments.memory.onDisk = onDisk
+            for index in segments.entries.indices where segments.entries[index].appendable != nil {
+                segments.entries[index].appendable!.memory.onDisk = onDisk
+            }
+        }
+    }
     /// When the oldest not-yet-fsynced append happened (`wait=false` writes).
     var unsyncedSince: ContinuousClock.Instant?
     /// Live ids in ascending order, kept between writes so scroll pages cost a binary search.
@@ -134,6 +143,7 @@ public actor LocalShard {
         self.disk = disk
         storage = Self.storage(for: config)
         var set = SegmentSet(names: VectorNames(config))
+        set.memory = VectorMemory(disk: disk, directory: path, onDisk: storage.vectorsStoredOnDisk)
         let version: UInt64
         do {
             version = try Self.loadSegments(path: path, disk: disk, storage: storage, into: &set)
@@ -219,7 +229,7 @@ public actor LocalShard {
                 set.entries.append(SegmentEntry(uuid: item.uuid, immutable: segment))
             default:
                 let files = SegmentFiles(directory: segmentPath, disk: disk)
-                guard let (segment, _) = try files.load(dimensions: set.dimensions, datatypes: set.datatypes) else {
+                guard let (segment, _) = try files.load(dimensions: set.dimensions, datatypes: set.datatypes, memory: set.memory) else {
                     throw DiskError(operation: "load segment", path: segmentPath, errno: 0, reason: "listed in segments.json but has no manifest")
                 }
                 set.entries.append(SegmentEntry(uuid: item.uuid, appendable: segment, listed: true))
@@ -239,7 +249,10 @@ public actor LocalShard {
     static func replay(_ wal: WriteAheadLog, from start: UInt64, into segments: inout SegmentSet, clocks: inout ClockMap) throws(ShardError) {
         guard min(start, wal.firstSequence) <= wal.lastSequence else { return }
         var failure: ShardError?
+        // Moved out rather than copied, so the segments' columns stay uniquely held and change in
+        // place (a failure ends the shard's opening anyway).
         var replayed = segments
+        segments = SegmentSet(names: segments.names)
         var replayedClocks = clocks
         do {
             try wal.forEachRecord(from: min(start, wal.firstSequence)) { record in

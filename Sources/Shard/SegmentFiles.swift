@@ -96,7 +96,7 @@ struct SegmentFiles: Sendable {
             let has = segment.hasVector[name]!
             for run in Self.runs(dirty) {
                 let start = run.lowerBound * file.dim
-                try vectors.write(column.bytes(start..<(run.upperBound * file.dim)), at: UInt64(start * column.elementBytes))
+                try column.write(start..<(run.upperBound * file.dim), to: vectors, at: UInt64(start * column.elementBytes))
                 try flags.write(has[run].map { $0 ? 1 : 0 }, at: UInt64(run.lowerBound))
             }
             try vectors.sync()
@@ -304,7 +304,8 @@ struct SegmentFiles: Sendable {
     }
 
     /// The segment as of its last flush, or nil when it was never flushed.
-    func load(dimensions: [String: Int], datatypes: [String: Datatype] = [:]) throws(DiskError) -> (AppendableSegment, Manifest)? {
+    func load(dimensions: [String: Int], datatypes: [String: Datatype] = [:],
+              memory: VectorMemory = .arrays) throws(DiskError) -> (AppendableSegment, Manifest)? {
         guard let manifest = try manifest() else { return nil }
         let n = manifest.points
         let (ids, deleted, versions) = try readIDs(count: n)
@@ -322,7 +323,7 @@ struct SegmentFiles: Sendable {
             // since: its data does not carry over.
             guard let entry = manifest.vectors[name], entry.dim == dimension,
                   (entry.datatype ?? "float32") == VectorColumn(datatype).datatypeName else {
-                var column = VectorColumn(datatype)
+                var column = memory.column(name, datatype)
                 column.appendZeros(n * dimension)
                 vectors[name] = column
                 hasVector[name] = [Bool](repeating: false, count: n)
@@ -333,9 +334,18 @@ struct SegmentFiles: Sendable {
             }
             let file = entry
             fileNumbers[name] = Self.fileNumber(file.file) ?? 0
-            let raw = try disk.readFile(joinPath(directory, file.file))
+            let path = joinPath(directory, file.file)
             let flags = try disk.readFile(joinPath(directory, Self.flagsFile(of: file.file)))
-            vectors[name] = VectorColumn.load(datatype, bytes: raw, count: n * dimension)
+            if let scratch = memory.scratch(for: name) {
+                // Through a mapping: the file's bytes need not pass through process memory.
+                let region = try disk.map(path)
+                vectors[name] = withExtendedLifetime(region) {
+                    VectorColumn.load(datatype, bytes: region.bytes, count: n * dimension, in: scratch)
+                }
+            } else {
+                let raw = try disk.readFile(path)
+                vectors[name] = raw.withUnsafeBytes { VectorColumn.load(datatype, bytes: $0, count: n * dimension) }
+            }
             hasVector[name] = (0..<n).map { $0 < flags.count && flags[$0] != 0 }
         }
         var payloads = [[UInt8]?](repeating: nil, count: n)
@@ -379,7 +389,8 @@ struct SegmentFiles: Sendable {
         }
         var segment = AppendableSegment(loaded: dimensions, ids: ids, versions: versions, deleted: deleted,
                                         payloads: payloads, vectors: vectors, hasVector: hasVector, sparse: sparse, multi: multi,
-                                        tombstones: tombstones, fileNumbers: fileNumbers, nextFileNumber: nextFileNumber)
+                                        tombstones: tombstones, fileNumbers: fileNumbers, nextFileNumber: nextFileNumber,
+                                        memory: memory)
         if added { segment.markAllChanged() }
         return (segment, manifest)
     }

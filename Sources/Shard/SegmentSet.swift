@@ -167,6 +167,12 @@ struct SegmentSet: Sendable {
     var datatypes: [String: Datatype] { names.datatypes }
     /// The payload indexes a new write segment starts with.
     var payloadSchema: [String: PayloadFieldSchema] = [:]
+    /// Where a new write segment keeps its vectors.
+    var memory = VectorMemory.arrays
+    /// A write segment with this many bytes of vectors takes no new points: the next go to a new
+    /// one (`max_segment_size`, as Qdrant keeps an appendable segment with capacity), so a segment
+    /// the optimizer indexes is at most that large however far the writes run ahead of it.
+    var maxSegmentBytes = Int.max
 
     init(names: VectorNames, entries: [SegmentEntry] = []) {
         self.names = names
@@ -193,12 +199,13 @@ struct SegmentSet: Sendable {
     }
 
     /// Index of the write segment: the newest appendable segment, or a new one when that is
-    /// locked (or there is none). New points and moved points only ever go there, so a move always
-    /// goes to a segment newer than any appendable it comes from — the order `persist` relies on.
-    /// Appendable segments are kept in `entries` in the order they were created.
+    /// locked or full (or there is none). New points and moved points only ever go there, so a move
+    /// always goes to a segment newer than any appendable it comes from — the order `persist`
+    /// relies on. Appendable segments are kept in `entries` in the order they were created.
     mutating func writeSegment() -> Int {
-        if let index = entries.lastIndex(where: \.isAppendable), entries[index].isMutable { return index }
-        var segment = AppendableSegment(dimensions: dimensions, datatypes: datatypes)
+        if let index = entries.lastIndex(where: \.isAppendable), entries[index].isMutable,
+           entries[index].vectorStorageBytes < maxSegmentBytes { return index }
+        var segment = AppendableSegment(dimensions: dimensions, datatypes: datatypes, memory: memory)
         segment.applySchema(payloadSchema)
         entries.append(SegmentEntry(uuid: UUID().uuidString.lowercased(), appendable: segment, listed: false))
         return entries.count - 1

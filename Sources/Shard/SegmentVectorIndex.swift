@@ -198,6 +198,7 @@ extension ImmutableSegment {
             guard let region = open(spec.graphFile(number), mapped: spec.onDisk, disk: disk),
                   let graph = HNSWGraph(file: region.bytes, owner: region), graph.count == totalCount,
                   let (space, owner) = vectorSpace(name, spec: spec) else { continue }
+            if spec.onDisk { region.adviseRandomAccess() }
             var quantized: QuantizedVectors?
             if let file = spec.quantizationFile(number) {
                 guard let loaded = loadCodes(file, of: name, spec, count: totalCount, disk: disk) else { continue }
@@ -261,6 +262,7 @@ extension ImmutableSegment {
             let graphFile = spec.graphFile(number)
             if (try? disk.writeFileAtomically(joinPath(directory, graphFile), graph.encoded())) != nil, spec.onDisk,
                let region = open(graphFile, mapped: true, disk: disk), let mapped = HNSWGraph(file: region.bytes, owner: region) {
+                region.adviseRandomAccess()
                 graph = mapped
             }
             let quantized = spec.quantizationFile(number).map { trainCodes(space, points: points, file: $0, of: name, spec, disk: disk) }
@@ -284,6 +286,7 @@ extension ImmutableSegment {
         guard let region = open(file, mapped: codesMapped(name, spec), disk: disk),
               let loaded = QuantizedVectors.load(file: region.bytes, owner: region), loaded.count == count,
               loaded.method == spec.quantization else { return nil }
+        if codesMapped(name, spec) { region.adviseRandomAccess() }
         return loaded
     }
 
@@ -294,6 +297,7 @@ extension ImmutableSegment {
         let codes = QuantizedVectors.train(space, method: spec.quantization!, points: points)
         if (try? disk.writeFileAtomically(joinPath(directory, file), codes.encoded())) != nil, codesMapped(name, spec),
            let region = open(file, mapped: true, disk: disk), let mapped = QuantizedVectors.load(file: region.bytes, owner: region) {
+            region.adviseRandomAccess()
             return mapped
         }
         return codes

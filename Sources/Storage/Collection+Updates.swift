@@ -11,10 +11,6 @@ extension Collection {
     /// shards it touches, through each shard's leader for `ordering` (see ``route(_:filter:condition:wait:ordering:)``).
     /// The result's operation id is the largest among the shards.
     public func update(_ update: PointsUpdate, wait: Bool, ordering: WriteOrdering = .weak) async throws(StorageError) -> UpdateResult {
-        switch update.operation {
-        case .upsert, .updateVectors: await awaitRoomForVectors()
-        default: break
-        }
         // Routed under the catalogue applied now, until every replica (or shard leader) answered.
         let routed = routedWrites.begin()
         defer { routedWrites.end(routed) }
@@ -37,33 +33,6 @@ extension Collection {
         }
         let operationID = try await route(perShard, filter: update.filter, condition: update.condition, wait: wait, ordering: ordering)
         return UpdateResult(operationId: operationID, status: wait ? .completed : .acknowledged)
-    }
-
-    /// Keeps the vectors held in memory bounded for a collection whose vectors are kept on disk: a
-    /// write segment holds its vectors in memory until the optimizer seals it, and grows while the
-    /// optimizer is busy with earlier segments. While the process's anonymous memory is at half of
-    /// what it may use or more, an update that brings vectors waits (at most `maxWait`, then goes
-    /// ahead) while a local shard's write segments hold over twice the indexing threshold and an
-    /// optimization runs there, whose end lets them be sealed.
-    func awaitRoomForVectors(maxWait: Duration = .seconds(30)) async {
-        // The memory reading is cached: most updates go no further.
-        guard let quota, let used = quota.memoryPercent(), used >= 50,
-              LocalShard.storage(for: config).vectorsOnDisk.values.contains(true) else { return }
-        let sealBytes = thresholds.sealBytes
-        guard sealBytes < Int.max / 2 else { return }
-        let deadline = ContinuousClock.now + maxWait
-        while ContinuousClock.now < deadline, !Task.isCancelled {
-            guard let used = quota.memoryPercent(), used >= 50 else { return }
-            var backlogged = false
-            for shard in shards.values {
-                if let bytes = await shard.unsealedBytesWhileOptimizing(), bytes > 2 * sealBytes {
-                    backlogged = true
-                    break
-                }
-            }
-            guard backlogged else { return }
-            try? await Task.sleep(for: .milliseconds(20))
-        }
     }
 
     /// Sends each shard's part of an update to the shard's leader for `ordering`: with `weak` this

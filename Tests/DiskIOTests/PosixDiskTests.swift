@@ -98,3 +98,45 @@ import Testing
         #expect(joinPath("a", "", "b") == "a/b")
     }
 }
+
+@Suite struct ScratchMemoryTests {
+    let disk = PosixDisk()
+
+    @Test func isAnUnnamedFileThatGrowsKeepsItsBytesAndReadsZeroBeyondThem() throws {
+        let dir = NSTemporaryDirectory() + "quiver-scratch-\(UUID().uuidString)"
+        try disk.createDirectories(dir)
+        defer { try? disk.removeItem(dir) }
+        let memory = disk.scratchMemory(in: dir)
+        #expect(memory.base == nil && memory.capacity == 0)
+        memory.reserve(10)
+        #expect(memory.isFileBacked)
+        #expect(memory.capacity == 1 << 20)
+        let bytes = memory.base!.assumingMemoryBound(to: UInt8.self)
+        for i in 0..<1000 { bytes[i] = UInt8(i % 251) }
+        memory.reserve(5 << 20)
+        #expect(memory.capacity >= 5 << 20)
+        let grown = memory.base!.assumingMemoryBound(to: UInt8.self)
+        #expect((0..<1000).allSatisfy { grown[$0] == UInt8($0 % 251) })
+        #expect((1000..<(5 << 20)).allSatisfy { grown[$0] == 0 })
+        // A copy is memory of its own: changing one leaves the other as it was.
+        let copy = memory.copy(1000)
+        #expect(copy.isFileBacked)
+        copy.base!.assumingMemoryBound(to: UInt8.self)[0] = 99
+        #expect(grown[0] == 0 && copy.base!.assumingMemoryBound(to: UInt8.self)[1] == 1)
+        #expect(copy.base!.assumingMemoryBound(to: UInt8.self)[1000] == 0)
+        // The files have no names: nothing is left in the directory, now or later.
+        #expect(try disk.listDirectory(dir).isEmpty)
+    }
+
+    @Test func isProcessMemoryWhereNoFileCanBeMade() {
+        let memory = disk.scratchMemory(in: "/nonexistent-\(UUID().uuidString)")
+        memory.reserve(3 << 20)
+        #expect(!memory.isFileBacked)
+        let bytes = memory.base!.assumingMemoryBound(to: UInt8.self)
+        #expect((0..<(3 << 20)).allSatisfy { bytes[$0] == 0 })
+        bytes[7] = 7
+        memory.reserve(9 << 20)
+        #expect(memory.base!.assumingMemoryBound(to: UInt8.self)[7] == 7)
+        #expect(!memory.copy(8).isFileBacked)
+    }
+}

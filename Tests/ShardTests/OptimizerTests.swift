@@ -58,6 +58,24 @@ let bytesPerPoint = 20
         #expect(await reopened.retrieve([.number(700)], withPayload: .all, withVector: .all) == [expected(700)])
     }
 
+    /// However far writes run ahead of the optimizer, a write segment stops taking new points at
+    /// `max_segment_size`, and a full one is due for indexing even below the indexing threshold.
+    @Test func aWriteSegmentTakesNoNewPointsPastTheMaximumSegmentSize() async throws {
+        let dir = TempDir()
+        let shard = try LocalShard(path: dir.path, disk: PosixDisk(), config: twoVectors)
+        let t = thresholds(maxSegmentBytes: 300 * bytesPerPoint)
+        #expect(try await !shard.optimize(t))
+        for start in stride(from: 0, to: 1000, by: 250) {
+            _ = try await shard.update(.upsert((start..<(start + 250)).map { point(UInt64($0), [Float($0), 1]) }), wait: false)
+        }
+        #expect(await shard.segmentSummaries.map(\.points) == [300, 300, 300, 100])
+        // A point of a full segment is still changed in place.
+        _ = try await shard.update(.upsert([point(5, [0, 0])]), wait: false)
+        #expect(await shard.segmentSummaries.map(\.points) == [300, 300, 300, 100])
+        #expect(await shard.plannedOptimization(t)?.optimizer == "indexing")
+        #expect(await shard.plannedOptimization(t)?.segments.first?.points == 300)
+    }
+
     /// A segment whose points were all deleted is removed, not replaced by an empty one.
     @Test func vacuumOfAnEmptiedSegmentRemovesIt() async throws {
         let dir = TempDir()

@@ -178,9 +178,8 @@ def memory_cgroup(limit_bytes):
     pytest.skip("cannot create a memory cgroup here (needs root and a writable cgroup file system)")
 
 
-def test_memory_limits_under_a_cgroup(workdir):
-    procs, remove = memory_cgroup(256 << 20)
-    node = Node(workdir)
+def node_in(procs, node):
+    """`node`, made to join the cgroup of `procs` every time it starts."""
     original = node.spawn
 
     def spawn():
@@ -189,6 +188,12 @@ def test_memory_limits_under_a_cgroup(workdir):
         return proc
 
     node.spawn = spawn
+    return node
+
+
+def test_memory_limits_under_a_cgroup(workdir):
+    procs, remove = memory_cgroup(256 << 20)
+    node = node_in(procs, Node(workdir))
     try:
         node.start()
         create(node)
@@ -294,3 +299,60 @@ def test_a_read_whose_results_would_not_fit_in_memory_is_refused_before_it_runs(
     assert raised.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert "service.max_request_memory_mb" in raised.value.details()
     assert len(client.query_batch_points("v", [models.QueryRequest(query=[1.0] * 256, limit=10)] * 20)) == 20
+
+
+def test_on_disk_vectors_outgrow_the_memory_the_node_is_given(workdir):
+    """A write segment of `on_disk` vectors keeps them in file-backed memory the kernel can drop:
+    twice the cgroup's limit of vectors goes into one segment (indexing off, so nothing is sealed)
+    without the node being killed, every point is served, and so it is after a kill -9 and a
+    restart, which reads them all back into that memory."""
+    limit = 128 << 20
+    procs, remove = memory_cgroup(limit)
+    node = node_in(procs, Node(workdir, env={"SWIFT_BACKTRACE": "enable=no"}))
+    dim, batch = 1024, 256
+    total = 2 * limit // (dim * 4)
+    variants = [[round(((i * 7 + j * 3) % 17) / 16, 4) for j in range(dim)] for i in range(8)]
+    texts = [str(v).replace(" ", "") for v in variants]
+
+    def anonymous():
+        for line in Path(f"/proc/{node.proc.pid}/status").read_text().splitlines():
+            if line.startswith("RssAnon:"):
+                return int(line.split()[1]) * 1024
+        return 0
+
+    def check_served():
+        count = node.post("/collections/big/points/count", json={"exact": True}).json()["result"]["count"]
+        assert count == total
+        ids = [0, 1, 4097, total - 1]
+        got = node.post("/collections/big/points", json={"ids": ids, "with_vector": True}).json()["result"]
+        assert {p["id"]: p["vector"] for p in got} == {i: variants[i % 8] for i in ids}
+        hits = node.post("/collections/big/points/query", json={"query": variants[3], "limit": 3}).json()["result"]["points"]
+        assert len(hits) == 3 and all(h["id"] % 8 == 3 for h in hits)
+
+    try:
+        node.start()
+        response = node.put("/collections/big", json={"vectors": {"size": dim, "distance": "Euclid", "on_disk": True},
+                                                      "optimizers_config": {"indexing_threshold": 0, "max_segment_size": 1_000_000}})
+        assert response.status_code == 200, response.text
+        peak = 0
+        for first in range(0, total, batch):
+            body = '{"points":[' + ",".join(f'{{"id":{i},"vector":{texts[i % 8]}}}' for i in range(first, first + batch)) + "]}"
+            response = node.put("/collections/big/points?wait=true", data=body, headers={"Content-Type": "application/json"})
+            assert response.status_code == 200, response.text
+            peak = max(peak, anonymous())
+        assert node.proc.poll() is None
+        assert peak < limit // 2, f"anonymous memory reached {peak >> 20} MiB for {2 * limit >> 20} MiB of vectors"
+        check_served()
+        telemetry = node.get("/telemetry?details_level=4").json()["result"]
+        segments = telemetry["collections"]["collections"][0]["shards"][0]["local"]["segments"]
+        writing = [s for s in segments if s["info"]["is_appendable"]]
+        assert writing and all(s["config"]["vector_data"][""]["storage_type"] == "ChunkedMmap" for s in writing)
+        assert sum(s["info"]["ram_usage_bytes"] for s in writing) < limit // 2
+        node.kill()
+        node.start()
+        check_served()
+        assert anonymous() < limit // 2
+    finally:
+        node.kill()
+        wait_for(lambda: not procs.read_text().strip(), timeout=10, message="the cgroup emptied")
+        remove()

@@ -10,4 +10,10 @@ int quiver_exchange(const char *a, const char *b);
 /// releases free pages inside its arenas); a no-op elsewhere.
 void quiver_release_free_memory(void);
 
+/// Opens a new, empty file in `directory` that has no name (Linux `O_TMPFILE`; elsewhere, or where
+/// the file system cannot, a file created and removed at once): nobody else can open it, and it is
+/// gone once closed, even after a crash. Returns the descriptor (read and write, close-on-exec),
+/// or -1 with `errno` set.
+int quiver_open_unnamed(const char *directory);
+
 #endif
