@@ -127,9 +127,17 @@ extension Disk {
     }
 
     /// The paths of the files under `path`, in every directory below it (those that can be read).
+    /// Symbolic links are followed (storage may be spread over disks that way), each directory
+    /// once: a link back up the tree ends there.
     public func files(under path: String) -> [String] {
+        var visited: Set<String> = []
+        return files(under: path, visited: &visited)
+    }
+
+    private func files(under path: String, visited: inout Set<String>) -> [String] {
         guard isDirectory(path) else { return fileExists(path) ? [path] : [] }
-        return ((try? listDirectory(path)) ?? []).flatMap { files(under: joinPath(path, $0)) }
+        guard visited.insert((try? canonicalPath(path)) ?? path).inserted else { return [] }
+        return ((try? listDirectory(path)) ?? []).flatMap { files(under: joinPath(path, $0), visited: &visited) }
     }
 
     /// The bytes of the files under `path` (0 when it cannot be read).

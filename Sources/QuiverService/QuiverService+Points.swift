@@ -56,7 +56,7 @@ extension QuiverService {
                          shardKey: ShardKeySelector? = nil, consistency: ReadConsistency = .default) async throws(ServiceError) -> RecordsResult {
         try Access.require(collectionName)
         let collection = try await collection(collectionName)
-        try await checkWorkingMemory(rows: Double(ids.count), withVector: withVector, for: "retrieve", on: collection)
+        try await checkWorkingMemory(rows: Double(ids.count), withVector: withVector, withPayload: withPayload, for: "retrieve", on: collection)
         do {
             let records = try await collection.retrieve(ids, withPayload: withPayload, withVector: withVector, shardKey: shardKey,
                                                         consistency: consistency)
@@ -93,7 +93,7 @@ extension QuiverService {
             try limits.checkLimit(request.limit)
             try limits.checkFilter(request.filter, schema: schema, update: false)
         }
-        try await checkWorkingMemory(rows: Double(limit), withVector: request.withVector, for: "scroll", on: collection)
+        try await checkWorkingMemory(rows: Double(limit), withVector: request.withVector, withPayload: request.withPayload, for: "scroll", on: collection)
         do {
             if let orderBy = request.orderBy {
                 let records = try await collection.scroll(orderedBy: orderBy, limit: limit, filter: request.filter, withPayload: request.withPayload,
@@ -295,6 +295,7 @@ extension QuiverService {
         checked.limit = request.limit
         try await checkStrictMode(checked, on: collection)
         try await checkWorkingMemory(rows: Double(request.limit) * Double(request.groupSize), withVector: request.search.withVector,
+                                      withPayload: request.search.withPayload,
                                       for: "query of groups", on: collection)
         var request = request
         try await resolvePointQueries(&request.search, in: collection, shardKey: request.search.shardKey)

@@ -69,7 +69,7 @@ extension QuiverService {
 
     public func shardRetrieve(_ name: String, shard: UInt32, _ request: RetrieveRequest) async throws(ServiceError) -> RecordsResult {
         try Access.require(name)
-        try await checkWorkingMemory(rows: Double(request.ids.count), withVector: request.withVector, for: "retrieve", on: try await collection(name))
+        try await checkWorkingMemory(rows: Double(request.ids.count), withVector: request.withVector, withPayload: request.withPayload, for: "retrieve", on: try await collection(name))
         let (response, unnamed) = try await onShard(name, shard, .retrieve(ids: request.ids, withPayload: request.withPayload, withVector: request.withVector))
         guard case .records(let records) = response else { return RecordsResult(records: [], unnamedVector: unnamed) }
         return RecordsResult(records: Collection.inRequestOrder(request.ids, records), unnamedVector: unnamed)
@@ -78,7 +78,7 @@ extension QuiverService {
     public func shardScroll(_ name: String, shard: UInt32, _ request: ScrollRequest) async throws(ServiceError) -> RecordsResult {
         try Access.require(name)
         let limit = try Self.scrollLimit(request)
-        try await checkWorkingMemory(rows: Double(limit), withVector: request.withVector, for: "scroll", on: try await collection(name))
+        try await checkWorkingMemory(rows: Double(limit), withVector: request.withVector, withPayload: request.withPayload, for: "scroll", on: try await collection(name))
         let (response, unnamed) = try await onShard(name, shard, .scroll(offset: request.offset, limit: limit + 1, filter: request.filter,
                                                                          withPayload: request.withPayload, withVector: request.withVector))
         guard case .records(let records) = response else { return RecordsResult(records: [], unnamedVector: unnamed) }

@@ -49,7 +49,7 @@ extension QuiverService {
             let sizeLimited = limits.maxCollectionPayloadSizeBytes != nil
                 || (!payloadOnly && (limits.maxPointsCount != nil || limits.maxCollectionVectorSizeBytes != nil))
             guard grows, sizeLimited else { return }
-            let sizes = await collection.storedSizes(payloads: limits.maxCollectionPayloadSizeBytes != nil)
+            let sizes = await collection.storedSizes(payloads: limits.maxCollectionPayloadSizeBytes != nil ? .exact : .none)
             try limits.checkCollectionSize(points: sizes.points, vectorBytes: sizes.vectorBytes, payloadBytes: sizes.payloadBytes,
                                            payloadOnly: payloadOnly)
         }

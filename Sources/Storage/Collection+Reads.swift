@@ -504,8 +504,8 @@ extension Collection {
     }
 
     /// The collection's stored sizes, estimated as Qdrant does: this peer's shards, scaled to the
-    /// number of shards in the collection (exact on a single node). Payload bytes only when asked.
-    public func storedSizes(payloads: Bool) async -> StoredSizes {
+    /// number of shards in the collection (exact on a single node). Payload bytes as `payloads` asks.
+    public func storedSizes(payloads: PayloadSizing) async -> StoredSizes {
         var total = StoredSizes()
         for shard in shards.values {
             let sizes = await shard.storedSizes(payloads: payloads)

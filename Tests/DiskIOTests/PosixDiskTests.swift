@@ -21,6 +21,25 @@ import Testing
         #expect(try disk.listDirectory(dir) == ["config.json"])
     }
 
+    @Test func filesUnderFollowLinksToOtherDirectoriesButNotLoops() throws {
+        let dir = try tempDir(), elsewhere = try tempDir()
+        defer {
+            try? disk.removeItem(dir)
+            try? disk.removeItem(elsewhere)
+        }
+        try disk.createDirectories(joinPath(dir, "a", "b"))
+        try disk.writeFile(joinPath(dir, "a", "b", "f"), [1, 2, 3])
+        try disk.writeFile(joinPath(elsewhere, "g"), [1])
+        #expect(symlink(elsewhere, joinPath(dir, "a", "moved")) == 0)
+        #expect(symlink("..", joinPath(dir, "a", "b", "up")) == 0)
+        #expect(symlink(dir, joinPath(dir, "a", "b", "root")) == 0)
+        #expect(disk.files(under: dir) == [joinPath(dir, "a", "b", "f"), joinPath(dir, "a", "moved", "g")])
+        #expect(disk.directoryBytes(dir) == 4)
+        // Removing the tree removes the links, not what they point to.
+        try disk.removeItem(dir)
+        #expect(disk.fileExists(joinPath(elsewhere, "g")))
+    }
+
     @Test func createsNestedDirectoriesAndRemovesTrees() throws {
         let dir = try tempDir()
         let nested = joinPath(dir, "a", "b", "c")

@@ -427,6 +427,19 @@ let bytesPerPoint = 20
 
     /// `on_disk` vectors and `on_disk_payload` are memory-mapped; otherwise copied into memory.
     /// Switching reopens the files without rewriting them.
+    @Test func sampledPayloadSizesEstimateTheExactOnes() async throws {
+        let dir = TempDir()
+        let shard = try await filled(dir, points: 1000)
+        // Every third point deleted: a sample of every 15th offset alone would find none alive.
+        _ = try await shard.update(.delete((0..<334).map { .number(UInt64($0 * 3)) }), wait: true)
+        let exact = await shard.storedSizes(payloads: .exact)
+        let sampled = await shard.storedSizes(payloads: .sampled(64))
+        #expect(exact.points == 666 && sampled.points == 666 && sampled.vectorBytes == exact.vectorBytes)
+        #expect(exact.payloadBytes > 666)
+        #expect(abs(sampled.payloadBytes - exact.payloadBytes) <= exact.payloadBytes / 10, "\(sampled.payloadBytes) vs \(exact.payloadBytes)")
+        #expect(await shard.storedSizes(payloads: .none).payloadBytes == 0)
+    }
+
     @Test func storageModesReadTheSameData() async throws {
         let dir = TempDir()
         let shard = try await filled(dir, points: 1000)

@@ -292,6 +292,17 @@ def test_a_read_whose_results_would_not_fit_in_memory_is_refused_before_it_runs(
                                                                   "group_size": 40, "with_vector": True}), "query of groups")
     assert node.post("/collections/v/points/query/groups", json={"query": [1.0] * 256, "group_by": "g", "limit": 5,
                                                                  "group_size": 3, "with_vector": True}).status_code == 200
+    # Payloads count as well: 100 points of 20 kB each are more than 1 MiB with their payloads.
+    assert node.put("/collections/p", json={"vectors": {"size": 4, "distance": "Dot"}}).status_code == 200
+    points = [{"id": i, "vector": [1.0, 0.0, 0.0, float(i)], "payload": {"text": f"{i:05d}" * 4000}} for i in range(100)]
+    assert node.put("/collections/p/points?wait=true", json={"points": points}).status_code == 200
+    refused(node.post("/collections/p/points/scroll", json={"limit": 100}), "scroll")
+    refused(node.post("/collections/p/points", json={"ids": list(range(100))}), "retrieve")
+    refused(node.post("/collections/p/points/query", json={"query": [1.0] * 4, "limit": 100, "with_payload": True}), "query")
+    assert len(node.post("/collections/p/points/scroll", json={"limit": 100, "with_payload": False}).json()["result"]["points"]) == 100
+    assert len(node.post("/collections/p/points/query", json={"query": [1.0] * 4, "limit": 100}).json()["result"]["points"]) == 100
+    page = node.post("/collections/p/points/scroll", json={"limit": 10}).json()["result"]["points"]
+    assert len(page) == 10 and all(len(point["payload"]["text"]) == 20000 for point in page)
     # The same over gRPC: INVALID_ARGUMENT with the reason.
     client = QdrantClient(url=node.url, grpc_port=node.grpc_port, prefer_grpc=True, check_compatibility=False)
     with pytest.raises(grpc.RpcError) as raised:
