@@ -9,13 +9,14 @@ public struct AppendableSegment: SegmentData {
     private(set) var versions: [UInt64] = []
     private(set) var deleted: [Bool] = []
     /// Payloads as compact JSON (what the WAL and the payload log hold too); parsed only when a
-    /// request asks for them. Much smaller in memory than parsed objects.
-    private(set) var payloads: [[UInt8]?] = []
+    /// request asks for them. Much smaller in memory than parsed objects, and in file-backed
+    /// memory when payloads are stored on disk.
+    private(set) var payloads = PayloadColumn()
     /// Per vector name: `dimension` elements per offset in the vector's datatype, and which
     /// offsets have one.
     var vectors: [String: VectorColumn] = [:]
-    /// Where new columns go.
-    var memory = VectorMemory.arrays
+    /// Where new vector columns go (and payloads, from the start).
+    var memory = SegmentMemory.arrays
     var hasVector: [String: [Bool]] = [:]
     /// Sparse vectors by name and offset (any name the collection accepted).
     var sparse: [String: AppendableSparseColumn] = [:]
@@ -45,9 +46,10 @@ public struct AppendableSegment: SegmentData {
         self.init(dimensions: dimensions, datatypes: datatypes, memory: .arrays)
     }
 
-    init(dimensions: [String: Int], datatypes: [String: Datatype], memory: VectorMemory) {
+    init(dimensions: [String: Int], datatypes: [String: Datatype], memory: SegmentMemory) {
         self.dimensions = dimensions
         self.memory = memory
+        payloads = PayloadColumn(in: memory.payloadScratch())
         for name in dimensions.keys {
             vectors[name] = memory.column(name, datatypes[name])
             hasVector[name] = []
@@ -57,10 +59,10 @@ public struct AppendableSegment: SegmentData {
     }
 
     /// A segment as loaded from its files.
-    init(loaded dimensions: [String: Int], ids: [PointID], versions: [UInt64], deleted: [Bool], payloads: [[UInt8]?],
+    init(loaded dimensions: [String: Int], ids: [PointID], versions: [UInt64], deleted: [Bool], payloads: PayloadColumn,
          vectors: [String: VectorColumn], hasVector: [String: [Bool]], sparse: [String: AppendableSparseColumn],
          multi: [String: AppendableMultiColumn], tombstones: [PointID: UInt64], fileNumbers: [String: Int], nextFileNumber: Int,
-         memory: VectorMemory) {
+         memory: SegmentMemory) {
         self.dimensions = dimensions
         self.memory = memory
         self.fileNumbers = fileNumbers
@@ -97,6 +99,7 @@ public struct AppendableSegment: SegmentData {
     func compacted() -> AppendableSegment {
         var result = AppendableSegment(dimensions: dimensions)
         result.memory = memory
+        result.payloads = PayloadColumn(in: memory.payloadScratch())
         result.vectors = Dictionary(uniqueKeysWithValues: vectors.map { name, column in (name, column.emptyLike(in: memory.scratch(for: name))) })
         for id in offsets.keys.sorted() {
             let old = offsets[id]!
@@ -209,11 +212,12 @@ public struct AppendableSegment: SegmentData {
         guard let offset = offsets[id], versions[offset] < version else { return }
         versions[offset] = version
         dirtyOffsets.insert(offset)
-        let payloadBefore = payloads[offset]
+        let changesBefore = payloads.changes
+        let payloadBefore = indexes.isEmpty ? nil : payloads[offset]
         change(&self, offset)
-        if payloads[offset] != payloadBefore {
+        if payloads.changes != changesBefore {
             dirtyPayloads.insert(offset)
-            reindex(offset, old: payloadBefore)
+            if !indexes.isEmpty { reindex(offset, old: payloadBefore) }
         }
     }
 
@@ -262,7 +266,7 @@ public struct AppendableSegment: SegmentData {
 
     private mutating func write(_ point: PointStruct, at offset: Int, version: UInt64) {
         versions[offset] = version
-        let old = payloads[offset]
+        let old = indexes.isEmpty ? nil : payloads[offset]
         payloads[offset] = Self.encode(point.payload)
         if !indexes.isEmpty { reindex(offset, old: old) }
         dirtyOffsets.insert(offset)

@@ -363,6 +363,8 @@ extension LocalShard {
         do throws(DiskError) {
             // Built from segments of the vectors in force when it started.
             try replacement.setVectors(segments.names, disk: disk)
+            // And where the storage settings in force now put the columns it adds.
+            replacement.appendable?.memory = segments.memory
             if let appendable = replacement.appendable {
                 try SegmentFiles(directory: directory, disk: disk).flush(appendable, version: persistedVersion, uuid: replacement.uuid)
                 replacement.appendable!.clearChanges()

@@ -103,10 +103,11 @@ extension LocalShard {
         // Vectors in file-backed scratch memory count as mapped, as they are in an immutable segment.
         let fileBacked = Set(segment.vectors.filter(\.value.isFileBacked).keys)
         let scratchBytes = fileBacked.reduce(0) { $0 + segment.totalCount * segment.dimensions[$1]! * segment.vectors[$1]!.elementBytes }
+            + (segment.payloads.isFileBacked ? payloadBytes : 0)
         return SegmentTelemetry(uuid: entry.uuid, isAppendable: true, points: data.liveCount, deletedPoints: segment.deletedCount,
                                 vectors: vectors, indexedVectors: indexed, vectorBytes: vectorBytes, payloadBytes: payloadBytes,
                                 ramBytes: stored - scratchBytes, diskBytes: entry.listed ? stored : 0, payloadIndexes: payloadIndexes,
-                                mappedVectors: fileBacked, mappedPayloads: false)
+                                mappedVectors: fileBacked, mappedPayloads: segment.payloads.isFileBacked)
     }
 }
 

@@ -66,10 +66,11 @@ public actor LocalShard {
     var storage: ImmutableSegment.Storage {
         didSet {
             let onDisk = storage.vectorsStoredOnDisk
-            guard onDisk != segments.memory.onDisk else { return }
+            guard onDisk != segments.memory.onDisk || storage.payloadOnDisk != segments.memory.payloadsOnDisk else { return }
             segments.memory.onDisk = onDisk
+            segments.memory.payloadsOnDisk = storage.payloadOnDisk
             for index in segments.entries.indices where segments.entries[index].appendable != nil {
-                segments.entries[index].appendable!.memory.onDisk = onDisk
+                segments.entries[index].appendable!.memory = segments.memory
             }
         }
     }
@@ -143,7 +144,7 @@ public actor LocalShard {
         self.disk = disk
         storage = Self.storage(for: config)
         var set = SegmentSet(names: VectorNames(config))
-        set.memory = VectorMemory(disk: disk, directory: path, onDisk: storage.vectorsStoredOnDisk)
+        set.memory = SegmentMemory(disk: disk, directory: path, onDisk: storage.vectorsStoredOnDisk, payloadsOnDisk: storage.payloadOnDisk)
         let version: UInt64
         do {
             version = try Self.loadSegments(path: path, disk: disk, storage: storage, into: &set)

@@ -103,11 +103,23 @@ struct SegmentFiles: Sendable {
             try flags.sync()
         }
         if !segment.dirtyPayloads.isEmpty {
+            // Written in pieces of a few MiB: a large flush (a whole compacted segment's payloads)
+            // does not gather every record in memory first.
+            let file = try disk.open(joinPath(directory, "payload.log"), create: true)
+            defer { file.close() }
+            var end = try file.size()
             var log: [UInt8] = []
+            func writePiece() throws(DiskError) {
+                try file.write(log, at: end)
+                end += UInt64(log.count)
+                log.removeAll(keepingCapacity: true)
+            }
             for offset in segment.dirtyPayloads.sorted() {
                 Self.appendPayloadRecord(offset: offset, payload: segment.payloads[offset], to: &log)
+                if log.count >= 4 << 20 { try writePiece() }
             }
-            try append(log, to: joinPath(directory, "payload.log"))
+            if !log.isEmpty { try writePiece() }
+            try file.sync()
         }
         if !segment.dirtyVariable.isEmpty {
             var sparseLog: [UInt8] = [], multiLog: [UInt8] = []
@@ -305,7 +317,7 @@ struct SegmentFiles: Sendable {
 
     /// The segment as of its last flush, or nil when it was never flushed.
     func load(dimensions: [String: Int], datatypes: [String: Datatype] = [:],
-              memory: VectorMemory = .arrays) throws(DiskError) -> (AppendableSegment, Manifest)? {
+              memory: SegmentMemory = .arrays) throws(DiskError) -> (AppendableSegment, Manifest)? {
         guard let manifest = try manifest() else { return nil }
         let n = manifest.points
         let (ids, deleted, versions) = try readIDs(count: n)
@@ -348,11 +360,18 @@ struct SegmentFiles: Sendable {
             }
             hasVector[name] = (0..<n).map { $0 < flags.count && flags[$0] != 0 }
         }
-        var payloads = [[UInt8]?](repeating: nil, count: n)
+        // Read through a mapping, and only each offset's last record copied (into scratch memory
+        // where payloads are stored on disk): the log need not pass through process memory.
+        var payloads = PayloadColumn(in: memory.payloadScratch())
         let payloadPath = joinPath(directory, "payload.log")
-        if disk.fileExists(payloadPath) {
-            Self.readPayloadLog(try disk.readFile(payloadPath)) { offset, payload in
-                if offset < n { payloads[offset] = payload }
+        let log = disk.fileExists(payloadPath) ? try disk.map(payloadPath) : .empty
+        withExtendedLifetime(log) {
+            var latest = [Range<Int>?](repeating: nil, count: n)
+            Self.readPayloadLog(log.bytes) { offset, range in
+                if offset < n { latest[offset] = range }
+            }
+            for range in latest {
+                payloads.append(range.map { Array(UnsafeRawBufferPointer(rebasing: log.bytes[$0])) })
             }
         }
         var sparse: [String: AppendableSparseColumn] = [:]
@@ -398,21 +417,22 @@ struct SegmentFiles: Sendable {
     /// `n` of a file named `vectors-<n>.bin`.
     static func fileNumber(_ file: String) -> Int? { Int(file.dropFirst("vectors-".count).dropLast(".bin".count)) }
 
-    /// Calls `body` with each record's offset and JSON bytes, up to the first damaged record.
-    static func readPayloadLog(_ log: [UInt8], _ body: (Int, [UInt8]?) -> Void) {
+    /// Calls `body` with each record's offset and where its JSON bytes are in `log` (nil: no
+    /// payload), up to the first damaged record.
+    static func readPayloadLog(_ log: UnsafeRawBufferPointer, _ body: (Int, Range<Int>?) -> Void) {
+        func u32(_ at: Int) -> UInt32 { UInt32(littleEndian: log.loadUnaligned(fromByteOffset: at, as: UInt32.self)) }
         var at = 0
         while at + 16 <= log.count {
-            let length = u32(log, at)
+            let length = u32(at)
             let jsonLength = length == UInt32.max ? 0 : Int(length)
             let end = at + 16 + jsonLength
             guard end <= log.count else { return }
-            let crc = log.withUnsafeBytes { quiver_crc32c(0, $0.baseAddress! + at + 8, 8 + jsonLength) }
-            guard crc == u32(log, at + 4) else { return }
-            let offset = Int(u64(log, at + 8))
+            guard quiver_crc32c(0, log.baseAddress! + at + 8, 8 + jsonLength) == u32(at + 4) else { return }
+            let offset = Int(UInt64(littleEndian: log.loadUnaligned(fromByteOffset: at + 8, as: UInt64.self)))
             if length == UInt32.max {
                 body(offset, nil)
             } else if jsonLength > 0 && log[at + 16] == UInt8(ascii: "{") {
-                body(offset, Array(log[(at + 16)..<end]))
+                body(offset, (at + 16)..<end)
             } else {
                 return
             }

@@ -168,7 +168,7 @@ struct SegmentSet: Sendable {
     /// The payload indexes a new write segment starts with.
     var payloadSchema: [String: PayloadFieldSchema] = [:]
     /// Where a new write segment keeps its vectors.
-    var memory = VectorMemory.arrays
+    var memory = SegmentMemory.arrays
     /// A write segment with this many bytes of vectors takes no new points: the next go to a new
     /// one (`max_segment_size`, as Qdrant keeps an appendable segment with capacity), so a segment
     /// the optimizer indexes is at most that large however far the writes run ahead of it.

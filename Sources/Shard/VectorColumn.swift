@@ -243,18 +243,26 @@ final class MappedColumn: @unchecked Sendable {
     }
 }
 
-/// Where write segments keep dense vectors: a vector stored on disk (`on_disk: true`) in
-/// file-backed scratch memory in the shard's directory, the others in arrays.
-struct VectorMemory: Sendable {
+/// Where write segments keep dense vectors and payloads: those stored on disk (`on_disk: true`,
+/// `on_disk_payload: true`) in file-backed scratch memory in the shard's directory, the others in
+/// arrays.
+struct SegmentMemory: Sendable {
     var disk: (any Disk)?
     var directory = ""
     var onDisk: Set<String> = []
+    var payloadsOnDisk = false
 
-    static let arrays = VectorMemory()
+    static let arrays = SegmentMemory()
 
     /// Scratch memory for vector `name`, nil when it is kept in arrays.
     func scratch(for name: String) -> ScratchMemory? {
         guard let disk, onDisk.contains(name) else { return nil }
+        return disk.scratchMemory(in: directory)
+    }
+
+    /// Scratch memory for payloads, nil when they are kept in arrays.
+    func payloadScratch() -> ScratchMemory? {
+        guard let disk, payloadsOnDisk else { return nil }
         return disk.scratchMemory(in: directory)
     }
 

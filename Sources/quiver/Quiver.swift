@@ -62,6 +62,7 @@ struct Quiver: AsyncParsableCommand {
         }
         let (filter, warnings) = LogFilter.parse(settings.logLevel)
         QuiverNode.bootstrapLogging(filter)
+        Self.raiseOpenFileLimit()
         var options = LaunchOptions()
         options.uri = uri
         options.bootstrap = bootstrap
@@ -82,5 +83,18 @@ struct Quiver: AsyncParsableCommand {
             FileHandle.standardError.write(Data("quiver: \(error)\n".utf8))
             throw ExitCode(2)
         }
+    }
+
+    /// Every shard keeps files open (its WAL, and the unnamed files behind its write segment's
+    /// vectors and payloads stored on disk): the soft limit on open files goes up to the hard one,
+    /// so that a node with many collections does not run out under a low default.
+    static func raiseOpenFileLimit() {
+        #if canImport(Glibc)
+        let resource = __rlimit_resource_t(RLIMIT_NOFILE.rawValue)
+        var limit = rlimit()
+        guard getrlimit(resource, &limit) == 0, limit.rlim_cur < limit.rlim_max else { return }
+        limit.rlim_cur = limit.rlim_max
+        _ = setrlimit(resource, &limit)
+        #endif
     }
 }

@@ -108,4 +108,68 @@ import Testing
         _ = try await shard.update(.updateVectors([PointStruct(id: .number(3), vectors: ["n": [1, 2, 3, 4, 5]], payload: nil)]), wait: true)
         #expect(await shard.retrieve([.number(3)], withPayload: .none, withVector: .named(["n"])).first?.vectors?["n"] == [1, 2, 3, 4, 5])
     }
+
+    @Test func payloadsStoredOnDiskAreFileBackedInTheWriteSegmentAndServedAsStored() async throws {
+        let dir = TempDir()
+        var collection = Self.collection
+        collection.params.onDiskPayload = true
+        let shard = try LocalShard(path: dir.path, disk: PosixDisk(), config: collection)
+        _ = try await shard.update(.upsert((0..<1000).map(Self.point)), wait: true)
+        #expect(await shard.segments.entries[0].appendable!.payloads.isFileBacked)
+        func payloads(_ shard: LocalShard) async -> [JSONObject?] { await records(shard, 0..<1000).map(\.payload) }
+        var expected: [JSONObject?] = (0..<1000).map { Self.point($0).payload }
+        #expect(await payloads(shard) == expected)
+
+        // A copy taken before a change keeps what it saw.
+        let before = await shard.segments.entries[0].appendable!
+        let bytesBefore = before.payloads.scratchBytes
+        _ = try await shard.update(.setPayload([.number(1), .number(2)], payload: JSONObject([("s", .string("x"))]), key: nil), wait: true)
+        _ = try await shard.update(.overwritePayload([.number(3)], payload: JSONObject([("o", .bool(true))])), wait: true)
+        _ = try await shard.update(.clearPayload([.number(4)]), wait: true)
+        _ = try await shard.update(.deletePayload([.number(5)], keys: ["i"]), wait: true)
+        expected[1] = JSONObject([("i", .int(1)), ("s", .string("x"))])
+        expected[2] = JSONObject([("i", .int(2)), ("s", .string("x"))])
+        expected[3] = JSONObject([("o", .bool(true))])
+        expected[4] = JSONObject()
+        expected[5] = JSONObject()
+        #expect(await payloads(shard) == expected)
+        #expect(before.record(.number(3), withPayload: .all, withVector: .none)?.payload == Self.point(3).payload)
+        #expect(before.payloads.scratchBytes == bytesBefore, "the changes went to a copy of the bytes")
+        let hits = await shard.scroll(from: nil, limit: 10, filter: Filter(must: [.field(FieldCondition(key: "s", match: .keyword("x")))]),
+                                      withPayload: .all, withVector: .none)
+        #expect(hits.map(\.id) == [.number(1), .number(2)])
+
+        // Persisted and opened again, then sealed: the payloads carry over each time.
+        try await shard.persist()
+        await shard.close()
+        let reopened = try LocalShard(path: dir.path, disk: PosixDisk(), config: collection)
+        #expect(await reopened.segments.entries[0].appendable!.payloads.isFileBacked)
+        #expect(await payloads(reopened) == expected)
+        await reopened.triggerOptimizers()
+        #expect(try await reopened.optimize(thresholds(sealBytes: 100, storage: LocalShard.storage(for: collection))))
+        #expect(await reopened.segments.entries.allSatisfy { !$0.isAppendable })
+        #expect(await payloads(reopened) == expected)
+    }
+
+    @Test func aPayloadColumnInScratchMemoryReadsAsArraysWould() {
+        var column = PayloadColumn(in: ScratchMemory(fileIn: NSTemporaryDirectory()))
+        var arrays = PayloadColumn()
+        let values: [[UInt8]?] = [Array("{\"a\":1}".utf8), nil, [], Array(repeating: UInt8(ascii: "x"), count: 3 << 20)]
+        for value in values {
+            column.append(value)
+            arrays.append(value)
+        }
+        let copy = column
+        column[0] = nil
+        column[1] = Array("{}".utf8)
+        arrays[0] = nil
+        arrays[1] = Array("{}".utf8)
+        #expect(column.isFileBacked && !arrays.isFileBacked)
+        #expect((0..<4).map { column[$0] } == (0..<4).map { arrays[$0] })
+        #expect((0..<4).map { copy[$0] } == values, "the copy was not changed")
+        #expect(copy.scratchBytes == 7 + (3 << 20), "nor were its bytes")
+        #expect(column.scratchBytes == 7 + (3 << 20) + 2, "a replaced payload leaves its bytes; none is stored for nil")
+        column[1] = Array("{}".utf8)
+        #expect(column.scratchBytes == 7 + (3 << 20) + 2, "an unchanged payload is not stored again")
+    }
 }

@@ -64,6 +64,8 @@ class Node:
         self.extra_env = env or {}
         self.args = args or []
         self.proc: subprocess.Popen | None = None
+        # Run in the child before the binary starts (e.g. to join a cgroup).
+        self.preexec = None
         self.log_path = workdir / f"quiver-{self.port}.log"
         self.url = f"http://127.0.0.1:{self.port}"
         # Options of every request the helpers make (`verify=` and `cert=` for a node on HTTPS).
@@ -86,7 +88,7 @@ class Node:
         assert BINARY.exists(), f"{BINARY} is missing: build with `swift build` first"
         log = open(self.log_path, "ab")
         self.proc = subprocess.Popen([str(BINARY), *self.args], cwd=self.workdir, env=self.environment(),
-                                     stdout=log, stderr=subprocess.STDOUT)
+                                     stdout=log, stderr=subprocess.STDOUT, preexec_fn=self.preexec)
         log.close()
         return self.proc
 

@@ -4,10 +4,12 @@ real resources: disk usage on a tmpfs the test fills with a ballast file, and re
 a memory cgroup the test creates (both skipped, saying why, where that is not allowed). Updates that
 add data get Qdrant's 507 while a resource is at its limit and until it falls the release margin
 below; deletes always pass. Strict mode's per-collection `max_resident_memory_percent` is a 400.
+Also: the per-request memory limit, and `on_disk` vectors and payloads outgrowing the memory of a
+cgroup.
 """
 
+import json
 import os
-import time
 import uuid
 from pathlib import Path
 
@@ -179,15 +181,9 @@ def memory_cgroup(limit_bytes):
 
 
 def node_in(procs, node):
-    """`node`, made to join the cgroup of `procs` every time it starts."""
-    original = node.spawn
-
-    def spawn():
-        proc = original()
-        procs.write_text(str(proc.pid))
-        return proc
-
-    node.spawn = spawn
+    """`node`, made to join the cgroup of `procs` every time it starts, before the binary runs (so
+    the limits it reads at start are the cgroup's)."""
+    node.preexec = lambda: procs.write_text(str(os.getpid()))
     return node
 
 
@@ -312,18 +308,15 @@ def test_a_read_whose_results_would_not_fit_in_memory_is_refused_before_it_runs(
     assert len(client.query_batch_points("v", [models.QueryRequest(query=[1.0] * 256, limit=10)] * 20)) == 20
 
 
-def test_on_disk_vectors_outgrow_the_memory_the_node_is_given(workdir):
-    """A write segment of `on_disk` vectors keeps them in file-backed memory the kernel can drop:
-    twice the cgroup's limit of vectors goes into one segment (indexing off, so nothing is sealed)
-    without the node being killed, every point is served, and so it is after a kill -9 and a
-    restart, which reads them all back into that memory."""
+def grow_past_a_cgroup(workdir, what, create, bodies, check_served, check_segments):
+    """Runs a node in a 128 MiB memory cgroup, creates collection `big` with `create`, and upserts
+    each of `bodies` (encoded JSON) with `wait=true`, `what` being twice the limit. The node must not
+    be killed and its anonymous memory must stay under half the limit; then `check_served(node)`
+    must pass before and after a kill -9 and a restart, and `check_segments` on the segments that
+    telemetry reports."""
     limit = 128 << 20
     procs, remove = memory_cgroup(limit)
     node = node_in(procs, Node(workdir, env={"SWIFT_BACKTRACE": "enable=no"}))
-    dim, batch = 1024, 256
-    total = 2 * limit // (dim * 4)
-    variants = [[round(((i * 7 + j * 3) % 17) / 16, 4) for j in range(dim)] for i in range(8)]
-    texts = [str(v).replace(" ", "") for v in variants]
 
     def anonymous():
         for line in Path(f"/proc/{node.proc.pid}/status").read_text().splitlines():
@@ -331,39 +324,87 @@ def test_on_disk_vectors_outgrow_the_memory_the_node_is_given(workdir):
                 return int(line.split()[1]) * 1024
         return 0
 
-    def check_served():
-        count = node.post("/collections/big/points/count", json={"exact": True}).json()["result"]["count"]
-        assert count == total
+    try:
+        node.start()
+        response = node.put("/collections/big", json=create)
+        assert response.status_code == 200, response.text
+        peak = 0
+        for body in bodies:
+            response = node.put("/collections/big/points?wait=true", data=body, headers={"Content-Type": "application/json"})
+            assert response.status_code == 200, response.text
+            peak = max(peak, anonymous())
+        assert node.proc.poll() is None
+        print(f"{2 * limit >> 20} MiB of {what} taken with at most {peak >> 20} MiB of anonymous memory")
+        assert peak < limit // 2, f"anonymous memory reached {peak >> 20} MiB for {2 * limit >> 20} MiB of {what}"
+        check_served(node)
+        telemetry = node.get("/telemetry?details_level=4").json()["result"]
+        segments = telemetry["collections"]["collections"][0]["shards"][0]["local"]["segments"]
+        check_segments(segments, limit)
+        node.kill()
+        node.start()
+        check_served(node)
+        assert anonymous() < limit // 2
+    finally:
+        node.kill()
+        wait_for(lambda: not procs.read_text().strip(), timeout=10, message="the cgroup emptied")
+        remove()
+
+
+def test_on_disk_vectors_outgrow_the_memory_the_node_is_given(workdir):
+    """A write segment of `on_disk` vectors keeps them in file-backed memory the kernel can drop:
+    twice the cgroup's limit of vectors goes into one segment (indexing off, so nothing is sealed)
+    without the node being killed, every point is served, and so it is after a kill -9 and a
+    restart, which reads them all back into that memory."""
+    dim, batch, total = 1024, 256, 2 * (128 << 20) // (1024 * 4)
+    variants = [[round(((i * 7 + j * 3) % 17) / 16, 4) for j in range(dim)] for i in range(8)]
+    texts = [str(v).replace(" ", "") for v in variants]
+    bodies = ('{"points":[' + ",".join(f'{{"id":{i},"vector":{texts[i % 8]}}}' for i in range(first, first + batch)) + "]}"
+              for first in range(0, total, batch))
+
+    def check_served(node):
+        assert node.post("/collections/big/points/count", json={"exact": True}).json()["result"]["count"] == total
         ids = [0, 1, 4097, total - 1]
         got = node.post("/collections/big/points", json={"ids": ids, "with_vector": True}).json()["result"]
         assert {p["id"]: p["vector"] for p in got} == {i: variants[i % 8] for i in ids}
         hits = node.post("/collections/big/points/query", json={"query": variants[3], "limit": 3}).json()["result"]["points"]
         assert len(hits) == 3 and all(h["id"] % 8 == 3 for h in hits)
 
-    try:
-        node.start()
-        response = node.put("/collections/big", json={"vectors": {"size": dim, "distance": "Euclid", "on_disk": True},
-                                                      "optimizers_config": {"indexing_threshold": 0, "max_segment_size": 1_000_000}})
-        assert response.status_code == 200, response.text
-        peak = 0
-        for first in range(0, total, batch):
-            body = '{"points":[' + ",".join(f'{{"id":{i},"vector":{texts[i % 8]}}}' for i in range(first, first + batch)) + "]}"
-            response = node.put("/collections/big/points?wait=true", data=body, headers={"Content-Type": "application/json"})
-            assert response.status_code == 200, response.text
-            peak = max(peak, anonymous())
-        assert node.proc.poll() is None
-        assert peak < limit // 2, f"anonymous memory reached {peak >> 20} MiB for {2 * limit >> 20} MiB of vectors"
-        check_served()
-        telemetry = node.get("/telemetry?details_level=4").json()["result"]
-        segments = telemetry["collections"]["collections"][0]["shards"][0]["local"]["segments"]
+    def check_segments(segments, limit):
         writing = [s for s in segments if s["info"]["is_appendable"]]
         assert writing and all(s["config"]["vector_data"][""]["storage_type"] == "ChunkedMmap" for s in writing)
         assert sum(s["info"]["ram_usage_bytes"] for s in writing) < limit // 2
-        node.kill()
-        node.start()
-        check_served()
-        assert anonymous() < limit // 2
-    finally:
-        node.kill()
-        wait_for(lambda: not procs.read_text().strip(), timeout=10, message="the cgroup emptied")
-        remove()
+
+    grow_past_a_cgroup(workdir, "vectors", {"vectors": {"size": dim, "distance": "Euclid", "on_disk": True},
+                                            "optimizers_config": {"indexing_threshold": 0, "max_segment_size": 1_000_000}},
+                       bodies, check_served, check_segments)
+
+
+def test_on_disk_payloads_outgrow_the_memory_the_node_is_given(workdir):
+    """The same for payloads (`on_disk_payload`, true by default): twice the cgroup's limit of
+    16 kB payloads on 4-d vectors, which never fill a segment enough to seal it, all in one write
+    segment; the node is not killed, and every payload is served and filtered on, before and after
+    a kill -9 and a restart."""
+    size, batch = 16 << 10, 64
+    total = 2 * (128 << 20) // size
+    filler = "".join(chr(ord("a") + i % 26) for i in range(size - 40))
+
+    def payload(i):
+        return {"k": i % 8, "text": f"{i:08d}{filler}"}
+
+    bodies = (json.dumps({"points": [{"id": i, "vector": [1.0, 0.0, float(i % 5), 0.5], "payload": payload(i)}
+                                     for i in range(first, first + batch)]}) for first in range(0, total, batch))
+
+    def check_served(node):
+        assert node.post("/collections/big/points/count", json={"exact": True}).json()["result"]["count"] == total
+        ids = [0, 1, 4097, total - 1]
+        got = node.post("/collections/big/points", json={"ids": ids}).json()["result"]
+        assert {p["id"]: p["payload"] for p in got} == {i: payload(i) for i in ids}
+        threes = node.post("/collections/big/points/count", json={"exact": True, "filter": {"must": [{"key": "k", "match": {"value": 3}}]}})
+        assert threes.json()["result"]["count"] == total // 8
+
+    def check_segments(segments, limit):
+        assert len(segments) == 1 and segments[0]["info"]["is_appendable"]
+        assert segments[0]["config"]["payload_storage_type"] == {"type": "mmap"}
+        assert segments[0]["info"]["ram_usage_bytes"] < limit // 2
+
+    grow_past_a_cgroup(workdir, "payloads", {"vectors": {"size": 4, "distance": "Dot"}}, bodies, check_served, check_segments)

@@ -1,8 +1,10 @@
 """Service endpoints: /, health probes, /metrics, /telemetry, and the client's version check."""
 
 import importlib.metadata
+import resource
 import time
 import warnings
+from pathlib import Path
 
 import pytest
 from qdrant_client.common.version_check import get_server_version, is_compatible
@@ -143,3 +145,27 @@ def test_telemetry_reports_optimizations_and_indexed_segments(node, openapi):
 def test_unknown_route_is_404_and_server_keeps_serving(node):
     assert node.get("/no/such/route").status_code == 404
     assert node.get("/").status_code == 200
+
+
+def test_the_soft_limit_on_open_files_is_raised_to_the_hard_one(make_node):
+    """Every shard keeps files open: a node started under a low soft limit raises it."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard == resource.RLIM_INFINITY or hard <= 256:
+        pytest.skip(f"the hard limit on open files here ({hard}) leaves nothing to raise")
+    node = make_node(start=False)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (256, hard))
+    try:
+        node.spawn()
+    finally:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+
+    def limits():
+        line = next(line for line in Path(f"/proc/{node.proc.pid}/limits").read_text().splitlines() if line.startswith("Max open files"))
+        return line.split()[3:5]
+
+    deadline = time.monotonic() + 30
+    while limits() != [str(hard), str(hard)] and time.monotonic() < deadline:
+        assert node.proc.poll() is None, node.log()
+        time.sleep(0.05)
+    assert limits() == [str(hard), str(hard)]
+
