@@ -167,7 +167,7 @@ struct SegmentSet: Sendable {
     var datatypes: [String: Datatype] { names.datatypes }
     /// The payload indexes a new write segment starts with.
     var payloadSchema: [String: PayloadFieldSchema] = [:]
-    /// Where a new write segment keeps its vectors.
+    /// Where a new write segment keeps its vectors and payloads.
     var memory = SegmentMemory.arrays
     /// A write segment with this many bytes of vectors takes no new points: the next go to a new
     /// one (`max_segment_size`, as Qdrant keeps an appendable segment with capacity), so a segment
